@@ -1,0 +1,20 @@
+/**
+ * @flexattn/ir — the shared contract of flexattn: the expression IR that mods are traced into, its
+ * executable semantics (evaluate, compileToJs, derivatives, interval analysis), the renderer base
+ * for kernel languages, the host tensor and BlockMask types, and the one kernel interface.
+ */
+export * from './errors';
+export type { DType as IRDType, Op, ArgName } from './ops';
+export { Node, topoOrder, type LoadArg, type ScalarArg } from './node';
+export type { Operand, NodeSource } from './build';
+export * from './expr';
+export { capture, scalar, CapturedTensor, Scalar, type ModParam } from './params';
+export { traceScoreMod, traceMaskMod, TracedMod, type ScoreMod, type MaskMod } from './trace';
+export { evaluate, evaluateNode, compileToJs, compileNodeToJs, renderJsBody, type ModArgs, type Value, type CompiledMod } from './evaluate';
+export { gradScore, captureGradTerms, differentiate, type CaptureGradTerm } from './derive';
+export { maskInterval, compileMaskInterval, type Box, type Coverage, type CoverageCode, type CompiledInterval } from './interval';
+export * from './render/c-style';
+export * from './tensor';
+export * from './block-mask';
+export * from './kernel';
+export { hashString } from './hash';

@@ -1,0 +1,115 @@
+/**
+ * The renderer base for C-like kernel languages (CUDA C++, WGSL, …): one SSA statement per IR node,
+ * each op rendered by a row of an op → text table. A backend supplies a dialect (types, literals,
+ * declarations, loads, scalars) and overrides only the table rows its language spells differently.
+ * Only IR content reaches the text: op templates, numeric literals and slot numbers.
+ */
+import type { LoadArg, Node, ScalarArg } from '../node';
+import { topoOrder } from '../node';
+import type { ArgName, DType, LeafOp, Op } from '../ops';
+
+export type ComputeOp = Exclude<Op, LeafOp>;
+/** Renders one op from its operands' expressions; `node` gives dtypes (node.src[i].dtype). */
+export type OpRender = (args: readonly string[], node: Node) => string;
+export type OpTable = Record<ComputeOp, OpRender>;
+
+const isInt = (n: Node) => n.dtype === 'i32';
+const srcIs = (n: Node, d: DType) => n.src[0]!.dtype === d;
+
+/** C spellings; helper functions flex_imod / flex_ifloordiv / flex_fmod / flex_f2i come from the backend's prelude. */
+export const C_OP_TABLE: OpTable = {
+  add: ([a, b]) => `(${a} + ${b})`,
+  sub: ([a, b]) => `(${a} - ${b})`,
+  mul: ([a, b]) => `(${a} * ${b})`,
+  div: ([a, b]) => `(${a} / ${b})`,
+  mod: ([a, b], n) => (isInt(n) ? `flex_imod(${a}, ${b})` : `flex_fmod(${a}, ${b})`),
+  floordiv: ([a, b], n) => (isInt(n) ? `flex_ifloordiv(${a}, ${b})` : `floorf(${a} / ${b})`),
+  pow: ([a, b]) => `powf(${a}, ${b})`,
+  min: ([a, b], n) => (isInt(n) ? `min(${a}, ${b})` : `fminf(${a}, ${b})`),
+  max: ([a, b], n) => (isInt(n) ? `max(${a}, ${b})` : `fmaxf(${a}, ${b})`),
+  neg: ([a]) => `(-${a})`,
+  abs: ([a], n) => (isInt(n) ? `abs(${a})` : `fabsf(${a})`),
+  lt: ([a, b]) => `(${a} < ${b})`,
+  le: ([a, b]) => `(${a} <= ${b})`,
+  gt: ([a, b]) => `(${a} > ${b})`,
+  ge: ([a, b]) => `(${a} >= ${b})`,
+  eq: ([a, b]) => `(${a} == ${b})`,
+  ne: ([a, b]) => `(${a} != ${b})`,
+  and: ([a, b]) => `(${a} && ${b})`,
+  or: ([a, b]) => `(${a} || ${b})`,
+  not: ([a]) => `(!${a})`,
+  where: ([c, a, b]) => `(${c} ? ${a} : ${b})`,
+  exp: ([a]) => `expf(${a})`,
+  exp2: ([a]) => `exp2f(${a})`,
+  log: ([a]) => `logf(${a})`,
+  log2: ([a]) => `log2f(${a})`,
+  tanh: ([a]) => `tanhf(${a})`,
+  tanh_approx: ([a]) => `tanhf(${a})`,
+  sigmoid: ([a]) => `(1.0f / (1.0f + expf(-${a})))`,
+  sqrt: ([a]) => `sqrtf(${a})`,
+  rsqrt: ([a]) => `rsqrtf(${a})`,
+  floor: ([a]) => `floorf(${a})`,
+  ceil: ([a]) => `ceilf(${a})`,
+  tofloat: ([a], n) => (srcIs(n, 'bool') ? `(${a} ? 1.0f : 0.0f)` : `((float)${a})`),
+  toint: ([a], n) => (srcIs(n, 'bool') ? `(${a} ? 1 : 0)` : srcIs(n, 'f32') ? `flex_f2i(${a})` : a!),
+};
+
+export interface CStyleDialect {
+  ops: OpTable;
+  /** e.g. `const float v3 = …;` or `let v3: f32 = …;` */
+  declare(dtype: DType, name: string, expr: string): string;
+  literal(value: number | boolean, dtype: DType): string;
+  /** The expression naming a hook argument (score, b, h, q, kv). */
+  arg(name: ArgName): string;
+  scalar(arg: ScalarArg): string;
+  /** A load from a captured tensor; indices are i32 expressions, to be clamped per the IR's rule. */
+  load(arg: LoadArg, indices: readonly string[]): string;
+}
+
+/** Shortest float text that round-trips through f32 (9 significant digits always suffice). */
+export function f32Text(value: number): string {
+  const f = Math.fround(value);
+  for (let p = 1; p <= 9; p++) {
+    const t = f.toPrecision(p);
+    if (Math.fround(Number(t)) === f) return /[.e]/.test(t) ? t : `${t}.0`;
+  }
+  return f.toPrecision(9);
+}
+
+export interface RenderedBody {
+  lines: string[];
+  results: string[];
+}
+
+/**
+ * Renders the graphs of `roots` (sharing common nodes) as SSA statements; returns them and the
+ * expressions of the roots. `prefix` keeps names of several bodies in one scope apart.
+ */
+export function renderCStyle(roots: readonly Node[], dialect: CStyleDialect, prefix = 'v'): RenderedBody {
+  const names = new Map<Node, string>();
+  const lines: string[] = [];
+  let counter = 0;
+  for (const n of topoOrder(roots)) {
+    let expr: string;
+    switch (n.op) {
+      case 'const':
+        names.set(n, dialect.literal(n.arg as number | boolean, n.dtype));
+        continue;
+      case 'arg':
+        names.set(n, dialect.arg(n.arg as ArgName));
+        continue;
+      case 'scalar':
+        names.set(n, dialect.scalar(n.arg as ScalarArg));
+        continue;
+      case 'load':
+        expr = dialect.load(n.arg as LoadArg, n.src.map((s) => names.get(s)!));
+        break;
+      default:
+        expr = dialect.ops[n.op](n.src.map((s) => names.get(s)!), n);
+    }
+    const name = `${prefix}${counter++}`;
+    names.set(n, name);
+    lines.push(dialect.declare(n.dtype, name, expr));
+  }
+  return { lines, results: roots.map((r) => names.get(r)!) };
+}

@@ -1,0 +1,98 @@
+/**
+ * The meaning of every op, written once as JavaScript expression templates. The evaluator, the
+ * constant folder and `compileToJs` are all built from this table, so they cannot disagree.
+ * Integer ops wrap to 32 bits like the GPU's i32; float ops run in float64 (the reference's
+ * precision). Division by an integer zero yields 0 (GPUs disagree on it, so we fix one answer).
+ */
+import type { DType, Op } from './ops';
+
+/** Helper functions the templates call; passed into generated code as `$h`. */
+export const jsHelpers = {
+  /** Floored modulo (the sign of the divisor, like Python and torch.remainder); x mod 0 = 0. */
+  imod(a: number, b: number): number {
+    if (b === 0) return 0;
+    const r = a % b;
+    return (r !== 0 && r < 0 !== b < 0 ? r + b : r) | 0;
+  },
+  ifloordiv(a: number, b: number): number {
+    return b === 0 ? 0 : Math.floor(a / b) | 0;
+  },
+  fmod(a: number, b: number): number {
+    return a - b * Math.floor(a / b);
+  },
+  /** Truncation toward zero, saturating to the i32 range; NaN → 0. */
+  toint(x: number): number {
+    if (x !== x) return 0;
+    return Math.max(-2147483648, Math.min(2147483647, Math.trunc(x)));
+  },
+};
+export type JsHelpers = typeof jsHelpers;
+
+type Template = (...operands: string[]) => string;
+
+/** The JS expression for `op` producing `dtype` from operands of dtype `srcDtype` (the first source's). */
+export function jsTemplate(op: Op, dtype: DType, srcDtype: DType): Template {
+  const int = dtype === 'i32';
+  switch (op) {
+    case 'add': return (a, b) => (int ? `((${a} + ${b}) | 0)` : `(${a} + ${b})`);
+    case 'sub': return (a, b) => (int ? `((${a} - ${b}) | 0)` : `(${a} - ${b})`);
+    case 'mul': return (a, b) => (int ? `Math.imul(${a}, ${b})` : `(${a} * ${b})`);
+    case 'div': return (a, b) => `(${a} / ${b})`;
+    case 'mod': return (a, b) => (int ? `$h.imod(${a}, ${b})` : `$h.fmod(${a}, ${b})`);
+    case 'floordiv': return (a, b) => (int ? `$h.ifloordiv(${a}, ${b})` : `Math.floor(${a} / ${b})`);
+    case 'pow': return (a, b) => `Math.pow(${a}, ${b})`;
+    case 'min': return (a, b) => `Math.min(${a}, ${b})`;
+    case 'max': return (a, b) => `Math.max(${a}, ${b})`;
+    case 'neg': return (a) => (int ? `(-(${a}) | 0)` : `(-(${a}))`);
+    case 'abs': return (a) => (int ? `(Math.abs(${a}) | 0)` : `Math.abs(${a})`);
+    case 'lt': return (a, b) => `(${a} < ${b})`;
+    case 'le': return (a, b) => `(${a} <= ${b})`;
+    case 'gt': return (a, b) => `(${a} > ${b})`;
+    case 'ge': return (a, b) => `(${a} >= ${b})`;
+    case 'eq': return (a, b) => `(${a} === ${b})`;
+    case 'ne': return (a, b) => `(${a} !== ${b})`;
+    case 'and': return (a, b) => `(${a} && ${b})`;
+    case 'or': return (a, b) => `(${a} || ${b})`;
+    case 'not': return (a) => `(!${a})`;
+    case 'where': return (c, a, b) => `(${c} ? ${a} : ${b})`;
+    case 'exp': return (a) => `Math.exp(${a})`;
+    case 'exp2': return (a) => `Math.pow(2, ${a})`;
+    case 'log': return (a) => `Math.log(${a})`;
+    case 'log2': return (a) => `Math.log2(${a})`;
+    case 'tanh': case 'tanh_approx': return (a) => `Math.tanh(${a})`;
+    case 'sigmoid': return (a) => `(1 / (1 + Math.exp(-(${a}))))`;
+    case 'sqrt': return (a) => `Math.sqrt(${a})`;
+    case 'rsqrt': return (a) => `(1 / Math.sqrt(${a}))`;
+    case 'floor': return (a) => (int ? a! : `Math.floor(${a})`);
+    case 'ceil': return (a) => (int ? a! : `Math.ceil(${a})`);
+    case 'tofloat': return (a) => (srcDtype === 'bool' ? `(${a} ? 1 : 0)` : a!);
+    case 'toint': return (a) => (srcDtype === 'bool' ? `(${a} ? 1 : 0)` : srcDtype === 'f32' ? `$h.toint(${a})` : a!);
+    case 'const': case 'arg': case 'scalar': case 'load':
+      throw new Error(`jsTemplate: ${op} is a leaf`);
+  }
+}
+
+/** A JS literal for a constant, exact for every double (including ±Infinity, NaN and −0). */
+export function jsLiteral(value: number | boolean): string {
+  if (typeof value === 'boolean') return String(value);
+  if (Number.isNaN(value)) return 'NaN';
+  if (value === Infinity) return 'Infinity';
+  if (value === -Infinity) return '-Infinity';
+  if (Object.is(value, -0)) return '-0';
+  return String(value);
+}
+
+type OpFn = (...args: (number | boolean)[]) => number | boolean;
+const opFns = new Map<string, OpFn>();
+
+/** The op as a callable function, compiled once from its template. */
+export function opFunction(op: Op, dtype: DType, srcDtype: DType): OpFn {
+  const key = `${op}|${dtype}|${srcDtype}`;
+  let fn = opFns.get(key);
+  if (!fn) {
+    const body = jsTemplate(op, dtype, srcDtype)('a', 'b', 'c');
+    fn = new Function('$h', `return (a, b, c) => ${body};`)(jsHelpers) as OpFn;
+    opFns.set(key, fn);
+  }
+  return fn;
+}

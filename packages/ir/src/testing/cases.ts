@@ -1,0 +1,115 @@
+/**
+ * The conformance cases: small problems that together cover api.md's semantics — score and mask
+ * mods, captured tensors (with gradients), scalars, odd lengths, Lq ≠ Lkv, GQA, Ev ≠ E, per-batch and
+ * per-head masks, fully masked rows and a custom scale. Backends, the bench and the reference's own
+ * tests all draw from this one list.
+ */
+import { blockMaskByEvaluation, type BlockMask } from '../block-mask';
+import { where } from '../expr';
+import { capture, scalar } from '../params';
+import type { MaskMod, ScoreMod, TracedMod } from '../trace';
+import { traceMaskMod } from '../trace';
+import { seededRandom } from './random';
+
+export interface ConformanceCase {
+  name: string;
+  B: number;
+  Hq: number;
+  Hkv: number;
+  Lq: number;
+  Lkv: number;
+  E: number;
+  Ev: number;
+  scale?: number;
+  /** Built fresh per use (captured tensors are part of the mod). */
+  scoreMod?: () => ScoreMod | TracedMod;
+  mask?: () => { mod: MaskMod; B?: number; H?: number; blockSize?: number | [number, number] };
+  /** The case reads learnable captured tensors (capture gradients are checked). */
+  learnable?: boolean;
+}
+
+export type BlockMaskFactory = (mod: TracedMod, opts: { B?: number; H?: number; qLen: number; kvLen: number; blockSize?: number | [number, number] }) => BlockMask;
+
+export function buildBlockMask(c: ConformanceCase, factory: BlockMaskFactory = blockMaskByEvaluation): BlockMask | undefined {
+  if (!c.mask) return undefined;
+  const m = c.mask();
+  return factory(traceMaskMod(m.mod), { B: m.B, H: m.H, qLen: c.Lq, kvLen: c.Lkv, blockSize: m.blockSize ?? 16 });
+}
+
+const docIds = (L: number, seed: number, batches = 1): Int32Array => {
+  const rnd = seededRandom(seed);
+  const ids = new Int32Array(L * batches);
+  for (let b = 0; b < batches; b++) {
+    let doc = 0;
+    for (let i = 0; i < L; i++) {
+      if (i > 0 && rnd() < 0.12) doc++;
+      ids[b * L + i] = doc;
+    }
+  }
+  return ids;
+};
+
+export const CONFORMANCE_CASES: readonly ConformanceCase[] = [
+  { name: 'noop', B: 1, Hq: 2, Hkv: 2, Lq: 16, Lkv: 16, E: 16, Ev: 16 },
+  { name: 'causal, odd lengths', B: 1, Hq: 2, Hkv: 2, Lq: 37, Lkv: 37, E: 16, Ev: 16, mask: () => ({ mod: (_b, _h, q, kv) => q.ge(kv) }) },
+  {
+    name: 'sliding window (scalar) + causal, block 8',
+    B: 2, Hq: 2, Hkv: 2, Lq: 45, Lkv: 45, E: 16, Ev: 16,
+    mask: () => {
+      const w = scalar(6, { dtype: 'i32', name: 'window' });
+      return { mod: (_b, _h, q, kv) => q.ge(kv).and(q.sub(kv).le(w)), blockSize: 8 };
+    },
+  },
+  {
+    name: 'alibi (captured slopes) with GQA',
+    B: 1, Hq: 4, Hkv: 2, Lq: 24, Lkv: 29, E: 16, Ev: 16,
+    scoreMod: () => {
+      const slopes = capture(Float32Array.from([0.5, 0.25, 0.125, 0.0625]), [4], { name: 'slopes' });
+      return (s, _b, h, q, kv) => s.add(slopes.at(h).mul(kv.sub(q)));
+    },
+  },
+  { name: 'softcap (exact tanh)', B: 1, Hq: 2, Hkv: 2, Lq: 19, Lkv: 23, E: 32, Ev: 32, scale: 1.7, scoreMod: () => (s) => s.div(2).tanh().mul(2) },
+  { name: 'softcap (approximate tanh) + causal', B: 1, Hq: 1, Hkv: 1, Lq: 33, Lkv: 33, E: 16, Ev: 16, scoreMod: () => (s) => s.div(2).tanhApprox().mul(2), mask: () => ({ mod: (_b, _h, q, kv) => q.ge(kv) }) },
+  {
+    name: 'document mask (captured ids, per batch)',
+    B: 2, Hq: 2, Hkv: 2, Lq: 40, Lkv: 40, E: 16, Ev: 16,
+    mask: () => {
+      const ids = capture(docIds(40, 7, 2), [2, 40], { name: 'docIds' });
+      return { mod: (b, _h, q, kv) => ids.at(b, q).eq(ids.at(b, kv)), B: 2, blockSize: 8 };
+    },
+  },
+  {
+    name: 'learnable relative bias table',
+    B: 1, Hq: 2, Hkv: 2, Lq: 21, Lkv: 26, E: 16, Ev: 16, learnable: true,
+    scoreMod: () => {
+      const table = capture(Float32Array.from({ length: 17 }, (_, i) => Math.sin(i) * 0.5), [17], { name: 'relTable', requiresGrad: true });
+      return (s, _b, _h, q, kv) => s.add(table.at(q.sub(kv).clamp(-8, 8).add(8)));
+    },
+  },
+  {
+    name: 'learnable per-head scale (2-D table) + where',
+    B: 1, Hq: 2, Hkv: 1, Lq: 12, Lkv: 18, E: 8, Ev: 8, learnable: true,
+    scoreMod: () => {
+      const t = capture(Float32Array.from([0.9, 1.1, 1.3, 0.7]), [2, 2], { name: 'headScale', requiresGrad: true });
+      return (s, _b, h, q, kv) => where(q.ge(kv), s.mul(t.at(h, 0)), s.mul(t.at(h, 1)).sub(0.5));
+    },
+  },
+  {
+    name: 'fully masked rows',
+    B: 1, Hq: 2, Hkv: 2, Lq: 20, Lkv: 20, E: 16, Ev: 16,
+    mask: () => ({ mod: (_b, _h, q, kv) => q.ge(5).and(kv.le(q)), blockSize: 4 }),
+  },
+  {
+    name: 'per-head mask, H=Hq, with score mod',
+    B: 1, Hq: 3, Hkv: 3, Lq: 17, Lkv: 30, E: 16, Ev: 16,
+    scoreMod: () => (s, _b, h) => s.mul(h.add(1).toFloat().mul(0.5)),
+    mask: () => ({ mod: (_b, h, q, kv) => kv.mod(h.add(2)).ne(0).or(q.eq(kv)), H: 3, blockSize: [4, 8] }),
+  },
+  { name: 'Ev differs from E', B: 2, Hq: 2, Hkv: 2, Lq: 11, Lkv: 13, E: 24, Ev: 8 },
+  {
+    name: 'decode-like: Lq small, Lkv long, causal with offset, GQA',
+    B: 1, Hq: 4, Hkv: 1, Lq: 3, Lkv: 150, E: 16, Ev: 16,
+    mask: () => ({ mod: (_b, _h, q, kv) => q.add(147).ge(kv), blockSize: 16 }),
+  },
+  { name: 'head dim 64, unaligned lengths', B: 1, Hq: 1, Hkv: 1, Lq: 70, Lkv: 65, E: 64, Ev: 64, mask: () => ({ mod: (_b, _h, q, kv) => q.sub(kv).abs().le(40) }) },
+];

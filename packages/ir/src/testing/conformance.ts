@@ -1,0 +1,107 @@
+/**
+ * The conformance suite any backend runs: each case forward (out, lse) and backward (dq, dk, dv,
+ * captured-tensor gradients) against the float64 reference, for each requested dtype.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FlexAttentionBackend, FlexAttentionOptions } from '../kernel';
+import { createReferenceBackend } from '../reference/backend';
+import type { DType, Tensor } from '../tensor';
+import { traceScoreMod } from '../trace';
+import { type BlockMaskFactory, buildBlockMask, CONFORMANCE_CASES, type ConformanceCase } from './cases';
+import { compareClose, formatComparison, type Tolerance } from './compare';
+import { randomTensor } from './random';
+
+export interface ConformanceOptions {
+  dtypes?: readonly DType[];
+  backward?: boolean;
+  /** Cases to run (default: all). */
+  filter?: (c: ConformanceCase) => boolean;
+  extraCases?: readonly ConformanceCase[];
+  /** Override per-dtype tolerances for forward and backward. */
+  tolerance?: Partial<Record<DType, { forward?: Tolerance; backward?: Tolerance }>>;
+  blockMaskFactory?: BlockMaskFactory;
+  /** Reported in test names. */
+  label?: string;
+}
+
+export const DEFAULT_TOLERANCE: Record<DType, { forward: Tolerance; backward: Tolerance }> = {
+  f32: { forward: { atol: 2e-4, rtol: 2e-4 }, backward: { atol: 2e-3, rtol: 2e-3 } },
+  f16: { forward: { atol: 4e-3, rtol: 1e-2 }, backward: { atol: 3e-2, rtol: 3e-2 } },
+  bf16: { forward: { atol: 2e-2, rtol: 2e-2 }, backward: { atol: 1e-1, rtol: 5e-2 } },
+};
+
+export interface CaseInputs {
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+  dOut: Tensor;
+  options: FlexAttentionOptions;
+}
+
+/** The tensors and options of a case (fresh mods and masks each call). */
+export function caseInputs(c: ConformanceCase, dtype: DType, seed = 1, factory?: BlockMaskFactory): CaseInputs {
+  return {
+    q: randomTensor([c.B, c.Hq, c.Lq, c.E], dtype, seed),
+    k: randomTensor([c.B, c.Hkv, c.Lkv, c.E], dtype, seed + 1),
+    v: randomTensor([c.B, c.Hkv, c.Lkv, c.Ev], dtype, seed + 2),
+    dOut: randomTensor([c.B, c.Hq, c.Lq, c.Ev], dtype, seed + 3),
+    options: {
+      scoreMod: c.scoreMod ? traceScoreMod(c.scoreMod(), { name: c.name }) : undefined,
+      blockMask: buildBlockMask(c, factory),
+      scale: c.scale,
+      enableGqa: c.Hq !== c.Hkv,
+      returnLse: true,
+    },
+  };
+}
+
+function check(name: string, actual: Tensor | Float32Array, expected: Tensor | Float32Array, tol: Tolerance, shape?: readonly number[]) {
+  const c = compareClose(actual, expected, tol);
+  if (!c.ok) expect.fail(formatComparison(name, c, shape ?? ('shape' in actual ? actual.shape : undefined)));
+}
+
+export function describeConformance(createBackend: () => FlexAttentionBackend | Promise<FlexAttentionBackend>, opts: ConformanceOptions = {}): void {
+  const dtypes = opts.dtypes ?? ['f32'];
+  const cases = [...CONFORMANCE_CASES, ...(opts.extraCases ?? [])].filter(opts.filter ?? (() => true));
+  const reference = createReferenceBackend();
+  describe(`flexattn conformance${opts.label ? ` (${opts.label})` : ''}`, () => {
+    let backend: FlexAttentionBackend;
+    beforeAll(async () => {
+      backend = await createBackend();
+    });
+    afterAll(() => backend?.dispose());
+    for (const dtype of dtypes) {
+      const tol = { ...DEFAULT_TOLERANCE[dtype], ...opts.tolerance?.[dtype] };
+      for (const c of cases) {
+        it(`${dtype} forward: ${c.name}`, async () => {
+          const x = caseInputs(c, dtype, 11, opts.blockMaskFactory);
+          const want = await reference.flexAttention(x.q, x.k, x.v, x.options);
+          const got = await backend.flexAttention(x.q, x.k, x.v, x.options);
+          expect(got.out.dtype).toBe(dtype);
+          expect([...got.out.shape]).toEqual([c.B, c.Hq, c.Lq, c.Ev]);
+          check('out', got.out, want.out, tol.forward);
+          check('lse', got.lse!, want.lse!, tol.forward);
+        });
+        if (opts.backward ?? true) {
+          it(`${dtype} backward: ${c.name}`, async () => {
+            const x = caseInputs(c, dtype, 23, opts.blockMaskFactory);
+            const fwdRef = await reference.flexAttention(x.q, x.k, x.v, x.options);
+            const want = await reference.flexAttentionBackward(x.q, x.k, x.v, fwdRef.out, fwdRef.lse!, x.dOut, x.options);
+            const fwd = await backend.flexAttention(x.q, x.k, x.v, x.options);
+            const got = await backend.flexAttentionBackward(x.q, x.k, x.v, fwd.out, fwd.lse!, x.dOut, x.options);
+            check('dq', got.dq, want.dq, tol.backward);
+            check('dk', got.dk, want.dk, tol.backward);
+            check('dv', got.dv, want.dv, tol.backward);
+            expect(got.captureGrads.size).toBe(want.captureGrads.size);
+            for (const [tensor, g] of want.captureGrads) {
+              const mine = got.captureGrads.get(tensor);
+              if (!mine) expect.fail(`no gradient returned for captured tensor ${tensor.name}`);
+              // Capture gradients sum over every (q, kv): scale the tolerance by the row count.
+              check(`grad(${tensor.name})`, mine, g, { atol: tol.backward.atol * Math.sqrt(c.Lq * c.Lkv), rtol: tol.backward.rtol }, tensor.shape);
+            }
+          });
+        }
+      }
+    }
+  });
+}
