@@ -38,6 +38,24 @@ export interface FlexAttentionBackend<T = Tensor> {
   /** `lse` is the forward's natural-log lse ([B, Hq, Lq], f32). */
   flexAttentionBackward(q: T, k: T, v: T, out: T, lse: T, dOut: T, options?: FlexAttentionOptions): Promise<FlexAttentionGrads<T>>;
   dispose(): void;
+  /**
+   * Optional, for the benchmark: times passes with the inputs resident on the device (uploaded once),
+   * with the backend's best timer (GPU timestamps, CUDA events), after `warmup` untimed runs.
+   */
+  measure?(q: T, k: T, v: T, options: FlexAttentionOptions, spec: MeasureSpec): Promise<MeasureResult>;
+}
+
+export interface MeasureSpec {
+  pass: 'fwd' | 'bwd' | 'both';
+  warmup: number;
+  iterations: number;
+  /** For backward passes: the upstream gradient. */
+  dOut?: Tensor;
+}
+export interface MeasureResult {
+  /** Milliseconds per iteration, one entry per timed iteration. */
+  ms: number[];
+  timer: 'gpu-timestamps' | 'cuda-events' | 'wall';
 }
 
 /** The dimensions of one attention call, resolved and checked. */

@@ -1,0 +1,59 @@
+/**
+ * Finds the backends this machine can run. The reference always loads; GPU backends are imported
+ * lazily, and one that cannot start is reported with its reason instead of failing the run.
+ */
+import { createReferenceBackend, type FlexAttentionBackend } from './deps';
+
+export const ALL_BACKENDS = ['reference', 'webgpu', 'cuda'] as const;
+export type BackendName = (typeof ALL_BACKENDS)[number] | string;
+
+export interface LoadedBackend {
+  name: BackendName;
+  backend?: FlexAttentionBackend;
+  /** Why it is not available (when `backend` is undefined). */
+  reason?: string;
+  /** Adapter / device description, for reports. */
+  device?: string;
+}
+
+export type BackendFactory = () => Promise<{ backend: FlexAttentionBackend; device?: string }>;
+
+async function webgpu(): Promise<{ backend: FlexAttentionBackend; device?: string }> {
+  const mod = (await import('@flexattn/backend-webgpu')) as unknown as {
+    createWebGPUBackend(opts?: object): Promise<FlexAttentionBackend & { deviceDescription?: string }>;
+  };
+  const backend = await mod.createWebGPUBackend();
+  return { backend, device: backend.deviceDescription };
+}
+
+async function cuda(): Promise<{ backend: FlexAttentionBackend; device?: string }> {
+  const mod = (await import('@flexattn/backend-cuda')) as unknown as {
+    createCudaBackend(opts?: object): Promise<FlexAttentionBackend & { deviceDescription?: string }>;
+  };
+  const backend = await mod.createCudaBackend();
+  return { backend, device: backend.deviceDescription };
+}
+
+export const FACTORIES: Record<string, BackendFactory> = {
+  reference: async () => ({ backend: createReferenceBackend(), device: `CPU float64 (${process.arch}, Node ${process.version})` }),
+  webgpu,
+  cuda,
+};
+
+export async function loadBackends(names: readonly string[], factories: Record<string, BackendFactory> = FACTORIES): Promise<LoadedBackend[]> {
+  const out: LoadedBackend[] = [];
+  for (const name of names) {
+    const factory = factories[name];
+    if (!factory) {
+      out.push({ name, reason: `unknown backend '${name}'; known: ${Object.keys(factories).join(', ')}` });
+      continue;
+    }
+    try {
+      const { backend, device } = await factory();
+      out.push({ name, backend, device });
+    } catch (err) {
+      out.push({ name, reason: err instanceof Error ? err.message.split('\n').slice(0, 6).join(' | ') : String(err) });
+    }
+  }
+  return out;
+}

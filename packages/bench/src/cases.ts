@@ -1,0 +1,102 @@
+/**
+ * Benchmark cases: a mod on a shape. The mods of the anchor table (../shared/anchors/h100.md) are
+ * defined here exactly as the PyTorch peer defines them (peer/torch_peer.py), so ratios compare the
+ * same work. Suites: quick (CI-sized), blog (the anchor shapes), full (more mods × shapes × dtypes),
+ * decode (one query token over a long KV cache).
+ */
+import { capture, type DType, type MaskMod, type ScoreMod, seededRandomInts } from './deps';
+
+export interface Shape {
+  B: number;
+  Hq: number;
+  Hkv: number;
+  Lq: number;
+  Lkv: number;
+  E: number;
+  Ev: number;
+}
+export interface ModBuild {
+  scoreMod?: ScoreMod;
+  mask?: MaskMod;
+}
+export interface BenchCase {
+  id: string;
+  mod: string;
+  shape: Shape;
+  dtype: DType;
+  /** Decode cases report GB/s of K+V read; others TFLOP/s. */
+  kind: 'attention' | 'decode';
+}
+
+export const shapeText = (s: Shape): string =>
+  `B${s.B} H${s.Hq}${s.Hkv !== s.Hq ? `/${s.Hkv}` : ''} L${s.Lq}${s.Lkv !== s.Lq ? `x${s.Lkv}` : ''} D${s.E}${s.Ev !== s.E ? `/${s.Ev}` : ''}`;
+
+/** Documents of L/16..L/4 tokens (the anchor script's rule), from a fixed seed. */
+export function documentIds(L: number, seed = 0): Int32Array {
+  const next = seededRandomInts(seed);
+  const ids = new Int32Array(L);
+  let pos = 0;
+  let doc = 0;
+  while (pos < L) {
+    const lo = Math.max(1, Math.floor(L / 16));
+    const hi = Math.max(lo + 1, Math.floor(L / 4));
+    const len = Math.min(lo + (next() % (hi - lo)), L - pos);
+    ids.fill(doc++, pos, pos + len);
+    pos += len;
+  }
+  return ids;
+}
+
+/** The anchor table's mods, built for a shape (captured tensors depend on H and L). */
+export const MODS: Record<string, (s: Shape) => ModBuild> = {
+  noop: () => ({}),
+  causal: () => ({ mask: (_b, _h, q, kv) => q.ge(kv) }),
+  alibi: (s) => {
+    const slopes = capture(Float32Array.from({ length: s.Hq }, (_, h) => 2 ** ((-8 * (h + 1)) / s.Hq)), [s.Hq], { name: 'alibiSlopes' });
+    return { scoreMod: (score, _b, h, q, kv) => score.add(slopes.at(h).mul(kv.sub(q))) };
+  },
+  softcap: () => ({ scoreMod: (score) => score.div(20).tanh().mul(20) }),
+  softcap_approx: () => ({ scoreMod: (score) => score.div(20).tanhApprox().mul(20) }),
+  relpos: () => ({ scoreMod: (score, _b, _h, q, kv) => score.add(q.sub(kv)) }),
+  sliding_window_causal: () => ({ mask: (_b, _h, q, kv) => q.ge(kv).and(q.sub(kv).le(1024)) }),
+  prefix_lm: (s) => {
+    const prefix = Math.floor(s.Lkv / 4);
+    return { mask: (_b, _h, q, kv) => kv.le(prefix).or(q.ge(kv)) };
+  },
+  document: (s) => {
+    const ids = capture(documentIds(s.Lkv), [s.Lkv], { name: 'docIds' });
+    return { mask: (_b, _h, q, kv) => ids.at(q).eq(ids.at(kv)) };
+  },
+  softcap_causal: () => ({ scoreMod: (score) => score.div(20).tanh().mul(20), mask: (_b, _h, q, kv) => q.ge(kv) }),
+};
+
+const BLOG_MODS = ['noop', 'causal', 'alibi', 'softcap', 'relpos', 'sliding_window_causal', 'prefix_lm', 'document', 'softcap_causal'];
+
+function attention(mods: readonly string[], shapes: readonly Shape[], dtypes: readonly DType[]): BenchCase[] {
+  const out: BenchCase[] = [];
+  for (const dtype of dtypes)
+    for (const shape of shapes)
+      for (const mod of mods) out.push({ id: `${mod} ${shapeText(shape)} ${dtype}`, mod, shape, dtype, kind: 'attention' });
+  return out;
+}
+const sq = (B: number, H: number, L: number, D: number): Shape => ({ B, Hq: H, Hkv: H, Lq: L, Lkv: L, E: D, Ev: D });
+
+export const DECODE_SHAPE: Shape = { B: 8, Hq: 32, Hkv: 8, Lq: 1, Lkv: 8192, E: 128, Ev: 128 };
+
+export type Suite = 'quick' | 'blog' | 'full' | 'decode';
+
+export function suiteCases(suite: Suite, dtype?: DType): BenchCase[] {
+  switch (suite) {
+    case 'quick':
+      return [
+        ...attention(['noop', 'causal', 'alibi', 'softcap', 'document'], [sq(1, 2, 256, 64)], [dtype ?? 'f32']),
+        { id: `decode ${shapeText({ B: 1, Hq: 4, Hkv: 1, Lq: 1, Lkv: 1024, E: 64, Ev: 64 })} ${dtype ?? 'f32'}`, mod: 'noop', shape: { B: 1, Hq: 4, Hkv: 1, Lq: 1, Lkv: 1024, E: 64, Ev: 64 }, dtype: dtype ?? 'f32', kind: 'decode' },
+      ];
+    case 'blog':
+      return [...attention(BLOG_MODS, [sq(4, 16, 4096, 64), sq(2, 16, 8192, 128)], [dtype ?? 'bf16']), ...suiteCases('decode', dtype ?? 'bf16')];
+    case 'full':
+      return attention(Object.keys(MODS), [sq(1, 8, 1024, 64), sq(4, 16, 4096, 64), sq(2, 16, 8192, 128)], dtype ? [dtype] : ['bf16', 'f16', 'f32']);
+    case 'decode':
+      return [{ id: `decode ${shapeText(DECODE_SHAPE)} ${dtype ?? 'bf16'}`, mod: 'noop', shape: DECODE_SHAPE, dtype: dtype ?? 'bf16', kind: 'decode' }];
+  }
+}

@@ -1,0 +1,141 @@
+#!/usr/bin/env node
+/**
+ * flexattn-bench: every backend against the reference on the same cases — correctness first, then
+ * speed — as a terminal table, JSON and an HTML report. Exits non-zero when a backend is wrong.
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { type BackendFactory, FACTORIES, loadBackends } from './backends';
+import { suiteCases, type Suite } from './cases';
+import type { DType } from './deps';
+import { runTorchPeer } from './peer-torch';
+import { renderHtml } from './report/html';
+import { type BenchReport, gitCommit } from './report/json';
+import { renderTerminal } from './report/terminal';
+import { runBlockMaskCases, runCases } from './runner';
+
+const USAGE = `flexattn-bench [options]
+  --backends reference,webgpu,cuda   default: every backend that loads here
+  --suite quick|blog|full|decode      default: quick
+  --mods noop,causal,…                only these mods
+  --shapes L4096,D128                 only cases whose shape text contains one of these
+  --dtype f32|f16|bf16                default: per suite
+  --pass fwd|bwd|both                 default: fwd
+  --iterations N --warmup N           timing repeats (default 20 / 5)
+  --json FILE --html FILE             write the reports
+  --peer torch                        also time PyTorch FlexAttention (python3 + CUDA)
+  --no-block-masks                    skip the createBlockMask timings`;
+
+export async function main(argv: string[], factories: Record<string, BackendFactory> = FACTORIES, log = (s: string) => console.log(s)): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      backends: { type: 'string' },
+      suite: { type: 'string', default: 'quick' },
+      mods: { type: 'string' },
+      shapes: { type: 'string' },
+      dtype: { type: 'string' },
+      pass: { type: 'string', default: 'fwd' },
+      iterations: { type: 'string', default: '20' },
+      warmup: { type: 'string', default: '5' },
+      json: { type: 'string' },
+      html: { type: 'string' },
+      peer: { type: 'string' },
+      'no-block-masks': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    log(USAGE);
+    return 0;
+  }
+  const suite = values.suite as Suite;
+  if (!['quick', 'blog', 'full', 'decode'].includes(suite)) throw new Error(`--suite must be quick, blog, full or decode (got ${suite})`);
+  const pass = values.pass as 'fwd' | 'bwd' | 'both';
+  if (!['fwd', 'bwd', 'both'].includes(pass)) throw new Error(`--pass must be fwd, bwd or both (got ${pass})`);
+  const dtype = values.dtype as DType | undefined;
+  if (dtype && !['f32', 'f16', 'bf16'].includes(dtype)) throw new Error(`--dtype must be f32, f16 or bf16 (got ${dtype})`);
+  let cases = suiteCases(suite, dtype);
+  if (values.mods) {
+    const wanted = values.mods.split(',');
+    cases = cases.filter((c) => wanted.includes(c.mod));
+  }
+  if (values.shapes) {
+    const wanted = values.shapes.split(',');
+    cases = cases.filter((c) => wanted.some((w) => c.id.includes(w)));
+  }
+
+  const names = values.backends ? values.backends.split(',') : Object.keys(factories);
+  const loaded = await loadBackends(names, factories);
+  for (const b of loaded) log(b.backend ? `backend ${b.name}: ${b.device ?? 'ready'}` : `backend ${b.name}: not available — ${b.reason}`);
+  const live = loaded.filter((b) => b.backend);
+  if (values.backends && live.length < loaded.length) {
+    // Backends named explicitly must run.
+    log('a requested backend is not available');
+    return 2;
+  }
+
+  const tty = process.stderr.isTTY;
+  const results = await runCases(cases, live, {
+    pass,
+    warmup: Number(values.warmup),
+    iterations: Number(values.iterations),
+    onProgress: (done, total, label) => {
+      const width = 30;
+      const filled = Math.round((width * done) / Math.max(1, total));
+      const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${label}`;
+      if (tty) process.stderr.write(`\r${bar.slice(0, 110).padEnd(110)}${done === total ? '\n' : ''}`);
+      else process.stderr.write(`${bar}\n`);
+    },
+  });
+
+  let peerInfo: BenchReport['peer'];
+  if (values.peer === 'torch') {
+    const peer = runTorchPeer(cases, pass);
+    peerInfo = { name: 'torch', info: peer.info, error: peer.error };
+    if (peer.error) log(`peer torch: not run — ${peer.error}`);
+    for (const r of results) {
+      const p = peer.byId.get(r.case);
+      const mine = pass === 'fwd' ? r.fwd?.median : r.fwdBwd?.median;
+      const theirs = pass === 'fwd' ? p?.fwd_ms : p?.fwdbwd_ms;
+      if (r.backend !== 'reference' && mine && theirs) r.peer = { name: 'torch', ms: theirs, ratio: theirs / mine };
+    }
+  } else if (values.peer) {
+    log(`peer ${values.peer}: not supported here (only 'torch'); see the bench README for onnxruntime-web`);
+  }
+
+  const blockMasks = values['no-block-masks'] ? [] : runBlockMaskCases(cases);
+  const report: BenchReport = {
+    date: new Date().toISOString(),
+    commit: gitCommit(),
+    node: process.version,
+    suite,
+    pass,
+    backends: live.map((b) => ({ name: b.name, device: b.device })),
+    unavailable: loaded.filter((b) => !b.backend).map((b) => ({ name: b.name, reason: b.reason ?? '' })),
+    results,
+    blockMasks,
+    peer: peerInfo,
+  };
+  log(renderTerminal(results, blockMasks));
+  if (values.json) writeFileSync(values.json, JSON.stringify(report, null, 1));
+  if (values.html) writeFileSync(values.html, renderHtml(report));
+  for (const b of live) b.backend!.dispose();
+  const bad = results.filter((r) => r.status !== 'ok');
+  if (bad.length) {
+    log(`\n${bad.length} result(s) failed: ${bad.map((r) => `${r.backend} on ${r.case}: ${r.error}`).join('; ')}`);
+    return 1;
+  }
+  return 0;
+}
+
+const invokedDirectly = process.argv[1] && /cli\.(js|ts|mjs)$|flexattn-bench/.test(process.argv[1]);
+if (invokedDirectly) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.error(err instanceof Error ? err.message : err);
+      process.exit(2);
+    },
+  );
+}
