@@ -18,8 +18,10 @@ const describe = (n: Node): string => `${n.op}${n.op === 'const' ? `(${String(n.
 
 export function liftNumber(value: number, like: DType | undefined): Node {
   if (typeof value !== 'number') throw new TraceError(`expected a number, Expr or boolean, got ${typeof value}`);
-  if (like === 'i32' && Number.isInteger(value) && Math.abs(value) <= 2147483647) return constNode(value, 'i32');
-  if (like === undefined && Number.isInteger(value) && Math.abs(value) <= 2147483647) return constNode(value, 'i32');
+  // The i32 range is [-2^31, 2^31 - 1] (asymmetric: -2147483648 is an i32 too).
+  const isI32 = Number.isInteger(value) && value >= -2147483648 && value <= 2147483647;
+  // (-0 becomes 0: integers have no negative zero, and equal constants must hash equal.)
+  if ((like === 'i32' || like === undefined) && isI32) return constNode(value === 0 ? 0 : value, 'i32');
   return constNode(value, 'f32');
 }
 

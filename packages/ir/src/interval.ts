@@ -28,10 +28,22 @@ export type CompiledInterval = (...bounds: number[]) => CoverageCode;
 
 /** Range-min/max over index intervals of a captured tensor. */
 class TensorRanges {
-  private tables: { min: Float64Array[]; max: Float64Array[] } | undefined;
+  private tables: { min: Float64Array[]; max: Float64Array[]; nanPrefix: Int32Array } | undefined;
   constructor(private readonly t: CapturedTensor) {}
 
-  /** [min, max] of t over the clamped index box. */
+  /**
+   * Drops the tables after the tensor's data changed. (Fix: invalidate() used to delete this object
+   * from the cache, but compiled analyses keep a reference to it and went on reading stale tables.)
+   */
+  reset(): void {
+    this.tables = undefined;
+  }
+
+  /**
+   * [min, max] of t's non-NaN values over the clamped index box into out[0..1], and out[2] = 1 when
+   * the box holds a NaN. (Fix: NaNs used to be dropped or to poison min/max into NaN, which made
+   * comparisons on the load claim 'none'/'all' wrongly.) A box of NaNs only gives [+inf, -inf].
+   */
   range(lo: readonly number[], hi: readonly number[], out: Float64Array): void {
     const t = this.t;
     const clo = lo.map((x, i) => Math.max(0, Math.min(t.shape[i]! - 1, x)));
@@ -41,15 +53,19 @@ class TensorRanges {
     for (let i = 0; i < clo.length; i++) volume *= chi[i]! - clo[i]! + 1;
     if (volume > 4096) {
       const [a, b] = t.valueRange();
+      // valueRange() widens to ±inf when the data holds a NaN; flag it as maybe-NaN then.
       out[0] = a;
       out[1] = b;
+      out[2] = a === -Infinity && b === Infinity ? 1 : 0;
       return;
     }
     let mn = Infinity;
     let mx = -Infinity;
+    let sawNaN = 0;
     const idx = [...clo];
     for (;;) {
       const v = t.data[t.flatIndex(idx)]!;
+      if (v !== v) sawNaN = 1;
       if (v < mn) mn = v;
       if (v > mx) mx = v;
       let k = idx.length - 1;
@@ -59,14 +75,18 @@ class TensorRanges {
     }
     out[0] = mn;
     out[1] = mx;
+    out[2] = sawNaN;
   }
 
   /** Sparse tables: O(n log n) once, O(1) per query. */
   private range1d(lo: number, hi: number, out: Float64Array): void {
     if (!this.tables) {
       const n = this.t.data.length;
-      const min = [Float64Array.from(this.t.data)];
-      const max = [Float64Array.from(this.t.data)];
+      // NaNs are left out of min/max (as +inf / -inf) and counted in a prefix sum instead.
+      const nanPrefix = new Int32Array(n + 1);
+      for (let i = 0; i < n; i++) nanPrefix[i + 1] = nanPrefix[i]! + (this.t.data[i]! !== this.t.data[i]! ? 1 : 0);
+      const min = [Float64Array.from(this.t.data, (v) => (v !== v ? Infinity : v))];
+      const max = [Float64Array.from(this.t.data, (v) => (v !== v ? -Infinity : v))];
       for (let k = 1; 1 << k <= n; k++) {
         const pm = min[k - 1]!;
         const px = max[k - 1]!;
@@ -81,17 +101,18 @@ class TensorRanges {
         min.push(cm);
         max.push(cx);
       }
-      this.tables = { min, max };
+      this.tables = { min, max, nanPrefix };
     }
     const k = 31 - Math.clz32(hi - lo + 1);
     const end = hi - (1 << k) + 1;
     out[0] = Math.min(this.tables.min[k]![lo]!, this.tables.min[k]![end]!);
     out[1] = Math.max(this.tables.max[k]![lo]!, this.tables.max[k]![end]!);
+    out[2] = this.tables.nanPrefix[hi + 1]! - this.tables.nanPrefix[lo]! > 0 ? 1 : 0;
   }
 }
 
 const rangeCache = new WeakMap<CapturedTensor, TensorRanges>();
-rangeCacheInvalidators.add((t) => rangeCache.delete(t));
+rangeCacheInvalidators.add((t) => rangeCache.get(t)?.reset());
 const rangesOf = (t: CapturedTensor): TensorRanges => {
   let r = rangeCache.get(t);
   if (!r) rangeCache.set(t, (r = new TensorRanges(t)));
@@ -127,11 +148,12 @@ const I = {
   },
   mod(al: number, ah: number, bl: number, bh: number, nan: boolean, int: boolean): void {
     if (bl === bh && bl > 0 && Number.isFinite(al) && Number.isFinite(ah) && Math.floor(al / bl) === Math.floor(ah / bl)) {
-      return I.set(jsHelpers.fmod(al, bl), jsHelpers.fmod(ah, bl), nan);
+      return int ? I.set(jsHelpers.imod(al, bl), jsHelpers.imod(ah, bl), nan) : I.set(jsHelpers.fmod(al, bl), jsHelpers.fmod(ah, bl), nan);
     }
-    if (bl > 0) return I.set(0, int ? bh - 1 : bh, nan || !Number.isFinite(al) || !Number.isFinite(ah));
-    if (bh < 0) return I.set(int ? bl + 1 : bl, 0, nan || !Number.isFinite(al) || !Number.isFinite(ah));
-    return int ? I.set(Math.min(bl, 0), Math.max(bh, 0), nan) : I.set(NaN, NaN, true);
+    if (!int) return I.set(NaN, NaN, true); // Fix: float a − b·floor(a/b) rounds outside [0, b] (and is NaN for b = ±inf)
+    if (bl > 0) return I.set(0, bh - 1, nan);
+    if (bh < 0) return I.set(bl + 1, 0, nan);
+    return I.set(Math.min(bl, 0), Math.max(bh, 0), nan);
   },
   pow(al: number, ah: number, bl: number, bh: number, nan: boolean): void {
     if (al === ah && bl === bh) {
@@ -154,11 +176,22 @@ const I = {
   },
   rsqrt(l: number, h: number, nan: boolean): void {
     if (h < 0) return I.set(NaN, NaN, true);
-    I.set(h === Infinity ? 0 : 1 / Math.sqrt(h), l <= 0 ? Infinity : 1 / Math.sqrt(l), nan || l < 0);
+    // 1/sqrt(-0) is -inf: an interval starting at -0 reaches it (fix).
+    const lo = Object.is(l, -0) || Object.is(h, -0) ? -Infinity : h === Infinity ? 0 : 1 / Math.sqrt(h);
+    I.set(lo, l <= 0 ? Infinity : 1 / Math.sqrt(l), nan || l < 0);
   },
   load(t: TensorRanges, lo: number[], hi: number[]): void {
     t.range(lo, hi, I.R);
-    I.R[2] = I.R[0] !== I.R[0] ? 1 : 0;
+    if (I.R[0]! > I.R[1]!) return I.set(NaN, NaN, true); // only NaNs in the box
+    I.set(I.R[0]!, I.R[1]!, I.R[2] === 1);
+  },
+  /**
+   * i32 results wrap (| 0, Math.imul), so a bound outside the i32 range means the value may have
+   * wrapped anywhere: widen to the whole range. (Fix: `q + 2147483647 < 0` was claimed 'none'.)
+   */
+  wrap(lo: number, hi: number, nan: boolean): void {
+    if (lo < -2147483648 || hi > 2147483647) return I.set(-2147483648, 2147483647, nan);
+    I.set(lo, hi, nan);
   },
   toint: jsHelpers.toint,
   exp: Math.exp, exp2: (x: number) => Math.pow(2, x), log: Math.log, log2: Math.log2, tanh: Math.tanh,
@@ -189,6 +222,8 @@ function renderIntervalJs(root: Node, captures: readonly ModParam[]): string {
     const num = (l: string, h: string, na: string) => L.push(`const l${k} = ${l}, h${k} = ${h}, n${k} = ${na};`);
     const bool = (t: string, f: string) => L.push(`const t${k} = ${t}, f${k} = ${f};`);
     const call = (fn: string, args: string) => L.push(`I.${fn}(${args}); ${fromR(k)}`);
+    /** Like call, then wraps an i32 result into the i32 range (see I.wrap). */
+    const callWrapped = (fn: string, args: string) => L.push(`I.${fn}(${args}); ${int ? 'I.wrap(R[0], R[1], R[2] === 1); ' : ''}${fromR(k)}`);
     const ab = () => `${lo(a!)}, ${hi(a!)}, ${lo(b!)}, ${hi(b!)}, ${nan(a!)} || ${nan(b!)}`;
     switch (n.op) {
       case 'const':
@@ -212,17 +247,21 @@ function renderIntervalJs(root: Node, captures: readonly ModParam[]): string {
         const [l, h] = n.op === 'add' ? [`${lo(a!)} + ${lo(b!)}`, `${hi(a!)} + ${hi(b!)}`] : [`${lo(a!)} - ${hi(b!)}`, `${hi(a!)} - ${lo(b!)}`];
         L.push(`let l${k} = ${l}, h${k} = ${h}, n${k} = ${nan(a!)} || ${nan(b!)};`);
         L.push(`if (l${k} !== l${k} || h${k} !== h${k}) { l${k} = -Infinity; h${k} = Infinity; n${k} = true; }`);
+        if (int) L.push(`if (l${k} < -2147483648 || h${k} > 2147483647) { l${k} = -2147483648; h${k} = 2147483647; }`);
         break;
       }
-      case 'mul': call('mul', ab()); break;
+      case 'mul': callWrapped('mul', ab()); break;
       case 'div': call('div', `${ab()}, false`); break;
-      case 'floordiv': call('floordiv', `${ab()}, ${int}`); break;
+      case 'floordiv': callWrapped('floordiv', `${ab()}, ${int}`); break;
       case 'mod': call('mod', `${ab()}, ${int}`); break;
       case 'pow': call('pow', ab()); break;
       case 'min': num(`Math.min(${lo(a!)}, ${lo(b!)})`, `Math.min(${hi(a!)}, ${hi(b!)})`, `${nan(a!)} || ${nan(b!)}`); break;
       case 'max': num(`Math.max(${lo(a!)}, ${lo(b!)})`, `Math.max(${hi(a!)}, ${hi(b!)})`, `${nan(a!)} || ${nan(b!)}`); break;
-      case 'neg': num(`-${hi(a!)}`, `-${lo(a!)}`, nan(a!)); break;
-      case 'abs': call('abs', `${lo(a!)}, ${hi(a!)}, ${nan(a!)}`); break;
+      case 'neg':
+        if (int) call('wrap', `-${hi(a!)}, -${lo(a!)}, ${nan(a!)}`); // -(-2^31) wraps to -2^31
+        else num(`-${hi(a!)}`, `-${lo(a!)}`, nan(a!));
+        break;
+      case 'abs': callWrapped('abs', `${lo(a!)}, ${hi(a!)}, ${nan(a!)}`); break;
       case 'floor': case 'ceil': num(`Math.${n.op}(${lo(a!)})`, `Math.${n.op}(${hi(a!)})`, nan(a!)); break;
       case 'rsqrt': call('rsqrt', `${lo(a!)}, ${hi(a!)}, ${nan(a!)}`); break;
       case 'exp': case 'exp2': case 'log': case 'log2': case 'tanh': case 'tanh_approx': case 'sigmoid': case 'sqrt': {
@@ -273,7 +312,8 @@ function renderIntervalJs(root: Node, captures: readonly ModParam[]): string {
   }
   void captures;
   const r = id.get(root)!;
-  L.push(`return t${r} ? (f${r} ? 1 : 2) : (f${r} ? 1 : 0);`);
+  // Fix: this returned 1 ('some') for "never true", so 'none' was never proven.
+  L.push(`return t${r} ? (f${r} ? 1 : 2) : 0;`);
   return L.join('\n');
 }
 

@@ -115,7 +115,9 @@ export class Scalar implements TraceParam, NodeSource {
 
   private check(v: number): number {
     if (typeof v !== 'number' || Number.isNaN(v)) throw new OptionError(`scalar ${this.name}: value must be a number, got ${String(v)}`);
-    if (this.dtype === 'i32' && !Number.isInteger(v)) throw new OptionError(`scalar ${this.name}: an i32 scalar needs an integer value, got ${v}`);
+    if (this.dtype === 'i32' && !(Number.isInteger(v) && v >= -2147483648 && v <= 2147483647)) {
+      throw new OptionError(`scalar ${this.name}: an i32 scalar needs an integer in the i32 range, got ${v}`);
+    }
     return v;
   }
 

@@ -23,7 +23,8 @@ export const jsHelpers = {
   /** Truncation toward zero, saturating to the i32 range; NaN → 0. */
   toint(x: number): number {
     if (x !== x) return 0;
-    return Math.max(-2147483648, Math.min(2147483647, Math.trunc(x)));
+    // `| 0` (exact in range) turns Math.trunc's −0 (e.g. for −0.5) into 0: integers have no −0. (Fix)
+    return Math.max(-2147483648, Math.min(2147483647, Math.trunc(x))) | 0;
   },
 };
 export type JsHelpers = typeof jsHelpers;

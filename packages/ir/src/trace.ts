@@ -26,9 +26,10 @@ export class TracedMod {
     readonly captures: readonly ModParam[],
     readonly name: string,
   ) {
-    // Parameters enter the hash by kind, dtype, rank and gradient need — never by their values.
+    // Parameters enter the hash by kind, dtype, shape and gradient need — never by their values.
+    // Shapes are in because generated code bakes in a tensor's strides (compileToJs, kernels).
     const signature = captures
-      .map((c) => (c instanceof CapturedTensor ? `T${c.dtype}${c.shape.length}${c.requiresGrad ? 'g' : ''}` : `S${c.dtype}`))
+      .map((c) => (c instanceof CapturedTensor ? `T${c.dtype}[${c.shape.join('x')}]${c.requiresGrad ? 'g' : ''}` : `S${c.dtype}`))
       .join(',');
     this.hash = hashString(`${kind}|${root.hash}|${signature}`);
   }

@@ -69,6 +69,9 @@ export interface CStyleDialect {
 /** Shortest float text that round-trips through f32 (9 significant digits always suffice). */
 export function f32Text(value: number): string {
   const f = Math.fround(value);
+  // toPrecision drops the sign of −0, which 1/x or a product's sign can observe (fix). Non-finite
+  // values have no portable C literal: dialects spell those themselves.
+  if (Object.is(f, -0)) return '-0.0';
   for (let p = 1; p <= 9; p++) {
     const t = f.toPrecision(p);
     if (Math.fround(Number(t)) === f) return /[.e]/.test(t) ? t : `${t}.0`;
