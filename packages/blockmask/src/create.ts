@@ -1,0 +1,86 @@
+/**
+ * createBlockMask: the BlockMask of a mask mod, built from the IR in time proportional to the blocks
+ * (usually far less: see classify.ts), never by evaluating every (q, kv) pair.
+ */
+import {
+  OptionError, TableBlockMask, ceilDiv, createMask as irCreateMask, traceMaskMod, validateBlockMaskShape, type MaskMod, type TracedMod,
+} from '@flexattn/ir';
+import { PlaneClassifier } from './classify';
+import { compileMask } from './compiled';
+import { allocateTables, copyPlane, fillPlane } from './tables';
+
+export interface CreateBlockMaskOptions {
+  /** Batch size; omitted: 1 (broadcast over the batch). */
+  B?: number;
+  /** Heads; omitted: 1 (broadcast over heads). */
+  H?: number;
+  qLen: number;
+  kvLen: number;
+  /** Square or [q, kv]; default 128. */
+  blockSize?: number | [number, number];
+}
+
+/** What a build did, for benchmarks and curiosity. */
+export interface BlockMaskBuildStats {
+  /** Planes classified (the others were copies: the mask does not read b or h). */
+  planesClassified: number;
+  /** Interval-analysis calls over boxes. */
+  boxes: number;
+  /** Blocks that needed the exact path. */
+  exactBlocks: number;
+  /** Mask evaluations on elements. */
+  evaluations: number;
+}
+
+let lastStats: BlockMaskBuildStats | undefined;
+/** Statistics of the latest createBlockMask call in this process. */
+export const lastBuildStats = (): BlockMaskBuildStats | undefined => lastStats;
+
+/**
+ * Block-sparse mask of `maskMod` (a MaskMod function or a TracedMod): per block EMPTY (skipped),
+ * PARTIAL (mask evaluated per element) or FULL (visible, mask not evaluated) — exact, tails included.
+ */
+export function createBlockMask(maskMod: MaskMod | TracedMod, opts: CreateBlockMaskOptions): TableBlockMask {
+  const traced = traceMaskMod(maskMod);
+  if (typeof opts !== 'object' || opts === null) throw new OptionError('createBlockMask(maskMod, { qLen, kvLen, B?, H?, blockSize? }): the options object is required');
+  const shape = validateBlockMaskShape(opts);
+  const { B, H, qLen, kvLen } = shape;
+  const [bq, bk] = shape.blockSize;
+  const qBlocks = ceilDiv(qLen, bq);
+  const kvBlocks = ceilDiv(kvLen, bk);
+
+  const compiled = compileMask(traced);
+  const reads = compiled.reads;
+  const bPlanes = reads.b ? B : 1;
+  const hPlanes = reads.h ? H : 1;
+
+  const classifier = new PlaneClassifier(compiled.iv, compiled.fn, qLen, kvLen, bq, bk, qBlocks, kvBlocks);
+  const tables = allocateTables(B, H, qBlocks, kvBlocks);
+  const planeCells = qBlocks * kvBlocks;
+  const dense = new Uint8Array(planeCells);
+  for (let b = 0; b < bPlanes; b++) {
+    for (let h = 0; h < hPlanes; h++) {
+      if (b > 0 || h > 0) dense.fill(0);
+      classifier.classify(dense, 0, b, h);
+      fillPlane(tables, b * H + h, dense, 0);
+    }
+  }
+  // Broadcast the computed planes over what the mask does not read.
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      const src = (reads.b ? b : 0) * H + (reads.h ? h : 0);
+      const dst = b * H + h;
+      if (src !== dst) copyPlane(tables, src, dst);
+    }
+  }
+  lastStats = {
+    planesClassified: bPlanes * hPlanes,
+    ...classifier.stats,
+  };
+  return new TableBlockMask(tables, shape, traced);
+}
+
+/** The dense element mask [B, H, qLen, kvLen] (1 visible, 0 masked) — for tests; O(B·H·Lq·Lkv). */
+export function createMask(maskMod: MaskMod | TracedMod, opts: { B?: number; H?: number; qLen: number; kvLen: number }): Uint8Array {
+  return irCreateMask(traceMaskMod(maskMod), opts);
+}

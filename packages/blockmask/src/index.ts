@@ -1,0 +1,12 @@
+/**
+ * @flexattn/blockmask — block-sparse masks classified from the IR: createBlockMask, fromKvBlocks,
+ * validateBlockMask, and createMask (the dense element mask, for tests). The BlockMask layout itself
+ * (TableBlockMask) lives in @flexattn/ir so backends need only ir.
+ */
+export { createBlockMask, createMask, lastBuildStats, type CreateBlockMaskOptions, type BlockMaskBuildStats } from './create';
+export { fromKvBlocks, type FromKvBlocksOptions } from './from-kv-blocks';
+export {
+  validateBlockMask, type BlockMaskProblem, type BlockMaskProblemKind, type BlockMaskValidation, type ValidateBlockMaskOptions,
+} from './validate';
+export { EMPTY, PARTIAL, FULL } from './classify';
+export { TableBlockMask, type BlockMask, type BlockTables } from '@flexattn/ir';
