@@ -1,6 +1,6 @@
 /** The brute-force oracle the tests compare against: every element evaluated (createMask). */
 import type { BlockMask, MaskMod, TracedMod } from '@flexattn/ir';
-import { createMask } from '../src/index';
+import { createMask } from './index';
 
 export interface Shape { B: number; H: number; qLen: number; kvLen: number; bq: number; bk: number }
 

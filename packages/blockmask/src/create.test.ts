@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { capture, scalar, traceMaskMod, OptionError, ShapeError, TraceError, type Expr, type MaskMod } from '@flexattn/ir';
-import { createBlockMask, createMask, lastBuildStats, validateBlockMask } from '../src/index';
-import { boolAst, buildMask, envData, shapeArb } from './grammar';
-import { bruteForceBlocks, denseFromQMajor, firstDifference, listsSorted, type Shape } from './oracle';
+import { createBlockMask, createMask, lastBuildStats, validateBlockMask } from './index';
+import { boolAst, buildMask, envData, shapeArb } from './grammar.test-helpers';
+import { bruteForceBlocks, denseFromQMajor, firstDifference, listsSorted, type Shape } from './oracle.test-helpers';
 
 /** createBlockMask equals the brute force, both views agree, lists ascend, and it validates. */
 function checkAgainstBruteForce(mod: MaskMod, s: Shape, broadcast = false): void {

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { OptionError, ShapeError, type Expr, type MaskMod } from '@flexattn/ir';
-import { createBlockMask, fromKvBlocks, validateBlockMask, FULL, PARTIAL } from '../src/index';
-import { boolAst, buildMask, envData, shapeArb } from './grammar';
-import { denseFromQMajor } from './oracle';
+import { createBlockMask, fromKvBlocks, validateBlockMask, FULL, PARTIAL } from './index';
+import { boolAst, buildMask, envData, shapeArb } from './grammar.test-helpers';
+import { denseFromQMajor } from './oracle.test-helpers';
 
 const causal: MaskMod = (_b, _h, q, kv) => q.ge(kv);
 

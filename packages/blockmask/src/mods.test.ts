@@ -3,8 +3,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { MaskMod } from '@flexattn/ir';
 import * as mods from '@flexattn/mods';
-import { createBlockMask, validateBlockMask } from '../src/index';
-import { bruteForceBlocks, denseFromQMajor, firstDifference } from './oracle';
+import { createBlockMask, validateBlockMask } from './index';
+import { bruteForceBlocks, denseFromQMajor, firstDifference } from './oracle.test-helpers';
 
 type Factory = (L: number, r: () => number) => MaskMod;
 const int = (r: () => number, lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
