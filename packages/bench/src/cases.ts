@@ -5,6 +5,7 @@
  * decode (one query token over a long KV cache).
  */
 import { capture, type DType, type MaskMod, type ScoreMod, seededRandomInts } from './deps';
+import * as catalogue from '@flexattn/mods';
 
 export interface Shape {
   B: number;
@@ -69,6 +70,20 @@ export const MODS: Record<string, (s: Shape) => ModBuild> = {
   },
   softcap_causal: () => ({ scoreMod: (score) => score.div(20).tanh().mul(20), mask: (_b, _h, q, kv) => q.ge(kv) }),
 };
+
+/** More variants from @flexattn/mods, for the full suite (the PyTorch peer does not define these). */
+export const CATALOGUE_MODS: Record<string, (s: Shape) => ModBuild> = {
+  chunked_1024: () => ({ mask: catalogue.chunkedAttention(1024) }),
+  sinks_4_window_1024: () => ({ mask: catalogue.attentionSinks(4, 1024) }),
+  global_16_window_512: () => ({ mask: catalogue.globalTokens(16, 512) }),
+  dilated_window_256x2: () => ({ mask: catalogue.dilatedSlidingWindow(256, 2) }),
+  t5_bias_causal: (s) => ({
+    scoreMod: catalogue.t5RelativeBias(Float32Array.from({ length: s.Hq * 32 }, (_, i) => Math.sin(i) * 0.1), 32, 128, { bidirectional: false }),
+    mask: catalogue.causal(),
+  }),
+  temperature_causal: () => ({ scoreMod: catalogue.temperature(0.7), mask: catalogue.causal() }),
+};
+Object.assign(MODS, CATALOGUE_MODS);
 
 const BLOG_MODS = ['noop', 'causal', 'alibi', 'softcap', 'relpos', 'sliding_window_causal', 'prefix_lm', 'document', 'softcap_causal'];
 
