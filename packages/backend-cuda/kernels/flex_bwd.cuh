@@ -1,0 +1,530 @@
+// flexattn backward: three kernels.
+//   flex_bwd_preprocess  delta = rowsum(dO ∘ O) (fp32), dq_accum = 0
+//   flex_bwd_dkdv        one CTA per (kv tile, kv head, batch): walks the q tiles of every query
+//                        head of its GQA group over the kv-major (transposed) block tables,
+//                        accumulates dK, dV in registers and adds dQ into dq_accum with fp32
+//                        atomics (float2 atomics on sm_90)
+//   flex_bwd_dq_convert  dq = dq_accum · scale, in the input dtype
+//
+// 16-bit path: the CTA's warps each own 16 kv rows. Everything is computed transposed (kv rows in
+// the mma's M dimension) so that Pᵀ and dSᵀ come out of the accumulators already in A-operand
+// layout for dV += Pᵀ dO and dK += dSᵀ Q; dSᵀ goes through shared memory once for dQ = dS K.
+//   Sᵀ = K Qᵀ, Pᵀ = exp(postᵀ − lse), dPᵀ = V dOᵀ, dSᵀ = Pᵀ ∘ (dPᵀ − delta) ∘ score_mod'(score)
+// Masked and out-of-range entries have P = 0 and contribute nothing; rows with lse = −inf have
+// P = 0 everywhere (never NaN). Q/dO tiles are double-buffered with cp.async.
+// f32 path: SIMT, one warp per kv row, one lane per query row (tests).
+
+namespace flex {
+
+template <int D_, int DV_, int BMQ_, int NWARPS_> struct BwdCfg {
+  static constexpr int D = D_, DV = DV_, BMQ = BMQ_, NWARPS = NWARPS_;
+  static constexpr int BN = 16 * NWARPS;  // kv rows per CTA
+  static constexpr int NTHREADS = NWARPS * 32;
+  static constexpr int DP = (D + 15) / 16 * 16;
+  static constexpr int DVP = (DV + 15) / 16 * 16;
+  static constexpr bool VEC = (D % 8 == 0) && (DV % 8 == 0);
+  static constexpr bool KV_IN_REGS = (DP / 16) * 4 + (DVP / 16) * 4 <= 32;
+  // dQ = dS K: warps tile the BMQ x DP block as WQ (along q) x WD (along d)
+  static constexpr int WQ = BMQ / 16 < NWARPS ? BMQ / 16 : NWARPS;
+  static constexpr int WD0 = NWARPS / WQ;
+  static constexpr int WD = (DP / 16) % WD0 == 0 ? WD0 : 1;  // warps >= WQ * WD sit out the dQ step
+  static constexpr int DQ_COLS = DP / WD;                    // columns of dQ per warp
+  using KTile = SmemTile<BN, DP>;
+  using VTile = SmemTile<BN, DVP>;
+  using QTile = SmemTile<BMQ, DP>;
+  using OTile = SmemTile<BMQ, DVP>;
+  using STile = SmemTile<BN, BMQ>;
+  static constexpr int SMEM_BYTES =
+      KTile::BYTES + VTile::BYTES + 2 * (QTile::BYTES + OTile::BYTES) + STile::BYTES + 2 * 2 * BMQ * 4;
+  static_assert(BMQ % 16 == 0, "BMQ must be a multiple of 16");
+  static_assert(WQ * WD <= NWARPS && DQ_COLS % 16 == 0, "dQ warp tiling must cover the tile");
+};
+
+// ---------------------------------------------------------------------------------------------
+template <typename T, int DV>
+__device__ __forceinline__ void bwd_preprocess(const FlexBwdArgs& a, int D) {
+  const int lane = threadIdx.x & 31;
+  const size_t row = (size_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  const size_t rows = (size_t)a.B * a.Hq * a.Lq;
+  if (row >= rows) return;
+  const T* o = static_cast<const T*>(a.out) + row * DV;
+  const T* go = static_cast<const T*>(a.dout) + row * DV;
+  float acc = 0.f;
+  for (int d = lane; d < DV; d += 32) acc += Elem<T>::to_float(o[d]) * Elem<T>::to_float(go[d]);
+  for (int off = 16; off > 0; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
+  if (lane == 0) a.delta[row] = acc;
+  float* dq = a.dq_accum + row * D;
+  for (int d = lane; d < D; d += 32) dq[d] = 0.f;
+}
+
+template <typename T>
+__device__ __forceinline__ void bwd_dq_convert(const FlexBwdArgs& a, int D) {
+  const size_t n = (size_t)a.B * a.Hq * a.Lq * D;
+  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+    static_cast<T*>(a.dq)[i] = Elem<T>::from_float(a.dq_accum[i] * a.scale);
+}
+
+// ---------------------------------------------------------------------------------------------
+template <class C, typename T>
+__device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScoreParams& sp,
+                                            const FlexMaskParams& mp) {
+  constexpr int NTQ = C::BMQ / 8, NTD = C::DP / 8, NTV = C::DVP / 8;
+  constexpr int KSTEPS = C::DP / 16, VSTEPS = C::DVP / 16;
+  using KT = typename C::KTile;
+  using VT = typename C::VTile;
+  using QT = typename C::QTile;
+  using OT = typename C::OTile;
+  using ST = typename C::STile;
+  extern __shared__ __align__(128) unsigned char flex_smem[];
+  T* sK = reinterpret_cast<T*>(flex_smem);
+  T* sV = sK + KT::ELEMS;
+  T* sQ = sV + VT::ELEMS;      // [2]
+  T* sO = sQ + 2 * QT::ELEMS;  // dO, [2]
+  T* sS = sO + 2 * OT::ELEMS;  // dSᵀ
+  float* sLse = reinterpret_cast<float*>(sS + ST::ELEMS);  // [2][BMQ], log2 units, +inf for empty rows
+  float* sDelta = sLse + 2 * C::BMQ;                         // [2][BMQ]
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int kt = blockIdx.x, hk = blockIdx.y, b = blockIdx.z;
+  const int G = a.Hq / a.Hkv;
+  const int Lq = a.Lq, Lkv = a.Lkv;
+  const int kv0 = kt * C::BN;
+  const int n_q_tiles = (Lq + C::BMQ - 1) / C::BMQ;
+  const float scale = a.scale;
+  [[maybe_unused]] const float scale_log2 = a.scale * FLEX_LOG2E;
+  const bool kv_bound = kv0 + C::BN > Lkv;
+  const T* gK = static_cast<const T*>(a.k) + ((size_t)(b * a.Hkv + hk) * Lkv + kv0) * C::D;
+  const T* gV = static_cast<const T*>(a.v) + ((size_t)(b * a.Hkv + hk) * Lkv + kv0) * C::DV;
+
+  load_tile<C::BN, C::DP, C::NTHREADS, C::VEC>(sK, gK, C::D, Lkv - kv0, C::D, tid);
+  load_tile<C::BN, C::DVP, C::NTHREADS, C::VEC>(sV, gV, C::DV, Lkv - kv0, C::DV, tid);
+  cp_async_commit();
+
+  float dk[NTD][4], dv[NTV][4];
+#pragma unroll
+  for (int i = 0; i < NTD; ++i) dk[i][0] = dk[i][1] = dk[i][2] = dk[i][3] = 0.f;
+#pragma unroll
+  for (int i = 0; i < NTV; ++i) dv[i][0] = dv[i][1] = dv[i][2] = dv[i][3] = 0.f;
+  unsigned kf[C::KV_IN_REGS ? KSTEPS : 1][4], vf[C::KV_IN_REGS ? VSTEPS : 1][4];
+  bool kv_frags_loaded = false;
+  const int wrow = warp * 16;  // this warp's first kv row inside the tile
+
+  for (int g = 0; g < G; ++g) {
+    const int h = hk * G + g;
+    const TileList tl = tile_list(a.bt, a.has_block_mask, b, h, kt, n_q_tiles);
+    const int n_iter = tl.count();
+    const size_t head_row0 = (size_t)(b * a.Hq + h) * Lq;
+    const T* gQ = static_cast<const T*>(a.q) + head_row0 * C::D;
+    const T* gO = static_cast<const T*>(a.dout) + head_row0 * C::DV;
+
+    auto load_q = [&](int it, int stage) {
+      const int q0 = tile_at(tl, it) * C::BMQ;
+      load_tile<C::BMQ, C::DP, C::NTHREADS, C::VEC>(sQ + stage * QT::ELEMS, gQ + (size_t)q0 * C::D, C::D,
+                                                    Lq - q0, C::D, tid);
+      load_tile<C::BMQ, C::DVP, C::NTHREADS, C::VEC>(sO + stage * OT::ELEMS, gO + (size_t)q0 * C::DV, C::DV,
+                                                     Lq - q0, C::DV, tid);
+      for (int i = tid; i < C::BMQ; i += C::NTHREADS) {
+        const int qi = q0 + i;
+        float l2 = FLEX_INF, dl = 0.f;
+        if (qi < Lq) {
+          const float lse = a.lse[head_row0 + qi];
+          l2 = lse == -FLEX_INF ? FLEX_INF : lse * FLEX_LOG2E;
+          dl = a.delta[head_row0 + qi];
+        }
+        sLse[stage * C::BMQ + i] = l2;
+        sDelta[stage * C::BMQ + i] = dl;
+      }
+    };
+
+    if (n_iter > 0) load_q(0, 0);
+    cp_async_commit();
+
+    for (int it = 0; it < n_iter; ++it) {
+      const int stage = it & 1;
+      if (it + 1 < n_iter) load_q(it + 1, stage ^ 1);
+      cp_async_commit();
+      cp_async_wait<1>();
+      __syncthreads();
+      if constexpr (C::KV_IN_REGS) {
+        if (!kv_frags_loaded) {
+#pragma unroll
+          for (int kk = 0; kk < KSTEPS; ++kk)
+            ldmatrix_x4(kf[kk], smem_u32(sK + KT::off(wrow + (lane & 15), kk * 2 + (lane >> 4))));
+#pragma unroll
+          for (int kk = 0; kk < VSTEPS; ++kk)
+            ldmatrix_x4(vf[kk], smem_u32(sV + VT::off(wrow + (lane & 15), kk * 2 + (lane >> 4))));
+          kv_frags_loaded = true;
+        }
+      }
+      const T* cQ = sQ + stage * QT::ELEMS;
+      const T* cO = sO + stage * OT::ELEMS;
+      const float* cLse = sLse + stage * C::BMQ;
+      const float* cDelta = sDelta + stage * C::BMQ;
+      const int q0 = tile_at(tl, it) * C::BMQ;
+      const bool full = !a.has_block_mask || tl.is_full(it);
+      const bool check = !full || kv_bound || q0 + C::BMQ > Lq;
+
+      // ---- Sᵀ = K Qᵀ ------------------------------------------------------------------------
+      float st[NTQ][4];
+#pragma unroll
+      for (int i = 0; i < NTQ; ++i) st[i][0] = st[i][1] = st[i][2] = st[i][3] = 0.f;
+#pragma unroll
+      for (int kk = 0; kk < KSTEPS; ++kk) {
+        unsigned ka[4];
+        if constexpr (C::KV_IN_REGS) {
+#pragma unroll
+          for (int r = 0; r < 4; ++r) ka[r] = kf[kk][r];
+        } else {
+          ldmatrix_x4(ka, smem_u32(sK + KT::off(wrow + (lane & 15), kk * 2 + (lane >> 4))));
+        }
+#pragma unroll
+        for (int n2 = 0; n2 < NTQ / 2; ++n2) {
+          unsigned qb[4];
+          ldmatrix_x4(qb, smem_u32(cQ + QT::off(n2 * 16 + (lane & 7) + ((lane >> 4) << 3), kk * 2 + ((lane >> 3) & 1))));
+          mma_16816<T>(st[2 * n2], ka, qb[0], qb[1]);
+          mma_16816<T>(st[2 * n2 + 1], ka, qb[2], qb[3]);
+        }
+      }
+
+      // ---- Pᵀ (in st), keeping score_mod'(score) in gr ------------------------------------------
+#if !FLEX_SCORE_MOD_IS_IDENTITY
+      float gr[NTQ][4];
+#endif
+#if FLEX_HAS_CAPTURE_GRADS
+      float sc[NTQ][4];
+#endif
+#pragma unroll
+      for (int nt = 0; nt < NTQ; ++nt)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) {
+          const int kj = kv0 + wrow + (lane >> 2) + ((c & 2) ? 8 : 0);
+          const int ql = nt * 8 + (lane & 3) * 2 + (c & 1);
+          const int qi = q0 + ql;
+          bool vis = true;
+          if (check) {
+            vis = qi < Lq && kj < Lkv;
+#if !FLEX_MASK_MOD_IS_TRUE
+            if (!full && vis) vis = flex_mask_mod(b, h, qi, kj, mp);
+#endif
+          }
+#if FLEX_SCORE_MOD_IS_IDENTITY
+          const float x = st[nt][c] * scale_log2;
+#else
+          const float score = st[nt][c] * scale;
+          float x = -FLEX_INF, gd = 0.f;
+          if (vis) {
+            x = flex_score_mod(score, b, h, qi, kj, sp) * FLEX_LOG2E;
+            gd = flex_score_mod_grad(score, b, h, qi, kj, sp);
+          }
+          gr[nt][c] = gd;
+#endif
+#if FLEX_HAS_CAPTURE_GRADS
+          sc[nt][c] = score;
+#endif
+          st[nt][c] = vis ? fast_exp2(x - cLse[ql]) : 0.f;
+        }
+
+      // ---- dV += Pᵀ dO ---------------------------------------------------------------------------
+#pragma unroll
+      for (int k2 = 0; k2 < NTQ / 2; ++k2) {
+        unsigned pa[4];
+        pa[0] = Elem<T>::pack2(st[2 * k2][0], st[2 * k2][1]);
+        pa[1] = Elem<T>::pack2(st[2 * k2][2], st[2 * k2][3]);
+        pa[2] = Elem<T>::pack2(st[2 * k2 + 1][0], st[2 * k2 + 1][1]);
+        pa[3] = Elem<T>::pack2(st[2 * k2 + 1][2], st[2 * k2 + 1][3]);
+#pragma unroll
+        for (int d2 = 0; d2 < NTV / 2; ++d2) {
+          unsigned ob[4];
+          ldmatrix_x4_trans(ob, smem_u32(cO + OT::off(k2 * 16 + (lane & 7) + (((lane >> 3) & 1) << 3), d2 * 2 + (lane >> 4))));
+          mma_16816<T>(dv[2 * d2], pa, ob[0], ob[1]);
+          mma_16816<T>(dv[2 * d2 + 1], pa, ob[2], ob[3]);
+        }
+      }
+
+      // ---- dPᵀ = V dOᵀ ---------------------------------------------------------------------------
+      float dp[NTQ][4];
+#pragma unroll
+      for (int i = 0; i < NTQ; ++i) dp[i][0] = dp[i][1] = dp[i][2] = dp[i][3] = 0.f;
+#pragma unroll
+      for (int kk = 0; kk < VSTEPS; ++kk) {
+        unsigned va[4];
+        if constexpr (C::KV_IN_REGS) {
+#pragma unroll
+          for (int r = 0; r < 4; ++r) va[r] = vf[kk][r];
+        } else {
+          ldmatrix_x4(va, smem_u32(sV + VT::off(wrow + (lane & 15), kk * 2 + (lane >> 4))));
+        }
+#pragma unroll
+        for (int n2 = 0; n2 < NTQ / 2; ++n2) {
+          unsigned ob[4];
+          ldmatrix_x4(ob, smem_u32(cO + OT::off(n2 * 16 + (lane & 7) + ((lane >> 4) << 3), kk * 2 + ((lane >> 3) & 1))));
+          mma_16816<T>(dp[2 * n2], va, ob[0], ob[1]);
+          mma_16816<T>(dp[2 * n2 + 1], va, ob[2], ob[3]);
+        }
+      }
+
+      // ---- dSᵀ = Pᵀ ∘ (dPᵀ − delta) ∘ score_mod' (in dp) ----------------------------------------
+#pragma unroll
+      for (int nt = 0; nt < NTQ; ++nt)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) {
+          const int ql = nt * 8 + (lane & 3) * 2 + (c & 1);
+          const float dpost = st[nt][c] * (dp[nt][c] - cDelta[ql]);
+#if FLEX_HAS_CAPTURE_GRADS
+          if (dpost != 0.f) {
+            const int kj = kv0 + wrow + (lane >> 2) + ((c & 2) ? 8 : 0);
+            flex_score_mod_capture_grads(dpost, sc[nt][c], b, h, q0 + ql, kj, sp);
+          }
+#endif
+#if FLEX_SCORE_MOD_IS_IDENTITY
+          dp[nt][c] = dpost;
+#else
+          dp[nt][c] = dpost * gr[nt][c];
+#endif
+        }
+
+      // ---- dK += dSᵀ Q; dSᵀ -> shared ------------------------------------------------------------
+#pragma unroll
+      for (int k2 = 0; k2 < NTQ / 2; ++k2) {
+        unsigned da[4];
+        da[0] = Elem<T>::pack2(dp[2 * k2][0], dp[2 * k2][1]);
+        da[1] = Elem<T>::pack2(dp[2 * k2][2], dp[2 * k2][3]);
+        da[2] = Elem<T>::pack2(dp[2 * k2 + 1][0], dp[2 * k2 + 1][1]);
+        da[3] = Elem<T>::pack2(dp[2 * k2 + 1][2], dp[2 * k2 + 1][3]);
+        // A fragment regs: (row g, cols 2t..) of q-subtile 2*k2 / 2*k2+1, rows g and g+8
+        const int r0 = wrow + (lane >> 2);
+        const int cq = (lane & 3) * 2;
+        *reinterpret_cast<unsigned*>(sS + ST::off(r0, 2 * k2) + cq) = da[0];
+        *reinterpret_cast<unsigned*>(sS + ST::off(r0 + 8, 2 * k2) + cq) = da[1];
+        *reinterpret_cast<unsigned*>(sS + ST::off(r0, 2 * k2 + 1) + cq) = da[2];
+        *reinterpret_cast<unsigned*>(sS + ST::off(r0 + 8, 2 * k2 + 1) + cq) = da[3];
+#pragma unroll
+        for (int d2 = 0; d2 < NTD / 2; ++d2) {
+          unsigned qb[4];
+          ldmatrix_x4_trans(qb, smem_u32(cQ + QT::off(k2 * 16 + (lane & 7) + (((lane >> 3) & 1) << 3), d2 * 2 + (lane >> 4))));
+          mma_16816<T>(dk[2 * d2], da, qb[0], qb[1]);
+          mma_16816<T>(dk[2 * d2 + 1], da, qb[2], qb[3]);
+        }
+      }
+      __syncthreads();
+
+      // ---- dQ += dS K  (fp32 atomics into dq_accum) --------------------------------------------
+      if (warp < C::WQ * C::WD) {
+        constexpr int NTDQ = C::DQ_COLS / 8;
+        const int wq = warp % C::WQ, wd = warp / C::WQ;
+        float dq[NTDQ][4];
+#pragma unroll
+        for (int i = 0; i < NTDQ; ++i) dq[i][0] = dq[i][1] = dq[i][2] = dq[i][3] = 0.f;
+        const int c0 = wd * (C::DQ_COLS / 8);  // first 8-column chunk of this warp
+#pragma unroll
+        for (int k2 = 0; k2 < C::BN / 16; ++k2) {
+          unsigned sa[4];
+          ldmatrix_x4_trans(sa, smem_u32(sS + ST::off(k2 * 16 + (lane & 7) + ((lane >> 4) << 3), wq * 2 + ((lane >> 3) & 1))));
+#pragma unroll
+          for (int d2 = 0; d2 < NTDQ / 2; ++d2) {
+            unsigned kb[4];
+            ldmatrix_x4_trans(kb, smem_u32(sK + KT::off(k2 * 16 + (lane & 7) + (((lane >> 3) & 1) << 3), c0 + d2 * 2 + (lane >> 4))));
+            mma_16816<T>(dq[2 * d2], sa, kb[0], kb[1]);
+            mma_16816<T>(dq[2 * d2 + 1], sa, kb[2], kb[3]);
+          }
+        }
+        float* gdq = a.dq_accum + head_row0 * C::D;
+        if constexpr (C::D % 4 == 0) {
+          // pair up with lane^1: even lanes take row g, cols 4(t/2)..+3; odd lanes row g+8
+          const bool odd = lane & 1;
+          const int qi = q0 + wq * 16 + (lane >> 2) + (odd ? 8 : 0);
+#pragma unroll
+          for (int i = 0; i < NTDQ; ++i) {
+            const float send0 = odd ? dq[i][0] : dq[i][2], send1 = odd ? dq[i][1] : dq[i][3];
+            const float r0 = __shfl_xor_sync(0xffffffffu, send0, 1), r1 = __shfl_xor_sync(0xffffffffu, send1, 1);
+            const int col = (c0 + i) * 8 + ((lane & 3) >> 1) * 4;
+            if (qi < Lq && col < C::D) {
+              float* dst = gdq + (size_t)qi * C::D + col;
+              if (odd) atomic_add4(dst, r0, r1, dq[i][2], dq[i][3]);
+              else atomic_add4(dst, dq[i][0], dq[i][1], r0, r1);
+            }
+          }
+        } else {
+          for (int hf = 0; hf < 2; ++hf) {
+          const int qi = q0 + wq * 16 + (lane >> 2) + hf * 8;
+          if (qi >= Lq) continue;
+          float* row = gdq + (size_t)qi * C::D;
+#pragma unroll
+          for (int i = 0; i < NTDQ; ++i) {
+            const int col = (c0 + i) * 8 + (lane & 3) * 2;
+            const float x0 = dq[i][2 * hf], x1 = dq[i][2 * hf + 1];
+            if constexpr (C::D % 2 == 0) {
+              if (col < C::D) atomic_add2(row + col, x0, x1);
+            } else {
+              if (col < C::D) atomicAdd(row + col, x0);
+              if (col + 1 < C::D) atomicAdd(row + col + 1, x1);
+            }
+          }
+          }
+        }
+      }
+    }
+    cp_async_wait<0>();
+    __syncthreads();
+  }
+
+  // ---- write dK (· scale) and dV ----------------------------------------------------------------
+  T* gdk = static_cast<T*>(a.dk) + (size_t)(b * a.Hkv + hk) * Lkv * C::D;
+  T* gdv = static_cast<T*>(a.dv) + (size_t)(b * a.Hkv + hk) * Lkv * C::DV;
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    const int kj = kv0 + wrow + (lane >> 2) + hf * 8;
+    if (kj >= Lkv) continue;
+#pragma unroll
+    for (int i = 0; i < NTD; ++i) {
+      const int col = i * 8 + (lane & 3) * 2;
+      T* row = gdk + (size_t)kj * C::D;
+      const float x0 = dk[i][2 * hf] * scale, x1 = dk[i][2 * hf + 1] * scale;
+      if constexpr (C::D % 2 == 0) {
+        if (col < C::D) *reinterpret_cast<unsigned*>(row + col) = Elem<T>::pack2(x0, x1);
+      } else {
+        if (col < C::D) row[col] = Elem<T>::from_float(x0);
+        if (col + 1 < C::D) row[col + 1] = Elem<T>::from_float(x1);
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < NTV; ++i) {
+      const int col = i * 8 + (lane & 3) * 2;
+      T* row = gdv + (size_t)kj * C::DV;
+      const float x0 = dv[i][2 * hf], x1 = dv[i][2 * hf + 1];
+      if constexpr (C::DV % 2 == 0) {
+        if (col < C::DV) *reinterpret_cast<unsigned*>(row + col) = Elem<T>::pack2(x0, x1);
+      } else {
+        if (col < C::DV) row[col] = Elem<T>::from_float(x0);
+        if (col + 1 < C::DV) row[col + 1] = Elem<T>::from_float(x1);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// f32 SIMT backward (tests): tiles 32 x 32 (kv x q), 8 warps; a warp takes one kv row at a time,
+// lane i the query row q0 + i of each visited q tile. dK/dV live in lane-strided registers.
+// ---------------------------------------------------------------------------------------------
+template <int D, int DV>
+__device__ __forceinline__ void bwd_dkdv_f32(const FlexBwdArgs& a, const FlexScoreParams& sp,
+                                             const FlexMaskParams& mp) {
+  constexpr int NK = (D + 31) / 32, NV = (DV + 31) / 32;
+  __shared__ float sk[F32_WARPS][D], sv[F32_WARPS][DV];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int kt = blockIdx.x, hk = blockIdx.y, b = blockIdx.z;
+  const int G = a.Hq / a.Hkv, Lq = a.Lq, Lkv = a.Lkv;
+  const int n_q_tiles = (Lq + F32_BM - 1) / F32_BM;
+  for (int r = warp; r < F32_BN; r += F32_WARPS) {
+    const int kj = kt * F32_BN + r;
+    if (kj >= Lkv) break;
+    const float* kr = static_cast<const float*>(a.k) + ((size_t)(b * a.Hkv + hk) * Lkv + kj) * D;
+    const float* vr = static_cast<const float*>(a.v) + ((size_t)(b * a.Hkv + hk) * Lkv + kj) * DV;
+    for (int d = lane; d < D; d += 32) sk[warp][d] = kr[d];
+    for (int d = lane; d < DV; d += 32) sv[warp][d] = vr[d];
+    __syncwarp();
+    float dk[NK], dv[NV];
+#pragma unroll
+    for (int i = 0; i < NK; ++i) dk[i] = 0.f;
+#pragma unroll
+    for (int i = 0; i < NV; ++i) dv[i] = 0.f;
+    for (int g = 0; g < G; ++g) {
+      const int h = hk * G + g;
+      const size_t head_row0 = (size_t)(b * a.Hq + h) * Lq;
+      const TileList tl = tile_list(a.bt, a.has_block_mask, b, h, kt, n_q_tiles);
+      for (int it = 0; it < tl.count(); ++it) {
+        const int q0 = tile_at(tl, it) * F32_BM;
+        const bool full = !a.has_block_mask || tl.is_full(it);
+        const int qi = q0 + lane;
+        bool vis = qi < Lq;
+#if !FLEX_MASK_MOD_IS_TRUE
+        if (vis && !full) vis = flex_mask_mod(b, h, qi, kj, mp);
+#endif
+        float ds = 0.f, p = 0.f;
+        const float* qr = static_cast<const float*>(a.q) + (head_row0 + qi) * D;
+        const float* dor = static_cast<const float*>(a.dout) + (head_row0 + qi) * DV;
+        if (vis) {
+          float s = 0.f;
+          for (int d = 0; d < D; ++d) s = fmaf(qr[d], sk[warp][d], s);
+          const float score = s * a.scale;
+          const float lse = a.lse[head_row0 + qi];
+          const float post = flex_score_mod(score, b, h, qi, kj, sp);
+          p = lse == -FLEX_INF ? 0.f : expf(post - lse);
+          float dpv = 0.f;
+          for (int d = 0; d < DV; ++d) dpv = fmaf(dor[d], sv[warp][d], dpv);
+          const float dpost = p * (dpv - a.delta[head_row0 + qi]);
+#if FLEX_HAS_CAPTURE_GRADS
+          if (dpost != 0.f) flex_score_mod_capture_grads(dpost, score, b, h, qi, kj, sp);
+#endif
+          ds = dpost * flex_score_mod_grad(score, b, h, qi, kj, sp);
+          float* dq = a.dq_accum + (head_row0 + qi) * D;
+          if (ds != 0.f)
+            for (int d = 0; d < D; ++d) atomicAdd(dq + d, ds * sk[warp][d]);
+        }
+        for (int j = 0; j < 32; ++j) {
+          const float pj = __shfl_sync(0xffffffffu, p, j), dsj = __shfl_sync(0xffffffffu, ds, j);
+          if (pj == 0.f && dsj == 0.f) continue;
+          const float* qj = static_cast<const float*>(a.q) + (head_row0 + q0 + j) * D;
+          const float* doj = static_cast<const float*>(a.dout) + (head_row0 + q0 + j) * DV;
+#pragma unroll
+          for (int i = 0; i < NK; ++i)
+            if (lane + 32 * i < D) dk[i] = fmaf(dsj, qj[lane + 32 * i], dk[i]);
+#pragma unroll
+          for (int i = 0; i < NV; ++i)
+            if (lane + 32 * i < DV) dv[i] = fmaf(pj, doj[lane + 32 * i], dv[i]);
+        }
+      }
+    }
+    float* gdk = static_cast<float*>(a.dk) + ((size_t)(b * a.Hkv + hk) * Lkv + kj) * D;
+    float* gdv = static_cast<float*>(a.dv) + ((size_t)(b * a.Hkv + hk) * Lkv + kj) * DV;
+#pragma unroll
+    for (int i = 0; i < NK; ++i)
+      if (lane + 32 * i < D) gdk[lane + 32 * i] = dk[i] * a.scale;
+#pragma unroll
+    for (int i = 0; i < NV; ++i)
+      if (lane + 32 * i < DV) gdv[lane + 32 * i] = dv[i];
+    __syncwarp();
+  }
+}
+
+}  // namespace flex
+
+// ---------------------------------------------------------------------------------------------
+// entry points
+//   flex_bwd_preprocess   grid ceil(B·Hq·Lq / 8), block 256
+//   flex_bwd_dkdv         grid (ceil(Lkv / BN), Hkv, B), block FLEX_BWD_WARPS·32 (f32: 256),
+//                         dynamic shared memory BwdCfg::SMEM_BYTES (f32: 0)
+//   flex_bwd_dq_convert   grid any (grid-stride), block 256
+// ---------------------------------------------------------------------------------------------
+#if defined(FLEX_HEAD_DIM) && !defined(FLEX_NO_ENTRY_POINTS)
+extern "C" __global__ void __launch_bounds__(256) flex_bwd_preprocess(const FlexBwdArgs args) {
+  flex::bwd_preprocess<flex_elem_t, FLEX_HEAD_DIM_V>(args, FLEX_HEAD_DIM);
+}
+extern "C" __global__ void __launch_bounds__(256) flex_bwd_dq_convert(const FlexBwdArgs args) {
+  flex::bwd_dq_convert<flex_elem_t>(args, FLEX_HEAD_DIM);
+}
+#if defined(FLEX_DTYPE_F32)
+extern "C" __global__ void __launch_bounds__(flex::F32_WARPS * 32)
+    flex_bwd_dkdv(const FlexBwdArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
+  flex::bwd_dkdv_f32<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V>(args, sp, mp);
+}
+#else
+#ifndef FLEX_BWD_BMQ
+#if FLEX_HEAD_DIM <= 64 && FLEX_HEAD_DIM_V <= 64
+#define FLEX_BWD_BMQ 64
+#define FLEX_BWD_WARPS 8
+#elif FLEX_HEAD_DIM <= 128 && FLEX_HEAD_DIM_V <= 128
+#define FLEX_BWD_BMQ 64
+#define FLEX_BWD_WARPS 8
+#else
+#define FLEX_BWD_BMQ 32
+#define FLEX_BWD_WARPS 4
+#endif
+#endif
+typedef flex::BwdCfg<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, FLEX_BWD_BMQ, FLEX_BWD_WARPS> FlexBwdConfig;
+extern "C" __global__ void __launch_bounds__(FLEX_BWD_WARPS * 32)
+    flex_bwd_dkdv(const FlexBwdArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
+  flex::bwd_dkdv_tc<FlexBwdConfig, flex_elem_t>(args, sp, mp);
+}
+#endif
+#endif

@@ -1,0 +1,325 @@
+// flexattn split-KV decoding: few queries, long KV, GQA.
+//
+// flex_decode: one CTA per (split, kv head · row group, batch). Its rows are the (query head of
+// the GQA group, query index) pairs r = g·Lq + qi, ROWS of them per CTA, so K/V are read once for
+// the whole group. The CTA walks the keys of its split in tiles of 64 (double-buffered cp.async),
+// skipping tiles that the dense class table marks empty for every row, and writes an fp32 partial
+// output (already divided by its own l) and a partial lse (log2 units).
+// flex_decode_merge: one CTA per (b, h, qi) row merges the splits by their lse.
+// Works for every dtype (the math is SIMT fp32; it is bandwidth-bound).
+
+namespace flex {
+
+template <int D_, int DV_, int ROWS_, int ESIZE_> struct DecCfg {
+  static constexpr int D = D_, DV = DV_, ROWS = ROWS_, ESIZE = ESIZE_;
+  static constexpr int BN = 64, NTHREADS = 256;
+  static constexpr int RG = NTHREADS / BN;    // row groups in the score phase
+  static constexpr int RPT = ROWS / RG;       // rows per thread in the score phase
+  static constexpr int DVT = DV <= 32 ? 32 : DV <= 64 ? 64 : DV <= 128 ? 128 : 256;  // threads along dv
+  static constexpr int KSPLIT = NTHREADS / DVT;  // key subsets in the P·V phase
+  static constexpr int NVC = (DV + DVT - 1) / DVT;
+  static constexpr int DP = (D + 7) / 8 * 8, DVP = (DV + 7) / 8 * 8;
+  static constexpr int KSTRIDE = DP + 8, VSTRIDE = DVP + 8;  // padded rows: conflict-free 16B reads
+  static constexpr int MAX_TILES = 512;                      // keys_per_split <= 64 * MAX_TILES
+  static_assert(ROWS % RG == 0, "ROWS must be a multiple of 4");
+  // dynamic shared memory layout (bytes)
+  static constexpr int OFF_K = 0;
+  static constexpr int OFF_V = OFF_K + 2 * BN * KSTRIDE * ESIZE;
+  static constexpr int OFF_Q = OFF_V + 2 * BN * VSTRIDE * ESIZE;
+  static constexpr int OFF_P = OFF_Q + ROWS * DP * 4;
+  static constexpr int OFF_STAT = OFF_P + ROWS * BN * 4;        // m, l, alpha, row head, row q
+  static constexpr int OFF_TILES = OFF_STAT + 5 * ROWS * 4;
+  static constexpr int SMEM_BYTES = OFF_TILES + MAX_TILES * 2 + 16;
+};
+
+template <class C, typename T>
+__device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const FlexScoreParams& sp,
+                                              const FlexMaskParams& mp) {
+  constexpr bool VEC = sizeof(T) == 2 ? (C::D % 8 == 0 && C::DV % 8 == 0) : (C::D % 4 == 0 && C::DV % 4 == 0);
+  constexpr int EPC = 16 / sizeof(T);  // elements per 16-byte chunk
+  extern __shared__ __align__(128) unsigned char flex_smem[];
+  T(*sK)[C::BN * C::KSTRIDE] = reinterpret_cast<T(*)[C::BN * C::KSTRIDE]>(flex_smem + C::OFF_K);
+  T(*sV)[C::BN * C::VSTRIDE] = reinterpret_cast<T(*)[C::BN * C::VSTRIDE]>(flex_smem + C::OFF_V);
+  float(*sQ)[C::DP] = reinterpret_cast<float(*)[C::DP]>(flex_smem + C::OFF_Q);
+  float(*sP)[C::BN] = reinterpret_cast<float(*)[C::BN]>(flex_smem + C::OFF_P);
+  float* sM = reinterpret_cast<float*>(flex_smem + C::OFF_STAT);
+  float* sL = sM + C::ROWS;
+  float* sAlpha = sL + C::ROWS;
+  int* sRowH = reinterpret_cast<int*>(sAlpha + C::ROWS);
+  int* sRowQ = sRowH + C::ROWS;
+  short* sTiles = reinterpret_cast<short*>(flex_smem + C::OFF_TILES);
+  int& sNT = *reinterpret_cast<int*>(flex_smem + C::OFF_TILES + C::MAX_TILES * 2);
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int split = blockIdx.x, b = blockIdx.z;
+  const int G = a.Hq / a.Hkv;
+  const int row_groups = (G * a.Lq + C::ROWS - 1) / C::ROWS;
+  const int hk = blockIdx.y / row_groups, rgrp = blockIdx.y % row_groups;
+  const int Lq = a.Lq, Lkv = a.Lkv;
+  const int key0 = split * a.keys_per_split;
+  const int key1 = min(Lkv, key0 + a.keys_per_split);
+  const int n_tiles_all = key1 > key0 ? (key1 - key0 + C::BN - 1) / C::BN : 0;
+
+  if (tid < C::ROWS) {
+    const int r = rgrp * C::ROWS + tid;
+    const bool ok = r < G * Lq;
+    sRowH[tid] = ok ? hk * G + r / Lq : -1;
+    sRowQ[tid] = ok ? r % Lq : -1;
+    sM[tid] = -FLEX_INF;
+    sL[tid] = 0.f;
+  }
+  __syncthreads();
+  for (int i = tid; i < C::ROWS * C::DP; i += C::NTHREADS) {
+    const int r = i / C::DP, d = i % C::DP;
+    float x = 0.f;
+    if (sRowH[r] >= 0 && d < C::D)
+      x = Elem<T>::to_float(static_cast<const T*>(a.q)[((size_t)(b * a.Hq + sRowH[r]) * Lq + sRowQ[r]) * C::D + d]);
+    sQ[r][d] = x;
+  }
+  // which tiles of this split have a visible key for some row
+  if (!a.has_block_mask) {
+    if (tid == 0) sNT = n_tiles_all;
+    for (int t = tid; t < n_tiles_all; t += C::NTHREADS) sTiles[t] = (short)t;
+  } else {
+    if (tid == 0) sNT = 0;
+    __syncthreads();
+    for (int t = tid; t < n_tiles_all; t += C::NTHREADS) {
+      const int n0 = key0 + t * C::BN, n1 = min(key1, n0 + C::BN) - 1;
+      bool any = false;
+      for (int r = 0; r < C::ROWS && !any; ++r) {
+        if (sRowH[r] < 0) continue;
+        const int mb = a.cls_mB == 1 ? 0 : b, mh = a.cls_mH == 1 ? 0 : sRowH[r];
+        const unsigned char* crow =
+            a.cls + (((size_t)mb * a.cls_mH + mh) * a.cls_q_blocks + sRowQ[r] / a.cls_block_q) * a.cls_kv_blocks;
+        for (int j = n0 / a.cls_block_kv; j <= n1 / a.cls_block_kv; ++j) any |= crow[j] != 0;
+      }
+      if (any) sTiles[atomicAdd(&sNT, 1)] = (short)t;  // order does not matter for softmax
+    }
+  }
+  __syncthreads();
+  const int n_tiles = sNT;
+
+  const T* gK = static_cast<const T*>(a.k) + (size_t)(b * a.Hkv + hk) * Lkv * C::D;
+  const T* gV = static_cast<const T*>(a.v) + (size_t)(b * a.Hkv + hk) * Lkv * C::DV;
+  auto load = [&](int i, int stage) {
+    const int n0 = key0 + sTiles[i] * C::BN;
+    const int rows = min(C::BN, key1 - n0);
+    if constexpr (VEC) {
+      for (int c = tid; c < C::BN * (C::DP / EPC); c += C::NTHREADS) {
+        const int r = c / (C::DP / EPC), cc = c % (C::DP / EPC);
+        const bool ok = r < rows;
+        cp_async_16(smem_u32(&sK[stage][r * C::KSTRIDE + cc * EPC]), ok ? gK + (size_t)(n0 + r) * C::D + cc * EPC : gK,
+                    ok ? 16 : 0);
+      }
+      for (int c = tid; c < C::BN * (C::DVP / EPC); c += C::NTHREADS) {
+        const int r = c / (C::DVP / EPC), cc = c % (C::DVP / EPC);
+        const bool ok = r < rows;
+        cp_async_16(smem_u32(&sV[stage][r * C::VSTRIDE + cc * EPC]), ok ? gV + (size_t)(n0 + r) * C::DV + cc * EPC : gV,
+                    ok ? 16 : 0);
+      }
+    } else {
+      for (int c = tid; c < C::BN * C::DP; c += C::NTHREADS) {
+        const int r = c / C::DP, d = c % C::DP;
+        sK[stage][r * C::KSTRIDE + d] =
+            (r < rows && d < C::D) ? gK[(size_t)(n0 + r) * C::D + d] : Elem<T>::from_float(0.f);
+      }
+      for (int c = tid; c < C::BN * C::DVP; c += C::NTHREADS) {
+        const int r = c / C::DVP, d = c % C::DVP;
+        sV[stage][r * C::VSTRIDE + d] =
+            (r < rows && d < C::DV) ? gV[(size_t)(n0 + r) * C::DV + d] : Elem<T>::from_float(0.f);
+      }
+    }
+  };
+
+  float o[C::NVC][C::ROWS];
+#pragma unroll
+  for (int i = 0; i < C::NVC; ++i)
+#pragma unroll
+    for (int r = 0; r < C::ROWS; ++r) o[i][r] = 0.f;
+  const float scale = a.scale;
+
+  if (n_tiles > 0) load(0, 0);
+  cp_async_commit();
+  for (int it = 0; it < n_tiles; ++it) {
+    const int stage = it & 1;
+    if (it + 1 < n_tiles) load(it + 1, stage ^ 1);
+    cp_async_commit();
+    cp_async_wait<1>();
+    __syncthreads();
+    const int n0 = key0 + sTiles[it] * C::BN;
+
+    // ---- scores: thread = (key n, row group) ------------------------------------------------
+    {
+      const int n = tid % C::BN, rg = tid / C::BN;
+      const int kj = n0 + n;
+      float acc[C::RPT];
+#pragma unroll
+      for (int i = 0; i < C::RPT; ++i) acc[i] = 0.f;
+      const T* kr = &sK[stage][n * C::KSTRIDE];
+      if constexpr (sizeof(T) == 2) {
+#pragma unroll 4
+        for (int c = 0; c < C::DP / 8; ++c) {
+          const uint4 raw = *reinterpret_cast<const uint4*>(kr + c * 8);
+          const T* e = reinterpret_cast<const T*>(&raw);
+          float kf[8];
+#pragma unroll
+          for (int j = 0; j < 8; ++j) kf[j] = Elem<T>::to_float(e[j]);
+#pragma unroll
+          for (int i = 0; i < C::RPT; ++i) {
+            const float* qr = &sQ[rg * C::RPT + i][c * 8];
+#pragma unroll
+            for (int j = 0; j < 8; ++j) acc[i] = fmaf(qr[j], kf[j], acc[i]);
+          }
+        }
+      } else {
+        for (int d = 0; d < C::DP; ++d) {
+          const float kf = Elem<T>::to_float(kr[d]);
+#pragma unroll
+          for (int i = 0; i < C::RPT; ++i) acc[i] = fmaf(sQ[rg * C::RPT + i][d], kf, acc[i]);
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < C::RPT; ++i) {
+        const int r = rg * C::RPT + i;
+        const int h = sRowH[r], qi = sRowQ[r];
+        bool vis = h >= 0 && kj < key1;
+        bool full = true;
+        if (vis && a.has_block_mask) {
+          const int mb = a.cls_mB == 1 ? 0 : b, mh = a.cls_mH == 1 ? 0 : h;
+          const unsigned char c = a.cls[(((size_t)mb * a.cls_mH + mh) * a.cls_q_blocks + qi / a.cls_block_q) *
+                                            a.cls_kv_blocks + kj / a.cls_block_kv];
+          vis = c != 0;
+          full = c == 2;
+        }
+#if !FLEX_MASK_MOD_IS_TRUE
+        if (vis && !full) vis = flex_mask_mod(b, h, qi, kj, mp);
+#endif
+        float x = -FLEX_INF;
+        if (vis) x = flex_score_mod(acc[i] * scale, b, h, qi, kj, sp) * FLEX_LOG2E;
+        sP[r][n] = x;
+      }
+    }
+    __syncthreads();
+
+    // ---- online softmax, one warp per row ----------------------------------------------------
+    for (int r = warp; r < C::ROWS; r += C::NTHREADS / 32) {
+      const float x0 = sP[r][lane], x1 = sP[r][lane + 32];
+      float mx = fmaxf(x0, x1);
+      for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+      const float m_old = sM[r];
+      const float m_new = fmaxf(m_old, mx);
+      const float m_use = m_new == -FLEX_INF ? 0.f : m_new;
+      const float p0 = fast_exp2(x0 - m_use), p1 = fast_exp2(x1 - m_use);
+      sP[r][lane] = p0;
+      sP[r][lane + 32] = p1;
+      float sum = p0 + p1;
+      for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
+      if (lane == 0) {
+        const float alpha = fast_exp2(m_old - m_use);
+        sAlpha[r] = alpha;
+        sL[r] = sL[r] * alpha + sum;
+        sM[r] = m_new;
+      }
+    }
+    __syncthreads();
+
+    // ---- O += P V: thread = (dv column, key subset) --------------------------------------------
+    {
+      const int col = tid % C::DVT, ks = tid / C::DVT;
+#pragma unroll
+      for (int r = 0; r < C::ROWS; ++r) {
+        const float al = sAlpha[r];
+#pragma unroll
+        for (int i = 0; i < C::NVC; ++i) o[i][r] *= al;
+      }
+      for (int n = ks; n < C::BN; n += C::KSPLIT) {
+#pragma unroll
+        for (int i = 0; i < C::NVC; ++i) {
+          const int c = col + i * C::DVT;
+          if (c < C::DVP) {
+            const float v = Elem<T>::to_float(sV[stage][n * C::VSTRIDE + c]);
+#pragma unroll
+            for (int r = 0; r < C::ROWS; ++r) o[i][r] = fmaf(sP[r][n], v, o[i][r]);
+          }
+        }
+      }
+    }
+    __syncthreads();
+  }
+  cp_async_wait<0>();
+  __syncthreads();
+
+  // ---- reduce the key subsets through shared memory (reusing the K/V ring), write partials -----
+  // RC rows at a time so that the [KSPLIT][RC][DVT] buffer fits in the K/V region
+  constexpr int RC0 = C::OFF_Q / (C::KSPLIT * C::DVT * 4);
+  constexpr int RC = RC0 < C::ROWS ? RC0 : C::ROWS;
+  static_assert(RC >= 1, "reduction buffer must fit in the K/V region");
+  float* red = reinterpret_cast<float*>(flex_smem);
+  const int col = tid % C::DVT, ks = tid / C::DVT;
+#pragma unroll
+  for (int i = 0; i < C::NVC; ++i) {
+#pragma unroll
+    for (int r0 = 0; r0 < C::ROWS; r0 += RC) {
+#pragma unroll
+      for (int r = r0; r < r0 + RC && r < C::ROWS; ++r) red[(ks * RC + (r - r0)) * C::DVT + col] = o[i][r];
+      __syncthreads();
+      for (int e = tid; e < RC * C::DVT; e += C::NTHREADS) {
+        const int r = r0 + e / C::DVT, c = e % C::DVT + i * C::DVT;
+        if (r >= C::ROWS || sRowH[r] < 0 || c >= C::DV) continue;
+        float acc = 0.f;
+        for (int s = 0; s < C::KSPLIT; ++s) acc += red[(s * RC + e / C::DVT) * C::DVT + e % C::DVT];
+        const float l = sL[r];
+        const size_t row = ((size_t)split * a.B * a.Hq + (size_t)b * a.Hq + sRowH[r]) * Lq + sRowQ[r];
+        a.part_o[row * C::DV + c] = l > 0.f ? acc / l : 0.f;
+      }
+      __syncthreads();
+    }
+  }
+  if (tid < C::ROWS && sRowH[tid] >= 0) {
+    const size_t row = ((size_t)split * a.B * a.Hq + (size_t)b * a.Hq + sRowH[tid]) * Lq + sRowQ[tid];
+    const float l = sL[tid];
+    a.part_lse[row] = l > 0.f ? sM[tid] + __log2f(l) : -FLEX_INF;
+  }
+}
+
+template <typename T, int DV>
+__device__ __forceinline__ void decode_merge(const FlexDecodeArgs& a) {
+  const size_t row = blockIdx.x;  // over B·Hq·Lq
+  const size_t rows = (size_t)a.B * a.Hq * a.Lq;
+  float mx = -FLEX_INF;
+  for (int s = 0; s < a.num_splits; ++s) mx = fmaxf(mx, a.part_lse[s * rows + row]);
+  const float m_use = mx == -FLEX_INF ? 0.f : mx;
+  float wsum = 0.f;
+  for (int s = 0; s < a.num_splits; ++s) wsum += exp2f(a.part_lse[s * rows + row] - m_use);
+  const float inv = wsum > 0.f ? 1.f / wsum : 0.f;
+  for (int c = threadIdx.x; c < DV; c += blockDim.x) {
+    float acc = 0.f;
+    for (int s = 0; s < a.num_splits; ++s) {
+      const float w = exp2f(a.part_lse[s * rows + row] - m_use);
+      if (w > 0.f) acc += w * a.part_o[(s * rows + row) * DV + c];
+    }
+    static_cast<T*>(a.out)[row * DV + c] = Elem<T>::from_float(acc * inv);
+  }
+  if (threadIdx.x == 0 && a.lse != nullptr) a.lse[row] = wsum > 0.f ? (m_use + __log2f(wsum)) * FLEX_LN2 : -FLEX_INF;
+}
+
+}  // namespace flex
+
+// ---------------------------------------------------------------------------------------------
+// entry points
+//   flex_decode        grid (num_splits, Hkv · ceil(G·Lq / FLEX_DEC_ROWS), B), block 256,
+//                      dynamic shared memory DecCfg::SMEM_BYTES
+//   flex_decode_merge  grid B·Hq·Lq, block 128
+// ---------------------------------------------------------------------------------------------
+#if defined(FLEX_HEAD_DIM) && !defined(FLEX_NO_ENTRY_POINTS)
+#ifndef FLEX_DEC_ROWS
+#define FLEX_DEC_ROWS 4
+#endif
+extern "C" __global__ void __launch_bounds__(256)
+    flex_decode(const FlexDecodeArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
+  flex::decode_kernel<flex::DecCfg<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, FLEX_DEC_ROWS, sizeof(flex_elem_t)>, flex_elem_t>(args, sp, mp);
+}
+extern "C" __global__ void __launch_bounds__(128) flex_decode_merge(const FlexDecodeArgs args) {
+  flex::decode_merge<flex_elem_t, FLEX_HEAD_DIM_V>(args);
+}
+#endif

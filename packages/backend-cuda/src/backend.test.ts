@@ -1,0 +1,193 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BackendUnavailableError, traceScoreMod } from '@flexattn/ir';
+import { createBlockMask } from '@flexattn/blockmask';
+import { alibi, causal, slidingWindow } from '@flexattn/mods';
+import { describe, expect, it } from 'vitest';
+import { createCudaBackend, kernelDir, reblock } from './backend';
+import { bwdConfig, decodeConfig, fwdConfig, smemTileBytes } from './config';
+import { explainUnavailable, inspectCuda } from './native';
+import { BWD_ARGS_BYTES, DECODE_ARGS_BYTES, FWD_ARGS_BYTES, packBwdArgs, packDecodeArgs, packFwdArgs, packModParams } from './params';
+import { paramLayout } from './renderer';
+
+const unavailable = explainUnavailable(inspectCuda()) !== null;
+
+describe('createCudaBackend', () => {
+  it.skipIf(!unavailable)('rejects with BackendUnavailableError when there is no usable driver/GPU/addon', async () => {
+    await expect(createCudaBackend()).rejects.toBeInstanceOf(BackendUnavailableError);
+  });
+});
+
+// The byte layouts documented in kernels/common.cuh ("// offset size" comments) are what the
+// packers write: parse the header and check every field of every *Args struct.
+function documentedLayout(struct: string): Map<string, number> {
+  const text = readFileSync(join(kernelDir(), 'common.cuh'), 'utf8');
+  const start = text.indexOf(`struct ${struct} {`);
+  const body = text.slice(start, text.indexOf('};', start));
+  const fields = new Map<string, number>();
+  for (const m of body.matchAll(/^\s+[\w\s*]+?[\s*](\w+);\s*\/\/\s*(\d+)\s+(\d+)/gm)) fields.set(m[1]!, Number(m[2]));
+  return fields;
+}
+
+describe('argument packing matches kernels/common.cuh', () => {
+  const dims = { B: 3, Hq: 8, Hkv: 2, Lq: 77, Lkv: 131, scale: 0.125 };
+  const table = { numBlocks: 0x1001n, indices: 0x1002n, fullNumBlocks: 0x1003n, fullIndices: 0x1004n, mB: 1, mH: 8, outer: 5, inner: 7 };
+  it('FlexFwdArgs', () => {
+    const doc = documentedLayout('FlexFwdArgs');
+    const buf = new DataView(packFwdArgs({ ...dims, q: 0x10n, k: 0x20n, v: 0x30n, out: 0x40n, lse: 0x50n, table }));
+    expect(buf.byteLength).toBe(FWD_ARGS_BYTES);
+    expect(buf.getBigUint64(doc.get('q')!, true)).toBe(0x10n);
+    expect(buf.getBigUint64(doc.get('lse')!, true)).toBe(0x50n);
+    expect(buf.getBigUint64(doc.get('bt')!, true)).toBe(0x1001n);
+    expect(buf.getInt32(doc.get('bt')! + 44, true)).toBe(7);
+    expect(buf.getInt32(doc.get('B')!, true)).toBe(3);
+    expect(buf.getInt32(doc.get('Lkv')!, true)).toBe(131);
+    expect(buf.getFloat32(doc.get('scale')!, true)).toBe(0.125);
+    expect(buf.getInt32(doc.get('has_block_mask')!, true)).toBe(1);
+  });
+  it('FlexBlockTable', () => {
+    const doc = documentedLayout('FlexBlockTable');
+    expect([...doc.entries()]).toEqual([['num_blocks', 0], ['indices', 8], ['full_num_blocks', 16], ['full_indices', 24], ['mB', 32], ['mH', 36], ['outer', 40], ['inner', 44]]);
+  });
+  it('FlexBwdArgs', () => {
+    const doc = documentedLayout('FlexBwdArgs');
+    const ptrs = { q: 1n, k: 2n, v: 3n, out: 4n, dout: 5n, lse: 6n, delta: 7n, dqAccum: 8n, dq: 9n, dk: 10n, dv: 11n };
+    const buf = new DataView(packBwdArgs({ ...dims, ...ptrs, table: null }));
+    expect(buf.byteLength).toBe(BWD_ARGS_BYTES);
+    expect(buf.getBigUint64(doc.get('dq_accum')!, true)).toBe(8n);
+    expect(buf.getBigUint64(doc.get('dv')!, true)).toBe(11n);
+    expect(buf.getInt32(doc.get('Hkv')!, true)).toBe(2);
+    expect(buf.getFloat32(doc.get('scale')!, true)).toBe(0.125);
+    expect(buf.getInt32(doc.get('has_block_mask')!, true)).toBe(0);
+  });
+  it('FlexDecodeArgs', () => {
+    const doc = documentedLayout('FlexDecodeArgs');
+    const classes = { cls: 0x99n, mB: 1, mH: 8, qBlocks: 1, kvBlocks: 2, blockQ: 128, blockKv: 128 };
+    const buf = new DataView(packDecodeArgs({ ...dims, q: 1n, k: 2n, v: 3n, out: 4n, lse: null, partO: 6n, partLse: 7n, numSplits: 4, keysPerSplit: 64, classes }));
+    expect(buf.byteLength).toBe(DECODE_ARGS_BYTES);
+    expect(buf.getBigUint64(doc.get('cls')!, true)).toBe(0x99n);
+    expect(buf.getBigUint64(doc.get('lse')!, true)).toBe(0n);
+    expect(buf.getInt32(doc.get('keys_per_split')!, true)).toBe(64);
+    expect(buf.getInt32(doc.get('cls_block_kv')!, true)).toBe(128);
+    expect(buf.getInt32(doc.get('has_block_mask')!, true)).toBe(1);
+  });
+  it('mod params: tensors by pointer, dims, scalars', () => {
+    const mod = traceScoreMod(alibi(4, { learnable: true }));
+    const layout = paramLayout('FlexScoreParams', mod, true);
+    const buf = new DataView(packModParams(layout, mod.captures, () => 0xabcn, () => 0xdefn));
+    expect(buf.getBigUint64(0, true)).toBe(0xabcn);
+    expect(buf.getBigUint64(8, true)).toBe(0xdefn);
+    expect(buf.getInt32(16, true)).toBe(4);
+  });
+});
+
+describe('tile configs', () => {
+  it('shared memory of the 16-bit kernels fits an H100 block (227 KB)', () => {
+    for (const E of [16, 40, 64, 96, 128, 192, 256]) {
+      for (const dtype of ['bf16', 'f16'] as const) {
+        expect(fwdConfig(dtype, E, E).smemBytes).toBeLessThanOrEqual(227 * 1024);
+        expect(bwdConfig(dtype, E, E).smemBytes).toBeLessThanOrEqual(227 * 1024);
+        expect(decodeConfig(dtype, E, E, 16).smemBytes).toBeLessThanOrEqual(227 * 1024);
+      }
+    }
+  });
+  it('swizzled rows for multiples of 64 columns, padded rows otherwise', () => {
+    expect(smemTileBytes(64, 64)).toBe(64 * 64 * 2);
+    expect(smemTileBytes(64, 48)).toBe(64 * 56 * 2);
+  });
+});
+
+describe('reblock: user blocks -> kernel tiles', () => {
+  it('causal 128-blocks into 128 x 64 tiles: the diagonal halves are partial and empty', () => {
+    const mask = createBlockMask(causal(), { qLen: 256, kvLen: 256 });
+    const { dense, qTiles, kvTiles } = reblock(mask, 128, 64);
+    expect([qTiles, kvTiles]).toEqual([2, 4]);
+    // user block (0,0) is partial: both kernel tiles inside it become partial (the mask decides)
+    expect([...dense]).toEqual([1, 1, 0, 0, 2, 2, 1, 1]);
+  });
+  it('tiles spanning several user blocks: empty only if all are, full only if all are', () => {
+    const mask = createBlockMask(slidingWindow(32), { qLen: 200, kvLen: 200, blockSize: 32 });
+    const { dense } = reblock(mask, 64, 64);
+    const user = mask.toDense();
+    expect(dense.length).toBe(16);
+    // tile (3, 0) covers q 192..199, kv 0..63: far outside the window
+    expect(dense[3 * 4 + 0]).toBe(0);
+    expect(user.includes(2) || user.includes(1)).toBe(true);
+  });
+});
+
+describe('CUDA include folder for NVRTC', () => {
+  it('FLEXATTN_CUDA_INCLUDE first, then CUDA_HOME, then the usual places', async () => {
+    const { cudaIncludeCandidates, findCudaInclude } = await import('./backend');
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'flexattn-inc-'));
+    writeFileSync(join(dir, 'cuda_bf16.h'), '');
+    const env = { FLEXATTN_CUDA_INCLUDE: dir, CUDA_HOME: '/opt/cuda-x' };
+    expect(cudaIncludeCandidates(env).slice(0, 2)).toEqual([dir, '/opt/cuda-x/include']);
+    expect(findCudaInclude(env)).toBe(dir);
+  });
+});
+
+describe('CudaBackend against a stand-in addon (no GPU)', () => {
+  // records launches; device memory is fake, so only the plumbing is checked here
+  async function fakeBackend() {
+    const { CudaBackend } = await import('./backend');
+    const launches: string[] = [];
+    const compiles: string[][] = [];
+    let ptr = 0x1000n;
+    let fn = 0n;
+    const names = new Map<bigint, string>();
+    const native = {
+      alloc: () => (ptr += 0x100000n),
+      free: () => {},
+      memsetD8: () => {},
+      copyHtoD: () => {},
+      copyDtoH: () => {},
+      synchronize: () => {},
+      eventCreate: () => 1n,
+      eventRecord: () => {},
+      eventSynchronize: () => {},
+      eventElapsedTime: () => 0.5,
+      eventDestroy: () => {},
+      compile: async (_s: string, _n: string, options: string[]) => {
+        compiles.push(options);
+        return { cubin: new Uint8Array(1), format: 'cubin', log: '', loweredNames: {} };
+      },
+      moduleLoad: () => 1n,
+      moduleUnload: () => {},
+      moduleGetFunction: (_m: bigint, name: string) => {
+        names.set(++fn, name);
+        return fn;
+      },
+      funcSetAttribute: () => {},
+      launch: (f: bigint, grid: readonly number[], _b: unknown, _s: number, _st: bigint, args: ArrayBuffer[]) => {
+        launches.push(`${names.get(f)} [${grid.join(',')}] ${args.map((a) => a.byteLength).join('+')}`);
+      },
+    };
+    const device = { ordinal: 0, name: 'fake', computeCapability: [9, 0] as [number, number], totalMem: 0, smCount: 132 };
+    const backend = new CudaBackend(native as never, device, { cacheDir: false, cudaInclude: '/fake/include' });
+    return { backend, launches, compiles };
+  }
+  const tensor = (shape: number[]) => ({ data: new Uint16Array(shape.reduce((a, b) => a * b, 1)), shape, dtype: 'bf16' as const });
+
+  it('forward, backward and measure launch the expected kernels with packed args', async () => {
+    const { backend, launches, compiles } = await fakeBackend();
+    const q = tensor([1, 4, 200, 64]);
+    const kv = tensor([1, 2, 200, 64]);
+    const mask = createBlockMask(causal(), { qLen: 200, kvLen: 200 });
+    const opts = { blockMask: mask, enableGqa: true, scoreMod: traceScoreMod(alibi(4, { learnable: true })) };
+    await backend.flexAttention(q, kv, kv, { ...opts, returnLse: true });
+    expect(launches.at(-1)).toBe('flex_fwd [2,4,1] 120+24+8');
+    expect(compiles[0]).toEqual(['--gpu-architecture=sm_90', '-std=c++17', '--prec-div=false', '--include-path=/fake/include']);
+    const lse = { data: new Float32Array(800), shape: [1, 4, 200], dtype: 'f32' as const };
+    await backend.flexAttentionBackward(q, kv, kv, q, lse, q, opts);
+    expect(launches.slice(-3)).toEqual(['flex_bwd_preprocess [100,1,1] 168', 'flex_bwd_dkdv [2,2,1] 168+24+8', 'flex_bwd_dq_convert [200,1,1] 168']);
+    const r = await backend.measure(q, kv, kv, opts, { pass: 'both', warmup: 1, iterations: 3 });
+    expect(r).toEqual({ ms: [0.5, 0.5, 0.5], timer: 'cuda-events' });
+    // decode shape: split-KV kernel + merge
+    await backend.flexAttention(tensor([1, 4, 1, 128]), tensor([1, 1, 4096, 128]), tensor([1, 1, 4096, 128]), { enableGqa: true });
+    expect(launches.at(-2)).toMatch(/^flex_decode \[\d+,1,1\] 128\+8\+8$/);
+    expect(launches.at(-1)).toBe('flex_decode_merge [4,1,1] 128');
+  });
+});

@@ -1,0 +1,137 @@
+// Every generated source for the mod catalogue, compiled with the local nvcc for sm_80 and sm_90a,
+// so that a template or renderer bug fails CI without a GPU. NVRTC compiles the same text on the
+// device (prelude + kernels/*.cuh); nvcc here takes it as one translation unit.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { type DType, type TracedMod, traceMaskMod, traceScoreMod } from '@flexattn/ir';
+import {
+  alibi, andMasks, attentionSinks, causal, chunkedAttention, composeScoreMods, dilatedSlidingWindow, documentMask,
+  globalTokens, headBias, prefixLm, relativePosition, slidingWindow, softcap, temperature,
+} from '@flexattn/mods';
+import { afterAll, describe, expect, it } from 'vitest';
+import { kernelDir, kernelSource } from './backend';
+import { bwdConfig, configDefines, decodeConfig, fwdConfig } from './config';
+import { renderPrelude } from './renderer';
+
+const NVCC = process.env.NVCC ?? '/usr/local/cuda/bin/nvcc';
+const run = promisify(execFile);
+
+interface Variant {
+  name: string;
+  score?: () => TracedMod;
+  mask?: () => TracedMod;
+  dtype: DType;
+  E: number;
+  Ev: number;
+}
+const s = (m: Parameters<typeof traceScoreMod>[0]) => () => traceScoreMod(m);
+const m = (x: Parameters<typeof traceMaskMod>[0]) => () => traceMaskMod(x);
+
+// the catalogue, spread over dtypes and head dims so every kernel path is compiled somewhere
+const VARIANTS: Variant[] = [
+  { name: 'noop', dtype: 'bf16', E: 64, Ev: 64 },
+  { name: 'causal', mask: m(causal()), dtype: 'bf16', E: 128, Ev: 128 },
+  { name: 'sliding_window', mask: m(slidingWindow(256)), dtype: 'f16', E: 64, Ev: 64 },
+  { name: 'prefix_lm', mask: m(prefixLm(32)), dtype: 'f32', E: 64, Ev: 64 },
+  { name: 'document', mask: m(documentMask({ lengths: [40, 60, 28] })), dtype: 'bf16', E: 40, Ev: 40 },
+  { name: 'chunked', mask: m(chunkedAttention(64)), dtype: 'f16', E: 128, Ev: 64 },
+  { name: 'attention_sinks', mask: m(attentionSinks(4, 128)), dtype: 'bf16', E: 256, Ev: 256 },
+  { name: 'dilated_sliding_window', mask: m(dilatedSlidingWindow(128, 2)), dtype: 'f32', E: 40, Ev: 40 },
+  { name: 'global_tokens', mask: m(globalTokens(4, 64)), dtype: 'bf16', E: 96, Ev: 96 },
+  { name: 'and_masks', mask: m(andMasks(causal(), slidingWindow(64))), dtype: 'f16', E: 64, Ev: 64 },
+  { name: 'alibi_learnable', score: s(alibi(8, { learnable: true })), dtype: 'bf16', E: 64, Ev: 64 },
+  { name: 'softcap', score: s(softcap(20)), mask: m(causal()), dtype: 'bf16', E: 128, Ev: 128 },
+  { name: 'softcap_approx', score: s(softcap(20, { approx: true })), dtype: 'f16', E: 64, Ev: 64 },
+  { name: 'relative_position', score: s(relativePosition()), dtype: 'f32', E: 128, Ev: 128 },
+  { name: 'head_bias_learnable', score: s(headBias(new Float32Array([0.1, 0.2, 0.3, 0.4]), { learnable: true })), dtype: 'bf16', E: 128, Ev: 128 },
+  { name: 'temperature', score: s(temperature(0.7)), dtype: 'bf16', E: 32, Ev: 32 },
+  // head dims that are not multiples of 8 (scalar loads) or odd (element stores)
+  { name: 'odd_dims_softcap_causal', score: s(softcap(30)), mask: m(causal()), dtype: 'bf16', E: 36, Ev: 20 },
+  { name: 'odd_ev_f16', dtype: 'f16', E: 72, Ev: 33 },
+  { name: 'compose_alibi_softcap', score: s(composeScoreMods(alibi(4), softcap(30))), mask: m(causal()), dtype: 'f16', E: 64, Ev: 64 },
+];
+
+function source(v: Variant): string {
+  const fwd = fwdConfig(v.dtype, v.E, v.Ev);
+  const bwd = bwdConfig(v.dtype, v.E, v.Ev);
+  const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
+  const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, scoreMod: v.score?.(), maskMod: v.mask?.(), defines: configDefines(fwd, bwd, dec.rows) });
+  // one translation unit: the prelude, common.cuh and every kernel file
+  return kernelSource(prelude, ['fwd', 'bwd', 'dec']);
+}
+
+// a small pool: nvcc is slow, run as many as there are cores
+const slots = Math.max(1, availableParallelism());
+let active = 0;
+const queue: (() => void)[] = [];
+async function limited<T>(fn: () => Promise<T>): Promise<T> {
+  if (active >= slots) await new Promise<void>((r) => queue.push(r));
+  active++;
+  try {
+    return await fn();
+  } finally {
+    active--;
+    queue.shift()?.();
+  }
+}
+
+describe.skipIf(!existsSync(NVCC))(`generated CUDA compiles with ${NVCC} (sm_80, sm_90a)`, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'flexattn-cuda-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const results = new Map<string, Promise<{ stderr: string }>>();
+  const compile = (v: Variant) => {
+    let r = results.get(v.name);
+    if (!r) {
+      const file = join(dir, `${v.name}.cu`);
+      writeFileSync(file, source(v));
+      r = limited(() =>
+        run(NVCC, ['-std=c++17', '-gencode=arch=compute_80,code=sm_80', '-gencode=arch=compute_90a,code=sm_90a', '-c', file, '-o', join(dir, `${v.name}.o`)], { maxBuffer: 64 << 20 }),
+      );
+      results.set(v.name, r);
+    }
+    return r;
+  };
+  it('the *Args byte layouts documented in common.cuh are the compiler\'s (offsetof/sizeof)', async () => {
+    const common = join(kernelDir(), 'common.cuh');
+    const text = readFileSync(common, 'utf8');
+    const lines = ['#include <cstddef>', `#include "${common}"`];
+    for (const st of ['FlexBlockTable', 'FlexFwdArgs', 'FlexBwdArgs', 'FlexDecodeArgs']) {
+      const i = text.indexOf(`struct ${st} {`);
+      const body = text.slice(i, text.indexOf('\n', text.indexOf('};', i)));
+      for (const m of body.matchAll(/^\s+[\w\s*]+?[\s*](\w+);\s*\/\/\s*(\d+)\s+(\d+)/gm)) {
+        lines.push(`static_assert(offsetof(${st}, ${m[1]}) == ${m[2]}, "${st}.${m[1]}");`);
+      }
+      lines.push(`static_assert(sizeof(${st}) == ${/\};\s*\/\/\s*(\d+) bytes/.exec(body)![1]}, "${st} size");`);
+    }
+    const file = join(dir, 'layout.cu');
+    writeFileSync(file, `${lines.join('\n')}\nint main() { return 0; }\n`);
+    await limited(() => run(NVCC, ['-std=c++17', '-c', file, '-o', join(dir, 'layout.o')]));
+    expect(lines.length).toBeGreaterThan(60);
+  }, 300_000);
+
+  // start them all at once (the pool bounds the concurrency); each test awaits its own
+  it('queues every variant', () => {
+    VARIANTS.forEach((v) => void compile(v).catch(() => {}));
+    expect(VARIANTS.length).toBeGreaterThan(10);
+  });
+  for (const v of VARIANTS) {
+    it(`${v.name} (${v.dtype}, E${v.E}, Ev${v.Ev})`, async () => {
+      try {
+        const { stderr } = await compile(v);
+        expect(stderr).not.toMatch(/error/i);
+      } catch (e) {
+        const err = e as { stderr?: string; message: string };
+        throw new Error(`nvcc failed for ${v.name}:\n${err.stderr ?? err.message}`);
+      }
+    }, 900_000);
+  }
+});
+
+if (!existsSync(NVCC)) {
+  describe('generated CUDA compiles', () => {
+    it.skip(`skipped: no nvcc at ${NVCC} (set NVCC to a CUDA toolkit's nvcc)`, () => {});
+  });
+}

@@ -1,0 +1,259 @@
+import { capture, scalar, traceMaskMod, traceScoreMod, where } from '@flexattn/ir';
+import { alibi, causal, documentMask, slidingWindow, softcap } from '@flexattn/mods';
+import { describe, expect, it } from 'vitest';
+import { paramLayout, renderMods, renderPrelude } from './renderer';
+
+const score = (fn: Parameters<typeof traceScoreMod>[0]) => traceScoreMod(fn);
+const mask = (fn: Parameters<typeof traceMaskMod>[0]) => traceMaskMod(fn);
+
+describe('CUDA renderer', () => {
+  it('identity score mod and no mask: constant hooks, flags set', () => {
+    const r = renderMods(undefined, undefined);
+    expect(r.identityScore).toBe(true);
+    expect(r.trueMask).toBe(true);
+    expect(r.source).toMatchInlineSnapshot(`
+      "struct FlexScoreParams {  // 8 bytes
+        int unused;                 // offset 0
+        int pad;                    // offset 4
+      };
+      struct FlexMaskParams {  // 8 bytes
+        int unused;                 // offset 0
+        int pad;                    // offset 4
+      };
+      __device__ __forceinline__ float flex_score_mod(float score, int b, int h, int q, int kv, const FlexScoreParams& p) {
+        return score;
+      }
+      __device__ __forceinline__ float flex_score_mod_grad(float score, int b, int h, int q, int kv, const FlexScoreParams& p) {
+        return 1.0f;
+      }
+      __device__ __forceinline__ void flex_score_mod_capture_grads(float dpost, float score, int b, int h, int q, int kv, const FlexScoreParams& p) {}
+      __device__ __forceinline__ bool flex_mask_mod(int b, int h, int q, int kv, const FlexMaskParams& p) {
+        return true;
+      }"
+    `);
+  });
+
+  it('causal mask (an i32 scalar offset becomes a FlexMaskParams field)', () => {
+    expect(renderMods(undefined, mask(causal())).source).toMatchInlineSnapshot(`
+      "struct FlexScoreParams {  // 8 bytes
+        int unused;                 // offset 0
+        int pad;                    // offset 4
+      };
+      struct FlexMaskParams {  // 8 bytes
+        int s0;                     // offset 0
+        int pad;                    // offset 4
+      };
+      __device__ __forceinline__ float flex_score_mod(float score, int b, int h, int q, int kv, const FlexScoreParams& p) {
+        return score;
+      }
+      __device__ __forceinline__ float flex_score_mod_grad(float score, int b, int h, int q, int kv, const FlexScoreParams& p) {
+        return 1.0f;
+      }
+      __device__ __forceinline__ void flex_score_mod_capture_grads(float dpost, float score, int b, int h, int q, int kv, const FlexScoreParams& p) {}
+      __device__ __forceinline__ bool flex_mask_mod(int b, int h, int q, int kv, const FlexMaskParams& p) {
+        const int v0 = (q + p.s0);
+        const bool v1 = (kv <= v0);
+        return v1;
+      }"
+    `);
+  });
+
+  it('sliding window', () => {
+    expect(renderMods(undefined, mask(slidingWindow(1024))).source).toMatchInlineSnapshot(`
+      "struct FlexScoreParams {  // 8 bytes
+        int unused;                 // offset 0
+        int pad;                    // offset 4
+      };
+      struct FlexMaskParams {  // 16 bytes
+        int s0;                     // offset 0
+        int s1;                     // offset 4
+        int s2;                     // offset 8
+        int pad;                    // offset 12
+      };
+      __device__ __forceinline__ float flex_score_mod(float score, int b, int h, int q, int kv, const FlexScoreParams& p) {
+        return score;
+      }
+      __device__ __forceinline__ float flex_score_mod_grad(float score, int b, int h, int q, int kv, const FlexScoreParams& p) {
+        return 1.0f;
+      }
+      __device__ __forceinline__ void flex_score_mod_capture_grads(float dpost, float score, int b, int h, int q, int kv, const FlexScoreParams& p) {}
+      __device__ __forceinline__ bool flex_mask_mod(int b, int h, int q, int kv, const FlexMaskParams& p) {
+        const int v0 = (q + p.s0);
+        const int v1 = (v0 - p.s1);
+        const bool v2 = (kv >= v1);
+        const int v3 = (v0 + p.s2);
+        const bool v4 = (kv <= v3);
+        const bool v5 = (v2 && v4);
+        return v5;
+      }"
+    `);
+  });
+
+  it('softcap exact and approx (tanh.approx.f32), with the derivative', () => {
+    expect(renderMods(score(softcap(20)), undefined).source).toMatchInlineSnapshot(`
+      "struct FlexScoreParams {  // 8 bytes
+        float s0;                   // offset 0
+        int pad;                    // offset 4
+      };
+      struct FlexMaskParams {  // 8 bytes
+        int unused;                 // offset 0
+        int pad;                    // offset 4
+      };
+      __device__ __forceinline__ float flex_score_mod(float score, int b, int h, int q, int kv, const FlexScoreParams& p) {
+        const float v0 = (score / p.s0);
+        const float v1 = tanhf(v0);
+        const float v2 = (v1 * p.s0);
+        return v2;
+      }
+      __device__ __forceinline__ float flex_score_mod_grad(float score, int b, int h, int q, int kv, const FlexScoreParams& p) {
+        const float v0 = (score / p.s0);
+        const float v1 = tanhf(v0);
+        const float v2 = (v1 * v1);
+        const float v3 = (1.0f - v2);
+        const float v4 = (1.0f / p.s0);
+        const float v5 = (v3 * v4);
+        const float v6 = (p.s0 * v5);
+        return v6;
+      }
+      __device__ __forceinline__ void flex_score_mod_capture_grads(float dpost, float score, int b, int h, int q, int kv, const FlexScoreParams& p) {}
+      __device__ __forceinline__ bool flex_mask_mod(int b, int h, int q, int kv, const FlexMaskParams& p) {
+        return true;
+      }"
+    `);
+    const approx = renderMods(score(softcap(20, { approx: true })), undefined).source;
+    expect(approx).toContain('flex_tanh_approx(');
+    expect(approx).not.toContain('tanhf(');
+  });
+
+  it('learnable alibi: captured tensor, gradient buffer and scatter-add', () => {
+    const r = renderMods(score(alibi(8, { learnable: true })), undefined);
+    expect(r.hasCaptureGrads).toBe(true);
+    expect(r.source).toMatchInlineSnapshot(`
+      "struct FlexScoreParams {  // 24 bytes
+        const float* t0;            // offset 0
+        float* g0;                  // offset 8
+        int t0_d0;                  // offset 16
+        int pad;                    // offset 20
+      };
+      struct FlexMaskParams {  // 8 bytes
+        int unused;                 // offset 0
+        int pad;                    // offset 4
+      };
+      __device__ __forceinline__ float flex_score_mod(float score, int b, int h, int q, int kv, const FlexScoreParams& p) {
+        const float v0 = p.t0[flex_clampi(h, p.t0_d0)];
+        const int v1 = (kv - q);
+        const float v2 = ((float)v1);
+        const float v3 = (v0 * v2);
+        const float v4 = (score + v3);
+        return v4;
+      }
+      __device__ __forceinline__ float flex_score_mod_grad(float score, int b, int h, int q, int kv, const FlexScoreParams& p) {
+        return 1.0f;
+      }
+      __device__ __forceinline__ void flex_score_mod_capture_grads(float dpost, float score, int b, int h, int q, int kv, const FlexScoreParams& p) {
+        const int v0 = (kv - q);
+        const float v1 = ((float)v0);
+        atomicAdd(&p.g0[flex_clampi(h, p.t0_d0)], dpost * v1);
+      }
+      __device__ __forceinline__ bool flex_mask_mod(int b, int h, int q, int kv, const FlexMaskParams& p) {
+        return true;
+      }"
+    `);
+  });
+
+  it('document mask over a captured int tensor (indices clamped)', () => {
+    const docs = documentMask({ lengths: [3, 5, 8] });
+    expect(renderMods(undefined, mask(docs)).source).toMatchInlineSnapshot(`
+      "struct FlexScoreParams {  // 8 bytes
+        int unused;                 // offset 0
+        int pad;                    // offset 4
+      };
+      struct FlexMaskParams {  // 16 bytes
+        const int* t0;              // offset 0
+        int t0_d0;                  // offset 8
+        int pad;                    // offset 12
+      };
+      __device__ __forceinline__ float flex_score_mod(float score, int b, int h, int q, int kv, const FlexScoreParams& p) {
+        return score;
+      }
+      __device__ __forceinline__ float flex_score_mod_grad(float score, int b, int h, int q, int kv, const FlexScoreParams& p) {
+        return 1.0f;
+      }
+      __device__ __forceinline__ void flex_score_mod_capture_grads(float dpost, float score, int b, int h, int q, int kv, const FlexScoreParams& p) {}
+      __device__ __forceinline__ bool flex_mask_mod(int b, int h, int q, int kv, const FlexMaskParams& p) {
+        const int v0 = p.t0[flex_clampi(q, p.t0_d0)];
+        const int v1 = p.t0[flex_clampi(kv, p.t0_d0)];
+        const bool v2 = (v0 == v1);
+        return v2;
+      }"
+    `);
+  });
+
+  it('literals: infinities, negatives, ints, where', () => {
+    const s = scalar(0.5, { name: 'temp' });
+    const mod = score((x, _b, h, q, kv) => where(q.sub(kv).abs().gt(3), -Infinity, x.mul(s).sub(h.toFloat().mul(-1.5))));
+    expect(renderMods(mod, undefined).source).toMatchInlineSnapshot(`
+      "struct FlexScoreParams {  // 8 bytes
+        float s0;                   // offset 0
+        int pad;                    // offset 4
+      };
+      struct FlexMaskParams {  // 8 bytes
+        int unused;                 // offset 0
+        int pad;                    // offset 4
+      };
+      __device__ __forceinline__ float flex_score_mod(float score, int b, int h, int q, int kv, const FlexScoreParams& p) {
+        const int v0 = (q - kv);
+        const int v1 = abs(v0);
+        const bool v2 = (v1 > 3);
+        const float v3 = (score * p.s0);
+        const float v4 = ((float)h);
+        const float v5 = (v4 * (-1.5f));
+        const float v6 = (v3 - v5);
+        const float v7 = (v2 ? __int_as_float(0xff800000) : v6);
+        return v7;
+      }
+      __device__ __forceinline__ float flex_score_mod_grad(float score, int b, int h, int q, int kv, const FlexScoreParams& p) {
+        const int v0 = (q - kv);
+        const int v1 = abs(v0);
+        const bool v2 = (v1 > 3);
+        const float v3 = (v2 ? 0.0f : p.s0);
+        return v3;
+      }
+      __device__ __forceinline__ void flex_score_mod_capture_grads(float dpost, float score, int b, int h, int q, int kv, const FlexScoreParams& p) {}
+      __device__ __forceinline__ bool flex_mask_mod(int b, int h, int q, int kv, const FlexMaskParams& p) {
+        return true;
+      }"
+    `);
+  });
+
+  it('params layout: pointers first, 4-byte fields paired, size a multiple of 8', () => {
+    const t = capture(new Float32Array(6), [2, 3], { name: 'tbl', requiresGrad: true });
+    const s = scalar(2, { name: 'k', dtype: 'i32' });
+    const mod = score((x, b, h) => x.add(t.at(b, h)).mul(s));
+    const layout = paramLayout('FlexScoreParams', mod, true);
+    expect(layout.fields.map((f) => [f.name, f.kind, f.offset])).toEqual([
+      ['t0', 'ptr', 0],
+      ['g0', 'ptr', 8],
+      ['t0_d0', 'i32', 16],
+      ['t0_d1', 'i32', 20],
+      ['s1', 'i32', 24],
+      ['pad', 'i32', 28],
+    ]);
+    expect(layout.size).toBe(32);
+  });
+
+  it('prelude header: dtype, head dims, flags and tile macros', () => {
+    const p = renderPrelude({ dtype: 'bf16', E: 64, Ev: 32, maskMod: mask(causal()), defines: { FLEX_FWD_BM: 128 } }).prelude;
+    expect(p.split('\n').slice(2, 11).join('\n')).toMatchInlineSnapshot(`
+      "#define FLEX_DTYPE_BF16 1
+      #define FLEX_HEAD_DIM 64
+      #define FLEX_HEAD_DIM_V 32
+      #define FLEX_SCORE_MOD_IS_IDENTITY 1
+      #define FLEX_MASK_MOD_IS_TRUE 0
+      #define FLEX_HAS_CAPTURE_GRADS 0
+      #define FLEX_FWD_BM 128
+      #include <cuda_bf16.h>
+      #include <cuda_fp16.h>"
+    `);
+  });
+});
