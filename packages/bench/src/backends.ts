@@ -2,6 +2,7 @@
  * Finds the backends this machine can run. The reference always loads; GPU backends are imported
  * lazily, and one that cannot start is reported with its reason instead of failing the run.
  */
+import { createRequire } from 'node:module';
 import { createReferenceBackend, type FlexAttentionBackend } from './deps';
 
 export const ALL_BACKENDS = ['reference', 'webgpu', 'cuda'] as const;
@@ -18,11 +19,24 @@ export interface LoadedBackend {
 
 export type BackendFactory = () => Promise<{ backend: FlexAttentionBackend; device?: string }>;
 
+/**
+ * Where node_modules cannot travel (the GPU machine), `$DAWN_NODE` names Dawn's dawn.node directly;
+ * it exports the same `create`/`globals` as the `webgpu` package.
+ */
+function dawnFromEnv(): object | undefined {
+  const path = process.env.DAWN_NODE;
+  if (!path) return undefined;
+  const dawn = createRequire(import.meta.url)(path) as { create(flags: string[]): object; globals: object };
+  for (const [k, v] of Object.entries(dawn.globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
+  return dawn.create([]);
+}
+
 async function webgpu(): Promise<{ backend: FlexAttentionBackend; device?: string }> {
   const mod = (await import('@flexattn/backend-webgpu')) as unknown as {
     createWebGPUBackend(opts?: object): Promise<FlexAttentionBackend & { deviceDescription?: string }>;
   };
-  const backend = await mod.createWebGPUBackend();
+  const gpu = dawnFromEnv();
+  const backend = await mod.createWebGPUBackend(gpu ? { gpu } : {});
   return { backend, device: backend.deviceDescription };
 }
 

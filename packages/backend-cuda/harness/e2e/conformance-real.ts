@@ -1,32 +1,10 @@
 // The ir conformance cases through the real CUDA backend (addon + NVRTC + kernels), forward and
 // backward, every dtype, against the float64 reference; then a memory-growth check. Bundled with
 // esbuild for a machine without node_modules (see bundle.sh); prints one line per check.
-import { CONFORMANCE_CASES, buildBlockMask, type ConformanceCase } from '../../../ir/src/testing/cases';
+import { CONFORMANCE_CASES } from '../../../ir/src/testing/cases';
 import { compareClose } from '../../../ir/src/testing/compare';
-import { randomTensor } from '../../../ir/src/testing/random';
-import { traceScoreMod } from '../../../ir/src/index';
 
-// as in ir/testing/conformance.ts (which imports vitest, so it is not bundled here)
-const DEFAULT_TOLERANCE = {
-  f32: { forward: { atol: 2e-4, rtol: 2e-4 }, backward: { atol: 2e-3, rtol: 2e-3 } },
-  f16: { forward: { atol: 4e-3, rtol: 1e-2 }, backward: { atol: 3e-2, rtol: 3e-2 } },
-  bf16: { forward: { atol: 2e-2, rtol: 2e-2 }, backward: { atol: 1e-1, rtol: 5e-2 } },
-};
-function caseInputs(c: ConformanceCase, dtype: DType, seed: number) {
-  return {
-    q: randomTensor([c.B, c.Hq, c.Lq, c.E], dtype, seed),
-    k: randomTensor([c.B, c.Hkv, c.Lkv, c.E], dtype, seed + 1),
-    v: randomTensor([c.B, c.Hkv, c.Lkv, c.Ev], dtype, seed + 2),
-    dOut: randomTensor([c.B, c.Hq, c.Lq, c.Ev], dtype, seed + 3),
-    options: {
-      scoreMod: c.scoreMod ? traceScoreMod(c.scoreMod(), { name: c.name }) : undefined,
-      blockMask: buildBlockMask(c),
-      scale: c.scale,
-      enableGqa: c.Hq !== c.Hkv,
-      returnLse: true,
-    },
-  };
-}
+import { caseInputs, DEFAULT_TOLERANCE } from '../../../ir/src/testing/inputs';
 import { createReferenceBackend } from '../../../ir/src/reference/index';
 import type { DType, Tensor } from '../../../ir/src/index';
 import { createCudaBackend } from '../../src/index';

@@ -11,7 +11,7 @@ import type { FlexAttentionOptions } from '../kernel';
 import { capture, scalar } from '../params';
 import type { Tensor } from '../tensor';
 import { CONFORMANCE_CASES } from '../testing/cases';
-import { caseInputs } from '../testing/conformance';
+import { caseInputs } from '../testing/inputs';
 import { compileToJs } from '../evaluate';
 import { randomNormal } from '../testing/random';
 import { traceMaskMod, traceScoreMod, type MaskMod, type ScoreMod } from '../trace';

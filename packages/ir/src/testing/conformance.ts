@@ -3,13 +3,12 @@
  * captured-tensor gradients) against the float64 reference, for each requested dtype.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FlexAttentionBackend, FlexAttentionOptions } from '../kernel';
+import type { FlexAttentionBackend } from '../kernel';
 import { createReferenceBackend } from '../reference/backend';
 import type { DType, Tensor } from '../tensor';
-import { traceScoreMod } from '../trace';
-import { type BlockMaskFactory, buildBlockMask, CONFORMANCE_CASES, type ConformanceCase } from './cases';
+import { type BlockMaskFactory, CONFORMANCE_CASES, type ConformanceCase } from './cases';
 import { compareClose, formatComparison, type Tolerance } from './compare';
-import { randomTensor } from './random';
+import { caseInputs, DEFAULT_TOLERANCE } from './inputs';
 
 export interface ConformanceOptions {
   dtypes?: readonly DType[];
@@ -22,37 +21,6 @@ export interface ConformanceOptions {
   blockMaskFactory?: BlockMaskFactory;
   /** Reported in test names. */
   label?: string;
-}
-
-export const DEFAULT_TOLERANCE: Record<DType, { forward: Tolerance; backward: Tolerance }> = {
-  f32: { forward: { atol: 2e-4, rtol: 2e-4 }, backward: { atol: 2e-3, rtol: 2e-3 } },
-  f16: { forward: { atol: 4e-3, rtol: 1e-2 }, backward: { atol: 3e-2, rtol: 3e-2 } },
-  bf16: { forward: { atol: 2e-2, rtol: 2e-2 }, backward: { atol: 1e-1, rtol: 5e-2 } },
-};
-
-export interface CaseInputs {
-  q: Tensor;
-  k: Tensor;
-  v: Tensor;
-  dOut: Tensor;
-  options: FlexAttentionOptions;
-}
-
-/** The tensors and options of a case (fresh mods and masks each call). */
-export function caseInputs(c: ConformanceCase, dtype: DType, seed = 1, factory?: BlockMaskFactory): CaseInputs {
-  return {
-    q: randomTensor([c.B, c.Hq, c.Lq, c.E], dtype, seed),
-    k: randomTensor([c.B, c.Hkv, c.Lkv, c.E], dtype, seed + 1),
-    v: randomTensor([c.B, c.Hkv, c.Lkv, c.Ev], dtype, seed + 2),
-    dOut: randomTensor([c.B, c.Hq, c.Lq, c.Ev], dtype, seed + 3),
-    options: {
-      scoreMod: c.scoreMod ? traceScoreMod(c.scoreMod(), { name: c.name }) : undefined,
-      blockMask: buildBlockMask(c, factory),
-      scale: c.scale,
-      enableGqa: c.Hq !== c.Hkv,
-      returnLse: true,
-    },
-  };
 }
 
 function check(name: string, actual: Tensor | Float32Array, expected: Tensor | Float32Array, tol: Tolerance, shape?: readonly number[]) {

@@ -2,4 +2,5 @@
 export * from './random';
 export * from './compare';
 export * from './cases';
-export { describeConformance, caseInputs, DEFAULT_TOLERANCE, type ConformanceOptions, type CaseInputs } from './conformance';
+export { caseInputs, DEFAULT_TOLERANCE, type CaseInputs } from './inputs';
+export { describeConformance, type ConformanceOptions } from './conformance';

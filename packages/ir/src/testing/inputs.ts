@@ -1,0 +1,42 @@
+/**
+ * The inputs and tolerances of the conformance cases, without vitest, so that scripts and bundles
+ * (the bench, GPU-machine runs) can use them too.
+ */
+import type { FlexAttentionOptions } from '../kernel';
+import type { DType, Tensor } from '../tensor';
+import { traceScoreMod } from '../trace';
+import { type BlockMaskFactory, buildBlockMask, type ConformanceCase } from './cases';
+import type { Tolerance } from './compare';
+import { randomTensor } from './random';
+
+export const DEFAULT_TOLERANCE: Record<DType, { forward: Tolerance; backward: Tolerance }> = {
+  f32: { forward: { atol: 2e-4, rtol: 2e-4 }, backward: { atol: 2e-3, rtol: 2e-3 } },
+  f16: { forward: { atol: 4e-3, rtol: 1e-2 }, backward: { atol: 3e-2, rtol: 3e-2 } },
+  bf16: { forward: { atol: 2e-2, rtol: 2e-2 }, backward: { atol: 1e-1, rtol: 5e-2 } },
+};
+
+export interface CaseInputs {
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+  dOut: Tensor;
+  options: FlexAttentionOptions;
+}
+
+/** The tensors and options of a case (fresh mods and masks each call). */
+export function caseInputs(c: ConformanceCase, dtype: DType, seed = 1, factory?: BlockMaskFactory): CaseInputs {
+  return {
+    q: randomTensor([c.B, c.Hq, c.Lq, c.E], dtype, seed),
+    k: randomTensor([c.B, c.Hkv, c.Lkv, c.E], dtype, seed + 1),
+    v: randomTensor([c.B, c.Hkv, c.Lkv, c.Ev], dtype, seed + 2),
+    dOut: randomTensor([c.B, c.Hq, c.Lq, c.Ev], dtype, seed + 3),
+    options: {
+      scoreMod: c.scoreMod ? traceScoreMod(c.scoreMod(), { name: c.name }) : undefined,
+      blockMask: buildBlockMask(c, factory),
+      scale: c.scale,
+      enableGqa: c.Hq !== c.Hkv,
+      returnLse: true,
+    },
+  };
+}
+
