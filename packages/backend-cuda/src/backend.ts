@@ -46,7 +46,8 @@ export interface CudaBackendOptions {
  * as in Triton's (and so PyTorch FlexAttention's) generated code; IEEE division costs a slow path
  * per element.
  */
-export const COMPILE_OPTIONS = ['-std=c++17', '--prec-div=false'];
+// -default-device: NVRTC (unlike nvcc) treats unannotated functions, generic lambdas included, as host code.
+export const COMPILE_OPTIONS = ['-std=c++17', '--prec-div=false', '-default-device', '-diag-suppress=177'];
 
 /**
  * Folders that may hold the CUDA headers the kernels include (cuda_bf16.h, cuda_fp16.h). NVRTC 13

@@ -20,7 +20,7 @@ export function renderTerminal(results: readonly CaseResult[], blockMasks: reado
     fmt(r.fwdBwdTflops),
     r.speedupVsReference ? `${fmt(r.speedupVsReference)}×` : '—',
     r.peer ? `${fmt(r.peer.ms)} ms, ${fmt(r.peer.ratio)}×` : '—',
-    (r.extrapolated ? 'extrapolated; ' : '') + (r.timer ?? '') + (r.error ? ` ${r.error.slice(0, 120)}` : ''),
+    (r.extrapolated ? 'extrapolated; ' : '') + (r.timer ?? '') + (r.error ? ` ${r.error.split('\n')[0]!.slice(0, 120)}` : ''),
   ]);
   const parts = [table(['case', 'backend', 'check (rel err)', 'fwd ms', 'TFLOP/s', 'fwd+bwd ms', 'TFLOP/s', 'vs ref', 'peer (ratio)', 'notes'], rows)];
   if (blockMasks.length) {
