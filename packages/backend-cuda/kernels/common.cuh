@@ -303,6 +303,9 @@ __device__ __forceinline__ int tile_at(const TileList& t, int i) {
   return t.index(i);
 }
 
+// The f32 SIMT path's tile (BM x BN, the block-table units) and warps, shared by forward and backward.
+constexpr int F32_BM = 32, F32_BN = 32, F32_WARPS = 8;
+
 }  // namespace flex
 
 // the element type selected by the prelude

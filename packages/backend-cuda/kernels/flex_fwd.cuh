@@ -297,7 +297,7 @@ __device__ __forceinline__ void fwd_tc(const FlexFwdArgs& a, const FlexScorePara
 // f32 SIMT forward: tile BM x BN = 32 x 32 (the block tables use these units), 8 warps.
 // Each warp walks its 4 query rows one after another; lane j scores key kv0 + j.
 // ---------------------------------------------------------------------------------------------
-constexpr int F32_BM = 32, F32_BN = 32, F32_WARPS = 8;
+// F32_BM / F32_BN / F32_WARPS live in common.cuh: the f32 backward kernels share them.
 
 template <int D, int DV>
 __device__ __forceinline__ void fwd_f32(const FlexFwdArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp) {

@@ -113,6 +113,20 @@ describe.skipIf(!existsSync(NVCC))(`generated CUDA compiles with ${NVCC} (sm_80,
   }, 300_000);
 
   // start them all at once (the pool bounds the concurrency); each test awaits its own
+  // The backend compiles each kernel kind as its own translation unit; one that leans on another
+  // file's definitions only fails there (NVRTC on the GPU once caught exactly that).
+  for (const kind of ['fwd', 'bwd', 'dec'] as const) {
+    it(`an f32 ${kind} translation unit compiles on its own, as the backend builds it`, async () => {
+      const v: Variant = { name: `alone_${kind}`, mask: m(causal()), dtype: 'f32', E: 64, Ev: 64 };
+      const fwd = fwdConfig(v.dtype, v.E, v.Ev);
+      const bwd = bwdConfig(v.dtype, v.E, v.Ev);
+      const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
+      const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, maskMod: v.mask?.(), defines: configDefines(fwd, bwd, dec.rows) });
+      const file = join(dir, `${v.name}.cu`);
+      writeFileSync(file, kernelSource(prelude, kind));
+      await limited(() => run(NVCC, ['-std=c++17', '-arch=sm_80', '-c', file, '-o', join(dir, `${v.name}.o`)], { maxBuffer: 64 << 20 }));
+    });
+  }
   it('queues every variant', () => {
     VARIANTS.forEach((v) => void compile(v).catch(() => {}));
     expect(VARIANTS.length).toBeGreaterThan(10);
