@@ -96,9 +96,10 @@ export async function main(argv: string[], factories: Record<string, BackendFact
     if (peer.error) log(`peer torch: not run — ${peer.error}`);
     for (const r of results) {
       const p = peer.byId.get(r.case);
-      const mine = pass === 'fwd' ? r.fwd?.median : r.fwdBwd?.median;
-      const theirs = pass === 'fwd' ? p?.fwd_ms : p?.fwdbwd_ms;
-      if (r.backend !== 'reference' && mine && theirs) r.peer = { name: 'torch', ms: theirs, ratio: theirs / mine };
+      if (r.backend === 'reference' || !p || r.status !== 'ok') continue;
+      r.peer = { name: 'torch', fwdMs: p.fwd_ms, fwdBwdMs: p.fwdbwd_ms };
+      if (p.fwd_ms && r.fwd) r.peer.fwdRatio = p.fwd_ms / r.fwd.median;
+      if (p.fwdbwd_ms && r.fwdBwd) r.peer.fwdBwdRatio = p.fwdbwd_ms / r.fwdBwd.median;
     }
   } else if (values.peer) {
     log(`peer ${values.peer}: not supported here (only 'torch'); see the bench README for onnxruntime-web`);

@@ -37,7 +37,8 @@ export interface CaseResult {
   fwdBwdTflops?: number;
   gbps?: number;
   speedupVsReference?: number;
-  peer?: { name: string; ms: number; ratio: number };
+  /** The peer's times and peer/our ratios (above 1: we are faster), forward and forward+backward. */
+  peer?: { name: string; fwdMs?: number; fwdRatio?: number; fwdBwdMs?: number; fwdBwdRatio?: number };
 }
 
 export interface BlockMaskResult {

@@ -46,11 +46,14 @@ export function barChart(title: string, unit: string, bars: readonly Bar[]): str
 export function renderHtml(report: BenchReport): string {
   const ok = report.results.filter((r) => r.status === 'ok');
   const tflopBars = ok.filter((r) => r.kind === 'attention' && r.tflops).map((r) => ({ group: `${r.mod} ${r.shape} ${r.dtype}`, series: r.backend, value: r.tflops! }));
-  const peerBars = ok.filter((r) => r.peer).map((r) => ({ group: `${r.mod} ${r.shape}`, series: `${r.backend} vs ${r.peer!.name}`, value: r.peer!.ratio }));
+  const peerBars = ok.flatMap((r) => [
+    ...(r.peer?.fwdRatio ? [{ group: `${r.mod} ${r.shape}`, series: `${r.backend} vs ${r.peer.name}, forward`, value: r.peer.fwdRatio }] : []),
+    ...(r.peer?.fwdBwdRatio ? [{ group: `${r.mod} ${r.shape}`, series: `${r.backend} vs ${r.peer.name}, fwd+bwd`, value: r.peer.fwdBwdRatio }] : []),
+  ]);
   const speedBars = ok.filter((r) => r.speedupVsReference).map((r) => ({ group: `${r.mod} ${r.shape}`, series: r.backend, value: r.speedupVsReference! }));
   const decodeBars = ok.filter((r) => r.gbps).map((r) => ({ group: `${r.shape} ${r.dtype}`, series: r.backend, value: r.gbps! }));
   const rows = report.results
-    .map((r) => `<tr class="${r.status}"><td>${esc(r.case)}</td><td>${esc(r.backend)}</td><td>${esc(r.status)}${r.verification ? ` (${r.verification.maxRelError.toExponential(1)})` : ''}</td><td>${r.fwd ? r.fwd.median.toPrecision(4) : '—'}</td><td>${r.tflops ? r.tflops.toPrecision(3) : '—'}</td><td>${r.fwdBwd ? r.fwdBwd.median.toPrecision(4) : '—'}</td><td>${r.gbps ? r.gbps.toPrecision(4) : '—'}</td><td>${r.peer ? `${r.peer.ms.toPrecision(4)} ms (${r.peer.ratio.toPrecision(3)}×)` : '—'}</td><td>${esc(r.error ?? '')}</td></tr>`)
+    .map((r) => `<tr class="${r.status}"><td>${esc(r.case)}</td><td>${esc(r.backend)}</td><td>${esc(r.status)}${r.verification ? ` (${r.verification.maxRelError.toExponential(1)})` : ''}</td><td>${r.fwd ? r.fwd.median.toPrecision(4) : '—'}</td><td>${r.tflops ? r.tflops.toPrecision(3) : '—'}</td><td>${r.fwdBwd ? r.fwdBwd.median.toPrecision(4) : '—'}</td><td>${r.gbps ? r.gbps.toPrecision(4) : '—'}</td><td>${r.peer ? esc([r.peer.fwdRatio ? `fwd ${r.peer.fwdMs!.toPrecision(4)} ms (${r.peer.fwdRatio.toPrecision(3)}×)` : '', r.peer.fwdBwdRatio ? `f+b ${r.peer.fwdBwdMs!.toPrecision(4)} ms (${r.peer.fwdBwdRatio.toPrecision(3)}×)` : ''].filter(Boolean).join(', ')) : '—'}</td><td>${esc(r.error ?? '')}</td></tr>`)
     .join('\n');
   const masks = report.blockMasks.map((b) => `<section class="mask"><h3>${esc(b.mod)} — ${esc(b.shape)}: ${b.ms.median.toPrecision(3)} ms, ${b.sparsity.toFixed(1)}% sparse</h3><pre>${esc(b.picture)}</pre></section>`).join('\n');
   const unavailable = report.unavailable.map((u) => `<li>${esc(u.name)}: ${esc(u.reason)}</li>`).join('');

@@ -19,10 +19,10 @@ export function renderTerminal(results: readonly CaseResult[], blockMasks: reado
     fmt(r.fwdBwd?.median),
     fmt(r.fwdBwdTflops),
     r.speedupVsReference ? `${fmt(r.speedupVsReference)}×` : '—',
-    r.peer ? `${fmt(r.peer.ms)} ms, ${fmt(r.peer.ratio)}×` : '—',
+    r.peer ? [r.peer.fwdRatio && `fwd ${fmt(r.peer.fwdMs)} ms ${fmt(r.peer.fwdRatio)}×`, r.peer.fwdBwdRatio && `f+b ${fmt(r.peer.fwdBwdMs)} ms ${fmt(r.peer.fwdBwdRatio)}×`].filter(Boolean).join(', ') || '—' : '—',
     (r.extrapolated ? 'extrapolated; ' : '') + (r.timer ?? '') + (r.error ? ` ${r.error.split('\n')[0]!.slice(0, 120)}` : ''),
   ]);
-  const parts = [table(['case', 'backend', 'check (rel err)', 'fwd ms', 'TFLOP/s', 'fwd+bwd ms', 'TFLOP/s', 'vs ref', 'peer (ratio)', 'notes'], rows)];
+  const parts = [table(['case', 'backend', 'check (rel err)', 'fwd ms', 'TFLOP/s', 'fwd+bwd ms', 'TFLOP/s', 'vs ref', 'peer: ms, peer/ours', 'notes'], rows)];
   if (blockMasks.length) {
     parts.push(
       table(
