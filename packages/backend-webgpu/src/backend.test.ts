@@ -1,0 +1,60 @@
+// Backend behaviour beyond the conformance suite: device selection errors, device-resident tensors,
+// pipeline reuse across scalar values, dispose.
+import { describe, expect, it } from 'vitest';
+import { BackendUnavailableError, scalar, traceScoreMod } from '@flexattn/ir';
+import { createReferenceBackend } from '@flexattn/ir/reference';
+import { compareClose, randomTensor } from '@flexattn/ir/testing';
+import { createWebGPUBackend } from './index.js';
+import { testDevice } from './gpu.test-helpers.js';
+
+describe('device acquisition', () => {
+  it('a GPU without adapters gives BackendUnavailableError listing what was tried', async () => {
+    const gpu = { requestAdapter: async () => null } as unknown as GPU;
+    const err = await createWebGPUBackend({ gpu }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BackendUnavailableError);
+    expect((err as BackendUnavailableError).tried.length).toBeGreaterThan(0);
+    expect((err as Error).message).toMatch(/no adapter/);
+  });
+});
+
+const ctx = await testDevice();
+describe.skipIf(typeof ctx === 'string')('webgpu backend', () => {
+  const device = typeof ctx === 'string' ? undefined : ctx.device;
+
+  it('takes device-resident tensors and returns device-resident results', async () => {
+    const be = await createWebGPUBackend({ device });
+    const q = randomTensor([1, 2, 9, 8], 'f32', 1), k = randomTensor([1, 2, 12, 8], 'f32', 2), v = randomTensor([1, 2, 12, 8], 'f32', 3);
+    const r = await be.flexAttention(be.toGpu(q), be.toGpu(k), be.toGpu(v), { returnLse: true });
+    expect('buffer' in r.out).toBe(true);
+    const out = await be.toHost(r.out);
+    const want = await createReferenceBackend().flexAttention(q, k, v);
+    expect(compareClose(out, want.out, { atol: 2e-4, rtol: 2e-4 }).ok).toBe(true);
+    be.dispose();
+  });
+
+  it('new scalar values reuse the compiled pipeline and change the result', async () => {
+    const be = await createWebGPUBackend({ device });
+    const s = scalar(1, { name: 'temp' });
+    const mod = traceScoreMod((x) => x.mul(s));
+    const q = randomTensor([1, 1, 5, 4], 'f32', 4), k = randomTensor([1, 1, 7, 4], 'f32', 5), v = randomTensor([1, 1, 7, 4], 'f32', 6);
+    const a = await be.flexAttention(q, k, v, { scoreMod: mod });
+    const built = (be.engine as unknown as { pipelines: Map<string, unknown> }).pipelines.size;
+    s.value = 3;
+    const b = await be.flexAttention(q, k, v, { scoreMod: mod });
+    expect((be.engine as unknown as { pipelines: Map<string, unknown> }).pipelines.size).toBe(built);
+    const want = await createReferenceBackend().flexAttention(q, k, v, { scoreMod: mod });
+    expect(compareClose(b.out, want.out, { atol: 2e-4, rtol: 2e-4 }).ok).toBe(true);
+    expect(compareClose(a.out, b.out, { atol: 1e-6, rtol: 0 }).ok).toBe(false);
+    be.dispose();
+  });
+
+  it('widens f16 inputs and returns f16', async () => {
+    const be = await createWebGPUBackend({ device });
+    const q = randomTensor([1, 1, 6, 8], 'f16', 7), k = randomTensor([1, 1, 6, 8], 'f16', 8), v = randomTensor([1, 1, 6, 8], 'f16', 9);
+    const r = await be.flexAttention(q, k, v);
+    expect(r.out.dtype).toBe('f16');
+    const want = await createReferenceBackend().flexAttention(q, k, v);
+    expect(compareClose(r.out, want.out, { atol: 4e-3, rtol: 1e-2 }).ok).toBe(true);
+    be.dispose();
+  });
+});

@@ -1,0 +1,231 @@
+/**
+ * The WebGPU FlexAttentionBackend: validates with the ir, renders the mods to WGSL hooks, moves
+ * tensors to and from the GPU (or takes device-resident ones), picks the kernel (fused forward or
+ * split-KV decode), and runs the engine. Pipelines are cached by mod hash + kernel shape class.
+ */
+import {
+  checkBackwardInputs,
+  denseFromTables,
+  fromFloats,
+  reblock,
+  resolveAttention,
+  toFloat64,
+  type AttentionProblem,
+  type BlockMask,
+  type CapturedTensor,
+  type FlexAttentionBackend,
+  type FlexAttentionGrads,
+  type FlexAttentionOptions,
+  type FlexAttentionResult,
+  type MeasureResult,
+  type MeasureSpec,
+  type Tensor,
+} from '@flexattn/ir';
+import { acquireDevice, type DeviceOptions, type GpuContext } from './device.js';
+import { Engine, U, type AttnShape, type CaptureState, type TileMap } from './engine.js';
+import { renderMods, type RenderedMods } from './renderer.js';
+
+/** A device-resident f32 tensor: pass these instead of host tensors to skip the copies. */
+export interface GpuTensor {
+  readonly buffer: GPUBuffer;
+  readonly shape: readonly number[];
+  readonly dtype: 'f32';
+}
+
+export interface WebGPUBackendOptions extends DeviceOptions {
+  /** split-KV decoding: undefined = automatic (small Lq·group, long Lkv), false = never, true = whenever it applies */
+  splitKv?: boolean;
+  /** use subgroup reductions where the adapter offers them (default true) */
+  subgroups?: boolean;
+}
+
+type AnyTensor = Tensor | GpuTensor;
+const isGpu = (t: AnyTensor): t is GpuTensor => 'buffer' in t;
+
+function toF32(t: Tensor): Float32Array {
+  return t.dtype === 'f32' ? (t.data as Float32Array) : Float32Array.from(toFloat64(t));
+}
+
+export class WebGPUBackend implements FlexAttentionBackend {
+  readonly name = 'webgpu';
+  readonly engine: Engine;
+  readonly deviceDescription: string;
+
+  constructor(readonly ctx: GpuContext, opts: WebGPUBackendOptions = {}) {
+    this.engine = new Engine(ctx);
+    this.engine.splitKv = opts.splitKv;
+    this.engine.useSubgroups = opts.subgroups ?? true;
+    const c = ctx.caps;
+    this.deviceDescription = `WebGPU ${ctx.adapterName} (${[c.subgroups && `subgroups ${c.subgroupMinSize}+`, c.f16 && 'shader-f16', c.timestampQuery && 'timestamp-query'].filter(Boolean).join(', ')}; ${c.maxWorkgroupStorage / 1024} KiB workgroup memory)`;
+  }
+
+  get device(): GPUDevice {
+    return this.ctx.device;
+  }
+
+  /** Uploads a host tensor as f32 (f16/bf16 are widened), for use in later calls. */
+  toGpu(t: Tensor): GpuTensor {
+    return { buffer: this.engine.upload(toF32(t)), shape: [...t.shape], dtype: 'f32' };
+  }
+
+  async toHost(t: GpuTensor, dtype: Tensor['dtype'] = 'f32'): Promise<Tensor> {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(await this.engine.read(t.buffer, n * 4));
+    return dtype === 'f32' ? { data, shape: [...t.shape], dtype } : fromFloats(data, t.shape, dtype);
+  }
+
+  release(t: GpuTensor): void {
+    this.engine.release(t.buffer);
+  }
+
+  // ---------- plumbing ----------
+  private input(t: AnyTensor, temps: GPUBuffer[]): GPUBuffer {
+    if (isGpu(t)) return t.buffer;
+    const b = this.engine.upload(toF32(t));
+    temps.push(b);
+    return b;
+  }
+
+  private mods(p: AttentionProblem): RenderedMods {
+    return renderMods(p.scoreMod, p.blockMask?.maskMod);
+  }
+
+  private captureState(r: RenderedMods, temps: GPUBuffer[]): CaptureState {
+    const buffers = r.tensors.map((t) => {
+      const b = this.engine.upload(t.data);
+      temps.push(b);
+      return b;
+    });
+    return { buffers, scalars: r.scalarValues() };
+  }
+
+  private tiles(mask: BlockMask | undefined): ((tq: number, tk: number) => TileMap) | undefined {
+    if (!mask) return undefined;
+    return (tq, tk) => ({ dense: denseFromTables(reblock(mask, tq, tk)), mB: mask.B, mH: mask.H, tq, tk });
+  }
+
+  private shape(p: AttentionProblem): AttnShape {
+    return { B: p.B, Hq: p.Hq, Hkv: p.Hkv, Lq: p.Lq, Lkv: p.Lkv, E: p.E, Ev: p.Ev };
+  }
+
+  // ---------- the interface ----------
+  async flexAttention<T extends AnyTensor>(q: T, k: T, v: T, options: FlexAttentionOptions = {}): Promise<FlexAttentionResult<T>> {
+    const p = resolveAttention(q, k, v, options, 256);
+    const temps: GPUBuffer[] = [];
+    try {
+      const r = this.mods(p);
+      const out = this.engine.createBuffer(p.B * p.Hq * p.Lq * p.Ev * 4);
+      const lse = this.engine.createBuffer(p.B * p.Hq * p.Lq * 4);
+      await this.engine.forward({
+        shape: this.shape(p), scale: p.scale,
+        q: this.input(q, temps), k: this.input(k, temps), v: this.input(v, temps), out, lse,
+        hooks: r.hooks, captures: this.captureState(r, temps), tiles: this.tiles(p.blockMask), maskH: p.blockMask?.H,
+      });
+      const outT: GpuTensor = { buffer: out, shape: [p.B, p.Hq, p.Lq, p.Ev], dtype: 'f32' };
+      const lseT: GpuTensor = { buffer: lse, shape: [p.B, p.Hq, p.Lq], dtype: 'f32' };
+      if (isGpu(q)) return { out: outT as T, lse: options.returnLse === false ? undefined : (lseT as T) };
+      const res = { out: (await this.toHost(outT, p.dtype)) as T, lse: (await this.toHost(lseT)) as T };
+      this.engine.release(out);
+      this.engine.release(lse);
+      return res;
+    } finally {
+      temps.forEach((b) => this.engine.release(b));
+    }
+  }
+
+  async flexAttentionBackward<T extends AnyTensor>(
+    q: T, k: T, v: T, out: T, lse: T, dOut: T, options: FlexAttentionOptions = {},
+  ): Promise<FlexAttentionGrads<T>> {
+    const p = resolveAttention(q, k, v, options, 256);
+    checkBackwardInputs(p, out, lse, dOut);
+    const temps: GPUBuffer[] = [];
+    try {
+      const r = this.mods(p);
+      const st = this.captureState(r, temps);
+      const gradTensors = p.scoreMod?.gradTensors.map((g) => g.tensor) ?? [];
+      // one zeroed accumulator per learnable capture, in hooks order (score-mod tensors come first)
+      const gradBuffers = r.tensors
+        .filter((_, i) => r.hooks.captures[i]!.grad)
+        .map((t) => {
+          const b = this.engine.createBuffer(t.data.length * 4, U.STORAGE | U.COPY_SRC | U.COPY_DST);
+          temps.push(b);
+          return b;
+        });
+      st.gradBuffers = gradBuffers;
+      const dq = this.engine.createBuffer(p.B * p.Hq * p.Lq * p.E * 4);
+      const dk = this.engine.createBuffer(p.B * p.Hkv * p.Lkv * p.E * 4);
+      const dv = this.engine.createBuffer(p.B * p.Hkv * p.Lkv * p.Ev * 4);
+      await this.engine.backward({
+        shape: this.shape(p), scale: p.scale,
+        q: this.input(q, temps), k: this.input(k, temps), v: this.input(v, temps),
+        out: this.input(out, temps), lse: this.input(lse, temps), dOut: this.input(dOut, temps),
+        dq, dk, dv, hooks: r.hooks, captures: st, tiles: this.tiles(p.blockMask),
+      });
+      const captureGrads = new Map<CapturedTensor, Float32Array>();
+      const gradOrder = r.tensors.filter((_, i) => r.hooks.captures[i]!.grad);
+      for (let i = 0; i < gradOrder.length; i++) {
+        const t = gradOrder[i]!;
+        captureGrads.set(t, new Float32Array(await this.engine.read(gradBuffers[i]!, t.data.length * 4)));
+      }
+      for (const t of gradTensors) if (!captureGrads.has(t)) captureGrads.set(t, new Float32Array(t.data.length));
+      const g = (buffer: GPUBuffer, shape: number[]): GpuTensor => ({ buffer, shape, dtype: 'f32' });
+      const dqT = g(dq, [p.B, p.Hq, p.Lq, p.E]);
+      const dkT = g(dk, [p.B, p.Hkv, p.Lkv, p.E]);
+      const dvT = g(dv, [p.B, p.Hkv, p.Lkv, p.Ev]);
+      if (isGpu(q)) return { dq: dqT as T, dk: dkT as T, dv: dvT as T, captureGrads };
+      const res = {
+        dq: (await this.toHost(dqT, p.dtype)) as T,
+        dk: (await this.toHost(dkT, p.dtype)) as T,
+        dv: (await this.toHost(dvT, p.dtype)) as T,
+        captureGrads,
+      };
+      [dq, dk, dv].forEach((b) => this.engine.release(b));
+      return res;
+    } finally {
+      temps.forEach((b) => this.engine.release(b));
+    }
+  }
+
+  /** Times passes on device-resident inputs (wall time to onSubmittedWorkDone per iteration). */
+  async measure(q: Tensor, k: Tensor, v: Tensor, options: FlexAttentionOptions, spec: MeasureSpec): Promise<MeasureResult> {
+    const gq = this.toGpu(q), gk = this.toGpu(k), gv = this.toGpu(v);
+    const held: GpuTensor[] = [gq, gk, gv];
+    try {
+      let fwd: FlexAttentionResult<GpuTensor> | undefined;
+      const dOut = spec.dOut ? this.toGpu(spec.dOut) : undefined;
+      if (dOut) held.push(dOut);
+      const once = async () => {
+        if (spec.pass !== 'bwd' || !fwd) {
+          if (fwd) [fwd.out, fwd.lse!].forEach((t) => this.release(t));
+          fwd = await this.flexAttention(gq, gk, gv, { ...options, returnLse: true });
+        }
+        if (spec.pass !== 'fwd' && dOut) {
+          const g = await this.flexAttentionBackward(gq, gk, gv, fwd.out, fwd.lse!, dOut, options);
+          [g.dq, g.dk, g.dv].forEach((t) => this.release(t));
+        }
+      };
+      if (spec.pass === 'bwd') await once();
+      for (let i = 0; i < spec.warmup; i++) await once();
+      const ms: number[] = [];
+      for (let i = 0; i < spec.iterations; i++) {
+        const t0 = performance.now();
+        await once();
+        ms.push(performance.now() - t0);
+      }
+      if (fwd) [fwd.out, fwd.lse!].forEach((t) => this.release(t));
+      return { ms, timer: 'wall' };
+    } finally {
+      held.forEach((t) => this.release(t));
+    }
+  }
+
+  dispose(): void {
+    this.engine.dispose();
+    if (this.ctx.owned) this.ctx.device.destroy();
+  }
+}
+
+/** The WebGPU backend: `navigator.gpu` in browsers; in Node pass Dawn's GPU (npm `webgpu`) or let it import one. */
+export async function createWebGPUBackend(opts: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {
+  return new WebGPUBackend(await acquireDevice(opts), opts);
+}

@@ -1,0 +1,422 @@
+/**
+ * The GPU side without the IR: pipelines (cached by kernel kind + config + hook key), buffers,
+ * bind groups and dispatches. The backend (backend.ts) turns IR mods into `WgslHooks` and host
+ * tensors into buffers and calls these; the phase-1 tests call them with hand-written hooks.
+ */
+import type { GpuContext } from './device.js';
+import { CompileError, UnsupportedError } from './errors.js';
+import { packParams, type ParamsValues } from './programs/common.js';
+import { dkdvKernel, dqKernel, preprocessKernel, backwardSmem, type BackwardConfig } from './programs/backward.js';
+import { forwardDims, forwardKernel, forwardSmem, mergeKernel, type ForwardConfig } from './programs/forward.js';
+import { hasCaptureGroup, type WgslHooks } from './programs/hooks.js';
+import { packTables, transposeTiles, type PackedTables } from './tables.js';
+
+// numeric usage flags, so nothing depends on the GPUBufferUsage global being installed
+export const U = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
+
+export interface AttnShape {
+  B: number; Hq: number; Hkv: number; Lq: number; Lkv: number; E: number; Ev: number;
+}
+
+/** A tile-class map in some kernel's tile units (0 empty, 1 partial, 2 full), or none (all full). */
+export interface TileMap {
+  dense: Uint8Array;
+  mB: number;
+  mH: number;
+  /** tile sizes it was built for */
+  tq: number;
+  tk: number;
+}
+
+/** Where the mod's runtime values live: one buffer per captured tensor, plus the scalars' bytes. */
+export interface CaptureState {
+  buffers: GPUBuffer[];
+  scalars?: ArrayBuffer;
+  /** group-2 gradient buffers (backward), one per capture with grad */
+  gradBuffers?: GPUBuffer[];
+}
+
+type BindingKind = 'uniform' | 'read' | 'rw';
+
+interface Built {
+  pipeline: GPUComputePipeline;
+  layouts: GPUBindGroupLayout[];
+}
+
+export class Engine {
+  readonly device: GPUDevice;
+  private readonly pipelines = new Map<string, Promise<Built>>();
+  private readonly owned = new Set<GPUBuffer>();
+  private dummy?: GPUBuffer;
+
+  constructor(readonly ctx: GpuContext) {
+    this.device = ctx.device;
+  }
+
+  // ---------- buffers ----------
+  createBuffer(bytes: number, usage = U.STORAGE | U.COPY_SRC | U.COPY_DST, label?: string): GPUBuffer {
+    const size = Math.max(16, Math.ceil(bytes / 4) * 4);
+    if (size > this.ctx.caps.maxBufferSize || size > this.ctx.caps.maxStorageBindingSize) {
+      throw new UnsupportedError(
+        `a ${size}-byte buffer exceeds this device's limits (binding ≤ ${this.ctx.caps.maxStorageBindingSize} bytes)`,
+      );
+    }
+    const buf = this.device.createBuffer({ size, usage, label });
+    this.owned.add(buf);
+    return buf;
+  }
+
+  upload(data: ArrayBufferView | ArrayBuffer, usage = U.STORAGE | U.COPY_SRC | U.COPY_DST, label?: string): GPUBuffer {
+    const bytes = data instanceof ArrayBuffer ? data.byteLength : data.byteLength;
+    const buf = this.createBuffer(bytes, usage, label);
+    const view = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    // writeBuffer wants whole words, and dawn.node rejects views of a SharedArrayBuffer: copy those
+    const shared = typeof SharedArrayBuffer !== 'undefined' && view.buffer instanceof SharedArrayBuffer; // undefined in non-isolated pages
+    if (view.byteLength % 4 === 0 && !shared) {
+      this.device.queue.writeBuffer(buf, 0, view as Uint8Array<ArrayBuffer>);
+    } else {
+      const padded = new Uint8Array(Math.ceil(view.byteLength / 4) * 4);
+      padded.set(view);
+      this.device.queue.writeBuffer(buf, 0, padded);
+    }
+    return buf;
+  }
+
+  async read(buf: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+    const size = Math.ceil(bytes / 4) * 4;
+    const staging = this.device.createBuffer({ size: Math.max(16, size), usage: U.MAP_READ | U.COPY_DST });
+    const enc = this.device.createCommandEncoder();
+    enc.copyBufferToBuffer(buf, 0, staging, 0, size);
+    this.device.queue.submit([enc.finish()]);
+    await staging.mapAsync(1 /* GPUMapMode.READ */);
+    const out = staging.getMappedRange(0, size).slice(0, bytes);
+    staging.unmap();
+    staging.destroy();
+    return out;
+  }
+
+  release(buf: GPUBuffer): void {
+    if (this.owned.delete(buf)) buf.destroy();
+  }
+
+  dispose(): void {
+    for (const b of this.owned) b.destroy();
+    this.owned.clear();
+    this.pipelines.clear();
+    this.dummy = undefined;
+  }
+
+  private dummyBuffer(): GPUBuffer {
+    this.dummy ??= this.createBuffer(16, U.STORAGE | U.COPY_DST, 'dummy');
+    return this.dummy;
+  }
+
+  // ---------- pipelines ----------
+  private layout(kinds: BindingKind[]): GPUBindGroupLayout {
+    return this.device.createBindGroupLayout({
+      entries: kinds.map((k, binding) => ({
+        binding,
+        visibility: 4 /* GPUShaderStage.COMPUTE */,
+        buffer: { type: k === 'uniform' ? 'uniform' : k === 'read' ? 'read-only-storage' : 'storage' },
+      })),
+    });
+  }
+
+  /** Builds (once) a pipeline; `groups[i]` lists the binding kinds of bind group i. */
+  pipeline(key: string, code: () => string, groups: BindingKind[][]): Promise<Built> {
+    let p = this.pipelines.get(key);
+    if (!p) {
+      p = this.build(key, code(), groups);
+      this.pipelines.set(key, p);
+      p.catch(() => this.pipelines.delete(key));
+    }
+    return p;
+  }
+
+  private async build(key: string, code: string, groups: BindingKind[][]): Promise<Built> {
+    const device = this.device;
+    device.pushErrorScope('validation');
+    const module = device.createShaderModule({ code, label: key });
+    const info = await module.getCompilationInfo();
+    const errors = info.messages.filter((m) => m.type === 'error');
+    if (errors.length) {
+      await device.popErrorScope();
+      const lines = code.split('\n');
+      const log = errors
+        .map((m) => `${m.lineNum}:${m.linePos} ${m.message}\n    ${lines[m.lineNum - 1] ?? ''}`)
+        .join('\n');
+      throw new CompileError(`WGSL for ${key} did not compile`, log);
+    }
+    const layouts = groups.map((g) => this.layout(g));
+    const pipeline = await device.createComputePipelineAsync({
+      layout: device.createPipelineLayout({ bindGroupLayouts: layouts }),
+      compute: { module, entryPoint: 'main' },
+      label: key,
+    });
+    const err = await device.popErrorScope();
+    if (err) throw new CompileError(`pipeline ${key} failed`, err.message);
+    return { pipeline, layouts };
+  }
+
+  private captureGroupKinds(hooks: WgslHooks): BindingKind[] {
+    if (!hasCaptureGroup(hooks)) return [];
+    return [hooks.scalars.length ? 'uniform' : 'read', ...hooks.captures.map(() => 'read' as const)];
+  }
+
+  private captureBindGroup(layout: GPUBindGroupLayout, hooks: WgslHooks, st: CaptureState): GPUBindGroup {
+    const entries: GPUBindGroupEntry[] = [];
+    if (hooks.scalars.length) {
+      const bytes = Math.max(16, Math.ceil((st.scalars?.byteLength ?? 0) / 16) * 16);
+      const buf = this.createBuffer(bytes, U.UNIFORM | U.COPY_DST, 'scalars');
+      if (st.scalars) this.device.queue.writeBuffer(buf, 0, st.scalars);
+      this.transient.push(buf);
+      entries.push({ binding: 0, resource: { buffer: buf } });
+    } else {
+      entries.push({ binding: 0, resource: { buffer: this.dummyBuffer() } });
+    }
+    hooks.captures.forEach((_, i) => entries.push({ binding: i + 1, resource: { buffer: st.buffers[i]! } }));
+    return this.device.createBindGroup({ layout, entries });
+  }
+
+  /** Per-call buffers (params, tables, scalars) freed after the next submit completes. */
+  private transient: GPUBuffer[] = [];
+
+  private uniform(p: ParamsValues): GPUBuffer {
+    const buf = this.createBuffer(80, U.UNIFORM | U.COPY_DST, 'params');
+    this.device.queue.writeBuffer(buf, 0, packParams(p));
+    this.transient.push(buf);
+    return buf;
+  }
+
+  private tablesBuffer(t: PackedTables | undefined): GPUBuffer {
+    if (!t) return this.dummyBuffer();
+    const buf = this.upload(t.data, U.STORAGE | U.COPY_DST, 'tables');
+    this.transient.push(buf);
+    return buf;
+  }
+
+  /** Submits and, once the GPU is done with them, frees the per-call buffers. */
+  submit(enc: GPUCommandEncoder): Promise<void> {
+    const bufs = this.transient;
+    this.transient = [];
+    this.device.queue.submit([enc.finish()]);
+    return this.device.queue.onSubmittedWorkDone().then(() => bufs.forEach((b) => this.release(b)));
+  }
+
+  // ---------- kernel configs ----------
+  /** tests flip this to run both reduction variants */
+  useSubgroups = true;
+  /** benchmarks may pin a config */
+  forwardOverride?: (E: number, Ev: number) => Omit<ForwardConfig, 'E' | 'Ev' | 'mode'> | undefined;
+  /** split-KV decoding: undefined = automatic, false = never, true = whenever it applies */
+  splitKv?: boolean;
+
+  private fits(c: ForwardConfig): boolean {
+    return c.TX * c.TY <= this.ctx.caps.maxInvocations && forwardSmem(c) <= this.ctx.caps.maxWorkgroupStorage;
+  }
+
+  private sub(TX: number): boolean {
+    const caps = this.ctx.caps;
+    return this.useSubgroups && caps.subgroups && caps.subgroupMinSize >= TX;
+  }
+
+  forwardConfig(E: number, Ev: number, mode: 'forward' | 'split' = 'forward'): ForwardConfig {
+    if (E > 256 || Ev > 256) throw new UnsupportedError(`head dims up to 256 (got E=${E}, Ev=${Ev})`);
+    const pinned = mode === 'forward' ? this.forwardOverride?.(E, Ev) : undefined;
+    if (pinned) return { ...pinned, E, Ev, mode };
+    const candidates: [number, number, number, number][] =
+      mode === 'split'
+        ? [[16, 32, 32, 4], [16, 16, 16, 4], [16, 8, 8, 4], [16, 4, 4, 4], [16, 2, 2, 4]]
+                : // measured on the H100 (Dawn/Vulkan, D64): 64x32/16x8 with subgroups 7.8 TFLOP/s, 64x32/8x16 7.0, 64x16/4x16 4.6, 32x32/8x8 3.7
+          [[64, 32, 16, 8], [64, 32, 8, 16], [32, 32, 8, 8], [32, 16, 8, 8], [16, 16, 8, 4], [16, 8, 4, 4], [8, 8, 4, 2], [4, 4, 2, 2]];
+    for (const [BR, BC, TX, TY] of candidates) {
+      for (const sub of this.sub(TX) ? [true, false] : [false]) {
+        const c: ForwardConfig = { BR, BC, TX, TY, E, Ev, subgroups: sub, mode };
+        if (this.fits(c)) return c;
+      }
+    }
+    throw new UnsupportedError(`no ${mode} tile fits ${this.ctx.caps.maxWorkgroupStorage} bytes of workgroup memory at E=${E}, Ev=${Ev}`);
+  }
+
+  backwardConfig(E: number, Ev: number): BackwardConfig {
+    for (const T of [64, 32, 16, 8, 4]) {
+      const c = { T, E, Ev };
+      if (T <= this.ctx.caps.maxInvocations && backwardSmem(c) <= this.ctx.caps.maxWorkgroupStorage) return c;
+    }
+    throw new UnsupportedError(`no backward tile fits at E=${E}, Ev=${Ev}`);
+  }
+
+  private fwdGroups(hooks: WgslHooks, outs: number): BindingKind[][] {
+    return [
+      ['uniform', 'read', 'read', 'read', 'read', ...Array<BindingKind>(outs).fill('rw')],
+      ...(hasCaptureGroup(hooks) ? [this.captureGroupKinds(hooks)] : []),
+    ];
+  }
+
+  private bind(layout: GPUBindGroupLayout, buffers: GPUBuffer[]): GPUBindGroup {
+    return this.device.createBindGroup({ layout, entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })) });
+  }
+
+  private packed(map: TileMap | undefined, rows: number, cols: number): PackedTables | undefined {
+    return map ? packTables(map.dense, map.mB, map.mH, rows, cols) : undefined;
+  }
+
+  private tableParams(packed: PackedTables | undefined) {
+    return {
+      hasMask: !!packed, mB: packed?.mB ?? 1, mH: packed?.mH ?? 1,
+      offNum: packed?.offNum ?? 0, offIdx: packed?.offIdx ?? 0,
+      offFullNum: packed?.offFullNum ?? 0, offFullIdx: packed?.offFullIdx ?? 0,
+    };
+  }
+
+  /** Whether a problem goes to the split-KV kernel (few query rows per kv head, many keys). */
+  useSplit(s: AttnShape, maskH: number | undefined): boolean {
+    if (this.splitKv === false) return false;
+    const cfg = this.forwardConfig(s.E, s.Ev, 'split');
+    const rows = (s.Hq / s.Hkv) * s.Lq;
+    if (rows > cfg.BR || (maskH !== undefined && maskH !== 1)) return false;
+    if (this.splitKv) return true;
+    const fwd = this.forwardConfig(s.E, s.Ev);
+    const workgroups = s.B * s.Hq * Math.ceil(s.Lq / fwd.BR);
+    return s.Lkv >= 256 && workgroups < 512;
+  }
+
+  // ---------- forward ----------
+  async forward(a: {
+    shape: AttnShape;
+    scale: number;
+    q: GPUBuffer; k: GPUBuffer; v: GPUBuffer; out: GPUBuffer; lse: GPUBuffer;
+    hooks: WgslHooks;
+    captures: CaptureState;
+    /** tile map for the chosen tile sizes; undefined = no block mask */
+    tiles?: (tq: number, tk: number) => TileMap;
+    /** the mask's H (split-KV needs 1) */
+    maskH?: number;
+    encoder?: GPUCommandEncoder;
+  }): Promise<void> {
+    const s = a.shape;
+    const enc = a.encoder ?? this.device.createCommandEncoder();
+    if (this.useSplit(s, a.tiles ? (a.maskH ?? 1) : undefined)) await this.encodeSplit(a, enc);
+    else {
+      const cfg = this.forwardConfig(s.E, s.Ev);
+      const key = `fwd:${cfg.BR}x${cfg.BC}/${cfg.TX}x${cfg.TY}:${s.E}:${s.Ev}:${cfg.subgroups ? 's' : ''}:${a.hooks.key}`;
+      const built = await this.pipeline(key, () => forwardKernel(cfg, a.hooks), this.fwdGroups(a.hooks, 2));
+      const qTiles = Math.ceil(s.Lq / cfg.BR);
+      const kvTiles = Math.ceil(s.Lkv / cfg.BC);
+      const packed = this.packed(a.tiles?.(cfg.BR, cfg.BC), qTiles, kvTiles);
+      const params = this.uniform({
+        B: s.B, Hq: s.Hq, Hkv: s.Hkv, Lq: s.Lq, Lkv: s.Lkv, group: s.Hq / s.Hkv, scale: a.scale,
+        qTiles, kvTiles, ...this.tableParams(packed),
+      });
+      const pass = enc.beginComputePass();
+      pass.setPipeline(built.pipeline);
+      pass.setBindGroup(0, this.bind(built.layouts[0]!, [params, this.tablesBuffer(packed), a.q, a.k, a.v, a.out, a.lse]));
+      if (hasCaptureGroup(a.hooks)) pass.setBindGroup(1, this.captureBindGroup(built.layouts[1]!, a.hooks, a.captures));
+      this.checkDispatch(qTiles, s.Hq, s.B);
+      pass.dispatchWorkgroups(qTiles, s.Hq, s.B);
+      pass.end();
+    }
+    if (!a.encoder) await this.submit(enc);
+  }
+
+  private checkDispatch(...dims: number[]): void {
+    if (dims.some((d) => d > this.ctx.caps.maxWorkgroupsPerDim)) {
+      throw new UnsupportedError(`dispatch [${dims.join(', ')}] exceeds ${this.ctx.caps.maxWorkgroupsPerDim} workgroups per dimension`);
+    }
+  }
+
+  private async encodeSplit(a: Parameters<Engine['forward']>[0], enc: GPUCommandEncoder): Promise<void> {
+    const s = a.shape;
+    const cfg = this.forwardConfig(s.E, s.Ev, 'split');
+    const { V4 } = forwardDims(cfg);
+    const key = `split:${cfg.BR}x${cfg.BC}/${cfg.TX}x${cfg.TY}:${s.E}:${s.Ev}:${cfg.subgroups ? 's' : ''}:${a.hooks.key}`;
+    const built = await this.pipeline(key, () => forwardKernel(cfg, a.hooks), this.fwdGroups(a.hooks, 2));
+    const merge = await this.pipeline(`merge:${s.Ev}:${cfg.BR}:${V4}`, () => mergeKernel(s.Ev, cfg.BR, V4), [
+      ['uniform', 'read', 'read', 'rw', 'rw'],
+    ]);
+    const kvTiles = Math.ceil(s.Lkv / cfg.BC);
+    const packed = this.packed(a.tiles?.(s.Lq, cfg.BC), 1, kvTiles);
+    const maxTiles = packed ? Math.max(1, packed.maxTiles) : kvTiles;
+    // aim for ~1024 workgroups in all, at least 2 tiles each
+    const want = Math.max(1, Math.ceil(1024 / (s.B * s.Hkv)));
+    const splits0 = Math.min(want, Math.max(1, Math.floor(maxTiles / 2)));
+    const tilesPerSplit = Math.ceil(maxTiles / splits0);
+    const splits = Math.ceil(maxTiles / tilesPerSplit);
+    const partial = this.createBuffer(s.B * s.Hkv * splits * cfg.BR * V4 * 16, U.STORAGE, 'split partials');
+    const ml = this.createBuffer(s.B * s.Hkv * splits * cfg.BR * 8, U.STORAGE, 'split m,l');
+    this.transient.push(partial, ml);
+    const params = this.uniform({
+      B: s.B, Hq: s.Hq, Hkv: s.Hkv, Lq: s.Lq, Lkv: s.Lkv, group: s.Hq / s.Hkv, scale: a.scale,
+      qTiles: 1, kvTiles, ...this.tableParams(packed), splits, tilesPerSplit, rows: (s.Hq / s.Hkv) * s.Lq,
+    });
+    const pass = enc.beginComputePass();
+    pass.setPipeline(built.pipeline);
+    pass.setBindGroup(0, this.bind(built.layouts[0]!, [params, this.tablesBuffer(packed), a.q, a.k, a.v, partial, ml]));
+    if (hasCaptureGroup(a.hooks)) pass.setBindGroup(1, this.captureBindGroup(built.layouts[1]!, a.hooks, a.captures));
+    this.checkDispatch(splits, s.Hkv, s.B);
+    pass.dispatchWorkgroups(splits, s.Hkv, s.B);
+    pass.setPipeline(merge.pipeline);
+    pass.setBindGroup(0, this.bind(merge.layouts[0]!, [params, partial, ml, a.out, a.lse]));
+    pass.dispatchWorkgroups(Math.ceil((s.B * s.Hq * s.Lq * Math.ceil(s.Ev / 4)) / 64));
+    pass.end();
+  }
+
+  // ---------- backward ----------
+  async backward(a: {
+    shape: AttnShape;
+    scale: number;
+    q: GPUBuffer; k: GPUBuffer; v: GPUBuffer; out: GPUBuffer; lse: GPUBuffer; dOut: GPUBuffer;
+    dq: GPUBuffer; dk: GPUBuffer; dv: GPUBuffer;
+    hooks: WgslHooks;
+    captures: CaptureState;
+    tiles?: (tq: number, tk: number) => TileMap;
+    encoder?: GPUCommandEncoder;
+  }): Promise<void> {
+    const s = a.shape;
+    const cfg = this.backwardConfig(s.E, s.Ev);
+    const T = cfg.T;
+    const rows = s.B * s.Hq * s.Lq;
+    const qTiles = Math.ceil(s.Lq / T);
+    const kvTiles = Math.ceil(s.Lkv / T);
+    const capGroup = hasCaptureGroup(a.hooks) ? [this.captureGroupKinds(a.hooks)] : [];
+    const gradCaps = a.hooks.captures.filter((c) => c.grad).length;
+    const pre = await this.pipeline(`pre:${s.Ev}`, () => preprocessKernel(s.Ev), [['uniform', 'read', 'read', 'rw']]);
+    const dqP = await this.pipeline(`dq:${T}:${s.E}:${s.Ev}:${a.hooks.key}`, () => dqKernel(cfg, a.hooks), [
+      ['uniform', 'read', 'read', 'read', 'read', 'read', 'read', 'read', 'rw'],
+      ...capGroup,
+    ]);
+    const groups: BindingKind[][] = [['uniform', 'read', 'read', 'read', 'read', 'read', 'read', 'read', 'rw', 'rw'], ...capGroup];
+    if (gradCaps) {
+      if (!capGroup.length) groups.push(['read']);
+      groups.push(Array<BindingKind>(gradCaps).fill('rw'));
+    }
+    const dkvP = await this.pipeline(`dkdv:${T}:${s.E}:${s.Ev}:${a.hooks.key}`, () => dkdvKernel(cfg, a.hooks), groups);
+    const map = a.tiles?.(T, T);
+    const fwdTables = this.packed(map, qTiles, kvTiles);
+    const bwdTables = map ? packTables(transposeTiles(map.dense, map.mB, map.mH, qTiles, kvTiles), map.mB, map.mH, kvTiles, qTiles) : undefined;
+    const base = { B: s.B, Hq: s.Hq, Hkv: s.Hkv, Lq: s.Lq, Lkv: s.Lkv, group: s.Hq / s.Hkv, scale: a.scale };
+    const pq = this.uniform({ ...base, qTiles, kvTiles, ...this.tableParams(fwdTables) });
+    const pk = this.uniform({ ...base, qTiles: kvTiles, kvTiles: qTiles, ...this.tableParams(bwdTables) });
+    const delta = this.createBuffer(rows * 4, U.STORAGE, 'delta');
+    this.transient.push(delta);
+    const enc = a.encoder ?? this.device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    pass.setPipeline(pre.pipeline);
+    pass.setBindGroup(0, this.bind(pre.layouts[0]!, [pq, a.out, a.dOut, delta]));
+    pass.dispatchWorkgroups(Math.ceil(rows / 64));
+    const capBg = capGroup.length ? this.captureBindGroup(dqP.layouts[1]!, a.hooks, a.captures) : undefined;
+    pass.setPipeline(dqP.pipeline);
+    pass.setBindGroup(0, this.bind(dqP.layouts[0]!, [pq, this.tablesBuffer(fwdTables), a.q, a.k, a.v, a.dOut, a.lse, delta, a.dq]));
+    if (capBg) pass.setBindGroup(1, capBg);
+    this.checkDispatch(qTiles, s.Hq, s.B);
+    pass.dispatchWorkgroups(qTiles, s.Hq, s.B);
+    pass.setPipeline(dkvP.pipeline);
+    pass.setBindGroup(0, this.bind(dkvP.layouts[0]!, [pk, this.tablesBuffer(bwdTables), a.q, a.k, a.v, a.dOut, a.lse, delta, a.dk, a.dv]));
+    if (capGroup.length) pass.setBindGroup(1, this.captureBindGroup(dkvP.layouts[1]!, a.hooks, a.captures));
+    else if (gradCaps) pass.setBindGroup(1, this.bind(dkvP.layouts[1]!, [this.dummyBuffer()]));
+    if (gradCaps) pass.setBindGroup(2, this.bind(dkvP.layouts[2]!, a.captures.gradBuffers ?? []));
+    pass.dispatchWorkgroups(kvTiles, s.Hkv, s.B);
+    pass.end();
+    if (!a.encoder) await this.submit(enc);
+  }
+}

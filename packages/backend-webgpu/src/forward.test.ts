@@ -1,0 +1,90 @@
+// Phase-1 harness: the forward template with hand-written WGSL hooks vs a float64 oracle, on lavapipe.
+import { afterAll, describe, expect, it } from 'vitest';
+import { Engine, type AttnShape } from './engine.js';
+import { NOOP_CAPTURE_GRADS, NOOP_MASK_MOD, NOOP_SCORE_GRAD, NOOP_SCORE_MOD, type WgslHooks } from './programs/hooks.js';
+import { tilesFromElementMask } from './tables.js';
+import { maxErr, randn, refForward, testDevice, type JsMask, type JsScore } from './gpu.test-helpers.js';
+
+const ctx = await testDevice();
+const engine = typeof ctx === 'string' ? undefined : new Engine(ctx);
+afterAll(() => engine?.dispose());
+
+function hooks(key: string, p: Partial<WgslHooks>): WgslHooks {
+  return { key, scoreMod: NOOP_SCORE_MOD, maskMod: NOOP_MASK_MOD, scoreModGrad: NOOP_SCORE_GRAD, captureGrads: NOOP_CAPTURE_GRADS, captures: [], scalars: [], ...p };
+}
+
+interface Case {
+  name: string; hooks: WgslHooks; score?: JsScore; mask?: JsMask; masked?: boolean;
+  captures?: Float32Array[]; scalars?: number[];
+}
+
+const slope = new Float32Array([0.5, 0.25, 0.125, 0.0625]);
+const cases: Case[] = [
+  { name: 'noop', hooks: hooks('noop', {}) },
+  {
+    name: 'causal', masked: true,
+    hooks: hooks('causal', { maskMod: 'fn mask_mod(b: i32, h: i32, q: i32, kv: i32) -> bool { return q >= kv; }' }),
+    mask: (_b, _h, q, kv) => q >= kv,
+  },
+  {
+    name: 'softcap (scalar uniform)', scalars: [2.5],
+    hooks: hooks('softcap', {
+      scalars: [{ name: 'cap', dtype: 'f32' }],
+      scoreMod: 'fn score_mod(score: f32, b: i32, h: i32, q: i32, kv: i32) -> f32 { return S.cap * tanh(score / S.cap); }',
+    }),
+    score: (s) => 2.5 * Math.tanh(s / 2.5),
+  },
+  {
+    name: 'alibi (captured tensor)', captures: [slope],
+    hooks: hooks('alibi', {
+      captures: [{ name: 'slope', dtype: 'f32', grad: false }],
+      scoreMod: 'fn score_mod(score: f32, b: i32, h: i32, q: i32, kv: i32) -> f32 { return score + cap_slope[h] * f32(kv - q); }',
+    }),
+    score: (s, _b, h, q, kv) => s + slope[h]! * (kv - q),
+  },
+  {
+    name: 'fully masked rows + sliding window', masked: true,
+    hooks: hooks('rows', { maskMod: 'fn mask_mod(b: i32, h: i32, q: i32, kv: i32) -> bool { return q % 5 != 2 && q >= kv && q - kv < 7; }' }),
+    mask: (_b, _h, q, kv) => q % 5 !== 2 && q >= kv && q - kv < 7,
+  },
+];
+
+const shapes: AttnShape[] = [
+  { B: 1, Hq: 4, Hkv: 2, Lq: 37, Lkv: 45, E: 16, Ev: 12 },
+  { B: 2, Hq: 2, Hkv: 1, Lq: 70, Lkv: 33, E: 10, Ev: 7 },
+  { B: 1, Hq: 1, Hkv: 1, Lq: 1, Lkv: 130, E: 64, Ev: 64 },
+];
+
+describe.skipIf(!engine)(`forward template on ${typeof ctx === 'string' ? ctx : ctx.adapterName}`, () => {
+  for (const sub of [true, false]) {
+    for (const sh of sub ? shapes.slice(0, 1) : shapes) {
+      for (const c of cases) {
+        it(`${c.name} ${JSON.stringify(sh)}${sub ? ' subgroups' : ''}`, async () => {
+          const e = engine!;
+          e.useSubgroups = sub;
+          const { B, Hq, Hkv, Lq, Lkv, E, Ev } = sh;
+          const q = randn(B * Hq * Lq * E, 1), k = randn(B * Hkv * Lkv * E, 2), v = randn(B * Hkv * Lkv * Ev, 3);
+          const scale = 1 / Math.sqrt(E);
+          const ref = refForward(sh, q, k, v, scale, c.score, c.mask);
+          const out = e.createBuffer(B * Hq * Lq * Ev * 4);
+          const lse = e.createBuffer(B * Hq * Lq * 4);
+          const elem = c.masked ? new Uint8Array(Lq * Lkv) : undefined;
+          if (elem) for (let i = 0; i < Lq; i++) for (let j = 0; j < Lkv; j++) elem[i * Lkv + j] = c.mask!(0, 0, i, j) ? 1 : 0;
+          await e.forward({
+            shape: sh, scale, q: e.upload(q), k: e.upload(k), v: e.upload(v), out, lse, hooks: c.hooks,
+            captures: {
+              buffers: (c.captures ?? []).map((x) => e.upload(x)),
+              scalars: c.scalars ? new Float32Array(c.scalars).buffer : undefined,
+            },
+            tiles: elem ? (tq, tk) => ({ dense: tilesFromElementMask(elem, 1, 1, Lq, Lkv, tq, tk), mB: 1, mH: 1, tq, tk }) : undefined,
+          });
+          const o = new Float32Array(await e.read(out, B * Hq * Lq * Ev * 4));
+          const l = new Float32Array(await e.read(lse, B * Hq * Lq * 4));
+          expect(o.some(Number.isNaN)).toBe(false);
+          expect(maxErr(o, ref.out)).toBeLessThan(2e-5);
+          expect(maxErr(l, ref.lse)).toBeLessThan(2e-5);
+        });
+      }
+    }
+  }
+});

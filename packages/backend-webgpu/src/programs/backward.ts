@@ -1,0 +1,235 @@
+/**
+ * The backward kernels (FlashAttention-2 style, recomputing P from the forward's lse):
+ *   preprocess : delta[row] = Σ dO[row] · O[row]
+ *   dq         : one workgroup = T query rows of one (b, h), one row per invocation; K/V tiles
+ *                stream through workgroup memory along the forward block tables.
+ *   dkdv       : one workgroup = T key rows of one (b, kv head), one row per invocation; it walks
+ *                the q-major (transposed) tables of every query head of its GQA group, so dk/dv
+ *                sum over the group without atomics. Captured-tensor gradients are added here
+ *                (each visible (q, kv) is visited exactly once) through score_mod_capture_grads.
+ * Per element: post = mod(score); p = exp(post − lse); dp = dO·v; dpost = p (dp − delta);
+ * dscore = dpost · score_mod_grad(score); dq += dscore·k·scale; dk += dscore·q·scale; dv += p·dO.
+ */
+import { PARAMS_STRUCT, TILE_LIST, tensorIn, tensorOut } from './common.js';
+import { WGSL_CONSTS, captureDecls, captureGradDecls, type WgslHooks } from './hooks.js';
+
+export interface BackwardConfig {
+  /** rows per workgroup (= invocations) and tile edge of the tables */ T: number;
+  E: number;
+  Ev: number;
+}
+
+export function backwardDims(c: BackwardConfig) {
+  return { D4: Math.ceil(c.E / 4), V4: Math.ceil(c.Ev / 4) };
+}
+
+export function backwardSmem(c: BackwardConfig): number {
+  const { D4, V4 } = backwardDims(c);
+  return 16 * c.T * (D4 + V4) + 8 * c.T + 16;
+}
+
+export function preprocessKernel(Ev: number): string {
+  return /* wgsl */ `// flexattn backward preprocess: delta = rowsum(dO * O)
+${PARAMS_STRUCT}
+@group(0) @binding(0) var<uniform> P: Params;
+${tensorIn('O', 1, Ev)}
+${tensorIn('DO', 2, Ev)}
+@group(0) @binding(3) var<storage, read_write> DELTA: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let row = gid.x;
+  if (row >= P.B * P.Hq * P.Lq) { return; }
+  var acc = 0.0;
+  for (var d4 = 0u; d4 < ${Math.ceil(Ev / 4)}u; d4++) { acc += dot(ld_O(row, d4), ld_DO(row, d4)); }
+  DELTA[row] = acc;
+}
+`;
+}
+
+const common = (c: BackwardConfig, hooks: WgslHooks, withCapGrads: boolean, outs: string) => `${WGSL_CONSTS}
+${PARAMS_STRUCT}
+@group(0) @binding(0) var<uniform> P: Params;
+${TILE_LIST}
+${tensorIn('Q', 2, c.E)}
+${tensorIn('K', 3, c.E)}
+${tensorIn('V', 4, c.Ev)}
+${tensorIn('DO', 5, c.Ev)}
+@group(0) @binding(6) var<storage, read> LSE: array<u32>;     // f32 bits; -inf = empty row
+@group(0) @binding(7) var<storage, read> DELTA: array<f32>;
+${outs}
+${captureDecls(hooks)}
+${withCapGrads ? captureGradDecls(hooks) : ''}
+
+// ---- the mod ----
+${hooks.prelude ?? ''}
+${hooks.scoreMod}
+${hooks.maskMod}
+${hooks.scoreModGrad}
+${withCapGrads ? hooks.captureGrads : ''}
+`;
+
+export function dqKernel(c: BackwardConfig, hooks: WgslHooks): string {
+  const { D4, V4 } = backwardDims(c);
+  const T = c.T;
+  return /* wgsl */ `// flexattn backward dq: T=${T} E=${c.E} Ev=${c.Ev}
+${common(c, hooks, false, tensorOut('DQ', 8, c.E))}
+var<workgroup> sK: array<vec4<f32>, ${T * D4}>;
+var<workgroup> sV: array<vec4<f32>, ${T * V4}>;
+var<workgroup> sCount: u32;
+
+@compute @workgroup_size(${T})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let qt = wg.x;
+  let h = wg.y;
+  let b = wg.z;
+  let hk = h / P.group;
+  let qi = qt * ${T}u + lid;
+  let valid = qi < P.Lq;
+  let row = (b * P.Hq + h) * P.Lq + min(qi, P.Lq - 1u);
+  let kbase = (b * P.Hkv + hk) * P.Lkv;
+  var q: array<vec4<f32>, ${D4}>;
+  var dout: array<vec4<f32>, ${V4}>;
+  var dq: array<vec4<f32>, ${D4}>;
+  for (var d = 0u; d < ${D4}u; d++) { q[d] = ld_Q(row, d); dq[d] = vec4<f32>(0.0); }
+  for (var d = 0u; d < ${V4}u; d++) { dout[d] = ld_DO(row, d); }
+  let lse_bits = LSE[row];
+  let lse = bitcast<f32>(lse_bits);
+  let live = valid && lse_bits != NEG_INF_BITS;
+  let delta = DELTA[row];
+  let trow = table_row(b, h, qt);
+  let counts = tile_counts(trow);
+  if (lid == 0u) { sCount = counts.x + counts.y; }
+  let n_total = workgroupUniformLoad(&sCount);
+  for (var t = 0u; t < n_total; t++) {
+    let tile = tile_at(trow, t, counts.x);
+    let k0 = tile.x * ${T}u;
+    let full = tile.y == 1u;
+    for (var i = lid; i < ${T * D4}u; i += ${T}u) {
+      let c = i / ${D4}u;
+      var x = vec4<f32>(0.0);
+      if (k0 + c < P.Lkv) { x = ld_K(kbase + k0 + c, i % ${D4}u); }
+      sK[i] = x;
+    }
+    for (var i = lid; i < ${T * V4}u; i += ${T}u) {
+      let c = i / ${V4}u;
+      var x = vec4<f32>(0.0);
+      if (k0 + c < P.Lkv) { x = ld_V(kbase + k0 + c, i % ${V4}u); }
+      sV[i] = x;
+    }
+    workgroupBarrier();
+    if (live) {
+      for (var c = 0u; c < ${T}u; c++) {
+        let kj = k0 + c;
+        if (kj >= P.Lkv) { break; }
+        if (!full && !mask_mod(i32(b), i32(h), i32(qi), i32(kj))) { continue; }
+        var s = 0.0;
+        for (var d = 0u; d < ${D4}u; d++) { s += dot(q[d], sK[c * ${D4}u + d]); }
+        s *= P.scale;
+        let post = score_mod(s, i32(b), i32(h), i32(qi), i32(kj));
+        let p = exp(post - lse);
+        var dp = 0.0;
+        for (var d = 0u; d < ${V4}u; d++) { dp += dot(dout[d], sV[c * ${V4}u + d]); }
+        let ds = p * (dp - delta) * score_mod_grad(s, i32(b), i32(h), i32(qi), i32(kj));
+        for (var d = 0u; d < ${D4}u; d++) { dq[d] += ds * sK[c * ${D4}u + d]; }
+      }
+    }
+    workgroupBarrier();
+  }
+  if (valid) {
+    for (var d = 0u; d < ${D4}u; d++) { st_DQ(row, d, dq[d] * P.scale); }
+  }
+}
+`;
+}
+
+/** Params here: q_tiles = number of kv tiles (table rows), kv_tiles = number of q tiles (columns). */
+export function dkdvKernel(c: BackwardConfig, hooks: WgslHooks): string {
+  const { D4, V4 } = backwardDims(c);
+  const T = c.T;
+  return /* wgsl */ `// flexattn backward dk/dv: T=${T} E=${c.E} Ev=${c.Ev}
+${common(c, hooks, true, `${tensorOut('DK', 8, c.E)}\n${tensorOut('DV', 9, c.Ev)}`)}
+var<workgroup> sQ: array<vec4<f32>, ${T * D4}>;
+var<workgroup> sDO: array<vec4<f32>, ${T * V4}>;
+var<workgroup> sL: array<vec2<f32>, ${T}>;     // (lse, delta); lse = NEG_BIG marks an empty row
+var<workgroup> sCount: u32;
+
+@compute @workgroup_size(${T})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let kt = wg.x;
+  let hk = wg.y;
+  let b = wg.z;
+  let kj = kt * ${T}u + lid;
+  let valid = kj < P.Lkv;
+  let krow = (b * P.Hkv + hk) * P.Lkv + min(kj, P.Lkv - 1u);
+  var k: array<vec4<f32>, ${D4}>;
+  var v: array<vec4<f32>, ${V4}>;
+  var dk: array<vec4<f32>, ${D4}>;
+  var dv: array<vec4<f32>, ${V4}>;
+  for (var d = 0u; d < ${D4}u; d++) { k[d] = ld_K(krow, d); dk[d] = vec4<f32>(0.0); }
+  for (var d = 0u; d < ${V4}u; d++) { v[d] = ld_V(krow, d); dv[d] = vec4<f32>(0.0); }
+  for (var g = 0u; g < P.group; g++) {
+    let h = hk * P.group + g;
+    let qbase = (b * P.Hq + h) * P.Lq;
+    let trow = table_row(b, h, kt);
+    let counts = tile_counts(trow);
+    if (lid == 0u) { sCount = counts.x + counts.y; }
+    let n_total = workgroupUniformLoad(&sCount);
+    for (var t = 0u; t < n_total; t++) {
+      let tile = tile_at(trow, t, counts.x);
+      let q0 = tile.x * ${T}u;
+      let full = tile.y == 1u;
+      for (var i = lid; i < ${T * D4}u; i += ${T}u) {
+        let r = i / ${D4}u;
+        var x = vec4<f32>(0.0);
+        if (q0 + r < P.Lq) { x = ld_Q(qbase + q0 + r, i % ${D4}u); }
+        sQ[i] = x;
+      }
+      for (var i = lid; i < ${T * V4}u; i += ${T}u) {
+        let r = i / ${V4}u;
+        var x = vec4<f32>(0.0);
+        if (q0 + r < P.Lq) { x = ld_DO(qbase + q0 + r, i % ${V4}u); }
+        sDO[i] = x;
+      }
+      {
+        var l = vec2<f32>(NEG_BIG, 0.0);
+        if (q0 + lid < P.Lq) {
+          let bits = LSE[qbase + q0 + lid];
+          if (bits != NEG_INF_BITS) { l = vec2<f32>(bitcast<f32>(bits), DELTA[qbase + q0 + lid]); }
+        }
+        sL[lid] = l;
+      }
+      workgroupBarrier();
+      if (valid) {
+        for (var r = 0u; r < ${T}u; r++) {
+          let qi = q0 + r;
+          if (qi >= P.Lq) { break; }
+          let ld = sL[r];
+          if (ld.x <= VISIBLE) { continue; }
+          if (!full && !mask_mod(i32(b), i32(h), i32(qi), i32(kj))) { continue; }
+          var s = 0.0;
+          for (var d = 0u; d < ${D4}u; d++) { s += dot(sQ[r * ${D4}u + d], k[d]); }
+          s *= P.scale;
+          let post = score_mod(s, i32(b), i32(h), i32(qi), i32(kj));
+          let p = exp(post - ld.x);
+          var dp = 0.0;
+          for (var d = 0u; d < ${V4}u; d++) {
+            let o = sDO[r * ${V4}u + d];
+            dv[d] += p * o;
+            dp += dot(o, v[d]);
+          }
+          let dpost = p * (dp - ld.y);
+          score_mod_capture_grads(dpost, s, i32(b), i32(h), i32(qi), i32(kj));
+          let ds = dpost * score_mod_grad(s, i32(b), i32(h), i32(qi), i32(kj));
+          for (var d = 0u; d < ${D4}u; d++) { dk[d] += ds * sQ[r * ${D4}u + d]; }
+        }
+      }
+      workgroupBarrier();
+    }
+  }
+  if (valid) {
+    for (var d = 0u; d < ${D4}u; d++) { st_DK(krow, d, dk[d] * P.scale); }
+    for (var d = 0u; d < ${V4}u; d++) { st_DV(krow, d, dv[d]); }
+  }
+}
+`;
+}

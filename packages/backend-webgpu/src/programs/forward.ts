@@ -1,0 +1,312 @@
+/**
+ * The fused forward kernel, and its split-KV form for decoding.
+ *
+ * One workgroup computes BR query rows. It keeps the Q tile in workgroup memory, streams BC-key
+ * tiles of K and V through workgroup memory, and runs the online softmax in f32. Invocations form
+ * a TY × TX grid; invocation (ty, tx) owns score rows ty + i·TY (i < TM) and key columns
+ * tx + j·TX (j < TN) — strided, so a quarter-warp reads distinct K rows without bank conflicts and
+ * one Q row as a broadcast — and, for P·V, rows ty + i·TY and output vec4 columns tx + k·TX
+ * (k < NV). Register tiles and tile loads are unrolled in the generated text.
+ *
+ * Tiles come from the block tables: partial tiles evaluate mask_mod, full tiles do not, empty
+ * tiles are never visited. A row's running max is shared by its TX invocations through workgroup
+ * memory or subgroup shuffles; the running sum stays per invocation until the end.
+ *
+ * mode 'forward': workgroup (q tile, h, b); rows are q0 + r of head h.
+ * mode 'split'  : workgroup (split, kv head, b); rows are the (query head of the GQA group, query)
+ *                 pairs r = g·Lq + q, so K/V are read once per group; the workgroup walks its share
+ *                 of the tile list and writes an unnormalized partial (o, m, l) that `mergeKernel`
+ *                 combines. Requires one table row for the whole group (mask H = 1) and rows ≤ BR.
+ */
+import { PARAMS_STRUCT, TILE_LIST, tensorIn, tensorOut } from './common.js';
+import { WGSL_CONSTS, captureDecls, unroll, type WgslHooks } from './hooks.js';
+
+export interface ForwardConfig {
+  /** query rows per workgroup */ BR: number;
+  /** keys per tile */ BC: number;
+  /** invocations along keys / along rows */ TX: number; TY: number;
+  /** head dims of q/k and of v */ E: number; Ev: number;
+  /** row-max reduction via subgroupShuffleXor (needs subgroup size ≥ TX, TX a power of two) */
+  subgroups: boolean;
+  mode: 'forward' | 'split';
+}
+
+export const roundUp = (x: number, m: number) => Math.ceil(x / m) * m;
+
+export function forwardDims(c: ForwardConfig) {
+  const D4 = roundUp(c.E, 4) / 4;
+  const V4 = roundUp(c.Ev, 4 * c.TX) / 4;
+  return { D4, KS4: D4 + 1, V4, NV: V4 / c.TX, TM: c.BR / c.TY, TN: c.BC / c.TX, NT: c.TX * c.TY };
+}
+
+/** Workgroup memory in bytes. */
+export function forwardSmem(c: ForwardConfig): number {
+  const { D4, KS4, V4 } = forwardDims(c);
+  const red = c.subgroups ? 0 : c.BR * c.TX;
+  return 4 * (c.BR * D4 * 4 + c.BC * KS4 * 4 + c.BC * V4 * 4 + c.BR * c.BC + red + c.BR * c.TX) + 16;
+}
+
+/**
+ * `for (i = lid; i < total; i += NT) dst[at(i)] = load(i)` unrolled as all loads first, then all
+ * stores: loads use clamped addresses and `select` (no branches), so they are in flight together.
+ */
+function strided(
+  total: number,
+  NT: number,
+  name: string,
+  load: (i: string) => string,
+  store: (i: string, x: string) => string,
+): string {
+  const n = Math.ceil(total / NT);
+  const idx = (u: number) => `${name}i${u}`;
+  const lines: string[] = [];
+  for (let u = 0; u < n; u++) {
+    const partial = (u + 1) * NT > total;
+    lines.push(`    let ${idx(u)} = ${partial ? `min(lid + ${u * NT}u, ${total - 1}u)` : `lid + ${u * NT}u`};`);
+  }
+  for (let u = 0; u < n; u++) lines.push(`    let ${name}x${u} = ${load(idx(u))};`);
+  for (let u = 0; u < n; u++) {
+    const partial = (u + 1) * NT > total;
+    const st = store(idx(u), `${name}x${u}`);
+    lines.push(partial ? `    if (lid + ${u * NT}u < ${total}u) { ${st} }` : `    ${st}`);
+  }
+  return lines.join('\n');
+}
+
+export function forwardKernel(c: ForwardConfig, hooks: WgslHooks): string {
+  const { D4, KS4, V4, NV, TM, TN, NT } = forwardDims(c);
+  const { BR, BC, TX, TY } = c;
+  const split = c.mode === 'split';
+  const rows = (f: (i: number) => string) => unroll(TM, f);
+  const cols = (f: (j: number) => string) => unroll(TN, f);
+  const localMax = (i: number) =>
+    TN === 1 ? `s${i}_0` : unroll(TN - 1, () => 'max(', '').concat(`s${i}_0`, unroll(TN - 1, (j) => `, s${i}_${j + 1})`, ''));
+  const reduceMax = c.subgroups
+    ? `${rows((i) => `    var tm${i} = ${localMax(i)};`)}
+${unroll(Math.log2(TX), (s) => rows((i) => `    tm${i} = max(tm${i}, subgroupShuffleXor(tm${i}, ${1 << s}u));`))}`
+    : `${rows((i) => `    sRed[(ty + ${i * TY}u) * ${TX}u + tx] = ${localMax(i)};`)}
+    workgroupBarrier();
+${rows((i) => `    var tm${i} = sRed[(ty + ${i * TY}u) * ${TX}u];`)}
+    for (var x = 1u; x < ${TX}u; x++) {
+${rows((i) => `      tm${i} = max(tm${i}, sRed[(ty + ${i * TY}u) * ${TX}u + x]);`)}
+    }`;
+  // split mode skips rows past the group (warp-uniform there); forward rows past Lq just compute on zeros
+  const guard = (i: number, body: string) => (split ? `      if (valid${i}) {\n${body}\n      }` : body);
+  // per-row coordinates: query head, query index, global row, validity
+  const rowCoords = split
+    ? rows(
+        (i) => `  let r${i} = ty + ${i * TY}u;
+  let valid${i} = r${i} < P.rows;
+  let hq${i} = hk * P.group + r${i} / P.Lq;
+  let qq${i} = r${i} % P.Lq;
+  let qrow${i} = (b * P.Hq + hq${i}) * P.Lq + qq${i};`,
+      )
+    : rows(
+        (i) => `  let qq${i} = q0 + ty + ${i * TY}u;
+  let valid${i} = qq${i} < P.Lq;
+  let hq${i} = h;
+  let qrow${i} = qbase + qq${i};`,
+      );
+  const outputs = split
+    ? `@group(0) @binding(5) var<storage, read_write> OP: array<vec4<f32>>;   // [B][Hkv][splits][BR][V4] unnormalized
+@group(0) @binding(6) var<storage, read_write> ML: array<vec2<f32>>;   // [B][Hkv][splits][BR] (m, l)`
+    : `${tensorOut('O', 5, c.Ev)}
+@group(0) @binding(6) var<storage, read_write> LSE: array<u32>;   // f32 bits (-inf for empty rows)`;
+  const head = split
+    ? `  let sp = wg.x;
+  let hk = wg.y;
+  let b = wg.z;
+  let kbase = (b * P.Hkv + hk) * P.Lkv;
+  let trow = table_row(b, 0u, 0u);`
+    : `  let qt = P.q_tiles - 1u - wg.x;          // the longest rows (causal) start first
+  let h = wg.y;
+  let b = wg.z;
+  let hk = h / P.group;
+  let q0 = qt * ${BR}u;
+  let qbase = (b * P.Hq + h) * P.Lq;
+  let kbase = (b * P.Hkv + hk) * P.Lkv;
+  let trow = table_row(b, h, qt);`;
+  const qLoad = (i: string) =>
+    split
+      ? `select(vec4<f32>(0.0), ld_Q((b * P.Hq + hk * P.group + min(${i} / ${D4}u, P.rows - 1u) / P.Lq) * P.Lq + min(${i} / ${D4}u, P.rows - 1u) % P.Lq, ${i} % ${D4}u), ${i} / ${D4}u < P.rows)`
+      : `select(vec4<f32>(0.0), ld_Q(qbase + min(q0 + ${i} / ${D4}u, P.Lq - 1u), ${i} % ${D4}u), q0 + ${i} / ${D4}u < P.Lq)`;
+  const range = split
+    ? `  let t_begin = min(sp * P.tiles_per_split, n_total);
+  let t_end = min(t_begin + P.tiles_per_split, n_total);`
+    : `  let t_begin = 0u;
+  let t_end = n_total;`;
+  const finish = split
+    ? `  // write the unnormalized partial and its (max, sum); mergeKernel combines the splits
+${rows((i) => `  sSum[(ty + ${i * TY}u) * ${TX}u + tx] = l${i};`)}
+  workgroupBarrier();
+  let pbase = ((b * P.Hkv + hk) * P.splits + sp) * ${BR}u;
+${rows(
+  (i) => `  if (valid${i}) {
+    var l = 0.0;
+    for (var x = 0u; x < ${TX}u; x++) { l += sSum[(ty + ${i * TY}u) * ${TX}u + x]; }
+${unroll(NV, (k) => `    OP[(pbase + ty + ${i * TY}u) * ${V4}u + tx + ${k * TX}u] = o${i}_${k};`)}
+    if (tx == 0u) { ML[pbase + ty + ${i * TY}u] = vec2<f32>(m${i}, l); }
+  }`,
+)}`
+    : `  // finish: total row sums, normalize, write out and lse (natural log)
+${rows((i) => `  sSum[(ty + ${i * TY}u) * ${TX}u + tx] = l${i};`)}
+  workgroupBarrier();
+${rows(
+  (i) => `  if (valid${i}) {
+    var l = 0.0;
+    for (var x = 0u; x < ${TX}u; x++) { l += sSum[(ty + ${i * TY}u) * ${TX}u + x]; }
+    let inv = select(0.0, 1.0 / l, l > 0.0);
+${unroll(NV, (k) => `    st_O(qrow${i}, tx + ${k * TX}u, o${i}_${k} * inv);`)}
+    if (tx == 0u) { LSE[qrow${i}] = select(NEG_INF_BITS, bitcast<u32>(m${i} + log(l)), l > 0.0); }
+  }`,
+)}`;
+
+  return /* wgsl */ `// flexattn ${c.mode}: BR=${BR} BC=${BC} TX=${TX} TY=${TY} E=${c.E} Ev=${c.Ev}${c.subgroups ? ' subgroups' : ''}
+${c.subgroups ? 'enable subgroups;\n' : ''}${WGSL_CONSTS}
+${PARAMS_STRUCT}
+@group(0) @binding(0) var<uniform> P: Params;
+${TILE_LIST}
+${tensorIn('Q', 2, c.E)}
+${tensorIn('K', 3, c.E)}
+${tensorIn('V', 4, c.Ev)}
+${outputs}
+${captureDecls(hooks)}
+
+// ---- the mod ----
+${hooks.prelude ?? ''}
+${hooks.scoreMod}
+${hooks.maskMod}
+
+// ---- the kernel ----
+var<workgroup> sQ: array<vec4<f32>, ${BR * D4}>;     // [BR][D4]
+var<workgroup> sK: array<vec4<f32>, ${BC * KS4}>;    // [BC][D4 + 1] (padded: conflict-free)
+var<workgroup> sV: array<vec4<f32>, ${BC * V4}>;     // [BC][V4]
+var<workgroup> sP: array<f32, ${BR * BC}>;           // [BR][BC] probabilities
+${c.subgroups ? '' : `var<workgroup> sRed: array<f32, ${BR * TX}>;          // row-max partials\n`}var<workgroup> sSum: array<f32, ${BR * TX}>;          // row-sum partials (end)
+var<workgroup> sCount: u32;
+
+@compute @workgroup_size(${NT})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let tx = lid % ${TX}u;
+  let ty = lid / ${TX}u;
+${head}
+  let bi = i32(b);
+${rowCoords}
+
+${strided(BR * D4, NT, 'q', qLoad, (i, x) => `sQ[${i}] = ${x};`)}
+  let counts = tile_counts(trow);
+  if (lid == 0u) { sCount = counts.x + counts.y; }
+  let n_total = workgroupUniformLoad(&sCount);
+${range}
+
+${rows((i) => `  var m${i} = NEG_BIG;\n  var l${i} = 0.0;`)}
+${rows((i) => unroll(NV, (k) => `  var o${i}_${k} = vec4<f32>(0.0);`))}
+
+  for (var t = t_begin; t < t_end; t++) {
+    let tile = tile_at(trow, t, counts.x);
+    let k0 = tile.x * ${BC}u;
+    let full = tile.y == 1u;
+${strided(
+  BC * D4,
+  NT,
+  'k',
+  (i) => `select(vec4<f32>(0.0), ld_K(kbase + min(k0 + ${i} / ${D4}u, P.Lkv - 1u), ${i} % ${D4}u), k0 + ${i} / ${D4}u < P.Lkv)`,
+  (i, x) => `sK[(${i} / ${D4}u) * ${KS4}u + ${i} % ${D4}u] = ${x};`,
+)}
+${strided(
+  BC * V4,
+  NT,
+  'v',
+  (i) => `select(vec4<f32>(0.0), ld_V(kbase + min(k0 + ${i} / ${V4}u, P.Lkv - 1u), ${i} % ${V4}u), k0 + ${i} / ${V4}u < P.Lkv)`,
+  (i, x) => `sV[${i}] = ${x};`,
+)}
+    workgroupBarrier();
+
+    // S = Q Kᵀ on the register tile (rows past the end skip the math)
+${rows((i) => cols((j) => `    var s${i}_${j} = 0.0;`))}
+    for (var d4 = 0u; d4 < ${D4}u; d4++) {
+${cols((j) => `      let k${j} = sK[(tx + ${j * TX}u) * ${KS4}u + d4];`)}
+${rows((i) => guard(i, `        let q${i} = sQ[(ty + ${i * TY}u) * ${D4}u + d4];\n${cols((j) => `        s${i}_${j} += dot(q${i}, k${j});`)}`))}
+    }
+
+    // scale, mods, bounds
+${rows((i) =>
+  cols(
+    (j) => `    {
+      let kj = k0 + tx + ${j * TX}u;
+      var post = NEG_BIG;
+      if (valid${i} && kj < P.Lkv) {
+        if (full || mask_mod(bi, i32(hq${i}), i32(qq${i}), i32(kj))) { post = score_mod(s${i}_${j} * P.scale, bi, i32(hq${i}), i32(qq${i}), i32(kj)); }
+      }
+      s${i}_${j} = post;
+    }`,
+  ),
+)}
+
+    // online softmax: the row max is shared by the row's TX invocations
+${reduceMax}
+${rows(
+  (i) => `    {
+      let m_new = max(m${i}, tm${i});
+      let m_use = select(0.0, m_new, m_new > VISIBLE);
+      let alpha = select(0.0, exp(m${i} - m_use), m${i} > VISIBLE);
+      m${i} = m_new;
+${cols((j) => `      let p${j} = exp(s${i}_${j} - m_use);\n      sP[(ty + ${i * TY}u) * ${BC}u + tx + ${j * TX}u] = p${j};`)}
+      l${i} = l${i} * alpha + ${unroll(TN, (j) => `p${j}`, ' + ')};
+${unroll(NV, (k) => `      o${i}_${k} *= alpha;`)}
+    }`,
+)}
+    workgroupBarrier();
+
+    // O += P V
+    for (var c = 0u; c < ${BC}u; c++) {
+${unroll(NV, (k) => `      let v${k} = sV[c * ${V4}u + tx + ${k * TX}u];`)}
+${rows((i) => guard(i, `        let p${i} = sP[(ty + ${i * TY}u) * ${BC}u + c];\n${unroll(NV, (k) => `        o${i}_${k} += p${i} * v${k};`)}`))}
+    }
+    workgroupBarrier();
+  }
+
+${finish}
+}
+`;
+}
+
+/** Combines split-KV partials: one invocation per (b, h, q) row and output vec4. */
+export function mergeKernel(Ev: number, BR: number, V4: number): string {
+  const EV4 = Math.ceil(Ev / 4);
+  return /* wgsl */ `// flexattn split-KV merge
+${WGSL_CONSTS}
+${PARAMS_STRUCT}
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> OP: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> ML: array<vec2<f32>>;
+${tensorOut('O', 3, Ev)}
+@group(0) @binding(4) var<storage, read_write> LSE: array<u32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let d4 = gid.x % ${EV4}u;
+  let row = gid.x / ${EV4}u;             // (b, h, q)
+  if (row >= P.B * P.Hq * P.Lq) { return; }
+  let q = row % P.Lq;
+  let h = (row / P.Lq) % P.Hq;
+  let b = row / (P.Lq * P.Hq);
+  let hk = h / P.group;
+  let r = (h % P.group) * P.Lq + q;
+  let base = (b * P.Hkv + hk) * P.splits;
+  var M = NEG_BIG;
+  for (var s = 0u; s < P.splits; s++) { M = max(M, ML[(base + s) * ${BR}u + r].x); }
+  let m_use = select(0.0, M, M > VISIBLE);
+  var L = 0.0;
+  var acc = vec4<f32>(0.0);
+  for (var s = 0u; s < P.splits; s++) {
+    let ml = ML[(base + s) * ${BR}u + r];
+    let w = select(0.0, exp(ml.x - m_use), ml.x > VISIBLE);
+    L += w * ml.y;
+    acc += w * OP[((base + s) * ${BR}u + r) * ${V4}u + d4];
+  }
+  st_O(row, d4, acc * select(0.0, 1.0 / L, L > 0.0));
+  if (d4 == 0u) { LSE[row] = select(NEG_INF_BITS, bitcast<u32>(M + log(L)), L > 0.0); }
+}
+`;
+}

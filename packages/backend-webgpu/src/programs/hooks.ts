@@ -1,0 +1,90 @@
+/**
+ * The contract between generated mod code and the kernel templates.
+ *
+ * A mod arrives as WGSL functions with fixed signatures:
+ *   fn score_mod(score: f32, b: i32, h: i32, q: i32, kv: i32) -> f32
+ *   fn mask_mod(b: i32, h: i32, q: i32, kv: i32) -> bool
+ *   fn score_mod_grad(score: f32, b: i32, h: i32, q: i32, kv: i32) -> f32      (backward)
+ *   fn score_mod_capture_grads(dpost: f32, score: f32, b: i32, h: i32, q: i32, kv: i32)  (backward)
+ * Captured tensors are read-only storage bindings `cap_<name>` in bind group 1 (binding 1..n);
+ * scalars are fields of the uniform `S` (group 1, binding 0), so new values reuse the pipeline.
+ * Gradients of captured tensors are `array<atomic<u32>>` bindings `capgrad_<name>` in group 2,
+ * added to with `capgrad_add_<name>(index: i32, value: f32)` (a compare-exchange loop on f32 bits).
+ */
+export type HookDType = 'f32' | 'i32';
+
+export interface CaptureBinding {
+  name: string;
+  dtype: HookDType;
+  /** receives gradients in backward (`capgrad_<name>`) */
+  grad: boolean;
+}
+
+export interface ScalarBinding {
+  name: string;
+  dtype: HookDType;
+}
+
+export interface WgslHooks {
+  /** cache key: equal keys mean equal WGSL */
+  key: string;
+  /** helper functions the mods call (flex_imod, …); may be empty */
+  prelude?: string;
+  scoreMod: string;
+  maskMod: string;
+  scoreModGrad: string;
+  captureGrads: string;
+  captures: readonly CaptureBinding[];
+  scalars: readonly ScalarBinding[];
+}
+
+export const NOOP_SCORE_MOD = /* wgsl */ `fn score_mod(score: f32, b: i32, h: i32, q: i32, kv: i32) -> f32 { return score; }`;
+export const NOOP_MASK_MOD = /* wgsl */ `fn mask_mod(b: i32, h: i32, q: i32, kv: i32) -> bool { return true; }`;
+export const NOOP_SCORE_GRAD = /* wgsl */ `fn score_mod_grad(score: f32, b: i32, h: i32, q: i32, kv: i32) -> f32 { return 1.0; }`;
+export const NOOP_CAPTURE_GRADS = /* wgsl */ `fn score_mod_capture_grads(dpost: f32, score: f32, b: i32, h: i32, q: i32, kv: i32) {}`;
+
+/** The bind group 1 declarations (scalars uniform + captured tensors). Empty when the mod has none. */
+export function captureDecls(h: WgslHooks): string {
+  const out: string[] = [];
+  if (h.scalars.length) {
+    out.push(`struct Scalars {\n${h.scalars.map((s) => `  ${s.name}: ${s.dtype},`).join('\n')}\n}`);
+    out.push('@group(1) @binding(0) var<uniform> S: Scalars;');
+  }
+  h.captures.forEach((c, i) => {
+    out.push(`@group(1) @binding(${i + 1}) var<storage, read> cap_${c.name}: array<${c.dtype}>;`);
+  });
+  return out.join('\n');
+}
+
+/** Group 2: gradient accumulators of captured tensors that require grad. */
+export function captureGradDecls(h: WgslHooks): string {
+  return h.captures
+    .filter((c) => c.grad)
+    .map(
+      (c, i) => `@group(2) @binding(${i}) var<storage, read_write> capgrad_${c.name}: array<atomic<u32>>;
+fn capgrad_add_${c.name}(i: i32, v: f32) {
+  var old = atomicLoad(&capgrad_${c.name}[i]);
+  loop {
+    let r = atomicCompareExchangeWeak(&capgrad_${c.name}[i], old, bitcast<u32>(bitcast<f32>(old) + v));
+    if (r.exchanged) { break; }
+    old = r.old_value;
+  }
+}`,
+    )
+    .join('\n');
+}
+
+export function hasCaptureGroup(h: WgslHooks): boolean {
+  return h.scalars.length > 0 || h.captures.length > 0;
+}
+
+/** `n` copies of a statement, `i` substituted: the kernels unroll their register tiles with it. */
+export function unroll(n: number, f: (i: number) => string, sep = '\n'): string {
+  return Array.from({ length: n }, (_, i) => f(i)).join(sep);
+}
+
+/** Masked / invisible score. A finite stand-in for -inf (WGSL may assume no infinities). */
+export const WGSL_CONSTS = /* wgsl */ `
+const NEG_BIG: f32 = -3.0e38;   // a masked score (-inf)
+const VISIBLE: f32 = -1.0e30;   // a running max at or below this means "nothing visible yet"
+const NEG_INF_BITS: u32 = 0xff800000u;`;

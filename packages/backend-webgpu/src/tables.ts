@@ -1,0 +1,80 @@
+/**
+ * Block tables in a kernel's own tile units, packed into one i32 buffer.
+ * Input: a dense tile-class map [mB][mH][rowTiles][colTiles] (0 empty, 1 partial, 2 full), which
+ * the backend gets by reblocking the user's BlockMask to the kernel's tile sizes. Output: partial
+ * and full lists per row of tiles, each padded to colTiles entries, plus their offsets.
+ */
+export interface PackedTables {
+  data: Int32Array;
+  mB: number;
+  mH: number;
+  rowTiles: number;
+  colTiles: number;
+  offNum: number;
+  offIdx: number;
+  offFullNum: number;
+  offFullIdx: number;
+  /** the longest list (partial + full) of any row: split-KV planning uses it */
+  maxTiles: number;
+}
+
+export function packTables(dense: Uint8Array, mB: number, mH: number, rowTiles: number, colTiles: number): PackedTables {
+  const rowsN = mB * mH * rowTiles;
+  if (dense.length !== rowsN * colTiles) throw new Error(`tile map has ${dense.length} entries, expected ${rowsN * colTiles}`);
+  const offNum = 0;
+  const offIdx = rowsN;
+  const offFullNum = offIdx + rowsN * colTiles;
+  const offFullIdx = offFullNum + rowsN;
+  const data = new Int32Array(offFullIdx + rowsN * colTiles);
+  let maxTiles = 0;
+  for (let r = 0; r < rowsN; r++) {
+    let np = 0;
+    let nf = 0;
+    for (let c = 0; c < colTiles; c++) {
+      const v = dense[r * colTiles + c];
+      if (v === 1) data[offIdx + r * colTiles + np++] = c;
+      else if (v === 2) data[offFullIdx + r * colTiles + nf++] = c;
+    }
+    data[offNum + r] = np;
+    data[offFullNum + r] = nf;
+    maxTiles = Math.max(maxTiles, np + nf);
+  }
+  return { data, mB, mH, rowTiles, colTiles, offNum, offIdx, offFullNum, offFullIdx, maxTiles };
+}
+
+/** Transposes a dense tile map [mB][mH][R][C] → [mB][mH][C][R] (the backward's kv-major view). */
+export function transposeTiles(dense: Uint8Array, mB: number, mH: number, R: number, C: number): Uint8Array {
+  const out = new Uint8Array(dense.length);
+  for (let bh = 0; bh < mB * mH; bh++) {
+    for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) out[bh * R * C + c * R + r] = dense[bh * R * C + r * C + c]!;
+  }
+  return out;
+}
+
+/**
+ * Classifies tiles of a dense element mask [mB][mH][Lq][Lkv] (tests and fallbacks): a tile is
+ * full when every in-range element is visible, empty when none is, partial otherwise.
+ */
+export function tilesFromElementMask(
+  mask: Uint8Array, mB: number, mH: number, Lq: number, Lkv: number, tq: number, tk: number,
+): Uint8Array {
+  const R = Math.ceil(Lq / tq);
+  const C = Math.ceil(Lkv / tk);
+  const out = new Uint8Array(mB * mH * R * C);
+  for (let bh = 0; bh < mB * mH; bh++) {
+    for (let r = 0; r < R; r++) {
+      for (let c = 0; c < C; c++) {
+        let any = false;
+        let all = true;
+        for (let q = r * tq; q < Math.min(Lq, (r + 1) * tq); q++) {
+          for (let k = c * tk; k < Math.min(Lkv, (c + 1) * tk); k++) {
+            if (mask[bh * Lq * Lkv + q * Lkv + k]) any = true;
+            else all = false;
+          }
+        }
+        out[bh * R * C + r * C + c] = !any ? 0 : all ? 2 : 1;
+      }
+    }
+  }
+  return out;
+}
