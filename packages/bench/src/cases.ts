@@ -4,18 +4,10 @@
  * same work. Suites: quick (CI-sized), blog (the anchor shapes), full (more mods × shapes × dtypes),
  * decode (one query token over a long KV cache).
  */
-import { capture, type DType, type MaskMod, type ScoreMod, seededRandomInts } from './deps';
+import { type AttentionShape, capture, type DType, type MaskMod, type ScoreMod, seededRandomInts } from './deps';
 import * as catalogue from '@flexattn/mods';
 
-export interface Shape {
-  B: number;
-  Hq: number;
-  Hkv: number;
-  Lq: number;
-  Lkv: number;
-  E: number;
-  Ev: number;
-}
+export type Shape = AttentionShape;
 export interface ModBuild {
   scoreMod?: ScoreMod;
   mask?: MaskMod;

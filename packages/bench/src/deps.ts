@@ -1,6 +1,7 @@
 /** The bench's view of the other packages, in one place. */
 export {
   capture,
+  type AttentionShape,
   traceMaskMod,
   traceScoreMod,
   compileToJs,

@@ -1,21 +1,13 @@
 /** The benchmark's masks, written inline (the same definitions as PyTorch's anchor cases). */
 import { capture, type MaskMod } from '@flexattn/ir';
+import { seededRandom } from '@flexattn/ir/testing';
 
 export const causal: MaskMod = (_b, _h, q, kv) => q.ge(kv);
 export const slidingWindow = (window: number): MaskMod => (_b, _h, q, kv) => q.ge(kv).and(q.sub(kv).le(window));
 export const prefixLm = (prefix: number): MaskMod => (_b, _h, q, kv) => kv.le(prefix).or(q.ge(kv));
 
-/** A seeded PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG: the one the tests and the bench share. */
+export const rng = seededRandom;
 
 /** Document ids for `docs` random documents over `length` tokens (sorted ids, random boundaries). */
 export function documentIds(length: number, docs: number, seed = 1): Int32Array {

@@ -58,8 +58,8 @@ export interface MeasureResult {
   timer: 'gpu-timestamps' | 'cuda-events' | 'wall';
 }
 
-/** The dimensions of one attention call, resolved and checked. */
-export interface AttentionProblem {
+/** The sizes of an attention problem: q [B, Hq, Lq, E], k [B, Hkv, Lkv, E], v [B, Hkv, Lkv, Ev]. */
+export interface AttentionShape {
   B: number;
   Hq: number;
   Hkv: number;
@@ -67,6 +67,10 @@ export interface AttentionProblem {
   Lkv: number;
   E: number;
   Ev: number;
+}
+
+/** The dimensions of one attention call, resolved and checked. */
+export interface AttentionProblem extends AttentionShape {
   /** Query heads per kv head. */
   groupSize: number;
   scale: number;

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { blockMaskByEvaluation, EMPTY, FULL, PARTIAL, TableBlockMask } from '../block-mask';
 import type { Expr } from '../expr';
 import { where } from '../expr';
-import type { FlexAttentionOptions } from '../kernel';
+import type { AttentionShape, FlexAttentionOptions } from '../kernel';
 import { capture, scalar } from '../params';
 import type { Tensor } from '../tensor';
 import { CONFORMANCE_CASES } from '../testing/cases';
@@ -20,15 +20,7 @@ import { createReferenceBackend } from './backend';
 type JsScore = (s: number, b: number, h: number, q: number, kv: number) => number;
 type JsMask = (b: number, h: number, q: number, kv: number) => boolean;
 
-interface Dims {
-  B: number;
-  Hq: number;
-  Hkv: number;
-  Lq: number;
-  Lkv: number;
-  E: number;
-  Ev: number;
-}
+type Dims = AttentionShape;
 
 /** The definition: dense scores, mask, softmax, @V — straight from api.md, in float64. */
 function denseAttention(

@@ -7,19 +7,13 @@
 import { blockMaskByEvaluation, type BlockMask } from '../block-mask';
 import { where } from '../expr';
 import { capture, scalar } from '../params';
+import type { AttentionShape } from '../kernel';
 import type { MaskMod, ScoreMod, TracedMod } from '../trace';
 import { traceMaskMod } from '../trace';
 import { seededRandom } from './random';
 
-export interface ConformanceCase {
+export interface ConformanceCase extends AttentionShape {
   name: string;
-  B: number;
-  Hq: number;
-  Hkv: number;
-  Lq: number;
-  Lkv: number;
-  E: number;
-  Ev: number;
   scale?: number;
   /** Built fresh per use (captured tensors are part of the mod). */
   scoreMod?: () => ScoreMod | TracedMod;
