@@ -2,7 +2,7 @@
  * The conformance suite any backend runs: each case forward (out, lse) and backward (dq, dk, dv,
  * captured-tensor gradients) against the float64 reference, for each requested dtype.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type * as Vitest from 'vitest';
 import type { FlexAttentionBackend } from '../kernel';
 import { createReferenceBackend } from '../reference/backend';
 import type { DType, Tensor } from '../tensor';
@@ -25,10 +25,17 @@ export interface ConformanceOptions {
 
 function check(name: string, actual: Tensor | Float32Array, expected: Tensor | Float32Array, tol: Tolerance, shape?: readonly number[]) {
   const c = compareClose(actual, expected, tol);
-  if (!c.ok) expect.fail(formatComparison(name, c, shape ?? ('shape' in actual ? actual.shape : undefined)));
+  if (!c.ok) vitest!.expect.fail(formatComparison(name, c, shape ?? ('shape' in actual ? actual.shape : undefined)));
 }
 
+// vitest is loaded only inside a vitest run, so scripts and the bench can import the rest of
+// @flexattn/ir/testing (random tensors, comparisons, cases) without it.
+const inVitest = typeof process !== 'undefined' && !!process.env?.VITEST;
+const vitest: typeof Vitest | undefined = inVitest ? await import('vitest') : undefined;
+
 export function describeConformance(createBackend: () => FlexAttentionBackend | Promise<FlexAttentionBackend>, opts: ConformanceOptions = {}): void {
+  if (!vitest) throw new Error('describeConformance defines vitest tests: call it from a test file that vitest runs');
+  const { afterAll, beforeAll, describe, expect, it } = vitest;
   const dtypes = opts.dtypes ?? ['f32'];
   const cases = [...CONFORMANCE_CASES, ...(opts.extraCases ?? [])].filter(opts.filter ?? (() => true));
   const reference = createReferenceBackend();
@@ -63,7 +70,7 @@ export function describeConformance(createBackend: () => FlexAttentionBackend | 
             expect(got.captureGrads.size).toBe(want.captureGrads.size);
             for (const [tensor, g] of want.captureGrads) {
               const mine = got.captureGrads.get(tensor);
-              if (!mine) expect.fail(`no gradient returned for captured tensor ${tensor.name}`);
+              if (!mine) throw new Error(`no gradient returned for captured tensor ${tensor.name}`);
               // Capture gradients sum over every (q, kv): scale the tolerance by the row count.
               check(`grad(${tensor.name})`, mine, g, { atol: tol.backward.atol * Math.sqrt(c.Lq * c.Lkv), rtol: tol.backward.rtol }, tensor.shape);
             }
