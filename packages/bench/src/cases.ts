@@ -19,6 +19,8 @@ export interface BenchCase {
   dtype: DType;
   /** Decode cases report GB/s of K+V read; others TFLOP/s. */
   kind: 'attention' | 'decode';
+  /** The BlockMask's block size (default 128, like PyTorch). */
+  blockSize?: [number, number];
 }
 
 export const shapeText = (s: Shape): string =>

@@ -21,6 +21,7 @@ const USAGE = `flexattn-bench [options]
   --shapes L4096,D128                 only cases whose shape text contains one of these
   --dtype f32|f16|bf16                default: per suite
   --pass fwd|bwd|both                 default: fwd
+  --block-size 128 | 64x32            the BlockMask's block size (default 128)
   --iterations N --warmup N           timing repeats (default 20 / 5)
   --json FILE --html FILE             write the reports
   --peer torch                        also time PyTorch FlexAttention (python3 + CUDA)
@@ -36,6 +37,7 @@ export async function main(argv: string[], factories: Record<string, BackendFact
       shapes: { type: 'string' },
       dtype: { type: 'string' },
       pass: { type: 'string', default: 'fwd' },
+      'block-size': { type: 'string' },
       iterations: { type: 'string', default: '20' },
       warmup: { type: 'string', default: '5' },
       json: { type: 'string' },
@@ -59,6 +61,12 @@ export async function main(argv: string[], factories: Record<string, BackendFact
   if (values.mods) {
     const wanted = values.mods.split(',');
     cases = cases.filter((c) => wanted.includes(c.mod));
+  }
+  if (values['block-size']) {
+    const parts = values['block-size'].split('x').map(Number);
+    const bs: [number, number] = [parts[0]!, parts[1] ?? parts[0]!];
+    if (!bs.every((n) => Number.isInteger(n) && n > 0)) throw new Error(`--block-size must be N or QxKV with positive integers (got ${values['block-size']})`);
+    cases = cases.map((c) => ({ ...c, blockSize: bs, id: `${c.id} block ${bs.join('x')}` }));
   }
   if (values.shapes) {
     const wanted = values.shapes.split(',');

@@ -50,11 +50,11 @@ export function maskDensity(mask: BlockMask | undefined): number {
   return kept / (mask.B * mask.H * Lq * Lkv);
 }
 
-export function buildProblem(c: Pick<BenchCase, 'mod' | 'dtype'>, shape: Shape, seed = 1): Problem {
+export function buildProblem(c: Pick<BenchCase, 'mod' | 'dtype' | 'blockSize'>, shape: Shape, seed = 1): Problem {
   const make = MODS[c.mod];
   if (!make) throw new Error(`unknown mod '${c.mod}'; known: ${Object.keys(MODS).join(', ')}`);
   const built = make(shape);
-  const blockMask = built.mask ? createBlockMask(traceMaskMod(built.mask, { name: c.mod }), { qLen: shape.Lq, kvLen: shape.Lkv, blockSize: 128 }) : undefined;
+  const blockMask = built.mask ? createBlockMask(traceMaskMod(built.mask, { name: c.mod }), { qLen: shape.Lq, kvLen: shape.Lkv, blockSize: c.blockSize ?? 128 }) : undefined;
   const std = 1;
   return {
     shape,

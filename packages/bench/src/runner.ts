@@ -139,7 +139,7 @@ export function runBlockMaskCases(cases: readonly BenchCase[], iterations = 20):
     if (!built?.mask || seen.has(key)) continue;
     seen.add(key);
     const mask = traceMaskMod(built.mask, { name: c.mod });
-    const make = () => createBlockMask(mask, { qLen: c.shape.Lq, kvLen: c.shape.Lkv, blockSize: 128 });
+    const make = () => createBlockMask(mask, { qLen: c.shape.Lq, kvLen: c.shape.Lkv, blockSize: c.blockSize ?? 128 });
     const bm = make();
     const ms: number[] = [];
     for (let i = 0; i < iterations; i++) {
@@ -147,7 +147,7 @@ export function runBlockMaskCases(cases: readonly BenchCase[], iterations = 20):
       make();
       ms.push(now() - t);
     }
-    out.push({ mod: c.mod, shape: `L${c.shape.Lq}x${c.shape.Lkv} block 128`, ms: stats(ms), sparsity: bm.sparsity(), picture: bm.toString() });
+    out.push({ mod: c.mod, shape: `L${c.shape.Lq}x${c.shape.Lkv} block ${(c.blockSize ?? [128, 128]).join('x')}`, ms: stats(ms), sparsity: bm.sparsity(), picture: bm.toString() });
   }
   return out;
 }
