@@ -32,6 +32,21 @@ describe.skipIf(typeof ctx === 'string')('webgpu backend', () => {
     be.dispose();
   });
 
+  it('measure() times each pass on batches and leaves the backend computing correct results', async () => {
+    const be = await createWebGPUBackend({ device });
+    const q = randomTensor([1, 2, 20, 8], 'f32', 7), k = randomTensor([1, 2, 24, 8], 'f32', 8), v = randomTensor([1, 2, 24, 8], 'f32', 9);
+    const dOut = randomTensor([1, 2, 20, 8], 'f32', 10);
+    for (const pass of ['fwd', 'bwd', 'both'] as const) {
+      const r = await be.measure(q, k, v, {}, { pass, warmup: 1, iterations: 3, dOut });
+      expect(r.ms).toHaveLength(3);
+      expect(r.ms.every((x) => Number.isFinite(x) && x > 0)).toBe(true);
+    }
+    const got = await be.flexAttention(q, k, v);
+    const want = await createReferenceBackend().flexAttention(q, k, v);
+    expect(compareClose(got.out, want.out, { atol: 2e-4, rtol: 2e-4 }).ok).toBe(true);
+    be.dispose();
+  });
+
   it('new scalar values reuse the compiled pipeline and change the result', async () => {
     const be = await createWebGPUBackend({ device });
     const s = scalar(1, { name: 'temp' });
