@@ -143,6 +143,18 @@ template <> struct Elem<float> {
   static __device__ __forceinline__ float from_float(float x) { return x; }
 };
 
+// Stores the pair (x0, x1) at row[col], row[col + 1] of a row of N elements: one packed 32-bit
+// store when N is even (col is even, so the pair never straddles the end), two guarded ones if odd.
+template <int N, typename T>
+__device__ __forceinline__ void store_pair(T* row, int col, float x0, float x1) {
+  if constexpr (N % 2 == 0) {
+    if (col < N) *reinterpret_cast<unsigned*>(row + col) = Elem<T>::pack2(x0, x1);
+  } else {
+    if (col < N) row[col] = Elem<T>::from_float(x0);
+    if (col + 1 < N) row[col + 1] = Elem<T>::from_float(x1);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // tensor-core primitives (sm_80+): mma.sync m16n8k16, ldmatrix, cp.async
 // ---------------------------------------------------------------------------------------------

@@ -380,24 +380,14 @@ __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScor
       const int col = i * 8 + (lane & 3) * 2;
       T* row = gdk + (size_t)kj * C::D;
       const float x0 = dk[i][2 * hf] * scale, x1 = dk[i][2 * hf + 1] * scale;
-      if constexpr (C::D % 2 == 0) {
-        if (col < C::D) *reinterpret_cast<unsigned*>(row + col) = Elem<T>::pack2(x0, x1);
-      } else {
-        if (col < C::D) row[col] = Elem<T>::from_float(x0);
-        if (col + 1 < C::D) row[col + 1] = Elem<T>::from_float(x1);
-      }
+      store_pair<C::D>(row, col, x0, x1);
     }
 #pragma unroll
     for (int i = 0; i < NTV; ++i) {
       const int col = i * 8 + (lane & 3) * 2;
       T* row = gdv + (size_t)kj * C::DV;
       const float x0 = dv[i][2 * hf], x1 = dv[i][2 * hf + 1];
-      if constexpr (C::DV % 2 == 0) {
-        if (col < C::DV) *reinterpret_cast<unsigned*>(row + col) = Elem<T>::pack2(x0, x1);
-      } else {
-        if (col < C::DV) row[col] = Elem<T>::from_float(x0);
-        if (col + 1 < C::DV) row[col + 1] = Elem<T>::from_float(x1);
-      }
+      store_pair<C::DV>(row, col, x0, x1);
     }
   }
 }

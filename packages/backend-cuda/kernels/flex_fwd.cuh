@@ -283,12 +283,7 @@ __device__ __forceinline__ void fwd_tc(const FlexFwdArgs& a, const FlexScorePara
       for (int i = 0; i < NTV; ++i) {
         const int col = i * 8 + (lane & 3) * 2;
         const float x0 = o[mt][i][2 * hf] * inv, x1 = o[mt][i][2 * hf + 1] * inv;
-        if constexpr (C::DV % 2 == 0) {
-          if (col < C::DV) *reinterpret_cast<unsigned*>(row + col) = Elem<T>::pack2(x0, x1);
-        } else {
-          if (col < C::DV) row[col] = Elem<T>::from_float(x0);
-          if (col + 1 < C::DV) row[col + 1] = Elem<T>::from_float(x1);
-        }
+        store_pair<C::DV>(row, col, x0, x1);
       }
     }
 }
