@@ -68,7 +68,20 @@ export interface KernelParamInfo {
 export type Dim3 = readonly [number, number, number];
 
 /** The raw addon surface (native/*.cc). Prefer CudaNative. */
-export interface NativeAddon {
+/** Streams and events: the same calls on the raw addon and on the typed binding. */
+export interface CudaStreamsAndEvents {
+  streamCreate(flags?: number): CuStream;
+  streamDestroy(stream: CuStream): void;
+  streamSynchronize(stream: CuStream): void;
+  eventCreate(flags?: number): CuEvent;
+  eventRecord(event: CuEvent, stream?: CuStream): void;
+  eventSynchronize(event: CuEvent): void;
+  /** Milliseconds between two recorded, completed events. */
+  eventElapsedTime(start: CuEvent, end: CuEvent): number;
+  eventDestroy(event: CuEvent): void;
+}
+
+export interface NativeAddon extends CudaStreamsAndEvents {
   abiVersion: number;
   probe(driverCandidates?: string[], nvrtcCandidates?: string[]): CudaProbe;
   init(device: number): void;
@@ -81,14 +94,6 @@ export interface NativeAddon {
   copyHtoD(dst: DevicePtr, src: HostData, stream?: CuStream): void;
   copyDtoH(src: DevicePtr, dst: HostData, stream?: CuStream): void;
   copyDtoD(dst: DevicePtr, src: DevicePtr, bytes: number | bigint, stream?: CuStream): void;
-  streamCreate(flags?: number): CuStream;
-  streamDestroy(stream: CuStream): void;
-  streamSynchronize(stream: CuStream): void;
-  eventCreate(flags?: number): CuEvent;
-  eventRecord(event: CuEvent, stream?: CuStream): void;
-  eventSynchronize(event: CuEvent): void;
-  eventElapsedTime(start: CuEvent, end: CuEvent): number;
-  eventDestroy(event: CuEvent): void;
   moduleLoad(image: HostData): CuModule;
   moduleUnload(module: CuModule): void;
   moduleGetFunction(module: CuModule, name: string): CuFunction;
@@ -380,7 +385,7 @@ export function smArch(cc: readonly [number, number], archSpecific = false): str
 
 // ---------------------------------------------------------------- the typed surface
 
-export interface CudaNative {
+export interface CudaNative extends CudaStreamsAndEvents {
   readonly addonPath: string;
   readonly probe: CudaProbe;
   readonly devices: readonly CudaDeviceInfo[];
@@ -403,15 +408,6 @@ export interface CudaNative {
   copyDtoD(dst: DevicePtr, src: DevicePtr, bytes: number, stream?: CuStream): void;
 
   /** Flags default to a blocking stream, so it stays ordered with synchronous copies. */
-  streamCreate(flags?: number): CuStream;
-  streamDestroy(stream: CuStream): void;
-  streamSynchronize(stream: CuStream): void;
-  eventCreate(flags?: number): CuEvent;
-  eventRecord(event: CuEvent, stream?: CuStream): void;
-  eventSynchronize(event: CuEvent): void;
-  /** Milliseconds between two recorded, completed events. */
-  eventElapsedTime(start: CuEvent, end: CuEvent): number;
-  eventDestroy(event: CuEvent): void;
 
   /** NVRTC on a worker thread; rejects with CompileError carrying the full log. */
   compile(source: string, name: string, options: string[], extras?: CompileExtras): Promise<CompileOutput>;
