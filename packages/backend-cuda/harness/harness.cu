@@ -39,6 +39,7 @@ struct ModCtx {
 #define FLEX_NO_ENTRY_POINTS 1
 #include MOD_FILE
 #include "../kernels/common.cuh"
+#include "../kernels/wgmma.cuh"
 #include "../kernels/flex_fwd.cuh"
 #include "../kernels/flex_bwd.cuh"
 #include "../kernels/flex_decode.cuh"
@@ -51,7 +52,7 @@ struct ModCtx {
 // kernels (template instantiations of the .cuh implementations)
 // ------------------------------------------------------------------------------------------------
 template <class C, typename T>
-__global__ void __launch_bounds__(C::NTHREADS) k_fwd(const FlexFwdArgs a, const FlexScoreParams sp, const FlexMaskParams mp) {
+__global__ void __launch_bounds__(C::NTHREADS, C::MINB) k_fwd(const FlexFwdArgs a, const FlexScoreParams sp, const FlexMaskParams mp) {
   flex::fwd_tc<C, T>(a, sp, mp);
 }
 template <int D, int DV>
@@ -591,7 +592,7 @@ void time_shape(int B, int H, int L, bool do_bwd, const char* bwd_name) {
     a.Lkv = L; a.scale = 1.f / std::sqrt((float)D); a.has_block_mask = masked;
     const double ms = time_ms([&] { launch_fwd<FC, T>(a, sp, mp); });
     char cfg[64];
-    snprintf(cfg, sizeof cfg, "BM%d BN%d W%d S%d", FC::BM, FC::BN, FC::NWARPS, FC::STAGES);
+    snprintf(cfg, sizeof cfg, "BM%d BN%d W%d S%d%s%s M%d%s", FC::BM, FC::BN, FC::NWARPS, FC::STAGES, FC::MT_OUTER ? " mo" : "", FC::ONE_BLOCK ? " ob" : "", FC::MINB, FC::WG ? " WG" : "");
     print_time("fwd", cfg, B, H, L, D, density, ms, 1.0, an ? an->fwd : 0, "flex");
     if (an && an->fa2 > 0) print_time("fwd", cfg, B, H, L, D, density, ms, 1.0, an->fa2, "FA2 ");
     if (masked) t.free_all();
@@ -660,8 +661,8 @@ template <int ROWS> void time_decode(int splits) {
 // ------------------------------------------------------------------------------------------------
 using namespace flex;
 // default configs (keep in sync with the entry-point defaults and src/config.ts)
-using F64 = FwdCfg<64, 64, 128, 128, 4, 2>;  // BN 64 until run 3; BN 128 measured faster
-using F128 = FwdCfg<128, 128, 128, 64, 4, 2>;
+using F64 = FwdCfg<64, 64, 128, 128, 4, 3>;  // BN 128 (run 3), 3 stages (session 2 sweep)
+using F128 = FwdCfg<128, 128, 128, 64, 4, 2, true, true>;  // row-block outer + one block (session 2 sweep)
 using F40 = FwdCfg<40, 40, 128, 128, 4, 2>;
 using F64x128 = FwdCfg<64, 128, 128, 64, 8, 2>;
 using B64 = BwdCfg<64, 64, 64, 8>;
@@ -683,7 +684,18 @@ int main(int argc, char** argv) {
     check_case<__nv_bfloat16, 128, 128, FwdCfg<128, 128, 128, 64, 4, 2, true, true>, BwdCfg<128, 128, 64, 4>>(2, 4, 2, 77, 131, true);
     check_case<__nv_bfloat16, 64, 64, FwdCfg<64, 64, 256, 64, 8, 2>, B64>(2, 4, 2, 300, 131, true);
     check_case<__nv_bfloat16, 64, 64, FwdCfg<64, 64, 128, 128, 4, 2>, B64>(2, 4, 2, 77, 300, true);
+    check_case<__nv_bfloat16, 64, 64, FwdCfg<64, 64, 128, 64, 8, 2, false, false, 2>, B64>(2, 4, 2, 77, 300, true);
+    check_case<__nv_bfloat16, 128, 128, FwdCfg<128, 128, 128, 64, 8, 2, false, false, 2>, B128>(2, 4, 2, 300, 131, true);
+    check_case<__nv_bfloat16, 128, 128, FwdCfg<128, 128, 64, 64, 4, 2, false, false, 3>, B128>(2, 4, 2, 77, 300, true);
 #endif
+    // Hopper wgmma S = Q Kᵀ (the default configs with WG on; the same mma.sync code elsewhere)
+    check_case<__nv_bfloat16, 64, 64, FwdCfg<64, 64, 128, 128, 4, 3, false, false, 1, true>, B64>(2, 4, 2, 77, 131, true);
+    check_case<__nv_bfloat16, 64, 64, FwdCfg<64, 64, 128, 128, 4, 3, false, false, 1, true>, B64>(1, 2, 2, 300, 260, true);
+    check_case<__half, 64, 64, FwdCfg<64, 64, 128, 128, 4, 3, false, false, 1, true>, B64>(2, 4, 2, 77, 131, true);
+    check_case<__nv_bfloat16, 128, 128, FwdCfg<128, 128, 128, 64, 4, 2, true, true, 1, true>, B128>(2, 4, 2, 77, 131, true);
+    check_case<__nv_bfloat16, 128, 128, FwdCfg<128, 128, 128, 64, 4, 2, true, true, 1, true>, B128>(1, 2, 2, 300, 260, true);
+    check_case<__half, 128, 128, FwdCfg<128, 128, 128, 64, 4, 2, true, true, 1, true>, B128>(2, 4, 2, 77, 131, true);
+    check_case<__nv_bfloat16, 64, 128, FwdCfg<64, 128, 128, 128, 4, 2, false, false, 1, true>, B64x128>(2, 4, 2, 77, 131, true);
     if (FLEX_MASK_MOD_IS_TRUE) check_case<__nv_bfloat16, 64, 64, F64, B64>(2, 4, 2, 77, 131, false);
     check_case<__nv_bfloat16, 128, 128, F128, B128>(2, 4, 2, 77, 131, true);
     check_case<__nv_bfloat16, 40, 40, F40, B40>(2, 4, 2, 77, 131, true);
@@ -703,14 +715,19 @@ int main(int argc, char** argv) {
   if (do_time) {
     const bool fb = !strcmp(MOD_NAME, "noop") || !strcmp(MOD_NAME, "causal");
 #ifdef HARNESS_VARIANTS
-    time_shape<64, BwdCfg<64, 64, 64, 4>, F64, FwdCfg<64, 64, 256, 64, 8, 2>, FwdCfg<64, 64, 128, 128, 4, 2>,
-               FwdCfg<64, 64, 128, 64, 4, 2, true, false>, FwdCfg<64, 64, 128, 64, 4, 2, false, true>,
-               FwdCfg<64, 64, 128, 64, 4, 2, true, true>>(4, 16, 4096, true, "");
-    time_shape<128, BwdCfg<128, 128, 64, 4>, F128, FwdCfg<128, 128, 256, 64, 8, 2>, FwdCfg<128, 128, 128, 64, 4, 2, true, false>,
-               FwdCfg<128, 128, 128, 64, 4, 2, false, true>, FwdCfg<128, 128, 128, 64, 4, 2, true, true>>(2, 16, 8192, true, "");
+    // tile configs: default first; MINB 2 caps registers at 128 (8 warps) / 255 (4 warps) for two CTAs per SM
+    time_shape<64, BwdCfg<64, 64, 64, 4>, F64, FwdCfg<64, 64, 128, 64, 8, 2, false, false, 2>,
+               FwdCfg<64, 64, 128, 128, 8, 2>, FwdCfg<64, 64, 64, 128, 4, 2, false, false, 3>,
+               FwdCfg<64, 64, 128, 128, 4, 3>, FwdCfg<64, 64, 128, 128, 4, 2, true, false>>(4, 16, 4096, false, "");
+    time_shape<128, BwdCfg<128, 128, 64, 4>, F128, FwdCfg<128, 128, 128, 64, 8, 2, false, false, 2>,
+               FwdCfg<128, 128, 128, 64, 8, 2>, FwdCfg<128, 128, 64, 64, 4, 2, false, false, 3>,
+               FwdCfg<128, 128, 128, 32, 4, 2>, FwdCfg<128, 128, 128, 64, 4, 2, true, true>,
+               FwdCfg<128, 128, 128, 128, 8, 2>>(2, 16, 8192, false, "");
 #endif
-    time_shape<64, B64, F64>(4, 16, 4096, fb, "");
-    time_shape<128, B128, F128>(2, 16, 8192, fb, "");
+    time_shape<64, B64, F64, FwdCfg<64, 64, 128, 128, 4, 3, false, false, 1, true>,
+               FwdCfg<64, 64, 128, 64, 4, 3, false, false, 1, true>>(4, 16, 4096, fb, "");
+    time_shape<128, B128, F128, FwdCfg<128, 128, 128, 64, 4, 2, true, true, 1, true>,
+               FwdCfg<128, 128, 128, 64, 4, 2, false, false, 1, true>>(2, 16, 8192, fb, "");
     if (!strcmp(MOD_NAME, "noop")) {
       time_decode<4>(8);
       time_decode<4>(16);

@@ -4,7 +4,8 @@
 //   FLEX_DTYPE_BF16 | FLEX_DTYPE_F16 | FLEX_DTYPE_F32, FLEX_HEAD_DIM, FLEX_HEAD_DIM_V,
 //   FLEX_SCORE_MOD_IS_IDENTITY, FLEX_MASK_MOD_IS_TRUE, FLEX_HAS_CAPTURE_GRADS,
 //   struct FlexScoreParams, struct FlexMaskParams and the four __device__ hooks
-//   flex_score_mod, flex_mask_mod, flex_score_mod_grad, flex_score_mod_capture_grads.
+//   flex_score_mod, flex_mask_mod, flex_score_mod_grad, flex_score_mod_capture_grads
+//   (and, optionally, their row/column split: FLEX_HAS_ROW_COL, see below).
 // Only NVRTC built-in headers are used. Nothing here depends on the prelude's macros except the
 // dtype switch at the bottom; the kernels are templates instantiated by the extern "C" entry points
 // at the end of each kernel file (or directly by the harness).
@@ -22,6 +23,27 @@
 #endif
 #define FLEX_LOG2E 1.4426950408889634f
 #define FLEX_LN2 0.6931471805599453f
+
+// The row/column split of the hooks (src/renderer.ts emits it with FLEX_HAS_ROW_COL): a prelude
+// without it (the harness's hand-written mods) gets the plain hooks behind the same names.
+#if !defined(FLEX_HAS_ROW_COL) && defined(FLEX_SCORE_MOD_IS_IDENTITY)  // (no prelude at all: layout checks)
+struct FlexRowVals {};
+struct FlexColVals {};
+__device__ __forceinline__ FlexRowVals flex_row_vals(int, int, int, const FlexScoreParams&, const FlexMaskParams&) { return {}; }
+__device__ __forceinline__ FlexColVals flex_col_vals(int, int, int, const FlexScoreParams&, const FlexMaskParams&) { return {}; }
+__device__ __forceinline__ float flex_score_mod_rc(float score, int b, int h, int q, int kv, const FlexRowVals&,
+                                                   const FlexColVals&, const FlexScoreParams& p) {
+  return flex_score_mod(score, b, h, q, kv, p);
+}
+__device__ __forceinline__ bool flex_mask_mod_rc(int b, int h, int q, int kv, const FlexRowVals&, const FlexColVals&,
+                                                 const FlexMaskParams& p) {
+  return flex_mask_mod(b, h, q, kv, p);
+}
+__device__ __forceinline__ float flex_score_mod_grad_rc(float score, int b, int h, int q, int kv, const FlexRowVals&,
+                                                        const FlexColVals&, const FlexScoreParams& p) {
+  return flex_score_mod_grad(score, b, h, q, kv, p);
+}
+#endif
 
 // Block-sparse tables, already in the launching kernel's own tile units.
 // outer = q tiles (forward) or kv tiles (backward); inner = the other axis.
@@ -239,15 +261,19 @@ __device__ __forceinline__ void atomic_add2(float* p, float a, float b) {
 // XOR-swizzled when a row holds a multiple of 8 chunks, otherwise padded by one chunk per row.
 // Both make the 8 row addresses of one ldmatrix 8x8 matrix hit distinct bank groups.
 // ---------------------------------------------------------------------------------------------
+// Swizzled tiles are stored as 64-column panels (ROWS x 128 bytes each, one after another): the
+// layout wgmma reads with a 128-byte-swizzle descriptor (wgmma.cuh); ldmatrix sees the same
+// conflict-free 8-row groups either way.
 template <int ROWS, int COLS> struct SmemTile {
   static constexpr int CHUNKS = COLS / 8;  // 16-byte chunks per row
   static constexpr bool SWIZZLE = (CHUNKS % 8) == 0;
-  static constexpr int STRIDE = SWIZZLE ? COLS : COLS + 8;  // elements per row
-  static constexpr int ELEMS = ROWS * STRIDE;
+  static constexpr int STRIDE = SWIZZLE ? 64 : COLS + 8;  // elements per row (of a panel)
+  static constexpr int PANEL = ROWS * 64;                 // elements per 64-column panel
+  static constexpr int ELEMS = SWIZZLE ? ROWS * COLS : ROWS * STRIDE;
   static constexpr int BYTES = ELEMS * 2;
   // element offset of (row, chunk), chunk in units of 8 elements
   static __device__ __forceinline__ int off(int row, int chunk) {
-    return SWIZZLE ? row * STRIDE + ((chunk ^ (row & 7)) << 3) : row * STRIDE + (chunk << 3);
+    return SWIZZLE ? (chunk >> 3) * PANEL + row * 64 + (((chunk & 7) ^ (row & 7)) << 3) : row * STRIDE + (chunk << 3);
   }
 };
 

@@ -75,7 +75,7 @@ __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScor
   using QT = typename C::QTile;
   using OT = typename C::OTile;
   using ST = typename C::STile;
-  extern __shared__ __align__(128) unsigned char flex_smem[];
+  extern __shared__ __align__(1024) unsigned char flex_smem[];  // one declaration: the forward needs 1024
   T* sK = reinterpret_cast<T*>(flex_smem);
   T* sV = sK + KT::ELEMS;
   T* sQ = sV + VT::ELEMS;      // [2]
@@ -138,6 +138,10 @@ __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScor
 
     if (n_iter > 0) load_q(0, 0);
     cp_async_commit();
+    // the mods' per-key parts for this thread's two kv rows, once per head (the row split's "columns")
+    FlexColVals cvk[2];
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) cvk[hf] = flex_col_vals(b, h, kv0 + wrow + (lane >> 2) + hf * 8, sp, mp);
 
     for (int it = 0; it < n_iter; ++it) {
       const int stage = it & 1;
@@ -193,6 +197,15 @@ __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScor
 #if FLEX_HAS_CAPTURE_GRADS
       float sc[NTQ][4];
 #endif
+      // the per-query parts of the mods for this tile's query columns (full tiles of an identity
+      // score mod need none)
+      FlexRowVals rvq[NTQ][2];
+      if (!FLEX_SCORE_MOD_IS_IDENTITY || !full) {
+#pragma unroll
+        for (int nt = 0; nt < NTQ; ++nt)
+#pragma unroll
+          for (int c1 = 0; c1 < 2; ++c1) rvq[nt][c1] = flex_row_vals(b, h, q0 + nt * 8 + (lane & 3) * 2 + c1, sp, mp);
+      }
 #pragma unroll
       for (int nt = 0; nt < NTQ; ++nt)
 #pragma unroll
@@ -204,7 +217,7 @@ __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScor
           if (check) {
             vis = qi < Lq && kj < Lkv;
 #if !FLEX_MASK_MOD_IS_TRUE
-            if (!full && vis) vis = flex_mask_mod(b, h, qi, kj, mp);
+            if (!full && vis) vis = flex_mask_mod_rc(b, h, qi, kj, rvq[nt][c & 1], cvk[c >> 1], mp);
 #endif
           }
 #if FLEX_SCORE_MOD_IS_IDENTITY
@@ -213,8 +226,8 @@ __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScor
           const float score = st[nt][c] * scale;
           float x = -FLEX_INF, gd = 0.f;
           if (vis) {
-            x = flex_score_mod(score, b, h, qi, kj, sp) * FLEX_LOG2E;
-            gd = flex_score_mod_grad(score, b, h, qi, kj, sp);
+            x = flex_score_mod_rc(score, b, h, qi, kj, rvq[nt][c & 1], cvk[c >> 1], sp) * FLEX_LOG2E;
+            gd = flex_score_mod_grad_rc(score, b, h, qi, kj, rvq[nt][c & 1], cvk[c >> 1], sp);
           }
           gr[nt][c] = gd;
 #endif

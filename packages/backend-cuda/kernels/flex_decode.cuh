@@ -37,7 +37,7 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
                                               const FlexMaskParams& mp) {
   constexpr bool VEC = sizeof(T) == 2 ? (C::D % 8 == 0 && C::DV % 8 == 0) : (C::D % 4 == 0 && C::DV % 4 == 0);
   constexpr int EPC = 16 / sizeof(T);  // elements per 16-byte chunk
-  extern __shared__ __align__(128) unsigned char flex_smem[];
+  extern __shared__ __align__(1024) unsigned char flex_smem[];  // one declaration: the forward needs 1024
   T(*sK)[C::BN * C::KSTRIDE] = reinterpret_cast<T(*)[C::BN * C::KSTRIDE]>(flex_smem + C::OFF_K);
   T(*sV)[C::BN * C::VSTRIDE] = reinterpret_cast<T(*)[C::BN * C::VSTRIDE]>(flex_smem + C::OFF_V);
   float(*sQ)[C::DP] = reinterpret_cast<float(*)[C::DP]>(flex_smem + C::OFF_Q);

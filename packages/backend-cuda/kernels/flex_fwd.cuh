@@ -18,9 +18,14 @@ template <bool B> struct BoolTag { static constexpr bool value = B; };
 // overlaps the exp/ALU work of the next inside a warp (V fragments are then loaded per block).
 // ONE_BLOCK: specialise the whole tile body per (partial / boundary / full) case instead of only
 // the masking step (more code, one basic block per case).
-template <int D_, int DV_, int BM_, int BN_, int NWARPS_, int STAGES_, bool MT_OUTER_ = false, bool ONE_BLOCK_ = false>
+// MINB: CTAs per SM the register allocation must allow (__launch_bounds__' second argument).
+// WG: S = Q Kᵀ on Hopper's wgmma (wgmma.cuh) where the compiler targets sm_90a and the tile fits
+// one warpgroup (4 warps, 64-row blocks, 64-column panels, N = BN of 64 or 128); then warp w owns
+// rows 64·mt + 16w (mt < MT) instead of WM consecutive rows.
+template <int D_, int DV_, int BM_, int BN_, int NWARPS_, int STAGES_, bool MT_OUTER_ = false, bool ONE_BLOCK_ = false,
+          int MINB_ = 1, bool WG_ = false>
 struct FwdCfg {
-  static constexpr int D = D_, DV = DV_, BM = BM_, BN = BN_, NWARPS = NWARPS_, STAGES = STAGES_;
+  static constexpr int D = D_, DV = DV_, BM = BM_, BN = BN_, NWARPS = NWARPS_, STAGES = STAGES_, MINB = MINB_;
   static constexpr bool MT_OUTER = MT_OUTER_, ONE_BLOCK = ONE_BLOCK_;
   static constexpr int NTHREADS = NWARPS * 32;
   static constexpr int WM = BM / NWARPS;  // query rows per warp
@@ -28,8 +33,11 @@ struct FwdCfg {
   static constexpr int DP = (D + 15) / 16 * 16;
   static constexpr int DVP = (DV + 15) / 16 * 16;
   static constexpr bool VEC = (D % 8 == 0) && (DV % 8 == 0);
+  static constexpr bool WG = WG_ && FLEX_WGMMA && VEC && D % 64 == 0 && NWARPS == 4 && BM % 64 == 0 && (BN == 64 || BN == 128);
   // Q fragments stay in registers when they are few and the S tile is small (else reloaded per tile)
-  static constexpr bool Q_IN_REGS = MT * (DP / 16) * 4 <= 32 && MT * BN <= 128;
+  static constexpr bool Q_IN_REGS = !WG && MT * (DP / 16) * 4 <= 32 && MT * BN <= 128;
+  // first row (inside the q tile) of row block mt of warp w
+  static __device__ __forceinline__ int row0(int warp, int mt) { return WG ? mt * 64 + warp * 16 : warp * WM + mt * 16; }
   using QTile = SmemTile<BM, DP>;
   using KTile = SmemTile<BN, DP>;
   using VTile = SmemTile<BN, DVP>;
@@ -41,31 +49,44 @@ struct FwdCfg {
 
 // Turn raw scores S (this warp's MT x BN slab) into post-mod values in log2 units, in place.
 // CHECK: evaluate bounds / mask (partial or boundary tile); otherwise the fast path.
+// rv: this thread's row values (flex_row_vals, computed once per CTA); the column values of the
+// tile's keys are computed here once per column instead of once per element.
 template <class C, bool CHECK, bool PARTIAL>
-__device__ __forceinline__ void fwd_post(float (&s)[C::MT][C::BN / 8][4], int b, int h, int qrow0, int kv0,
+__device__ __forceinline__ void fwd_post(float (&s)[C::MT][C::BN / 8][4], int b, int h, int q0, int warp, int kv0,
                                          int Lq, int Lkv, float scale, float scale_log2,
-                                         const FlexScoreParams& sp, const FlexMaskParams& mp) {
+                                         const FlexScoreParams& sp, const FlexMaskParams& mp,
+                                         const FlexRowVals (&rv)[C::MT][2]) {
   const int lane = threadIdx.x & 31;
+  constexpr bool NEED_COLS = !FLEX_SCORE_MOD_IS_IDENTITY || (PARTIAL && !FLEX_MASK_MOD_IS_TRUE);
+  FlexColVals cv[NEED_COLS ? C::BN / 8 : 1][2];
+  if constexpr (NEED_COLS) {
+#pragma unroll
+    for (int nt = 0; nt < C::BN / 8; ++nt)
+#pragma unroll
+      for (int c = 0; c < 2; ++c) cv[nt][c] = flex_col_vals(b, h, kv0 + nt * 8 + (lane & 3) * 2 + c, sp, mp);
+  }
 #pragma unroll
   for (int mt = 0; mt < C::MT; ++mt)
 #pragma unroll
     for (int nt = 0; nt < C::BN / 8; ++nt)
 #pragma unroll
       for (int c = 0; c < 4; ++c) {
-        const int qi = qrow0 + mt * 16 + (lane >> 2) + ((c & 2) ? 8 : 0);
+        const int qi = q0 + C::row0(warp, mt) + (lane >> 2) + ((c & 2) ? 8 : 0);
         const int kj = kv0 + nt * 8 + (lane & 3) * 2 + (c & 1);
         float x = s[mt][nt][c];
         bool vis = true;
         if (CHECK) {
           vis = qi < Lq && kj < Lkv;
 #if !FLEX_MASK_MOD_IS_TRUE
-          if (PARTIAL && vis) vis = flex_mask_mod(b, h, qi, kj, mp);
+          if constexpr (PARTIAL) {
+            if (vis) vis = flex_mask_mod_rc(b, h, qi, kj, rv[mt][c >> 1], cv[NEED_COLS ? nt : 0][c & 1], mp);
+          }
 #endif
         }
 #if FLEX_SCORE_MOD_IS_IDENTITY
         // raw score; fwd_tc folds scale·log2(e) into the exponent (one FFMA per element)
 #else
-        if (vis) x = flex_score_mod(x * scale, b, h, qi, kj, sp) * FLEX_LOG2E;
+        if (vis) x = flex_score_mod_rc(x * scale, b, h, qi, kj, rv[mt][c >> 1], cv[NEED_COLS ? nt : 0][c & 1], sp) * FLEX_LOG2E;
 #endif
         s[mt][nt][c] = vis ? x : -FLEX_INF;
       }
@@ -78,7 +99,9 @@ __device__ __forceinline__ void fwd_tc(const FlexFwdArgs& a, const FlexScorePara
   using QT = typename C::QTile;
   using KT = typename C::KTile;
   using VT = typename C::VTile;
-  extern __shared__ __align__(128) unsigned char flex_smem[];
+  // 1024-byte alignment: wgmma's 128-byte swizzle repeats every 8 rows of 128 bytes (every tile
+  // here is a multiple of that, so all panels stay aligned)
+  extern __shared__ __align__(1024) unsigned char flex_smem[];
   T* sQ = reinterpret_cast<T*>(flex_smem);
   T* sK = sQ + QT::ELEMS;
   T* sV = sK + C::STAGES * KT::ELEMS;
@@ -128,6 +151,12 @@ __device__ __forceinline__ void fwd_tc(const FlexFwdArgs& a, const FlexScorePara
   }
   unsigned qf[C::Q_IN_REGS ? MT : 1][C::Q_IN_REGS ? KSTEPS : 1][4];
   const int wrow = warp * C::WM;  // first row of this warp inside the tile
+  // the mods' per-row parts, once per CTA (rows past Lq compute on clamped loads and are never used)
+  FlexRowVals rv[MT][2];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) rv[mt][hf] = flex_row_vals(b, h, q0 + C::row0(warp, mt) + (lane >> 2) + hf * 8, sp, mp);
 
   for (int it = 0; it < n_iter; ++it) {
     const int stage = it % C::STAGES;
@@ -137,6 +166,7 @@ __device__ __forceinline__ void fwd_tc(const FlexFwdArgs& a, const FlexScorePara
       cp_async_commit();
     }
     cp_async_wait<C::STAGES - 1>();
+    if constexpr (C::WG) fence_proxy_async_smem();  // cp.async data → wgmma's async proxy
     __syncthreads();
     if (C::Q_IN_REGS && it == 0) {
 #pragma unroll
@@ -150,11 +180,24 @@ __device__ __forceinline__ void fwd_tc(const FlexFwdArgs& a, const FlexScorePara
     const int kv0 = tile_at(tl, it) * C::BN;
     const bool full = !a.has_block_mask || tl.is_full(it);
     const bool bound = q_bound || kv0 + C::BN > Lkv;
-    const int qrow0 = q0 + wrow;
 
     float s[MT][NTN][4];
     auto qk = [&]() {
       // ---- S = Q K^T -----------------------------------------------------------------------
+      if constexpr (C::WG) {
+        // one warpgroup: per 64-row block mt, KSTEPS m64nBNk16 steps straight from shared memory
+        // (panel kk / 4 of both tiles, 32 bytes per k step inside a 128-byte swizzled row)
+        wgmma_fence();
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+          for (int kk = 0; kk < KSTEPS; ++kk) {
+            const unsigned qa = smem_u32(sQ + (kk >> 2) * QT::PANEL + mt * 64 * 64) + (kk & 3) * 32;
+            const unsigned kb = smem_u32(cK + (kk >> 2) * KT::PANEL) + (kk & 3) * 32;
+            wgmma_ss<C::BN, T>(&s[mt][0][0], wgmma_desc_sw128(qa), wgmma_desc_sw128(kb), kk > 0);
+          }
+        wgmma_commit_and_wait();
+      } else {
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -182,11 +225,12 @@ __device__ __forceinline__ void fwd_tc(const FlexFwdArgs& a, const FlexScorePara
           }
         }
       }
+      }
     };
     // ---- post = mask ? score_mod(score) : -inf ---------------------------------------------------
     auto post = [&](auto check_tag, auto partial_tag) {
-      fwd_post<C, decltype(check_tag)::value, decltype(partial_tag)::value>(s, b, h, qrow0, kv0, Lq, Lkv, scale,
-                                                                             scale_log2, sp, mp);
+      fwd_post<C, decltype(check_tag)::value, decltype(partial_tag)::value>(s, b, h, q0, warp, kv0, Lq, Lkv, scale,
+                                                                             scale_log2, sp, mp, rv);
     };
     auto softmax_pv = [&]() {
       // ---- online softmax and O += P V, MT_OUTER: one row block at a time -----------------------
@@ -274,7 +318,7 @@ __device__ __forceinline__ void fwd_tc(const FlexFwdArgs& a, const FlexScorePara
     for (int hf = 0; hf < 2; ++hf) {
       const float lsum = quad_sum(l[mt][hf]);
       const float inv = lsum > 0.f ? 1.f / lsum : 0.f;
-      const int qi = q0 + wrow + mt * 16 + (lane >> 2) + hf * 8;
+      const int qi = q0 + C::row0(warp, mt) + (lane >> 2) + hf * 8;
       if (qi >= Lq) continue;
       if (a.lse != nullptr && (lane & 3) == 0)
         a.lse[(size_t)(b * a.Hq + h) * Lq + qi] = lsum > 0.f ? (m[mt][hf] * ku + __log2f(lsum)) * FLEX_LN2 : -FLEX_INF;
@@ -380,12 +424,14 @@ extern "C" __global__ void __launch_bounds__(flex::F32_WARPS * 32)
 #define FLEX_FWD_BM 128
 #define FLEX_FWD_BN 128
 #define FLEX_FWD_WARPS 4
-#define FLEX_FWD_STAGES 2
+#define FLEX_FWD_STAGES 3
 #elif FLEX_HEAD_DIM <= 128 && FLEX_HEAD_DIM_V <= 128
 #define FLEX_FWD_BM 128
 #define FLEX_FWD_BN 64
 #define FLEX_FWD_WARPS 4
 #define FLEX_FWD_STAGES 2
+#define FLEX_FWD_MT_OUTER 1
+#define FLEX_FWD_ONE_BLOCK 1
 #else
 #define FLEX_FWD_BM 64
 #define FLEX_FWD_BN 32
@@ -393,9 +439,20 @@ extern "C" __global__ void __launch_bounds__(flex::F32_WARPS * 32)
 #define FLEX_FWD_STAGES 2
 #endif
 #endif
-typedef flex::FwdCfg<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, FLEX_FWD_BM, FLEX_FWD_BN, FLEX_FWD_WARPS, FLEX_FWD_STAGES>
+#ifndef FLEX_FWD_MINB
+#define FLEX_FWD_MINB 1
+#endif
+#ifndef FLEX_FWD_MT_OUTER
+#define FLEX_FWD_MT_OUTER 0
+#define FLEX_FWD_ONE_BLOCK 0
+#endif
+#ifndef FLEX_FWD_WGMMA
+#define FLEX_FWD_WGMMA 0
+#endif
+typedef flex::FwdCfg<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, FLEX_FWD_BM, FLEX_FWD_BN, FLEX_FWD_WARPS, FLEX_FWD_STAGES,
+                     FLEX_FWD_MT_OUTER != 0, FLEX_FWD_ONE_BLOCK != 0, FLEX_FWD_MINB, FLEX_FWD_WGMMA != 0>
     FlexFwdConfig;
-extern "C" __global__ void __launch_bounds__(FLEX_FWD_WARPS * 32)
+extern "C" __global__ void __launch_bounds__(FLEX_FWD_WARPS * 32, FLEX_FWD_MINB)
     flex_fwd(const FlexFwdArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
   flex::fwd_tc<FlexFwdConfig, flex_elem_t>(args, sp, mp);
 }

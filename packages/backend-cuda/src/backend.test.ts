@@ -179,7 +179,7 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
     const opts = { blockMask: mask, enableGqa: true, scoreMod: traceScoreMod(alibi(4, { learnable: true })) };
     await backend.flexAttention(q, kv, kv, { ...opts, returnLse: true });
     expect(launches.at(-1)).toBe('flex_fwd [2,4,1] 120+24+8');
-    expect(compiles[0]).toEqual(['--gpu-architecture=sm_90', '-std=c++17', '--prec-div=false', '-default-device', '-diag-suppress=177', '--include-path=/fake/include']);
+    expect(compiles[0]).toEqual(['--gpu-architecture=sm_90a', '-std=c++17', '--prec-div=false', '-default-device', '-diag-suppress=177', '--include-path=/fake/include']);
     const lse = { data: new Float32Array(800), shape: [1, 4, 200], dtype: 'f32' as const };
     await backend.flexAttentionBackward(q, kv, kv, q, lse, q, opts);
     expect(launches.slice(-3)).toEqual(['flex_bwd_preprocess [100,1,1] 168', 'flex_bwd_dkdv [2,2,1] 168+24+8', 'flex_bwd_dq_convert [200,1,1] 168']);

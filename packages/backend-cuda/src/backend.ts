@@ -30,7 +30,7 @@ import { CompileCache, nvrtcCompiler } from './compile-cache.js';
 import { bwdConfig, configDefines, decodeConfig, fwdConfig, useDecode, type BwdConfig, type FwdConfig } from './config.js';
 import { CU, loadCudaNative, smArch, type CudaDeviceInfo, type CudaNative, type CuFunction, type CuModule, type DevicePtr } from './native.js';
 import { packBwdArgs, packDecodeArgs, packFwdArgs, packModParams, type DeviceBlockTable, type Dims } from './params.js';
-import { renderPrelude, type RenderedPrelude } from './renderer.js';
+import { isIdentityScoreMod, renderPrelude, type RenderedPrelude } from './renderer.js';
 
 export interface CudaBackendOptions {
   /** CUDA device ordinal (default 0). */
@@ -47,6 +47,9 @@ export interface CudaBackendOptions {
  * per element.
  */
 // -default-device: NVRTC (unlike nvcc) treats unannotated functions, generic lambdas included, as host code.
+/** See RenderOptions.indexLimit: shapes below it share one source; longer ones get the plain casts. */
+const INDEX_LIMIT = 2 ** 22;
+
 export const COMPILE_OPTIONS = ['-std=c++17', '--prec-div=false', '-default-device', '-diag-suppress=177'];
 
 /**
@@ -99,7 +102,7 @@ export const MAX_HEAD_DIM = 256;
 // ---------------------------------------------------------------------------------------------
 // kernel sources
 // ---------------------------------------------------------------------------------------------
-const KERNEL_FILES = { common: 'common.cuh', fwd: 'flex_fwd.cuh', bwd: 'flex_bwd.cuh', dec: 'flex_decode.cuh' } as const;
+const KERNEL_FILES = { common: 'common.cuh', wgmma: 'wgmma.cuh', fwd: 'flex_fwd.cuh', bwd: 'flex_bwd.cuh', dec: 'flex_decode.cuh' } as const;
 export type KernelKind = 'fwd' | 'bwd' | 'dec';
 const ENTRY_POINTS: Record<KernelKind, readonly string[]> = {
   fwd: ['flex_fwd'],
@@ -111,12 +114,15 @@ const ENTRY_POINTS: Record<KernelKind, readonly string[]> = {
 export function kernelDir(): string {
   return fileURLToPath(new URL('../kernels/', import.meta.url));
 }
-let kernelText: Record<keyof typeof KERNEL_FILES, string> | null = null;
-function kernels(): Record<keyof typeof KERNEL_FILES, string> {
+type KernelTexts = Record<'common' | 'fwd' | 'bwd' | 'dec', string>;
+let kernelText: KernelTexts | null = null;
+function kernels(): KernelTexts {
   if (!kernelText) {
     const dir = kernelDir();
     const read = (f: string) => readFileSync(join(dir, f), 'utf8');
-    kernelText = { common: read(KERNEL_FILES.common), fwd: read(KERNEL_FILES.fwd), bwd: read(KERNEL_FILES.bwd), dec: read(KERNEL_FILES.dec) };
+    // the forward kernel's Hopper path (wgmma.cuh) travels with it: no other kernel uses it
+    const fwd = `${read(KERNEL_FILES.wgmma)}\n${read(KERNEL_FILES.fwd)}`;
+    kernelText = { common: read(KERNEL_FILES.common), fwd, bwd: read(KERNEL_FILES.bwd), dec: read(KERNEL_FILES.dec) };
   }
   return kernelText;
 }
@@ -249,10 +255,12 @@ export class CudaBackend implements FlexAttentionBackend {
   private plan(p: AttentionProblem, decodeRowsTotal: number): Plan {
     const scoreMod = p.scoreMod;
     const maskMod = p.blockMask?.maskMod;
-    const fwd = fwdConfig(p.dtype, p.E, p.Ev);
+    const fwd = fwdConfig(p.dtype, p.E, p.Ev, { identityScore: isIdentityScoreMod(scoreMod) });
     const bwd = bwdConfig(p.dtype, p.E, p.Ev);
     const decRows = decodeConfig(p.dtype, p.E, p.Ev, decodeRowsTotal).rows;
-    const rendered = renderPrelude({ dtype: p.dtype, E: p.E, Ev: p.Ev, scoreMod, maskMod, defines: configDefines(fwd, bwd, decRows) });
+    // indices (plus a tile of overhang past the end) below 2^22: fast int→float casts of index arithmetic
+    const indexLimit = Math.max(p.B, p.Hq, p.Lq, p.Lkv) + 256 <= INDEX_LIMIT ? INDEX_LIMIT : undefined;
+    const rendered = renderPrelude({ dtype: p.dtype, E: p.E, Ev: p.Ev, scoreMod, maskMod, defines: configDefines(fwd, bwd, decRows), indexLimit });
     return { p, scoreMod, maskMod, fwd, bwd, rendered, decRows };
   }
 

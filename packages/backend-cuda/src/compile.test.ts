@@ -55,10 +55,10 @@ const VARIANTS: Variant[] = [
 ];
 
 function source(v: Variant): string {
-  const fwd = fwdConfig(v.dtype, v.E, v.Ev);
+  const fwd = fwdConfig(v.dtype, v.E, v.Ev, { identityScore: !v.score });
   const bwd = bwdConfig(v.dtype, v.E, v.Ev);
   const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
-  const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, scoreMod: v.score?.(), maskMod: v.mask?.(), defines: configDefines(fwd, bwd, dec.rows) });
+  const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, scoreMod: v.score?.(), maskMod: v.mask?.(), defines: configDefines(fwd, bwd, dec.rows), indexLimit: 2 ** 22 });
   // one translation unit: the prelude, common.cuh and every kernel file
   return kernelSource(prelude, ['fwd', 'bwd', 'dec']);
 }
@@ -118,10 +118,10 @@ describe.skipIf(!existsSync(NVCC))(`generated CUDA compiles with ${NVCC} (sm_80,
   for (const kind of ['fwd', 'bwd', 'dec'] as const) {
     it(`an f32 ${kind} translation unit compiles on its own, as the backend builds it`, async () => {
       const v: Variant = { name: `alone_${kind}`, mask: m(causal()), dtype: 'f32', E: 64, Ev: 64 };
-      const fwd = fwdConfig(v.dtype, v.E, v.Ev);
+      const fwd = fwdConfig(v.dtype, v.E, v.Ev, { identityScore: !v.score });
       const bwd = bwdConfig(v.dtype, v.E, v.Ev);
       const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
-      const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, maskMod: v.mask?.(), defines: configDefines(fwd, bwd, dec.rows) });
+      const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, maskMod: v.mask?.(), defines: configDefines(fwd, bwd, dec.rows), indexLimit: 2 ** 22 });
       const file = join(dir, `${v.name}.cu`);
       writeFileSync(file, kernelSource(prelude, kind));
       await limited(() => run(NVCC, ['-std=c++17', '-arch=sm_80', '-c', file, '-o', join(dir, `${v.name}.o`)], { maxBuffer: 64 << 20 }));

@@ -11,6 +11,11 @@ export interface FwdConfig {
   bn: number;
   warps: number;
   stages: number;
+  /** Softmax and P·V one m16 row block at a time / the tile body specialised per tile case (FwdCfg). */
+  mtOuter: boolean;
+  oneBlock: boolean;
+  /** S = Q Kᵀ on Hopper's wgmma where NVRTC targets sm_90a (the kernel falls back to mma.sync elsewhere). */
+  wgmma: boolean;
   threads: number;
   smemBytes: number;
 }
@@ -48,17 +53,30 @@ export function smemTileBytes(rows: number, cols: number): number {
 /** f32 (SIMT) kernels use 32 x 32 tiles, 8 warps, static shared memory only. */
 export const F32_TILE = 32;
 
-export function fwdConfig(dtype: DType, E: number, Ev: number): FwdConfig {
-  if (dtype === 'f32') return { bm: F32_TILE, bn: F32_TILE, warps: 8, stages: 1, threads: 256, smemBytes: 0 };
-  let c: { bm: number; bn: number; warps: number; stages: number };
-  // measured on the H100 (harness/results): D64 BN 128 0.915 ms vs BN 64 1.00 ms, BM 256 1.04 ms
-  if (E <= 64 && Ev <= 64) c = { bm: 128, bn: 128, warps: 4, stages: 2 };
-  else if (E <= 128 && Ev <= 128) c = { bm: 128, bn: 64, warps: 4, stages: 2 };
-  else c = { bm: 64, bn: 32, warps: 4, stages: 2 };
+export interface FwdConfigOptions {
+  /** The score mod is the identity (no per-element score work): D64 can afford the wider BN 128 tile. */
+  identityScore?: boolean;
+}
+
+export function fwdConfig(dtype: DType, E: number, Ev: number, options: FwdConfigOptions = {}): FwdConfig {
+  if (dtype === 'f32') return { bm: F32_TILE, bn: F32_TILE, warps: 8, stages: 1, mtOuter: false, oneBlock: false, wgmma: false, threads: 256, smemBytes: 0 };
+  let c: { bm: number; bn: number; warps: number; stages: number; mtOuter: boolean; oneBlock: boolean };
+  // measured on the H100 (harness/results, 2026-11-25 sweep): D64 BN 128 0.915 ms vs BN 64 1.00 ms,
+  // 3 stages 0.916 vs 2 stages 0.937; D128 row-block-outer + one block per tile case 3.55 ms vs 3.72
+  // (causal 1.98 vs 2.10); 8-warp and 128-register variants were slower everywhere
+  // With wgmma (same day, harness and bench): D64 BN 128 0.87 ms noop / 0.51 causal vs BN 64 0.94 / 0.60,
+  // but a score mod on the BN 128 tile spills (bench: softcap 2.85 ms, relpos 1.40 vs 1.95 / 1.13
+  // before wgmma) while BN 64 keeps it in registers (softcap-approx 1.25 vs 1.45 ms)
+  const identityScore = options.identityScore ?? true;
+  if (E <= 64 && Ev <= 64) c = { bm: 128, bn: identityScore ? 128 : 64, warps: 4, stages: 3, mtOuter: false, oneBlock: false };
+  else if (E <= 128 && Ev <= 128) c = { bm: 128, bn: 64, warps: 4, stages: 2, mtOuter: true, oneBlock: true };
+  else c = { bm: 64, bn: 32, warps: 4, stages: 2, mtOuter: false, oneBlock: false };
   const dp = ceil16(E);
   const dvp = ceil16(Ev);
   const smemBytes = smemTileBytes(c.bm, dp) + c.stages * (smemTileBytes(c.bn, dp) + smemTileBytes(c.bn, dvp));
-  return { ...c, threads: c.warps * 32, smemBytes };
+  // the kernel's own condition (FwdCfg::WG) decides per head dim; 64-column panels are what it reads
+  const wgmma = E % 64 === 0 && Ev % 8 === 0 && c.warps === 4 && (c.bn === 64 || c.bn === 128);
+  return { ...c, wgmma, threads: c.warps * 32, smemBytes };
 }
 
 export function bwdConfig(dtype: DType, E: number, Ev: number): BwdConfig {
@@ -104,6 +122,9 @@ export function configDefines(fwd: FwdConfig, bwd: BwdConfig, decodeRows: number
     FLEX_FWD_BN: fwd.bn,
     FLEX_FWD_WARPS: fwd.warps,
     FLEX_FWD_STAGES: Math.max(2, fwd.stages),
+    FLEX_FWD_MT_OUTER: fwd.mtOuter ? 1 : 0,
+    FLEX_FWD_ONE_BLOCK: fwd.oneBlock ? 1 : 0,
+    FLEX_FWD_WGMMA: fwd.wgmma ? 1 : 0,
     FLEX_BWD_BMQ: bwd.bmq,
     FLEX_BWD_WARPS: bwd.warps,
     FLEX_DEC_ROWS: decodeRows,

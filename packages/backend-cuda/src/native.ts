@@ -379,7 +379,12 @@ export function formatCudaVersion(version: number): string {
 }
 
 /** The NVRTC arch flag value for a device: sm_90; `archSpecific` gives sm_90a (wgmma, setmaxnreg). */
-export function smArch(cc: readonly [number, number], archSpecific = false): string {
+/**
+ * NVRTC's real arch for a device. Hopper (9.x) gets the arch-specific `sm_90a`: its wgmma is not
+ * in plain sm_90 (the forward kernel's Hopper path, wgmma.cuh); such a cubin runs only on 9.0
+ * devices, which is all it is compiled for.
+ */
+export function smArch(cc: readonly [number, number], archSpecific = cc[0] === 9): string {
   return `sm_${cc[0]}${cc[1]}${archSpecific ? 'a' : ''}`;
 }
 

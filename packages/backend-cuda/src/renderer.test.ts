@@ -29,6 +29,28 @@ describe('CUDA renderer', () => {
       __device__ __forceinline__ void flex_score_mod_capture_grads(float dpost, float score, int b, int h, int q, int kv, const FlexScoreParams& p) {}
       __device__ __forceinline__ bool flex_mask_mod(int b, int h, int q, int kv, const FlexMaskParams& p) {
         return true;
+      }
+      #define FLEX_HAS_ROW_COL 1
+      struct FlexRowVals {
+      };
+      __device__ __forceinline__ FlexRowVals flex_row_vals(int b, int h, int q, const FlexScoreParams& sp, const FlexMaskParams& mp) {
+        FlexRowVals r;
+        return r;
+      }
+      struct FlexColVals {
+      };
+      __device__ __forceinline__ FlexColVals flex_col_vals(int b, int h, int kv, const FlexScoreParams& sp, const FlexMaskParams& mp) {
+        FlexColVals r;
+        return r;
+      }
+      __device__ __forceinline__ float flex_score_mod_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
+        return score;
+      }
+      __device__ __forceinline__ float flex_score_mod_grad_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
+        return 1.0f;
+      }
+      __device__ __forceinline__ bool flex_mask_mod_rc(int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexMaskParams& p) {
+        return true;
       }"
     `);
   });
@@ -54,6 +76,35 @@ describe('CUDA renderer', () => {
         const int v0 = (q + p.s0);
         const bool v1 = (kv <= v0);
         return v1;
+      }
+      #define FLEX_HAS_ROW_COL 1
+      struct FlexRowVals {
+        int m0;
+      };
+      __device__ __forceinline__ FlexRowVals flex_row_vals(int b, int h, int q, const FlexScoreParams& sp, const FlexMaskParams& mp) {
+        FlexRowVals r;
+        {
+          const FlexMaskParams& p = mp;
+          const int mr0 = (q + p.s0);
+          r.m0 = mr0;
+        }
+        return r;
+      }
+      struct FlexColVals {
+      };
+      __device__ __forceinline__ FlexColVals flex_col_vals(int b, int h, int kv, const FlexScoreParams& sp, const FlexMaskParams& mp) {
+        FlexColVals r;
+        return r;
+      }
+      __device__ __forceinline__ float flex_score_mod_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
+        return score;
+      }
+      __device__ __forceinline__ float flex_score_mod_grad_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
+        return 1.0f;
+      }
+      __device__ __forceinline__ bool flex_mask_mod_rc(int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexMaskParams& p) {
+        const bool v0 = (kv <= rv.m0);
+        return v0;
       }"
     `);
   });
@@ -85,6 +136,41 @@ describe('CUDA renderer', () => {
         const bool v4 = (kv <= v3);
         const bool v5 = (v2 && v4);
         return v5;
+      }
+      #define FLEX_HAS_ROW_COL 1
+      struct FlexRowVals {
+        int m0;
+        int m1;
+      };
+      __device__ __forceinline__ FlexRowVals flex_row_vals(int b, int h, int q, const FlexScoreParams& sp, const FlexMaskParams& mp) {
+        FlexRowVals r;
+        {
+          const FlexMaskParams& p = mp;
+          const int mr0 = (q + p.s0);
+          const int mr1 = (mr0 - p.s1);
+          const int mr2 = (mr0 + p.s2);
+          r.m0 = mr1;
+          r.m1 = mr2;
+        }
+        return r;
+      }
+      struct FlexColVals {
+      };
+      __device__ __forceinline__ FlexColVals flex_col_vals(int b, int h, int kv, const FlexScoreParams& sp, const FlexMaskParams& mp) {
+        FlexColVals r;
+        return r;
+      }
+      __device__ __forceinline__ float flex_score_mod_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
+        return score;
+      }
+      __device__ __forceinline__ float flex_score_mod_grad_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
+        return 1.0f;
+      }
+      __device__ __forceinline__ bool flex_mask_mod_rc(int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexMaskParams& p) {
+        const bool v0 = (kv >= rv.m0);
+        const bool v1 = (kv <= rv.m1);
+        const bool v2 = (v0 && v1);
+        return v2;
       }"
     `);
   });
@@ -117,6 +203,43 @@ describe('CUDA renderer', () => {
       }
       __device__ __forceinline__ void flex_score_mod_capture_grads(float dpost, float score, int b, int h, int q, int kv, const FlexScoreParams& p) {}
       __device__ __forceinline__ bool flex_mask_mod(int b, int h, int q, int kv, const FlexMaskParams& p) {
+        return true;
+      }
+      #define FLEX_HAS_ROW_COL 1
+      struct FlexRowVals {
+        float s0;
+      };
+      __device__ __forceinline__ FlexRowVals flex_row_vals(int b, int h, int q, const FlexScoreParams& sp, const FlexMaskParams& mp) {
+        FlexRowVals r;
+        {
+          const FlexScoreParams& p = sp;
+          const float sr0 = (1.0f / p.s0);
+          r.s0 = sr0;
+        }
+        return r;
+      }
+      struct FlexColVals {
+      };
+      __device__ __forceinline__ FlexColVals flex_col_vals(int b, int h, int kv, const FlexScoreParams& sp, const FlexMaskParams& mp) {
+        FlexColVals r;
+        return r;
+      }
+      __device__ __forceinline__ float flex_score_mod_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
+        const float v0 = (score / p.s0);
+        const float v1 = tanhf(v0);
+        const float v2 = (v1 * p.s0);
+        return v2;
+      }
+      __device__ __forceinline__ float flex_score_mod_grad_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
+        const float v0 = (score / p.s0);
+        const float v1 = tanhf(v0);
+        const float v2 = (v1 * v1);
+        const float v3 = (1.0f - v2);
+        const float v4 = (v3 * rv.s0);
+        const float v5 = (p.s0 * v4);
+        return v5;
+      }
+      __device__ __forceinline__ bool flex_mask_mod_rc(int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexMaskParams& p) {
         return true;
       }"
     `);
@@ -157,6 +280,38 @@ describe('CUDA renderer', () => {
       }
       __device__ __forceinline__ bool flex_mask_mod(int b, int h, int q, int kv, const FlexMaskParams& p) {
         return true;
+      }
+      #define FLEX_HAS_ROW_COL 1
+      struct FlexRowVals {
+        float s0;
+      };
+      __device__ __forceinline__ FlexRowVals flex_row_vals(int b, int h, int q, const FlexScoreParams& sp, const FlexMaskParams& mp) {
+        FlexRowVals r;
+        {
+          const FlexScoreParams& p = sp;
+          const float sr0 = p.t0[flex_clampi(h, p.t0_d0)];
+          r.s0 = sr0;
+        }
+        return r;
+      }
+      struct FlexColVals {
+      };
+      __device__ __forceinline__ FlexColVals flex_col_vals(int b, int h, int kv, const FlexScoreParams& sp, const FlexMaskParams& mp) {
+        FlexColVals r;
+        return r;
+      }
+      __device__ __forceinline__ float flex_score_mod_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
+        const int v0 = (kv - q);
+        const float v1 = ((float)v0);
+        const float v2 = (rv.s0 * v1);
+        const float v3 = (score + v2);
+        return v3;
+      }
+      __device__ __forceinline__ float flex_score_mod_grad_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
+        return 1.0f;
+      }
+      __device__ __forceinline__ bool flex_mask_mod_rc(int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexMaskParams& p) {
+        return true;
       }"
     `);
   });
@@ -185,6 +340,41 @@ describe('CUDA renderer', () => {
         const int v1 = p.t0[flex_clampi(kv, p.t0_d0)];
         const bool v2 = (v0 == v1);
         return v2;
+      }
+      #define FLEX_HAS_ROW_COL 1
+      struct FlexRowVals {
+        int m0;
+      };
+      __device__ __forceinline__ FlexRowVals flex_row_vals(int b, int h, int q, const FlexScoreParams& sp, const FlexMaskParams& mp) {
+        FlexRowVals r;
+        {
+          const FlexMaskParams& p = mp;
+          const int mr0 = p.t0[flex_clampi(q, p.t0_d0)];
+          r.m0 = mr0;
+        }
+        return r;
+      }
+      struct FlexColVals {
+        int m0;
+      };
+      __device__ __forceinline__ FlexColVals flex_col_vals(int b, int h, int kv, const FlexScoreParams& sp, const FlexMaskParams& mp) {
+        FlexColVals r;
+        {
+          const FlexMaskParams& p = mp;
+          const int mc0 = p.t0[flex_clampi(kv, p.t0_d0)];
+          r.m0 = mc0;
+        }
+        return r;
+      }
+      __device__ __forceinline__ float flex_score_mod_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
+        return score;
+      }
+      __device__ __forceinline__ float flex_score_mod_grad_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
+        return 1.0f;
+      }
+      __device__ __forceinline__ bool flex_mask_mod_rc(int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexMaskParams& p) {
+        const bool v0 = (rv.m0 == cv.m0);
+        return v0;
       }"
     `);
   });
@@ -222,6 +412,45 @@ describe('CUDA renderer', () => {
       __device__ __forceinline__ void flex_score_mod_capture_grads(float dpost, float score, int b, int h, int q, int kv, const FlexScoreParams& p) {}
       __device__ __forceinline__ bool flex_mask_mod(int b, int h, int q, int kv, const FlexMaskParams& p) {
         return true;
+      }
+      #define FLEX_HAS_ROW_COL 1
+      struct FlexRowVals {
+        float s0;
+      };
+      __device__ __forceinline__ FlexRowVals flex_row_vals(int b, int h, int q, const FlexScoreParams& sp, const FlexMaskParams& mp) {
+        FlexRowVals r;
+        {
+          const FlexScoreParams& p = sp;
+          const float sr0 = ((float)h);
+          const float sr1 = (sr0 * (-1.5f));
+          r.s0 = sr1;
+        }
+        return r;
+      }
+      struct FlexColVals {
+      };
+      __device__ __forceinline__ FlexColVals flex_col_vals(int b, int h, int kv, const FlexScoreParams& sp, const FlexMaskParams& mp) {
+        FlexColVals r;
+        return r;
+      }
+      __device__ __forceinline__ float flex_score_mod_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
+        const int v0 = (q - kv);
+        const int v1 = abs(v0);
+        const bool v2 = (v1 > 3);
+        const float v3 = (score * p.s0);
+        const float v4 = (v3 - rv.s0);
+        const float v5 = (v2 ? __int_as_float(0xff800000) : v4);
+        return v5;
+      }
+      __device__ __forceinline__ float flex_score_mod_grad_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
+        const int v0 = (q - kv);
+        const int v1 = abs(v0);
+        const bool v2 = (v1 > 3);
+        const float v3 = (v2 ? 0.0f : p.s0);
+        return v3;
+      }
+      __device__ __forceinline__ bool flex_mask_mod_rc(int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexMaskParams& p) {
+        return true;
       }"
     `);
   });
@@ -255,5 +484,69 @@ describe('CUDA renderer', () => {
       #include <cuda_bf16.h>
       #include <cuda_fp16.h>"
     `);
+  });
+});
+
+describe('CUDA renderer: row/column split for the forward kernel', () => {
+  it('hoists a document mask to one load per row and per column, and ALiBi slope[h] per row', () => {
+    const docs = capture(Int32Array.from([0, 0, 1, 1, 2]), [5]);
+    const r = renderMods(score(alibi(8, { learnable: true })), mask((_b, _h, q, kv) => docs.at(q).eq(docs.at(kv))), { indexLimit: 2 ** 22 });
+    const split = r.source.slice(r.source.indexOf('#define FLEX_HAS_ROW_COL'));
+    expect(split).toMatchInlineSnapshot(`
+      "#define FLEX_HAS_ROW_COL 1
+      struct FlexRowVals {
+        float s0;
+        int m0;
+      };
+      __device__ __forceinline__ FlexRowVals flex_row_vals(int b, int h, int q, const FlexScoreParams& sp, const FlexMaskParams& mp) {
+        FlexRowVals r;
+        {
+          const FlexScoreParams& p = sp;
+          const float sr0 = p.t0[flex_clampi(h, p.t0_d0)];
+          r.s0 = sr0;
+        }
+        {
+          const FlexMaskParams& p = mp;
+          const int mr0 = p.t0[flex_clampi(q, p.t0_d0)];
+          r.m0 = mr0;
+        }
+        return r;
+      }
+      struct FlexColVals {
+        int m0;
+      };
+      __device__ __forceinline__ FlexColVals flex_col_vals(int b, int h, int kv, const FlexScoreParams& sp, const FlexMaskParams& mp) {
+        FlexColVals r;
+        {
+          const FlexMaskParams& p = mp;
+          const int mc0 = p.t0[flex_clampi(kv, p.t0_d0)];
+          r.m0 = mc0;
+        }
+        return r;
+      }
+      __device__ __forceinline__ float flex_score_mod_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
+        const int v0 = (kv - q);
+        const float v1 = flex_i2f_small(v0);
+        const float v2 = (rv.s0 * v1);
+        const float v3 = (score + v2);
+        return v3;
+      }
+      __device__ __forceinline__ float flex_score_mod_grad_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
+        return 1.0f;
+      }
+      __device__ __forceinline__ bool flex_mask_mod_rc(int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexMaskParams& p) {
+        const bool v0 = (rv.m0 == cv.m0);
+        return v0;
+      }"
+    `);
+  });
+
+  it('uses the exact fast int→float cast only when the index bound proves it fits', () => {
+    const rel = score((s, _b, _h, q, kv) => s.add(kv.sub(q).toFloat()));
+    expect(renderMods(rel, undefined, { indexLimit: 2 ** 22 }).source).toContain('const float v1 = flex_i2f_small(v0);');
+    expect(renderMods(rel, undefined).source).not.toContain('flex_i2f_small');
+    // kv * 4096 may reach 2^34: no proof, plain cast
+    const big = score((s, _b, _h, _q, kv) => s.add(kv.mul(4096).toFloat()));
+    expect(renderMods(big, undefined, { indexLimit: 2 ** 22 }).source).not.toContain('flex_i2f_small');
   });
 });

@@ -8,7 +8,10 @@ import {
   captureGradTerms,
   f32Text,
   gradScore,
+  indexRange,
+  planHoist,
   renderCStyle,
+  type IndexBounds,
   type CStyleDialect,
   type DType,
   type IRDType,
@@ -26,6 +29,27 @@ export const CUDA_OP_TABLE: OpTable = {
   floor: ([a], n) => (n.dtype === 'i32' ? a! : `floorf(${a})`),
   ceil: ([a], n) => (n.dtype === 'i32' ? a! : `ceilf(${a})`),
 };
+
+/** |x| below this converts exactly with one integer add and one float subtract (flex_i2f_small). */
+const SMALL_INT = 2 ** 22;
+
+/**
+ * The op table for one launch class: with index bounds known (every b, h, q, kv below
+ * `indexLimit`), an int→float cast of index arithmetic (`kv - q` of ALiBi / relative position) is
+ * proven to fit flex_i2f_small and skips the conversion unit, which has the exp unit's low
+ * throughput and sits on every element of the tile.
+ */
+function cudaOps(indexLimit: number | undefined): OpTable {
+  if (indexLimit === undefined) return CUDA_OP_TABLE;
+  const bounds: IndexBounds = { b: [0, indexLimit - 1], h: [0, indexLimit - 1], q: [0, indexLimit - 1], kv: [0, indexLimit - 1] };
+  return {
+    ...CUDA_OP_TABLE,
+    tofloat: (args, n) => {
+      const r = n.src[0]!.dtype === 'i32' ? indexRange(n.src[0]!, bounds) : undefined;
+      return r && r[0] > -SMALL_INT && r[1] < SMALL_INT ? `flex_i2f_small(${args[0]})` : CUDA_OP_TABLE.tofloat(args, n);
+    },
+  };
+}
 
 const CTYPE: Record<IRDType, string> = { f32: 'float', i32: 'int', bool: 'bool' };
 
@@ -118,22 +142,26 @@ function flatIndex(slot: number, indices: readonly string[]): string {
   return expr;
 }
 
-const dialect: CStyleDialect = {
-  ops: CUDA_OP_TABLE,
-  declare: (dtype, name, expr) => `const ${CTYPE[dtype]} ${name} = ${expr};`,
-  literal,
-  arg: (name) => name,
-  scalar: (arg: ScalarArg) => `p.s${arg.slot}`,
-  load: (arg: LoadArg, indices) => `p.t${arg.slot}[${flatIndex(arg.slot, indices)}]`,
-};
+function cudaDialect(ops: OpTable): CStyleDialect {
+  return {
+    ops,
+    declare: (dtype, name, expr) => `const ${CTYPE[dtype]} ${name} = ${expr};`,
+    literal,
+    arg: (name) => name,
+    scalar: (arg: ScalarArg) => `p.s${arg.slot}`,
+    load: (arg: LoadArg, indices) => `p.t${arg.slot}[${flatIndex(arg.slot, indices)}]`,
+  };
+}
 
-function body(roots: readonly Node[]): { lines: string[]; results: string[] } {
-  const r = renderCStyle(roots, dialect);
+function body(roots: readonly Node[], dialect: CStyleDialect, bound?: ReadonlyMap<Node, string>): { lines: string[]; results: string[] } {
+  const r = renderCStyle(roots, dialect, 'v', bound);
   return { lines: r.lines.map((l) => `  ${l}`), results: r.results };
 }
 
 const SCORE_SIG = '(float score, int b, int h, int q, int kv, const FlexScoreParams& p)';
 const MASK_SIG = '(int b, int h, int q, int kv, const FlexMaskParams& p)';
+const SCORE_RC_SIG = '(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p)';
+const MASK_RC_SIG = '(int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexMaskParams& p)';
 
 function fn(ret: string, name: string, sig: string, lines: string[], result: string): string {
   return [`__device__ __forceinline__ ${ret} ${name}${sig} {`, ...lines, `  return ${result};`, '}'].join('\n');
@@ -144,6 +172,63 @@ export function isIdentityScoreMod(mod: TracedMod | undefined): boolean {
 }
 export function isTrueMask(mod: TracedMod | undefined): boolean {
   return !mod || (mod.root.op === 'const' && mod.root.arg === true);
+}
+
+/**
+ * The row/column split of the forward kernel's hooks (see ir's planHoist): per query row a
+ * FlexRowVals, per key column a FlexColVals, and flex_score_mod_rc / flex_mask_mod_rc that read
+ * them instead of recomputing. Score and mask graphs are planned apart: their captures are
+ * separate slot lists (equal load nodes may read different tensors).
+ */
+function renderRowCol(score: Node | undefined, grad: Node | undefined, mask: Node | undefined, dialect: CStyleDialect): string[] {
+  // the score mod and its derivative share captures (one slot list) and are evaluated together
+  const plans = { s: planHoist(score && grad ? [score, grad] : []), m: planHoist(mask ? [mask] : []) };
+  const fields = (side: 'row' | 'col') =>
+    (['s', 'm'] as const).flatMap((g) => plans[g][side].map((n, i) => ({ g, n, name: `${g}${i}`, ctype: CTYPE[n.dtype] })));
+  const parts: string[] = ['#define FLEX_HAS_ROW_COL 1'];
+  for (const side of ['row', 'col'] as const) {
+    const struct = side === 'row' ? 'FlexRowVals' : 'FlexColVals';
+    const f = fields(side);
+    parts.push([`struct ${struct} {`, ...f.map((x) => `  ${x.ctype} ${x.name};`), '};'].join('\n'));
+    const lines: string[] = [`  ${struct} r;`];
+    for (const g of ['s', 'm'] as const) {
+      const nodes = plans[g][side];
+      if (!nodes.length) continue;
+      const r = renderCStyle(nodes, dialect, `${g}${side[0]}`);
+      lines.push(`  {`, `    const ${g === 's' ? 'FlexScoreParams& p = sp' : 'FlexMaskParams& p = mp'};`, ...r.lines.map((l) => `    ${l}`));
+      nodes.forEach((_, i) => lines.push(`    r.${g}${i} = ${r.results[i]};`));
+      lines.push('  }');
+    }
+    const index = side === 'row' ? 'q' : 'kv';
+    parts.push(
+      [`__device__ __forceinline__ ${struct} flex_${side}_vals(int b, int h, int ${index}, const FlexScoreParams& sp, const FlexMaskParams& mp) {`, ...lines, '  return r;', '}'].join('\n'),
+    );
+  }
+  const bound = (g: 's' | 'm') =>
+    new Map<Node, string>([...plans[g].row.map((n, i) => [n, `rv.${g}${i}`] as const), ...plans[g].col.map((n, i) => [n, `cv.${g}${i}`] as const)]);
+  if (score && grad) {
+    const b = body([score], dialect, bound('s'));
+    parts.push(fn('float', 'flex_score_mod_rc', SCORE_RC_SIG, b.lines, b.results[0]!));
+    const g = body([grad], dialect, bound('s'));
+    parts.push(fn('float', 'flex_score_mod_grad_rc', SCORE_RC_SIG, g.lines, g.results[0]!));
+  } else {
+    parts.push(fn('float', 'flex_score_mod_rc', SCORE_RC_SIG, [], 'score'));
+    parts.push(fn('float', 'flex_score_mod_grad_rc', SCORE_RC_SIG, [], '1.0f'));
+  }
+  if (mask) {
+    const b = body([mask], dialect, bound('m'));
+    parts.push(fn('bool', 'flex_mask_mod_rc', MASK_RC_SIG, b.lines, b.results[0]!));
+  } else parts.push(fn('bool', 'flex_mask_mod_rc', MASK_RC_SIG, [], 'true'));
+  return parts;
+}
+
+export interface RenderOptions {
+  /**
+   * Every b, h, q and kv of the launches is below this (the backend passes 2^22 when the shape
+   * allows): lets int→float casts of index arithmetic take the fast path. Part of the source, so
+   * part of the compile-cache key.
+   */
+  indexLimit?: number;
 }
 
 export interface RenderedMods {
@@ -161,7 +246,8 @@ export interface RenderedMods {
  * Captured tensors that require grad get gradient buffers and a scatter-add in
  * flex_score_mod_capture_grads.
  */
-export function renderMods(scoreMod: TracedMod | undefined, maskMod: TracedMod | undefined): RenderedMods {
+export function renderMods(scoreMod: TracedMod | undefined, maskMod: TracedMod | undefined, options: RenderOptions = {}): RenderedMods {
+  const dialect = cudaDialect(cudaOps(options.indexLimit));
   const identityScore = isIdentityScoreMod(scoreMod);
   const trueMask = isTrueMask(maskMod);
   const terms = scoreMod ? captureGradTerms(scoreMod) : [];
@@ -169,10 +255,12 @@ export function renderMods(scoreMod: TracedMod | undefined, maskMod: TracedMod |
   const maskLayout = paramLayout('FlexMaskParams', maskMod, false);
   const parts: string[] = [renderStruct(scoreLayout), renderStruct(maskLayout)];
 
+  let grad: Node | undefined;
   if (scoreMod && !identityScore) {
-    const s = body([scoreMod.root]);
+    const s = body([scoreMod.root], dialect);
     parts.push(fn('float', 'flex_score_mod', SCORE_SIG, s.lines, s.results[0]!));
-    const g = body([gradScore(scoreMod).root]);
+    grad = gradScore(scoreMod).root;
+    const g = body([grad], dialect);
     parts.push(fn('float', 'flex_score_mod_grad', SCORE_SIG, g.lines, g.results[0]!));
   } else {
     parts.push(fn('float', 'flex_score_mod', SCORE_SIG, [], 'score'));
@@ -195,11 +283,12 @@ export function renderMods(scoreMod: TracedMod | undefined, maskMod: TracedMod |
   }
 
   if (maskMod && !trueMask) {
-    const m = body([maskMod.root]);
+    const m = body([maskMod.root], dialect);
     parts.push(fn('bool', 'flex_mask_mod', MASK_SIG, m.lines, m.results[0]!));
   } else {
     parts.push(fn('bool', 'flex_mask_mod', MASK_SIG, [], 'true'));
   }
+  parts.push(...renderRowCol(grad && scoreMod?.root, grad, maskMod && !trueMask ? maskMod.root : undefined, dialect));
   return { source: parts.join('\n'), scoreLayout, maskLayout, identityScore, trueMask, hasCaptureGrads: terms.length > 0 };
 }
 
@@ -217,6 +306,8 @@ __device__ __forceinline__ int flex_ifloordiv(int a, int b) {
 }
 __device__ __forceinline__ float flex_fmod(float a, float b) { return a - b * floorf(a / b); }
 __device__ __forceinline__ int flex_f2i(float x) { return __float2int_rz(x); }  // saturating, NaN -> 0
+// exact for |x| < 2^22: x lands in the mantissa of 1.5 * 2^23 (integer add and float subtract, no I2F)
+__device__ __forceinline__ float flex_i2f_small(int x) { return __int_as_float(x + 0x4B400000) - 12582912.0f; }
 __device__ __forceinline__ float flex_tanh_approx(float x) {
   float y;
   asm("tanh.approx.f32 %0, %1;" : "=f"(y) : "f"(x));
@@ -231,6 +322,8 @@ export interface PreludeOptions {
   maskMod?: TracedMod;
   /** Extra macros (the tile config: FLEX_FWD_BM, …). */
   defines?: Record<string, number>;
+  /** See RenderOptions.indexLimit. */
+  indexLimit?: number;
 }
 
 export interface RenderedPrelude extends RenderedMods {
@@ -241,7 +334,7 @@ const DTYPE_MACRO: Record<DType, string> = { bf16: 'FLEX_DTYPE_BF16', f16: 'FLEX
 
 /** The whole generated prelude: macros, then helpers, structs and hooks. */
 export function renderPrelude(o: PreludeOptions): RenderedPrelude {
-  const mods = renderMods(o.scoreMod, o.maskMod);
+  const mods = renderMods(o.scoreMod, o.maskMod, { indexLimit: o.indexLimit });
   const head = [
     `// generated by @flexattn/backend-cuda (src/renderer.ts)`,
     `// score mod ${o.scoreMod ? `#${o.scoreMod.hash}` : 'identity'}, mask mod ${o.maskMod ? `#${o.maskMod.hash}` : 'none'}`,

@@ -21,10 +21,15 @@ export interface ModArgs {
   kv: number;
 }
 
-/** Evaluates a graph for one (score, b, h, q, kv) point. */
-export function evaluateNode(root: Node, captures: readonly ModParam[], args: ModArgs): Value {
-  const values = new Map<Node, Value>();
-  for (const n of topoOrder([root])) {
+/**
+ * Evaluates a graph for one (score, b, h, q, kv) point. `known` gives values of some nodes up front
+ * (they and what lies below them are not evaluated): the meaning of a graph whose hoisted parts
+ * were computed elsewhere.
+ */
+export function evaluateNode(root: Node, captures: readonly ModParam[], args: ModArgs, known?: ReadonlyMap<Node, Value>): Value {
+  const values = new Map<Node, Value>(known);
+  for (const n of topoOrder([root], known)) {
+    if (known?.has(n)) continue;
     let v: Value;
     switch (n.op) {
       case 'const':

@@ -14,6 +14,7 @@ export { evaluate, evaluateNode, compileToJs, compileNodeToJs, renderJsBody, typ
 export { gradScore, captureGradTerms, differentiate, type CaptureGradTerm } from './derive';
 export { maskInterval, compileMaskInterval, type Box, type Coverage, type CoverageCode, type CompiledInterval } from './interval';
 export * from './render/c-style';
+export * from './render/hoist';
 export * from './tensor';
 export * from './block-mask';
 export * from './kernel';

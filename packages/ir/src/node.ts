@@ -65,8 +65,12 @@ export class Node {
   }
 }
 
-/** All nodes reachable from the roots, sources before users (a topological order). */
-export function topoOrder(roots: readonly Node[]): Node[] {
+/**
+ * All nodes reachable from the roots, sources before users (a topological order). Nodes in `stop`
+ * are listed but not expanded: a renderer or evaluator that already has their values (hoisted
+ * subexpressions) never visits what lies below them.
+ */
+export function topoOrder(roots: readonly Node[], stop?: ReadonlySet<Node> | ReadonlyMap<Node, unknown>): Node[] {
   const order: Node[] = [];
   const seen = new Set<Node>();
   const stack: { node: Node; expanded: boolean }[] = roots.map((node) => ({ node, expanded: false })).reverse();
@@ -79,6 +83,7 @@ export function topoOrder(roots: readonly Node[]): Node[] {
       continue;
     }
     stack.push({ node: top.node, expanded: true });
+    if (stop?.has(top.node)) continue;
     for (let i = top.node.src.length - 1; i >= 0; i--) {
       const s = top.node.src[i]!;
       if (!seen.has(s)) stack.push({ node: s, expanded: false });

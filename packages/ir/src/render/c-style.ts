@@ -88,11 +88,18 @@ export interface RenderedBody {
  * Renders the graphs of `roots` (sharing common nodes) as SSA statements; returns them and the
  * expressions of the roots. `prefix` keeps names of several bodies in one scope apart.
  */
-export function renderCStyle(roots: readonly Node[], dialect: CStyleDialect, prefix = 'v'): RenderedBody {
-  const names = new Map<Node, string>();
+export function renderCStyle(
+  roots: readonly Node[],
+  dialect: CStyleDialect,
+  prefix = 'v',
+  /** Nodes whose values already have a name (hoisted subexpressions): used as is, never rendered. */
+  bound?: ReadonlyMap<Node, string>,
+): RenderedBody {
+  const names = new Map<Node, string>(bound);
   const lines: string[] = [];
   let counter = 0;
-  for (const n of topoOrder(roots)) {
+  for (const n of topoOrder(roots, bound)) {
+    if (bound?.has(n)) continue;
     let expr: string;
     switch (n.op) {
       case 'const':

@@ -1,0 +1,120 @@
+// flexattn CUDA kernels: Hopper warpgroup MMA (wgmma, sm_90a only) for S = Q Kᵀ.
+//
+// Both operands come straight from shared memory through matrix descriptors, in the layout
+// SmemTile already uses for 16-bit tiles whose rows hold a multiple of 64 elements: 64-element
+// (128-byte) panels, rows 128 bytes apart, 16-byte chunks XOR-swizzled by (row & 7) — exactly
+// wgmma's K-major 128-byte-swizzle layout when a panel starts on a 1024-byte boundary. The
+// accumulator fragment of one m64nN instruction gives warp w of the warpgroup rows 16w..16w+15
+// in mma.sync's C layout per n8 block, so the softmax and P·V code after it is unchanged.
+// Included after common.cuh; FLEX_WGMMA is 1 only where the compiler targets sm_90a.
+#pragma once
+
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define FLEX_WGMMA 1
+#else
+#define FLEX_WGMMA 0
+#endif
+
+namespace flex {
+
+// Matrix descriptor: start address >> 4 (bits 0-13), leading byte offset >> 4 (16-29; unused for
+// swizzled K-major, 1 by convention), stride byte offset >> 4 (32-45: 8 rows x 128 B = 1024),
+// base offset 0 (49-51: panels are 1024-byte aligned), swizzle mode 1 = 128 B (62-63).
+__device__ __forceinline__ unsigned long long wgmma_desc_sw128(unsigned smem_addr) {
+  unsigned long long d = (unsigned long long)((smem_addr & 0x3FFFF) >> 4);
+  d |= 1ull << 16;
+  d |= (unsigned long long)(1024 >> 4) << 32;
+  d |= 1ull << 62;
+  return d;
+}
+
+__device__ __forceinline__ void wgmma_fence() {
+#if FLEX_WGMMA
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wgmma_commit_and_wait() {
+#if FLEX_WGMMA
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+#endif
+}
+// Generic-proxy writes to shared memory (cp.async, st.shared) become visible to wgmma's async proxy.
+__device__ __forceinline__ void fence_proxy_async_smem() {
+#if FLEX_WGMMA
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+#endif
+}
+
+#define FLEX_WG_R8(i) "+f"(d[(i) + 0]), "+f"(d[(i) + 1]), "+f"(d[(i) + 2]), "+f"(d[(i) + 3]), \
+                      "+f"(d[(i) + 4]), "+f"(d[(i) + 5]), "+f"(d[(i) + 6]), "+f"(d[(i) + 7])
+
+// D (64 x N, f32, this thread's N/2 values) += A (64 x 16) · B (N x 16)ᵀ, both K-major in smem.
+// scale_d = 0 overwrites D instead (the first k step).
+template <int N, typename T>
+__device__ __forceinline__ void wgmma_ss(float* d, unsigned long long da, unsigned long long db, int scale_d);
+
+
+template <>
+__device__ __forceinline__ void wgmma_ss<64, __nv_bfloat16>(float* d, unsigned long long da, unsigned long long db,
+                                                            int scale_d) {
+#if FLEX_WGMMA
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+      "%32, %33, p, 1, 1, 0, 0;\n}\n"
+      : FLEX_WG_R8(0), FLEX_WG_R8(8), FLEX_WG_R8(16), FLEX_WG_R8(24)
+      : "l"(da), "l"(db), "r"(scale_d));
+#endif
+}
+template <>
+__device__ __forceinline__ void wgmma_ss<64, __half>(float* d, unsigned long long da, unsigned long long db,
+                                                     int scale_d) {
+#if FLEX_WGMMA
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+      "%32, %33, p, 1, 1, 0, 0;\n}\n"
+      : FLEX_WG_R8(0), FLEX_WG_R8(8), FLEX_WG_R8(16), FLEX_WG_R8(24)
+      : "l"(da), "l"(db), "r"(scale_d));
+#endif
+}
+
+#define FLEX_WG_N128_REGS                                                                                   \
+  "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                                 \
+  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "                        \
+  "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "                        \
+  "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+
+template <>
+__device__ __forceinline__ void wgmma_ss<128, __nv_bfloat16>(float* d, unsigned long long da, unsigned long long db,
+                                                             int scale_d) {
+#if FLEX_WGMMA
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " FLEX_WG_N128_REGS "%64, %65, p, 1, 1, 0, 0;\n}\n"
+      : FLEX_WG_R8(0), FLEX_WG_R8(8), FLEX_WG_R8(16), FLEX_WG_R8(24), FLEX_WG_R8(32), FLEX_WG_R8(40),
+        FLEX_WG_R8(48), FLEX_WG_R8(56)
+      : "l"(da), "l"(db), "r"(scale_d));
+#endif
+}
+template <>
+__device__ __forceinline__ void wgmma_ss<128, __half>(float* d, unsigned long long da, unsigned long long db,
+                                                      int scale_d) {
+#if FLEX_WGMMA
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 " FLEX_WG_N128_REGS "%64, %65, p, 1, 1, 0, 0;\n}\n"
+      : FLEX_WG_R8(0), FLEX_WG_R8(8), FLEX_WG_R8(16), FLEX_WG_R8(24), FLEX_WG_R8(32), FLEX_WG_R8(40),
+        FLEX_WG_R8(48), FLEX_WG_R8(56)
+      : "l"(da), "l"(db), "r"(scale_d));
+#endif
+}
+#undef FLEX_WG_N128_REGS
+#undef FLEX_WG_R8
+
+}  // namespace flex
