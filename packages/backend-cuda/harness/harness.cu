@@ -619,7 +619,7 @@ void time_shape(int B, int H, int L, bool do_bwd, const char* bwd_name) {
     const double msb = time_ms([&] { launch_bwd<BC, T>(ba, sp, mp); });
     const double ms = time_ms([&] { launch_fwd<FC, T>(a, sp, mp); launch_bwd<BC, T>(ba, sp, mp); });
     char cfg[64];
-    snprintf(cfg, sizeof cfg, "bwd BMQ%d BN%d W%d", BC::BMQ, BC::BN, BC::NWARPS);
+    snprintf(cfg, sizeof cfg, "bwd BMQ%d BN%d W%d%s", BC::BMQ, BC::BN, BC::NWARPS, BC::WG ? " WG" : "");
     print_time("bwd", cfg, B, H, L, D, density, msb, 2.5, 0, "");
     print_time("fwd+bwd", cfg, B, H, L, D, density, ms, 3.5, an ? an->fwdbwd : 0, "flex");
     if (masked) { tf.free_all(); tb.free_all(); }
@@ -665,8 +665,10 @@ using F64 = FwdCfg<64, 64, 128, 128, 4, 3>;  // BN 128 (run 3), 3 stages (sessio
 using F128 = FwdCfg<128, 128, 128, 64, 4, 2, true, true>;  // row-block outer + one block (session 2 sweep)
 using F40 = FwdCfg<40, 40, 128, 128, 4, 2>;
 using F64x128 = FwdCfg<64, 128, 128, 64, 8, 2>;
-using B64 = BwdCfg<64, 64, 64, 8>;
-using B128 = BwdCfg<128, 128, 64, 8>;
+using B64 = BwdCfg<64, 64, 64, 8, true>;    // wgmma Sᵀ / dPᵀ on sm_90a (session 2)
+using B128 = BwdCfg<128, 128, 64, 8, true>;
+using B64s = BwdCfg<64, 64, 64, 8>;         // mma.sync only
+using B128s = BwdCfg<128, 128, 64, 8>;
 using B40 = BwdCfg<40, 40, 64, 8>;
 using B64x128 = BwdCfg<64, 128, 64, 4>;
 
@@ -688,6 +690,8 @@ int main(int argc, char** argv) {
     check_case<__nv_bfloat16, 128, 128, FwdCfg<128, 128, 128, 64, 8, 2, false, false, 2>, B128>(2, 4, 2, 300, 131, true);
     check_case<__nv_bfloat16, 128, 128, FwdCfg<128, 128, 64, 64, 4, 2, false, false, 3>, B128>(2, 4, 2, 77, 300, true);
 #endif
+    check_case<__nv_bfloat16, 64, 64, F64, B64s>(2, 4, 2, 77, 131, true);
+    check_case<__nv_bfloat16, 128, 128, F128, B128s>(1, 2, 2, 300, 260, true);
     // Hopper wgmma S = Q Kᵀ (the default configs with WG on; the same mma.sync code elsewhere)
     check_case<__nv_bfloat16, 64, 64, FwdCfg<64, 64, 128, 128, 4, 3, false, false, 1, true>, B64>(2, 4, 2, 77, 131, true);
     check_case<__nv_bfloat16, 64, 64, FwdCfg<64, 64, 128, 128, 4, 3, false, false, 1, true>, B64>(1, 2, 2, 300, 260, true);
@@ -724,6 +728,8 @@ int main(int argc, char** argv) {
                FwdCfg<128, 128, 128, 32, 4, 2>, FwdCfg<128, 128, 128, 64, 4, 2, true, true>,
                FwdCfg<128, 128, 128, 128, 8, 2>>(2, 16, 8192, false, "");
 #endif
+    if (fb) time_shape<64, B64s, F64>(4, 16, 4096, fb, "");   // the backward without wgmma, for comparison
+    if (fb) time_shape<128, B128s, F128>(2, 16, 8192, fb, "");
     time_shape<64, B64, F64, FwdCfg<64, 64, 128, 128, 4, 3, false, false, 1, true>,
                FwdCfg<64, 64, 128, 64, 4, 3, false, false, 1, true>>(4, 16, 4096, fb, "");
     time_shape<128, B128, F128, FwdCfg<128, 128, 128, 64, 4, 2, true, true, 1, true>,

@@ -16,14 +16,18 @@
 
 namespace flex {
 
-template <int D_, int DV_, int BMQ_, int NWARPS_> struct BwdCfg {
+// WG: Sᵀ = K Qᵀ and dPᵀ = V dOᵀ on Hopper's wgmma (wgmma.cuh) where the compiler targets sm_90a:
+// warpgroup g (warps 4g..4g+3) owns kv rows 64g.., so warp w keeps its 16 rows 16w.. either way.
+template <int D_, int DV_, int BMQ_, int NWARPS_, bool WG_ = false> struct BwdCfg {
   static constexpr int D = D_, DV = DV_, BMQ = BMQ_, NWARPS = NWARPS_;
   static constexpr int BN = 16 * NWARPS;  // kv rows per CTA
   static constexpr int NTHREADS = NWARPS * 32;
   static constexpr int DP = (D + 15) / 16 * 16;
   static constexpr int DVP = (DV + 15) / 16 * 16;
   static constexpr bool VEC = (D % 8 == 0) && (DV % 8 == 0);
-  static constexpr bool KV_IN_REGS = (DP / 16) * 4 + (DVP / 16) * 4 <= 32;
+  static constexpr bool WG =
+      WG_ && FLEX_WGMMA && VEC && D % 64 == 0 && DV % 64 == 0 && NWARPS % 4 == 0 && (BMQ == 64 || BMQ == 128);
+  static constexpr bool KV_IN_REGS = !WG && (DP / 16) * 4 + (DVP / 16) * 4 <= 32;
   // dQ = dS K: warps tile the BMQ x DP block as WQ (along q) x WD (along d)
   static constexpr int WQ = BMQ / 16 < NWARPS ? BMQ / 16 : NWARPS;
   static constexpr int WD0 = NWARPS / WQ;
@@ -148,6 +152,7 @@ __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScor
       if (it + 1 < n_iter) load_q(it + 1, stage ^ 1);
       cp_async_commit();
       cp_async_wait<1>();
+      if constexpr (C::WG) fence_proxy_async_smem();  // cp.async data → wgmma's async proxy
       __syncthreads();
       if constexpr (C::KV_IN_REGS) {
         if (!kv_frags_loaded) {
@@ -170,6 +175,16 @@ __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScor
 
       // ---- Sᵀ = K Qᵀ ------------------------------------------------------------------------
       float st[NTQ][4];
+      if constexpr (C::WG) {
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < KSTEPS; ++kk) {
+          const unsigned ka = smem_u32(sK + (kk >> 2) * KT::PANEL + (warp >> 2) * 64 * 64) + (kk & 3) * 32;
+          const unsigned qb = smem_u32(cQ + (kk >> 2) * QT::PANEL) + (kk & 3) * 32;
+          wgmma_ss<C::BMQ, T>(&st[0][0], wgmma_desc_sw128(ka), wgmma_desc_sw128(qb), kk > 0);
+        }
+        wgmma_commit_and_wait();
+      } else {
 #pragma unroll
       for (int i = 0; i < NTQ; ++i) st[i][0] = st[i][1] = st[i][2] = st[i][3] = 0.f;
 #pragma unroll
@@ -188,6 +203,7 @@ __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScor
           mma_16816<T>(st[2 * n2], ka, qb[0], qb[1]);
           mma_16816<T>(st[2 * n2 + 1], ka, qb[2], qb[3]);
         }
+      }
       }
 
       // ---- Pᵀ (in st), keeping score_mod'(score) in gr ------------------------------------------
@@ -256,6 +272,16 @@ __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScor
 
       // ---- dPᵀ = V dOᵀ ---------------------------------------------------------------------------
       float dp[NTQ][4];
+      if constexpr (C::WG) {
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < VSTEPS; ++kk) {
+          const unsigned va = smem_u32(sV + (kk >> 2) * VT::PANEL + (warp >> 2) * 64 * 64) + (kk & 3) * 32;
+          const unsigned ob = smem_u32(cO + (kk >> 2) * OT::PANEL) + (kk & 3) * 32;
+          wgmma_ss<C::BMQ, T>(&dp[0][0], wgmma_desc_sw128(va), wgmma_desc_sw128(ob), kk > 0);
+        }
+        wgmma_commit_and_wait();
+      } else {
 #pragma unroll
       for (int i = 0; i < NTQ; ++i) dp[i][0] = dp[i][1] = dp[i][2] = dp[i][3] = 0.f;
 #pragma unroll
@@ -274,6 +300,7 @@ __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScor
           mma_16816<T>(dp[2 * n2], va, ob[0], ob[1]);
           mma_16816<T>(dp[2 * n2 + 1], va, ob[2], ob[3]);
         }
+      }
       }
 
       // ---- dSᵀ = Pᵀ ∘ (dPᵀ − delta) ∘ score_mod' (in dp) ----------------------------------------
@@ -524,7 +551,10 @@ extern "C" __global__ void __launch_bounds__(flex::F32_WARPS * 32)
 #define FLEX_BWD_WARPS 4
 #endif
 #endif
-typedef flex::BwdCfg<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, FLEX_BWD_BMQ, FLEX_BWD_WARPS> FlexBwdConfig;
+#ifndef FLEX_BWD_WGMMA
+#define FLEX_BWD_WGMMA 0
+#endif
+typedef flex::BwdCfg<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, FLEX_BWD_BMQ, FLEX_BWD_WARPS, FLEX_BWD_WGMMA != 0> FlexBwdConfig;
 extern "C" __global__ void __launch_bounds__(FLEX_BWD_WARPS * 32)
     flex_bwd_dkdv(const FlexBwdArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
   flex::bwd_dkdv_tc<FlexBwdConfig, flex_elem_t>(args, sp, mp);

@@ -7,7 +7,7 @@
 // accumulator fragment of one m64nN instruction gives warp w of the warpgroup rows 16w..16w+15
 // in mma.sync's C layout per n8 block, so the softmax and P·V code after it is unchanged.
 // Included after common.cuh; FLEX_WGMMA is 1 only where the compiler targets sm_90a.
-#pragma once
+// (included once: after common.cuh, or as part of the "common" text the backend prepends)
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define FLEX_WGMMA 1

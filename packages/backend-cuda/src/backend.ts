@@ -120,9 +120,9 @@ function kernels(): KernelTexts {
   if (!kernelText) {
     const dir = kernelDir();
     const read = (f: string) => readFileSync(join(dir, f), 'utf8');
-    // the forward kernel's Hopper path (wgmma.cuh) travels with it: no other kernel uses it
-    const fwd = `${read(KERNEL_FILES.wgmma)}\n${read(KERNEL_FILES.fwd)}`;
-    kernelText = { common: read(KERNEL_FILES.common), fwd, bwd: read(KERNEL_FILES.bwd), dec: read(KERNEL_FILES.dec) };
+    // the Hopper wgmma helpers (forward and backward) travel with the shared definitions
+    const common = `${read(KERNEL_FILES.common)}\n${read(KERNEL_FILES.wgmma)}`;
+    kernelText = { common, fwd: read(KERNEL_FILES.fwd), bwd: read(KERNEL_FILES.bwd), dec: read(KERNEL_FILES.dec) };
   }
   return kernelText;
 }

@@ -26,6 +26,8 @@ export interface BwdConfig {
   /** kv rows per CTA (outer axis): 16 per warp. */
   bn: number;
   warps: number;
+  /** Sᵀ and dPᵀ on Hopper's wgmma (sm_90a; mma.sync elsewhere). */
+  wgmma: boolean;
   threads: number;
   smemBytes: number;
 }
@@ -80,7 +82,7 @@ export function fwdConfig(dtype: DType, E: number, Ev: number, options: FwdConfi
 }
 
 export function bwdConfig(dtype: DType, E: number, Ev: number): BwdConfig {
-  if (dtype === 'f32') return { bmq: F32_TILE, bn: F32_TILE, warps: 8, threads: 256, smemBytes: 0 };
+  if (dtype === 'f32') return { bmq: F32_TILE, bn: F32_TILE, warps: 8, wgmma: false, threads: 256, smemBytes: 0 };
   let c: { bmq: number; warps: number };
   if (E <= 64 && Ev <= 64) c = { bmq: 64, warps: 8 };
   else if (E <= 128 && Ev <= 128) c = { bmq: 64, warps: 8 };
@@ -91,7 +93,9 @@ export function bwdConfig(dtype: DType, E: number, Ev: number): BwdConfig {
   const smemBytes =
     smemTileBytes(bn, dp) + smemTileBytes(bn, dvp) + 2 * (smemTileBytes(c.bmq, dp) + smemTileBytes(c.bmq, dvp)) +
     smemTileBytes(bn, c.bmq) + 2 * 2 * c.bmq * 4;
-  return { bmq: c.bmq, bn, warps: c.warps, threads: c.warps * 32, smemBytes };
+  // Sᵀ = K Qᵀ and dPᵀ = V dOᵀ on wgmma where NVRTC targets sm_90a (BwdCfg::WG decides per shape)
+  const wgmma = E % 64 === 0 && Ev % 64 === 0 && c.warps % 4 === 0;
+  return { bmq: c.bmq, bn, warps: c.warps, wgmma, threads: c.warps * 32, smemBytes };
 }
 
 /** rows: the smallest of 4, 8, 16 that holds G·Lq (16 with several row groups beyond that). */
@@ -127,6 +131,7 @@ export function configDefines(fwd: FwdConfig, bwd: BwdConfig, decodeRows: number
     FLEX_FWD_WGMMA: fwd.wgmma ? 1 : 0,
     FLEX_BWD_BMQ: bwd.bmq,
     FLEX_BWD_WARPS: bwd.warps,
+    FLEX_BWD_WGMMA: bwd.wgmma ? 1 : 0,
     FLEX_DEC_ROWS: decodeRows,
   };
 }
