@@ -176,13 +176,8 @@ __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScor
       // ---- Sᵀ = K Qᵀ ------------------------------------------------------------------------
       float st[NTQ][4];
       if constexpr (C::WG) {
-        wgmma_fence();
-#pragma unroll
-        for (int kk = 0; kk < KSTEPS; ++kk) {
-          const unsigned ka = smem_u32(sK + (kk >> 2) * KT::PANEL + (warp >> 2) * 64 * 64) + (kk & 3) * 32;
-          const unsigned qb = smem_u32(cQ + (kk >> 2) * QT::PANEL) + (kk & 3) * 32;
-          wgmma_ss<C::BMQ, T>(&st[0][0], wgmma_desc_sw128(ka), wgmma_desc_sw128(qb), kk > 0);
-        }
+        wgmma_fence();  // warpgroup warp / 4 owns kv rows 64·(warp / 4)..
+        wgmma_rows<C::BMQ, KSTEPS, KT::PANEL, QT::PANEL>(&st[0][0], sK + (warp >> 2) * 64 * 64, cQ);
         wgmma_commit_and_wait();
       } else {
 #pragma unroll
@@ -274,12 +269,7 @@ __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScor
       float dp[NTQ][4];
       if constexpr (C::WG) {
         wgmma_fence();
-#pragma unroll
-        for (int kk = 0; kk < VSTEPS; ++kk) {
-          const unsigned va = smem_u32(sV + (kk >> 2) * VT::PANEL + (warp >> 2) * 64 * 64) + (kk & 3) * 32;
-          const unsigned ob = smem_u32(cO + (kk >> 2) * OT::PANEL) + (kk & 3) * 32;
-          wgmma_ss<C::BMQ, T>(&dp[0][0], wgmma_desc_sw128(va), wgmma_desc_sw128(ob), kk > 0);
-        }
+        wgmma_rows<C::BMQ, VSTEPS, VT::PANEL, OT::PANEL>(&dp[0][0], sV + (warp >> 2) * 64 * 64, cO);
         wgmma_commit_and_wait();
       } else {
 #pragma unroll

@@ -190,12 +190,7 @@ __device__ __forceinline__ void fwd_tc(const FlexFwdArgs& a, const FlexScorePara
         wgmma_fence();
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-          for (int kk = 0; kk < KSTEPS; ++kk) {
-            const unsigned qa = smem_u32(sQ + (kk >> 2) * QT::PANEL + mt * 64 * 64) + (kk & 3) * 32;
-            const unsigned kb = smem_u32(cK + (kk >> 2) * KT::PANEL) + (kk & 3) * 32;
-            wgmma_ss<C::BN, T>(&s[mt][0][0], wgmma_desc_sw128(qa), wgmma_desc_sw128(kb), kk > 0);
-          }
+          wgmma_rows<C::BN, KSTEPS, QT::PANEL, KT::PANEL>(&s[mt][0][0], sQ + mt * 64 * 64, cK);
         wgmma_commit_and_wait();
       } else {
 #pragma unroll

@@ -48,73 +48,61 @@ __device__ __forceinline__ void fence_proxy_async_smem() {
 
 #define FLEX_WG_R8(i) "+f"(d[(i) + 0]), "+f"(d[(i) + 1]), "+f"(d[(i) + 2]), "+f"(d[(i) + 3]), \
                       "+f"(d[(i) + 4]), "+f"(d[(i) + 5]), "+f"(d[(i) + 6]), "+f"(d[(i) + 7])
+#define FLEX_WG_REGS32                                                                                      \
+  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                                  \
+  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
+#define FLEX_WG_REGS64                                                                                      \
+  FLEX_WG_REGS32 ", %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "        \
+  "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
 
 // D (64 x N, f32, this thread's N/2 values) += A (64 x 16) · B (N x 16)ᵀ, both K-major in smem.
-// scale_d = 0 overwrites D instead (the first k step).
+// scale_d = 0 overwrites D instead (the first k step). One specialisation per (N, element type):
+// the PTX type name is part of the instruction text.
 template <int N, typename T>
 __device__ __forceinline__ void wgmma_ss(float* d, unsigned long long da, unsigned long long db, int scale_d);
 
-
-template <>
-__device__ __forceinline__ void wgmma_ss<64, __nv_bfloat16>(float* d, unsigned long long da, unsigned long long db,
-                                                            int scale_d) {
 #if FLEX_WGMMA
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
-      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
-      "%32, %33, p, 1, 1, 0, 0;\n}\n"
-      : FLEX_WG_R8(0), FLEX_WG_R8(8), FLEX_WG_R8(16), FLEX_WG_R8(24)
-      : "l"(da), "l"(db), "r"(scale_d));
+#define FLEX_WG_SS64(CT, PT)                                                                                 \
+  template <>                                                                                               \
+  __device__ __forceinline__ void wgmma_ss<64, CT>(float* d, unsigned long long da, unsigned long long db,   \
+                                                   int scale_d) {                                           \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"                                               \
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32." PT "." PT " {" FLEX_WG_REGS32 "}, %32, %33, p, 1, 1, 0, 0;\n}\n" \
+                 : FLEX_WG_R8(0), FLEX_WG_R8(8), FLEX_WG_R8(16), FLEX_WG_R8(24)                              \
+                 : "l"(da), "l"(db), "r"(scale_d));                                                         \
+  }
+#define FLEX_WG_SS128(CT, PT)                                                                                \
+  template <>                                                                                               \
+  __device__ __forceinline__ void wgmma_ss<128, CT>(float* d, unsigned long long da, unsigned long long db,  \
+                                                    int scale_d) {                                          \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                               \
+                 "wgmma.mma_async.sync.aligned.m64n128k16.f32." PT "." PT " {" FLEX_WG_REGS64 "}, %64, %65, p, 1, 1, 0, 0;\n}\n" \
+                 : FLEX_WG_R8(0), FLEX_WG_R8(8), FLEX_WG_R8(16), FLEX_WG_R8(24), FLEX_WG_R8(32), FLEX_WG_R8(40), \
+                   FLEX_WG_R8(48), FLEX_WG_R8(56)                                                           \
+                 : "l"(da), "l"(db), "r"(scale_d));                                                         \
+  }
+FLEX_WG_SS64(__nv_bfloat16, "bf16")
+FLEX_WG_SS64(__half, "f16")
+FLEX_WG_SS128(__nv_bfloat16, "bf16")
+FLEX_WG_SS128(__half, "f16")
+#undef FLEX_WG_SS64
+#undef FLEX_WG_SS128
 #endif
-}
-template <>
-__device__ __forceinline__ void wgmma_ss<64, __half>(float* d, unsigned long long da, unsigned long long db,
-                                                     int scale_d) {
-#if FLEX_WGMMA
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
-      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
-      "%32, %33, p, 1, 1, 0, 0;\n}\n"
-      : FLEX_WG_R8(0), FLEX_WG_R8(8), FLEX_WG_R8(16), FLEX_WG_R8(24)
-      : "l"(da), "l"(db), "r"(scale_d));
-#endif
-}
-
-#define FLEX_WG_N128_REGS                                                                                   \
-  "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                                 \
-  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "                        \
-  "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "                        \
-  "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
-
-template <>
-__device__ __forceinline__ void wgmma_ss<128, __nv_bfloat16>(float* d, unsigned long long da, unsigned long long db,
-                                                             int scale_d) {
-#if FLEX_WGMMA
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " FLEX_WG_N128_REGS "%64, %65, p, 1, 1, 0, 0;\n}\n"
-      : FLEX_WG_R8(0), FLEX_WG_R8(8), FLEX_WG_R8(16), FLEX_WG_R8(24), FLEX_WG_R8(32), FLEX_WG_R8(40),
-        FLEX_WG_R8(48), FLEX_WG_R8(56)
-      : "l"(da), "l"(db), "r"(scale_d));
-#endif
-}
-template <>
-__device__ __forceinline__ void wgmma_ss<128, __half>(float* d, unsigned long long da, unsigned long long db,
-                                                      int scale_d) {
-#if FLEX_WGMMA
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 " FLEX_WG_N128_REGS "%64, %65, p, 1, 1, 0, 0;\n}\n"
-      : FLEX_WG_R8(0), FLEX_WG_R8(8), FLEX_WG_R8(16), FLEX_WG_R8(24), FLEX_WG_R8(32), FLEX_WG_R8(40),
-        FLEX_WG_R8(48), FLEX_WG_R8(56)
-      : "l"(da), "l"(db), "r"(scale_d));
-#endif
-}
-#undef FLEX_WG_N128_REGS
+#undef FLEX_WG_REGS64
+#undef FLEX_WG_REGS32
 #undef FLEX_WG_R8
+
+// D (64 x N) = A · Bᵀ over KSTEPS k16 steps: A's 64 rows start at `a`, B's N rows at `b`, both
+// SmemTiles of 64-column panels (A_PANEL / B_PANEL elements apart). Issue only: the caller fences
+// before and commits and waits after (several calls may share one group).
+template <int N, int KSTEPS, int A_PANEL, int B_PANEL, typename T>
+__device__ __forceinline__ void wgmma_rows(float* d, const T* a, const T* b) {
+#pragma unroll
+  for (int kk = 0; kk < KSTEPS; ++kk) {
+    const unsigned ad = smem_u32(a + (kk >> 2) * A_PANEL) + (kk & 3) * 32;
+    const unsigned bd = smem_u32(b + (kk >> 2) * B_PANEL) + (kk & 3) * 32;
+    wgmma_ss<N, T>(d, wgmma_desc_sw128(ad), wgmma_desc_sw128(bd), kk > 0);
+  }
+}
 
 }  // namespace flex
