@@ -5,6 +5,7 @@
  */
 import {
   checkBackwardInputs,
+  compileMaskInterval,
   denseFromTables,
   fromFloats,
   reblock,
@@ -22,8 +23,10 @@ import {
   type Tensor,
 } from '@flexattn/ir';
 import { acquireDevice, type DeviceOptions, type GpuContext } from './device.js';
-import { Engine, U, type AttnShape, type CaptureState, type TileMap } from './engine.js';
+import { Engine, U, type AttnShape, type CaptureState, type TileMap, type Tuning } from './engine.js';
+import { PassTimer, timestampTotalMs } from './timing.js';
 import { renderMods, type RenderedMods } from './renderer.js';
+import { refineTiles } from './tables.js';
 
 /** A device-resident f32 tensor: pass these instead of host tensors to skip the copies. */
 export interface GpuTensor {
@@ -37,6 +40,10 @@ export interface WebGPUBackendOptions extends DeviceOptions {
   splitKv?: boolean;
   /** use subgroup reductions where the adapter offers them (default true) */
   subgroups?: boolean;
+  /** kernel knobs for benchmarks and sweeps (decode kernel, forward tiles); absent fields stay automatic */
+  tuning?: Tuning;
+  /** measure() with GPU timestamps where the device has `timestamp-query` (default true) */
+  timestamps?: boolean;
 }
 
 type AnyTensor = Tensor | GpuTensor;
@@ -50,11 +57,17 @@ export class WebGPUBackend implements FlexAttentionBackend {
   readonly name = 'webgpu';
   readonly engine: Engine;
   readonly deviceDescription: string;
+  /** measure() tries GPU timestamps (the device has timestamp-query and they were not turned off) */
+  timestamps: boolean;
+  /** largest share of the measured time that timestamp rounding may account for (see timestampTotalMs) */
+  timestampQuantTolerance = 0.05;
 
   constructor(readonly ctx: GpuContext, opts: WebGPUBackendOptions = {}) {
     this.engine = new Engine(ctx);
     this.engine.splitKv = opts.splitKv;
     this.engine.useSubgroups = opts.subgroups ?? true;
+    this.engine.tuning = opts.tuning ?? {};
+    this.timestamps = (opts.timestamps ?? true) && ctx.caps.timestampQuery;
     const c = ctx.caps;
     this.deviceDescription = `WebGPU ${ctx.adapterName} (${[c.subgroups && `subgroups ${c.subgroupMinSize}+`, c.f16 && 'shader-f16', c.timestampQuery && 'timestamp-query'].filter(Boolean).join(', ')}; ${c.maxWorkgroupStorage / 1024} KiB workgroup memory)`;
   }
@@ -99,9 +112,36 @@ export class WebGPUBackend implements FlexAttentionBackend {
     return { buffers, scalars: r.scalarValues() };
   }
 
-  private tiles(mask: BlockMask | undefined): ((tq: number, tk: number) => TileMap) | undefined {
+  /** Refined tile maps of masks whose mods read no captured tensors or scalars (those may change). */
+  private readonly tileCache = new WeakMap<BlockMask, Map<string, Uint8Array>>();
+
+  private tiles(mask: BlockMask | undefined, p: AttentionProblem): ((tq: number, tk: number) => TileMap) | undefined {
     if (!mask) return undefined;
-    return (tq, tk) => ({ dense: denseFromTables(reblock(mask, tq, tk)), mB: mask.B, mH: mask.H, tq, tk });
+    return (tq, tk) => {
+      const key = `${tq}x${tk}:${p.B}:${p.Hq}`;
+      const cacheable = mask.maskMod.captures.length === 0;
+      let dense = cacheable ? this.tileCache.get(mask)?.get(key) : undefined;
+      if (!dense) {
+        dense = denseFromTables(reblock(mask, tq, tk));
+        const [bq, bk] = mask.blockSize;
+        // the mask's own blocks already carry its classification; other tilings are sharpened
+        if (bq !== tq || bk !== tk) {
+          let interval: ((...b: number[]) => number) | undefined;
+          try {
+            interval = compileMaskInterval(mask.maskMod);
+          } catch {
+            interval = undefined; // e.g. no runtime code generation (CSP): keep the reblocked classes
+          }
+          dense = refineTiles(dense, mask, interval, tq, tk, p.B, p.Hq);
+        }
+        if (cacheable) {
+          let m = this.tileCache.get(mask);
+          if (!m) this.tileCache.set(mask, (m = new Map()));
+          m.set(key, dense);
+        }
+      }
+      return { dense, mB: mask.B, mH: mask.H, tq, tk };
+    };
   }
 
   private shape(p: AttentionProblem): AttnShape {
@@ -119,7 +159,7 @@ export class WebGPUBackend implements FlexAttentionBackend {
       await this.engine.forward({
         shape: this.shape(p), scale: p.scale,
         q: this.input(q, temps), k: this.input(k, temps), v: this.input(v, temps), out, lse,
-        hooks: r.hooks, captures: this.captureState(r, temps), tiles: this.tiles(p.blockMask), maskH: p.blockMask?.H,
+        hooks: r.hooks, captures: this.captureState(r, temps), tiles: this.tiles(p.blockMask, p), maskH: p.blockMask?.H,
       });
       const outT: GpuTensor = { buffer: out, shape: [p.B, p.Hq, p.Lq, p.Ev], dtype: 'f32' };
       const lseT: GpuTensor = { buffer: lse, shape: [p.B, p.Hq, p.Lq], dtype: 'f32' };
@@ -159,7 +199,7 @@ export class WebGPUBackend implements FlexAttentionBackend {
         shape: this.shape(p), scale: p.scale,
         q: this.input(q, temps), k: this.input(k, temps), v: this.input(v, temps),
         out: this.input(out, temps), lse: this.input(lse, temps), dOut: this.input(dOut, temps),
-        dq, dk, dv, hooks: r.hooks, captures: st, tiles: this.tiles(p.blockMask),
+        dq, dk, dv, hooks: r.hooks, captures: st, tiles: this.tiles(p.blockMask, p),
       });
       const captureGrads = new Map<CapturedTensor, Float32Array>();
       const gradOrder = r.tensors.filter((_, i) => r.hooks.captures[i]!.grad);
@@ -191,10 +231,15 @@ export class WebGPUBackend implements FlexAttentionBackend {
    * polling, which adds milliseconds of noisy latency to every wait (seen on the H100: the same
    * causal pass measured 12 and 50 ms). So each sample queues a batch of passes back to back, waits
    * once, and divides: the batch is sized from the warm-up to last about 200 ms (at most 16 passes).
+   * Where the device has `timestamp-query`, every compute pass of the batch is timed on the GPU and
+   * a sample is the summed pass time per call (timer 'gpu-timestamps'); if any sample's timestamps
+   * look invalid (zeros, reversed, too coarsely quantized, beyond the wall time), the wall-clock
+   * samples of the same batches are returned instead (timer 'wall').
    */
   async measure(q: Tensor, k: Tensor, v: Tensor, options: FlexAttentionOptions, spec: MeasureSpec): Promise<MeasureResult> {
     const gq = this.toGpu(q), gk = this.toGpu(k), gv = this.toGpu(v);
     const held: GpuTensor[] = [gq, gk, gv];
+    let timer: PassTimer | undefined;
     try {
       const dOut = spec.dOut ? this.toGpu(spec.dOut) : undefined;
       if (dOut) held.push(dOut);
@@ -216,14 +261,36 @@ export class WebGPUBackend implements FlexAttentionBackend {
         single = Math.min(single, performance.now() - t0);
       }
       const batch = Math.max(1, Math.min(16, Math.ceil(200 / Math.max(single, 1e-3))));
-      const ms: number[] = [];
-      for (let i = 0; i < spec.iterations; i++) {
-        const t0 = performance.now();
-        await Promise.all(Array.from({ length: batch }, once));
-        ms.push((performance.now() - t0) / batch);
+      if (this.timestamps) {
+        try {
+          timer = new PassTimer(this.device, 4 * batch + 8);
+        } catch {
+          timer = undefined;
+        }
       }
-      return { ms, timer: 'wall' };
+      const wall: number[] = [];
+      const device: number[] = [];
+      let timestampsOk = !!timer;
+      for (let i = 0; i < spec.iterations; i++) {
+        timer?.reset();
+        this.engine.timer = timer;
+        const t0 = performance.now();
+        try {
+          await Promise.all(Array.from({ length: batch }, once));
+        } finally {
+          this.engine.timer = undefined;
+        }
+        const w = performance.now() - t0;
+        wall.push(w / batch);
+        if (timer && timestampsOk) {
+          const total = timer.overflow ? undefined : timestampTotalMs(await timer.read(), timer.pairs, w, this.timestampQuantTolerance);
+          if (total) device.push(total.ms / batch);
+          else timestampsOk = false;
+        }
+      }
+      return timestampsOk && device.length === wall.length ? { ms: device, timer: 'gpu-timestamps' } : { ms: wall, timer: 'wall' };
     } finally {
+      timer?.destroy();
       held.forEach((t) => this.release(t));
     }
   }

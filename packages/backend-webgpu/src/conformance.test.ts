@@ -9,9 +9,18 @@ if (typeof ctx === 'string') {
   describe('webgpu conformance', () => it.skip(ctx, () => {}));
 } else {
   describeConformance(() => createWebGPUBackend({ device: ctx.device }), { label: `webgpu, ${ctx.adapterName}` });
+  const decodable = (c: { Lq: number; Hq: number; Hkv: number; mask?: () => { H?: number } }) =>
+    c.Lq * (c.Hq / c.Hkv) <= 16 && (c.mask === undefined || (c.mask().H ?? 1) === 1);
+  // the decode kernel (programs/decode.ts) on every case it applies to
   describeConformance(() => createWebGPUBackend({ device: ctx.device, splitKv: true }), {
-    label: 'webgpu split-KV decode',
+    label: 'webgpu split-KV decode kernel',
     backward: false,
-    filter: (c) => c.Lq * (c.Hq / c.Hkv) <= 16 && (c.mask === undefined || (c.mask().H ?? 1) === 1),
+    filter: decodable,
+  });
+  // its fallback, the forward template in split mode
+  describeConformance(() => createWebGPUBackend({ device: ctx.device, splitKv: true, tuning: { decode: { kernel: 'tiles' } } }), {
+    label: 'webgpu split-KV forward template',
+    backward: false,
+    filter: decodable,
   });
 }

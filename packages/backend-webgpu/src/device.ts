@@ -46,6 +46,13 @@ export interface DeviceOptions {
 
 const WANTED_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query'] as const;
 
+/**
+ * Flags for the dawn.node instances we create: Dawn quantizes timestamp queries to 65.5 µs by
+ * default (a browser fingerprinting guard), too coarse to time a 0.2 ms decode pass. Callers that
+ * create their own `GPU` can pass the same flags: `create(DAWN_FLAGS)`.
+ */
+export const DAWN_FLAGS: readonly string[] = ['disable-dawn-features=timestamp_quantization'];
+
 /** Reads the caps of an existing device. */
 export function capsOf(device: GPUDevice, adapterInfo?: GPUAdapterInfo): GpuCaps {
   const l = device.limits;
@@ -83,8 +90,8 @@ async function findGpu(tried: string[]): Promise<GPU | undefined> {
     for (const [k, v] of Object.entries(mod.globals)) {
       if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
     }
-    tried.push("import('webgpu') → create([])");
-    const gpu = mod.create([]);
+    tried.push(`import('webgpu') → create(${JSON.stringify(DAWN_FLAGS)})`);
+    const gpu = mod.create([...DAWN_FLAGS]);
     keepAlive.add(gpu);
     return gpu;
   } catch (e) {

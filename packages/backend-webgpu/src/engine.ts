@@ -7,9 +7,11 @@ import type { GpuContext } from './device.js';
 import { CompileError, UnsupportedError } from './errors.js';
 import { packParams, type ParamsValues } from './programs/common.js';
 import { dkdvKernel, dqKernel, preprocessKernel, backwardSmem, type BackwardConfig } from './programs/backward.js';
+import { checkDecodeConfig, decodeDims, decodeKernel, decodeRegs, decodeSmem, type DecodeConfig } from './programs/decode.js';
 import { forwardDims, forwardKernel, forwardSmem, mergeKernel, type ForwardConfig } from './programs/forward.js';
 import { hasCaptureGroup, type WgslHooks } from './programs/hooks.js';
 import { packTables, transposeTiles, type PackedTables } from './tables.js';
+import type { PassTimer } from './timing.js';
 
 // numeric usage flags, so nothing depends on the GPUBufferUsage global being installed
 export const U = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
@@ -37,6 +39,57 @@ export interface CaptureState {
 }
 
 type BindingKind = 'uniform' | 'read' | 'rw';
+
+/**
+ * Knobs for benchmarks and sweeps (`createWebGPUBackend({ tuning })`); every field is optional
+ * and an absent one keeps the automatic choice. Plain data, so a sweep can take it as JSON.
+ */
+export interface Tuning {
+  decode?: DecodeTuning;
+  forward?: ForwardTuning;
+}
+
+export interface DecodeTuning {
+  /** 'lanes' = the decode kernel (programs/decode.ts), 'tiles' = the forward template in split mode */
+  kernel?: 'lanes' | 'tiles';
+  /** lanes per key (power of two; default: the smallest ≥ 4 that keeps registers within `maxRegs`) */
+  lanes?: number;
+  /** invocations per workgroup (default 128) */
+  workgroupSize?: number;
+  /** keys per lane group per step (default 2; 1 beyond 8 rows) */
+  keysPerStep?: number;
+  /** keys per block-table tile (default 64) */
+  tile?: number;
+  /** number of KV splits; default: enough for `targetWorkgroups` */
+  splits?: number;
+  /** workgroups to aim for over (splits × B × Hkv) (default 2048) */
+  targetWorkgroups?: number;
+  /** fewest keys a split should cover (default 256) */
+  minKeysPerSplit?: number;
+  /** decoding applies when group·Lq ≤ this (default 16) */
+  maxRows?: number;
+  /** vec4 registers per lane the lanes kernel may hold when picking `lanes` (default 32) */
+  maxRegs?: number;
+}
+
+export interface ForwardTuning {
+  BR?: number;
+  BC?: number;
+  TX?: number;
+  TY?: number;
+  /** row-max reduction with subgroup shuffles (default: when the adapter allows it) */
+  subgroups?: boolean;
+  /**
+   * workgroup order: 'heads' = head by head, longest query tiles of each head first (default),
+   * 'rows' = the longest query tiles of every head first. On the H100 (2026-11-25 sweep, B4 H16
+   * L4096 D64) 'heads' was faster for both noop (14.4 vs 15.6 ms) and causal (8.02 vs 8.28 ms).
+   */
+  order?: 'rows' | 'heads';
+  /** K and V tiles share one workgroup buffer (larger tiles fit at large head dims) */
+  kvShared?: boolean;
+  /** with kvShared: V's loads issued with K's, kept in registers across S */
+  prefetchV?: boolean;
+}
 
 interface Built {
   pipeline: GPUComputePipeline;
@@ -195,6 +248,14 @@ export class Engine {
     return buf;
   }
 
+  /** While set (measure()), every compute pass the engine encodes is timed with GPU timestamps. */
+  timer?: PassTimer;
+
+  private beginPass(enc: GPUCommandEncoder): GPUComputePassEncoder {
+    const timestampWrites = this.timer?.writes();
+    return timestampWrites ? enc.beginComputePass({ timestampWrites }) : enc.beginComputePass();
+  }
+
   /** Submits and, once the GPU is done with them, frees the per-call buffers. */
   submit(enc: GPUCommandEncoder): Promise<void> {
     const bufs = this.transient;
@@ -210,6 +271,8 @@ export class Engine {
   forwardOverride?: (E: number, Ev: number) => Omit<ForwardConfig, 'E' | 'Ev' | 'mode'> | undefined;
   /** split-KV decoding: undefined = automatic, false = never, true = whenever it applies */
   splitKv?: boolean;
+  /** sweep knobs (see `Tuning`) */
+  tuning: Tuning = {};
 
   private fits(c: ForwardConfig): boolean {
     return c.TX * c.TY <= this.ctx.caps.maxInvocations && forwardSmem(c) <= this.ctx.caps.maxWorkgroupStorage;
@@ -223,11 +286,32 @@ export class Engine {
   forwardConfig(E: number, Ev: number, mode: 'forward' | 'split' = 'forward'): ForwardConfig {
     if (E > 256 || Ev > 256) throw new UnsupportedError(`head dims up to 256 (got E=${E}, Ev=${Ev})`);
     const pinned = mode === 'forward' ? this.forwardOverride?.(E, Ev) : undefined;
-    if (pinned) return { ...pinned, E, Ev, mode };
+    if (pinned) return { order: this.tuning.forward?.order, ...pinned, E, Ev, mode };
+    const ft = mode === 'forward' ? this.tuning.forward : undefined;
+    if (ft && (ft.BR ?? ft.BC ?? ft.TX ?? ft.TY) !== undefined) {
+      const auto = this.autoForwardConfig(E, Ev, mode);
+      const c: ForwardConfig = {
+        ...auto, BR: ft.BR ?? auto.BR, BC: ft.BC ?? auto.BC, TX: ft.TX ?? auto.TX, TY: ft.TY ?? auto.TY,
+        order: ft.order, kvShared: ft.kvShared, prefetchV: ft.prefetchV,
+      };
+      c.subgroups = ft.subgroups ?? this.sub(c.TX);
+      if (c.subgroups && !this.sub(c.TX)) throw new UnsupportedError(`subgroup reduction needs subgroups of at least TX=${c.TX} lanes`);
+      if (c.BR % c.TY || c.BC % c.TX) throw new UnsupportedError(`tile ${c.BR}x${c.BC} is not divisible by TY=${c.TY} / TX=${c.TX}`);
+      if (!this.fits(c)) throw new UnsupportedError(`forward tile ${c.BR}x${c.BC}/${c.TX}x${c.TY} needs ${forwardSmem(c)} bytes of workgroup memory or too many invocations`);
+      return c;
+    }
+    const c = this.autoForwardConfig(E, Ev, mode);
+    if (ft?.subgroups === false) c.subgroups = false;
+    if (ft?.order) c.order = ft.order;
+    if (ft?.kvShared) Object.assign(c, { kvShared: true, prefetchV: ft.prefetchV });
+    return c;
+  }
+
+  private autoForwardConfig(E: number, Ev: number, mode: 'forward' | 'split'): ForwardConfig {
     const candidates: [number, number, number, number][] =
       mode === 'split'
         ? [[16, 32, 32, 4], [16, 16, 16, 4], [16, 8, 8, 4], [16, 4, 4, 4], [16, 2, 2, 4]]
-                : // measured on the H100 (Dawn/Vulkan, D64): 64x32/16x8 with subgroups 7.8 TFLOP/s, 64x32/8x16 7.0, 64x16/4x16 4.6, 32x32/8x8 3.7
+        : // measured on the H100 (Dawn/Vulkan, D64): 64x32/16x8 with subgroups 7.8 TFLOP/s, 64x32/8x16 7.0, 64x16/4x16 4.6, 32x32/8x8 3.7
           [[64, 32, 16, 8], [64, 32, 8, 16], [32, 32, 8, 8], [32, 16, 8, 8], [16, 16, 8, 4], [16, 8, 4, 4], [8, 8, 4, 2], [4, 4, 2, 2]];
     for (const [BR, BC, TX, TY] of candidates) {
       for (const sub of this.sub(TX) ? [true, false] : [false]) {
@@ -236,6 +320,47 @@ export class Engine {
       }
     }
     throw new UnsupportedError(`no ${mode} tile fits ${this.ctx.caps.maxWorkgroupStorage} bytes of workgroup memory at E=${E}, Ev=${Ev}`);
+  }
+
+  /**
+   * The decode kernel's config for a shape, or undefined when it does not apply (too many rows
+   * per kv head, or no lane count keeps the registers within reach).
+   */
+  decodeConfig(s: AttnShape): DecodeConfig | undefined {
+    const t = this.tuning.decode ?? {};
+    const caps = this.ctx.caps;
+    const R = (s.Hq / s.Hkv) * s.Lq;
+    if (!Number.isInteger(R) || R > (t.maxRows ?? 16)) return undefined;
+    const canSub = this.useSubgroups && caps.subgroups && caps.subgroupMinSize >= 4;
+    const maxLG = canSub ? Math.min(32, caps.subgroupMinSize) : 32;
+    const budget = t.maxRegs ?? 32;
+    const NT = t.workgroupSize ?? 128;
+    const U = t.keysPerStep ?? (R > 8 ? 1 : 2);
+    const base = { R, E: s.E, Ev: s.Ev, NT, U, BC: t.tile ?? 64 };
+    let LG = t.lanes;
+    if (LG === undefined) {
+      // widen the lane groups while that lowers the registers a lane holds: within a subgroup
+      // first (shuffles), beyond it (workgroup-memory sums) only where registers would spill
+      const D4 = Math.ceil(Math.max(s.E, s.Ev) / 4);
+      const regs = (lg: number) => decodeRegs({ ...base, LG: lg, subgroups: false });
+      let lg = 4;
+      const widen = (limit: number, target: number) => {
+        while (lg < limit && lg < NT && lg < D4 && regs(lg) > target) lg *= 2;
+      };
+      widen(maxLG, budget);
+      if (regs(lg) > 2 * budget) widen(32, 2 * budget);
+      // beyond twice the budget registers spill: leave it to the split-mode forward template
+      if (regs(lg) > 2 * budget) return undefined;
+      LG = lg;
+    }
+    const c: DecodeConfig = { ...base, LG, subgroups: canSub && LG <= caps.subgroupMinSize };
+    const err = checkDecodeConfig(c);
+    if (err) throw new UnsupportedError(`decode tuning: ${err}`);
+    if (c.NT > caps.maxInvocations || decodeSmem(c) > caps.maxWorkgroupStorage) {
+      if (t.lanes !== undefined || t.workgroupSize !== undefined) throw new UnsupportedError(`decode config ${JSON.stringify(c)} exceeds the device's workgroup limits`);
+      return undefined;
+    }
+    return c;
   }
 
   backwardConfig(E: number, Ev: number): BackwardConfig {
@@ -269,16 +394,30 @@ export class Engine {
     };
   }
 
-  /** Whether a problem goes to the split-KV kernel (few query rows per kv head, many keys). */
-  useSplit(s: AttnShape, maskH: number | undefined): boolean {
-    if (this.splitKv === false) return false;
-    const cfg = this.forwardConfig(s.E, s.Ev, 'split');
+  /**
+   * Which decode kernel a problem goes to: 'lanes' (decode.ts), 'tiles' (the forward template's
+   * split mode) or none (the forward kernel). Decoding applies to few query rows per kv head
+   * (group·Lq ≤ maxRows) when the mask's table is shared by all heads (H = 1); automatically when
+   * Lkv ≥ 128 and the forward kernel would leave most of its BR-row tiles empty.
+   */
+  decodeKind(s: AttnShape, maskH: number | undefined): 'lanes' | 'tiles' | undefined {
+    if (this.splitKv === false) return undefined;
+    if (maskH !== undefined && maskH !== 1) return undefined;
+    const t = this.tuning.decode ?? {};
     const rows = (s.Hq / s.Hkv) * s.Lq;
-    if (rows > cfg.BR || (maskH !== undefined && maskH !== 1)) return false;
-    if (this.splitKv) return true;
+    if (rows > (t.maxRows ?? 16)) return undefined;
+    if (this.splitKv !== true && s.Lkv < 128) return undefined;
+    if (t.kernel !== 'tiles' && this.decodeConfig(s)) return 'lanes';
+    if (rows > this.forwardConfig(s.E, s.Ev, 'split').BR) return undefined;
+    if (this.splitKv === true || t.kernel === 'tiles') return 'tiles';
+    // the split-mode template pays only where the forward grid is small
     const fwd = this.forwardConfig(s.E, s.Ev);
-    const workgroups = s.B * s.Hq * Math.ceil(s.Lq / fwd.BR);
-    return s.Lkv >= 256 && workgroups < 512;
+    return s.Lkv >= 256 && s.B * s.Hq * Math.ceil(s.Lq / fwd.BR) < 512 ? 'tiles' : undefined;
+  }
+
+  /** Whether a problem goes to a split-KV decode kernel. */
+  useSplit(s: AttnShape, maskH: number | undefined): boolean {
+    return this.decodeKind(s, maskH) !== undefined;
   }
 
   // ---------- forward ----------
@@ -296,10 +435,16 @@ export class Engine {
   }): Promise<void> {
     const s = a.shape;
     const enc = a.encoder ?? this.device.createCommandEncoder();
-    if (this.useSplit(s, a.tiles ? (a.maskH ?? 1) : undefined)) await this.encodeSplit(a, enc);
+    const kind = this.decodeKind(s, a.tiles ? (a.maskH ?? 1) : undefined);
+    if (kind === 'lanes') await this.encodeDecode(a, enc, this.decodeConfig(s)!);
+    else if (kind === 'tiles') await this.encodeSplit(a, enc);
     else {
       const cfg = this.forwardConfig(s.E, s.Ev);
-      const key = `fwd:${cfg.BR}x${cfg.BC}/${cfg.TX}x${cfg.TY}:${s.E}:${s.Ev}:${cfg.subgroups ? 's' : ''}:${a.hooks.key}`;
+      // 'rows': workgroup (b·Hq + h, longest-first q tile), so every head's longest rows start first
+      const rowsFirst = cfg.order === 'rows' && s.B * s.Hq <= this.ctx.caps.maxWorkgroupsPerDim;
+      cfg.order = rowsFirst ? 'rows' : 'heads';
+      const kv = cfg.kvShared ? (cfg.prefetchV ? 'kvp' : 'kv') : '';
+      const key = `fwd:${cfg.BR}x${cfg.BC}/${cfg.TX}x${cfg.TY}:${s.E}:${s.Ev}:${cfg.subgroups ? 's' : ''}:${cfg.order}:${kv}:${a.hooks.key}`;
       const built = await this.pipeline(key, () => forwardKernel(cfg, a.hooks), this.fwdGroups(a.hooks, 2));
       const qTiles = Math.ceil(s.Lq / cfg.BR);
       const kvTiles = Math.ceil(s.Lkv / cfg.BC);
@@ -308,15 +453,60 @@ export class Engine {
         B: s.B, Hq: s.Hq, Hkv: s.Hkv, Lq: s.Lq, Lkv: s.Lkv, group: s.Hq / s.Hkv, scale: a.scale,
         qTiles, kvTiles, ...this.tableParams(packed),
       });
-      const pass = enc.beginComputePass();
+      const pass = this.beginPass(enc);
       pass.setPipeline(built.pipeline);
       pass.setBindGroup(0, this.bind(built.layouts[0]!, [params, this.tablesBuffer(packed), a.q, a.k, a.v, a.out, a.lse]));
       if (hasCaptureGroup(a.hooks)) pass.setBindGroup(1, this.captureBindGroup(built.layouts[1]!, a.hooks, a.captures));
-      this.checkDispatch(qTiles, s.Hq, s.B);
-      pass.dispatchWorkgroups(qTiles, s.Hq, s.B);
+      const grid: [number, number, number] = rowsFirst ? [s.B * s.Hq, qTiles, 1] : [qTiles, s.Hq, s.B];
+      this.checkDispatch(...grid);
+      pass.dispatchWorkgroups(...grid);
       pass.end();
     }
     if (!a.encoder) await this.submit(enc);
+  }
+
+  /** How many KV splits for a row of `maxTiles` tiles of `tile` keys over B·Hkv (kv head, batch) pairs. */
+  decodeSplits(s: AttnShape, maxTiles: number, tile: number): { splits: number; tilesPerSplit: number } {
+    const t = this.tuning.decode ?? {};
+    const minTiles = Math.max(1, Math.ceil((t.minKeysPerSplit ?? 256) / tile));
+    let splits = t.splits ?? Math.ceil((t.targetWorkgroups ?? 2048) / (s.B * s.Hkv));
+    if (t.splits === undefined) splits = Math.min(splits, Math.floor(maxTiles / minTiles));
+    splits = Math.max(1, Math.min(splits, maxTiles, this.ctx.caps.maxWorkgroupsPerDim));
+    const tilesPerSplit = Math.ceil(maxTiles / splits);
+    return { splits: Math.ceil(maxTiles / tilesPerSplit), tilesPerSplit };
+  }
+
+  private async encodeDecode(a: Parameters<Engine['forward']>[0], enc: GPUCommandEncoder, cfg: DecodeConfig): Promise<void> {
+    const s = a.shape;
+    const { EV4 } = decodeDims(cfg);
+    const key = `decode:${cfg.R}:${cfg.LG}:${cfg.NT}:${cfg.U}:${cfg.BC}:${s.E}:${s.Ev}:${cfg.subgroups ? 's' : ''}:${a.hooks.key}`;
+    const built = await this.pipeline(key, () => decodeKernel(cfg, a.hooks), this.fwdGroups(a.hooks, 2));
+    const merge = await this.pipeline(`merge:${s.Ev}:${cfg.R}:${EV4}`, () => mergeKernel(s.Ev, cfg.R, EV4), [
+      ['uniform', 'read', 'read', 'rw', 'rw'],
+    ]);
+    const kvTiles = Math.ceil(s.Lkv / cfg.BC);
+    const packed = this.packed(a.tiles?.(s.Lq, cfg.BC), 1, kvTiles);
+    const maxTiles = packed ? Math.max(1, packed.maxTiles) : kvTiles;
+    const { splits, tilesPerSplit } = this.decodeSplits(s, maxTiles, cfg.BC);
+    const partial = this.createBuffer(s.B * s.Hkv * splits * cfg.R * EV4 * 16, U.STORAGE, 'decode partials');
+    const ml = this.createBuffer(s.B * s.Hkv * splits * cfg.R * 8, U.STORAGE, 'decode m,l');
+    this.transient.push(partial, ml);
+    const params = this.uniform({
+      B: s.B, Hq: s.Hq, Hkv: s.Hkv, Lq: s.Lq, Lkv: s.Lkv, group: s.Hq / s.Hkv, scale: a.scale,
+      qTiles: 1, kvTiles, ...this.tableParams(packed), splits, tilesPerSplit, rows: cfg.R,
+    });
+    const pass = this.beginPass(enc);
+    pass.setPipeline(built.pipeline);
+    pass.setBindGroup(0, this.bind(built.layouts[0]!, [params, this.tablesBuffer(packed), a.q, a.k, a.v, partial, ml]));
+    if (hasCaptureGroup(a.hooks)) pass.setBindGroup(1, this.captureBindGroup(built.layouts[1]!, a.hooks, a.captures));
+    this.checkDispatch(splits, s.Hkv, s.B);
+    pass.dispatchWorkgroups(splits, s.Hkv, s.B);
+    pass.setPipeline(merge.pipeline);
+    pass.setBindGroup(0, this.bind(merge.layouts[0]!, [params, partial, ml, a.out, a.lse]));
+    const mergeGroups = Math.ceil((s.B * s.Hq * s.Lq * EV4) / 64);
+    this.checkDispatch(mergeGroups);
+    pass.dispatchWorkgroups(mergeGroups);
+    pass.end();
   }
 
   private checkDispatch(...dims: number[]): void {
@@ -349,7 +539,7 @@ export class Engine {
       B: s.B, Hq: s.Hq, Hkv: s.Hkv, Lq: s.Lq, Lkv: s.Lkv, group: s.Hq / s.Hkv, scale: a.scale,
       qTiles: 1, kvTiles, ...this.tableParams(packed), splits, tilesPerSplit, rows: (s.Hq / s.Hkv) * s.Lq,
     });
-    const pass = enc.beginComputePass();
+    const pass = this.beginPass(enc);
     pass.setPipeline(built.pipeline);
     pass.setBindGroup(0, this.bind(built.layouts[0]!, [params, this.tablesBuffer(packed), a.q, a.k, a.v, partial, ml]));
     if (hasCaptureGroup(a.hooks)) pass.setBindGroup(1, this.captureBindGroup(built.layouts[1]!, a.hooks, a.captures));
@@ -400,7 +590,7 @@ export class Engine {
     const delta = this.createBuffer(rows * 4, U.STORAGE, 'delta');
     this.transient.push(delta);
     const enc = a.encoder ?? this.device.createCommandEncoder();
-    const pass = enc.beginComputePass();
+    const pass = this.beginPass(enc);
     pass.setPipeline(pre.pipeline);
     pass.setBindGroup(0, this.bind(pre.layouts[0]!, [pq, a.out, a.dOut, delta]));
     pass.dispatchWorkgroups(Math.ceil(rows / 64));

@@ -7,6 +7,8 @@ import { maxErr, randn, refForward, testDevice, type JsMask, type JsScore } from
 
 const ctx = await testDevice();
 const engine = typeof ctx === 'string' ? undefined : new Engine(ctx);
+// the forward template itself, also on the decode-like shape (decode.test.ts covers the decode kernel)
+if (engine) engine.splitKv = false;
 afterAll(() => engine?.dispose());
 
 function hooks(key: string, p: Partial<WgslHooks>): WgslHooks {
@@ -55,6 +57,29 @@ const shapes: AttnShape[] = [
   { B: 1, Hq: 1, Hkv: 1, Lq: 1, Lkv: 130, E: 64, Ev: 64 },
 ];
 
+async function run(e: Engine, sh: AttnShape, c: Case): Promise<number> {
+  const { B, Hq, Hkv, Lq, Lkv, E, Ev } = sh;
+  const q = randn(B * Hq * Lq * E, 1), k = randn(B * Hkv * Lkv * E, 2), v = randn(B * Hkv * Lkv * Ev, 3);
+  const scale = 1 / Math.sqrt(E);
+  const ref = refForward(sh, q, k, v, scale, c.score, c.mask);
+  const out = e.createBuffer(B * Hq * Lq * Ev * 4);
+  const lse = e.createBuffer(B * Hq * Lq * 4);
+  const elem = c.masked ? new Uint8Array(Lq * Lkv) : undefined;
+  if (elem) for (let i = 0; i < Lq; i++) for (let j = 0; j < Lkv; j++) elem[i * Lkv + j] = c.mask!(0, 0, i, j) ? 1 : 0;
+  await e.forward({
+    shape: sh, scale, q: e.upload(q), k: e.upload(k), v: e.upload(v), out, lse, hooks: c.hooks,
+    captures: {
+      buffers: (c.captures ?? []).map((x) => e.upload(x)),
+      scalars: c.scalars ? new Float32Array(c.scalars).buffer : undefined,
+    },
+    tiles: elem ? (tq, tk) => ({ dense: tilesFromElementMask(elem, 1, 1, Lq, Lkv, tq, tk), mB: 1, mH: 1, tq, tk }) : undefined,
+  });
+  const o = new Float32Array(await e.read(out, B * Hq * Lq * Ev * 4));
+  const l = new Float32Array(await e.read(lse, B * Hq * Lq * 4));
+  expect(o.some(Number.isNaN)).toBe(false);
+  return Math.max(maxErr(o, ref.out), maxErr(l, ref.lse));
+}
+
 describe.skipIf(!engine)(`forward template on ${typeof ctx === 'string' ? ctx : ctx.adapterName}`, () => {
   for (const sub of [true, false]) {
     for (const sh of sub ? shapes.slice(0, 1) : shapes) {
@@ -62,29 +87,27 @@ describe.skipIf(!engine)(`forward template on ${typeof ctx === 'string' ? ctx : 
         it(`${c.name} ${JSON.stringify(sh)}${sub ? ' subgroups' : ''}`, async () => {
           const e = engine!;
           e.useSubgroups = sub;
-          const { B, Hq, Hkv, Lq, Lkv, E, Ev } = sh;
-          const q = randn(B * Hq * Lq * E, 1), k = randn(B * Hkv * Lkv * E, 2), v = randn(B * Hkv * Lkv * Ev, 3);
-          const scale = 1 / Math.sqrt(E);
-          const ref = refForward(sh, q, k, v, scale, c.score, c.mask);
-          const out = e.createBuffer(B * Hq * Lq * Ev * 4);
-          const lse = e.createBuffer(B * Hq * Lq * 4);
-          const elem = c.masked ? new Uint8Array(Lq * Lkv) : undefined;
-          if (elem) for (let i = 0; i < Lq; i++) for (let j = 0; j < Lkv; j++) elem[i * Lkv + j] = c.mask!(0, 0, i, j) ? 1 : 0;
-          await e.forward({
-            shape: sh, scale, q: e.upload(q), k: e.upload(k), v: e.upload(v), out, lse, hooks: c.hooks,
-            captures: {
-              buffers: (c.captures ?? []).map((x) => e.upload(x)),
-              scalars: c.scalars ? new Float32Array(c.scalars).buffer : undefined,
-            },
-            tiles: elem ? (tq, tk) => ({ dense: tilesFromElementMask(elem, 1, 1, Lq, Lkv, tq, tk), mB: 1, mH: 1, tq, tk }) : undefined,
-          });
-          const o = new Float32Array(await e.read(out, B * Hq * Lq * Ev * 4));
-          const l = new Float32Array(await e.read(lse, B * Hq * Lq * 4));
-          expect(o.some(Number.isNaN)).toBe(false);
-          expect(maxErr(o, ref.out)).toBeLessThan(2e-5);
-          expect(maxErr(l, ref.lse)).toBeLessThan(2e-5);
+          expect(await run(e, sh, c)).toBeLessThan(2e-5);
         });
       }
     }
+  }
+  // tunings: rows-first workgroup order (the default is head by head), K/V sharing one workgroup buffer (with V prefetched)
+  const tuned: [string, NonNullable<Engine['tuning']['forward']>, Case][] = [
+    ['rows order', { order: 'rows' }, cases[1]!],
+    ['kvShared', { BR: 32, BC: 16, TX: 8, TY: 8, kvShared: true }, cases[4]!],
+    ['kvShared + prefetchV', { BR: 16, BC: 32, TX: 8, TY: 4, kvShared: true, prefetchV: true }, cases[3]!],
+  ];
+  for (const [name, forward, c] of tuned) {
+    it(`${name}: ${c.name} ${JSON.stringify(shapes[0])}`, async () => {
+      const e = engine!;
+      e.useSubgroups = true;
+      e.tuning = { forward };
+      try {
+        expect(await run(e, shapes[0]!, c)).toBeLessThan(2e-5);
+      } finally {
+        e.tuning = {};
+      }
+    });
   }
 });

@@ -78,3 +78,45 @@ export function tilesFromElementMask(
   }
   return out;
 }
+
+/**
+ * Sharpens a tile-class map reblocked from a coarser BlockMask: a partial tile whose box the mask
+ * mod's interval analysis proves fully visible becomes full (mask_mod skipped), one it proves fully
+ * masked becomes empty (never read). E.g. causal with 128-blocks on 64×32 kernel tiles: of the 8
+ * tiles of a diagonal block, 2 are empty and 2 full. Conservative: 'some' keeps the tile partial.
+ * `B`, `H`: the problem's batch and query heads, for tables broadcast over them.
+ */
+export function refineTiles(
+  dense: Uint8Array,
+  mask: { B: number; H: number; seqLengths: [number, number] },
+  interval: ((...bounds: number[]) => number) | undefined,
+  tq: number,
+  tk: number,
+  B: number,
+  H: number,
+): Uint8Array {
+  if (!interval) return dense;
+  const [Lq, Lkv] = mask.seqLengths;
+  const R = Math.ceil(Lq / tq);
+  const C = Math.ceil(Lkv / tk);
+  if (dense.length !== mask.B * mask.H * R * C) return dense;
+  let out: Uint8Array | undefined;
+  for (let b = 0; b < mask.B; b++) {
+    const [b0, b1] = mask.B === 1 ? [0, B - 1] : [b, b];
+    for (let h = 0; h < mask.H; h++) {
+      const [h0, h1] = mask.H === 1 ? [0, H - 1] : [h, h];
+      for (let r = 0; r < R; r++) {
+        const base = ((b * mask.H + h) * R + r) * C;
+        for (let c = 0; c < C; c++) {
+          if (dense[base + c] !== 1) continue;
+          const code = interval(b0, b1, h0, h1, r * tq, Math.min(Lq, (r + 1) * tq) - 1, c * tk, Math.min(Lkv, (c + 1) * tk) - 1);
+          if (code === 0 || code === 2) {
+            out ??= Uint8Array.from(dense);
+            out[base + c] = code;
+          }
+        }
+      }
+    }
+  }
+  return out ?? dense;
+}

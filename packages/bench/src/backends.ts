@@ -23,19 +23,22 @@ export type BackendFactory = () => Promise<{ backend: FlexAttentionBackend; devi
  * Where node_modules cannot travel (the GPU machine), `$DAWN_NODE` names Dawn's dawn.node directly;
  * it exports the same `create`/`globals` as the `webgpu` package.
  */
-function dawnFromEnv(): object | undefined {
+/** Dawn's GPU from $DAWN_NODE (the bundle's way to find dawn.node), created with `flags`. */
+export function dawnFromEnv(flags: readonly string[] = []): object | undefined {
   const path = process.env.DAWN_NODE;
   if (!path) return undefined;
   const dawn = createRequire(import.meta.url)(path) as { create(flags: string[]): object; globals: object };
   for (const [k, v] of Object.entries(dawn.globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
-  return dawn.create([]);
+  return dawn.create([...flags]);
 }
 
 async function webgpu(): Promise<{ backend: FlexAttentionBackend; device?: string }> {
   const mod = (await import('@flexattn/backend-webgpu')) as unknown as {
     createWebGPUBackend(opts?: object): Promise<FlexAttentionBackend & { deviceDescription?: string }>;
+    DAWN_FLAGS: readonly string[];
   };
-  const gpu = dawnFromEnv();
+  // the backend's own flags (timestamp queries unquantized), as when it creates the GPU itself
+  const gpu = dawnFromEnv(mod.DAWN_FLAGS);
   const backend = await mod.createWebGPUBackend(gpu ? { gpu } : {});
   return { backend, device: backend.deviceDescription };
 }

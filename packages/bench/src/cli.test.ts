@@ -1,6 +1,10 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createReferenceBackend, type FlexAttentionBackend, type Tensor } from './deps';
 import { main } from './cli';
+import type { BenchReport } from './report/json';
 
 /** A backend whose forward is the reference's with one output element nudged: a planted bug. */
 function plantedWrongKernel(): FlexAttentionBackend {
@@ -52,5 +56,28 @@ describe('flexattn-bench', () => {
     }, out.log);
     expect(code).toBe(0);
     expect(out.lines.join('\n')).toContain('backend missing: not available — no adapter here');
+  });
+
+  it('--peer ort sets onnxruntime-web beside each result, or says why it could not run a case', async () => {
+    const out = quiet();
+    const json = join(mkdtempSync(join(tmpdir(), 'flexattn-cli-')), 'r.json');
+    const good = async () => ({ backend: { ...createReferenceBackend(), name: 'copy' } });
+    // alibi: ORT has no score mods, so no WGSL is compiled (the quick suite's D64 kernels take ~70 s each on lavapipe)
+    const code = await main([...args.map((a) => (a === 'causal' ? 'alibi' : a)), '--peer', 'ort,nosuch', '--json', json], { reference: async () => ({ backend: createReferenceBackend() }), copy: good }, out.log);
+    expect(code).toBe(0);
+    const text = out.lines.join('\n');
+    expect(text).toContain('peer nosuch: unknown (known: torch, ort)');
+    const report = JSON.parse(readFileSync(json, 'utf8')) as BenchReport;
+    expect(report.peers?.map((p) => p.name)).toEqual(['ort']);
+    if (report.peers![0]!.error) {
+      // no WebGPU adapter here: the peer says so and the bench still runs
+      expect(process.env.FLEXATTN_REQUIRE_WEBGPU).not.toBe('1');
+      expect(text).toMatch(/peer ort: not run — onnxruntime-web could not start: WebGPU (has no adapter|is not available)/);
+    } else {
+      expect(text).toMatch(/peer ort: onnxruntime-web 1\.\d+\.\d+ WebGPU EP/);
+      expect(text).toMatch(/copy\s+ok .*ort: onnxruntime-web has no equivalent of alibi/);
+      const copy = report.results.find((r) => r.backend === 'copy')!;
+      expect(copy.peers).toEqual([{ name: 'ort', error: 'onnxruntime-web has no equivalent of alibi' }]);
+    }
   });
 });

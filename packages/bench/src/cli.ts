@@ -5,9 +5,11 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { type BackendFactory, FACTORIES, loadBackends } from './backends';
+import { type BackendFactory, dawnFromEnv, FACTORIES, loadBackends } from './backends';
 import { suiteCases, type Suite } from './cases';
 import type { DType } from './deps';
+import { attachPeers, type PeerRun } from './peer';
+import { ortTarget, runOrtPeer } from './peer-ort';
 import { runTorchPeer } from './peer-torch';
 import { renderHtml } from './report/html';
 import { type BenchReport, gitCommit } from './report/json';
@@ -24,7 +26,9 @@ const USAGE = `flexattn-bench [options]
   --block-size 128 | 64x32            the BlockMask's block size (default 128)
   --iterations N --warmup N           timing repeats (default 20 / 5)
   --json FILE --html FILE             write the reports
-  --peer torch                        also time PyTorch FlexAttention (python3 + CUDA)
+  --peer torch,ort                    also time peers: torch = PyTorch FlexAttention (python3 + CUDA);
+                                      ort = onnxruntime-web's WebGPU attention on the same Dawn device
+                                      (noop and causal, forward, f32; checked against the reference first)
   --no-block-masks                    skip the createBlockMask timings`;
 
 export async function main(argv: string[], factories: Record<string, BackendFactory> = FACTORIES, log = (s: string) => console.log(s)): Promise<number> {
@@ -84,34 +88,37 @@ export async function main(argv: string[], factories: Record<string, BackendFact
   }
 
   const tty = process.stderr.isTTY;
+  const progress = (done: number, total: number, label: string) => {
+    const width = 30;
+    const filled = Math.round((width * done) / Math.max(1, total));
+    const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${label}`;
+    if (tty) process.stderr.write(`\r${bar.slice(0, 110).padEnd(110)}${done === total ? '\n' : ''}`);
+    else process.stderr.write(`${bar}\n`);
+  };
   const results = await runCases(cases, live, {
     pass,
     warmup: Number(values.warmup),
     iterations: Number(values.iterations),
-    onProgress: (done, total, label) => {
-      const width = 30;
-      const filled = Math.round((width * done) / Math.max(1, total));
-      const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${label}`;
-      if (tty) process.stderr.write(`\r${bar.slice(0, 110).padEnd(110)}${done === total ? '\n' : ''}`);
-      else process.stderr.write(`${bar}\n`);
-    },
+    onProgress: progress,
   });
 
-  let peerInfo: BenchReport['peer'];
-  if (values.peer === 'torch') {
-    const peer = runTorchPeer(cases, pass);
-    peerInfo = { name: 'torch', info: peer.info, error: peer.error };
-    if (peer.error) log(`peer torch: not run — ${peer.error}`);
-    for (const r of results) {
-      const p = peer.byId.get(r.case);
-      if (r.backend === 'reference' || !p || r.status !== 'ok') continue;
-      r.peer = { name: 'torch', fwdMs: p.fwd_ms, fwdBwdMs: p.fwdbwd_ms };
-      if (p.fwd_ms && r.fwd) r.peer.fwdRatio = p.fwd_ms / r.fwd.median;
-      if (p.fwdbwd_ms && r.fwdBwd) r.peer.fwdBwdRatio = p.fwdbwd_ms / r.fwdBwd.median;
+  const peerRuns: PeerRun[] = [];
+  for (const name of values.peer ? values.peer.split(',').filter(Boolean) : []) {
+    let run: PeerRun;
+    if (name === 'torch') run = runTorchPeer(cases, pass);
+    else if (name === 'ort') {
+      const webgpuBackend = live.find((b) => b.name === 'webgpu')?.backend;
+      run = await runOrtPeer(cases, () => ortTarget(webgpuBackend, dawnFromEnv), { pass, warmup: Number(values.warmup), iterations: Number(values.iterations), onProgress: progress });
+    } else {
+      log(`peer ${name}: unknown (known: torch, ort)`);
+      continue;
     }
-  } else if (values.peer) {
-    log(`peer ${values.peer}: not supported here (only 'torch'); see the bench README for onnxruntime-web`);
+    peerRuns.push(run);
+    log(run.error ? `peer ${name}: not run — ${run.error}` : `peer ${name}: ${run.info ?? 'ran'}`);
+    const wrong = [...run.byId].filter(([, p]) => p.error?.startsWith('out of tolerance'));
+    if (wrong.length) log(`peer ${name}: WRONG on ${wrong.length} case(s), not timed: ${wrong.map(([id, p]) => `${id}: ${p.error}`).join('; ')}`);
   }
+  attachPeers(results, peerRuns);
 
   const blockMasks = values['no-block-masks'] ? [] : runBlockMaskCases(cases);
   const report: BenchReport = {
@@ -124,7 +131,7 @@ export async function main(argv: string[], factories: Record<string, BackendFact
     unavailable: loaded.filter((b) => !b.backend).map((b) => ({ name: b.name, reason: b.reason ?? '' })),
     results,
     blockMasks,
-    peer: peerInfo,
+    peers: peerRuns.length ? peerRuns.map((p) => ({ name: p.name, info: p.info, error: p.error })) : undefined,
   };
   log(renderTerminal(results, blockMasks));
   if (values.json) writeFileSync(values.json, JSON.stringify(report, null, 1));

@@ -14,6 +14,7 @@ export {
   type MaskMod,
   type ScoreMod,
   type Tensor,
+  toFloat64,
 } from '@flexattn/ir';
 export { createReferenceBackend } from '@flexattn/ir/reference';
 export { compareClose, randomTensor, seededRandom, type Comparison } from '@flexattn/ir/testing';

@@ -8,12 +8,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BenchCase, documentIds } from './cases';
-
-export interface PeerTimes {
-  info?: string;
-  error?: string;
-  byId: Map<string, { fwd_ms?: number; fwdbwd_ms?: number; error?: string }>;
-}
+import type { PeerRun } from './peer';
 
 function findScript(): string | undefined {
   const here = dirname(fileURLToPath(import.meta.url));
@@ -21,17 +16,18 @@ function findScript(): string | undefined {
   return candidates.find((p): p is string => !!p && existsSync(p));
 }
 
-export function runTorchPeer(cases: readonly BenchCase[], pass: string): PeerTimes {
+export function runTorchPeer(cases: readonly BenchCase[], pass: string): PeerRun {
+  const name = 'torch';
   const script = findScript();
   const python = process.env.PYTHON ?? 'python3';
-  if (!script) return { error: 'torch_peer.py not found (set FLEXATTN_TORCH_PEER)', byId: new Map() };
+  if (!script) return { name, error: 'torch_peer.py not found (set FLEXATTN_TORCH_PEER)', byId: new Map() };
   const check = spawnSync(python, ['-c', 'import torch,sys; from torch.nn.attention.flex_attention import flex_attention; sys.exit(0 if torch.cuda.is_available() else 3)'], { encoding: 'utf8' });
   if (check.error || check.status !== 0) {
-    return { error: check.status === 3 ? 'PyTorch has no CUDA GPU here' : `python3 with PyTorch ≥ 2.5 (flex_attention) not found: ${(check.stderr || String(check.error)).trim().split('\n').pop()}`, byId: new Map() };
+    return { name, error: check.status === 3 ? 'PyTorch has no CUDA GPU here' : `python3 with PyTorch ≥ 2.5 (flex_attention) not found: ${(check.stderr || String(check.error)).trim().split('\n').pop()}`, byId: new Map() };
   }
   const payload = cases.map((c) => ({ id: c.id, mod: c.mod, dtype: c.dtype, pass, ...c.shape, docIds: c.mod === 'document' ? Array.from(documentIds(c.shape.Lkv)) : undefined }));
   const r = spawnSync(python, [script], { input: JSON.stringify(payload), encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['pipe', 'pipe', 'inherit'] });
-  if (r.status !== 0) return { error: `torch peer exited with ${r.status}`, byId: new Map() };
+  if (r.status !== 0) return { name, error: `torch peer exited with ${r.status}`, byId: new Map() };
   const parsed = JSON.parse(r.stdout.trim().split('\n').pop()!) as { info: string; results: { id: string; fwd_ms?: number; fwdbwd_ms?: number; error?: string }[] };
-  return { info: parsed.info, byId: new Map(parsed.results.map((x) => [x.id, x])) };
+  return { name, info: parsed.info, byId: new Map(parsed.results.map((x) => [x.id, { fwdMs: x.fwd_ms, fwdBwdMs: x.fwdbwd_ms, error: x.error }])) };
 }

@@ -6,6 +6,7 @@ import type { LoadedBackend } from './backends';
 import { type BenchCase, shapeText } from './cases';
 import { createBlockMask, type FlexAttentionBackend, traceMaskMod } from './deps';
 import { MODS } from './cases';
+import type { PeerComparison } from './peer';
 import { buildProblem, forwardFlops, kvBytes, reducedShape } from './problem';
 import { type Stats, stats } from './stats';
 import { verifyCase, type Verification } from './verify';
@@ -37,8 +38,8 @@ export interface CaseResult {
   fwdBwdTflops?: number;
   gbps?: number;
   speedupVsReference?: number;
-  /** The peer's times and peer/our ratios (above 1: we are faster), forward and forward+backward. */
-  peer?: { name: string; fwdMs?: number; fwdRatio?: number; fwdBwdMs?: number; fwdBwdRatio?: number };
+  /** Each peer's times and peer/our ratios (above 1: we are faster), or why it did not run the case. */
+  peers?: PeerComparison[];
 }
 
 export interface BlockMaskResult {

@@ -29,6 +29,19 @@ export interface ForwardConfig {
   /** row-max reduction via subgroupShuffleXor (needs subgroup size ≥ TX, TX a power of two) */
   subgroups: boolean;
   mode: 'forward' | 'split';
+  /**
+   * forward-mode workgroup order: 'rows' = grid (b·Hq + h, q tile from the longest), so the
+   * longest rows of every head start first (causal load balance across the whole grid);
+   * 'heads' = grid (q tile, h, b), head by head (default 'rows').
+   */
+  order?: 'rows' | 'heads';
+  /**
+   * K and V tiles share one workgroup buffer (V is loaded after S is done with K: one more
+   * barrier per tile, V's load latency not overlapped) so larger tiles fit at large head dims.
+   */
+  kvShared?: boolean;
+  /** with kvShared: issue the V tile's loads with K's (held in registers across S), store them after */
+  prefetchV?: boolean;
 }
 
 export const roundUp = (x: number, m: number) => Math.ceil(x / m) * m;
@@ -43,7 +56,8 @@ export function forwardDims(c: ForwardConfig) {
 export function forwardSmem(c: ForwardConfig): number {
   const { D4, KS4, V4 } = forwardDims(c);
   const red = c.subgroups ? 0 : c.BR * c.TX;
-  return 4 * (c.BR * D4 * 4 + c.BC * KS4 * 4 + c.BC * V4 * 4 + c.BR * c.BC + red + c.BR * c.TX) + 16;
+  const kv = c.kvShared ? c.BC * Math.max(KS4, V4) * 4 : c.BC * KS4 * 4 + c.BC * V4 * 4;
+  return 4 * (c.BR * D4 * 4 + kv + c.BR * c.BC + red + c.BR * c.TX) + 16;
 }
 
 /**
@@ -57,6 +71,18 @@ function strided(
   load: (i: string) => string,
   store: (i: string, x: string) => string,
 ): string {
+  const p = stridedParts(total, NT, name, load, store);
+  return `${p.loads}\n${p.stores}`;
+}
+
+/** `strided` split in two: the loads (index lets included) and the stores, to place apart. */
+function stridedParts(
+  total: number,
+  NT: number,
+  name: string,
+  load: (i: string) => string,
+  store: (i: string, x: string) => string,
+): { loads: string; stores: string } {
   const n = Math.ceil(total / NT);
   const idx = (u: number) => `${name}i${u}`;
   const lines: string[] = [];
@@ -65,12 +91,13 @@ function strided(
     lines.push(`    let ${idx(u)} = ${partial ? `min(lid + ${u * NT}u, ${total - 1}u)` : `lid + ${u * NT}u`};`);
   }
   for (let u = 0; u < n; u++) lines.push(`    let ${name}x${u} = ${load(idx(u))};`);
+  const stores: string[] = [];
   for (let u = 0; u < n; u++) {
     const partial = (u + 1) * NT > total;
     const st = store(idx(u), `${name}x${u}`);
-    lines.push(partial ? `    if (lid + ${u * NT}u < ${total}u) { ${st} }` : `    ${st}`);
+    stores.push(partial ? `    if (lid + ${u * NT}u < ${total}u) { ${st} }` : `    ${st}`);
   }
-  return lines.join('\n');
+  return { loads: lines.join('\n'), stores: stores.join('\n') };
 }
 
 export function forwardKernel(c: ForwardConfig, hooks: WgslHooks): string {
@@ -118,9 +145,15 @@ ${rows((i) => `      tm${i} = max(tm${i}, sRed[(ty + ${i * TY}u) * ${TX}u + x]);
   let b = wg.z;
   let kbase = (b * P.Hkv + hk) * P.Lkv;
   let trow = table_row(b, 0u, 0u);`
-    : `  let qt = P.q_tiles - 1u - wg.x;          // the longest rows (causal) start first
+    : `${
+        c.order === 'heads'
+          ? `  let qt = P.q_tiles - 1u - wg.x;          // the longest rows (causal) of each head start first
   let h = wg.y;
-  let b = wg.z;
+  let b = wg.z;`
+          : `  let qt = P.q_tiles - 1u - wg.y;          // the longest rows (causal) of all heads start first
+  let h = wg.x % P.Hq;
+  let b = wg.x / P.Hq;`
+      }
   let hk = h / P.group;
   let q0 = qt * ${BR}u;
   let qbase = (b * P.Hq + h) * P.Lq;
@@ -161,6 +194,18 @@ ${unroll(NV, (k) => `    st_O(qrow${i}, tx + ${k * TX}u, o${i}_${k} * inv);`)}
   }`,
 )}`;
 
+  const sV = c.kvShared ? 'sK' : 'sV';
+  const vParts = stridedParts(
+    BC * V4,
+    NT,
+    'v',
+    (i) => `select(vec4<f32>(0.0), ld_V(kbase + min(k0 + ${i} / ${V4}u, P.Lkv - 1u), ${i} % ${V4}u), k0 + ${i} / ${V4}u < P.Lkv)`,
+    (i, x) => `${sV}[${i}] = ${x};`,
+  );
+  const vLoad = `${vParts.loads}\n${vParts.stores}`;
+  const early = !c.kvShared ? vLoad : c.prefetchV ? vParts.loads : '';
+  const late = !c.kvShared ? '' : c.prefetchV ? vParts.stores : vLoad;
+
   return /* wgsl */ `// flexattn ${c.mode}: BR=${BR} BC=${BC} TX=${TX} TY=${TY} E=${c.E} Ev=${c.Ev}${c.subgroups ? ' subgroups' : ''}
 ${c.subgroups ? 'enable subgroups;\n' : ''}${WGSL_CONSTS}
 ${PARAMS_STRUCT}
@@ -179,9 +224,14 @@ ${hooks.maskMod}
 
 // ---- the kernel ----
 var<workgroup> sQ: array<vec4<f32>, ${BR * D4}>;     // [BR][D4]
-var<workgroup> sK: array<vec4<f32>, ${BC * KS4}>;    // [BC][D4 + 1] (padded: conflict-free)
+${
+  c.kvShared
+    ? `var<workgroup> sK: array<vec4<f32>, ${BC * Math.max(KS4, V4)}>;    // K tile [BC][D4 + 1] (padded: conflict-free), then V tile [BC][V4]
+`
+    : `var<workgroup> sK: array<vec4<f32>, ${BC * KS4}>;    // [BC][D4 + 1] (padded: conflict-free)
 var<workgroup> sV: array<vec4<f32>, ${BC * V4}>;     // [BC][V4]
-var<workgroup> sP: array<f32, ${BR * BC}>;           // [BR][BC] probabilities
+`
+}var<workgroup> sP: array<f32, ${BR * BC}>;           // [BR][BC] probabilities
 ${c.subgroups ? '' : `var<workgroup> sRed: array<f32, ${BR * TX}>;          // row-max partials\n`}var<workgroup> sSum: array<f32, ${BR * TX}>;          // row-sum partials (end)
 var<workgroup> sCount: u32;
 
@@ -213,13 +263,7 @@ ${strided(
   (i) => `select(vec4<f32>(0.0), ld_K(kbase + min(k0 + ${i} / ${D4}u, P.Lkv - 1u), ${i} % ${D4}u), k0 + ${i} / ${D4}u < P.Lkv)`,
   (i, x) => `sK[(${i} / ${D4}u) * ${KS4}u + ${i} % ${D4}u] = ${x};`,
 )}
-${strided(
-  BC * V4,
-  NT,
-  'v',
-  (i) => `select(vec4<f32>(0.0), ld_V(kbase + min(k0 + ${i} / ${V4}u, P.Lkv - 1u), ${i} % ${V4}u), k0 + ${i} / ${V4}u < P.Lkv)`,
-  (i, x) => `sV[${i}] = ${x};`,
-)}
+${early}
     workgroupBarrier();
 
     // S = Q Kᵀ on the register tile (rows past the end skip the math)
@@ -257,10 +301,10 @@ ${unroll(NV, (k) => `      o${i}_${k} *= alpha;`)}
     }`,
 )}
     workgroupBarrier();
-
+${late ? `${late}\n    workgroupBarrier();\n` : ''}
     // O += P V
     for (var c = 0u; c < ${BC}u; c++) {
-${unroll(NV, (k) => `      let v${k} = sV[c * ${V4}u + tx + ${k * TX}u];`)}
+${unroll(NV, (k) => `      let v${k} = ${sV}[c * ${V4}u + tx + ${k * TX}u];`)}
 ${rows((i) => guard(i, `        let p${i} = sP[(ty + ${i * TY}u) * ${BC}u + c];\n${unroll(NV, (k) => `        o${i}_${k} += p${i} * v${k};`)}`))}
     }
     workgroupBarrier();

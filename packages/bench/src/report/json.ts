@@ -12,7 +12,8 @@ export interface BenchReport {
   unavailable: { name: string; reason: string }[];
   results: CaseResult[];
   blockMasks: BlockMaskResult[];
-  peer?: { name: string; info?: string; error?: string };
+  /** The peers of `--peer` (torch, ort): versions and device, or why one did not run. */
+  peers?: { name: string; info?: string; error?: string }[];
 }
 
 export function gitCommit(): string {

@@ -1,4 +1,5 @@
 /** The terminal table: one row per case and backend, correctness first, then speed. */
+import { peerText } from '../peer';
 import type { BlockMaskResult, CaseResult } from '../runner';
 
 const fmt = (x: number | undefined, digits = 3) => (x === undefined || !Number.isFinite(x) ? '—' : x >= 100 ? x.toFixed(1) : x.toPrecision(digits));
@@ -19,10 +20,10 @@ export function renderTerminal(results: readonly CaseResult[], blockMasks: reado
     fmt(r.fwdBwd?.median),
     fmt(r.fwdBwdTflops),
     r.speedupVsReference ? `${fmt(r.speedupVsReference)}×` : '—',
-    r.peer ? [r.peer.fwdRatio && `fwd ${fmt(r.peer.fwdMs)} ms ${fmt(r.peer.fwdRatio)}×`, r.peer.fwdBwdRatio && `f+b ${fmt(r.peer.fwdBwdMs)} ms ${fmt(r.peer.fwdBwdRatio)}×`].filter(Boolean).join(', ') || '—' : '—',
+    peerText(r.peers, fmt),
     (r.extrapolated ? 'extrapolated; ' : '') + (r.timer ?? '') + (r.error ? ` ${r.error.split('\n')[0]!.slice(0, 120)}` : ''),
   ]);
-  const parts = [table(['case', 'backend', 'check (rel err)', 'fwd ms', 'TFLOP/s', 'fwd+bwd ms', 'TFLOP/s', 'vs ref', 'peer: ms, peer/ours', 'notes'], rows)];
+  const parts = [table(['case', 'backend', 'check (rel err)', 'fwd ms', 'TFLOP/s', 'fwd+bwd ms', 'TFLOP/s', 'vs ref', 'peers: ms, peer/ours', 'notes'], rows)];
   if (blockMasks.length) {
     parts.push(
       table(

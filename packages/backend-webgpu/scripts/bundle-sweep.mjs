@@ -1,0 +1,24 @@
+// Bundles scripts/sweep.ts into one ESM file for the GPU machine (no node_modules there): Dawn's
+// dawn.node stays outside and is found at run time ($DAWN_NODE, else the `webgpu` package).
+// Usage: node scripts/bundle-sweep.mjs [outdir]   (default: packages/backend-webgpu/build, git- and lint-ignored: carry it)
+import { build } from 'esbuild';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const outdir = process.argv[2] ?? join(here, '..', 'build');
+mkdirSync(outdir, { recursive: true });
+await build({
+  entryPoints: [join(here, 'sweep.ts')],
+  outfile: join(outdir, 'sweep.mjs'),
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  conditions: ['source'],
+  external: ['webgpu', 'vitest', '*.node'],
+  banner: { js: "import { createRequire as __flexattnCreateRequire } from 'node:module'; const require = __flexattnCreateRequire(import.meta.url);" },
+  logLevel: 'warning',
+});
+console.log(`bundled into ${join(outdir, 'sweep.mjs')}`);
