@@ -30,6 +30,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
+import { PassTimer, timestampTotalMs } from '@flexattn/backend-webgpu';
 import { DEFAULT_TOLERANCE } from '@flexattn/ir/testing';
 import { type BenchCase, type Shape, shapeText } from './cases';
 import { compareClose, createReferenceBackend, randomTensor, type Tensor, toFloat64 } from './deps';
@@ -58,11 +59,6 @@ interface GpuEncoderLike {
   resolveQuerySet(querySet: unknown, first: number, count: number, destination: GpuBufferLike, offset: number): void;
   copyBufferToBuffer(src: GpuBufferLike, srcOffset: number, dst: GpuBufferLike, dstOffset: number, size: number): void;
   finish(): unknown;
-}
-interface GpuMappableBuffer extends GpuBufferLike {
-  mapAsync(mode: number): Promise<void>;
-  getMappedRange(offset?: number, size?: number): ArrayBuffer;
-  unmap(): void;
 }
 export interface GpuDeviceLike {
   readonly queue: GpuQueueLike & { submit(buffers: unknown[]): void };
@@ -117,85 +113,14 @@ export function zeroInitLocals(code: string): string {
   return code.replace(/\bvar\s+([A-Za-z_]\w*)\s*:\s*([^;=]+?)\s*;/g, 'var $1 : $2 = $2();');
 }
 
-const QUERY_RESOLVE = 0x200, MAP_READ = 0x1;
-
 /**
- * GPU timestamps around ORT's compute passes (the scheme of our WebGPU backend's measure()): while
- * installed on the device view, every compute pass ORT begins gets `timestampWrites`; a batch's
- * device time is the sum of its passes' durations.
+ * GPU timestamps around ORT's compute passes: our WebGPU backend's own PassTimer and trust rule
+ * (timestampTotalMs). While installed on the device view, every compute pass ORT begins gets
+ * `timestampWrites`; a batch's device time is the sum of its passes' durations.
  */
-export class PassTimer {
-  private readonly querySet: { destroy(): void };
-  pairs = 0;
-  overflow = false;
-
-  constructor(private readonly device: GpuDeviceLike, private readonly capacity = 4096) {
-    if (!device.createQuerySet || !device.features?.has('timestamp-query')) throw new Error('no timestamp-query');
-    this.querySet = device.createQuerySet({ type: 'timestamp', count: capacity });
-  }
-
-  reset(): void {
-    this.pairs = 0;
-    this.overflow = false;
-  }
-
-  writes(): { querySet: unknown; beginningOfPassWriteIndex: number; endOfPassWriteIndex: number } | undefined {
-    if (2 * (this.pairs + 1) > this.capacity) {
-      this.overflow = true;
-      return undefined;
-    }
-    const i = 2 * this.pairs++;
-    return { querySet: this.querySet, beginningOfPassWriteIndex: i, endOfPassWriteIndex: i + 1 };
-  }
-
-  /** The raw timestamps (ns) of the passes since reset(). */
-  async read(): Promise<BigUint64Array> {
-    const n = 2 * this.pairs;
-    if (!n) return new BigUint64Array(0);
-    const resolve = this.device.createBuffer({ size: n * 8, usage: QUERY_RESOLVE | COPY_SRC });
-    const staging = this.device.createBuffer({ size: n * 8, usage: MAP_READ | COPY_DST }) as GpuMappableBuffer;
-    try {
-      const enc = this.device.createCommandEncoder();
-      enc.resolveQuerySet(this.querySet, 0, n, resolve, 0);
-      enc.copyBufferToBuffer(resolve, 0, staging, 0, n * 8);
-      this.device.queue.submit([enc.finish()]);
-      await staging.mapAsync(MAP_READ);
-      const out = new BigUint64Array(staging.getMappedRange(0, n * 8).slice(0));
-      staging.unmap();
-      return out;
-    } finally {
-      resolve.destroy();
-      staging.destroy();
-    }
-  }
-
-  destroy(): void {
-    this.querySet.destroy();
-  }
-}
-
-/**
- * Summed [begin, end] pass durations in ms, or undefined when they cannot be trusted: a value never
- * written (0), a pass ending before it begins, ticks so coarse (Dawn quantizes timestamps unless
- * told not to) that rounding could move the total by more than 5%, or more time than the wall clock.
- */
-export function passTimeMs(raw: ArrayLike<bigint>, pairs: number, wallMs: number): number | undefined {
-  if (pairs < 1 || raw.length < 2 * pairs) return undefined;
-  const gcd = (a: bigint, b: bigint): bigint => {
-    while (b) [a, b] = [b, a % b];
-    return a;
-  };
-  let total = 0n;
-  let g = 0n;
-  for (let p = 0; p < pairs; p++) {
-    const b = raw[2 * p]!, e = raw[2 * p + 1]!;
-    if (b <= 0n || e < b) return undefined;
-    total += e - b;
-    g = gcd(gcd(g, b), e);
-  }
-  const ms = Number(total) / 1e6;
-  if (total <= 0n || 2 * pairs * Number(g) > 0.05 * Number(total) || ms > wallMs * 1.5 + 1) return undefined;
-  return ms;
+function passTimer(device: GpuDeviceLike): PassTimer | undefined {
+  if (!device.createQuerySet || !device.features?.has('timestamp-query')) return undefined;
+  return new PassTimer(device as never, 4096);
 }
 
 /**
@@ -401,11 +326,7 @@ export class OrtAttention {
         single = Math.min(single, performance.now() - t0);
       }
       const batch = Math.max(1, Math.min(16, Math.ceil(200 / Math.max(single, 1e-3))));
-      try {
-        timer = new PassTimer(this.device);
-      } catch {
-        timer = undefined;
-      }
+      timer = passTimer(this.device);
       const wall: number[] = [];
       const gpu: number[] = [];
       let timestampsOk = !!timer;
@@ -422,7 +343,7 @@ export class OrtAttention {
         const w = performance.now() - t0;
         wall.push(w / batch);
         if (timer && timestampsOk) {
-          const ms = timer.overflow ? undefined : passTimeMs(await timer.read(), timer.pairs, w);
+          const ms = timer.overflow ? undefined : timestampTotalMs(await timer.read(), timer.pairs, w)?.ms;
           if (ms === undefined) timestampsOk = false;
           else gpu.push(ms / batch);
         }
