@@ -481,32 +481,11 @@ export class Engine {
     const { EV4 } = decodeDims(cfg);
     const key = `decode:${cfg.R}:${cfg.LG}:${cfg.NT}:${cfg.U}:${cfg.BC}:${s.E}:${s.Ev}:${cfg.subgroups ? 's' : ''}:${a.hooks.key}`;
     const built = await this.pipeline(key, () => decodeKernel(cfg, a.hooks), this.fwdGroups(a.hooks, 2));
-    const merge = await this.pipeline(`merge:${s.Ev}:${cfg.R}:${EV4}`, () => mergeKernel(s.Ev, cfg.R, EV4), [
-      ['uniform', 'read', 'read', 'rw', 'rw'],
-    ]);
     const kvTiles = Math.ceil(s.Lkv / cfg.BC);
     const packed = this.packed(a.tiles?.(s.Lq, cfg.BC), 1, kvTiles);
     const maxTiles = packed ? Math.max(1, packed.maxTiles) : kvTiles;
     const { splits, tilesPerSplit } = this.decodeSplits(s, maxTiles, cfg.BC);
-    const partial = this.createBuffer(s.B * s.Hkv * splits * cfg.R * EV4 * 16, U.STORAGE, 'decode partials');
-    const ml = this.createBuffer(s.B * s.Hkv * splits * cfg.R * 8, U.STORAGE, 'decode m,l');
-    this.transient.push(partial, ml);
-    const params = this.uniform({
-      B: s.B, Hq: s.Hq, Hkv: s.Hkv, Lq: s.Lq, Lkv: s.Lkv, group: s.Hq / s.Hkv, scale: a.scale,
-      qTiles: 1, kvTiles, ...this.tableParams(packed), splits, tilesPerSplit, rows: cfg.R,
-    });
-    const pass = this.beginPass(enc);
-    pass.setPipeline(built.pipeline);
-    pass.setBindGroup(0, this.bind(built.layouts[0]!, [params, this.tablesBuffer(packed), a.q, a.k, a.v, partial, ml]));
-    if (hasCaptureGroup(a.hooks)) pass.setBindGroup(1, this.captureBindGroup(built.layouts[1]!, a.hooks, a.captures));
-    this.checkDispatch(splits, s.Hkv, s.B);
-    pass.dispatchWorkgroups(splits, s.Hkv, s.B);
-    pass.setPipeline(merge.pipeline);
-    pass.setBindGroup(0, this.bind(merge.layouts[0]!, [params, partial, ml, a.out, a.lse]));
-    const mergeGroups = Math.ceil((s.B * s.Hq * s.Lq * EV4) / 64);
-    this.checkDispatch(mergeGroups);
-    pass.dispatchWorkgroups(mergeGroups);
-    pass.end();
+    await this.encodeSplitKv(a, enc, { built, rowSlots: cfg.R, width4: EV4, rows: cfg.R, kvTiles, packed, splits, tilesPerSplit, label: 'decode' });
   }
 
   private checkDispatch(...dims: number[]): void {
@@ -521,9 +500,6 @@ export class Engine {
     const { V4 } = forwardDims(cfg);
     const key = `split:${cfg.BR}x${cfg.BC}/${cfg.TX}x${cfg.TY}:${s.E}:${s.Ev}:${cfg.subgroups ? 's' : ''}:${a.hooks.key}`;
     const built = await this.pipeline(key, () => forwardKernel(cfg, a.hooks), this.fwdGroups(a.hooks, 2));
-    const merge = await this.pipeline(`merge:${s.Ev}:${cfg.BR}:${V4}`, () => mergeKernel(s.Ev, cfg.BR, V4), [
-      ['uniform', 'read', 'read', 'rw', 'rw'],
-    ]);
     const kvTiles = Math.ceil(s.Lkv / cfg.BC);
     const packed = this.packed(a.tiles?.(s.Lq, cfg.BC), 1, kvTiles);
     const maxTiles = packed ? Math.max(1, packed.maxTiles) : kvTiles;
@@ -532,22 +508,53 @@ export class Engine {
     const splits0 = Math.min(want, Math.max(1, Math.floor(maxTiles / 2)));
     const tilesPerSplit = Math.ceil(maxTiles / splits0);
     const splits = Math.ceil(maxTiles / tilesPerSplit);
-    const partial = this.createBuffer(s.B * s.Hkv * splits * cfg.BR * V4 * 16, U.STORAGE, 'split partials');
-    const ml = this.createBuffer(s.B * s.Hkv * splits * cfg.BR * 8, U.STORAGE, 'split m,l');
+    const rows = (s.Hq / s.Hkv) * s.Lq;
+    await this.encodeSplitKv(a, enc, { built, rowSlots: cfg.BR, width4: V4, rows, kvTiles, packed, splits, tilesPerSplit, label: 'split' });
+  }
+
+  /**
+   * The split-KV pass both decoding kernels share: workgroup (split, kv head, b) writes an
+   * unnormalized partial (o, m, l) per row slot, then mergeKernel combines the splits by lse.
+   */
+  private async encodeSplitKv(
+    a: Parameters<Engine['forward']>[0],
+    enc: GPUCommandEncoder,
+    k: {
+      built: Built;
+      /** row slots per workgroup (the partials' row stride) and vec4 columns per partial row */
+      rowSlots: number;
+      width4: number;
+      /** rows actually used: (query head of the group, query index) pairs */
+      rows: number;
+      kvTiles: number;
+      packed: PackedTables | undefined;
+      splits: number;
+      tilesPerSplit: number;
+      label: string;
+    },
+  ): Promise<void> {
+    const s = a.shape;
+    const merge = await this.pipeline(`merge:${s.Ev}:${k.rowSlots}:${k.width4}`, () => mergeKernel(s.Ev, k.rowSlots, k.width4), [
+      ['uniform', 'read', 'read', 'rw', 'rw'],
+    ]);
+    const partial = this.createBuffer(s.B * s.Hkv * k.splits * k.rowSlots * k.width4 * 16, U.STORAGE, `${k.label} partials`);
+    const ml = this.createBuffer(s.B * s.Hkv * k.splits * k.rowSlots * 8, U.STORAGE, `${k.label} m,l`);
     this.transient.push(partial, ml);
     const params = this.uniform({
       B: s.B, Hq: s.Hq, Hkv: s.Hkv, Lq: s.Lq, Lkv: s.Lkv, group: s.Hq / s.Hkv, scale: a.scale,
-      qTiles: 1, kvTiles, ...this.tableParams(packed), splits, tilesPerSplit, rows: (s.Hq / s.Hkv) * s.Lq,
+      qTiles: 1, kvTiles: k.kvTiles, ...this.tableParams(k.packed), splits: k.splits, tilesPerSplit: k.tilesPerSplit, rows: k.rows,
     });
     const pass = this.beginPass(enc);
-    pass.setPipeline(built.pipeline);
-    pass.setBindGroup(0, this.bind(built.layouts[0]!, [params, this.tablesBuffer(packed), a.q, a.k, a.v, partial, ml]));
-    if (hasCaptureGroup(a.hooks)) pass.setBindGroup(1, this.captureBindGroup(built.layouts[1]!, a.hooks, a.captures));
-    this.checkDispatch(splits, s.Hkv, s.B);
-    pass.dispatchWorkgroups(splits, s.Hkv, s.B);
+    pass.setPipeline(k.built.pipeline);
+    pass.setBindGroup(0, this.bind(k.built.layouts[0]!, [params, this.tablesBuffer(k.packed), a.q, a.k, a.v, partial, ml]));
+    if (hasCaptureGroup(a.hooks)) pass.setBindGroup(1, this.captureBindGroup(k.built.layouts[1]!, a.hooks, a.captures));
+    this.checkDispatch(k.splits, s.Hkv, s.B);
+    pass.dispatchWorkgroups(k.splits, s.Hkv, s.B);
     pass.setPipeline(merge.pipeline);
     pass.setBindGroup(0, this.bind(merge.layouts[0]!, [params, partial, ml, a.out, a.lse]));
-    pass.dispatchWorkgroups(Math.ceil((s.B * s.Hq * s.Lq * Math.ceil(s.Ev / 4)) / 64));
+    const mergeGroups = Math.ceil((s.B * s.Hq * s.Lq * Math.ceil(s.Ev / 4)) / 64);
+    this.checkDispatch(mergeGroups);
+    pass.dispatchWorkgroups(mergeGroups);
     pass.end();
   }
 

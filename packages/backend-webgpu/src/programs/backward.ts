@@ -10,7 +10,7 @@
  * Per element: post = mod(score); p = exp(post − lse); dp = dO·v; dpost = p (dp − delta);
  * dscore = dpost · score_mod_grad(score); dq += dscore·k·scale; dk += dscore·q·scale; dv += p·dO.
  */
-import { PARAMS_STRUCT, TILE_LIST, tensorIn, tensorOut } from './common.js';
+import { PARAMS_STRUCT, attentionInputs, tensorIn, tensorOut } from './common.js';
 import { WGSL_CONSTS, captureDecls, captureGradDecls, type WgslHooks } from './hooks.js';
 
 export interface BackwardConfig {
@@ -47,12 +47,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 const common = (c: BackwardConfig, hooks: WgslHooks, withCapGrads: boolean, outs: string) => `${WGSL_CONSTS}
-${PARAMS_STRUCT}
-@group(0) @binding(0) var<uniform> P: Params;
-${TILE_LIST}
-${tensorIn('Q', 2, c.E)}
-${tensorIn('K', 3, c.E)}
-${tensorIn('V', 4, c.Ev)}
+${attentionInputs(c.E, c.Ev)}
 ${tensorIn('DO', 5, c.Ev)}
 @group(0) @binding(6) var<storage, read> LSE: array<u32>;     // f32 bits; -inf = empty row
 @group(0) @binding(7) var<storage, read> DELTA: array<f32>;

@@ -86,3 +86,17 @@ fn tile_at(row: u32, t: u32, n_part: u32) -> vec2<u32> {
   if (t < n_part) { return vec2<u32>(u32(T[P.off_idx + row * P.kv_tiles + t]), 0u); }
   return vec2<u32>(u32(T[P.off_full_idx + row * P.kv_tiles + t - n_part]), 1u);
 }`;
+
+
+/**
+ * The binding header every attention kernel starts with: the uniform Params (binding 0), the
+ * block tables (1) and Q, K, V (2, 3, 4). Outputs and captures follow per kernel.
+ */
+export function attentionInputs(E: number, Ev: number): string {
+  return `${PARAMS_STRUCT}
+@group(0) @binding(0) var<uniform> P: Params;
+${TILE_LIST}
+${tensorIn('Q', 2, E)}
+${tensorIn('K', 3, E)}
+${tensorIn('V', 4, Ev)}`;
+}

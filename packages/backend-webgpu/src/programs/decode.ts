@@ -16,7 +16,7 @@
  * rows per round) into one unnormalized partial (o, m, l) per row, which `mergeKernel` (forward.ts)
  * combines across splits by lse.
  */
-import { PARAMS_STRUCT, TILE_LIST, tensorIn } from './common.js';
+import { attentionInputs } from './common.js';
 import { WGSL_CONSTS, captureDecls, unroll, type WgslHooks } from './hooks.js';
 
 export interface DecodeConfig {
@@ -92,12 +92,7 @@ ${rows((r) => keys((u) => `        s${r}_${u} += sRed[${(r * U + u) * NT}u + grp
 
   return /* wgsl */ `// flexattn decode: R=${R} LG=${LG} NT=${NT} U=${U} BC=${BC} E=${c.E} Ev=${c.Ev}${c.subgroups ? ' subgroups' : ''}
 ${c.subgroups ? 'enable subgroups;\n' : ''}${WGSL_CONSTS}
-${PARAMS_STRUCT}
-@group(0) @binding(0) var<uniform> P: Params;
-${TILE_LIST}
-${tensorIn('Q', 2, c.E)}
-${tensorIn('K', 3, c.E)}
-${tensorIn('V', 4, c.Ev)}
+${attentionInputs(c.E, c.Ev)}
 @group(0) @binding(5) var<storage, read_write> OP: array<vec4<f32>>;   // [B][Hkv][splits][R][EV4] unnormalized
 @group(0) @binding(6) var<storage, read_write> ML: array<vec2<f32>>;   // [B][Hkv][splits][R] (m, l)
 ${captureDecls(hooks)}

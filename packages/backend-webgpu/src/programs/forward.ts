@@ -18,7 +18,7 @@
  *                 of the tile list and writes an unnormalized partial (o, m, l) that `mergeKernel`
  *                 combines. Requires one table row for the whole group (mask H = 1) and rows ≤ BR.
  */
-import { PARAMS_STRUCT, TILE_LIST, tensorIn, tensorOut } from './common.js';
+import { PARAMS_STRUCT, attentionInputs, tensorOut } from './common.js';
 import { WGSL_CONSTS, captureDecls, unroll, type WgslHooks } from './hooks.js';
 
 export interface ForwardConfig {
@@ -208,12 +208,7 @@ ${unroll(NV, (k) => `    st_O(qrow${i}, tx + ${k * TX}u, o${i}_${k} * inv);`)}
 
   return /* wgsl */ `// flexattn ${c.mode}: BR=${BR} BC=${BC} TX=${TX} TY=${TY} E=${c.E} Ev=${c.Ev}${c.subgroups ? ' subgroups' : ''}
 ${c.subgroups ? 'enable subgroups;\n' : ''}${WGSL_CONSTS}
-${PARAMS_STRUCT}
-@group(0) @binding(0) var<uniform> P: Params;
-${TILE_LIST}
-${tensorIn('Q', 2, c.E)}
-${tensorIn('K', 3, c.E)}
-${tensorIn('V', 4, c.Ev)}
+${attentionInputs(c.E, c.Ev)}
 ${outputs}
 ${captureDecls(hooks)}
 
