@@ -41,6 +41,8 @@ struct ModCtx {
 #include "../kernels/common.cuh"
 #include "../kernels/wgmma.cuh"
 #include "../kernels/flex_fwd.cuh"
+#include "../kernels/flex_fwd_wg.cuh"
+#include "../kernels/flex_fwd_entry.cuh"
 #include "../kernels/flex_bwd.cuh"
 #include "../kernels/flex_decode.cuh"
 
@@ -53,7 +55,7 @@ struct ModCtx {
 // ------------------------------------------------------------------------------------------------
 template <class C, typename T>
 __global__ void __launch_bounds__(C::NTHREADS, C::MINB) k_fwd(const FlexFwdArgs a, const FlexScoreParams sp, const FlexMaskParams mp) {
-  flex::fwd_tc<C, T>(a, sp, mp);
+  flex::fwd_16bit<C, T>(a, sp, mp);
 }
 template <int D, int DV>
 __global__ void __launch_bounds__(256) k_fwd_f32(const FlexFwdArgs a, const FlexScoreParams sp, const FlexMaskParams mp) {
@@ -664,6 +666,8 @@ using namespace flex;
 using F64 = FwdCfg<64, 64, 128, 128, 4, 3>;  // BN 128 (run 3), 3 stages (session 2 sweep)
 using F128 = FwdCfg<128, 128, 128, 64, 4, 2, true, true>;  // row-block outer + one block (session 2 sweep)
 using F40 = FwdCfg<40, 40, 128, 128, 4, 2>;
+using W64 = FwdCfg<64, 64, 128, 128, 4, 3, false, false, 1, true>;    // Hopper body (session 3 sweep)
+using W128 = FwdCfg<128, 128, 256, 64, 8, 2, false, false, 1, true>;
 using F64x128 = FwdCfg<64, 128, 128, 64, 8, 2>;
 using B64 = BwdCfg<64, 64, 64, 8, true>;    // wgmma Sᵀ / dPᵀ on sm_90a (session 2)
 using B128 = BwdCfg<128, 128, 64, 8, true>;
@@ -692,14 +696,19 @@ int main(int argc, char** argv) {
 #endif
     check_case<__nv_bfloat16, 64, 64, F64, B64s>(2, 4, 2, 77, 131, true);
     check_case<__nv_bfloat16, 128, 128, F128, B128s>(1, 2, 2, 300, 260, true);
-    // Hopper wgmma S = Q Kᵀ (the default configs with WG on; the same mma.sync code elsewhere)
-    check_case<__nv_bfloat16, 64, 64, FwdCfg<64, 64, 128, 128, 4, 3, false, false, 1, true>, B64>(2, 4, 2, 77, 131, true);
+    // the Hopper body (S and P·V on wgmma; the mma.sync body where the compiler lacks sm_90a):
+    // one and two warpgroups, one and two 64-row blocks each, BN 64 / 128, bf16 and fp16
+    check_case<__nv_bfloat16, 64, 64, W64, B64>(2, 4, 2, 77, 131, true);
+    check_case<__nv_bfloat16, 64, 64, W64, B64>(1, 2, 2, 300, 260, true);
+    check_case<__half, 64, 64, W64, B64>(2, 4, 2, 77, 131, true);
     check_case<__nv_bfloat16, 64, 64, FwdCfg<64, 64, 128, 128, 4, 3, false, false, 1, true>, B64>(1, 2, 2, 300, 260, true);
-    check_case<__half, 64, 64, FwdCfg<64, 64, 128, 128, 4, 3, false, false, 1, true>, B64>(2, 4, 2, 77, 131, true);
-    check_case<__nv_bfloat16, 128, 128, FwdCfg<128, 128, 128, 64, 4, 2, true, true, 1, true>, B128>(2, 4, 2, 77, 131, true);
-    check_case<__nv_bfloat16, 128, 128, FwdCfg<128, 128, 128, 64, 4, 2, true, true, 1, true>, B128>(1, 2, 2, 300, 260, true);
-    check_case<__half, 128, 128, FwdCfg<128, 128, 128, 64, 4, 2, true, true, 1, true>, B128>(2, 4, 2, 77, 131, true);
-    check_case<__nv_bfloat16, 64, 128, FwdCfg<64, 128, 128, 128, 4, 2, false, false, 1, true>, B64x128>(2, 4, 2, 77, 131, true);
+    check_case<__nv_bfloat16, 64, 64, FwdCfg<64, 64, 128, 64, 8, 3, false, false, 1, true>, B64>(1, 2, 2, 300, 260, true);
+    check_case<__nv_bfloat16, 64, 64, FwdCfg<64, 64, 256, 64, 8, 3, false, false, 1, true>, B64>(2, 4, 2, 77, 300, true);
+    check_case<__nv_bfloat16, 128, 128, W128, B128>(2, 4, 2, 77, 131, true);
+    check_case<__nv_bfloat16, 128, 128, W128, B128>(1, 2, 2, 300, 260, true);
+    check_case<__half, 128, 128, W128, B128>(2, 4, 2, 77, 131, true);
+    check_case<__nv_bfloat16, 128, 128, FwdCfg<128, 128, 128, 64, 8, 2, false, false, 1, true>, B128>(1, 2, 2, 300, 260, true);
+    check_case<__nv_bfloat16, 64, 128, FwdCfg<64, 128, 128, 64, 4, 2, false, false, 1, true>, B64x128>(2, 4, 2, 77, 131, true);
     if (FLEX_MASK_MOD_IS_TRUE) check_case<__nv_bfloat16, 64, 64, F64, B64>(2, 4, 2, 77, 131, false);
     check_case<__nv_bfloat16, 128, 128, F128, B128>(2, 4, 2, 77, 131, true);
     check_case<__nv_bfloat16, 40, 40, F40, B40>(2, 4, 2, 77, 131, true);
@@ -730,10 +739,11 @@ int main(int argc, char** argv) {
 #endif
     if (fb) time_shape<64, B64s, F64>(4, 16, 4096, fb, "");   // the backward without wgmma, for comparison
     if (fb) time_shape<128, B128s, F128>(2, 16, 8192, fb, "");
-    time_shape<64, B64, F64, FwdCfg<64, 64, 128, 128, 4, 3, false, false, 1, true>,
-               FwdCfg<64, 64, 128, 64, 4, 3, false, false, 1, true>>(4, 16, 4096, fb, "");
-    time_shape<128, B128, F128, FwdCfg<128, 128, 128, 64, 4, 2, true, true, 1, true>,
-               FwdCfg<128, 128, 128, 64, 4, 2, false, false, 1, true>>(2, 16, 8192, fb, "");
+    // the Hopper body: default first, then BN 64 (partial-heavy masks), two warpgroups, BM 128 at D128
+    time_shape<64, B64, W64, FwdCfg<64, 64, 128, 64, 4, 3, false, false, 1, true>,
+               FwdCfg<64, 64, 256, 128, 8, 2, false, false, 1, true>>(4, 16, 4096, fb, "");
+    time_shape<128, B128, W128, FwdCfg<128, 128, 128, 64, 4, 2, false, false, 1, true>,
+               FwdCfg<128, 128, 256, 64, 8, 3, false, false, 1, true>>(2, 16, 8192, fb, "");
     if (!strcmp(MOD_NAME, "noop")) {
       time_decode<4>(8);
       time_decode<4>(16);

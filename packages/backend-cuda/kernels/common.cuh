@@ -5,7 +5,8 @@
 //   FLEX_SCORE_MOD_IS_IDENTITY, FLEX_MASK_MOD_IS_TRUE, FLEX_HAS_CAPTURE_GRADS,
 //   struct FlexScoreParams, struct FlexMaskParams and the four __device__ hooks
 //   flex_score_mod, flex_mask_mod, flex_score_mod_grad, flex_score_mod_capture_grads
-//   (and, optionally, their row/column split: FLEX_HAS_ROW_COL, see below).
+//   (and, optionally, their row/column split: FLEX_HAS_ROW_COL, see below, and
+//   FLEX_SCORE_MOD_GRAD_IS_ONE where the score mod's derivative is the constant 1).
 // Only NVRTC built-in headers are used. Nothing here depends on the prelude's macros except the
 // dtype switch at the bottom; the kernels are templates instantiated by the extern "C" entry points
 // at the end of each kernel file (or directly by the harness).
@@ -20,6 +21,9 @@
 
 #ifndef FLEX_INF
 #define FLEX_INF __int_as_float(0x7f800000)
+#endif
+#ifndef FLEX_SCORE_MOD_GRAD_IS_ONE
+#define FLEX_SCORE_MOD_GRAD_IS_ONE 0
 #endif
 #define FLEX_LOG2E 1.4426950408889634f
 #define FLEX_LN2 0.6931471805599453f
@@ -264,6 +268,17 @@ __device__ __forceinline__ void atomic_add2(float* p, float a, float b) {
 // Swizzled tiles are stored as 64-column panels (ROWS x 128 bytes each, one after another): the
 // layout wgmma reads with a 128-byte-swizzle descriptor (wgmma.cuh); ldmatrix sees the same
 // conflict-free 8-row groups either way.
+// Columns 16·k2.. of an fp32 accumulator slab (n8 blocks in mma's C layout: P in the forward, Pᵀ
+// and dSᵀ in the backward) packed as an m16n8k16 A fragment: the A operand of mma.sync and of
+// register-sourced wgmma alike.
+template <typename T, int NTN>
+__device__ __forceinline__ void pack_p(unsigned (&pa)[4], const float (&s)[NTN][4], int k2) {
+  pa[0] = Elem<T>::pack2(s[2 * k2][0], s[2 * k2][1]);
+  pa[1] = Elem<T>::pack2(s[2 * k2][2], s[2 * k2][3]);
+  pa[2] = Elem<T>::pack2(s[2 * k2 + 1][0], s[2 * k2 + 1][1]);
+  pa[3] = Elem<T>::pack2(s[2 * k2 + 1][2], s[2 * k2 + 1][3]);
+}
+
 template <int ROWS, int COLS> struct SmemTile {
   static constexpr int CHUNKS = COLS / 8;  // 16-byte chunks per row
   static constexpr bool SWIZZLE = (CHUNKS % 8) == 0;

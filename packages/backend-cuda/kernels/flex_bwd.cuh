@@ -18,6 +18,8 @@ namespace flex {
 
 // WG: Sᵀ = K Qᵀ and dPᵀ = V dOᵀ on Hopper's wgmma (wgmma.cuh) where the compiler targets sm_90a:
 // warpgroup g (warps 4g..4g+3) owns kv rows 64g.., so warp w keeps its 16 rows 16w.. either way.
+// For head dims 64/128 dV and dK run there too, issued asynchronously: dV overlaps dPᵀ, dK the
+// dQ step; every wgmma is waited for inside the q-tile iteration.
 template <int D_, int DV_, int BMQ_, int NWARPS_, bool WG_ = false> struct BwdCfg {
   static constexpr int D = D_, DV = DV_, BMQ = BMQ_, NWARPS = NWARPS_;
   static constexpr int BN = 16 * NWARPS;  // kv rows per CTA
@@ -27,6 +29,8 @@ template <int D_, int DV_, int BMQ_, int NWARPS_, bool WG_ = false> struct BwdCf
   static constexpr bool VEC = (D % 8 == 0) && (DV % 8 == 0);
   static constexpr bool WG =
       WG_ && FLEX_WGMMA && VEC && D % 64 == 0 && DV % 64 == 0 && NWARPS % 4 == 0 && (BMQ == 64 || BMQ == 128);
+  // dV += Pᵀ dO and dK += dSᵀ Q on wgmma too (P/dS from registers, dO/Q as MN-major operands)
+  static constexpr bool DKV_WG = WG && (D == 64 || D == 128) && (DV == 64 || DV == 128);
   static constexpr bool KV_IN_REGS = !WG && (DP / 16) * 4 + (DVP / 16) * 4 <= 32;
   // dQ = dS K: warps tile the BMQ x DP block as WQ (along q) x WD (along d)
   static constexpr int WQ = BMQ / 16 < NWARPS ? BMQ / 16 : NWARPS;
@@ -202,7 +206,7 @@ __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScor
       }
 
       // ---- Pᵀ (in st), keeping score_mod'(score) in gr ------------------------------------------
-#if !FLEX_SCORE_MOD_IS_IDENTITY
+#if !FLEX_SCORE_MOD_IS_IDENTITY && !FLEX_SCORE_MOD_GRAD_IS_ONE
       float gr[NTQ][4];
 #endif
 #if FLEX_HAS_CAPTURE_GRADS
@@ -235,12 +239,11 @@ __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScor
           const float x = st[nt][c] * scale_log2;
 #else
           const float score = st[nt][c] * scale;
-          float x = -FLEX_INF, gd = 0.f;
-          if (vis) {
-            x = flex_score_mod_rc(score, b, h, qi, kj, rvq[nt][c & 1], cvk[c >> 1], sp) * FLEX_LOG2E;
-            gd = flex_score_mod_grad_rc(score, b, h, qi, kj, rvq[nt][c & 1], cvk[c >> 1], sp);
-          }
-          gr[nt][c] = gd;
+          float x = -FLEX_INF;
+          if (vis) x = flex_score_mod_rc(score, b, h, qi, kj, rvq[nt][c & 1], cvk[c >> 1], sp) * FLEX_LOG2E;
+#if !FLEX_SCORE_MOD_GRAD_IS_ONE
+          gr[nt][c] = vis ? flex_score_mod_grad_rc(score, b, h, qi, kj, rvq[nt][c & 1], cvk[c >> 1], sp) : 0.f;
+#endif
 #endif
 #if FLEX_HAS_CAPTURE_GRADS
           sc[nt][c] = score;
@@ -249,13 +252,20 @@ __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScor
         }
 
       // ---- dV += Pᵀ dO ---------------------------------------------------------------------------
+      if constexpr (C::DKV_WG) {
+        unsigned pa[NTQ / 2][4];
+#pragma unroll
+        for (int k2 = 0; k2 < NTQ / 2; ++k2) pack_p<T, NTQ>(pa[k2], st, k2);
+        wgmma_fence();
+#pragma unroll
+        for (int k2 = 0; k2 < NTQ / 2; ++k2)
+          wgmma_rs<C::DV, T>(&dv[0][0], pa[k2], wgmma_desc_sw128_mn(smem_u32(cO + k2 * 16 * 64), OT::PANEL * 2));
+        wgmma_commit();  // in flight while dPᵀ is computed (the wait below covers both)
+      } else {
 #pragma unroll
       for (int k2 = 0; k2 < NTQ / 2; ++k2) {
         unsigned pa[4];
-        pa[0] = Elem<T>::pack2(st[2 * k2][0], st[2 * k2][1]);
-        pa[1] = Elem<T>::pack2(st[2 * k2][2], st[2 * k2][3]);
-        pa[2] = Elem<T>::pack2(st[2 * k2 + 1][0], st[2 * k2 + 1][1]);
-        pa[3] = Elem<T>::pack2(st[2 * k2 + 1][2], st[2 * k2 + 1][3]);
+        pack_p<T, NTQ>(pa, st, k2);
 #pragma unroll
         for (int d2 = 0; d2 < NTV / 2; ++d2) {
           unsigned ob[4];
@@ -263,6 +273,7 @@ __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScor
           mma_16816<T>(dv[2 * d2], pa, ob[0], ob[1]);
           mma_16816<T>(dv[2 * d2 + 1], pa, ob[2], ob[3]);
         }
+      }
       }
 
       // ---- dPᵀ = V dOᵀ ---------------------------------------------------------------------------
@@ -306,34 +317,41 @@ __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScor
             flex_score_mod_capture_grads(dpost, sc[nt][c], b, h, q0 + ql, kj, sp);
           }
 #endif
-#if FLEX_SCORE_MOD_IS_IDENTITY
-          dp[nt][c] = dpost;
+#if FLEX_SCORE_MOD_IS_IDENTITY || FLEX_SCORE_MOD_GRAD_IS_ONE
+          dp[nt][c] = dpost;  // score_mod' = 1 (alibi, relative position: score + f(b, h, q, kv))
 #else
           dp[nt][c] = dpost * gr[nt][c];
 #endif
         }
 
       // ---- dK += dSᵀ Q; dSᵀ -> shared ------------------------------------------------------------
+      unsigned da[NTQ / 2][4];
 #pragma unroll
       for (int k2 = 0; k2 < NTQ / 2; ++k2) {
-        unsigned da[4];
-        da[0] = Elem<T>::pack2(dp[2 * k2][0], dp[2 * k2][1]);
-        da[1] = Elem<T>::pack2(dp[2 * k2][2], dp[2 * k2][3]);
-        da[2] = Elem<T>::pack2(dp[2 * k2 + 1][0], dp[2 * k2 + 1][1]);
-        da[3] = Elem<T>::pack2(dp[2 * k2 + 1][2], dp[2 * k2 + 1][3]);
+        pack_p<T, NTQ>(da[k2], dp, k2);
         // A fragment regs: (row g, cols 2t..) of q-subtile 2*k2 / 2*k2+1, rows g and g+8
         const int r0 = wrow + (lane >> 2);
         const int cq = (lane & 3) * 2;
-        *reinterpret_cast<unsigned*>(sS + ST::off(r0, 2 * k2) + cq) = da[0];
-        *reinterpret_cast<unsigned*>(sS + ST::off(r0 + 8, 2 * k2) + cq) = da[1];
-        *reinterpret_cast<unsigned*>(sS + ST::off(r0, 2 * k2 + 1) + cq) = da[2];
-        *reinterpret_cast<unsigned*>(sS + ST::off(r0 + 8, 2 * k2 + 1) + cq) = da[3];
+        *reinterpret_cast<unsigned*>(sS + ST::off(r0, 2 * k2) + cq) = da[k2][0];
+        *reinterpret_cast<unsigned*>(sS + ST::off(r0 + 8, 2 * k2) + cq) = da[k2][1];
+        *reinterpret_cast<unsigned*>(sS + ST::off(r0, 2 * k2 + 1) + cq) = da[k2][2];
+        *reinterpret_cast<unsigned*>(sS + ST::off(r0 + 8, 2 * k2 + 1) + cq) = da[k2][3];
+      }
+      if constexpr (C::DKV_WG) {
+        wgmma_fence();
+#pragma unroll
+        for (int k2 = 0; k2 < NTQ / 2; ++k2)
+          wgmma_rs<C::D, T>(&dk[0][0], da[k2], wgmma_desc_sw128_mn(smem_u32(cQ + k2 * 16 * 64), QT::PANEL * 2));
+        wgmma_commit();  // in flight during the dQ step; waited for at the end of the iteration
+      } else {
+#pragma unroll
+      for (int k2 = 0; k2 < NTQ / 2; ++k2)
 #pragma unroll
         for (int d2 = 0; d2 < NTD / 2; ++d2) {
           unsigned qb[4];
           ldmatrix_x4_trans(qb, smem_u32(cQ + QT::off(k2 * 16 + (lane & 7) + (((lane >> 3) & 1) << 3), d2 * 2 + (lane >> 4))));
-          mma_16816<T>(dk[2 * d2], da, qb[0], qb[1]);
-          mma_16816<T>(dk[2 * d2 + 1], da, qb[2], qb[3]);
+          mma_16816<T>(dk[2 * d2], da[k2], qb[0], qb[1]);
+          mma_16816<T>(dk[2 * d2 + 1], da[k2], qb[2], qb[3]);
         }
       }
       __syncthreads();
@@ -393,9 +411,16 @@ __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScor
           }
         }
       }
+      // dK's wgmma reads this Q stage, which the next iteration's load overwrites; accumulators in
+      // flight across the loop's back edge would also make ptxas serialise every wgmma
+      if constexpr (C::DKV_WG) wgmma_wait<0>();
     }
     cp_async_wait<0>();
     __syncthreads();
+  }
+  if constexpr (C::DKV_WG) {
+    wgmma_fence_regs<NTD * 4>(&dk[0][0]);
+    wgmma_fence_regs<NTV * 4>(&dv[0][0]);
   }
 
   // ---- write dK (· scale) and dV ----------------------------------------------------------------

@@ -19,9 +19,9 @@ template <bool B> struct BoolTag { static constexpr bool value = B; };
 // ONE_BLOCK: specialise the whole tile body per (partial / boundary / full) case instead of only
 // the masking step (more code, one basic block per case).
 // MINB: CTAs per SM the register allocation must allow (__launch_bounds__' second argument).
-// WG: S = Q Kᵀ on Hopper's wgmma (wgmma.cuh) where the compiler targets sm_90a and the tile fits
-// one warpgroup (4 warps, 64-row blocks, 64-column panels, N = BN of 64 or 128); then warp w owns
-// rows 64·mt + 16w (mt < MT) instead of WM consecutive rows.
+// WG: the Hopper body (fwd_wg: S = Q Kᵀ and O += P·V on wgmma, wgmma.cuh) where the compiler
+// targets sm_90a and the tile fits (warpgroups of 4 warps, 64-row blocks, 64-column panels, BN of
+// 64 or 128, DV of 64 or 128); then warp w of warpgroup g owns rows 64·(g·MT + mt) + 16·(w mod 4).
 template <int D_, int DV_, int BM_, int BN_, int NWARPS_, int STAGES_, bool MT_OUTER_ = false, bool ONE_BLOCK_ = false,
           int MINB_ = 1, bool WG_ = false>
 struct FwdCfg {
@@ -33,11 +33,14 @@ struct FwdCfg {
   static constexpr int DP = (D + 15) / 16 * 16;
   static constexpr int DVP = (DV + 15) / 16 * 16;
   static constexpr bool VEC = (D % 8 == 0) && (DV % 8 == 0);
-  static constexpr bool WG = WG_ && FLEX_WGMMA && VEC && D % 64 == 0 && NWARPS == 4 && BM % 64 == 0 && (BN == 64 || BN == 128);
+  static constexpr bool WG = WG_ && FLEX_WGMMA && VEC && D % 64 == 0 && (DV == 64 || DV == 128) && NWARPS % 4 == 0 &&
+                             (BN == 64 || BN == 128);
   // Q fragments stay in registers when they are few and the S tile is small (else reloaded per tile)
   static constexpr bool Q_IN_REGS = !WG && MT * (DP / 16) * 4 <= 32 && MT * BN <= 128;
   // first row (inside the q tile) of row block mt of warp w
-  static __device__ __forceinline__ int row0(int warp, int mt) { return WG ? mt * 64 + warp * 16 : warp * WM + mt * 16; }
+  static __device__ __forceinline__ int row0(int warp, int mt) {
+    return WG ? ((warp >> 2) * MT + mt) * 64 + (warp & 3) * 16 : warp * WM + mt * 16;
+  }
   using QTile = SmemTile<BM, DP>;
   using KTile = SmemTile<BN, DP>;
   using VTile = SmemTile<BN, DVP>;
@@ -47,26 +50,36 @@ struct FwdCfg {
   static_assert(STAGES >= 2, "at least double buffering");
 };
 
-// Turn raw scores S (this warp's MT x BN slab) into post-mod values in log2 units, in place.
-// CHECK: evaluate bounds / mask (partial or boundary tile); otherwise the fast path.
-// rv: this thread's row values (flex_row_vals, computed once per CTA); the column values of the
-// tile's keys are computed here once per column instead of once per element.
-template <class C, bool CHECK, bool PARTIAL>
-__device__ __forceinline__ void fwd_post(float (&s)[C::MT][C::BN / 8][4], int b, int h, int q0, int warp, int kv0,
-                                         int Lq, int Lkv, float scale, float scale_log2,
-                                         const FlexScoreParams& sp, const FlexMaskParams& mp,
-                                         const FlexRowVals (&rv)[C::MT][2]) {
-  const int lane = threadIdx.x & 31;
-  constexpr bool NEED_COLS = !FLEX_SCORE_MOD_IS_IDENTITY || (PARTIAL && !FLEX_MASK_MOD_IS_TRUE);
-  FlexColVals cv[NEED_COLS ? C::BN / 8 : 1][2];
-  if constexpr (NEED_COLS) {
+// Whether a tile case needs the column values of its keys (a score mod, or a mask on a partial tile).
+template <bool PARTIAL>
+struct FwdNeedCols {
+  static constexpr bool value = !FLEX_SCORE_MOD_IS_IDENTITY || (PARTIAL && !FLEX_MASK_MOD_IS_TRUE);
+};
+// The mods' per-column parts of this thread's keys of one tile (flex_col_vals), once per tile.
+template <class C, bool PARTIAL>
+__device__ __forceinline__ void fwd_cols(FlexColVals (&cv)[FwdNeedCols<PARTIAL>::value ? C::BN / 8 : 1][2], int b,
+                                         int h, int kv0, const FlexScoreParams& sp, const FlexMaskParams& mp) {
+  if constexpr (FwdNeedCols<PARTIAL>::value) {
+    const int lane = threadIdx.x & 31;
 #pragma unroll
     for (int nt = 0; nt < C::BN / 8; ++nt)
 #pragma unroll
       for (int c = 0; c < 2; ++c) cv[nt][c] = flex_col_vals(b, h, kv0 + nt * 8 + (lane & 3) * 2 + c, sp, mp);
   }
+}
+
+// Turn raw scores S (row blocks [MT0, MT1) of this warp's slab) into post-mod values in log2
+// units, in place. CHECK: evaluate bounds / mask (partial or boundary tile); otherwise the fast
+// path. rv: this thread's row values (flex_row_vals, once per CTA); cv: fwd_cols of the tile.
+template <class C, bool CHECK, bool PARTIAL, int MT0 = 0, int MT1 = C::MT>
+__device__ __forceinline__ void fwd_post(float (&s)[C::MT][C::BN / 8][4], int b, int h, int q0, int warp, int kv0,
+                                         int Lq, int Lkv, float scale, const FlexScoreParams& sp,
+                                         const FlexMaskParams& mp, const FlexRowVals (&rv)[C::MT][2],
+                                         const FlexColVals (&cv)[FwdNeedCols<PARTIAL>::value ? C::BN / 8 : 1][2]) {
+  const int lane = threadIdx.x & 31;
+  constexpr bool NEED_COLS = FwdNeedCols<PARTIAL>::value;
 #pragma unroll
-  for (int mt = 0; mt < C::MT; ++mt)
+  for (int mt = MT0; mt < MT1; ++mt)
 #pragma unroll
     for (int nt = 0; nt < C::BN / 8; ++nt)
 #pragma unroll
@@ -84,13 +97,147 @@ __device__ __forceinline__ void fwd_post(float (&s)[C::MT][C::BN / 8][4], int b,
 #endif
         }
 #if FLEX_SCORE_MOD_IS_IDENTITY
-        // raw score; fwd_tc folds scale·log2(e) into the exponent (one FFMA per element)
+        // raw score; the softmax folds scale·log2(e) into the exponent (one FFMA per element)
 #else
         if (vis) x = flex_score_mod_rc(x * scale, b, h, qi, kj, rv[mt][c >> 1], cv[NEED_COLS ? nt : 0][c & 1], sp) * FLEX_LOG2E;
 #endif
         s[mt][nt][c] = vis ? x : -FLEX_INF;
       }
 }
+
+// Online softmax of row block mt: new running max m and sum l, S turned into P in place (exp2),
+// the accumulator rows o[mt] rescaled. Values are in "u" units: log2-domain = u · ku (ku =
+// scale·log2(e) for the identity score mod, 1 otherwise).
+template <class C>
+__device__ __forceinline__ void fwd_softmax_rows(float (&s)[C::BN / 8][4], float (&o)[C::DVP / 8][4], float (&m)[2],
+                                                 float (&l)[2], float ku) {
+  constexpr int NTN = C::BN / 8, NTV = C::DVP / 8;
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    float mx = -FLEX_INF;
+#pragma unroll
+    for (int nt = 0; nt < NTN; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * hf], s[nt][2 * hf + 1]));
+    mx = quad_max(mx);
+    const float m_new = fmaxf(m[hf], mx);
+    const float m_use = m_new == -FLEX_INF ? 0.f : m_new * ku;
+    const float alpha = fast_exp2(fmaf(m[hf], ku, -m_use));
+    m[hf] = m_new;
+    float sum = 0.f;
+#pragma unroll
+    for (int nt = 0; nt < NTN; ++nt) {
+      const float p0 = fast_exp2(fmaf(s[nt][2 * hf], ku, -m_use));
+      const float p1 = fast_exp2(fmaf(s[nt][2 * hf + 1], ku, -m_use));
+      s[nt][2 * hf] = p0;
+      s[nt][2 * hf + 1] = p1;
+      sum += p0 + p1;
+    }
+    l[hf] = l[hf] * alpha + sum;
+#pragma unroll
+    for (int i = 0; i < NTV; ++i) {
+      o[i][2 * hf] *= alpha;
+      o[i][2 * hf + 1] *= alpha;
+    }
+  }
+}
+
+// Epilogue: O / l and lse for this thread's rows.
+template <class C, typename T>
+__device__ __forceinline__ void fwd_store(const FlexFwdArgs& a, const float (&o)[C::MT][C::DVP / 8][4],
+                                          const float (&m)[C::MT][2], const float (&l)[C::MT][2], float ku, int b,
+                                          int h, int q0, int warp) {
+  const int lane = threadIdx.x & 31;
+  T* gO = static_cast<T*>(a.out) + ((size_t)(b * a.Hq + h) * a.Lq) * C::DV;
+#pragma unroll
+  for (int mt = 0; mt < C::MT; ++mt)
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+      const float lsum = quad_sum(l[mt][hf]);
+      const float inv = lsum > 0.f ? 1.f / lsum : 0.f;
+      const int qi = q0 + C::row0(warp, mt) + (lane >> 2) + hf * 8;
+      if (qi >= a.Lq) continue;
+      if (a.lse != nullptr && (lane & 3) == 0)
+        a.lse[(size_t)(b * a.Hq + h) * a.Lq + qi] = lsum > 0.f ? (m[mt][hf] * ku + __log2f(lsum)) * FLEX_LN2 : -FLEX_INF;
+      T* row = gO + (size_t)qi * C::DV;
+#pragma unroll
+      for (int i = 0; i < C::DVP / 8; ++i) {
+        const int col = i * 8 + (lane & 3) * 2;
+        store_pair<C::DV>(row, col, o[mt][i][2 * hf] * inv, o[mt][i][2 * hf + 1] * inv);
+      }
+    }
+}
+
+// Per-CTA state both 16-bit forward bodies share: shared-memory tiles, indices, the tile list,
+// the K/V stage loader, and the accumulators' initial values.
+template <class C, typename T>
+struct FwdCta {
+  using QT = typename C::QTile;
+  using KT = typename C::KTile;
+  using VT = typename C::VTile;
+  T *sQ, *sK, *sV;
+  int tid, lane, warp, h, b, q0, Lq, Lkv, n_iter;
+  const T *gK, *gV;
+  TileList tl;
+  float scale, ku;
+  bool q_bound;
+
+  __device__ __forceinline__ FwdCta(const FlexFwdArgs& a, unsigned char* smem) {
+    sQ = reinterpret_cast<T*>(smem);
+    sK = sQ + QT::ELEMS;
+    sV = sK + C::STAGES * KT::ELEMS;
+    tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int qt = gridDim.x - 1 - blockIdx.x;  // last q tiles first
+    h = blockIdx.y, b = blockIdx.z;
+    const int hk = h / (a.Hq / a.Hkv);
+    q0 = qt * C::BM;
+    Lq = a.Lq, Lkv = a.Lkv;
+    gK = static_cast<const T*>(a.k) + (size_t)(b * a.Hkv + hk) * Lkv * C::D;
+    gV = static_cast<const T*>(a.v) + (size_t)(b * a.Hkv + hk) * Lkv * C::DV;
+    tl = tile_list(a.bt, a.has_block_mask, b, h, qt, (Lkv + C::BN - 1) / C::BN);
+    n_iter = tl.count();
+    scale = a.scale;
+#if FLEX_SCORE_MOD_IS_IDENTITY
+    ku = a.scale * FLEX_LOG2E;  // scale·log2(e) folded into the exponent
+#else
+    ku = 1.f;
+#endif
+    q_bound = q0 + C::BM > Lq;
+  }
+  __device__ __forceinline__ int kv0_at(int it) const { return tile_at(tl, it) * C::BN; }
+  __device__ __forceinline__ bool full_at(const FlexFwdArgs& a, int it) const { return !a.has_block_mask || tl.is_full(it); }
+  __device__ __forceinline__ bool bound_at(int kv0) const { return q_bound || kv0 + C::BN > Lkv; }
+  __device__ __forceinline__ void load_kv(int it, int stage) const {
+    const int kv0 = kv0_at(it);
+    load_tile<C::BN, C::DP, C::NTHREADS, C::VEC>(sK + stage * KT::ELEMS, gK + (size_t)kv0 * C::D, C::D, Lkv - kv0,
+                                                 C::D, tid);
+    load_tile<C::BN, C::DVP, C::NTHREADS, C::VEC>(sV + stage * VT::ELEMS, gV + (size_t)kv0 * C::DV, C::DV,
+                                                  Lkv - kv0, C::DV, tid);
+  }
+  // Q, then the first STAGES - 1 K/V tiles, one cp.async group per stage (Q rides in the first)
+  __device__ __forceinline__ void prologue(const FlexFwdArgs& a) const {
+    const T* gQ = static_cast<const T*>(a.q) + ((size_t)(b * a.Hq + h) * Lq + q0) * C::D;
+    load_tile<C::BM, C::DP, C::NTHREADS, C::VEC>(sQ, gQ, C::D, Lq - q0, C::D, tid);
+#pragma unroll
+    for (int s = 0; s < C::STAGES - 1; ++s) {
+      if (s < n_iter) load_kv(s, s);
+      cp_async_commit();
+    }
+  }
+  __device__ __forceinline__ void init(float (&o)[C::MT][C::DVP / 8][4], float (&m)[C::MT][2], float (&l)[C::MT][2],
+                                       FlexRowVals (&rv)[C::MT][2], const FlexScoreParams& sp,
+                                       const FlexMaskParams& mp) const {
+#pragma unroll
+    for (int mt = 0; mt < C::MT; ++mt) {
+#pragma unroll
+      for (int i = 0; i < C::DVP / 8; ++i) o[mt][i][0] = o[mt][i][1] = o[mt][i][2] = o[mt][i][3] = 0.f;
+      m[mt][0] = m[mt][1] = -FLEX_INF;
+      l[mt][0] = l[mt][1] = 0.f;
+      // the mods' per-row parts, once per CTA (rows past Lq compute on clamped loads, never used)
+#pragma unroll
+      for (int hf = 0; hf < 2; ++hf)
+        rv[mt][hf] = flex_row_vals(b, h, q0 + C::row0(warp, mt) + (lane >> 2) + hf * 8, sp, mp);
+    }
+  }
+};
 
 template <class C, typename T>
 __device__ __forceinline__ void fwd_tc(const FlexFwdArgs& a, const FlexScoreParams& sp,
@@ -102,71 +249,27 @@ __device__ __forceinline__ void fwd_tc(const FlexFwdArgs& a, const FlexScorePara
   // 1024-byte alignment: wgmma's 128-byte swizzle repeats every 8 rows of 128 bytes (every tile
   // here is a multiple of that, so all panels stay aligned)
   extern __shared__ __align__(1024) unsigned char flex_smem[];
-  T* sQ = reinterpret_cast<T*>(flex_smem);
-  T* sK = sQ + QT::ELEMS;
-  T* sV = sK + C::STAGES * KT::ELEMS;
-
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int qt = gridDim.x - 1 - blockIdx.x, h = blockIdx.y, b = blockIdx.z;  // last q tiles first
-  const int hk = h / (a.Hq / a.Hkv);
-  const int q0 = qt * C::BM;
-  const int Lq = a.Lq, Lkv = a.Lkv;
-  const T* gQ = static_cast<const T*>(a.q) + ((size_t)(b * a.Hq + h) * Lq + q0) * C::D;
-  const T* gK = static_cast<const T*>(a.k) + (size_t)(b * a.Hkv + hk) * Lkv * C::D;
-  const T* gV = static_cast<const T*>(a.v) + (size_t)(b * a.Hkv + hk) * Lkv * C::DV;
-  const int n_kv_tiles = (Lkv + C::BN - 1) / C::BN;
-  const TileList tl = tile_list(a.bt, a.has_block_mask, b, h, qt, n_kv_tiles);
-  const int n_iter = tl.count();
-  const float scale = a.scale, scale_log2 = a.scale * FLEX_LOG2E;
-#if FLEX_SCORE_MOD_IS_IDENTITY
-  const float ku = scale_log2;
-#else
-  const float ku = 1.f;
-#endif
-  const bool q_bound = q0 + C::BM > Lq;
-
-  auto load_kv = [&](int it, int stage) {
-    const int kv0 = tile_at(tl, it) * C::BN;
-    load_tile<C::BN, C::DP, C::NTHREADS, C::VEC>(sK + stage * KT::ELEMS, gK + (size_t)kv0 * C::D, C::D,
-                                                 Lkv - kv0, C::D, tid);
-    load_tile<C::BN, C::DVP, C::NTHREADS, C::VEC>(sV + stage * VT::ELEMS, gV + (size_t)kv0 * C::DV, C::DV,
-                                                  Lkv - kv0, C::DV, tid);
-  };
-
-  load_tile<C::BM, C::DP, C::NTHREADS, C::VEC>(sQ, gQ, C::D, Lq - q0, C::D, tid);
-#pragma unroll
-  for (int s = 0; s < C::STAGES - 1; ++s) {
-    if (s < n_iter) load_kv(s, s);
-    cp_async_commit();
-  }
-
+  const FwdCta<C, T> cta(a, flex_smem);
+  const T *sQ = cta.sQ, *sK = cta.sK, *sV = cta.sV;
+  const int lane = cta.lane, warp = cta.warp, b = cta.b, h = cta.h, q0 = cta.q0, Lq = cta.Lq, Lkv = cta.Lkv;
+  const int n_iter = cta.n_iter;
+  const float scale = cta.scale, ku = cta.ku;
+  cta.prologue(a);
   float o[MT][NTV][4];
   float m[MT][2], l[MT][2];
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt) {
-#pragma unroll
-    for (int i = 0; i < NTV; ++i) o[mt][i][0] = o[mt][i][1] = o[mt][i][2] = o[mt][i][3] = 0.f;
-    m[mt][0] = m[mt][1] = -FLEX_INF;
-    l[mt][0] = l[mt][1] = 0.f;
-  }
+  FlexRowVals rv[MT][2];
+  cta.init(o, m, l, rv, sp, mp);
   unsigned qf[C::Q_IN_REGS ? MT : 1][C::Q_IN_REGS ? KSTEPS : 1][4];
   const int wrow = warp * C::WM;  // first row of this warp inside the tile
-  // the mods' per-row parts, once per CTA (rows past Lq compute on clamped loads and are never used)
-  FlexRowVals rv[MT][2];
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-    for (int hf = 0; hf < 2; ++hf) rv[mt][hf] = flex_row_vals(b, h, q0 + C::row0(warp, mt) + (lane >> 2) + hf * 8, sp, mp);
 
   for (int it = 0; it < n_iter; ++it) {
     const int stage = it % C::STAGES;
     {
       const int nxt = it + C::STAGES - 1;
-      if (nxt < n_iter) load_kv(nxt, nxt % C::STAGES);
+      if (nxt < n_iter) cta.load_kv(nxt, nxt % C::STAGES);
       cp_async_commit();
     }
     cp_async_wait<C::STAGES - 1>();
-    if constexpr (C::WG) fence_proxy_async_smem();  // cp.async data → wgmma's async proxy
     __syncthreads();
     if (C::Q_IN_REGS && it == 0) {
 #pragma unroll
@@ -177,22 +280,13 @@ __device__ __forceinline__ void fwd_tc(const FlexFwdArgs& a, const FlexScorePara
     }
     const T* cK = sK + stage * KT::ELEMS;
     const T* cV = sV + stage * VT::ELEMS;
-    const int kv0 = tile_at(tl, it) * C::BN;
-    const bool full = !a.has_block_mask || tl.is_full(it);
-    const bool bound = q_bound || kv0 + C::BN > Lkv;
+    const int kv0 = cta.kv0_at(it);
+    const bool full = cta.full_at(a, it);
+    const bool bound = cta.bound_at(kv0);
 
     float s[MT][NTN][4];
     auto qk = [&]() {
       // ---- S = Q K^T -----------------------------------------------------------------------
-      if constexpr (C::WG) {
-        // one warpgroup: per 64-row block mt, KSTEPS m64nBNk16 steps straight from shared memory
-        // (panel kk / 4 of both tiles, 32 bytes per k step inside a 128-byte swizzled row)
-        wgmma_fence();
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt)
-          wgmma_rows<C::BN, KSTEPS, QT::PANEL, KT::PANEL>(&s[mt][0][0], sQ + mt * 64 * 64, cK);
-        wgmma_commit_and_wait();
-      } else {
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -220,12 +314,13 @@ __device__ __forceinline__ void fwd_tc(const FlexFwdArgs& a, const FlexScorePara
           }
         }
       }
-      }
     };
     // ---- post = mask ? score_mod(score) : -inf ---------------------------------------------------
     auto post = [&](auto check_tag, auto partial_tag) {
-      fwd_post<C, decltype(check_tag)::value, decltype(partial_tag)::value>(s, b, h, q0, warp, kv0, Lq, Lkv, scale,
-                                                                             scale_log2, sp, mp, rv);
+      constexpr bool PARTIAL = decltype(partial_tag)::value;
+      FlexColVals cv[FwdNeedCols<PARTIAL>::value ? C::BN / 8 : 1][2];
+      fwd_cols<C, PARTIAL>(cv, b, h, kv0, sp, mp);
+      fwd_post<C, decltype(check_tag)::value, PARTIAL>(s, b, h, q0, warp, kv0, Lq, Lkv, scale, sp, mp, rv, cv);
     };
     auto softmax_pv = [&]() {
       // ---- online softmax and O += P V, MT_OUTER: one row block at a time -----------------------
@@ -233,44 +328,12 @@ __device__ __forceinline__ void fwd_tc(const FlexFwdArgs& a, const FlexScorePara
 #pragma unroll
       for (int mb = 0; mb < MT; mb += MSTEP) {
 #pragma unroll
-        for (int mt = mb; mt < mb + MSTEP; ++mt)
-#pragma unroll
-          for (int hf = 0; hf < 2; ++hf) {
-            float mx = -FLEX_INF;
-#pragma unroll
-            for (int nt = 0; nt < NTN; ++nt) mx = fmaxf(mx, fmaxf(s[mt][nt][2 * hf], s[mt][nt][2 * hf + 1]));
-            mx = quad_max(mx);
-            // values are in "u" units: log2-domain = u * ku (ku = scale·log2(e) for the identity mod)
-            const float m_new = fmaxf(m[mt][hf], mx);
-            const float m_use = m_new == -FLEX_INF ? 0.f : m_new * ku;
-            const float alpha = fast_exp2(fmaf(m[mt][hf], ku, -m_use));
-            m[mt][hf] = m_new;
-            float sum = 0.f;
-#pragma unroll
-            for (int nt = 0; nt < NTN; ++nt) {
-              const float p0 = fast_exp2(fmaf(s[mt][nt][2 * hf], ku, -m_use));
-              const float p1 = fast_exp2(fmaf(s[mt][nt][2 * hf + 1], ku, -m_use));
-              s[mt][nt][2 * hf] = p0;
-              s[mt][nt][2 * hf + 1] = p1;
-              sum += p0 + p1;
-            }
-            l[mt][hf] = l[mt][hf] * alpha + sum;
-#pragma unroll
-            for (int i = 0; i < NTV; ++i) {
-              o[mt][i][2 * hf] *= alpha;
-              o[mt][i][2 * hf + 1] *= alpha;
-            }
-          }
+        for (int mt = mb; mt < mb + MSTEP; ++mt) fwd_softmax_rows<C>(s[mt], o[mt], m[mt], l[mt], ku);
 #pragma unroll
         for (int k2 = 0; k2 < C::BN / 16; ++k2) {
           unsigned pa[MT][4];
 #pragma unroll
-          for (int mt = mb; mt < mb + MSTEP; ++mt) {
-            pa[mt][0] = Elem<T>::pack2(s[mt][2 * k2][0], s[mt][2 * k2][1]);
-            pa[mt][1] = Elem<T>::pack2(s[mt][2 * k2][2], s[mt][2 * k2][3]);
-            pa[mt][2] = Elem<T>::pack2(s[mt][2 * k2 + 1][0], s[mt][2 * k2 + 1][1]);
-            pa[mt][3] = Elem<T>::pack2(s[mt][2 * k2 + 1][2], s[mt][2 * k2 + 1][3]);
-          }
+          for (int mt = mb; mt < mb + MSTEP; ++mt) pack_p<T, NTN>(pa[mt], s[mt], k2);
 #pragma unroll
           for (int d2 = 0; d2 < NTV / 2; ++d2) {
             unsigned vb[4];
@@ -305,26 +368,7 @@ __device__ __forceinline__ void fwd_tc(const FlexFwdArgs& a, const FlexScorePara
   }
   cp_async_wait<0>();
 
-  // ---- epilogue: O / l, lse ----------------------------------------------------------------------
-  T* gO = static_cast<T*>(a.out) + ((size_t)(b * a.Hq + h) * Lq) * C::DV;
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-    for (int hf = 0; hf < 2; ++hf) {
-      const float lsum = quad_sum(l[mt][hf]);
-      const float inv = lsum > 0.f ? 1.f / lsum : 0.f;
-      const int qi = q0 + C::row0(warp, mt) + (lane >> 2) + hf * 8;
-      if (qi >= Lq) continue;
-      if (a.lse != nullptr && (lane & 3) == 0)
-        a.lse[(size_t)(b * a.Hq + h) * Lq + qi] = lsum > 0.f ? (m[mt][hf] * ku + __log2f(lsum)) * FLEX_LN2 : -FLEX_INF;
-      T* row = gO + (size_t)qi * C::DV;
-#pragma unroll
-      for (int i = 0; i < NTV; ++i) {
-        const int col = i * 8 + (lane & 3) * 2;
-        const float x0 = o[mt][i][2 * hf] * inv, x1 = o[mt][i][2 * hf + 1] * inv;
-        store_pair<C::DV>(row, col, x0, x1);
-      }
-    }
+  fwd_store<C, T>(a, o, m, l, ku, b, h, q0, warp);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -401,55 +445,3 @@ __device__ __forceinline__ void fwd_f32(const FlexFwdArgs& a, const FlexScorePar
 }
 
 }  // namespace flex
-
-// ---------------------------------------------------------------------------------------------
-// entry point: flex_fwd, grid (ceil(Lq / BM), Hq, B), block FLEX_FWD_WARPS * 32 threads,
-// dynamic shared memory FwdCfg::SMEM_BYTES (16-bit) / 0 (f32). The launcher passes the tile
-// config as FLEX_FWD_BM / _BN / _WARPS / _STAGES; the defaults below match src/config.ts.
-// ---------------------------------------------------------------------------------------------
-#if defined(FLEX_HEAD_DIM) && !defined(FLEX_NO_ENTRY_POINTS)
-#if defined(FLEX_DTYPE_F32)
-extern "C" __global__ void __launch_bounds__(flex::F32_WARPS * 32)
-    flex_fwd(const FlexFwdArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
-  flex::fwd_f32<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V>(args, sp, mp);
-}
-#else
-#ifndef FLEX_FWD_BM
-#if FLEX_HEAD_DIM <= 64 && FLEX_HEAD_DIM_V <= 64
-#define FLEX_FWD_BM 128
-#define FLEX_FWD_BN 128
-#define FLEX_FWD_WARPS 4
-#define FLEX_FWD_STAGES 3
-#elif FLEX_HEAD_DIM <= 128 && FLEX_HEAD_DIM_V <= 128
-#define FLEX_FWD_BM 128
-#define FLEX_FWD_BN 64
-#define FLEX_FWD_WARPS 4
-#define FLEX_FWD_STAGES 2
-#define FLEX_FWD_MT_OUTER 1
-#define FLEX_FWD_ONE_BLOCK 1
-#else
-#define FLEX_FWD_BM 64
-#define FLEX_FWD_BN 32
-#define FLEX_FWD_WARPS 4
-#define FLEX_FWD_STAGES 2
-#endif
-#endif
-#ifndef FLEX_FWD_MINB
-#define FLEX_FWD_MINB 1
-#endif
-#ifndef FLEX_FWD_MT_OUTER
-#define FLEX_FWD_MT_OUTER 0
-#define FLEX_FWD_ONE_BLOCK 0
-#endif
-#ifndef FLEX_FWD_WGMMA
-#define FLEX_FWD_WGMMA 0
-#endif
-typedef flex::FwdCfg<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, FLEX_FWD_BM, FLEX_FWD_BN, FLEX_FWD_WARPS, FLEX_FWD_STAGES,
-                     FLEX_FWD_MT_OUTER != 0, FLEX_FWD_ONE_BLOCK != 0, FLEX_FWD_MINB, FLEX_FWD_WGMMA != 0>
-    FlexFwdConfig;
-extern "C" __global__ void __launch_bounds__(FLEX_FWD_WARPS * 32, FLEX_FWD_MINB)
-    flex_fwd(const FlexFwdArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
-  flex::fwd_tc<FlexFwdConfig, flex_elem_t>(args, sp, mp);
-}
-#endif
-#endif

@@ -1,4 +1,5 @@
-// flexattn CUDA kernels: Hopper warpgroup MMA (wgmma, sm_90a only) for S = Q Kᵀ.
+// flexattn CUDA kernels: Hopper warpgroup MMA (wgmma, sm_90a only): S = Q Kᵀ with both operands
+// in shared memory, O += P·V with P from registers and V in shared memory.
 //
 // Both operands come straight from shared memory through matrix descriptors, in the layout
 // SmemTile already uses for 16-bit tiles whose rows hold a multiple of 64 elements: 64-element
@@ -28,6 +29,17 @@ __device__ __forceinline__ unsigned long long wgmma_desc_sw128(unsigned smem_add
   return d;
 }
 
+// The same 128-byte-swizzled panels read as an MN-major operand (V of O += P·V: the reduction
+// runs over V's rows, N over its columns): the leading byte offset is then the distance between
+// 64-column panels along N, the stride byte offset the distance between 8-row groups along K.
+__device__ __forceinline__ unsigned long long wgmma_desc_sw128_mn(unsigned smem_addr, unsigned panel_bytes) {
+  unsigned long long d = (unsigned long long)((smem_addr & 0x3FFFF) >> 4);
+  d |= (unsigned long long)((panel_bytes >> 4) & 0x3FFF) << 16;
+  d |= (unsigned long long)(1024 >> 4) << 32;
+  d |= 1ull << 62;
+  return d;
+}
+
 __device__ __forceinline__ void wgmma_fence() {
 #if FLEX_WGMMA
   asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
@@ -38,6 +50,23 @@ __device__ __forceinline__ void wgmma_commit_and_wait() {
   asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
   asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
 #endif
+}
+__device__ __forceinline__ void wgmma_commit() {
+#if FLEX_WGMMA
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+#endif
+}
+// Wait until at most N committed groups are still in flight (groups complete in order).
+template <int N> __device__ __forceinline__ void wgmma_wait() {
+#if FLEX_WGMMA
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+#endif
+}
+// Registers an in-flight wgmma writes (accumulators) or reads (A fragments): an empty asm that
+// "modifies" them, placed after the wait, keeps the compiler from moving their uses above it.
+template <int N> __device__ __forceinline__ void wgmma_fence_regs(float* r) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
 }
 // Generic-proxy writes to shared memory (cp.async, st.shared) become visible to wgmma's async proxy.
 __device__ __forceinline__ void fence_proxy_async_smem() {
@@ -60,6 +89,8 @@ __device__ __forceinline__ void fence_proxy_async_smem() {
 // the PTX type name is part of the instruction text.
 template <int N, typename T>
 __device__ __forceinline__ void wgmma_ss(float* d, unsigned long long da, unsigned long long db, int scale_d);
+template <int N, typename T>
+__device__ __forceinline__ void wgmma_rs(float* d, const unsigned* a, unsigned long long db);
 
 #if FLEX_WGMMA
 #define FLEX_WG_SS64(CT, PT)                                                                                 \
@@ -81,6 +112,32 @@ __device__ __forceinline__ void wgmma_ss(float* d, unsigned long long da, unsign
                    FLEX_WG_R8(48), FLEX_WG_R8(56)                                                           \
                  : "l"(da), "l"(db), "r"(scale_d));                                                         \
   }
+// D (64 x N) += A (64 x 16 from registers: warp w holds rows 16w..16w+15 in mma.sync's m16n8k16
+// A-fragment layout, exactly the packed P of the accumulator layout above) · B (16 x N), B
+// MN-major in shared memory (trans-b = 1).
+#define FLEX_WG_RS64(CT, PT)                                                                                 \
+  template <>                                                                                               \
+  __device__ __forceinline__ void wgmma_rs<64, CT>(float* d, const unsigned* a, unsigned long long db) {     \
+    asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32." PT "." PT " {" FLEX_WG_REGS32 "}, "            \
+                 "{%32, %33, %34, %35}, %36, 1, 1, 1, 1;\n"                                                   \
+                 : FLEX_WG_R8(0), FLEX_WG_R8(8), FLEX_WG_R8(16), FLEX_WG_R8(24)                              \
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));                                    \
+  }
+#define FLEX_WG_RS128(CT, PT)                                                                                \
+  template <>                                                                                               \
+  __device__ __forceinline__ void wgmma_rs<128, CT>(float* d, const unsigned* a, unsigned long long db) {    \
+    asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32." PT "." PT " {" FLEX_WG_REGS64 "}, "           \
+                 "{%64, %65, %66, %67}, %68, 1, 1, 1, 1;\n"                                                   \
+                 : FLEX_WG_R8(0), FLEX_WG_R8(8), FLEX_WG_R8(16), FLEX_WG_R8(24), FLEX_WG_R8(32), FLEX_WG_R8(40), \
+                   FLEX_WG_R8(48), FLEX_WG_R8(56)                                                           \
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));                                    \
+  }
+FLEX_WG_RS64(__nv_bfloat16, "bf16")
+FLEX_WG_RS64(__half, "f16")
+FLEX_WG_RS128(__nv_bfloat16, "bf16")
+FLEX_WG_RS128(__half, "f16")
+#undef FLEX_WG_RS64
+#undef FLEX_WG_RS128
 FLEX_WG_SS64(__nv_bfloat16, "bf16")
 FLEX_WG_SS64(__half, "f16")
 FLEX_WG_SS128(__nv_bfloat16, "bf16")

@@ -86,10 +86,25 @@ describe('tile configs', () => {
     for (const E of [16, 40, 64, 96, 128, 192, 256]) {
       for (const dtype of ['bf16', 'f16'] as const) {
         expect(fwdConfig(dtype, E, E).smemBytes).toBeLessThanOrEqual(227 * 1024);
+        expect(fwdConfig(dtype, E, E, { hopper: true }).smemBytes).toBeLessThanOrEqual(227 * 1024);
         expect(bwdConfig(dtype, E, E).smemBytes).toBeLessThanOrEqual(227 * 1024);
         expect(decodeConfig(dtype, E, E, 16).smemBytes).toBeLessThanOrEqual(227 * 1024);
       }
     }
+  });
+  it('the Hopper body serves head dims 64 and 128 (the kernel needs E % 64 = 0 and Ev of 64 or 128)', () => {
+    // rows per CTA are whole 64-row warpgroup blocks; the byte count is Q + stages x (K + V)
+    for (const [E, Ev] of [[64, 64], [128, 128], [64, 128], [128, 64]] as const) {
+      const c = fwdConfig('bf16', E, Ev, { hopper: true });
+      expect(c.wgmma).toBe(true);
+      expect(c.bm % (64 * (c.warps / 4))).toBe(0);
+      expect([64, 128]).toContain(c.bn);
+      expect(c.smemBytes).toBe(c.bm * E * 2 + c.stages * c.bn * (E + Ev) * 2);
+    }
+    // elsewhere the pre-Hopper tiles (the same numbers as without the option)
+    for (const [E, Ev] of [[40, 40], [192, 192], [256, 256], [64, 96]] as const)
+      expect(fwdConfig('bf16', E, Ev, { hopper: true })).toEqual(fwdConfig('bf16', E, Ev));
+    expect(fwdConfig('f32', 64, 64, { hopper: true }).wgmma).toBe(false);
   });
   it('swizzled rows for multiples of 64 columns, padded rows otherwise', () => {
     expect(smemTileBytes(64, 64)).toBe(64 * 64 * 2);

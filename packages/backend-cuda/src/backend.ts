@@ -102,7 +102,12 @@ export const MAX_HEAD_DIM = 256;
 // ---------------------------------------------------------------------------------------------
 // kernel sources
 // ---------------------------------------------------------------------------------------------
-const KERNEL_FILES = { common: 'common.cuh', wgmma: 'wgmma.cuh', fwd: 'flex_fwd.cuh', bwd: 'flex_bwd.cuh', dec: 'flex_decode.cuh' } as const;
+const KERNEL_FILES = {
+  common: ['common.cuh', 'wgmma.cuh'],  // the Hopper wgmma helpers (forward and backward) travel with the shared definitions
+  fwd: ['flex_fwd.cuh', 'flex_fwd_wg.cuh', 'flex_fwd_entry.cuh'],
+  bwd: ['flex_bwd.cuh'],
+  dec: ['flex_decode.cuh'],
+} as const;
 export type KernelKind = 'fwd' | 'bwd' | 'dec';
 const ENTRY_POINTS: Record<KernelKind, readonly string[]> = {
   fwd: ['flex_fwd'],
@@ -119,10 +124,8 @@ let kernelText: KernelTexts | null = null;
 function kernels(): KernelTexts {
   if (!kernelText) {
     const dir = kernelDir();
-    const read = (f: string) => readFileSync(join(dir, f), 'utf8');
-    // the Hopper wgmma helpers (forward and backward) travel with the shared definitions
-    const common = `${read(KERNEL_FILES.common)}\n${read(KERNEL_FILES.wgmma)}`;
-    kernelText = { common, fwd: read(KERNEL_FILES.fwd), bwd: read(KERNEL_FILES.bwd), dec: read(KERNEL_FILES.dec) };
+    const read = (files: readonly string[]) => files.map((f) => readFileSync(join(dir, f), 'utf8')).join('\n');
+    kernelText = { common: read(KERNEL_FILES.common), fwd: read(KERNEL_FILES.fwd), bwd: read(KERNEL_FILES.bwd), dec: read(KERNEL_FILES.dec) };
   }
   return kernelText;
 }
@@ -255,7 +258,7 @@ export class CudaBackend implements FlexAttentionBackend {
   private plan(p: AttentionProblem, decodeRowsTotal: number): Plan {
     const scoreMod = p.scoreMod;
     const maskMod = p.blockMask?.maskMod;
-    const fwd = fwdConfig(p.dtype, p.E, p.Ev, { identityScore: isIdentityScoreMod(scoreMod) });
+    const fwd = fwdConfig(p.dtype, p.E, p.Ev, { identityScore: isIdentityScoreMod(scoreMod), hopper: this.arch === 'sm_90a' });
     const bwd = bwdConfig(p.dtype, p.E, p.Ev);
     const decRows = decodeConfig(p.dtype, p.E, p.Ev, decodeRowsTotal).rows;
     // indices (plus a tile of overhang past the end) below 2^22: fast int→float casts of index arithmetic

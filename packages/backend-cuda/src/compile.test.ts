@@ -26,6 +26,8 @@ interface Variant {
   dtype: DType;
   E: number;
   Ev: number;
+  /** The tile config chosen for a non-Hopper device (default: the Hopper one, as on the H100). */
+  preHopper?: boolean;
 }
 const s = (m: Parameters<typeof traceScoreMod>[0]) => () => traceScoreMod(m);
 const m = (x: Parameters<typeof traceMaskMod>[0]) => () => traceMaskMod(x);
@@ -33,8 +35,9 @@ const m = (x: Parameters<typeof traceMaskMod>[0]) => () => traceMaskMod(x);
 // the catalogue, spread over dtypes and head dims so every kernel path is compiled somewhere
 const VARIANTS: Variant[] = [
   { name: 'noop', dtype: 'bf16', E: 64, Ev: 64 },
+  { name: 'noop_pre_hopper_tiles', dtype: 'bf16', E: 64, Ev: 64, preHopper: true },
   { name: 'causal', mask: m(causal()), dtype: 'bf16', E: 128, Ev: 128 },
-  { name: 'sliding_window', mask: m(slidingWindow(256)), dtype: 'f16', E: 64, Ev: 64 },
+  { name: 'sliding_window', mask: m(slidingWindow(256)), dtype: 'f16', E: 64, Ev: 64, preHopper: true },
   { name: 'prefix_lm', mask: m(prefixLm(32)), dtype: 'f32', E: 64, Ev: 64 },
   { name: 'document', mask: m(documentMask({ lengths: [40, 60, 28] })), dtype: 'bf16', E: 40, Ev: 40 },
   { name: 'chunked', mask: m(chunkedAttention(64)), dtype: 'f16', E: 128, Ev: 64 },
@@ -44,6 +47,7 @@ const VARIANTS: Variant[] = [
   { name: 'and_masks', mask: m(andMasks(causal(), slidingWindow(64))), dtype: 'f16', E: 64, Ev: 64 },
   { name: 'alibi_learnable', score: s(alibi(8, { learnable: true })), dtype: 'bf16', E: 64, Ev: 64 },
   { name: 'softcap', score: s(softcap(20)), mask: m(causal()), dtype: 'bf16', E: 128, Ev: 128 },
+  { name: 'softcap_pre_hopper_tiles', score: s(softcap(20)), mask: m(causal()), dtype: 'bf16', E: 128, Ev: 128, preHopper: true },
   { name: 'softcap_approx', score: s(softcap(20, { approx: true })), dtype: 'f16', E: 64, Ev: 64 },
   { name: 'relative_position', score: s(relativePosition()), dtype: 'f32', E: 128, Ev: 128 },
   { name: 'head_bias_learnable', score: s(headBias(new Float32Array([0.1, 0.2, 0.3, 0.4]), { learnable: true })), dtype: 'bf16', E: 128, Ev: 128 },
@@ -55,7 +59,7 @@ const VARIANTS: Variant[] = [
 ];
 
 function source(v: Variant): string {
-  const fwd = fwdConfig(v.dtype, v.E, v.Ev, { identityScore: !v.score });
+  const fwd = fwdConfig(v.dtype, v.E, v.Ev, { identityScore: !v.score, hopper: !v.preHopper });
   const bwd = bwdConfig(v.dtype, v.E, v.Ev);
   const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
   const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, scoreMod: v.score?.(), maskMod: v.mask?.(), defines: configDefines(fwd, bwd, dec.rows), indexLimit: 2 ** 22 });

@@ -14,7 +14,10 @@ export interface FwdConfig {
   /** Softmax and P·V one m16 row block at a time / the tile body specialised per tile case (FwdCfg). */
   mtOuter: boolean;
   oneBlock: boolean;
-  /** S = Q Kᵀ on Hopper's wgmma where NVRTC targets sm_90a (the kernel falls back to mma.sync elsewhere). */
+  /**
+   * The Hopper body (kernels/flex_fwd_wg.cuh: S = Q Kᵀ and O += P·V on wgmma, softmax overlapped)
+   * where NVRTC targets sm_90a; the kernel falls back to the mma.sync body elsewhere.
+   */
   wgmma: boolean;
   threads: number;
   smemBytes: number;
@@ -58,7 +61,19 @@ export const F32_TILE = 32;
 export interface FwdConfigOptions {
   /** The score mod is the identity (no per-element score work): D64 can afford the wider BN 128 tile. */
   identityScore?: boolean;
+  /** The device is a Hopper (compute capability 9.x, NVRTC targets sm_90a): the wgmma body's tiles. */
+  hopper?: boolean;
 }
+
+// Measured on the H100 (harness time_shape, noop / causal / alibi / softcap-approx, 2026-11-25
+// session 3): D64 BM128 BN128 4 warps 3 stages 0.826 ms noop (BN 64: 0.906; two warpgroups of one
+// or two row blocks: 1.19 / 0.99; it also wins with a score mod although ptxas spills a few
+// bytes there: alibi 1.013 vs 1.092 ms); D128 two warpgroups of two 64-row blocks (BM 256) BN 64
+// 2 stages 2.53 ms (one warpgroup BM 128: 2.67; 3 stages: 3.53; before this body: 3.17).
+const HOPPER_TILES: Record<64 | 128, { bm: number; bn: number; warps: number; stages: number }> = {
+  64: { bm: 128, bn: 128, warps: 4, stages: 3 },
+  128: { bm: 256, bn: 64, warps: 8, stages: 2 },
+};
 
 export function fwdConfig(dtype: DType, E: number, Ev: number, options: FwdConfigOptions = {}): FwdConfig {
   if (dtype === 'f32') return { bm: F32_TILE, bn: F32_TILE, warps: 8, stages: 1, mtOuter: false, oneBlock: false, wgmma: false, threads: 256, smemBytes: 0 };
@@ -70,6 +85,12 @@ export function fwdConfig(dtype: DType, E: number, Ev: number, options: FwdConfi
   // but a score mod on the BN 128 tile spills (bench: softcap 2.85 ms, relpos 1.40 vs 1.95 / 1.13
   // before wgmma) while BN 64 keeps it in registers (softcap-approx 1.25 vs 1.45 ms)
   const identityScore = options.identityScore ?? true;
+  if (options.hopper && E % 64 === 0 && (Ev === 64 || Ev === 128) && E <= 128) {
+    // the Hopper body: warpgroups of two 64-row blocks whose softmax overlaps the other's products
+    const c = HOPPER_TILES[E <= 64 && Ev <= 64 ? 64 : 128];
+    const smemBytes = smemTileBytes(c.bm, E) + c.stages * (smemTileBytes(c.bn, E) + smemTileBytes(c.bn, Ev));
+    return { ...c, mtOuter: false, oneBlock: false, wgmma: true, threads: c.warps * 32, smemBytes };
+  }
   if (E <= 64 && Ev <= 64) c = { bm: 128, bn: identityScore ? 128 : 64, warps: 4, stages: 3, mtOuter: false, oneBlock: false };
   else if (E <= 128 && Ev <= 128) c = { bm: 128, bn: 64, warps: 4, stages: 2, mtOuter: true, oneBlock: true };
   else c = { bm: 64, bn: 32, warps: 4, stages: 2, mtOuter: false, oneBlock: false };

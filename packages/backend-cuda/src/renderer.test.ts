@@ -1,5 +1,5 @@
 import { capture, scalar, traceMaskMod, traceScoreMod, where } from '@flexattn/ir';
-import { alibi, causal, documentMask, slidingWindow, softcap } from '@flexattn/mods';
+import { alibi, causal, documentMask, relativePosition, slidingWindow, softcap, temperature } from '@flexattn/mods';
 import { describe, expect, it } from 'vitest';
 import { paramLayout, renderMods, renderPrelude } from './renderer';
 
@@ -473,17 +473,31 @@ describe('CUDA renderer', () => {
 
   it('prelude header: dtype, head dims, flags and tile macros', () => {
     const p = renderPrelude({ dtype: 'bf16', E: 64, Ev: 32, maskMod: mask(causal()), defines: { FLEX_FWD_BM: 128 } }).prelude;
-    expect(p.split('\n').slice(2, 11).join('\n')).toMatchInlineSnapshot(`
+    expect(p.split('\n').slice(2, 12).join('\n')).toMatchInlineSnapshot(`
       "#define FLEX_DTYPE_BF16 1
       #define FLEX_HEAD_DIM 64
       #define FLEX_HEAD_DIM_V 32
       #define FLEX_SCORE_MOD_IS_IDENTITY 1
       #define FLEX_MASK_MOD_IS_TRUE 0
       #define FLEX_HAS_CAPTURE_GRADS 0
+      #define FLEX_SCORE_MOD_GRAD_IS_ONE 0
       #define FLEX_FWD_BM 128
       #include <cuda_bf16.h>
       #include <cuda_fp16.h>"
     `);
+  });
+});
+
+describe('CUDA renderer: the derivative flag', () => {
+  it('marks score mods whose derivative is the constant 1 (score + f(b, h, q, kv)), not others', () => {
+    // d/dscore of score + slope·(kv − q) and score + (q − kv) is 1; of softcap and temperature it is not
+    expect(renderMods(score(alibi(8)), undefined).gradIsOne).toBe(true);
+    expect(renderMods(score(relativePosition()), undefined).gradIsOne).toBe(true);
+    expect(renderMods(score(softcap(20)), undefined).gradIsOne).toBe(false);
+    expect(renderMods(score(temperature(0.7)), undefined).gradIsOne).toBe(false);
+    expect(renderMods(score((s, _b, h) => s.mul(h.toFloat().add(1))), undefined).gradIsOne).toBe(false);
+    // the identity takes the identity path (no derivative rendered at all)
+    expect(renderMods(undefined, undefined).gradIsOne).toBe(false);
   });
 });
 

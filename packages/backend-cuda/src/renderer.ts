@@ -239,6 +239,8 @@ export interface RenderedMods {
   identityScore: boolean;
   trueMask: boolean;
   hasCaptureGrads: boolean;
+  /** d(score mod)/d(score) is the constant 1 (FLEX_SCORE_MOD_GRAD_IS_ONE): no per-element derivative. */
+  gradIsOne: boolean;
 }
 
 /**
@@ -289,7 +291,9 @@ export function renderMods(scoreMod: TracedMod | undefined, maskMod: TracedMod |
     parts.push(fn('bool', 'flex_mask_mod', MASK_SIG, [], 'true'));
   }
   parts.push(...renderRowCol(grad && scoreMod?.root, grad, maskMod && !trueMask ? maskMod.root : undefined, dialect));
-  return { source: parts.join('\n'), scoreLayout, maskLayout, identityScore, trueMask, hasCaptureGrads: terms.length > 0 };
+  // score + f(b, h, q, kv) (alibi, relative position): the backward skips the per-element derivative
+  const gradIsOne = grad !== undefined && grad.op === 'const' && grad.arg === 1;
+  return { source: parts.join('\n'), scoreLayout, maskLayout, identityScore, trueMask, hasCaptureGrads: terms.length > 0, gradIsOne };
 }
 
 /** Helpers the op table and loads call (ir's semantics: floored modulo, x mod 0 = 0, saturating casts). */
@@ -344,6 +348,7 @@ export function renderPrelude(o: PreludeOptions): RenderedPrelude {
     `#define FLEX_SCORE_MOD_IS_IDENTITY ${mods.identityScore ? 1 : 0}`,
     `#define FLEX_MASK_MOD_IS_TRUE ${mods.trueMask ? 1 : 0}`,
     `#define FLEX_HAS_CAPTURE_GRADS ${mods.hasCaptureGrads ? 1 : 0}`,
+    `#define FLEX_SCORE_MOD_GRAD_IS_ONE ${mods.gradIsOne ? 1 : 0}`,
     ...Object.entries(o.defines ?? {}).map(([k, v]) => `#define ${k} ${v}`),
     '#include <cuda_bf16.h>',
     '#include <cuda_fp16.h>',

@@ -1,0 +1,54 @@
+// flexattn forward entry point (after flex_fwd.cuh and flex_fwd_wg.cuh): the tile config macros
+// and the one extern "C" kernel that picks the f32, mma.sync or Hopper body.
+
+// ---------------------------------------------------------------------------------------------
+// entry point: flex_fwd, grid (ceil(Lq / BM), Hq, B), block FLEX_FWD_WARPS * 32 threads,
+// dynamic shared memory FwdCfg::SMEM_BYTES (16-bit) / 0 (f32). The launcher passes the tile
+// config as FLEX_FWD_BM / _BN / _WARPS / _STAGES; the defaults below match src/config.ts.
+// ---------------------------------------------------------------------------------------------
+#if defined(FLEX_HEAD_DIM) && !defined(FLEX_NO_ENTRY_POINTS)
+#if defined(FLEX_DTYPE_F32)
+extern "C" __global__ void __launch_bounds__(flex::F32_WARPS * 32)
+    flex_fwd(const FlexFwdArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
+  flex::fwd_f32<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V>(args, sp, mp);
+}
+#else
+#ifndef FLEX_FWD_BM
+#if FLEX_HEAD_DIM <= 64 && FLEX_HEAD_DIM_V <= 64
+#define FLEX_FWD_BM 128
+#define FLEX_FWD_BN 128
+#define FLEX_FWD_WARPS 4
+#define FLEX_FWD_STAGES 3
+#elif FLEX_HEAD_DIM <= 128 && FLEX_HEAD_DIM_V <= 128
+#define FLEX_FWD_BM 128
+#define FLEX_FWD_BN 64
+#define FLEX_FWD_WARPS 4
+#define FLEX_FWD_STAGES 2
+#define FLEX_FWD_MT_OUTER 1
+#define FLEX_FWD_ONE_BLOCK 1
+#else
+#define FLEX_FWD_BM 64
+#define FLEX_FWD_BN 32
+#define FLEX_FWD_WARPS 4
+#define FLEX_FWD_STAGES 2
+#endif
+#endif
+#ifndef FLEX_FWD_MINB
+#define FLEX_FWD_MINB 1
+#endif
+#ifndef FLEX_FWD_MT_OUTER
+#define FLEX_FWD_MT_OUTER 0
+#define FLEX_FWD_ONE_BLOCK 0
+#endif
+#ifndef FLEX_FWD_WGMMA
+#define FLEX_FWD_WGMMA 0
+#endif
+typedef flex::FwdCfg<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, FLEX_FWD_BM, FLEX_FWD_BN, FLEX_FWD_WARPS, FLEX_FWD_STAGES,
+                     FLEX_FWD_MT_OUTER != 0, FLEX_FWD_ONE_BLOCK != 0, FLEX_FWD_MINB, FLEX_FWD_WGMMA != 0>
+    FlexFwdConfig;
+extern "C" __global__ void __launch_bounds__(FLEX_FWD_WARPS * 32, FLEX_FWD_MINB)
+    flex_fwd(const FlexFwdArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
+  flex::fwd_16bit<FlexFwdConfig, flex_elem_t>(args, sp, mp);
+}
+#endif
+#endif
