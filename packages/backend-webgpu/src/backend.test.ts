@@ -44,6 +44,11 @@ describe.skipIf(typeof ctx === 'string')('webgpu backend', () => {
     const got = await be.flexAttention(q, k, v);
     const want = await createReferenceBackend().flexAttention(q, k, v);
     expect(compareClose(got.out, want.out, { atol: 2e-4, rtol: 2e-4 }).ok).toBe(true);
+    // device-resident inputs are timed in place and stay usable (measure() releases only its own uploads)
+    const g = [be.toGpu(q), be.toGpu(k), be.toGpu(v)] as const;
+    expect((await be.measure(g[0], g[1], g[2], {}, { pass: 'fwd', warmup: 1, iterations: 2 })).ms).toHaveLength(2);
+    const again = await be.flexAttention(g[0], g[1], g[2]);
+    expect(compareClose(await be.toHost(again.out), want.out, { atol: 2e-4, rtol: 2e-4 }).ok).toBe(true);
     be.dispose();
   });
 

@@ -23,10 +23,10 @@ import {
   type Tensor,
 } from '@flexattn/ir';
 import { acquireDevice, type DeviceOptions, type GpuContext } from './device.js';
-import { Engine, U, type AttnShape, type CaptureState, type TileMap, type Tuning } from './engine.js';
+import { Engine, U, type AttnShape, type CaptureState, type TilesFn, type Tuning } from './engine.js';
 import { PassTimer, timestampTotalMs } from './timing.js';
 import { renderMods, type RenderedMods } from './renderer.js';
-import { refineTiles } from './tables.js';
+import { refineTiles, tileBands } from './tables.js';
 
 /** A device-resident f32 tensor: pass these instead of host tensors to skip the copies. */
 export interface GpuTensor {
@@ -112,35 +112,45 @@ export class WebGPUBackend implements FlexAttentionBackend {
     return { buffers, scalars: r.scalarValues() };
   }
 
-  /** Refined tile maps of masks whose mods read no captured tensors or scalars (those may change). */
-  private readonly tileCache = new WeakMap<BlockMask, Map<string, Uint8Array>>();
+  /** Refined tile maps (and band words) of masks whose mods read no captured tensors or scalars (those may change). */
+  private readonly tileCache = new WeakMap<BlockMask, Map<string, Uint8Array | Uint32Array>>();
 
-  private tiles(mask: BlockMask | undefined, p: AttentionProblem): ((tq: number, tk: number) => TileMap) | undefined {
+  private tiles(mask: BlockMask | undefined, p: AttentionProblem): TilesFn | undefined {
     if (!mask) return undefined;
-    return (tq, tk) => {
-      const key = `${tq}x${tk}:${p.B}:${p.Hq}`;
-      const cacheable = mask.maskMod.captures.length === 0;
-      let dense = cacheable ? this.tileCache.get(mask)?.get(key) : undefined;
-      if (!dense) {
-        dense = denseFromTables(reblock(mask, tq, tk));
-        const [bq, bk] = mask.blockSize;
-        // the mask's own blocks already carry its classification; other tilings are sharpened
-        if (bq !== tq || bk !== tk) {
-          let interval: ((...b: number[]) => number) | undefined;
-          try {
-            interval = compileMaskInterval(mask.maskMod);
-          } catch {
-            interval = undefined; // e.g. no runtime code generation (CSP): keep the reblocked classes
-          }
-          dense = refineTiles(dense, mask, interval, tq, tk, p.B, p.Hq);
-        }
-        if (cacheable) {
-          let m = this.tileCache.get(mask);
-          if (!m) this.tileCache.set(mask, (m = new Map()));
-          m.set(key, dense);
+    const cacheable = mask.maskMod.captures.length === 0;
+    let interval: ((...b: number[]) => number) | undefined | null = null;
+    const analysis = () => {
+      if (interval === null) {
+        try {
+          interval = compileMaskInterval(mask.maskMod);
+        } catch {
+          interval = undefined; // e.g. no runtime code generation (CSP): keep the reblocked classes
         }
       }
-      return { dense, mB: mask.B, mH: mask.H, tq, tk };
+      return interval;
+    };
+    const cached = <T extends Uint8Array | Uint32Array>(key: string, make: () => T): T => {
+      let m = this.tileCache.get(mask);
+      let v = (cacheable ? m?.get(key) : undefined) as T | undefined;
+      if (!v) {
+        v = make();
+        if (cacheable) {
+          if (!m) this.tileCache.set(mask, (m = new Map()));
+          m.set(key, v);
+        }
+      }
+      return v;
+    };
+    return (tq, tk, bandRows) => {
+      const key = `${tq}x${tk}:${p.B}:${p.Hq}`;
+      const dense = cached(key, () => {
+        const d = denseFromTables(reblock(mask, tq, tk));
+        const [bq, bk] = mask.blockSize;
+        // the mask's own blocks already carry its classification; other tilings are sharpened
+        return bq !== tq || bk !== tk ? refineTiles(d, mask, analysis(), tq, tk, p.B, p.Hq) : d;
+      });
+      const bands = bandRows === undefined ? undefined : cached(`${key}:bands${bandRows}`, () => tileBands(dense, mask, analysis(), tq, tk, bandRows, p.B, p.Hq));
+      return { dense, mB: mask.B, mH: mask.H, tq, tk, bands };
     };
   }
 
@@ -232,13 +242,22 @@ export class WebGPUBackend implements FlexAttentionBackend {
    * causal pass measured 12 and 50 ms). So each sample queues a batch of passes back to back, waits
    * once, and divides: the batch is sized from the warm-up to last about 200 ms (at most 16 passes).
    * Where the device has `timestamp-query`, every compute pass of the batch is timed on the GPU and
-   * a sample is the summed pass time per call (timer 'gpu-timestamps'); if any sample's timestamps
-   * look invalid (zeros, reversed, too coarsely quantized, beyond the wall time), the wall-clock
-   * samples of the same batches are returned instead (timer 'wall').
+   * a sample is the time its passes cover per call (overlapping passes counted once, see
+   * timestampTotalMs; timer 'gpu-timestamps'); if any sample's timestamps look invalid (zeros,
+   * reversed, too coarsely quantized, beyond the wall time), the wall-clock samples of the same
+   * batches are returned instead (timer 'wall'). Inputs may be GpuTensors
+   * (timed on those very buffers: sweeps keep one set across variants) or host tensors (uploaded).
    */
-  async measure(q: Tensor, k: Tensor, v: Tensor, options: FlexAttentionOptions, spec: MeasureSpec): Promise<MeasureResult> {
-    const gq = this.toGpu(q), gk = this.toGpu(k), gv = this.toGpu(v);
-    const held: GpuTensor[] = [gq, gk, gv];
+  async measure(q: AnyTensor, k: AnyTensor, v: AnyTensor, options: FlexAttentionOptions, spec: MeasureSpec): Promise<MeasureResult> {
+    // device-resident inputs are used as they are (and stay the caller's); host ones are uploaded
+    const held: GpuTensor[] = [];
+    const resident = (t: AnyTensor) => {
+      if (isGpu(t)) return t;
+      const g = this.toGpu(t);
+      held.push(g);
+      return g;
+    };
+    const gq = resident(q), gk = resident(k), gv = resident(v);
     let timer: PassTimer | undefined;
     try {
       const dOut = spec.dOut ? this.toGpu(spec.dOut) : undefined;

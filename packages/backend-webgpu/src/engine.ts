@@ -8,7 +8,7 @@ import { CompileError, UnsupportedError } from './errors.js';
 import { packParams, type ParamsValues } from './programs/common.js';
 import { dkdvKernel, dqKernel, preprocessKernel, backwardSmem, type BackwardConfig } from './programs/backward.js';
 import { checkDecodeConfig, decodeDims, decodeKernel, decodeRegs, decodeSmem, type DecodeConfig } from './programs/decode.js';
-import { forwardDims, forwardKernel, forwardSmem, mergeKernel, type ForwardConfig } from './programs/forward.js';
+import { forwardDims, forwardKernel, forwardSmem, mergeKernel, usesBands, type ForwardConfig } from './programs/forward.js';
 import { hasCaptureGroup, type WgslHooks } from './programs/hooks.js';
 import { packTables, transposeTiles, type PackedTables } from './tables.js';
 import type { PassTimer } from './timing.js';
@@ -28,7 +28,12 @@ export interface TileMap {
   /** tile sizes it was built for */
   tq: number;
   tk: number;
+  /** per tile: the 2-bit classes of its row bands (tables.ts tileBands), when asked for and known */
+  bands?: Uint32Array;
 }
+
+/** A problem's tile maps at the kernel's tile sizes; `bandRows`: also the band words of partial tiles. */
+export type TilesFn = (tq: number, tk: number, bandRows?: number) => TileMap;
 
 /** Where the mod's runtime values live: one buffer per captured tensor, plus the scalars' bytes. */
 export interface CaptureState {
@@ -70,6 +75,10 @@ export interface DecodeTuning {
   maxRows?: number;
   /** vec4 registers per lane the lanes kernel may hold when picking `lanes` (default 32) */
   maxRegs?: number;
+  /** lanes kernel: load the next step's K/V rows while computing this one (default false) */
+  prefetch?: boolean;
+  /** lanes kernel: each workgroup starts its walk at a different step of its range (default false) */
+  stagger?: boolean;
 }
 
 export interface ForwardTuning {
@@ -89,6 +98,10 @@ export interface ForwardTuning {
   kvShared?: boolean;
   /** with kvShared: V's loads issued with K's, kept in registers across S */
   prefetchV?: boolean;
+  /** per-row / per-column parts of the mods computed once, not per element (default true) */
+  hoist?: boolean;
+  /** partial tiles: skip the S and P·V work of row bands proven empty (default false: slower on the H100) */
+  bands?: boolean;
 }
 
 interface Built {
@@ -292,7 +305,7 @@ export class Engine {
       const auto = this.autoForwardConfig(E, Ev, mode);
       const c: ForwardConfig = {
         ...auto, BR: ft.BR ?? auto.BR, BC: ft.BC ?? auto.BC, TX: ft.TX ?? auto.TX, TY: ft.TY ?? auto.TY,
-        order: ft.order, kvShared: ft.kvShared, prefetchV: ft.prefetchV,
+        order: ft.order, kvShared: ft.kvShared, prefetchV: ft.prefetchV, hoist: ft.hoist, bands: ft.bands,
       };
       c.subgroups = ft.subgroups ?? this.sub(c.TX);
       if (c.subgroups && !this.sub(c.TX)) throw new UnsupportedError(`subgroup reduction needs subgroups of at least TX=${c.TX} lanes`);
@@ -304,6 +317,7 @@ export class Engine {
     if (ft?.subgroups === false) c.subgroups = false;
     if (ft?.order) c.order = ft.order;
     if (ft?.kvShared) Object.assign(c, { kvShared: true, prefetchV: ft.prefetchV });
+    if (ft) Object.assign(c, { hoist: ft.hoist, bands: ft.bands });
     return c;
   }
 
@@ -336,7 +350,7 @@ export class Engine {
     const budget = t.maxRegs ?? 32;
     const NT = t.workgroupSize ?? 128;
     const U = t.keysPerStep ?? (R > 8 ? 1 : 2);
-    const base = { R, E: s.E, Ev: s.Ev, NT, U, BC: t.tile ?? 64 };
+    const base = { R, E: s.E, Ev: s.Ev, NT, U, BC: t.tile ?? 64, prefetch: t.prefetch ?? false, stagger: t.stagger ?? false };
     let LG = t.lanes;
     if (LG === undefined) {
       // widen the lane groups while that lowers the registers a lane holds: within a subgroup
@@ -383,14 +397,14 @@ export class Engine {
   }
 
   private packed(map: TileMap | undefined, rows: number, cols: number): PackedTables | undefined {
-    return map ? packTables(map.dense, map.mB, map.mH, rows, cols) : undefined;
+    return map ? packTables(map.dense, map.mB, map.mH, rows, cols, map.bands) : undefined;
   }
 
   private tableParams(packed: PackedTables | undefined) {
     return {
       hasMask: !!packed, mB: packed?.mB ?? 1, mH: packed?.mH ?? 1,
       offNum: packed?.offNum ?? 0, offIdx: packed?.offIdx ?? 0,
-      offFullNum: packed?.offFullNum ?? 0, offFullIdx: packed?.offFullIdx ?? 0,
+      offFullNum: packed?.offFullNum ?? 0, offFullIdx: packed?.offFullIdx ?? 0, offBands: packed?.offBands ?? 0,
     };
   }
 
@@ -428,7 +442,7 @@ export class Engine {
     hooks: WgslHooks;
     captures: CaptureState;
     /** tile map for the chosen tile sizes; undefined = no block mask */
-    tiles?: (tq: number, tk: number) => TileMap;
+    tiles?: TilesFn;
     /** the mask's H (split-KV needs 1) */
     maskH?: number;
     encoder?: GPUCommandEncoder;
@@ -444,11 +458,13 @@ export class Engine {
       const rowsFirst = cfg.order === 'rows' && s.B * s.Hq <= this.ctx.caps.maxWorkgroupsPerDim;
       cfg.order = rowsFirst ? 'rows' : 'heads';
       const kv = cfg.kvShared ? (cfg.prefetchV ? 'kvp' : 'kv') : '';
-      const key = `fwd:${cfg.BR}x${cfg.BC}/${cfg.TX}x${cfg.TY}:${s.E}:${s.Ev}:${cfg.subgroups ? 's' : ''}:${cfg.order}:${kv}:${a.hooks.key}`;
+      const banded = usesBands(cfg);
+      const partials = `${cfg.hoist === false ? '' : 'h'}${banded ? 'b' : ''}`;
+      const key = `fwd:${cfg.BR}x${cfg.BC}/${cfg.TX}x${cfg.TY}:${s.E}:${s.Ev}:${cfg.subgroups ? 's' : ''}:${cfg.order}:${kv}:${partials}:${a.hooks.key}`;
       const built = await this.pipeline(key, () => forwardKernel(cfg, a.hooks), this.fwdGroups(a.hooks, 2));
       const qTiles = Math.ceil(s.Lq / cfg.BR);
       const kvTiles = Math.ceil(s.Lkv / cfg.BC);
-      const packed = this.packed(a.tiles?.(cfg.BR, cfg.BC), qTiles, kvTiles);
+      const packed = this.packed(a.tiles?.(cfg.BR, cfg.BC, banded ? cfg.TY : undefined), qTiles, kvTiles);
       const params = this.uniform({
         B: s.B, Hq: s.Hq, Hkv: s.Hkv, Lq: s.Lq, Lkv: s.Lkv, group: s.Hq / s.Hkv, scale: a.scale,
         qTiles, kvTiles, ...this.tableParams(packed),
@@ -479,7 +495,7 @@ export class Engine {
   private async encodeDecode(a: Parameters<Engine['forward']>[0], enc: GPUCommandEncoder, cfg: DecodeConfig): Promise<void> {
     const s = a.shape;
     const { EV4 } = decodeDims(cfg);
-    const key = `decode:${cfg.R}:${cfg.LG}:${cfg.NT}:${cfg.U}:${cfg.BC}:${s.E}:${s.Ev}:${cfg.subgroups ? 's' : ''}:${a.hooks.key}`;
+    const key = `decode:${cfg.R}:${cfg.LG}:${cfg.NT}:${cfg.U}:${cfg.BC}:${s.E}:${s.Ev}:${cfg.subgroups ? 's' : ''}${cfg.prefetch ? 'p' : ''}${cfg.stagger ? 'r' : ''}:${a.hooks.key}`;
     const built = await this.pipeline(key, () => decodeKernel(cfg, a.hooks), this.fwdGroups(a.hooks, 2));
     const kvTiles = Math.ceil(s.Lkv / cfg.BC);
     const packed = this.packed(a.tiles?.(s.Lq, cfg.BC), 1, kvTiles);
@@ -566,7 +582,7 @@ export class Engine {
     dq: GPUBuffer; dk: GPUBuffer; dv: GPUBuffer;
     hooks: WgslHooks;
     captures: CaptureState;
-    tiles?: (tq: number, tk: number) => TileMap;
+    tiles?: TilesFn;
     encoder?: GPUCommandEncoder;
   }): Promise<void> {
     const s = a.shape;

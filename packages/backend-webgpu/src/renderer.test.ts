@@ -135,3 +135,65 @@ describe('WGSL renderer', () => {
     expect(k1).toBe(k2);
   });
 });
+
+describe('WGSL row/column split (forward kernel)', () => {
+  const rowCol = (s: Parameters<typeof traceScoreMod>[0] | undefined, m?: Parameters<typeof traceMaskMod>[0]) =>
+    renderMods(s ? traceScoreMod(s) : undefined, m ? traceMaskMod(m) : undefined).hooks.rowCol;
+  it('a document mask reads its ids once per row and once per column; alibi reads slope[h] per row', () => {
+    const ids = capture(new Int32Array(64), [64], { name: 'doc' });
+    const slopes = capture(new Float32Array(4), [4], { name: 'slopes' });
+    expect(rowCol((s, _b, h, q, kv) => s.add(slopes.at(h).mul(kv.sub(q))), (_b, _h, q, kv) => ids.at(q).eq(ids.at(kv)))).toMatchInlineSnapshot(`
+      "struct FlexRowS {
+        f0: f32,
+      }
+      struct FlexRowM {
+        f0: i32,
+      }
+      struct FlexColS { unused: u32 }
+      struct FlexColM {
+        f0: i32,
+      }
+      fn flex_row_s(b: i32, h: i32, q: i32) -> FlexRowS {
+        let rs0: f32 = cap_s0[clamp(h, 0i, 3i)];
+        return FlexRowS(rs0);
+      }
+      fn flex_row_m(b: i32, h: i32, q: i32) -> FlexRowM {
+        let rm0: i32 = cap_m0[clamp(q, 0i, 63i)];
+        return FlexRowM(rm0);
+      }
+      fn flex_col_s(b: i32, h: i32, kv: i32) -> FlexColS { return FlexColS(0u); }
+      fn flex_col_m(b: i32, h: i32, kv: i32) -> FlexColM {
+        let cm0: i32 = cap_m0[clamp(kv, 0i, 63i)];
+        return FlexColM(cm0);
+      }
+      fn score_mod_rc(score: f32, b: i32, h: i32, q: i32, kv: i32, rs: FlexRowS, cs: FlexColS) -> f32 {
+        let v0: i32 = (kv - q);
+        let v1: f32 = f32(v0);
+        let v2: f32 = (rs.f0 * v1);
+        let v3: f32 = (score + v2);
+        return v3;
+      }
+      fn mask_mod_rc(b: i32, h: i32, q: i32, kv: i32, rm: FlexRowM, cm: FlexColM) -> bool {
+        let w0: bool = (rm.f0 == cm.f0);
+        return w0;
+      }"
+    `);
+  });
+  it('causal hoists nothing: the element forms are the mods themselves', () => {
+    expect(rowCol(undefined, (_b, _h, q, kv) => q.ge(kv))).toMatchInlineSnapshot(`
+      "struct FlexRowS { unused: u32 }
+      struct FlexRowM { unused: u32 }
+      struct FlexColS { unused: u32 }
+      struct FlexColM { unused: u32 }
+      fn flex_row_s(b: i32, h: i32, q: i32) -> FlexRowS { return FlexRowS(0u); }
+      fn flex_row_m(b: i32, h: i32, q: i32) -> FlexRowM { return FlexRowM(0u); }
+      fn flex_col_s(b: i32, h: i32, kv: i32) -> FlexColS { return FlexColS(0u); }
+      fn flex_col_m(b: i32, h: i32, kv: i32) -> FlexColM { return FlexColM(0u); }
+      fn score_mod_rc(score: f32, b: i32, h: i32, q: i32, kv: i32, rs: FlexRowS, cs: FlexColS) -> f32 { return score; }
+      fn mask_mod_rc(b: i32, h: i32, q: i32, kv: i32, rm: FlexRowM, cm: FlexColM) -> bool {
+        let w0: bool = (q >= kv);
+        return w0;
+      }"
+    `);
+  });
+});

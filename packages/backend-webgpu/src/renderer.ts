@@ -27,6 +27,7 @@ import {
   type ScalarBinding,
   type WgslHooks,
 } from './programs/hooks.js';
+import { renderRowCol } from './row-col.js';
 
 const isInt = (n: Node) => n.dtype === 'i32';
 const srcIs = (n: Node, d: string) => n.src[0]!.dtype === d;
@@ -88,7 +89,8 @@ function literal(value: number | boolean, dtype: string): string {
   return t.startsWith('-') ? `(${t})` : t;
 }
 
-function dialect(prefix: 's' | 'm', captures: readonly ModParam[]): CStyleDialect {
+/** The WGSL dialect for one mod: its captures are `cap_<prefix><slot>`, its scalars `S.<prefix><slot>`. */
+export function wgslDialect(prefix: 's' | 'm', captures: readonly ModParam[]): CStyleDialect {
   return {
     ops: WGSL_OP_TABLE,
     declare: (dtype, name, expr) => `  let ${name}: ${WGSL_TYPE[dtype]} = ${expr};`,
@@ -116,7 +118,7 @@ function flatIndex(t: CapturedTensor, indices: readonly string[]): string {
 }
 
 function fn(signature: string, mod: TracedMod, root: Node, prefix: 's' | 'm', vp: string): string {
-  const body = renderCStyle([root], dialect(prefix, mod.captures), vp);
+  const body = renderCStyle([root], wgslDialect(prefix, mod.captures), vp);
   return `${signature} {\n${body.lines.join('\n')}${body.lines.length ? '\n' : ''}  return ${body.results[0]};\n}`;
 }
 
@@ -152,7 +154,7 @@ export function renderMods(scoreMod: TracedMod | undefined, maskMod: TracedMod |
     gradText = fn(`fn score_mod_grad(${sig}) -> f32`, g, g.root, 's', 'g');
     const terms = captureGradTerms(scoreMod);
     if (terms.length) {
-      const body = renderCStyle(terms.flatMap((t) => [...t.indices, t.partial]), dialect('s', scoreMod.captures), 'c');
+      const body = renderCStyle(terms.flatMap((t) => [...t.indices, t.partial]), wgslDialect('s', scoreMod.captures), 'c');
       const adds: string[] = [];
       let r = 0;
       for (const t of terms) {
@@ -182,6 +184,7 @@ export function renderMods(scoreMod: TracedMod | undefined, maskMod: TracedMod |
     captureGrads: capGradText,
     captures: [...s.caps, ...m.caps],
     scalars: [...s.scalars, ...m.scalars],
+    rowCol: renderRowCol(scoreMod, maskMod, wgslDialect),
   };
   return {
     hooks,

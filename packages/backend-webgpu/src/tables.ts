@@ -16,30 +16,40 @@ export interface PackedTables {
   offFullIdx: number;
   /** the longest list (partial + full) of any row: split-KV planning uses it */
   maxTiles: number;
+  /** offset of the band words of partial tiles (0 when none were given) */
+  offBands: number;
 }
 
-export function packTables(dense: Uint8Array, mB: number, mH: number, rowTiles: number, colTiles: number): PackedTables {
+/**
+ * Packs a tile-class map, and optionally each tile's band word (see `tileBands`; only partial
+ * tiles' words are kept, in the order of their partial list).
+ */
+export function packTables(dense: Uint8Array, mB: number, mH: number, rowTiles: number, colTiles: number, bands?: Uint32Array): PackedTables {
   const rowsN = mB * mH * rowTiles;
   if (dense.length !== rowsN * colTiles) throw new Error(`tile map has ${dense.length} entries, expected ${rowsN * colTiles}`);
   const offNum = 0;
   const offIdx = rowsN;
   const offFullNum = offIdx + rowsN * colTiles;
   const offFullIdx = offFullNum + rowsN;
-  const data = new Int32Array(offFullIdx + rowsN * colTiles);
+  if (bands && bands.length !== dense.length) throw new Error(`band words: ${bands.length} entries, expected ${dense.length}`);
+  const offBands = bands ? offFullIdx + rowsN * colTiles : 0;
+  const data = new Int32Array(offFullIdx + rowsN * colTiles * (bands ? 2 : 1));
   let maxTiles = 0;
   for (let r = 0; r < rowsN; r++) {
     let np = 0;
     let nf = 0;
     for (let c = 0; c < colTiles; c++) {
       const v = dense[r * colTiles + c];
-      if (v === 1) data[offIdx + r * colTiles + np++] = c;
-      else if (v === 2) data[offFullIdx + r * colTiles + nf++] = c;
+      if (v === 1) {
+        if (bands) data[offBands + r * colTiles + np] = bands[r * colTiles + c]! | 0;
+        data[offIdx + r * colTiles + np++] = c;
+      } else if (v === 2) data[offFullIdx + r * colTiles + nf++] = c;
     }
     data[offNum + r] = np;
     data[offFullNum + r] = nf;
     maxTiles = Math.max(maxTiles, np + nf);
   }
-  return { data, mB, mH, rowTiles, colTiles, offNum, offIdx, offFullNum, offFullIdx, maxTiles };
+  return { data, mB, mH, rowTiles, colTiles, offNum, offIdx, offFullNum, offFullIdx, maxTiles, offBands };
 }
 
 /** Transposes a dense tile map [mB][mH][R][C] → [mB][mH][C][R] (the backward's kv-major view). */
@@ -119,4 +129,58 @@ export function refineTiles(
     }
   }
   return out ?? dense;
+}
+
+/** Every band of a tile partial: the word a tile gets when nothing is known about its bands. */
+export const ALL_PARTIAL_BANDS = 0x55555555;
+
+/**
+ * Band words of a tile-class map: for each partial tile, the 2-bit class of each of its
+ * `tq / bandRows` row bands (band i = rows [i·bandRows, (i+1)·bandRows) of the tile, in bits
+ * 2i..2i+1): 0 when the mask's interval analysis proves the band fully masked (or the band lies past
+ * Lq), 2 when it proves it fully visible, 1 otherwise. The forward kernel skips the S and P·V work
+ * of empty bands (full ones it treats as partial: see forward.ts). Non-partial tiles get
+ * ALL_PARTIAL_BANDS (never read). Sound as the analysis.
+ * `B`, `H`: the problem's batch and query heads, for tables broadcast over them.
+ */
+export function tileBands(
+  dense: Uint8Array,
+  mask: { B: number; H: number; seqLengths: [number, number] },
+  interval: ((...bounds: number[]) => number) | undefined,
+  tq: number,
+  tk: number,
+  bandRows: number,
+  B: number,
+  H: number,
+): Uint32Array {
+  const [Lq, Lkv] = mask.seqLengths;
+  const R = Math.ceil(Lq / tq);
+  const C = Math.ceil(Lkv / tk);
+  const nBands = tq / bandRows;
+  if (!Number.isInteger(nBands) || nBands > 16) throw new Error(`tile of ${tq} rows does not split into at most 16 bands of ${bandRows}`);
+  const out = new Uint32Array(dense.length).fill(ALL_PARTIAL_BANDS);
+  if (!interval || dense.length !== mask.B * mask.H * R * C) return out;
+  for (let b = 0; b < mask.B; b++) {
+    const [b0, b1] = mask.B === 1 ? [0, B - 1] : [b, b];
+    for (let h = 0; h < mask.H; h++) {
+      const [h0, h1] = mask.H === 1 ? [0, H - 1] : [h, h];
+      for (let r = 0; r < R; r++) {
+        const base = ((b * mask.H + h) * R + r) * C;
+        for (let c = 0; c < C; c++) {
+          if (dense[base + c] !== 1) continue;
+          const k0 = c * tk;
+          const k1 = Math.min(Lkv, k0 + tk) - 1;
+          let word = 0;
+          for (let i = 0; i < nBands; i++) {
+            const q0 = r * tq + i * bandRows;
+            const q1 = Math.min(Lq, q0 + bandRows) - 1;
+            const code = q0 > q1 ? 0 : interval(b0, b1, h0, h1, q0, q1, k0, k1);
+            word |= (code === 0 ? 0 : code === 2 ? 2 : 1) << (2 * i);
+          }
+          out[base + c] = word >>> 0;
+        }
+      }
+    }
+  }
+  return out;
 }

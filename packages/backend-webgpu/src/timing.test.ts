@@ -9,10 +9,20 @@ import { testDevice } from './gpu.test-helpers.js';
 const ns = (xs: number[]) => xs.map((x) => BigInt(x));
 
 describe('timestampTotalMs', () => {
-  it('sums pass durations', () => {
+  it('sums the durations of passes that do not overlap', () => {
     const r = timestampTotalMs(ns([1_000_003, 1_500_007, 1_600_011, 2_600_013]), 2, 10);
     expect(r?.ms).toBeCloseTo(1.500006, 9);
+    expect(r?.sumMs).toBeCloseTo(1.500006, 9);
     expect(r?.quantumNs).toBe(1);
+  });
+  it('counts overlapping intervals once (a pass whose begin was taken while the previous one ran)', () => {
+    // ~[1.0, 1.5] ms, [1.2, 2.0] ms (begins inside the first), [2.5, 3.0] ms after a gap, [2.6, 2.8] inside it
+    const raw = [1_000_003, 1_500_007, 1_200_011, 2_000_013, 2_500_017, 3_000_019, 2_600_023, 2_800_029];
+    const r = timestampTotalMs(ns(raw), 4, 10);
+    expect(r?.ms).toBeCloseTo((2_000_013 - 1_000_003 + 3_000_019 - 2_500_017) / 1e6, 9);
+    expect(r?.sumMs).toBeCloseTo((500_004 + 800_002 + 500_002 + 200_006) / 1e6, 9);
+    // listed out of order: the same union
+    expect(timestampTotalMs(ns([...raw.slice(4), ...raw.slice(0, 4)]), 4, 10)?.ms).toBeCloseTo(r!.ms, 9);
   });
   it('rejects missing, zero, reversed and too few values', () => {
     expect(timestampTotalMs(ns([0, 1_000_000]), 1)).toBeUndefined();

@@ -1,9 +1,10 @@
 /**
  * GPU timestamps for `measure()`: while a `PassTimer` is installed on the engine, every compute
  * pass it encodes writes a timestamp at its beginning and end (`timestampWrites`); the device
- * time of a batch is the sum of its passes' durations (gaps between submits, host work and
- * Dawn's completion polling are not counted). `timestampTotalMs` decides whether the raw values
- * can be trusted; when not, measure() falls back to wall-clock batches.
+ * time of a batch is the time covered by its passes' [begin, end] intervals (gaps between
+ * submits, host work and Dawn's completion polling are not counted, and overlapping intervals
+ * count once). `timestampTotalMs` decides whether the raw values can be trusted; when not,
+ * measure() falls back to wall-clock batches.
  */
 
 // numeric flags, so nothing depends on the GPUBufferUsage global being installed
@@ -71,36 +72,56 @@ const gcd = (a: bigint, b: bigint): bigint => {
 };
 
 export interface TimestampTotal {
-  /** summed pass durations in milliseconds */
+  /** time covered by the passes' intervals (their union) in milliseconds */
   ms: number;
+  /** summed pass durations in milliseconds: more than `ms` when intervals overlap */
+  sumMs: number;
   /** the coarsest tick all values share (gcd, ns): 65536 under Dawn's timestamp quantization */
   quantumNs: number;
 }
 
 /**
- * The summed duration of `pairs` [begin, end] timestamp pairs (ns), or undefined when the values
- * cannot be trusted: a value of 0 (never written), a pass that ends before it begins, a zero
- * total, ticks so coarse that rounding could move the total by more than `maxQuantError` of it
- * (Dawn quantizes to 65.5 µs unless its `timestamp_quantization` toggle is disabled), or a total
- * beyond what the wall clock allows (`wallMs`, which covers the same work).
+ * The time covered by `pairs` [begin, end] timestamp pairs (ns): the length of their union, or
+ * undefined when the values cannot be trusted: a value of 0 (never written), a pass that ends
+ * before it begins, a zero total, ticks so coarse that rounding could move the total by more than
+ * `maxQuantError` of it (Dawn quantizes to 65.5 µs unless its `timestamp_quantization` toggle is
+ * disabled), or a total beyond what the wall clock allows (`wallMs`, which covers the same work).
+ * Why the union and not the sum: Dawn's Vulkan backend writes a compute pass's beginning timestamp
+ * at VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, ahead of the barriers of its first dispatch, so it latches
+ * when the pass reaches the GPU's front end, which can be while the previous pass still runs.
+ * Summing such intervals counts the wait twice; it is the likely reason the same decode pass
+ * measured 0.26 ms or 0.6–0.7 ms depending on how fast the host queued the batch.
  */
 export function timestampTotalMs(raw: ArrayLike<bigint>, pairs: number, wallMs?: number, maxQuantError = 0.05): TimestampTotal | undefined {
   if (pairs < 1 || raw.length < 2 * pairs) return undefined;
   let total = 0n;
   let g = 0n;
+  const spans: [bigint, bigint][] = [];
   for (let p = 0; p < pairs; p++) {
     const b = raw[2 * p]!;
     const e = raw[2 * p + 1]!;
     if (b <= 0n || e <= 0n || e < b) return undefined;
     total += e - b;
     g = gcd(gcd(g, b), e);
+    spans.push([b, e]);
   }
   if (total <= 0n) return undefined;
-  const totalNs = Number(total);
+  // the union of the intervals, by begin time
+  spans.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+  let covered = 0n;
+  let [lo, hi] = spans[0]!;
+  for (const [b, e] of spans.slice(1)) {
+    if (b > hi) {
+      covered += hi - lo;
+      [lo, hi] = [b, e];
+    } else if (e > hi) hi = e;
+  }
+  covered += hi - lo;
+  const coveredNs = Number(covered);
   const quantumNs = Number(g);
   // each pass's two readings may each be off by up to one tick
-  if (2 * pairs * quantumNs > maxQuantError * totalNs) return undefined;
-  const ms = totalNs / 1e6;
+  if (2 * pairs * quantumNs > maxQuantError * coveredNs) return undefined;
+  const ms = coveredNs / 1e6;
   if (wallMs !== undefined && ms > wallMs * 1.5 + 1) return undefined;
-  return { ms, quantumNs };
+  return { ms, sumMs: Number(total) / 1e6, quantumNs };
 }

@@ -12,7 +12,9 @@
  * `subgroups`). Every lane of a group then holds the R scores of its key: mask_mod (partial tiles
  * only; empty tiles are never visited, full tiles skip it), score_mod and the online softmax run
  * per lane group, and P·V accumulates per lane on its vec4 slices — no workgroup memory and no
- * barriers in the key loop. At the end the lane groups are combined through workgroup memory (a few
+ * barriers in the key loop. The split's keys are walked as one list of steps (G·U keys each, tile by
+ * tile), which lets `prefetch` load step i+1 while step i computes and `stagger` start each
+ * workgroup at a different step. At the end the lane groups are combined through workgroup memory (a few
  * rows per round) into one unnormalized partial (o, m, l) per row, which `mergeKernel` (forward.ts)
  * combines across splits by lse.
  */
@@ -27,6 +29,16 @@ export interface DecodeConfig {
   /** keys per lane group per step (unrolled loads) */ U: number;
   /** keys per block-table tile */ BC: number;
   /** reduce dot products with subgroupShuffleXor (else workgroup memory) */ subgroups: boolean;
+  /**
+   * issue the next step's K/V loads before this step's math (registers double-buffered), so a
+   * lane's loads are in flight while it computes: more bytes in flight for the same occupancy
+   */
+  prefetch?: boolean;
+  /**
+   * start each workgroup's walk at a different step of its range (wrapping around), so the
+   * workgroups running together do not all read at the same offset of their KV chunks
+   */
+  stagger?: boolean;
 }
 
 export function decodeDims(c: DecodeConfig) {
@@ -40,10 +52,10 @@ export function decodeDims(c: DecodeConfig) {
   return { D4, EV4, G, NVEC, NVEV, EV4P: NVEV * c.LG, STEPS: Math.ceil(c.BC / (G * c.U)), RC };
 }
 
-/** vec4 registers a lane holds: q and o slices of every row, plus the K/V slices of U keys in flight. */
+/** vec4 registers a lane holds: q and o slices of every row, plus the K/V slices of U keys in flight (twice with prefetch). */
 export function decodeRegs(c: DecodeConfig): number {
   const { NVEC, NVEV } = decodeDims(c);
-  return (c.R + c.U) * (NVEC + NVEV);
+  return (c.R + c.U * (c.prefetch ? 2 : 1)) * (NVEC + NVEV);
 }
 
 /** Workgroup memory in bytes. */
@@ -79,18 +91,25 @@ export function decodeKernel(c: DecodeConfig, hooks: WgslHooks): string {
   };
   const dotSum = (r: number, u: number) => qv((j) => `dot(q${r}_${j}, k${u}_${j})`, ' + ');
   const reduce = c.subgroups
-    ? unroll(Math.log2(LG), (st) => rows((r) => keys((u) => `      s${r}_${u} += subgroupShuffleXor(s${r}_${u}, ${1 << st}u);`)))
-    : `${rows((r) => keys((u) => `      sRed[${(r * U + u) * NT}u + lid] = s${r}_${u};`))}
-      workgroupBarrier();
-${rows((r) => keys((u) => `      s${r}_${u} = 0.0;`))}
-      for (var x = 0u; x < ${LG}u; x++) {
-${rows((r) => keys((u) => `        s${r}_${u} += sRed[${(r * U + u) * NT}u + grp * ${LG}u + x];`))}
-      }
-      workgroupBarrier();`;
+    ? unroll(Math.log2(LG), (st) => rows((r) => keys((u) => `    s${r}_${u} += subgroupShuffleXor(s${r}_${u}, ${1 << st}u);`)))
+    : `${rows((r) => keys((u) => `    sRed[${(r * U + u) * NT}u + lid] = s${r}_${u};`))}
+    workgroupBarrier();
+${rows((r) => keys((u) => `    s${r}_${u} = 0.0;`))}
+    for (var x = 0u; x < ${LG}u; x++) {
+${rows((r) => keys((u) => `      s${r}_${u} += sRed[${(r * U + u) * NT}u + grp * ${LG}u + x];`))}
+    }
+    workgroupBarrier();`;
+  // the K/V loads of the step at `pos` (clamped rows: keys past the tile are masked later)
+  const loads = (pos: string, ind: string, kTo: (u: number, j: number) => string, vTo: (u: number, j: number) => string) =>
+    [
+      keys((u) => `${ind}let kr${u} = kbase + min(${pos}.x + grp + ${u * G}u, P.Lkv - 1u);`),
+      keys((u) => qv((j) => `${ind}${kTo(u, j)} ld_K(kr${u}, ck${j});`)),
+      keys((u) => vv((j) => `${ind}${vTo(u, j)} ld_V(kr${u}, cv${j});`)),
+    ].join('\n');
   const nestedMax = (xs: string[]): string => (xs.length === 1 ? xs[0]! : `max(${xs[0]}, ${nestedMax(xs.slice(1))})`);
   const maxExpr = (r: number) => nestedMax([`m${r}`, ...Array.from({ length: U }, (_, u) => `s${r}_${u}`)]);
 
-  return /* wgsl */ `// flexattn decode: R=${R} LG=${LG} NT=${NT} U=${U} BC=${BC} E=${c.E} Ev=${c.Ev}${c.subgroups ? ' subgroups' : ''}
+  return /* wgsl */ `// flexattn decode: R=${R} LG=${LG} NT=${NT} U=${U} BC=${BC} E=${c.E} Ev=${c.Ev}${c.subgroups ? ' subgroups' : ''}${c.prefetch ? ' prefetch' : ''}${c.stagger ? ' stagger' : ''}
 ${c.subgroups ? 'enable subgroups;\n' : ''}${WGSL_CONSTS}
 ${attentionInputs(c.E, c.Ev)}
 @group(0) @binding(5) var<storage, read_write> OP: array<vec4<f32>>;   // [B][Hkv][splits][R][EV4] unnormalized
@@ -103,6 +122,13 @@ ${hooks.scoreMod}
 ${hooks.maskMod}
 
 // ---- the kernel ----
+// step j of a split's list: (key of lane group 0, end of its tile, 1 when the tile is full)
+fn step_at(trow: u32, n_part: u32, t_begin: u32, j: u32) -> vec3<u32> {
+  let tile = tile_at(trow, t_begin + j / ${STEPS}u, n_part);
+  let k0 = tile.x * ${BC}u;
+  return vec3<u32>(k0 + (j % ${STEPS}u) * ${G * U}u, min(k0 + ${BC}u, P.Lkv), tile.y);
+}
+fn wrap(j: u32, n: u32) -> u32 { return select(j, j - n, j >= n); }
 var<workgroup> sCount: u32;
 var<workgroup> sML: array<vec2<f32>, ${G * R}>;     // [G][R] (m, l) per lane group
 var<workgroup> sO: array<vec4<f32>, ${G * RC * EV4P}>;   // [G][RC][EV4P] o of RC rows per lane group
@@ -132,46 +158,59 @@ ${vv((j) => `  let cv${j} = ${col(j, EV4)};`)}
 
 ${rows((r) => `  var m${r} = NEG_BIG;\n  var l${r} = 0.0;\n${vv((j) => `  var o${r}_${j} = vec4<f32>(0.0);`)}`)}
 
-  for (var t = t_begin; t < t_end; t++) {
-    let tile = tile_at(trow, t, counts.x);
-    let k0 = tile.x * ${BC}u;
-    let kend = min(k0 + ${BC}u, P.Lkv);
-    let full = tile.y == 1u;
-    for (var st = 0u; st < ${STEPS}u; st++) {
-      let kb = k0 + st * ${G * U}u + grp;
-${keys((u) => `      let key${u} = kb + ${u * G}u;
-      let kr${u} = kbase + min(key${u}, P.Lkv - 1u);`)}
-      // all loads first (clamped rows; keys past the tile are masked below)
-${keys((u) => qv((j) => `      let k${u}_${j} = ld_K(kr${u}, ck${j});`))}
-${keys((u) => vv((j) => `      let v${u}_${j} = ld_V(kr${u}, cv${j});`))}
-      // this lane's part of each score, then the lane group's sum
-${rows((r) => keys((u) => `      var s${r}_${u} = ${dotSum(r, u)};`))}
+  // the split's keys as one list of steps (G·U keys each, tile by tile), so that loads can run a
+  // step ahead across tile boundaries and the walk can start anywhere in it
+  let nsteps = (t_end - t_begin) * ${STEPS}u;
+  let rot = ${c.stagger ? '(sp * 5u + hk * 3u + b * 7u) % max(nsteps, 1u)' : '0u'};
+${c.prefetch ? `${keys((u) => qv((j) => `  var pk${u}_${j} = vec4<f32>(0.0);`))}
+${keys((u) => vv((j) => `  var pv${u}_${j} = vec4<f32>(0.0);`))}
+  if (nsteps > 0u) {
+    let pos = step_at(trow, counts.x, t_begin, rot);
+${loads('pos', '    ', (u, j) => `pk${u}_${j} =`, (u, j) => `pv${u}_${j} =`)}
+  }` : ''}
+
+  for (var i = 0u; i < nsteps; i++) {
+    let pos = step_at(trow, counts.x, t_begin, wrap(i + rot, nsteps));
+    let kend = pos.y;
+    let full = pos.z == 1u;
+${keys((u) => `    let key${u} = pos.x + grp + ${u * G}u;`)}
+${c.prefetch
+  ? `    // this step's rows arrived during the last step's math; issue the next step's now
+${keys((u) => qv((j) => `    let k${u}_${j} = pk${u}_${j};`))}
+${keys((u) => vv((j) => `    let v${u}_${j} = pv${u}_${j};`))}
+    {
+      let pos = step_at(trow, counts.x, t_begin, wrap(min(i + 1u, nsteps - 1u) + rot, nsteps));
+${loads('pos', '      ', (u, j) => `pk${u}_${j} =`, (u, j) => `pv${u}_${j} =`)}
+    }`
+  : `    // all loads first (clamped rows; keys past the tile are masked below)
+${loads('pos', '    ', (u, j) => `let k${u}_${j} =`, (u, j) => `let v${u}_${j} =`)}`}
+    // this lane's part of each score, then the lane group's sum
+${rows((r) => keys((u) => `    var s${r}_${u} = ${dotSum(r, u)};`))}
 ${reduce}
-      // bounds, mask (partial tiles only), score mod
+    // bounds, mask (partial tiles only), score mod
 ${rows((r) =>
   keys(
-    (u) => `      {
-        var post = NEG_BIG;
-        if (key${u} < kend) {
-          if (full || mask_mod(bi, i32(hq${r}), i32(qq${r}), i32(key${u}))) { post = score_mod(s${r}_${u}, bi, i32(hq${r}), i32(qq${r}), i32(key${u})); }
-        }
-        s${r}_${u} = post;
-      }`,
+    (u) => `    {
+      var post = NEG_BIG;
+      if (key${u} < kend) {
+        if (full || mask_mod(bi, i32(hq${r}), i32(qq${r}), i32(key${u}))) { post = score_mod(s${r}_${u}, bi, i32(hq${r}), i32(qq${r}), i32(key${u})); }
+      }
+      s${r}_${u} = post;
+    }`,
   ),
 )}
-      // online softmax per row; P·V on this lane's slices
+    // online softmax per row; P·V on this lane's slices
 ${rows(
-  (r) => `      {
-        let m_new = ${maxExpr(r)};
-        let m_use = select(0.0, m_new, m_new > VISIBLE);
-        let alpha = select(0.0, exp(m${r} - m_use), m${r} > VISIBLE);
-        m${r} = m_new;
-${keys((u) => `        let p${u} = exp(s${r}_${u} - m_use);`)}
-        l${r} = l${r} * alpha + ${keys((u) => `p${u}`, ' + ')};
-${vv((j) => `        o${r}_${j} = o${r}_${j} * alpha + ${keys((u) => `p${u} * v${u}_${j}`, ' + ')};`)}
-      }`,
+  (r) => `    {
+      let m_new = ${maxExpr(r)};
+      let m_use = select(0.0, m_new, m_new > VISIBLE);
+      let alpha = select(0.0, exp(m${r} - m_use), m${r} > VISIBLE);
+      m${r} = m_new;
+${keys((u) => `      let p${u} = exp(s${r}_${u} - m_use);`)}
+      l${r} = l${r} * alpha + ${keys((u) => `p${u}`, ' + ')};
+${vv((j) => `      o${r}_${j} = o${r}_${j} * alpha + ${keys((u) => `p${u} * v${u}_${j}`, ' + ')};`)}
+    }`,
 )}
-    }
   }
 
   // combine the lane groups into this split's unnormalized partial (o, m, l) per row, RC rows at a time

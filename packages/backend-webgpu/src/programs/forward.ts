@@ -9,8 +9,12 @@
  * (k < NV). Register tiles and tile loads are unrolled in the generated text.
  *
  * Tiles come from the block tables: partial tiles evaluate mask_mod, full tiles do not, empty
- * tiles are never visited. A row's running max is shared by its TX invocations through workgroup
- * memory or subgroup shuffles; the running sum stays per invocation until the end.
+ * tiles are never visited. In forward mode the mods run in their row/column form (hooks.rowCol:
+ * per-row parts once before the tile loop, per-column parts once per tile), and partial tiles read a
+ * word of row-band classes (tile_bands): bands proven empty skip the S and P·V loops, which exist
+ * twice, the full-tile copy without the band branches. A row's running max is shared by its TX
+ * invocations through workgroup memory or subgroup shuffles; the running sum stays per invocation
+ * until the end.
  *
  * mode 'forward': workgroup (q tile, h, b); rows are q0 + r of head h.
  * mode 'split'  : workgroup (split, kv head, b); rows are the (query head of the GQA group, query)
@@ -19,7 +23,7 @@
  *                 combines. Requires one table row for the whole group (mask H = 1) and rows ≤ BR.
  */
 import { PARAMS_STRUCT, attentionInputs, tensorOut } from './common.js';
-import { WGSL_CONSTS, captureDecls, unroll, type WgslHooks } from './hooks.js';
+import { PLAIN_ROW_COL, WGSL_CONSTS, captureDecls, unroll, type WgslHooks } from './hooks.js';
 
 export interface ForwardConfig {
   /** query rows per workgroup */ BR: number;
@@ -42,7 +46,22 @@ export interface ForwardConfig {
   kvShared?: boolean;
   /** with kvShared: issue the V tile's loads with K's (held in registers across S), store them after */
   prefetchV?: boolean;
+  /**
+   * forward mode: the mods' per-row and per-column parts are computed once per row / column
+   * (hooks.rowCol) instead of per element (default true)
+   */
+  hoist?: boolean;
+  /**
+   * forward mode: partial tiles carry a word of 2-bit classes of their TM row bands (rows
+   * [i·TY, (i+1)·TY)): empty bands skip the S and P·V loops (the tables then hold band words,
+   * see tables.ts). Default false: on the H100 (2026-11-25 sweep, B4 H16 L4096 D64) the banded
+   * kernel was slower everywhere — noop 14.5 vs 14.0 ms, causal 7.92 vs 7.29, document 4.82 vs 3.04
+   */
+  bands?: boolean;
 }
+
+/** Whether a config's kernel reads band words from the tables (forward mode, at most 16 bands). */
+export const usesBands = (c: ForwardConfig) => c.mode === 'forward' && (c.bands ?? false) && c.BR / c.TY <= 16;
 
 export const roundUp = (x: number, m: number) => Math.ceil(x / m) * m;
 
@@ -117,8 +136,16 @@ ${rows((i) => `    var tm${i} = sRed[(ty + ${i * TY}u) * ${TX}u];`)}
     for (var x = 1u; x < ${TX}u; x++) {
 ${rows((i) => `      tm${i} = max(tm${i}, sRed[(ty + ${i * TY}u) * ${TX}u + x]);`)}
     }`;
-  // split mode skips rows past the group (warp-uniform there); forward rows past Lq just compute on zeros
-  const guard = (i: number, body: string) => (split ? `      if (valid${i}) {\n${body}\n      }` : body);
+  const banded = usesBands(c);
+  // a row band's class in a partial tile: 0 empty, 1 partial, 2 full (see tables.ts)
+  const band = (i: number) => `((bandw >> ${2 * i}u) & 3u)`;
+  // split mode skips rows past the group, the banded loops rows of empty bands (both uniform:
+  // whole rows of every invocation); forward rows past Lq just compute on zeros
+  const guard = (i: number, body: string, live = false) => {
+    const cond = [split ? `valid${i}` : '', live && banded ? `${band(i)} != 0u` : ''].filter(Boolean).join(' && ');
+    return cond ? `        if (${cond}) {\n${body}\n        }` : body;
+  };
+  const rowCol = c.hoist === false || split ? PLAIN_ROW_COL : (hooks.rowCol ?? PLAIN_ROW_COL);
   // per-row coordinates: query head, query index, global row, validity
   const rowCoords = split
     ? rows(
@@ -144,7 +171,8 @@ ${rows((i) => `      tm${i} = max(tm${i}, sRed[(ty + ${i * TY}u) * ${TX}u + x]);
   let hk = wg.y;
   let b = wg.z;
   let kbase = (b * P.Hkv + hk) * P.Lkv;
-  let trow = table_row(b, 0u, 0u);`
+  let trow = table_row(b, 0u, 0u);
+  let hc = hk * P.group;   // rows have different heads here: the row/column hooks are the plain ones`
     : `${
         c.order === 'heads'
           ? `  let qt = P.q_tiles - 1u - wg.x;          // the longest rows (causal) of each head start first
@@ -158,7 +186,8 @@ ${rows((i) => `      tm${i} = max(tm${i}, sRed[(ty + ${i * TY}u) * ${TX}u + x]);
   let q0 = qt * ${BR}u;
   let qbase = (b * P.Hq + h) * P.Lq;
   let kbase = (b * P.Hkv + hk) * P.Lkv;
-  let trow = table_row(b, h, qt);`;
+  let trow = table_row(b, h, qt);
+  let hc = h;`;
   const qLoad = (i: string) =>
     split
       ? `select(vec4<f32>(0.0), ld_Q((b * P.Hq + hk * P.group + min(${i} / ${D4}u, P.rows - 1u) / P.Lq) * P.Lq + min(${i} / ${D4}u, P.rows - 1u) % P.Lq, ${i} % ${D4}u), ${i} / ${D4}u < P.rows)`
@@ -194,7 +223,29 @@ ${unroll(NV, (k) => `    st_O(qrow${i}, tx + ${k * TX}u, o${i}_${k} * inv);`)}
   }`,
 )}`;
 
+  const sLoop = (partial: boolean) => `      for (var d4 = 0u; d4 < ${D4}u; d4++) {
+${cols((j) => `        let k${j} = sK[(tx + ${j * TX}u) * ${KS4}u + d4];`)}
+${rows((i) => guard(i, `          let q${i} = sQ[(ty + ${i * TY}u) * ${D4}u + d4];\n${cols((j) => `          s${i}_${j} += dot(q${i}, k${j});`)}`, partial))}
+      }`;
+  const element = (i: number, j: number, partial: boolean) => {
+    const score = `score_mod_rc(s${i}_${j} * P.scale, bi, i32(hq${i}), i32(qq${i}), i32(kj${j}), rs${i}, cs${j})`;
+    // no band tests here: they would only save mask evaluations (cheap once hoisted), and 16 elements'
+    // correlated tests on the same band word made SwiftShader's compiler hang (Chromium's test)
+    const inRange = `valid${i} && kj${j} < P.Lkv`;
+    const visible = partial ? `mask_mod_rc(bi, i32(hq${i}), i32(qq${i}), i32(kj${j}), rm${i}, cm${j})` : '';
+    return `      {
+        var post = NEG_BIG;
+        if (${inRange}) { ${visible ? `if (${visible}) { post = ${score}; }` : `post = ${score};`} }
+        s${i}_${j} = post;
+      }`;
+  };
   const sV = c.kvShared ? 'sK' : 'sV';
+  // with bands, partial tiles run their own copy of a loop (empty bands skipped), full tiles the plain one
+  const partialCopy = (loop: (partial: boolean) => string) => (banded ? `    if (full) {\n${loop(false)}\n    } else {\n${loop(true)}\n    }` : loop(false));
+  const pvLoop = (partial: boolean) => `      for (var c = 0u; c < ${BC}u; c++) {
+${unroll(NV, (k) => `        let v${k} = ${sV}[c * ${V4}u + tx + ${k * TX}u];`)}
+${rows((i) => guard(i, `          let p${i} = sP[(ty + ${i * TY}u) * ${BC}u + c];\n${unroll(NV, (k) => `          o${i}_${k} += p${i} * v${k};`)}`, partial))}
+      }`;
   const vParts = stridedParts(
     BC * V4,
     NT,
@@ -216,6 +267,7 @@ ${captureDecls(hooks)}
 ${hooks.prelude ?? ''}
 ${hooks.scoreMod}
 ${hooks.maskMod}
+${rowCol}
 
 // ---- the kernel ----
 var<workgroup> sQ: array<vec4<f32>, ${BR * D4}>;     // [BR][D4]
@@ -237,6 +289,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 ${head}
   let bi = i32(b);
 ${rowCoords}
+  // the mods' per-row parts, once (rows past Lq read clamped values and are never written)
+${rows((i) => `  let rs${i} = flex_row_s(bi, i32(hq${i}), i32(qq${i}));\n  let rm${i} = flex_row_m(bi, i32(hq${i}), i32(qq${i}));`)}
 
 ${strided(BR * D4, NT, 'q', qLoad, (i, x) => `sQ[${i}] = ${x};`)}
   let counts = tile_counts(trow);
@@ -251,7 +305,7 @@ ${rows((i) => unroll(NV, (k) => `  var o${i}_${k} = vec4<f32>(0.0);`))}
     let tile = tile_at(trow, t, counts.x);
     let k0 = tile.x * ${BC}u;
     let full = tile.y == 1u;
-${strided(
+${banded ? '    let bandw = tile_bands(trow, t, counts.x);\n' : ''}${strided(
   BC * D4,
   NT,
   'k',
@@ -261,26 +315,19 @@ ${strided(
 ${early}
     workgroupBarrier();
 
-    // S = Q Kᵀ on the register tile (rows past the end skip the math)
+    // S = Q Kᵀ on the register tile (rows past the end skip the math${banded ? '; so do empty bands of partial tiles' : ''})
 ${rows((i) => cols((j) => `    var s${i}_${j} = 0.0;`))}
-    for (var d4 = 0u; d4 < ${D4}u; d4++) {
-${cols((j) => `      let k${j} = sK[(tx + ${j * TX}u) * ${KS4}u + d4];`)}
-${rows((i) => guard(i, `        let q${i} = sQ[(ty + ${i * TY}u) * ${D4}u + d4];\n${cols((j) => `        s${i}_${j} += dot(q${i}, k${j});`)}`))}
-    }
+${partialCopy(sLoop)}
 
-    // scale, mods, bounds
-${rows((i) =>
-  cols(
-    (j) => `    {
-      let kj = k0 + tx + ${j * TX}u;
-      var post = NEG_BIG;
-      if (valid${i} && kj < P.Lkv) {
-        if (full || mask_mod(bi, i32(hq${i}), i32(qq${i}), i32(kj))) { post = score_mod(s${i}_${j} * P.scale, bi, i32(hq${i}), i32(qq${i}), i32(kj)); }
-      }
-      s${i}_${j} = post;
-    }`,
-  ),
-)}
+    // scale, mods, bounds: full tiles skip mask_mod, partial tiles evaluate it
+${cols((j) => `    let kj${j} = k0 + tx + ${j * TX}u;`)}
+    if (full) {
+${cols((j) => `      let cs${j} = flex_col_s(bi, i32(hc), i32(kj${j}));`)}
+${rows((i) => cols((j) => element(i, j, false)))}
+    } else {
+${cols((j) => `      let cs${j} = flex_col_s(bi, i32(hc), i32(kj${j}));\n      let cm${j} = flex_col_m(bi, i32(hc), i32(kj${j}));`)}
+${rows((i) => cols((j) => element(i, j, true)))}
+    }
 
     // online softmax: the row max is shared by the row's TX invocations
 ${reduceMax}
@@ -297,11 +344,8 @@ ${unroll(NV, (k) => `      o${i}_${k} *= alpha;`)}
 )}
     workgroupBarrier();
 ${late ? `${late}\n    workgroupBarrier();\n` : ''}
-    // O += P V
-    for (var c = 0u; c < ${BC}u; c++) {
-${unroll(NV, (k) => `      let v${k} = ${sV}[c * ${V4}u + tx + ${k * TX}u];`)}
-${rows((i) => guard(i, `        let p${i} = sP[(ty + ${i * TY}u) * ${BC}u + c];\n${unroll(NV, (k) => `        o${i}_${k} += p${i} * v${k};`)}`))}
-    }
+    // O += P V${banded ? ' (partial tiles: empty bands skipped)' : ''}
+${partialCopy(pvLoop)}
     workgroupBarrier();
   }
 

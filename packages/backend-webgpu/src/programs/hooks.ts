@@ -36,7 +36,36 @@ export interface WgslHooks {
   captureGrads: string;
   captures: readonly CaptureBinding[];
   scalars: readonly ScalarBinding[];
+  /**
+   * The forward kernel's row/column split of the same mods (the contract: see PLAIN_ROW_COL);
+   * absent: PLAIN_ROW_COL, which calls score_mod / mask_mod per element.
+   */
+  rowCol?: string;
 }
+
+/**
+ * What `WgslHooks.rowCol` defines: the parts of a mod that depend only on (b, h, q) are computed once
+ * per query row (`flex_row_*`), those of (b, h, kv) only once per key column per tile (`flex_col_*`),
+ * and the `_rc` forms take both instead of recomputing them. A document mask `doc[q] == doc[kv]`
+ * then reads its table once per row and once per column instead of twice per element.
+ *   struct FlexRowS, FlexRowM, FlexColS, FlexColM   (s: score mod, m: mask mod; never empty)
+ *   fn flex_row_s(b: i32, h: i32, q: i32) -> FlexRowS       fn flex_row_m(…) -> FlexRowM
+ *   fn flex_col_s(b: i32, h: i32, kv: i32) -> FlexColS      fn flex_col_m(…) -> FlexColM
+ *   fn score_mod_rc(score: f32, b: i32, h: i32, q: i32, kv: i32, rs: FlexRowS, cs: FlexColS) -> f32
+ *   fn mask_mod_rc(b: i32, h: i32, q: i32, kv: i32, rm: FlexRowM, cm: FlexColM) -> bool
+ * Column values take the query head h: kernels whose rows have different heads use PLAIN_ROW_COL.
+ * PLAIN_ROW_COL itself is the form with nothing hoisted (per element, as score_mod / mask_mod).
+ */
+export const PLAIN_ROW_COL = /* wgsl */ `struct FlexRowS { unused: u32 }
+struct FlexRowM { unused: u32 }
+struct FlexColS { unused: u32 }
+struct FlexColM { unused: u32 }
+fn flex_row_s(b: i32, h: i32, q: i32) -> FlexRowS { return FlexRowS(0u); }
+fn flex_row_m(b: i32, h: i32, q: i32) -> FlexRowM { return FlexRowM(0u); }
+fn flex_col_s(b: i32, h: i32, kv: i32) -> FlexColS { return FlexColS(0u); }
+fn flex_col_m(b: i32, h: i32, kv: i32) -> FlexColM { return FlexColM(0u); }
+fn score_mod_rc(score: f32, b: i32, h: i32, q: i32, kv: i32, rs: FlexRowS, cs: FlexColS) -> f32 { return score_mod(score, b, h, q, kv); }
+fn mask_mod_rc(b: i32, h: i32, q: i32, kv: i32, rm: FlexRowM, cm: FlexColM) -> bool { return mask_mod(b, h, q, kv); }`;
 
 export const NOOP_SCORE_MOD = /* wgsl */ `fn score_mod(score: f32, b: i32, h: i32, q: i32, kv: i32) -> f32 { return score; }`;
 export const NOOP_MASK_MOD = /* wgsl */ `fn mask_mod(b: i32, h: i32, q: i32, kv: i32) -> bool { return true; }`;

@@ -4,3 +4,5 @@ export * from './compare';
 export * from './cases';
 export { caseInputs, DEFAULT_TOLERANCE, type CaseInputs } from './inputs';
 export { describeConformance, type ConformanceOptions } from './conformance';
+export { checkCase, describeCheck, toleranceFor, type CaseCheckOptions, type ConformanceCheck, type ConformancePass } from './checks';
+export { formatRunRecord, runConformance, type ConformanceRunOptions, type ConformanceRunRecord, type ConformanceRunResult } from './run-conformance';

@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import type { FlexAttentionBackend } from '../kernel';
+import { createReferenceBackend } from '../reference/backend';
+import { fromFloats, toFloat64, type Tensor } from '../tensor';
+import { runConformance } from './run-conformance';
+
+/** The reference with one output element nudged by `delta` (forward) and its capture gradients dropped. */
+function wrongBackend(delta: number): FlexAttentionBackend {
+  const ref = createReferenceBackend();
+  const nudge = (t: Tensor): Tensor => {
+    const x = toFloat64(t);
+    x[x.length - 1]! += delta;
+    return fromFloats(x, t.shape, t.dtype);
+  };
+  return {
+    name: 'wrong',
+    async flexAttention(q, k, v, o) {
+      const r = await ref.flexAttention(q, k, v, o);
+      return { out: nudge(r.out), lse: r.lse };
+    },
+    async flexAttentionBackward(q, k, v, out, lse, dOut, o) {
+      const g = await ref.flexAttentionBackward(q, k, v, out, lse, dOut, o);
+      return { ...g, captureGrads: new Map() };
+    },
+    dispose() {},
+  };
+}
+
+describe('runConformance', () => {
+  it('passes the reference against itself, one PASS line per check', async () => {
+    const lines: string[] = [];
+    const r = await runConformance(createReferenceBackend(), { log: (l) => lines.push(l), label: 'self' });
+    expect(r.failures).toBe(0);
+    expect(r.records.length).toBe(lines.length);
+    // forward: dtype, shape, out, lse; backward: dq, dk, dv, grads (+ one per learnable tensor)
+    expect(r.records.filter((x) => x.pass === 'forward' && x.check.name === 'out').length).toBe(14);
+    expect(r.records.some((x) => x.check.name === 'grad(relTable)')).toBe(true);
+    expect(lines.every((l) => l.startsWith('CONF PASS f32 '))).toBe(true);
+    expect(lines[0]).toMatch(/^CONF PASS f32 forward\s+dtype\s+self: noop$/);
+  });
+
+  it('reports wrong outputs and missing capture gradients as failures with the worst element', async () => {
+    const lines: string[] = [];
+    const r = await runConformance(wrongBackend(0.05), { log: (l) => lines.push(l), filter: (c) => c.name === 'noop' || !!c.learnable });
+    const failed = r.records.filter((x) => !x.check.ok);
+    // out of each of the 3 cases; dq/dk/dv are right, but the 2 learnable cases lose their gradients
+    expect(failed.map((x) => `${x.caseName}/${x.check.name}`)).toEqual([
+      'noop/out',
+      'learnable relative bias table/out',
+      'learnable relative bias table/grads',
+      'learnable relative bias table/grad(relTable)',
+      'learnable per-head scale (2-D table) + where/out',
+      'learnable per-head scale (2-D table) + where/grads',
+      'learnable per-head scale (2-D table) + where/grad(headScale)',
+    ]);
+    expect(r.failures).toBe(7);
+    expect(lines.find((l) => /^CONF FAIL f32 forward\s+out /.test(l))).toMatch(/1 element\(s\) out of tolerance.*at \[0, 1, 15, 15\]/);
+  });
+
+  it('a tiny error within tolerance passes; a throwing backend fails every case without stopping', async () => {
+    expect((await runConformance(wrongBackend(1e-6), { log: () => {}, backward: false })).failures).toBe(0);
+    const throwing: FlexAttentionBackend = {
+      name: 'throwing',
+      flexAttention: () => Promise.reject(new Error('kernel did not compile\nline 2')),
+      flexAttentionBackward: () => Promise.reject(new Error('no backward')),
+      dispose() {},
+    };
+    const lines: string[] = [];
+    const r = await runConformance(throwing, { log: (l) => lines.push(l), dtypes: ['f32', 'bf16'] });
+    expect(r.failures).toBe(2 * 14 * 2);
+    expect(lines[0]).toMatch(/^CONF FAIL f32 forward\s+run\s+noop: threw kernel did not compile \| line 2$/);
+  });
+});
