@@ -90,6 +90,32 @@ export function tilesFromElementMask(
 }
 
 /**
+ * Calls `fn` for every partial tile (class 1) of a [mask.B][mask.H][R][C] class map with its flat
+ * index, the (b0, b1, h0, h1) box it stands for (a mask broadcast over batch or heads covers all of
+ * the problem's B / H), and its tile row and column.
+ */
+function forEachPartialTile(
+  dense: Uint8Array,
+  mask: { B: number; H: number },
+  R: number,
+  C: number,
+  B: number,
+  H: number,
+  fn: (index: number, bh: [number, number, number, number], r: number, c: number) => void,
+): void {
+  for (let b = 0; b < mask.B; b++) {
+    const [b0, b1] = mask.B === 1 ? [0, B - 1] : [b, b];
+    for (let h = 0; h < mask.H; h++) {
+      const [h0, h1] = mask.H === 1 ? [0, H - 1] : [h, h];
+      for (let r = 0; r < R; r++) {
+        const base = ((b * mask.H + h) * R + r) * C;
+        for (let c = 0; c < C; c++) if (dense[base + c] === 1) fn(base + c, [b0!, b1!, h0!, h1!], r, c);
+      }
+    }
+  }
+}
+
+/**
  * Sharpens a tile-class map reblocked from a coarser BlockMask: a partial tile whose box the mask
  * mod's interval analysis proves fully visible becomes full (mask_mod skipped), one it proves fully
  * masked becomes empty (never read). E.g. causal with 128-blocks on 64×32 kernel tiles: of the 8
@@ -111,23 +137,13 @@ export function refineTiles(
   const C = Math.ceil(Lkv / tk);
   if (dense.length !== mask.B * mask.H * R * C) return dense;
   let out: Uint8Array | undefined;
-  for (let b = 0; b < mask.B; b++) {
-    const [b0, b1] = mask.B === 1 ? [0, B - 1] : [b, b];
-    for (let h = 0; h < mask.H; h++) {
-      const [h0, h1] = mask.H === 1 ? [0, H - 1] : [h, h];
-      for (let r = 0; r < R; r++) {
-        const base = ((b * mask.H + h) * R + r) * C;
-        for (let c = 0; c < C; c++) {
-          if (dense[base + c] !== 1) continue;
-          const code = interval(b0, b1, h0, h1, r * tq, Math.min(Lq, (r + 1) * tq) - 1, c * tk, Math.min(Lkv, (c + 1) * tk) - 1);
-          if (code === 0 || code === 2) {
-            out ??= Uint8Array.from(dense);
-            out[base + c] = code;
-          }
-        }
-      }
+  forEachPartialTile(dense, mask, R, C, B, H, (i, bh, r, c) => {
+    const code = interval(...bh, r * tq, Math.min(Lq, (r + 1) * tq) - 1, c * tk, Math.min(Lkv, (c + 1) * tk) - 1);
+    if (code === 0 || code === 2) {
+      out ??= Uint8Array.from(dense);
+      out[i] = code;
     }
-  }
+  });
   return out ?? dense;
 }
 
@@ -160,27 +176,17 @@ export function tileBands(
   if (!Number.isInteger(nBands) || nBands > 16) throw new Error(`tile of ${tq} rows does not split into at most 16 bands of ${bandRows}`);
   const out = new Uint32Array(dense.length).fill(ALL_PARTIAL_BANDS);
   if (!interval || dense.length !== mask.B * mask.H * R * C) return out;
-  for (let b = 0; b < mask.B; b++) {
-    const [b0, b1] = mask.B === 1 ? [0, B - 1] : [b, b];
-    for (let h = 0; h < mask.H; h++) {
-      const [h0, h1] = mask.H === 1 ? [0, H - 1] : [h, h];
-      for (let r = 0; r < R; r++) {
-        const base = ((b * mask.H + h) * R + r) * C;
-        for (let c = 0; c < C; c++) {
-          if (dense[base + c] !== 1) continue;
-          const k0 = c * tk;
-          const k1 = Math.min(Lkv, k0 + tk) - 1;
-          let word = 0;
-          for (let i = 0; i < nBands; i++) {
-            const q0 = r * tq + i * bandRows;
-            const q1 = Math.min(Lq, q0 + bandRows) - 1;
-            const code = q0 > q1 ? 0 : interval(b0, b1, h0, h1, q0, q1, k0, k1);
-            word |= (code === 0 ? 0 : code === 2 ? 2 : 1) << (2 * i);
-          }
-          out[base + c] = word >>> 0;
-        }
-      }
+  forEachPartialTile(dense, mask, R, C, B, H, (t, bh, r, c) => {
+    const k0 = c * tk;
+    const k1 = Math.min(Lkv, k0 + tk) - 1;
+    let word = 0;
+    for (let i = 0; i < nBands; i++) {
+      const q0 = r * tq + i * bandRows;
+      const q1 = Math.min(Lq, q0 + bandRows) - 1;
+      const code = q0 > q1 ? 0 : interval(...bh, q0, q1, k0, k1);
+      word |= (code === 0 ? 0 : code === 2 ? 2 : 1) << (2 * i);
     }
-  }
+    out[t] = word >>> 0;
+  });
   return out;
 }
