@@ -27,6 +27,7 @@ import { toFloat64, type FlexAttentionOptions, type Tensor } from '@flexattn/ir'
 import { createReferenceBackend } from '@flexattn/ir/reference';
 import { acquireDevice, WebGPUBackend, type GpuContext, type GpuTensor } from '../src/index.js';
 import { decodeDiag } from './decode-diag.js';
+import { formatClocks, startClockLog, type ClockLog } from './gpu-clocks.js';
 import { loadGpu } from './load-gpu.js';
 import { modCase, parseMods, type ModName } from './sweep-mods.js';
 import { builtinVariants, GROUPS, type Group, type Variant } from './sweep-variants.js';
@@ -48,6 +49,8 @@ const limit = Number(opt('limit') ?? Infinity);
 /** seconds after which no further variant starts (the rest are listed as skipped) */
 const budget = Number(opt('budget') ?? 220);
 const log = (...a: unknown[]) => console.log(...a);
+/** GPU clocks in the background (nvidia-smi), for every timed row and diagnostic line */
+const clocks: ClockLog = startClockLog(20);
 
 function variants(): Variant[] {
   const match = opt('match') ? new RegExp(opt('match')!, 'i') : undefined;
@@ -121,9 +124,10 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 async function runDiag(ctx: GpuContext, result: Record<string, unknown>) {
   const s = SHAPES.decode.full;
   const host = inputs(s, 21);
-  const n = small ? 8 : 60;
+  // ~100 ms of GPU time per measurement at the full shape: several clock samples each
+  const n = small ? 8 : 400;
   log(`\n== decode diagnostics: ${JSON.stringify(s)}, ${n} calls per measurement`);
-  result.diag = await decodeDiag({ ctx: { ...ctx, owned: false }, shape: s, host, n, churnMiB: small ? 8 : 512, log });
+  result.diag = await decodeDiag({ ctx: { ...ctx, owned: false }, shape: s, host, n, churnMiB: small ? 8 : 512, clocks, log });
 }
 
 async function runGroup(group: Group, vs: Variant[], shared: GpuContext, t0: number, rows: Record<string, unknown>[], save: () => void) {
@@ -158,7 +162,7 @@ async function runGroup(group: Group, vs: Variant[], shared: GpuContext, t0: num
             await timeOne(be, group, mod, sh, small0, refs.get(mod)!, full, baseline, row);
           } catch (e) {
             row.error = (e as Error).message.slice(0, 500);
-            log(`${group.padEnd(6)} ${variant.name.padEnd(36)} ${mod.padEnd(8)} ERROR ${row.error}`);
+            log(`${group.padEnd(6)} ${variant.name.padEnd(36)} ${mod.padEnd(21)} ERROR ${row.error}`);
           }
           save();
         }
@@ -195,7 +199,10 @@ async function timeOne(
     if (!base) baseline.set(mod, out);
     row.diffVsFirst = base ? maxAbsDiff(out, base) : 0;
   }
+  const w0 = Date.now();
   const m = await be.measure(full.q, full.k, full.v, fo, { pass: 'fwd', warmup: 2, iterations: iters });
+  const clk = clocks.between(w0, Date.now());
+  if (clk) row.clocks = clk;
   const ms = median(m.ms);
   const s = sh.full;
   row.ms = ms;
@@ -206,11 +213,12 @@ async function timeOne(
   const ok = (row.refErr as number) < 2e-4 && ((row.diffVsFirst as number | undefined) ?? 0) < 1e-3;
   row.ok = ok;
   log(
-    `${group.padEnd(6)} ${String(row.variant).padEnd(36)} ${mod.padEnd(8)} ${ms.toFixed(4).padStart(9)} ms  ` +
+    `${group.padEnd(6)} ${String(row.variant).padEnd(36)} ${mod.padEnd(21)} ${ms.toFixed(4).padStart(9)} ms  ` +
       (group === 'decode' ? `${(row.gbps as number).toPrecision(4).padStart(6)} GB/s` : `${(row.tflops as number).toPrecision(3).padStart(6)} TFLOP/s`) +
       `  ${m.timer}  ref ${(row.refErr as number).toExponential(1)}` +
       (row.diffVsFirst !== undefined ? ` vs-first ${(row.diffVsFirst as number).toExponential(1)}` : '') +
-      (ok ? '' : '  WRONG'),
+      (ok ? '' : '  WRONG') +
+      (clk ? `  ${formatClocks(clk)}` : ''),
   );
 }
 
@@ -241,6 +249,9 @@ async function main() {
     for (const group of order) await runGroup(group, all.filter((x) => x.group === group), shared, t0, rows, save);
   }
   result.seconds = (performance.now() - t0) / 1000;
+  result.clockSamples = clocks.samples.length;
+  if (!clocks.samples.length) result.clockNote = clocks.note;
+  clocks.stop();
   save();
   log(`\ndone in ${(result.seconds as number).toFixed(1)} s${outDir ? `; ${join(outDir, diag ? 'decode-diag.json' : 'sweep.json')}` : ''}`);
   ctx.device.destroy();

@@ -206,6 +206,20 @@ describe.skipIf(!engine)(`decode kernel on ${typeof ctx === 'string' ? ctx : ctx
     });
   }
 
+  it('reuses its split-KV work buffers across calls (stale contents from a larger call never leak)', async () => {
+    const e = engine!;
+    const scratch = () => [...(e as unknown as { scratchBuffers: Map<string, GPUBuffer> }).scratchBuffers.values()];
+    const big = { B: 2, Hq: 8, Hkv: 2, Lq: 1, Lkv: 611, E: 128, Ev: 128 };
+    const small = { B: 1, Hq: 4, Hkv: 1, Lq: 1, Lkv: 150, E: 128, Ev: 128 };
+    // the largest first: unmasked, 9 splits (a mask shortens the tile lists, and so the splits)
+    expect((await check(big, { ...P0, masked: false }, { splits: 9, minKeysPerSplit: 32 }, true)).err).toBeLessThan(2e-5);
+    const kept = scratch();
+    expect(kept).toHaveLength(2); // partials and (m, l)
+    expect((await check(small, { ...P0, off: 20 }, { splits: 2, minKeysPerSplit: 32 }, true, 5)).err).toBeLessThan(2e-5);
+    expect((await check(big, P0, { splits: 3, minKeysPerSplit: 32 }, true, 9)).err).toBeLessThan(2e-5);
+    scratch().forEach((b, i) => expect(b).toBe(kept[i])); // the same buffers, not new ones of equal size
+  });
+
   it('the tiles (split-mode template) decode kernel stays available', async () => {
     const r = await check({ B: 1, Hq: 8, Hkv: 2, Lq: 2, Lkv: 200, E: 64, Ev: 64 }, P0, { kernel: 'tiles' }, true);
     expect(r.kind).toBe('tiles');

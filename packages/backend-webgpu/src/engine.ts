@@ -169,7 +169,27 @@ export class Engine {
     for (const b of this.owned) b.destroy();
     this.owned.clear();
     this.pipelines.clear();
+    this.scratchBuffers.clear();
     this.dummy = undefined;
+  }
+
+  private readonly scratchBuffers = new Map<string, GPUBuffer>();
+
+  /**
+   * A device-only work buffer of at least `bytes`, kept for later calls instead of allocated and
+   * freed per call (split-KV partials: MBs per decode step). Sharing one across calls is safe:
+   * calls run in queue order and Dawn puts barriers between passes that write the same buffer.
+   * Contents are garbage between calls; kernels write what they read. A larger request replaces
+   * the buffer (the old one is freed once the work already queued on it is done).
+   */
+  private scratch(name: string, bytes: number): GPUBuffer {
+    let b = this.scratchBuffers.get(name);
+    if (!b || b.size < bytes) {
+      if (b) this.transient.push(b);
+      b = this.createBuffer(bytes, U.STORAGE, name);
+      this.scratchBuffers.set(name, b);
+    }
+    return b;
   }
 
   private dummyBuffer(): GPUBuffer {
@@ -553,9 +573,8 @@ export class Engine {
     const merge = await this.pipeline(`merge:${s.Ev}:${k.rowSlots}:${k.width4}`, () => mergeKernel(s.Ev, k.rowSlots, k.width4), [
       ['uniform', 'read', 'read', 'rw', 'rw'],
     ]);
-    const partial = this.createBuffer(s.B * s.Hkv * k.splits * k.rowSlots * k.width4 * 16, U.STORAGE, `${k.label} partials`);
-    const ml = this.createBuffer(s.B * s.Hkv * k.splits * k.rowSlots * 8, U.STORAGE, `${k.label} m,l`);
-    this.transient.push(partial, ml);
+    const partial = this.scratch('split-KV partials', s.B * s.Hkv * k.splits * k.rowSlots * k.width4 * 16);
+    const ml = this.scratch('split-KV m,l', s.B * s.Hkv * k.splits * k.rowSlots * 8);
     const params = this.uniform({
       B: s.B, Hq: s.Hq, Hkv: s.Hkv, Lq: s.Lq, Lkv: s.Lkv, group: s.Hq / s.Hkv, scale: a.scale,
       qTiles: 1, kvTiles: k.kvTiles, ...this.tableParams(k.packed), splits: k.splits, tilesPerSplit: k.tilesPerSplit, rows: k.rows,

@@ -87,10 +87,10 @@ export interface TimestampTotal {
  * `maxQuantError` of it (Dawn quantizes to 65.5 µs unless its `timestamp_quantization` toggle is
  * disabled), or a total beyond what the wall clock allows (`wallMs`, which covers the same work).
  * Why the union and not the sum: Dawn's Vulkan backend writes a compute pass's beginning timestamp
- * at VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, ahead of the barriers of its first dispatch, so it latches
- * when the pass reaches the GPU's front end, which can be while the previous pass still runs.
- * Summing such intervals counts the wait twice; it is the likely reason the same decode pass
- * measured 0.26 ms or 0.6–0.7 ms depending on how fast the host queued the batch.
+ * at VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, ahead of the barriers of its first dispatch, so it can latch
+ * when the pass reaches the GPU's front end while the previous pass still runs; summing such
+ * intervals would count the wait twice. (On the H100 the union and the sum agreed in every decode
+ * diagnostic of session 3: the decode's slowdown later in a process is not this.)
  */
 export function timestampTotalMs(raw: ArrayLike<bigint>, pairs: number, wallMs?: number, maxQuantError = 0.05): TimestampTotal | undefined {
   if (pairs < 1 || raw.length < 2 * pairs) return undefined;
