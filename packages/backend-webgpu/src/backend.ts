@@ -240,7 +240,11 @@ export class WebGPUBackend implements FlexAttentionBackend {
    * Times passes on device-resident inputs. Dawn in Node reports onSubmittedWorkDone through event
    * polling, which adds milliseconds of noisy latency to every wait (seen on the H100: the same
    * causal pass measured 12 and 50 ms). So each sample queues a batch of passes back to back, waits
-   * once, and divides: the batch is sized from the warm-up to last about 200 ms (at most 16 passes).
+   * once, and divides. The GPU also lowers its clocks when work arrives in short bursts: the H100
+   * ran the B8 decode (0.25 ms a call) at 525–855 MHz in 16-call batches and 0.7 ms a call, at its
+   * full 1980 MHz under back-to-back load (session 4, nvidia-smi). So after the warm-up calls the
+   * passes run back to back, untimed, for STEADY_MS (the clocks settle), and each timed batch holds
+   * enough calls for about BATCH_MS of work (at most MAX_BATCH).
    * Where the device has `timestamp-query`, every compute pass of the batch is timed on the GPU and
    * a sample is the time its passes cover per call (overlapping passes counted once, see
    * timestampTotalMs; timer 'gpu-timestamps'); if any sample's timestamps look invalid (zeros,
@@ -273,13 +277,23 @@ export class WebGPUBackend implements FlexAttentionBackend {
         }
         if (!base) [fwd.out, fwd.lse!].forEach((t) => this.release(t));
       };
-      let single = Infinity;
+      let perCall = Infinity;
       for (let i = 0; i < Math.max(1, spec.warmup); i++) {
         const t0 = performance.now();
         await once();
-        single = Math.min(single, performance.now() - t0);
+        perCall = Math.min(perCall, performance.now() - t0);
       }
-      const batch = Math.max(1, Math.min(16, Math.ceil(200 / Math.max(single, 1e-3))));
+      const batchFor = (msPerCall: number) => Math.max(1, Math.min(MAX_BATCH, Math.ceil(BATCH_MS / Math.max(msPerCall, 1e-3))));
+      // steady state: back-to-back batches until STEADY_MS have passed; a single call's wall time
+      // includes the event-polling latency, so the per-call time comes from the batches
+      const steadyEnd = performance.now() + STEADY_MS;
+      do {
+        const n = batchFor(perCall);
+        const t0 = performance.now();
+        await Promise.all(Array.from({ length: n }, once));
+        perCall = Math.min(perCall, (performance.now() - t0) / n);
+      } while (performance.now() < steadyEnd);
+      const batch = batchFor(perCall);
       if (this.timestamps) {
         try {
           timer = new PassTimer(this.device, 4 * batch + 8);
@@ -319,6 +333,11 @@ export class WebGPUBackend implements FlexAttentionBackend {
     if (this.ctx.owned) this.ctx.device.destroy();
   }
 }
+
+/** measure(): untimed back-to-back work before timing, the work per timed batch, its call cap (the timestamp query set holds 4 per call). */
+const STEADY_MS = 200;
+const BATCH_MS = 100;
+const MAX_BATCH = 1000;
 
 /** The WebGPU backend: `navigator.gpu` in browsers; in Node pass Dawn's GPU (npm `webgpu`) or let it import one. */
 export async function createWebGPUBackend(opts: WebGPUBackendOptions = {}): Promise<WebGPUBackend> {

@@ -115,7 +115,8 @@ async function check(sh: AttnShape, p: ModParams, tuning: DecodeTuning, sub: boo
  * reduction variant. Cases vary everything else at run time.
  */
 const CONFIGS: { name: string; R: number; E: number; Ev: number; tuning: DecodeTuning; sub: boolean }[] = [
-  { name: 'D128 R4 auto', R: 4, E: 128, Ev: 128, tuning: {}, sub: true },
+  { name: 'D128 R4 auto (prefetch)', R: 4, E: 128, Ev: 128, tuning: {}, sub: true },
+  { name: 'D128 R4 no prefetch', R: 4, E: 128, Ev: 128, tuning: { prefetch: false }, sub: true },
   { name: 'D64 R4 U1 NT64', R: 4, E: 64, Ev: 64, tuning: { keysPerStep: 1, workgroupSize: 64 }, sub: true },
   { name: 'D80/48 R8 lanes4 U3 tile32, workgroup-memory reduction', R: 8, E: 80, Ev: 48, tuning: { lanes: 4, keysPerStep: 3, tile: 32 }, sub: false },
   { name: 'D64 R1 lanes16 (wider than lavapipe subgroups: workgroup memory)', R: 1, E: 64, Ev: 64, tuning: { lanes: 16, workgroupSize: 64 }, sub: true },
@@ -158,7 +159,9 @@ describe('decode config choice (device caps only)', () => {
   it('H100-like (subgroups of 32)', () => {
     const e = engineWith(caps(true, 32));
     expect(pick(e, shape(4, 128))).toEqual({ LG: 16, U: 2, NT: 128, sub: true });
-    expect(pick(e, shape(1, 64))).toEqual({ LG: 4, U: 2, NT: 128, sub: true });
+    // prefetch (the default) holds a second step's K/V rows: D64 R1 widens to 8 lanes (4 without it)
+    expect(pick(e, shape(1, 64))).toEqual({ LG: 8, U: 2, NT: 128, sub: true });
+    expect(pick(Object.assign(engineWith(caps(true, 32)), { tuning: { decode: { prefetch: false } } }), shape(1, 64))).toEqual({ LG: 4, U: 2, NT: 128, sub: true });
     expect(pick(e, shape(16, 128))).toEqual({ LG: 32, U: 1, NT: 128, sub: true });
     expect(pick(e, shape(16, 256))).toBeUndefined();
     // the split-mode template takes over where its grid is small (the old rule), else the forward kernel

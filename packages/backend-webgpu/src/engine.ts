@@ -75,7 +75,7 @@ export interface DecodeTuning {
   maxRows?: number;
   /** vec4 registers per lane the lanes kernel may hold when picking `lanes` (default 32) */
   maxRegs?: number;
-  /** lanes kernel: load the next step's K/V rows while computing this one (default false) */
+  /** lanes kernel: load the next step's K/V rows while computing this one (default true: 9% faster on the H100, session 4) */
   prefetch?: boolean;
   /** lanes kernel: each workgroup starts its walk at a different step of its range (default false) */
   stagger?: boolean;
@@ -370,7 +370,7 @@ export class Engine {
     const budget = t.maxRegs ?? 32;
     const NT = t.workgroupSize ?? 128;
     const U = t.keysPerStep ?? (R > 8 ? 1 : 2);
-    const base = { R, E: s.E, Ev: s.Ev, NT, U, BC: t.tile ?? 64, prefetch: t.prefetch ?? false, stagger: t.stagger ?? false };
+    const base = { R, E: s.E, Ev: s.Ev, NT, U, BC: t.tile ?? 64, prefetch: t.prefetch ?? true, stagger: t.stagger ?? false };
     let LG = t.lanes;
     if (LG === undefined) {
       // widen the lane groups while that lowers the registers a lane holds: within a subgroup
