@@ -42,6 +42,7 @@ struct ModCtx {
 #include "../kernels/wgmma.cuh"
 #include "../kernels/flex_fwd.cuh"
 #include "../kernels/flex_fwd_wg.cuh"
+#include "../kernels/flex_fwd_ws.cuh"
 #include "../kernels/flex_fwd_entry.cuh"
 #include "../kernels/flex_bwd.cuh"
 #include "../kernels/flex_decode.cuh"
@@ -54,7 +55,7 @@ struct ModCtx {
 // kernels (template instantiations of the .cuh implementations)
 // ------------------------------------------------------------------------------------------------
 template <class C, typename T>
-__global__ void __launch_bounds__(C::NTHREADS, C::MINB) k_fwd(const FlexFwdArgs a, const FlexScoreParams sp, const FlexMaskParams mp) {
+__global__ void __launch_bounds__(C::LAUNCH_THREADS, C::MINB) k_fwd(const FlexFwdArgs a, const FlexScoreParams sp, const FlexMaskParams mp) {
   flex::fwd_16bit<C, T>(a, sp, mp);
 }
 template <int D, int DV>
@@ -322,7 +323,7 @@ template <class C, typename T> void launch_fwd(const FlexFwdArgs& a, const FlexS
     init = true;
   }
   dim3 grid((a.Lq + C::BM - 1) / C::BM, a.Hq, a.B);
-  k_fwd<C, T><<<grid, C::NTHREADS, C::SMEM_BYTES>>>(a, sp, mp);
+  k_fwd<C, T><<<grid, C::LAUNCH_THREADS, C::SMEM_BYTES>>>(a, sp, mp);
 }
 template <int D, int DV> void launch_fwd_f32(const FlexFwdArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp) {
   dim3 grid((a.Lq + flex::F32_BM - 1) / flex::F32_BM, a.Hq, a.B);
@@ -594,7 +595,7 @@ void time_shape(int B, int H, int L, bool do_bwd, const char* bwd_name) {
     a.Lkv = L; a.scale = 1.f / std::sqrt((float)D); a.has_block_mask = masked;
     const double ms = time_ms([&] { launch_fwd<FC, T>(a, sp, mp); });
     char cfg[64];
-    snprintf(cfg, sizeof cfg, "BM%d BN%d W%d S%d%s%s M%d%s", FC::BM, FC::BN, FC::NWARPS, FC::STAGES, FC::MT_OUTER ? " mo" : "", FC::ONE_BLOCK ? " ob" : "", FC::MINB, FC::WG ? " WG" : "");
+    snprintf(cfg, sizeof cfg, "BM%d BN%d W%d S%d%s%s M%d%s", FC::BM, FC::BN, FC::NWARPS, FC::STAGES, FC::MT_OUTER ? " mo" : "", FC::ONE_BLOCK ? " ob" : "", FC::MINB, FC::WS ? " WS" : FC::WG ? " WG" : "");
     print_time("fwd", cfg, B, H, L, D, density, ms, 1.0, an ? an->fwd : 0, "flex");
     if (an && an->fa2 > 0) print_time("fwd", cfg, B, H, L, D, density, ms, 1.0, an->fa2, "FA2 ");
     if (masked) t.free_all();
@@ -668,6 +669,10 @@ using F128 = FwdCfg<128, 128, 128, 64, 4, 2, true, true>;  // row-block outer + 
 using F40 = FwdCfg<40, 40, 128, 128, 4, 2>;
 using W64 = FwdCfg<64, 64, 128, 128, 4, 3, false, false, 1, true>;    // Hopper body (session 3 sweep)
 using W128 = FwdCfg<128, 128, 256, 64, 8, 2, false, false, 1, true>;
+// the warp-specialised Hopper body: two consumer warpgroups of 64 rows + a producer warpgroup
+using S64 = FwdCfg<64, 64, 128, 128, 8, 3, false, false, 1, true, true>;
+using S128 = FwdCfg<128, 128, 128, 64, 8, 3, false, false, 1, true, true>;
+using S128s2 = FwdCfg<128, 128, 128, 64, 8, 2, false, false, 1, true, true>;
 using F64x128 = FwdCfg<64, 128, 128, 64, 8, 2>;
 using B64 = BwdCfg<64, 64, 64, 8, true>;    // wgmma Sᵀ / dPᵀ on sm_90a (session 2)
 using B128 = BwdCfg<128, 128, 64, 8, true>;
@@ -678,11 +683,22 @@ using B64x128 = BwdCfg<64, 128, 64, 4>;
 
 int main(int argc, char** argv) {
   const bool do_check = argc < 2 || strstr(argv[1], "check");
-  const bool do_time = argc < 2 || strstr(argv[1], "time");
+  const bool do_time = argc < 2 || strstr(argv[1], "time") || strstr(argv[1], "hopper");
   cudaDeviceProp prop;
   CK(cudaGetDeviceProperties(&prop, 0));
   printf("# %s on %s (sm_%d%d, %d SMs)\n", MOD_NAME, prop.name, prop.major, prop.minor, prop.multiProcessorCount);
   if (do_check) {
+    // the warp-specialised body first ("check ws": only these)
+    check_case<__nv_bfloat16, 128, 128, S128, B128>(2, 4, 2, 77, 131, true);
+    check_case<__nv_bfloat16, 128, 128, S128, B128>(1, 2, 2, 300, 260, true);
+    check_case<__nv_bfloat16, 128, 128, S128, B128>(1, 2, 2, 1000, 1100, true);
+    check_case<__half, 128, 128, S128, B128>(2, 4, 2, 77, 131, true);
+    check_case<__nv_bfloat16, 128, 128, S128s2, B128>(1, 2, 2, 300, 700, true);
+    check_case<__nv_bfloat16, 64, 128, FwdCfg<64, 128, 128, 64, 8, 3, false, false, 1, true, true>, B64x128>(2, 4, 2, 77, 300, true);
+    check_case<__nv_bfloat16, 64, 64, S64, B64>(2, 4, 2, 77, 131, true);
+    check_case<__nv_bfloat16, 64, 64, S64, B64>(1, 2, 2, 300, 260, true);
+    check_case<__half, 64, 64, S64, B64>(2, 4, 2, 77, 131, true);
+    if (strstr(argv[1] ? argv[1] : "", "ws")) { printf("CHECK %s: %d failures\n", MOD_NAME, g_fail); return g_fail ? 1 : 0; }
     // small odd shapes: B2 Hq4 Hkv2 Lq77 Lkv131
     check_case<__nv_bfloat16, 64, 64, F64, B64>(2, 4, 2, 77, 131, true);
 #ifdef HARNESS_VARIANTS
@@ -725,9 +741,12 @@ int main(int argc, char** argv) {
     check_decode<float, 40, 40, 4>(2, 8, 2, 1, 500, 128);
     printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
   }
+  // "hopper": only the Hopper bodies' forward side by side (the WG/WS comparison), nothing else
+  const bool hopper_only = argc >= 2 && strstr(argv[1], "hopper");
   if (do_time) {
-    const bool fb = !strcmp(MOD_NAME, "noop") || !strcmp(MOD_NAME, "causal");
+    const bool fb = !hopper_only && (!strcmp(MOD_NAME, "noop") || !strcmp(MOD_NAME, "causal"));
 #ifdef HARNESS_VARIANTS
+    if (!hopper_only) {
     // tile configs: default first; MINB 2 caps registers at 128 (8 warps) / 255 (4 warps) for two CTAs per SM
     time_shape<64, BwdCfg<64, 64, 64, 4>, F64, FwdCfg<64, 64, 128, 64, 8, 2, false, false, 2>,
                FwdCfg<64, 64, 128, 128, 8, 2>, FwdCfg<64, 64, 64, 128, 4, 2, false, false, 3>,
@@ -736,15 +755,16 @@ int main(int argc, char** argv) {
                FwdCfg<128, 128, 128, 64, 8, 2>, FwdCfg<128, 128, 64, 64, 4, 2, false, false, 3>,
                FwdCfg<128, 128, 128, 32, 4, 2>, FwdCfg<128, 128, 128, 64, 4, 2, true, true>,
                FwdCfg<128, 128, 128, 128, 8, 2>>(2, 16, 8192, false, "");
+    }
 #endif
     if (fb) time_shape<64, B64s, F64>(4, 16, 4096, fb, "");   // the backward without wgmma, for comparison
     if (fb) time_shape<128, B128s, F128>(2, 16, 8192, fb, "");
     // the Hopper body: default first, then BN 64 (partial-heavy masks), two warpgroups, BM 128 at D128
+    time_shape<128, B128, W128, S128, FwdCfg<128, 128, 128, 64, 8, 4, false, false, 1, true, true>, S128s2>(
+        2, 16, 8192, fb, "");
     time_shape<64, B64, W64, FwdCfg<64, 64, 128, 64, 4, 3, false, false, 1, true>,
-               FwdCfg<64, 64, 256, 128, 8, 2, false, false, 1, true>>(4, 16, 4096, fb, "");
-    time_shape<128, B128, W128, FwdCfg<128, 128, 128, 64, 4, 2, false, false, 1, true>,
-               FwdCfg<128, 128, 256, 64, 8, 3, false, false, 1, true>>(2, 16, 8192, fb, "");
-    if (!strcmp(MOD_NAME, "noop")) {
+               FwdCfg<64, 64, 128, 64, 8, 4, false, false, 1, true, true>, S64>(4, 16, 4096, fb, "");
+    if (!hopper_only && !strcmp(MOD_NAME, "noop")) {
       time_decode<4>(8);
       time_decode<4>(16);
       time_decode<4>(32);

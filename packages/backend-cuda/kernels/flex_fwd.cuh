@@ -22,8 +22,11 @@ template <bool B> struct BoolTag { static constexpr bool value = B; };
 // WG: the Hopper body (fwd_wg: S = Q Kᵀ and O += P·V on wgmma, wgmma.cuh) where the compiler
 // targets sm_90a and the tile fits (warpgroups of 4 warps, 64-row blocks, 64-column panels, BN of
 // 64 or 128, DV of 64 or 128); then warp w of warpgroup g owns rows 64·(g·MT + mt) + 16·(w mod 4).
+// WS: the warp-specialised Hopper body (fwd_ws, flex_fwd_ws.cuh) where the Hopper body applies
+// with two warpgroups of one 64-row block each: one extra producer warp streams K/V through
+// mbarriers and the two consumer warpgroups take turns on the tensor cores.
 template <int D_, int DV_, int BM_, int BN_, int NWARPS_, int STAGES_, bool MT_OUTER_ = false, bool ONE_BLOCK_ = false,
-          int MINB_ = 1, bool WG_ = false>
+          int MINB_ = 1, bool WG_ = false, bool WS_ = false>
 struct FwdCfg {
   static constexpr int D = D_, DV = DV_, BM = BM_, BN = BN_, NWARPS = NWARPS_, STAGES = STAGES_, MINB = MINB_;
   static constexpr bool MT_OUTER = MT_OUTER_, ONE_BLOCK = ONE_BLOCK_;
@@ -35,6 +38,11 @@ struct FwdCfg {
   static constexpr bool VEC = (D % 8 == 0) && (DV % 8 == 0);
   static constexpr bool WG = WG_ && FLEX_WGMMA && VEC && D % 64 == 0 && (DV == 64 || DV == 128) && NWARPS % 4 == 0 &&
                              (BN == 64 || BN == 128);
+  static constexpr bool WS = WS_ && WG && NWARPS == 8 && MT == 1;
+  // threads per CTA: the NTHREADS consumer threads (they compute; FwdCta's loads use them) plus
+  // the producer warp of the warp-specialised body (registers are allocated per SM sub-partition,
+  // so its ninth warp caps every thread at 168)
+  static constexpr int LAUNCH_THREADS = NTHREADS + (WS ? 32 : 0);
   // Q fragments stay in registers when they are few and the S tile is small (else reloaded per tile)
   static constexpr bool Q_IN_REGS = !WG && MT * (DP / 16) * 4 <= 32 && MT * BN <= 128;
   // first row (inside the q tile) of row block mt of warp w
@@ -44,7 +52,9 @@ struct FwdCfg {
   using QTile = SmemTile<BM, DP>;
   using KTile = SmemTile<BN, DP>;
   using VTile = SmemTile<BN, DVP>;
-  static constexpr int SMEM_BYTES = QTile::BYTES + STAGES * (KTile::BYTES + VTile::BYTES);
+  static constexpr int TILE_BYTES = QTile::BYTES + STAGES * (KTile::BYTES + VTile::BYTES);
+  // the warp-specialised body's mbarriers (full and empty per stage) follow the tiles
+  static constexpr int SMEM_BYTES = TILE_BYTES + (WS ? 2 * STAGES * 8 : 0);
   static_assert(WM % 16 == 0 && MT >= 1, "each warp needs a multiple of 16 query rows");
   static_assert(BN % 16 == 0, "BN must be a multiple of 16");
   static_assert(STAGES >= 2, "at least double buffering");
@@ -105,13 +115,14 @@ __device__ __forceinline__ void fwd_post(float (&s)[C::MT][C::BN / 8][4], int b,
       }
 }
 
-// Online softmax of row block mt: new running max m and sum l, S turned into P in place (exp2),
-// the accumulator rows o[mt] rescaled. Values are in "u" units: log2-domain = u · ku (ku =
-// scale·log2(e) for the identity score mod, 1 otherwise).
+// Online softmax of row block mt, without touching O: new running max m and sum l, S turned into
+// P in place (exp2), alpha = the factor the accumulator rows must be rescaled by (fwd_rescale_o).
+// Values are in "u" units: log2-domain = u · ku (ku = scale·log2(e) for the identity score mod, 1
+// otherwise).
 template <class C>
-__device__ __forceinline__ void fwd_softmax_rows(float (&s)[C::BN / 8][4], float (&o)[C::DVP / 8][4], float (&m)[2],
-                                                 float (&l)[2], float ku) {
-  constexpr int NTN = C::BN / 8, NTV = C::DVP / 8;
+__device__ __forceinline__ void fwd_softmax_p(float (&s)[C::BN / 8][4], float (&m)[2], float (&l)[2], float ku,
+                                              float (&alpha)[2]) {
+  constexpr int NTN = C::BN / 8;
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf) {
     float mx = -FLEX_INF;
@@ -120,7 +131,7 @@ __device__ __forceinline__ void fwd_softmax_rows(float (&s)[C::BN / 8][4], float
     mx = quad_max(mx);
     const float m_new = fmaxf(m[hf], mx);
     const float m_use = m_new == -FLEX_INF ? 0.f : m_new * ku;
-    const float alpha = fast_exp2(fmaf(m[hf], ku, -m_use));
+    alpha[hf] = fast_exp2(fmaf(m[hf], ku, -m_use));
     m[hf] = m_new;
     float sum = 0.f;
 #pragma unroll
@@ -131,13 +142,26 @@ __device__ __forceinline__ void fwd_softmax_rows(float (&s)[C::BN / 8][4], float
       s[nt][2 * hf + 1] = p1;
       sum += p0 + p1;
     }
-    l[hf] = l[hf] * alpha + sum;
-#pragma unroll
-    for (int i = 0; i < NTV; ++i) {
-      o[i][2 * hf] *= alpha;
-      o[i][2 * hf + 1] *= alpha;
-    }
+    l[hf] = l[hf] * alpha[hf] + sum;
   }
+}
+template <class C>
+__device__ __forceinline__ void fwd_rescale_o(float (&o)[C::DVP / 8][4], const float (&alpha)[2]) {
+#pragma unroll
+  for (int i = 0; i < C::DVP / 8; ++i) {
+    o[i][0] *= alpha[0];
+    o[i][1] *= alpha[0];
+    o[i][2] *= alpha[1];
+    o[i][3] *= alpha[1];
+  }
+}
+// Both steps at once (the bodies whose P·V of the previous tile is already complete).
+template <class C>
+__device__ __forceinline__ void fwd_softmax_rows(float (&s)[C::BN / 8][4], float (&o)[C::DVP / 8][4], float (&m)[2],
+                                                 float (&l)[2], float ku) {
+  float alpha[2];
+  fwd_softmax_p<C>(s, m, l, ku, alpha);
+  fwd_rescale_o<C>(o, alpha);
 }
 
 // Epilogue: O / l and lse for this thread's rows.
@@ -205,17 +229,22 @@ struct FwdCta {
   __device__ __forceinline__ int kv0_at(int it) const { return tile_at(tl, it) * C::BN; }
   __device__ __forceinline__ bool full_at(const FlexFwdArgs& a, int it) const { return !a.has_block_mask || tl.is_full(it); }
   __device__ __forceinline__ bool bound_at(int kv0) const { return q_bound || kv0 + C::BN > Lkv; }
-  __device__ __forceinline__ void load_kv(int it, int stage) const {
+  // K and V of tile `it` into `stage`, by NT threads of which this is thread t
+  template <int NT = C::NTHREADS>
+  __device__ __forceinline__ void load_kv(int it, int stage, int t) const {
     const int kv0 = kv0_at(it);
-    load_tile<C::BN, C::DP, C::NTHREADS, C::VEC>(sK + stage * KT::ELEMS, gK + (size_t)kv0 * C::D, C::D, Lkv - kv0,
-                                                 C::D, tid);
-    load_tile<C::BN, C::DVP, C::NTHREADS, C::VEC>(sV + stage * VT::ELEMS, gV + (size_t)kv0 * C::DV, C::DV,
-                                                  Lkv - kv0, C::DV, tid);
+    load_tile<C::BN, C::DP, NT, C::VEC>(sK + stage * KT::ELEMS, gK + (size_t)kv0 * C::D, C::D, Lkv - kv0, C::D, t);
+    load_tile<C::BN, C::DVP, NT, C::VEC>(sV + stage * VT::ELEMS, gV + (size_t)kv0 * C::DV, C::DV, Lkv - kv0, C::DV, t);
+  }
+  __device__ __forceinline__ void load_kv(int it, int stage) const { load_kv(it, stage, tid); }
+  // Q by the NTHREADS consumer threads (one cp.async group, not committed)
+  __device__ __forceinline__ void load_q(const FlexFwdArgs& a) const {
+    const T* gQ = static_cast<const T*>(a.q) + ((size_t)(b * a.Hq + h) * Lq + q0) * C::D;
+    load_tile<C::BM, C::DP, C::NTHREADS, C::VEC>(sQ, gQ, C::D, Lq - q0, C::D, tid);
   }
   // Q, then the first STAGES - 1 K/V tiles, one cp.async group per stage (Q rides in the first)
   __device__ __forceinline__ void prologue(const FlexFwdArgs& a) const {
-    const T* gQ = static_cast<const T*>(a.q) + ((size_t)(b * a.Hq + h) * Lq + q0) * C::D;
-    load_tile<C::BM, C::DP, C::NTHREADS, C::VEC>(sQ, gQ, C::D, Lq - q0, C::D, tid);
+    load_q(a);
 #pragma unroll
     for (int s = 0; s < C::STAGES - 1; ++s) {
       if (s < n_iter) load_kv(s, s);

@@ -1,4 +1,4 @@
-// flexattn forward entry point (after flex_fwd.cuh and flex_fwd_wg.cuh): the tile config macros
+// flexattn forward entry point (after flex_fwd.cuh, flex_fwd_wg.cuh and flex_fwd_ws.cuh): the tile config macros
 // and the one extern "C" kernel that picks the f32, mma.sync or Hopper body.
 
 // ---------------------------------------------------------------------------------------------
@@ -43,11 +43,18 @@ extern "C" __global__ void __launch_bounds__(flex::F32_WARPS * 32)
 #ifndef FLEX_FWD_WGMMA
 #define FLEX_FWD_WGMMA 0
 #endif
+#ifndef FLEX_FWD_WS
+#define FLEX_FWD_WS 0
+#endif
 typedef flex::FwdCfg<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, FLEX_FWD_BM, FLEX_FWD_BN, FLEX_FWD_WARPS, FLEX_FWD_STAGES,
-                     FLEX_FWD_MT_OUTER != 0, FLEX_FWD_ONE_BLOCK != 0, FLEX_FWD_MINB, FLEX_FWD_WGMMA != 0>
+                     FLEX_FWD_MT_OUTER != 0, FLEX_FWD_ONE_BLOCK != 0, FLEX_FWD_MINB, FLEX_FWD_WGMMA != 0,
+                     FLEX_FWD_WS != 0>
     FlexFwdConfig;
-extern "C" __global__ void __launch_bounds__(FLEX_FWD_WARPS * 32, FLEX_FWD_MINB)
+// FLEX_FWD_WS: the launcher adds the producer warp of the warp-specialised body (FwdCfg::WS);
+// where that body does not apply (no sm_90a target) the extra warp has nothing to do.
+extern "C" __global__ void __launch_bounds__(FLEX_FWD_WARPS * 32 + (FLEX_FWD_WS ? 32 : 0), FLEX_FWD_MINB)
     flex_fwd(const FlexFwdArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
+  if (FLEX_FWD_WS && !FlexFwdConfig::WS && threadIdx.x >= FLEX_FWD_WARPS * 32) return;
   flex::fwd_16bit<FlexFwdConfig, flex_elem_t>(args, sp, mp);
 }
 #endif

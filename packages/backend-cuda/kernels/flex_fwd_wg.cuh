@@ -101,11 +101,4 @@ __device__ __forceinline__ void fwd_wg(const FlexFwdArgs& a, const FlexScorePara
   fwd_store<C, T>(a, o, m, l, cta.ku, cta.b, cta.h, cta.q0, cta.warp);
 }
 
-// The 16-bit forward: the Hopper body where FwdCfg::WG holds, the mma.sync body elsewhere.
-template <class C, typename T>
-__device__ __forceinline__ void fwd_16bit(const FlexFwdArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp) {
-  if constexpr (C::WG) fwd_wg<C, T>(a, sp, mp);
-  else fwd_tc<C, T>(a, sp, mp);
-}
-
 }  // namespace flex

@@ -68,6 +68,36 @@ template <int N> __device__ __forceinline__ void wgmma_fence_regs(float* r) {
 #pragma unroll
   for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
 }
+// Shared-memory mbarriers (the warp-specialised forward's stage handshakes) and named barriers.
+// mbarrier.arrive releases and try_wait acquires at CTA scope.
+__device__ __forceinline__ void mbar_init(unsigned bar, unsigned count) {
+#if FLEX_WGMMA
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+#endif
+}
+__device__ __forceinline__ void mbar_arrive(unsigned bar) {
+#if FLEX_WGMMA
+  asm volatile("{\n.reg .b64 st;\nmbarrier.arrive.shared::cta.b64 st, [%0];\n}\n" ::"r"(bar) : "memory");
+#endif
+}
+// Wait for the phase with the given parity (0, 1, 0, … for the 1st, 2nd, 3rd completion) to end.
+__device__ __forceinline__ void mbar_wait(unsigned bar, unsigned parity) {
+#if FLEX_WGMMA
+  asm volatile(
+      "{\n.reg .pred p;\nWAIT:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
+      "@!p bra WAIT;\n}\n" ::"r"(bar),
+      "r"(parity)
+      : "memory");
+#endif
+}
+// Named barrier `id` (1..15; 0 is __syncthreads) over n threads: sync waits, arrive only counts.
+__device__ __forceinline__ void named_bar_sync(int id, int n) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(n) : "memory");
+}
+__device__ __forceinline__ void named_bar_arrive(int id, int n) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(n) : "memory");
+}
 // Generic-proxy writes to shared memory (cp.async, st.shared) become visible to wgmma's async proxy.
 __device__ __forceinline__ void fence_proxy_async_smem() {
 #if FLEX_WGMMA

@@ -87,6 +87,7 @@ describe('tile configs', () => {
       for (const dtype of ['bf16', 'f16'] as const) {
         expect(fwdConfig(dtype, E, E).smemBytes).toBeLessThanOrEqual(227 * 1024);
         expect(fwdConfig(dtype, E, E, { hopper: true }).smemBytes).toBeLessThanOrEqual(227 * 1024);
+        expect(fwdConfig(dtype, E, E, { hopper: true, warpSpecialized: true }).smemBytes).toBeLessThanOrEqual(227 * 1024);
         expect(bwdConfig(dtype, E, E).smemBytes).toBeLessThanOrEqual(227 * 1024);
         expect(decodeConfig(dtype, E, E, 16).smemBytes).toBeLessThanOrEqual(227 * 1024);
       }
@@ -94,13 +95,21 @@ describe('tile configs', () => {
   });
   it('the Hopper body serves head dims 64 and 128 (the kernel needs E % 64 = 0 and Ev of 64 or 128)', () => {
     // rows per CTA are whole 64-row warpgroup blocks; the byte count is Q + stages x (K + V)
-    for (const [E, Ev] of [[64, 64], [128, 128], [64, 128], [128, 64]] as const) {
-      const c = fwdConfig('bf16', E, Ev, { hopper: true });
+    for (const [E, Ev] of [[64, 64], [128, 128], [64, 128], [128, 64]] as const)
+    for (const warpSpecialized of [false, true]) {
+      const c = fwdConfig('bf16', E, Ev, { hopper: true, warpSpecialized });
+      expect(c.ws).toBe(warpSpecialized);
       expect(c.wgmma).toBe(true);
       expect(c.bm % (64 * (c.warps / 4))).toBe(0);
       expect([64, 128]).toContain(c.bn);
-      expect(c.smemBytes).toBe(c.bm * E * 2 + c.stages * c.bn * (E + Ev) * 2);
+      // the warp-specialised body adds two 8-byte mbarriers per stage and a producer warp
+      expect(c.smemBytes).toBe(c.bm * E * 2 + c.stages * c.bn * (E + Ev) * 2 + (c.ws ? 16 * c.stages : 0));
+      expect(c.threads).toBe(c.warps * 32 + (c.ws ? 32 : 0));
+      if (c.ws) expect([c.warps, c.bm]).toEqual([8, 128]);
     }
+    // the option means nothing without the Hopper body
+    expect(fwdConfig('bf16', 64, 64, { warpSpecialized: true }).ws).toBe(false);
+    expect(fwdConfig('bf16', 256, 256, { hopper: true, warpSpecialized: true }).ws).toBe(false);
     // elsewhere the pre-Hopper tiles (the same numbers as without the option)
     for (const [E, Ev] of [[40, 40], [192, 192], [256, 256], [64, 96]] as const)
       expect(fwdConfig('bf16', E, Ev, { hopper: true })).toEqual(fwdConfig('bf16', E, Ev));

@@ -39,6 +39,12 @@ export interface CudaBackendOptions {
   cacheDir?: string | false;
   /** Folder with cuda_bf16.h for NVRTC (default: FLEXATTN_CUDA_INCLUDE, CUDA_HOME/include, /usr/local/cuda/include, …). */
   cudaInclude?: string;
+  /**
+   * Experimental, off by default: on Hopper (sm_90a), the warp-specialised forward body (a producer
+   * warp streams K/V through mbarriers while two consumer warpgroups take turns on the tensor
+   * cores) for head dims 64 and 128. It compiles, but has not yet been checked or timed on a GPU.
+   */
+  warpSpecializedForward?: boolean;
 }
 
 /**
@@ -104,7 +110,7 @@ export const MAX_HEAD_DIM = 256;
 // ---------------------------------------------------------------------------------------------
 const KERNEL_FILES = {
   common: ['common.cuh', 'wgmma.cuh'],  // the Hopper wgmma helpers (forward and backward) travel with the shared definitions
-  fwd: ['flex_fwd.cuh', 'flex_fwd_wg.cuh', 'flex_fwd_entry.cuh'],
+  fwd: ['flex_fwd.cuh', 'flex_fwd_wg.cuh', 'flex_fwd_ws.cuh', 'flex_fwd_entry.cuh'],
   bwd: ['flex_bwd.cuh'],
   dec: ['flex_decode.cuh'],
 } as const;
@@ -236,6 +242,7 @@ export class CudaBackend implements FlexAttentionBackend {
   private disposed = false;
   /** The CUDA include folder passed to NVRTC (found lazily, at the first compile). */
   private include: string | undefined;
+  private readonly warpSpecialized: boolean;
 
   constructor(
     private readonly native: CudaNative,
@@ -243,6 +250,7 @@ export class CudaBackend implements FlexAttentionBackend {
     options: CudaBackendOptions = {},
   ) {
     this.include = options.cudaInclude;
+    this.warpSpecialized = options.warpSpecializedForward ?? false;
     this.arch = smArch(device.computeCapability);
     this.cache = new CompileCache({
       compile: nvrtcCompiler(native),
@@ -258,7 +266,7 @@ export class CudaBackend implements FlexAttentionBackend {
   private plan(p: AttentionProblem, decodeRowsTotal: number): Plan {
     const scoreMod = p.scoreMod;
     const maskMod = p.blockMask?.maskMod;
-    const fwd = fwdConfig(p.dtype, p.E, p.Ev, { identityScore: isIdentityScoreMod(scoreMod), hopper: this.arch === 'sm_90a' });
+    const fwd = fwdConfig(p.dtype, p.E, p.Ev, { identityScore: isIdentityScoreMod(scoreMod), hopper: this.arch === 'sm_90a', warpSpecialized: this.warpSpecialized });
     const bwd = bwdConfig(p.dtype, p.E, p.Ev);
     const decRows = decodeConfig(p.dtype, p.E, p.Ev, decodeRowsTotal).rows;
     // indices (plus a tile of overhang past the end) below 2^22: fast int→float casts of index arithmetic

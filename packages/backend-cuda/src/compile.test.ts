@@ -28,6 +28,8 @@ interface Variant {
   Ev: number;
   /** The tile config chosen for a non-Hopper device (default: the Hopper one, as on the H100). */
   preHopper?: boolean;
+  /** The experimental warp-specialised Hopper forward (CudaBackendOptions.warpSpecializedForward). */
+  warpSpecialized?: boolean;
 }
 const s = (m: Parameters<typeof traceScoreMod>[0]) => () => traceScoreMod(m);
 const m = (x: Parameters<typeof traceMaskMod>[0]) => () => traceMaskMod(x);
@@ -49,6 +51,8 @@ const VARIANTS: Variant[] = [
   { name: 'softcap', score: s(softcap(20)), mask: m(causal()), dtype: 'bf16', E: 128, Ev: 128 },
   { name: 'softcap_pre_hopper_tiles', score: s(softcap(20)), mask: m(causal()), dtype: 'bf16', E: 128, Ev: 128, preHopper: true },
   { name: 'softcap_approx', score: s(softcap(20, { approx: true })), dtype: 'f16', E: 64, Ev: 64 },
+  { name: 'softcap_approx_causal_warp_specialized', score: s(softcap(20, { approx: true })), mask: m(causal()), dtype: 'bf16', E: 128, Ev: 128, warpSpecialized: true },
+  { name: 'noop_warp_specialized', dtype: 'f16', E: 64, Ev: 64, warpSpecialized: true },
   { name: 'relative_position', score: s(relativePosition()), dtype: 'f32', E: 128, Ev: 128 },
   { name: 'head_bias_learnable', score: s(headBias(new Float32Array([0.1, 0.2, 0.3, 0.4]), { learnable: true })), dtype: 'bf16', E: 128, Ev: 128 },
   { name: 'temperature', score: s(temperature(0.7)), dtype: 'bf16', E: 32, Ev: 32 },
@@ -59,7 +63,7 @@ const VARIANTS: Variant[] = [
 ];
 
 function source(v: Variant): string {
-  const fwd = fwdConfig(v.dtype, v.E, v.Ev, { identityScore: !v.score, hopper: !v.preHopper });
+  const fwd = fwdConfig(v.dtype, v.E, v.Ev, { identityScore: !v.score, hopper: !v.preHopper, warpSpecialized: v.warpSpecialized });
   const bwd = bwdConfig(v.dtype, v.E, v.Ev);
   const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
   const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, scoreMod: v.score?.(), maskMod: v.mask?.(), defines: configDefines(fwd, bwd, dec.rows), indexLimit: 2 ** 22 });

@@ -1,15 +1,33 @@
 // The ir conformance cases through the real CUDA backend (addon + NVRTC + kernels), forward and
 // backward, every dtype, against the float64 reference (the ir's runConformance loop: one
 // `CONF PASS|FAIL` line per check); then a memory-growth check. Bundled with esbuild for a machine
-// without node_modules (see bundle.sh). CONF_DTYPES=bf16,f32,f16 (default) picks the dtypes.
-import { CONFORMANCE_CASES } from '../../../ir/src/testing/cases';
+// without node_modules (see bundle.sh). CONF_DTYPES=bf16,f32,f16 (default) picks the dtypes;
+// CONF_WS=1 runs the warp-specialised forward body.
+// The suite's own cases use small head dims; the tensor-core bodies that serve real models (the
+// Hopper ones: head dims 64 and 128, several q and kv tiles) also run every case at head dim 128,
+// and a few longer ones at 64, 128 and 64/128.
+import { CONFORMANCE_CASES, type ConformanceCase } from '../../../ir/src/testing/cases';
 import { caseInputs } from '../../../ir/src/testing/inputs';
 import { runConformance } from '../../../ir/src/testing/run-conformance';
 import type { DType } from '../../../ir/src/index';
 import { createCudaBackend } from '../../src/index';
 
+const byName = (name: string): ConformanceCase => {
+  const c = CONFORMANCE_CASES.find((x) => x.name === name);
+  if (!c) throw new Error(`no conformance case named ${name}`);
+  return c;
+};
+const HEAD_DIM_CASES: ConformanceCase[] = [
+  ...CONFORMANCE_CASES.map((c) => ({ ...c, name: `${c.name} @ head dim 128`, E: 128, Ev: 128 })),
+  { ...byName('causal, odd lengths'), name: 'causal, 3x4 tiles @ head dim 128', Lq: 333, Lkv: 333, E: 128, Ev: 128 },
+  { ...byName('causal, odd lengths'), name: 'causal, 3x4 tiles @ head dim 64', Lq: 333, Lkv: 333, E: 64, Ev: 64 },
+  { ...byName('noop'), name: 'noop, Lq 300 Lkv 460 @ head dims 64/128', Lq: 300, Lkv: 460, E: 64, Ev: 128 },
+  { ...byName('noop'), name: 'noop, Lq 300 Lkv 460 @ head dims 128/64', Lq: 300, Lkv: 460, E: 128, Ev: 64 },
+];
+
 async function main() {
-  const cuda = await createCudaBackend();
+  // CONF_WS=1: the experimental warp-specialised Hopper forward (warpSpecializedForward)
+  const cuda = await createCudaBackend({ warpSpecializedForward: process.env.CONF_WS === '1' });
   // memory growth over repeated calls (same kernels: no compiles after the first)
   const mc = CONFORMANCE_CASES[1]!;
   const mx = caseInputs(mc, 'bf16', 3);
@@ -20,7 +38,7 @@ async function main() {
   const after = native.memGetInfo().free;
   console.log(`CONF memory: free before ${before}, after 1000 calls ${after}, growth ${before - after} bytes`);
   const dtypes = (process.env.CONF_DTYPES ?? 'bf16,f32,f16').split(',') as DType[];
-  const { failures, seconds } = await runConformance(cuda, { dtypes });
+  const { failures, seconds } = await runConformance(cuda, { dtypes, extraCases: HEAD_DIM_CASES });
   console.log(`CONF elapsed ${seconds}s`);
   cuda.dispose();
   console.log(`CONF ${failures} failures`);
