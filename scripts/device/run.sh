@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# On the GPU machine (after scripts/device/pack.sh here): the checks and timings the open issues
+# ask for, most important first, each step capped so the whole run ends within BUDGET seconds
+# (what is cut off is skipped, not lost). Logs and JSON under $OUT; a short summary on stdout.
+#   STEPS (default all, in this order):
+#     cuda-bench   flexattn-bench, CUDA vs PyTorch FlexAttention, the blog mods + softcap_approx, fwd
+#     wgpu-decode  flexattn-bench decode suite on WebGPU (f32)
+#     ws           the harness's warp-specialised forward: checks, then Hopper bodies side by side
+#     cuda-conf    the ir conformance suite through the addon (bf16, f16; CONF_WS=1 as well with ws)
+#     wgpu-conf    the ir conformance suite on WebGPU
+set -u
+cd "$(dirname "$0")/../.."
+source .device-carry/setup.sh
+export FLEXATTN_CUDA_ADDON=$PWD/.devrun/flexattn_cuda.node FLEXATTN_CUDA_CACHE=/tmp/flexattn-cache PYTHONUNBUFFERED=1
+D=.devrun O=${OUT:-$PWD/out} BUDGET=${BUDGET:-540} STEPS=${STEPS:-"cuda-bench wgpu-decode ws cuda-conf wgpu-conf"}
+mkdir -p "$O"; t0=$(date +%s)
+stamp() { echo "## $1 at $(( $(date +%s) - t0 )) s"; }
+# a step's timeout: its own cap, or what is left of BUDGET
+cap() { local left=$(( BUDGET - ($(date +%s) - t0) )); echo $(( left < $1 ? (left > 5 ? left : 5) : $1 )); }
+bench() { node $D/bench/bin/flexattn-bench.mjs --no-block-masks "$@"; }
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv,noheader | tee "$O/gpu.txt"
+git_commit=$(cat .devrun/commit 2>/dev/null || echo unknown); echo "packed at commit $git_commit"
+for step in $STEPS; do
+  stamp "$step"
+  case $step in
+    cuda-bench)
+      for shape in L8192 L4096; do
+        timeout "$(cap 240)" bench --suite full --dtype bf16 --shapes "$shape" --backends cuda --peer torch --pass fwd --iterations 10 --warmup 3 \
+          --mods noop,causal,alibi,softcap,softcap_approx,relpos,sliding_window_causal,prefix_lm,document,softcap_causal \
+          --json "$O/cuda-$shape.json" 2>&1 | tee "$O/cuda-$shape.txt" | grep -E " bf16 |FAIL|rror"
+      done ;;
+    wgpu-decode)
+      timeout "$(cap 90)" bench --suite decode --backends webgpu --dtype f32 --json "$O/wgpu-decode.json" 2>&1 | tee "$O/wgpu-decode.txt" | grep -E "decode|rror" ;;
+    ws)
+      for m in softcap_approx noop; do
+        timeout "$(cap 40)" $D/hbin/$m checkws >"$O/ws-check-$m.txt" 2>&1; echo "rc=$?" >>"$O/ws-check-$m.txt"
+        grep -E "FAIL|failures|rc=" "$O/ws-check-$m.txt"
+      done
+      for m in noop softcap_approx; do
+        timeout "$(cap 60)" $D/hbin/$m hopper 2>&1 | grep -E "TIME|rror" | tee -a "$O/ws-times.txt" | grep -v FA2 | sed -E 's/ +/ /g'
+      done ;;
+    cuda-conf)
+      for ws in 0 1; do
+        CONF_WS=$ws CONF_DTYPES=bf16,f16 timeout "$(cap 200)" node $D/cconf/bin/run.mjs >"$O/cuda-conf-ws$ws.txt" 2>&1; echo "rc=$?" >>"$O/cuda-conf-ws$ws.txt"
+        grep -E "FAIL|CONF [0-9]+ failures|memory|rc=" "$O/cuda-conf-ws$ws.txt" | head -8
+      done ;;
+    wgpu-conf)
+      timeout "$(cap 90)" node $D/webgpu/conformance.mjs >"$O/wgpu-conf.txt" 2>&1; echo "rc=$?" >>"$O/wgpu-conf.txt"
+      grep -E "FAIL|failures|rc=" "$O/wgpu-conf.txt" | head ;;
+    *) echo "unknown step $step" ;;
+  esac
+done
+stamp done
