@@ -11,7 +11,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 source .device-carry/setup.sh
-export FLEXATTN_CUDA_ADDON=$PWD/.devrun/flexattn_cuda.node FLEXATTN_CUDA_CACHE=/tmp/flexattn-cache PYTHONUNBUFFERED=1
+export FLEXATTN_CUDA_ADDON=$PWD/.devrun/cconf/bin/flexattn_cuda.node FLEXATTN_CUDA_CACHE=/tmp/flexattn-cache PYTHONUNBUFFERED=1
 D=.devrun O=${OUT:-$PWD/out} BUDGET=${BUDGET:-540} STEPS=${STEPS:-"cuda-bench wgpu-decode ws cuda-conf wgpu-conf"}
 mkdir -p "$O"; t0=$(date +%s)
 stamp() { echo "## $1 at $(( $(date +%s) - t0 )) s"; }

@@ -669,7 +669,7 @@ using F128 = FwdCfg<128, 128, 128, 64, 4, 2, true, true>;  // row-block outer + 
 using F40 = FwdCfg<40, 40, 128, 128, 4, 2>;
 using W64 = FwdCfg<64, 64, 128, 128, 4, 3, false, false, 1, true>;    // Hopper body (session 3 sweep)
 using W128 = FwdCfg<128, 128, 256, 64, 8, 2, false, false, 1, true>;
-// the warp-specialised Hopper body: two consumer warpgroups of 64 rows + a producer warpgroup
+// the warp-specialised Hopper body: two consumer warpgroups of 64 rows + a producer warp
 using S64 = FwdCfg<64, 64, 128, 128, 8, 3, false, false, 1, true, true>;
 using S128 = FwdCfg<128, 128, 128, 64, 8, 3, false, false, 1, true, true>;
 using S128s2 = FwdCfg<128, 128, 128, 64, 8, 2, false, false, 1, true, true>;
@@ -688,7 +688,7 @@ int main(int argc, char** argv) {
   CK(cudaGetDeviceProperties(&prop, 0));
   printf("# %s on %s (sm_%d%d, %d SMs)\n", MOD_NAME, prop.name, prop.major, prop.minor, prop.multiProcessorCount);
   if (do_check) {
-    // the warp-specialised body first ("check ws": only these)
+    // the warp-specialised body first ("checkws": only these)
     check_case<__nv_bfloat16, 128, 128, S128, B128>(2, 4, 2, 77, 131, true);
     check_case<__nv_bfloat16, 128, 128, S128, B128>(1, 2, 2, 300, 260, true);
     check_case<__nv_bfloat16, 128, 128, S128, B128>(1, 2, 2, 1000, 1100, true);
@@ -759,7 +759,8 @@ int main(int argc, char** argv) {
 #endif
     if (fb) time_shape<64, B64s, F64>(4, 16, 4096, fb, "");   // the backward without wgmma, for comparison
     if (fb) time_shape<128, B128s, F128>(2, 16, 8192, fb, "");
-    // the Hopper body: default first, then BN 64 (partial-heavy masks), two warpgroups, BM 128 at D128
+    // the Hopper bodies, default first: D128 then the warp-specialised one with 3, 4, 2 stages;
+    // D64 then BN 64 (partial-heavy masks), warp-specialised with 4 and 3 stages
     time_shape<128, B128, W128, S128, FwdCfg<128, 128, 128, 64, 8, 4, false, false, 1, true, true>, S128s2>(
         2, 16, 8192, fb, "");
     time_shape<64, B64, W64, FwdCfg<64, 64, 128, 64, 4, 3, false, false, 1, true>,
