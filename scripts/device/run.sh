@@ -1,23 +1,28 @@
 #!/usr/bin/env bash
 # On the GPU machine (after scripts/device/pack.sh here): the checks and timings the open issues
 # ask for, most important first, each step capped so the whole run ends within BUDGET seconds
-# (what is cut off is skipped, not lost). Logs and JSON under $OUT; a short summary on stdout.
+# (what is cut off is skipped, not lost); MODS narrows cuda-bench's mods. Logs and JSON under $OUT; a short summary on stdout.
 #   STEPS (default all, in this order):
 #     cuda-bench   flexattn-bench, CUDA vs PyTorch FlexAttention, the blog mods + softcap_approx, fwd
 #     wgpu-decode  flexattn-bench decode suite on WebGPU (f32)
 #     ws           the harness's warp-specialised forward: checks, then Hopper bodies side by side
 #     cuda-conf    the ir conformance suite through the addon (bf16, f16; CONF_WS=1 as well with ws)
 #     wgpu-conf    the ir conformance suite on WebGPU
+#   and, by name only:
+#     wgpu-decode-wall  the decode suite timed by wall clock (GPU timestamps off): a cross-check
+#     ws-bench     CUDA forward with the warp-specialised body, then the default body (no peer)
+#     sanitize     compute-sanitizer memcheck of the harness's warp-specialised checks, where installed
 set -u
 cd "$(dirname "$0")/../.."
 source .device-carry/setup.sh
 export FLEXATTN_CUDA_ADDON=$PWD/.devrun/cconf/bin/flexattn_cuda.node FLEXATTN_CUDA_CACHE=/tmp/flexattn-cache PYTHONUNBUFFERED=1
+MODS=${MODS:-noop,causal,alibi,softcap,softcap_approx,relpos,sliding_window_causal,prefix_lm,document,softcap_causal}
 D=.devrun O=${OUT:-$PWD/out} BUDGET=${BUDGET:-540} STEPS=${STEPS:-"cuda-bench wgpu-decode ws cuda-conf wgpu-conf"}
 mkdir -p "$O"; t0=$(date +%s)
 stamp() { echo "## $1 at $(( $(date +%s) - t0 )) s"; }
 # a step's timeout: its own cap, or what is left of BUDGET
 cap() { local left=$(( BUDGET - ($(date +%s) - t0) )); echo $(( left < $1 ? (left > 5 ? left : 5) : $1 )); }
-bench() { node $D/bench/bin/flexattn-bench.mjs --no-block-masks "$@"; }
+BENCH="node $D/bench/bin/flexattn-bench.mjs --no-block-masks"  # a command, not a function: timeout runs it
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv,noheader | tee "$O/gpu.txt"
 git_commit=$(cat .devrun/commit 2>/dev/null || echo unknown); echo "packed at commit $git_commit"
 for step in $STEPS; do
@@ -25,12 +30,12 @@ for step in $STEPS; do
   case $step in
     cuda-bench)
       for shape in L8192 L4096; do
-        timeout "$(cap 240)" bench --suite full --dtype bf16 --shapes "$shape" --backends cuda --peer torch --pass fwd --iterations 10 --warmup 3 \
-          --mods noop,causal,alibi,softcap,softcap_approx,relpos,sliding_window_causal,prefix_lm,document,softcap_causal \
+        timeout "$(cap 240)" $BENCH --suite full --dtype bf16 --shapes "$shape" --backends cuda --peer torch --pass fwd --iterations 10 --warmup 3 \
+          --mods "$MODS" \
           --json "$O/cuda-$shape.json" 2>&1 | tee "$O/cuda-$shape.txt" | grep -E " bf16 |FAIL|rror"
       done ;;
     wgpu-decode)
-      timeout "$(cap 90)" bench --suite decode --backends webgpu --dtype f32 --json "$O/wgpu-decode.json" 2>&1 | tee "$O/wgpu-decode.txt" | grep -E "decode|rror" ;;
+      timeout "$(cap 90)" $BENCH --suite decode --backends webgpu --dtype f32 --json "$O/wgpu-decode.json" 2>&1 | tee "$O/wgpu-decode.txt" | grep -E "decode|rror" ;;
     ws)
       for m in softcap_approx noop; do
         timeout "$(cap 40)" $D/hbin/$m checkws >"$O/ws-check-$m.txt" 2>&1; echo "rc=$?" >>"$O/ws-check-$m.txt"
@@ -47,6 +52,21 @@ for step in $STEPS; do
     wgpu-conf)
       timeout "$(cap 90)" node $D/webgpu/conformance.mjs >"$O/wgpu-conf.txt" 2>&1; echo "rc=$?" >>"$O/wgpu-conf.txt"
       grep -E "FAIL|failures|rc=" "$O/wgpu-conf.txt" | head ;;
+    wgpu-decode-wall)
+      timeout "$(cap 90)" $BENCH --suite decode --backends webgpu --dtype f32 --backend-options '{"webgpu":{"timestamps":false}}' \
+        --json "$O/wgpu-decode-wall.json" 2>&1 | tee "$O/wgpu-decode-wall.txt" | grep -E "decode|rror" ;;
+    ws-bench)
+      for body in ws default; do
+        opts='{}'; [ $body = ws ] && opts='{"cuda":{"warpSpecializedForward":true}}'
+        timeout "$(cap 150)" $BENCH --suite full --dtype bf16 --shapes L8192,L4096 --backends cuda --pass fwd --iterations 10 --warmup 3 \
+          --mods "$MODS" --backend-options "$opts" --json "$O/ws-bench-$body.json" 2>&1 | tee "$O/ws-bench-$body.txt" | grep -E " bf16 |FAIL|rror"
+      done ;;
+    sanitize)
+      cs=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
+      if [ -z "$cs" ]; then echo "no compute-sanitizer; CUDA tools: $(ls -d /usr/local/cuda*/bin 2>/dev/null)"; else
+        timeout "$(cap 120)" "$cs" --tool memcheck --show-backtrace device $D/hbin/noop checkws >"$O/sanitize.txt" 2>&1; echo "rc=$?" >>"$O/sanitize.txt"
+        grep -vE "^CHECK .* ok" "$O/sanitize.txt" | head -40
+      fi ;;
     *) echo "unknown step $step" ;;
   esac
 done

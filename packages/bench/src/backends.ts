@@ -17,7 +17,8 @@ export interface LoadedBackend {
   device?: string;
 }
 
-export type BackendFactory = () => Promise<{ backend: FlexAttentionBackend; device?: string }>;
+/** Creates a backend; `options` go to its create function as they are (`--backend-options`). */
+export type BackendFactory = (options?: Record<string, unknown>) => Promise<{ backend: FlexAttentionBackend; device?: string }>;
 
 /**
  * Where node_modules cannot travel (the GPU machine), `$DAWN_NODE` names Dawn's dawn.node directly;
@@ -32,22 +33,22 @@ export function dawnFromEnv(flags: readonly string[] = []): object | undefined {
   return dawn.create([...flags]);
 }
 
-async function webgpu(): Promise<{ backend: FlexAttentionBackend; device?: string }> {
+async function webgpu(options: Record<string, unknown> = {}): Promise<{ backend: FlexAttentionBackend; device?: string }> {
   const mod = (await import('@flexattn/backend-webgpu')) as unknown as {
     createWebGPUBackend(opts?: object): Promise<FlexAttentionBackend & { deviceDescription?: string }>;
     DAWN_FLAGS: readonly string[];
   };
   // the backend's own flags (timestamp queries unquantized), as when it creates the GPU itself
   const gpu = dawnFromEnv(mod.DAWN_FLAGS);
-  const backend = await mod.createWebGPUBackend(gpu ? { gpu } : {});
+  const backend = await mod.createWebGPUBackend(gpu ? { ...options, gpu } : options);
   return { backend, device: backend.deviceDescription };
 }
 
-async function cuda(): Promise<{ backend: FlexAttentionBackend; device?: string }> {
+async function cuda(options: Record<string, unknown> = {}): Promise<{ backend: FlexAttentionBackend; device?: string }> {
   const mod = (await import('@flexattn/backend-cuda')) as unknown as {
     createCudaBackend(opts?: object): Promise<FlexAttentionBackend & { deviceDescription?: string }>;
   };
-  const backend = await mod.createCudaBackend();
+  const backend = await mod.createCudaBackend(options);
   return { backend, device: backend.deviceDescription };
 }
 
@@ -57,7 +58,18 @@ export const FACTORIES: Record<string, BackendFactory> = {
   cuda,
 };
 
-export async function loadBackends(names: readonly string[], factories: Record<string, BackendFactory> = FACTORIES): Promise<LoadedBackend[]> {
+/**
+ * `options[name]` goes to that backend's factory (e.g. `{ cuda: { warpSpecializedForward: true } }`,
+ * `{ webgpu: { timestamps: false } }`); a key naming no requested backend is an error, so a typo
+ * cannot silently time the defaults.
+ */
+export async function loadBackends(
+  names: readonly string[],
+  factories: Record<string, BackendFactory> = FACTORIES,
+  options: Record<string, Record<string, unknown>> = {},
+): Promise<LoadedBackend[]> {
+  const stray = Object.keys(options).filter((k) => !names.includes(k));
+  if (stray.length) throw new Error(`--backend-options names ${stray.join(', ')}, not among the backends run (${names.join(', ')})`);
   const out: LoadedBackend[] = [];
   for (const name of names) {
     const factory = factories[name];
@@ -66,7 +78,7 @@ export async function loadBackends(names: readonly string[], factories: Record<s
       continue;
     }
     try {
-      const { backend, device } = await factory();
+      const { backend, device } = await factory(options[name]);
       out.push({ name, backend, device });
     } catch (err) {
       out.push({ name, reason: err instanceof Error ? err.message.split('\n').slice(0, 6).join(' | ') : String(err) });

@@ -58,6 +58,23 @@ describe('flexattn-bench', () => {
     expect(out.lines.join('\n')).toContain('backend missing: not available — no adapter here');
   });
 
+  it('--backend-options hands each backend its own options, and rejects options for a backend not run', async () => {
+    const seen: Record<string, unknown> = {};
+    const recording = (name: string) => async (options?: Record<string, unknown>) => {
+      seen[name] = options;
+      return { backend: { ...createReferenceBackend(), name } };
+    };
+    const factories = { reference: recording('reference'), copy: recording('copy') };
+    const code = await main([...args, '--backend-options', '{"copy":{"warpSpecializedForward":true}}'], factories, quiet().log);
+    expect(code).toBe(0);
+    expect(seen).toEqual({ reference: undefined, copy: { warpSpecializedForward: true } });
+    await expect(main([...args, '--backends', 'reference', '--backend-options', '{"copy":{}}'], factories, quiet().log)).rejects.toThrow(
+      /names copy, not among the backends run \(reference\)/,
+    );
+    await expect(main([...args, '--backend-options', '{"copy":true}'], factories, quiet().log)).rejects.toThrow(/option objects/);
+    await expect(main([...args, '--backend-options', '{copy'], factories, quiet().log)).rejects.toThrow(/must be JSON/);
+  });
+
   it('--peer ort sets onnxruntime-web beside each result, or says why it could not run a case', async () => {
     const out = quiet();
     const json = join(mkdtempSync(join(tmpdir(), 'flexattn-cli-')), 'r.json');

@@ -29,7 +29,9 @@ const USAGE = `flexattn-bench [options]
   --peer torch,ort                    also time peers: torch = PyTorch FlexAttention (python3 + CUDA);
                                       ort = onnxruntime-web's WebGPU attention on the same Dawn device
                                       (noop and causal, forward, f32; checked against the reference first)
-  --no-block-masks                    skip the createBlockMask timings`;
+  --no-block-masks                    skip the createBlockMask timings
+  --backend-options JSON              options per backend, given to its create function, e.g.
+                                      '{"cuda":{"warpSpecializedForward":true}}' or '{"webgpu":{"timestamps":false}}'`;
 
 export async function main(argv: string[], factories: Record<string, BackendFactory> = FACTORIES, log = (s: string) => console.log(s)): Promise<number> {
   const { values } = parseArgs({
@@ -48,6 +50,7 @@ export async function main(argv: string[], factories: Record<string, BackendFact
       html: { type: 'string' },
       peer: { type: 'string' },
       'no-block-masks': { type: 'boolean', default: false },
+      'backend-options': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -78,7 +81,7 @@ export async function main(argv: string[], factories: Record<string, BackendFact
   }
 
   const names = values.backends ? values.backends.split(',') : Object.keys(factories);
-  const loaded = await loadBackends(names, factories);
+  const loaded = await loadBackends(names, factories, parseBackendOptions(values['backend-options']));
   for (const b of loaded) log(b.backend ? `backend ${b.name}: ${b.device ?? 'ready'}` : `backend ${b.name}: not available — ${b.reason}`);
   const live = loaded.filter((b) => b.backend);
   if (values.backends && live.length < loaded.length) {
@@ -143,6 +146,21 @@ export async function main(argv: string[], factories: Record<string, BackendFact
     return 1;
   }
   return 0;
+}
+
+/** `--backend-options`: a JSON object of objects, one per backend name. */
+export function parseBackendOptions(text: string | undefined): Record<string, Record<string, unknown>> {
+  if (!text) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`--backend-options must be JSON, e.g. '{"cuda":{"warpSpecializedForward":true}}' (${err instanceof Error ? err.message : err})`);
+  }
+  const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+  if (!isObject(parsed) || !Object.values(parsed).every(isObject))
+    throw new Error(`--backend-options must map backend names to option objects, e.g. '{"webgpu":{"timestamps":false}}'`);
+  return parsed as Record<string, Record<string, unknown>>;
 }
 
 const invokedDirectly = process.argv[1] && /cli\.(js|ts|mjs)$|flexattn-bench/.test(process.argv[1]);
