@@ -595,7 +595,7 @@ void time_shape(int B, int H, int L, bool do_bwd, const char* bwd_name) {
     a.Lkv = L; a.scale = 1.f / std::sqrt((float)D); a.has_block_mask = masked;
     const double ms = time_ms([&] { launch_fwd<FC, T>(a, sp, mp); });
     char cfg[64];
-    snprintf(cfg, sizeof cfg, "BM%d BN%d W%d S%d%s%s M%d%s", FC::BM, FC::BN, FC::NWARPS, FC::STAGES, FC::MT_OUTER ? " mo" : "", FC::ONE_BLOCK ? " ob" : "", FC::MINB, FC::WS ? " WS" : FC::WG ? " WG" : "");
+    snprintf(cfg, sizeof cfg, "BM%d BN%d W%d S%d%s%s M%d%s", FC::BM, FC::BN, FC::NWARPS, FC::STAGES, FC::MT_OUTER ? " mo" : "", FC::ONE_BLOCK ? " ob" : "", FC::MINB, FC::WS_LAUNCH ? " WS" : FC::WG_TILE ? " WG" : "");  // host side: the tile shapes (FLEX_WGMMA is 0 in the host pass)
     print_time("fwd", cfg, B, H, L, D, density, ms, 1.0, an ? an->fwd : 0, "flex");
     if (an && an->fa2 > 0) print_time("fwd", cfg, B, H, L, D, density, ms, 1.0, an->fa2, "FA2 ");
     if (masked) t.free_all();

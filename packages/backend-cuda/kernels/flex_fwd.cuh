@@ -36,13 +36,22 @@ struct FwdCfg {
   static constexpr int DP = (D + 15) / 16 * 16;
   static constexpr int DVP = (DV + 15) / 16 * 16;
   static constexpr bool VEC = (D % 8 == 0) && (DV % 8 == 0);
-  static constexpr bool WG = WG_ && FLEX_WGMMA && VEC && D % 64 == 0 && (DV == 64 || DV == 128) && NWARPS % 4 == 0 &&
-                             (BN == 64 || BN == 128);
-  static constexpr bool WS = WS_ && WG && NWARPS == 8 && MT == 1;
+  // the tile fits the Hopper bodies; FLEX_WGMMA (the compiler targets sm_90a) decides whether they run
+  static constexpr bool WG_TILE = WG_ && VEC && D % 64 == 0 && (DV == 64 || DV == 128) && NWARPS % 4 == 0 &&
+                                  (BN == 64 || BN == 128);
+  static constexpr bool WG = WG_TILE && FLEX_WGMMA;
+  // WS_LAUNCH: the launch has the warp-specialised body's shape (its producer warp and mbarriers).
+  // It must not depend on FLEX_WGMMA: nvcc's host pass sees FLEX_WGMMA 0, so a host launcher reading
+  // WS would start 256 threads and no mbarrier space for a device body that expects 288 and them
+  // (the H100, session 6: "an illegal memory access" in the harness, while the NVRTC path, whose
+  // launch src/config.ts computes, passed). Where the body does not run (no sm_90a target) the
+  // extra warp leaves at once (fwd_16bit).
+  static constexpr bool WS_LAUNCH = WS_ && WG_TILE && NWARPS == 8 && MT == 1;
+  static constexpr bool WS = WS_LAUNCH && FLEX_WGMMA;
   // threads per CTA: the NTHREADS consumer threads (they compute; FwdCta's loads use them) plus
   // the producer warp of the warp-specialised body (registers are allocated per SM sub-partition,
   // so its ninth warp caps every thread at 168)
-  static constexpr int LAUNCH_THREADS = NTHREADS + (WS ? 32 : 0);
+  static constexpr int LAUNCH_THREADS = NTHREADS + (WS_LAUNCH ? 32 : 0);
   // Q fragments stay in registers when they are few and the S tile is small (else reloaded per tile)
   static constexpr bool Q_IN_REGS = !WG && MT * (DP / 16) * 4 <= 32 && MT * BN <= 128;
   // first row (inside the q tile) of row block mt of warp w
@@ -54,7 +63,7 @@ struct FwdCfg {
   using VTile = SmemTile<BN, DVP>;
   static constexpr int TILE_BYTES = QTile::BYTES + STAGES * (KTile::BYTES + VTile::BYTES);
   // the warp-specialised body's mbarriers (full and empty per stage) follow the tiles
-  static constexpr int SMEM_BYTES = TILE_BYTES + (WS ? 2 * STAGES * 8 : 0);
+  static constexpr int SMEM_BYTES = TILE_BYTES + (WS_LAUNCH ? 2 * STAGES * 8 : 0);
   static_assert(WM % 16 == 0 && MT >= 1, "each warp needs a multiple of 16 query rows");
   static_assert(BN % 16 == 0, "BN must be a multiple of 16");
   static_assert(STAGES >= 2, "at least double buffering");

@@ -50,11 +50,10 @@ typedef flex::FwdCfg<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, FLEX_FWD_BM, FLEX_FWD_BN, F
                      FLEX_FWD_MT_OUTER != 0, FLEX_FWD_ONE_BLOCK != 0, FLEX_FWD_MINB, FLEX_FWD_WGMMA != 0,
                      FLEX_FWD_WS != 0>
     FlexFwdConfig;
-// FLEX_FWD_WS: the launcher adds the producer warp of the warp-specialised body (FwdCfg::WS);
-// where that body does not apply (no sm_90a target) the extra warp has nothing to do.
-extern "C" __global__ void __launch_bounds__(FLEX_FWD_WARPS * 32 + (FLEX_FWD_WS ? 32 : 0), FLEX_FWD_MINB)
+// FLEX_FWD_WS: the launcher adds the producer warp of the warp-specialised body
+// (FwdCfg::LAUNCH_THREADS, which src/config.ts's `threads` must equal; compile.test.ts checks it).
+extern "C" __global__ void __launch_bounds__(FlexFwdConfig::LAUNCH_THREADS, FLEX_FWD_MINB)
     flex_fwd(const FlexFwdArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
-  if (FLEX_FWD_WS && !FlexFwdConfig::WS && threadIdx.x >= FLEX_FWD_WARPS * 32) return;
   flex::fwd_16bit<FlexFwdConfig, flex_elem_t>(args, sp, mp);
 }
 #endif

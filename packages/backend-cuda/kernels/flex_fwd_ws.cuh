@@ -134,8 +134,11 @@ __device__ __forceinline__ void fwd_ws(const FlexFwdArgs& a, const FlexScorePara
 
 // The 16-bit forward: the warp-specialised Hopper body where FwdCfg::WS holds, the Hopper body
 // where FwdCfg::WG holds, the mma.sync body elsewhere.
+// A launch shaped for the warp-specialised body that runs another one: its producer warp leaves.
 template <class C, typename T>
 __device__ __forceinline__ void fwd_16bit(const FlexFwdArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp) {
+  if constexpr (C::WS_LAUNCH && !C::WS)
+    if (threadIdx.x >= C::NTHREADS) return;
   if constexpr (C::WS) fwd_ws<C, T>(a, sp, mp);
   else if constexpr (C::WG) fwd_wg<C, T>(a, sp, mp);
   else fwd_tc<C, T>(a, sp, mp);

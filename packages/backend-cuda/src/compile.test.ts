@@ -68,7 +68,25 @@ function source(v: Variant): string {
   const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
   const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, scoreMod: v.score?.(), maskMod: v.mask?.(), defines: configDefines(fwd, bwd, dec.rows), indexLimit: 2 ** 22 });
   // one translation unit: the prelude, common.cuh and every kernel file
-  return kernelSource(prelude, ['fwd', 'bwd', 'dec']);
+  return kernelSource(prelude, ['fwd', 'bwd', 'dec']) + launchAsserts(fwd, bwd, v.dtype);
+}
+
+/**
+ * The launch the backend computes (config.ts: threads, dynamic shared memory) must be what the
+ * kernels were built for, in every nvcc pass: the host pass (FLEX_WGMMA 0, where a C++ launcher
+ * such as the harness reads FwdCfg) and each device pass. The warp-specialised tiles once had a
+ * host-side FwdCfg without the producer warp: "an illegal memory access" on the H100.
+ */
+function launchAsserts(fwd: ReturnType<typeof fwdConfig>, bwd: ReturnType<typeof bwdConfig>, dtype: DType): string {
+  if (dtype === 'f32') return '';
+  return [
+    '',
+    `static_assert(FlexFwdConfig::LAUNCH_THREADS == ${fwd.threads}, "forward threads: config.ts vs FwdCfg");`,
+    `static_assert(FlexFwdConfig::SMEM_BYTES == ${fwd.smemBytes}, "forward shared memory: config.ts vs FwdCfg");`,
+    `static_assert(FlexBwdConfig::NTHREADS == ${bwd.threads}, "backward threads: config.ts vs BwdCfg");`,
+    `static_assert(FlexBwdConfig::SMEM_BYTES == ${bwd.smemBytes}, "backward shared memory: config.ts vs BwdCfg");`,
+    '',
+  ].join('\n');
 }
 
 // a small pool: nvcc is slow, run as many as there are cores
