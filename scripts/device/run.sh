@@ -15,6 +15,8 @@
 set -u
 cd "$(dirname "$0")/../.."
 source .device-carry/setup.sh
+# the bench records this commit (the GPU machine's copy of .git may be an older one)
+export FLEXATTN_COMMIT=$(cat .devrun/commit 2>/dev/null || echo unknown)
 export FLEXATTN_CUDA_ADDON=$PWD/.devrun/cconf/bin/flexattn_cuda.node FLEXATTN_CUDA_CACHE=/tmp/flexattn-cache PYTHONUNBUFFERED=1
 MODS=${MODS:-noop,causal,alibi,softcap,softcap_approx,relpos,sliding_window_causal,prefix_lm,document,softcap_causal}
 D=.devrun O=${OUT:-$PWD/out} BUDGET=${BUDGET:-540} STEPS=${STEPS:-"cuda-bench wgpu-decode ws cuda-conf wgpu-conf"}
@@ -24,7 +26,7 @@ stamp() { echo "## $1 at $(( $(date +%s) - t0 )) s"; }
 cap() { local left=$(( BUDGET - ($(date +%s) - t0) )); echo $(( left < $1 ? (left > 5 ? left : 5) : $1 )); }
 BENCH="node $D/bench/bin/flexattn-bench.mjs --no-block-masks"  # a command, not a function: timeout runs it
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv,noheader | tee "$O/gpu.txt"
-git_commit=$(cat .devrun/commit 2>/dev/null || echo unknown); echo "packed at commit $git_commit"
+echo "packed at commit $FLEXATTN_COMMIT"
 for step in $STEPS; do
   stamp "$step"
   case $step in
