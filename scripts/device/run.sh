@@ -24,20 +24,23 @@ mkdir -p "$O"; t0=$(date +%s)
 stamp() { echo "## $1 at $(( $(date +%s) - t0 )) s"; }
 # a step's timeout: its own cap, or what is left of BUDGET
 cap() { local left=$(( BUDGET - ($(date +%s) - t0) )); echo $(( left < $1 ? (left > 5 ? left : 5) : $1 )); }
-BENCH="node $D/bench/bin/flexattn-bench.mjs --no-block-masks"  # a command, not a function: timeout runs it
+# flexattn-bench within a cap: bench CAP NAME ARGS… (JSON and log to $O/NAME.*; the table's rows on stdout)
+bench() {
+  local c=$1 name=$2; shift 2
+  timeout "$(cap "$c")" node $D/bench/bin/flexattn-bench.mjs --no-block-masks "$@" --json "$O/$name.json" 2>&1 |
+    tee "$O/$name.txt" | grep -E " bf16 |^decode |FAIL|rror"
+}
+CUDA_FWD="--suite full --dtype bf16 --backends cuda --pass fwd --iterations 10 --warmup 3"
+DECODE="--suite decode --backends webgpu --dtype f32"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv,noheader | tee "$O/gpu.txt"
 echo "packed at commit $FLEXATTN_COMMIT"
 for step in $STEPS; do
   stamp "$step"
   case $step in
     cuda-bench)
-      for shape in L8192 L4096; do
-        timeout "$(cap 240)" $BENCH --suite full --dtype bf16 --shapes "$shape" --backends cuda --peer torch --pass fwd --iterations 10 --warmup 3 \
-          --mods "$MODS" \
-          --json "$O/cuda-$shape.json" 2>&1 | tee "$O/cuda-$shape.txt" | grep -E " bf16 |FAIL|rror"
-      done ;;
+      for shape in L8192 L4096; do bench 240 "cuda-$shape" $CUDA_FWD --shapes "$shape" --mods "$MODS" --peer torch; done ;;
     wgpu-decode)
-      timeout "$(cap 90)" $BENCH --suite decode --backends webgpu --dtype f32 --json "$O/wgpu-decode.json" 2>&1 | tee "$O/wgpu-decode.txt" | grep -E "decode|rror" ;;
+      bench 90 wgpu-decode $DECODE ;;
     ws)
       for m in softcap_approx noop; do
         timeout "$(cap 40)" $D/hbin/$m checkws >"$O/ws-check-$m.txt" 2>&1; echo "rc=$?" >>"$O/ws-check-$m.txt"
@@ -55,14 +58,10 @@ for step in $STEPS; do
       timeout "$(cap 90)" node $D/webgpu/conformance.mjs >"$O/wgpu-conf.txt" 2>&1; echo "rc=$?" >>"$O/wgpu-conf.txt"
       grep -E "FAIL|failures|rc=" "$O/wgpu-conf.txt" | head ;;
     wgpu-decode-wall)
-      timeout "$(cap 90)" $BENCH --suite decode --backends webgpu --dtype f32 --backend-options '{"webgpu":{"timestamps":false}}' \
-        --json "$O/wgpu-decode-wall.json" 2>&1 | tee "$O/wgpu-decode-wall.txt" | grep -E "decode|rror" ;;
+      bench 90 wgpu-decode-wall $DECODE --backend-options '{"webgpu":{"timestamps":false}}' ;;
     ws-bench)
-      for body in ws default; do
-        opts='{}'; [ $body = ws ] && opts='{"cuda":{"warpSpecializedForward":true}}'
-        timeout "$(cap 150)" $BENCH --suite full --dtype bf16 --shapes L8192,L4096 --backends cuda --pass fwd --iterations 10 --warmup 3 \
-          --mods "$MODS" --backend-options "$opts" --json "$O/ws-bench-$body.json" 2>&1 | tee "$O/ws-bench-$body.txt" | grep -E " bf16 |FAIL|rror"
-      done ;;
+      bench 150 ws-bench-ws $CUDA_FWD --shapes L8192,L4096 --mods "$MODS" --backend-options '{"cuda":{"warpSpecializedForward":true}}'
+      bench 150 ws-bench-default $CUDA_FWD --shapes L8192,L4096 --mods "$MODS" ;;
     sanitize)
       cs=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
       if [ -z "$cs" ]; then echo "no compute-sanitizer; CUDA tools: $(ls -d /usr/local/cuda*/bin 2>/dev/null)"; else

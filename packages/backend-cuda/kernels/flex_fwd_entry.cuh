@@ -2,8 +2,8 @@
 // and the one extern "C" kernel that picks the f32, mma.sync or Hopper body.
 
 // ---------------------------------------------------------------------------------------------
-// entry point: flex_fwd, grid (ceil(Lq / BM), Hq, B), block FLEX_FWD_WARPS * 32 threads,
-// dynamic shared memory FwdCfg::SMEM_BYTES (16-bit) / 0 (f32). The launcher passes the tile
+// entry point: flex_fwd, grid (ceil(Lq / BM), Hq, B), block FwdCfg::LAUNCH_THREADS (16-bit) /
+// F32_WARPS * 32 (f32), dynamic shared memory FwdCfg::SMEM_BYTES (16-bit) / 0 (f32). The launcher passes the tile
 // config as FLEX_FWD_BM / _BN / _WARPS / _STAGES; the defaults below match src/config.ts.
 // ---------------------------------------------------------------------------------------------
 #if defined(FLEX_HEAD_DIM) && !defined(FLEX_NO_ENTRY_POINTS)

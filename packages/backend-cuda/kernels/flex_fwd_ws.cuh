@@ -133,8 +133,8 @@ __device__ __forceinline__ void fwd_ws(const FlexFwdArgs& a, const FlexScorePara
 }
 
 // The 16-bit forward: the warp-specialised Hopper body where FwdCfg::WS holds, the Hopper body
-// where FwdCfg::WG holds, the mma.sync body elsewhere.
-// A launch shaped for the warp-specialised body that runs another one: its producer warp leaves.
+// where FwdCfg::WG holds, the mma.sync body elsewhere. A launch shaped for the warp-specialised
+// body (WS_LAUNCH) that runs another one (no sm_90a target) lets its producer warp leave at once.
 template <class C, typename T>
 __device__ __forceinline__ void fwd_16bit(const FlexFwdArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp) {
   if constexpr (C::WS_LAUNCH && !C::WS)
