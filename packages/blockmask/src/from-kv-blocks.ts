@@ -3,9 +3,8 @@
  * q-major views are derived; every count and index is checked (typed errors naming the row).
  */
 import {
-  OptionError, ShapeError, TableBlockMask, ceilDiv, traceMaskMod, validateBlockMaskShape, type BlockTables, type MaskMod, type TracedMod,
+  OptionError, ShapeError, TableBlockMask, ceilDiv, tablesFromClasses, traceMaskMod, validateBlockMaskShape, type MaskMod, type TracedMod,
 } from '@flexattn/ir';
-import { allocateTables, fillPlane } from './tables';
 
 export interface FromKvBlocksOptions {
   /** Partial blocks per q block, [B, H, qBlocks]. */
@@ -76,7 +75,5 @@ export function fromKvBlocks(opts: FromKvBlocksOptions): TableBlockMask {
   }
   if (opts.fullKvNumBlocks && opts.fullKvIndices) mark('fullKv', opts.fullKvNumBlocks, opts.fullKvIndices, 2);
 
-  const tables: BlockTables = allocateTables(B, H, qBlocks, kvBlocks);
-  for (let p = 0; p < B * H; p++) fillPlane(tables, p, dense, p * qBlocks * kvBlocks);
-  return new TableBlockMask(tables, shape, traced);
+  return new TableBlockMask(tablesFromClasses(dense, B, H, qBlocks, kvBlocks), shape, traced);
 }

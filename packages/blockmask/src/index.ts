@@ -8,5 +8,4 @@ export { fromKvBlocks, type FromKvBlocksOptions } from './from-kv-blocks';
 export {
   validateBlockMask, type BlockMaskProblem, type BlockMaskProblemKind, type BlockMaskValidation, type ValidateBlockMaskOptions,
 } from './validate';
-export { EMPTY, PARTIAL, FULL } from './classify';
-export { TableBlockMask, type BlockMask, type BlockTables } from '@flexattn/ir';
+export { EMPTY, PARTIAL, FULL, TableBlockMask, type BlockMask, type BlockTables } from '@flexattn/ir';

@@ -16,6 +16,8 @@ export { maskInterval, compileMaskInterval, type Box, type Coverage, type Covera
 export * from './render/c-style';
 export * from './render/hoist';
 export * from './tensor';
+export * from './block-tables';
 export * from './block-mask';
+export { tileTables, blockClasses, tileTableConversions, type TileTables, type TileTableOptions } from './tile-tables';
 export * from './kernel';
 export { hashString } from './hash';
