@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { classesFromTables, copyTablesPlane, FULL, offsetIn, PARTIAL, tablesFromClasses } from './block-tables';
+import { classesFromTables, copyTablesPlane, FULL, offsetIn, PARTIAL, tablesFromClasses, tablesView } from './block-tables';
 
 const denseArb = fc
   .record({ B: fc.integer({ min: 1, max: 2 }), H: fc.integer({ min: 1, max: 3 }), qBlocks: fc.integer({ min: 1, max: 6 }), kvBlocks: fc.integer({ min: 1, max: 6 }) })
@@ -48,6 +48,20 @@ describe('block tables', () => {
     }
     expect(Array.from(t.fullKvNumBlocks)).toEqual([1, 1]);
     expect(t.fullKvIndices[3]).toBe(0); // plane 1 lists kv block 0 as full
+  });
+
+  it('tablesView: each view one contiguous stretch, its lists at the offsets it names', () => {
+    const t = tablesFromClasses(Uint8Array.from([PARTIAL, FULL, 0, FULL, PARTIAL, 0]), 1, 2, 1, 3);
+    for (const [name, lists, outer, inner] of [
+      ['kv-major', [t.kvNumBlocks, t.kvIndices, t.fullKvNumBlocks, t.fullKvIndices], 1, 3],
+      ['q-major', [t.qNumBlocks, t.qIndices, t.fullQNumBlocks, t.fullQIndices], 3, 1],
+    ] as const) {
+      const v = tablesView(t, name);
+      expect([v.mB, v.mH, v.outer, v.inner]).toEqual([1, 2, outer, inner]);
+      expect(v.words.length).toBe(lists.reduce((n, l) => n + l.length, 0));
+      const at = [v.numBlocks, v.indices, v.fullNumBlocks, v.fullIndices];
+      lists.forEach((l, i) => expect(Array.from(v.words.subarray(at[i]!, at[i]! + l.length))).toEqual(Array.from(l)));
+    }
   });
 
   it('copyTablesPlane copies every view of a plane', () => {

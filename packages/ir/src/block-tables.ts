@@ -31,7 +31,8 @@ export interface BlockTables {
 /**
  * Tables whose eight views lie in ONE Int32Array, `storage` (4·cells + 2·rows + 2·cols words): one
  * allocation instead of eight (fresh pages are expensive: first touch costs ~10 ms per MB on some
- * VMs), and a kernel can take them as one buffer, each view at its `offsetIn(storage, view)`.
+ * VMs). The kv-major views come first and the q-major ones after, each group contiguous, so a kernel
+ * takes the view it walks as one buffer (`tablesView`).
  */
 export interface PackedBlockTables extends BlockTables {
   readonly storage: Int32Array;
@@ -52,10 +53,10 @@ export function allocateBlockTables(B: number, H: number, qBlocks: number, kvBlo
     B, H, qBlocks, kvBlocks, storage,
     kvIndices: take(cells),
     fullKvIndices: take(cells),
-    qIndices: take(cells),
-    fullQIndices: take(cells),
     kvNumBlocks: take(rows),
     fullKvNumBlocks: take(rows),
+    qIndices: take(cells),
+    fullQIndices: take(cells),
     qNumBlocks: take(cols),
     fullQNumBlocks: take(cols),
   };
@@ -63,6 +64,40 @@ export function allocateBlockTables(B: number, H: number, qBlocks: number, kvBlo
 
 /** Where `view` starts inside `storage`, in words. */
 export const offsetIn = (storage: Int32Array, view: Int32Array): number => (view.byteOffset - storage.byteOffset) / 4;
+
+/**
+ * One view of packed tables as a kernel takes it: `words` (one contiguous stretch of the storage, to
+ * upload as one buffer) and the word offsets of its four lists inside it. 'kv-major' (forward, dQ):
+ * `outer` rows of q blocks list up to `inner` kv blocks; 'q-major' (dK/dV): rows of kv blocks list q
+ * blocks. `mB`, `mH`: the planes (1 = broadcast).
+ */
+export interface TablesView {
+  words: Int32Array;
+  numBlocks: number;
+  indices: number;
+  fullNumBlocks: number;
+  fullIndices: number;
+  mB: number;
+  mH: number;
+  outer: number;
+  inner: number;
+}
+
+export function tablesView(t: PackedBlockTables, view: 'kv-major' | 'q-major'): TablesView {
+  const [num, idx, fullNum, fullIdx] = view === 'kv-major'
+    ? [t.kvNumBlocks, t.kvIndices, t.fullKvNumBlocks, t.fullKvIndices]
+    : [t.qNumBlocks, t.qIndices, t.fullQNumBlocks, t.fullQIndices];
+  const at = (v: Int32Array) => offsetIn(t.storage, v);
+  const start = Math.min(at(num), at(idx), at(fullNum), at(fullIdx));
+  const end = Math.max(...[num, idx, fullNum, fullIdx].map((v) => at(v) + v.length));
+  return {
+    words: t.storage.subarray(start, end),
+    numBlocks: at(num) - start, indices: at(idx) - start, fullNumBlocks: at(fullNum) - start, fullIndices: at(fullIdx) - start,
+    mB: t.B, mH: t.H,
+    outer: view === 'kv-major' ? t.qBlocks : t.kvBlocks,
+    inner: view === 'kv-major' ? t.kvBlocks : t.qBlocks,
+  };
+}
 
 /** The q-major view is written in column strips this wide, so each strip's lists stay in cache. */
 const COLUMN_STRIP = 128;
