@@ -27,8 +27,6 @@ import { CapturedTensor } from './params';
 export interface TileTables extends PackedBlockTables {
   readonly tileQ: number;
   readonly tileKv: number;
-  /** The most tiles (partial + full) of any kv-major row: split-KV planning divides them. */
-  readonly maxTilesPerRow: number;
 }
 
 export interface TileTableOptions {
@@ -146,9 +144,7 @@ function convert(mask: BlockMask, tileQ: number, tileKv: number, interval: Compi
     if (interval) refinePlane(tilePlane, p, mask, interval, tileQ, tileKv, batch, heads);
     writeTablesPlane(t, p, tilePlane, 0);
   }
-  let maxTilesPerRow = 0;
-  for (let r = 0; r < t.kvNumBlocks.length; r++) maxTilesPerRow = Math.max(maxTilesPerRow, t.kvNumBlocks[r]! + t.fullKvNumBlocks[r]!);
-  return { ...t, tileQ, tileKv, maxTilesPerRow };
+  return { ...t, tileQ, tileKv };
 }
 
 /** Sharpens the partial tiles of plane p (see the file comment); the box spans every batch / head a broadcast plane serves. */
