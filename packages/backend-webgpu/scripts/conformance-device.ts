@@ -11,8 +11,8 @@
  * One `CONF PASS|FAIL <dtype> <pass> <check> <variant>: <case> {maxAbs, maxRel}` line per check,
  * then `CONF <n> failures`; exit code 0 all passed, 1 failures, 2 no device / crash.
  *
- * Bundle: node scripts/bundle-device.mjs [outdir]      (→ build/conformance.mjs, build/sweep.mjs)
- * Run:    DAWN_NODE=/path/to/dawn.node node build/conformance.mjs [--out DIR]
+ * Bundle: node scripts/bundle.mjs webgpu-conformance OUTDIR   (at the repo root → OUTDIR/conformance.mjs)
+ * Run:    DAWN_NODE=/path/to/dawn.node node OUTDIR/conformance.mjs [--out DIR]
  * Env:    CONF_FILTER=<regex on case names> (e.g. 'noop|causal'), CONF_DTYPES=f32[,f16,bf16]
  *         (default f32, as the lavapipe suite: f16/bf16 are widened to f32 on the host),
  *         CONF_VARIANTS=<regex on variant names> (default all).

@@ -1,10 +1,11 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createReferenceBackend, type FlexAttentionBackend, type Tensor } from './deps';
 import { main } from './cli';
 import type { BenchReport } from './report/json';
+import { benchmarksDir } from './report/save';
 
 /** A backend whose forward is the reference's with one output element nudged: a planted bug. */
 function plantedWrongKernel(): FlexAttentionBackend {
@@ -44,6 +45,31 @@ describe('flexattn-bench', () => {
     const code = await main(args, { reference: async () => ({ backend: createReferenceBackend() }), copy: good }, out.log);
     expect(code).toBe(0);
     expect(out.lines.join('\n')).toMatch(/copy\s+ok \(0\.0e\+0\)/);
+  });
+
+  it('--save writes dated reports to the benchmarks folder, never over an earlier run', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'flexattn-bench-')), 'benchmarks');
+    const before = process.env.FLEXATTN_BENCHMARKS_DIR;
+    process.env.FLEXATTN_BENCHMARKS_DIR = dir;
+    try {
+      for (let i = 0; i < 2; i++) expect(await main([...args, '--save'], { reference: async () => ({ backend: createReferenceBackend() }) }, quiet().log)).toBe(0);
+    } finally {
+      if (before === undefined) delete process.env.FLEXATTN_BENCHMARKS_DIR;
+      else process.env.FLEXATTN_BENCHMARKS_DIR = before;
+    }
+    const day = new Date().toISOString().slice(0, 10);
+    expect(readdirSync(dir).sort()).toEqual([`${day}-quick-reference-2.html`, `${day}-quick-reference-2.json`, `${day}-quick-reference-2.txt`, `${day}-quick-reference.html`, `${day}-quick-reference.json`, `${day}-quick-reference.txt`]);
+    const report = JSON.parse(readFileSync(join(dir, `${day}-quick-reference.json`), 'utf8')) as BenchReport;
+    expect(report.results.map((r) => r.status)).toEqual(['ok']);
+    expect(readFileSync(join(dir, `${day}-quick-reference.txt`), 'utf8')).toMatch(/causal/);
+  });
+
+  it('finds the benchmarks folder of the workspace around the working directory', () => {
+    const root = mkdtempSync(join(tmpdir(), 'flexattn-ws-'));
+    writeFileSync(join(root, 'pnpm-workspace.yaml'), 'packages: []\n');
+    mkdirSync(join(root, 'packages', 'bench'), { recursive: true });
+    expect(benchmarksDir({}, join(root, 'packages', 'bench'))).toBe(join(root, 'benchmarks'));
+    expect(benchmarksDir({ FLEXATTN_BENCHMARKS_DIR: join(root, 'elsewhere') }, root)).toBe(join(root, 'elsewhere'));
   });
 
   it('says why a backend is unavailable and still runs the others', async () => {

@@ -12,6 +12,7 @@ import { attachPeers, type PeerRun } from './peer';
 import { ortTarget, runOrtPeer } from './peer-ort';
 import { runTorchPeer } from './peer-torch';
 import { renderHtml } from './report/html';
+import { benchmarksDir, reportStem } from './report/save';
 import { type BenchReport, gitCommit } from './report/json';
 import { renderTerminal } from './report/terminal';
 import { runBlockMaskCases, runCases } from './runner';
@@ -26,6 +27,7 @@ const USAGE = `flexattn-bench [options]
   --block-size 128 | 64x32            the BlockMask's block size (default 128)
   --iterations N --warmup N           timing repeats (default 20 / 5)
   --json FILE --html FILE             write the reports
+  --save                              write them (and the table) to the repo's benchmarks/ folder, dated
   --peer torch,ort                    also time peers: torch = PyTorch FlexAttention (python3 + CUDA);
                                       ort = onnxruntime-web's WebGPU attention on the same Dawn device
                                       (noop and causal, forward, f32; checked against the reference first)
@@ -48,6 +50,7 @@ export async function main(argv: string[], factories: Record<string, BackendFact
       warmup: { type: 'string', default: '5' },
       json: { type: 'string' },
       html: { type: 'string' },
+      save: { type: 'boolean', default: false },
       peer: { type: 'string' },
       'no-block-masks': { type: 'boolean', default: false },
       'backend-options': { type: 'string' },
@@ -136,9 +139,18 @@ export async function main(argv: string[], factories: Record<string, BackendFact
     blockMasks,
     peers: peerRuns.length ? peerRuns.map((p) => ({ name: p.name, info: p.info, error: p.error })) : undefined,
   };
-  log(renderTerminal(results, blockMasks));
+  const table = renderTerminal(results, blockMasks);
+  log(table);
   if (values.json) writeFileSync(values.json, JSON.stringify(report, null, 1));
   if (values.html) writeFileSync(values.html, renderHtml(report));
+  if (values.save) {
+    const stem = reportStem(benchmarksDir(), report.date, suite, report.backends.map((b) => b.name));
+    writeFileSync(`${stem}.json`, JSON.stringify(report, null, 1));
+    writeFileSync(`${stem}.html`, renderHtml(report));
+    writeFileSync(`${stem}.txt`, `${table}
+`);
+    log(`saved ${stem}.{json,html,txt}`);
+  }
   for (const b of live) b.backend!.dispose();
   const bad = results.filter((r) => r.status !== 'ok');
   if (bad.length) {
