@@ -57,8 +57,7 @@ function memoised<T extends TileTables | Uint8Array>(mask: BlockMask, key: strin
   if (!perMask) memos.set(mask, (perMask = new Map()));
   const hit = perMask.get(key);
   if (hit && hit.fp1 === fp1 && hit.fp2 === fp2) return hit.value as T;
-  // the interval analysis caches value ranges per captured tensor: data changed in place makes them stale
-  if (withCaptures) for (const c of mask.maskMod.captures) if (c instanceof CapturedTensor) c.invalidate();
+  if (withCaptures) refreshChangedRanges(mask);
   conversions++;
   const value = build();
   perMask.set(key, { fp1, fp2, value });
@@ -191,40 +190,69 @@ function checkTables(mask: BlockMask): void {
   }
 }
 
-const f64 = new Float64Array(1);
-const f64Words = new Int32Array(f64.buffer);
+/** The data fingerprint of each captured tensor when a conversion last read it. */
+const seenData = new WeakMap<CapturedTensor, number>();
 
-/** A 64-bit fingerprint (two 32-bit lanes) of what tile tables of `mask` depend on (see the file comment). */
+/**
+ * The interval analysis caches value ranges per captured tensor (rebuilding them costs ~10–50 ms
+ * for 8192 ids here); data changed in place since a conversion last read it — or never read by one
+ * yet, so possibly changed since the ranges were built — makes them stale: those tensors, and only
+ * those, are invalidated before refining.
+ */
+function refreshChangedRanges(mask: BlockMask): void {
+  for (const c of mask.maskMod.captures) {
+    if (!(c instanceof CapturedTensor)) continue;
+    const fp = new Fingerprint().words(c.data).value()[0];
+    if (seenData.get(c) !== fp) c.invalidate();
+    seenData.set(c, fp);
+  }
+}
+
+/** A 64-bit running hash (two 32-bit multiplicative lanes) of 32-bit words. */
+class Fingerprint {
+  private h1 = 0x811c9dc5;
+  private h2 = 0x9e3779b9;
+  private static readonly f64 = new Float64Array(1);
+  private static readonly f64Words = new Int32Array(Fingerprint.f64.buffer);
+
+  add(x: number): this {
+    this.h1 = Math.imul(this.h1 ^ x, 0x01000193);
+    this.h2 = Math.imul(this.h2 ^ x, 0x5bd1e995);
+    this.h2 ^= this.h2 >>> 15;
+    return this;
+  }
+
+  /** Every element's bits (floats as their bit patterns). */
+  words(data: Int32Array | Float32Array): this {
+    const w = data instanceof Int32Array ? data : new Int32Array(data.buffer, data.byteOffset, data.length);
+    for (let i = 0; i < w.length; i++) this.add(w[i]!);
+    return this;
+  }
+
+  number(x: number): this {
+    Fingerprint.f64[0] = x;
+    return this.add(Fingerprint.f64Words[0]!).add(Fingerprint.f64Words[1]!);
+  }
+
+  value(): [number, number] {
+    return [this.h1 >>> 0, this.h2 >>> 0];
+  }
+}
+
+/** A fingerprint of what tile tables of `mask` depend on (see the file comment). */
 function fingerprint(mask: BlockMask, withCaptures: boolean): [number, number] {
-  let h1 = 0x811c9dc5;
-  let h2 = 0x9e3779b9;
-  const mix = (x: number) => {
-    h1 = Math.imul(h1 ^ x, 0x01000193);
-    h2 = Math.imul(h2 ^ x, 0x5bd1e995);
-    h2 ^= h2 >>> 15;
-  };
-  for (const x of [mask.B, mask.H, mask.qBlocks, mask.kvBlocks, ...mask.seqLengths, ...mask.blockSize]) mix(x);
+  const f = new Fingerprint();
+  for (const x of [mask.B, mask.H, mask.qBlocks, mask.kvBlocks, ...mask.seqLengths, ...mask.blockSize]) f.add(x);
   const { kvBlocks } = mask;
   for (const [nums, idx] of [[mask.kvNumBlocks, mask.kvIndices], [mask.fullKvNumBlocks, mask.fullKvIndices]] as const) {
-    mix(0x7fffffff); // separates the partial lists from the full ones
+    f.add(0x7fffffff); // separates the partial lists from the full ones
     for (let r = 0; r < nums.length; r++) {
       const n = nums[r]!;
-      mix(n);
+      f.add(n);
       const start = r * kvBlocks;
-      for (let i = 0; i < n; i++) mix(idx[start + i]!);
+      for (let i = 0; i < n; i++) f.add(idx[start + i]!);
     }
   }
-  if (withCaptures) {
-    for (const c of mask.maskMod.captures) {
-      if (c instanceof CapturedTensor) {
-        const words = new Int32Array(c.data.buffer, c.data.byteOffset, c.data.length);
-        for (let i = 0; i < words.length; i++) mix(words[i]!);
-      } else {
-        f64[0] = c.value;
-        mix(f64Words[0]!);
-        mix(f64Words[1]!);
-      }
-    }
-  }
-  return [h1 >>> 0, h2 >>> 0];
+  if (withCaptures) for (const c of mask.maskMod.captures) c instanceof CapturedTensor ? f.words(c.data) : f.number(c.value);
+  return f.value();
 }
