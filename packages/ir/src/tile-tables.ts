@@ -222,10 +222,18 @@ class Fingerprint {
     return this;
   }
 
-  /** Every element's bits (floats as their bit patterns). */
+  /** Every element's bits (floats as their bit patterns); `add` inlined by hand: this loop is the per-call cost. */
   words(data: Int32Array | Float32Array): this {
     const w = data instanceof Int32Array ? data : new Int32Array(data.buffer, data.byteOffset, data.length);
-    for (let i = 0; i < w.length; i++) this.add(w[i]!);
+    let h1 = this.h1;
+    let h2 = this.h2;
+    for (let i = 0; i < w.length; i++) {
+      h1 = Math.imul(h1 ^ w[i]!, 0x01000193);
+      h2 = Math.imul(h2 ^ w[i]!, 0x5bd1e995);
+      h2 ^= h2 >>> 15;
+    }
+    this.h1 = h1;
+    this.h2 = h2;
     return this;
   }
 
