@@ -20,6 +20,16 @@ make -C packages/backend-cuda/harness -j"$(nproc)" BIN="$PWD/$D/hbin" $(printf "
   || { tail -20 "$D/harness-build.log"; exit 1; }
 # shared/ sits beside the main checkout (../shared there; a worktree finds it through git's common dir)
 SHARED=${FLEXATTN_SHARED:-$(cd "$(git rev-parse --git-common-dir)/.." && pwd)/../shared}
-bash "$SHARED/device/prepare.sh"
+if [ -d .git ]; then
+  bash "$SHARED/device/prepare.sh"
+else
+  # a git worktree: .git is a file, so prepare.sh's `.git/info/exclude` cannot be written; run a copy
+  # that asks git whether .device-carry is ignored (.gitignore says so) instead
+  tmp=$(mktemp -d)
+  cp "$SHARED/device/prepare.sh" "$SHARED/device/setup.sh" "$tmp/"
+  sed -i "s#^grep -qx '/.device-carry/' .git/info/exclude.*#git check-ignore -q .device-carry/ || { echo 'add .device-carry/ to .gitignore' >\&2; exit 1; }#" "$tmp/prepare.sh"
+  bash "$tmp/prepare.sh"
+  rm -rf "$tmp"
+fi
 git rev-parse --short HEAD > "$D/commit"
 du -sh "$D" .device-carry
