@@ -261,6 +261,11 @@ function fingerprint(mask: BlockMask, withCaptures: boolean): [number, number] {
       for (let i = 0; i < n; i++) f.add(idx[start + i]!);
     }
   }
-  if (withCaptures) for (const c of mask.maskMod.captures) c instanceof CapturedTensor ? f.words(c.data) : f.number(c.value);
+  if (withCaptures) {
+    for (const c of mask.maskMod.captures) {
+      if (c instanceof CapturedTensor) f.words(c.data);
+      else f.number(c.value);
+    }
+  }
   return f.value();
 }
