@@ -15,6 +15,9 @@ export { gradScore, captureGradTerms, differentiate, type CaptureGradTerm } from
 export { maskInterval, compileMaskInterval, type Box, type Coverage, type CoverageCode, type CompiledInterval } from './interval';
 export * from './render/c-style';
 export * from './render/hoist';
+export * from './render/param-layout';
+export * from './render/hook-plan';
+export * from './render/hooks';
 export * from './tensor';
 export * from './block-mask';
 export * from './kernel';
