@@ -28,7 +28,7 @@ import {
   type TracedMod,
 } from '@flexattn/ir';
 import { alibi, causal, documentMask, slidingWindow, softcap } from '@flexattn/mods';
-import { modMacros, PRELUDE_HELPERS, renderMods } from './renderer.js';
+import { cIntegerHelpers, modMacros, PRELUDE_HELPERS, renderMods } from './renderer.js';
 
 /** The harness's data a parameter can be bound to (the fields of ModCtx). */
 const CTX_TENSORS = {
@@ -117,17 +117,7 @@ function hostLiteral(value: number | boolean, dtype: IRDType): string {
   return t.startsWith('-') ? `(${t})` : t;
 }
 
-const HOST_HELPERS = `static inline int host_clampi(int i, int n) { return i < 0 ? 0 : (i >= n ? n - 1 : i); }
-static inline int host_imod(int a, int b) {
-  if (b == 0) return 0;
-  const int r = a % b;
-  return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
-}
-static inline int host_ifloordiv(int a, int b) {
-  if (b == 0) return 0;
-  const int q = a / b;
-  return (q * b != a && ((a < 0) != (b < 0))) ? q - 1 : q;
-}
+const HOST_HELPERS = `${cIntegerHelpers('static inline', 'host')}
 static inline double host_fmod(double a, double b) { return a - b * std::floor(a / b); }
 static inline int host_f2i(double x) {  // truncation, saturating, NaN -> 0
   if (x != x) return 0;

@@ -134,18 +134,27 @@ export function renderMods(scoreMod: TracedMod | undefined, maskMod: TracedMod |
   return { plan, source, scoreLayout: plan.score.params, maskLayout: plan.mask.params, ...plan.flags };
 }
 
-/** Helpers the op table and loads call (ir's semantics: floored modulo, x mod 0 = 0, saturating casts). */
-export const PRELUDE_HELPERS = `__device__ __forceinline__ int flex_clampi(int i, int n) { return i < 0 ? 0 : (i >= n ? n - 1 : i); }
-__device__ __forceinline__ int flex_imod(int a, int b) {
+/**
+ * ir's integer semantics in C (index clamping, floored modulo, x mod 0 = 0, floor division), as
+ * functions declared `decl` and named `<prefix>_…`: the device prelude's and the harness's host
+ * reference's.
+ */
+export function cIntegerHelpers(decl: string, prefix: string): string {
+  return `${decl} int ${prefix}_clampi(int i, int n) { return i < 0 ? 0 : (i >= n ? n - 1 : i); }
+${decl} int ${prefix}_imod(int a, int b) {
   if (b == 0) return 0;
   const int r = a % b;
   return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
 }
-__device__ __forceinline__ int flex_ifloordiv(int a, int b) {
+${decl} int ${prefix}_ifloordiv(int a, int b) {
   if (b == 0) return 0;
   const int q = a / b;
   return (q * b != a && ((a < 0) != (b < 0))) ? q - 1 : q;
+}`;
 }
+
+/** Helpers the op table and loads call (ir's semantics: floored modulo, x mod 0 = 0, saturating casts). */
+export const PRELUDE_HELPERS = `${cIntegerHelpers('__device__ __forceinline__', 'flex')}
 __device__ __forceinline__ float flex_fmod(float a, float b) { return a - b * floorf(a / b); }
 __device__ __forceinline__ int flex_f2i(float x) { return __float2int_rz(x); }  // saturating, NaN -> 0
 // exact for |x| < 2^22: x lands in the mantissa of 1.5 * 2^23 (integer add and float subtract, no I2F)
