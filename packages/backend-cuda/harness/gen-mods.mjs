@@ -1,7 +1,7 @@
 // Writes the harness's mod headers (gen/<mod>.h) from the kernel-hook plan: the backend's own
 // rendering of each catalogue mod plus its float64 host reference (src/harness-mods.ts, built into
 // dist/ by the package build). Usage: node gen-mods.mjs OUTDIR  (the Makefile runs it).
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const out = process.argv[2];
@@ -16,10 +16,6 @@ mkdirSync(out, { recursive: true });
 for (const m of gen.harnessMods()) {
   const file = join(out, `${m.name}.h`);
   const header = gen.renderHarnessMod(m).header;
-  let old = '';
-  try {
-    old = readFileSync(file, 'utf8');
-  } catch {}
   // unchanged headers keep their timestamps: make rebuilds only the binaries whose mod changed
-  if (old !== header) writeFileSync(file, header);
+  if (!existsSync(file) || readFileSync(file, 'utf8') !== header) writeFileSync(file, header);
 }

@@ -19,7 +19,6 @@ import {
   type OpTable,
   type ParamAccess,
   type ParamBlock,
-  planKernelHooks,
   renderKernelHooks,
   type Scalar,
   type ScoreMod,

@@ -224,7 +224,7 @@ class HookRenderer {
   }
 
   private groups(): HoistGroup[] {
-    const { d, plan } = this;
+    const { d } = this;
     const perMod = d.hoistGroups === 'per-side-and-mod';
     const out: HoistGroup[] = [];
     for (const side of ['row', 'col'] as const) {
@@ -291,16 +291,17 @@ class HookRenderer {
   }
 
   rowCol(): string[] {
-    const { d, plan } = this;
+    const { d } = this;
     const groups = this.groups();
     const out: string[] = [];
     for (const g of groups) {
       out.push(d.struct(g.struct, g.fields.map((f) => ({ name: f.name, dtype: f.node.dtype }))));
       out.push(this.builder(g));
     }
-    out.push(this.rowColElement(d.names.scoreModRowCol, 'score', plan.score.root, groups));
-    out.push(this.rowColElement(d.names.scoreModGradRowCol, 'score', plan.score.grad, groups));
-    out.push(this.rowColElement(d.names.maskModRowCol, 'mask', plan.mask.root, groups));
+    const { score, mask } = this.plan;
+    out.push(this.rowColElement(d.names.scoreModRowCol, 'score', score.root, groups));
+    out.push(this.rowColElement(d.names.scoreModGradRowCol, 'score', score.grad, groups));
+    out.push(this.rowColElement(d.names.maskModRowCol, 'mask', mask.root, groups));
     return out;
   }
 }
