@@ -9,10 +9,11 @@ describe('report number formats', () => {
   it('writes three significant digits with digit grouping and never an exponent', () => {
     expect(formatNumber(1700)).toBe('1,700');
     expect(formatNumber(1734.56)).toBe('1,730');
-    expect(formatNumber(0.000140)).toBe('0.00014');
+    expect(formatNumber(0.000140)).toBe('0.000140');
+    expect(formatNumber(1)).toBe('1.00');
     expect(formatNumber(undefined)).toBe('—');
     expect(formatNumber(NaN)).toBe('—');
-    expect(formatValue(1.6, '×')).toBe('1.6×');
+    expect(formatValue(1.6, '×')).toBe('1.60×');
     expect(formatValue(1700, 'GB/s')).toBe('1,700 GB/s');
     fc.assert(
       fc.property(fc.double({ min: 1e-6, max: 1e9, noNaN: true }), (x) => {

@@ -5,19 +5,21 @@
 import type { CaseResult } from '../runner';
 import type { Stats } from '../stats';
 
-// Intl rather than toPrecision: toPrecision switches to exponents at 1000 (`1.70e+3`).
-const threeDigits = new Intl.NumberFormat('en-US', { maximumSignificantDigits: 3, useGrouping: true });
-const fourDigits = new Intl.NumberFormat('en-US', { maximumSignificantDigits: 4, useGrouping: true });
+// Intl rather than toPrecision: toPrecision switches to exponents at 1000 (`1.70e+3`). Trailing
+// zeros stay, as with toPrecision: `1.00 ms` says the digits are known.
+const digits = (n: number) => new Intl.NumberFormat('en-US', { minimumSignificantDigits: n, maximumSignificantDigits: n, useGrouping: true });
+const threeDigits = digits(3);
+const fourDigits = digits(4);
 
 export const MISSING = '—';
 
-/** `1,700`, `276`, `0.0123`; `—` for undefined or a non-finite value. */
+/** `1,700`, `276`, `1.00`, `0.0123`; `—` for undefined or a non-finite value. */
 export function formatNumber(x: number | undefined, digits: 3 | 4 = 3): string {
   if (x === undefined || !Number.isFinite(x)) return MISSING;
   return (digits === 3 ? threeDigits : fourDigits).format(x);
 }
 
-/** A value with its unit: `1,700 GB/s`, `1.6×` (no space before ×). */
+/** A value with its unit: `1,700 GB/s`, `1.60×` (no space before ×). */
 export function formatValue(x: number | undefined, unit: string): string {
   const n = formatNumber(x);
   if (n === MISSING) return n;

@@ -6,7 +6,7 @@
 import pc from 'picocolors';
 import { peerText } from '../peer';
 import type { BlockMaskResult, CaseResult } from '../runner';
-import { formatNumber, formatRelError, MISSING } from './format';
+import { formatNumber, formatRate, formatRelError, MISSING } from './format';
 
 export type Colors = ReturnType<typeof pc.createColors>;
 export const NO_COLORS: Colors = pc.createColors(false);
@@ -29,9 +29,9 @@ export function renderTerminal(results: readonly CaseResult[], blockMasks: reado
     r.backend,
     r.status === 'ok' ? (r.verification ? `ok (${formatRelError(r.verification.maxRelError)})` : 'oracle') : r.status.toUpperCase(),
     formatNumber(r.fwd?.median),
-    r.kind === 'decode' ? `${formatNumber(r.gbps)} GB/s` : formatNumber(r.tflops),
+    r.kind === 'decode' ? formatRate(r.gbps, 'GB/s') : formatRate(r.tflops, 'TFLOP/s'),
     formatNumber(r.fwdBwd?.median),
-    formatNumber(r.fwdBwdTflops),
+    formatRate(r.fwdBwdTflops, 'TFLOP/s'),
     r.speedupVsReference ? `${formatNumber(r.speedupVsReference)}×` : MISSING,
     peerText(r.peers, (x) => formatNumber(x)),
     (r.extrapolated ? 'extrapolated; ' : '') + (r.timer ?? '') + (r.error ? ` ${r.error.split('\n')[0]!.slice(0, 120)}` : ''),
@@ -42,7 +42,7 @@ export function renderTerminal(results: readonly CaseResult[], blockMasks: reado
     if (!failed && col === STATUS_COLUMN) return colors.green(text);
     return text;
   };
-  const parts = [table(['case', 'backend', 'check (rel err)', 'fwd ms', 'TFLOP/s', 'fwd+bwd ms', 'TFLOP/s', 'vs ref', 'peers: ms, peer/ours', 'notes'], rows, style)];
+  const parts = [table(['case', 'backend', 'check (rel err)', 'fwd ms', 'fwd FLOP/s · GB/s', 'fwd+bwd ms', 'fwd+bwd FLOP/s', 'vs ref', 'peers: ms, peer/ours', 'notes'], rows, style)];
   if (blockMasks.length) {
     parts.push(
       table(
