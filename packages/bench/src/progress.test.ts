@@ -55,5 +55,9 @@ describe('progress line', () => {
     expect(first.trimEnd().length).toBeLessThanOrEqual(60);
     expect(first).toMatch(/ 0\/2 ETA … {2}webgpu: sliding_wind…$/);
     expect(drawn.some((l) => l.includes('2/2 ETA 0s  done'))).toBe(true);
+    // a terminal that does not report its width (columns 0) is taken as 120 wide, not as no room
+    const unsized = capture(true, 0);
+    progressLine(unsized.stream)(0, 1, 'webgpu: sliding_window_causal B2 H16 L8192 D128 bf16');
+    expect(unsized.text()).toContain('webgpu: sliding_window_causal B2 H16 L8192 D128 bf16');
   });
 });

@@ -42,7 +42,8 @@ export function progressLine(stream: ProgressStream): ProgressCallback {
         stream,
         format: (options, params, payload: { label: string }) => {
           const head = `[${cliProgress.Format.BarFormat(params.progress, options)}] ${params.value}/${params.total} ETA ${params.value === params.total ? '0s' : formatEta(params.eta)}`;
-          const room = Math.max(10, (stream.columns ?? 120) - head.length - 3);
+          // columns is 0 on a terminal that does not report its size
+          const room = Math.max(10, (stream.columns || 120) - head.length - 3);
           return `${head}  ${payload.label.length > room ? `${payload.label.slice(0, room - 1)}…` : payload.label}`;
         },
         barsize: 24,
