@@ -57,7 +57,9 @@ describe('progress line', () => {
     expect(drawn.some((l) => l.includes('2/2 ETA 0s  done'))).toBe(true);
     // a terminal that does not report its width (columns 0) is taken as 120 wide, not as no room
     const unsized = capture(true, 0);
-    progressLine(unsized.stream)(0, 1, 'webgpu: sliding_window_causal B2 H16 L8192 D128 bf16');
+    const unsizedProgress = progressLine(unsized.stream);
+    unsizedProgress(0, 1, 'webgpu: sliding_window_causal B2 H16 L8192 D128 bf16');
+    unsizedProgress(1, 1, 'done');
     expect(unsized.text()).toContain('webgpu: sliding_window_causal B2 H16 L8192 D128 bf16');
   });
 });
