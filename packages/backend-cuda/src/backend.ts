@@ -55,6 +55,12 @@ export class CudaBackend implements FlexAttentionBackend {
     this.modules = new KernelModules(native, this.arch, { cacheDir: options.cacheDir, cudaInclude: options.cudaInclude });
   }
 
+  /** The device for reports (the bench's header): `CUDA NVIDIA H100 80GB HBM3 (sm_90a, 132 SMs, 79.2 GiB)`. */
+  get deviceDescription(): string {
+    const { name, smCount, totalMem } = this.device;
+    return `CUDA ${name} (${this.arch}, ${smCount} SMs, ${(totalMem / 2 ** 30).toFixed(1)} GiB)`;
+  }
+
   private check(): void {
     if (this.disposed) throw new Error('this CUDA backend was disposed');
   }

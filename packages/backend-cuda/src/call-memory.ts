@@ -3,7 +3,7 @@
 // results are copied into.
 import { tablesView, type PackedBlockTables, type Tensor } from '@flexattn/ir';
 import type { CudaNative, DevicePtr } from './native.js';
-import type { DeviceBlockTable } from './params.js';
+import type { DeviceBlockTable } from './kernel-args.js';
 
 /** cuMemAlloc rounds small requests up anyway; a floor keeps zero-byte tensors addressable. */
 const MIN_ALLOCATION = 256;

@@ -9,7 +9,7 @@ import { bwdConfig, configDefines, decodeConfig, fwdConfig, useDecode, type BwdC
 import type { KernelModules } from './kernel-modules.js';
 import type { ModArguments } from './mod-arguments.js';
 import type { CudaNative, DevicePtr } from './native.js';
-import { packBwdArgs, packDecodeArgs, packFwdArgs, type Dims } from './params.js';
+import { packBwdArgs, packDecodeArgs, packFwdArgs, type Dims } from './kernel-args.js';
 import { isIdentityScoreMod, renderPrelude, type RenderedPrelude } from './renderer.js';
 
 /** See RenderOptions.indexLimit: shapes below it share one source; longer ones get the plain casts. */

@@ -4,7 +4,7 @@
 import { CapturedTensor, type ModParam, type TracedMod } from '@flexattn/ir';
 import type { CallMemory } from './call-memory.js';
 import type { DevicePtr } from './native.js';
-import { packModParams } from './params.js';
+import { packModParams } from './kernel-args.js';
 import type { RenderedPrelude } from './renderer.js';
 
 export interface CaptureGradient {
