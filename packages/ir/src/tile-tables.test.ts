@@ -49,25 +49,27 @@ function tileClassesByEvaluation(mod: TracedMod, s: { B: number; H: number; mB: 
   return out;
 }
 
+/** Problem, mask-block and tile sizes: lengths up to `maxLen`, blocks up to `maxBlock`, tiles up to 16. */
+const tilingArb = (maxHeads: number, maxLen: number, maxBlock: number) =>
+  fc.record({
+    B: fc.integer({ min: 1, max: 2 }),
+    H: fc.integer({ min: 1, max: maxHeads }),
+    qLen: fc.integer({ min: 1, max: maxLen }),
+    kvLen: fc.integer({ min: 1, max: maxLen }),
+    bq: fc.integer({ min: 1, max: maxBlock }),
+    bk: fc.integer({ min: 1, max: maxBlock }),
+    tq: fc.integer({ min: 1, max: 16 }),
+    tk: fc.integer({ min: 1, max: 16 }),
+  });
+
 describe('tileTables', () => {
   it('unrefined tiles follow the block classes, both views agree (fast-check)', () => {
     // Definition: a tile is FULL when every element in it lies in a FULL block, EMPTY when every
     // element lies in an EMPTY block, PARTIAL otherwise.
-    const arb = fc
-      .record({
-        B: fc.integer({ min: 1, max: 2 }),
-        H: fc.integer({ min: 1, max: 2 }),
-        qLen: fc.integer({ min: 1, max: 40 }),
-        kvLen: fc.integer({ min: 1, max: 40 }),
-        bq: fc.integer({ min: 1, max: 9 }),
-        bk: fc.integer({ min: 1, max: 9 }),
-        tq: fc.integer({ min: 1, max: 16 }),
-        tk: fc.integer({ min: 1, max: 16 }),
-      })
-      .chain((s) => {
-        const n = s.B * s.H * ceilDiv(s.qLen, s.bq) * ceilDiv(s.kvLen, s.bk);
-        return fc.tuple(fc.constant(s), fc.uint8Array({ min: 0, max: 2, minLength: n, maxLength: n }));
-      });
+    const arb = tilingArb(2, 40, 9).chain((s) => {
+      const n = s.B * s.H * ceilDiv(s.qLen, s.bq) * ceilDiv(s.kvLen, s.bk);
+      return fc.tuple(fc.constant(s), fc.uint8Array({ min: 0, max: 2, minLength: n, maxLength: n }));
+    });
     fc.assert(
       fc.property(arb, ([s, dense]) => {
         const mask = TableBlockMask.fromDense(dense, { B: s.B, H: s.H, qLen: s.qLen, kvLen: s.kvLen, blockSize: [s.bq, s.bk] }, causal);
@@ -109,28 +111,17 @@ describe('tileTables', () => {
       traceMaskMod((_b, _h, q, kv) => docs.at(q).eq(docs.at(kv))),
       traceMaskMod((b, _h, q, kv) => kv.le(b.mul(7)).or(q.ge(kv))), // per-batch prefix
     ];
-    const arb = fc.record({
-      mod: fc.integer({ min: 0, max: masks.length - 1 }),
-      B: fc.integer({ min: 1, max: 2 }),
-      H: fc.integer({ min: 1, max: 3 }),
-      broadcast: fc.boolean(),
-      Lq: fc.integer({ min: 1, max: 48 }),
-      Lkv: fc.integer({ min: 1, max: 48 }),
-      bq: fc.integer({ min: 1, max: 16 }),
-      bk: fc.integer({ min: 1, max: 16 }),
-      tq: fc.integer({ min: 1, max: 16 }),
-      tk: fc.integer({ min: 1, max: 16 }),
-    });
+    const arb = fc.tuple(tilingArb(3, 48, 16), fc.integer({ min: 0, max: masks.length - 1 }), fc.boolean());
     fc.assert(
-      fc.property(arb, (s) => {
-        const mod = masks[s.mod]!;
-        const [mB, mH] = s.broadcast ? [1, 1] : [s.B, s.H];
+      fc.property(arb, ([s, modIndex, broadcast]) => {
+        const mod = masks[modIndex]!;
+        const [mB, mH] = broadcast ? [1, 1] : [s.B, s.H];
         // a broadcast mask (B = H = 1) serves every batch and head of the problem: a tile it refines
         // must be full (or empty) for all of them
-        const mask = blockMaskByEvaluation(mod, { B: mB, H: mH, qLen: s.Lq, kvLen: s.Lkv, blockSize: [s.bq, s.bk] });
+        const mask = blockMaskByEvaluation(mod, { B: mB, H: mH, qLen: s.qLen, kvLen: s.kvLen, blockSize: [s.bq, s.bk] });
         const refined = classesFromTables(tileTables(mask, s.tq, s.tk, { batch: s.B, heads: s.H }));
         const plain = classesFromTables(tileTables(mask, s.tq, s.tk, { refine: false }));
-        const exact = tileClassesByEvaluation(mod, { B: s.B, H: s.H, mB, mH, Lq: s.Lq, Lkv: s.Lkv, tq: s.tq, tk: s.tk });
+        const exact = tileClassesByEvaluation(mod, { B: s.B, H: s.H, mB, mH, Lq: s.qLen, Lkv: s.kvLen, tq: s.tq, tk: s.tk });
         for (let i = 0; i < refined.length; i++) {
           if (plain[i] !== PARTIAL) expect(refined[i]).toBe(plain[i]); // only partial tiles change
           else if (refined[i] !== PARTIAL) expect(exact[i]).toBe(refined[i]);
