@@ -11,6 +11,7 @@ import { Node } from './node';
 import type { ArgName } from './ops';
 import type { ModParam } from './params';
 import { CapturedTensor } from './params';
+import { checkTracedMod } from './trace-check';
 import { TraceContext, runInTrace } from './trace-context';
 
 export type ScoreMod = (score: Expr, b: Expr, h: Expr, qIdx: Expr, kvIdx: Expr) => Expr | number;
@@ -26,12 +27,16 @@ export class TracedMod {
     readonly captures: readonly ModParam[],
     readonly name: string,
   ) {
+    checkTracedMod(kind, root, captures, name);
+    this.captures = Object.freeze([...captures]);
     // Parameters enter the hash by kind, dtype, shape and gradient need — never by their values.
     // Shapes are in because generated code bakes in a tensor's strides (compileToJs, kernels).
     const signature = captures
       .map((c) => (c instanceof CapturedTensor ? `T${c.dtype}[${c.shape.join('x')}]${c.requiresGrad ? 'g' : ''}` : `S${c.dtype}`))
       .join(',');
     this.hash = hashString(`${kind}|${root.hash}|${signature}`);
+    // compileToJs and the renderers trust root and captures: they may not be swapped afterwards
+    Object.freeze(this);
   }
 
   /** The captured tensors that need gradients, with their slots. */
