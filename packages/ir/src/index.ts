@@ -18,4 +18,6 @@ export * from './render/hoist';
 export * from './tensor';
 export * from './block-mask';
 export * from './kernel';
+export * from './validate';
+export { checkBlockMask } from './validate-mask';
 export { hashString } from './hash';
