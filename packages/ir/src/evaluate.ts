@@ -10,7 +10,7 @@ import { topoOrder } from './node';
 import type { ArgName } from './ops';
 import { CapturedTensor, type ModParam, type Scalar } from './params';
 import { jsHelpers, jsLiteral, jsTemplate, opFunction } from './semantics';
-import type { TracedMod } from './trace';
+import { TracedMod } from './trace';
 import { checkGraphParams } from './trace-check';
 
 export type Value = number | boolean;
@@ -124,6 +124,7 @@ export function compileNodeToJs(root: Node, captures: readonly ModParam[], param
 
 /** Score mods compile to (score, b, h, q, kv) => number, masks to (b, h, q, kv) => boolean. */
 export function compileToJs(mod: TracedMod): CompiledMod {
+  if (!TracedMod.isTracedMod(mod)) throw new TraceError('compileToJs needs a mod from traceScoreMod / traceMaskMod');
   const params: ArgName[] = mod.kind === 'score' ? ['score', 'b', 'h', 'q', 'kv'] : ['b', 'h', 'q', 'kv'];
   return compileNodeToJs(mod.root, mod.captures, params);
 }

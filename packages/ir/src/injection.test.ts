@@ -18,6 +18,7 @@ import { TracedMod, traceScoreMod } from './trace';
 import { compileNodeToJs, compileToJs, renderJsBody } from './evaluate';
 import { createReferenceBackend } from './reference/backend';
 import { where } from './expr';
+import { planKernelHooks } from './render/hook-plan';
 
 const FLAG = '__flexattnInjected';
 const CODE = `globalThis.${FLAG} = 1`;
@@ -157,6 +158,12 @@ describe('the sinks, one by one', () => {
     expect(() => new TracedMod('score', mod.root, [scalar(1)], 'm')).toThrow(/loads a f32 tensor of rank 1 from slot #0/);
     expect(() => compileToJs(fakeMod as TracedMod)).toThrow(TraceError);
     expect(() => renderJsBody([mod.root], [fakeTensor as CapturedTensor])).toThrow(TraceError);
+    // a look-alike mod around genuine content: its hash would key kernel caches and reach comments
+    const forged = Object.create(TracedMod.prototype, { kind: { value: 'score' }, root: { value: mod.root }, captures: { value: mod.captures }, name: { value: 'm' }, hash: { value: `x\n${CODE}` } }) as TracedMod;
+    expect(() => planKernelHooks(forged, undefined)).toThrow(TraceError);
+    expect(() => traceScoreMod(forged)).toThrow(TraceError);
+    expect(() => compileToJs(forged)).toThrow(TraceError);
+    expect(planKernelHooks(mod, undefined).key).toContain(mod.hash);
     expect(() => compileNodeToJs(mod.root, mod.captures, [s as never])).toThrow(TraceError);
     expect(() => compileNodeToJs(mod.root, mod.captures, ['score', 'score'] as never)).toThrow(TraceError);
     expect(() => createReferenceBackend().forward64(

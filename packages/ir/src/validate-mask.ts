@@ -7,7 +7,6 @@
  */
 import { type BlockMask, ceilDiv, EMPTY, FULL, PARTIAL } from './block-mask';
 import { OptionError, ShapeError } from './errors';
-import { Node } from './node';
 import { TracedMod } from './trace';
 
 const BUILD = 'build it with createBlockMask(maskMod, { qLen, kvLen }) from @flexattn/blockmask';
@@ -88,7 +87,7 @@ export function checkBlockMask(mask: unknown, Lq: number, Lkv: number, B: number
   if (mq !== Lq || mk !== Lkv) throw new ShapeError(`the block mask was built for qLen=${mq}, kvLen=${mk} but q/k have Lq=${Lq}, Lkv=${Lkv}; rebuild it with createBlockMask(mask, { qLen: ${Lq}, kvLen: ${Lkv} })`);
   if (m.B !== 1 && m.B !== B) throw new ShapeError(`the block mask has B=${m.B}; it must be 1 (broadcast) or the batch size ${B}`);
   if (m.H !== 1 && m.H !== Hq) throw new ShapeError(`the block mask has H=${m.H}; it must be 1 (broadcast) or the number of query heads ${Hq}`);
-  if (!(m.maskMod instanceof TracedMod) || !Node.isNode(m.maskMod.root) || m.maskMod.kind !== 'mask') throw new OptionError('blockMask.maskMod must be a traced mask mod');
+  if (!TracedMod.isTracedMod(m.maskMod) || m.maskMod.kind !== 'mask') throw new OptionError('blockMask.maskMod must be a traced mask mod');
   if (!checked.has(m)) {
     checkTables(m);
     checked.add(m);
