@@ -1,0 +1,75 @@
+/**
+ * ClassifiedBlockMask: the BlockMask createBlockMask returns — a TableBlockMask (the layout every
+ * backend reads) that also remembers how its blocks were classified, so it can follow a growing
+ * sequence without a rebuild: `sliceRows` (the rows of a decode step, PyTorch's `bm[:, :, i]`),
+ * `sliceRowsPerBatch` (a different position per sequence), and `resize` (new lengths, classifying
+ * only the blocks that change — PyTorch's `_adjust`, which can only truncate).
+ */
+import { ShapeError, TableBlockMask, validateBlockMaskShape, type BlockMaskShape, type BlockTables } from '@flexattn/ir';
+import { resizeDense } from './resize';
+import { checkRowRange, rowsDense } from './rows';
+import { exposedMaskMod, offsetOf, type MaskSource } from './source';
+import { allocateTables, fillPlane } from './tables';
+
+function tablesOf(dense: Uint8Array, B: number, H: number, qBlocks: number, kvBlocks: number): BlockTables {
+  const tables = allocateTables(B, H, qBlocks, kvBlocks);
+  for (let p = 0; p < B * H; p++) fillPlane(tables, p, dense, p * qBlocks * kvBlocks);
+  return tables;
+}
+
+export class ClassifiedBlockMask extends TableBlockMask {
+  /** The base mod (absolute query positions) and the query offsets of a sliced mask. */
+  readonly source: MaskSource;
+
+  constructor(tables: BlockTables, shape: BlockMaskShape, source: MaskSource) {
+    super(tables, shape, exposedMaskMod(source));
+    this.source = source;
+  }
+
+  /**
+   * Query rows [qStart, qEnd) of every batch, as a mask of qEnd − qStart rows whose mask mod sees
+   * the absolute position (q + qStart). Block-aligned starts copy block rows; other starts merge
+   * the two block rows each new block straddles (sound, see rows.ts). Typed ShapeError outside
+   * [0, qLen). Decode step at position p: `mask.sliceRows(p, p + 1)`.
+   */
+  sliceRows(qStart: number, qEnd: number): ClassifiedBlockMask {
+    checkRowRange('sliceRows', qStart, qEnd, this.seqLengths[0]);
+    return this.rowsFrom(Int32Array.from({ length: this.B }, () => qStart), qEnd - qStart);
+  }
+
+  /**
+   * Query rows [qStarts[b], qStarts[b] + qLen) of each batch b — a batched decode step where every
+   * sequence is at its own position. The result has B = qStarts.length (this mask's B must be 1 or
+   * that); its mask mod sees each batch's absolute position.
+   */
+  sliceRowsPerBatch(qStarts: ArrayLike<number>, qLen = 1): ClassifiedBlockMask {
+    const n = qStarts?.length;
+    if (!Number.isInteger(n) || n < 1) throw new ShapeError('sliceRowsPerBatch(qStarts, qLen): qStarts must hold one start per batch');
+    if (this.B !== 1 && this.B !== n) throw new ShapeError(`sliceRowsPerBatch: the mask has B=${this.B} but ${n} starts were given; pass one start per batch (or use a mask built with B omitted)`);
+    const starts = Int32Array.from(qStarts);
+    for (let b = 0; b < n; b++) {
+      if (starts[b] !== qStarts[b]) throw new ShapeError(`sliceRowsPerBatch: qStarts[${b}] = ${qStarts[b]} is not a 32-bit integer`);
+      checkRowRange(`sliceRowsPerBatch (batch ${b})`, starts[b]!, starts[b]! + qLen, this.seqLengths[0]);
+    }
+    return this.rowsFrom(starts, qLen);
+  }
+
+  /** Same mod, new lengths: reuses the blocks whose extent is unchanged, classifies the rest. */
+  resize(qLen: number, kvLen: number): ClassifiedBlockMask {
+    const shape = validateBlockMaskShape({ B: this.B, H: this.H, qLen, kvLen, blockSize: this.blockSize });
+    const dense = resizeDense(this, this.source, qLen, kvLen);
+    const qBlocks = Math.ceil(qLen / this.blockSize[0]);
+    const kvBlocks = Math.ceil(kvLen / this.blockSize[1]);
+    return new ClassifiedBlockMask(tablesOf(dense, this.B, this.H, qBlocks, kvBlocks), shape, this.source);
+  }
+
+  private rowsFrom(starts: Int32Array, qLen: number): ClassifiedBlockMask {
+    const B = starts.length;
+    const dense = rowsDense(this, starts, qLen);
+    // Offsets compose: rows of a slice are rows of the base mod further on.
+    const qOffsets = Int32Array.from(starts, (s, b) => s + offsetOf(this.source, this.B === 1 ? 0 : b));
+    const source: MaskSource = !this.source.qOffsets && qOffsets.every((x) => x === 0) ? this.source : { base: this.source.base, qOffsets };
+    const shape = { B, H: this.H, qLen, kvLen: this.seqLengths[1], blockSize: this.blockSize };
+    return new ClassifiedBlockMask(tablesOf(dense, B, this.H, Math.ceil(qLen / this.blockSize[0]), this.kvBlocks), shape, source);
+  }
+}

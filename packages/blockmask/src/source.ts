@@ -1,0 +1,59 @@
+/**
+ * Where a ClassifiedBlockMask's blocks come from: the mask mod in absolute query positions (`base`)
+ * and, for masks of row slices, each batch's first absolute query row (`qOffsets`). The maskMod a
+ * sliced mask hands the kernels reads `q + qOffset[b]` from a captured tensor, so a decode loop's
+ * next position is new data, never a new kernel; classification uses the base mod's compiled forms
+ * with the offset applied to the numbers, so it never recompiles either.
+ */
+import { capture, inlineMod, traceMaskMod, type TracedMod } from '@flexattn/ir';
+import { PlaneClassifier } from './classify';
+import { compileMask } from './compiled';
+
+export interface MaskSource {
+  /** The mask mod over absolute query positions. */
+  base: TracedMod;
+  /** Per batch of the mask, the absolute position of its query row 0; absent: 0 for every batch. */
+  qOffsets?: Int32Array;
+}
+
+/** The mod that partial blocks evaluate: the base mod at q + qOffset[b]. */
+export function exposedMaskMod(source: MaskSource): TracedMod {
+  const { base, qOffsets } = source;
+  if (!qOffsets) return base;
+  const offsets = capture(qOffsets, [qOffsets.length], { name: 'qOffset' });
+  return traceMaskMod((b, h, q, kv) => inlineMod(base, { b, h, q: q.add(offsets.at(b)), kv }), { name: `${base.name}.rows` });
+}
+
+/** The query offset of batch b (a mask of batch 1 broadcasts its one offset). */
+export const offsetOf = (source: MaskSource, b: number): number => source.qOffsets?.[source.qOffsets.length === 1 ? 0 : b] ?? 0;
+
+/** Whether the classification of a plane depends on its batch index (the mod reads b, or offsets differ). */
+export function dependsOnBatch(source: MaskSource): boolean {
+  const offsets = source.qOffsets;
+  return compileMask(source.base).reads.b || (!!offsets && offsets.some((x) => x !== offsets[0]));
+}
+
+/** Whether the classification of a plane depends on its head index. */
+export const dependsOnHead = (source: MaskSource): boolean => compileMask(source.base).reads.h;
+
+export interface GridShape {
+  qLen: number;
+  kvLen: number;
+  bq: number;
+  bk: number;
+  qBlocks: number;
+  kvBlocks: number;
+}
+
+/** A classifier for the planes of batch b: the base mod's compiled forms, shifted by b's query offset. */
+export function classifierFor(source: MaskSource, b: number, g: GridShape): PlaneClassifier {
+  const compiled = compileMask(source.base);
+  const off = offsetOf(source, b);
+  if (off === 0) return new PlaneClassifier(compiled.iv, compiled.fn, g.qLen, g.kvLen, g.bq, g.bk, g.qBlocks, g.kvBlocks);
+  const { fn, iv } = compiled;
+  return new PlaneClassifier(
+    (b0, b1, h0, h1, q0, q1, k0, k1) => iv(b0, b1, h0, h1, q0 + off, q1 + off, k0, k1),
+    (bb, h, q, kv) => fn(bb, h, q + off, kv),
+    g.qLen, g.kvLen, g.bq, g.bk, g.qBlocks, g.kvBlocks,
+  );
+}
