@@ -5,7 +5,7 @@
  * `sliceRowsPerBatch` (a different position per sequence), and `resize` (new lengths, classifying
  * only the blocks that change — PyTorch's `_adjust`, which can only truncate).
  */
-import { ShapeError, TableBlockMask, validateBlockMaskShape, type BlockMaskShape, type BlockTables } from '@flexattn/ir';
+import { ShapeError, TableBlockMask, validateBlockMaskShape, type BlockMaskShape, type BlockTables, type TracedMod } from '@flexattn/ir';
 import { resizeDense } from './resize';
 import { checkRowRange, rowsDense } from './rows';
 import { exposedMaskMod, offsetOf, type MaskSource } from './source';
@@ -21,8 +21,9 @@ export class ClassifiedBlockMask extends TableBlockMask {
   /** The base mod (absolute query positions) and the query offsets of a sliced mask. */
   readonly source: MaskSource;
 
-  constructor(tables: BlockTables, shape: BlockMaskShape, source: MaskSource) {
-    super(tables, shape, exposedMaskMod(source));
+  /** `maskMod`: the mod of `source` when the caller has it already (resize keeps its mask's). */
+  constructor(tables: BlockTables, shape: BlockMaskShape, source: MaskSource, maskMod: TracedMod = exposedMaskMod(source)) {
+    super(tables, shape, maskMod);
     this.source = source;
   }
 
@@ -34,7 +35,7 @@ export class ClassifiedBlockMask extends TableBlockMask {
    */
   sliceRows(qStart: number, qEnd: number): ClassifiedBlockMask {
     checkRowRange('sliceRows', qStart, qEnd, this.seqLengths[0]);
-    return this.rowsFrom(Int32Array.from({ length: this.B }, () => qStart), qEnd - qStart);
+    return this.rowsFrom(new Int32Array(this.B).fill(qStart), qEnd - qStart);
   }
 
   /**
@@ -60,7 +61,7 @@ export class ClassifiedBlockMask extends TableBlockMask {
     const dense = resizeDense(this, this.source, qLen, kvLen);
     const qBlocks = Math.ceil(qLen / this.blockSize[0]);
     const kvBlocks = Math.ceil(kvLen / this.blockSize[1]);
-    return new ClassifiedBlockMask(tablesOf(dense, this.B, this.H, qBlocks, kvBlocks), shape, this.source);
+    return new ClassifiedBlockMask(tablesOf(dense, this.B, this.H, qBlocks, kvBlocks), shape, this.source, this.maskMod);
   }
 
   private rowsFrom(starts: Int32Array, qLen: number): ClassifiedBlockMask {
@@ -68,8 +69,10 @@ export class ClassifiedBlockMask extends TableBlockMask {
     const dense = rowsDense(this, starts, qLen);
     // Offsets compose: rows of a slice are rows of the base mod further on.
     const qOffsets = Int32Array.from(starts, (s, b) => s + offsetOf(this.source, this.B === 1 ? 0 : b));
-    const source: MaskSource = !this.source.qOffsets && qOffsets.every((x) => x === 0) ? this.source : { base: this.source.base, qOffsets };
+    const unshifted = !this.source.qOffsets && qOffsets.every((x) => x === 0);
+    const source: MaskSource = unshifted ? this.source : { base: this.source.base, qOffsets };
     const shape = { B, H: this.H, qLen, kvLen: this.seqLengths[1], blockSize: this.blockSize };
-    return new ClassifiedBlockMask(tablesOf(dense, B, this.H, Math.ceil(qLen / this.blockSize[0]), this.kvBlocks), shape, source);
+    const tables = tablesOf(dense, B, this.H, Math.ceil(qLen / this.blockSize[0]), this.kvBlocks);
+    return new ClassifiedBlockMask(tables, shape, source, unshifted ? this.maskMod : exposedMaskMod(source));
   }
 }

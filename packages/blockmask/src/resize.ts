@@ -6,7 +6,7 @@
  * result equals createBlockMask at the new lengths for masks createBlockMask built.
  */
 import { ceilDiv, type BlockMask } from '@flexattn/ir';
-import { readRow } from './rows';
+import { readRow, scratchMap } from './rows';
 import { classifierFor, dependsOnBatch, dependsOnHead, type GridShape, type MaskSource } from './source';
 
 /** How many leading blocks keep their extent when a length changes from `from` to `to`. */
@@ -26,7 +26,7 @@ export function resizeDense(mask: BlockMask, source: MaskSource, qLen: number, k
   const keepRows = unchangedBlocks(oldQ, qLen, bq);
   const keepCols = unchangedBlocks(oldKv, kvLen, bk);
   const planeCells = qBlocks * kvBlocks;
-  const dense = new Uint8Array(B * H * planeCells);
+  const dense = scratchMap(B * H * planeCells);
   const byBatch = dependsOnBatch(source);
   const byHead = dependsOnHead(source);
   const classifiers = new Map<number, ReturnType<typeof classifierFor>>();

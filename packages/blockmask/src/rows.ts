@@ -13,6 +13,20 @@
 import { ShapeError, ceilDiv, type BlockMask, type BlockTables } from '@flexattn/ir';
 import { EMPTY, FULL, PARTIAL } from './classify';
 
+const SCRATCH_CELLS = 1 << 16;
+const scratch = new Uint8Array(SCRATCH_CELLS);
+/**
+ * A zeroed block map of `cells` bytes, reused between calls when small: a decode step builds a
+ * mask every token, its map lives only until the tables are filled, and at that size allocations
+ * dominate. Larger maps are allocated (and not kept).
+ */
+export function scratchMap(cells: number): Uint8Array {
+  if (cells > SCRATCH_CELLS) return new Uint8Array(cells);
+  const map = scratch.subarray(0, cells);
+  map.fill(EMPTY);
+  return map;
+}
+
 /** Marks row `row` of plane `plane` of `t` into out[at .. at + limit) (blocks ≥ limit ignored). */
 export function readRow(t: BlockTables, plane: number, row: number, out: Uint8Array, at: number, limit = t.kvBlocks): void {
   const r = plane * t.qBlocks + row;
@@ -44,8 +58,8 @@ export function rowsDense(mask: BlockMask, starts: Int32Array, qLen: number): Ui
   const [bq] = mask.blockSize;
   const { H, qBlocks, kvBlocks } = mask;
   const outRows = ceilDiv(qLen, bq);
-  const dense = new Uint8Array(starts.length * H * outRows * kvBlocks);
-  const other = new Uint8Array(kvBlocks);
+  const dense = scratchMap(starts.length * H * outRows * kvBlocks);
+  let other: Uint8Array | undefined;
   for (let b = 0; b < starts.length; b++) {
     const srcB = mask.B === 1 ? 0 : b;
     for (let h = 0; h < H; h++) {
@@ -58,6 +72,7 @@ export function rowsDense(mask: BlockMask, starts: Int32Array, qLen: number): Ui
         const at = ((b * H + h) * outRows + rb) * kvBlocks;
         readRow(mask, plane, s0, dense, at);
         if (s1 === s0 || s1 >= qBlocks) continue;
+        other ??= new Uint8Array(kvBlocks);
         other.fill(EMPTY);
         readRow(mask, plane, s1, other, 0);
         for (let kb = 0; kb < kvBlocks; kb++) if (dense[at + kb] !== other[kb]) dense[at + kb] = PARTIAL;
