@@ -5,7 +5,7 @@
  * next position is new data, never a new kernel; classification uses the base mod's compiled forms
  * with the offset applied to the numbers, so it never recompiles either.
  */
-import { capture, inlineMod, traceMaskMod, TracedMod } from '@flexattn/ir';
+import { capture, inlineMod, rebindParams, traceMaskMod, type CapturedTensor, type TracedMod } from '@flexattn/ir';
 import { PlaneClassifier } from './classify';
 import { compileMask } from './compiled';
 
@@ -20,16 +20,16 @@ export interface MaskSource {
  * The shifted mod traced once per (base mod, batch count) with a placeholder offsets tensor; each
  * slice then swaps in its own offsets — the same graph, so no tracing per decode step.
  */
-const templates = new WeakMap<TracedMod, Map<number, { mod: TracedMod; slot: number }>>();
+const templates = new WeakMap<TracedMod, Map<number, { mod: TracedMod; placeholder: CapturedTensor }>>();
 
-function shiftedTemplate(base: TracedMod, batches: number): { mod: TracedMod; slot: number } {
+function shiftedTemplate(base: TracedMod, batches: number): { mod: TracedMod; placeholder: CapturedTensor } {
   let perBatch = templates.get(base);
   if (!perBatch) templates.set(base, (perBatch = new Map()));
   let t = perBatch.get(batches);
   if (!t) {
     const placeholder = capture(new Int32Array(batches), [batches], { name: 'qOffset' });
     const mod = traceMaskMod((b, h, q, kv) => inlineMod(base, { b, h, q: q.add(placeholder.at(b)), kv }), { name: `${base.name}.rows` });
-    t = { mod, slot: mod.captures.indexOf(placeholder) };
+    t = { mod, placeholder };
     perBatch.set(batches, t);
   }
   return t;
@@ -39,10 +39,8 @@ function shiftedTemplate(base: TracedMod, batches: number): { mod: TracedMod; sl
 export function exposedMaskMod(source: MaskSource): TracedMod {
   const { base, qOffsets } = source;
   if (!qOffsets) return base;
-  const { mod, slot } = shiftedTemplate(base, qOffsets.length);
-  const captures = mod.captures.slice();
-  captures[slot] = capture(qOffsets, [qOffsets.length], { name: 'qOffset' });
-  return new TracedMod('mask', mod.root, captures, mod.name);
+  const { mod, placeholder } = shiftedTemplate(base, qOffsets.length);
+  return rebindParams(mod, new Map([[placeholder, capture(qOffsets, [qOffsets.length], { name: 'qOffset' })]]));
 }
 
 /** The query offset of batch b (a mask of batch 1 broadcasts its one offset). */

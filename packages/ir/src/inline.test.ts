@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { TraceError } from './errors';
+import { OptionError, TraceError } from './errors';
 import { evaluate } from './evaluate';
-import { inlineMod } from './inline';
-import { capture, scalar } from './params';
+import { inlineMod, rebindParams } from './inline';
+import { type CapturedTensor, capture, type Scalar, scalar } from './params';
 import { graphArbitraries, paramsArbitrary, showAst, traceMaskAst, traceScoreAst } from './random-graphs.test-helpers';
 import { traceMaskMod, traceScoreMod } from './trace';
 
@@ -62,5 +62,30 @@ describe('inlineMod: a traced mod called inside another trace', () => {
     expect(() => traceScoreMod((_s, b, h, q, kv) => inlineMod(inner, { b, h, q, kv }))).toThrow(/needs the score argument/);
     const mask = traceMaskMod((_b, _h, q, kv) => q.ge(kv));
     expect(() => traceMaskMod((b, h, q, kv) => inlineMod(mask, { b, h, q: q.toFloat(), kv }))).toThrow(/argument q has dtype f32; it must be i32/);
+  });
+});
+
+describe('rebindParams: the same graph over new data', () => {
+  it('swaps captured tensors and scalars, keeps the hash, and evaluates with the new data', () => {
+    const table = capture(Int32Array.of(0, 1, 2, 3), [4], { name: 'table' });
+    const shift = scalar(1, { dtype: 'i32', name: 'shift' });
+    const mod = traceMaskMod((_b, _h, q, kv) => table.at(kv).le(q.add(shift)));
+    const table2 = capture(Int32Array.of(9, 9, 9, 0), [4], { name: 'table2' });
+    const shift2 = scalar(-5, { dtype: 'i32', name: 'shift2' });
+    const rebound = rebindParams(mod, new Map<CapturedTensor | Scalar, CapturedTensor | Scalar>([[table, table2], [shift, shift2]]));
+    expect(rebound.hash).toBe(mod.hash);
+    expect(rebound.root).toBe(mod.root);
+    for (let kv = 0; kv < 4; kv++) {
+      expect(evaluate(rebound, { b: 0, h: 0, q: 6, kv })).toBe(table2.data[kv]! <= 1);
+      expect(evaluate(mod, { b: 0, h: 0, q: 6, kv })).toBe(table.data[kv]! <= 7);
+    }
+  });
+
+  it('rejects a replacement of another kind, dtype or shape (OptionError)', () => {
+    const table = capture(Int32Array.of(0, 1, 2, 3), [4], { name: 'table' });
+    const mod = traceMaskMod((_b, _h, q, kv) => table.at(kv).le(q));
+    expect(() => rebindParams(mod, new Map([[table, capture(Int32Array.of(1, 2, 3), [3])]]))).toThrow(OptionError);
+    expect(() => rebindParams(mod, new Map([[table, capture(Float32Array.of(1, 2, 3, 4), [4])]]))).toThrow(/tensor i32\[4\] but its replacement .* tensor f32\[4\]/);
+    expect(() => rebindParams(mod, new Map<CapturedTensor | Scalar, CapturedTensor | Scalar>([[table, scalar(1)]]))).toThrow(OptionError);
   });
 });

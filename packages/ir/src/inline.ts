@@ -7,12 +7,13 @@
  */
 import type { Operand } from './build';
 import { lift, rebuild } from './build';
-import { TraceError } from './errors';
+import { OptionError, TraceError } from './errors';
 import { Expr } from './expr';
 import { type LoadArg, Node, type ScalarArg, topoOrder } from './node';
 import type { ArgName } from './ops';
+import { CapturedTensor, type ModParam } from './params';
 import { currentTrace } from './trace-context';
-import type { TracedMod } from './trace';
+import { TracedMod } from './trace';
 
 /** The arguments a mod is called with: score for score mods; b, h, q, kv (i32) for both kinds. */
 export interface InlineArgs {
@@ -65,4 +66,23 @@ export function inlineMod(mod: TracedMod, args: InlineArgs): Expr {
     mapped.set(n, out);
   }
   return new Expr(mapped.get(mod.root)!);
+}
+
+const signature = (p: ModParam): string =>
+  p instanceof CapturedTensor ? `tensor ${p.dtype}[${p.shape.join(', ')}]${p.requiresGrad ? ' (requiresGrad)' : ''}` : `scalar ${p.dtype}`;
+
+/**
+ * The same mod over other runtime parameters: each key of `replace` swapped for its value, which
+ * must have the same kind, dtype and shape. The graph — hence the hash, hence every compiled
+ * kernel — stays; what a wrapper traces once (around a placeholder) serves new data without
+ * tracing again (a decode step's query offsets, a paged cache's page table).
+ */
+export function rebindParams(mod: TracedMod, replace: ReadonlyMap<ModParam, ModParam>): TracedMod {
+  const captures = mod.captures.map((c) => {
+    const r = replace.get(c);
+    if (r === undefined) return c;
+    if (signature(r) !== signature(c)) throw new OptionError(`rebindParams(${mod.name}): ${c.name} is a ${signature(c)} but its replacement ${r.name} is a ${signature(r)}; they must match`);
+    return r;
+  });
+  return new TracedMod(mod.kind, mod.root, captures, mod.name);
 }
