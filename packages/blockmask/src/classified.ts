@@ -5,10 +5,11 @@
  * `sliceRowsPerBatch` (a different position per sequence), and `resize` (new lengths, classifying
  * only the blocks that change — PyTorch's `_adjust`, which can only truncate).
  */
-import { ShapeError, TableBlockMask, validateBlockMaskShape, type BlockMaskShape, type BlockTables, type TracedMod } from '@flexattn/ir';
+import { ShapeError, TableBlockMask, validateBlockMaskShape, type BlockMaskShape, type BlockTables, type ScoreMod, type TracedMod } from '@flexattn/ir';
+import { compileMask } from './compiled';
 import { resizeDense } from './resize';
 import { checkRowRange, rowsDense } from './rows';
-import { exposedMaskMod, offsetOf, type MaskSource } from './source';
+import { exposedMaskMod, offsetOf, shiftedScoreMod, type MaskSource } from './source';
 import { allocateTables, fillPlane } from './tables';
 
 function tablesOf(dense: Uint8Array, B: number, H: number, qBlocks: number, kvBlocks: number): BlockTables {
@@ -47,12 +48,24 @@ export class ClassifiedBlockMask extends TableBlockMask {
     const n = qStarts?.length;
     if (!Number.isInteger(n) || n < 1) throw new ShapeError('sliceRowsPerBatch(qStarts, qLen): qStarts must hold one start per batch');
     if (this.B !== 1 && this.B !== n) throw new ShapeError(`sliceRowsPerBatch: the mask has B=${this.B} but ${n} starts were given; pass one start per batch (or use a mask built with B omitted)`);
+    if (this.B === 1 && n > 1 && compileMask(this.source.base).reads.b) {
+      throw new ShapeError(`sliceRowsPerBatch: the mask mod reads b but this mask was built for one batch (B omitted), classified at b = 0; build it with B: ${n}`);
+    }
     const starts = Int32Array.from(qStarts);
     for (let b = 0; b < n; b++) {
       if (starts[b] !== qStarts[b]) throw new ShapeError(`sliceRowsPerBatch: qStarts[${b}] = ${qStarts[b]} is not a 32-bit integer`);
       checkRowRange(`sliceRowsPerBatch (batch ${b})`, starts[b]!, starts[b]! + qLen, this.seqLengths[0]);
     }
     return this.rowsFrom(starts, qLen);
+  }
+
+  /**
+   * A score mod that sees the absolute query positions of this mask's rows — q + the slice's start
+   * of batch b — as its mask mod does. A decode step's score mod that reads q (ALiBi, relative
+   * positions) needs it: the kernel's q is the row within the slice.
+   */
+  shiftScoreMod(mod: ScoreMod | TracedMod): ScoreMod {
+    return shiftedScoreMod(this.source, mod);
   }
 
   /** Same mod, new lengths: reuses the blocks whose extent is unchanged, classifies the rest. */

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ShapeError, traceMaskMod, type MaskMod, type TracedMod } from '@flexattn/ir';
+import { evaluate, ShapeError, traceMaskMod, traceScoreMod, type MaskMod, type TracedMod } from '@flexattn/ir';
 import { createBlockMask, createMask, fromKvBlocks, validateBlockMask, type ClassifiedBlockMask } from './index';
 import { boolAst, buildMask, envData, shapeArb } from './grammar.test-helpers';
 import { bruteForceBlocks, denseFromQMajor, firstDifference, listsSorted, type Shape } from './oracle.test-helpers';
@@ -150,6 +150,16 @@ describe('sliceRows: the block rows of a query range', () => {
     expect(hashes.size).toBe(1); // a new position is new data, never a new kernel
   });
 
+  it('shiftScoreMod gives a score mod the slice’s absolute query positions, per batch', () => {
+    const relative = traceScoreMod((s, b, _h, q, kv) => s.add(q.sub(kv).toFloat().mul(0.5)).add(b));
+    const master = createBlockMask(() => true, { qLen: 40, kvLen: 40, blockSize: 8 });
+    const rows = master.sliceRowsPerBatch([3, 17, 39]);
+    const shifted = traceScoreMod(rows.shiftScoreMod(relative));
+    for (const [b, start] of [3, 17, 39].entries()) expect(evaluate(shifted, { score: 1, b, h: 0, q: 0, kv: 2 })).toBe(evaluate(relative, { score: 1, b, h: 0, q: start, kv: 2 }));
+    const unsliced = traceScoreMod(master.shiftScoreMod(relative));
+    expect(evaluate(unsliced, { score: 1, b: 1, h: 0, q: 5, kv: 2 })).toBe(evaluate(relative, { score: 1, b: 1, h: 0, q: 5, kv: 2 }));
+  });
+
   it('rejects ranges outside the mask with a ShapeError naming the valid range', () => {
     const m = createBlockMask((_b, _h, q, kv) => q.ge(kv), { qLen: 16, kvLen: 16, blockSize: 4 });
     expect(() => m.sliceRows(-1, 3)).toThrow(ShapeError);
@@ -193,5 +203,7 @@ describe('sliceRowsPerBatch: each sequence at its own position', () => {
     expect(() => m.sliceRowsPerBatch([1, 2, 3])).toThrow(/B=2 but 3 starts/);
     expect(() => m.sliceRowsPerBatch([1, 16])).toThrow(/batch 1.*\[16, 17\) are outside/);
     expect(() => m.sliceRowsPerBatch([])).toThrow(ShapeError);
+    const broadcast = createBlockMask((b, _h, q, kv) => q.ge(kv.add(b)), { qLen: 16, kvLen: 16, blockSize: 4 });
+    expect(() => broadcast.sliceRowsPerBatch([1, 2])).toThrow(/reads b but this mask was built for one batch.*B: 2/);
   });
 });

@@ -5,7 +5,7 @@
  * next position is new data, never a new kernel; classification uses the base mod's compiled forms
  * with the offset applied to the numbers, so it never recompiles either.
  */
-import { capture, inlineMod, rebindParams, traceMaskMod, type CapturedTensor, type TracedMod } from '@flexattn/ir';
+import { capture, inlineMod, rebindParams, traceMaskMod, traceScoreMod, type CapturedTensor, type ScoreMod, type TracedMod } from '@flexattn/ir';
 import { PlaneClassifier } from './classify';
 import { compileMask } from './compiled';
 
@@ -41,6 +41,15 @@ export function exposedMaskMod(source: MaskSource): TracedMod {
   if (!qOffsets) return base;
   const { mod, placeholder } = shiftedTemplate(base, qOffsets.length);
   return rebindParams(mod, new Map([[placeholder, capture(qOffsets, [qOffsets.length], { name: 'qOffset' })]]));
+}
+
+/** A score mod that sees the same absolute query positions (q + qOffset[b]) as the source's mask mod. */
+export function shiftedScoreMod(source: MaskSource, mod: ScoreMod | TracedMod): ScoreMod {
+  const traced = traceScoreMod(mod);
+  const { qOffsets } = source;
+  if (!qOffsets) return (score, b, h, q, kv) => inlineMod(traced, { score, b, h, q, kv });
+  const offsets = capture(qOffsets, [qOffsets.length], { name: 'qOffset' });
+  return (score, b, h, q, kv) => inlineMod(traced, { score, b, h, q: q.add(offsets.at(b)), kv });
 }
 
 /** The query offset of batch b (a mask of batch 1 broadcasts its one offset). */
