@@ -139,6 +139,10 @@ describe('PagedKVCache', () => {
     expect(() => cache.blockMask(causal, { batch: 3 })).toThrow(/batch must be an integer in \[1, 2\]/);
     expect(() => cache.blockMask(createBlockMask((b, _h, q, kv) => q.ge(kv.add(b)), { qLen: 7, kvLen: 7, blockSize: 4 }))).toThrow(/reads b but the mask was built for one batch/);
     expect(() => cache.blockMask({} as never)).toThrow(OptionError);
+    expect(() => cache.blockMask(causal, { sequences: [2] })).toThrow(BatchIndexError);
+    expect(() => cache.blockMask(causal, { sequences: [0.5] })).toThrow(/sequences\[0\] = 0.5 is not an integer/);
+    expect(() => cache.blockMask(causal, { sequences: [0, 1], batch: 1 })).toThrow(/pass one or the other/);
+    expect(cache.blockMask(causal, { sequences: [1, 0] }).B).toBe(2);
     expect(cache.blockMask(causal, { batch: 1 }).seqLengths).toEqual([7, 16]);
   });
 });

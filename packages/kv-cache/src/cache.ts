@@ -47,6 +47,7 @@ interface MaskTemplate {
   logicalCaptures: readonly ModParam[];
   pageInfo: CapturedTensor;
   lengths: CapturedTensor;
+  sequenceOf: CapturedTensor;
 }
 const TEMPLATES_KEPT = 32;
 
@@ -151,17 +152,18 @@ export class PagedKVCache<T = Tensor> {
   }
 
   /**
-   * The physical BlockMask of a logical one ([B ≤ maxBatch, H, qLen, kvLen ≥ every length], query
-   * batch b = cache sequence b): seqLengths [qLen, pages·pageSize], kv block min(logical kv block,
-   * pageSize). A logical mask with B = 1 is applied to `batch` sequences (default maxBatch). The
-   * result is a snapshot of the page table: convert again after append/reserve/free.
+   * The physical BlockMask of a logical one ([B ≤ maxBatch, H, qLen, kvLen ≥ every length]):
+   * seqLengths [qLen, pages·pageSize], kv block min(logical kv block, pageSize). Query batch b reads
+   * cache sequence b, or `sequences[b]` (e.g. `{ sequences: [3] }` to prefill sequence 3 alone); a
+   * logical mask with B = 1 applies to `batch` sequences (default: `sequences`' length, or maxBatch).
+   * The result is a snapshot of the page table: convert again after append/reserve/free.
    */
-  blockMask(logical: BlockMask, opts: { batch?: number } = {}): BlockMask {
+  blockMask(logical: BlockMask, opts: { batch?: number; sequences?: ArrayLike<number> } = {}): BlockMask {
     if (!logical || typeof logical !== 'object' || !Array.isArray(logical.seqLengths) || !(logical.kvNumBlocks instanceof Int32Array)) {
       throw new OptionError('blockMask(logical): pass a BlockMask (createBlockMask) built over logical positions');
     }
-    const shape = physicalShape(logical, this.table, opts.batch);
-    const mod = this.snapshotMaskMod(traceMaskMod(logical.maskMod));
+    const shape = physicalShape(logical, this.table, opts);
+    const mod = this.snapshotMaskMod(traceMaskMod(logical.maskMod), shape.sequences);
     return convertLogicalMask(logical, this.table, shape, mod);
   }
 
@@ -219,22 +221,29 @@ export class PagedKVCache<T = Tensor> {
     return n!;
   }
 
-  /** The physical mod of a logical mask over a snapshot of the page table (traced once per logical mod). */
-  private snapshotMaskMod(logical: TracedMod): TracedMod {
-    let t = this.templates.get(logical.hash);
+  /**
+   * The physical mod of a logical mask over a snapshot of the page table (so a mask never changes
+   * meaning after it is made), traced once per logical mod and batch size, then rebound to new data.
+   */
+  private snapshotMaskMod(logical: TracedMod, sequences: Int32Array): TracedMod {
+    const key = `${logical.hash}|${sequences.length}`;
+    let t = this.templates.get(key);
     if (!t) {
       const view: PagedView = {
         pageInfo: capture(new Int32Array(this.pages * 2), [this.pages, 2], { name: 'pageInfo' }),
         lengths: capture(new Int32Array(this.maxBatch), [this.maxBatch], { name: 'seqLengths' }),
         pageSize: this.pageSize,
       };
-      t = { mod: traceMaskMod(physicalMaskMod(view, logical), { name: `paged(${logical.name})` }), logicalCaptures: logical.captures, ...view };
+      const sequenceOf = capture(new Int32Array(sequences.length), [sequences.length], { name: 'sequenceOf' });
+      const mod = traceMaskMod(physicalMaskMod(view, logical, sequenceOf), { name: `paged(${logical.name})` });
+      t = { mod, logicalCaptures: logical.captures, ...view, sequenceOf };
       if (this.templates.size >= TEMPLATES_KEPT) this.templates.delete(this.templates.keys().next().value!);
-      this.templates.set(logical.hash, t);
+      this.templates.set(key, t);
     }
     const replace = new Map<ModParam, ModParam>([
       [t.pageInfo, capture(Int32Array.from(this.table.pageInfo), [this.pages, 2], { name: 'pageInfo' })],
       [t.lengths, capture(Int32Array.from(this.table.lengths), [this.maxBatch], { name: 'seqLengths' })],
+      [t.sequenceOf, capture(sequences, [sequences.length], { name: 'sequenceOf' })],
     ]);
     t.logicalCaptures.forEach((c, i) => replace.set(c, logical.captures[i]!));
     return rebindParams(t.mod, replace);

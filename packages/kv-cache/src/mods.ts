@@ -23,16 +23,19 @@ export interface PagedView {
 export const logicalPosition = (view: PagedView, kv: Expr): Expr =>
   view.pageInfo.at(kv.floorDiv(view.pageSize), 1).mul(view.pageSize).add(kv.mod(view.pageSize));
 
-/** Whether physical slot `kv`, at logical position `logical`, holds a written token of sequence `b`. */
-export const holdsToken = (view: PagedView, b: Expr, kv: Expr, logical: Expr): Expr =>
-  view.pageInfo.at(kv.floorDiv(view.pageSize), 0).eq(b).and(logical.lt(view.lengths.at(b)));
+/** Whether physical slot `kv`, at logical position `logical`, holds a written token of sequence `seq`. */
+export const holdsToken = (view: PagedView, seq: Expr, kv: Expr, logical: Expr): Expr =>
+  view.pageInfo.at(kv.floorDiv(view.pageSize), 0).eq(seq).and(logical.lt(view.lengths.at(seq)));
 
-/** The physical mask mod of a logical one: false outside the sequence's written tokens. */
-export function physicalMaskMod(view: PagedView, mod: MaskMod | TracedMod): MaskMod {
+/**
+ * The physical mask mod of a logical one: false outside the sequence's written tokens. Query batch b
+ * reads cache sequence `sequenceOf[b]` when given (else sequence b); the logical mod sees b itself.
+ */
+export function physicalMaskMod(view: PagedView, mod: MaskMod | TracedMod, sequenceOf?: CapturedTensor): MaskMod {
   const logicalMod = traceMaskMod(mod);
   return (b, h, q, kv) => {
     const logical = logicalPosition(view, kv);
-    return holdsToken(view, b, kv, logical).and(inlineMod(logicalMod, { b, h, q, kv: logical }));
+    return holdsToken(view, sequenceOf ? sequenceOf.at(b) : b, kv, logical).and(inlineMod(logicalMod, { b, h, q, kv: logical }));
   };
 }
 

@@ -149,20 +149,37 @@ async function checkCase(c: Case): Promise<void> {
 
   const tracedScore = score ? traceScoreMod(score) : undefined;
   const tol = c.dtype === 'f32' ? { atol: 1e-5, rtol: 1e-5 } : { atol: 2e-3, rtol: 2e-3 };
-  for (let b = 0; b < nSeq; b++) {
-    const L = c.lengths[b]!;
-    const start = starts[b]!;
-    // The oracle: this sequence alone, contiguous, its mask element by element at absolute positions.
+  /** The oracle: sequence `seq` alone, contiguous, the mods at absolute positions as query batch `b` sees them. */
+  const dense = (qb: Tensor, seq: number, b: number) => {
+    const L = c.lengths[seq]!;
+    const start = starts[seq]!;
     const own = createBlockMask((_b, h, qi, kv) => inlineMod(traced, { b, h, q: qi.add(start), kv }), { qLen: c.Lq, kvLen: L, blockSize: 1 });
-    const dense = await reference.flexAttention(batchOf(q, b), rowsOf(K[b]!, c.kvHeads, L, c.E, 0, L, c.dtype), rowsOf(V[b]!, c.kvHeads, L, c.Ev, 0, L, c.dtype), {
+    return reference.flexAttention(qb, rowsOf(K[seq]!, c.kvHeads, L, c.E, 0, L, c.dtype), rowsOf(V[seq]!, c.kvHeads, L, c.Ev, 0, L, c.dtype), {
       blockMask: own,
       scoreMod: tracedScore ? (s, _b, h, qi, kv) => inlineMod(tracedScore, { score: s, b, h, q: qi.add(start), kv }) : undefined,
       enableGqa: true,
       returnLse: true,
     });
-    assertClose(batchOf(paged.out, b), dense.out, tol, `out of sequence ${b}`);
-    assertClose(batchOf(paged.lse!, b), dense.lse!, tol, `lse of sequence ${b}`);
+  };
+  for (let b = 0; b < nSeq; b++) {
+    const want = await dense(batchOf(q, b), b, b);
+    assertClose(batchOf(paged.out, b), want.out, tol, `out of sequence ${b}`);
+    assertClose(batchOf(paged.lse!, b), want.lse!, tol, `lse of sequence ${b}`);
   }
+
+  // One sequence alone (a prefill beside the others): query batch 0 reads cache sequence `seq`.
+  const seq = c.seed % nSeq;
+  const aloneLogical = createBlockMask(traced, { qLen: Lmax, kvLen: Lmax, blockSize: [c.qBlock, bk] }).sliceRows(starts[seq]!, starts[seq]! + c.Lq);
+  const qAlone = batchOf(q, seq);
+  const alone = await reference.flexAttention(qAlone, cache.k, cache.v, {
+    blockMask: cache.blockMask(aloneLogical, { sequences: [seq] }),
+    scoreMod: score ? cache.scoreMod(aloneLogical.shiftScoreMod(score)) : undefined,
+    enableGqa: true,
+    returnLse: true,
+  });
+  const want = await dense(qAlone, seq, 0);
+  assertClose(alone.out, want.out, tol, `out of sequence ${seq} alone`);
+  assertClose(alone.lse!, want.lse!, tol, `lse of sequence ${seq} alone`);
 }
 
 describe('paged attention equals dense attention (reference)', () => {

@@ -25,14 +25,26 @@ const FULL = 2;
 const PARTIAL = 1;
 
 export interface PhysicalShape {
-  /** Sequences (the physical mask's B). */
-  batch: number;
+  /** Query batch b reads cache sequence sequences[b] (its length is the physical mask's B). */
+  sequences: Int32Array;
   /** The physical kv block g. */
   kvBlock: number;
 }
 
-/** The physical mask's batch and kv block size, checked against the cache. */
-export function physicalShape(logical: BlockMask, table: PageTable, batch: number | undefined): PhysicalShape {
+export interface PhysicalOptions {
+  batch?: number;
+  sequences?: ArrayLike<number>;
+}
+
+/** The physical mask's batch, sequences and kv block size, checked against the cache. */
+export function physicalShape(logical: BlockMask, table: PageTable, opts: PhysicalOptions): PhysicalShape {
+  let { batch } = opts;
+  const given = opts.sequences;
+  if (given !== undefined) {
+    if (typeof given !== 'object' || given === null || !Number.isInteger(given.length) || given.length < 1) throw new OptionError('blockMask(logical, { sequences }): pass the cache sequence of each query batch, e.g. [3] to run sequence 3 alone');
+    if (batch !== undefined && batch !== given.length) throw new OptionError(`blockMask(logical, { batch: ${batch}, sequences }): sequences lists ${given.length} sequences; pass one or the other`);
+    batch = given.length;
+  }
   const bk = logical.blockSize[1];
   const { pageSize, maxBatch } = table;
   if (bk % pageSize !== 0 && pageSize % bk !== 0) {
@@ -45,11 +57,16 @@ export function physicalShape(logical: BlockMask, table: PageTable, batch: numbe
     throw new ShapeError(`blockMask(logical, { batch: ${batch} }): the logical mask has B=${logical.B}; pass batch ${logical.B} or omit it`);
   }
   if (logical.B > maxBatch) throw new ShapeError(`the logical mask has B=${logical.B} but the cache holds maxBatch = ${maxBatch} sequences`);
-  const sequences = logical.B > 1 ? logical.B : (batch ?? maxBatch);
-  if (logical.B === 1 && sequences > 1 && readsBatch(logical.maskMod)) {
-    throw new ShapeError(`the logical mask mod reads b but the mask was built for one batch (B omitted), classified at b = 0; build it with B: ${sequences}`);
+  const B = logical.B > 1 ? logical.B : (batch ?? maxBatch);
+  if (logical.B === 1 && B > 1 && readsBatch(logical.maskMod)) {
+    throw new ShapeError(`the logical mask mod reads b but the mask was built for one batch (B omitted), classified at b = 0; build it with B: ${B}`);
   }
-  return { batch: sequences, kvBlock: Math.min(bk, pageSize) };
+  const sequences = given === undefined ? Int32Array.from({ length: B }, (_, b) => b) : Int32Array.from(given);
+  sequences.forEach((seq, i) => {
+    if (seq !== Number(given?.[i] ?? i)) throw new OptionError(`blockMask: sequences[${i}] = ${String(given?.[i])} is not an integer`);
+    table.check(seq);
+  });
+  return { sequences, kvBlock: Math.min(bk, pageSize) };
 }
 
 export function convertLogicalMask(logical: BlockMask, table: PageTable, shape: PhysicalShape, maskMod: TracedMod): TableBlockMask {
@@ -57,13 +74,14 @@ export function convertLogicalMask(logical: BlockMask, table: PageTable, shape: 
   const [qLen, kvLen] = logical.seqLengths;
   const { pageSize, pages } = table;
   const g = shape.kvBlock;
-  const B = shape.batch;
+  const { sequences } = shape;
+  const B = sequences.length;
   const { H, qBlocks } = logical;
   const physBlocks = (pages * pageSize) / g;
   for (let b = 0; b < B; b++) {
-    const len = table.lengths[b]!;
+    const len = table.lengths[sequences[b]!]!;
     if (len > kvLen) {
-      throw new ShapeError(`sequence ${b} holds ${len} tokens but the logical mask covers kvLen = ${kvLen}; build (or resize) the logical mask for at least ${len} keys — keys past it would have no mask`);
+      throw new ShapeError(`sequence ${sequences[b]} holds ${len} tokens but the logical mask covers kvLen = ${kvLen}; build (or resize) the logical mask for at least ${len} keys — keys past it would have no mask`);
     }
   }
   const dense = new Uint8Array(B * H * qBlocks * physBlocks);
@@ -73,7 +91,8 @@ export function convertLogicalMask(logical: BlockMask, table: PageTable, shape: 
     [logical.fullKvNumBlocks, logical.fullKvIndices, FULL],
   ];
   for (let b = 0; b < B; b++) {
-    const len = table.lengths[b]!;
+    const seq = sequences[b]!;
+    const len = table.lengths[seq]!;
     const srcB = logical.B === 1 ? 0 : b;
     for (let h = 0; h < H; h++) {
       for (let qb = 0; qb < qBlocks; qb++) {
@@ -85,7 +104,7 @@ export function convertLogicalMask(logical: BlockMask, table: PageTable, shape: 
             for (let s = 0; s < subBlocks; s++) {
               const start = j * bk + s * g;
               if (start >= len) break;
-              const page = table.physicalPage(b, Math.floor(start / pageSize));
+              const page = table.physicalPage(seq, Math.floor(start / pageSize));
               const block = (page * pageSize + (start % pageSize)) / g;
               dense[out + block] = cls === FULL && start + g <= len ? FULL : PARTIAL;
             }
