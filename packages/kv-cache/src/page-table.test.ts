@@ -4,7 +4,7 @@ import { BatchIndexError, OutOfPagesError } from './errors';
 import { PageTable } from './page-table';
 
 type Op = { kind: 'reserve'; b: number; len: number } | { kind: 'free'; b: number };
-const ops = (maxBatch: number) =>
+const ops = (maxBatch: number): fc.Arbitrary<Op[]> =>
   fc.array(
     fc.oneof(
       { weight: 3, arbitrary: fc.record({ kind: fc.constant('reserve' as const), b: fc.nat(maxBatch - 1), len: fc.nat(40) }) },
