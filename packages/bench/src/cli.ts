@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type BackendFactory, dawnFromEnv, FACTORIES, loadBackends } from './backends';
-import { suiteCases, type Suite } from './cases';
+import { SUITES, suiteCases, type Suite } from './cases';
 import type { DType } from './deps';
 import { attachPeers, type PeerRun } from './peer';
 import { ortTarget, runOrtPeer } from './peer-ort';
@@ -18,7 +18,7 @@ import { runBlockMaskCases, runCases } from './runner';
 
 const USAGE = `flexattn-bench [options]
   --backends reference,webgpu,cuda   default: every backend that loads here
-  --suite quick|blog|full|decode      default: quick
+  --suite quick|blog|full|decode|decode-paged   default: quick
   --mods noop,causal,…                only these mods
   --shapes L4096,D128                 only cases whose shape text contains one of these
   --dtype f32|f16|bf16                default: per suite
@@ -59,7 +59,7 @@ export async function main(argv: string[], factories: Record<string, BackendFact
     return 0;
   }
   const suite = values.suite as Suite;
-  if (!['quick', 'blog', 'full', 'decode'].includes(suite)) throw new Error(`--suite must be quick, blog, full or decode (got ${suite})`);
+  if (!SUITES.includes(suite)) throw new Error(`--suite must be one of ${SUITES.join(', ')} (got ${suite})`);
   const pass = values.pass as 'fwd' | 'bwd' | 'both';
   if (!['fwd', 'bwd', 'both'].includes(pass)) throw new Error(`--pass must be fwd, bwd or both (got ${pass})`);
   const dtype = values.dtype as DType | undefined;
