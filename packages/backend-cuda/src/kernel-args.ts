@@ -1,7 +1,7 @@
 // Packing of the kernels' by-value arguments: the *Args structs of kernels/common.cuh (their byte
-// layouts are documented there and mirrored here) and the generated params structs.
-import { CapturedTensor, type ModParam } from '@flexattn/ir';
-import type { ParamLayout } from './renderer.js';
+// layouts are documented there and mirrored here) and the generated params structs (their layout
+// is ir's ParamBlock, from the kernel-hook plan).
+import { type ModParam, packParamBlock, type ParamBlock } from '@flexattn/ir';
 
 export type Ptr = bigint;
 
@@ -113,34 +113,10 @@ export function packDecodeArgs(
  * gradient buffers (`gradPtr(slot)`, null in the forward pass), dims, and scalar values.
  */
 export function packModParams(
-  layout: ParamLayout,
+  layout: ParamBlock,
   captures: readonly ModParam[],
   tensorPtr: (slot: number) => Ptr,
   gradPtr: (slot: number) => Ptr | null,
 ): ArrayBuffer {
-  const p = new Packer(layout.size);
-  for (const f of layout.fields) {
-    const s = f.source;
-    switch (s.type) {
-      case 'tensor':
-        p.ptr(f.offset, tensorPtr(s.slot));
-        break;
-      case 'grad':
-        p.ptr(f.offset, gradPtr(s.slot));
-        break;
-      case 'dim':
-        p.i32(f.offset, (captures[s.slot] as CapturedTensor).shape[s.dim]!);
-        break;
-      case 'scalar': {
-        const c = captures[s.slot]!;
-        const value = c instanceof CapturedTensor ? 0 : c.value;
-        if (f.kind === 'f32') p.f32(f.offset, value);
-        else p.i32(f.offset, value);
-        break;
-      }
-      case 'pad':
-        break;
-    }
-  }
-  return p.buf;
+  return packParamBlock(layout, captures, { tensor: tensorPtr, grad: gradPtr });
 }
