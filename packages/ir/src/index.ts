@@ -23,3 +23,5 @@ export * from './tensor';
 export * from './block-mask';
 export * from './kernel';
 export { hashString } from './hash';
+export { inlineMod, rebindParams, type InlineArgs } from './inline';
+export { allocateHostKv, checkKvRowWrite, hasKvStorage, writeHostKvRows, type KvStorage } from './kv-storage';
