@@ -25,3 +25,5 @@ export * from './kernel';
 export * from './validate';
 export { checkBlockMask } from './validate-mask';
 export { hashString } from './hash';
+export { inlineMod, rebindParams, type InlineArgs } from './inline';
+export { allocateHostKv, checkKvRowWrite, hasKvStorage, writeHostKvRows, type KvStorage } from './kv-storage';

@@ -4,7 +4,7 @@
  * so every backend rejects the same bad input with the same typed error.
  */
 import type { BlockMask } from './block-mask';
-import { OptionError, ShapeError } from './errors';
+import { OptionError, ShapeError, UnsupportedError } from './errors';
 import type { CapturedTensor } from './params';
 import type { Tensor } from './tensor';
 import { type ScoreMod, type TracedMod, traceScoreMod } from './trace';
@@ -73,6 +73,8 @@ export interface AttentionShape {
 
 /** The dimensions of one attention call, resolved and checked. */
 export interface AttentionProblem extends AttentionShape {
+  /** K/V's batch: B, or 1 when one K/V (a paged KV cache's pages) serves every query batch. */
+  kvBatch: number;
   /** Query heads per kv head. */
   groupSize: number;
   scale: number;
@@ -83,18 +85,37 @@ export interface AttentionProblem extends AttentionShape {
   tensors?: TensorPolicy;
 }
 
+/** What a backend can run beyond the common case; a call needing more fails in resolveAttention. */
+export interface AttentionSupport {
+  /**
+   * K/V with batch 1 while q has batch B > 1: every query batch reads the same K/V (a paged KV
+   * cache's `k`/`v` are [1, Hkv, pages·pageSize, D]). Backends that index K/V by the query's batch
+   * leave this off, and such a call gets an UnsupportedError before any work.
+   */
+  kvBatchBroadcast?: boolean;
+  /** Which tensors the backend takes: 'host', or its DeviceTensors (validate.ts). */
+  tensors?: TensorPolicy;
+}
+
 /** Validates q/k/v and options; returns the resolved problem. */
 export function resolveAttention(
-  q: TensorLike, k: TensorLike, v: TensorLike, options: FlexAttentionOptions = {}, maxHeadDim = Infinity,
-  /** Which tensors this backend takes: 'host', or its DeviceTensors (see validate.ts). */
-  tensors?: TensorPolicy,
+  q: TensorLike,
+  k: TensorLike,
+  v: TensorLike,
+  options: FlexAttentionOptions = {},
+  maxHeadDim = Infinity,
+  support: AttentionSupport = {},
 ): AttentionProblem {
   if (typeof options !== 'object' || options === null) throw new OptionError(`options must be an object, got ${options === null ? 'null' : typeof options}`);
+  const { tensors } = support;
   const [B, Hq, Lq, E] = checkTensor('q', q, '[B, Hq, Lq, E]', tensors).shape as [number, number, number, number];
   const [Bk, Hkv, Lkv, Ek] = checkTensor('k', k, '[B, Hkv, Lkv, E]', tensors).shape as [number, number, number, number];
   const [Bv, Hv, Lv, Ev] = checkTensor('v', v, '[B, Hkv, Lkv, Ev]', tensors).shape as [number, number, number, number];
   if (q.dtype !== k.dtype || q.dtype !== v.dtype) throw new OptionError(`q, k and v must share a dtype; got ${q.dtype}, ${k.dtype}, ${v.dtype}`);
-  if (Bk !== B || Bv !== B) throw new ShapeError(`batch sizes differ: q has ${B}, k ${Bk}, v ${Bv}`);
+  if (Bk !== Bv || (Bk !== B && Bk !== 1)) throw new ShapeError(`batch sizes differ: q has ${B}, k ${Bk}, v ${Bv}; k and v need q's batch, or batch 1 to share one K/V across the batch`);
+  if (Bk !== B && !support.kvBatchBroadcast) {
+    throw new UnsupportedError(`k/v have batch 1 but q has batch ${B}: this backend cannot share one K/V across the batch yet (a paged KV cache needs it); repeat k/v to batch ${B}, or use a backend that supports it (the reference does)`);
+  }
   if (Ek !== E) throw new ShapeError(`head dims differ: q has E=${E} but k has ${Ek}; q and k must share E (v's Ev may differ)`);
   if (Hv !== Hkv || Lv !== Lkv) throw new ShapeError(`k is [${k.shape.join(', ')}] but v is [${v.shape.join(', ')}]; they must agree on heads and length`);
   if (Hq !== Hkv) {
@@ -106,7 +127,7 @@ export function resolveAttention(
   if (typeof scale !== 'number' || !Number.isFinite(scale) || scale <= 0) throw new OptionError(`scale must be a positive finite number, got ${String(options.scale)}`);
   const mask = checkBlockMask(options.blockMask, Lq, Lkv, B, Hq);
   const scoreMod = options.scoreMod === undefined ? undefined : traceScoreMod(options.scoreMod);
-  return { B, Hq, Hkv, Lq, Lkv, E, Ev, groupSize: Hq / Hkv, scale, scoreMod, blockMask: mask, dtype: q.dtype as Tensor['dtype'], tensors };
+  return { B, Hq, Hkv, Lq, Lkv, E, Ev, kvBatch: Bk, groupSize: Hq / Hkv, scale, scoreMod, blockMask: mask, dtype: q.dtype as Tensor['dtype'], tensors };
 }
 
 /**

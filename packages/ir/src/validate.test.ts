@@ -128,14 +128,14 @@ describe('device tensors through a backend\'s DeviceTensors', () => {
     expect(() => checkTensor('k', gpu([1, 2, 5, 8], undefined, { destroyed: true }), '[B, Hkv, Lkv, E]', devices)).toThrow(/k was released/);
     expect(() => checkTensor('v', gpu([1, 2, 5, 4], undefined, { device: 'gpu1' }), '[B, Hkv, Lkv, Ev]', devices)).toThrow(/v lives on another device than this fake backend's/);
     for (const bad of [gpu([1, 2, 6, 8], 100), gpu([1, 2, 6, 8], undefined, { destroyed: true })]) {
-      expect(() => resolveAttention(bad, k, v, {}, Infinity, devices)).toThrow(FlexAttnError);
+      expect(() => resolveAttention(bad, k, v, {}, Infinity, { tensors: devices })).toThrow(FlexAttnError);
     }
-    expect(resolveAttention(gpu([1, 2, 6, 8]), gpu([1, 2, 5, 8]), gpu([1, 2, 5, 4]), {}, Infinity, devices).Lkv).toBe(5);
+    expect(resolveAttention(gpu([1, 2, 6, 8]), gpu([1, 2, 5, 8]), gpu([1, 2, 5, 4]), {}, Infinity, { tensors: devices }).Lkv).toBe(5);
   });
 
   it('host tensors still need their data under a device policy; with no policy (a backend not yet plugged in) data-less tensors pass', () => {
-    expect(() => resolveAttention({ shape: [1, 2, 6, 8], dtype: 'f32' }, k, v, {}, Infinity, devices)).toThrow(/q has no data/);
-    expect(() => resolveAttention({ shape: [1, 2, 6, 8], dtype: 'f32' }, k, v, {}, Infinity, 'host')).toThrow(/q has no data/);
+    expect(() => resolveAttention({ shape: [1, 2, 6, 8], dtype: 'f32' }, k, v, {}, Infinity, { tensors: devices })).toThrow(/q has no data/);
+    expect(() => resolveAttention({ shape: [1, 2, 6, 8], dtype: 'f32' }, k, v, {}, Infinity, { tensors: 'host' })).toThrow(/q has no data/);
     expect(resolveAttention({ shape: [1, 2, 6, 8], dtype: 'f32' }, k, v).Lq).toBe(6);
     // …but data that is there is checked whatever the policy
     expect(() => resolveAttention({ ...q, dtype: 'bf16', data: new Float64Array(96) } as never, { ...k, dtype: 'bf16' }, { ...v, dtype: 'bf16' })).toThrow(OptionError);

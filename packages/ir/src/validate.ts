@@ -39,9 +39,10 @@ export interface DeviceTensors {
 }
 
 /**
- * Which tensors a call may take: 'host' (only host tensors with `data`), or a backend's
- * `DeviceTensors` (its device tensors too). Left out, tensors without `data` pass unchecked beyond
- * shape and dtype — only for backends that have not plugged in their `DeviceTensors` yet.
+ * Which tensors a call may take (`AttentionSupport.tensors` of resolveAttention): 'host' (only host
+ * tensors with `data`), or a backend's `DeviceTensors` (its device tensors too). Left out, tensors
+ * without `data` pass unchecked beyond shape and dtype — only for backends that have not plugged in
+ * their `DeviceTensors` yet.
  */
 export type TensorPolicy = 'host' | DeviceTensors;
 
