@@ -8,6 +8,7 @@
  * Special values: a key with post −∞ (masked, or −∞ from the score mod) contributes nothing; a row
  * whose post-mod scores include NaN or +∞ is NaN (out, lse and its gradients); a row with no
  * visible key has out 0, lse −∞ and zero gradients. O(Lkv²) per row: for small problems.
+ * `kvBatch: 1` in the shape means one K/V serves every query batch (a paged KV cache).
  */
 import { FULL, PARTIAL } from '../block-mask';
 import { gradScore } from '../derive';
@@ -16,6 +17,10 @@ import type { AttentionShape, FlexAttentionOptions } from '../kernel';
 import { traceScoreMod } from '../trace';
 
 export type DenseScore = (s: number, b: number, h: number, q: number, kv: number) => number;
+
+/** A problem's sizes; `kvBatch` 1 shares K/V across the batch (default: K/V have q's batch). */
+export type DenseShape = AttentionShape & { kvBatch?: number };
+const kvRowOf = (d: DenseShape, b: number, hk: number, j: number) => ((d.kvBatch === 1 ? 0 : b) * d.Hkv + hk) * d.Lkv + j;
 
 /** The mods of a problem as plain functions. */
 export interface DenseMods {
@@ -61,7 +66,7 @@ interface Row {
   lse: number;
 }
 
-function rowOf(d: AttentionShape, q: ArrayLike<number>, k: ArrayLike<number>, m: DenseMods, b: number, h: number, i: number): Row {
+function rowOf(d: DenseShape, q: ArrayLike<number>, k: ArrayLike<number>, m: DenseMods, b: number, h: number, i: number): Row {
   const scale = m.scale ?? 1 / Math.sqrt(d.E);
   const hk = Math.floor(h / (d.Hq / d.Hkv));
   const post = new Float64Array(d.Lkv);
@@ -72,7 +77,7 @@ function rowOf(d: AttentionShape, q: ArrayLike<number>, k: ArrayLike<number>, m:
       continue;
     }
     let s = 0;
-    for (let e = 0; e < d.E; e++) s += q[((b * d.Hq + h) * d.Lq + i) * d.E + e]! * k[((b * d.Hkv + hk) * d.Lkv + j) * d.E + e]!;
+    for (let e = 0; e < d.E; e++) s += q[((b * d.Hq + h) * d.Lq + i) * d.E + e]! * k[kvRowOf(d, b, hk, j) * d.E + e]!;
     raw[j] = s * scale;
     post[j] = m.score ? m.score(raw[j]!, b, h, i, j) : raw[j]!;
   }
@@ -86,7 +91,7 @@ function rowOf(d: AttentionShape, q: ArrayLike<number>, k: ArrayLike<number>, m:
 }
 
 /** Forward: out [B, Hq, Lq, Ev] and the natural-log lse [B, Hq, Lq], in float64. */
-export function denseForward64(d: AttentionShape, q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, m: DenseMods = {}) {
+export function denseForward64(d: DenseShape, q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, m: DenseMods = {}) {
   const out = new Float64Array(d.B * d.Hq * d.Lq * d.Ev);
   const lse = new Float64Array(d.B * d.Hq * d.Lq);
   for (let b = 0; b < d.B; b++)
@@ -98,7 +103,7 @@ export function denseForward64(d: AttentionShape, q: ArrayLike<number>, k: Array
         lse[row] = r.lse;
         for (let j = 0; j < d.Lkv; j++) {
           if (r.post[j] === -Infinity) continue;
-          for (let e = 0; e < d.Ev; e++) out[row * d.Ev + e]! += r.P[j]! * v[((b * d.Hkv + hk) * d.Lkv + j) * d.Ev + e]!;
+          for (let e = 0; e < d.Ev; e++) out[row * d.Ev + e]! += r.P[j]! * v[kvRowOf(d, b, hk, j) * d.Ev + e]!;
         }
       }
     }
@@ -106,11 +111,12 @@ export function denseForward64(d: AttentionShape, q: ArrayLike<number>, k: Array
 }
 
 /** Backward: dq, dk, dv for the loss Σ out · dOut, in float64. */
-export function denseBackward64(d: AttentionShape, q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, dOut: ArrayLike<number>, m: DenseMods = {}) {
+export function denseBackward64(d: DenseShape, q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, dOut: ArrayLike<number>, m: DenseMods = {}) {
   const scale = m.scale ?? 1 / Math.sqrt(d.E);
   const dq = new Float64Array(d.B * d.Hq * d.Lq * d.E);
-  const dk = new Float64Array(d.B * d.Hkv * d.Lkv * d.E);
-  const dv = new Float64Array(d.B * d.Hkv * d.Lkv * d.Ev);
+  const kvRows = (d.kvBatch ?? d.B) * d.Hkv * d.Lkv;
+  const dk = new Float64Array(kvRows * d.E);
+  const dv = new Float64Array(kvRows * d.Ev);
   for (let b = 0; b < d.B; b++)
     for (let h = 0; h < d.Hq; h++) {
       const hk = Math.floor(h / (d.Hq / d.Hkv));
@@ -120,11 +126,11 @@ export function denseBackward64(d: AttentionShape, q: ArrayLike<number>, k: Arra
         const row = (b * d.Hq + h) * d.Lq + i;
         const live = [...r.post.keys()].filter((j) => r.post[j] !== -Infinity);
         const dP = new Float64Array(d.Lkv);
-        for (const j of live) for (let e = 0; e < d.Ev; e++) dP[j]! += dOut[row * d.Ev + e]! * v[((b * d.Hkv + hk) * d.Lkv + j) * d.Ev + e]!;
+        for (const j of live) for (let e = 0; e < d.Ev; e++) dP[j]! += dOut[row * d.Ev + e]! * v[kvRowOf(d, b, hk, j) * d.Ev + e]!;
         for (const j of live) {
           const dPost = r.P[j]! * live.reduce((acc, kk) => acc + r.P[kk]! * (dP[j]! - dP[kk]!), 0);
           const ds = dPost * (m.dScore ? m.dScore(r.raw[j]!, b, h, i, j) : 1);
-          const kRow = (b * d.Hkv + hk) * d.Lkv + j;
+          const kRow = kvRowOf(d, b, hk, j);
           for (let e = 0; e < d.E; e++) {
             dq[row * d.E + e]! += ds * k[kRow * d.E + e]! * scale;
             dk[kRow * d.E + e]! += ds * q[row * d.E + e]! * scale;

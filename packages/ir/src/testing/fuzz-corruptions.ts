@@ -114,9 +114,10 @@ export const CORRUPTIONS: readonly Corruption[] = [
     apply: (call, s, pick) => {
       const [k, v] = [tensorOf(call, 'k'), tensorOf(call, 'v')];
       switch (pick % 4) {
-        case 0: call.tensors.k = reshaped(k, [s.B, s.Hkv, s.Lkv, s.E + 1], s.seed); break;
-        case 1: call.tensors.v = reshaped(v, [s.B, s.Hkv, s.Lkv + 1, s.Ev], s.seed); break;
+        case 0: call.tensors.k = reshaped(k, [s.kvBatch, s.Hkv, s.Lkv, s.E + 1], s.seed); break;
+        case 1: call.tensors.v = reshaped(v, [s.kvBatch, s.Hkv, s.Lkv + 1, s.Ev], s.seed); break;
         case 2:
+          // a K/V batch that is neither q's nor 1
           call.tensors.k = reshaped(k, [s.B + 1, s.Hkv, s.Lkv, s.E], s.seed);
           call.tensors.v = reshaped(v, [s.B + 1, s.Hkv, s.Lkv, s.Ev], s.seed);
           break;
@@ -131,7 +132,7 @@ export const CORRUPTIONS: readonly Corruption[] = [
     name: 'q, k and v of different dtypes',
     apply: (call, s) => {
       const dtype = s.dtype === 'f32' ? 'bf16' : 'f32';
-      call.tensors.k = randomTensor([s.B, s.Hkv, s.Lkv, s.E], dtype, s.seed);
+      call.tensors.k = randomTensor([s.kvBatch, s.Hkv, s.Lkv, s.E], dtype, s.seed);
     },
   },
   {

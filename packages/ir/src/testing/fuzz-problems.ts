@@ -17,6 +17,8 @@ import { randomNormal, randomTensor, seededRandom } from './random';
 type FC = typeof FastCheck;
 
 export interface ProblemSpec extends AttentionShape {
+  /** 1 when kvShared, else B. */
+  kvBatch: number;
   dtype: DType;
   seed: number;
   /** Standard deviation of q, k and v (large values make one-hot rows). */
@@ -32,6 +34,8 @@ export interface ProblemSpec extends AttentionShape {
   blockSize: [number, number];
   maskPerBatch: boolean;
   maskPerHead: boolean;
+  /** One K/V for every query batch (k/v of batch 1, a paged KV cache's layout). */
+  kvShared: boolean;
   /** Special values written into the inputs: tensor, flat index (taken modulo its size), value. */
   poison: { tensor: 'q' | 'k' | 'v' | 'dOut'; at: number; value: number }[];
 }
@@ -74,7 +78,7 @@ export const MASK_FAMILY: readonly ((p: number, spec: ProblemSpec) => MaskMod | 
 ];
 
 /** A random valid problem; `special` adds NaN/±Infinity to the inputs now and then. */
-export function problemSpec(fc: FC, o: { dtypes: readonly DType[]; special: boolean; maxLen?: number }): FastCheck.Arbitrary<ProblemSpec> {
+export function problemSpec(fc: FC, o: { dtypes: readonly DType[]; special: boolean; kvShared: boolean; maxLen?: number }): FastCheck.Arbitrary<ProblemSpec> {
   const maxLen = o.maxLen ?? 20;
   return fc
     .record({
@@ -96,11 +100,12 @@ export function problemSpec(fc: FC, o: { dtypes: readonly DType[]; special: bool
       blockSize: fc.tuple(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1, max: 8 })),
       maskPerBatch: fc.boolean(),
       maskPerHead: fc.boolean(),
+      kvShared: o.kvShared ? fc.boolean() : fc.constant(false),
       poison: o.special
         ? fc.array(fc.record({ tensor: fc.constantFrom('q' as const, 'k' as const, 'v' as const, 'dOut' as const), at: fc.nat(), value: fc.constantFrom(NaN, Infinity, -Infinity) }), { maxLength: 2 })
         : fc.constant<ProblemSpec['poison']>([]),
     })
-    .map(({ group, ...r }) => ({ ...r, Hq: r.Hkv * group }));
+    .map(({ group, ...r }) => ({ ...r, Hq: r.Hkv * group, kvBatch: r.kvShared ? 1 : r.B }));
 }
 
 export interface Problem {
@@ -116,8 +121,8 @@ export function buildProblem(spec: ProblemSpec): Problem {
   const t = (shape: number[], seed: number, std: number) => randomTensor(shape, spec.dtype, seed, std);
   const x = {
     q: t([spec.B, spec.Hq, spec.Lq, spec.E], spec.seed, spec.std),
-    k: t([spec.B, spec.Hkv, spec.Lkv, spec.E], spec.seed + 1, spec.std),
-    v: t([spec.B, spec.Hkv, spec.Lkv, spec.Ev], spec.seed + 2, spec.std),
+    k: t([spec.kvBatch, spec.Hkv, spec.Lkv, spec.E], spec.seed + 1, spec.std),
+    v: t([spec.kvBatch, spec.Hkv, spec.Lkv, spec.Ev], spec.seed + 2, spec.std),
     dOut: t([spec.B, spec.Hq, spec.Lq, spec.Ev], spec.seed + 3, 1),
   };
   for (const p of spec.poison) {

@@ -29,6 +29,8 @@ export interface FuzzOptions {
   tolerance?: Partial<Record<DType, { forward?: Tolerance; backward?: Tolerance }>>;
   /** NaN / ±Infinity in valid inputs (default true). */
   specialValues?: boolean;
+  /** Valid calls may share one K/V (batch 1) across a query batch (default true). */
+  kvBatchBroadcast?: boolean;
   /** Longest Lq / Lkv drawn (default 20). */
   maxLen?: number;
 }
@@ -59,7 +61,7 @@ export function describeFuzz(createBackend: () => FlexAttentionBackend | Promise
   if (!vitest || !fc) throw new Error('describeFuzz defines vitest tests: call it from a test file that vitest runs');
   const { afterAll, beforeAll, describe, it } = vitest;
   const dtypes = opts.dtypes ?? ['f32', 'f16', 'bf16'];
-  const specs = problemSpec(fc, { dtypes, special: opts.specialValues ?? true, maxLen: opts.maxLen });
+  const specs = problemSpec(fc, { dtypes, special: opts.specialValues ?? true, kvShared: opts.kvBatchBroadcast ?? true, maxLen: opts.maxLen });
   const tol = (dtype: DType, pass: 'forward' | 'backward') => opts.tolerance?.[dtype]?.[pass] ?? ROUNDING[dtype];
 
   describe(`flexattn fuzz${opts.label ? ` (${opts.label})` : ''}`, () => {
