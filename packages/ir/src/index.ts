@@ -16,6 +16,10 @@ export { maskInterval, compileMaskInterval, type Box, type Coverage, type Covera
 export * from './render/c-style';
 export * from './render/hoist';
 export * from './tensor';
+// Seeded tensors and numeric comparison: for examples, benchmarks and apps as much as for tests
+// (the /testing entry re-exports them; it also pulls in vitest, which a browser bundle must not).
+export { seededRandom, randomNormal, randomTensor } from './random';
+export { compareClose, assertClose, formatComparison, type Comparison, type Tolerance } from './compare';
 export * from './block-mask';
 export * from './kernel';
 export { hashString } from './hash';
