@@ -108,9 +108,9 @@ writeFileSync(join(consumer, 'package.json'), JSON.stringify({
 // PATH holds node, python3 and sh only: node-gyp's fallback would find Python but no make, cc or c++.
 const noCompiler = join(work, 'no-compiler-bin');
 mkdirSync(noCompiler);
-for (const tool of ['node', 'python3', 'sh']) {
-  const found = run('sh', ['-c', `command -v ${tool}`], { status: null }).stdout.trim();
-  if (found) symlinkSync(realpathSync(found), join(noCompiler, tool));
+const python = run('python3', ['-c', 'import sys; print(sys.executable)'], { status: null }).stdout.trim(); // the binary, not a pyenv shim
+for (const [tool, path] of [['node', process.execPath], ['python3', python], ['sh', '/bin/sh']]) {
+  if (path) symlinkSync(realpathSync(path), join(noCompiler, tool));
 }
 const { CC: _cc, CXX: _cxx, ...baseEnv } = process.env;
 const hiddenEnv = { ...baseEnv, PATH: noCompiler };
@@ -212,6 +212,7 @@ const rebuild = npm(['rebuild', '@flexattn/backend-cuda', '--foreground-scripts'
 const lines = rebuild.out.split('\n').filter((l) => l.startsWith('@flexattn/backend-cuda: '));
 console.log(`  ${lines.join('\n  ')}`);
 expect(lines.length === 1 && lines[0].includes('`npm rebuild @flexattn/backend-cuda`') && lines[0].includes('`pnpm approve-builds`'), 'npm rebuild exits 0 and prints one line naming the commands');
+expect(/\bmake\b|g\+\+|c\+\+|\bcc\b/.test(lines[0] ?? ''), 'the line gives the missing compiler toolchain as the reason');
 const runtime = node(['--input-type=module', '-e', `
   const { createCudaBackend } = await import('@flexattn/backend-cuda');
   try { await createCudaBackend(); console.log('created'); } catch (e) { console.log(e.name + ': ' + e.message); }`], { cwd: consumer }).stdout;

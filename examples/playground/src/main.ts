@@ -69,6 +69,7 @@ function onClick(id: string, work: () => Promise<void>) {
 }
 
 const fmt = (x: number) => x.toExponential(2);
+const rate = (tflops: number) => (tflops >= 1 ? `${tflops.toFixed(2)} TFLOP/s` : `${(tflops * 1000).toFixed(2)} GFLOP/s`);
 
 onClick('#show-mask', async () => {
   const shape = shapeOf('large');
@@ -98,7 +99,7 @@ onClick('#run-time', async () => {
   const shape = shapeOf('large');
   const t = await timeForward(await webgpu(), modsFor(shape), shape);
   const out = $('#time-result');
-  out.textContent = `forward [1, ${shape.H}, ${shape.L}, ${shape.D}]: ${t.ms.toFixed(2)} ms (median of 5, ${t.timer} timer), ${t.tflops.toFixed(3)} TFLOP/s over the blocks kept`;
+  out.textContent = `forward [1, ${shape.H}, ${shape.L}, ${shape.D}]: ${t.ms.toFixed(2)} ms (median of 5, ${t.timer} timer), ${rate(t.tflops)} over the blocks kept`;
   out.dataset.ms = String(t.ms);
 });
 
