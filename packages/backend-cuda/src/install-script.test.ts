@@ -8,10 +8,10 @@ import { arch, platform } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { builtAddon } from './built-addon.test-helpers.js';
 import { explainUnavailable, installFailure } from './native.js';
 
 const pkg = join(dirname(fileURLToPath(import.meta.url)), '..');
-const builtAddon = join(pkg, 'build', 'Release', 'flexattn_cuda.node');
 const NO_COMPILER = 'make: g++: No such file or directory';
 
 /** A package copy inside node_modules/, so the script resolves node-gyp-build as when installed. */

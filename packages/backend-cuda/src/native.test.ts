@@ -6,6 +6,7 @@ import { arch, platform, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { builtAddon } from './built-addon.test-helpers.js';
 import { runDoctor } from './doctor.js';
 import {
   type CudaProbe,
@@ -20,7 +21,7 @@ import {
 import { BackendUnavailableError, CompileError } from './native-errors.js';
 
 const pkg = join(dirname(fileURLToPath(import.meta.url)), '..');
-const addonFile = join(pkg, 'build', 'Release', 'flexattn_cuda.node');
+const addonFile = builtAddon;
 const built = existsSync(addonFile);
 const NOT_BUILT = 'flexattn_cuda.node is not built: run `pnpm --filter @flexattn/backend-cuda build:native`';
 const here = `${platform()}-${arch()}`;
@@ -255,7 +256,7 @@ describe('doctor', () => {
     const code = await runDoctor({ out: (l) => lines.push(l), env: { ...process.env, FLEXATTN_CUDA_CACHE: '/tmp/fa-cache' } });
     const text = lines.join('\n');
     expect(code).toBe(1);
-    expect(text).toMatch(/^addon +\/.*flexattn_cuda\.node$/m);
+    expect(text).toMatch(/^addon +\/.*(flexattn_cuda|@flexattn\+backend-cuda\.glibc)\.node$/m);
     expect(text).toMatch(/^cache +\/tmp\/fa-cache$/m);
     expect(text).toMatch(/BackendUnavailableError|could not be loaded|no usable GPU/);
     const json: string[] = [];
