@@ -4,7 +4,6 @@
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { arch, platform, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { builtAddon } from './built-addon.test-helpers.js';
 import { runDoctor } from './doctor.js';
@@ -20,7 +19,6 @@ import {
 } from './native.js';
 import { BackendUnavailableError, CompileError } from './native-errors.js';
 
-const pkg = join(dirname(fileURLToPath(import.meta.url)), '..');
 const addonFile = builtAddon;
 const built = existsSync(addonFile);
 const NOT_BUILT = 'flexattn_cuda.node is not built: run `pnpm --filter @flexattn/backend-cuda build:native`';
