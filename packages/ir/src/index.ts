@@ -27,3 +27,5 @@ export { compareClose, assertClose, formatComparison, type Comparison, type Tole
 export * from './block-mask';
 export * from './kernel';
 export { hashString } from './hash';
+export { inlineMod, rebindParams, type InlineArgs } from './inline';
+export { allocateHostKv, checkKvRowWrite, hasKvStorage, writeHostKvRows, type KvStorage } from './kv-storage';
