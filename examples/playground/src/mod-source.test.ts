@@ -10,7 +10,8 @@ describe('modFromSource', () => {
       fc.property(fc.integer({ min: 1, max: 4096 }), fc.double({ min: -8, max: 8, noNaN: true }), (window, factor) => {
         const mask = modFromSource(`(b, h, q, kv) => q.ge(kv).and(q.sub(kv).lt(${window}))`, 'mask')!;
         expect(mask.traced.hash).toBe(traceMaskMod((_b, _h, q, kv) => q.ge(kv).and(q.sub(kv).lt(window))).hash);
-        const score = modFromSource(`const f = ${factor};\nreturn (score, b, h, q, kv) => score.mul(f)`, 'score')!;
+        const literal = Object.is(factor, -0) ? '-0' : String(factor); // String(-0) is '0', a different constant
+        const score = modFromSource(`const f = ${literal};\nreturn (score, b, h, q, kv) => score.mul(f)`, 'score')!;
         expect(score.traced.hash).toBe(traceScoreMod((s) => s.mul(factor)).hash);
       }),
       { numRuns: 30 },
