@@ -14,7 +14,7 @@ import { CONFORMANCE_CASES } from '../testing/cases';
 import { denseForward64 } from '../testing/dense';
 import { caseInputs } from '../testing/inputs';
 import { compileToJs } from '../evaluate';
-import { randomNormal } from '../testing/random';
+import { randomNormal } from '../random';
 import { traceMaskMod, traceScoreMod, type MaskMod, type ScoreMod } from '../trace';
 import { createReferenceBackend } from './backend';
 

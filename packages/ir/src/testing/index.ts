@@ -8,3 +8,4 @@ export { describeFuzz, type FuzzOptions } from './fuzz';
 export { denseBackward64, denseForward64, denseModsOf, type DenseMods, type DenseScore } from './dense';
 export { checkCase, describeCheck, toleranceFor, type CaseCheckOptions, type ConformanceCheck, type ConformancePass } from './checks';
 export { formatRunRecord, runConformance, type ConformanceRunOptions, type ConformanceRunRecord, type ConformanceRunResult } from './run-conformance';
+export { missingErrorExports } from './exports';
