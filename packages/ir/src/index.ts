@@ -26,6 +26,8 @@ export { seededRandom, randomNormal, randomTensor } from './random';
 export { compareClose, assertClose, formatComparison, type Comparison, type Tolerance } from './compare';
 export * from './block-mask';
 export * from './kernel';
+export * from './validate';
+export { checkBlockMask } from './validate-mask';
 export { hashString } from './hash';
 export { inlineMod, rebindParams, type InlineArgs } from './inline';
 export { allocateHostKv, checkKvRowWrite, hasKvStorage, writeHostKvRows, type KvStorage } from './kv-storage';
