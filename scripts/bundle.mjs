@@ -32,7 +32,7 @@ async function bundle(entry, outfile) {
     format: 'esm',
     target: 'node20',
     conditions: ['source'],
-    external: ['webgpu', 'playwright-core', 'vitest', '*.node'],
+    external: ['webgpu', 'playwright-core', 'vitest', 'fast-check', '*.node'], // vitest and fast-check load only under vitest
     // bundled CommonJS (and createRequire users) need `require` in an ES module
     banner: { js: "import { createRequire as __flexattnCreateRequire } from 'node:module'; const require = __flexattnCreateRequire(import.meta.url);" },
     logLevel: 'warning',

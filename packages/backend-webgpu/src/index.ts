@@ -8,3 +8,4 @@ export { KernelConfigs, type Tuning, type DecodeTuning, type ForwardTuning } fro
 export { PassTimer, timestampTotalMs, type TimestampTotal } from './timing.js';
 export { renderMods, WGSL_OP_TABLE, WGSL_PRELUDE, type RenderedMods } from './renderer.js';
 export type { WgslHooks } from './programs/hooks.js';
+export * from './errors.js';

@@ -3,8 +3,9 @@
  * q-major views are derived; every count and index is checked (typed errors naming the row).
  */
 import {
-  OptionError, ShapeError, TableBlockMask, ceilDiv, tablesFromClasses, traceMaskMod, validateBlockMaskShape, type MaskMod, type TracedMod,
+  OptionError, ShapeError, ceilDiv, tablesFromClasses, traceMaskMod, validateBlockMaskShape, type MaskMod, type TracedMod,
 } from '@flexattn/ir';
+import { ClassifiedBlockMask } from './classified';
 
 export interface FromKvBlocksOptions {
   /** Partial blocks per q block, [B, H, qBlocks]. */
@@ -27,7 +28,7 @@ export interface FromKvBlocksOptions {
 
 const visibleEverywhere: MaskMod = () => true;
 
-export function fromKvBlocks(opts: FromKvBlocksOptions): TableBlockMask {
+export function fromKvBlocks(opts: FromKvBlocksOptions): ClassifiedBlockMask {
   if (typeof opts !== 'object' || opts === null) throw new OptionError('fromKvBlocks({ kvNumBlocks, kvIndices, seqLengths, ... }): the options object is required');
   for (const key of ['kvNumBlocks', 'kvIndices'] as const) {
     const v = opts[key] as unknown;
@@ -75,5 +76,6 @@ export function fromKvBlocks(opts: FromKvBlocksOptions): TableBlockMask {
   }
   if (opts.fullKvNumBlocks && opts.fullKvIndices) mark('fullKv', opts.fullKvNumBlocks, opts.fullKvIndices, 2);
 
-  return new TableBlockMask(tablesFromClasses(dense, B, H, qBlocks, kvBlocks), shape, traced);
+  // resize classifies the blocks new lengths add with the mask mod (visible everywhere by default).
+  return new ClassifiedBlockMask(tablesFromClasses(dense, B, H, qBlocks, kvBlocks), shape, { base: traced });
 }

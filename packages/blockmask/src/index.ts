@@ -9,3 +9,5 @@ export {
   validateBlockMask, type BlockMaskProblem, type BlockMaskProblemKind, type BlockMaskValidation, type ValidateBlockMaskOptions,
 } from './validate';
 export { EMPTY, PARTIAL, FULL, TableBlockMask, type BlockMask, type BlockTables } from '@flexattn/ir';
+export { ClassifiedBlockMask } from './classified';
+export type { MaskSource } from './source';

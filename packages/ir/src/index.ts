@@ -21,7 +21,15 @@ export * from './render/hook-plan';
 export * from './render/hooks';
 export * from './tensor';
 export * from './block-tables';
+// Seeded tensors and numeric comparison: for examples, benchmarks and apps as much as for tests
+// (the /testing entry re-exports them; it also pulls in vitest, which a browser bundle must not).
+export { seededRandom, randomNormal, randomTensor } from './random';
+export { compareClose, assertClose, formatComparison, type Comparison, type Tolerance } from './compare';
 export * from './block-mask';
 export { tileTables, blockClasses, tileTableConversions, type TileTables, type TileTableOptions } from './tile-tables';
 export * from './kernel';
+export * from './validate';
+export { checkBlockMask } from './validate-mask';
 export { hashString } from './hash';
+export { inlineMod, rebindParams, type InlineArgs } from './inline';
+export { allocateHostKv, checkKvRowWrite, hasKvStorage, writeHostKvRows, type KvStorage } from './kv-storage';

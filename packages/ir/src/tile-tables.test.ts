@@ -165,6 +165,10 @@ describe('tileTables', () => {
     mask.kvNumBlocks[1] = 0;
     mask.fullKvNumBlocks[1] = 2;
     mask.fullKvIndices.set([0, 1], 2);
+    // and its transpose: kv block 0 lists q block 0 partial, q block 1 full
+    mask.qNumBlocks[0] = 1;
+    mask.fullQNumBlocks[0] = 1;
+    mask.fullQIndices[0] = 1;
     expect(Array.from(classesFromTables(tileTables(mask, 16, 16, { refine: false })).subarray(8, 12))).toEqual([FULL, FULL, FULL, FULL]);
     expect(Array.from(blockClasses(mask))).toEqual([PARTIAL, PARTIAL, FULL, FULL]);
     expect(tileTableConversions()).toBe(n0 + 6);
@@ -175,11 +179,15 @@ describe('tileTables', () => {
     expect(() => tileTables(m, 0, 8)).toThrow(ShapeError);
     expect(() => tileTables(m, 8, 2.5)).toThrow(ShapeError);
     m.kvIndices[0] = 7;
-    expect(() => tileTables(m, 4, 4)).toThrow(/outside \[0, 2\].*validateBlockMask/);
+    expect(() => tileTables(m, 4, 4)).toThrow(/block index 7 is outside \[0, 3\); build it with createBlockMask/);
     m.kvIndices[0] = 0;
     m.kvNumBlocks[1] = 4;
     expect(() => tileTables(m, 4, 4)).toThrow(ShapeError);
     const short = new TableBlockMask({ ...m, kvIndices: new Int32Array(2) }, { B: 1, H: 1, qLen: 20, kvLen: 20, blockSize: [8, 8] }, causal);
     expect(() => blockClasses(short)).toThrow(/kvIndices has 2 entries/);
+    // both views must agree: a q-major table changed alone
+    const fresh = blockMaskByEvaluation(causal, { qLen: 20, kvLen: 20, blockSize: 8 });
+    fresh.fullQNumBlocks[0] = 0;
+    expect(() => tileTables(fresh, 4, 4)).toThrow(/q-major tables \(backward\) disagree/);
   });
 });

@@ -22,6 +22,7 @@ import type { BlockMask } from './block-mask';
 import { ShapeError } from './errors';
 import { compileMaskInterval, type CompiledInterval } from './interval';
 import { CapturedTensor } from './params';
+import { checkBlockMaskTables } from './validate-mask';
 
 /** A BlockMask's tables in a kernel's tile units: qBlocks × kvBlocks count tiles here. */
 export interface TileTables extends PackedBlockTables {
@@ -86,7 +87,7 @@ export function tileTables(mask: BlockMask, tileQ: number, tileKv: number, optio
  */
 export function blockClasses(mask: BlockMask): Uint8Array {
   return memoised(mask, 'classes', false, () => {
-    checkTables(mask);
+    checkBlockMaskTables(mask);
     const planeCells = mask.qBlocks * mask.kvBlocks;
     const out = new Uint8Array(mask.B * mask.H * planeCells);
     for (let p = 0; p < mask.B * mask.H; p++) readTablesPlane(mask, p, out, p * planeCells);
@@ -103,7 +104,7 @@ function intervalOf(mask: BlockMask): CompiledInterval | undefined {
 }
 
 function convert(mask: BlockMask, tileQ: number, tileKv: number, interval: CompiledInterval | undefined, batch: number, heads: number): TileTables {
-  checkTables(mask);
+  checkBlockMaskTables(mask);
   const [Lq, Lkv] = mask.seqLengths;
   const [bq, bk] = mask.blockSize;
   const { qBlocks, kvBlocks } = mask;
@@ -162,31 +163,6 @@ function refinePlane(
     const kt = i % kvTiles;
     const code = interval(b0, b1, h0, h1, qt * tileQ, Math.min(Lq, (qt + 1) * tileQ) - 1, kt * tileKv, Math.min(Lkv, (kt + 1) * tileKv) - 1);
     if (code === EMPTY || code === FULL) tiles[i] = code;
-  }
-}
-
-/** Table sizes and kv-major entries in range: a malformed mask gets a typed error, never a wrong table. */
-function checkTables(mask: BlockMask): void {
-  const { B, H, qBlocks, kvBlocks } = mask;
-  const [Lq, Lkv] = mask.seqLengths;
-  const [bq, bk] = mask.blockSize;
-  const fix = 'rebuild it with createBlockMask / fromKvBlocks, or check it with validateBlockMask';
-  if (qBlocks !== ceilDiv(Lq, bq) || kvBlocks !== ceilDiv(Lkv, bk)) {
-    throw new ShapeError(`the block mask has ${qBlocks}×${kvBlocks} blocks but its lengths ${Lq}×${Lkv} in ${bq}×${bk} blocks need ${ceilDiv(Lq, bq)}×${ceilDiv(Lkv, bk)}; ${fix}`);
-  }
-  const rows = B * H * qBlocks;
-  for (const [name, view, n] of [['kvNumBlocks', mask.kvNumBlocks, rows], ['fullKvNumBlocks', mask.fullKvNumBlocks, rows], ['kvIndices', mask.kvIndices, rows * kvBlocks], ['fullKvIndices', mask.fullKvIndices, rows * kvBlocks]] as const) {
-    if (view.length !== n) throw new ShapeError(`the block mask's ${name} has ${view.length} entries; B·H·qBlocks${name.endsWith('Indices') ? '·kvBlocks' : ''} = ${n}; ${fix}`);
-  }
-  for (let r = 0; r < rows; r++) {
-    for (const [nums, idx] of [[mask.kvNumBlocks, mask.kvIndices], [mask.fullKvNumBlocks, mask.fullKvIndices]] as const) {
-      const n = nums[r]!;
-      if (n < 0 || n > kvBlocks) throw new ShapeError(`the block mask lists ${n} kv blocks in row ${r}, outside [0, ${kvBlocks}]; ${fix}`);
-      for (let i = 0; i < n; i++) {
-        const kb = idx[r * kvBlocks + i]!;
-        if (kb < 0 || kb >= kvBlocks) throw new ShapeError(`the block mask's row ${r} lists kv block ${kb}, outside [0, ${kvBlocks - 1}]; ${fix}`);
-      }
-    }
   }
 }
 
