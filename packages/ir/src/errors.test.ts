@@ -130,10 +130,11 @@ describe('resolveAttention and the backends reject bad calls with typed errors',
     expectError(() => resolveAttention({ ...q, dtype: 'f64' as never }, k, v), OptionError, /use 'f32', 'f16' or 'bf16'/);
   });
 
-  it('scale must be positive and finite', () => {
-    for (const scale of [0, -1, NaN, Infinity, -Infinity]) {
-      expectError(() => resolveAttention(q, k, v, { scale }), OptionError, /scale must be a positive finite number/);
+  it('scale may be any finite number (as in PyTorch), never NaN, ±Infinity or a non-number', () => {
+    for (const scale of [NaN, Infinity, -Infinity, '0.5' as never, null as never]) {
+      expectError(() => resolveAttention(q, k, v, { scale }), OptionError, /option 'scale' must be a finite number/);
     }
+    for (const scale of [0, -1, -0.125, 3]) expect(resolveAttention(q, k, v, { scale }).scale).toBe(scale);
     expect(resolveAttention(q, k, v).scale).toBe(0.25);
   });
 

@@ -18,4 +18,5 @@ export * from './render/hoist';
 export * from './tensor';
 export * from './block-mask';
 export * from './kernel';
+export { checkOptionValues, checkFeatures, requestedFeatures, type BackendFeature, type AttentionPass } from './options';
 export { hashString } from './hash';

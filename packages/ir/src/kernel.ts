@@ -4,6 +4,7 @@
  */
 import type { BlockMask } from './block-mask';
 import { OptionError, ShapeError } from './errors';
+import { type AttentionPass, type BackendFeature, checkFeatures, checkOptionValues } from './options';
 import type { CapturedTensor } from './params';
 import type { Tensor } from './tensor';
 import { numel } from './tensor';
@@ -16,12 +17,26 @@ export interface FlexAttentionOptions {
   scale?: number;
   /** Allow Hq ≠ Hkv: query head h reads kv head floor(h / (Hq / Hkv)). */
   enableGqa?: boolean;
+  /** Also return lse (natural log, [B, Hq, Lq], f32); the same as `returnAux: { lse: true }`. */
   returnLse?: boolean;
+  /**
+   * Auxiliary outputs: `lse`, and `maxScores` — the row max of the post-mod scores ([B, Hq, Lq],
+   * f32, natural units, −inf for a row with no visible key). Backends that do not compute
+   * maxScores reject it (UnsupportedError) rather than return without it.
+   */
+  returnAux?: { lse?: boolean; maxScores?: boolean };
+}
+
+/** flexAttentionBackward's options: the forward's, plus the gradient w.r.t. the returned lse. */
+export interface FlexAttentionBackwardOptions<T = Tensor> extends FlexAttentionOptions {
+  /** dLoss/dlse, [B, Hq, Lq] f32; absent means zero (a loss that does not use lse). */
+  dLse?: T;
 }
 
 export interface FlexAttentionResult<T = Tensor> {
   out: T;
   lse?: T;
+  maxScores?: T;
 }
 
 export interface FlexAttentionGrads<T = Tensor> {
@@ -34,9 +49,15 @@ export interface FlexAttentionGrads<T = Tensor> {
 
 export interface FlexAttentionBackend<T = Tensor> {
   readonly name: string;
+  /**
+   * Optional capabilities (`dLse`, `maxScores`) this backend implements; options that need one it
+   * does not declare are rejected with an UnsupportedError. The conformance suite runs their cases
+   * on backends that declare them and checks the rejection on the others.
+   */
+  readonly features?: readonly BackendFeature[];
   flexAttention(q: T, k: T, v: T, options?: FlexAttentionOptions): Promise<FlexAttentionResult<T>>;
   /** `lse` is the forward's natural-log lse ([B, Hq, Lq], f32). */
-  flexAttentionBackward(q: T, k: T, v: T, out: T, lse: T, dOut: T, options?: FlexAttentionOptions): Promise<FlexAttentionGrads<T>>;
+  flexAttentionBackward(q: T, k: T, v: T, out: T, lse: T, dOut: T, options?: FlexAttentionBackwardOptions<T>): Promise<FlexAttentionGrads<T>>;
   dispose(): void;
   /**
    * Optional, for the benchmark: times passes with the inputs resident on the device (uploaded once),
@@ -77,6 +98,18 @@ export interface AttentionProblem extends AttentionShape {
   scoreMod: TracedMod | undefined;
   blockMask: BlockMask | undefined;
   dtype: Tensor['dtype'];
+  /** returnLse or returnAux.lse */
+  returnLse: boolean;
+  /** returnAux.maxScores */
+  returnMaxScores: boolean;
+}
+
+/** Who resolves a call: the pass (which options are allowed) and the backend (which features it has). */
+export interface ResolveContext {
+  maxHeadDim?: number;
+  pass?: AttentionPass;
+  /** Options needing a feature this backend does not declare are rejected (UnsupportedError). */
+  backend?: { name: string; features?: readonly BackendFeature[] };
 }
 
 /** Just what validation needs of a tensor, so device-resident tensors validate the same way. */
@@ -100,8 +133,22 @@ function check4d(name: string, t: TensorLike | undefined, expected: string): rea
   return t.shape;
 }
 
-/** Validates q/k/v and options; returns the resolved problem. */
-export function resolveAttention(q: TensorLike, k: TensorLike, v: TensorLike, options: FlexAttentionOptions = {}, maxHeadDim = Infinity): AttentionProblem {
+/**
+ * Validates q/k/v and options; returns the resolved problem. `context` is the backend's head-dim
+ * limit (a number, the older form) or a ResolveContext. Without a backend in the context, options
+ * that need an optional feature (dLse, maxScores) are rejected: nothing is silently ignored.
+ */
+export function resolveAttention(
+  q: TensorLike,
+  k: TensorLike,
+  v: TensorLike,
+  options: FlexAttentionBackwardOptions<unknown> = {},
+  context: number | ResolveContext = Infinity,
+): AttentionProblem {
+  const ctx: ResolveContext = typeof context === 'number' ? { maxHeadDim: context } : context;
+  const maxHeadDim = ctx.maxHeadDim ?? Infinity;
+  checkOptionValues(options, ctx.pass ?? 'forward');
+  checkFeatures(ctx.backend, options);
   const [B, Hq, Lq, E] = check4d('q', q, '[B, Hq, Lq, E]') as [number, number, number, number];
   const [Bk, Hkv, Lkv, Ek] = check4d('k', k, '[B, Hkv, Lkv, E]') as [number, number, number, number];
   const [Bv, Hv, Lv, Ev] = check4d('v', v, '[B, Hkv, Lkv, Ev]') as [number, number, number, number];
@@ -114,8 +161,8 @@ export function resolveAttention(q: TensorLike, k: TensorLike, v: TensorLike, op
     if (Hq % Hkv !== 0) throw new ShapeError(`grouped-query attention needs Hq divisible by Hkv; got Hq=${Hq}, Hkv=${Hkv}`);
   }
   if (E > maxHeadDim || Ev > maxHeadDim) throw new ShapeError(`head dims E=${E}, Ev=${Ev} exceed this backend's limit of ${maxHeadDim}`);
+  // any finite number, 0 and negative included (PyTorch's rule); checkOptionValues checked the type
   const scale = options.scale ?? 1 / Math.sqrt(E);
-  if (typeof scale !== 'number' || !Number.isFinite(scale) || scale <= 0) throw new OptionError(`scale must be a positive finite number, got ${String(options.scale)}`);
   const mask = options.blockMask;
   if (mask) {
     const [mq, mk] = mask.seqLengths;
@@ -125,11 +172,13 @@ export function resolveAttention(q: TensorLike, k: TensorLike, v: TensorLike, op
     if (mask.maskMod?.kind !== 'mask') throw new OptionError('blockMask.maskMod must be a traced mask mod');
   }
   const scoreMod = options.scoreMod === undefined ? undefined : traceScoreMod(options.scoreMod);
-  return { B, Hq, Hkv, Lq, Lkv, E, Ev, groupSize: Hq / Hkv, scale, scoreMod, blockMask: mask, dtype: q.dtype as Tensor['dtype'] };
+  const returnLse = options.returnLse === true || options.returnAux?.lse === true;
+  const returnMaxScores = options.returnAux?.maxScores === true;
+  return { B, Hq, Hkv, Lq, Lkv, E, Ev, groupSize: Hq / Hkv, scale, scoreMod, blockMask: mask, dtype: q.dtype as Tensor['dtype'], returnLse, returnMaxScores };
 }
 
-/** Checks out/lse/dOut shapes for the backward pass against the resolved problem. */
-export function checkBackwardInputs(p: AttentionProblem, out: TensorLike, lse: TensorLike, dOut: TensorLike): void {
+/** Checks out/lse/dOut (and dLse, when given) shapes for the backward pass against the resolved problem. */
+export function checkBackwardInputs(p: AttentionProblem, out: TensorLike, lse: TensorLike, dOut: TensorLike, dLse?: TensorLike): void {
   const want = [p.B, p.Hq, p.Lq, p.Ev];
   const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
   if (!same(out.shape, want)) throw new ShapeError(`out must be [${want.join(', ')}], got [${out.shape.join(', ')}]`);
@@ -137,4 +186,10 @@ export function checkBackwardInputs(p: AttentionProblem, out: TensorLike, lse: T
   if (!same(lse.shape, [p.B, p.Hq, p.Lq])) throw new ShapeError(`lse must be [${p.B}, ${p.Hq}, ${p.Lq}] (run the forward with returnLse: true), got [${lse.shape.join(', ')}]`);
   if (out.dtype !== p.dtype || dOut.dtype !== p.dtype) throw new OptionError(`out and dOut must have q's dtype ${p.dtype}`);
   if (lse.dtype !== 'f32') throw new OptionError(`lse must be f32, got ${lse.dtype}`);
+  if (dLse !== undefined) {
+    if (!Array.isArray(dLse.shape) || !same(dLse.shape, [p.B, p.Hq, p.Lq])) throw new ShapeError(`dLse must be [${p.B}, ${p.Hq}, ${p.Lq}] like lse, got [${(dLse.shape ?? []).join(', ')}]`);
+    if (dLse.dtype !== 'f32') throw new OptionError(`dLse must be f32 like lse, got ${dLse.dtype}`);
+    const data = (dLse as Partial<Tensor>).data;
+    if (data && !(data instanceof Float32Array && data.length === p.B * p.Hq * p.Lq)) throw new ShapeError(`dLse must hold a Float32Array of ${p.B * p.Hq * p.Lq} elements`);
+  }
 }

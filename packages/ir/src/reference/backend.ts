@@ -5,7 +5,7 @@
 import { FULL, PARTIAL } from '../block-mask';
 import { captureGradTerms, gradScore } from '../derive';
 import { compileNodeToJs, compileToJs } from '../evaluate';
-import type { AttentionProblem, FlexAttentionBackend, FlexAttentionOptions } from '../kernel';
+import type { AttentionProblem, FlexAttentionBackend, FlexAttentionBackwardOptions, FlexAttentionOptions, FlexAttentionResult } from '../kernel';
 import { checkBackwardInputs, resolveAttention } from '../kernel';
 import type { CapturedTensor } from '../params';
 import type { Tensor } from '../tensor';
@@ -46,11 +46,15 @@ function makeRowScorer(p: AttentionProblem, q: Float64Array, k: Float64Array) {
   };
 }
 
+/** The reference implements every optional feature: it is what the others are checked against. */
+const REFERENCE = { name: 'reference', features: ['dLse', 'maxScores'] } as const;
+
 function forward(q: Tensor, k: Tensor, v: Tensor, options: FlexAttentionOptions) {
-  const p = resolveAttention(q, k, v, options);
+  const p = resolveAttention(q, k, v, options, { pass: 'forward', backend: REFERENCE });
   const [qf, kf, vf] = [toFloat64(q), toFloat64(k), toFloat64(v)];
   const out = new Float64Array(p.B * p.Hq * p.Lq * p.Ev);
   const lse = new Float64Array(p.B * p.Hq * p.Lq);
+  const maxScores = new Float64Array(p.B * p.Hq * p.Lq);
   const score = makeRowScorer(p, qf, kf);
   const post = new Float64Array(p.Lkv);
   const raw = new Float64Array(p.Lkv);
@@ -62,6 +66,7 @@ function forward(q: Tensor, k: Tensor, v: Tensor, options: FlexAttentionOptions)
         let m = -Infinity;
         for (let j = 0; j < p.Lkv; j++) if (post[j]! > m) m = post[j]!;
         const row = (b * p.Hq + h) * p.Lq + i;
+        maxScores[row] = m;
         if (m === -Infinity) {
           lse[row] = -Infinity; // no visible key: out stays 0
           continue;
@@ -77,13 +82,14 @@ function forward(q: Tensor, k: Tensor, v: Tensor, options: FlexAttentionOptions)
         }
       }
     }
-  return { p, out, lse };
+  return { p, out, lse, maxScores };
 }
 
-function backward(q: Tensor, k: Tensor, v: Tensor, out: Tensor, lseT: Tensor, dOut: Tensor, options: FlexAttentionOptions) {
-  const p = resolveAttention(q, k, v, options);
-  checkBackwardInputs(p, out, lseT, dOut);
+function backward(q: Tensor, k: Tensor, v: Tensor, out: Tensor, lseT: Tensor, dOut: Tensor, options: FlexAttentionBackwardOptions) {
+  const p = resolveAttention(q, k, v, options, { pass: 'backward', backend: REFERENCE });
+  checkBackwardInputs(p, out, lseT, dOut, options.dLse);
   const [qf, kf, vf, dof, lse] = [toFloat64(q), toFloat64(k), toFloat64(v), toFloat64(dOut), toFloat64(lseT)];
+  const dLse = options.dLse ? toFloat64(options.dLse) : undefined;
   const dq = new Float64Array(qf.length);
   const dk = new Float64Array(kf.length);
   const dv = new Float64Array(vf.length);
@@ -111,7 +117,9 @@ function backward(q: Tensor, k: Tensor, v: Tensor, out: Tensor, lseT: Tensor, dO
         const row = (b * p.Hq + h) * p.Lq + i;
         if (lse[row] === -Infinity) continue; // a fully masked row has zero gradients
         score(b, h, i, post, raw);
-        let delta = 0;
+        // d lse / d post_j = P_j, so a gradient through lse adds dLse·P_j to dPost_j: it enters as
+        // a shift of delta (dPost_j = P_j · (dP_j − (delta − dLse)))
+        let delta = dLse ? -dLse[row]! : 0;
         for (let j = 0; j < p.Lkv; j++) {
           P[j] = post[j] === -Infinity ? 0 : Math.exp(post[j]! - lse[row]!);
           const vOff = ((b * p.Hkv + hk) * p.Lkv + j) * p.Ev;
@@ -144,18 +152,19 @@ function backward(q: Tensor, k: Tensor, v: Tensor, out: Tensor, lseT: Tensor, dO
 /** The float64 reference backend (O(L²) time, O(L) extra memory per row). */
 export function createReferenceBackend(): FlexAttentionBackend & {
   /** Forward results in float64, before rounding to the input dtype (for tests and the bench). */
-  forward64(q: Tensor, k: Tensor, v: Tensor, options?: FlexAttentionOptions): { out: Float64Array; lse: Float64Array };
+  forward64(q: Tensor, k: Tensor, v: Tensor, options?: FlexAttentionOptions): { out: Float64Array; lse: Float64Array; maxScores: Float64Array };
 } {
   return {
-    name: 'reference',
+    ...REFERENCE,
     forward64(q, k, v, options = {}) {
-      const { out, lse } = forward(q, k, v, options);
-      return { out, lse };
+      const { out, lse, maxScores } = forward(q, k, v, options);
+      return { out, lse, maxScores };
     },
     async flexAttention(q, k, v, options = {}) {
-      const { p, out, lse } = forward(q, k, v, options);
-      const result: { out: Tensor; lse?: Tensor } = { out: fromFloats(out, [p.B, p.Hq, p.Lq, p.Ev], p.dtype) };
-      if (options.returnLse) result.lse = fromFloats(lse, [p.B, p.Hq, p.Lq], 'f32');
+      const { p, out, lse, maxScores } = forward(q, k, v, options);
+      const result: FlexAttentionResult = { out: fromFloats(out, [p.B, p.Hq, p.Lq, p.Ev], p.dtype) };
+      if (p.returnLse) result.lse = fromFloats(lse, [p.B, p.Hq, p.Lq], 'f32');
+      if (p.returnMaxScores) result.maxScores = fromFloats(maxScores, [p.B, p.Hq, p.Lq], 'f32');
       return result;
     },
     async flexAttentionBackward(q, k, v, out, lse, dOut, options = {}) {
