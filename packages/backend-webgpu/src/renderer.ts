@@ -63,8 +63,8 @@ export const WGSL_OP_TABLE: OpTable = {
   toint: ([a], n) => (srcIs(n, 'bool') ? `select(0i, 1i, ${a})` : srcIs(n, 'f32') ? `flex_f2i(${a})` : a!),
 };
 
-/** The largest |flex_erf(x) − erf(x)| measured on lavapipe (see renderer.test.ts); documented in the prelude. */
-export const WGSL_ERF_MAX_ERROR = 2.5e-7;
+/** The largest |flex_erf(x) − erf(x)| measured on lavapipe (see ops.test.ts); documented in the prelude. */
+export const WGSL_ERF_MAX_ERROR = 3e-7; // measured 2.74e-7 (at x ≈ 0.5, where A&S 7.1.26 takes over)
 
 /** Helpers the op rows call; semantics as in the ir's semantics.ts (x mod 0 = 0, floored modulo). */
 export const WGSL_PRELUDE = /* wgsl */ `fn flex_imod(a: i32, b: i32) -> i32 {
@@ -87,7 +87,7 @@ fn flex_tanh(x: f32) -> f32 { return tanh(clamp(x, -15.0, 15.0)); }
 fn flex_f2i(x: f32) -> i32 { return i32(clamp(x, -2147483520.0, 2147483520.0)); }
 // WGSL has no erf. |x| < 0.5: its Taylor series to x^11 (truncation < 2e-8, relative accuracy kept
 // near 0); otherwise Abramowitz & Stegun 7.1.26 (absolute error ≤ 1.5e-7). Measured against the
-// float64 erf on lavapipe: max absolute error ${WGSL_ERF_MAX_ERROR} (renderer.test.ts checks it).
+// float64 erf on lavapipe: max absolute error ${WGSL_ERF_MAX_ERROR} (ops.test.ts checks it).
 fn flex_erf(x: f32) -> f32 {
   let ax = abs(x);
   if (ax < 0.5) {

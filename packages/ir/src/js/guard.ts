@@ -28,8 +28,16 @@ export function guardTracedSource<F extends (...args: never[]) => unknown>(fn: F
   if (a.freeNames.size === 0) return jsMod(fn) as unknown as F;
   const places = a.hazards.map((h) => `  line ${h.line}, column ${h.column}: ${h.text.length > 60 ? `${h.text.slice(0, 60)}…` : h.text}\n    ${h.why}`).join('\n');
   const free = [...a.freeNames].join(', ');
-  throw new TraceError(
+  const refusal = () => new TraceError(
     `${kind} mod "${name}" uses JavaScript control flow on traced values, which tracing cannot see (it would silently take one branch):\n${places}\n` +
       `Fix: use where(cond, a, b), a.and(b), a.or(b), a.not(), a.eq(b) — or let flexattn read the operators: jsMod(fn, { ${free} }) from @flexattn/ir, passing what the mod reads from outside.`,
   );
+  // Run the mod first, so an error of its own (a factory passed instead of its result, a dtype
+  // rule) is reported as it would be without the guard; its result is never used.
+  const refuse = (...args: Parameters<F>) => {
+    fn(...args);
+    throw refusal();
+  };
+  Object.defineProperty(refuse, 'length', { value: fn.length });
+  return refuse as unknown as F;
 }
