@@ -26,7 +26,6 @@ export type FreeVariables = Readonly<Record<string, FreeVariable>>;
  * A mod written with JavaScript operators over numbers: parameters are `any` so `s + 1`, `q >= kv`
  * and `table[h]` type-check (the function is read, never called).
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type PlainMod = (...args: any[]) => unknown;
 
 /** A mod lowered from JavaScript source; pass it wherever a score or mask mod goes. */

@@ -117,6 +117,8 @@ export const CONFORMANCE_CASES: readonly ConformanceCase[] = [
   // take the max of the unscaled scores, and 0·(−inf) of masked entries must not become NaN
   { name: 'negative scale, no score mod, causal', B: 1, Hq: 2, Hkv: 2, Lq: 21, Lkv: 21, E: 16, Ev: 16, scale: -0.6, mask: () => ({ mod: (_b, _h, q, kv) => q.ge(kv), blockSize: 8 }) },
   { name: 'zero scale (uniform weights), causal', B: 1, Hq: 1, Hkv: 1, Lq: 19, Lkv: 19, E: 16, Ev: 16, scale: 0, mask: () => ({ mod: (_b, _h, q, kv) => q.ge(kv), blockSize: 8 }) },
+  // the decode kernels (split-KV) too: the shape and mask of the decode-like case above
+  { name: 'negative scale, decode-like', B: 1, Hq: 4, Hkv: 1, Lq: 3, Lkv: 150, E: 16, Ev: 16, scale: -0.7, mask: () => ({ mod: (_b, _h, q, kv) => q.add(147).ge(kv), blockSize: 16 }) },
 ];
 
 const base = (name: string): ConformanceCase => {

@@ -34,7 +34,7 @@ describe('runConformance', () => {
     expect(r.failures).toBe(0);
     expect(r.records.length).toBe(lines.length);
     // forward: dtype, shape, out, lse; backward: dq, dk, dv, grads (+ one per learnable tensor)
-    expect(r.records.filter((x) => x.pass === 'forward' && x.check.name === 'out').length).toBe(20);
+    expect(r.records.filter((x) => x.pass === 'forward' && x.check.name === 'out').length).toBe(21);
     // the reference declares every optional feature: its aux cases are checked in full
     expect(r.records.filter((x) => x.check.name === 'maxScores').length).toBe(2);
     expect(r.records.filter((x) => x.check.name === 'grad(relTable)').length).toBe(2);
@@ -71,7 +71,7 @@ describe('runConformance', () => {
     };
     const lines: string[] = [];
     const r = await runConformance(throwing, { log: (l) => lines.push(l), dtypes: ['f32', 'bf16'] });
-    expect(r.failures).toBe(2 * 20 * 2);
+    expect(r.failures).toBe(2 * 21 * 2);
     expect(lines[0]).toMatch(/^CONF FAIL f32 forward\s+run\s+noop: threw kernel did not compile \| line 2$/);
   });
 
