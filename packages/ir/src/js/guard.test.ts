@@ -78,6 +78,8 @@ describe('the taint analysis', () => {
   it('leaves plain values alone', () => {
     expect(hazards('(s, b, h, q, kv) => (causal ? s : s.mul(opts.k || 2))')).toEqual([]);
     expect(hazards('function m(s) { const c = cap > 0 ? cap : 1; return s.div(c).tanh().mul(c); }')).toEqual([]);
+    expect(hazards('(s) => { const c = Math.max(cap, 1); return c > 2 ? s.mul(c) : s; }')).toEqual([]);
+    expect(hazards('(s) => (Math.max(s, 1) ? 1 : 0)')).toEqual(['(Math.max(s, 1) ? 1 : 0)'.slice(1, -1)]);
     expect(analyzeSource('function () { [native code] }')).toBeUndefined();
   });
   it('reports free names (what jsMod would need passed in)', () => {

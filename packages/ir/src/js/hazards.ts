@@ -124,7 +124,10 @@ export function analyzeSource(source: string): SourceAnalysis | undefined {
         const callee = e.callee as A.Node;
         let t = visit(callee);
         for (const a of e.arguments) t = visit(a) || t;
-        const name = callee.type === 'Identifier' ? (callee as A.Identifier).name : callee.type === 'MemberExpression' && !(callee as A.MemberExpression).computed ? ((callee as A.MemberExpression).property as A.Identifier).name : undefined;
+        const member = callee.type === 'MemberExpression' ? (callee as A.MemberExpression) : undefined;
+        // Math.max(…) of plain numbers is a plain number: only its arguments can taint it
+        const onMath = member?.object.type === 'Identifier' && (member.object as A.Identifier).name === 'Math';
+        const name = callee.type === 'Identifier' ? (callee as A.Identifier).name : member && !member.computed && !onMath ? (member.property as A.Identifier).name : undefined;
         return t || (name !== undefined && IR_NAMES.has(name));
       }
       case 'ArrowFunctionExpression': case 'FunctionExpression': case 'FunctionDeclaration': {
