@@ -155,7 +155,8 @@ describe('CUDA include folder for NVRTC', () => {
 
 describe('CudaBackend against a stand-in addon (no GPU)', () => {
   // records launches; device memory is fake, so only the plumbing is checked here
-  async function fakeBackend() {
+  const H100 = { ordinal: 0, name: 'fake', computeCapability: [9, 0] as [number, number], totalMem: 0, smCount: 132 };
+  async function fakeBackend(device = H100) {
     const { CudaBackend } = await import('./backend');
     const launches: string[] = [];
     const compiles: string[][] = [];
@@ -191,11 +192,17 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
         launches.push(`${names.get(f)} [${grid.join(',')}] ${args.map((a) => a.byteLength).join('+')}`);
       },
     };
-    const device = { ordinal: 0, name: 'fake', computeCapability: [9, 0] as [number, number], totalMem: 0, smCount: 132 };
     const backend = new CudaBackend(native as never, device, { cacheDir: false, cudaInclude: '/fake/include' });
     return { backend, launches, compiles, sources };
   }
   const tensor = (shape: number[]) => ({ data: new Uint16Array(shape.reduce((a, b) => a * b, 1)), shape, dtype: 'bf16' as const });
+
+  it('describes its device for reports: name, arch, SMs, memory', async () => {
+    const { backend } = await fakeBackend({ ...H100, name: 'NVIDIA H100 80GB HBM3', totalMem: 85_029_158_912 });
+    expect(backend.deviceDescription).toBe('CUDA NVIDIA H100 80GB HBM3 (sm_90a, 132 SMs, 79.2 GiB)');
+    const ada = await fakeBackend({ ...H100, name: 'NVIDIA L4', computeCapability: [8, 9], totalMem: 23_580_639_232, smCount: 58 });
+    expect(ada.backend.deviceDescription).toBe('CUDA NVIDIA L4 (sm_89, 58 SMs, 22.0 GiB)');
+  });
 
   it('forward, backward and measure launch the expected kernels with packed args', async () => {
     const { backend, launches, compiles } = await fakeBackend();

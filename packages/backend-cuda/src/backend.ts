@@ -260,6 +260,12 @@ export class CudaBackend implements FlexAttentionBackend {
     });
   }
 
+  /** The device for reports (the bench's header): `CUDA NVIDIA H100 80GB HBM3 (sm_90a, 132 SMs, 79.2 GiB)`. */
+  get deviceDescription(): string {
+    const { name, smCount, totalMem } = this.device;
+    return `CUDA ${name} (${this.arch}, ${smCount} SMs, ${(totalMem / 2 ** 30).toFixed(1)} GiB)`;
+  }
+
   private get includeDir(): string {
     this.include ??= findCudaInclude();
     return this.include;
