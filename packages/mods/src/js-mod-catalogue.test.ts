@@ -2,8 +2,9 @@
  * The whole catalogue rewritten in operator syntax with jsMod (reading the factories' own
  * parameters as free variables) traces to the same IR — the same hash — as the method-chain
  * factories. (floorDiv has no JavaScript operator: those mods call the method, which jsMod allows.)
- * Mods that call imported functions are given as source text: the test runner rewrites imported
- * names in compiled functions (`(0, __vi_import_0__.erf)(…)`), as bundlers may.
+ * Mods that read free variables are given as source text (in TypeScript a function literal's names
+ * must exist in scope); so are those calling imported functions, which the test runner rewrites in
+ * compiled functions (`(0, __vi_import_0__.erf)(…)`), as bundlers may.
  */
 import { erf, jsMod, type TracedMod, tanhApprox, traceMaskMod, traceScoreMod } from '@flexattn/ir';
 import { describe, expect, it } from 'vitest';
@@ -44,11 +45,11 @@ function catalogue(): [string, TracedMod, TracedMod][] {
   const axis = (qc: string, kc: string, size: string, k: string, d: string) =>
     `(${kc} % ${d} === ${qc} % ${d} && Math.abs(${qc}.floorDiv(${d}).clamp(${k}.expr().floorDiv(2), (${size} - ${qc} % ${d} - 1).floorDiv(${d}) + 1 - 1 - ${k}.expr().floorDiv(2)) - ${kc}.floorDiv(${d})) <= ${k}.expr().floorDiv(2))`;
   return [
-    ['causal', mask(c), mask(jsMod((b, h, q, kv) => kv <= q + offset, c.params))],
+    ['causal', mask(c), mask(jsMod('(b, h, q, kv) => kv <= q + offset', c.params))],
     ['slidingWindow (causal)', mask(sw), mask(jsMod('(b, h, q, kv) => { const p = q + offset; const inWindow = kv >= p - left && kv <= p + right; return inWindow && kv <= p; }', sw.params))],
     ['dilatedSlidingWindow', mask(dsw), mask(jsMod('(b, h, q, kv) => { const dist = q - kv; return Math.abs(dist) <= window * dilation && dist % dilation === 0; }', dsw.params))],
     ['dilatedSlidingWindow (causal)', mask(dswc), mask(jsMod('(b, h, q, kv) => { const dist = q - kv; const span = window * dilation; return dist >= 0 && dist <= span && dist % dilation === 0; }', dswc.params))],
-    ['prefixLm', mask(plm), mask(jsMod((b, h, q, kv) => kv < prefix || kv <= q, plm.params))],
+    ['prefixLm', mask(plm), mask(jsMod('(b, h, q, kv) => kv < prefix || kv <= q', plm.params))],
     ['prefixLm (per batch)', mask(plmB), mask(jsMod('(b, h, q, kv) => kv < prefix[b] || kv <= q', plmB.params))],
     ['documentMask', mask(doc), mask(jsMod('(b, h, q, kv) => docIds[q] === docIds[kv]', doc.params))],
     ['documentMask (inner causal)', mask(docInner), mask(jsMod('(b, h, q, kv) => docIds[q] === docIds[kv] && kv - docStart[kv] <= q - docStart[q] + offset', { ...docInner.params, offset: c2.params.offset }))],
@@ -63,7 +64,7 @@ function catalogue(): [string, TracedMod, TracedMod][] {
     ['globalTokens', mask(glob), mask(jsMod('(b, h, q, kv) => q < global || kv < global || Math.abs(q - kv) <= window', glob.params))],
     ['noopMask', mask(mods.noopMask()), mask(jsMod(() => true))],
     ['alibi', score(alibi), score(jsMod('(s, b, h, q, kv) => s + slopes[h] * (kv - q)', alibi.params))],
-    ['softcap', score(soft), score(jsMod((s) => Math.tanh(s / cap) * cap, soft.params))],
+    ['softcap', score(soft), score(jsMod('(s) => Math.tanh(s / cap) * cap', soft.params))],
     ['softcap (approx)', score(softA), score(jsMod('(s) => tanhApprox(s / cap) * cap', { ...softA.params, tanhApprox }))],
     ['relativePosition', score(rel), score(jsMod((s, b, h, q, kv) => s + (q - kv)))],
     ['relativePosition (table)', score(relT), score(jsMod('(s, b, h, q, kv) => s + table[Math.min(Math.max(q - kv, -M), M) + M]', { ...relT.params, M: 4 }))],
@@ -71,13 +72,13 @@ function catalogue(): [string, TracedMod, TracedMod][] {
     ['t5RelativeBias', score(t5), score(jsMod('(s, b, h, q, kv) => s + table[h][buckets[Math.min(Math.max(kv - q, -16), 16) + 16]]', t5.params))],
     ['headBias', score(hb), score(jsMod('(s, b, h) => s + bias[h]', hb.params))],
     ['sandwichBias', score(sand), score(jsMod('(s, b, h, q, kv) => s + distanceBias[Math.min(Math.abs(q - kv), 32)] * headScale[h]', sand.params))],
-    ['temperature', score(temp), score(jsMod((s) => s / temperature, temp.params))],
+    ['temperature', score(temp), score(jsMod('(s) => s / temperature', temp.params))],
     ['gelu', score(mods.gelu()), score(jsMod('(s) => s * 0.5 * (erf(s * Math.SQRT1_2) + 1)', { erf }))],
     ['andMasks', mask(mods.andMasks(c2, w2)), mask(jsMod('(b, h, q, kv) => kv <= q + o1 && (kv >= q + o2 - left && kv <= q + o2 + right)', { o1: c2.params.offset, o2: w2.params.offset, left: w2.params.left, right: w2.params.right }))],
     ['orMasks', mask(mods.orMasks(c2, w2)), mask(jsMod('(b, h, q, kv) => kv <= q + o1 || (kv >= q + o2 - left && kv <= q + o2 + right)', { o1: c2.params.offset, o2: w2.params.offset, left: w2.params.left, right: w2.params.right }))],
-    ['notMask', mask(mods.notMask(c2)), mask(jsMod((b, h, q, kv) => !(kv <= q + offset), c2.params))],
+    ['notMask', mask(mods.notMask(c2)), mask(jsMod('(b, h, q, kv) => !(kv <= q + offset)', c2.params))],
     ['composeScoreMods', score(mods.composeScoreMods(a2, s2)), score(jsMod('(s, b, h, q, kv) => Math.tanh((s + slopes[h] * (kv - q)) / cap) * cap', { ...a2.params, ...s2.params }))],
-    ['maskAsScoreMod', score(mods.maskAsScoreMod(c2)), score(jsMod((s, b, h, q, kv) => (kv <= q + offset ? s : -Infinity), c2.params))],
+    ['maskAsScoreMod', score(mods.maskAsScoreMod(c2)), score(jsMod('(s, b, h, q, kv) => (kv <= q + offset ? s : -Infinity)', c2.params))],
   ];
 }
 

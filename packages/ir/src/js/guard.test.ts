@@ -31,9 +31,9 @@ describe('traced mods with JavaScript control flow on traced values', () => {
   });
 
   it('&&, ||, ! and === on traced values', () => {
-    const and = compileToJs(traceMaskMod(((_b, _h, q, kv) => q.ge(kv) && kv.ge(2)) as unknown as M));
-    const not = compileToJs(traceMaskMod(((_b, _h, q, kv) => !q.lt(kv)) as unknown as M));
-    const eq = compileToJs(traceMaskMod(((_b, _h, q, kv) => q === kv) as unknown as M));
+    const and = compileToJs(traceMaskMod(((_b: Expr, _h: Expr, q: Expr, kv: Expr) => q.ge(kv) && kv.ge(2)) as unknown as M));
+    const not = compileToJs(traceMaskMod(((_b: Expr, _h: Expr, q: Expr, kv: Expr) => !q.lt(kv)) as unknown as M));
+    const eq = compileToJs(traceMaskMod(((_b: Expr, _h: Expr, q: Expr, kv: Expr) => q === kv) as unknown as M));
     for (let q = 0; q < 6; q++)
       for (let kv = 0; kv < 6; kv++) {
         expect(and(0, 0, q, kv)).toBe(q >= kv && kv >= 2);

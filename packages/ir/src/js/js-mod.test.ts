@@ -25,7 +25,7 @@ describe('jsMod: operator syntax lowers to the same IR as the method chain', () 
     const b = traceScoreMod((s, _b, h, q, kv) => s.add(slopes.at(h).mul(kv.sub(q))));
     expect(a.hash).toBe(b.hash);
     expect(a.root).toBe(b.root);
-    const m1 = traceMaskMod(jsMod((b, h, q, kv) => q >= kv && q - kv <= w, { w }));
+    const m1 = traceMaskMod(jsMod('(b, h, q, kv) => q >= kv && q - kv <= w', { w }));
     const m2 = traceMaskMod((_b, _h, q, kv) => q.ge(kv).and(q.sub(kv).le(w)));
     expect(m1.hash).toBe(m2.hash);
   });

@@ -29,7 +29,9 @@ export type FreeVariables = Readonly<Record<string, FreeVariable>>;
 export type PlainMod = (...args: any[]) => unknown;
 
 /** A mod lowered from JavaScript source; pass it wherever a score or mask mod goes. */
-export type JsMod = ((...args: Expr[]) => Expr | number | boolean) & { readonly source: string };
+// (typed as returning an Expr so it fits both ScoreMod and MaskMod; a constant result is a number
+// or boolean at run time, which tracing accepts)
+export type JsMod = ((...args: Expr[]) => Expr) & { readonly source: string };
 
 /** Functions made by jsMod: tracing calls them directly (their source is the wrapper's, not the mod's). */
 const jsMods = new WeakSet<object>();
@@ -87,7 +89,7 @@ export function jsMod(fn: PlainMod | string, freeVariables: FreeVariables = {}):
       if (args[i] !== undefined) env.set(p, args[i]!);
     });
     const r = lowering.run(env);
-    return r instanceof Scalar ? r.expr() : (r as Expr | number | boolean);
+    return r instanceof Scalar ? r.expr() : (r as Expr);
   };
   Object.defineProperty(mod, 'length', { value: params.length });
   Object.defineProperty(mod, 'name', { value: name });

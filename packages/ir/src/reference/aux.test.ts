@@ -12,6 +12,7 @@ import type { Tensor } from '../tensor';
 import { randomNormal } from '../testing/random';
 import { traceMaskMod, traceScoreMod } from '../trace';
 import { createReferenceBackend } from './backend';
+import { numericGradient } from './finite-differences.test-helpers';
 
 const f32 = (shape: number[], seed: number, std = 1): Tensor => ({ data: randomNormal(shape.reduce((a, b) => a * b, 1), seed, std), shape, dtype: 'f32' });
 
@@ -100,18 +101,7 @@ describe('flexAttentionBackward with dLse = central finite differences of Σ dOu
         for (let i = 0; i < lse.length; i++) if (lse[i] !== -Infinity) s += lse[i]! * dLse.data[i]!;
         return s;
       };
-      const fd = (data: Float32Array, i: number) => {
-        const x = data[i]!;
-        const xp = Math.fround(x + 2 ** -11);
-        const xm = Math.fround(x - 2 ** -11);
-        data[i] = xp;
-        const lp = loss();
-        data[i] = xm;
-        const lm = loss();
-        data[i] = x;
-        return (lp - lm) / (xp - xm);
-      };
-      const numeric = (data: Float32Array) => Array.from(data, (_, i) => fd(data, i));
+      const numeric = (data: Float32Array) => numericGradient(data, loss);
       const fwd = await ref.flexAttention(q, k, v, { ...options, returnLse: true });
       const grads = await ref.flexAttentionBackward(q, k, v, fwd.out, fwd.lse!, dOut, { ...options, dLse });
       const withoutLse = await ref.flexAttentionBackward(q, k, v, fwd.out, fwd.lse!, dOut, options);
