@@ -10,11 +10,22 @@ import { analyzeSource, type SourceAnalysis } from './hazards';
 import { isJsMod, jsMod } from './js-mod';
 
 const analyses = new WeakMap<object, SourceAnalysis | null>();
+// by source too: an inline arrow passed on every call is a new function with the same text
+const bySource = new Map<string, SourceAnalysis | null>();
+const SOURCE_CACHE_SIZE = 256;
+/** The parser-traced stand-ins of mods with hazards, per function (parsed once). */
+const parsedMods = new WeakMap<object, ReturnType<typeof jsMod>>();
 
 function analysisOf(fn: (...args: never[]) => unknown): SourceAnalysis | null {
   let a = analyses.get(fn);
   if (a === undefined) {
-    a = analyzeSource(fn.toString()) ?? null;
+    const text = fn.toString();
+    a = bySource.get(text);
+    if (a === undefined) {
+      a = analyzeSource(text) ?? null;
+      if (bySource.size >= SOURCE_CACHE_SIZE) bySource.delete(bySource.keys().next().value!);
+      bySource.set(text, a);
+    }
     analyses.set(fn, a);
   }
   return a;
@@ -25,7 +36,11 @@ export function guardTracedSource<F extends (...args: never[]) => unknown>(fn: F
   if (isJsMod(fn)) return fn;
   const a = analysisOf(fn);
   if (!a || a.hazards.length === 0) return fn;
-  if (a.freeNames.size === 0) return jsMod(fn) as unknown as F;
+  if (a.freeNames.size === 0) {
+    let lowered = parsedMods.get(fn);
+    if (!lowered) parsedMods.set(fn, (lowered = jsMod(fn)));
+    return lowered as unknown as F;
+  }
   const places = a.hazards.map((h) => `  line ${h.line}, column ${h.column}: ${h.text.length > 60 ? `${h.text.slice(0, 60)}…` : h.text}\n    ${h.why}`).join('\n');
   const free = [...a.freeNames].join(', ');
   const refusal = () => new TraceError(
