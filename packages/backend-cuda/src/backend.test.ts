@@ -7,8 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { createCudaBackend, kernelDir, reblock } from './backend';
 import { bwdConfig, decodeConfig, fwdConfig, smemTileBytes } from './config';
 import { explainUnavailable, inspectCuda } from './native';
-import { BWD_ARGS_BYTES, DECODE_ARGS_BYTES, FWD_ARGS_BYTES, packBwdArgs, packDecodeArgs, packFwdArgs, packModParams } from './params';
-import { paramLayout } from './renderer';
+import { BWD_ARGS_BYTES, DECODE_ARGS_BYTES, FWD_ARGS_BYTES, packBwdArgs, packDecodeArgs, packFwdArgs, packModParams } from './kernel-args';
+import { renderMods } from './renderer';
 
 const unavailable = explainUnavailable(inspectCuda()) !== null;
 
@@ -73,7 +73,7 @@ describe('argument packing matches kernels/common.cuh', () => {
   });
   it('mod params: tensors by pointer, dims, scalars', () => {
     const mod = traceScoreMod(alibi(4, { learnable: true }));
-    const layout = paramLayout('FlexScoreParams', mod, true);
+    const layout = renderMods(mod, undefined).scoreLayout;
     const buf = new DataView(packModParams(layout, mod.captures, () => 0xabcn, () => 0xdefn));
     expect(buf.getBigUint64(0, true)).toBe(0xabcn);
     expect(buf.getBigUint64(8, true)).toBe(0xdefn);

@@ -29,7 +29,7 @@ import {
 import { CompileCache, nvrtcCompiler } from './compile-cache.js';
 import { bwdConfig, configDefines, decodeConfig, fwdConfig, useDecode, type BwdConfig, type FwdConfig } from './config.js';
 import { CU, loadCudaNative, smArch, type CudaDeviceInfo, type CudaNative, type CuFunction, type CuModule, type DevicePtr } from './native.js';
-import { packBwdArgs, packDecodeArgs, packFwdArgs, packModParams, type DeviceBlockTable, type Dims } from './params.js';
+import { packBwdArgs, packDecodeArgs, packFwdArgs, packModParams, type DeviceBlockTable, type Dims } from './kernel-args.js';
 import { isIdentityScoreMod, renderPrelude, type RenderedPrelude } from './renderer.js';
 import { withScaleInScoreMod } from './scale.js';
 

@@ -12,11 +12,10 @@ import { dirname, resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import leven from 'leven';
 import pkg from '../package.json' with { type: 'json' };
-import { type BenchCase, MODS, shapeText, type Suite, suiteCases } from './cases';
+import { type BenchCase, MODS, shapeText, SUITES, type Suite, suiteCases } from './cases';
 import type { DType } from './deps';
 
 export const VERSION: string = pkg.version;
-export const SUITES = ['quick', 'blog', 'full', 'decode'] as const;
 export const PASSES = ['fwd', 'bwd', 'both'] as const;
 export const DTYPES = ['f32', 'f16', 'bf16'] as const;
 export const PEERS = ['torch', 'ort'] as const;
@@ -114,7 +113,7 @@ export function benchProgram(backendNames: readonly string[]): Command {
     .version(`flexattn-bench ${VERSION}`, '-V, --version', 'print the version and exit')
     .helpOption('-h, --help', 'show this help')
     .addOption(new Option('--backends <list>', `backends to run, comma-separated (default: every backend that loads here; named ones must load)`).argParser(nameList('backend', () => backendNames)))
-    .addOption(new Option('--suite <name>', 'quick: CI-sized; blog: the anchor shapes; full: every mod × 3 shapes × 3 dtypes; decode').choices(SUITES).default('quick'))
+    .addOption(new Option('--suite <name>', 'quick: CI-sized; blog: the anchor shapes; full: every mod × 3 shapes × 3 dtypes; decode; decode-paged: ragged decode, paged vs contiguous').choices(SUITES).default('quick'))
     .addOption(new Option('--mods <list>', 'only these mods, comma-separated (each must be in the suite)').argParser(nameList('mod', modNames)))
     .addOption(new Option('--shapes <list>', 'only cases whose shape contains one of these, e.g. L4096,D128 (each must match a case)'))
     .addOption(new Option('--dtype <dtype>', 'element type (default: per suite)').choices(DTYPES))

@@ -25,3 +25,4 @@ export { temperature, type TemperatureScoreMod } from './score/temperature';
 export { gelu, type GeluScoreMod } from './score/gelu';
 export { learnedSinks, type LearnedSinks, type SinkAttentionResult } from './learned-sinks';
 export { andMasks, orMasks, notMask, composeScoreMods, maskAsScoreMod, type CombinedMaskMod, type CombinedScoreMod } from './combinators';
+export { catalogueExamples, type CatalogueExample } from './examples';
