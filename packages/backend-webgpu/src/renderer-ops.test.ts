@@ -30,14 +30,14 @@ describe('WGSL renderer: the new math ops', () => {
         return v13;
       }
       fn score_mod_grad(score: f32, b: i32, h: i32, q: i32, kv: i32) -> f32 {
-        let g0: i32 = select(select(0i, -1i, h < 0i), 1i, h > 0i);
-        let g1: f32 = f32(g0);
-        let g2: f32 = (score * score);
-        let g3: f32 = (-g2);
-        let g4: f32 = exp(g3);
-        let g5: f32 = (1.1283792 * g4);
-        let g6: f32 = (g1 * g5);
-        return g6;
+        let v0: i32 = select(select(0i, -1i, h < 0i), 1i, h > 0i);
+        let v1: f32 = f32(v0);
+        let v2: f32 = (score * score);
+        let v3: f32 = (-v2);
+        let v4: f32 = exp(v3);
+        let v5: f32 = (1.1283792 * v4);
+        let v6: f32 = (v1 * v5);
+        return v6;
       }"
     `);
     expect(WGSL_PRELUDE).toContain('fn flex_erf(x: f32) -> f32 {');
