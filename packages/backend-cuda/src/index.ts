@@ -7,5 +7,5 @@ export { createCudaBackend, CudaBackend, MAX_HEAD_DIM, COMPILE_OPTIONS, findCuda
 export { renderPrelude, renderMods, renderParamsStruct, modMacros, CUDA_DIALECT, CUDA_OP_TABLE, PRELUDE_HELPERS, type RenderedPrelude, type RenderedMods } from './renderer.js';
 export { fwdConfig, bwdConfig, decodeConfig, useDecode, configDefines, type FwdConfig, type BwdConfig, type DecodeConfig } from './config.js';
 export { packFwdArgs, packBwdArgs, packDecodeArgs, packModParams, FWD_ARGS_BYTES, BWD_ARGS_BYTES, DECODE_ARGS_BYTES } from './kernel-args.js';
-export { BackendUnavailableError, CompileError } from './native-errors.js';
+export * from './native-errors.js';
 export { inspectCuda, loadCudaNative, type CudaNative } from './native.js';

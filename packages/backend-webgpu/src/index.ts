@@ -6,3 +6,4 @@ export { Engine, type AttnShape, type TileMap, type Tuning, type DecodeTuning, t
 export { PassTimer, timestampTotalMs, type TimestampTotal } from './timing.js';
 export { renderMods, WGSL_OP_TABLE, WGSL_PRELUDE, type RenderedMods } from './renderer.js';
 export type { WgslHooks } from './programs/hooks.js';
+export * from './errors.js';

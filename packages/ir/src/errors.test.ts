@@ -154,3 +154,20 @@ describe('resolveAttention and the backends reject bad calls with typed errors',
     await expect(ref.flexAttentionBackward(q, k, v, out, t([1, 4, 8], 'f16'), out)).rejects.toThrow(/lse must be f32/);
   });
 });
+
+describe('error names', () => {
+  it('every error class states its own name, so a minified bundle still prints "TraceError: …"', async () => {
+    const ir = await import('./index');
+    const classes = Object.entries(ir).filter(([, v]) => v === ir.FlexAttnError || (typeof v === 'function' && v.prototype instanceof ir.FlexAttnError));
+    expect(classes.length).toBeGreaterThanOrEqual(7);
+    for (const [name, cls] of classes) {
+      // a minifier renames the class, not this stated name
+      expect(Object.hasOwn((cls as typeof Error).prototype, 'name'), name).toBe(true);
+      expect((cls as typeof Error).prototype.name).toBe(name);
+    }
+    expect(new ir.TraceError('x').name).toBe('TraceError');
+    expect(String(new ir.BackendUnavailableError('no GPU', ['a']))).toBe('BackendUnavailableError: no GPU\ntried:\n  - a');
+    class MyError extends ir.OptionError {}
+    expect(new MyError('x').name).toBe('MyError');
+  });
+});

@@ -13,7 +13,7 @@ import type { Tensor } from '../tensor';
 import { CONFORMANCE_CASES } from '../testing/cases';
 import { caseInputs } from '../testing/inputs';
 import { compileToJs } from '../evaluate';
-import { randomNormal } from '../testing/random';
+import { randomNormal } from '../random';
 import { traceMaskMod, traceScoreMod, type MaskMod, type ScoreMod } from '../trace';
 import { createReferenceBackend } from './backend';
 import { numericGradient } from './finite-differences.test-helpers';

@@ -6,3 +6,4 @@ export { caseInputs, DEFAULT_TOLERANCE, type CaseInputs } from './inputs';
 export { describeConformance, type ConformanceOptions } from './conformance';
 export { checkCase, describeCheck, toleranceFor, type CaseCheckOptions, type ConformanceCheck, type ConformancePass } from './checks';
 export { formatRunRecord, runConformance, type ConformanceRunOptions, type ConformanceRunRecord, type ConformanceRunResult } from './run-conformance';
+export { missingErrorExports } from './exports';
