@@ -54,6 +54,13 @@ const METHOD: Record<string, string> = { '+': 'add', '-': 'sub', '*': 'mul', '/'
 /** JavaScript on plain values — what a person's traced mod computes for constants at trace time. */
 const js = (op: string, a: number, b: number): number | boolean => new Function('a', 'b', `return a ${op} b;`)(a, b) as number | boolean;
 
+/**
+ * A plain number on the left of a method call, as a person writes it: `constant(2).sub(q)`, or
+ * `constant(x, 'f32')` against a float (so −0 stays −0: an i32 constant has no −0).
+ */
+const lifted = (a: number | boolean, other: V): Expr =>
+  typeof a === 'number' && typeof other === 'object' && other.dtype === 'f32' ? constant(a, 'f32') : constant(a);
+
 /** The hand-written traced version: Expr methods on traced values, JavaScript on plain ones. */
 function chain(t: Tree, env: Record<string, Expr>): V {
   switch (t.k) {
@@ -64,7 +71,7 @@ function chain(t: Tree, env: Record<string, Expr>): V {
       if ((t.op === '&&' || t.op === '||') && plain(a)) return t.op === '&&' ? (a ? chain(t.b, env) : a) : a ? a : chain(t.b, env);
       const b = chain(t.b, env);
       if (plain(a) && plain(b)) return js(t.op, a as number, b as number);
-      const self = plain(a) ? constant(a) : a;
+      const self = plain(a) ? lifted(a, b) : a;
       return (self as unknown as Record<string, (x: V) => Expr>)[METHOD[t.op]!]!.call(self, b);
     }
     case 'un': {
@@ -75,7 +82,7 @@ function chain(t: Tree, env: Record<string, Expr>): V {
     case 'math': {
       const xs = t.args.map((x) => chain(x, env));
       if (xs.every(plain)) return (Math as unknown as Record<string, (...a: number[]) => number>)[t.fn]!(...(xs as number[]));
-      if (t.fn === 'min' || t.fn === 'max') return (plain(xs[0]!) ? constant(xs[0]!) : xs[0]!)[t.fn](xs[1]!);
+      if (t.fn === 'min' || t.fn === 'max') return (plain(xs[0]!) ? lifted(xs[0]!, xs[1]!) : xs[0]!)[t.fn](xs[1]!);
       return (xs[0] as unknown as Record<string, () => Expr>)[t.fn]!.call(xs[0]);
     }
     case 'cond': {
