@@ -20,7 +20,7 @@ for (const [name, entry] of Object.entries(scripts)) {
     format: 'esm',
     target: 'node20',
     conditions: ['source'],
-    external: ['webgpu', 'vitest', '*.node'],
+    external: ['webgpu', 'vitest', 'fast-check', '*.node'], // vitest and fast-check load only under vitest
     banner: { js: "import { createRequire as __flexattnCreateRequire } from 'node:module'; const require = __flexattnCreateRequire(import.meta.url);" },
     logLevel: 'warning',
   });

@@ -19,8 +19,16 @@ export interface Comparison {
 
 const values = (x: Tensor | ArrayLike<number>): ArrayLike<number> => ('dtype' in x && 'shape' in x ? toFloat64(x as Tensor) : (x as ArrayLike<number>));
 
-/** Element-wise |a − e| ≤ atol + rtol·|e|; NaN never passes; ±inf must match exactly. */
-export function compareClose(actual: Tensor | ArrayLike<number>, expected: Tensor | ArrayLike<number>, tol: Tolerance): Comparison {
+export interface CompareOptions {
+  /**
+   * NaN passes where the expected value is NaN too (special-value cases, where NaN is the defined
+   * answer); NaN where a number is expected still fails.
+   */
+  matchNaN?: boolean;
+}
+
+/** Element-wise |a − e| ≤ atol + rtol·|e|; NaN never passes (unless matchNaN and both NaN); ±inf must match exactly. */
+export function compareClose(actual: Tensor | ArrayLike<number>, expected: Tensor | ArrayLike<number>, tol: Tolerance, opts: CompareOptions = {}): Comparison {
   const a = values(actual);
   const e = values(expected);
   let maxAbs = 0;
@@ -33,7 +41,7 @@ export function compareClose(actual: Tensor | ArrayLike<number>, expected: Tenso
     const y = e[i]!;
     if (Number.isFinite(y)) maxMag = Math.max(maxMag, Math.abs(y));
     let excess: number;
-    if (x === y) excess = -Infinity;
+    if (x === y || (opts.matchNaN && x !== x && y !== y)) excess = -Infinity;
     else if (Number.isNaN(x) || Number.isNaN(y) || !Number.isFinite(x) || !Number.isFinite(y)) excess = Infinity;
     else {
       const d = Math.abs(x - y);

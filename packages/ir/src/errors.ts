@@ -68,3 +68,13 @@ export class BackendUnavailableError extends FlexAttnError {
     super(tried.length ? `${message}\ntried:\n${tried.map((t) => `  - ${t}`).join('\n')}` : message);
   }
 }
+
+/** A call on a backend after its `dispose()`: create a new backend. */
+export class BackendDisposedError extends FlexAttnError {
+  static {
+    this.prototype.name = 'BackendDisposedError';
+  }
+  constructor(backend: string, create: string) {
+    super(`this ${backend} backend was disposed; create a new one with ${create}`);
+  }
+}

@@ -28,6 +28,8 @@ export { compareClose, assertClose, formatComparison, type Comparison, type Tole
 export * from './block-mask';
 export * from './kernel';
 export { checkOptionValues, checkFeatures, requestedFeatures, type BackendFeature, type AttentionPass } from './options';
+export * from './validate';
+export { checkBlockMask } from './validate-mask';
 export { hashString } from './hash';
 export { inlineMod, rebindParams, type InlineArgs } from './inline';
 export { allocateHostKv, checkKvRowWrite, hasKvStorage, writeHostKvRows, type KvStorage } from './kv-storage';

@@ -157,7 +157,7 @@ const I = {
   },
   pow(al: number, ah: number, bl: number, bh: number, nan: boolean): void {
     if (al === ah && bl === bh) {
-      const v = Math.pow(al, bl);
+      const v = jsHelpers.pow(al, bl);
       return I.set(v, v, nan || v !== v);
     }
     I.set(NaN, NaN, true);
@@ -252,7 +252,10 @@ function renderIntervalJs(root: Node, captures: readonly ModParam[]): string {
     switch (n.op) {
       case 'const':
         if (n.dtype === 'bool') bool(String(n.arg === true), String(n.arg === false));
-        else num(jsLiteral(n.arg as number), jsLiteral(n.arg as number), String(Number.isNaN(n.arg)));
+        // a NaN constant is the empty range plus NaN (like a table of NaNs): NaN bounds would make
+        // every comparison on it look false, and 'all'/'none' claims wrong (fix)
+        else if (Number.isNaN(n.arg)) num('Infinity', '-Infinity', 'true');
+        else num(jsLiteral(n.arg as number), jsLiteral(n.arg as number), 'false');
         break;
       case 'arg': {
         const i = ARG_INDEX[n.arg as ArgName];

@@ -6,7 +6,7 @@
 // The suite's own cases use small head dims; the tensor-core bodies that serve real models (the
 // Hopper ones: head dims 64 and 128, several q and kv tiles) also run every case at head dim 128,
 // and a few longer ones at 64, 128 and 64/128.
-import { CONFORMANCE_CASES, type ConformanceCase } from '../../../ir/src/testing/cases';
+import { CONFORMANCE_CASES, type ConformanceCase, SPECIAL_VALUE_CASES } from '../../../ir/src/testing/cases';
 import { caseInputs } from '../../../ir/src/testing/inputs';
 import { runConformance } from '../../../ir/src/testing/run-conformance';
 import type { DType } from '../../../ir/src/index';
@@ -25,6 +25,10 @@ const HEAD_DIM_CASES: ConformanceCase[] = [
   { ...byName('noop'), name: 'noop, Lq 300 Lkv 460 @ head dims 128/64', Lq: 300, Lkv: 460, E: 128, Ev: 64 },
 ];
 
+// The special-value cases (ir docs/architecture.md §4) have not run on a GPU yet: issue 19's CUDA
+// phase runs them and removes these opt-outs.
+const OPT_OUTS = Object.fromEntries(SPECIAL_VALUE_CASES.map((c) => [c.name, 'issue 19: special values not yet checked on the CUDA backend']));
+
 async function main() {
   // CONF_WS=1: the experimental warp-specialised Hopper forward (warpSpecializedForward)
   const cuda = await createCudaBackend({ warpSpecializedForward: process.env.CONF_WS === '1' });
@@ -38,7 +42,7 @@ async function main() {
   const after = native.memGetInfo().free;
   console.log(`CONF memory: free before ${before}, after 1000 calls ${after}, growth ${before - after} bytes`);
   const dtypes = (process.env.CONF_DTYPES ?? 'bf16,f32,f16').split(',') as DType[];
-  const { failures, seconds } = await runConformance(cuda, { dtypes, extraCases: HEAD_DIM_CASES });
+  const { failures, seconds } = await runConformance(cuda, { dtypes, extraCases: HEAD_DIM_CASES, optOut: OPT_OUTS });
   console.log(`CONF elapsed ${seconds}s`);
   cuda.dispose();
   console.log(`CONF ${failures} failures`);

@@ -39,7 +39,8 @@ export function toleranceFor(dtype: DType, opts: CaseCheckOptions = {}): { forwa
 const SEED = { forward: 11, backward: 23 } as const;
 
 function compared(name: string, actual: Tensor | Float32Array, expected: Tensor | Float32Array, tol: Tolerance, shape?: readonly number[]): ConformanceCheck {
-  const comparison = compareClose(actual, expected, tol);
+  // NaN is a defined answer (special-value cases); NaN where the reference has a number still fails
+  const comparison = compareClose(actual, expected, tol, { matchNaN: true });
   return { name, ok: comparison.ok, comparison, shape: shape ?? ('shape' in actual ? actual.shape : undefined) };
 }
 

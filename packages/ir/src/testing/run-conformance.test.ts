@@ -3,7 +3,10 @@ import type { FlexAttentionBackend } from '../kernel';
 import { checkFeatures } from '../options';
 import { createReferenceBackend } from '../reference/backend';
 import { fromFloats, toFloat64, type Tensor } from '../tensor';
+import { AUX_CONFORMANCE_CASES, CONFORMANCE_CASES, SPECIAL_VALUE_CASES } from './cases';
 import { runConformance } from './run-conformance';
+
+const CASES = CONFORMANCE_CASES.length + SPECIAL_VALUE_CASES.length + AUX_CONFORMANCE_CASES.length;
 
 /** The reference with one output element nudged by `delta` (forward) and its capture gradients dropped. */
 function wrongBackend(delta: number): FlexAttentionBackend {
@@ -34,7 +37,8 @@ describe('runConformance', () => {
     expect(r.failures).toBe(0);
     expect(r.records.length).toBe(lines.length);
     // forward: dtype, shape, out, lse; backward: dq, dk, dv, grads (+ one per learnable tensor)
-    expect(r.records.filter((x) => x.pass === 'forward' && x.check.name === 'out').length).toBe(21);
+    expect(r.records.filter((x) => x.pass === 'forward' && x.check.name === 'out').length).toBe(CASES);
+    expect(r.records.some((x) => x.caseName === 'special: NaN in a query row')).toBe(true);
     // the reference declares every optional feature: its aux cases are checked in full
     expect(r.records.filter((x) => x.check.name === 'maxScores').length).toBe(2);
     expect(r.records.filter((x) => x.check.name === 'grad(relTable)').length).toBe(2);
@@ -71,8 +75,16 @@ describe('runConformance', () => {
     };
     const lines: string[] = [];
     const r = await runConformance(throwing, { log: (l) => lines.push(l), dtypes: ['f32', 'bf16'] });
-    expect(r.failures).toBe(2 * 21 * 2);
+    expect(r.failures).toBe(2 * CASES * 2);
     expect(lines[0]).toMatch(/^CONF FAIL f32 forward\s+run\s+noop: threw kernel did not compile \| line 2$/);
+  });
+
+  it('opt-outs leave their cases out, and must name a known case and an issue', async () => {
+    const name = 'special: pow of negative scores';
+    const r = await runConformance(createReferenceBackend(), { log: () => {}, backward: false, optOut: { [name]: 'issue 19: pow of a negative base' }, filter: (c) => c.name.startsWith('special') });
+    expect(new Set(r.records.map((x) => x.caseName))).toEqual(new Set(SPECIAL_VALUE_CASES.map((c) => c.name).filter((n) => n !== name)));
+    await expect(runConformance(createReferenceBackend(), { log: () => {}, optOut: { 'no such case': 'issue 19' } })).rejects.toThrow(/names no conformance case/);
+    await expect(runConformance(createReferenceBackend(), { log: () => {}, optOut: { [name]: 'later' } })).rejects.toThrow(/must name the issue/);
   });
 
   it('optional features: a backend without them must reject them (UnsupportedError); silently ignoring them fails', async () => {
