@@ -17,7 +17,8 @@ export type AttentionPass = 'forward' | 'backward';
 /** The names of FlexAttentionOptions (both passes) and what each must hold. */
 const OPTION_RULES: Record<string, { want: string; ok: (v: unknown) => boolean }> = {
   scoreMod: { want: 'a score mod function (score, b, h, q, kv) => Expr or a TracedMod', ok: (v) => typeof v === 'function' || isObject(v) },
-  blockMask: { want: 'a BlockMask from createBlockMask(maskMod, { qLen, kvLen })', ok: (v) => isObject(v) },
+  // the block mask's own validator (validate-mask.ts) says precisely what is wrong with one
+  blockMask: { want: 'a BlockMask from createBlockMask(maskMod, { qLen, kvLen })', ok: () => true },
   scale: { want: 'a finite number (any sign; default 1/sqrt(E))', ok: (v) => typeof v === 'number' && Number.isFinite(v) },
   enableGqa: { want: 'a boolean', ok: (v) => typeof v === 'boolean' },
   returnLse: { want: 'a boolean', ok: (v) => typeof v === 'boolean' },
