@@ -31,6 +31,7 @@ import { bwdConfig, configDefines, decodeConfig, fwdConfig, useDecode, type BwdC
 import { CU, loadCudaNative, smArch, type CudaDeviceInfo, type CudaNative, type CuFunction, type CuModule, type DevicePtr } from './native.js';
 import { packBwdArgs, packDecodeArgs, packFwdArgs, packModParams, type DeviceBlockTable, type Dims } from './kernel-args.js';
 import { isIdentityScoreMod, renderPrelude, type RenderedPrelude } from './renderer.js';
+import { withScaleInScoreMod } from './scale.js';
 
 export interface CudaBackendOptions {
   /** CUDA device ordinal (default 0). */
@@ -345,7 +346,7 @@ export class CudaBackend implements FlexAttentionBackend {
 
   /** Uploads inputs, builds tables and args, loads the kernels; `launch` queues the forward. */
   private async prepareForward(q: Tensor, k: Tensor, v: Tensor, options: FlexAttentionOptions, scope: Scope) {
-    const p = resolveAttention(q, k, v, options, MAX_HEAD_DIM);
+    const p = withScaleInScoreMod(resolveAttention(q, k, v, options, { maxHeadDim: MAX_HEAD_DIM, pass: 'forward', backend: this }));
     const plan = this.plan(p, p.groupSize * p.Lq);
     const n = this.native;
     const dims: Dims = { B: p.B, Hq: p.Hq, Hkv: p.Hkv, Lq: p.Lq, Lkv: p.Lkv, scale: p.scale };
@@ -400,7 +401,7 @@ export class CudaBackend implements FlexAttentionBackend {
       this.native.synchronize();
       this.native.copyDtoH(f.dOut, f.out.data);
       const result: FlexAttentionResult = { out: f.out };
-      if (options.returnLse) {
+      if (f.p.returnLse) {
         this.native.copyDtoH(f.dLse, f.lse.data);
         result.lse = f.lse;
       }
@@ -415,7 +416,7 @@ export class CudaBackend implements FlexAttentionBackend {
     q: Tensor, k: Tensor, v: Tensor, out: Tensor | DevicePtr, lse: Tensor | DevicePtr, dOut: Tensor,
     options: FlexAttentionOptions, scope: Scope,
   ) {
-    const p = resolveAttention(q, k, v, options, MAX_HEAD_DIM);
+    const p = withScaleInScoreMod(resolveAttention(q, k, v, options, { maxHeadDim: MAX_HEAD_DIM, pass: 'backward', backend: this }));
     if (typeof out !== 'bigint' && typeof lse !== 'bigint') checkBackwardInputs(p, out, lse, dOut);
     const plan = this.plan(p, p.groupSize * p.Lq);
     const n = this.native;

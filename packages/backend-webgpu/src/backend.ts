@@ -15,6 +15,7 @@ import {
   type BlockMask,
   type CapturedTensor,
   type FlexAttentionBackend,
+  type FlexAttentionBackwardOptions,
   type FlexAttentionGrads,
   type FlexAttentionOptions,
   type FlexAttentionResult,
@@ -160,7 +161,7 @@ export class WebGPUBackend implements FlexAttentionBackend {
 
   // ---------- the interface ----------
   async flexAttention<T extends AnyTensor>(q: T, k: T, v: T, options: FlexAttentionOptions = {}): Promise<FlexAttentionResult<T>> {
-    const p = resolveAttention(q, k, v, options, 256);
+    const p = resolveAttention(q, k, v, options, { maxHeadDim: 256, pass: 'forward', backend: this });
     const temps: GPUBuffer[] = [];
     try {
       const r = this.mods(p);
@@ -184,9 +185,9 @@ export class WebGPUBackend implements FlexAttentionBackend {
   }
 
   async flexAttentionBackward<T extends AnyTensor>(
-    q: T, k: T, v: T, out: T, lse: T, dOut: T, options: FlexAttentionOptions = {},
+    q: T, k: T, v: T, out: T, lse: T, dOut: T, options: FlexAttentionBackwardOptions<T> = {},
   ): Promise<FlexAttentionGrads<T>> {
-    const p = resolveAttention(q, k, v, options, 256);
+    const p = resolveAttention(q, k, v, options, { maxHeadDim: 256, pass: 'backward', backend: this });
     checkBackwardInputs(p, out, lse, dOut);
     const temps: GPUBuffer[] = [];
     try {
