@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BackendUnavailableError, blockClasses, tileTableConversions, tileTables, traceScoreMod } from '@flexattn/ir';
+import { BackendUnavailableError, blockClasses, tileTableConversions, tileTables, traceScoreMod, UnsupportedError } from '@flexattn/ir';
 import { createBlockMask } from '@flexattn/blockmask';
 import { alibi, causal, documentMask, slidingWindow } from '@flexattn/mods';
 import { describe, expect, it } from 'vitest';
@@ -145,6 +145,7 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
     /** the args of every launch, and the words of every upload by device pointer */
     const args: ArrayBuffer[][] = [];
     const uploads = new Map<bigint, Int32Array>();
+    const sources: string[] = [];
     let ptr = 0x1000n;
     let fn = 0n;
     const names = new Map<bigint, string>();
@@ -160,8 +161,9 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
       eventSynchronize: () => {},
       eventElapsedTime: () => 0.5,
       eventDestroy: () => {},
-      compile: async (_s: string, _n: string, options: string[]) => {
+      compile: async (source: string, _n: string, options: string[]) => {
         compiles.push(options);
+        sources.push(source);
         return { cubin: new Uint8Array(1), format: 'cubin', log: '', loweredNames: {} };
       },
       moduleLoad: () => 1n,
@@ -177,7 +179,7 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
       },
     };
     const backend = new CudaBackend(native as never, device, { cacheDir: false, cudaInclude: '/fake/include' });
-    return { backend, launches, compiles, args, uploads };
+    return { backend, launches, compiles, sources, args, uploads };
   }
   const tensor = (shape: number[]) => ({ data: new Uint16Array(shape.reduce((a, b) => a * b, 1)), shape, dtype: 'bf16' as const });
 
@@ -258,5 +260,20 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
     const decodeArgs = new DataView(args.at(-2)![0]!);
     const cls = uploads.get(decodeArgs.getBigUint64(56, true))!;
     expect(new Uint8Array(cls.buffer, 0, 32)).toEqual(blockClasses(mask));
+  });
+
+  it('rejects dLse and returnAux.maxScores (not implemented yet) with an UnsupportedError before any launch, and runs a negative scale on the general path', async () => {
+    const { backend, launches, compiles, sources } = await fakeBackend();
+    const q = tensor([1, 2, 64, 64]);
+    await expect(backend.flexAttention(q, q, q, { returnAux: { maxScores: true } })).rejects.toThrow(/the cuda backend does not implement returnAux.maxScores yet; the reference backend/);
+    const lse = { data: new Float32Array(128), shape: [1, 2, 64], dtype: 'f32' as const };
+    await expect(backend.flexAttentionBackward(q, q, q, q, lse, q, { dLse: lse } as never)).rejects.toBeInstanceOf(UnsupportedError);
+    await expect(backend.flexAttention(q, q, q, { retrunLse: true } as never)).rejects.toThrow(/Did you mean 'returnLse'/);
+    expect(launches).toEqual([]);
+    await backend.flexAttention(q, q, q, { scale: -0.5 });
+    expect(compiles.length).toBe(1);
+    expect(sources[0]).toContain('#define FLEX_SCORE_MOD_IS_IDENTITY 0');
+    await backend.flexAttention(q, q, q, { scale: -2 }); // the factor is a runtime scalar: same kernel
+    expect(compiles.length).toBe(1);
   });
 });

@@ -17,6 +17,7 @@ import { CallMemory, hostTensor } from './call-memory.js';
 import { KernelModules } from './kernel-modules.js';
 import { backwardLaunch, forwardLaunch, selectKernels, type LaunchContext, type TargetDevice } from './launch-plan.js';
 import { modArguments } from './mod-arguments.js';
+import { withScaleInScoreMod } from './scale.js';
 import { loadCudaNative, smArch, type CudaDeviceInfo, type CudaNative, type DevicePtr } from './native.js';
 
 export interface CudaBackendOptions {
@@ -71,7 +72,7 @@ export class CudaBackend implements FlexAttentionBackend {
 
   /** Uploads inputs, builds tables and args, loads the kernels; `launch` queues the forward. */
   private async prepareForward(q: Tensor, k: Tensor, v: Tensor, options: FlexAttentionOptions, mem: CallMemory) {
-    const p = resolveAttention(q, k, v, options, MAX_HEAD_DIM);
+    const p = withScaleInScoreMod(resolveAttention(q, k, v, options, { maxHeadDim: MAX_HEAD_DIM, pass: 'forward', backend: this }));
     const sel = selectKernels(p, this.target);
     const out = hostTensor(p.dtype, [p.B, p.Hq, p.Lq, p.Ev]);
     const lse = hostTensor('f32', [p.B, p.Hq, p.Lq]);
@@ -92,7 +93,7 @@ export class CudaBackend implements FlexAttentionBackend {
       this.native.synchronize();
       this.native.copyDtoH(f.dOut, f.out.data);
       const result: FlexAttentionResult = { out: f.out };
-      if (options.returnLse) {
+      if (f.p.returnLse) {
         this.native.copyDtoH(f.dLse, f.lse.data);
         result.lse = f.lse;
       }
@@ -107,7 +108,7 @@ export class CudaBackend implements FlexAttentionBackend {
     q: Tensor, k: Tensor, v: Tensor, out: Tensor | DevicePtr, lse: Tensor | DevicePtr, dOut: Tensor,
     options: FlexAttentionOptions, mem: CallMemory,
   ) {
-    const p = resolveAttention(q, k, v, options, MAX_HEAD_DIM);
+    const p = withScaleInScoreMod(resolveAttention(q, k, v, options, { maxHeadDim: MAX_HEAD_DIM, pass: 'backward', backend: this }));
     if (typeof out !== 'bigint' && typeof lse !== 'bigint') checkBackwardInputs(p, out, lse, dOut);
     const sel = selectKernels(p, this.target);
     const dq = hostTensor(p.dtype, [p.B, p.Hq, p.Lq, p.E]);

@@ -13,6 +13,7 @@ import {
   type AttentionShape,
   type CapturedTensor,
   type FlexAttentionBackend,
+  type FlexAttentionBackwardOptions,
   type FlexAttentionGrads,
   type FlexAttentionOptions,
   type FlexAttentionResult,
@@ -125,7 +126,7 @@ export class WebGPUBackend implements FlexAttentionBackend {
 
   // ---------- the interface ----------
   async flexAttention<T extends AnyTensor>(q: T, k: T, v: T, options: FlexAttentionOptions = {}): Promise<FlexAttentionResult<T>> {
-    const p = resolveAttention(q, k, v, options, 256);
+    const p = resolveAttention(q, k, v, options, { maxHeadDim: 256, pass: 'forward', backend: this });
     const temps: GPUBuffer[] = [];
     try {
       const r = this.mods(p);
@@ -149,9 +150,9 @@ export class WebGPUBackend implements FlexAttentionBackend {
   }
 
   async flexAttentionBackward<T extends AnyTensor>(
-    q: T, k: T, v: T, out: T, lse: T, dOut: T, options: FlexAttentionOptions = {},
+    q: T, k: T, v: T, out: T, lse: T, dOut: T, options: FlexAttentionBackwardOptions<T> = {},
   ): Promise<FlexAttentionGrads<T>> {
-    const p = resolveAttention(q, k, v, options, 256);
+    const p = resolveAttention(q, k, v, options, { maxHeadDim: 256, pass: 'backward', backend: this });
     checkBackwardInputs(p, out, lse, dOut);
     const temps: GPUBuffer[] = [];
     try {

@@ -11,6 +11,7 @@ export type { Operand, NodeSource } from './build';
 export * from './expr';
 export { capture, scalar, CapturedTensor, Scalar, type ModParam } from './params';
 export { traceScoreMod, traceMaskMod, TracedMod, type ScoreMod, type MaskMod } from './trace';
+export { jsMod, type JsMod, type PlainMod, type FreeVariable, type FreeVariables } from './js/js-mod';
 export { evaluate, evaluateNode, compileToJs, compileNodeToJs, renderJsBody, type ModArgs, type Value, type CompiledMod } from './evaluate';
 export { gradScore, captureGradTerms, differentiate, type CaptureGradTerm } from './derive';
 export { maskInterval, compileMaskInterval, type Box, type Coverage, type CoverageCode, type CompiledInterval } from './interval';
@@ -28,6 +29,7 @@ export { compareClose, assertClose, formatComparison, type Comparison, type Tole
 export * from './block-mask';
 export { tileTables, blockClasses, tileTableConversions, type TileTables, type TileTableOptions } from './tile-tables';
 export * from './kernel';
+export { checkOptionValues, checkFeatures, requestedFeatures, type BackendFeature, type AttentionPass } from './options';
 export * from './validate';
 export { checkBlockMask } from './validate-mask';
 export { hashString } from './hash';

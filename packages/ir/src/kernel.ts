@@ -5,6 +5,7 @@
  */
 import type { BlockMask } from './block-mask';
 import { OptionError, ShapeError, UnsupportedError } from './errors';
+import { type AttentionPass, type BackendFeature, checkFeatures, checkOptionValues } from './options';
 import type { CapturedTensor } from './params';
 import type { Tensor } from './tensor';
 import { type ScoreMod, type TracedMod, traceScoreMod } from './trace';
@@ -18,12 +19,26 @@ export interface FlexAttentionOptions {
   scale?: number;
   /** Allow Hq ≠ Hkv: query head h reads kv head floor(h / (Hq / Hkv)). */
   enableGqa?: boolean;
+  /** Also return lse (natural log, [B, Hq, Lq], f32); the same as `returnAux: { lse: true }`. */
   returnLse?: boolean;
+  /**
+   * Auxiliary outputs: `lse`, and `maxScores` — the row max of the post-mod scores ([B, Hq, Lq],
+   * f32, natural units, −inf for a row with no visible key). Backends that do not compute
+   * maxScores reject it (UnsupportedError) rather than return without it.
+   */
+  returnAux?: { lse?: boolean; maxScores?: boolean };
+}
+
+/** flexAttentionBackward's options: the forward's, plus the gradient w.r.t. the returned lse. */
+export interface FlexAttentionBackwardOptions<T = Tensor> extends FlexAttentionOptions {
+  /** dLoss/dlse, [B, Hq, Lq] f32; absent means zero (a loss that does not use lse). */
+  dLse?: T;
 }
 
 export interface FlexAttentionResult<T = Tensor> {
   out: T;
   lse?: T;
+  maxScores?: T;
 }
 
 export interface FlexAttentionGrads<T = Tensor> {
@@ -36,9 +51,15 @@ export interface FlexAttentionGrads<T = Tensor> {
 
 export interface FlexAttentionBackend<T = Tensor> {
   readonly name: string;
+  /**
+   * Optional capabilities (`dLse`, `maxScores`) this backend implements; options that need one it
+   * does not declare are rejected with an UnsupportedError. The conformance suite runs their cases
+   * on backends that declare them and checks the rejection on the others.
+   */
+  readonly features?: readonly BackendFeature[];
   flexAttention(q: T, k: T, v: T, options?: FlexAttentionOptions): Promise<FlexAttentionResult<T>>;
   /** `lse` is the forward's natural-log lse ([B, Hq, Lq], f32). */
-  flexAttentionBackward(q: T, k: T, v: T, out: T, lse: T, dOut: T, options?: FlexAttentionOptions): Promise<FlexAttentionGrads<T>>;
+  flexAttentionBackward(q: T, k: T, v: T, out: T, lse: T, dOut: T, options?: FlexAttentionBackwardOptions<T>): Promise<FlexAttentionGrads<T>>;
   dispose(): void;
   /**
    * Optional, for the benchmark: times passes with the inputs resident on the device (uploaded once),
@@ -83,6 +104,10 @@ export interface AttentionProblem extends AttentionShape {
   dtype: Tensor['dtype'];
   /** The tensor policy q/k/v were checked with; backward inputs are checked with it too. */
   tensors?: TensorPolicy;
+  /** returnLse or returnAux.lse */
+  returnLse: boolean;
+  /** returnAux.maxScores */
+  returnMaxScores: boolean;
 }
 
 /** What a backend can run beyond the common case; a call needing more fails in resolveAttention. */
@@ -97,16 +122,35 @@ export interface AttentionSupport {
   tensors?: TensorPolicy;
 }
 
-/** Validates q/k/v and options; returns the resolved problem. */
+/** Who resolves a call: the pass (which options are allowed) and the backend (which features it has). */
+export interface ResolveContext {
+  maxHeadDim?: number;
+  pass?: AttentionPass;
+  /** Options needing a feature this backend does not declare are rejected (UnsupportedError). */
+  backend?: { name: string; features?: readonly BackendFeature[] };
+  /** What the backend runs beyond the common case (K/V batch broadcast, device tensors). */
+  support?: AttentionSupport;
+}
+
+/**
+ * Validates q/k/v and options; returns the resolved problem. `context` is the backend's head-dim
+ * limit (a number, the older form, with `support` after it) or a ResolveContext. Without a backend
+ * in the context, options that need an optional feature (dLse, maxScores) are rejected: nothing is
+ * silently ignored.
+ */
 export function resolveAttention(
   q: TensorLike,
   k: TensorLike,
   v: TensorLike,
-  options: FlexAttentionOptions = {},
-  maxHeadDim = Infinity,
-  support: AttentionSupport = {},
+  options: FlexAttentionBackwardOptions<unknown> = {},
+  context: number | ResolveContext = Infinity,
+  supportArg: AttentionSupport = {},
 ): AttentionProblem {
-  if (typeof options !== 'object' || options === null) throw new OptionError(`options must be an object, got ${options === null ? 'null' : typeof options}`);
+  const ctx: ResolveContext = typeof context === 'number' ? { maxHeadDim: context } : context;
+  const maxHeadDim = ctx.maxHeadDim ?? Infinity;
+  const support = ctx.support ?? supportArg;
+  checkOptionValues(options, ctx.pass ?? 'forward');
+  checkFeatures(ctx.backend, options);
   const { tensors } = support;
   const [B, Hq, Lq, E] = checkTensor('q', q, '[B, Hq, Lq, E]', tensors).shape as [number, number, number, number];
   const [Bk, Hkv, Lkv, Ek] = checkTensor('k', k, '[B, Hkv, Lkv, E]', tensors).shape as [number, number, number, number];
@@ -123,11 +167,13 @@ export function resolveAttention(
     if (Hq % Hkv !== 0) throw new ShapeError(`grouped-query attention needs Hq divisible by Hkv; got Hq=${Hq}, Hkv=${Hkv}`);
   }
   if (E > maxHeadDim || Ev > maxHeadDim) throw new ShapeError(`head dims E=${E}, Ev=${Ev} exceed this backend's limit of ${maxHeadDim}`);
+  // any finite number, 0 and negative included (PyTorch's rule); checkOptionValues checked the type
   const scale = options.scale ?? 1 / Math.sqrt(E);
-  if (typeof scale !== 'number' || !Number.isFinite(scale) || scale <= 0) throw new OptionError(`scale must be a positive finite number, got ${String(options.scale)}`);
   const mask = checkBlockMask(options.blockMask, Lq, Lkv, B, Hq);
   const scoreMod = options.scoreMod === undefined ? undefined : traceScoreMod(options.scoreMod);
-  return { B, Hq, Hkv, Lq, Lkv, E, Ev, kvBatch: Bk, groupSize: Hq / Hkv, scale, scoreMod, blockMask: mask, dtype: q.dtype as Tensor['dtype'], tensors };
+  const returnLse = options.returnLse === true || options.returnAux?.lse === true;
+  const returnMaxScores = options.returnAux?.maxScores === true;
+  return { B, Hq, Hkv, Lq, Lkv, E, Ev, kvBatch: Bk, groupSize: Hq / Hkv, scale, scoreMod, blockMask: mask, dtype: q.dtype as Tensor['dtype'], tensors, returnLse, returnMaxScores };
 }
 
 /**

@@ -10,6 +10,7 @@
  * C's powf (helper below), `toInt(NaN)` is 0. NaN and ±Infinity constants are literal values, never
  * replaced by a finite stand-in.
  */
+import { erf, roundHalfEven } from './erf';
 import type { DType, Op } from './ops';
 
 /** Helper functions the templates call; passed into generated code as `$h`. */
@@ -41,6 +42,9 @@ export const jsHelpers = {
     // `| 0` (exact in range) turns Math.trunc's −0 (e.g. for −0.5) into 0: integers have no −0. (Fix)
     return Math.max(-2147483648, Math.min(2147483647, Math.trunc(x))) | 0;
   },
+  erf,
+  /** Ties to even (not Math.round, which sends ties toward +∞): what WGSL's round and CUDA's rintf do. */
+  round: roundHalfEven,
 };
 export type JsHelpers = typeof jsHelpers;
 
@@ -61,6 +65,7 @@ export function jsTemplate(op: Op, dtype: DType, srcDtype: DType): Template {
     case 'max': return (a, b) => `Math.max(${a}, ${b})`;
     case 'neg': return (a) => (int ? `(-(${a}) | 0)` : `(-(${a}))`);
     case 'abs': return (a) => (int ? `(Math.abs(${a}) | 0)` : `Math.abs(${a})`);
+    case 'sign': return (a) => (int ? `((${a} > 0) - (${a} < 0))` : `Math.sign(${a})`);
     case 'lt': return (a, b) => `(${a} < ${b})`;
     case 'le': return (a, b) => `(${a} <= ${b})`;
     case 'gt': return (a, b) => `(${a} > ${b})`;
@@ -79,6 +84,10 @@ export function jsTemplate(op: Op, dtype: DType, srcDtype: DType): Template {
     case 'sigmoid': return (a) => `(1 / (1 + Math.exp(-(${a}))))`;
     case 'sqrt': return (a) => `Math.sqrt(${a})`;
     case 'rsqrt': return (a) => `(1 / Math.sqrt(${a}))`;
+    case 'sin': return (a) => `Math.sin(${a})`;
+    case 'cos': return (a) => `Math.cos(${a})`;
+    case 'erf': return (a) => `$h.erf(${a})`;
+    case 'round': return (a) => (int ? a! : `$h.round(${a})`);
     case 'floor': return (a) => (int ? a! : `Math.floor(${a})`);
     case 'ceil': return (a) => (int ? a! : `Math.ceil(${a})`);
     case 'tofloat': return (a) => (srcDtype === 'bool' ? `(${a} ? 1 : 0)` : a!);

@@ -7,6 +7,7 @@ import { FlexAttnError, TraceError } from './errors';
 import { Expr } from './expr';
 import { formatNode } from './format';
 import { hashString } from './hash';
+import { guardTracedSource } from './js/guard';
 import { Node } from './node';
 import type { ArgName } from './ops';
 import type { ModParam } from './params';
@@ -95,6 +96,7 @@ export function traceScoreMod(fn: ScoreMod | TracedMod, opts: { name?: string } 
   }
   if (typeof fn !== 'function') throw new TraceError(`a score mod must be a function (score, b, h, qIdx, kvIdx) => Expr, got ${typeof fn}`);
   const name = modName(fn, 'scoreMod', opts.name);
+  fn = guardTracedSource(fn, 'score', name);
   if (fn.length > 5) throw new TraceError(`score mod "${name}" declares ${fn.length} parameters; a score mod takes (score, b, h, qIdx, kvIdx)`);
   const { result, ctx } = runTrace('score', name, () => fn(argExpr('score'), argExpr('b'), argExpr('h'), argExpr('q'), argExpr('kv')));
   let root: Node;
@@ -115,6 +117,7 @@ export function traceMaskMod(fn: MaskMod | TracedMod, opts: { name?: string } = 
   }
   if (typeof fn !== 'function') throw new TraceError(`a mask mod must be a function (b, h, qIdx, kvIdx) => Expr, got ${typeof fn}`);
   const name = modName(fn, 'maskMod', opts.name);
+  fn = guardTracedSource(fn, 'mask', name);
   if (fn.length > 4) throw new TraceError(`mask mod "${name}" declares ${fn.length} parameters; a mask mod takes (b, h, qIdx, kvIdx) — is it a score mod?`);
   const { result, ctx } = runTrace('mask', name, () => fn(argExpr('b'), argExpr('h'), argExpr('q'), argExpr('kv')));
   let root: Node;

@@ -17,6 +17,7 @@ import { compileToJs } from '../evaluate';
 import { randomNormal } from '../random';
 import { traceMaskMod, traceScoreMod, type MaskMod, type ScoreMod } from '../trace';
 import { createReferenceBackend } from './backend';
+import { numericGradient } from './finite-differences.test-helpers';
 
 type JsScore = (s: number, b: number, h: number, q: number, kv: number) => number;
 type JsMask = (b: number, h: number, q: number, kv: number) => boolean;
@@ -326,20 +327,7 @@ describe('reference backward = central finite differences of the forward (float6
         for (let i = 0; i < out.length; i++) s += out[i]! * dOut.data[i]!;
         return s;
       };
-      /** Central difference in one float32 element (the step actually taken, after rounding). */
-      const fd = (data: Float32Array, i: number) => {
-        const x = data[i]!;
-        const h = 2 ** -11;
-        const xp = Math.fround(x + h);
-        const xm = Math.fround(x - h);
-        data[i] = xp;
-        const lp = loss();
-        data[i] = xm;
-        const lm = loss();
-        data[i] = x;
-        return (lp - lm) / (xp - xm);
-      };
-      const numeric = (data: Float32Array) => Array.from(data, (_, i) => fd(data, i));
+      const numeric = (data: Float32Array) => numericGradient(data, loss);
       const fwd = await ref.flexAttention(q, k, v, { ...options, returnLse: true });
       const grads = await ref.flexAttentionBackward(q, k, v, fwd.out, fwd.lse!, dOut, options);
       const tol = (g: ArrayLike<number>) => 2e-6 + 2e-5 * Math.max(...Array.from(g, Math.abs));

@@ -10,7 +10,7 @@ import { classesFromTables, FULL, PARTIAL } from '../block-tables';
 import { BackendDisposedError } from '../errors';
 import { captureGradTerms, gradScore } from '../derive';
 import { compileNodeToJs, compileToJs } from '../evaluate';
-import type { AttentionProblem, FlexAttentionBackend, FlexAttentionOptions } from '../kernel';
+import type { AttentionProblem, FlexAttentionBackend, FlexAttentionBackwardOptions, FlexAttentionOptions, FlexAttentionResult } from '../kernel';
 import { checkBackwardInputs, resolveAttention } from '../kernel';
 import type { KvStorage } from '../kv-storage';
 import { allocateHostKv, writeHostKvRows } from '../kv-storage';
@@ -58,6 +58,9 @@ function makeRowScorer(p: AttentionProblem, q: Float64Array, k: Float64Array) {
   };
 }
 
+/** The reference implements every optional feature: it is what the others are checked against. */
+const REFERENCE = { name: 'reference', features: ['dLse', 'maxScores'] } as const;
+
 /**
  * A row's natural-log lse in float64: −∞ when no key is visible (every post −∞), NaN when a post-mod
  * score is NaN or +∞ (softmax is then ∞/∞ or NaN: the row is undefined, not masked).
@@ -75,11 +78,23 @@ function rowLse(post: Float64Array): number {
   return m + Math.log(sum);
 }
 
+/** A row's max post-mod score (returnAux.maxScores): −∞ when no key is visible, NaN with a NaN score. */
+function rowMax(post: Float64Array): number {
+  let m = -Infinity;
+  for (let j = 0; j < post.length; j++) {
+    const x = post[j]!;
+    if (x !== x) return NaN;
+    if (x > m) m = x;
+  }
+  return m;
+}
+
 function forward(q: Tensor, k: Tensor, v: Tensor, options: FlexAttentionOptions) {
-  const p = resolveAttention(q, k, v, options, Infinity, SUPPORT);
+  const p = resolveAttention(q, k, v, options, { pass: 'forward', backend: REFERENCE, support: SUPPORT });
   const [qf, kf, vf] = [toFloat64(q), toFloat64(k), toFloat64(v)];
   const out = new Float64Array(p.B * p.Hq * p.Lq * p.Ev);
   const lse = new Float64Array(p.B * p.Hq * p.Lq);
+  const maxScores = new Float64Array(p.B * p.Hq * p.Lq);
   const score = makeRowScorer(p, qf, kf);
   const post = new Float64Array(p.Lkv);
   const raw = new Float64Array(p.Lkv);
@@ -89,6 +104,7 @@ function forward(q: Tensor, k: Tensor, v: Tensor, options: FlexAttentionOptions)
       for (let i = 0; i < p.Lq; i++) {
         score(b, h, i, post, raw);
         const row = (b * p.Hq + h) * p.Lq + i;
+        maxScores[row] = rowMax(post);
         lse[row] = rowLse(post);
         if (lse[row] === -Infinity) continue; // no visible key: out stays 0
         for (let j = 0; j < p.Lkv; j++) {
@@ -99,13 +115,14 @@ function forward(q: Tensor, k: Tensor, v: Tensor, options: FlexAttentionOptions)
         }
       }
     }
-  return { p, out, lse };
+  return { p, out, lse, maxScores };
 }
 
-function backward(q: Tensor, k: Tensor, v: Tensor, out: Tensor, lseT: Tensor, dOut: Tensor, options: FlexAttentionOptions) {
-  const p = resolveAttention(q, k, v, options, Infinity, SUPPORT);
-  checkBackwardInputs(p, out, lseT, dOut, (options as { dLse?: Tensor }).dLse);
+function backward(q: Tensor, k: Tensor, v: Tensor, out: Tensor, lseT: Tensor, dOut: Tensor, options: FlexAttentionBackwardOptions) {
+  const p = resolveAttention(q, k, v, options, { pass: 'backward', backend: REFERENCE, support: SUPPORT });
+  checkBackwardInputs(p, out, lseT, dOut, options.dLse);
   const [qf, kf, vf, dof] = [toFloat64(q), toFloat64(k), toFloat64(v), toFloat64(dOut)];
+  const dLse = options.dLse ? toFloat64(options.dLse) : undefined;
   const dq = new Float64Array(qf.length);
   const dk = new Float64Array(kf.length);
   const dv = new Float64Array(vf.length);
@@ -134,7 +151,9 @@ function backward(q: Tensor, k: Tensor, v: Tensor, out: Tensor, lseT: Tensor, dO
         score(b, h, i, post, raw);
         const lse = rowLse(post); // float64, not the f32 lse the caller holds
         if (lse === -Infinity) continue; // a fully masked row has zero gradients
-        let delta = 0;
+        // d lse / d post_j = P_j, so a gradient through lse adds dLse·P_j to dPost_j: it enters as
+        // a shift of delta (dPost_j = P_j · (dP_j − (delta − dLse)))
+        let delta = dLse ? -dLse[row]! : 0;
         for (let j = 0; j < p.Lkv; j++) {
           if (post[j] === -Infinity) {
             P[j] = 0;
@@ -173,24 +192,25 @@ function backward(q: Tensor, k: Tensor, v: Tensor, out: Tensor, lseT: Tensor, dO
 /** The float64 reference backend (O(L²) time, O(L) extra memory per row). */
 export function createReferenceBackend(): FlexAttentionBackend & KvStorage & {
   /** Forward results in float64, before rounding to the input dtype (for tests and the bench). */
-  forward64(q: Tensor, k: Tensor, v: Tensor, options?: FlexAttentionOptions): { out: Float64Array; lse: Float64Array };
+  forward64(q: Tensor, k: Tensor, v: Tensor, options?: FlexAttentionOptions): { out: Float64Array; lse: Float64Array; maxScores: Float64Array };
 } {
   let disposed = false;
   const live = () => {
     if (disposed) throw new BackendDisposedError('reference', 'createReferenceBackend()');
   };
   return {
-    name: 'reference',
+    ...REFERENCE,
     forward64(q, k, v, options = {}) {
       live();
-      const { out, lse } = forward(q, k, v, options);
-      return { out, lse };
+      const { out, lse, maxScores } = forward(q, k, v, options);
+      return { out, lse, maxScores };
     },
     async flexAttention(q, k, v, options = {}) {
       live();
-      const { p, out, lse } = forward(q, k, v, options);
-      const result: { out: Tensor; lse?: Tensor } = { out: fromFloats(out, [p.B, p.Hq, p.Lq, p.Ev], p.dtype) };
-      if (options.returnLse) result.lse = fromFloats(lse, [p.B, p.Hq, p.Lq], 'f32');
+      const { p, out, lse, maxScores } = forward(q, k, v, options);
+      const result: FlexAttentionResult = { out: fromFloats(out, [p.B, p.Hq, p.Lq, p.Ev], p.dtype) };
+      if (p.returnLse) result.lse = fromFloats(lse, [p.B, p.Hq, p.Lq], 'f32');
+      if (p.returnMaxScores) result.maxScores = fromFloats(maxScores, [p.B, p.Hq, p.Lq], 'f32');
       return result;
     },
     async flexAttentionBackward(q, k, v, out, lse, dOut, options = {}) {

@@ -34,6 +34,8 @@ export const C_OP_TABLE: OpTable = Object.freeze({
   max: ([a, b], n) => (isInt(n) ? `max(${a}, ${b})` : `fmaxf(${a}, ${b})`),
   neg: ([a]) => `(-${a})`,
   abs: ([a], n) => (isInt(n) ? `abs(${a})` : `fabsf(${a})`),
+  // ±0 and NaN pass through (the ir's meaning, JS Math.sign), which C's copysign forms would not
+  sign: ([a], n) => (isInt(n) ? `((${a} > 0) - (${a} < 0))` : `(${a} > 0.0f ? 1.0f : (${a} < 0.0f ? -1.0f : ${a}))`),
   lt: ([a, b]) => `(${a} < ${b})`,
   le: ([a, b]) => `(${a} <= ${b})`,
   gt: ([a, b]) => `(${a} > ${b})`,
@@ -53,8 +55,13 @@ export const C_OP_TABLE: OpTable = Object.freeze({
   sigmoid: ([a]) => `(1.0f / (1.0f + expf(-${a})))`,
   sqrt: ([a]) => `sqrtf(${a})`,
   rsqrt: ([a]) => `rsqrtf(${a})`,
+  sin: ([a]) => `sinf(${a})`,
+  cos: ([a]) => `cosf(${a})`,
+  erf: ([a]) => `erff(${a})`,
   floor: ([a]) => `floorf(${a})`,
   ceil: ([a]) => `ceilf(${a})`,
+  // rintf rounds ties to even in the default rounding mode (roundf would send them away from zero)
+  round: ([a], n) => (isInt(n) ? a! : `rintf(${a})`),
   tofloat: ([a], n) => (srcIs(n, 'bool') ? `(${a} ? 1.0f : 0.0f)` : `((float)${a})`),
   toint: ([a], n) => (srcIs(n, 'bool') ? `(${a} ? 1 : 0)` : srcIs(n, 'f32') ? `flex_f2i(${a})` : a!),
 });

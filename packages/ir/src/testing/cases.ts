@@ -8,6 +8,7 @@ import { blockMaskByEvaluation, type BlockMask } from '../block-mask';
 import { where } from '../expr';
 import { capture, scalar } from '../params';
 import type { AttentionShape } from '../kernel';
+import type { BackendFeature } from '../options';
 import type { MaskMod, ScoreMod, TracedMod } from '../trace';
 import { traceMaskMod } from '../trace';
 import { seededRandom } from './random';
@@ -20,6 +21,12 @@ export interface ConformanceCase extends AttentionShape {
   mask?: () => { mod: MaskMod; B?: number; H?: number; blockSize?: number | [number, number] };
   /** The case reads learnable captured tensors (capture gradients are checked). */
   learnable?: boolean;
+  /**
+   * Optional features the case exercises: 'maxScores' asks for returnAux.maxScores (checked), 'dLse'
+   * passes a random dLse to the backward. A backend that does not declare a feature must reject
+   * the call with an UnsupportedError instead (that is what the case then checks).
+   */
+  requires?: readonly BackendFeature[];
   /** Special values written into the random inputs (index: [b, h, row, column]). */
   poison?: readonly Poison[];
 }
@@ -114,6 +121,31 @@ export const CONFORMANCE_CASES: readonly ConformanceCase[] = [
     mask: () => ({ mod: (_b, _h, q, kv) => q.add(147).ge(kv), blockSize: 16 }),
   },
   { name: 'head dim 64, unaligned lengths', B: 1, Hq: 1, Hkv: 1, Lq: 70, Lkv: 65, E: 64, Ev: 64, mask: () => ({ mod: (_b, _h, q, kv) => q.sub(kv).abs().le(40) }) },
+  // any finite scale (PyTorch's rule): kernels that fold scale into exp2 after the row max must not
+  // take the max of the unscaled scores, and 0·(−inf) of masked entries must not become NaN
+  { name: 'negative scale, no score mod, causal', B: 1, Hq: 2, Hkv: 2, Lq: 21, Lkv: 21, E: 16, Ev: 16, scale: -0.6, mask: () => ({ mod: (_b, _h, q, kv) => q.ge(kv), blockSize: 8 }) },
+  { name: 'zero scale (uniform weights), causal', B: 1, Hq: 1, Hkv: 1, Lq: 19, Lkv: 19, E: 16, Ev: 16, scale: 0, mask: () => ({ mod: (_b, _h, q, kv) => q.ge(kv), blockSize: 8 }) },
+  // the decode kernels (split-KV) too: the shape and mask of the decode-like case above
+  { name: 'negative scale, decode-like', B: 1, Hq: 4, Hkv: 1, Lq: 3, Lkv: 150, E: 16, Ev: 16, scale: -0.7, mask: () => ({ mod: (_b, _h, q, kv) => q.add(147).ge(kv), blockSize: 16 }) },
+];
+
+const base = (name: string): ConformanceCase => {
+  const c = CONFORMANCE_CASES.find((x) => x.name === name);
+  if (!c) throw new Error(`no conformance case '${name}'`);
+  return c;
+};
+const withFeature = (name: string, feature: BackendFeature): ConformanceCase => ({ ...base(name), name: `${feature}: ${name}`, requires: [feature] });
+
+/**
+ * Cases of the optional features (backends declare them on `features`): run in full where declared,
+ * checked to be rejected with an UnsupportedError where not. Each is an ordinary case plus the
+ * feature, so a backend's kernels for it are already compiled (cheap on a software GPU in CI).
+ */
+export const AUX_CONFORMANCE_CASES: readonly ConformanceCase[] = [
+  withFeature('fully masked rows', 'maxScores'),
+  withFeature('softcap (exact tanh)', 'maxScores'),
+  withFeature('learnable relative bias table', 'dLse'),
+  withFeature('fully masked rows', 'dLse'),
 ];
 
 const causal: ConformanceCase['mask'] = () => ({ mod: (_b, _h, q, kv) => q.ge(kv), blockSize: 4 });
@@ -168,7 +200,7 @@ export interface CaseSelection {
 
 /** The conformance and special-value cases (plus extras), filtered, minus the opt-outs. */
 export function selectCases(opts: CaseSelection = {}): ConformanceCase[] {
-  const all = [...CONFORMANCE_CASES, ...SPECIAL_VALUE_CASES, ...(opts.extraCases ?? [])];
+  const all = [...CONFORMANCE_CASES, ...SPECIAL_VALUE_CASES, ...AUX_CONFORMANCE_CASES, ...(opts.extraCases ?? [])];
   const optOut = opts.optOut ?? {};
   for (const [name, reason] of Object.entries(optOut)) {
     if (!all.some((c) => c.name === name)) throw new Error(`optOut names no conformance case: '${name}'`);

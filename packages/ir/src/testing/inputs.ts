@@ -22,6 +22,8 @@ export interface CaseInputs {
   v: Tensor;
   dOut: Tensor;
   options: FlexAttentionOptions;
+  /** For cases that require 'dLse': the upstream gradient of lse. */
+  dLse?: Tensor;
 }
 
 /** The tensors and options of a case (fresh mods and masks each call). */
@@ -46,7 +48,9 @@ export function caseInputs(c: ConformanceCase, dtype: DType, seed = 1, factory?:
       scale: c.scale,
       enableGqa: c.Hq !== c.Hkv,
       returnLse: true,
+      returnAux: c.requires?.includes('maxScores') ? { maxScores: true } : undefined,
     },
+    dLse: c.requires?.includes('dLse') ? randomTensor([c.B, c.Hq, c.Lq], 'f32', seed + 4) : undefined,
   };
 }
 
