@@ -12,6 +12,7 @@
 #     wgpu-decode-wall  the decode suite timed by wall clock (GPU timestamps off): a cross-check
 #     ws-bench     CUDA forward with the warp-specialised body, then the default body (no peer)
 #     sanitize     compute-sanitizer memcheck of the harness's warp-specialised checks, where installed
+#     harness      every packed harness binary (pack.sh's HARNESS_MODS): correctness (`check`), then timings (`time`)
 set -u
 cd "$(dirname "$0")/../.."
 source .device-carry/setup.sh
@@ -68,6 +69,15 @@ for step in $STEPS; do
         timeout "$(cap 120)" "$cs" --tool memcheck --show-backtrace device $D/hbin/noop checkws >"$O/sanitize.txt" 2>&1; echo "rc=$?" >>"$O/sanitize.txt"
         grep -vE "^CHECK .* ok" "$O/sanitize.txt" | head -40
       fi ;;
+    harness)
+      for m in $(ls $D/hbin); do
+        timeout "$(cap 120)" $D/hbin/$m check >"$O/harness-check-$m.txt" 2>&1; echo "rc=$?" >>"$O/harness-check-$m.txt"
+        grep -E "FAIL|failures|rc=|rror" "$O/harness-check-$m.txt" | sed "s/^/$m: /"
+      done
+      for m in $(ls $D/hbin); do
+        timeout "$(cap 150)" $D/hbin/$m time >"$O/harness-time-$m.txt" 2>&1; echo "rc=$?" >>"$O/harness-time-$m.txt"
+        grep -E "TIME|rc=|rror" "$O/harness-time-$m.txt" | sed "s/^/$m: /"
+      done ;;
     *) echo "unknown step $step" ;;
   esac
 done

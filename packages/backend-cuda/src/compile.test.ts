@@ -12,7 +12,7 @@ import {
   gelu, globalTokens, headBias, prefixLm, relativePosition, slidingWindow, softcap, temperature,
 } from '@flexattn/mods';
 import { afterAll, describe, expect, it } from 'vitest';
-import { kernelDir, kernelSource } from './backend';
+import { kernelDir, kernelSource } from './kernel-sources';
 import { bwdConfig, configDefines, decodeConfig, fwdConfig } from './config';
 import { renderPrelude } from './renderer';
 

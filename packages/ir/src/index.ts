@@ -21,11 +21,13 @@ export * from './render/param-layout';
 export * from './render/hook-plan';
 export * from './render/hooks';
 export * from './tensor';
+export * from './block-tables';
 // Seeded tensors and numeric comparison: for examples, benchmarks and apps as much as for tests
 // (the /testing entry re-exports them; it also pulls in vitest, which a browser bundle must not).
 export { seededRandom, randomNormal, randomTensor } from './random';
 export { compareClose, assertClose, formatComparison, type Comparison, type Tolerance } from './compare';
 export * from './block-mask';
+export { tileTables, blockClasses, tileTableConversions, type TileTables, type TileTableOptions } from './tile-tables';
 export * from './kernel';
 export { checkOptionValues, checkFeatures, requestedFeatures, type BackendFeature, type AttentionPass } from './options';
 export * from './validate';

@@ -49,7 +49,12 @@ function scatter(dense: Uint8Array, nums: Int32Array, idx: Int32Array, cls: numb
   }
 }
 
-function checkTables(mask: BlockMask): void {
+/**
+ * The tables of `mask` against its shape: sizes, counts and indices in range, no block listed twice,
+ * the q-major views the transpose of the kv-major ones. Also run by tileTables on every conversion
+ * (tables may have been changed in place since the first call checked them).
+ */
+export function checkBlockMaskTables(mask: BlockMask): void {
   const m = mask as unknown as Record<string, unknown>;
   const [qLen, kvLen] = mask.seqLengths;
   const [bq, bk] = mask.blockSize;
@@ -89,7 +94,7 @@ export function checkBlockMask(mask: unknown, Lq: number, Lkv: number, B: number
   if (m.H !== 1 && m.H !== Hq) throw new ShapeError(`the block mask has H=${m.H}; it must be 1 (broadcast) or the number of query heads ${Hq}`);
   if (!TracedMod.isTracedMod(m.maskMod) || m.maskMod.kind !== 'mask') throw new OptionError('blockMask.maskMod must be a traced mask mod');
   if (!checked.has(m)) {
-    checkTables(m);
+    checkBlockMaskTables(m);
     checked.add(m);
   }
   return m;

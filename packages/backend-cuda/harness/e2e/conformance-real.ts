@@ -1,15 +1,13 @@
 // The ir conformance cases through the real CUDA backend (addon + NVRTC + kernels), forward and
 // backward, every dtype, against the float64 reference (the ir's runConformance loop: one
 // `CONF PASS|FAIL` line per check); then a memory-growth check. Bundled with esbuild for a machine
-// without node_modules (see bundle.sh). CONF_DTYPES=bf16,f32,f16 (default) picks the dtypes;
+// without node_modules (`node scripts/bundle.mjs cuda-conformance OUTDIR` at the repo root). CONF_DTYPES=bf16,f32,f16 (default) picks the dtypes;
 // CONF_WS=1 runs the warp-specialised forward body.
 // The suite's own cases use small head dims; the tensor-core bodies that serve real models (the
 // Hopper ones: head dims 64 and 128, several q and kv tiles) also run every case at head dim 128,
 // and a few longer ones at 64, 128 and 64/128.
-import { CONFORMANCE_CASES, type ConformanceCase, SPECIAL_VALUE_CASES } from '../../../ir/src/testing/cases';
-import { caseInputs } from '../../../ir/src/testing/inputs';
-import { runConformance } from '../../../ir/src/testing/run-conformance';
-import type { DType } from '../../../ir/src/index';
+import type { DType } from '@flexattn/ir';
+import { CONFORMANCE_CASES, caseInputs, runConformance, SPECIAL_VALUE_CASES, type ConformanceCase } from '@flexattn/ir/testing';
 import { createCudaBackend } from '../../src/index';
 
 const byName = (name: string): ConformanceCase => {

@@ -6,7 +6,7 @@
  * The backward recomputes each row's lse in float64 instead of reading the f32 lse it is given: at
  * large scores the f32 rounding alone moved dq by 0.54 where the truth is 2e-43.
  */
-import { denseFromTables, FULL, PARTIAL } from '../block-mask';
+import { classesFromTables, FULL, PARTIAL } from '../block-tables';
 import { BackendDisposedError } from '../errors';
 import { captureGradTerms, gradScore } from '../derive';
 import { compileNodeToJs, compileToJs } from '../evaluate';
@@ -30,7 +30,7 @@ function makeRowScorer(p: AttentionProblem, q: Float64Array, k: Float64Array) {
   const scoreFn = p.scoreMod ? (compileToJs(p.scoreMod) as (...a: number[]) => number) : undefined;
   const mask = p.blockMask;
   const maskFn = mask ? (compileToJs(mask.maskMod) as Fn) : undefined;
-  const dense = mask ? denseFromTables(mask) : undefined;
+  const dense = mask ? classesFromTables(mask) : undefined;
   return (b: number, h: number, i: number, post: Float64Array, raw: Float64Array) => {
     const hk = Math.floor(h / p.groupSize);
     const qOff = ((b * p.Hq + h) * p.Lq + i) * p.E;
