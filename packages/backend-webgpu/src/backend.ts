@@ -1,10 +1,15 @@
 /**
- * The WebGPU FlexAttentionBackend: validates with the ir, renders the mods to WGSL hooks, moves
- * tensors to and from the GPU (or takes device-resident ones), picks the kernel (fused forward or
- * split-KV decode), and runs the engine. Pipelines are cached by mod hash + kernel shape class.
+ * The WebGPU FlexAttentionBackend: validates with the ir (device tensors included, through
+ * device-tensors.ts), renders the mods to WGSL hooks, moves tensors to and from the GPU (or takes
+ * device-resident ones), picks the kernel (fused forward or split-KV decode), and runs the engine.
+ * Every buffer a call allocates belongs to that call's CallBuffers and is released however the call
+ * ends, except device-resident results handed to the caller. Pipelines are cached by mod hash +
+ * kernel shape class, least recently used first out (pipeline-cache.ts).
  */
 import {
+  BackendDisposedError,
   checkBackwardInputs,
+  checkTensor,
   fromFloats,
   resolveAttention,
   tileTables,
@@ -12,6 +17,7 @@ import {
   type AttentionProblem,
   type AttentionShape,
   type CapturedTensor,
+  type DeviceTensors,
   type FlexAttentionBackend,
   type FlexAttentionBackwardOptions,
   type FlexAttentionGrads,
@@ -23,19 +29,16 @@ import {
 } from '@flexattn/ir';
 import { acquireDevice, type DeviceOptions, type GpuContext } from './device.js';
 import type { TablesFn } from './attention-call.js';
+import { anyRank, isGpuTensor, webgpuTensors, type GpuTensor } from './device-tensors.js';
 import { Engine } from './engine.js';
-import { BufferUsage } from './gpu-memory.js';
+import { BufferUsage, withCallBuffers, type CallBuffers } from './gpu-memory.js';
 import type { Tuning } from './kernel-configs.js';
 import type { CaptureState } from './program.js';
 import { PassTimer, timestampTotalMs } from './timing.js';
+import type { PipelineCacheStats } from './pipeline-cache.js';
 import { renderMods, type RenderedMods } from './renderer.js';
 
-/** A device-resident f32 tensor: pass these instead of host tensors to skip the copies. */
-export interface GpuTensor {
-  readonly buffer: GPUBuffer;
-  readonly shape: readonly number[];
-  readonly dtype: 'f32';
-}
+export type { GpuTensor } from './device-tensors.js';
 
 export interface WebGPUBackendOptions extends DeviceOptions {
   /** split-KV decoding: undefined = automatic (small Lq·group, long Lkv), false = never, true = whenever it applies */
@@ -46,10 +49,15 @@ export interface WebGPUBackendOptions extends DeviceOptions {
   tuning?: Tuning;
   /** measure() with GPU timestamps where the device has `timestamp-query` (default true) */
   timestamps?: boolean;
+  /**
+   * the most compiled pipelines kept, least recently used dropped first (default 64; a mod needs
+   * one for the forward and three for the backward, about 7 MB each on lavapipe)
+   */
+  pipelineCacheSize?: number;
 }
 
 type AnyTensor = Tensor | GpuTensor;
-const isGpu = (t: AnyTensor): t is GpuTensor => 'buffer' in t;
+const isGpu = (t: AnyTensor): t is GpuTensor => isGpuTensor(t);
 
 function toF32(t: Tensor): Float32Array {
   return t.dtype === 'f32' ? (t.data as Float32Array) : Float32Array.from(toFloat64(t));
@@ -64,8 +72,13 @@ export class WebGPUBackend implements FlexAttentionBackend {
   /** largest share of the measured time that timestamp rounding may account for (see timestampTotalMs) */
   timestampQuantTolerance = 0.05;
 
+  /** How ir's validator sees this backend's device tensors (size, released, owner device). */
+  private readonly tensors: DeviceTensors;
+  private disposed = false;
+
   constructor(readonly ctx: GpuContext, opts: WebGPUBackendOptions = {}) {
-    this.engine = new Engine(ctx);
+    this.engine = new Engine(ctx, opts.pipelineCacheSize);
+    this.tensors = webgpuTensors(ctx.device);
     this.engine.configs.splitKv = opts.splitKv;
     this.engine.configs.useSubgroups = opts.subgroups ?? true;
     this.engine.configs.tuning = opts.tuning ?? {};
@@ -80,38 +93,44 @@ export class WebGPUBackend implements FlexAttentionBackend {
 
   /** Uploads a host tensor as f32 (f16/bf16 are widened), for use in later calls. */
   toGpu(t: Tensor): GpuTensor {
-    return { buffer: this.engine.memory.upload(toF32(t)), shape: [...t.shape], dtype: 'f32' };
+    this.live();
+    const shape = checkTensor('toGpu', t, anyRank(t), 'host').shape;
+    return { buffer: this.engine.memory.upload(toF32(t)), shape: [...shape], dtype: 'f32' };
   }
 
   async toHost(t: GpuTensor, dtype: Tensor['dtype'] = 'f32'): Promise<Tensor> {
+    this.live();
+    checkTensor('toHost', t, anyRank(t), this.tensors);
     const n = t.shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(await this.engine.memory.read(t.buffer, n * 4));
     return dtype === 'f32' ? { data, shape: [...t.shape], dtype } : fromFloats(data, t.shape, dtype);
   }
 
+  /** Frees a device tensor this backend made (a result or a toGpu upload); others are left alone. */
   release(t: GpuTensor): void {
     this.engine.memory.release(t.buffer);
   }
 
+  /** Pipelines cached (LRU, `pipelineCacheSize`) and device buffers held now (see the README). */
+  cacheStats(): WebGPUCacheStats {
+    return { pipelines: this.engine.pipelineStats(), buffers: this.engine.memory.stats() };
+  }
+
   // ---------- plumbing ----------
-  private input(t: AnyTensor, temps: GPUBuffer[]): GPUBuffer {
-    if (isGpu(t)) return t.buffer;
-    const b = this.engine.memory.upload(toF32(t));
-    temps.push(b);
-    return b;
+  private live(): void {
+    if (this.disposed) throw new BackendDisposedError('webgpu', 'createWebGPUBackend()');
+  }
+
+  private input(t: AnyTensor, bufs: CallBuffers): GPUBuffer {
+    return isGpu(t) ? t.buffer : bufs.upload(toF32(t));
   }
 
   private mods(p: AttentionProblem): RenderedMods {
     return renderMods(p.scoreMod, p.blockMask?.maskMod);
   }
 
-  private captureState(r: RenderedMods, temps: GPUBuffer[]): CaptureState {
-    const buffers = r.tensors.map((t) => {
-      const b = this.engine.memory.upload(t.data);
-      temps.push(b);
-      return b;
-    });
-    return { buffers, scalars: r.scalarValues() };
+  private captureState(r: RenderedMods, bufs: CallBuffers): CaptureState {
+    return { buffers: r.tensors.map((t) => bufs.upload(t.data)), scalars: r.scalarValues() };
   }
 
   /** The mask's tile tables at a kernel's tile shape: ir tileTables (refined, memoised on the mask). */
@@ -126,59 +145,53 @@ export class WebGPUBackend implements FlexAttentionBackend {
 
   // ---------- the interface ----------
   async flexAttention<T extends AnyTensor>(q: T, k: T, v: T, options: FlexAttentionOptions = {}): Promise<FlexAttentionResult<T>> {
-    const p = resolveAttention(q, k, v, options, { maxHeadDim: 256, pass: 'forward', backend: this });
-    const temps: GPUBuffer[] = [];
-    try {
+    this.live();
+    const p = resolveAttention(q, k, v, options, { maxHeadDim: 256, pass: 'forward', backend: this, support: { tensors: this.tensors } });
+    return withCallBuffers(this.engine.memory, async (bufs) => {
       const r = this.mods(p);
-      const out = this.engine.memory.createBuffer(p.B * p.Hq * p.Lq * p.Ev * 4);
-      const lse = this.engine.memory.createBuffer(p.B * p.Hq * p.Lq * 4);
+      const out = bufs.create(p.B * p.Hq * p.Lq * p.Ev * 4);
+      const lse = bufs.create(p.B * p.Hq * p.Lq * 4);
       await this.engine.forward({
         shape: this.shape(p), scale: p.scale,
-        q: this.input(q, temps), k: this.input(k, temps), v: this.input(v, temps), out, lse,
-        hooks: r.hooks, captures: this.captureState(r, temps), tables: this.tables(p), maskH: p.blockMask?.H,
+        q: this.input(q, bufs), k: this.input(k, bufs), v: this.input(v, bufs), out, lse,
+        hooks: r.hooks, captures: this.captureState(r, bufs), tables: this.tables(p), maskH: p.blockMask?.H,
       });
       const outT: GpuTensor = { buffer: out, shape: [p.B, p.Hq, p.Lq, p.Ev], dtype: 'f32' };
       const lseT: GpuTensor = { buffer: lse, shape: [p.B, p.Hq, p.Lq], dtype: 'f32' };
-      if (isGpu(q)) return { out: outT as T, lse: options.returnLse === false ? undefined : (lseT as T) };
-      const res = { out: (await this.toHost(outT, p.dtype)) as T, lse: (await this.toHost(lseT)) as T };
-      this.engine.memory.release(out);
-      this.engine.memory.release(lse);
-      return res;
-    } finally {
-      temps.forEach((b) => this.engine.memory.release(b));
-    }
+      // device-resident results are handed over; the rest (host results' buffers, an lse not asked for) is released
+      if (isGpu(q)) {
+        bufs.handOver(out);
+        if (p.returnLse) bufs.handOver(lse);
+        return { out: outT as T, lse: p.returnLse ? (lseT as T) : undefined };
+      }
+      return { out: (await this.toHost(outT, p.dtype)) as T, lse: p.returnLse ? ((await this.toHost(lseT)) as T) : undefined };
+    });
   }
 
   async flexAttentionBackward<T extends AnyTensor>(
     q: T, k: T, v: T, out: T, lse: T, dOut: T, options: FlexAttentionBackwardOptions<T> = {},
   ): Promise<FlexAttentionGrads<T>> {
-    const p = resolveAttention(q, k, v, options, { maxHeadDim: 256, pass: 'backward', backend: this });
+    this.live();
+    const p = resolveAttention(q, k, v, options, { maxHeadDim: 256, pass: 'backward', backend: this, support: { tensors: this.tensors } });
     checkBackwardInputs(p, out, lse, dOut);
-    const temps: GPUBuffer[] = [];
-    try {
+    return withCallBuffers(this.engine.memory, async (bufs) => {
       const r = this.mods(p);
-      const st = this.captureState(r, temps);
+      const st = this.captureState(r, bufs);
       const gradTensors = p.scoreMod?.gradTensors.map((g) => g.tensor) ?? [];
       // one zeroed accumulator per learnable capture, in hooks order (score-mod tensors come first)
-      const gradBuffers = r.tensors
-        .filter((_, i) => r.hooks.captures[i]!.grad)
-        .map((t) => {
-          const b = this.engine.memory.createBuffer(t.data.length * 4, BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST);
-          temps.push(b);
-          return b;
-        });
+      const gradOrder = r.tensors.filter((_, i) => r.hooks.captures[i]!.grad);
+      const gradBuffers = gradOrder.map((t) => bufs.create(t.data.length * 4, BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST));
       st.gradBuffers = gradBuffers;
-      const dq = this.engine.memory.createBuffer(p.B * p.Hq * p.Lq * p.E * 4);
-      const dk = this.engine.memory.createBuffer(p.B * p.Hkv * p.Lkv * p.E * 4);
-      const dv = this.engine.memory.createBuffer(p.B * p.Hkv * p.Lkv * p.Ev * 4);
+      const dq = bufs.create(p.B * p.Hq * p.Lq * p.E * 4);
+      const dk = bufs.create(p.B * p.Hkv * p.Lkv * p.E * 4);
+      const dv = bufs.create(p.B * p.Hkv * p.Lkv * p.Ev * 4);
       await this.engine.backward({
         shape: this.shape(p), scale: p.scale,
-        q: this.input(q, temps), k: this.input(k, temps), v: this.input(v, temps),
-        out: this.input(out, temps), lse: this.input(lse, temps), dOut: this.input(dOut, temps),
+        q: this.input(q, bufs), k: this.input(k, bufs), v: this.input(v, bufs),
+        out: this.input(out, bufs), lse: this.input(lse, bufs), dOut: this.input(dOut, bufs),
         dq, dk, dv, hooks: r.hooks, captures: st, tables: this.tables(p),
       });
       const captureGrads = new Map<CapturedTensor, Float32Array>();
-      const gradOrder = r.tensors.filter((_, i) => r.hooks.captures[i]!.grad);
       for (let i = 0; i < gradOrder.length; i++) {
         const t = gradOrder[i]!;
         captureGrads.set(t, new Float32Array(await this.engine.memory.read(gradBuffers[i]!, t.data.length * 4)));
@@ -188,18 +201,17 @@ export class WebGPUBackend implements FlexAttentionBackend {
       const dqT = g(dq, [p.B, p.Hq, p.Lq, p.E]);
       const dkT = g(dk, [p.B, p.Hkv, p.Lkv, p.E]);
       const dvT = g(dv, [p.B, p.Hkv, p.Lkv, p.Ev]);
-      if (isGpu(q)) return { dq: dqT as T, dk: dkT as T, dv: dvT as T, captureGrads };
-      const res = {
+      if (isGpu(q)) {
+        [dq, dk, dv].forEach((b) => bufs.handOver(b));
+        return { dq: dqT as T, dk: dkT as T, dv: dvT as T, captureGrads };
+      }
+      return {
         dq: (await this.toHost(dqT, p.dtype)) as T,
         dk: (await this.toHost(dkT, p.dtype)) as T,
         dv: (await this.toHost(dvT, p.dtype)) as T,
         captureGrads,
       };
-      [dq, dk, dv].forEach((b) => this.engine.memory.release(b));
-      return res;
-    } finally {
-      temps.forEach((b) => this.engine.memory.release(b));
-    }
+    });
   }
 
   /**
@@ -219,6 +231,7 @@ export class WebGPUBackend implements FlexAttentionBackend {
    * (timed on those very buffers: sweeps keep one set across variants) or host tensors (uploaded).
    */
   async measure(q: AnyTensor, k: AnyTensor, v: AnyTensor, options: FlexAttentionOptions, spec: MeasureSpec): Promise<MeasureResult> {
+    this.live();
     // device-resident inputs are used as they are (and stay the caller's); host ones are uploaded
     const held: GpuTensor[] = [];
     const resident = (t: AnyTensor) => {
@@ -294,10 +307,20 @@ export class WebGPUBackend implements FlexAttentionBackend {
     }
   }
 
+  /** Frees every buffer and pipeline; later calls throw BackendDisposedError. Idempotent. */
   dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
     this.engine.dispose();
     if (this.ctx.owned) this.ctx.device.destroy();
   }
+}
+
+/** What `cacheStats()` reports: the pipeline cache (LRU) and the device buffers this backend holds. */
+export interface WebGPUCacheStats {
+  pipelines: PipelineCacheStats;
+  /** Buffers held now: results handed out and not yet released, scratch buffers kept across calls. */
+  buffers: { count: number; bytes: number };
 }
 
 /** measure(): untimed back-to-back work before timing, the work per timed batch, its call cap (the timestamp query set holds 4 per call). */
