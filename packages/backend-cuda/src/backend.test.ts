@@ -34,7 +34,9 @@ describe('argument packing matches kernels/common.cuh', () => {
   const table = { numBlocks: 0x1001n, indices: 0x1002n, fullNumBlocks: 0x1003n, fullIndices: 0x1004n, mB: 1, mH: 8, outer: 5, inner: 7 };
   it('FlexFwdArgs', () => {
     const doc = documentedLayout('FlexFwdArgs');
-    const buf = new DataView(packFwdArgs({ ...dims, q: 0x10n, k: 0x20n, v: 0x30n, out: 0x40n, lse: 0x50n, table }));
+    const buf = new DataView(
+      packFwdArgs({ ...dims, q: 0x10n, k: 0x20n, v: 0x30n, out: 0x40n, lse: 0x50n, table, maxScores: 0x60n, kvBatchStrides: [2 * 131 * 64, 0] }),
+    );
     expect(buf.byteLength).toBe(FWD_ARGS_BYTES);
     expect(buf.getBigUint64(doc.get('q')!, true)).toBe(0x10n);
     expect(buf.getBigUint64(doc.get('lse')!, true)).toBe(0x50n);
@@ -44,6 +46,9 @@ describe('argument packing matches kernels/common.cuh', () => {
     expect(buf.getInt32(doc.get('Lkv')!, true)).toBe(131);
     expect(buf.getFloat32(doc.get('scale')!, true)).toBe(0.125);
     expect(buf.getInt32(doc.get('has_block_mask')!, true)).toBe(1);
+    expect(buf.getBigUint64(doc.get('max_scores')!, true)).toBe(0x60n);
+    expect(buf.getBigInt64(doc.get('k_batch_stride')!, true)).toBe(BigInt(2 * 131 * 64));
+    expect(buf.getBigInt64(doc.get('v_batch_stride')!, true)).toBe(0n);
   });
   it('FlexBlockTable', () => {
     const doc = documentedLayout('FlexBlockTable');
@@ -87,29 +92,31 @@ describe('tile configs', () => {
       for (const dtype of ['bf16', 'f16'] as const) {
         expect(fwdConfig(dtype, E, E).smemBytes).toBeLessThanOrEqual(227 * 1024);
         expect(fwdConfig(dtype, E, E, { hopper: true }).smemBytes).toBeLessThanOrEqual(227 * 1024);
-        expect(fwdConfig(dtype, E, E, { hopper: true, warpSpecialized: true }).smemBytes).toBeLessThanOrEqual(227 * 1024);
+        expect(fwdConfig(dtype, E, E, { hopper: true, hopperBody: 'wg' }).smemBytes).toBeLessThanOrEqual(227 * 1024);
         expect(bwdConfig(dtype, E, E).smemBytes).toBeLessThanOrEqual(227 * 1024);
         expect(decodeConfig(dtype, E, E, 16).smemBytes).toBeLessThanOrEqual(227 * 1024);
       }
     }
   });
-  it('the Hopper body serves head dims 64 and 128 (the kernel needs E % 64 = 0 and Ev of 64 or 128)', () => {
-    // rows per CTA are whole 64-row warpgroup blocks; the byte count is Q + stages x (K + V)
-    for (const [E, Ev] of [[64, 64], [128, 128], [64, 128], [128, 64]] as const)
-    for (const warpSpecialized of [false, true]) {
-      const c = fwdConfig('bf16', E, Ev, { hopper: true, warpSpecialized });
-      expect(c.ws).toBe(warpSpecialized);
-      expect(c.wgmma).toBe(true);
-      expect(c.bm % (64 * (c.warps / 4))).toBe(0);
+  it('the Hopper bodies serve head dims 64 and 128 (64-column panels, wgmma N of 64 or 128)', () => {
+    for (const [E, Ev] of [[64, 64], [128, 128], [64, 128], [128, 64]] as const) {
+      // the persistent body (default): BM = 64 rows per consumer warpgroup, a producer warpgroup on
+      // top, Q + stages x (K + V) + 2 + 4 x stages mbarriers of shared memory
+      const c = fwdConfig('bf16', E, Ev, { hopper: true });
+      expect([c.fa3, c.wgmma]).toEqual([true, true]);
+      expect(c.bm).toBe(64 * (c.warps / 4));
       expect([64, 128]).toContain(c.bn);
-      // the warp-specialised body adds two 8-byte mbarriers per stage and a producer warp
-      expect(c.smemBytes).toBe(c.bm * E * 2 + c.stages * c.bn * (E + Ev) * 2 + (c.ws ? 16 * c.stages : 0));
-      expect(c.threads).toBe(c.warps * 32 + (c.ws ? 32 : 0));
-      if (c.ws) expect([c.warps, c.bm]).toEqual([8, 128]);
+      expect(c.threads).toBe(c.warps * 32 + 128);
+      expect(c.smemBytes).toBe(c.bm * E * 2 + c.stages * c.bn * (E + Ev) * 2 + (2 + 4 * c.stages) * 8);
+      // the per-CTA body on request: whole 64-row warpgroup blocks, no producer
+      const w = fwdConfig('bf16', E, Ev, { hopper: true, hopperBody: 'wg' });
+      expect([w.fa3, w.wgmma]).toEqual([false, true]);
+      expect(w.bm % (64 * (w.warps / 4))).toBe(0);
+      expect(w.threads).toBe(w.warps * 32);
+      expect(w.smemBytes).toBe(w.bm * E * 2 + w.stages * w.bn * (E + Ev) * 2);
     }
-    // the option means nothing without the Hopper body
-    expect(fwdConfig('bf16', 64, 64, { warpSpecialized: true }).ws).toBe(false);
-    expect(fwdConfig('bf16', 256, 256, { hopper: true, warpSpecialized: true }).ws).toBe(false);
+    // neither without Hopper
+    expect(fwdConfig('bf16', 64, 64).fa3).toBe(false);
     // elsewhere the pre-Hopper tiles (the same numbers as without the option)
     for (const [E, Ev] of [[40, 40], [192, 192], [256, 256], [64, 96]] as const)
       expect(fwdConfig('bf16', E, Ev, { hopper: true })).toEqual(fwdConfig('bf16', E, Ev));
@@ -159,6 +166,7 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
     const { CudaBackend } = await import('./backend');
     const launches: string[] = [];
     const compiles: string[][] = [];
+    const maps: string[] = [];
     let ptr = 0x1000n;
     let fn = 0n;
     const names = new Map<bigint, string>();
@@ -185,24 +193,36 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
         return fn;
       },
       funcSetAttribute: () => {},
+      tensorMapEncodeTiled: (type: number, address: bigint, dims: number[], strides: number[], box: number[]) => {
+        maps.push(`${type} ${address} [${dims.join(',')}] [${strides.join(',')}] [${box.join(',')}]`);
+        return new ArrayBuffer(128);
+      },
       launch: (f: bigint, grid: readonly number[], _b: unknown, _s: number, _st: bigint, args: ArrayBuffer[]) => {
         launches.push(`${names.get(f)} [${grid.join(',')}] ${args.map((a) => a.byteLength).join('+')}`);
       },
     };
     const device = { ordinal: 0, name: 'fake', computeCapability: [9, 0] as [number, number], totalMem: 0, smCount: 132 };
     const backend = new CudaBackend(native as never, device, { cacheDir: false, cudaInclude: '/fake/include' });
-    return { backend, launches, compiles };
+    return { backend, launches, compiles, maps };
   }
   const tensor = (shape: number[]) => ({ data: new Uint16Array(shape.reduce((a, b) => a * b, 1)), shape, dtype: 'bf16' as const });
 
   it('forward, backward and measure launch the expected kernels with packed args', async () => {
-    const { backend, launches, compiles } = await fakeBackend();
+    const { backend, launches, compiles, maps } = await fakeBackend();
     const q = tensor([1, 4, 200, 64]);
     const kv = tensor([1, 2, 200, 64]);
     const mask = createBlockMask(causal(), { qLen: 200, kvLen: 200 });
     const opts = { blockMask: mask, enableGqa: true, scoreMod: traceScoreMod(alibi(4, { learnable: true })) };
     await backend.flexAttention(q, kv, kv, { ...opts, returnLse: true });
-    expect(launches.at(-1)).toBe('flex_fwd [2,4,1] 120+24+8');
+    // the persistent Hopper body: one CTA per work tile (2 q tiles x 4 heads, fewer than 132 SMs), the
+    // args, the params and three tensor maps: Q (bf16 = 9) [E, Lq, B·Hq] in 64 x BM boxes, K and V
+    // [E, Lkv, Hkv, B] in 64 x BN boxes (uploaded q, k, v: the first three allocations)
+    expect(launches.at(-1)).toBe('flex_fwd [8,1,1] 144+24+8+128+128+128');
+    expect(maps.slice(-3)).toEqual([
+      `9 ${0x101000n} [64,200,4] [128,25600] [64,128,1]`,
+      `9 ${0x201000n} [64,200,2,1] [128,25600,51200] [64,128,1,1]`,
+      `9 ${0x301000n} [64,200,2,1] [128,25600,51200] [64,128,1,1]`,
+    ]);
     expect(compiles[0]).toEqual(['--gpu-architecture=sm_90a', '-std=c++17', '--prec-div=false', '-default-device', '-diag-suppress=177', '--include-path=/fake/include']);
     const lse = { data: new Float32Array(800), shape: [1, 4, 200], dtype: 'f32' as const };
     await backend.flexAttentionBackward(q, kv, kv, q, lse, q, opts);

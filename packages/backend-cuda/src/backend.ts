@@ -30,6 +30,7 @@ import { CompileCache, nvrtcCompiler } from './compile-cache.js';
 import { bwdConfig, configDefines, decodeConfig, fwdConfig, useDecode, type BwdConfig, type FwdConfig } from './config.js';
 import { CU, loadCudaNative, smArch, type CudaDeviceInfo, type CudaNative, type CuFunction, type CuModule, type DevicePtr } from './native.js';
 import { packBwdArgs, packDecodeArgs, packFwdArgs, packModParams, type DeviceBlockTable, type Dims } from './params.js';
+import { fa3TensorMaps } from './tensor-maps.js';
 import { isIdentityScoreMod, renderPrelude, type RenderedPrelude } from './renderer.js';
 
 export interface CudaBackendOptions {
@@ -40,12 +41,12 @@ export interface CudaBackendOptions {
   /** Folder with cuda_bf16.h for NVRTC (default: FLEXATTN_CUDA_INCLUDE, CUDA_HOME/include, /usr/local/cuda/include, …). */
   cudaInclude?: string;
   /**
-   * Experimental, off by default: on Hopper (sm_90a), the warp-specialised forward body (a producer
-   * warp streams K/V through mbarriers while two consumer warpgroups take turns on the tensor
-   * cores) for head dims 64 and 128. Correct on the H100 (conformance suite, harness checks) but,
-   * as of 2026-12-05, 1.6–2.2× slower than the default body (see the package README).
+   * The Hopper (sm_90a) forward body for head dims 64 and 128: 'persistent' (the default:
+   * kernels/flex_fwd_fa3.cuh, a TMA producer warpgroup and ping-ponging consumer warpgroups) or
+   * 'per-cta' (kernels/flex_fwd_wg.cuh, the earlier body), for comparisons and the conformance
+   * suite of both.
    */
-  warpSpecializedForward?: boolean;
+  hopperForward?: 'persistent' | 'per-cta';
 }
 
 /**
@@ -110,8 +111,9 @@ export const MAX_HEAD_DIM = 256;
 // kernel sources
 // ---------------------------------------------------------------------------------------------
 const KERNEL_FILES = {
-  common: ['common.cuh', 'wgmma.cuh'],  // the Hopper wgmma helpers (forward and backward) travel with the shared definitions
-  fwd: ['flex_fwd.cuh', 'flex_fwd_wg.cuh', 'flex_fwd_ws.cuh', 'flex_fwd_entry.cuh'],
+  // the Hopper wgmma / TMA helpers (forward and backward) travel with the shared definitions
+  common: ['common.cuh', 'wgmma.cuh', 'tma.cuh'],
+  fwd: ['flex_fwd.cuh', 'flex_fwd_wg.cuh', 'flex_fwd_fa3.cuh', 'flex_fwd_entry.cuh'],
   bwd: ['flex_bwd.cuh'],
   dec: ['flex_decode.cuh'],
 } as const;
@@ -243,7 +245,7 @@ export class CudaBackend implements FlexAttentionBackend {
   private disposed = false;
   /** The CUDA include folder passed to NVRTC (found lazily, at the first compile). */
   private include: string | undefined;
-  private readonly warpSpecialized: boolean;
+  private readonly hopperBody: 'fa3' | 'wg';
 
   constructor(
     private readonly native: CudaNative,
@@ -251,7 +253,7 @@ export class CudaBackend implements FlexAttentionBackend {
     options: CudaBackendOptions = {},
   ) {
     this.include = options.cudaInclude;
-    this.warpSpecialized = options.warpSpecializedForward ?? false;
+    this.hopperBody = options.hopperForward === 'per-cta' ? 'wg' : 'fa3';
     this.arch = smArch(device.computeCapability);
     this.cache = new CompileCache({
       compile: nvrtcCompiler(native),
@@ -267,7 +269,7 @@ export class CudaBackend implements FlexAttentionBackend {
   private plan(p: AttentionProblem, decodeRowsTotal: number): Plan {
     const scoreMod = p.scoreMod;
     const maskMod = p.blockMask?.maskMod;
-    const fwd = fwdConfig(p.dtype, p.E, p.Ev, { identityScore: isIdentityScoreMod(scoreMod), hopper: this.arch === 'sm_90a', warpSpecialized: this.warpSpecialized });
+    const fwd = fwdConfig(p.dtype, p.E, p.Ev, { identityScore: isIdentityScoreMod(scoreMod), hopper: this.arch === 'sm_90a', hopperBody: this.hopperBody });
     const bwd = bwdConfig(p.dtype, p.E, p.Ev);
     const decRows = decodeConfig(p.dtype, p.E, p.Ev, decodeRowsTotal).rows;
     // indices (plus a tile of overhang past the end) below 2^22: fast int→float casts of index arithmetic
@@ -378,9 +380,18 @@ export class CudaBackend implements FlexAttentionBackend {
     } else {
       const c = plan.fwd;
       const table = this.table(scope, p.blockMask, c.bm, c.bn, false);
-      const args = packFwdArgs({ ...dims, q: dq, k: dk, v: dv, out: dOut, lse: dLse, table });
+      // K and V are contiguous [B, Hkv, Lkv, E]: one batch after the other
+      const kvBatchStrides = [p.Hkv * p.Lkv * p.E, p.Hkv * p.Lkv * p.Ev] as const;
+      const args = packFwdArgs({ ...dims, q: dq, k: dk, v: dv, out: dOut, lse: dLse, table, kvBatchStrides });
       const m = await this.module(plan, 'fwd', { flex_fwd: c.smemBytes });
-      launch = () => n.launch(m.fns.flex_fwd!, [ceilDiv(p.Lq, c.bm), p.Hq, p.B], [c.threads, 1, 1], c.smemBytes, 0n, [args, sp, mp]);
+      if (c.fa3 && p.dtype !== 'f32') {  // (fwdConfig gives f32 its SIMT body)
+        // persistent: one CTA per SM at most, each walks its share of the (q tile, head, batch) tiles
+        const maps = fa3TensorMaps(n, { ...dims, dtype: p.dtype, q: dq, k: dk, v: dv, E: p.E, Ev: p.Ev, kvBatchStrides, bm: c.bm, bn: c.bn });
+        const ctas = Math.min(ceilDiv(p.Lq, c.bm) * p.Hq * p.B, this.device.smCount);
+        launch = () => n.launch(m.fns.flex_fwd!, [ctas, 1, 1], [c.threads, 1, 1], c.smemBytes, 0n, [args, sp, mp, ...maps]);
+      } else {
+        launch = () => n.launch(m.fns.flex_fwd!, [ceilDiv(p.Lq, c.bm), p.Hq, p.B], [c.threads, 1, 1], c.smemBytes, 0n, [args, sp, mp]);
+      }
     }
     return { p, plan, out, lse, dOut, dLse, launch };
   }
