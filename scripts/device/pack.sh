@@ -11,7 +11,8 @@ D=.devrun
 rm -rf "$D" && mkdir -p "$D"
 node packages/bench/scripts/bundle.mjs "$D/bench/bin" --no-ort
 cp -r packages/backend-cuda/kernels "$D/bench/kernels"
-node packages/backend-webgpu/scripts/bundle-device.mjs "$D/webgpu"
+# PACK_WEBGPU=0: a CUDA-only session (smaller carry)
+[ "${PACK_WEBGPU:-1}" = 0 ] || node packages/backend-webgpu/scripts/bundle-device.mjs "$D/webgpu"
 [ -f packages/backend-cuda/build/Release/flexattn_cuda.node ] || npx -y pnpm@"$(node -p "require('./package.json').packageManager.split('@')[1]")" --filter @flexattn/backend-cuda build:native
 # the CUDA conformance runner with kernels/ and the addon beside it (bin/flexattn_cuda.node)
 bash packages/backend-cuda/harness/e2e/bundle.sh "$PWD/$D/cconf"

@@ -21,12 +21,14 @@ cd "$(dirname "$0")/../.."
 source .device-carry/setup.sh
 # the bench records this commit (the GPU machine's copy of .git may be an older one)
 export FLEXATTN_COMMIT=$(cat .devrun/commit 2>/dev/null || echo unknown)
+# harness binaries may travel compressed (the carry is limited to 64 MiB)
+[ -f .devrun/hbin.tar.xz ] && tar xJf .devrun/hbin.tar.xz -C .devrun
 export FLEXATTN_CUDA_ADDON=$PWD/.devrun/cconf/bin/flexattn_cuda.node FLEXATTN_CUDA_CACHE=/tmp/flexattn-cache PYTHONUNBUFFERED=1
 MODS=${MODS:-noop,causal,alibi,softcap,softcap_approx,relpos,sliding_window_causal,prefix_lm,document,softcap_causal}
 # logs gather in a work folder; at the end they travel back as one archive (the device returns at
 # most 8 files) beside the bench JSON/tables
 D=.devrun OUTDIR=${OUT:-$PWD/out} O=/tmp/flexattn-out BUDGET=${BUDGET:-540} STEPS=${STEPS:-"cuda-bench wgpu-decode fa3 cuda-conf wgpu-conf"}
-HMODS="noop causal swa softcap softcap_approx alibi document alibi_rc document_rc"
+HMODS="noop causal swa softcap softcap_approx alibi document alibi_rc document_rc" HANG='' 
 rm -rf "$O"; mkdir -p "$O"; t0=$(date +%s)
 stamp() { echo "## $1 at $(( $(date +%s) - t0 )) s"; }
 # a step's timeout: its own cap, or what is left of BUDGET
@@ -49,26 +51,34 @@ for step in $STEPS; do
     wgpu-decode)
       bench 90 wgpu-decode $DECODE ;;
     fa3)
+      # a timeout (rc 124) is a hang: the later harness steps are skipped, so it costs one cap only
       for m in $HMODS; do
-        timeout "$(cap 60)" $D/hbin/$m checkfa3 >"$O/fa3-check-$m.txt" 2>&1; echo "rc=$?" >>"$O/fa3-check-$m.txt"
+        [ -z "$HANG" ] || break
+        timeout "$(cap 45)" $D/hbin/$m checkfa3 >"$O/fa3-check-$m.txt" 2>&1; rc=$?; echo "rc=$rc" >>"$O/fa3-check-$m.txt"
+        [ $rc = 124 ] && HANG=$m
         grep -E "FAIL|failures|rc=|rror" "$O/fa3-check-$m.txt" | tr '\n' ' '; echo
       done
       for m in $HMODS; do
+        [ -z "$HANG" ] || break
         timeout "$(cap 60)" $D/hbin/$m hopper 2>&1 | grep -E "TIME|rror" | tee -a "$O/fa3-times.txt" | sed -E 's/ +/ /g; s/ -> ours.theirs speed/ x/'
       done ;;
     check)
       for m in ${HARNESS_MODS:-causal}; do
+        [ -z "$HANG" ] || break
         timeout "$(cap 90)" $D/hbin/$m check >"$O/check-$m.txt" 2>&1; echo "rc=$?" >>"$O/check-$m.txt"
         grep -E "FAIL|failures|rc=|rror" "$O/check-$m.txt" | tr '\n' ' '; echo
       done ;;
     sass)
       ob=$(command -v cuobjdump || ls /usr/local/cuda*/bin/cuobjdump 2>/dev/null | head -1)
-      "$ob" -sass $D/hbin/noop > "$O/noop.sass" 2>&1
-      awk '/Function : /{f=$3} f ~ /k_fa3/ {if ($0 ~ /HGMMA/) h[f]++; if ($0 ~ /USETMAXREG/) r[f]++; if ($0 ~ /UTMALDG/) t[f]++; if ($0 ~ /(LDL|STL)/) l[f]++}
-           END {for (f in h) printf "SASS %s HGMMA %d USETMAXREG %d UTMALDG %d LDL/STL %d\n", substr(f, 1, 60), h[f], r[f], t[f], l[f]}' "$O/noop.sass"
-      gzip -f "$O/noop.sass" ;;
+      for m in noop softcap alibi document; do
+        "$ob" -sass $D/hbin/$m > "$O/$m.sass" 2>&1
+        awk -v m=$m '/Function : /{f=$3} f ~ /k_fa3/ {if ($0 ~ /HGMMA/) h[f]++; if ($0 ~ /USETMAXREG/) r[f]++; if ($0 ~ /UTMALDG/) t[f]++; if ($0 ~ /(LDL|STL)/) l[f]++}
+             END {for (f in h) printf "SASS %s %s HGMMA %d USETMAXREG %d UTMALDG %d LDL/STL %d\n", m, substr(f, 18, 40), h[f], r[f], t[f], l[f]}' "$O/$m.sass"
+        gzip -f "$O/$m.sass"
+      done ;;
     cuda-conf)
-      CONF_DTYPES=${CONF_DTYPES:-bf16,f16} timeout "$(cap 200)" node $D/cconf/bin/run.mjs >"$O/cuda-conf.txt" 2>&1; echo "rc=$?" >>"$O/cuda-conf.txt"
+      [ -z "$HANG" ] || continue
+      CONF_DTYPES=${CONF_DTYPES:-bf16,f16} timeout "$(cap ${CONF_CAP:-200})" node $D/cconf/bin/run.mjs >"$O/cuda-conf.txt" 2>&1; echo "rc=$?" >>"$O/cuda-conf.txt"
       grep -E "FAIL|CONF [0-9]+ failures|memory|elapsed|rc=" "$O/cuda-conf.txt" | head -12 ;;
     wgpu-conf)
       timeout "$(cap 90)" node $D/webgpu/conformance.mjs >"$O/wgpu-conf.txt" 2>&1; echo "rc=$?" >>"$O/wgpu-conf.txt"
@@ -76,19 +86,24 @@ for step in $STEPS; do
     wgpu-decode-wall)
       bench 90 wgpu-decode-wall $DECODE --backend-options '{"webgpu":{"timestamps":false}}' ;;
     sanitize)
+      [ -z "$HANG" ] || continue
       cs=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
       for tool in memcheck racecheck; do
         timeout "$(cap 120)" "$cs" --tool $tool --show-backtrace device $D/hbin/causal checkfa3 >"$O/sanitize-$tool.txt" 2>&1; echo "rc=$?" >>"$O/sanitize-$tool.txt"
         echo "$tool: $(grep -E "ERROR SUMMARY|RACECHECK SUMMARY|failures|rc=" "$O/sanitize-$tool.txt" | tr '\n' ' ')"
       done ;;
     ncu)
+      [ -z "$HANG" ] || continue
       nc=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
-      # the first timed launch of each persistent config of `noop hopper`: D128 2 stages, D64 2 warpgroups
-      timeout "$(cap 120)" "$nc" -k regex:k_fa3 --launch-skip 3 --launch-count 1 --section SpeedOfLight --section ComputeWorkloadAnalysis \
-        --section WarpStateStats --section LaunchStats --section Occupancy --section MemoryWorkloadAnalysis $D/hbin/noop hopper >"$O/ncu-d128.txt" 2>&1
-      timeout "$(cap 120)" "$nc" -k regex:k_fa3 --launch-skip 49 --launch-count 1 --section SpeedOfLight --section ComputeWorkloadAnalysis \
-        --section WarpStateStats --section LaunchStats $D/hbin/noop hopper >"$O/ncu-d64.txt" 2>&1
-      grep -hE "k_fa3|Duration|Compute \(SM\) Throughput|Memory Throughput|Issue Slots Busy|Executed Ipc A|Registers Per|Stall|Warp Cycles Per Issued|Tensor|L2 Hit" "$O"/ncu-d*.txt | sed -E 's/ +/ /g' | head -60 ;;
+      # first timed launches of `noop hopper`'s persistent configs (3 warm-up + 20 timed each; D128:
+      # A128, A128s3, A128e, then D64: A64, A64w3, A64e): A128, A64, A64e
+      for sk in 3:d128 72:d64 118:d64e; do
+        timeout "$(cap 120)" "$nc" -k regex:k_fa3 --launch-skip ${sk%%:*} --launch-count 1 --section SpeedOfLight --section ComputeWorkloadAnalysis \
+          --section WarpStateStats --section LaunchStats --section Occupancy --section MemoryWorkloadAnalysis --section InstructionStats \
+          --metrics 'regex:^sm__pipe_.*cycles_active\.avg\.pct_of_peak_sustained_active$,regex:^sm__inst_executed_pipe_(xu|fma|alu|fmaheavy)\.avg\.pct_of_peak_sustained_active$' \
+          $D/hbin/noop hopper >"$O/ncu-${sk##*:}.txt" 2>&1
+      done
+      grep -hE "k_fa3|Duration|Compute \(SM\) Throughput|Memory Throughput|Issue Slots Busy|Registers Per|Warp Cycles Per Issued|L2 Hit|sm__pipe_(tensor|xu|fma|alu|shared)|pipe_xu|==ERR|==WARN" "$O"/ncu-d*.txt | sed -E 's/ +/ /g' | cut -c1-110 | head -60 ;;
     *) echo "unknown step $step" ;;
   esac
 done

@@ -329,7 +329,7 @@ static void reference(const ModCtx& c, int B, int Hq, int Hkv, int Lq, int Lkv, 
 // ------------------------------------------------------------------------------------------------
 // ---- the persistent Hopper forward (flex_fwd_fa3.cuh): tensor maps, grid ----------------------
 template <class C> struct IsFa3 : std::false_type {};
-template <int D, int DV, int BN, int NCWG, int ST> struct IsFa3<flex::Fa3Cfg<D, DV, BN, NCWG, ST>> : std::true_type {};
+template <int D, int DV, int BN, int NCWG, int ST, int EMU> struct IsFa3<flex::Fa3Cfg<D, DV, BN, NCWG, ST, EMU>> : std::true_type {};
 
 // cuTensorMapEncodeTiled through the runtime's driver entry point (no -lcuda): a rank-R map of 16-bit
 // elements, 128-byte swizzle, zero fill outside the tensor. dims innermost first; strides: bytes of
@@ -693,7 +693,7 @@ void time_shape(int B, int H, int L, bool do_bwd, const char* bwd_name) {
     if constexpr (IsFa3<FC>::value) {
       const Fa3Maps maps = fa3_maps<FC, T>(a);  // encoded once, outside the timed launches
       ms = time_ms([&] { launch_fa3<FC, T>(a, sp, mp, maps); });
-      snprintf(cfg, sizeof cfg, "BM%d BN%d W%d S%d FA3", FC::BM, FC::BN, FC::NWARPS, FC::STAGES);
+      snprintf(cfg, sizeof cfg, "BM%d BN%d W%d S%d E%d FA3", FC::BM, FC::BN, FC::NWARPS, FC::STAGES, FC::EMU);
     } else {
       ms = time_ms([&] { launch_fwd<FC, T>(a, sp, mp); });
       snprintf(cfg, sizeof cfg, "BM%d BN%d W%d S%d%s%s M%d%s", FC::BM, FC::BN, FC::NWARPS, FC::STAGES, FC::MT_OUTER ? " mo" : "", FC::ONE_BLOCK ? " ob" : "", FC::MINB, FC::WG_TILE ? " WG" : "");  // host side: the tile shapes (FLEX_WGMMA is 0 in the host pass)
@@ -784,6 +784,9 @@ using A64w3 = Fa3Cfg<64, 64, 128, 3, 2>;
 using A128 = Fa3Cfg<128, 128, 128, 2, 2>;
 using A128s3 = Fa3Cfg<128, 128, 128, 2, 3>;
 using A64x128 = Fa3Cfg<64, 128, 128, 2, 2>;
+// exp2 of 3 (D64) / 2 (D128) of every 8 key columns on the FMA pipe
+using A64e = Fa3Cfg<64, 64, 128, 2, 3, 3>;
+using A128e = Fa3Cfg<128, 128, 128, 2, 2, 2>;
 using F64x128 = FwdCfg<64, 128, 128, 64, 8, 2>;
 using B64 = BwdCfg<64, 64, 64, 8, true>;    // wgmma Sᵀ / dPᵀ on sm_90a (session 2)
 using B128 = BwdCfg<128, 128, 64, 8, true>;
@@ -812,6 +815,8 @@ int main(int argc, char** argv) {
     check_case<__half, 64, 64, A64, B64>(2, 4, 2, 77, 131, true);
     check_case<__nv_bfloat16, 64, 64, A64w3, B64>(1, 2, 2, 500, 700, true);
     check_case<__nv_bfloat16, 64, 128, A64x128, B64x128>(2, 4, 2, 77, 300, true);
+    check_case<__nv_bfloat16, 64, 64, A64e, B64>(1, 2, 2, 300, 700, true);
+    check_case<__half, 128, 128, A128e, B128>(2, 4, 2, 77, 300, true);
     if (FLEX_MASK_MOD_IS_TRUE) check_case<__nv_bfloat16, 64, 64, A64, B64>(2, 4, 2, 77, 131, false);
     g_fa3_ctas = 3;
     check_case<__nv_bfloat16, 128, 128, A128, B128>(2, 8, 2, 300, 500, true);
@@ -880,8 +885,8 @@ int main(int argc, char** argv) {
     if (fb) time_shape<128, B128s, F128>(2, 16, 8192, fb, "");
     // the Hopper bodies: the persistent one first (its forward is the one fwd+bwd times), then
     // its variants and the per-CTA Hopper body
-    time_shape<128, B128, A128, A128s3, W128>(2, 16, 8192, fb, "");
-    time_shape<64, B64, A64, A64w3, W64>(4, 16, 4096, fb, "");
+    time_shape<128, B128, A128, A128s3, A128e, W128>(2, 16, 8192, fb, "");
+    time_shape<64, B64, A64, A64w3, A64e, W64>(4, 16, 4096, fb, "");
     if (!hopper_only && !strcmp(MOD_NAME, "noop")) {
       time_decode<4>(8);
       time_decode<4>(16);

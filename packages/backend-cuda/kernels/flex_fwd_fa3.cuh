@@ -2,12 +2,11 @@
 // kernel — a producer warpgroup streaming Q/K/V with TMA and NCWG consumer warpgroups on wgmma.
 //
 // Structure (the design of FlashAttention-3's sm90 forward, written for the flexattn hooks):
-//  - Persistent grid (one CTA per SM, FwdFa3's launch). Work tiles are (q tile, head, batch),
-//    ordered longest first (last q tiles first: causal and prefix masks put their longest rows
-//    there), handed out round-robin with the direction reversed every round, so every CTA gets
-//    one long and one short tile of each pair of rounds (causal / document / sliding-window
-//    balance without a global work counter). Heads of one q tile are adjacent, so the CTAs
-//    running at once share each head's K/V through L2.
+//  - Persistent grid (one CTA per SM). Work tiles are (q tile, head, batch), in sections of heads
+//    whose K/V fit in L2, longest first inside a section (last q tiles first: causal and prefix
+//    masks put their longest rows there), handed out round-robin with the direction reversed
+//    every round (causal / document / sliding-window balance without a global work counter); see
+//    Fa3Tiles.
 //  - Producer warpgroup (the last one; setmaxnreg gives its registers to the consumers): one
 //    thread walks the same tiles and the same block-table lists as the consumers and issues TMA
 //    copies (128-byte swizzle = the SmemTile panel layout wgmma reads; rows past Lq / Lkv are
@@ -39,10 +38,12 @@
 namespace flex {
 
 // D: head dim of Q/K (64 or 128), DV: of V (64 or 128), BN: keys per stage (64 or 128), NCWG:
-// consumer warpgroups (2 or 3; BM = 64 · NCWG query rows per work tile), STAGES: K/V ring depth.
-template <int D_, int DV_, int BN_, int NCWG_, int STAGES_>
+// consumer warpgroups (2 or 3; BM = 64 · NCWG query rows per work tile), STAGES: K/V ring depth,
+// EMU: of every 8 columns of 8 keys, how many take exp2 on the FMA pipe (fa3_exp2_fma) instead of
+// the MUFU unit, whose 16 results per clock per SM balance the tensor cores only at D = 64.
+template <int D_, int DV_, int BN_, int NCWG_, int STAGES_, int EMU_ = 0>
 struct Fa3Cfg {
-  static constexpr int D = D_, DV = DV_, BN = BN_, NCWG = NCWG_, STAGES = STAGES_;
+  static constexpr int D = D_, DV = DV_, BN = BN_, NCWG = NCWG_, STAGES = STAGES_, EMU = EMU_;
   static constexpr int BM = 64 * NCWG, MT = 1, MINB = 1;
   static constexpr int DP = D, DVP = DV;
   static constexpr int NWARPS = 4 * NCWG;                 // consumer warps
@@ -69,6 +70,22 @@ struct Fa3Cfg {
   static_assert(REG_PRODUCER * 128 + REG_CONSUMER * NTHREADS <= 65536, "register file");
   static_assert(SMEM_BYTES <= 227 * 1024, "shared memory");
 };
+
+// 2^x on the FMA pipe (FlashAttention-4's trick to unload the MUFU unit): x = j + f with j =
+// round(x) (the 1.5·2^23 shift leaves it in the low mantissa bits) and |f| ≤ 1/2, 2^f by a cubic
+// (Taylor; relative error below 1e-3, under a bf16 P's rounding), 2^j added to the exponent
+// bits. x < -125 (masked keys, -inf included) gives exactly 0, as ex2.approx does.
+__device__ __forceinline__ float fa3_exp2_fma(float x) {
+  const float xc = fmaxf(x, -125.f);
+  const float t = xc + 12582912.f;  // 1.5 · 2^23: round to nearest, j in the low bits
+  const float f = xc - (t - 12582912.f);
+  float p = fmaf(f, 0.0555041087f, 0.240226507f);
+  p = fmaf(p, f, 0.693147181f);
+  p = fmaf(p, f, 1.f);
+  const int j = __float_as_int(t) - __float_as_int(12582912.f);
+  const float r = __int_as_float(__float_as_int(p) + (int)((unsigned)j << 23));
+  return x < -125.f ? 0.f : r;
+}
 
 // Online softmax of one 64-row block's tile with a lazily kept reference max (see above): turns
 // S (u units, fwd_post) into P in place, updates l and the true max mx; alpha: the factor O's rows
@@ -97,8 +114,10 @@ __device__ __forceinline__ bool fa3_softmax(float (&s)[C::BN / 8][4], float (&m)
     float sum = 0.f;
 #pragma unroll
     for (int nt = 0; nt < NTN; ++nt) {
-      const float p0 = fast_exp2(fmaf(s[nt][2 * hf], ku, -m_use));
-      const float p1 = fast_exp2(fmaf(s[nt][2 * hf + 1], ku, -m_use));
+      const float x0 = fmaf(s[nt][2 * hf], ku, -m_use), x1 = fmaf(s[nt][2 * hf + 1], ku, -m_use);
+      const bool emu = (nt & 7) < C::EMU;
+      const float p0 = emu ? fa3_exp2_fma(x0) : fast_exp2(x0);
+      const float p1 = emu ? fa3_exp2_fma(x1) : fast_exp2(x1);
       s[nt][2 * hf] = p0;
       s[nt][2 * hf + 1] = p1;
       sum += p0 + p1;
@@ -108,17 +127,32 @@ __device__ __forceinline__ bool fa3_softmax(float (&s)[C::BN / 8][4], float (&m)
   return moved;
 }
 
-// The persistent tile order: round k of gridDim.x tiles, reversed in odd rounds. Returns false
-// past the last tile; otherwise (q tile, head, batch) of this CTA's k-th work tile.
+// The persistent tile order. Heads (b·Hq + h) are cut into sections whose K/V fit in a share of L2
+// (FA3_L2_BYTES); inside a section the work tiles go longest first (last q tile of every head of
+// the section, then the one before, ...), so the CTAs running at once read the K/V of a few heads
+// through L2 and a causal section ends with its short tiles. Round k hands gridDim.x consecutive
+// tiles to the CTAs, reversed in odd rounds (a long and a short one per pair of rounds). Returns
+// false past the last tile; otherwise (q tile, head, batch) of this CTA's k-th work tile.
+#ifndef FA3_L2_BYTES
+#define FA3_L2_BYTES (24 << 20)
+#endif
 struct Fa3Tiles {
-  int nQT, per, Hq, n_tiles;
+  int nQT, per, Hq, n_tiles, sec_heads;
+  __device__ __forceinline__ Fa3Tiles(int nQT_, int Hq_, int B, int Lkv, int kv_row_bytes)
+      : nQT(nQT_), per(Hq_ * B), Hq(Hq_), n_tiles(nQT_ * Hq_ * B) {
+    const long long head_bytes = (long long)Lkv * kv_row_bytes;
+    sec_heads = (int)max(1LL, min((long long)per, (long long)FA3_L2_BYTES / max(1LL, head_bytes)));
+  }
   __device__ __forceinline__ bool at(int k, int& qt, int& h, int& b) const {
     const int pos = (k & 1) ? (int)gridDim.x - 1 - (int)blockIdx.x : (int)blockIdx.x;
     const int t = k * (int)gridDim.x + pos;
     if (t >= n_tiles) return false;
-    qt = nQT - 1 - t / per;  // longest first
-    const int bh = t - (t / per) * per;
-    h = bh % Hq;             // the heads of one GQA group next to each other
+    const int sec_tiles = sec_heads * nQT;
+    const int sec = t / sec_tiles, local = t - sec * sec_tiles;
+    const int heads = min(sec_heads, per - sec * sec_heads);  // the last section may be smaller
+    qt = nQT - 1 - local / heads;  // longest first
+    const int bh = sec * sec_heads + local % heads;
+    h = bh % Hq;  // the heads of one GQA group next to each other
     b = bh / Hq;
     return true;
   }
@@ -159,11 +193,7 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
   __syncthreads();  // the only CTA-wide barrier
 
   const int Lq = a.Lq, Lkv = a.Lkv, nKT = (Lkv + C::BN - 1) / C::BN;
-  Fa3Tiles tiles;
-  tiles.nQT = (Lq + C::BM - 1) / C::BM;
-  tiles.per = a.Hq * a.B;
-  tiles.Hq = a.Hq;
-  tiles.n_tiles = tiles.nQT * tiles.per;
+  const Fa3Tiles tiles((Lq + C::BM - 1) / C::BM, a.Hq, a.B, Lkv, (C::D + C::DV) * 2);
   const int G = a.Hq / a.Hkv;
 
   if (warp >= C::NWARPS) {
