@@ -92,7 +92,9 @@ struct FlexFwdArgs {
 };                             // 144 bytes
 
 // Backward. delta [B,Hq,Lq] fp32 and dq_accum [B,Hq,Lq,E] fp32 are workspaces; the preprocess
-// kernel writes delta and zeroes dq_accum, dq is written by the convert kernel.  offset size
+// kernel writes delta and zeroes dq_accum, dq is written by the convert kernel. dlse [B,Hq,Lq]
+// fp32 (nullable: zero): the gradient of the loss with respect to lse, which adds dlse·P to dS —
+// the preprocess folds it into delta = rowsum(dO ∘ O) − dlse.                       offset size
 struct FlexBwdArgs {
   const void* q;               //   0  8
   const void* k;               //   8  8
@@ -114,7 +116,8 @@ struct FlexBwdArgs {
   float scale;                 // 156  4
   int has_block_mask;          // 160  4
   int pad0;                    // 164  4
-};                             // 168 bytes
+  const float* dlse;           // 168  8   nullable
+};                             // 176 bytes
 
 // Split-KV decoding. One CTA per (b, kv head, split, row group); the rows of a CTA are the
 // (query head in the GQA group, query index) pairs. Block sparsity is a dense class table at the

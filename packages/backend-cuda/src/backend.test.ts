@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BackendUnavailableError, traceScoreMod } from '@flexattn/ir';
 import { createBlockMask } from '@flexattn/blockmask';
-import { alibi, causal, slidingWindow } from '@flexattn/mods';
+import { alibi, causal, documentMask, relativePosition, slidingWindow, softcap } from '@flexattn/mods';
 import { describe, expect, it } from 'vitest';
 import { createCudaBackend, kernelDir, reblock } from './backend';
 import { bwdConfig, decodeConfig, fwdConfig, smemTileBytes } from './config';
@@ -57,8 +57,9 @@ describe('argument packing matches kernels/common.cuh', () => {
   it('FlexBwdArgs', () => {
     const doc = documentedLayout('FlexBwdArgs');
     const ptrs = { q: 1n, k: 2n, v: 3n, out: 4n, dout: 5n, lse: 6n, delta: 7n, dqAccum: 8n, dq: 9n, dk: 10n, dv: 11n };
-    const buf = new DataView(packBwdArgs({ ...dims, ...ptrs, table: null }));
+    const buf = new DataView(packBwdArgs({ ...dims, ...ptrs, table: null, dLse: 12n }));
     expect(buf.byteLength).toBe(BWD_ARGS_BYTES);
+    expect(buf.getBigUint64(doc.get('dlse')!, true)).toBe(12n);
     expect(buf.getBigUint64(doc.get('dq_accum')!, true)).toBe(8n);
     expect(buf.getBigUint64(doc.get('dv')!, true)).toBe(11n);
     expect(buf.getInt32(doc.get('Hkv')!, true)).toBe(2);
@@ -115,6 +116,10 @@ describe('tile configs', () => {
       expect(w.threads).toBe(w.warps * 32);
       expect(w.smemBytes).toBe(w.bm * E * 2 + w.stages * w.bn * (E + Ev) * 2);
     }
+    // light mods: three consumer warpgroups at D64 only
+    expect(fwdConfig('bf16', 64, 64, { hopper: true, lightMods: true })).toMatchObject({ bm: 192, warps: 12, threads: 512 });
+    expect(fwdConfig('bf16', 64, 64, { hopper: true, lightMods: false })).toMatchObject({ bm: 128, warps: 8, threads: 384 });
+    expect(fwdConfig('bf16', 128, 128, { hopper: true, lightMods: true })).toMatchObject({ bm: 128, warps: 8 });
     // neither without Hopper
     expect(fwdConfig('bf16', 64, 64).fa3).toBe(false);
     // elsewhere the pre-Hopper tiles (the same numbers as without the option)
@@ -207,6 +212,20 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
   }
   const tensor = (shape: number[]) => ({ data: new Uint16Array(shape.reduce((a, b) => a * b, 1)), shape, dtype: 'bf16' as const });
 
+  it('the D64 forward tile follows the mods\' per-element cost (three warpgroups for light mods)', async () => {
+    const { backend, maps } = await fakeBackend();
+    const q = tensor([1, 2, 256, 64]);
+    const qBox = async (options: object) => {
+      await backend.flexAttention(q, q, q, options);
+      return maps.at(-3)!.split(' ').at(-1);
+    };
+    expect(await qBox({})).toBe('[64,192,1]');
+    expect(await qBox({ scoreMod: traceScoreMod(relativePosition()) })).toBe('[64,192,1]');
+    expect(await qBox({ blockMask: createBlockMask(slidingWindow(64), { qLen: 256, kvLen: 256 }) })).toBe('[64,192,1]');
+    // a transcendental score mod, a mask that reads a tensor: two warpgroups, 240 registers each
+    expect(await qBox({ scoreMod: traceScoreMod(softcap(20)) })).toBe('[64,128,1]');
+    expect(await qBox({ blockMask: createBlockMask(documentMask({ lengths: [100, 156] }), { qLen: 256, kvLen: 256 }) })).toBe('[64,128,1]');
+  });
   it('forward, backward and measure launch the expected kernels with packed args', async () => {
     const { backend, launches, compiles, maps } = await fakeBackend();
     const q = tensor([1, 4, 200, 64]);
@@ -216,17 +235,18 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
     await backend.flexAttention(q, kv, kv, { ...opts, returnLse: true });
     // the persistent Hopper body: one CTA per work tile (2 q tiles x 4 heads, fewer than 132 SMs), the
     // args, the params and three tensor maps: Q (bf16 = 9) [E, Lq, B·Hq] in 64 x BM boxes, K and V
-    // [E, Lkv, Hkv, B] in 64 x BN boxes (uploaded q, k, v: the first three allocations)
+    // [E, Lkv, Hkv, B] in 64 x BN boxes (uploaded q, k, v: the first three allocations). ALiBi is
+    // additive and causal reads no tensor: light mods, so D64 takes three warpgroups (BM 192).
     expect(launches.at(-1)).toBe('flex_fwd [8,1,1] 144+24+8+128+128+128');
     expect(maps.slice(-3)).toEqual([
-      `9 ${0x101000n} [64,200,4] [128,25600] [64,128,1]`,
+      `9 ${0x101000n} [64,200,4] [128,25600] [64,192,1]`,
       `9 ${0x201000n} [64,200,2,1] [128,25600,51200] [64,128,1,1]`,
       `9 ${0x301000n} [64,200,2,1] [128,25600,51200] [64,128,1,1]`,
     ]);
     expect(compiles[0]).toEqual(['--gpu-architecture=sm_90a', '-std=c++17', '--prec-div=false', '-default-device', '-diag-suppress=177', '--include-path=/fake/include']);
     const lse = { data: new Float32Array(800), shape: [1, 4, 200], dtype: 'f32' as const };
     await backend.flexAttentionBackward(q, kv, kv, q, lse, q, opts);
-    expect(launches.slice(-3)).toEqual(['flex_bwd_preprocess [100,1,1] 168', 'flex_bwd_dkdv [2,2,1] 168+24+8', 'flex_bwd_dq_convert [200,1,1] 168']);
+    expect(launches.slice(-3)).toEqual(['flex_bwd_preprocess [100,1,1] 176', 'flex_bwd_dkdv [2,2,1] 176+24+8', 'flex_bwd_dq_convert [200,1,1] 176']);
     const r = await backend.measure(q, kv, kv, opts, { pass: 'both', warmup: 1, iterations: 3 });
     expect(r).toEqual({ ms: [0.5, 0.5, 0.5], timer: 'cuda-events' });
     // decode shape: split-KV kernel + merge

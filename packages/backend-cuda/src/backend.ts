@@ -12,6 +12,7 @@ import {
   PARTIAL,
   ceilDiv,
   checkBackwardInputs,
+  gradScore,
   resolveAttention,
   tablesFromDense,
   type AttentionProblem,
@@ -226,6 +227,18 @@ interface LoadedModule {
   fns: Record<string, CuFunction>;
 }
 
+/**
+ * Whether the mods cost little per element: no score mod or an additive one (score + f(b, h, q, kv),
+ * its derivative the constant 1: ALiBi, relative position) and a mask that reads no captured tensor
+ * (causal, sliding window, prefix-LM). Picks the forward's tile (config.ts, FwdConfigOptions.lightMods).
+ */
+function lightMods(scoreMod: TracedMod | undefined, maskMod: TracedMod | undefined): boolean {
+  const grad = scoreMod && !isIdentityScoreMod(scoreMod) ? gradScore(scoreMod).root : undefined;
+  const additive = grad === undefined || (grad.op === 'const' && grad.arg === 1);
+  const maskReadsTensor = maskMod?.captures.some((c) => c instanceof CapturedTensor) ?? false;
+  return additive && !maskReadsTensor;
+}
+
 interface Plan {
   p: AttentionProblem;
   scoreMod: TracedMod | undefined;
@@ -269,7 +282,12 @@ export class CudaBackend implements FlexAttentionBackend {
   private plan(p: AttentionProblem, decodeRowsTotal: number): Plan {
     const scoreMod = p.scoreMod;
     const maskMod = p.blockMask?.maskMod;
-    const fwd = fwdConfig(p.dtype, p.E, p.Ev, { identityScore: isIdentityScoreMod(scoreMod), hopper: this.arch === 'sm_90a', hopperBody: this.hopperBody });
+    const fwd = fwdConfig(p.dtype, p.E, p.Ev, {
+      identityScore: isIdentityScoreMod(scoreMod),
+      lightMods: lightMods(scoreMod, maskMod),
+      hopper: this.arch === 'sm_90a',
+      hopperBody: this.hopperBody,
+    });
     const bwd = bwdConfig(p.dtype, p.E, p.Ev);
     const decRows = decodeConfig(p.dtype, p.E, p.Ev, decodeRowsTotal).rows;
     // indices (plus a tile of overhang past the end) below 2^22: fast int→float casts of index arithmetic

@@ -74,6 +74,11 @@ export interface FwdConfigOptions {
    * ('wg', kernels/flex_fwd_wg.cuh).
    */
   hopperBody?: 'fa3' | 'wg';
+  /**
+   * The mods cost little per element (no score mod or an additive one, a mask that reads no
+   * tensor): the persistent body's D64 tile then takes three consumer warpgroups.
+   */
+  lightMods?: boolean;
 }
 
 // Measured on the H100 (harness time_shape, noop / causal / alibi / softcap-approx, 2026-11-25
@@ -91,11 +96,19 @@ const WG_TILES: Record<64 | 128, HopperTile> = {
   128: { bm: 256, bn: 64, warps: 8, stages: 2 },
 };
 // The persistent Hopper body (kernels/flex_fwd_fa3.cuh, Fa3Cfg): BM = 64 rows per consumer
-// warpgroup (warps / 4 of them), BN keys per stage, a STAGES-deep K/V ring.
-const FA3_TILES: Record<64 | 128, HopperTile> = {
+// warpgroup (warps / 4 of them), BN keys per stage, a STAGES-deep K/V ring. Measured on the H100
+// (harness `hopper`, 2026-12-06, B2 H16 L8192 D128 / B4 H16 L4096 D64, ms): D128 two warpgroups 2
+// stages noop 1.652, causal 1.002, alibi 1.959, softcap 3.712 (3 stages 1.829 / 1.016 / 2.107 /
+// 3.704; the per-CTA body 2.848 / 1.561 / 3.283 / 4.446). D64: three warpgroups (BM 192, 2 stages)
+// win where the mods' per-element work is light — noop 0.601 vs 0.655 (two warpgroups, 3 stages),
+// causal 0.368 vs 0.421, sliding window 0.208 vs 0.219, alibi 0.801 vs 0.840 — and lose where it
+// is heavy, their 160 registers a thread against 240: softcap 1.892 vs 1.665, softcap-approx 1.167
+// vs 1.047, a document mask (doc ids loaded per row and column) 0.411 vs 0.261.
+const FA3_TILES = {
   64: { bm: 128, bn: 128, warps: 8, stages: 3 },
+  '64light': { bm: 192, bn: 128, warps: 12, stages: 2 },
   128: { bm: 128, bn: 128, warps: 8, stages: 2 },
-};
+} satisfies Record<string, HopperTile>;
 /** Shared memory of the persistent Hopper body: Q, the K/V ring, then 2 + 4 · stages mbarriers (Fa3Cfg::SMEM_BYTES). */
 export function fa3SmemBytes(t: HopperTile, E: number, Ev: number): number {
   return t.bm * E * 2 + t.stages * t.bn * (E + Ev) * 2 + (2 + 4 * t.stages) * 8;
@@ -114,7 +127,7 @@ export function fwdConfig(dtype: DType, E: number, Ev: number, options: FwdConfi
   if (options.hopper && (E === 64 || E === 128) && (Ev === 64 || Ev === 128)) {
     const size = E <= 64 && Ev <= 64 ? 64 : 128;
     if ((options.hopperBody ?? 'fa3') === 'fa3') {
-      const t = FA3_TILES[size];
+      const t = FA3_TILES[size === 64 && options.lightMods ? '64light' : size];
       return { ...t, mtOuter: false, oneBlock: false, wgmma: true, fa3: true, threads: t.warps * 32 + 128, smemBytes: fa3SmemBytes(t, E, Ev) };
     }
     const t = WG_TILES[size];

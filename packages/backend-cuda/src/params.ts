@@ -78,11 +78,12 @@ export function packFwdArgs(
   return p.buf;
 }
 
-export const BWD_ARGS_BYTES = 168;
+export const BWD_ARGS_BYTES = 176;
+/** FlexBwdArgs. dLse: the optional gradient of the loss with respect to lse ([B, Hq, Lq] f32). */
 export function packBwdArgs(
   a: Dims & {
     q: Ptr; k: Ptr; v: Ptr; out: Ptr; dout: Ptr; lse: Ptr; delta: Ptr; dqAccum: Ptr;
-    dq: Ptr; dk: Ptr; dv: Ptr; table: DeviceBlockTable | null;
+    dq: Ptr; dk: Ptr; dv: Ptr; table: DeviceBlockTable | null; dLse?: Ptr | null;
   },
 ): ArrayBuffer {
   const p = new Packer(BWD_ARGS_BYTES);
@@ -91,6 +92,7 @@ export function packBwdArgs(
   packTable(p, 88, a.table);
   p.i32(136, a.B).i32(140, a.Hq).i32(144, a.Hkv).i32(148, a.Lq).i32(152, a.Lkv).f32(156, a.scale);
   p.i32(160, a.table ? 1 : 0);
+  p.ptr(168, a.dLse);
   return p.buf;
 }
 
