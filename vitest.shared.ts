@@ -13,6 +13,7 @@ export const sharedTestConfig: UserConfig = {
       { find: /^@flexattn\/ir$/, replacement: src('ir/src/index.ts') },
       { find: /^@flexattn\/mods$/, replacement: src('mods/src/index.ts') },
       { find: /^@flexattn\/blockmask$/, replacement: src('blockmask/src/index.ts') },
+      { find: /^@flexattn\/kv-cache$/, replacement: src('kv-cache/src/index.ts') },
       { find: /^@flexattn\/backend-webgpu$/, replacement: src('backend-webgpu/src/index.ts') },
       { find: /^@flexattn\/backend-cuda$/, replacement: src('backend-cuda/src/index.ts') },
     ],

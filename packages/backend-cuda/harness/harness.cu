@@ -1,6 +1,6 @@
 // flexattn CUDA kernel harness: correctness against a float64 CPU reference, then timing.
-// Built once per mod (make MOD=causal): the mod header holds the prelude the renderer would
-// generate plus the host-side reference of the same mod. See harness/README.md.
+// Built once per mod (make MOD=causal): the mod header (generated, gen/<mod>.h) holds the prelude
+// the renderer generates plus the host-side reference of the same mod. See harness/README.md.
 #include <cuda.h>
 #include <cudaTypedefs.h>
 #include <cuda_runtime.h>
@@ -27,16 +27,7 @@
     }                                                                                           \
   } while (0)
 
-struct ModCtx {
-  int H = 1;
-  int window = 1024;
-  std::vector<float> slope;
-  float* d_slope = nullptr;
-  float* d_grad_slope = nullptr;
-  std::vector<int> doc;
-  int* d_doc = nullptr;
-  int doc_len = 0;
-};
+#include "mod-ctx.h"
 
 #define FLEX_NO_ENTRY_POINTS 1
 #include MOD_FILE
@@ -310,7 +301,7 @@ static void reference(const ModCtx& c, int B, int Hq, int Hkv, int Lq, int Lkv, 
           const double dpost = p[j] * (dp[j] - delta);
           const double ds = dpost * HostMod::grad(c, s[j], b, h, i, j);
 #if HOST_HAS_CAPTURE
-          r.gslope[h] += dpost * HostMod::capture(c, b, h, i, j);
+          HostMod::capture(c, r.gslope, dpost, s[j], b, h, i, j);
 #endif
           const size_t krow = ((size_t)b * Hkv + hk) * Lkv + j;
           const float* kj = &k[krow * E];

@@ -7,8 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { createCudaBackend, kernelDir, reblock } from './backend';
 import { bwdConfig, decodeConfig, fwdConfig, smemTileBytes } from './config';
 import { explainUnavailable, inspectCuda } from './native';
-import { BWD_ARGS_BYTES, DECODE_ARGS_BYTES, FWD_ARGS_BYTES, packBwdArgs, packDecodeArgs, packFwdArgs, packModParams } from './params';
-import { paramLayout } from './renderer';
+import { BWD_ARGS_BYTES, DECODE_ARGS_BYTES, FWD_ARGS_BYTES, packBwdArgs, packDecodeArgs, packFwdArgs, packModParams } from './kernel-args';
+import { renderMods } from './renderer';
 
 const unavailable = explainUnavailable(inspectCuda()) !== null;
 
@@ -79,7 +79,7 @@ describe('argument packing matches kernels/common.cuh', () => {
   });
   it('mod params: tensors by pointer, dims, scalars', () => {
     const mod = traceScoreMod(alibi(4, { learnable: true }));
-    const layout = paramLayout('FlexScoreParams', mod, true);
+    const layout = renderMods(mod, undefined).scoreLayout;
     const buf = new DataView(packModParams(layout, mod.captures, () => 0xabcn, () => 0xdefn));
     expect(buf.getBigUint64(0, true)).toBe(0xabcn);
     expect(buf.getBigUint64(8, true)).toBe(0xdefn);
@@ -167,7 +167,8 @@ describe('CUDA include folder for NVRTC', () => {
 
 describe('CudaBackend against a stand-in addon (no GPU)', () => {
   // records launches; device memory is fake, so only the plumbing is checked here
-  async function fakeBackend() {
+  const H100 = { ordinal: 0, name: 'fake', computeCapability: [9, 0] as [number, number], totalMem: 0, smCount: 132 };
+  async function fakeBackend(device = H100) {
     const { CudaBackend } = await import('./backend');
     const launches: string[] = [];
     const compiles: string[][] = [];
@@ -206,7 +207,6 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
         launches.push(`${names.get(f)} [${grid.join(',')}] ${args.map((a) => a.byteLength).join('+')}`);
       },
     };
-    const device = { ordinal: 0, name: 'fake', computeCapability: [9, 0] as [number, number], totalMem: 0, smCount: 132 };
     const backend = new CudaBackend(native as never, device, { cacheDir: false, cudaInclude: '/fake/include' });
     return { backend, launches, compiles, maps };
   }
@@ -226,6 +226,13 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
     expect(await qBox({ scoreMod: traceScoreMod(softcap(20)) })).toBe('[64,128,1]');
     expect(await qBox({ blockMask: createBlockMask(documentMask({ lengths: [100, 156] }), { qLen: 256, kvLen: 256 }) })).toBe('[64,128,1]');
   });
+  it('describes its device for reports: name, arch, SMs, memory', async () => {
+    const { backend } = await fakeBackend({ ...H100, name: 'NVIDIA H100 80GB HBM3', totalMem: 85_029_158_912 });
+    expect(backend.deviceDescription).toBe('CUDA NVIDIA H100 80GB HBM3 (sm_90a, 132 SMs, 79.2 GiB)');
+    const ada = await fakeBackend({ ...H100, name: 'NVIDIA L4', computeCapability: [8, 9], totalMem: 23_580_639_232, smCount: 58 });
+    expect(ada.backend.deviceDescription).toBe('CUDA NVIDIA L4 (sm_89, 58 SMs, 22.0 GiB)');
+  });
+
   it('forward, backward and measure launch the expected kernels with packed args', async () => {
     const { backend, launches, compiles, maps } = await fakeBackend();
     const q = tensor([1, 4, 200, 64]);

@@ -30,7 +30,7 @@ import {
 import { CompileCache, nvrtcCompiler } from './compile-cache.js';
 import { bwdConfig, configDefines, decodeConfig, fwdConfig, useDecode, type BwdConfig, type FwdConfig } from './config.js';
 import { CU, loadCudaNative, smArch, type CudaDeviceInfo, type CudaNative, type CuFunction, type CuModule, type DevicePtr } from './native.js';
-import { packBwdArgs, packDecodeArgs, packFwdArgs, packModParams, type DeviceBlockTable, type Dims } from './params.js';
+import { packBwdArgs, packDecodeArgs, packFwdArgs, packModParams, type DeviceBlockTable, type Dims } from './kernel-args.js';
 import { fa3TensorMaps } from './tensor-maps.js';
 import { isIdentityScoreMod, renderPrelude, type RenderedPrelude } from './renderer.js';
 
@@ -272,6 +272,12 @@ export class CudaBackend implements FlexAttentionBackend {
       compile: nvrtcCompiler(native),
       cacheDir: options.cacheDir === undefined ? undefined : options.cacheDir,
     });
+  }
+
+  /** The device for reports (the bench's header): `CUDA NVIDIA H100 80GB HBM3 (sm_90a, 132 SMs, 79.2 GiB)`. */
+  get deviceDescription(): string {
+    const { name, smCount, totalMem } = this.device;
+    return `CUDA ${name} (${this.arch}, ${smCount} SMs, ${(totalMem / 2 ** 30).toFixed(1)} GiB)`;
   }
 
   private get includeDir(): string {

@@ -4,8 +4,8 @@
  * through a small native addon.
  */
 export { createCudaBackend, CudaBackend, MAX_HEAD_DIM, COMPILE_OPTIONS, findCudaInclude, cudaIncludeCandidates, reblock, kernelSource, kernelDir, templateVersion, type CudaBackendOptions } from './backend.js';
-export { renderPrelude, renderMods, paramLayout, CUDA_OP_TABLE, PRELUDE_HELPERS, type RenderedPrelude, type ParamLayout, type ParamField } from './renderer.js';
+export { renderPrelude, renderMods, renderParamsStruct, modMacros, CUDA_DIALECT, CUDA_OP_TABLE, PRELUDE_HELPERS, type RenderedPrelude, type RenderedMods } from './renderer.js';
 export { fwdConfig, bwdConfig, decodeConfig, useDecode, configDefines, type FwdConfig, type BwdConfig, type DecodeConfig } from './config.js';
-export { packFwdArgs, packBwdArgs, packDecodeArgs, packModParams, FWD_ARGS_BYTES, BWD_ARGS_BYTES, DECODE_ARGS_BYTES } from './params.js';
+export { packFwdArgs, packBwdArgs, packDecodeArgs, packModParams, FWD_ARGS_BYTES, BWD_ARGS_BYTES, DECODE_ARGS_BYTES } from './kernel-args.js';
 export { BackendUnavailableError, CompileError } from './native-errors.js';
 export { inspectCuda, loadCudaNative, type CudaNative } from './native.js';

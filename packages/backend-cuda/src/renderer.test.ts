@@ -1,7 +1,7 @@
 import { capture, scalar, traceMaskMod, traceScoreMod, where } from '@flexattn/ir';
 import { alibi, causal, documentMask, relativePosition, slidingWindow, softcap, temperature } from '@flexattn/mods';
 import { describe, expect, it } from 'vitest';
-import { paramLayout, renderMods, renderPrelude } from './renderer';
+import { renderMods, renderPrelude } from './renderer';
 
 const score = (fn: Parameters<typeof traceScoreMod>[0]) => traceScoreMod(fn);
 const mask = (fn: Parameters<typeof traceMaskMod>[0]) => traceMaskMod(fn);
@@ -34,14 +34,12 @@ describe('CUDA renderer', () => {
       struct FlexRowVals {
       };
       __device__ __forceinline__ FlexRowVals flex_row_vals(int b, int h, int q, const FlexScoreParams& sp, const FlexMaskParams& mp) {
-        FlexRowVals r;
-        return r;
+        return FlexRowVals{};
       }
       struct FlexColVals {
       };
       __device__ __forceinline__ FlexColVals flex_col_vals(int b, int h, int kv, const FlexScoreParams& sp, const FlexMaskParams& mp) {
-        FlexColVals r;
-        return r;
+        return FlexColVals{};
       }
       __device__ __forceinline__ float flex_score_mod_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
         return score;
@@ -82,19 +80,13 @@ describe('CUDA renderer', () => {
         int m0;
       };
       __device__ __forceinline__ FlexRowVals flex_row_vals(int b, int h, int q, const FlexScoreParams& sp, const FlexMaskParams& mp) {
-        FlexRowVals r;
-        {
-          const FlexMaskParams& p = mp;
-          const int mr0 = (q + p.s0);
-          r.m0 = mr0;
-        }
-        return r;
+        const int mr0 = (q + mp.s0);
+        return FlexRowVals{mr0};
       }
       struct FlexColVals {
       };
       __device__ __forceinline__ FlexColVals flex_col_vals(int b, int h, int kv, const FlexScoreParams& sp, const FlexMaskParams& mp) {
-        FlexColVals r;
-        return r;
+        return FlexColVals{};
       }
       __device__ __forceinline__ float flex_score_mod_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
         return score;
@@ -143,22 +135,15 @@ describe('CUDA renderer', () => {
         int m1;
       };
       __device__ __forceinline__ FlexRowVals flex_row_vals(int b, int h, int q, const FlexScoreParams& sp, const FlexMaskParams& mp) {
-        FlexRowVals r;
-        {
-          const FlexMaskParams& p = mp;
-          const int mr0 = (q + p.s0);
-          const int mr1 = (mr0 - p.s1);
-          const int mr2 = (mr0 + p.s2);
-          r.m0 = mr1;
-          r.m1 = mr2;
-        }
-        return r;
+        const int mr0 = (q + mp.s0);
+        const int mr1 = (mr0 - mp.s1);
+        const int mr2 = (mr0 + mp.s2);
+        return FlexRowVals{mr1, mr2};
       }
       struct FlexColVals {
       };
       __device__ __forceinline__ FlexColVals flex_col_vals(int b, int h, int kv, const FlexScoreParams& sp, const FlexMaskParams& mp) {
-        FlexColVals r;
-        return r;
+        return FlexColVals{};
       }
       __device__ __forceinline__ float flex_score_mod_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
         return score;
@@ -210,19 +195,13 @@ describe('CUDA renderer', () => {
         float s0;
       };
       __device__ __forceinline__ FlexRowVals flex_row_vals(int b, int h, int q, const FlexScoreParams& sp, const FlexMaskParams& mp) {
-        FlexRowVals r;
-        {
-          const FlexScoreParams& p = sp;
-          const float sr0 = (1.0f / p.s0);
-          r.s0 = sr0;
-        }
-        return r;
+        const float sr0 = (1.0f / sp.s0);
+        return FlexRowVals{sr0};
       }
       struct FlexColVals {
       };
       __device__ __forceinline__ FlexColVals flex_col_vals(int b, int h, int kv, const FlexScoreParams& sp, const FlexMaskParams& mp) {
-        FlexColVals r;
-        return r;
+        return FlexColVals{};
       }
       __device__ __forceinline__ float flex_score_mod_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
         const float v0 = (score / p.s0);
@@ -286,19 +265,13 @@ describe('CUDA renderer', () => {
         float s0;
       };
       __device__ __forceinline__ FlexRowVals flex_row_vals(int b, int h, int q, const FlexScoreParams& sp, const FlexMaskParams& mp) {
-        FlexRowVals r;
-        {
-          const FlexScoreParams& p = sp;
-          const float sr0 = p.t0[flex_clampi(h, p.t0_d0)];
-          r.s0 = sr0;
-        }
-        return r;
+        const float sr0 = sp.t0[flex_clampi(h, sp.t0_d0)];
+        return FlexRowVals{sr0};
       }
       struct FlexColVals {
       };
       __device__ __forceinline__ FlexColVals flex_col_vals(int b, int h, int kv, const FlexScoreParams& sp, const FlexMaskParams& mp) {
-        FlexColVals r;
-        return r;
+        return FlexColVals{};
       }
       __device__ __forceinline__ float flex_score_mod_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
         const int v0 = (kv - q);
@@ -346,25 +319,15 @@ describe('CUDA renderer', () => {
         int m0;
       };
       __device__ __forceinline__ FlexRowVals flex_row_vals(int b, int h, int q, const FlexScoreParams& sp, const FlexMaskParams& mp) {
-        FlexRowVals r;
-        {
-          const FlexMaskParams& p = mp;
-          const int mr0 = p.t0[flex_clampi(q, p.t0_d0)];
-          r.m0 = mr0;
-        }
-        return r;
+        const int mr0 = mp.t0[flex_clampi(q, mp.t0_d0)];
+        return FlexRowVals{mr0};
       }
       struct FlexColVals {
         int m0;
       };
       __device__ __forceinline__ FlexColVals flex_col_vals(int b, int h, int kv, const FlexScoreParams& sp, const FlexMaskParams& mp) {
-        FlexColVals r;
-        {
-          const FlexMaskParams& p = mp;
-          const int mc0 = p.t0[flex_clampi(kv, p.t0_d0)];
-          r.m0 = mc0;
-        }
-        return r;
+        const int mc0 = mp.t0[flex_clampi(kv, mp.t0_d0)];
+        return FlexColVals{mc0};
       }
       __device__ __forceinline__ float flex_score_mod_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
         return score;
@@ -418,20 +381,14 @@ describe('CUDA renderer', () => {
         float s0;
       };
       __device__ __forceinline__ FlexRowVals flex_row_vals(int b, int h, int q, const FlexScoreParams& sp, const FlexMaskParams& mp) {
-        FlexRowVals r;
-        {
-          const FlexScoreParams& p = sp;
-          const float sr0 = ((float)h);
-          const float sr1 = (sr0 * (-1.5f));
-          r.s0 = sr1;
-        }
-        return r;
+        const float sr0 = ((float)h);
+        const float sr1 = (sr0 * (-1.5f));
+        return FlexRowVals{sr1};
       }
       struct FlexColVals {
       };
       __device__ __forceinline__ FlexColVals flex_col_vals(int b, int h, int kv, const FlexScoreParams& sp, const FlexMaskParams& mp) {
-        FlexColVals r;
-        return r;
+        return FlexColVals{};
       }
       __device__ __forceinline__ float flex_score_mod_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
         const int v0 = (q - kv);
@@ -459,14 +416,14 @@ describe('CUDA renderer', () => {
     const t = capture(new Float32Array(6), [2, 3], { name: 'tbl', requiresGrad: true });
     const s = scalar(2, { name: 'k', dtype: 'i32' });
     const mod = score((x, b, h) => x.add(t.at(b, h)).mul(s));
-    const layout = paramLayout('FlexScoreParams', mod, true);
-    expect(layout.fields.map((f) => [f.name, f.kind, f.offset])).toEqual([
-      ['t0', 'ptr', 0],
-      ['g0', 'ptr', 8],
-      ['t0_d0', 'i32', 16],
-      ['t0_d1', 'i32', 20],
-      ['s1', 'i32', 24],
-      ['pad', 'i32', 28],
+    const layout = renderMods(mod, undefined).scoreLayout;
+    expect(layout.fields.map((f) => [f.name, f.role, f.bytes, f.offset])).toEqual([
+      ['t0', 'tensor', 8, 0],
+      ['g0', 'grad', 8, 8],
+      ['t0_d0', 'dim', 4, 16],
+      ['t0_d1', 'dim', 4, 20],
+      ['s1', 'scalar', 4, 24],
+      ['pad', 'pad', 4, 28],
     ]);
     expect(layout.size).toBe(32);
   });
@@ -513,30 +470,16 @@ describe('CUDA renderer: row/column split for the forward kernel', () => {
         int m0;
       };
       __device__ __forceinline__ FlexRowVals flex_row_vals(int b, int h, int q, const FlexScoreParams& sp, const FlexMaskParams& mp) {
-        FlexRowVals r;
-        {
-          const FlexScoreParams& p = sp;
-          const float sr0 = p.t0[flex_clampi(h, p.t0_d0)];
-          r.s0 = sr0;
-        }
-        {
-          const FlexMaskParams& p = mp;
-          const int mr0 = p.t0[flex_clampi(q, p.t0_d0)];
-          r.m0 = mr0;
-        }
-        return r;
+        const float sr0 = sp.t0[flex_clampi(h, sp.t0_d0)];
+        const int mr0 = mp.t0[flex_clampi(q, mp.t0_d0)];
+        return FlexRowVals{sr0, mr0};
       }
       struct FlexColVals {
         int m0;
       };
       __device__ __forceinline__ FlexColVals flex_col_vals(int b, int h, int kv, const FlexScoreParams& sp, const FlexMaskParams& mp) {
-        FlexColVals r;
-        {
-          const FlexMaskParams& p = mp;
-          const int mc0 = p.t0[flex_clampi(kv, p.t0_d0)];
-          r.m0 = mc0;
-        }
-        return r;
+        const int mc0 = mp.t0[flex_clampi(kv, mp.t0_d0)];
+        return FlexColVals{mc0};
       }
       __device__ __forceinline__ float flex_score_mod_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
         const int v0 = (kv - q);

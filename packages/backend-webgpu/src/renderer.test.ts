@@ -13,8 +13,8 @@ describe('WGSL renderer', () => {
     expect(text(undefined, (_b, _h, q, kv) => q.ge(kv))).toMatchInlineSnapshot(`
       "fn score_mod(score: f32, b: i32, h: i32, q: i32, kv: i32) -> f32 { return score; }
       fn mask_mod(b: i32, h: i32, q: i32, kv: i32) -> bool {
-        let w0: bool = (q >= kv);
-        return w0;
+        let v0: bool = (q >= kv);
+        return v0;
       }
       fn score_mod_grad(score: f32, b: i32, h: i32, q: i32, kv: i32) -> f32 { return 1.0; }
       fn score_mod_capture_grads(dpost: f32, score: f32, b: i32, h: i32, q: i32, kv: i32) {}"
@@ -30,13 +30,13 @@ describe('WGSL renderer', () => {
       }
       fn mask_mod(b: i32, h: i32, q: i32, kv: i32) -> bool { return true; }
       fn score_mod_grad(score: f32, b: i32, h: i32, q: i32, kv: i32) -> f32 {
-        let g0: f32 = (score / 2e+1);
-        let g1: f32 = flex_tanh(g0);
-        let g2: f32 = (g1 * g1);
-        let g3: f32 = (1.0 - g2);
-        let g4: f32 = (g3 * 0.05);
-        let g5: f32 = (2e+1 * g4);
-        return g5;
+        let v0: f32 = (score / 2e+1);
+        let v1: f32 = flex_tanh(v0);
+        let v2: f32 = (v1 * v1);
+        let v3: f32 = (1.0 - v2);
+        let v4: f32 = (v3 * 0.05);
+        let v5: f32 = (2e+1 * v4);
+        return v5;
       }
       fn score_mod_capture_grads(dpost: f32, score: f32, b: i32, h: i32, q: i32, kv: i32) {}"
     `);
@@ -53,9 +53,7 @@ describe('WGSL renderer', () => {
         return v4;
       }
       fn mask_mod(b: i32, h: i32, q: i32, kv: i32) -> bool { return true; }
-      fn score_mod_grad(score: f32, b: i32, h: i32, q: i32, kv: i32) -> f32 {
-        return 1.0;
-      }
+      fn score_mod_grad(score: f32, b: i32, h: i32, q: i32, kv: i32) -> f32 { return 1.0; }
       fn score_mod_capture_grads(dpost: f32, score: f32, b: i32, h: i32, q: i32, kv: i32) {}"
     `);
   });
@@ -65,15 +63,15 @@ describe('WGSL renderer', () => {
     expect(text(undefined, (_b, _h, q, kv) => q.ge(kv).and(q.sub(kv).le(w)).and(ids.at(q).eq(ids.at(kv))))).toMatchInlineSnapshot(`
       "fn score_mod(score: f32, b: i32, h: i32, q: i32, kv: i32) -> f32 { return score; }
       fn mask_mod(b: i32, h: i32, q: i32, kv: i32) -> bool {
-        let w0: bool = (q >= kv);
-        let w1: i32 = (q - kv);
-        let w2: bool = (w1 <= S.m0);
-        let w3: bool = (w0 && w2);
-        let w4: i32 = cap_m1[clamp(q, 0i, 63i)];
-        let w5: i32 = cap_m1[clamp(kv, 0i, 63i)];
-        let w6: bool = (w4 == w5);
-        let w7: bool = (w3 && w6);
-        return w7;
+        let v0: bool = (q >= kv);
+        let v1: i32 = (q - kv);
+        let v2: bool = (v1 <= S.m0);
+        let v3: bool = (v0 && v2);
+        let v4: i32 = cap_m1[clamp(q, 0i, 63i)];
+        let v5: i32 = cap_m1[clamp(kv, 0i, 63i)];
+        let v6: bool = (v4 == v5);
+        let v7: bool = (v3 && v6);
+        return v7;
       }
       fn score_mod_grad(score: f32, b: i32, h: i32, q: i32, kv: i32) -> f32 { return 1.0; }
       fn score_mod_capture_grads(dpost: f32, score: f32, b: i32, h: i32, q: i32, kv: i32) {}"
@@ -92,15 +90,13 @@ describe('WGSL renderer', () => {
         return v5;
       }
       fn mask_mod(b: i32, h: i32, q: i32, kv: i32) -> bool { return true; }
-      fn score_mod_grad(score: f32, b: i32, h: i32, q: i32, kv: i32) -> f32 {
-        return 1.0;
-      }
+      fn score_mod_grad(score: f32, b: i32, h: i32, q: i32, kv: i32) -> f32 { return 1.0; }
       fn score_mod_capture_grads(dpost: f32, score: f32, b: i32, h: i32, q: i32, kv: i32) {
-        let c0: i32 = (q - kv);
-        let c1: i32 = max(c0, -8i);
-        let c2: i32 = min(c1, 8i);
-        let c3: i32 = (c2 + 8i);
-        capgrad_add_s0(clamp(c3, 0i, 16i), dpost * 1.0);
+        let v0: i32 = (q - kv);
+        let v1: i32 = max(v0, -8i);
+        let v2: i32 = min(v1, 8i);
+        let v3: i32 = (v2 + 8i);
+        capgrad_add_s0(clamp(v3, 0i, 16i), dpost * 1.0);
       }"
     `);
   });
@@ -117,12 +113,12 @@ describe('WGSL renderer', () => {
       }
       fn mask_mod(b: i32, h: i32, q: i32, kv: i32) -> bool { return true; }
       fn score_mod_grad(score: f32, b: i32, h: i32, q: i32, kv: i32) -> f32 {
-        let g0: i32 = flex_imod(q, 3i);
-        let g1: i32 = flex_ifloordiv(kv, 2i);
-        let g2: bool = (g0 == g1);
-        let g3: f32 = f32(h);
-        let g4: f32 = select(0.0, g3, g2);
-        return g4;
+        let v0: i32 = flex_imod(q, 3i);
+        let v1: i32 = flex_ifloordiv(kv, 2i);
+        let v2: bool = (v0 == v1);
+        let v3: f32 = f32(h);
+        let v4: f32 = select(0.0, v3, v2);
+        return v4;
       }
       fn score_mod_capture_grads(dpost: f32, score: f32, b: i32, h: i32, q: i32, kv: i32) {}"
     `);
@@ -144,55 +140,57 @@ describe('WGSL row/column split (forward kernel)', () => {
     const slopes = capture(new Float32Array(4), [4], { name: 'slopes' });
     expect(rowCol((s, _b, h, q, kv) => s.add(slopes.at(h).mul(kv.sub(q))), (_b, _h, q, kv) => ids.at(q).eq(ids.at(kv)))).toMatchInlineSnapshot(`
       "struct FlexRowS {
-        f0: f32,
-      }
-      struct FlexRowM {
-        f0: i32,
-      }
-      struct FlexColS { unused: u32 }
-      struct FlexColM {
-        f0: i32,
+        s0: f32,
       }
       fn flex_row_s(b: i32, h: i32, q: i32) -> FlexRowS {
-        let rs0: f32 = cap_s0[clamp(h, 0i, 3i)];
-        return FlexRowS(rs0);
+        let sr0: f32 = cap_s0[clamp(h, 0i, 3i)];
+        return FlexRowS(sr0);
+      }
+      struct FlexRowM {
+        m0: i32,
       }
       fn flex_row_m(b: i32, h: i32, q: i32) -> FlexRowM {
-        let rm0: i32 = cap_m0[clamp(q, 0i, 63i)];
-        return FlexRowM(rm0);
+        let mr0: i32 = cap_m0[clamp(q, 0i, 63i)];
+        return FlexRowM(mr0);
       }
+      struct FlexColS { unused: u32 }
       fn flex_col_s(b: i32, h: i32, kv: i32) -> FlexColS { return FlexColS(0u); }
+      struct FlexColM {
+        m0: i32,
+      }
       fn flex_col_m(b: i32, h: i32, kv: i32) -> FlexColM {
-        let cm0: i32 = cap_m0[clamp(kv, 0i, 63i)];
-        return FlexColM(cm0);
+        let mc0: i32 = cap_m0[clamp(kv, 0i, 63i)];
+        return FlexColM(mc0);
       }
       fn score_mod_rc(score: f32, b: i32, h: i32, q: i32, kv: i32, rs: FlexRowS, cs: FlexColS) -> f32 {
         let v0: i32 = (kv - q);
         let v1: f32 = f32(v0);
-        let v2: f32 = (rs.f0 * v1);
+        let v2: f32 = (rs.s0 * v1);
         let v3: f32 = (score + v2);
         return v3;
       }
+      fn score_mod_grad_rc(score: f32, b: i32, h: i32, q: i32, kv: i32, rs: FlexRowS, cs: FlexColS) -> f32 { return 1.0; }
       fn mask_mod_rc(b: i32, h: i32, q: i32, kv: i32, rm: FlexRowM, cm: FlexColM) -> bool {
-        let w0: bool = (rm.f0 == cm.f0);
-        return w0;
+        let v0: bool = (rm.m0 == cm.m0);
+        return v0;
       }"
     `);
   });
   it('causal hoists nothing: the element forms are the mods themselves', () => {
     expect(rowCol(undefined, (_b, _h, q, kv) => q.ge(kv))).toMatchInlineSnapshot(`
       "struct FlexRowS { unused: u32 }
-      struct FlexRowM { unused: u32 }
-      struct FlexColS { unused: u32 }
-      struct FlexColM { unused: u32 }
       fn flex_row_s(b: i32, h: i32, q: i32) -> FlexRowS { return FlexRowS(0u); }
+      struct FlexRowM { unused: u32 }
       fn flex_row_m(b: i32, h: i32, q: i32) -> FlexRowM { return FlexRowM(0u); }
+      struct FlexColS { unused: u32 }
       fn flex_col_s(b: i32, h: i32, kv: i32) -> FlexColS { return FlexColS(0u); }
+      struct FlexColM { unused: u32 }
       fn flex_col_m(b: i32, h: i32, kv: i32) -> FlexColM { return FlexColM(0u); }
       fn score_mod_rc(score: f32, b: i32, h: i32, q: i32, kv: i32, rs: FlexRowS, cs: FlexColS) -> f32 { return score; }
+      fn score_mod_grad_rc(score: f32, b: i32, h: i32, q: i32, kv: i32, rs: FlexRowS, cs: FlexColS) -> f32 { return 1.0; }
       fn mask_mod_rc(b: i32, h: i32, q: i32, kv: i32, rm: FlexRowM, cm: FlexColM) -> bool {
-        let w0: bool = (q >= kv);
-        return w0;
+        let v0: bool = (q >= kv);
+        return v0;
       }"
     `);
   });

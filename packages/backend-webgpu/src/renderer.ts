@@ -1,33 +1,26 @@
 /**
- * IR → WGSL over the ir's C-style renderer base: only the op rows WGSL spells differently, the
- * dialect (types, literals, loads, scalars) and the hook wrappers are here. Each mod becomes a WGSL
- * function with a fixed signature; captured tensors become `cap_<p><slot>` storage bindings and
- * scalars fields `S.<p><slot>` of one uniform (p = 's' for the score mod, 'm' for the mask mod).
+ * IR → WGSL: WGSL's dialect for ir's one hook assembler (planKernelHooks + renderKernelHooks) — the
+ * op rows WGSL spells differently, literals, signatures, structs, parameter reads — and the glue
+ * into `WgslHooks` for the programs/*.ts templates. Captured tensors become `cap_<p><slot>` storage
+ * bindings and scalars fields `S.<p><slot>` of one uniform (p = 's' for the score mod, 'm' for the
+ * mask mod); tensor shapes are baked into the source (the mods' hashes, hence the key, include them).
  */
 import {
   C_OP_TABLE,
   CapturedTensor,
-  captureGradTerms,
   f32Text,
-  gradScore,
-  renderCStyle,
-  type CStyleDialect,
-  type ModParam,
+  packScalarBlock,
+  planKernelHooks,
+  renderKernelHooks,
+  type HookDialect,
+  type HookType,
+  type ModOwner,
   type Node,
-  type Scalar,
   type OpTable,
+  type ParamAccess,
   type TracedMod,
 } from '@flexattn/ir';
-import {
-  NOOP_CAPTURE_GRADS,
-  NOOP_MASK_MOD,
-  NOOP_SCORE_GRAD,
-  NOOP_SCORE_MOD,
-  type CaptureBinding,
-  type ScalarBinding,
-  type WgslHooks,
-} from './programs/hooks.js';
-import { renderRowCol } from './row-col.js';
+import type { WgslHooks } from './programs/hooks.js';
 
 const isInt = (n: Node) => n.dtype === 'i32';
 const srcIs = (n: Node, d: string) => n.src[0]!.dtype === d;
@@ -89,51 +82,60 @@ function literal(value: number | boolean, dtype: string): string {
   return t.startsWith('-') ? `(${t})` : t;
 }
 
-/** The WGSL dialect for one mod: its captures are `cap_<prefix><slot>`, its scalars `S.<prefix><slot>`. */
-export function wgslDialect(prefix: 's' | 'm', captures: readonly ModParam[]): CStyleDialect {
-  return {
-    ops: WGSL_OP_TABLE,
-    declare: (dtype, name, expr) => `  let ${name}: ${WGSL_TYPE[dtype]} = ${expr};`,
-    literal,
-    arg: (name) => name,
-    scalar: (a) => `S.${prefix}${a.slot}`,
-    load: (a, indices) => {
-      const t = captures[a.slot] as CapturedTensor;
-      const terms = indices.map((x, i) => {
-        const idx = `clamp(${x}, 0i, ${t.shape[i]! - 1}i)`;
-        return t.strides[i] === 1 ? idx : `${idx} * ${t.strides[i]}i`;
-      });
-      return `cap_${prefix}${a.slot}[${terms.join(' + ')}]`;
-    },
-  };
-}
+const letter = (owner: ModOwner) => (owner === 'score' ? 's' : 'm');
+/** The binding / uniform-field name of a parameter: unique across both mods. */
+const bindingName = (a: ParamAccess) => `${letter(a.owner)}${a.field.slot}`;
+const dimSize = (a: ParamAccess) => (a.param as CapturedTensor).shape[a.field.dim]!;
+const typeText = (t: HookType) => (typeof t === 'object' ? t.struct : WGSL_TYPE[t as keyof typeof WGSL_TYPE]);
+const side = { row: 'Row', col: 'Col' } as const;
 
-function flatIndex(t: CapturedTensor, indices: readonly string[]): string {
-  return indices
-    .map((x, i) => {
-      const idx = `clamp(${x}, 0i, ${t.shape[i]! - 1}i)`;
-      return t.strides[i] === 1 ? idx : `${idx} * ${t.strides[i]}i`;
-    })
-    .join(' + ');
-}
+export const WGSL_DIALECT: HookDialect = {
+  ops: WGSL_OP_TABLE,
+  declare: (dtype, name, expr) => `let ${name}: ${WGSL_TYPE[dtype]} = ${expr};`,
+  literal,
+  arg: (name) => name,
+  names: {
+    scoreMod: 'score_mod',
+    scoreModGrad: 'score_mod_grad',
+    captureGrads: 'score_mod_capture_grads',
+    maskMod: 'mask_mod',
+    scoreModRowCol: 'score_mod_rc',
+    scoreModGradRowCol: 'score_mod_grad_rc',
+    maskModRowCol: 'mask_mod_rc',
+    hoisted: (s, owner = 'score') => ({ struct: `Flex${side[s]}${letter(owner).toUpperCase()}`, builder: `flex_${s}_${letter(owner)}` }),
+  },
+  // the forward template computes the mask's column values in partial tiles only
+  hoistGroups: 'per-side-and-mod',
+  func: (f) => {
+    const head = `fn ${f.name}(${f.params.map((p) => `${p.name}: ${typeText(p.type)}`).join(', ')})${f.returns === 'void' ? '' : ` -> ${typeText(f.returns)}`}`;
+    const ret = f.result === undefined ? [] : [`return ${f.result};`];
+    if (!f.body.length) return `${head} {${ret.length ? ` ${ret[0]} ` : ''}}`;
+    return [`${head} {`, ...f.body, ...ret.map((r) => `  ${r}`), '}'].join('\n');
+  },
+  // WGSL has no empty structs
+  struct: (name, fields) =>
+    fields.length ? [`struct ${name} {`, ...fields.map((f) => `  ${f.name}: ${WGSL_TYPE[f.dtype]},`), '}'].join('\n') : `struct ${name} { unused: u32 }`,
+  construct: (struct, values) => `${struct}(${values.length ? values.join(', ') : '0u'})`,
+  param: (a) => {
+    switch (a.field.role) {
+      case 'scalar':
+        return `S.${bindingName(a)}`;
+      case 'tensor':
+        return `cap_${bindingName(a)}`;
+      case 'grad':
+        return `capgrad_${bindingName(a)}`;
+      case 'dim':
+        return `${dimSize(a)}i`;
+      default:
+        throw new Error(`internal: no WGSL spelling for a ${a.field.role} field`);
+    }
+  },
+  clampIndex: (index, dim) => `clamp(${index}, 0i, ${dimSize(dim) - 1}i)`,
+  // an f32 compare-exchange loop over the u32 bits (captureGradDecls in programs/hooks.ts)
+  atomicAdd: (grad, index, value) => `capgrad_add_${bindingName(grad)}(${index}, ${value});`,
+};
 
-function fn(signature: string, mod: TracedMod, root: Node, prefix: 's' | 'm', vp: string): string {
-  const body = renderCStyle([root], wgslDialect(prefix, mod.captures), vp);
-  return `${signature} {\n${body.lines.join('\n')}${body.lines.length ? '\n' : ''}  return ${body.results[0]};\n}`;
-}
-
-function bindings(mod: TracedMod | undefined, prefix: 's' | 'm') {
-  const caps: CaptureBinding[] = [];
-  const scalars: ScalarBinding[] = [];
-  mod?.captures.forEach((c, slot) => {
-    if (c instanceof CapturedTensor) {
-      caps.push({ name: `${prefix}${slot}`, dtype: c.dtype, grad: prefix === 's' && c.requiresGrad });
-    } else scalars.push({ name: `${prefix}${slot}`, dtype: c.dtype });
-  });
-  return { caps, scalars };
-}
-
-/** The mod's runtime parameters in binding order (tensors, then scalars by the same order as the hooks). */
+/** The mods' hooks and how to bind their parameters. */
 export interface RenderedMods {
   hooks: WgslHooks;
   /** captured tensors, in `hooks.captures` order */
@@ -144,60 +146,22 @@ export interface RenderedMods {
 
 /** Renders a score mod and a mask mod (either may be absent) into the kernel hooks. */
 export function renderMods(scoreMod: TracedMod | undefined, maskMod: TracedMod | undefined): RenderedMods {
-  const sig = 'score: f32, b: i32, h: i32, q: i32, kv: i32';
-  let scoreText = NOOP_SCORE_MOD;
-  let gradText = NOOP_SCORE_GRAD;
-  let capGradText = NOOP_CAPTURE_GRADS;
-  if (scoreMod) {
-    scoreText = fn(`fn score_mod(${sig}) -> f32`, scoreMod, scoreMod.root, 's', 'v');
-    const g = gradScore(scoreMod);
-    gradText = fn(`fn score_mod_grad(${sig}) -> f32`, g, g.root, 's', 'g');
-    const terms = captureGradTerms(scoreMod);
-    if (terms.length) {
-      const body = renderCStyle(terms.flatMap((t) => [...t.indices, t.partial]), wgslDialect('s', scoreMod.captures), 'c');
-      const adds: string[] = [];
-      let r = 0;
-      for (const t of terms) {
-        const idx = body.results.slice(r, r + t.indices.length);
-        const partial = body.results[r + t.indices.length]!;
-        r += t.indices.length + 1;
-        adds.push(`  capgrad_add_s${t.slot}(${flatIndex(t.tensor, idx)}, dpost * ${partial});`);
-      }
-      capGradText = `fn score_mod_capture_grads(dpost: f32, ${sig}) {\n${body.lines.join('\n')}\n${adds.join('\n')}\n}`;
-    }
-  }
-  const maskText = maskMod ? fn('fn mask_mod(b: i32, h: i32, q: i32, kv: i32) -> bool', maskMod, maskMod.root, 'm', 'w') : NOOP_MASK_MOD;
-  const s = bindings(scoreMod, 's');
-  const m = bindings(maskMod, 'm');
-  const tensors = [
-    ...(scoreMod?.captures.filter((c): c is CapturedTensor => c instanceof CapturedTensor) ?? []),
-    ...(maskMod?.captures.filter((c): c is CapturedTensor => c instanceof CapturedTensor) ?? []),
-  ];
-  const scalarParams = [...(scoreMod?.captures ?? []), ...(maskMod?.captures ?? [])].filter((c): c is Scalar => !(c instanceof CapturedTensor));
-  const shapes = tensors.map((t) => t.shape.join('x')).join(',');
+  const plan = planKernelHooks(scoreMod, maskMod);
+  const h = renderKernelHooks(plan, WGSL_DIALECT);
   const hooks: WgslHooks = {
-    key: `${scoreMod?.hash ?? 'id'}/${maskMod?.hash ?? 'all'}/${shapes}`,
+    key: plan.key,
     prelude: WGSL_PRELUDE,
-    scoreMod: scoreText,
-    maskMod: maskText,
-    scoreModGrad: gradText,
-    captureGrads: capGradText,
-    captures: [...s.caps, ...m.caps],
-    scalars: [...s.scalars, ...m.scalars],
-    rowCol: renderRowCol(scoreMod, maskMod, wgslDialect),
+    scoreMod: h.scoreMod,
+    maskMod: h.maskMod,
+    scoreModGrad: h.scoreModGrad,
+    captureGrads: h.captureGrads,
+    captures: plan.tensors.map((t) => ({ name: t.name, dtype: t.tensor.dtype, grad: t.grad })),
+    scalars: plan.scalars.fields.map((f) => ({ name: f.name, dtype: f.dtype })),
+    rowCol: h.rowCol.join('\n'),
   };
   return {
     hooks,
-    tensors,
-    scalarValues() {
-      const buf = new ArrayBuffer(Math.max(16, Math.ceil((scalarParams.length * 4) / 16) * 16));
-      const f = new Float32Array(buf);
-      const i = new Int32Array(buf);
-      scalarParams.forEach((p, k) => {
-        if (p.dtype === 'i32') i[k] = p.value;
-        else f[k] = p.value;
-      });
-      return buf;
-    },
+    tensors: plan.tensors.map((t) => t.tensor),
+    scalarValues: () => packScalarBlock(plan.scalars, plan.score.captures, plan.mask.captures),
   };
 }

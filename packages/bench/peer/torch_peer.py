@@ -2,7 +2,8 @@
 # Reads cases as JSON on stdin, times torch.compile(flex_attention) on the same shapes and mods
 # (defined exactly as in ../shared/anchors/torch_anchors.py, with flexattn's document ids), and
 # prints one JSON object on stdout: {"info": ..., "results": [{"id", "fwd_ms", "fwdbwd_ms"}]}.
-import json, sys
+# Ragged decode cases (decode-paged) run through PyTorch's PagedAttention (run_ragged).
+import inspect, json, sys
 import torch
 from torch.nn.attention.flex_attention import flex_attention, create_block_mask
 from triton.testing import do_bench
@@ -32,7 +33,54 @@ def mods(c):
     }
     return table[c["mod"]]
 
+def run_ragged(c):
+    """decode-paged: one query token per sequence over K/V of different lengths, stored like
+    flexattn's case (src/ragged.ts): in torch.nn.attention.experimental._paged_attention's
+    PagedAttention (pages reserved in four interleaved rounds, so each sequence's pages scatter;
+    the logical length mask converted with convert_logical_block_mask) or contiguously
+    [B, Hkv, Lmax, D] with the same length mask. Forward only: paged attention is for inference."""
+    dt = DT[c["dtype"]]
+    lens = c["lengths"]
+    B, Lmax, ps = len(lens), max(lens), c.get("pageSize") or 128
+    Hq, Hkv, E, Ev = c["Hq"], c["Hkv"], c["E"], c["Ev"]
+    lens_t = torch.tensor(lens, device=dev, dtype=torch.int64)
+
+    def length_mask(b, h, q_idx, kv_idx):
+        return kv_idx < lens_t[b]
+
+    logical = create_block_mask(length_mask, B, None, 1, Lmax, device=dev, BLOCK_SIZE=ps)
+    q = torch.randn(B, Hq, 1, E, device=dev, dtype=dt)
+    seq_k = [torch.randn(1, Hkv, L, E, device=dev, dtype=dt) for L in lens]
+    seq_v = [torch.randn(1, Hkv, L, Ev, device=dev, dtype=dt) for L in lens]
+    if c.get("layout") == "paged":
+        from torch.nn.attention.experimental._paged_attention import PagedAttention
+        n_pages = sum((L + ps - 1) // ps for L in lens)
+        pa = PagedAttention(n_pages, ps, B, device=dev)
+        for r in range(1, 5):
+            for b, L in enumerate(lens):
+                pa.reserve(torch.tensor(b, device=dev), torch.tensor((L * r + 3) // 4, device=dev))
+        k = torch.zeros(1, Hkv, n_pages * ps, E, device=dev, dtype=dt)
+        v = torch.zeros(1, Hkv, n_pages * ps, Ev, device=dev, dtype=dt)
+        for b, L in enumerate(lens):
+            pos = torch.arange(L, device=dev, dtype=torch.int32).unsqueeze(0)
+            pa.assign(torch.tensor([b], device=dev), pos, seq_k[b], seq_v[b], k, v)
+        # Newer PyTorch takes the per-sequence kv lengths here; older versions use the reserved ones.
+        extra = {"kv_len": lens_t} if "kv_len" in inspect.signature(pa.convert_logical_block_mask).parameters else {}
+        bm = pa.convert_logical_block_mask(logical, **extra)
+    else:
+        k = torch.zeros(B, Hkv, Lmax, E, device=dev, dtype=dt)
+        v = torch.zeros(B, Hkv, Lmax, Ev, device=dev, dtype=dt)
+        for b, L in enumerate(lens):
+            k[b, :, :L] = seq_k[b][0]
+            v[b, :, :L] = seq_v[b][0]
+        bm = logical
+    f = lambda: flex(q, k, v, block_mask=bm, enable_gqa=Hq != Hkv)
+    f()
+    return {"id": c["id"], "fwd_ms": do_bench(f, warmup=25, rep=100, return_mode="median")}
+
 def run(c):
+    if c.get("lengths"):
+        return run_ragged(c)
     sm, mm = mods(c)
     dt = DT[c["dtype"]]
     q = torch.randn(c["B"], c["Hq"], c["Lq"], c["E"], device=dev, dtype=dt, requires_grad=True)

@@ -1,12 +1,14 @@
 /**
- * Finds the backends this machine can run. The reference always loads; GPU backends are imported
- * lazily, and one that cannot start is reported with its reason instead of failing the run.
+ * Finds the backends this machine can run, from the registry (registry.ts). The reference always
+ * loads; GPU backends are imported lazily, and one that cannot start is reported with its reason
+ * instead of failing the run.
  */
-import { createRequire } from 'node:module';
-import { createReferenceBackend, type FlexAttentionBackend } from './deps';
+import type { FlexAttentionBackend } from './deps';
+import { type BackendEntry, BACKENDS } from './registry';
 
-export const ALL_BACKENDS = ['reference', 'webgpu', 'cuda'] as const;
-export type BackendName = (typeof ALL_BACKENDS)[number] | string;
+export { dawnFromEnv } from './dawn';
+
+export type BackendName = string;
 
 export interface LoadedBackend {
   name: BackendName;
@@ -18,45 +20,19 @@ export interface LoadedBackend {
 }
 
 /** Creates a backend; `options` go to its create function as they are (`--backend-options`). */
-export type BackendFactory = (options?: Record<string, unknown>) => Promise<{ backend: FlexAttentionBackend; device?: string }>;
+export type BackendFactory = BackendEntry['create'];
 
-/**
- * Where node_modules cannot travel (the GPU machine), `$DAWN_NODE` names Dawn's dawn.node directly;
- * it exports the same `create`/`globals` as the `webgpu` package.
- */
-/** Dawn's GPU from $DAWN_NODE (the bundle's way to find dawn.node), created with `flags`. */
-export function dawnFromEnv(flags: readonly string[] = []): object | undefined {
-  const path = process.env.DAWN_NODE;
-  if (!path) return undefined;
-  const dawn = createRequire(import.meta.url)(path) as { create(flags: string[]): object; globals: object };
-  for (const [k, v] of Object.entries(dawn.globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
-  return dawn.create([...flags]);
+/** name → create, for a list of registry entries (the bench's own: FACTORIES). */
+export function factoriesOf(entries: readonly BackendEntry[]): Record<string, BackendFactory> {
+  const out: Record<string, BackendFactory> = {};
+  for (const e of entries) {
+    if (out[e.name]) throw new Error(`backend registry: '${e.name}' is listed twice`);
+    out[e.name] = e.create;
+  }
+  return out;
 }
 
-async function webgpu(options: Record<string, unknown> = {}): Promise<{ backend: FlexAttentionBackend; device?: string }> {
-  const mod = (await import('@flexattn/backend-webgpu')) as unknown as {
-    createWebGPUBackend(opts?: object): Promise<FlexAttentionBackend & { deviceDescription?: string }>;
-    DAWN_FLAGS: readonly string[];
-  };
-  // the backend's own flags (timestamp queries unquantized), as when it creates the GPU itself
-  const gpu = dawnFromEnv(mod.DAWN_FLAGS);
-  const backend = await mod.createWebGPUBackend(gpu ? { ...options, gpu } : options);
-  return { backend, device: backend.deviceDescription };
-}
-
-async function cuda(options: Record<string, unknown> = {}): Promise<{ backend: FlexAttentionBackend; device?: string }> {
-  const mod = (await import('@flexattn/backend-cuda')) as unknown as {
-    createCudaBackend(opts?: object): Promise<FlexAttentionBackend & { deviceDescription?: string }>;
-  };
-  const backend = await mod.createCudaBackend(options);
-  return { backend, device: backend.deviceDescription };
-}
-
-export const FACTORIES: Record<string, BackendFactory> = {
-  reference: async () => ({ backend: createReferenceBackend(), device: `CPU float64 (${process.arch}, Node ${process.version})` }),
-  webgpu,
-  cuda,
-};
+export const FACTORIES: Record<string, BackendFactory> = factoriesOf(BACKENDS);
 
 /**
  * `options[name]` goes to that backend's factory (e.g. `{ cuda: { warpSpecializedForward: true } }`,

@@ -2,7 +2,8 @@
  * Benchmark cases: a mod on a shape. The mods of the anchor table (../shared/anchors/h100.md) are
  * defined here exactly as the PyTorch peer defines them (peer/torch_peer.py), so ratios compare the
  * same work. Suites: quick (CI-sized), blog (the anchor shapes), full (more mods × shapes × dtypes),
- * decode (one query token over a long KV cache).
+ * decode (one query token over a long KV cache), decode-paged (sequences of different lengths in a
+ * paged KV cache, beside the same sequences stored contiguously; ragged.ts).
  */
 import { type AttentionShape, capture, type DType, type MaskMod, type ScoreMod, seededRandomInts } from './deps';
 import * as catalogue from '@flexattn/mods';
@@ -19,8 +20,12 @@ export interface BenchCase {
   dtype: DType;
   /** Decode cases report GB/s of K+V read; others TFLOP/s. */
   kind: 'attention' | 'decode';
-  /** The BlockMask's block size (default 128, like PyTorch). */
+  /** The BlockMask's block size (default 128, like PyTorch); the page size of paged cases is its kv side. */
   blockSize?: [number, number];
+  /** Decoding sequences of different lengths (B = lengths.length, shape.Lkv = the longest): K/V tokens per sequence. */
+  lengths?: number[];
+  /** How those sequences' K/V are stored: a PagedKVCache, or [B, Hkv, Lmax, D] with a length mask. */
+  layout?: 'paged' | 'contiguous';
 }
 
 export const shapeText = (s: Shape): string =>
@@ -92,7 +97,20 @@ const sq = (B: number, H: number, L: number, D: number): Shape => ({ B, Hq: H, H
 
 export const DECODE_SHAPE: Shape = { B: 8, Hq: 32, Hkv: 8, Lq: 1, Lkv: 8192, E: 128, Ev: 128 };
 
-export type Suite = 'quick' | 'blog' | 'full' | 'decode';
+/** decode-paged: eight sequences of 1k–32k tokens, in no particular order (their pages interleave). */
+export const PAGED_LENGTHS = [32768, 1024, 8192, 2048, 16384, 4096, 12288, 6144];
+
+/** The same ragged decode, paged and contiguous (the ratio of their GB/s is what paging costs). */
+function raggedDecode(lengths: number[], dtype: DType): BenchCase[] {
+  const shape: Shape = { B: lengths.length, Hq: 32, Hkv: 8, Lq: 1, Lkv: Math.max(...lengths), E: 128, Ev: 128 };
+  return (['paged', 'contiguous'] as const).map((layout) => ({
+    id: `decode-${layout} ${shapeText(shape)} lengths ${Math.min(...lengths)}..${shape.Lkv} ${dtype}`,
+    mod: 'lengths', shape, dtype, kind: 'decode', lengths, layout,
+  }));
+}
+
+export const SUITES = ['quick', 'blog', 'full', 'decode', 'decode-paged'] as const;
+export type Suite = (typeof SUITES)[number];
 
 export function suiteCases(suite: Suite, dtype?: DType): BenchCase[] {
   switch (suite) {
@@ -107,5 +125,7 @@ export function suiteCases(suite: Suite, dtype?: DType): BenchCase[] {
       return attention(Object.keys(MODS), [sq(1, 8, 1024, 64), sq(4, 16, 4096, 64), sq(2, 16, 8192, 128)], dtype ? [dtype] : ['bf16', 'f16', 'f32']);
     case 'decode':
       return [{ id: `decode ${shapeText(DECODE_SHAPE)} ${dtype ?? 'bf16'}`, mod: 'noop', shape: DECODE_SHAPE, dtype: dtype ?? 'bf16', kind: 'decode' }];
+    case 'decode-paged':
+      return raggedDecode(PAGED_LENGTHS, dtype ?? 'bf16');
   }
 }

@@ -1,6 +1,8 @@
 /** The bench's view of the other packages, in one place. */
 export {
   capture,
+  scalar,
+  type Expr,
   type AttentionShape,
   traceMaskMod,
   traceScoreMod,

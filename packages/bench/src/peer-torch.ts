@@ -25,7 +25,12 @@ export function runTorchPeer(cases: readonly BenchCase[], pass: string): PeerRun
   if (check.error || check.status !== 0) {
     return { name, error: check.status === 3 ? 'PyTorch has no CUDA GPU here' : `python3 with PyTorch ≥ 2.5 (flex_attention) not found: ${(check.stderr || String(check.error)).trim().split('\n').pop()}`, byId: new Map() };
   }
-  const payload = cases.map((c) => ({ id: c.id, mod: c.mod, dtype: c.dtype, pass, ...c.shape, docIds: c.mod === 'document' ? Array.from(documentIds(c.shape.Lkv)) : undefined }));
+  const payload = cases.map((c) => ({
+    id: c.id, mod: c.mod, dtype: c.dtype, pass, ...c.shape,
+    docIds: c.mod === 'document' ? Array.from(documentIds(c.shape.Lkv)) : undefined,
+    // Ragged decode (decode-paged): the sequences' lengths, their storage, the page / block size.
+    lengths: c.lengths, layout: c.layout, pageSize: c.lengths ? (c.blockSize?.[1] ?? 128) : undefined,
+  }));
   const r = spawnSync(python, [script], { input: JSON.stringify(payload), encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['pipe', 'pipe', 'inherit'] });
   if (r.status !== 0) return { name, error: `torch peer exited with ${r.status}`, byId: new Map() };
   const parsed = JSON.parse(r.stdout.trim().split('\n').pop()!) as { info: string; results: { id: string; fwd_ms?: number; fwdbwd_ms?: number; error?: string }[] };

@@ -37,7 +37,7 @@ describe('peers beside our results', () => {
     expect(html).toContain('webgpu vs torch, forward');
     expect(html).toContain('webgpu vs ort, forward');
     expect(html).toContain('<small>(f32 (case bf16))</small>');
-    expect(html).toContain('peer torch: not run — no &lt;CUDA&gt;');
+    expect(html).toContain('<dt>peer torch</dt><dd><b>not run</b><pre class="reason">no &lt;CUDA&gt;</pre></dd>');
     expect(html).toContain('evil: &lt;script&gt;');
     expect(html).not.toContain('<script>');
   });

@@ -3,6 +3,7 @@
  * density of the mask (full blocks count whole; partial blocks are evaluated element by element).
  */
 import { type BenchCase, MODS, type Shape } from './cases';
+import { buildRaggedProblem } from './ragged';
 import {
   type BlockMask,
   compileToJs,
@@ -83,5 +84,11 @@ export function reducedShape(s: Shape, kind: BenchCase['kind']): Shape {
 
 /** Useful forward FLOPs: 2·(E + Ev) per kept (q, kv) pair (= 4·D when E = Ev). */
 export const forwardFlops = (s: Shape, density: number): number => 2 * s.B * s.Hq * s.Lq * s.Lkv * (s.E + s.Ev) * density;
-/** Bytes of K and V read once (the floor for decoding). */
-export const kvBytes = (s: Shape, dtype: DType): number => s.B * s.Hkv * s.Lkv * (s.E + s.Ev) * (dtype === 'f32' ? 4 : 2);
+/** Bytes of K and V read once (the floor for decoding); with per-sequence lengths, only their tokens. */
+export const kvBytes = (s: Shape, dtype: DType, lengths?: readonly number[]): number =>
+  (lengths ? lengths.reduce((a, l) => a + l, 0) : s.B * s.Lkv) * s.Hkv * (s.E + s.Ev) * (dtype === 'f32' ? 4 : 2);
+
+/** A case's inputs on `shape`: decoding ragged sequences (paged or contiguous, ragged.ts) or buildProblem. */
+export async function problemFor(c: BenchCase, shape: Shape, seed: number): Promise<Problem> {
+  return c.lengths ? buildRaggedProblem(c, shape, seed) : buildProblem(c, shape, seed);
+}

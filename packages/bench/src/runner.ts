@@ -7,7 +7,9 @@ import { type BenchCase, shapeText } from './cases';
 import { createBlockMask, type FlexAttentionBackend, traceMaskMod } from './deps';
 import { MODS } from './cases';
 import type { PeerComparison } from './peer';
-import { buildProblem, forwardFlops, kvBytes, reducedShape } from './problem';
+import { buildProblem, forwardFlops, kvBytes, problemFor, reducedShape } from './problem';
+import { decodeStepMaskRows } from './decode-mask';
+import { raggedDensity } from './ragged';
 import { type Stats, stats } from './stats';
 import { verifyCase, type Verification } from './verify';
 
@@ -70,7 +72,7 @@ async function timeBackend(name: string, backend: FlexAttentionBackend, c: Bench
   const work = c.shape.B * c.shape.Hq * c.shape.Lq * c.shape.Lkv * c.shape.E;
   const extrapolated = name === 'reference' && work > REFERENCE_FULL_WORK;
   const shape = extrapolated ? reducedShape(c.shape, c.kind) : c.shape;
-  const p = buildProblem(c, shape, 7);
+  const p = await problemFor(c, shape, 7);
   const scale = extrapolated ? forwardFlops(c.shape, 1) / forwardFlops(shape, 1) : 1;
   const iters = name === 'reference' ? Math.min(opts.iterations, 3) : opts.iterations;
   const warm = name === 'reference' ? 0 : opts.warmup;
@@ -97,7 +99,7 @@ export async function runCases(cases: readonly BenchCase[], backends: readonly L
   const total = cases.length * live.length;
   let done = 0;
   for (const c of cases) {
-    const density = buildProblem(c, { ...c.shape, B: 1, Hq: 1, Hkv: 1, E: 1, Ev: 1 }).density;
+    const density = c.lengths ? raggedDensity(c.lengths) : buildProblem(c, { ...c.shape, B: 1, Hq: 1, Hkv: 1, E: 1, Ev: 1 }).density;
     const flops = forwardFlops(c.shape, density);
     let refMs: number | undefined;
     for (const b of live) {
@@ -115,7 +117,7 @@ export async function runCases(cases: readonly BenchCase[], backends: readonly L
         Object.assign(base, t);
         if (t.fwd) {
           base.tflops = flops / (t.fwd.median * 1e9);
-          if (c.kind === 'decode') base.gbps = kvBytes(c.shape, c.dtype) / (t.fwd.median * 1e6);
+          if (c.kind === 'decode') base.gbps = kvBytes(c.shape, c.dtype, c.lengths) / (t.fwd.median * 1e6);
         }
         if (t.fwdBwd) base.fwdBwdTflops = (3.5 * flops) / (t.fwdBwd.median * 1e9);
         if (b.name === 'reference') refMs = t.fwd?.median ?? t.fwdBwd?.median;
@@ -130,10 +132,13 @@ export async function runCases(cases: readonly BenchCase[], backends: readonly L
   return results;
 }
 
-/** Time per createBlockMask for each masked mod of the cases (one per distinct mod × length). */
+/**
+ * Time per createBlockMask for each masked mod of the cases (one per distinct mod × length); with a
+ * paged decode case, also a decode step's mask at L = 32k taken from a mask built once vs rebuilt.
+ */
 export function runBlockMaskCases(cases: readonly BenchCase[], iterations = 20): BlockMaskResult[] {
   const seen = new Set<string>();
-  const out: BlockMaskResult[] = [];
+  const out: BlockMaskResult[] = cases.some((c) => c.layout === 'paged') ? decodeStepMaskRows() : [];
   for (const c of cases) {
     const built = MODS[c.mod]?.(c.shape);
     const key = `${c.mod}|${c.shape.Lq}|${c.shape.Lkv}`;

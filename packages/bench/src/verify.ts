@@ -5,7 +5,7 @@
 import { DEFAULT_TOLERANCE } from '@flexattn/ir/testing';
 import type { BenchCase } from './cases';
 import { compareClose, createReferenceBackend, type FlexAttentionBackend } from './deps';
-import { buildProblem, reducedShape } from './problem';
+import { problemFor, reducedShape } from './problem';
 
 export interface Verification {
   ok: boolean;
@@ -20,7 +20,7 @@ const reference = createReferenceBackend();
 
 export async function verifyCase(c: BenchCase, backend: FlexAttentionBackend, pass: 'fwd' | 'bwd' | 'both'): Promise<Verification> {
   const shape = reducedShape(c.shape, c.kind);
-  const p = buildProblem(c, shape, 101);
+  const p = await problemFor(c, shape, 101);
   const tol = DEFAULT_TOLERANCE[c.dtype];
   const result: Verification = { ok: true, maxAbsError: 0, maxRelError: 0, checked: [], shape: `B${shape.B} H${shape.Hq}/${shape.Hkv} L${shape.Lq}x${shape.Lkv}` };
   const note = (name: string, actual: Parameters<typeof compareClose>[0], expected: Parameters<typeof compareClose>[1], t: { atol: number; rtol: number }) => {

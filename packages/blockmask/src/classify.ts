@@ -51,6 +51,19 @@ export class PlaneClassifier {
     this.visit(0, this.qBlocks, 0, this.kvBlocks);
   }
 
+  /**
+   * Like classify, for the blocks [qb0, qb1) × [kb0, kb1) only (dense there must be zero): what
+   * BlockMask.resize uses to classify the blocks a new length adds, reusing the others.
+   */
+  classifyRegion(dense: Uint8Array, base: number, b: number, h: number, qb0: number, qb1: number, kb0: number, kb1: number): void {
+    if (qb0 >= qb1 || kb0 >= kb1) return;
+    this.dense = dense;
+    this.base = base;
+    this.b = b;
+    this.h = h;
+    this.visit(qb0, qb1, kb0, kb1);
+  }
+
   /** Sound coverage of an element box (inclusive bounds): 0 none, 1 unknown, 2 all. */
   private cover(q0: number, q1: number, k0: number, k1: number): number {
     this.stats.boxes++;

@@ -3,8 +3,9 @@
  * (usually far less: see classify.ts), never by evaluating every (q, kv) pair.
  */
 import {
-  OptionError, TableBlockMask, ceilDiv, createMask as irCreateMask, traceMaskMod, validateBlockMaskShape, type MaskMod, type TracedMod,
+  OptionError, ceilDiv, createMask as irCreateMask, traceMaskMod, validateBlockMaskShape, type MaskMod, type TracedMod,
 } from '@flexattn/ir';
+import { ClassifiedBlockMask } from './classified';
 import { PlaneClassifier } from './classify';
 import { compileMask } from './compiled';
 import { allocateTables, copyPlane, fillPlane } from './tables';
@@ -40,7 +41,7 @@ export const lastBuildStats = (): BlockMaskBuildStats | undefined => lastStats;
  * Block-sparse mask of `maskMod` (a MaskMod function or a TracedMod): per block EMPTY (skipped),
  * PARTIAL (mask evaluated per element) or FULL (visible, mask not evaluated) — exact, tails included.
  */
-export function createBlockMask(maskMod: MaskMod | TracedMod, opts: CreateBlockMaskOptions): TableBlockMask {
+export function createBlockMask(maskMod: MaskMod | TracedMod, opts: CreateBlockMaskOptions): ClassifiedBlockMask {
   const traced = traceMaskMod(maskMod);
   if (typeof opts !== 'object' || opts === null) throw new OptionError('createBlockMask(maskMod, { qLen, kvLen, B?, H?, blockSize? }): the options object is required');
   const shape = validateBlockMaskShape(opts);
@@ -77,7 +78,7 @@ export function createBlockMask(maskMod: MaskMod | TracedMod, opts: CreateBlockM
     planesClassified: bPlanes * hPlanes,
     ...classifier.stats,
   };
-  return new TableBlockMask(tables, shape, traced);
+  return new ClassifiedBlockMask(tables, shape, { base: traced });
 }
 
 /** The dense element mask [B, H, qLen, kvLen] (1 visible, 0 masked) — for tests; O(B·H·Lq·Lkv). */

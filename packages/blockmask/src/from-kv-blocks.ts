@@ -3,8 +3,9 @@
  * q-major views are derived; every count and index is checked (typed errors naming the row).
  */
 import {
-  OptionError, ShapeError, TableBlockMask, ceilDiv, traceMaskMod, validateBlockMaskShape, type BlockTables, type MaskMod, type TracedMod,
+  OptionError, ShapeError, ceilDiv, traceMaskMod, validateBlockMaskShape, type BlockTables, type MaskMod, type TracedMod,
 } from '@flexattn/ir';
+import { ClassifiedBlockMask } from './classified';
 import { allocateTables, fillPlane } from './tables';
 
 export interface FromKvBlocksOptions {
@@ -28,7 +29,7 @@ export interface FromKvBlocksOptions {
 
 const visibleEverywhere: MaskMod = () => true;
 
-export function fromKvBlocks(opts: FromKvBlocksOptions): TableBlockMask {
+export function fromKvBlocks(opts: FromKvBlocksOptions): ClassifiedBlockMask {
   if (typeof opts !== 'object' || opts === null) throw new OptionError('fromKvBlocks({ kvNumBlocks, kvIndices, seqLengths, ... }): the options object is required');
   for (const key of ['kvNumBlocks', 'kvIndices'] as const) {
     const v = opts[key] as unknown;
@@ -78,5 +79,6 @@ export function fromKvBlocks(opts: FromKvBlocksOptions): TableBlockMask {
 
   const tables: BlockTables = allocateTables(B, H, qBlocks, kvBlocks);
   for (let p = 0; p < B * H; p++) fillPlane(tables, p, dense, p * qBlocks * kvBlocks);
-  return new TableBlockMask(tables, shape, traced);
+  // resize classifies the blocks new lengths add with the mask mod (visible everywhere by default).
+  return new ClassifiedBlockMask(tables, shape, { base: traced });
 }

@@ -9,4 +9,6 @@ export {
   validateBlockMask, type BlockMaskProblem, type BlockMaskProblemKind, type BlockMaskValidation, type ValidateBlockMaskOptions,
 } from './validate';
 export { EMPTY, PARTIAL, FULL } from './classify';
+export { ClassifiedBlockMask } from './classified';
+export type { MaskSource } from './source';
 export { TableBlockMask, type BlockMask, type BlockTables } from '@flexattn/ir';

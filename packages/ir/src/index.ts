@@ -1,7 +1,8 @@
 /**
  * @flexattn/ir — the shared contract of flexattn: the expression IR that mods are traced into, its
- * executable semantics (evaluate, compileToJs, derivatives, interval analysis), the renderer base
- * for kernel languages, the host tensor and BlockMask types, and the one kernel interface.
+ * executable semantics (evaluate, compileToJs, derivatives, interval analysis), the kernel-hook plan
+ * and the one hook assembler every C-like backend renders through, the host tensor and BlockMask
+ * types, and the one kernel interface.
  */
 export * from './errors';
 export type { DType as IRDType, Op, ArgName } from './ops';
@@ -15,7 +16,12 @@ export { gradScore, captureGradTerms, differentiate, type CaptureGradTerm } from
 export { maskInterval, compileMaskInterval, type Box, type Coverage, type CoverageCode, type CompiledInterval } from './interval';
 export * from './render/c-style';
 export * from './render/hoist';
+export * from './render/param-layout';
+export * from './render/hook-plan';
+export * from './render/hooks';
 export * from './tensor';
 export * from './block-mask';
 export * from './kernel';
 export { hashString } from './hash';
+export { inlineMod, rebindParams, type InlineArgs } from './inline';
+export { allocateHostKv, checkKvRowWrite, hasKvStorage, writeHostKvRows, type KvStorage } from './kv-storage';

@@ -3,7 +3,7 @@
  * `resolveAttention` first, so every backend rejects the same bad input with the same typed error.
  */
 import type { BlockMask } from './block-mask';
-import { OptionError, ShapeError } from './errors';
+import { OptionError, ShapeError, UnsupportedError } from './errors';
 import type { CapturedTensor } from './params';
 import type { Tensor } from './tensor';
 import { numel } from './tensor';
@@ -71,6 +71,8 @@ export interface AttentionShape {
 
 /** The dimensions of one attention call, resolved and checked. */
 export interface AttentionProblem extends AttentionShape {
+  /** K/V's batch: B, or 1 when one K/V (a paged KV cache's pages) serves every query batch. */
+  kvBatch: number;
   /** Query heads per kv head. */
   groupSize: number;
   scale: number;
@@ -100,13 +102,33 @@ function check4d(name: string, t: TensorLike | undefined, expected: string): rea
   return t.shape;
 }
 
+/** What a backend can run beyond the common case; a call needing more fails in resolveAttention. */
+export interface AttentionSupport {
+  /**
+   * K/V with batch 1 while q has batch B > 1: every query batch reads the same K/V (a paged KV
+   * cache's `k`/`v` are [1, Hkv, pages·pageSize, D]). Backends that index K/V by the query's batch
+   * leave this off, and such a call gets an UnsupportedError before any work.
+   */
+  kvBatchBroadcast?: boolean;
+}
+
 /** Validates q/k/v and options; returns the resolved problem. */
-export function resolveAttention(q: TensorLike, k: TensorLike, v: TensorLike, options: FlexAttentionOptions = {}, maxHeadDim = Infinity): AttentionProblem {
+export function resolveAttention(
+  q: TensorLike,
+  k: TensorLike,
+  v: TensorLike,
+  options: FlexAttentionOptions = {},
+  maxHeadDim = Infinity,
+  support: AttentionSupport = {},
+): AttentionProblem {
   const [B, Hq, Lq, E] = check4d('q', q, '[B, Hq, Lq, E]') as [number, number, number, number];
   const [Bk, Hkv, Lkv, Ek] = check4d('k', k, '[B, Hkv, Lkv, E]') as [number, number, number, number];
   const [Bv, Hv, Lv, Ev] = check4d('v', v, '[B, Hkv, Lkv, Ev]') as [number, number, number, number];
   if (q.dtype !== k.dtype || q.dtype !== v.dtype) throw new OptionError(`q, k and v must share a dtype; got ${q.dtype}, ${k.dtype}, ${v.dtype}`);
-  if (Bk !== B || Bv !== B) throw new ShapeError(`batch sizes differ: q has ${B}, k ${Bk}, v ${Bv}`);
+  if (Bk !== Bv || (Bk !== B && Bk !== 1)) throw new ShapeError(`batch sizes differ: q has ${B}, k ${Bk}, v ${Bv}; k and v need q's batch, or batch 1 to share one K/V across the batch`);
+  if (Bk !== B && !support.kvBatchBroadcast) {
+    throw new UnsupportedError(`k/v have batch 1 but q has batch ${B}: this backend cannot share one K/V across the batch yet (a paged KV cache needs it); repeat k/v to batch ${B}, or use a backend that supports it (the reference does)`);
+  }
   if (Ek !== E) throw new ShapeError(`head dims differ: q has E=${E} but k has ${Ek}; q and k must share E (v's Ev may differ)`);
   if (Hv !== Hkv || Lv !== Lkv) throw new ShapeError(`k is [${k.shape.join(', ')}] but v is [${v.shape.join(', ')}]; they must agree on heads and length`);
   if (Hq !== Hkv) {
@@ -125,7 +147,7 @@ export function resolveAttention(q: TensorLike, k: TensorLike, v: TensorLike, op
     if (mask.maskMod?.kind !== 'mask') throw new OptionError('blockMask.maskMod must be a traced mask mod');
   }
   const scoreMod = options.scoreMod === undefined ? undefined : traceScoreMod(options.scoreMod);
-  return { B, Hq, Hkv, Lq, Lkv, E, Ev, groupSize: Hq / Hkv, scale, scoreMod, blockMask: mask, dtype: q.dtype as Tensor['dtype'] };
+  return { B, Hq, Hkv, Lq, Lkv, E, Ev, kvBatch: Bk, groupSize: Hq / Hkv, scale, scoreMod, blockMask: mask, dtype: q.dtype as Tensor['dtype'] };
 }
 
 /** Checks out/lse/dOut shapes for the backward pass against the resolved problem. */

@@ -23,3 +23,4 @@ export { headBias, type HeadBiasScoreMod } from './score/head-bias';
 export { sandwichBias, sandwichDistanceBias, type SandwichScoreMod } from './score/sandwich';
 export { temperature, type TemperatureScoreMod } from './score/temperature';
 export { andMasks, orMasks, notMask, composeScoreMods, maskAsScoreMod, type CombinedMaskMod, type CombinedScoreMod } from './combinators';
+export { catalogueExamples, type CatalogueExample } from './examples';

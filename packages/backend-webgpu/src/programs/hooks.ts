@@ -1,5 +1,8 @@
 /**
- * The contract between generated mod code and the kernel templates.
+ * The contract between generated mod code and the kernel templates. The functions are rendered by
+ * ir's hook assembler (renderKernelHooks) in WGSL's dialect (../renderer.ts); this file holds what
+ * the templates see of them, the binding declarations, and the identity hooks the templates' own
+ * tests start from.
  *
  * A mod arrives as WGSL functions with fixed signatures:
  *   fn score_mod(score: f32, b: i32, h: i32, q: i32, kv: i32) -> f32
@@ -44,14 +47,16 @@ export interface WgslHooks {
 }
 
 /**
- * What `WgslHooks.rowCol` defines: the parts of a mod that depend only on (b, h, q) are computed once
- * per query row (`flex_row_*`), those of (b, h, kv) only once per key column per tile (`flex_col_*`),
- * and the `_rc` forms take both instead of recomputing them. A document mask `doc[q] == doc[kv]`
- * then reads its table once per row and once per column instead of twice per element.
+ * What `WgslHooks.rowCol` defines (the row/column form, `_rc`): the parts of a mod that depend only
+ * on (b, h, q) are computed once per query row (`flex_row_*`), those of (b, h, kv) only once per key
+ * column per tile (`flex_col_*`), and the `_rc` forms take both instead of recomputing them. A
+ * document mask `doc[q] == doc[kv]` then reads its table once per row and once per column instead
+ * of twice per element. The score mod's values are planned with its derivative (ir's plan).
  *   struct FlexRowS, FlexRowM, FlexColS, FlexColM   (s: score mod, m: mask mod; never empty)
  *   fn flex_row_s(b: i32, h: i32, q: i32) -> FlexRowS       fn flex_row_m(…) -> FlexRowM
  *   fn flex_col_s(b: i32, h: i32, kv: i32) -> FlexColS      fn flex_col_m(…) -> FlexColM
  *   fn score_mod_rc(score: f32, b: i32, h: i32, q: i32, kv: i32, rs: FlexRowS, cs: FlexColS) -> f32
+ *   fn score_mod_grad_rc(…same…) -> f32                     (for a backward template that hoists)
  *   fn mask_mod_rc(b: i32, h: i32, q: i32, kv: i32, rm: FlexRowM, cm: FlexColM) -> bool
  * Column values take the query head h: kernels whose rows have different heads use PLAIN_ROW_COL.
  * PLAIN_ROW_COL itself is the form with nothing hoisted (per element, as score_mod / mask_mod).
@@ -67,6 +72,7 @@ fn flex_col_m(b: i32, h: i32, kv: i32) -> FlexColM { return FlexColM(0u); }
 fn score_mod_rc(score: f32, b: i32, h: i32, q: i32, kv: i32, rs: FlexRowS, cs: FlexColS) -> f32 { return score_mod(score, b, h, q, kv); }
 fn mask_mod_rc(b: i32, h: i32, q: i32, kv: i32, rm: FlexRowM, cm: FlexColM) -> bool { return mask_mod(b, h, q, kv); }`;
 
+/** The identity hooks (what the renderer gives for no score mod / no mask), for hand-written test hooks. */
 export const NOOP_SCORE_MOD = /* wgsl */ `fn score_mod(score: f32, b: i32, h: i32, q: i32, kv: i32) -> f32 { return score; }`;
 export const NOOP_MASK_MOD = /* wgsl */ `fn mask_mod(b: i32, h: i32, q: i32, kv: i32) -> bool { return true; }`;
 export const NOOP_SCORE_GRAD = /* wgsl */ `fn score_mod_grad(score: f32, b: i32, h: i32, q: i32, kv: i32) -> f32 { return 1.0; }`;

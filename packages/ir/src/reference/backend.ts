@@ -7,11 +7,18 @@ import { captureGradTerms, gradScore } from '../derive';
 import { compileNodeToJs, compileToJs } from '../evaluate';
 import type { AttentionProblem, FlexAttentionBackend, FlexAttentionOptions } from '../kernel';
 import { checkBackwardInputs, resolveAttention } from '../kernel';
+import type { KvStorage } from '../kv-storage';
+import { allocateHostKv, writeHostKvRows } from '../kv-storage';
 import type { CapturedTensor } from '../params';
 import type { Tensor } from '../tensor';
 import { fromFloats, toFloat64 } from '../tensor';
 
 type Fn = (...args: number[]) => number | boolean;
+
+/** The K/V batch a query batch reads: its own, or the one K/V shared by every batch. */
+const kvBatchOf = (p: AttentionProblem, b: number): number => (p.kvBatch === 1 ? 0 : b);
+/** The reference indexes K/V by kvBatchOf, so it runs K/V shared across the batch (paged caches). */
+const SUPPORT = { kvBatchBroadcast: true };
 
 /** Per (b, h): post-mod scores of row i into `post` (−inf where masked). */
 function makeRowScorer(p: AttentionProblem, q: Float64Array, k: Float64Array) {
@@ -36,7 +43,7 @@ function makeRowScorer(p: AttentionProblem, q: Float64Array, k: Float64Array) {
         raw[j] = NaN;
         continue;
       }
-      const kOff = ((b * p.Hkv + hk) * p.Lkv + j) * p.E;
+      const kOff = ((kvBatchOf(p, b) * p.Hkv + hk) * p.Lkv + j) * p.E;
       let dot = 0;
       for (let e = 0; e < p.E; e++) dot += q[qOff + e]! * k[kOff + e]!;
       const score = dot * p.scale;
@@ -47,7 +54,7 @@ function makeRowScorer(p: AttentionProblem, q: Float64Array, k: Float64Array) {
 }
 
 function forward(q: Tensor, k: Tensor, v: Tensor, options: FlexAttentionOptions) {
-  const p = resolveAttention(q, k, v, options);
+  const p = resolveAttention(q, k, v, options, Infinity, SUPPORT);
   const [qf, kf, vf] = [toFloat64(q), toFloat64(k), toFloat64(v)];
   const out = new Float64Array(p.B * p.Hq * p.Lq * p.Ev);
   const lse = new Float64Array(p.B * p.Hq * p.Lq);
@@ -72,7 +79,7 @@ function forward(q: Tensor, k: Tensor, v: Tensor, options: FlexAttentionOptions)
         for (let j = 0; j < p.Lkv; j++) {
           const w = Math.exp(post[j]! - m) / sum;
           if (w === 0) continue;
-          const vOff = ((b * p.Hkv + hk) * p.Lkv + j) * p.Ev;
+          const vOff = ((kvBatchOf(p, b) * p.Hkv + hk) * p.Lkv + j) * p.Ev;
           for (let e = 0; e < p.Ev; e++) out[row * p.Ev + e]! += w * vf[vOff + e]!;
         }
       }
@@ -81,7 +88,7 @@ function forward(q: Tensor, k: Tensor, v: Tensor, options: FlexAttentionOptions)
 }
 
 function backward(q: Tensor, k: Tensor, v: Tensor, out: Tensor, lseT: Tensor, dOut: Tensor, options: FlexAttentionOptions) {
-  const p = resolveAttention(q, k, v, options);
+  const p = resolveAttention(q, k, v, options, Infinity, SUPPORT);
   checkBackwardInputs(p, out, lseT, dOut);
   const [qf, kf, vf, dof, lse] = [toFloat64(q), toFloat64(k), toFloat64(v), toFloat64(dOut), toFloat64(lseT)];
   const dq = new Float64Array(qf.length);
@@ -114,7 +121,7 @@ function backward(q: Tensor, k: Tensor, v: Tensor, out: Tensor, lseT: Tensor, dO
         let delta = 0;
         for (let j = 0; j < p.Lkv; j++) {
           P[j] = post[j] === -Infinity ? 0 : Math.exp(post[j]! - lse[row]!);
-          const vOff = ((b * p.Hkv + hk) * p.Lkv + j) * p.Ev;
+          const vOff = ((kvBatchOf(p, b) * p.Hkv + hk) * p.Lkv + j) * p.Ev;
           let s = 0;
           for (let e = 0; e < p.Ev; e++) s += dof[row * p.Ev + e]! * vf[vOff + e]!;
           dP[j] = s;
@@ -124,8 +131,9 @@ function backward(q: Tensor, k: Tensor, v: Tensor, out: Tensor, lseT: Tensor, dO
           if (P[j] === 0) continue;
           const dPost = P[j]! * (dP[j]! - delta);
           const ds = dScore ? dPost * dScore(raw[j]!, b, h, i, j) : dPost;
-          const kOff = ((b * p.Hkv + hk) * p.Lkv + j) * p.E;
-          const vOff = ((b * p.Hkv + hk) * p.Lkv + j) * p.Ev;
+          // With K/V shared by the batch (kvBatch 1), dk/dv sum every query batch's contribution.
+          const kOff = ((kvBatchOf(p, b) * p.Hkv + hk) * p.Lkv + j) * p.E;
+          const vOff = ((kvBatchOf(p, b) * p.Hkv + hk) * p.Lkv + j) * p.Ev;
           for (let e = 0; e < p.E; e++) {
             dq[row * p.E + e]! += ds * kf[kOff + e]! * p.scale;
             dk[kOff + e]! += ds * qf[row * p.E + e]! * p.scale;
@@ -142,7 +150,7 @@ function backward(q: Tensor, k: Tensor, v: Tensor, out: Tensor, lseT: Tensor, dO
 }
 
 /** The float64 reference backend (O(L²) time, O(L) extra memory per row). */
-export function createReferenceBackend(): FlexAttentionBackend & {
+export function createReferenceBackend(): FlexAttentionBackend & KvStorage & {
   /** Forward results in float64, before rounding to the input dtype (for tests and the bench). */
   forward64(q: Tensor, k: Tensor, v: Tensor, options?: FlexAttentionOptions): { out: Float64Array; lse: Float64Array };
 } {
@@ -164,10 +172,15 @@ export function createReferenceBackend(): FlexAttentionBackend & {
       for (const [t, g] of captureGrads) grads.set(t, Float32Array.from(g));
       return {
         dq: fromFloats(dq, [p.B, p.Hq, p.Lq, p.E], p.dtype),
-        dk: fromFloats(dk, [p.B, p.Hkv, p.Lkv, p.E], p.dtype),
-        dv: fromFloats(dv, [p.B, p.Hkv, p.Lkv, p.Ev], p.dtype),
+        dk: fromFloats(dk, [p.kvBatch, p.Hkv, p.Lkv, p.E], p.dtype),
+        dv: fromFloats(dv, [p.kvBatch, p.Hkv, p.Lkv, p.Ev], p.dtype),
         captureGrads: grads,
       };
+    },
+    // Paged KV caches (@flexattn/kv-cache) keep their pages in host tensors here.
+    allocateKv: allocateHostKv,
+    async writeKvRows(dst, rows, src) {
+      writeHostKvRows(dst, rows, src);
     },
     dispose() {},
   };

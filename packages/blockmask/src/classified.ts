@@ -1,0 +1,91 @@
+/**
+ * ClassifiedBlockMask: the BlockMask createBlockMask returns — a TableBlockMask (the layout every
+ * backend reads) that also remembers how its blocks were classified, so it can follow a growing
+ * sequence without a rebuild: `sliceRows` (the rows of a decode step, PyTorch's `bm[:, :, i]`),
+ * `sliceRowsPerBatch` (a different position per sequence), and `resize` (new lengths, classifying
+ * only the blocks that change — PyTorch's `_adjust`, which can only truncate).
+ */
+import { ShapeError, TableBlockMask, validateBlockMaskShape, type BlockMaskShape, type BlockTables, type ScoreMod, type TracedMod } from '@flexattn/ir';
+import { compileMask } from './compiled';
+import { resizeDense } from './resize';
+import { checkRowRange, rowsDense } from './rows';
+import { exposedMaskMod, offsetOf, shiftedScoreMod, type MaskSource } from './source';
+import { allocateTables, fillPlane } from './tables';
+
+function tablesOf(dense: Uint8Array, B: number, H: number, qBlocks: number, kvBlocks: number): BlockTables {
+  const tables = allocateTables(B, H, qBlocks, kvBlocks);
+  for (let p = 0; p < B * H; p++) fillPlane(tables, p, dense, p * qBlocks * kvBlocks);
+  return tables;
+}
+
+export class ClassifiedBlockMask extends TableBlockMask {
+  /** The base mod (absolute query positions) and the query offsets of a sliced mask. */
+  readonly source: MaskSource;
+
+  /** `maskMod`: the mod of `source` when the caller has it already (resize keeps its mask's). */
+  constructor(tables: BlockTables, shape: BlockMaskShape, source: MaskSource, maskMod: TracedMod = exposedMaskMod(source)) {
+    super(tables, shape, maskMod);
+    this.source = source;
+  }
+
+  /**
+   * Query rows [qStart, qEnd) of every batch, as a mask of qEnd − qStart rows whose mask mod sees
+   * the absolute position (q + qStart). Block-aligned starts copy block rows; other starts merge
+   * the two block rows each new block straddles (sound, see rows.ts). Typed ShapeError outside
+   * [0, qLen). Decode step at position p: `mask.sliceRows(p, p + 1)`.
+   */
+  sliceRows(qStart: number, qEnd: number): ClassifiedBlockMask {
+    checkRowRange('sliceRows', qStart, qEnd, this.seqLengths[0]);
+    return this.rowsFrom(new Int32Array(this.B).fill(qStart), qEnd - qStart);
+  }
+
+  /**
+   * Query rows [qStarts[b], qStarts[b] + qLen) of each batch b — a batched decode step where every
+   * sequence is at its own position. The result has B = qStarts.length (this mask's B must be 1 or
+   * that); its mask mod sees each batch's absolute position.
+   */
+  sliceRowsPerBatch(qStarts: ArrayLike<number>, qLen = 1): ClassifiedBlockMask {
+    const n = qStarts?.length;
+    if (!Number.isInteger(n) || n < 1) throw new ShapeError('sliceRowsPerBatch(qStarts, qLen): qStarts must hold one start per batch');
+    if (this.B !== 1 && this.B !== n) throw new ShapeError(`sliceRowsPerBatch: the mask has B=${this.B} but ${n} starts were given; pass one start per batch (or use a mask built with B omitted)`);
+    if (this.B === 1 && n > 1 && compileMask(this.source.base).reads.b) {
+      throw new ShapeError(`sliceRowsPerBatch: the mask mod reads b but this mask was built for one batch (B omitted), classified at b = 0; build it with B: ${n}`);
+    }
+    const starts = Int32Array.from(qStarts);
+    for (let b = 0; b < n; b++) {
+      if (starts[b] !== qStarts[b]) throw new ShapeError(`sliceRowsPerBatch: qStarts[${b}] = ${qStarts[b]} is not a 32-bit integer`);
+      checkRowRange(`sliceRowsPerBatch (batch ${b})`, starts[b]!, starts[b]! + qLen, this.seqLengths[0]);
+    }
+    return this.rowsFrom(starts, qLen);
+  }
+
+  /**
+   * A score mod that sees the absolute query positions of this mask's rows — q + the slice's start
+   * of batch b — as its mask mod does. A decode step's score mod that reads q (ALiBi, relative
+   * positions) needs it: the kernel's q is the row within the slice.
+   */
+  shiftScoreMod(mod: ScoreMod | TracedMod): ScoreMod {
+    return shiftedScoreMod(this.source, mod);
+  }
+
+  /** Same mod, new lengths: reuses the blocks whose extent is unchanged, classifies the rest. */
+  resize(qLen: number, kvLen: number): ClassifiedBlockMask {
+    const shape = validateBlockMaskShape({ B: this.B, H: this.H, qLen, kvLen, blockSize: this.blockSize });
+    const dense = resizeDense(this, this.source, qLen, kvLen);
+    const qBlocks = Math.ceil(qLen / this.blockSize[0]);
+    const kvBlocks = Math.ceil(kvLen / this.blockSize[1]);
+    return new ClassifiedBlockMask(tablesOf(dense, this.B, this.H, qBlocks, kvBlocks), shape, this.source, this.maskMod);
+  }
+
+  private rowsFrom(starts: Int32Array, qLen: number): ClassifiedBlockMask {
+    const B = starts.length;
+    const dense = rowsDense(this, starts, qLen);
+    // Offsets compose: rows of a slice are rows of the base mod further on.
+    const qOffsets = Int32Array.from(starts, (s, b) => s + offsetOf(this.source, this.B === 1 ? 0 : b));
+    const unshifted = !this.source.qOffsets && qOffsets.every((x) => x === 0);
+    const source: MaskSource = unshifted ? this.source : { base: this.source.base, qOffsets };
+    const shape = { B, H: this.H, qLen, kvLen: this.seqLengths[1], blockSize: this.blockSize };
+    const tables = tablesOf(dense, B, this.H, Math.ceil(qLen / this.blockSize[0]), this.kvBlocks);
+    return new ClassifiedBlockMask(tables, shape, source, unshifted ? this.maskMod : exposedMaskMod(source));
+  }
+}

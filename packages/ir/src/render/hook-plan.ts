@@ -1,0 +1,154 @@
+/**
+ * The kernel-hook plan: everything a kernel template needs from a score mod and a mask mod, worked
+ * out once for every backend. It holds IR, never text: the roots of the score mod, its derivative,
+ * the mask and the capture-gradient terms; which subexpressions are hoisted to once per query row
+ * or key column; where each runtime parameter lives (param-layout.ts); flags that let a template
+ * skip work; and the cache key. A backend turns it into source with `renderKernelHooks` and a
+ * dialect (hooks.ts); a target that is not C-like (a graph API, a CPU loop) walks the roots itself.
+ */
+import { type CaptureGradTerm, captureGradTerms, gradScore } from '../derive';
+import { type Node, topoOrder } from '../node';
+import type { ModParam } from '../params';
+import { constNode } from '../simplify';
+import { argNode, type TracedMod } from '../trace';
+import { type HoistPlan, type IndexBounds, indexRange, planHoist } from './hoist';
+import { type ParamBlock, paramBlock, type ScalarBlock, scalarBlock, type TensorBinding, tensorBindings } from './param-layout';
+
+export interface KernelHookOptions {
+  /**
+   * Every b, h, q and kv of the launches lies in [0, indexLimit): int→float casts of index
+   * arithmetic proven to stay within ±2^22 are listed in `smallIntToFloat`, for targets with an
+   * exact fast conversion (CUDA's flex_i2f_small). Part of the key.
+   */
+  indexLimit?: number;
+  /** Plan the row/column hoisting (default true); false leaves every `_rc` hook fully per element. */
+  hoist?: boolean;
+}
+
+export interface ScoreHooks {
+  /** Absent: the identity. */
+  mod: TracedMod | undefined;
+  captures: readonly ModParam[];
+  /** score′(score, b, h, q, kv); the `score` argument itself for the identity. */
+  root: Node;
+  /** ∂score′/∂score (the backward pass's dS factor); the constant 1 for the identity. */
+  grad: Node;
+  /** grad[slot][indices] += dPost · partial, for each learnable captured tensor the mod reads. */
+  captureGrads: readonly CaptureGradTerm[];
+  /**
+   * Hoisting of `root` and `grad` planned together: the backward pass evaluates both per element,
+   * so a value they share is computed once per row / column for both (see hoist.ts).
+   */
+  hoist: HoistPlan;
+  params: ParamBlock;
+}
+
+export interface MaskHooks {
+  /** Absent: every position visible. */
+  mod: TracedMod | undefined;
+  captures: readonly ModParam[];
+  /** visible(b, h, q, kv); the constant true when absent. */
+  root: Node;
+  /** Planned apart from the score mod: its captures are a separate slot list. */
+  hoist: HoistPlan;
+  params: ParamBlock;
+}
+
+/** What a template may skip. */
+export interface HookFlags {
+  /** score′ = score: no score-mod work at all. */
+  identityScore: boolean;
+  /** The mask is the constant true. */
+  trueMask: boolean;
+  /** ∂score′/∂score is the constant 1 (score + f(b, h, q, kv): ALiBi, relative position), the identity excepted. */
+  gradIsOne: boolean;
+  /** The backward pass scatter-adds gradients into captured tensors. */
+  hasCaptureGrads: boolean;
+}
+
+export interface KernelHookPlan {
+  score: ScoreHooks;
+  mask: MaskHooks;
+  /** Captured tensors of both mods as buffer bindings (score mod's first). */
+  tensors: readonly TensorBinding[];
+  /** Scalars of both mods as one block of 4-byte words (score mod's first). */
+  scalars: ScalarBlock;
+  flags: HookFlags;
+  /** The index bounds the launches promise (from `indexLimit`), if any. */
+  indexBounds: IndexBounds | undefined;
+  /** `tofloat` nodes whose i32 operand provably lies strictly within ±2^22 (exact with a fast conversion). */
+  smallIntToFloat: ReadonlySet<Node>;
+  /**
+   * Equal keys ⇒ equal rendered hooks in every dialect: the mods' hashes (structure, parameter
+   * kinds, dtypes and shapes, never values) and the options.
+   */
+  key: string;
+}
+
+/** |x| below this converts to f32 exactly through the mantissa trick (see CUDA's flex_i2f_small). */
+export const SMALL_INT_LIMIT = 2 ** 22;
+
+export function isIdentityScoreMod(mod: TracedMod | undefined): boolean {
+  return !mod || (mod.root.op === 'arg' && mod.root.arg === 'score');
+}
+
+export function isTrueMask(mod: TracedMod | undefined): boolean {
+  return !mod || (mod.root.op === 'const' && mod.root.arg === true);
+}
+
+const NO_HOIST: HoistPlan = { row: [], col: [] };
+
+/** Plans the kernel hooks of a score mod and a mask mod (either may be absent). */
+export function planKernelHooks(scoreMod: TracedMod | undefined, maskMod: TracedMod | undefined, options: KernelHookOptions = {}): KernelHookPlan {
+  const hoist = options.hoist ?? true;
+  const identityScore = isIdentityScoreMod(scoreMod);
+  const trueMask = isTrueMask(maskMod);
+  const scoreRoot = identityScore ? argNode('score') : scoreMod!.root;
+  const grad = identityScore ? constNode(1, 'f32') : gradScore(scoreMod!).root;
+  const maskRoot = trueMask ? constNode(true, 'bool') : maskMod!.root;
+  const terms = scoreMod && !identityScore ? captureGradTerms(scoreMod) : [];
+  const scoreCaptures = scoreMod?.captures ?? [];
+  const maskCaptures = maskMod?.captures ?? [];
+  const withGrads = terms.length > 0;
+
+  const indexBounds = boundsBelow(options.indexLimit);
+  return {
+    score: {
+      mod: scoreMod, captures: scoreCaptures, root: scoreRoot, grad, captureGrads: terms,
+      hoist: hoist && !identityScore ? planHoist([scoreRoot, grad]) : NO_HOIST,
+      params: paramBlock('score', scoreCaptures, withGrads),
+    },
+    mask: {
+      mod: maskMod, captures: maskCaptures, root: maskRoot,
+      hoist: hoist && !trueMask ? planHoist([maskRoot]) : NO_HOIST,
+      params: paramBlock('mask', maskCaptures, false),
+    },
+    tensors: tensorBindings(scoreCaptures, maskCaptures, withGrads),
+    scalars: scalarBlock(scoreCaptures, maskCaptures),
+    flags: {
+      identityScore,
+      trueMask,
+      gradIsOne: !identityScore && grad.op === 'const' && grad.arg === 1,
+      hasCaptureGrads: withGrads,
+    },
+    indexBounds,
+    smallIntToFloat: indexBounds ? smallIntCasts([scoreRoot, grad, maskRoot, ...terms.flatMap((t) => [t.partial, ...t.indices])], indexBounds) : new Set(),
+    key: [scoreMod?.hash ?? 'identity', maskMod?.hash ?? 'all', options.indexLimit ?? '-', hoist ? 'hoist' : 'flat'].join('/'),
+  };
+}
+
+function boundsBelow(limit: number | undefined): IndexBounds | undefined {
+  if (limit === undefined) return undefined;
+  const r = [0, limit - 1] as const;
+  return { b: r, h: r, q: r, kv: r };
+}
+
+function smallIntCasts(roots: readonly Node[], bounds: IndexBounds): Set<Node> {
+  const out = new Set<Node>();
+  for (const n of topoOrder(roots)) {
+    if (n.op !== 'tofloat' || n.src[0]!.dtype !== 'i32') continue;
+    const r = indexRange(n.src[0]!, bounds);
+    if (r && r[0] > -SMALL_INT_LIMIT && r[1] < SMALL_INT_LIMIT) out.add(n);
+  }
+  return out;
+}

@@ -1,0 +1,10 @@
+/** Test-only: the package's mod factories (every lower-case function export but the helpers). */
+import * as mods from './index';
+
+const NOT_FACTORIES = new Set(['defineMaskMod', 'defineScoreMod', 'tunableScalar', 'alibiSlopes', 't5Bucket', 'sandwichDistanceBias', 'catalogueExamples']);
+
+export function catalogueFactories(): string[] {
+  return Object.entries(mods)
+    .filter(([name, v]) => typeof v === 'function' && /^[a-z]/.test(name) && !NOT_FACTORIES.has(name))
+    .map(([name]) => name);
+}
