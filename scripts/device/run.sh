@@ -6,8 +6,8 @@
 #     cuda-bench   flexattn-bench, CUDA vs PyTorch FlexAttention, the blog mods + softcap_approx, fwd
 #                  (BENCH_PASS=both: fwd+bwd too; BENCH_SHAPES: default L8192 L4096)
 #     wgpu-decode  flexattn-bench decode suite on WebGPU (f32)
-#     fa3          the harness's persistent Hopper forward: its checks for every mod, then the Hopper
-#                  bodies' forward timings side by side
+#     fa3          the harness's persistent Hopper forward: its checks for every mod (HMODS), then the
+#                  Hopper bodies' forward timings side by side (FA3_TIME=0: checks only)
 #     cuda-conf    the ir conformance suite through the addon (CONF_DTYPES, default bf16,f16)
 #     wgpu-conf    the ir conformance suite on WebGPU
 #   and, by name only:
@@ -28,7 +28,7 @@ MODS=${MODS:-noop,causal,alibi,softcap,softcap_approx,relpos,sliding_window_caus
 # logs gather in a work folder; at the end they travel back as one archive (the device returns at
 # most 8 files) beside the bench JSON/tables
 D=.devrun OUTDIR=${OUT:-$PWD/out} O=/tmp/flexattn-out BUDGET=${BUDGET:-540} STEPS=${STEPS:-"cuda-bench wgpu-decode fa3 cuda-conf wgpu-conf"}
-HMODS="noop causal swa softcap softcap_approx alibi document alibi_rc document_rc" HANG='' 
+HMODS=${HMODS:-"noop causal swa softcap softcap_approx alibi document alibi_rc document_rc"} HANG='' 
 rm -rf "$O"; mkdir -p "$O"; t0=$(date +%s)
 stamp() { echo "## $1 at $(( $(date +%s) - t0 )) s"; }
 # a step's timeout: its own cap, or what is left of BUDGET
@@ -59,7 +59,7 @@ for step in $STEPS; do
         grep -E "FAIL|failures|rc=|rror" "$O/fa3-check-$m.txt" | tr '\n' ' '; echo
       done
       for m in $HMODS; do
-        [ -z "$HANG" ] || break
+        [ -z "$HANG" ] && [ "${FA3_TIME:-1}" = 1 ] || break
         timeout "$(cap 60)" $D/hbin/$m hopper 2>&1 | grep -E "TIME|rror" | tee -a "$O/fa3-times.txt" | sed -E 's/ +/ /g; s/ -> ours.theirs speed/ x/'
       done ;;
     check)
@@ -97,13 +97,13 @@ for step in $STEPS; do
       nc=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
       # first timed launches of `noop hopper`'s persistent configs (3 warm-up + 20 timed each; D128:
       # A128, A128s3, A128e, then D64: A64, A64w3, A64e): A128, A64, A64e
-      for sk in 3:d128 72:d64 118:d64e; do
+      for sk in ${NCU_LAUNCHES:-3:d128 72:d64 118:d64e}; do
         timeout "$(cap 120)" "$nc" -k regex:k_fa3 --launch-skip ${sk%%:*} --launch-count 1 --section SpeedOfLight --section ComputeWorkloadAnalysis \
           --section WarpStateStats --section LaunchStats --section Occupancy --section MemoryWorkloadAnalysis --section InstructionStats \
-          --metrics 'regex:^sm__pipe_.*cycles_active\.avg\.pct_of_peak_sustained_active$,regex:^sm__inst_executed_pipe_(xu|fma|alu|fmaheavy)\.avg\.pct_of_peak_sustained_active$' \
+          --metrics 'regex:^sm__pipe_.*cycles_active\.avg\.pct_of_peak_sustained_active$,regex:^sm__inst_executed_pipe_(xu|fma|alu|fmaheavy)\.avg\.pct_of_peak_sustained_active$,regex:^smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio$' \
           $D/hbin/noop hopper >"$O/ncu-${sk##*:}.txt" 2>&1
       done
-      grep -hE "k_fa3|Duration|Compute \(SM\) Throughput|Memory Throughput|Issue Slots Busy|Registers Per|Warp Cycles Per Issued|L2 Hit|sm__pipe_(tensor|xu|fma|alu|shared)|pipe_xu|==ERR|==WARN" "$O"/ncu-d*.txt | sed -E 's/ +/ /g' | cut -c1-110 | head -60 ;;
+      grep -hE "k_fa3|Duration|Compute \(SM\) Throughput|Memory Throughput|Issue Slots Busy|Registers Per|Warp Cycles Per Issued|L2 Hit|sm__pipe_(tensor|xu|fma|alu|shared)|pipe_xu|issue_stalled_(barrier|long|short|wait|math|mio|lg|no_inst|not_sel|selected|dispatch|membar|branch|sleeping|tex|drain|misc|imc)|==ERR|==WARN" "$O"/ncu-*.txt | sed -E 's/ +/ /g' | cut -c1-110 | head -60 ;;
     *) echo "unknown step $step" ;;
   esac
 done
