@@ -88,26 +88,19 @@ __device__ __forceinline__ float fa3_exp2_fma(float x) {
 }
 
 // Online softmax of one 64-row block's tile with a lazily kept reference max (see above): turns
-// S (u units: log2-domain = u · ku; raw dot products for the identity score mod, post-mod scores
-// times log2(e) otherwise) into P in place, updates l and the true max mx; alpha: the factor O's rows
+// S (u units, fwd_post) into P in place, updates l and the true max mx; alpha: the factor O's rows
 // must be multiplied by. Returns whether any of this thread's rows moved its reference max.
 template <class C>
 __device__ __forceinline__ bool fa3_softmax(float (&s)[C::BN / 8][4], float (&m)[2], float (&l)[2], float (&mx)[2],
                                             float ku, float (&alpha)[2]) {
   constexpr int NTN = C::BN / 8;
-  static_assert(NTN % 2 == 0, "the reductions below take the columns in pairs of n8 blocks");
   bool moved = false;
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf) {
-    // the row max and sum as two independent chains each (one long dependent chain of FMNMX /
-    // FADD per row was the largest stall, "wait", in ncu on the H100)
-    float t0 = -FLEX_INF, t1 = -FLEX_INF;
+    float tm = -FLEX_INF;
 #pragma unroll
-    for (int nt = 0; nt < NTN; nt += 2) {
-      t0 = fmaxf(t0, fmaxf(s[nt][2 * hf], s[nt][2 * hf + 1]));
-      t1 = fmaxf(t1, fmaxf(s[nt + 1][2 * hf], s[nt + 1][2 * hf + 1]));
-    }
-    float tm = quad_max(fmaxf(t0, t1));
+    for (int nt = 0; nt < NTN; ++nt) tm = fmaxf(tm, fmaxf(s[nt][2 * hf], s[nt][2 * hf + 1]));
+    tm = quad_max(tm);
     mx[hf] = fmaxf(mx[hf], tm);
     float a = 1.f;
     if (m[hf] == -FLEX_INF || (tm - m[hf]) * ku > FA3_RESCALE_LOG2) {
@@ -118,7 +111,7 @@ __device__ __forceinline__ bool fa3_softmax(float (&s)[C::BN / 8][4], float (&m)
     }
     alpha[hf] = a;
     const float m_use = m[hf] == -FLEX_INF ? 0.f : m[hf] * ku;
-    float sum[2] = {0.f, 0.f};
+    float sum = 0.f;
 #pragma unroll
     for (int nt = 0; nt < NTN; ++nt) {
       const float x0 = fmaf(s[nt][2 * hf], ku, -m_use), x1 = fmaf(s[nt][2 * hf + 1], ku, -m_use);
@@ -127,9 +120,9 @@ __device__ __forceinline__ bool fa3_softmax(float (&s)[C::BN / 8][4], float (&m)
       const float p1 = emu ? fa3_exp2_fma(x1) : fast_exp2(x1);
       s[nt][2 * hf] = p0;
       s[nt][2 * hf + 1] = p1;
-      sum[nt & 1] += p0 + p1;
+      sum += p0 + p1;
     }
-    l[hf] = l[hf] * a + (sum[0] + sum[1]);
+    l[hf] = l[hf] * a + sum;
   }
   return moved;
 }
@@ -250,8 +243,7 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
 #if FLEX_SCORE_MOD_IS_IDENTITY
   const float ku = a.scale * FLEX_LOG2E;  // scale·log2(e) folded into the exponent
 #else
-  const float ku = 1.f;  // fwd_post leaves the post-mod scores in log2 units (folding log2(e) into
-                         // the softmax's FFMA instead spilled the three-warpgroup tile under ALiBi)
+  const float ku = 1.f;
 #endif
   const T* sQw = sQ + wg * 64 * 64;  // this warpgroup's 64 rows (inside each Q panel)
   int kv_it = 0, q_it = 0;
