@@ -12,7 +12,6 @@ import {
   PARTIAL,
   ceilDiv,
   checkBackwardInputs,
-  gradScore,
   resolveAttention,
   tablesFromDense,
   type AttentionProblem,
@@ -28,7 +27,7 @@ import {
   type TracedMod,
 } from '@flexattn/ir';
 import { CompileCache, nvrtcCompiler } from './compile-cache.js';
-import { bwdConfig, configDefines, decodeConfig, fwdConfig, useDecode, type BwdConfig, type FwdConfig } from './config.js';
+import { bwdConfig, configDefines, decodeConfig, fwdConfig, lightMods, useDecode, type BwdConfig, type FwdConfig } from './config.js';
 import { CU, loadCudaNative, smArch, type CudaDeviceInfo, type CudaNative, type CuFunction, type CuModule, type DevicePtr } from './native.js';
 import { packBwdArgs, packDecodeArgs, packFwdArgs, packModParams, type DeviceBlockTable, type Dims } from './kernel-args.js';
 import { fa3TensorMaps } from './tensor-maps.js';
@@ -225,18 +224,6 @@ function hostTensor(dtype: Tensor['dtype'], shape: number[]): Tensor {
 interface LoadedModule {
   module: CuModule;
   fns: Record<string, CuFunction>;
-}
-
-/**
- * Whether the mods cost little per element: no score mod or an additive one (score + f(b, h, q, kv),
- * its derivative the constant 1: ALiBi, relative position) and a mask that reads no captured tensor
- * (causal, sliding window, prefix-LM). Picks the forward's tile (config.ts, FwdConfigOptions.lightMods).
- */
-function lightMods(scoreMod: TracedMod | undefined, maskMod: TracedMod | undefined): boolean {
-  const grad = scoreMod && !isIdentityScoreMod(scoreMod) ? gradScore(scoreMod).root : undefined;
-  const additive = grad === undefined || (grad.op === 'const' && grad.arg === 1);
-  const maskReadsTensor = maskMod?.captures.some((c) => c instanceof CapturedTensor) ?? false;
-  return additive && !maskReadsTensor;
 }
 
 interface Plan {

@@ -13,7 +13,7 @@ import {
 } from '@flexattn/mods';
 import { afterAll, describe, expect, it } from 'vitest';
 import { kernelDir, kernelSource } from './backend';
-import { bwdConfig, configDefines, decodeConfig, fwdConfig } from './config';
+import { bwdConfig, configDefines, decodeConfig, fwdConfig, lightMods } from './config';
 import { renderPrelude } from './renderer';
 
 const NVCC = process.env.NVCC ?? '/usr/local/cuda/bin/nvcc';
@@ -53,6 +53,9 @@ const VARIANTS: Variant[] = [
   { name: 'softcap_approx', score: s(softcap(20, { approx: true })), dtype: 'f16', E: 64, Ev: 64 },
   { name: 'softcap_approx_causal_per_cta', score: s(softcap(20, { approx: true })), mask: m(causal()), dtype: 'bf16', E: 128, Ev: 128, perCta: true },
   { name: 'noop_per_cta', dtype: 'f16', E: 64, Ev: 64, perCta: true },
+  // the persistent body's D64 tiles: three consumer warpgroups (light mods), two (a tensor mask)
+  { name: 'causal_d64_three_warpgroups', mask: m(causal()), dtype: 'bf16', E: 64, Ev: 64 },
+  { name: 'document_d64_two_warpgroups', mask: m(documentMask({ lengths: [40, 60, 28] })), dtype: 'f16', E: 64, Ev: 64 },
   { name: 'relative_position', score: s(relativePosition()), dtype: 'f32', E: 128, Ev: 128 },
   { name: 'head_bias_learnable', score: s(headBias(new Float32Array([0.1, 0.2, 0.3, 0.4]), { learnable: true })), dtype: 'bf16', E: 128, Ev: 128 },
   { name: 'temperature', score: s(temperature(0.7)), dtype: 'bf16', E: 32, Ev: 32 },
@@ -63,7 +66,7 @@ const VARIANTS: Variant[] = [
 ];
 
 function source(v: Variant): string {
-  const fwd = fwdConfig(v.dtype, v.E, v.Ev, { identityScore: !v.score, hopper: !v.preHopper, hopperBody: v.perCta ? 'wg' : 'fa3' });
+  const fwd = fwdConfig(v.dtype, v.E, v.Ev, { identityScore: !v.score, hopper: !v.preHopper, hopperBody: v.perCta ? 'wg' : 'fa3', lightMods: lightMods(v.score?.(), v.mask?.()) });
   const bwd = bwdConfig(v.dtype, v.E, v.Ev);
   const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
   const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, scoreMod: v.score?.(), maskMod: v.mask?.(), defines: configDefines(fwd, bwd, dec.rows), indexLimit: 2 ** 22 });

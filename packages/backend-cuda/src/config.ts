@@ -2,7 +2,7 @@
 // config as macros (FLEX_FWD_BM, …) from the prelude, so this file is the one source of truth;
 // the defaults in kernels/*.cuh only matter for hand-built sources. Byte counts mirror
 // flex::SmemTile / FwdCfg / BwdCfg / DecCfg in kernels/*.cuh.
-import type { DType } from '@flexattn/ir';
+import { CapturedTensor, gradScore, type DType, type TracedMod } from '@flexattn/ir';
 
 export interface FwdConfig {
   /** Query rows per CTA (the q tile of the block tables). */
@@ -112,6 +112,19 @@ const FA3_TILES = {
 /** Shared memory of the persistent Hopper body: Q, the K/V ring, then 2 + 4 · stages mbarriers (Fa3Cfg::SMEM_BYTES). */
 export function fa3SmemBytes(t: HopperTile, E: number, Ev: number): number {
   return t.bm * E * 2 + t.stages * t.bn * (E + Ev) * 2 + (2 + 4 * t.stages) * 8;
+}
+
+/**
+ * Whether the mods cost little per element: no score mod or an additive one (score + f(b, h, q, kv),
+ * its derivative the constant 1: ALiBi, relative position) and a mask that reads no captured tensor
+ * (causal, sliding window, prefix-LM). FwdConfigOptions.lightMods.
+ */
+export function lightMods(scoreMod: TracedMod | undefined, maskMod: TracedMod | undefined): boolean {
+  const identity = !scoreMod || (scoreMod.root.op === 'arg' && scoreMod.root.arg === 'score');
+  const grad = identity ? undefined : gradScore(scoreMod).root;
+  const additive = grad === undefined || (grad.op === 'const' && grad.arg === 1);
+  const maskReadsTensor = maskMod?.captures.some((c) => c instanceof CapturedTensor) ?? false;
+  return additive && !maskReadsTensor;
 }
 
 export function fwdConfig(dtype: DType, E: number, Ev: number, options: FwdConfigOptions = {}): FwdConfig {
