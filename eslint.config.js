@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/build/**', '**/node_modules/**', '**/.turbo/**', '.device-carry/**', '.devrun/**', '.device-run/**', '.device-bench/**', 'packages/bench/results/**'] },
+  { ignores: ['**/dist/**', '**/build/**', '**/node_modules/**', '**/.turbo/**', '.device-carry/**', '.devrun/**', '.device-run/**', '.device-bench/**', 'benchmarks/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

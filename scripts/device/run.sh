@@ -16,6 +16,7 @@
 #     sass         SASS of the persistent forward: HGMMA / setmaxnreg / TMA / local-memory counts
 #     sanitize     compute-sanitizer memcheck and racecheck of the harness's persistent-forward checks
 #     ncu          Nsight Compute on the persistent forward (noop D128 and D64): tensor pipe, stalls
+#     harness      every packed harness binary (pack.sh's HARNESS_MODS): correctness (`check`), then timings (`time`)
 set -u
 cd "$(dirname "$0")/../.."
 source .device-carry/setup.sh
@@ -104,6 +105,15 @@ for step in $STEPS; do
           $D/hbin/noop hopper >"$O/ncu-${sk##*:}.txt" 2>&1
       done
       grep -hE "k_fa3|Duration|Compute \(SM\) Throughput|Memory Throughput|Issue Slots Busy|Registers Per|Warp Cycles Per Issued|L2 Hit|sm__pipe_(tensor|xu|fma|alu|shared)|pipe_xu|issue_stalled_(barrier|long|short|wait|math|mio|lg|no_inst|not_sel|selected|dispatch|membar|branch|sleeping|tex|drain|misc|imc)|==ERR|==WARN" "$O"/ncu-*.txt | sed -E 's/ +/ /g' | cut -c1-110 | head -60 ;;
+    harness)
+      for m in $(ls $D/hbin); do
+        timeout "$(cap 120)" $D/hbin/$m check >"$O/harness-check-$m.txt" 2>&1; echo "rc=$?" >>"$O/harness-check-$m.txt"
+        grep -E "FAIL|failures|rc=|rror" "$O/harness-check-$m.txt" | sed "s/^/$m: /"
+      done
+      for m in $(ls $D/hbin); do
+        timeout "$(cap 150)" $D/hbin/$m time >"$O/harness-time-$m.txt" 2>&1; echo "rc=$?" >>"$O/harness-time-$m.txt"
+        grep -E "TIME|rc=|rror" "$O/harness-time-$m.txt" | sed "s/^/$m: /"
+      done ;;
     *) echo "unknown step $step" ;;
   esac
 done

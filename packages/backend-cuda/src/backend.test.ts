@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BackendUnavailableError, traceScoreMod } from '@flexattn/ir';
+import { BackendUnavailableError, blockClasses, tileTableConversions, tileTables, traceScoreMod, UnsupportedError } from '@flexattn/ir';
 import { createBlockMask } from '@flexattn/blockmask';
 import { alibi, causal, documentMask, relativePosition, slidingWindow, softcap } from '@flexattn/mods';
 import { describe, expect, it } from 'vitest';
-import { createCudaBackend, kernelDir, reblock } from './backend';
+import { createCudaBackend } from './backend';
+import { kernelDir } from './kernel-sources';
 import { bwdConfig, decodeConfig, fwdConfig, smemTileBytes } from './config';
 import { explainUnavailable, inspectCuda } from './native';
 import { BWD_ARGS_BYTES, DECODE_ARGS_BYTES, FWD_ARGS_BYTES, packBwdArgs, packDecodeArgs, packFwdArgs, packModParams } from './kernel-args';
@@ -133,28 +134,9 @@ describe('tile configs', () => {
   });
 });
 
-describe('reblock: user blocks -> kernel tiles', () => {
-  it('causal 128-blocks into 128 x 64 tiles: the diagonal halves are partial and empty', () => {
-    const mask = createBlockMask(causal(), { qLen: 256, kvLen: 256 });
-    const { dense, qTiles, kvTiles } = reblock(mask, 128, 64);
-    expect([qTiles, kvTiles]).toEqual([2, 4]);
-    // user block (0,0) is partial: both kernel tiles inside it become partial (the mask decides)
-    expect([...dense]).toEqual([1, 1, 0, 0, 2, 2, 1, 1]);
-  });
-  it('tiles spanning several user blocks: empty only if all are, full only if all are', () => {
-    const mask = createBlockMask(slidingWindow(32), { qLen: 200, kvLen: 200, blockSize: 32 });
-    const { dense } = reblock(mask, 64, 64);
-    const user = mask.toDense();
-    expect(dense.length).toBe(16);
-    // tile (3, 0) covers q 192..199, kv 0..63: far outside the window
-    expect(dense[3 * 4 + 0]).toBe(0);
-    expect(user.includes(2) || user.includes(1)).toBe(true);
-  });
-});
-
 describe('CUDA include folder for NVRTC', () => {
   it('FLEXATTN_CUDA_INCLUDE first, then CUDA_HOME, then the usual places', async () => {
-    const { cudaIncludeCandidates, findCudaInclude } = await import('./backend');
+    const { cudaIncludeCandidates, findCudaInclude } = await import('./cuda-include');
     const { mkdtempSync, writeFileSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const dir = mkdtempSync(join(tmpdir(), 'flexattn-inc-'));
@@ -168,11 +150,15 @@ describe('CUDA include folder for NVRTC', () => {
 describe('CudaBackend against a stand-in addon (no GPU)', () => {
   // records launches; device memory is fake, so only the plumbing is checked here
   const H100 = { ordinal: 0, name: 'fake', computeCapability: [9, 0] as [number, number], totalMem: 0, smCount: 132 };
-  async function fakeBackend(device = H100) {
+  async function fakeBackend(device = H100, options: { hopperForward?: 'persistent' | 'per-cta' } = {}) {
     const { CudaBackend } = await import('./backend');
     const launches: string[] = [];
     const compiles: string[][] = [];
     const maps: string[] = [];
+    /** the args of every launch, and the words of every upload by device pointer */
+    const args: ArrayBuffer[][] = [];
+    const uploads = new Map<bigint, Int32Array>();
+    const sources: string[] = [];
     let ptr = 0x1000n;
     let fn = 0n;
     const names = new Map<bigint, string>();
@@ -180,7 +166,7 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
       alloc: () => (ptr += 0x100000n),
       free: () => {},
       memsetD8: () => {},
-      copyHtoD: () => {},
+      copyHtoD: (p: bigint, data: ArrayBufferView) => uploads.set(p, new Int32Array(data.buffer.slice(data.byteOffset, data.byteOffset + (data.byteLength & ~3)))),
       copyDtoH: () => {},
       synchronize: () => {},
       eventCreate: () => 1n,
@@ -188,8 +174,9 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
       eventSynchronize: () => {},
       eventElapsedTime: () => 0.5,
       eventDestroy: () => {},
-      compile: async (_s: string, _n: string, options: string[]) => {
+      compile: async (source: string, _n: string, options: string[]) => {
         compiles.push(options);
+        sources.push(source);
         return { cubin: new Uint8Array(1), format: 'cubin', log: '', loweredNames: {} };
       },
       moduleLoad: () => 1n,
@@ -203,12 +190,13 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
         maps.push(`${type} ${address} [${dims.join(',')}] [${strides.join(',')}] [${box.join(',')}]`);
         return new ArrayBuffer(128);
       },
-      launch: (f: bigint, grid: readonly number[], _b: unknown, _s: number, _st: bigint, args: ArrayBuffer[]) => {
-        launches.push(`${names.get(f)} [${grid.join(',')}] ${args.map((a) => a.byteLength).join('+')}`);
+      launch: (f: bigint, grid: readonly number[], _b: unknown, _s: number, _st: bigint, a: ArrayBuffer[]) => {
+        launches.push(`${names.get(f)} [${grid.join(',')}] ${a.map((x) => x.byteLength).join('+')}`);
+        args.push(a);
       },
     };
-    const backend = new CudaBackend(native as never, device, { cacheDir: false, cudaInclude: '/fake/include' });
-    return { backend, launches, compiles, maps };
+    const backend = new CudaBackend(native as never, device, { cacheDir: false, cudaInclude: '/fake/include', ...options });
+    return { backend, launches, compiles, sources, args, uploads, maps };
   }
   const tensor = (shape: number[]) => ({ data: new Uint16Array(shape.reduce((a, b) => a * b, 1)), shape, dtype: 'bf16' as const });
 
@@ -234,7 +222,7 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
   });
 
   it('forward, backward and measure launch the expected kernels with packed args', async () => {
-    const { backend, launches, compiles, maps } = await fakeBackend();
+    const { backend, launches, compiles, maps, uploads } = await fakeBackend();
     const q = tensor([1, 4, 200, 64]);
     const kv = tensor([1, 2, 200, 64]);
     const mask = createBlockMask(causal(), { qLen: 200, kvLen: 200 });
@@ -245,11 +233,15 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
     // [E, Lkv, Hkv, B] in 64 x BN boxes (uploaded q, k, v: the first three allocations). ALiBi is
     // additive and causal reads no tensor: light mods, so D64 takes three warpgroups (BM 192).
     expect(launches.at(-1)).toBe('flex_fwd [8,1,1] 144+24+8+128+128+128');
-    expect(maps.slice(-3)).toEqual([
-      `9 ${0x101000n} [64,200,4] [128,25600] [64,192,1]`,
-      `9 ${0x201000n} [64,200,2,1] [128,25600,51200] [64,128,1,1]`,
-      `9 ${0x301000n} [64,200,2,1] [128,25600,51200] [64,128,1,1]`,
+    const [mq, mk, mv] = maps.slice(-3).map((x) => x.split(' '));
+    expect([mq!, mk!, mv!].map((x) => x.slice(2).join(' '))).toEqual([
+      '[64,200,4] [128,25600] [64,192,1]',
+      '[64,200,2,1] [128,25600,51200] [64,128,1,1]',
+      '[64,200,2,1] [128,25600,51200] [64,128,1,1]',
     ]);
+    // bf16 (9); the maps point at the uploaded q, k and v (4, 2, 2 heads of 200 x 64 bf16)
+    const bytesAt = (m: string[]) => uploads.get(BigInt(m[1]!))!.byteLength;
+    expect([mq![0], bytesAt(mq!), bytesAt(mk!), bytesAt(mv!)]).toEqual(['9', 4 * 200 * 64 * 2, 2 * 200 * 64 * 2, 2 * 200 * 64 * 2]);
     expect(compiles[0]).toEqual(['--gpu-architecture=sm_90a', '-std=c++17', '--prec-div=false', '-default-device', '-diag-suppress=177', '--include-path=/fake/include']);
     const lse = { data: new Float32Array(800), shape: [1, 4, 200], dtype: 'f32' as const };
     await backend.flexAttentionBackward(q, kv, kv, q, lse, q, opts);
@@ -260,5 +252,73 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
     await backend.flexAttention(tensor([1, 4, 1, 128]), tensor([1, 1, 4096, 128]), tensor([1, 1, 4096, 128]), { enableGqa: true });
     expect(launches.at(-2)).toMatch(/^flex_decode \[\d+,1,1\] 128\+8\+8$/);
     expect(launches.at(-1)).toBe('flex_decode_merge [4,1,1] 128');
+  });
+
+  // The table a launch reads: its four pointers (FlexBlockTable at `at` in the args) resolved into
+  // the uploads, as [numBlocks, indices, fullNumBlocks, fullIndices, mB, mH, outer, inner].
+  function tableOf(arg: ArrayBuffer, at: number, uploads: Map<bigint, Int32Array>): (Int32Array | number)[] {
+    const view = new DataView(arg);
+    const read = (ptr: bigint, words: number) => {
+      for (const [base, data] of uploads) if (ptr >= base && ptr < base + BigInt(4 * data.length)) return data.subarray(Number(ptr - base) / 4, Number(ptr - base) / 4 + words);
+      throw new Error(`pointer ${ptr} is in no upload`);
+    };
+    const [mB, mH, outer, inner] = [32, 36, 40, 44].map((o) => view.getInt32(at + o, true)) as [number, number, number, number];
+    const rows = mB * mH * outer;
+    return [read(view.getBigUint64(at, true), rows), read(view.getBigUint64(at + 8, true), rows * inner), read(view.getBigUint64(at + 16, true), rows), read(view.getBigUint64(at + 24, true), rows * inner), mB, mH, outer, inner];
+  }
+
+  it('launches read the mask’s tile tables in their own tiles, converted once while the mask is unchanged', async () => {
+    // head dim 128: the per-CTA Hopper forward's 256 x 64 tiles and the backward's 64 x 128, both
+    // refined (the persistent forward's 128 x 128 tiles are the mask's own blocks: nothing to convert)
+    const { backend, args, uploads } = await fakeBackend(H100, { hopperForward: 'per-cta' });
+    const q = tensor([2, 4, 300, 128]);
+    const kv = tensor([2, 4, 300, 128]);
+    const ids = Int32Array.from({ length: 300 }, (_, i) => Math.floor(i / 70));
+    const docs = documentMask(ids);
+    const mask = createBlockMask(docs, { qLen: 300, kvLen: 300 });
+    const n0 = tileTableConversions();
+    for (let i = 0; i < 3; i++) await backend.flexAttention(q, kv, kv, { blockMask: mask });
+    expect(tileTableConversions()).toBe(n0 + 1);
+    const fwd = fwdConfig('bf16', 128, 128, { identityScore: true, hopper: true, hopperBody: 'wg' });
+    const t = tileTables(mask, fwd.bm, fwd.bn, { batch: 2, heads: 4 });
+    expect(tableOf(args.at(-1)![0]!, 40, uploads)).toEqual([t.kvNumBlocks, t.kvIndices, t.fullKvNumBlocks, t.fullKvIndices, 1, 1, t.qBlocks, t.kvBlocks]);
+    const lse = { data: new Float32Array(2 * 4 * 300), shape: [2, 4, 300], dtype: 'f32' as const };
+    await backend.flexAttentionBackward(q, kv, kv, q, lse, q, { blockMask: mask });
+    await backend.flexAttentionBackward(q, kv, kv, q, lse, q, { blockMask: mask });
+    expect(tileTableConversions()).toBe(n0 + 2);
+    const bwd = bwdConfig('bf16', 128, 128);
+    const tb = tileTables(mask, bwd.bmq, bwd.bn, { batch: 2, heads: 4 });
+    // dK/dV walks kv tiles: the q-major view
+    expect(tableOf(args.at(-2)![0]!, 88, uploads)).toEqual([tb.qNumBlocks, tb.qIndices, tb.fullQNumBlocks, tb.fullQIndices, 1, 1, tb.kvBlocks, tb.qBlocks]);
+    // a document boundary moved in place (the mask's tables kept): the next call converts again
+    docs.setDocuments(ids.fill(5, 250));
+    await backend.flexAttention(q, kv, kv, { blockMask: mask });
+    expect(tileTableConversions()).toBe(n0 + 3);
+  });
+
+  it('the decoder reads the mask’s own block classes, memoised on the mask', async () => {
+    const { backend, args, uploads } = await fakeBackend();
+    const mask = createBlockMask(slidingWindow(1000), { qLen: 1, kvLen: 4096 });
+    const n0 = tileTableConversions();
+    for (let i = 0; i < 2; i++) await backend.flexAttention(tensor([1, 4, 1, 128]), tensor([1, 1, 4096, 128]), tensor([1, 1, 4096, 128]), { enableGqa: true, blockMask: mask });
+    expect(tileTableConversions()).toBe(n0 + 1);
+    const decodeArgs = new DataView(args.at(-2)![0]!);
+    const cls = uploads.get(decodeArgs.getBigUint64(56, true))!;
+    expect(new Uint8Array(cls.buffer, 0, 32)).toEqual(blockClasses(mask));
+  });
+
+  it('rejects dLse and returnAux.maxScores (not implemented yet) with an UnsupportedError before any launch, and runs a negative scale on the general path', async () => {
+    const { backend, launches, compiles, sources } = await fakeBackend();
+    const q = tensor([1, 2, 64, 64]);
+    await expect(backend.flexAttention(q, q, q, { returnAux: { maxScores: true } })).rejects.toThrow(/the cuda backend does not implement returnAux.maxScores yet; the reference backend/);
+    const lse = { data: new Float32Array(128), shape: [1, 2, 64], dtype: 'f32' as const };
+    await expect(backend.flexAttentionBackward(q, q, q, q, lse, q, { dLse: lse } as never)).rejects.toBeInstanceOf(UnsupportedError);
+    await expect(backend.flexAttention(q, q, q, { retrunLse: true } as never)).rejects.toThrow(/Did you mean 'returnLse'/);
+    expect(launches).toEqual([]);
+    await backend.flexAttention(q, q, q, { scale: -0.5 });
+    expect(compiles.length).toBe(1);
+    expect(sources[0]).toContain('#define FLEX_SCORE_MOD_IS_IDENTITY 0');
+    await backend.flexAttention(q, q, q, { scale: -2 }); // the factor is a runtime scalar: same kernel
+    expect(compiles.length).toBe(1);
   });
 });

@@ -9,10 +9,10 @@ import { promisify } from 'node:util';
 import { type DType, type TracedMod, traceMaskMod, traceScoreMod } from '@flexattn/ir';
 import {
   alibi, andMasks, attentionSinks, causal, chunkedAttention, composeScoreMods, dilatedSlidingWindow, documentMask,
-  globalTokens, headBias, prefixLm, relativePosition, slidingWindow, softcap, temperature,
+  gelu, globalTokens, headBias, prefixLm, relativePosition, slidingWindow, softcap, temperature,
 } from '@flexattn/mods';
 import { afterAll, describe, expect, it } from 'vitest';
-import { kernelDir, kernelSource } from './backend';
+import { kernelDir, kernelSource } from './kernel-sources';
 import { bwdConfig, configDefines, decodeConfig, fwdConfig, lightMods } from './config';
 import { renderPrelude } from './renderer';
 
@@ -63,6 +63,12 @@ const VARIANTS: Variant[] = [
   { name: 'odd_dims_softcap_causal', score: s(softcap(30)), mask: m(causal()), dtype: 'bf16', E: 36, Ev: 20 },
   { name: 'odd_ev_f16', dtype: 'f16', E: 72, Ev: 33 },
   { name: 'compose_alibi_softcap', score: s(composeScoreMods(alibi(4), softcap(30))), mask: m(causal()), dtype: 'f16', E: 64, Ev: 64 },
+  // the ops added for issue 17: erf (gelu), sin, cos, round, sign (i32 and f32)
+  { name: 'gelu_causal', score: s(gelu()), mask: m(causal()), dtype: 'bf16', E: 64, Ev: 64 },
+  {
+    name: 'trig_round_sign', dtype: 'f32', E: 64, Ev: 64,
+    score: s((x, _b, h, q, kv) => x.add(q.sub(kv).toFloat().mul(0.1).sin().mul(h.sign().toFloat())).add(x.cos().round()).mul(x.sign())),
+  },
 ];
 
 function source(v: Variant): string {

@@ -130,7 +130,7 @@ export function lightMods(scoreMod: TracedMod | undefined, maskMod: TracedMod | 
 export function fwdConfig(dtype: DType, E: number, Ev: number, options: FwdConfigOptions = {}): FwdConfig {
   if (dtype === 'f32') return { bm: F32_TILE, bn: F32_TILE, warps: 8, stages: 1, mtOuter: false, oneBlock: false, wgmma: false, fa3: false, threads: 256, smemBytes: 0 };
   let c: { bm: number; bn: number; warps: number; stages: number; mtOuter: boolean; oneBlock: boolean };
-  // measured on the H100 (harness/results, 2026-11-25 sweep): D64 BN 128 0.915 ms vs BN 64 1.00 ms,
+  // measured on the H100 (benchmarks/history.md, 2026-11-25 sweep): D64 BN 128 0.915 ms vs BN 64 1.00 ms,
   // 3 stages 0.916 vs 2 stages 0.937; D128 row-block-outer + one block per tile case 3.55 ms vs 3.72
   // (causal 1.98 vs 2.10); 8-warp and 128-register variants were slower everywhere
   // With wgmma (same day, harness and bench): D64 BN 128 0.87 ms noop / 0.51 causal vs BN 64 0.94 / 0.60,

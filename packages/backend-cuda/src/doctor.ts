@@ -1,10 +1,7 @@
-#!/usr/bin/env node
 // flexattn-cuda-doctor: prints what the CUDA backend finds on this machine (addon, driver, NVRTC,
 // devices, cache) and, when all is there, compiles and runs a tiny kernel end to end. Exits 1
-// with the loader's explanation when something is missing. Flags: --json, --no-kernel.
-import { realpathSync } from 'node:fs';
-import { basename } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// with the loader's explanation when something is missing. bin/flexattn-cuda-doctor.js runs main().
+import { parseArgs } from 'node:util';
 import { defaultCacheDir } from './compile-cache.js';
 import {
   type CudaNative,
@@ -100,24 +97,35 @@ export async function smokeTest(native: CudaNative, device: number): Promise<str
   return `vector add compiled for ${arch} (${format}, ${cubin.byteLength} bytes, ${compileMs.toFixed(0)} ms) and ran: ${n}/${n} correct`;
 }
 
-// Run as a program only when this file is the entry point itself: inside another program's
-// bundle import.meta.url is that bundle, which argv[1] also names, so the file name must match too.
-function isMain(): boolean {
-  try {
-    const self = realpathSync(fileURLToPath(import.meta.url));
-    return !!process.argv[1] && /^doctor\.[cm]?[jt]s$/.test(basename(self)) && realpathSync(process.argv[1]) === self;
-  } catch {
-    return false;
-  }
-}
+export const DOCTOR_HELP = `Usage: flexattn-cuda-doctor [--json] [--no-kernel]
 
-if (isMain()) {
-  const args = process.argv.slice(2);
-  runDoctor({ json: args.includes('--json'), kernel: !args.includes('--no-kernel') }).then(
-    (code) => process.exit(code),
-    (e: unknown) => {
-      console.error(e);
-      process.exit(2);
-    },
-  );
+Checks what @flexattn/backend-cuda needs on this machine: its native addon (prebuilt for linux-x64,
+else built at install), the NVIDIA driver (libcuda.so.1), NVRTC (libnvrtc.so) and the GPUs; then
+compiles and runs a tiny kernel. Exits 0 when the CUDA backend can run here, 1 when not (saying why
+and what to do), 2 for a bad flag.
+
+  --json       print the findings as JSON
+  --no-kernel  skip the compile-and-run check
+  -h, --help   print this help
+
+The addon needs no CUDA toolkit. Where it was not built (no prebuilt addon for this platform, and no
+C++ compiler at install), install python3, make and a C++17 compiler, then run
+\`npm rebuild @flexattn/backend-cuda\` (pnpm 10: \`pnpm approve-builds\`, then
+\`pnpm rebuild @flexattn/backend-cuda\`). NVRTC: set FLEXATTN_NVRTC_PATH or CUDA_HOME, or
+\`pip install nvidia-cuda-nvrtc\`.`;
+
+/** The command line: parses the flags (util.parseArgs: strict, so a typo is an error, not ignored). */
+export async function main(args: string[], out: (line: string) => void = (l) => console.log(l), err: (line: string) => void = (l) => console.error(l)): Promise<number> {
+  let values: { json?: boolean; 'no-kernel'?: boolean; help?: boolean };
+  try {
+    ({ values } = parseArgs({ args, options: { json: { type: 'boolean' }, 'no-kernel': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }));
+  } catch (e) {
+    err(`flexattn-cuda-doctor: ${(e as Error).message}\n\n${DOCTOR_HELP}`);
+    return 2;
+  }
+  if (values.help) {
+    out(DOCTOR_HELP);
+    return 0;
+  }
+  return runDoctor({ out, json: values.json, kernel: !values['no-kernel'] });
 }

@@ -3,9 +3,12 @@
  * C++ hooks, compiled with NVRTC together with the kernel templates in kernels/*.cuh, and launched
  * through a small native addon.
  */
-export { createCudaBackend, CudaBackend, MAX_HEAD_DIM, COMPILE_OPTIONS, findCudaInclude, cudaIncludeCandidates, reblock, kernelSource, kernelDir, templateVersion, type CudaBackendOptions } from './backend.js';
+export { createCudaBackend, CudaBackend, MAX_HEAD_DIM, type CudaBackendOptions } from './backend.js';
+export { COMPILE_OPTIONS } from './kernel-modules.js';
+export { findCudaInclude, cudaIncludeCandidates } from './cuda-include.js';
+export { kernelSource, kernelDir, templateVersion } from './kernel-sources.js';
 export { renderPrelude, renderMods, renderParamsStruct, modMacros, CUDA_DIALECT, CUDA_OP_TABLE, PRELUDE_HELPERS, type RenderedPrelude, type RenderedMods } from './renderer.js';
 export { fwdConfig, bwdConfig, decodeConfig, useDecode, configDefines, type FwdConfig, type BwdConfig, type DecodeConfig } from './config.js';
 export { packFwdArgs, packBwdArgs, packDecodeArgs, packModParams, FWD_ARGS_BYTES, BWD_ARGS_BYTES, DECODE_ARGS_BYTES } from './kernel-args.js';
-export { BackendUnavailableError, CompileError } from './native-errors.js';
+export * from './native-errors.js';
 export { inspectCuda, loadCudaNative, type CudaNative } from './native.js';

@@ -1,2 +1,3 @@
-// The typed errors of the native layer are ir's, so users catch one class whatever the backend.
-export { BackendUnavailableError, CompileError } from '@flexattn/ir';
+// The typed errors are ir's, so users catch one class whatever the backend and whichever package
+// they import it from (errors.test.ts checks that none of ir's is missing here).
+export { FlexAttnError, TraceError, ShapeError, OptionError, UnsupportedError, CompileError, BackendUnavailableError, BackendDisposedError } from '@flexattn/ir';

@@ -2,10 +2,10 @@
 // and no NVRTC, so the tests check that every missing piece is reported with what was tried and
 // what to do. On a machine with a GPU the same tests check the found values instead.
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { arch, platform, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { builtAddon } from './built-addon.test-helpers.js';
 import { runDoctor } from './doctor.js';
 import {
   type CudaProbe,
@@ -19,22 +19,35 @@ import {
 } from './native.js';
 import { BackendUnavailableError, CompileError } from './native-errors.js';
 
-const pkg = join(dirname(fileURLToPath(import.meta.url)), '..');
-const addonFile = join(pkg, 'build', 'Release', 'flexattn_cuda.node');
+const addonFile = builtAddon;
 const built = existsSync(addonFile);
 const NOT_BUILT = 'flexattn_cuda.node is not built: run `pnpm --filter @flexattn/backend-cuda build:native`';
+const here = `${platform()}-${arch()}`;
 const tmp = () => mkdtempSync(join(tmpdir(), 'flexattn-native-'));
 
 describe('search lists', () => {
-  it('tries FLEXATTN_CUDA_ADDON first, then next to the module, then the package build folders', () => {
+  it('tries FLEXATTN_CUDA_ADDON first, then next to the module, then where the package keeps its own', () => {
     const list = addonCandidates({ FLEXATTN_CUDA_ADDON: '/x/my.node' }, '/pkg/dist');
-    expect(list).toEqual([
-      '/x/my.node',
-      '/pkg/dist/flexattn_cuda.node',
-      '/pkg/dist/build/Release/flexattn_cuda.node',
-      '/pkg/build/Release/flexattn_cuda.node',
-      '/pkg/build/Debug/flexattn_cuda.node',
-    ]);
+    expect(list).toEqual(['/x/my.node', '/pkg/dist/flexattn_cuda.node', '/pkg/build/Release/flexattn_cuda.node', `/pkg/prebuilds/${here}`]);
+  });
+
+  it("picks the package's addon as node-gyp-build does: a from-source build before the prebuilt one", () => {
+    const root = tmp();
+    const prebuilt = join(root, 'prebuilds', here, `@flexattn+backend-cuda.${process.versions.napi ? 'napi.' : ''}node`);
+    mkdirSync(dirname(prebuilt), { recursive: true });
+    writeFileSync(prebuilt, '');
+    expect(addonCandidates({}, join(root, 'dist')).at(-1)).toBe(prebuilt);
+    const fromSource = join(root, 'build', 'Release', 'flexattn_cuda.node');
+    mkdirSync(dirname(fromSource), { recursive: true });
+    writeFileSync(fromSource, '');
+    expect(addonCandidates({}, join(root, 'dist')).at(-1)).toBe(fromSource);
+  });
+
+  it('says when the prebuilt folder holds nothing for this machine', () => {
+    const root = tmp();
+    mkdirSync(join(root, 'prebuilds', here, 'other'), { recursive: true });
+    const report = inspectCuda({ addonPath: join(root, 'prebuilds', here) });
+    expect(report.addonTried).toEqual([`${join(root, 'prebuilds', here)}: no prebuilt addon in it matches this machine (${here}, Node-API ${process.versions.napi})`]);
   });
 
   it('lists NVRTC from FLEXATTN_NVRTC_PATH first, newest version first, and names empty folders', () => {
@@ -142,7 +155,10 @@ describe('explaining what is missing', () => {
     expect(missing.addonTried).toEqual([`${join(dir, 'nope.node')}: not found`]);
     const e = explainUnavailable(missing)!;
     expect(e).toBeInstanceOf(BackendUnavailableError);
-    expect(e.message).toContain('pnpm --filter @flexattn/backend-cuda build:native');
+    // the consumer's commands, not this monorepo's
+    expect(e.message).toContain('`npm rebuild @flexattn/backend-cuda`');
+    expect(e.message).toContain('`pnpm approve-builds`');
+    expect(e.message).toContain('python3, make and a C++17 compiler');
     expect(e.message).toContain('nope.node: not found');
     const broken = inspectCuda({ addonPath: garbage });
     expect(broken.addonTried[0]).toMatch(/flexattn_cuda\.node: .*(invalid ELF header|file too short)/);
@@ -156,7 +172,7 @@ describe('explaining what is missing', () => {
     ...over,
   });
   const report = (p: CudaProbe, nvrtcSearched: string[] = []) =>
-    ({ addonPath: '/a.node', addonTried: [], addon: {} as NativeAddon, probe: p, nvrtcSearched });
+    ({ addonPath: '/a.node', addonTried: [], addon: {} as NativeAddon, probe: p, nvrtcSearched, installError: null });
 
   it('NVRTC missing: lists the dlopen failures, the empty folders and the variables to set', () => {
     const p = probe({ nvrtcLoaded: false, nvrtcPath: null, nvrtcTried: ['libnvrtc.so: cannot open shared object file'] });
@@ -238,7 +254,7 @@ describe('doctor', () => {
     const code = await runDoctor({ out: (l) => lines.push(l), env: { ...process.env, FLEXATTN_CUDA_CACHE: '/tmp/fa-cache' } });
     const text = lines.join('\n');
     expect(code).toBe(1);
-    expect(text).toMatch(/^addon +\/.*flexattn_cuda\.node$/m);
+    expect(text).toMatch(/^addon +\/.*(flexattn_cuda|@flexattn\+backend-cuda\.glibc)\.node$/m);
     expect(text).toMatch(/^cache +\/tmp\/fa-cache$/m);
     expect(text).toMatch(/BackendUnavailableError|could not be loaded|no usable GPU/);
     const json: string[] = [];

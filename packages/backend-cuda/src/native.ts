@@ -2,9 +2,9 @@
 // to look for libcuda and NVRTC (the addon only dlopens the list it is given), and turns every
 // way of "cannot run here" into one BackendUnavailableError that says what was tried and what to
 // do. The CUDA backend talks to the GPU through `CudaNative` alone.
-import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { homedir } from 'node:os';
+import { arch, homedir, platform } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BackendUnavailableError, CompileError } from './native-errors.js';
@@ -143,16 +143,24 @@ export const CU = {
 
 type Env = Record<string, string | undefined>;
 
-/** The addon files to try, in order. `here` is this module's folder (src/, dist/ or a bundle's). */
+/**
+ * The addon files to try, in order: FLEXATTN_CUDA_ADDON, one beside this module (a bundle carries
+ * it there), then the package's own as node-gyp-build picks it — a from-source build (build/Release,
+ * e.g. after `npm rebuild`) before the prebuilt one for this platform (prebuilds/<platform>-<arch>/,
+ * shipped in the package). `here` is this module's folder (src/, dist/ or a bundle's).
+ */
 export function addonCandidates(env: Env = process.env, here = moduleDir()): string[] {
-  const list = [
-    env.FLEXATTN_CUDA_ADDON,
-    join(here, ADDON_FILE), // a bundle that carries the .node file beside it
-    join(here, 'build', 'Release', ADDON_FILE),
-    join(here, '..', 'build', 'Release', ADDON_FILE), // src/ or dist/ inside the package
-    join(here, '..', 'build', 'Debug', ADDON_FILE),
-  ];
+  const list = [env.FLEXATTN_CUDA_ADDON, join(here, ADDON_FILE), ...packagedAddon(join(here, '..'))];
   return [...new Set(list.filter((p): p is string => !!p))];
+}
+
+/** The package's addon as node-gyp-build resolves it, or where it looked when it found none. */
+function packagedAddon(root: string): string[] {
+  try {
+    return [createRequire(import.meta.url)('node-gyp-build').resolve(root) as string];
+  } catch {
+    return [join(root, 'build', 'Release', ADDON_FILE), join(root, 'prebuilds', `${platform()}-${arch()}`)];
+  }
 }
 
 /** libcuda comes with the driver, normally on the loader path; the others are common mounts. */
@@ -299,6 +307,8 @@ export interface CudaReport {
   addon: NativeAddon | null;
   probe: CudaProbe | null;
   nvrtcSearched: string[];
+  /** Why building the addon at install failed (scripts/install.mjs), or null when it did not. */
+  installError: string | null;
 }
 
 let cachedAddon: { path: string; addon: NativeAddon } | null = null;
@@ -316,6 +326,10 @@ export function inspectCuda(options: { addonPath?: string; env?: Env } = {}): Cu
         addonTried.push(`${path}: not found`);
         continue;
       }
+      if (isDir(path)) {
+        addonTried.push(`${path}: no prebuilt addon in it matches this machine (${platform()}-${arch()}, Node-API ${process.versions.napi})`);
+        continue;
+      }
       try {
         const addon = require(path) as NativeAddon;
         if (addon.abiVersion !== ADDON_ABI_VERSION) {
@@ -330,15 +344,28 @@ export function inspectCuda(options: { addonPath?: string; env?: Env } = {}): Cu
     }
     if (found && !options.addonPath) cachedAddon = found;
   }
-  if (!found) return { addonPath: null, addonTried, addon: null, probe: null, nvrtcSearched: [] };
+  const installError = installFailure();
+  if (!found) return { addonPath: null, addonTried, addon: null, probe: null, nvrtcSearched: [], installError };
   const nvrtc = nvrtcCandidates(env);
   const probe = found.addon.probe(driverCandidates(), nvrtc.candidates);
-  return { addonPath: found.path, addonTried, addon: found.addon, probe, nvrtcSearched: nvrtc.searched };
+  return { addonPath: found.path, addonTried, addon: found.addon, probe, nvrtcSearched: nvrtc.searched, installError };
 }
 
 const BUILD_HINT =
-  'Build it with `pnpm --filter @flexattn/backend-cuda build:native` (needs python3, make and a C++17 compiler; ' +
-  'no CUDA toolkit), or set FLEXATTN_CUDA_ADDON to a built flexattn_cuda.node.';
+  'It ships prebuilt for linux-x64 (glibc 2.34+); elsewhere it is built when the package is installed, which ' +
+  'needs python3, make and a C++17 compiler (no CUDA toolkit). With those installed, run ' +
+  '`npm rebuild @flexattn/backend-cuda` (pnpm 10 runs install scripts only once allowed: `pnpm approve-builds`, ' +
+  'then `pnpm rebuild @flexattn/backend-cuda`), or set FLEXATTN_CUDA_ADDON to a built flexattn_cuda.node. ' +
+  '`npx flexattn-cuda-doctor` shows what was found.';
+
+/** Why the install step's build failed, if it did: the first line of the log scripts/install.mjs keeps. */
+export function installFailure(root = join(moduleDir(), '..')): string | null {
+  try {
+    return readFileSync(join(root, 'install-error.log'), 'utf8').split('\n')[0] || null;
+  } catch {
+    return null;
+  }
+}
 
 /** Why this machine cannot run the CUDA backend, or null when it can. */
 export function explainUnavailable(report: CudaReport, opts: { requireNvrtc?: boolean } = {}): BackendUnavailableError | null {
@@ -349,7 +376,8 @@ export function explainUnavailable(report: CudaReport, opts: { requireNvrtc?: bo
 export function listProblems(report: CudaReport, opts: { requireNvrtc?: boolean } = {}): BackendUnavailableError[] {
   const { probe } = report;
   if (!report.addon || !probe) {
-    return [new BackendUnavailableError(`flexattn's CUDA addon (${ADDON_FILE}) is not built or did not load. ${BUILD_HINT}`, report.addonTried)];
+    const why = report.installError ? ` Building it at install failed: ${report.installError}.` : '';
+    return [new BackendUnavailableError(`flexattn's CUDA addon (${ADDON_FILE}) is not built or did not load.${why} ${BUILD_HINT}`, report.addonTried)];
   }
   const problems: BackendUnavailableError[] = [];
   if (!probe.driverLoaded) {

@@ -1,5 +1,5 @@
 /**
- * Dawn's `GPU` for the device scripts (sweep.ts, conformance-device.ts), which run bundled on a GPU
+ * Dawn's `GPU` for the device conformance runner (conformance-device.ts), which runs bundled on a GPU
  * machine without node_modules: dawn.node from $DAWN_NODE (the device's setup.sh sets it), else
  * the `webgpu` package (local runs). Created with DAWN_FLAGS, so GPU timestamps are not quantized.
  */

@@ -1,7 +1,9 @@
 // Backend behaviour beyond the conformance suite: device selection errors, device-resident tensors,
-// pipeline reuse across scalar values, dispose.
+// pipeline reuse across scalar values, block tables converted once per mask, dispose.
 import { describe, expect, it } from 'vitest';
-import { BackendUnavailableError, scalar, traceScoreMod } from '@flexattn/ir';
+import { createBlockMask } from '@flexattn/blockmask';
+import { documentMask } from '@flexattn/mods';
+import { BackendUnavailableError, scalar, tileTableConversions, traceScoreMod } from '@flexattn/ir';
 import { createReferenceBackend } from '@flexattn/ir/reference';
 import { compareClose, randomTensor } from '@flexattn/ir/testing';
 import { createWebGPUBackend } from './index.js';
@@ -58,13 +60,36 @@ describe.skipIf(typeof ctx === 'string')('webgpu backend', () => {
     const mod = traceScoreMod((x) => x.mul(s));
     const q = randomTensor([1, 1, 5, 4], 'f32', 4), k = randomTensor([1, 1, 7, 4], 'f32', 5), v = randomTensor([1, 1, 7, 4], 'f32', 6);
     const a = await be.flexAttention(q, k, v, { scoreMod: mod });
-    const built = (be.engine as unknown as { pipelines: Map<string, unknown> }).pipelines.size;
+    const pipelines = () => (be.engine as unknown as { pipelines: { size: number } }).pipelines.size;
+    const built = pipelines();
+    expect(built).toBeGreaterThan(0);
     s.value = 3;
     const b = await be.flexAttention(q, k, v, { scoreMod: mod });
-    expect((be.engine as unknown as { pipelines: Map<string, unknown> }).pipelines.size).toBe(built);
+    expect(pipelines()).toBe(built);
     const want = await createReferenceBackend().flexAttention(q, k, v, { scoreMod: mod });
     expect(compareClose(b.out, want.out, { atol: 2e-4, rtol: 2e-4 }).ok).toBe(true);
     expect(compareClose(a.out, b.out, { atol: 1e-6, rtol: 0 }).ok).toBe(false);
+    be.dispose();
+  });
+
+  it('converts a block mask to tile tables once while it is unchanged, and again when it changes', async () => {
+    const be = await createWebGPUBackend({ device });
+    const q = randomTensor([1, 2, 70, 4], 'f32', 11), k = randomTensor([1, 2, 70, 4], 'f32', 12), v = randomTensor([1, 2, 70, 4], 'f32', 13);
+    const ids = Int32Array.from({ length: 70 }, (_, i) => (i < 20 ? 0 : i < 45 ? 1 : 2));
+    const docs = documentMask(ids);
+    const blockMask = createBlockMask(docs, { qLen: 70, kvLen: 70, blockSize: 16 });
+    const ref = createReferenceBackend();
+    const n0 = tileTableConversions();
+    const first = await be.flexAttention(q, k, v, { blockMask });
+    expect(tileTableConversions()).toBe(n0 + 1);
+    for (let i = 0; i < 3; i++) await be.flexAttention(q, k, v, { blockMask });
+    expect(tileTableConversions()).toBe(n0 + 1);
+    expect(compareClose(first.out, (await ref.flexAttention(q, k, v, { blockMask })).out, { atol: 2e-4, rtol: 2e-4 }).ok).toBe(true);
+    // new documents in place (same block structure claimed by the mask): the tiles are refined again
+    docs.setDocuments(ids.fill(3, 30, 45));
+    const moved = await be.flexAttention(q, k, v, { blockMask });
+    expect(tileTableConversions()).toBe(n0 + 2);
+    expect(compareClose(moved.out, (await ref.flexAttention(q, k, v, { blockMask })).out, { atol: 2e-4, rtol: 2e-4 }).ok).toBe(true);
     be.dispose();
   });
 

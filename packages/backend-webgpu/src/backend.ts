@@ -5,16 +5,15 @@
  */
 import {
   checkBackwardInputs,
-  compileMaskInterval,
-  denseFromTables,
   fromFloats,
-  reblock,
   resolveAttention,
+  tileTables,
   toFloat64,
   type AttentionProblem,
-  type BlockMask,
+  type AttentionShape,
   type CapturedTensor,
   type FlexAttentionBackend,
+  type FlexAttentionBackwardOptions,
   type FlexAttentionGrads,
   type FlexAttentionOptions,
   type FlexAttentionResult,
@@ -23,10 +22,13 @@ import {
   type Tensor,
 } from '@flexattn/ir';
 import { acquireDevice, type DeviceOptions, type GpuContext } from './device.js';
-import { Engine, U, type AttnShape, type CaptureState, type TilesFn, type Tuning } from './engine.js';
+import type { TablesFn } from './attention-call.js';
+import { Engine } from './engine.js';
+import { BufferUsage } from './gpu-memory.js';
+import type { Tuning } from './kernel-configs.js';
+import type { CaptureState } from './program.js';
 import { PassTimer, timestampTotalMs } from './timing.js';
 import { renderMods, type RenderedMods } from './renderer.js';
-import { refineTiles, tileBands } from './tables.js';
 
 /** A device-resident f32 tensor: pass these instead of host tensors to skip the copies. */
 export interface GpuTensor {
@@ -64,9 +66,9 @@ export class WebGPUBackend implements FlexAttentionBackend {
 
   constructor(readonly ctx: GpuContext, opts: WebGPUBackendOptions = {}) {
     this.engine = new Engine(ctx);
-    this.engine.splitKv = opts.splitKv;
-    this.engine.useSubgroups = opts.subgroups ?? true;
-    this.engine.tuning = opts.tuning ?? {};
+    this.engine.configs.splitKv = opts.splitKv;
+    this.engine.configs.useSubgroups = opts.subgroups ?? true;
+    this.engine.configs.tuning = opts.tuning ?? {};
     this.timestamps = (opts.timestamps ?? true) && ctx.caps.timestampQuery;
     const c = ctx.caps;
     this.deviceDescription = `WebGPU ${ctx.adapterName} (${[c.subgroups && `subgroups ${c.subgroupMinSize}+`, c.f16 && 'shader-f16', c.timestampQuery && 'timestamp-query'].filter(Boolean).join(', ')}; ${c.maxWorkgroupStorage / 1024} KiB workgroup memory)`;
@@ -78,23 +80,23 @@ export class WebGPUBackend implements FlexAttentionBackend {
 
   /** Uploads a host tensor as f32 (f16/bf16 are widened), for use in later calls. */
   toGpu(t: Tensor): GpuTensor {
-    return { buffer: this.engine.upload(toF32(t)), shape: [...t.shape], dtype: 'f32' };
+    return { buffer: this.engine.memory.upload(toF32(t)), shape: [...t.shape], dtype: 'f32' };
   }
 
   async toHost(t: GpuTensor, dtype: Tensor['dtype'] = 'f32'): Promise<Tensor> {
     const n = t.shape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(await this.engine.read(t.buffer, n * 4));
+    const data = new Float32Array(await this.engine.memory.read(t.buffer, n * 4));
     return dtype === 'f32' ? { data, shape: [...t.shape], dtype } : fromFloats(data, t.shape, dtype);
   }
 
   release(t: GpuTensor): void {
-    this.engine.release(t.buffer);
+    this.engine.memory.release(t.buffer);
   }
 
   // ---------- plumbing ----------
   private input(t: AnyTensor, temps: GPUBuffer[]): GPUBuffer {
     if (isGpu(t)) return t.buffer;
-    const b = this.engine.upload(toF32(t));
+    const b = this.engine.memory.upload(toF32(t));
     temps.push(b);
     return b;
   }
@@ -105,88 +107,52 @@ export class WebGPUBackend implements FlexAttentionBackend {
 
   private captureState(r: RenderedMods, temps: GPUBuffer[]): CaptureState {
     const buffers = r.tensors.map((t) => {
-      const b = this.engine.upload(t.data);
+      const b = this.engine.memory.upload(t.data);
       temps.push(b);
       return b;
     });
     return { buffers, scalars: r.scalarValues() };
   }
 
-  /** Refined tile maps (and band words) of masks whose mods read no captured tensors or scalars (those may change). */
-  private readonly tileCache = new WeakMap<BlockMask, Map<string, Uint8Array | Uint32Array>>();
-
-  private tiles(mask: BlockMask | undefined, p: AttentionProblem): TilesFn | undefined {
-    if (!mask) return undefined;
-    const cacheable = mask.maskMod.captures.length === 0;
-    let interval: ((...b: number[]) => number) | undefined | null = null;
-    const analysis = () => {
-      if (interval === null) {
-        try {
-          interval = compileMaskInterval(mask.maskMod);
-        } catch {
-          interval = undefined; // e.g. no runtime code generation (CSP): keep the reblocked classes
-        }
-      }
-      return interval;
-    };
-    const cached = <T extends Uint8Array | Uint32Array>(key: string, make: () => T): T => {
-      let m = this.tileCache.get(mask);
-      let v = (cacheable ? m?.get(key) : undefined) as T | undefined;
-      if (!v) {
-        v = make();
-        if (cacheable) {
-          if (!m) this.tileCache.set(mask, (m = new Map()));
-          m.set(key, v);
-        }
-      }
-      return v;
-    };
-    return (tq, tk, bandRows) => {
-      const key = `${tq}x${tk}:${p.B}:${p.Hq}`;
-      const dense = cached(key, () => {
-        const d = denseFromTables(reblock(mask, tq, tk));
-        const [bq, bk] = mask.blockSize;
-        // the mask's own blocks already carry its classification; other tilings are sharpened
-        return bq !== tq || bk !== tk ? refineTiles(d, mask, analysis(), tq, tk, p.B, p.Hq) : d;
-      });
-      const bands = bandRows === undefined ? undefined : cached(`${key}:bands${bandRows}`, () => tileBands(dense, mask, analysis(), tq, tk, bandRows, p.B, p.Hq));
-      return { dense, mB: mask.B, mH: mask.H, tq, tk, bands };
-    };
+  /** The mask's tile tables at a kernel's tile shape: ir tileTables (refined, memoised on the mask). */
+  private tables(p: AttentionProblem): TablesFn | undefined {
+    const mask = p.blockMask;
+    return mask && ((tileQ, tileKv) => tileTables(mask, tileQ, tileKv, { batch: p.B, heads: p.Hq }));
   }
 
-  private shape(p: AttentionProblem): AttnShape {
+  private shape(p: AttentionProblem): AttentionShape {
     return { B: p.B, Hq: p.Hq, Hkv: p.Hkv, Lq: p.Lq, Lkv: p.Lkv, E: p.E, Ev: p.Ev };
   }
 
   // ---------- the interface ----------
   async flexAttention<T extends AnyTensor>(q: T, k: T, v: T, options: FlexAttentionOptions = {}): Promise<FlexAttentionResult<T>> {
-    const p = resolveAttention(q, k, v, options, 256);
+    const p = resolveAttention(q, k, v, options, { maxHeadDim: 256, pass: 'forward', backend: this });
     const temps: GPUBuffer[] = [];
     try {
       const r = this.mods(p);
-      const out = this.engine.createBuffer(p.B * p.Hq * p.Lq * p.Ev * 4);
-      const lse = this.engine.createBuffer(p.B * p.Hq * p.Lq * 4);
+      const out = this.engine.memory.createBuffer(p.B * p.Hq * p.Lq * p.Ev * 4);
+      const lse = this.engine.memory.createBuffer(p.B * p.Hq * p.Lq * 4);
       await this.engine.forward({
         shape: this.shape(p), scale: p.scale,
         q: this.input(q, temps), k: this.input(k, temps), v: this.input(v, temps), out, lse,
-        hooks: r.hooks, captures: this.captureState(r, temps), tiles: this.tiles(p.blockMask, p), maskH: p.blockMask?.H,
+        hooks: r.hooks, captures: this.captureState(r, temps), tables: this.tables(p), maskH: p.blockMask?.H,
       });
       const outT: GpuTensor = { buffer: out, shape: [p.B, p.Hq, p.Lq, p.Ev], dtype: 'f32' };
       const lseT: GpuTensor = { buffer: lse, shape: [p.B, p.Hq, p.Lq], dtype: 'f32' };
       if (isGpu(q)) return { out: outT as T, lse: options.returnLse === false ? undefined : (lseT as T) };
       const res = { out: (await this.toHost(outT, p.dtype)) as T, lse: (await this.toHost(lseT)) as T };
-      this.engine.release(out);
-      this.engine.release(lse);
+      this.engine.memory.release(out);
+      this.engine.memory.release(lse);
       return res;
     } finally {
-      temps.forEach((b) => this.engine.release(b));
+      temps.forEach((b) => this.engine.memory.release(b));
     }
   }
 
   async flexAttentionBackward<T extends AnyTensor>(
-    q: T, k: T, v: T, out: T, lse: T, dOut: T, options: FlexAttentionOptions = {},
+    q: T, k: T, v: T, out: T, lse: T, dOut: T, options: FlexAttentionBackwardOptions<T> = {},
   ): Promise<FlexAttentionGrads<T>> {
-    const p = resolveAttention(q, k, v, options, 256);
+    const p = resolveAttention(q, k, v, options, { maxHeadDim: 256, pass: 'backward', backend: this });
     checkBackwardInputs(p, out, lse, dOut);
     const temps: GPUBuffer[] = [];
     try {
@@ -197,25 +163,25 @@ export class WebGPUBackend implements FlexAttentionBackend {
       const gradBuffers = r.tensors
         .filter((_, i) => r.hooks.captures[i]!.grad)
         .map((t) => {
-          const b = this.engine.createBuffer(t.data.length * 4, U.STORAGE | U.COPY_SRC | U.COPY_DST);
+          const b = this.engine.memory.createBuffer(t.data.length * 4, BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST);
           temps.push(b);
           return b;
         });
       st.gradBuffers = gradBuffers;
-      const dq = this.engine.createBuffer(p.B * p.Hq * p.Lq * p.E * 4);
-      const dk = this.engine.createBuffer(p.B * p.Hkv * p.Lkv * p.E * 4);
-      const dv = this.engine.createBuffer(p.B * p.Hkv * p.Lkv * p.Ev * 4);
+      const dq = this.engine.memory.createBuffer(p.B * p.Hq * p.Lq * p.E * 4);
+      const dk = this.engine.memory.createBuffer(p.B * p.Hkv * p.Lkv * p.E * 4);
+      const dv = this.engine.memory.createBuffer(p.B * p.Hkv * p.Lkv * p.Ev * 4);
       await this.engine.backward({
         shape: this.shape(p), scale: p.scale,
         q: this.input(q, temps), k: this.input(k, temps), v: this.input(v, temps),
         out: this.input(out, temps), lse: this.input(lse, temps), dOut: this.input(dOut, temps),
-        dq, dk, dv, hooks: r.hooks, captures: st, tiles: this.tiles(p.blockMask, p),
+        dq, dk, dv, hooks: r.hooks, captures: st, tables: this.tables(p),
       });
       const captureGrads = new Map<CapturedTensor, Float32Array>();
       const gradOrder = r.tensors.filter((_, i) => r.hooks.captures[i]!.grad);
       for (let i = 0; i < gradOrder.length; i++) {
         const t = gradOrder[i]!;
-        captureGrads.set(t, new Float32Array(await this.engine.read(gradBuffers[i]!, t.data.length * 4)));
+        captureGrads.set(t, new Float32Array(await this.engine.memory.read(gradBuffers[i]!, t.data.length * 4)));
       }
       for (const t of gradTensors) if (!captureGrads.has(t)) captureGrads.set(t, new Float32Array(t.data.length));
       const g = (buffer: GPUBuffer, shape: number[]): GpuTensor => ({ buffer, shape, dtype: 'f32' });
@@ -229,10 +195,10 @@ export class WebGPUBackend implements FlexAttentionBackend {
         dv: (await this.toHost(dvT, p.dtype)) as T,
         captureGrads,
       };
-      [dq, dk, dv].forEach((b) => this.engine.release(b));
+      [dq, dk, dv].forEach((b) => this.engine.memory.release(b));
       return res;
     } finally {
-      temps.forEach((b) => this.engine.release(b));
+      temps.forEach((b) => this.engine.memory.release(b));
     }
   }
 
@@ -306,12 +272,12 @@ export class WebGPUBackend implements FlexAttentionBackend {
       let timestampsOk = !!timer;
       for (let i = 0; i < spec.iterations; i++) {
         timer?.reset();
-        this.engine.timer = timer;
+        this.engine.runner.timer = timer;
         const t0 = performance.now();
         try {
           await Promise.all(Array.from({ length: batch }, once));
         } finally {
-          this.engine.timer = undefined;
+          this.engine.runner.timer = undefined;
         }
         const w = performance.now() - t0;
         wall.push(w / batch);

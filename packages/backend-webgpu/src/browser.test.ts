@@ -24,7 +24,8 @@ describe.skipIf(!existsSync(CHROMIUM) && !require)(`browser (${CHROMIUM})`, () =
   it('runs a causal + alibi forward pass in the page', async () => {
     const bundle = await build({
       entryPoints: [fileURLToPath(new URL('./browser-page.test-helpers.ts', import.meta.url))],
-      bundle: true, write: false, format: 'iife', platform: 'browser', conditions: ['source'],
+      // No `source` condition: @flexattn/ir comes from its built dist/, as users get it.
+      bundle: true, write: false, format: 'iife', platform: 'browser',
       external: ['webgpu'], logLevel: 'silent',
     });
     browser = await chromium.launch({

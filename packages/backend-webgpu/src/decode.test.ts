@@ -4,7 +4,9 @@
 // several lane/step/workgroup tunings; then random problems through fast-check.
 import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { Engine, type AttnShape, type DecodeTuning } from './engine.js';
+import { tablesFromClasses, type AttentionShape } from '@flexattn/ir';
+import { Engine } from './engine.js';
+import { KernelConfigs, type DecodeTuning } from './kernel-configs.js';
 import { decodeKernel } from './programs/decode.js';
 import { NOOP_CAPTURE_GRADS, NOOP_MASK_MOD, NOOP_SCORE_GRAD, NOOP_SCORE_MOD, type WgslHooks } from './programs/hooks.js';
 import { maxErr, randn, refForward, testDevice, type JsMask, type JsScore } from './gpu.test-helpers.js';
@@ -52,8 +54,8 @@ const scalarBytes = (p: ModParams) => {
   return buf;
 };
 
-/** Tile classes with H = 1 tables (per batch): full / empty only where so for every head. */
-const elementTiles = (sh: AttnShape, mask: JsMask) => (tq: number, tk: number) => {
+/** Tables with H = 1 (per batch): a tile is full / empty only where so for every head. */
+const elementTables = (sh: AttentionShape, mask: JsMask) => (tq: number, tk: number) => {
   const { B, Hq, Lq, Lkv } = sh;
   const R = Math.ceil(Lq / tq), C = Math.ceil(Lkv / tk);
   const dense = new Uint8Array(B * R * C);
@@ -73,40 +75,40 @@ const elementTiles = (sh: AttnShape, mask: JsMask) => (tq: number, tk: number) =
       }
     }
   }
-  return { dense, mB: B, mH: 1, tq, tk };
+  return tablesFromClasses(dense, B, 1, R, C);
 };
 
-async function check(sh: AttnShape, p: ModParams, tuning: DecodeTuning, sub: boolean, seed = 1): Promise<{ kind: string; err: number }> {
+async function check(sh: AttentionShape, p: ModParams, tuning: DecodeTuning, sub: boolean, seed = 1): Promise<{ kind: string; err: number }> {
   const e = engine!;
-  e.useSubgroups = sub;
-  e.tuning = { decode: tuning };
-  e.splitKv = true;
+  e.configs.useSubgroups = sub;
+  e.configs.tuning = { decode: tuning };
+  e.configs.splitKv = true;
   const { B, Hq, Hkv, Lq, Lkv, E, Ev } = sh;
   const q = randn(B * Hq * Lq * E, seed), k = randn(B * Hkv * Lkv * E, seed + 1), v = randn(B * Hkv * Lkv * Ev, seed + 2);
   const scale = 1 / Math.sqrt(E);
   const mask = p.masked ? jsMask(p) : undefined;
   const ref = refForward(sh, q, k, v, scale, jsScore(p), mask);
-  const kind = e.decodeKind(sh, mask ? 1 : undefined) ?? 'forward';
-  const bufs = [e.upload(q), e.upload(k), e.upload(v)];
-  const out = e.createBuffer(B * Hq * Lq * Ev * 4);
-  const lse = e.createBuffer(B * Hq * Lq * 4);
-  const caps = [e.upload(slope)];
+  const kind = e.configs.decodeKind(sh, mask ? 1 : undefined) ?? 'forward';
+  const bufs = [e.memory.upload(q), e.memory.upload(k), e.memory.upload(v)];
+  const out = e.memory.createBuffer(B * Hq * Lq * Ev * 4);
+  const lse = e.memory.createBuffer(B * Hq * Lq * 4);
+  const caps = [e.memory.upload(slope)];
   try {
     await e.forward({
       shape: sh, scale, q: bufs[0]!, k: bufs[1]!, v: bufs[2]!, out, lse, hooks: HOOKS,
       captures: { buffers: caps, scalars: scalarBytes(p) },
-      tiles: mask ? elementTiles(sh, mask) : undefined,
+      tables: mask ? elementTables(sh, mask) : undefined,
       maskH: 1,
     });
-    const o = new Float32Array(await e.read(out, B * Hq * Lq * Ev * 4));
-    const l = new Float32Array(await e.read(lse, B * Hq * Lq * 4));
+    const o = new Float32Array(await e.memory.read(out, B * Hq * Lq * Ev * 4));
+    const l = new Float32Array(await e.memory.read(lse, B * Hq * Lq * 4));
     expect(o.some(Number.isNaN)).toBe(false);
     return { kind, err: Math.max(maxErr(o, ref.out), maxErr(l, ref.lse)) };
   } finally {
-    [...bufs, out, lse, ...caps].forEach((b) => e.release(b));
-    e.splitKv = undefined;
-    e.tuning = {};
-    e.useSubgroups = true;
+    [...bufs, out, lse, ...caps].forEach((b) => e.memory.release(b));
+    e.configs.splitKv = undefined;
+    e.configs.tuning = {};
+    e.configs.useSubgroups = true;
   }
 }
 
@@ -121,22 +123,19 @@ const CONFIGS: { name: string; R: number; E: number; Ev: number; tuning: DecodeT
   { name: 'D80/48 R8 lanes4 U3 tile32, workgroup-memory reduction', R: 8, E: 80, Ev: 48, tuning: { lanes: 4, keysPerStep: 3, tile: 32 }, sub: false },
   { name: 'D64 R1 lanes16 (wider than lavapipe subgroups: workgroup memory)', R: 1, E: 64, Ev: 64, tuning: { lanes: 16, workgroupSize: 64 }, sub: true },
   { name: 'D20/12 R3 lanes2 NT32 tile16', R: 3, E: 20, Ev: 12, tuning: { lanes: 2, workgroupSize: 32, tile: 16 }, sub: true },
-  // register prefetch of the next step (across tile boundaries) and staggered starts
-  { name: 'D128 R4 prefetch stagger', R: 4, E: 128, Ev: 128, tuning: { prefetch: true, stagger: true }, sub: true },
+  // register prefetch of the next step (across tile boundaries) with the workgroup-memory reduction
   { name: 'D64/40 R2 lanes8 U3 tile16 prefetch, workgroup-memory reduction', R: 2, E: 64, Ev: 40, tuning: { lanes: 8, keysPerStep: 3, tile: 16, prefetch: true }, sub: false },
-  { name: 'D64 R1 U1 NT64 stagger', R: 1, E: 64, Ev: 64, tuning: { keysPerStep: 1, workgroupSize: 64, stagger: true }, sub: true },
 ];
 const divisors = (n: number) => Array.from({ length: n }, (_, i) => i + 1).filter((d) => n % d === 0);
 
 describe('decode kernel WGSL', () => {
   it('renders every tuning without leftovers', () => {
-    for (const [LG, NT, U, sub, prefetch, stagger] of [[4, 64, 1, true, false, false], [8, 128, 2, true, true, false], [32, 128, 3, false, false, true], [16, 256, 4, false, true, true]] as const) {
-      const w = decodeKernel({ R: 3, E: 80, Ev: 48, LG, NT, U, BC: 64, subgroups: sub, prefetch, stagger }, hooks('x', {}));
+    for (const [LG, NT, U, sub, prefetch] of [[4, 64, 1, true, false], [8, 128, 2, true, true], [32, 128, 3, false, false], [16, 256, 4, false, true]] as const) {
+      const w = decodeKernel({ R: 3, E: 80, Ev: 48, LG, NT, U, BC: 64, subgroups: sub, prefetch }, hooks('x', {}));
       expect(w).not.toMatch(/undefined|NaN|\$\{/);
       expect(w.includes('subgroupShuffleXor')).toBe(sub && LG > 1);
       expect(w.includes('sRed[')).toBe(!sub);
       expect(w.includes('pk0_0 = ld_K')).toBe(prefetch);
-      expect(w.includes('let rot = 0u;')).toBe(!stagger);
     }
   });
   it('rejects bad tunings', () => {
@@ -150,18 +149,18 @@ describe('decode config choice (device caps only)', () => {
     f16: false, subgroups, subgroupMinSize, timestampQuery: true, maxWorkgroupStorage: 49152, maxInvocations: 1024,
     maxStorageBuffersPerStage: 10, maxStorageBindingSize: 2 ** 31, maxBufferSize: 2 ** 31, maxWorkgroupsPerDim: 65535,
   });
-  const engineWith = (c: ReturnType<typeof caps>) => new Engine({ device: {} as GPUDevice, caps: c, adapterName: 'fake', owned: false });
-  const shape = (R: number, D: number): AttnShape => ({ B: 8, Hq: 8 * R, Hkv: 8, Lq: 1, Lkv: 8192, E: D, Ev: D });
-  const pick = (e: Engine, s: AttnShape) => {
+  const configsWith = (c: ReturnType<typeof caps>, tuning: DecodeTuning = {}) => Object.assign(new KernelConfigs(c), { tuning: { decode: tuning } });
+  const shape = (R: number, D: number): AttentionShape => ({ B: 8, Hq: 8 * R, Hkv: 8, Lq: 1, Lkv: 8192, E: D, Ev: D });
+  const pick = (e: KernelConfigs, s: AttentionShape) => {
     const c = e.decodeConfig(s);
     return c && { LG: c.LG, U: c.U, NT: c.NT, sub: c.subgroups };
   };
   it('H100-like (subgroups of 32)', () => {
-    const e = engineWith(caps(true, 32));
+    const e = configsWith(caps(true, 32));
     expect(pick(e, shape(4, 128))).toEqual({ LG: 16, U: 2, NT: 128, sub: true });
     // prefetch (the default) holds a second step's K/V rows: D64 R1 widens to 8 lanes (4 without it)
     expect(pick(e, shape(1, 64))).toEqual({ LG: 8, U: 2, NT: 128, sub: true });
-    expect(pick(Object.assign(engineWith(caps(true, 32)), { tuning: { decode: { prefetch: false } } }), shape(1, 64))).toEqual({ LG: 4, U: 2, NT: 128, sub: true });
+    expect(pick(configsWith(caps(true, 32), { prefetch: false }), shape(1, 64))).toEqual({ LG: 4, U: 2, NT: 128, sub: true });
     expect(pick(e, shape(16, 128))).toEqual({ LG: 32, U: 1, NT: 128, sub: true });
     expect(pick(e, shape(16, 256))).toBeUndefined();
     // the split-mode template takes over where its grid is small (the old rule), else the forward kernel
@@ -169,15 +168,15 @@ describe('decode config choice (device caps only)', () => {
     expect(e.decodeKind(shape(16, 256), undefined)).toBeUndefined();
   });
   it('small subgroups widen through workgroup memory only where registers would spill', () => {
-    expect(pick(engineWith(caps(true, 4)), shape(4, 128))).toEqual({ LG: 8, U: 2, NT: 128, sub: false });
-    expect(pick(engineWith(caps(true, 4)), shape(1, 32))).toEqual({ LG: 4, U: 2, NT: 128, sub: true });
-    expect(pick(engineWith(caps(false, 0)), shape(4, 128))).toEqual({ LG: 16, U: 2, NT: 128, sub: false });
+    expect(pick(configsWith(caps(true, 4)), shape(4, 128))).toEqual({ LG: 8, U: 2, NT: 128, sub: false });
+    expect(pick(configsWith(caps(true, 4)), shape(1, 32))).toEqual({ LG: 4, U: 2, NT: 128, sub: true });
+    expect(pick(configsWith(caps(false, 0)), shape(4, 128))).toEqual({ LG: 16, U: 2, NT: 128, sub: false });
   });
 });
 
 describe.skipIf(!engine)(`decode kernel on ${typeof ctx === 'string' ? ctx : ctx.adapterName}`, () => {
   const P0: ModParams = { masked: true, cap: 4, off: 100, win: 70, dead: 1 };
-  const fixed: { cfg: number; sh: Omit<AttnShape, 'E' | 'Ev'>; p: ModParams; splits?: number }[] = [
+  const fixed: { cfg: number; sh: Omit<AttentionShape, 'E' | 'Ev'>; p: ModParams; splits?: number }[] = [
     // the target's GQA group 4, odd Lkv, trailing partial/empty tiles, no dead row at Lq 1
     { cfg: 0, sh: { B: 2, Hq: 8, Hkv: 2, Lq: 1, Lkv: 301 }, p: P0 },
     { cfg: 0, sh: { B: 1, Hq: 4, Hkv: 1, Lq: 1, Lkv: 517 }, p: { ...P0, masked: false } },
@@ -191,13 +190,13 @@ describe.skipIf(!engine)(`decode kernel on ${typeof ctx === 'string' ? ctx : ctx
     // everything masked for some heads, rows past the window
     { cfg: 4, sh: { B: 1, Hq: 3, Hkv: 1, Lq: 1, Lkv: 150 }, p: { ...P0, off: 20, win: 5 } },
     { cfg: 4, sh: { B: 1, Hq: 1, Hkv: 1, Lq: 3, Lkv: 77 }, p: { ...P0, dead: 2 }, splits: 2 },
-    // prefetch / stagger: masked trailing tiles, several tiles per split, a split of one step
+    // prefetch: masked trailing tiles, several tiles per split, a split of one step
     { cfg: 5, sh: { B: 2, Hq: 8, Hkv: 2, Lq: 1, Lkv: 611 }, p: P0, splits: 3 },
     { cfg: 5, sh: { B: 1, Hq: 4, Hkv: 1, Lq: 1, Lkv: 1000 }, p: { ...P0, masked: false } },
-    { cfg: 6, sh: { B: 1, Hq: 2, Hkv: 1, Lq: 1, Lkv: 300 }, p: { ...P0, off: 250, win: 200 }, splits: 2 },
-    { cfg: 6, sh: { B: 2, Hq: 2, Hkv: 2, Lq: 2, Lkv: 95 }, p: { ...P0, dead: 0 }, splits: 7 },
-    { cfg: 7, sh: { B: 3, Hq: 1, Hkv: 1, Lq: 1, Lkv: 450 }, p: P0, splits: 2 },
-    { cfg: 7, sh: { B: 1, Hq: 1, Hkv: 1, Lq: 1, Lkv: 129 }, p: { ...P0, masked: false }, splits: 1 },
+    { cfg: 0, sh: { B: 1, Hq: 2, Hkv: 1, Lq: 1, Lkv: 300 }, p: { ...P0, off: 250, win: 200 }, splits: 2 },
+    { cfg: 0, sh: { B: 2, Hq: 2, Hkv: 2, Lq: 2, Lkv: 95 }, p: { ...P0, dead: 0 }, splits: 7 },
+    { cfg: 6, sh: { B: 3, Hq: 1, Hkv: 1, Lq: 1, Lkv: 450 }, p: P0, splits: 2 },
+    { cfg: 6, sh: { B: 1, Hq: 1, Hkv: 1, Lq: 1, Lkv: 129 }, p: { ...P0, masked: false }, splits: 1 },
   ];
   for (const f of fixed) {
     const c = CONFIGS[f.cfg]!;
@@ -211,7 +210,7 @@ describe.skipIf(!engine)(`decode kernel on ${typeof ctx === 'string' ? ctx : ctx
 
   it('reuses its split-KV work buffers across calls (stale contents from a larger call never leak)', async () => {
     const e = engine!;
-    const scratch = () => [...(e as unknown as { scratchBuffers: Map<string, GPUBuffer> }).scratchBuffers.values()];
+    const scratch = () => [...(e.memory as unknown as { scratchBuffers: Map<string, GPUBuffer> }).scratchBuffers.values()];
     const big = { B: 2, Hq: 8, Hkv: 2, Lq: 1, Lkv: 611, E: 128, Ev: 128 };
     const small = { B: 1, Hq: 4, Hkv: 1, Lq: 1, Lkv: 150, E: 128, Ev: 128 };
     // the largest first: unmasked, 9 splits (a mask shortens the tile lists, and so the splits)
@@ -230,7 +229,7 @@ describe.skipIf(!engine)(`decode kernel on ${typeof ctx === 'string' ? ctx : ctx
   });
 
   it('picks the decode kernel automatically for small group·Lq and long Lkv only', () => {
-    const e = engine!;
+    const e = engine!.configs;
     expect(e.decodeKind({ B: 8, Hq: 32, Hkv: 8, Lq: 1, Lkv: 8192, E: 128, Ev: 128 }, undefined)).toBe('lanes');
     expect(e.decodeKind({ B: 8, Hq: 32, Hkv: 8, Lq: 1, Lkv: 8192, E: 128, Ev: 128 }, 32)).toBeUndefined();
     expect(e.decodeKind({ B: 1, Hq: 32, Hkv: 1, Lq: 1, Lkv: 8192, E: 64, Ev: 64 }, undefined)).toBeUndefined();
@@ -265,7 +264,7 @@ describe.skipIf(!engine)(`decode kernel on ${typeof ctx === 'string' ? ctx : ctx
           const c = CONFIGS[x.cfg]!;
           const ds = divisors(c.R);
           const group = ds[x.groupPick % ds.length]!;
-          const sh: AttnShape = { B: x.B, Hq: x.Hkv * group, Hkv: x.Hkv, Lq: c.R / group, Lkv: x.Lkv, E: c.E, Ev: c.Ev };
+          const sh: AttentionShape = { B: x.B, Hq: x.Hkv * group, Hkv: x.Hkv, Lq: c.R / group, Lkv: x.Lkv, E: c.E, Ev: c.Ev };
           const p: ModParams = { masked: x.masked, cap: x.cap, off: x.off, win: x.win, dead: x.dead };
           const r = await check(sh, p, { ...c.tuning, splits: x.splits, minKeysPerSplit: 16 }, c.sub, x.seed);
           runs++;

@@ -1,5 +1,6 @@
 // Test helpers: a seeded RNG, a float64 attention oracle written here (independent of the ir),
 // and a lavapipe device (skipped with a reason when no adapter, failed with FLEXATTN_REQUIRE_WEBGPU=1).
+import { tablesFromClasses, type PackedBlockTables } from '@flexattn/ir';
 import { acquireDevice, type GpuContext } from './device.js';
 
 export function rng(seed: number) {
@@ -80,4 +81,28 @@ export function testDevice(): Promise<GpuContext | string> {
     return `no WebGPU adapter: ${e.message.split('\n')[0]}`;
   });
   return ctxPromise;
+}
+
+/**
+ * Tile tables straight from a dense element mask [Lq][Lkv] (B = H = 1), by definition: a tile is
+ * full when every in-range element is visible, empty when none is, partial otherwise.
+ */
+export function tablesFromElementMask(mask: Uint8Array, Lq: number, Lkv: number, tq: number, tk: number): PackedBlockTables {
+  const R = Math.ceil(Lq / tq);
+  const C = Math.ceil(Lkv / tk);
+  const classes = new Uint8Array(R * C);
+  for (let r = 0; r < R; r++) {
+    for (let c = 0; c < C; c++) {
+      let any = false;
+      let all = true;
+      for (let q = r * tq; q < Math.min(Lq, (r + 1) * tq); q++) {
+        for (let k = c * tk; k < Math.min(Lkv, (c + 1) * tk); k++) {
+          if (mask[q * Lkv + k]) any = true;
+          else all = false;
+        }
+      }
+      classes[r * C + c] = !any ? 0 : all ? 2 : 1;
+    }
+  }
+  return tablesFromClasses(classes, 1, 1, R, C);
 }

@@ -2,7 +2,10 @@
 /** @flexattn/backend-webgpu — fused, block-sparse FlexAttention in WGSL, for browsers and Node. */
 export { createWebGPUBackend, WebGPUBackend, type GpuTensor, type WebGPUBackendOptions } from './backend.js';
 export { acquireDevice, capsOf, DAWN_FLAGS, type GpuCaps, type GpuContext, type DeviceOptions } from './device.js';
-export { Engine, type AttnShape, type TileMap, type Tuning, type DecodeTuning, type ForwardTuning } from './engine.js';
+export { Engine } from './engine.js';
+export type { ForwardCall, BackwardCall, TablesFn } from './attention-call.js';
+export { KernelConfigs, type Tuning, type DecodeTuning, type ForwardTuning } from './kernel-configs.js';
 export { PassTimer, timestampTotalMs, type TimestampTotal } from './timing.js';
 export { renderMods, WGSL_OP_TABLE, WGSL_PRELUDE, type RenderedMods } from './renderer.js';
 export type { WgslHooks } from './programs/hooks.js';
+export * from './errors.js';

@@ -34,6 +34,8 @@ export const WGSL_OP_TABLE: OpTable = {
   min: ([a, b]) => `min(${a}, ${b})`,
   max: ([a, b]) => `max(${a}, ${b})`,
   abs: ([a]) => `abs(${a})`,
+  // WGSL's sign() leaves ±0 and NaN unspecified; the selects give the ir's meaning (they pass through)
+  sign: ([a], n) => (isInt(n) ? `select(select(0i, -1i, ${a} < 0i), 1i, ${a} > 0i)` : `select(select(${a}, -1.0, ${a} < 0.0), 1.0, ${a} > 0.0)`),
   where: ([c, a, b]) => `select(${b}, ${a}, ${c})`,
   exp: ([a]) => `exp(${a})`,
   exp2: ([a]) => `exp2(${a})`,
@@ -44,11 +46,18 @@ export const WGSL_OP_TABLE: OpTable = {
   sigmoid: ([a]) => `(1.0 / (1.0 + exp(-${a})))`,
   sqrt: ([a]) => `sqrt(${a})`,
   rsqrt: ([a]) => `inverseSqrt(${a})`,
+  sin: ([a]) => `sin(${a})`,
+  cos: ([a]) => `cos(${a})`,
+  erf: ([a]) => `flex_erf(${a})`,
   floor: ([a], n) => (isInt(n) ? a! : `floor(${a})`),
   ceil: ([a], n) => (isInt(n) ? a! : `ceil(${a})`),
+  round: ([a], n) => (isInt(n) ? a! : `round(${a})`), // WGSL's round: ties to even, like the ir
   tofloat: ([a], n) => (srcIs(n, 'bool') ? `select(0.0, 1.0, ${a})` : `f32(${a})`),
   toint: ([a], n) => (srcIs(n, 'bool') ? `select(0i, 1i, ${a})` : srcIs(n, 'f32') ? `flex_f2i(${a})` : a!),
 };
+
+/** The largest |flex_erf(x) − erf(x)| measured on lavapipe (see ops.test.ts); documented in the prelude. */
+export const WGSL_ERF_MAX_ERROR = 3e-7; // measured 2.74e-7 (at x ≈ 0.5, where A&S 7.1.26 takes over)
 
 /** Helpers the op rows call; semantics as in the ir's semantics.ts (x mod 0 = 0, floored modulo). */
 export const WGSL_PRELUDE = /* wgsl */ `fn flex_imod(a: i32, b: i32) -> i32 {
@@ -68,7 +77,20 @@ fn flex_pow(a: f32, b: f32) -> f32 {
   return select(p, -p, fract(b * 0.5) != 0.0);   // integer exponents of negative bases
 }
 fn flex_tanh(x: f32) -> f32 { return tanh(clamp(x, -15.0, 15.0)); }
-fn flex_f2i(x: f32) -> i32 { return i32(clamp(x, -2147483520.0, 2147483520.0)); }`;
+fn flex_f2i(x: f32) -> i32 { return i32(clamp(x, -2147483520.0, 2147483520.0)); }
+// WGSL has no erf. |x| < 0.5: its Taylor series to x^11 (truncation < 2e-8, relative accuracy kept
+// near 0); otherwise Abramowitz & Stegun 7.1.26 (absolute error ≤ 1.5e-7). Measured against the
+// float64 erf on lavapipe: max absolute error ${WGSL_ERF_MAX_ERROR} (ops.test.ts checks it).
+fn flex_erf(x: f32) -> f32 {
+  let ax = abs(x);
+  if (ax < 0.5) {
+    let x2 = x * x;
+    return x * (1.1283791671 + x2 * (-0.3761263890 + x2 * (0.1128379167 + x2 * (-0.0268661706 + x2 * (0.0052239776 - x2 * 0.0008548327)))));
+  }
+  let t = 1.0 / (1.0 + 0.3275911 * ax);
+  let p = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  return sign(x) * (1.0 - p * exp(-ax * ax));
+}`;
 
 const WGSL_TYPE = { f32: 'f32', i32: 'i32', bool: 'bool' } as const;
 

@@ -33,6 +33,8 @@ export interface BenchOptions {
   warmup: number;
   json?: string;
   html?: string;
+  /** --save: the reports and the table as dated files in the repo's benchmarks/ folder */
+  save: boolean;
   peers: PeerName[];
   blockMasks: boolean;
   backendOptions: Record<string, Record<string, unknown>>;
@@ -123,6 +125,7 @@ export function benchProgram(backendNames: readonly string[]): Command {
     .addOption(new Option('--warmup <n>', 'untimed runs before them').argParser(positiveInt(0)).default(5))
     .addOption(new Option('--json <file>', 'write the JSON report').argParser(outputFile))
     .addOption(new Option('--html <file>', 'write the HTML report').argParser(outputFile))
+    .addOption(new Option('--save', "write the reports and the table to the repo's benchmarks/ folder as dated files ($FLEXATTN_BENCHMARKS_DIR overrides)").default(false))
     .addOption(
       new Option('--peer <list>', 'also time peers: torch = PyTorch FlexAttention (python3 + CUDA); ort = onnxruntime-web on the same Dawn device').argParser(nameList('peer', () => PEERS)),
     )
@@ -158,6 +161,7 @@ interface RawOptions {
   warmup: number;
   json?: string;
   html?: string;
+  save: boolean;
   peer?: PeerName[];
   blockMasks: boolean;
   backendOptions?: Record<string, Record<string, unknown>>;
@@ -196,6 +200,7 @@ export function parseCli(argv: readonly string[], backendNames: readonly string[
     warmup: raw.warmup,
     json: raw.json,
     html: raw.html,
+    save: raw.save,
     peers: raw.peer ?? [],
     blockMasks: raw.blockMasks,
     backendOptions: raw.backendOptions ?? {},

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { createReferenceBackend, type FlexAttentionBackend, type Tensor } from './deps';
 import { main } from './cli';
 import type { BenchReport } from './report/json';
+import { benchmarksDir } from './report/save';
 
 /** A backend whose forward is the reference's with one output element nudged: a planted bug. */
 function plantedWrongKernel(): FlexAttentionBackend {
@@ -72,6 +73,31 @@ describe('flexattn-bench', () => {
     expect(progress[0]).toMatch(/^\[-+\] 0\/2 ETA … {2}reference: causal B1 H2 L256 D64 f32$/);
     expect(progress[1]).toMatch(/^\[=+-+\] 1\/2 ETA (\d+m )?\d+s {2}copy: causal B1 H2 L256 D64 f32$/);
     expect(progress.at(-1)).toMatch(/^\[=+\] 2\/2 ETA 0s {2}done$/);
+  });
+
+  it('--save writes dated reports to the benchmarks folder, never over an earlier run', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'flexattn-bench-')), 'benchmarks');
+    const before = process.env.FLEXATTN_BENCHMARKS_DIR;
+    process.env.FLEXATTN_BENCHMARKS_DIR = dir;
+    try {
+      for (let i = 0; i < 2; i++) expect(await main([...args, '--save'], { reference }, quiet().io)).toBe(0);
+    } finally {
+      if (before === undefined) delete process.env.FLEXATTN_BENCHMARKS_DIR;
+      else process.env.FLEXATTN_BENCHMARKS_DIR = before;
+    }
+    const day = new Date().toISOString().slice(0, 10);
+    expect(readdirSync(dir).sort()).toEqual([`${day}-quick-reference-2.html`, `${day}-quick-reference-2.json`, `${day}-quick-reference-2.txt`, `${day}-quick-reference.html`, `${day}-quick-reference.json`, `${day}-quick-reference.txt`]);
+    const report = JSON.parse(readFileSync(join(dir, `${day}-quick-reference.json`), 'utf8')) as BenchReport;
+    expect(report.results.map((r) => r.status)).toEqual(['ok']);
+    expect(readFileSync(join(dir, `${day}-quick-reference.txt`), 'utf8')).toMatch(/causal/);
+  });
+
+  it('finds the benchmarks folder of the workspace around the working directory', () => {
+    const root = mkdtempSync(join(tmpdir(), 'flexattn-ws-'));
+    writeFileSync(join(root, 'pnpm-workspace.yaml'), 'packages: []\n');
+    mkdirSync(join(root, 'packages', 'bench'), { recursive: true });
+    expect(benchmarksDir({}, join(root, 'packages', 'bench'))).toBe(join(root, 'benchmarks'));
+    expect(benchmarksDir({ FLEXATTN_BENCHMARKS_DIR: join(root, 'elsewhere') }, root)).toBe(join(root, 'elsewhere'));
   });
 
   it('says why a backend is unavailable, one line per line of the reason, and still runs the others', async () => {

@@ -13,6 +13,7 @@ import { attachPeers, type PeerRun } from './peer';
 import { ortTarget, runOrtPeer } from './peer-ort';
 import { runTorchPeer } from './peer-torch';
 import { renderHtml } from './report/html';
+import { benchmarksDir, reportStem } from './report/save';
 import { type BenchReport, gitCommit } from './report/json';
 import { renderTerminal } from './report/terminal';
 import { type ProgressStream, progressLine } from './progress';
@@ -124,6 +125,13 @@ export async function main(argv: string[], factories: Record<string, BackendFact
   if (options.html) {
     writeFileSync(options.html, renderHtml(report));
     log(`wrote ${options.html}`);
+  }
+  if (options.save) {
+    const stem = reportStem(benchmarksDir(), report.date, options.suite, report.backends.map((b) => b.name));
+    writeFileSync(`${stem}.json`, JSON.stringify(report, null, 1));
+    writeFileSync(`${stem}.html`, renderHtml(report));
+    writeFileSync(`${stem}.txt`, `${renderTerminal(results, blockMasks)}\n`);
+    log(`wrote ${stem}.json, .html, .txt`);
   }
   for (const b of live) b.backend!.dispose();
   const bad = results.filter((r) => r.status !== 'ok');

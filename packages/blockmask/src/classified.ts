@@ -5,18 +5,11 @@
  * `sliceRowsPerBatch` (a different position per sequence), and `resize` (new lengths, classifying
  * only the blocks that change — PyTorch's `_adjust`, which can only truncate).
  */
-import { ShapeError, TableBlockMask, validateBlockMaskShape, type BlockMaskShape, type BlockTables, type ScoreMod, type TracedMod } from '@flexattn/ir';
+import { ShapeError, TableBlockMask, tablesFromClasses, validateBlockMaskShape, type BlockMaskShape, type BlockTables, type ScoreMod, type TracedMod } from '@flexattn/ir';
 import { compileMask } from './compiled';
 import { resizeDense } from './resize';
 import { checkRowRange, rowsDense } from './rows';
 import { exposedMaskMod, offsetOf, shiftedScoreMod, type MaskSource } from './source';
-import { allocateTables, fillPlane } from './tables';
-
-function tablesOf(dense: Uint8Array, B: number, H: number, qBlocks: number, kvBlocks: number): BlockTables {
-  const tables = allocateTables(B, H, qBlocks, kvBlocks);
-  for (let p = 0; p < B * H; p++) fillPlane(tables, p, dense, p * qBlocks * kvBlocks);
-  return tables;
-}
 
 export class ClassifiedBlockMask extends TableBlockMask {
   /** The base mod (absolute query positions) and the query offsets of a sliced mask. */
@@ -74,7 +67,7 @@ export class ClassifiedBlockMask extends TableBlockMask {
     const dense = resizeDense(this, this.source, qLen, kvLen);
     const qBlocks = Math.ceil(qLen / this.blockSize[0]);
     const kvBlocks = Math.ceil(kvLen / this.blockSize[1]);
-    return new ClassifiedBlockMask(tablesOf(dense, this.B, this.H, qBlocks, kvBlocks), shape, this.source, this.maskMod);
+    return new ClassifiedBlockMask(tablesFromClasses(dense, this.B, this.H, qBlocks, kvBlocks), shape, this.source, this.maskMod);
   }
 
   private rowsFrom(starts: Int32Array, qLen: number): ClassifiedBlockMask {
@@ -85,7 +78,7 @@ export class ClassifiedBlockMask extends TableBlockMask {
     const unshifted = !this.source.qOffsets && qOffsets.every((x) => x === 0);
     const source: MaskSource = unshifted ? this.source : { base: this.source.base, qOffsets };
     const shape = { B, H: this.H, qLen, kvLen: this.seqLengths[1], blockSize: this.blockSize };
-    const tables = tablesOf(dense, B, this.H, Math.ceil(qLen / this.blockSize[0]), this.kvBlocks);
+    const tables = tablesFromClasses(dense, B, this.H, Math.ceil(qLen / this.blockSize[0]), this.kvBlocks);
     return new ClassifiedBlockMask(tables, shape, source, unshifted ? this.maskMod : exposedMaskMod(source));
   }
 }

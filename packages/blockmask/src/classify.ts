@@ -10,11 +10,7 @@
  * into element sub-boxes (quadrants) that the interval analysis may decide, and only the elements of
  * undecided leaves are evaluated — stopping at the first true/false pair.
  */
-import type { CompiledInterval } from '@flexattn/ir';
-
-export const EMPTY = 0;
-export const PARTIAL = 1;
-export const FULL = 2;
+import { EMPTY, FULL, PARTIAL, type CompiledInterval } from '@flexattn/ir';
 
 /** Elements in a sub-box at or below which we evaluate instead of splitting further. */
 const LEAF_ELEMENTS = 16;

@@ -3,12 +3,12 @@
  * (usually far less: see classify.ts), never by evaluating every (q, kv) pair.
  */
 import {
-  OptionError, ceilDiv, createMask as irCreateMask, traceMaskMod, validateBlockMaskShape, type MaskMod, type TracedMod,
+  OptionError, allocateBlockTables, ceilDiv, copyTablesPlane, createMask as irCreateMask, traceMaskMod, validateBlockMaskShape,
+  writeTablesPlane, type MaskMod, type TracedMod,
 } from '@flexattn/ir';
 import { ClassifiedBlockMask } from './classified';
 import { PlaneClassifier } from './classify';
 import { compileMask } from './compiled';
-import { allocateTables, copyPlane, fillPlane } from './tables';
 
 export interface CreateBlockMaskOptions {
   /** Batch size; omitted: 1 (broadcast over the batch). */
@@ -56,14 +56,14 @@ export function createBlockMask(maskMod: MaskMod | TracedMod, opts: CreateBlockM
   const hPlanes = reads.h ? H : 1;
 
   const classifier = new PlaneClassifier(compiled.iv, compiled.fn, qLen, kvLen, bq, bk, qBlocks, kvBlocks);
-  const tables = allocateTables(B, H, qBlocks, kvBlocks);
+  const tables = allocateBlockTables(B, H, qBlocks, kvBlocks);
   const planeCells = qBlocks * kvBlocks;
   const dense = new Uint8Array(planeCells);
   for (let b = 0; b < bPlanes; b++) {
     for (let h = 0; h < hPlanes; h++) {
       if (b > 0 || h > 0) dense.fill(0);
       classifier.classify(dense, 0, b, h);
-      fillPlane(tables, b * H + h, dense, 0);
+      writeTablesPlane(tables, b * H + h, dense, 0);
     }
   }
   // Broadcast the computed planes over what the mask does not read.
@@ -71,7 +71,7 @@ export function createBlockMask(maskMod: MaskMod | TracedMod, opts: CreateBlockM
     for (let h = 0; h < H; h++) {
       const src = (reads.b ? b : 0) * H + (reads.h ? h : 0);
       const dst = b * H + h;
-      if (src !== dst) copyPlane(tables, src, dst);
+      if (src !== dst) copyTablesPlane(tables, src, dst);
     }
   }
   lastStats = {

@@ -3,10 +3,9 @@
  * q-major views are derived; every count and index is checked (typed errors naming the row).
  */
 import {
-  OptionError, ShapeError, ceilDiv, traceMaskMod, validateBlockMaskShape, type BlockTables, type MaskMod, type TracedMod,
+  OptionError, ShapeError, ceilDiv, tablesFromClasses, traceMaskMod, validateBlockMaskShape, type MaskMod, type TracedMod,
 } from '@flexattn/ir';
 import { ClassifiedBlockMask } from './classified';
-import { allocateTables, fillPlane } from './tables';
 
 export interface FromKvBlocksOptions {
   /** Partial blocks per q block, [B, H, qBlocks]. */
@@ -77,8 +76,6 @@ export function fromKvBlocks(opts: FromKvBlocksOptions): ClassifiedBlockMask {
   }
   if (opts.fullKvNumBlocks && opts.fullKvIndices) mark('fullKv', opts.fullKvNumBlocks, opts.fullKvIndices, 2);
 
-  const tables: BlockTables = allocateTables(B, H, qBlocks, kvBlocks);
-  for (let p = 0; p < B * H; p++) fillPlane(tables, p, dense, p * qBlocks * kvBlocks);
   // resize classifies the blocks new lengths add with the mask mod (visible everywhere by default).
-  return new ClassifiedBlockMask(tables, shape, { base: traced });
+  return new ClassifiedBlockMask(tablesFromClasses(dense, B, H, qBlocks, kvBlocks), shape, { base: traced });
 }

@@ -8,7 +8,6 @@ export { fromKvBlocks, type FromKvBlocksOptions } from './from-kv-blocks';
 export {
   validateBlockMask, type BlockMaskProblem, type BlockMaskProblemKind, type BlockMaskValidation, type ValidateBlockMaskOptions,
 } from './validate';
-export { EMPTY, PARTIAL, FULL } from './classify';
+export { EMPTY, PARTIAL, FULL, TableBlockMask, type BlockMask, type BlockTables } from '@flexattn/ir';
 export { ClassifiedBlockMask } from './classified';
 export type { MaskSource } from './source';
-export { TableBlockMask, type BlockMask, type BlockTables } from '@flexattn/ir';

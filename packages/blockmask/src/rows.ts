@@ -10,8 +10,7 @@
  * element. It may only be looser than a fresh build (a block partial for the source rows may be
  * full on the rows taken): never a wrong answer, at most some mask evaluations.
  */
-import { ShapeError, ceilDiv, type BlockMask, type BlockTables } from '@flexattn/ir';
-import { EMPTY, FULL, PARTIAL } from './classify';
+import { EMPTY, FULL, PARTIAL, ShapeError, ceilDiv, type BlockMask, type BlockTables } from '@flexattn/ir';
 
 const SCRATCH_CELLS = 1 << 16;
 const scratch = new Uint8Array(SCRATCH_CELLS);

@@ -4,7 +4,7 @@
  * tests and debugging (O(B·H·Lq·Lkv) evaluations in the worst case).
  */
 import { compileToJs, type BlockMask } from '@flexattn/ir';
-import { EMPTY, FULL, PARTIAL } from './classify';
+import { EMPTY, FULL, PARTIAL } from '@flexattn/ir';
 
 export type BlockMaskProblemKind =
   | 'shape' // a table has the wrong length

@@ -5,28 +5,13 @@
  * Tables follow PyTorch: per q block the partial kv blocks (kvNumBlocks/kvIndices) and the full ones
  * (fullKv*); the q-major transposes (q*) serve the backward pass.
  */
+import { ceilDiv, classesFromTables, EMPTY, FULL, PARTIAL, tablesFromClasses, type BlockTables } from './block-tables';
 import { OptionError, ShapeError } from './errors';
 import { compileToJs } from './evaluate';
 import type { TracedMod } from './trace';
 
-export const EMPTY = 0;
-export const PARTIAL = 1;
-export const FULL = 2;
-
-export interface BlockTables {
-  B: number;
-  H: number;
-  qBlocks: number;
-  kvBlocks: number;
-  kvNumBlocks: Int32Array; // [B, H, qBlocks]
-  kvIndices: Int32Array; // [B, H, qBlocks, kvBlocks]
-  fullKvNumBlocks: Int32Array;
-  fullKvIndices: Int32Array;
-  qNumBlocks: Int32Array; // [B, H, kvBlocks]
-  qIndices: Int32Array; // [B, H, kvBlocks, qBlocks]
-  fullQNumBlocks: Int32Array;
-  fullQIndices: Int32Array;
-}
+// the block classes and table layout live in block-tables.ts; re-exported where they were always found
+export { EMPTY, PARTIAL, FULL, ceilDiv, type BlockTables } from './block-tables';
 
 export interface BlockMask extends BlockTables {
   seqLengths: [number, number];
@@ -37,50 +22,6 @@ export interface BlockMask extends BlockTables {
   toString(): string;
 }
 
-/** Builds both views of the tables from a dense [B, H, qBlocks, kvBlocks] map of EMPTY/PARTIAL/FULL. */
-export function tablesFromDense(dense: Uint8Array, B: number, H: number, qBlocks: number, kvBlocks: number): BlockTables {
-  const planes = B * H;
-  const kvNumBlocks = new Int32Array(planes * qBlocks);
-  const kvIndices = new Int32Array(planes * qBlocks * kvBlocks);
-  const fullKvNumBlocks = new Int32Array(planes * qBlocks);
-  const fullKvIndices = new Int32Array(planes * qBlocks * kvBlocks);
-  const qNumBlocks = new Int32Array(planes * kvBlocks);
-  const qIndices = new Int32Array(planes * kvBlocks * qBlocks);
-  const fullQNumBlocks = new Int32Array(planes * kvBlocks);
-  const fullQIndices = new Int32Array(planes * kvBlocks * qBlocks);
-  for (let p = 0; p < planes; p++) {
-    for (let qb = 0; qb < qBlocks; qb++) {
-      const row = (p * qBlocks + qb) * kvBlocks;
-      let np = 0;
-      let nf = 0;
-      for (let kb = 0; kb < kvBlocks; kb++) {
-        const c = dense[row + kb];
-        if (c === PARTIAL) kvIndices[row + np++] = kb;
-        else if (c === FULL) fullKvIndices[row + nf++] = kb;
-        if (c === PARTIAL || c === FULL) {
-          const col = p * kvBlocks + kb;
-          if (c === PARTIAL) qIndices[col * qBlocks + qNumBlocks[col]!++] = qb;
-          else fullQIndices[col * qBlocks + fullQNumBlocks[col]!++] = qb;
-        }
-      }
-      kvNumBlocks[p * qBlocks + qb] = np;
-      fullKvNumBlocks[p * qBlocks + qb] = nf;
-    }
-  }
-  return { B, H, qBlocks, kvBlocks, kvNumBlocks, kvIndices, fullKvNumBlocks, fullKvIndices, qNumBlocks, qIndices, fullQNumBlocks, fullQIndices };
-}
-
-/** The dense map back from the kv-major tables. */
-export function denseFromTables(t: BlockTables): Uint8Array {
-  const dense = new Uint8Array(t.B * t.H * t.qBlocks * t.kvBlocks);
-  for (let r = 0; r < t.B * t.H * t.qBlocks; r++) {
-    const base = r * t.kvBlocks;
-    for (let i = 0; i < t.kvNumBlocks[r]!; i++) dense[base + t.kvIndices[base + i]!] = PARTIAL;
-    for (let i = 0; i < t.fullKvNumBlocks[r]!; i++) dense[base + t.fullKvIndices[base + i]!] = FULL;
-  }
-  return dense;
-}
-
 export interface BlockMaskShape {
   B: number;
   H: number;
@@ -88,8 +29,6 @@ export interface BlockMaskShape {
   kvLen: number;
   blockSize: [number, number];
 }
-
-export const ceilDiv = (a: number, b: number): number => Math.floor((a + b - 1) / b);
 
 /** The standard BlockMask object over a set of tables. */
 export class TableBlockMask implements BlockMask {
@@ -135,7 +74,7 @@ export class TableBlockMask implements BlockMask {
     if (dense.length !== shape.B * shape.H * qBlocks * kvBlocks) {
       throw new ShapeError(`block map has ${dense.length} entries; expected B·H·qBlocks·kvBlocks = ${shape.B}·${shape.H}·${qBlocks}·${kvBlocks}`);
     }
-    return new TableBlockMask(tablesFromDense(dense, shape.B, shape.H, qBlocks, kvBlocks), shape, maskMod);
+    return new TableBlockMask(tablesFromClasses(dense, shape.B, shape.H, qBlocks, kvBlocks), shape, maskMod);
   }
 
   /** Percent of blocks skipped (empty). */
@@ -147,7 +86,7 @@ export class TableBlockMask implements BlockMask {
   }
 
   toDense(): Uint8Array {
-    return denseFromTables(this);
+    return classesFromTables(this);
   }
 
   /** A picture per (b, h): █ full, ░ partial, space empty (at most 96×96 blocks shown). */
@@ -230,56 +169,4 @@ export function createMask(maskMod: TracedMod, opts: { B?: number; H?: number; q
     for (let h = 0; h < shape.H; h++)
       for (let q = 0; q < shape.qLen; q++) for (let kv = 0; kv < shape.kvLen; kv++) out[i++] = fn(b, h, q, kv) ? 1 : 0;
   return out;
-}
-
-const reblockCache = new WeakMap<BlockMask, Map<string, BlockTables>>();
-
-/**
- * The mask's tables in a kernel's own tile units (tileQ × tileKv). A tile is full when every mask
- * block it overlaps is full, empty when all are empty, partial otherwise. When tiles subdivide the
- * mask's blocks this is exact; when a tile spans several blocks, mixed full/partial tiles become
- * partial (the mask is then evaluated where the BlockMask said full — equal for any consistent mask).
- */
-export function reblock(mask: BlockMask, tileQ: number, tileKv: number): BlockTables {
-  let perMask = reblockCache.get(mask);
-  if (!perMask) reblockCache.set(mask, (perMask = new Map()));
-  const key = `${tileQ}x${tileKv}`;
-  const hit = perMask.get(key);
-  if (hit) return hit;
-  const [qLen, kvLen] = mask.seqLengths;
-  const [bq, bk] = mask.blockSize;
-  const qBlocks = ceilDiv(qLen, bq);
-  const kvBlocks = ceilDiv(kvLen, bk);
-  let tables: BlockTables;
-  if (tileQ === bq && tileKv === bk) {
-    tables = mask;
-  } else {
-    const src = mask.toDense();
-    const qTiles = ceilDiv(qLen, tileQ);
-    const kvTiles = ceilDiv(kvLen, tileKv);
-    const dense = new Uint8Array(mask.B * mask.H * qTiles * kvTiles);
-    for (let p = 0; p < mask.B * mask.H; p++) {
-      for (let qt = 0; qt < qTiles; qt++) {
-        const qb0 = Math.floor((qt * tileQ) / bq);
-        const qb1 = Math.min(qBlocks - 1, Math.floor((Math.min(qLen, (qt + 1) * tileQ) - 1) / bq));
-        for (let kt = 0; kt < kvTiles; kt++) {
-          const kb0 = Math.floor((kt * tileKv) / bk);
-          const kb1 = Math.min(kvBlocks - 1, Math.floor((Math.min(kvLen, (kt + 1) * tileKv) - 1) / bk));
-          let anyVisible = false;
-          let allFull = true;
-          for (let qb = qb0; qb <= qb1; qb++) {
-            for (let kb = kb0; kb <= kb1; kb++) {
-              const c = src[(p * qBlocks + qb) * kvBlocks + kb];
-              if (c !== EMPTY) anyVisible = true;
-              if (c !== FULL) allFull = false;
-            }
-          }
-          dense[(p * qTiles + qt) * kvTiles + kt] = allFull ? FULL : anyVisible ? PARTIAL : EMPTY;
-        }
-      }
-    }
-    tables = tablesFromDense(dense, mask.B, mask.H, qTiles, kvTiles);
-  }
-  perMask.set(key, tables);
-  return tables;
 }

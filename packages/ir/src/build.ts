@@ -68,7 +68,7 @@ export function binaryArith(op: BinaryArithOp, x: Operand, y: Operand): Node {
   return makeSimplified(op, dtype, [a, b]);
 }
 
-export function unaryArith(op: 'neg' | 'abs' | 'floor' | 'ceil', x: Operand): Node {
+export function unaryArith(op: 'neg' | 'abs' | 'sign' | 'floor' | 'ceil' | 'round', x: Operand): Node {
   const a = lift(x);
   requireNumeric(op, a);
   return makeSimplified(op, a.dtype, [a]);

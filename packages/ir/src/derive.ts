@@ -15,6 +15,7 @@ import { TracedMod, argNode } from './trace';
 
 type D = Node | null;
 const LN2 = Math.LN2;
+const TWO_OVER_SQRT_PI = 2 / Math.sqrt(Math.PI);
 
 const add = (a: D, b: D): D => (a && b ? binaryArith('add', a, b) : a ?? b);
 const mul = (a: Node, b: D): D => (b ? binaryArith('mul', a, b) : null);
@@ -36,7 +37,7 @@ function derivOf(n: Node, d: Map<Node, D>): D {
   const db = b ? (d.get(b) ?? null) : null;
   switch (n.op) {
     case 'const': case 'arg': case 'scalar': case 'load':
-    case 'floor': case 'ceil': case 'floordiv': case 'tofloat': case 'toint':
+    case 'floor': case 'ceil': case 'round': case 'sign': case 'floordiv': case 'tofloat': case 'toint':
       return null;
     case 'add': return add(da, db);
     case 'sub': return add(da, negD(db));
@@ -67,6 +68,10 @@ function derivOf(n: Node, d: Map<Node, D>): D {
     case 'sigmoid': return mul(binaryArith('mul', n, binaryArith('sub', 1, n)), da);
     case 'sqrt': return da ? binaryArith('div', da, binaryArith('mul', 2, n)) : null;
     case 'rsqrt': return mul(binaryArith('mul', -0.5, binaryArith('div', n, a!)), da);
+    case 'sin': return mul(math('cos', a!), da);
+    case 'cos': return mul(unaryArith('neg', math('sin', a!)), da);
+    // d erf(x)/dx = (2/√π)·e^(−x²)
+    case 'erf': return mul(binaryArith('mul', TWO_OVER_SQRT_PI, math('exp', unaryArith('neg', binaryArith('mul', a!, a!)))), da);
     case 'lt': case 'le': case 'gt': case 'ge': case 'eq': case 'ne': case 'and': case 'or': case 'not':
       return null;
   }

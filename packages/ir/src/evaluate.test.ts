@@ -125,3 +125,33 @@ describe('op semantics match their hand definitions', () => {
     expect(compileToJs(m)(x, 0, 0, 0, 0)).toBeCloseTo(1 / (1 + Math.exp(-x)) + 2 ** x + 1 / Math.sqrt(x) + Math.log2(x), 14);
   });
 });
+
+describe('special values (docs/architecture.md §4): evaluate, compileToJs and the constant folder agree', () => {
+  /** The value of pow(a, b) three ways: folded at trace time, interpreted, compiled. */
+  const three = (a: number, b: number) => {
+    const folded = traceScoreMod(() => constant(a, 'f32').pow(b));
+    const dynamic = traceScoreMod((s) => s.pow(b));
+    expect(folded.root.op).toBe('const');
+    return [folded.root.arg, evaluate(dynamic, { score: a, b: 0, h: 0, q: 0, kv: 0 }), compileToJs(dynamic)(a, 0, 0, 0, 0)];
+  };
+
+  it('pow is IEEE (C powf): a negative base to a non-integer power is NaN; a base of 1 is 1 even for NaN', () => {
+    const cases: [number, number, number][] = [
+      [-8, 1 / 3, NaN], [-2, 0.5, NaN], [-2, 3, -8], [-2, -2, 0.25], [2, 0.5, Math.SQRT2], [0, -1, Infinity], [-0, -1, -Infinity],
+      [1, NaN, 1], [1, Infinity, 1], [-1, Infinity, 1], [-1, -Infinity, 1], [NaN, 0, 1], [NaN, 1, NaN], [0.5, Infinity, 0],
+    ];
+    for (const [a, b, want] of cases) for (const got of three(a, b)) expect(got, `pow(${a}, ${b})`).toBe(want);
+  });
+
+  it('NaN propagates through arithmetic, math and min/max; comparisons with NaN are false; toInt(NaN) is 0', () => {
+    const mod = traceScoreMod((s, _b, _h, q) => s.add(1).mul(2).exp().min(q.toFloat()).max(-1));
+    expect(compileToJs(mod)(NaN, 0, 0, 5, 0)).toBeNaN();
+    expect(evaluate(mod, { score: NaN, b: 0, h: 0, q: 5, kv: 0 })).toBeNaN();
+    const cmp = traceMaskMod((_b, _h, q) => q.toFloat().div(0).mul(0).lt(1).or(q.toFloat().div(0).mul(0).ge(1)));
+    expect(compileToJs(cmp)(0, 0, 0, 0)).toBe(false); // 0/0·0 is NaN: neither < 1 nor ≥ 1
+    expect(compileToJs(traceScoreMod((s) => s.toInt().toFloat()))(NaN, 0, 0, 0, 0)).toBe(0);
+    // NaN and ±Infinity constants are kept as they are (never a finite stand-in)
+    expect(compileToJs(traceScoreMod(() => constant(NaN, 'f32')))(0, 0, 0, 0, 0)).toBeNaN();
+    expect(compileToJs(traceScoreMod((s) => s.min(Infinity).max(-Infinity)))(3, 0, 0, 0, 0)).toBe(3);
+  });
+});

@@ -4,13 +4,14 @@
  * source is made from the IR alone — op templates, numeric literals and slot numbers — so nothing a
  * user wrote (names, strings) ever enters it.
  */
-import { OptionError } from './errors';
+import { OptionError, TraceError } from './errors';
 import type { LoadArg, Node, ScalarArg } from './node';
 import { topoOrder } from './node';
 import type { ArgName } from './ops';
 import { CapturedTensor, type ModParam, type Scalar } from './params';
 import { jsHelpers, jsLiteral, jsTemplate, opFunction } from './semantics';
-import type { TracedMod } from './trace';
+import { TracedMod } from './trace';
+import { checkGraphParams } from './trace-check';
 
 export type Value = number | boolean;
 export interface ModArgs {
@@ -63,6 +64,7 @@ export function evaluate(mod: TracedMod, args: ModArgs): Value {
 
 /** JS source for the body of a function computing `roots`; returns statements and result names. */
 export function renderJsBody(roots: readonly Node[], captures: readonly ModParam[]): { lines: string[]; results: string[] } {
+  checkGraphParams(roots, captures);
   const names = new Map<Node, string>();
   const lines: string[] = [];
   captures.forEach((c, slot) => {
@@ -103,8 +105,18 @@ export function renderJsBody(roots: readonly Node[], captures: readonly ModParam
 
 export type CompiledMod = (...args: number[]) => Value;
 
+const ARG_NAMES: readonly string[] = ['score', 'b', 'h', 'q', 'kv'];
+
+/** The parameter list is pasted into the function's source: hook argument names only, each once. */
+function checkParamNames(params: readonly ArgName[]): void {
+  if (!Array.isArray(params) || params.some((p) => !ARG_NAMES.includes(p)) || new Set(params).size !== params.length) {
+    throw new TraceError(`compileNodeToJs: parameters are distinct names among ${ARG_NAMES.join(', ')}`);
+  }
+}
+
 /** Compiles a graph to a JS function of the given parameters. */
 export function compileNodeToJs(root: Node, captures: readonly ModParam[], params: readonly ArgName[]): CompiledMod {
+  checkParamNames(params);
   const { lines, results } = renderJsBody([root], captures);
   const source = `"use strict";\nreturn function flexMod(${params.join(', ')}) {\n  ${lines.join('\n  ')}\n  return ${results[0]};\n};`;
   return new Function('caps', '$h', source)(captures, jsHelpers) as CompiledMod;
@@ -112,6 +124,7 @@ export function compileNodeToJs(root: Node, captures: readonly ModParam[], param
 
 /** Score mods compile to (score, b, h, q, kv) => number, masks to (b, h, q, kv) => boolean. */
 export function compileToJs(mod: TracedMod): CompiledMod {
+  if (!TracedMod.isTracedMod(mod)) throw new TraceError('compileToJs needs a mod from traceScoreMod / traceMaskMod');
   const params: ArgName[] = mod.kind === 'score' ? ['score', 'b', 'h', 'q', 'kv'] : ['b', 'h', 'q', 'kv'];
   return compileNodeToJs(mod.root, mod.captures, params);
 }

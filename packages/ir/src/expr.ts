@@ -40,8 +40,12 @@ export class Expr implements NodeSource {
   clamp(lo: Operand, hi: Operand): Expr { return this.max(lo).min(hi); }
   neg(): Expr { return wrap(build.unaryArith('neg', this)); }
   abs(): Expr { return wrap(build.unaryArith('abs', this)); }
+  /** −1, 0 or 1 in the input's dtype (floats: ±0 and NaN pass through). */
+  sign(): Expr { return wrap(build.unaryArith('sign', this)); }
   floor(): Expr { return wrap(build.unaryArith('floor', this)); }
   ceil(): Expr { return wrap(build.unaryArith('ceil', this)); }
+  /** To the nearest integer, ties to even (2.5 → 2, 3.5 → 4; not JS Math.round). Identity on i32. */
+  round(): Expr { return wrap(build.unaryArith('round', this)); }
 
   lt(x: Operand): Expr { return wrap(build.compare('lt', this, x)); }
   le(x: Operand): Expr { return wrap(build.compare('le', this, x)); }
@@ -63,6 +67,10 @@ export class Expr implements NodeSource {
   sigmoid(): Expr { return wrap(build.math('sigmoid', this)); }
   sqrt(): Expr { return wrap(build.math('sqrt', this)); }
   rsqrt(): Expr { return wrap(build.math('rsqrt', this)); }
+  sin(): Expr { return wrap(build.math('sin', this)); }
+  cos(): Expr { return wrap(build.math('cos', this)); }
+  /** The error function (GELU's building block); WGSL evaluates it with a documented approximation. */
+  erf(): Expr { return wrap(build.math('erf', this)); }
   toFloat(): Expr { return wrap(build.cast('tofloat', this)); }
   /** Truncates toward zero, saturating at the i32 range (NaN → 0). */
   toInt(): Expr { return wrap(build.cast('toint', this)); }
@@ -93,6 +101,11 @@ export const tanhApprox = mathFn('tanh_approx');
 export const sigmoid = mathFn('sigmoid');
 export const sqrt = mathFn('sqrt');
 export const rsqrt = mathFn('rsqrt');
+export const sin = mathFn('sin');
+export const cos = mathFn('cos');
+export const erf = mathFn('erf');
+export const sign = (x: Operand): Expr => wrap(build.unaryArith('sign', x));
+export const round = (x: Operand): Expr => wrap(build.unaryArith('round', x));
 export const abs = (x: Operand): Expr => wrap(build.unaryArith('abs', x));
 export const floor = (x: Operand): Expr => wrap(build.unaryArith('floor', x));
 export const ceil = (x: Operand): Expr => wrap(build.unaryArith('ceil', x));

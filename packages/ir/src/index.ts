@@ -11,6 +11,7 @@ export type { Operand, NodeSource } from './build';
 export * from './expr';
 export { capture, scalar, CapturedTensor, Scalar, type ModParam } from './params';
 export { traceScoreMod, traceMaskMod, TracedMod, type ScoreMod, type MaskMod } from './trace';
+export { jsMod, type JsMod, type PlainMod, type FreeVariable, type FreeVariables } from './js/js-mod';
 export { evaluate, evaluateNode, compileToJs, compileNodeToJs, renderJsBody, type ModArgs, type Value, type CompiledMod } from './evaluate';
 export { gradScore, captureGradTerms, differentiate, type CaptureGradTerm } from './derive';
 export { maskInterval, compileMaskInterval, type Box, type Coverage, type CoverageCode, type CompiledInterval } from './interval';
@@ -20,8 +21,17 @@ export * from './render/param-layout';
 export * from './render/hook-plan';
 export * from './render/hooks';
 export * from './tensor';
+export * from './block-tables';
+// Seeded tensors and numeric comparison: for examples, benchmarks and apps as much as for tests
+// (the /testing entry re-exports them; it also pulls in vitest, which a browser bundle must not).
+export { seededRandom, randomNormal, randomTensor } from './random';
+export { compareClose, assertClose, formatComparison, type Comparison, type Tolerance } from './compare';
 export * from './block-mask';
+export { tileTables, blockClasses, tileTableConversions, type TileTables, type TileTableOptions } from './tile-tables';
 export * from './kernel';
+export { checkOptionValues, checkFeatures, requestedFeatures, type BackendFeature, type AttentionPass } from './options';
+export * from './validate';
+export { checkBlockMask } from './validate-mask';
 export { hashString } from './hash';
 export { inlineMod, rebindParams, type InlineArgs } from './inline';
 export { allocateHostKv, checkKvRowWrite, hasKvStorage, writeHostKvRows, type KvStorage } from './kv-storage';

@@ -6,6 +6,7 @@ import { maskInterval, type Box } from './interval';
 import { capture, scalar } from './params';
 import { graphArbitraries, paramsArbitrary, showAst, traceMaskAst } from './random-graphs.test-helpers';
 import { traceMaskMod, traceScoreMod } from './trace';
+import { constant, where } from './expr';
 
 const range = (lo: number, width: number): fc.Arbitrary<[number, number]> =>
   fc.tuple(fc.integer({ min: lo, max: 40 }), fc.integer({ min: 0, max: width })).map(([a, w]) => [a, a + w]);
@@ -90,6 +91,14 @@ describe('maskInterval regressions (each was claimed wrongly once)', () => {
     const m2 = traceMaskMod((_b, _h, q, kv) => t2.at(q, kv).lt(5));
     expect(maskInterval(m2, box([0, 1], [0, 1]))).toBe('some');
     expect(maskInterval(m2, box([1, 1], [0, 1]))).toBe('all');
+  });
+  it('a NaN constant (or one folded to NaN) mixed into a range: comparisons stay undecided, never false everywhere', () => {
+    const viaWhere = traceMaskMod((_b, _h, q) => where(q.lt(2), q.toFloat(), NaN).lt(100));
+    expect(compileToJs(viaWhere)(0, 0, 0, 0)).toBe(true);
+    expect(maskInterval(viaWhere, box([0, 3], [0, 0]))).toBe('some');
+    expect(maskInterval(viaWhere, box([2, 3], [0, 0]))).toBe('none');
+    const folded = traceMaskMod((_b, _h, q) => q.toFloat().max(constant(-5e-324, 'f32').log2().neg()).ge(0).not()); // log2(−x) folds to NaN
+    expect(maskInterval(folded, box([0, 3], [0, 0]))).not.toBe('none');
   });
   it('float mod rounds outside [0, b): no claim from the [0, b] bound', () => {
     // fmod(x, 1/3) = x − (1/3)·floor(3x) is slightly negative for x = 1 − 2^-53 in float64.

@@ -157,7 +157,7 @@ const I = {
   },
   pow(al: number, ah: number, bl: number, bh: number, nan: boolean): void {
     if (al === ah && bl === bh) {
-      const v = Math.pow(al, bl);
+      const v = jsHelpers.pow(al, bl);
       return I.set(v, v, nan || v !== v);
     }
     I.set(NaN, NaN, true);
@@ -193,7 +193,30 @@ const I = {
     if (lo < -2147483648 || hi > 2147483647) return I.set(-2147483648, 2147483647, nan);
     I.set(lo, hi, nan);
   },
+  /**
+   * sin/cos over [l, h]: the endpoints' values, widened to ±1 where an extremum (a multiple of π/2
+   * for the right phase) lies inside. Math.sin/cos are not correctly rounded, so the bounds are
+   * widened by a few ulps (and clamped to [−1, 1]) to stay sound.
+   */
+  trig(f: (x: number) => number, phase: number, l: number, h: number, nan: boolean): void {
+    if (!Number.isFinite(l) || !Number.isFinite(h)) return I.set(-1, 1, true); // sin(±∞) is NaN
+    // a full period, or magnitudes where consecutive extrema are not representable apart
+    if (h - l >= 2 * Math.PI || Math.abs(l) > 1e6 || Math.abs(h) > 1e6) return I.set(-1, 1, nan);
+    const a = f(l);
+    const b = f(h);
+    let lo = Math.min(a, b) - 4e-16;
+    let hi = Math.max(a, b) + 4e-16;
+    // extrema of sin at π/2 + kπ (cos: kπ): x = phase + kπ; check every k with x in [l, h]
+    for (let k = Math.ceil((l - phase) / Math.PI - 1e-9); phase + k * Math.PI <= h + 1e-9; k++) {
+      if (k % 2 === 0) hi = 1;
+      else lo = -1;
+    }
+    I.set(Math.max(-1, lo), Math.min(1, hi), nan);
+  },
+  sin: Math.sin, cos: Math.cos,
   toint: jsHelpers.toint,
+  erf: jsHelpers.erf, round: jsHelpers.round,
+  sign: (x: number) => Math.sign(x),
   exp: Math.exp, exp2: (x: number) => Math.pow(2, x), log: Math.log, log2: Math.log2, tanh: Math.tanh,
   sigmoid: (x: number) => 1 / (1 + Math.exp(-x)), sqrt: Math.sqrt,
 };
@@ -201,6 +224,7 @@ const I = {
 const MONO: Record<string, [string, number]> = {
   exp: ['exp', -Infinity], exp2: ['exp2', -Infinity], tanh: ['tanh', -Infinity], tanh_approx: ['tanh', -Infinity],
   sigmoid: ['sigmoid', -Infinity], sqrt: ['sqrt', 0], log: ['log', 0], log2: ['log2', 0],
+  erf: ['erf', -Infinity],
 };
 
 /** Generates the straight-line interval code for a mask. */
@@ -228,7 +252,10 @@ function renderIntervalJs(root: Node, captures: readonly ModParam[]): string {
     switch (n.op) {
       case 'const':
         if (n.dtype === 'bool') bool(String(n.arg === true), String(n.arg === false));
-        else num(jsLiteral(n.arg as number), jsLiteral(n.arg as number), String(Number.isNaN(n.arg)));
+        // a NaN constant is the empty range plus NaN (like a table of NaNs): NaN bounds would make
+        // every comparison on it look false, and 'all'/'none' claims wrong (fix)
+        else if (Number.isNaN(n.arg)) num('Infinity', '-Infinity', 'true');
+        else num(jsLiteral(n.arg as number), jsLiteral(n.arg as number), 'false');
         break;
       case 'arg': {
         const i = ARG_INDEX[n.arg as ArgName];
@@ -263,8 +290,14 @@ function renderIntervalJs(root: Node, captures: readonly ModParam[]): string {
         break;
       case 'abs': callWrapped('abs', `${lo(a!)}, ${hi(a!)}, ${nan(a!)}`); break;
       case 'floor': case 'ceil': num(`Math.${n.op}(${lo(a!)})`, `Math.${n.op}(${hi(a!)})`, nan(a!)); break;
+      // monotone (non-decreasing) and total: the endpoints bound them (round is identity on i32)
+      case 'round': num(int ? lo(a!) : `I.round(${lo(a!)})`, int ? hi(a!) : `I.round(${hi(a!)})`, nan(a!)); break;
+      case 'sign': num(`I.sign(${lo(a!)})`, `I.sign(${hi(a!)})`, nan(a!)); break;
+      // sin peaks at π/2 + 2kπ (phase π/2), cos at 2kπ (phase 0)
+      case 'sin': call('trig', `I.sin, ${Math.PI / 2}, ${lo(a!)}, ${hi(a!)}, ${nan(a!)}`); break;
+      case 'cos': call('trig', `I.cos, 0, ${lo(a!)}, ${hi(a!)}, ${nan(a!)}`); break;
       case 'rsqrt': call('rsqrt', `${lo(a!)}, ${hi(a!)}, ${nan(a!)}`); break;
-      case 'exp': case 'exp2': case 'log': case 'log2': case 'tanh': case 'tanh_approx': case 'sigmoid': case 'sqrt': {
+      case 'exp': case 'exp2': case 'log': case 'log2': case 'tanh': case 'tanh_approx': case 'sigmoid': case 'sqrt': case 'erf': {
         const [fn, domainLo] = MONO[n.op]!;
         call('mono', `I.${fn}, ${lo(a!)}, ${hi(a!)}, ${nan(a!)}, ${jsLiteral(domainLo)}`);
         break;

@@ -1,13 +1,16 @@
 /**
  * The one kernel interface every backend implements, and the validation of its inputs. Backends call
- * `resolveAttention` first, so every backend rejects the same bad input with the same typed error.
+ * `resolveAttention` first (tensors through validate.ts, the block mask through validate-mask.ts),
+ * so every backend rejects the same bad input with the same typed error.
  */
 import type { BlockMask } from './block-mask';
 import { OptionError, ShapeError, UnsupportedError } from './errors';
+import { type AttentionPass, type BackendFeature, checkFeatures, checkOptionValues } from './options';
 import type { CapturedTensor } from './params';
 import type { Tensor } from './tensor';
-import { numel } from './tensor';
 import { type ScoreMod, type TracedMod, traceScoreMod } from './trace';
+import { checkTensor, checkTensorShape, type TensorLike, type TensorPolicy } from './validate';
+import { checkBlockMask } from './validate-mask';
 
 export interface FlexAttentionOptions {
   scoreMod?: ScoreMod | TracedMod;
@@ -16,12 +19,26 @@ export interface FlexAttentionOptions {
   scale?: number;
   /** Allow Hq ≠ Hkv: query head h reads kv head floor(h / (Hq / Hkv)). */
   enableGqa?: boolean;
+  /** Also return lse (natural log, [B, Hq, Lq], f32); the same as `returnAux: { lse: true }`. */
   returnLse?: boolean;
+  /**
+   * Auxiliary outputs: `lse`, and `maxScores` — the row max of the post-mod scores ([B, Hq, Lq],
+   * f32, natural units, −inf for a row with no visible key). Backends that do not compute
+   * maxScores reject it (UnsupportedError) rather than return without it.
+   */
+  returnAux?: { lse?: boolean; maxScores?: boolean };
+}
+
+/** flexAttentionBackward's options: the forward's, plus the gradient w.r.t. the returned lse. */
+export interface FlexAttentionBackwardOptions<T = Tensor> extends FlexAttentionOptions {
+  /** dLoss/dlse, [B, Hq, Lq] f32; absent means zero (a loss that does not use lse). */
+  dLse?: T;
 }
 
 export interface FlexAttentionResult<T = Tensor> {
   out: T;
   lse?: T;
+  maxScores?: T;
 }
 
 export interface FlexAttentionGrads<T = Tensor> {
@@ -34,9 +51,15 @@ export interface FlexAttentionGrads<T = Tensor> {
 
 export interface FlexAttentionBackend<T = Tensor> {
   readonly name: string;
+  /**
+   * Optional capabilities (`dLse`, `maxScores`) this backend implements; options that need one it
+   * does not declare are rejected with an UnsupportedError. The conformance suite runs their cases
+   * on backends that declare them and checks the rejection on the others.
+   */
+  readonly features?: readonly BackendFeature[];
   flexAttention(q: T, k: T, v: T, options?: FlexAttentionOptions): Promise<FlexAttentionResult<T>>;
   /** `lse` is the forward's natural-log lse ([B, Hq, Lq], f32). */
-  flexAttentionBackward(q: T, k: T, v: T, out: T, lse: T, dOut: T, options?: FlexAttentionOptions): Promise<FlexAttentionGrads<T>>;
+  flexAttentionBackward(q: T, k: T, v: T, out: T, lse: T, dOut: T, options?: FlexAttentionBackwardOptions<T>): Promise<FlexAttentionGrads<T>>;
   dispose(): void;
   /**
    * Optional, for the benchmark: times passes with the inputs resident on the device (uploaded once),
@@ -79,27 +102,12 @@ export interface AttentionProblem extends AttentionShape {
   scoreMod: TracedMod | undefined;
   blockMask: BlockMask | undefined;
   dtype: Tensor['dtype'];
-}
-
-/** Just what validation needs of a tensor, so device-resident tensors validate the same way. */
-export interface TensorLike {
-  shape: readonly number[];
-  dtype: string;
-}
-
-const DTYPES = ['f32', 'f16', 'bf16'];
-
-function check4d(name: string, t: TensorLike | undefined, expected: string): readonly number[] {
-  if (!t || !Array.isArray(t.shape)) throw new ShapeError(`${name} must be a tensor ${expected}`);
-  if (t.shape.length !== 4) throw new ShapeError(`${name} must have 4 dimensions ${expected}, got shape [${t.shape.join(', ')}]`);
-  if (t.shape.some((d) => !Number.isInteger(d) || d < 1)) throw new ShapeError(`${name} has shape [${t.shape.join(', ')}]; every dimension must be a positive integer`);
-  if (!DTYPES.includes(t.dtype)) throw new OptionError(`${name} has dtype '${t.dtype}'; use 'f32', 'f16' or 'bf16'`);
-  const data = (t as Partial<Tensor>).data;
-  if (data && data.length !== numel(t.shape)) throw new ShapeError(`${name} has ${data.length} elements but shape [${t.shape.join(', ')}] needs ${numel(t.shape)}`);
-  if (data && (t.dtype === 'f32') !== data instanceof Float32Array) {
-    throw new OptionError(`${name}: dtype '${t.dtype}' needs ${t.dtype === 'f32' ? 'a Float32Array' : 'a Uint16Array of bit patterns'}`);
-  }
-  return t.shape;
+  /** The tensor policy q/k/v were checked with; backward inputs are checked with it too. */
+  tensors?: TensorPolicy;
+  /** returnLse or returnAux.lse */
+  returnLse: boolean;
+  /** returnAux.maxScores */
+  returnMaxScores: boolean;
 }
 
 /** What a backend can run beyond the common case; a call needing more fails in resolveAttention. */
@@ -110,20 +118,43 @@ export interface AttentionSupport {
    * leave this off, and such a call gets an UnsupportedError before any work.
    */
   kvBatchBroadcast?: boolean;
+  /** Which tensors the backend takes: 'host', or its DeviceTensors (validate.ts). */
+  tensors?: TensorPolicy;
 }
 
-/** Validates q/k/v and options; returns the resolved problem. */
+/** Who resolves a call: the pass (which options are allowed) and the backend (which features it has). */
+export interface ResolveContext {
+  maxHeadDim?: number;
+  pass?: AttentionPass;
+  /** Options needing a feature this backend does not declare are rejected (UnsupportedError). */
+  backend?: { name: string; features?: readonly BackendFeature[] };
+  /** What the backend runs beyond the common case (K/V batch broadcast, device tensors). */
+  support?: AttentionSupport;
+}
+
+/**
+ * Validates q/k/v and options; returns the resolved problem. `context` is the backend's head-dim
+ * limit (a number, the older form, with `support` after it) or a ResolveContext. Without a backend
+ * in the context, options that need an optional feature (dLse, maxScores) are rejected: nothing is
+ * silently ignored.
+ */
 export function resolveAttention(
   q: TensorLike,
   k: TensorLike,
   v: TensorLike,
-  options: FlexAttentionOptions = {},
-  maxHeadDim = Infinity,
-  support: AttentionSupport = {},
+  options: FlexAttentionBackwardOptions<unknown> = {},
+  context: number | ResolveContext = Infinity,
+  supportArg: AttentionSupport = {},
 ): AttentionProblem {
-  const [B, Hq, Lq, E] = check4d('q', q, '[B, Hq, Lq, E]') as [number, number, number, number];
-  const [Bk, Hkv, Lkv, Ek] = check4d('k', k, '[B, Hkv, Lkv, E]') as [number, number, number, number];
-  const [Bv, Hv, Lv, Ev] = check4d('v', v, '[B, Hkv, Lkv, Ev]') as [number, number, number, number];
+  const ctx: ResolveContext = typeof context === 'number' ? { maxHeadDim: context } : context;
+  const maxHeadDim = ctx.maxHeadDim ?? Infinity;
+  const support = ctx.support ?? supportArg;
+  checkOptionValues(options, ctx.pass ?? 'forward');
+  checkFeatures(ctx.backend, options);
+  const { tensors } = support;
+  const [B, Hq, Lq, E] = checkTensor('q', q, '[B, Hq, Lq, E]', tensors).shape as [number, number, number, number];
+  const [Bk, Hkv, Lkv, Ek] = checkTensor('k', k, '[B, Hkv, Lkv, E]', tensors).shape as [number, number, number, number];
+  const [Bv, Hv, Lv, Ev] = checkTensor('v', v, '[B, Hkv, Lkv, Ev]', tensors).shape as [number, number, number, number];
   if (q.dtype !== k.dtype || q.dtype !== v.dtype) throw new OptionError(`q, k and v must share a dtype; got ${q.dtype}, ${k.dtype}, ${v.dtype}`);
   if (Bk !== Bv || (Bk !== B && Bk !== 1)) throw new ShapeError(`batch sizes differ: q has ${B}, k ${Bk}, v ${Bv}; k and v need q's batch, or batch 1 to share one K/V across the batch`);
   if (Bk !== B && !support.kvBatchBroadcast) {
@@ -136,27 +167,23 @@ export function resolveAttention(
     if (Hq % Hkv !== 0) throw new ShapeError(`grouped-query attention needs Hq divisible by Hkv; got Hq=${Hq}, Hkv=${Hkv}`);
   }
   if (E > maxHeadDim || Ev > maxHeadDim) throw new ShapeError(`head dims E=${E}, Ev=${Ev} exceed this backend's limit of ${maxHeadDim}`);
+  // any finite number, 0 and negative included (PyTorch's rule); checkOptionValues checked the type
   const scale = options.scale ?? 1 / Math.sqrt(E);
-  if (typeof scale !== 'number' || !Number.isFinite(scale) || scale <= 0) throw new OptionError(`scale must be a positive finite number, got ${String(options.scale)}`);
-  const mask = options.blockMask;
-  if (mask) {
-    const [mq, mk] = mask.seqLengths;
-    if (mq !== Lq || mk !== Lkv) throw new ShapeError(`the block mask was built for qLen=${mq}, kvLen=${mk} but q/k have Lq=${Lq}, Lkv=${Lkv}; rebuild it with createBlockMask(mask, { qLen: ${Lq}, kvLen: ${Lkv} })`);
-    if (mask.B !== 1 && mask.B !== B) throw new ShapeError(`the block mask has B=${mask.B}; it must be 1 (broadcast) or the batch size ${B}`);
-    if (mask.H !== 1 && mask.H !== Hq) throw new ShapeError(`the block mask has H=${mask.H}; it must be 1 (broadcast) or the number of query heads ${Hq}`);
-    if (mask.maskMod?.kind !== 'mask') throw new OptionError('blockMask.maskMod must be a traced mask mod');
-  }
+  const mask = checkBlockMask(options.blockMask, Lq, Lkv, B, Hq);
   const scoreMod = options.scoreMod === undefined ? undefined : traceScoreMod(options.scoreMod);
-  return { B, Hq, Hkv, Lq, Lkv, E, Ev, kvBatch: Bk, groupSize: Hq / Hkv, scale, scoreMod, blockMask: mask, dtype: q.dtype as Tensor['dtype'] };
+  const returnLse = options.returnLse === true || options.returnAux?.lse === true;
+  const returnMaxScores = options.returnAux?.maxScores === true;
+  return { B, Hq, Hkv, Lq, Lkv, E, Ev, kvBatch: Bk, groupSize: Hq / Hkv, scale, scoreMod, blockMask: mask, dtype: q.dtype as Tensor['dtype'], tensors, returnLse, returnMaxScores };
 }
 
-/** Checks out/lse/dOut shapes for the backward pass against the resolved problem. */
-export function checkBackwardInputs(p: AttentionProblem, out: TensorLike, lse: TensorLike, dOut: TensorLike): void {
-  const want = [p.B, p.Hq, p.Lq, p.Ev];
-  const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
-  if (!same(out.shape, want)) throw new ShapeError(`out must be [${want.join(', ')}], got [${out.shape.join(', ')}]`);
-  if (!same(dOut.shape, want)) throw new ShapeError(`dOut must be [${want.join(', ')}], got [${dOut.shape.join(', ')}]`);
-  if (!same(lse.shape, [p.B, p.Hq, p.Lq])) throw new ShapeError(`lse must be [${p.B}, ${p.Hq}, ${p.Lq}] (run the forward with returnLse: true), got [${lse.shape.join(', ')}]`);
-  if (out.dtype !== p.dtype || dOut.dtype !== p.dtype) throw new OptionError(`out and dOut must have q's dtype ${p.dtype}`);
-  if (lse.dtype !== 'f32') throw new OptionError(`lse must be f32, got ${lse.dtype}`);
+/**
+ * Checks the backward pass's out/dOut ([B, Hq, Lq, Ev], q's dtype), lse and dLse ([B, Hq, Lq], f32)
+ * against the resolved problem, with the same tensor policy as its q/k/v.
+ */
+export function checkBackwardInputs(p: AttentionProblem, out: TensorLike, lse: TensorLike, dOut: TensorLike, dLse?: TensorLike): void {
+  const rows = [p.B, p.Hq, p.Lq];
+  checkTensorShape('out', out, [...rows, p.Ev], p.dtype, " (the forward's out)", p.tensors);
+  checkTensorShape('dOut', dOut, [...rows, p.Ev], p.dtype, ' (the gradient of out)', p.tensors);
+  checkTensorShape('lse', lse, rows, 'f32', ' (run the forward with returnLse: true)', p.tensors);
+  if (dLse !== undefined) checkTensorShape('dLse', dLse, rows, 'f32', ' (the gradient of the returned lse)', p.tensors);
 }

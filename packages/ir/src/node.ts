@@ -1,26 +1,27 @@
 /**
  * Immutable, hash-consed IR nodes. Building the same (op, dtype, sources, arg) twice returns the same
- * object, so equal graphs are identical, common subexpressions are shared, and a node's structural
- * `hash` (derived from content only, never from creation order) is a stable cache key.
+ * object while the first is alive, so equal graphs are identical, common subexpressions are shared,
+ * and a node's structural `hash` (derived from content only, never from creation order) is a stable
+ * cache key.
+ *
+ * The intern table holds nodes weakly: a program that traces new mods forever (a new constant per
+ * step, say) must not keep every graph it ever built. Equal content still gives one object while any
+ * user holds it; once collected, the next build makes a fresh node with the same hash.
  */
+import { TraceError } from './errors';
 import { hashString } from './hash';
-import type { ArgName, DType, Op } from './ops';
+import { checkNode, type NodeArg } from './node-rules';
+import type { DType, Op } from './ops';
 
-/** A load from a captured tensor: which parameter slot, its element dtype and rank. */
-export interface LoadArg {
-  readonly slot: number;
-  readonly dtype: 'f32' | 'i32';
-  readonly rank: number;
-}
-/** A runtime scalar parameter: its slot and dtype. Its value is not part of the graph. */
-export interface ScalarArg {
-  readonly slot: number;
-  readonly dtype: 'f32' | 'i32';
-}
-export type NodeArg = number | boolean | ArgName | LoadArg | ScalarArg | undefined;
+export type { LoadArg, NodeArg, ScalarArg } from './node-rules';
 
 let nextId = 0;
-const interned = new Map<string, Node>();
+const MAKE = Symbol('Node.make');
+const interned = new Map<string, WeakRef<Node>>();
+// A collected node's entry is removed unless a newer node already took its key.
+const reaper = new FinalizationRegistry<string>((key) => {
+  if (interned.get(key)?.deref() === undefined) interned.delete(key);
+});
 
 function argKey(arg: NodeArg): string {
   if (arg === undefined) return '';
@@ -30,26 +31,48 @@ function argKey(arg: NodeArg): string {
 }
 
 export class Node {
+  /** Only nodes made by `Node.make` carry it (`Object.create(Node.prototype)` does not). */
+  readonly #genuine = true;
   readonly id = nextId++;
-  private structuralHash: string | undefined;
+  /** Content hash: same graph → same hash in any process; any differing constant → a different hash. */
+  readonly hash: string;
 
   private constructor(
+    token: symbol,
     readonly op: Op,
     readonly dtype: DType,
     readonly src: readonly Node[],
     readonly arg: NodeArg,
   ) {
+    // TypeScript's `private` is not enforced at run time: `Reflect.construct(Node, …)` must not
+    // make a genuine node around an unchecked payload
+    if (token !== MAKE) throw new TraceError('nodes are made with Node.make');
+    this.hash = hashString(`${op}|${dtype}|${argKey(arg)}|${src.map((s) => s.hash).join(',')}`);
     Object.freeze(src);
+    // renderers read op/arg into kernel text: no field may change after the checks in make()
+    Object.freeze(this);
   }
 
-  /** The one way nodes are made: returns the existing node for equal content. */
+  /** True for nodes built by `Node.make` (checked content, frozen); false for look-alikes. */
+  static isNode(x: unknown): x is Node {
+    return typeof x === 'object' && x !== null && #genuine in x;
+  }
+
+  /**
+   * The one way nodes are made: checks the payload and typing rules (TraceError naming the rule),
+   * then returns the existing node for equal content.
+   */
   static make(op: Op, dtype: DType, src: readonly Node[], arg?: NodeArg): Node {
-    const key = `${op}|${dtype}|${src.map((s) => s.id).join(',')}|${argKey(arg)}`;
-    let node = interned.get(key);
-    if (!node) {
-      node = new Node(op, dtype, [...src], arg);
-      interned.set(key, node);
-    }
+    if (!Array.isArray(src)) throw new TraceError(`Node.make('${String(op)}'): sources must be an array of nodes`);
+    const sources = [...src];
+    if (!sources.every((s) => Node.isNode(s))) throw new TraceError(`Node.make('${String(op)}'): every source must be a node made by Node.make`);
+    const payload = checkNode(op, dtype, sources, arg);
+    const key = `${op}|${dtype}|${sources.map((s) => s.id).join(',')}|${argKey(payload)}`;
+    const live = interned.get(key)?.deref();
+    if (live) return live;
+    const node = new Node(MAKE, op, dtype, sources, payload);
+    interned.set(key, new WeakRef(node));
+    reaper.register(node, key);
     return node;
   }
 
@@ -57,18 +80,18 @@ export class Node {
   toNode(): Node {
     return this;
   }
+}
 
-  /** Content hash: same graph → same hash in any process; any differing constant → a different hash. */
-  get hash(): string {
-    this.structuralHash ??= hashString(`${this.op}|${this.dtype}|${argKey(this.arg)}|${this.src.map((s) => s.hash).join(',')}`);
-    return this.structuralHash;
-  }
+/** How many entries the intern table holds now (live nodes plus not-yet-reaped dead ones); for tests. */
+export function internTableSize(): number {
+  return interned.size;
 }
 
 /**
  * All nodes reachable from the roots, sources before users (a topological order). Nodes in `stop`
  * are listed but not expanded: a renderer or evaluator that already has their values (hoisted
- * subexpressions) never visits what lies below them.
+ * subexpressions) never visits what lies below them. Every renderer and evaluator walks graphs
+ * through here, so a look-alike object that did not come from `Node.make` is refused here.
  */
 export function topoOrder(roots: readonly Node[], stop?: ReadonlySet<Node> | ReadonlyMap<Node, unknown>): Node[] {
   const order: Node[] = [];
@@ -77,6 +100,7 @@ export function topoOrder(roots: readonly Node[], stop?: ReadonlySet<Node> | Rea
   while (stack.length) {
     const top = stack.pop()!;
     if (seen.has(top.node)) continue;
+    if (!Node.isNode(top.node)) throw new TraceError('a graph holds an object that is not a node made by Node.make; build graphs with Node.make or the Expr methods');
     if (top.expanded) {
       seen.add(top.node);
       order.push(top.node);

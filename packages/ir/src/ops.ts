@@ -7,14 +7,15 @@ export type DType = 'bool' | 'i32' | 'f32';
 
 export const LEAF_OPS = ['const', 'arg', 'scalar', 'load'] as const;
 export const BINARY_ARITH_OPS = ['add', 'sub', 'mul', 'div', 'mod', 'floordiv', 'pow', 'min', 'max'] as const;
-export const UNARY_ARITH_OPS = ['neg', 'abs'] as const;
+/** `sign` keeps the dtype: −1, 0 or 1 (floats: ±0 stay ±0, NaN stays NaN). */
+export const UNARY_ARITH_OPS = ['neg', 'abs', 'sign'] as const;
 export const COMPARE_OPS = ['lt', 'le', 'gt', 'ge', 'eq', 'ne'] as const;
 export const LOGIC_OPS = ['and', 'or', 'not'] as const;
 export const SELECT_OPS = ['where'] as const;
 /** Float math: input promoted to f32, result f32. `tanh_approx` may map to a hardware tanh. */
-export const MATH_OPS = ['exp', 'exp2', 'log', 'log2', 'tanh', 'tanh_approx', 'sigmoid', 'sqrt', 'rsqrt'] as const;
-/** Rounding keeps the dtype (identity on i32). */
-export const ROUND_OPS = ['floor', 'ceil'] as const;
+export const MATH_OPS = ['exp', 'exp2', 'log', 'log2', 'tanh', 'tanh_approx', 'sigmoid', 'sqrt', 'rsqrt', 'sin', 'cos', 'erf'] as const;
+/** Rounding keeps the dtype (identity on i32). `round` is to nearest, ties to even (WGSL round, CUDA rintf). */
+export const ROUND_OPS = ['floor', 'ceil', 'round'] as const;
 export const CAST_OPS = ['tofloat', 'toint'] as const;
 
 export type LeafOp = (typeof LEAF_OPS)[number];

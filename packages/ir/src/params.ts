@@ -10,7 +10,14 @@ import { Expr } from './expr';
 import { Node } from './node';
 import { currentTrace, type TraceParam } from './trace-context';
 
+/** Fields that generated code reads (dtype, shape and strides are baked into kernels): fixed once checked. */
+function lockFields(obj: object, fields: readonly string[]): void {
+  for (const f of fields) Object.defineProperty(obj, f, { writable: false, configurable: false });
+}
+
 export class CapturedTensor implements TraceParam {
+  /** Only tensors built by this constructor carry it; a look-alike object is refused by TracedMod. */
+  readonly #genuine = true;
   readonly kind = 'tensor' as const;
   readonly dtype: 'f32' | 'i32';
   readonly shape: readonly number[];
@@ -37,6 +44,11 @@ export class CapturedTensor implements TraceParam {
     const strides = dims.map(() => 1);
     for (let i = dims.length - 2; i >= 0; i--) strides[i] = strides[i + 1]! * dims[i + 1]!;
     this.strides = Object.freeze(strides);
+    lockFields(this, ['kind', 'dtype', 'shape', 'strides', 'data', 'name', 'requiresGrad']);
+  }
+
+  static isCapturedTensor(x: unknown): x is CapturedTensor {
+    return typeof x === 'object' && x !== null && #genuine in x;
   }
 
   /**
@@ -94,6 +106,7 @@ export class CapturedTensor implements TraceParam {
 export const rangeCacheInvalidators = new Set<(t: CapturedTensor) => void>();
 
 export class Scalar implements TraceParam, NodeSource {
+  readonly #genuine = true;
   readonly kind = 'scalar' as const;
   private current: number;
 
@@ -102,7 +115,13 @@ export class Scalar implements TraceParam, NodeSource {
     readonly dtype: 'f32' | 'i32',
     readonly name: string,
   ) {
+    if (dtype !== 'f32' && dtype !== 'i32') throw new OptionError(`scalar ${String(name)}: dtype must be 'f32' or 'i32', got ${String(dtype)}`);
     this.current = this.check(value);
+    lockFields(this, ['kind', 'dtype', 'name']);
+  }
+
+  static isScalar(x: unknown): x is Scalar {
+    return typeof x === 'object' && x !== null && #genuine in x;
   }
 
   get value(): number {

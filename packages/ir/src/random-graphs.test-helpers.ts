@@ -55,7 +55,7 @@ export function graphArbitraries(o: GraphOptions = {}) {
     const bool = tie('bool');
     const intNodes = [
       w(4, fc.tuple(fc.constantFrom('add', 'sub', 'mul', 'mod', 'floorDiv', 'min', 'max'), int, int).map(([op, a, b]) => n(op, a, b))),
-      w(1, fc.tuple(fc.constantFrom('neg', 'abs'), int).map(([op, a]) => n(op, a))),
+      w(1, fc.tuple(fc.constantFrom('neg', 'abs', 'sign'), int).map(([op, a]) => n(op, a))),
       w(1, float.map((a) => n('toInt', a))),
       w(1, bool.map((a) => n('toInt', a))),
       w(1, fc.tuple(bool, int, int).map(([c, a, b]) => n('where', c, a, b))),
@@ -65,8 +65,8 @@ export function graphArbitraries(o: GraphOptions = {}) {
     }
     const floatBinary = o.smooth ? ['add', 'sub', 'mul', 'sdiv', 'min', 'max', 'spow'] : ['add', 'sub', 'mul', 'div', 'mod', 'floorDiv', 'pow', 'min', 'max'];
     const floatUnary = o.smooth
-      ? ['neg', 'abs', 'exp', 'exp2', 'slog', 'slog2', 'tanh', 'tanhApprox', 'sigmoid', 'ssqrt', 'srsqrt', 'floor']
-      : ['neg', 'abs', 'floor', 'ceil', 'exp', 'exp2', 'log', 'log2', 'tanh', 'tanhApprox', 'sigmoid', 'sqrt', 'rsqrt'];
+      ? ['neg', 'abs', 'exp', 'exp2', 'slog', 'slog2', 'tanh', 'tanhApprox', 'sigmoid', 'ssqrt', 'srsqrt', 'floor', 'sin', 'cos', 'erf']
+      : ['neg', 'abs', 'floor', 'ceil', 'exp', 'exp2', 'log', 'log2', 'tanh', 'tanhApprox', 'sigmoid', 'sqrt', 'rsqrt', 'sin', 'cos', 'erf', 'round', 'sign'];
     const floatNodes = [
       w(4, fc.tuple(fc.constantFrom(...floatBinary), float, float).map(([op, a, b]) => n(op, a, b))),
       w(4, fc.tuple(fc.constantFrom(...floatUnary), float).map(([op, a]) => n(op, a))),

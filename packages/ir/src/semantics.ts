@@ -3,7 +3,14 @@
  * constant folder and `compileToJs` are all built from this table, so they cannot disagree.
  * Integer ops wrap to 32 bits like the GPU's i32; float ops run in float64 (the reference's
  * precision). Division by an integer zero yields 0 (GPUs disagree on it, so we fix one answer).
+ *
+ * Special values follow IEEE 754 (docs/architecture.md §4): NaN propagates through arithmetic and
+ * math, `min`/`max` propagate NaN (754-2019 minimum/maximum, −0 < +0: Math.min/max exactly; C's
+ * fminf and WGSL's min do not), comparisons with NaN are false (`ne` true), `where` selects, `pow` is
+ * C's powf (helper below), `toInt(NaN)` is 0. NaN and ±Infinity constants are literal values, never
+ * replaced by a finite stand-in.
  */
+import { erf, roundHalfEven } from './erf';
 import type { DType, Op } from './ops';
 
 /** Helper functions the templates call; passed into generated code as `$h`. */
@@ -20,12 +27,24 @@ export const jsHelpers = {
   fmod(a: number, b: number): number {
     return a - b * Math.floor(a / b);
   },
+  /**
+   * IEEE 754 `pow` (C's powf): Math.pow everywhere except that a base of +1, or −1 to an infinite
+   * power, gives 1 even for a NaN or infinite exponent (Math.pow gives NaN there). A negative base
+   * to a non-integer power is NaN, as in Math.pow. CUDA's powf agrees; WGSL needs a helper.
+   */
+  pow(a: number, b: number): number {
+    if (a === 1 || (a === -1 && (b === Infinity || b === -Infinity))) return 1;
+    return Math.pow(a, b);
+  },
   /** Truncation toward zero, saturating to the i32 range; NaN → 0. */
   toint(x: number): number {
     if (x !== x) return 0;
     // `| 0` (exact in range) turns Math.trunc's −0 (e.g. for −0.5) into 0: integers have no −0. (Fix)
     return Math.max(-2147483648, Math.min(2147483647, Math.trunc(x))) | 0;
   },
+  erf,
+  /** Ties to even (not Math.round, which sends ties toward +∞): what WGSL's round and CUDA's rintf do. */
+  round: roundHalfEven,
 };
 export type JsHelpers = typeof jsHelpers;
 
@@ -41,11 +60,12 @@ export function jsTemplate(op: Op, dtype: DType, srcDtype: DType): Template {
     case 'div': return (a, b) => `(${a} / ${b})`;
     case 'mod': return (a, b) => (int ? `$h.imod(${a}, ${b})` : `$h.fmod(${a}, ${b})`);
     case 'floordiv': return (a, b) => (int ? `$h.ifloordiv(${a}, ${b})` : `Math.floor(${a} / ${b})`);
-    case 'pow': return (a, b) => `Math.pow(${a}, ${b})`;
+    case 'pow': return (a, b) => `$h.pow(${a}, ${b})`;
     case 'min': return (a, b) => `Math.min(${a}, ${b})`;
     case 'max': return (a, b) => `Math.max(${a}, ${b})`;
     case 'neg': return (a) => (int ? `(-(${a}) | 0)` : `(-(${a}))`);
     case 'abs': return (a) => (int ? `(Math.abs(${a}) | 0)` : `Math.abs(${a})`);
+    case 'sign': return (a) => (int ? `((${a} > 0) - (${a} < 0))` : `Math.sign(${a})`);
     case 'lt': return (a, b) => `(${a} < ${b})`;
     case 'le': return (a, b) => `(${a} <= ${b})`;
     case 'gt': return (a, b) => `(${a} > ${b})`;
@@ -64,6 +84,10 @@ export function jsTemplate(op: Op, dtype: DType, srcDtype: DType): Template {
     case 'sigmoid': return (a) => `(1 / (1 + Math.exp(-(${a}))))`;
     case 'sqrt': return (a) => `Math.sqrt(${a})`;
     case 'rsqrt': return (a) => `(1 / Math.sqrt(${a}))`;
+    case 'sin': return (a) => `Math.sin(${a})`;
+    case 'cos': return (a) => `Math.cos(${a})`;
+    case 'erf': return (a) => `$h.erf(${a})`;
+    case 'round': return (a) => (int ? a! : `$h.round(${a})`);
     case 'floor': return (a) => (int ? a! : `Math.floor(${a})`);
     case 'ceil': return (a) => (int ? a! : `Math.ceil(${a})`);
     case 'tofloat': return (a) => (srcDtype === 'bool' ? `(${a} ? 1 : 0)` : a!);

@@ -45,7 +45,10 @@ const arithmeticIdentities: Rule = (op, dtype, [a, b]) => {
       return a!.op === 'abs' ? a : undefined;
     case 'floor':
     case 'ceil':
+    case 'round':
       return dtype === 'i32' ? a : undefined;
+    case 'sign':
+      return a!.op === 'sign' ? a : undefined;
     case 'tofloat':
       return a!.dtype === 'f32' ? a : undefined;
     case 'toint':

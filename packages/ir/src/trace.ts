@@ -7,16 +7,20 @@ import { FlexAttnError, TraceError } from './errors';
 import { Expr } from './expr';
 import { formatNode } from './format';
 import { hashString } from './hash';
+import { guardTracedSource } from './js/guard';
 import { Node } from './node';
 import type { ArgName } from './ops';
 import type { ModParam } from './params';
 import { CapturedTensor } from './params';
+import { checkTracedMod } from './trace-check';
 import { TraceContext, runInTrace } from './trace-context';
 
 export type ScoreMod = (score: Expr, b: Expr, h: Expr, qIdx: Expr, kvIdx: Expr) => Expr | number;
 export type MaskMod = (b: Expr, h: Expr, qIdx: Expr, kvIdx: Expr) => Expr | boolean;
 
 export class TracedMod {
+  /** Only mods built by this (checking) constructor carry it; `Object.create(TracedMod.prototype)` does not. */
+  readonly #genuine = true;
   readonly hash: string;
 
   constructor(
@@ -26,12 +30,24 @@ export class TracedMod {
     readonly captures: readonly ModParam[],
     readonly name: string,
   ) {
+    checkTracedMod(kind, root, captures, name);
+    this.captures = Object.freeze([...captures]);
     // Parameters enter the hash by kind, dtype, shape and gradient need — never by their values.
     // Shapes are in because generated code bakes in a tensor's strides (compileToJs, kernels).
     const signature = captures
       .map((c) => (c instanceof CapturedTensor ? `T${c.dtype}[${c.shape.join('x')}]${c.requiresGrad ? 'g' : ''}` : `S${c.dtype}`))
       .join(',');
     this.hash = hashString(`${kind}|${root.hash}|${signature}`);
+    // compileToJs and the renderers trust root and captures: they may not be swapped afterwards
+    Object.freeze(this);
+  }
+
+  /**
+   * True for mods made by the constructor (checked, frozen). Hashes key kernel caches and appear in
+   * generated source, so a look-alike object must never pass for a mod.
+   */
+  static isTracedMod(x: unknown): x is TracedMod {
+    return typeof x === 'object' && x !== null && #genuine in x;
   }
 
   /** The captured tensors that need gradients, with their slots. */
@@ -74,12 +90,13 @@ function runTrace(kind: 'score' | 'mask', name: string, call: () => unknown): { 
 const describeResult = (r: unknown): string => (r instanceof Expr ? `an ${r.dtype} expression:\n${r.dump()}` : `${typeof r} ${String(r)}`);
 
 export function traceScoreMod(fn: ScoreMod | TracedMod, opts: { name?: string } = {}): TracedMod {
-  if (fn instanceof TracedMod) {
+  if (TracedMod.isTracedMod(fn)) {
     if (fn.kind !== 'score') throw new TraceError(`expected a score mod but got the mask mod "${fn.name}"; pass it as a block mask (createBlockMask) or wrap it with maskAsScoreMod`);
     return fn;
   }
   if (typeof fn !== 'function') throw new TraceError(`a score mod must be a function (score, b, h, qIdx, kvIdx) => Expr, got ${typeof fn}`);
   const name = modName(fn, 'scoreMod', opts.name);
+  fn = guardTracedSource(fn, 'score', name);
   if (fn.length > 5) throw new TraceError(`score mod "${name}" declares ${fn.length} parameters; a score mod takes (score, b, h, qIdx, kvIdx)`);
   const { result, ctx } = runTrace('score', name, () => fn(argExpr('score'), argExpr('b'), argExpr('h'), argExpr('q'), argExpr('kv')));
   let root: Node;
@@ -94,12 +111,13 @@ export function traceScoreMod(fn: ScoreMod | TracedMod, opts: { name?: string } 
 }
 
 export function traceMaskMod(fn: MaskMod | TracedMod, opts: { name?: string } = {}): TracedMod {
-  if (fn instanceof TracedMod) {
+  if (TracedMod.isTracedMod(fn)) {
     if (fn.kind !== 'mask') throw new TraceError(`expected a mask mod but got the score mod "${fn.name}"`);
     return fn;
   }
   if (typeof fn !== 'function') throw new TraceError(`a mask mod must be a function (b, h, qIdx, kvIdx) => Expr, got ${typeof fn}`);
   const name = modName(fn, 'maskMod', opts.name);
+  fn = guardTracedSource(fn, 'mask', name);
   if (fn.length > 4) throw new TraceError(`mask mod "${name}" declares ${fn.length} parameters; a mask mod takes (b, h, qIdx, kvIdx) — is it a score mod?`);
   const { result, ctx } = runTrace('mask', name, () => fn(argExpr('b'), argExpr('h'), argExpr('q'), argExpr('kv')));
   let root: Node;

@@ -6,13 +6,24 @@
 import { FlexAttnError } from '@flexattn/ir';
 
 /** Misuse of the cache itself: a batch index out of range, an append still in flight… */
-export class KvCacheError extends FlexAttnError {}
+export class KvCacheError extends FlexAttnError {
+  static {
+    this.prototype.name = 'KvCacheError'; // survives minification (see ir's FlexAttnError)
+  }
+}
 
 /** A batch index outside [0, maxBatch). */
-export class BatchIndexError extends KvCacheError {}
+export class BatchIndexError extends KvCacheError {
+  static {
+    this.prototype.name = 'BatchIndexError'; // survives minification (see ir's FlexAttnError)
+  }
+}
 
 /** `reserve` asked for more pages than are free. */
 export class OutOfPagesError extends KvCacheError {
+  static {
+    this.prototype.name = 'OutOfPagesError';
+  }
   constructor(
     readonly requested: number,
     readonly available: number,
@@ -24,6 +35,9 @@ export class OutOfPagesError extends KvCacheError {
 
 /** `append` would write past what `reserve` allocated for the sequence. */
 export class ReservationExceededError extends KvCacheError {
+  static {
+    this.prototype.name = 'ReservationExceededError';
+  }
   constructor(
     readonly batchIdx: number,
     readonly needed: number,

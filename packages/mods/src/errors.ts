@@ -7,6 +7,9 @@ import { OptionError } from '@flexattn/ir';
  * the parameter, both in the message and as fields.
  */
 export class ModOptionError extends OptionError {
+  static {
+    this.prototype.name = 'ModOptionError'; // survives minification (see ir's FlexAttnError)
+  }
   constructor(
     readonly mod: string,
     readonly param: string,

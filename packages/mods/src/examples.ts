@@ -18,6 +18,7 @@ import { sandwichBias } from './score/sandwich';
 import { softcap } from './score/softcap';
 import { t5RelativeBias } from './score/t5-relative-bias';
 import { temperature } from './score/temperature';
+import { gelu } from './score/gelu';
 
 export interface CatalogueExample {
   /** A file-name-safe identifier: the factory, then what differs (`alibi_learnable`). */
@@ -60,6 +61,7 @@ export function catalogueExamples(): CatalogueExample[] {
     { name: 'head_bias_learnable', scoreMod: headBias(ramp(4, 0.1), { learnable: true }) },
     { name: 'sandwich_bias', scoreMod: sandwichBias(8) },
     { name: 'temperature', scoreMod: temperature(0.7) },
+    { name: 'gelu', scoreMod: gelu() },
     { name: 'mask_as_score_mod', scoreMod: maskAsScoreMod(causal()) },
     { name: 'alibi_softcap_causal', scoreMod: composeScoreMods(alibi(4), softcap(30)), maskMod: causal() },
   ];

@@ -22,5 +22,7 @@ export { t5RelativeBias, t5Bucket, type T5RelativeBiasScoreMod } from './score/t
 export { headBias, type HeadBiasScoreMod } from './score/head-bias';
 export { sandwichBias, sandwichDistanceBias, type SandwichScoreMod } from './score/sandwich';
 export { temperature, type TemperatureScoreMod } from './score/temperature';
+export { gelu, type GeluScoreMod } from './score/gelu';
+export { learnedSinks, type LearnedSinks, type SinkAttentionResult } from './learned-sinks';
 export { andMasks, orMasks, notMask, composeScoreMods, maskAsScoreMod, type CombinedMaskMod, type CombinedScoreMod } from './combinators';
 export { catalogueExamples, type CatalogueExample } from './examples';

@@ -1,15 +1,13 @@
 // The ir conformance cases through the real CUDA backend (addon + NVRTC + kernels), forward and
 // backward, every dtype, against the float64 reference (the ir's runConformance loop: one
 // `CONF PASS|FAIL` line per check); then a memory-growth check. Bundled with esbuild for a machine
-// without node_modules (see bundle.sh). CONF_DTYPES=bf16,f32,f16 (default) picks the dtypes;
+// without node_modules (`node scripts/bundle.mjs cuda-conformance OUTDIR` at the repo root). CONF_DTYPES=bf16,f32,f16 (default) picks the dtypes;
 // CONF_HOPPER_FORWARD=per-cta runs the per-CTA Hopper forward body instead of the persistent one.
 // The suite's own cases use small head dims; the tensor-core bodies that serve real models (the
 // Hopper ones: head dims 64 and 128, several q and kv tiles) also run every case at head dim 128,
 // and a few longer ones at 64, 128 and 64/128.
-import { CONFORMANCE_CASES, type ConformanceCase } from '../../../ir/src/testing/cases';
-import { caseInputs } from '../../../ir/src/testing/inputs';
-import { runConformance } from '../../../ir/src/testing/run-conformance';
-import type { DType } from '../../../ir/src/index';
+import type { DType } from '@flexattn/ir';
+import { CONFORMANCE_CASES, caseInputs, runConformance, SPECIAL_VALUE_CASES, type ConformanceCase } from '@flexattn/ir/testing';
 import { createCudaBackend } from '../../src/index';
 
 const byName = (name: string): ConformanceCase => {
@@ -25,6 +23,10 @@ const HEAD_DIM_CASES: ConformanceCase[] = [
   { ...byName('noop'), name: 'noop, Lq 300 Lkv 460 @ head dims 128/64', Lq: 300, Lkv: 460, E: 128, Ev: 64 },
 ];
 
+// The special-value cases (ir docs/architecture.md §4) have not run on a GPU yet: issue 19's CUDA
+// phase runs them and removes these opt-outs.
+const OPT_OUTS = Object.fromEntries(SPECIAL_VALUE_CASES.map((c) => [c.name, 'issue 19: special values not yet checked on the CUDA backend']));
+
 async function main() {
   const cuda = await createCudaBackend({ hopperForward: process.env.CONF_HOPPER_FORWARD === 'per-cta' ? 'per-cta' : 'persistent' });
   // memory growth over repeated calls (same kernels: no compiles after the first)
@@ -37,7 +39,7 @@ async function main() {
   const after = native.memGetInfo().free;
   console.log(`CONF memory: free before ${before}, after 1000 calls ${after}, growth ${before - after} bytes`);
   const dtypes = (process.env.CONF_DTYPES ?? 'bf16,f32,f16').split(',') as DType[];
-  const { failures, seconds } = await runConformance(cuda, { dtypes, extraCases: HEAD_DIM_CASES });
+  const { failures, seconds } = await runConformance(cuda, { dtypes, extraCases: HEAD_DIM_CASES, optOut: OPT_OUTS });
   console.log(`CONF elapsed ${seconds}s`);
   cuda.dispose();
   console.log(`CONF ${failures} failures`);

@@ -38,8 +38,10 @@ def main(path):
                     b = bytearray(base64.b64decode(a))
                     for off in range(0, len(b) - 7, 8):
                         v = int.from_bytes(b[off:off + 8], "little")
-                        if v and (v >> 32) << 32 == v and (v - BASE) >> 32 in range(1, 1 << 16) and v >= BASE:
-                            b[off:off + 8] = bufs[v].data.ptr.to_bytes(8, "little")
+                        # an allocation's fake base, or a pointer into it (block tables: one upload, four lists)
+                        base = (v >> 32) << 32
+                        if v >= BASE and (base - BASE) >> 32 in range(1, 1 << 16) and base in bufs and v - base < bufs[base].nbytes:
+                            b[off:off + 8] = (bufs[base].data.ptr + v - base).to_bytes(8, "little")
                     raw.append(ctypes.create_string_buffer(bytes(b), len(b)))
                 params = (ctypes.c_void_p * len(raw))(*[ctypes.addressof(r) for r in raw])
                 g, bl = o["grid"], o["block"]

@@ -10,6 +10,7 @@
  * Per element: post = mod(score); p = exp(post − lse); dp = dO·v; dpost = p (dp − delta);
  * dscore = dpost · score_mod_grad(score); dq += dscore·k·scale; dk += dscore·q·scale; dv += p·dO.
  */
+import { captureGroup, type BindingKind, type GpuProgram } from '../program.js';
 import { PARAMS_STRUCT, attentionInputs, tensorIn, tensorOut } from './common.js';
 import { WGSL_CONSTS, captureDecls, captureGradDecls, type WgslHooks } from './hooks.js';
 
@@ -26,6 +27,31 @@ export function backwardDims(c: BackwardConfig) {
 export function backwardSmem(c: BackwardConfig): number {
   const { D4, V4 } = backwardDims(c);
   return 16 * c.T * (D4 + V4) + 8 * c.T + 16;
+}
+
+/** delta = rowsum(dO · O): Params, O, dO, delta. */
+export function preprocessProgram(Ev: number): GpuProgram {
+  return { key: `pre:${Ev}`, code: () => preprocessKernel(Ev), groups: [['uniform', 'read', 'read', 'rw']] };
+}
+
+/** The inputs every backward kernel binds: Params, tables, Q, K, V, dO, lse, delta. */
+const BACKWARD_INPUTS: BindingKind[] = ['uniform', 'read', 'read', 'read', 'read', 'read', 'read', 'read'];
+
+/** dQ along the kv-major tables: the inputs, dQ; the mods' group. */
+export function dqProgram(c: BackwardConfig, hooks: WgslHooks): GpuProgram {
+  return { key: `dq:${c.T}:${c.E}:${c.Ev}:${hooks.key}`, code: () => dqKernel(c, hooks), groups: [[...BACKWARD_INPUTS, 'rw'], ...captureGroup(hooks)] };
+}
+
+/**
+ * dK, dV along the q-major tables: the inputs, dK, dV; the mods' group (a placeholder group when
+ * the mods have none but captures need gradients); group 2 the captures' gradient accumulators.
+ */
+export function dkdvProgram(c: BackwardConfig, hooks: WgslHooks): GpuProgram {
+  const gradients = hooks.captures.filter((cap) => cap.grad).length;
+  const mods = captureGroup(hooks);
+  const groups: BindingKind[][] = [[...BACKWARD_INPUTS, 'rw', 'rw'], ...mods];
+  if (gradients) groups.push(...(mods.length ? [] : [['read'] as BindingKind[]]), Array<BindingKind>(gradients).fill('rw'));
+  return { key: `dkdv:${c.T}:${c.E}:${c.Ev}:${hooks.key}`, code: () => dkdvKernel(c, hooks), groups };
 }
 
 export function preprocessKernel(Ev: number): string {

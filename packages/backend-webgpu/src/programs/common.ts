@@ -7,18 +7,16 @@ struct Params {
   Lkv: u32, group: u32, scale: f32, has_mask: u32,
   mB: u32, mH: u32, q_tiles: u32, kv_tiles: u32,
   off_num: u32, off_idx: u32, off_full_num: u32, off_full_idx: u32,
-  splits: u32, tiles_per_split: u32, rows: u32, off_bands: u32,
+  splits: u32, tiles_per_split: u32, rows: u32,
 }`;
 
-export const PARAMS_WORDS = 20;
+export const PARAMS_WORDS = 19;
 
 export interface ParamsValues {
   B: number; Hq: number; Hkv: number; Lq: number; Lkv: number; group: number; scale: number;
   hasMask: boolean; mB: number; mH: number; qTiles: number; kvTiles: number;
   offNum: number; offIdx: number; offFullNum: number; offFullIdx: number;
   splits?: number; tilesPerSplit?: number; rows?: number;
-  /** offset of the partial tiles' band words (0: the tables have none) */
-  offBands?: number;
 }
 
 export function packParams(p: ParamsValues): ArrayBuffer {
@@ -29,7 +27,7 @@ export function packParams(p: ParamsValues): ArrayBuffer {
   f[6] = p.scale;
   u[7] = p.hasMask ? 1 : 0;
   u.set([p.mB, p.mH, p.qTiles, p.kvTiles, p.offNum, p.offIdx, p.offFullNum, p.offFullIdx], 8);
-  u.set([p.splits ?? 1, p.tilesPerSplit ?? 0, p.rows ?? 0, p.offBands ?? 0], 16);
+  u.set([p.splits ?? 1, p.tilesPerSplit ?? 0, p.rows ?? 0], 16);
   return buf;
 }
 
@@ -66,8 +64,8 @@ fn st_${name}(row: u32, d4: u32, x: vec4<f32>) {
 
 /**
  * Block tables (one i32 buffer, offsets in Params), in the kernel's own tile units:
- *   num[mB][mH][rows_tiles], idx[mB][mH][rows_tiles][cols_tiles], full_num, full_idx,
- *   and optionally bands[mB][mH][rows_tiles][cols_tiles] (a word per partial tile, beside idx).
+ *   num[mB][mH][rows_tiles], idx[mB][mH][rows_tiles][cols_tiles], full_num, full_idx
+ * (one view of the ir's tile tables: kv-major for the forward and dQ, q-major for dK/dV).
  * `tile_counts` / `tile_at` walk partial tiles first, then full ones; without a mask every
  * tile is full and the list is 0..cols_tiles.
  */
@@ -88,13 +86,6 @@ fn tile_at(row: u32, t: u32, n_part: u32) -> vec2<u32> {
   if (P.has_mask == 0u) { return vec2<u32>(t, 1u); }
   if (t < n_part) { return vec2<u32>(u32(T[P.off_idx + row * P.kv_tiles + t]), 0u); }
   return vec2<u32>(u32(T[P.off_full_idx + row * P.kv_tiles + t - n_part]), 1u);
-}
-// 2-bit classes of the t-th tile's row bands, band i in bits 2i..2i+1 (0 empty, 1 partial,
-// 2 full): full tiles are full throughout; partial ones are all partial unless the tables carry words
-fn tile_bands(row: u32, t: u32, n_part: u32) -> u32 {
-  if (P.has_mask == 0u || t >= n_part) { return 0xAAAAAAAAu; }
-  if (P.off_bands == 0u) { return 0x55555555u; }
-  return bitcast<u32>(T[P.off_bands + row * P.kv_tiles + t]);
 }`;
 
 

@@ -13,11 +13,11 @@
  * only; empty tiles are never visited, full tiles skip it), score_mod and the online softmax run
  * per lane group, and P·V accumulates per lane on its vec4 slices — no workgroup memory and no
  * barriers in the key loop. The split's keys are walked as one list of steps (G·U keys each, tile by
- * tile), which lets `prefetch` load step i+1 while step i computes and `stagger` start each
- * workgroup at a different step. At the end the lane groups are combined through workgroup memory (a few
+ * tile), which lets `prefetch` load step i+1 while step i computes. At the end the lane groups are combined through workgroup memory (a few
  * rows per round) into one unnormalized partial (o, m, l) per row, which `mergeKernel` (forward.ts)
  * combines across splits by lse.
  */
+import { attentionGroups, type GpuProgram } from '../program.js';
 import { attentionInputs } from './common.js';
 import { WGSL_CONSTS, captureDecls, unroll, type WgslHooks } from './hooks.js';
 
@@ -34,11 +34,6 @@ export interface DecodeConfig {
    * lane's loads are in flight while it computes: more bytes in flight for the same occupancy
    */
   prefetch?: boolean;
-  /**
-   * start each workgroup's walk at a different step of its range (wrapping around), so the
-   * workgroups running together do not all read at the same offset of their KV chunks
-   */
-  stagger?: boolean;
 }
 
 export function decodeDims(c: DecodeConfig) {
@@ -72,6 +67,15 @@ export function checkDecodeConfig(c: DecodeConfig): string | undefined {
   if (!(c.BC >= 1) || !Number.isInteger(c.BC)) return `tile must be a positive integer (got ${c.BC})`;
   if (!(c.R >= 1)) return `rows must be ≥ 1 (got ${c.R})`;
   return undefined;
+}
+
+/** The decode kernel as a program: outputs the partials and (m, l) that mergeProgram combines. */
+export function decodeProgram(c: DecodeConfig, hooks: WgslHooks): GpuProgram {
+  return {
+    key: `decode:${c.R}:${c.LG}:${c.NT}:${c.U}:${c.BC}:${c.E}:${c.Ev}:${c.subgroups ? 's' : ''}${c.prefetch ? 'p' : ''}:${hooks.key}`,
+    code: () => decodeKernel(c, hooks),
+    groups: attentionGroups(hooks, 2),
+  };
 }
 
 export function decodeKernel(c: DecodeConfig, hooks: WgslHooks): string {
@@ -109,7 +113,7 @@ ${rows((r) => keys((u) => `      s${r}_${u} += sRed[${(r * U + u) * NT}u + grp *
   const nestedMax = (xs: string[]): string => (xs.length === 1 ? xs[0]! : `max(${xs[0]}, ${nestedMax(xs.slice(1))})`);
   const maxExpr = (r: number) => nestedMax([`m${r}`, ...Array.from({ length: U }, (_, u) => `s${r}_${u}`)]);
 
-  return /* wgsl */ `// flexattn decode: R=${R} LG=${LG} NT=${NT} U=${U} BC=${BC} E=${c.E} Ev=${c.Ev}${c.subgroups ? ' subgroups' : ''}${c.prefetch ? ' prefetch' : ''}${c.stagger ? ' stagger' : ''}
+  return /* wgsl */ `// flexattn decode: R=${R} LG=${LG} NT=${NT} U=${U} BC=${BC} E=${c.E} Ev=${c.Ev}${c.subgroups ? ' subgroups' : ''}${c.prefetch ? ' prefetch' : ''}
 ${c.subgroups ? 'enable subgroups;\n' : ''}${WGSL_CONSTS}
 ${attentionInputs(c.E, c.Ev)}
 @group(0) @binding(5) var<storage, read_write> OP: array<vec4<f32>>;   // [B][Hkv][splits][R][EV4] unnormalized
@@ -128,7 +132,6 @@ fn step_at(trow: u32, n_part: u32, t_begin: u32, j: u32) -> vec3<u32> {
   let k0 = tile.x * ${BC}u;
   return vec3<u32>(k0 + (j % ${STEPS}u) * ${G * U}u, min(k0 + ${BC}u, P.Lkv), tile.y);
 }
-fn wrap(j: u32, n: u32) -> u32 { return select(j, j - n, j >= n); }
 var<workgroup> sCount: u32;
 var<workgroup> sML: array<vec2<f32>, ${G * R}>;     // [G][R] (m, l) per lane group
 var<workgroup> sO: array<vec4<f32>, ${G * RC * EV4P}>;   // [G][RC][EV4P] o of RC rows per lane group
@@ -159,18 +162,17 @@ ${vv((j) => `  let cv${j} = ${col(j, EV4)};`)}
 ${rows((r) => `  var m${r} = NEG_BIG;\n  var l${r} = 0.0;\n${vv((j) => `  var o${r}_${j} = vec4<f32>(0.0);`)}`)}
 
   // the split's keys as one list of steps (G·U keys each, tile by tile), so that loads can run a
-  // step ahead across tile boundaries and the walk can start anywhere in it
+  // step ahead across tile boundaries
   let nsteps = (t_end - t_begin) * ${STEPS}u;
-  let rot = ${c.stagger ? '(sp * 5u + hk * 3u + b * 7u) % max(nsteps, 1u)' : '0u'};
 ${c.prefetch ? `${keys((u) => qv((j) => `  var pk${u}_${j} = vec4<f32>(0.0);`))}
 ${keys((u) => vv((j) => `  var pv${u}_${j} = vec4<f32>(0.0);`))}
   if (nsteps > 0u) {
-    let pos = step_at(trow, counts.x, t_begin, rot);
+    let pos = step_at(trow, counts.x, t_begin, 0u);
 ${loads('pos', '    ', (u, j) => `pk${u}_${j} =`, (u, j) => `pv${u}_${j} =`)}
   }` : ''}
 
   for (var i = 0u; i < nsteps; i++) {
-    let pos = step_at(trow, counts.x, t_begin, wrap(i + rot, nsteps));
+    let pos = step_at(trow, counts.x, t_begin, i);
     let kend = pos.y;
     let full = pos.z == 1u;
 ${keys((u) => `    let key${u} = pos.x + grp + ${u * G}u;`)}
@@ -179,7 +181,7 @@ ${c.prefetch
 ${keys((u) => qv((j) => `    let k${u}_${j} = pk${u}_${j};`))}
 ${keys((u) => vv((j) => `    let v${u}_${j} = pv${u}_${j};`))}
     {
-      let pos = step_at(trow, counts.x, t_begin, wrap(min(i + 1u, nsteps - 1u) + rot, nsteps));
+      let pos = step_at(trow, counts.x, t_begin, min(i + 1u, nsteps - 1u));
 ${loads('pos', '      ', (u, j) => `pk${u}_${j} =`, (u, j) => `pv${u}_${j} =`)}
     }`
   : `    // all loads first (clamped rows; keys past the tile are masked below)

@@ -10,18 +10,18 @@
  *
  * Tiles come from the block tables: partial tiles evaluate mask_mod, full tiles do not, empty
  * tiles are never visited. In forward mode the mods run in their row/column form (hooks.rowCol:
- * per-row parts once before the tile loop, per-column parts once per tile), and partial tiles read a
- * word of row-band classes (tile_bands): bands proven empty skip the S and P·V loops, which exist
- * twice, the full-tile copy without the band branches. A row's running max is shared by its TX
+ * per-row parts once before the tile loop, per-column parts once per tile). A row's running max is shared by its TX
  * invocations through workgroup memory or subgroup shuffles; the running sum stays per invocation
  * until the end.
  *
- * mode 'forward': workgroup (q tile, h, b); rows are q0 + r of head h.
+ * mode 'forward': workgroup (q tile, h, b), the longest q tiles (causal) of each head first; rows
+ *                 are q0 + r of head h.
  * mode 'split'  : workgroup (split, kv head, b); rows are the (query head of the GQA group, query)
  *                 pairs r = g·Lq + q, so K/V are read once per group; the workgroup walks its share
  *                 of the tile list and writes an unnormalized partial (o, m, l) that `mergeKernel`
  *                 combines. Requires one table row for the whole group (mask H = 1) and rows ≤ BR.
  */
+import { attentionGroups, type GpuProgram } from '../program.js';
 import { PARAMS_STRUCT, attentionInputs, tensorOut } from './common.js';
 import { PLAIN_ROW_COL, WGSL_CONSTS, captureDecls, unroll, type WgslHooks } from './hooks.js';
 
@@ -34,12 +34,6 @@ export interface ForwardConfig {
   subgroups: boolean;
   mode: 'forward' | 'split';
   /**
-   * forward-mode workgroup order: 'rows' = grid (b·Hq + h, q tile from the longest), so the
-   * longest rows of every head start first (causal load balance across the whole grid);
-   * 'heads' = grid (q tile, h, b), head by head (default 'rows').
-   */
-  order?: 'rows' | 'heads';
-  /**
    * K and V tiles share one workgroup buffer (V is loaded after S is done with K: one more
    * barrier per tile, V's load latency not overlapped) so larger tiles fit at large head dims.
    */
@@ -51,17 +45,7 @@ export interface ForwardConfig {
    * (hooks.rowCol) instead of per element (default true)
    */
   hoist?: boolean;
-  /**
-   * forward mode: partial tiles carry a word of 2-bit classes of their TM row bands (rows
-   * [i·TY, (i+1)·TY)): empty bands skip the S and P·V loops (the tables then hold band words,
-   * see tables.ts). Default false: on the H100 (2026-11-25 sweep, B4 H16 L4096 D64) the banded
-   * kernel was slower everywhere — noop 14.5 vs 14.0 ms, causal 7.92 vs 7.29, document 4.82 vs 3.04
-   */
-  bands?: boolean;
 }
-
-/** Whether a config's kernel reads band words from the tables (forward mode, at most 16 bands). */
-export const usesBands = (c: ForwardConfig) => c.mode === 'forward' && (c.bands ?? false) && c.BR / c.TY <= 16;
 
 export const roundUp = (x: number, m: number) => Math.ceil(x / m) * m;
 
@@ -77,6 +61,22 @@ export function forwardSmem(c: ForwardConfig): number {
   const red = c.subgroups ? 0 : c.BR * c.TX;
   const kv = c.kvShared ? c.BC * Math.max(KS4, V4) * 4 : c.BC * KS4 * 4 + c.BC * V4 * 4;
   return 4 * (c.BR * D4 * 4 + kv + c.BR * c.BC + red + c.BR * c.TX) + 16;
+}
+
+/** The forward kernel as a program: outputs O and lse (forward) or the partials and (m, l) (split). */
+export function forwardProgram(c: ForwardConfig, hooks: WgslHooks): GpuProgram {
+  const kv = c.kvShared ? (c.prefetchV ? 'kvp' : 'kv') : '';
+  const hoist = c.hoist === false ? '' : 'h';
+  return {
+    key: `${c.mode}:${c.BR}x${c.BC}/${c.TX}x${c.TY}:${c.E}:${c.Ev}:${c.subgroups ? 's' : ''}:${kv}:${hoist}:${hooks.key}`,
+    code: () => forwardKernel(c, hooks),
+    groups: attentionGroups(hooks, 2),
+  };
+}
+
+/** The split-KV merge as a program: Params, the partials, (m, l), O, lse. */
+export function mergeProgram(Ev: number, rowSlots: number, width4: number): GpuProgram {
+  return { key: `merge:${Ev}:${rowSlots}:${width4}`, code: () => mergeKernel(Ev, rowSlots, width4), groups: [['uniform', 'read', 'read', 'rw', 'rw']] };
 }
 
 /**
@@ -136,15 +136,9 @@ ${rows((i) => `    var tm${i} = sRed[(ty + ${i * TY}u) * ${TX}u];`)}
     for (var x = 1u; x < ${TX}u; x++) {
 ${rows((i) => `      tm${i} = max(tm${i}, sRed[(ty + ${i * TY}u) * ${TX}u + x]);`)}
     }`;
-  const banded = usesBands(c);
-  // a row band's class in a partial tile: 0 empty, 1 partial, 2 full (see tables.ts)
-  const band = (i: number) => `((bandw >> ${2 * i}u) & 3u)`;
-  // split mode skips rows past the group, the banded loops rows of empty bands (both uniform:
-  // whole rows of every invocation); forward rows past Lq just compute on zeros
-  const guard = (i: number, body: string, live = false) => {
-    const cond = [split ? `valid${i}` : '', live && banded ? `${band(i)} != 0u` : ''].filter(Boolean).join(' && ');
-    return cond ? `        if (${cond}) {\n${body}\n        }` : body;
-  };
+  // split mode skips rows past the group (uniform: whole rows of every invocation); forward rows
+  // past Lq just compute on zeros
+  const guard = (i: number, body: string) => (split ? `        if (valid${i}) {\n${body}\n        }` : body);
   const rowCol = c.hoist === false || split ? PLAIN_ROW_COL : (hooks.rowCol ?? PLAIN_ROW_COL);
   // per-row coordinates: query head, query index, global row, validity
   const rowCoords = split
@@ -173,15 +167,9 @@ ${rows((i) => `      tm${i} = max(tm${i}, sRed[(ty + ${i * TY}u) * ${TX}u + x]);
   let kbase = (b * P.Hkv + hk) * P.Lkv;
   let trow = table_row(b, 0u, 0u);
   let hc = hk * P.group;   // rows have different heads here: the row/column hooks are the plain ones`
-    : `${
-        c.order === 'heads'
-          ? `  let qt = P.q_tiles - 1u - wg.x;          // the longest rows (causal) of each head start first
+    : `  let qt = P.q_tiles - 1u - wg.x;          // the longest rows (causal) of each head start first
   let h = wg.y;
-  let b = wg.z;`
-          : `  let qt = P.q_tiles - 1u - wg.y;          // the longest rows (causal) of all heads start first
-  let h = wg.x % P.Hq;
-  let b = wg.x / P.Hq;`
-      }
+  let b = wg.z;
   let hk = h / P.group;
   let q0 = qt * ${BR}u;
   let qbase = (b * P.Hq + h) * P.Lq;
@@ -223,14 +211,12 @@ ${unroll(NV, (k) => `    st_O(qrow${i}, tx + ${k * TX}u, o${i}_${k} * inv);`)}
   }`,
 )}`;
 
-  const sLoop = (partial: boolean) => `      for (var d4 = 0u; d4 < ${D4}u; d4++) {
+  const sLoop = `      for (var d4 = 0u; d4 < ${D4}u; d4++) {
 ${cols((j) => `        let k${j} = sK[(tx + ${j * TX}u) * ${KS4}u + d4];`)}
-${rows((i) => guard(i, `          let q${i} = sQ[(ty + ${i * TY}u) * ${D4}u + d4];\n${cols((j) => `          s${i}_${j} += dot(q${i}, k${j});`)}`, partial))}
+${rows((i) => guard(i, `          let q${i} = sQ[(ty + ${i * TY}u) * ${D4}u + d4];\n${cols((j) => `          s${i}_${j} += dot(q${i}, k${j});`)}`))}
       }`;
   const element = (i: number, j: number, partial: boolean) => {
     const score = `score_mod_rc(s${i}_${j} * P.scale, bi, i32(hq${i}), i32(qq${i}), i32(kj${j}), rs${i}, cs${j})`;
-    // no band tests here: they would only save mask evaluations (cheap once hoisted), and 16 elements'
-    // correlated tests on the same band word made SwiftShader's compiler hang (Chromium's test)
     const inRange = `valid${i} && kj${j} < P.Lkv`;
     const visible = partial ? `mask_mod_rc(bi, i32(hq${i}), i32(qq${i}), i32(kj${j}), rm${i}, cm${j})` : '';
     return `      {
@@ -240,11 +226,9 @@ ${rows((i) => guard(i, `          let q${i} = sQ[(ty + ${i * TY}u) * ${D4}u + d4
       }`;
   };
   const sV = c.kvShared ? 'sK' : 'sV';
-  // with bands, partial tiles run their own copy of a loop (empty bands skipped), full tiles the plain one
-  const partialCopy = (loop: (partial: boolean) => string) => (banded ? `    if (full) {\n${loop(false)}\n    } else {\n${loop(true)}\n    }` : loop(false));
-  const pvLoop = (partial: boolean) => `      for (var c = 0u; c < ${BC}u; c++) {
+  const pvLoop = `      for (var c = 0u; c < ${BC}u; c++) {
 ${unroll(NV, (k) => `        let v${k} = ${sV}[c * ${V4}u + tx + ${k * TX}u];`)}
-${rows((i) => guard(i, `          let p${i} = sP[(ty + ${i * TY}u) * ${BC}u + c];\n${unroll(NV, (k) => `          o${i}_${k} += p${i} * v${k};`)}`, partial))}
+${rows((i) => guard(i, `          let p${i} = sP[(ty + ${i * TY}u) * ${BC}u + c];\n${unroll(NV, (k) => `          o${i}_${k} += p${i} * v${k};`)}`))}
       }`;
   const vParts = stridedParts(
     BC * V4,
@@ -305,7 +289,7 @@ ${rows((i) => unroll(NV, (k) => `  var o${i}_${k} = vec4<f32>(0.0);`))}
     let tile = tile_at(trow, t, counts.x);
     let k0 = tile.x * ${BC}u;
     let full = tile.y == 1u;
-${banded ? '    let bandw = tile_bands(trow, t, counts.x);\n' : ''}${strided(
+${strided(
   BC * D4,
   NT,
   'k',
@@ -315,9 +299,9 @@ ${banded ? '    let bandw = tile_bands(trow, t, counts.x);\n' : ''}${strided(
 ${early}
     workgroupBarrier();
 
-    // S = Q Kᵀ on the register tile (rows past the end skip the math${banded ? '; so do empty bands of partial tiles' : ''})
+    // S = Q Kᵀ on the register tile (split mode: rows past the group skip the math)
 ${rows((i) => cols((j) => `    var s${i}_${j} = 0.0;`))}
-${partialCopy(sLoop)}
+${sLoop}
 
     // scale, mods, bounds: full tiles skip mask_mod, partial tiles evaluate it
 ${cols((j) => `    let kj${j} = k0 + tx + ${j * TX}u;`)}
@@ -344,8 +328,8 @@ ${unroll(NV, (k) => `      o${i}_${k} *= alpha;`)}
 )}
     workgroupBarrier();
 ${late ? `${late}\n    workgroupBarrier();\n` : ''}
-    // O += P V${banded ? ' (partial tiles: empty bands skipped)' : ''}
-${partialCopy(pvLoop)}
+    // O += P V
+${pvLoop}
     workgroupBarrier();
   }
 

@@ -1,6 +1,6 @@
 /**
- * The reference backend against definitions written independently here: a dense float64 softmax
- * (forward) and central finite differences of that forward (backward). Mods are given twice — as a
+ * The reference backend against definitions written independently: the dense float64 definition of
+ * testing/dense.ts (forward) and central finite differences of the reference's forward (backward). Mods are given twice — as a
  * traced mod for the backend and as plain JS for the definition — so the IR is not its own judge.
  */
 import { describe, expect, it } from 'vitest';
@@ -11,18 +11,20 @@ import type { AttentionShape, FlexAttentionOptions } from '../kernel';
 import { capture, scalar } from '../params';
 import type { Tensor } from '../tensor';
 import { CONFORMANCE_CASES } from '../testing/cases';
+import { denseForward64 } from '../testing/dense';
 import { caseInputs } from '../testing/inputs';
 import { compileToJs } from '../evaluate';
-import { randomNormal } from '../testing/random';
+import { randomNormal } from '../random';
 import { traceMaskMod, traceScoreMod, type MaskMod, type ScoreMod } from '../trace';
 import { createReferenceBackend } from './backend';
+import { numericGradient } from './finite-differences.test-helpers';
 
 type JsScore = (s: number, b: number, h: number, q: number, kv: number) => number;
 type JsMask = (b: number, h: number, q: number, kv: number) => boolean;
 
 type Dims = AttentionShape;
 
-/** The definition: dense scores, mask, softmax, @V — straight from api.md, in float64. */
+/** The definition (testing/dense.ts) with this file's plain-JS mods and optional block classes. */
 function denseAttention(
   d: Dims,
   q: ArrayLike<number>,
@@ -30,34 +32,12 @@ function denseAttention(
   v: ArrayLike<number>,
   o: { scale?: number; score?: JsScore; mask?: JsMask; blockClass?: (b: number, h: number, i: number, j: number) => number } = {},
 ) {
-  const scale = o.scale ?? 1 / Math.sqrt(d.E);
-  const out = new Float64Array(d.B * d.Hq * d.Lq * d.Ev);
-  const lse = new Float64Array(d.B * d.Hq * d.Lq);
-  for (let b = 0; b < d.B; b++)
-    for (let h = 0; h < d.Hq; h++) {
-      const hk = Math.floor(h / (d.Hq / d.Hkv));
-      for (let i = 0; i < d.Lq; i++) {
-        const post: number[] = [];
-        for (let j = 0; j < d.Lkv; j++) {
-          let s = 0;
-          for (let e = 0; e < d.E; e++) s += q[((b * d.Hq + h) * d.Lq + i) * d.E + e]! * k[((b * d.Hkv + hk) * d.Lkv + j) * d.E + e]!;
-          s *= scale;
-          // Without block classes the element mask decides everywhere (every block partial).
-          const cls = o.blockClass ? o.blockClass(b, h, i, j) : o.mask ? PARTIAL : FULL;
-          const visible = cls === FULL || (cls === PARTIAL && (o.mask ? o.mask(b, h, i, j) : true));
-          post.push(visible ? (o.score ? o.score(s, b, h, i, j) : s) : -Infinity);
-        }
-        const row = (b * d.Hq + h) * d.Lq + i;
-        const sum = post.reduce((acc, p) => acc + Math.exp(p), 0);
-        lse[row] = Math.log(sum); // log(0) = −inf for a row with no visible key
-        if (sum === 0) continue; // out stays 0
-        for (let j = 0; j < d.Lkv; j++) {
-          const w = Math.exp(post[j]!) / sum;
-          for (let e = 0; e < d.Ev; e++) out[row * d.Ev + e]! += w * v[((b * d.Hkv + hk) * d.Lkv + j) * d.Ev + e]!;
-        }
-      }
-    }
-  return { out, lse };
+  const visible = (b: number, h: number, i: number, j: number) => {
+    // Without block classes the element mask decides everywhere (every block partial).
+    const cls = o.blockClass ? o.blockClass(b, h, i, j) : o.mask ? PARTIAL : FULL;
+    return cls === FULL || (cls === PARTIAL && (o.mask ? o.mask(b, h, i, j) : true));
+  };
+  return denseForward64(d, q, k, v, { scale: o.scale, score: o.score, visible });
 }
 
 const f32 = (shape: number[], seed: number, std = 1): Tensor => ({ data: randomNormal(shape.reduce((a, b) => a * b, 1), seed, std), shape, dtype: 'f32' });
@@ -347,20 +327,7 @@ describe('reference backward = central finite differences of the forward (float6
         for (let i = 0; i < out.length; i++) s += out[i]! * dOut.data[i]!;
         return s;
       };
-      /** Central difference in one float32 element (the step actually taken, after rounding). */
-      const fd = (data: Float32Array, i: number) => {
-        const x = data[i]!;
-        const h = 2 ** -11;
-        const xp = Math.fround(x + h);
-        const xm = Math.fround(x - h);
-        data[i] = xp;
-        const lp = loss();
-        data[i] = xm;
-        const lm = loss();
-        data[i] = x;
-        return (lp - lm) / (xp - xm);
-      };
-      const numeric = (data: Float32Array) => Array.from(data, (_, i) => fd(data, i));
+      const numeric = (data: Float32Array) => numericGradient(data, loss);
       const fwd = await ref.flexAttention(q, k, v, { ...options, returnLse: true });
       const grads = await ref.flexAttentionBackward(q, k, v, fwd.out, fwd.lse!, dOut, options);
       const tol = (g: ArrayLike<number>) => 2e-6 + 2e-5 * Math.max(...Array.from(g, Math.abs));

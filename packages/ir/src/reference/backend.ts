@@ -1,11 +1,16 @@
 /**
  * The float64 reference backend: the oracle every other backend is checked against. Naive loops,
- * O(Lq·Lkv) memory per head, written to follow api.md's semantics line by line rather than to be fast.
+ * O(Lq·Lkv) memory per head, written to follow api.md's semantics line by line rather than to be fast,
+ * with the special values of docs/architecture.md §4: an input NaN propagates (it is not a mask), a
+ * NaN or +∞ post-mod score makes its row NaN, a masked key contributes nothing whatever its values.
+ * The backward recomputes each row's lse in float64 instead of reading the f32 lse it is given: at
+ * large scores the f32 rounding alone moved dq by 0.54 where the truth is 2e-43.
  */
-import { FULL, PARTIAL } from '../block-mask';
+import { classesFromTables, FULL, PARTIAL } from '../block-tables';
+import { BackendDisposedError } from '../errors';
 import { captureGradTerms, gradScore } from '../derive';
 import { compileNodeToJs, compileToJs } from '../evaluate';
-import type { AttentionProblem, FlexAttentionBackend, FlexAttentionOptions } from '../kernel';
+import type { AttentionProblem, FlexAttentionBackend, FlexAttentionBackwardOptions, FlexAttentionOptions, FlexAttentionResult } from '../kernel';
 import { checkBackwardInputs, resolveAttention } from '../kernel';
 import type { KvStorage } from '../kv-storage';
 import { allocateHostKv, writeHostKvRows } from '../kv-storage';
@@ -18,14 +23,14 @@ type Fn = (...args: number[]) => number | boolean;
 /** The K/V batch a query batch reads: its own, or the one K/V shared by every batch. */
 const kvBatchOf = (p: AttentionProblem, b: number): number => (p.kvBatch === 1 ? 0 : b);
 /** The reference indexes K/V by kvBatchOf, so it runs K/V shared across the batch (paged caches). */
-const SUPPORT = { kvBatchBroadcast: true };
+const SUPPORT = { kvBatchBroadcast: true, tensors: 'host' } as const;
 
 /** Per (b, h): post-mod scores of row i into `post` (−inf where masked). */
 function makeRowScorer(p: AttentionProblem, q: Float64Array, k: Float64Array) {
   const scoreFn = p.scoreMod ? (compileToJs(p.scoreMod) as (...a: number[]) => number) : undefined;
   const mask = p.blockMask;
   const maskFn = mask ? (compileToJs(mask.maskMod) as Fn) : undefined;
-  const dense = mask?.toDense();
+  const dense = mask ? classesFromTables(mask) : undefined;
   return (b: number, h: number, i: number, post: Float64Array, raw: Float64Array) => {
     const hk = Math.floor(h / p.groupSize);
     const qOff = ((b * p.Hq + h) * p.Lq + i) * p.E;
@@ -53,11 +58,43 @@ function makeRowScorer(p: AttentionProblem, q: Float64Array, k: Float64Array) {
   };
 }
 
+/** The reference implements every optional feature: it is what the others are checked against. */
+const REFERENCE = { name: 'reference', features: ['dLse', 'maxScores'] } as const;
+
+/**
+ * A row's natural-log lse in float64: −∞ when no key is visible (every post −∞), NaN when a post-mod
+ * score is NaN or +∞ (softmax is then ∞/∞ or NaN: the row is undefined, not masked).
+ */
+function rowLse(post: Float64Array): number {
+  let m = -Infinity;
+  for (let j = 0; j < post.length; j++) {
+    const x = post[j]!;
+    if (x !== x || x === Infinity) return NaN;
+    if (x > m) m = x;
+  }
+  if (m === -Infinity) return -Infinity;
+  let sum = 0;
+  for (let j = 0; j < post.length; j++) sum += Math.exp(post[j]! - m);
+  return m + Math.log(sum);
+}
+
+/** A row's max post-mod score (returnAux.maxScores): −∞ when no key is visible, NaN with a NaN score. */
+function rowMax(post: Float64Array): number {
+  let m = -Infinity;
+  for (let j = 0; j < post.length; j++) {
+    const x = post[j]!;
+    if (x !== x) return NaN;
+    if (x > m) m = x;
+  }
+  return m;
+}
+
 function forward(q: Tensor, k: Tensor, v: Tensor, options: FlexAttentionOptions) {
-  const p = resolveAttention(q, k, v, options, Infinity, SUPPORT);
+  const p = resolveAttention(q, k, v, options, { pass: 'forward', backend: REFERENCE, support: SUPPORT });
   const [qf, kf, vf] = [toFloat64(q), toFloat64(k), toFloat64(v)];
   const out = new Float64Array(p.B * p.Hq * p.Lq * p.Ev);
   const lse = new Float64Array(p.B * p.Hq * p.Lq);
+  const maxScores = new Float64Array(p.B * p.Hq * p.Lq);
   const score = makeRowScorer(p, qf, kf);
   const post = new Float64Array(p.Lkv);
   const raw = new Float64Array(p.Lkv);
@@ -66,31 +103,26 @@ function forward(q: Tensor, k: Tensor, v: Tensor, options: FlexAttentionOptions)
       const hk = Math.floor(h / p.groupSize);
       for (let i = 0; i < p.Lq; i++) {
         score(b, h, i, post, raw);
-        let m = -Infinity;
-        for (let j = 0; j < p.Lkv; j++) if (post[j]! > m) m = post[j]!;
         const row = (b * p.Hq + h) * p.Lq + i;
-        if (m === -Infinity) {
-          lse[row] = -Infinity; // no visible key: out stays 0
-          continue;
-        }
-        let sum = 0;
-        for (let j = 0; j < p.Lkv; j++) sum += Math.exp(post[j]! - m);
-        lse[row] = m + Math.log(sum);
+        maxScores[row] = rowMax(post);
+        lse[row] = rowLse(post);
+        if (lse[row] === -Infinity) continue; // no visible key: out stays 0
         for (let j = 0; j < p.Lkv; j++) {
-          const w = Math.exp(post[j]! - m) / sum;
-          if (w === 0) continue;
+          if (post[j] === -Infinity) continue; // masked: its v is never read (a NaN there stays out)
+          const w = Math.exp(post[j]! - lse[row]!);
           const vOff = ((kvBatchOf(p, b) * p.Hkv + hk) * p.Lkv + j) * p.Ev;
           for (let e = 0; e < p.Ev; e++) out[row * p.Ev + e]! += w * vf[vOff + e]!;
         }
       }
     }
-  return { p, out, lse };
+  return { p, out, lse, maxScores };
 }
 
-function backward(q: Tensor, k: Tensor, v: Tensor, out: Tensor, lseT: Tensor, dOut: Tensor, options: FlexAttentionOptions) {
-  const p = resolveAttention(q, k, v, options, Infinity, SUPPORT);
-  checkBackwardInputs(p, out, lseT, dOut);
-  const [qf, kf, vf, dof, lse] = [toFloat64(q), toFloat64(k), toFloat64(v), toFloat64(dOut), toFloat64(lseT)];
+function backward(q: Tensor, k: Tensor, v: Tensor, out: Tensor, lseT: Tensor, dOut: Tensor, options: FlexAttentionBackwardOptions) {
+  const p = resolveAttention(q, k, v, options, { pass: 'backward', backend: REFERENCE, support: SUPPORT });
+  checkBackwardInputs(p, out, lseT, dOut, options.dLse);
+  const [qf, kf, vf, dof] = [toFloat64(q), toFloat64(k), toFloat64(v), toFloat64(dOut)];
+  const dLse = options.dLse ? toFloat64(options.dLse) : undefined;
   const dq = new Float64Array(qf.length);
   const dk = new Float64Array(kf.length);
   const dv = new Float64Array(vf.length);
@@ -116,11 +148,19 @@ function backward(q: Tensor, k: Tensor, v: Tensor, out: Tensor, lseT: Tensor, dO
       const hk = Math.floor(h / p.groupSize);
       for (let i = 0; i < p.Lq; i++) {
         const row = (b * p.Hq + h) * p.Lq + i;
-        if (lse[row] === -Infinity) continue; // a fully masked row has zero gradients
         score(b, h, i, post, raw);
-        let delta = 0;
+        const lse = rowLse(post); // float64, not the f32 lse the caller holds
+        if (lse === -Infinity) continue; // a fully masked row has zero gradients
+        // d lse / d post_j = P_j, so a gradient through lse adds dLse·P_j to dPost_j: it enters as
+        // a shift of delta (dPost_j = P_j · (dP_j − (delta − dLse)))
+        let delta = dLse ? -dLse[row]! : 0;
         for (let j = 0; j < p.Lkv; j++) {
-          P[j] = post[j] === -Infinity ? 0 : Math.exp(post[j]! - lse[row]!);
+          if (post[j] === -Infinity) {
+            P[j] = 0;
+            dP[j] = 0; // masked: its v (even NaN) takes no part
+            continue;
+          }
+          P[j] = Math.exp(post[j]! - lse);
           const vOff = ((kvBatchOf(p, b) * p.Hkv + hk) * p.Lkv + j) * p.Ev;
           let s = 0;
           for (let e = 0; e < p.Ev; e++) s += dof[row * p.Ev + e]! * vf[vOff + e]!;
@@ -128,7 +168,7 @@ function backward(q: Tensor, k: Tensor, v: Tensor, out: Tensor, lseT: Tensor, dO
           delta += P[j]! * s;
         }
         for (let j = 0; j < p.Lkv; j++) {
-          if (P[j] === 0) continue;
+          if (post[j] === -Infinity) continue;
           const dPost = P[j]! * (dP[j]! - delta);
           const ds = dScore ? dPost * dScore(raw[j]!, b, h, i, j) : dPost;
           // With K/V shared by the batch (kvBatch 1), dk/dv sum every query batch's contribution.
@@ -152,21 +192,29 @@ function backward(q: Tensor, k: Tensor, v: Tensor, out: Tensor, lseT: Tensor, dO
 /** The float64 reference backend (O(L²) time, O(L) extra memory per row). */
 export function createReferenceBackend(): FlexAttentionBackend & KvStorage & {
   /** Forward results in float64, before rounding to the input dtype (for tests and the bench). */
-  forward64(q: Tensor, k: Tensor, v: Tensor, options?: FlexAttentionOptions): { out: Float64Array; lse: Float64Array };
+  forward64(q: Tensor, k: Tensor, v: Tensor, options?: FlexAttentionOptions): { out: Float64Array; lse: Float64Array; maxScores: Float64Array };
 } {
+  let disposed = false;
+  const live = () => {
+    if (disposed) throw new BackendDisposedError('reference', 'createReferenceBackend()');
+  };
   return {
-    name: 'reference',
+    ...REFERENCE,
     forward64(q, k, v, options = {}) {
-      const { out, lse } = forward(q, k, v, options);
-      return { out, lse };
+      live();
+      const { out, lse, maxScores } = forward(q, k, v, options);
+      return { out, lse, maxScores };
     },
     async flexAttention(q, k, v, options = {}) {
-      const { p, out, lse } = forward(q, k, v, options);
-      const result: { out: Tensor; lse?: Tensor } = { out: fromFloats(out, [p.B, p.Hq, p.Lq, p.Ev], p.dtype) };
-      if (options.returnLse) result.lse = fromFloats(lse, [p.B, p.Hq, p.Lq], 'f32');
+      live();
+      const { p, out, lse, maxScores } = forward(q, k, v, options);
+      const result: FlexAttentionResult = { out: fromFloats(out, [p.B, p.Hq, p.Lq, p.Ev], p.dtype) };
+      if (p.returnLse) result.lse = fromFloats(lse, [p.B, p.Hq, p.Lq], 'f32');
+      if (p.returnMaxScores) result.maxScores = fromFloats(maxScores, [p.B, p.Hq, p.Lq], 'f32');
       return result;
     },
     async flexAttentionBackward(q, k, v, out, lse, dOut, options = {}) {
+      live();
       const { p, dq, dk, dv, captureGrads } = backward(q, k, v, out, lse, dOut, options);
       const grads = new Map<CapturedTensor, Float32Array>();
       for (const [t, g] of captureGrads) grads.set(t, Float32Array.from(g));
@@ -180,8 +228,11 @@ export function createReferenceBackend(): FlexAttentionBackend & KvStorage & {
     // Paged KV caches (@flexattn/kv-cache) keep their pages in host tensors here.
     allocateKv: allocateHostKv,
     async writeKvRows(dst, rows, src) {
+      live();
       writeHostKvRows(dst, rows, src);
     },
-    dispose() {},
+    dispose() {
+      disposed = true;
+    },
   };
 }

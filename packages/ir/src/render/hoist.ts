@@ -8,8 +8,8 @@
  * Also: a small integer range analysis over the index arguments, so a renderer can convert an
  * index difference such as `kv - q` to float without the slow int→float conversion unit.
  */
-import type { Node } from '../node';
-import { topoOrder } from '../node';
+import { TraceError } from '../errors';
+import { Node, topoOrder } from '../node';
 import type { ArgName } from '../ops';
 
 /** Bit set of the hook arguments a node depends on. */
@@ -88,6 +88,8 @@ export function indexRange(node: Node, bounds: IndexBounds): readonly [number, n
   const memo = new Map<Node, readonly [number, number] | undefined>();
   const visit = (n: Node): readonly [number, number] | undefined => {
     if (memo.has(n)) return memo.get(n);
+    // renderers turn these bounds into text: only checked nodes' constants may become bounds
+    if (!Node.isNode(n)) throw new TraceError('indexRange: not a node made by Node.make');
     let r: readonly [number, number] | undefined;
     if (n.dtype !== 'i32') r = undefined;
     else if (n.op === 'const') r = [n.arg as number, n.arg as number];

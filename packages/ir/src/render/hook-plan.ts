@@ -10,7 +10,8 @@ import { type CaptureGradTerm, captureGradTerms, gradScore } from '../derive';
 import { type Node, topoOrder } from '../node';
 import type { ModParam } from '../params';
 import { constNode } from '../simplify';
-import { argNode, type TracedMod } from '../trace';
+import { TraceError } from '../errors';
+import { argNode, TracedMod } from '../trace';
 import { type HoistPlan, type IndexBounds, indexRange, planHoist } from './hoist';
 import { type ParamBlock, paramBlock, type ScalarBlock, scalarBlock, type TensorBinding, tensorBindings } from './param-layout';
 
@@ -100,6 +101,10 @@ const NO_HOIST: HoistPlan = { row: [], col: [] };
 
 /** Plans the kernel hooks of a score mod and a mask mod (either may be absent). */
 export function planKernelHooks(scoreMod: TracedMod | undefined, maskMod: TracedMod | undefined, options: KernelHookOptions = {}): KernelHookPlan {
+  // the mods' hashes become the plan's key (kernel caches) and appear in generated comments
+  for (const [mod, kind] of [[scoreMod, 'score'], [maskMod, 'mask']] as const) {
+    if (mod !== undefined && (!TracedMod.isTracedMod(mod) || mod.kind !== kind)) throw new TraceError(`planKernelHooks: the ${kind} mod must be a ${kind} mod from trace${kind === 'score' ? 'Score' : 'Mask'}Mod`);
+  }
   const hoist = options.hoist ?? true;
   const identityScore = isIdentityScoreMod(scoreMod);
   const trueMask = isTrueMask(maskMod);

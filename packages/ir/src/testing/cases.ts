@@ -8,6 +8,7 @@ import { blockMaskByEvaluation, type BlockMask } from '../block-mask';
 import { where } from '../expr';
 import { capture, scalar } from '../params';
 import type { AttentionShape } from '../kernel';
+import type { BackendFeature } from '../options';
 import type { MaskMod, ScoreMod, TracedMod } from '../trace';
 import { traceMaskMod } from '../trace';
 import { seededRandom } from './random';
@@ -20,6 +21,20 @@ export interface ConformanceCase extends AttentionShape {
   mask?: () => { mod: MaskMod; B?: number; H?: number; blockSize?: number | [number, number] };
   /** The case reads learnable captured tensors (capture gradients are checked). */
   learnable?: boolean;
+  /**
+   * Optional features the case exercises: 'maxScores' asks for returnAux.maxScores (checked), 'dLse'
+   * passes a random dLse to the backward. A backend that does not declare a feature must reject
+   * the call with an UnsupportedError instead (that is what the case then checks).
+   */
+  requires?: readonly BackendFeature[];
+  /** Special values written into the random inputs (index: [b, h, row, column]). */
+  poison?: readonly Poison[];
+}
+
+export interface Poison {
+  tensor: 'q' | 'k' | 'v' | 'dOut';
+  index: readonly [number, number, number, number];
+  value: number;
 }
 
 export type BlockMaskFactory = (mod: TracedMod, opts: { B?: number; H?: number; qLen: number; kvLen: number; blockSize?: number | [number, number] }) => BlockMask;
@@ -106,4 +121,90 @@ export const CONFORMANCE_CASES: readonly ConformanceCase[] = [
     mask: () => ({ mod: (_b, _h, q, kv) => q.add(147).ge(kv), blockSize: 16 }),
   },
   { name: 'head dim 64, unaligned lengths', B: 1, Hq: 1, Hkv: 1, Lq: 70, Lkv: 65, E: 64, Ev: 64, mask: () => ({ mod: (_b, _h, q, kv) => q.sub(kv).abs().le(40) }) },
+  // any finite scale (PyTorch's rule): kernels that fold scale into exp2 after the row max must not
+  // take the max of the unscaled scores, and 0·(−inf) of masked entries must not become NaN
+  { name: 'negative scale, no score mod, causal', B: 1, Hq: 2, Hkv: 2, Lq: 21, Lkv: 21, E: 16, Ev: 16, scale: -0.6, mask: () => ({ mod: (_b, _h, q, kv) => q.ge(kv), blockSize: 8 }) },
+  { name: 'zero scale (uniform weights), causal', B: 1, Hq: 1, Hkv: 1, Lq: 19, Lkv: 19, E: 16, Ev: 16, scale: 0, mask: () => ({ mod: (_b, _h, q, kv) => q.ge(kv), blockSize: 8 }) },
+  // the decode kernels (split-KV) too: the shape and mask of the decode-like case above
+  { name: 'negative scale, decode-like', B: 1, Hq: 4, Hkv: 1, Lq: 3, Lkv: 150, E: 16, Ev: 16, scale: -0.7, mask: () => ({ mod: (_b, _h, q, kv) => q.add(147).ge(kv), blockSize: 16 }) },
 ];
+
+const base = (name: string): ConformanceCase => {
+  const c = CONFORMANCE_CASES.find((x) => x.name === name);
+  if (!c) throw new Error(`no conformance case '${name}'`);
+  return c;
+};
+const withFeature = (name: string, feature: BackendFeature): ConformanceCase => ({ ...base(name), name: `${feature}: ${name}`, requires: [feature] });
+
+/**
+ * Cases of the optional features (backends declare them on `features`): run in full where declared,
+ * checked to be rejected with an UnsupportedError where not. Each is an ordinary case plus the
+ * feature, so a backend's kernels for it are already compiled (cheap on a software GPU in CI).
+ */
+export const AUX_CONFORMANCE_CASES: readonly ConformanceCase[] = [
+  withFeature('fully masked rows', 'maxScores'),
+  withFeature('softcap (exact tanh)', 'maxScores'),
+  withFeature('learnable relative bias table', 'dLse'),
+  withFeature('fully masked rows', 'dLse'),
+];
+
+const causal: ConformanceCase['mask'] = () => ({ mod: (_b, _h, q, kv) => q.ge(kv), blockSize: 4 });
+
+/**
+ * Special values (docs/architecture.md §4): an input NaN propagates to the rows that see it (it is
+ * not a mask), a masked key's values never reach out, NaN and +∞ post-mod scores make their row NaN,
+ * −∞ masks, `pow` follows IEEE. Compared with NaN matching NaN: a NaN where the reference has a
+ * number still fails.
+ */
+export const SPECIAL_VALUE_CASES: readonly ConformanceCase[] = [
+  { name: 'special: NaN in a query row', B: 1, Hq: 2, Hkv: 2, Lq: 12, Lkv: 12, E: 16, Ev: 16, poison: [{ tensor: 'q', index: [0, 1, 5, 3], value: NaN }] },
+  {
+    name: 'special: NaN in k and v at masked and visible keys (causal)',
+    B: 1, Hq: 2, Hkv: 2, Lq: 14, Lkv: 14, E: 16, Ev: 16, mask: causal,
+    poison: [{ tensor: 'k', index: [0, 0, 6, 2], value: NaN }, { tensor: 'v', index: [0, 1, 13, 0], value: NaN }],
+  },
+  {
+    name: 'special: NaN and ±Infinity constants in a score mod',
+    B: 1, Hq: 2, Hkv: 2, Lq: 10, Lkv: 10, E: 16, Ev: 16,
+    scoreMod: () => (s, _b, _h, q, kv) => where(q.eq(2).and(kv.eq(1)), NaN, where(q.eq(4).and(kv.eq(0)), Infinity, where(kv.eq(3), -Infinity, s))),
+  },
+  {
+    name: 'special: pow of negative scores',
+    B: 1, Hq: 1, Hkv: 1, Lq: 9, Lkv: 11, E: 16, Ev: 16,
+    scoreMod: () => (s, _b, _h, q) => where(q.lt(3), s.pow(0.5), s.pow(3)),
+  },
+  {
+    name: 'special: a score mod of −∞ for a whole row (causal)',
+    B: 1, Hq: 2, Hkv: 2, Lq: 12, Lkv: 12, E: 16, Ev: 16, mask: causal,
+    scoreMod: () => (s, _b, h, q) => where(q.eq(h.add(3)), -Infinity, s),
+  },
+  {
+    name: 'special: an infinite key (±∞ scores)',
+    B: 1, Hq: 1, Hkv: 1, Lq: 10, Lkv: 10, E: 16, Ev: 16,
+    poison: [{ tensor: 'k', index: [0, 0, 0, 0], value: Infinity }],
+  },
+];
+
+/** Options that pick a suite's cases. */
+export interface CaseSelection {
+  /** Cases to run (default: all). */
+  filter?: (c: ConformanceCase) => boolean;
+  extraCases?: readonly ConformanceCase[];
+  /**
+   * Cases this backend does not pass yet, by name, each with the reason naming its issue
+   * (e.g. 'issue 19: WGSL spells NaN as 0.0'). They are left out of the run; an unknown name or a
+   * reason without an issue number is an error, so the list cannot go stale silently.
+   */
+  optOut?: Readonly<Record<string, string>>;
+}
+
+/** The conformance and special-value cases (plus extras), filtered, minus the opt-outs. */
+export function selectCases(opts: CaseSelection = {}): ConformanceCase[] {
+  const all = [...CONFORMANCE_CASES, ...SPECIAL_VALUE_CASES, ...AUX_CONFORMANCE_CASES, ...(opts.extraCases ?? [])];
+  const optOut = opts.optOut ?? {};
+  for (const [name, reason] of Object.entries(optOut)) {
+    if (!all.some((c) => c.name === name)) throw new Error(`optOut names no conformance case: '${name}'`);
+    if (!/issue \d+/i.test(reason)) throw new Error(`optOut '${name}': the reason must name the issue that fixes it ('issue N: …'), got '${reason}'`);
+  }
+  return all.filter((c) => !Object.hasOwn(optOut, c.name) && (opts.filter?.(c) ?? true));
+}

@@ -4,6 +4,7 @@
  * gradients). No test framework here: the vitest suite (conformance.ts) and the plain-Node runner
  * for GPU machines (run-conformance.ts) both call it, so they check the same things.
  */
+import { UnsupportedError } from '../errors';
 import type { FlexAttentionBackend } from '../kernel';
 import type { DType, Tensor } from '../tensor';
 import type { BlockMaskFactory, ConformanceCase } from './cases';
@@ -38,7 +39,8 @@ export function toleranceFor(dtype: DType, opts: CaseCheckOptions = {}): { forwa
 const SEED = { forward: 11, backward: 23 } as const;
 
 function compared(name: string, actual: Tensor | Float32Array, expected: Tensor | Float32Array, tol: Tolerance, shape?: readonly number[]): ConformanceCheck {
-  const comparison = compareClose(actual, expected, tol);
+  // NaN is a defined answer (special-value cases); NaN where the reference has a number still fails
+  const comparison = compareClose(actual, expected, tol, { matchNaN: true });
   return { name, ok: comparison.ok, comparison, shape: shape ?? ('shape' in actual ? actual.shape : undefined) };
 }
 
@@ -61,6 +63,9 @@ export async function checkCase(
 ): Promise<ConformanceCheck[]> {
   const tol = toleranceFor(dtype, opts);
   const x = caseInputs(c, dtype, SEED[pass], opts.blockMaskFactory);
+  // maxScores is a forward output, dLse a backward input: each pass needs only its own
+  const missing = (c.requires ?? []).filter((f) => (f === 'maxScores') === (pass === 'forward') && !backend.features?.includes(f));
+  if (missing.length) return [await checkRejected(backend, x, pass, missing.join(', '))];
   if (pass === 'forward') {
     const want = await reference.flexAttention(x.q, x.k, x.v, x.options);
     const got = await backend.flexAttention(x.q, x.k, x.v, x.options);
@@ -71,13 +76,19 @@ export async function checkCase(
       compared('out', got.out, want.out, tol.forward),
     ];
     checks.push(got.lse ? compared('lse', got.lse, want.lse!, tol.forward) : structural('lse', false, 'no lse returned (returnLse: true)'));
+    if (x.options.returnAux?.maxScores) {
+      checks.push(got.maxScores ? compared('maxScores', got.maxScores, want.maxScores!, tol.forward) : structural('maxScores', false, 'no maxScores returned (returnAux: { maxScores: true })'));
+    }
     return checks;
   }
-  const fwdRef = await reference.flexAttention(x.q, x.k, x.v, x.options);
-  const want = await reference.flexAttentionBackward(x.q, x.k, x.v, fwdRef.out, fwdRef.lse!, x.dOut, x.options);
-  const fwd = await backend.flexAttention(x.q, x.k, x.v, x.options);
+  // the forward of a training step asks for lse only
+  const fwdOptions = { ...x.options, returnAux: undefined };
+  const bwdOptions = { ...fwdOptions, dLse: x.dLse };
+  const fwdRef = await reference.flexAttention(x.q, x.k, x.v, fwdOptions);
+  const want = await reference.flexAttentionBackward(x.q, x.k, x.v, fwdRef.out, fwdRef.lse!, x.dOut, bwdOptions);
+  const fwd = await backend.flexAttention(x.q, x.k, x.v, fwdOptions);
   if (!fwd.lse) return [structural('lse', false, 'no lse returned (returnLse: true)')];
-  const got = await backend.flexAttentionBackward(x.q, x.k, x.v, fwd.out, fwd.lse, x.dOut, x.options);
+  const got = await backend.flexAttentionBackward(x.q, x.k, x.v, fwd.out, fwd.lse, x.dOut, bwdOptions);
   const checks = [compared('dq', got.dq, want.dq, tol.backward), compared('dk', got.dk, want.dk, tol.backward), compared('dv', got.dv, want.dv, tol.backward)];
   checks.push(structural('grads', got.captureGrads.size === want.captureGrads.size, `${got.captureGrads.size} capture gradient(s) returned, expected ${want.captureGrads.size}`));
   for (const [tensor, g] of want.captureGrads) {
@@ -92,6 +103,27 @@ export async function checkCase(
     checks.push(compared(`grad(${tensor.name})`, mine, g, capTol, tensor.shape));
   }
   return checks;
+}
+
+/**
+ * A backend without a feature the case needs must refuse the call with an UnsupportedError (a
+ * result that silently ignored the option would be a wrong answer).
+ */
+async function checkRejected(backend: FlexAttentionBackend, x: ReturnType<typeof caseInputs>, pass: ConformancePass, features: string): Promise<ConformanceCheck> {
+  let error: unknown;
+  try {
+    if (pass === 'forward') await backend.flexAttention(x.q, x.k, x.v, x.options);
+    else {
+      const plain = { ...x.options, returnAux: undefined };
+      const fwd = await backend.flexAttention(x.q, x.k, x.v, plain);
+      await backend.flexAttentionBackward(x.q, x.k, x.v, fwd.out, fwd.lse!, x.dOut, { ...plain, dLse: x.dLse });
+    }
+  } catch (e) {
+    error = e;
+  }
+  const ok = error instanceof UnsupportedError;
+  const got = error === undefined ? 'it returned a result' : `it threw ${(error as Error).name}: ${(error as Error).message}`;
+  return structural('rejects', ok, `the backend does not declare ${features}, so it must throw an UnsupportedError; ${got}`);
 }
 
 /** One line for a failed check: the worst element for comparisons, the message otherwise. */

@@ -6,15 +6,12 @@ import type * as Vitest from 'vitest';
 import type { FlexAttentionBackend } from '../kernel';
 import { createReferenceBackend } from '../reference/backend';
 import type { DType } from '../tensor';
-import { CONFORMANCE_CASES, type ConformanceCase } from './cases';
+import { type CaseSelection, type ConformanceCase, selectCases } from './cases';
 import { type CaseCheckOptions, checkCase, type ConformancePass, describeCheck } from './checks';
 
-export interface ConformanceOptions extends CaseCheckOptions {
+export interface ConformanceOptions extends CaseCheckOptions, CaseSelection {
   dtypes?: readonly DType[];
   backward?: boolean;
-  /** Cases to run (default: all). */
-  filter?: (c: ConformanceCase) => boolean;
-  extraCases?: readonly ConformanceCase[];
   /** Reported in test names. */
   label?: string;
 }
@@ -28,7 +25,7 @@ export function describeConformance(createBackend: () => FlexAttentionBackend | 
   if (!vitest) throw new Error('describeConformance defines vitest tests: call it from a test file that vitest runs');
   const { afterAll, beforeAll, describe, expect, it } = vitest;
   const dtypes = opts.dtypes ?? ['f32'];
-  const cases = [...CONFORMANCE_CASES, ...(opts.extraCases ?? [])].filter(opts.filter ?? (() => true));
+  const cases = selectCases(opts);
   const reference = createReferenceBackend();
   const expectConforms = async (backend: FlexAttentionBackend, c: ConformanceCase, dtype: DType, pass: ConformancePass) => {
     const failed = (await checkCase(backend, reference, c, dtype, pass, opts)).filter((x) => !x.ok);

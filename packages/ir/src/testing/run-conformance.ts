@@ -9,7 +9,7 @@ import type { FlexAttentionBackend } from '../kernel';
 import { createReferenceBackend } from '../reference/backend';
 import type { DType } from '../tensor';
 import type { ConformanceOptions } from './conformance';
-import { CONFORMANCE_CASES } from './cases';
+import { selectCases } from './cases';
 import { checkCase, type ConformanceCheck, type ConformancePass, describeCheck } from './checks';
 
 export interface ConformanceRunOptions extends ConformanceOptions {
@@ -47,7 +47,7 @@ export function formatRunRecord(r: ConformanceRunRecord): string {
 export async function runConformance(backend: FlexAttentionBackend, opts: ConformanceRunOptions = {}): Promise<ConformanceRunResult> {
   const log = opts.log ?? ((line: string) => console.log(line));
   const reference = createReferenceBackend();
-  const cases = [...CONFORMANCE_CASES, ...(opts.extraCases ?? [])].filter(opts.filter ?? (() => true));
+  const cases = selectCases(opts);
   const passes: ConformancePass[] = opts.backward === false ? ['forward'] : ['forward', 'backward'];
   const records: ConformanceRunRecord[] = [];
   const t0 = Date.now();

@@ -1,0 +1,47 @@
+// The kernel templates (kernels/*.cuh): which files each kernel kind compiles, its entry points, the
+// full source NVRTC compiles (the rendered prelude first) and the templates' version hash, which is
+// part of every compile-cache key.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const KERNEL_FILES = {
+  // the Hopper wgmma / TMA helpers (forward and backward) travel with the shared definitions
+  common: ['common.cuh', 'wgmma.cuh', 'tma.cuh'],
+  fwd: ['flex_fwd.cuh', 'flex_fwd_wg.cuh', 'flex_fwd_fa3.cuh', 'flex_fwd_entry.cuh'],
+  bwd: ['flex_bwd.cuh'],
+  dec: ['flex_decode.cuh'],
+} as const;
+export type KernelKind = 'fwd' | 'bwd' | 'dec';
+export const ENTRY_POINTS: Record<KernelKind, readonly string[]> = {
+  fwd: ['flex_fwd'],
+  bwd: ['flex_bwd_preprocess', 'flex_bwd_dkdv', 'flex_bwd_dq_convert'],
+  dec: ['flex_decode', 'flex_decode_merge'],
+};
+
+/** kernels/ beside src/ and dist/. */
+export function kernelDir(): string {
+  return fileURLToPath(new URL('../kernels/', import.meta.url));
+}
+type KernelTexts = Record<'common' | 'fwd' | 'bwd' | 'dec', string>;
+let kernelText: KernelTexts | null = null;
+function kernels(): KernelTexts {
+  if (!kernelText) {
+    const dir = kernelDir();
+    const read = (files: readonly string[]) => files.map((f) => readFileSync(join(dir, f), 'utf8')).join('\n');
+    kernelText = { common: read(KERNEL_FILES.common), fwd: read(KERNEL_FILES.fwd), bwd: read(KERNEL_FILES.bwd), dec: read(KERNEL_FILES.dec) };
+  }
+  return kernelText;
+}
+/** A hash of the kernel templates: part of every compile-cache key. */
+export function templateVersion(): string {
+  const k = kernels();
+  return createHash('sha256').update(k.common).update(k.fwd).update(k.bwd).update(k.dec).digest('hex').slice(0, 16);
+}
+/** The full source NVRTC compiles: prelude + common.cuh + the kernel file(s) of `kinds`. */
+export function kernelSource(prelude: string, kinds: KernelKind | readonly KernelKind[]): string {
+  const k = kernels();
+  const files = (typeof kinds === 'string' ? [kinds] : kinds).map((kind) => k[kind]);
+  return [prelude, k.common, ...files, ''].join('\n');
+}

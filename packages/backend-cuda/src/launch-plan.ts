@@ -1,0 +1,164 @@
+// Which kernel bodies serve a problem and how they are launched — the one place that picks them.
+// `selectKernels` chooses the tile configs (config.ts) and renders the prelude they are compiled
+// with; `forwardLaunch` / `backwardLaunch` load the modules, lay out the block tables in the chosen
+// tiles (ir tileTables, memoised on the mask), pack the by-value arguments and return the launches.
+// A new kernel body (another forward, a paged decoder) is chosen here and nowhere else.
+import { blockClasses, ceilDiv, tileTables, type AttentionProblem, type TracedMod } from '@flexattn/ir';
+import type { CallMemory } from './call-memory.js';
+import { bwdConfig, configDefines, decodeConfig, fwdConfig, lightMods, useDecode, type BwdConfig, type DecodeConfig, type FwdConfig } from './config.js';
+import type { KernelModules } from './kernel-modules.js';
+import type { ModArguments } from './mod-arguments.js';
+import type { CudaNative, DevicePtr } from './native.js';
+import { packBwdArgs, packDecodeArgs, packFwdArgs, type Dims } from './kernel-args.js';
+import { isIdentityScoreMod, renderPrelude, type RenderedPrelude } from './renderer.js';
+import { fa3TensorMaps } from './tensor-maps.js';
+
+/** See RenderOptions.indexLimit: shapes below it share one source; longer ones get the plain casts. */
+const INDEX_LIMIT = 2 ** 22;
+
+/** The kernels chosen for one problem and the prelude they are compiled with. */
+export interface KernelSelection {
+  problem: AttentionProblem;
+  scoreMod: TracedMod | undefined;
+  maskMod: TracedMod | undefined;
+  forward: FwdConfig;
+  backward: BwdConfig;
+  /** the split-KV decoder's config, when the problem is a decoding shape */
+  decode: DecodeConfig | undefined;
+  rendered: RenderedPrelude;
+}
+
+export interface TargetDevice {
+  /** NVRTC's arch, e.g. sm_90a */
+  arch: string;
+  smCount: number;
+  /** the Hopper forward body (CudaBackendOptions.hopperForward): persistent ('fa3') or per-CTA ('wg') */
+  hopperBody: 'fa3' | 'wg';
+}
+
+export function selectKernels(p: AttentionProblem, target: TargetDevice): KernelSelection {
+  const scoreMod = p.scoreMod;
+  const maskMod = p.blockMask?.maskMod;
+  const forward = fwdConfig(p.dtype, p.E, p.Ev, {
+    identityScore: isIdentityScoreMod(scoreMod),
+    lightMods: lightMods(scoreMod, maskMod),
+    hopper: target.arch === 'sm_90a',
+    hopperBody: target.hopperBody,
+  });
+  const backward = bwdConfig(p.dtype, p.E, p.Ev);
+  const decodeRows = p.groupSize * p.Lq;
+  // the prelude always carries the decoder's row count (one source per mod and shape class)
+  const decodeShape = decodeConfig(p.dtype, p.E, p.Ev, decodeRows);
+  // indices (plus a tile of overhang past the end) below 2^22: fast int→float casts of index arithmetic
+  const indexLimit = Math.max(p.B, p.Hq, p.Lq, p.Lkv) + 256 <= INDEX_LIMIT ? INDEX_LIMIT : undefined;
+  const rendered = renderPrelude({ dtype: p.dtype, E: p.E, Ev: p.Ev, scoreMod, maskMod, defines: configDefines(forward, backward, decodeShape.rows), indexLimit });
+  const decode = useDecode(p.Lq, p.Lkv, p.groupSize) ? decodeShape : undefined;
+  return { problem: p, scoreMod, maskMod, forward, backward, decode, rendered };
+}
+
+/** What a launch needs from the backend: the addon, the loaded modules, this call's memory and the device. */
+export interface LaunchContext {
+  native: CudaNative;
+  modules: KernelModules;
+  mem: CallMemory;
+  target: TargetDevice;
+}
+
+/** Queues a pass's kernels on the default stream. */
+export type Launch = () => void;
+
+export interface ForwardBuffers {
+  q: DevicePtr;
+  k: DevicePtr;
+  v: DevicePtr;
+  out: DevicePtr;
+  lse: DevicePtr;
+}
+
+const dimsOf = (p: AttentionProblem): Dims => ({ B: p.B, Hq: p.Hq, Hkv: p.Hkv, Lq: p.Lq, Lkv: p.Lkv, scale: p.scale });
+
+/** The forward pass: the split-KV decoder + merge for decoding shapes, else the fused forward. */
+export async function forwardLaunch(ctx: LaunchContext, sel: KernelSelection, io: ForwardBuffers, mods: ModArguments): Promise<Launch> {
+  const { native: n, mem } = ctx;
+  const p = sel.problem;
+  if (sel.decode) {
+    const cfg = sel.decode;
+    const { splits, keysPerSplit, rowGroups } = decodeSplits(p, cfg, ctx.target.smCount);
+    const rows = p.B * p.Hq * p.Lq;
+    const mask = p.blockMask;
+    // the decoder looks block classes up by position (the mask's own blocks), memoised on the mask
+    const classes = mask
+      ? { cls: mem.upload(blockClasses(mask)), mB: mask.B, mH: mask.H, qBlocks: ceilDiv(p.Lq, mask.blockSize[0]), kvBlocks: ceilDiv(p.Lkv, mask.blockSize[1]), blockQ: mask.blockSize[0], blockKv: mask.blockSize[1] }
+      : null;
+    const args = packDecodeArgs({
+      ...dimsOf(p), ...io,
+      partO: mem.alloc(splits * rows * p.Ev * 4), partLse: mem.alloc(splits * rows * 4),
+      numSplits: splits, keysPerSplit, classes,
+    });
+    const m = await ctx.modules.load(sel.rendered.prelude, 'dec', { flex_decode: cfg.smemBytes });
+    return () => {
+      n.launch(m.fns.flex_decode!, [splits, p.Hkv * rowGroups, p.B], [cfg.threads, 1, 1], cfg.smemBytes, 0n, [args, mods.scoreParams, mods.maskParams]);
+      n.launch(m.fns.flex_decode_merge!, [rows, 1, 1], [128, 1, 1], 0, 0n, [args]);
+    };
+  }
+  const c = sel.forward;
+  const table = p.blockMask ? mem.tileTable(tileTables(p.blockMask, c.bm, c.bn, { batch: p.B, heads: p.Hq }), 'kv-major') : null;
+  // K and V are contiguous [B, Hkv, Lkv, E]: one batch after the other
+  const kvBatchStrides = [p.Hkv * p.Lkv * p.E, p.Hkv * p.Lkv * p.Ev] as const;
+  const args = packFwdArgs({ ...dimsOf(p), ...io, table, kvBatchStrides });
+  const m = await ctx.modules.load(sel.rendered.prelude, 'fwd', { flex_fwd: c.smemBytes });
+  const params = [args, mods.scoreParams, mods.maskParams];
+  if (c.fa3 && p.dtype !== 'f32') {  // (fwdConfig gives f32 its SIMT body)
+    // persistent: one CTA per SM at most, each walks its share of the (q tile, head, batch) tiles,
+    // and the three TMA tensor maps follow the params structs
+    const maps = fa3TensorMaps(n, { ...dimsOf(p), dtype: p.dtype, q: io.q, k: io.k, v: io.v, E: p.E, Ev: p.Ev, kvBatchStrides, bm: c.bm, bn: c.bn });
+    const ctas = Math.min(ceilDiv(p.Lq, c.bm) * p.Hq * p.B, ctx.target.smCount);
+    return () => n.launch(m.fns.flex_fwd!, [ctas, 1, 1], [c.threads, 1, 1], c.smemBytes, 0n, [...params, ...maps]);
+  }
+  return () => n.launch(m.fns.flex_fwd!, [ceilDiv(p.Lq, c.bm), p.Hq, p.B], [c.threads, 1, 1], c.smemBytes, 0n, params);
+}
+
+/**
+ * KV splits of the decoder: enough CTAs for two waves over the SMs, at most one split per key tile,
+ * and at least as many as keep each split within the kernel's tile list (maxTiles).
+ */
+export function decodeSplits(p: AttentionProblem, cfg: DecodeConfig, smCount: number): { splits: number; keysPerSplit: number; rowGroups: number } {
+  const rowGroups = ceilDiv(p.groupSize * p.Lq, cfg.rows);
+  const ctasPerSplit = p.B * p.Hkv * rowGroups;
+  let splits = Math.min(Math.max(1, ceilDiv(2 * smCount, ctasPerSplit)), ceilDiv(p.Lkv, cfg.bn));
+  splits = Math.max(splits, ceilDiv(p.Lkv, cfg.bn * cfg.maxTiles));
+  const keysPerSplit = ceilDiv(ceilDiv(p.Lkv, splits), cfg.bn) * cfg.bn;
+  return { splits: ceilDiv(p.Lkv, keysPerSplit), keysPerSplit, rowGroups };
+}
+
+export interface BackwardBuffers {
+  q: DevicePtr;
+  k: DevicePtr;
+  v: DevicePtr;
+  out: DevicePtr;
+  dout: DevicePtr;
+  lse: DevicePtr;
+  dq: DevicePtr;
+  dk: DevicePtr;
+  dv: DevicePtr;
+}
+
+/** The backward pass: delta = rowsum(dO·O), then dK/dV (and dQ accumulated) per kv tile, then dQ converted. */
+export async function backwardLaunch(ctx: LaunchContext, sel: KernelSelection, io: BackwardBuffers, mods: ModArguments): Promise<Launch> {
+  const { native: n, mem } = ctx;
+  const p = sel.problem;
+  const c = sel.backward;
+  const rows = p.B * p.Hq * p.Lq;
+  const args = packBwdArgs({
+    ...dimsOf(p), ...io,
+    delta: mem.alloc(rows * 4), dqAccum: mem.alloc(rows * p.E * 4),
+    table: p.blockMask ? mem.tileTable(tileTables(p.blockMask, c.bmq, c.bn, { batch: p.B, heads: p.Hq }), 'q-major') : null,
+  });
+  const m = await ctx.modules.load(sel.rendered.prelude, 'bwd', { flex_bwd_dkdv: c.smemBytes });
+  return () => {
+    for (const g of mods.grads.values()) n.memsetD8(g.ptr, 0, g.bytes);
+    n.launch(m.fns.flex_bwd_preprocess!, [ceilDiv(rows, 8), 1, 1], [256, 1, 1], 0, 0n, [args]);
+    n.launch(m.fns.flex_bwd_dkdv!, [ceilDiv(p.Lkv, c.bn), p.Hkv, p.B], [c.threads, 1, 1], c.smemBytes, 0n, [args, mods.scoreParams, mods.maskParams]);
+    n.launch(m.fns.flex_bwd_dq_convert!, [Math.min(4096, ceilDiv(rows * p.E, 256)), 1, 1], [256, 1, 1], 0, 0n, [args]);
+  };
+}

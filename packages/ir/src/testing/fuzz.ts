@@ -1,0 +1,133 @@
+/**
+ * The fuzz suite any backend runs (vitest + fast-check): random valid calls must agree with the
+ * independent dense float64 definition (testing/dense.ts), NaN exactly where it has NaN; random
+ * invalid calls must be rejected with a typed FlexAttnError (no raw TypeError, no result); a call
+ * after dispose() throws BackendDisposedError. Parameterised by the backend factory, its dtypes,
+ * tolerances and whether its inputs may hold special values.
+ */
+import type * as Vitest from 'vitest';
+import type * as FastCheck from 'fast-check';
+import { BackendDisposedError, FlexAttnError } from '../errors';
+import type { FlexAttentionBackend } from '../kernel';
+import { type DType, type Tensor, toFloat64 } from '../tensor';
+import { type Tolerance, compareClose, formatComparison } from './compare';
+import { type Call, CORRUPTIONS, validCall } from './fuzz-corruptions';
+import { buildProblem, type ProblemSpec, problemSpec } from './fuzz-problems';
+import { denseBackward64, denseForward64, denseModsOf } from './dense';
+
+export interface FuzzOptions {
+  /** Reported in test names. */
+  label?: string;
+  dtypes?: readonly DType[];
+  backward?: boolean;
+  /** Cases per property (default 60 valid, 300 invalid). */
+  numRuns?: { valid?: number; invalid?: number };
+  /**
+   * Tolerance against the float64 definition, relative to the largest |value| of each compared
+   * tensor for atol. Defaults suit the reference (its only error is rounding the result).
+   */
+  tolerance?: Partial<Record<DType, { forward?: Tolerance; backward?: Tolerance }>>;
+  /** NaN / ±Infinity in valid inputs (default true). */
+  specialValues?: boolean;
+  /** Valid calls may share one K/V (batch 1) across a query batch (default true). */
+  kvBatchBroadcast?: boolean;
+  /** Longest Lq / Lkv drawn (default 20). */
+  maxLen?: number;
+}
+
+// f32 results: the rounding of a float64 value (plus float64 noise); f16/bf16: one ulp, as the
+// reference rounds through f32. lse is always f32. atol is scaled by the tensor's largest |value|.
+const ROUNDING: Record<DType, Tolerance> = { f32: { atol: 1e-9, rtol: 1e-6 }, f16: { atol: 2e-7, rtol: 2 ** -10 }, bf16: { atol: 1e-9, rtol: 2 ** -7 } };
+
+const inVitest = typeof process !== 'undefined' && !!process.env?.VITEST;
+const vitest: typeof Vitest | undefined = inVitest ? await import('vitest') : undefined;
+const fc: typeof FastCheck | undefined = inVitest ? await import('fast-check') : undefined;
+
+const maxAbs = (x: Float64Array) => x.reduce((m, v) => (Number.isFinite(v) ? Math.max(m, Math.abs(v)) : m), 0);
+
+/** Compares with atol scaled by the expected tensor's magnitude; throws naming the worst element. */
+function check(name: string, got: Tensor, want: Float64Array, tol: Tolerance, spec: ProblemSpec): void {
+  const c = compareClose(got, want, { atol: tol.atol * Math.max(1, maxAbs(want)), rtol: tol.rtol }, { matchNaN: true });
+  if (!c.ok) throw new Error(`${formatComparison(name, c, got.shape)}\nspec: ${JSON.stringify(spec)}`);
+}
+
+async function invoke(backend: FlexAttentionBackend, call: Call): Promise<unknown> {
+  const t = call.tensors as Record<string, Tensor>;
+  if (call.pass === 'forward') return backend.flexAttention(t.q!, t.k!, t.v!, call.options as never);
+  return backend.flexAttentionBackward(t.q!, t.k!, t.v!, t.out!, t.lse!, t.dOut!, call.options as never);
+}
+
+export function describeFuzz(createBackend: () => FlexAttentionBackend | Promise<FlexAttentionBackend>, opts: FuzzOptions = {}): void {
+  if (!vitest || !fc) throw new Error('describeFuzz defines vitest tests: call it from a test file that vitest runs');
+  const { afterAll, beforeAll, describe, it } = vitest;
+  const dtypes = opts.dtypes ?? ['f32', 'f16', 'bf16'];
+  const specs = problemSpec(fc, { dtypes, special: opts.specialValues ?? true, kvShared: opts.kvBatchBroadcast ?? true, maxLen: opts.maxLen });
+  const tol = (dtype: DType, pass: 'forward' | 'backward') => opts.tolerance?.[dtype]?.[pass] ?? ROUNDING[dtype];
+
+  describe(`flexattn fuzz${opts.label ? ` (${opts.label})` : ''}`, () => {
+    let backend: FlexAttentionBackend;
+    beforeAll(async () => {
+      backend = await createBackend();
+    });
+    afterAll(() => backend?.dispose());
+
+    it('valid calls agree with the dense float64 definition', async () => {
+      await fc.assert(
+        fc.asyncProperty(specs, async (spec) => {
+          const p = buildProblem(spec);
+          const mods = denseModsOf(p.options, spec);
+          const [q, k, v] = [toFloat64(p.q), toFloat64(p.k), toFloat64(p.v)];
+          const want = denseForward64(spec, q, k, v, mods);
+          const got = await backend.flexAttention(p.q, p.k, p.v, { ...p.options, returnLse: true });
+          check('out', got.out, want.out, tol(spec.dtype, 'forward'), spec);
+          check('lse', got.lse!, want.lse, tol('f32', 'forward'), spec);
+          if (opts.backward === false) return;
+          const grads = denseBackward64(spec, q, k, v, toFloat64(p.dOut), mods);
+          const g = await backend.flexAttentionBackward(p.q, p.k, p.v, got.out, got.lse!, p.dOut, p.options);
+          check('dq', g.dq, grads.dq, tol(spec.dtype, 'backward'), spec);
+          check('dk', g.dk, grads.dk, tol(spec.dtype, 'backward'), spec);
+          check('dv', g.dv, grads.dv, tol(spec.dtype, 'backward'), spec);
+        }),
+        { numRuns: opts.numRuns?.valid ?? 60 },
+      );
+    });
+
+    it('invalid calls throw typed errors (FlexAttnError), never a raw TypeError or a result', async () => {
+      const passes = opts.backward === false ? (['forward'] as const) : (['forward', 'backward'] as const);
+      const corruption = fc.integer({ min: 0, max: CORRUPTIONS.length - 1 });
+      await fc.assert(
+        fc.asyncProperty(specs, corruption, fc.constantFrom(...passes), fc.nat(), async (spec, ci, pass, pick) => {
+          const c = CORRUPTIONS[ci]!;
+          const call = validCall(buildProblem(spec), spec, c.pass ?? pass);
+          c.apply(call, spec, pick);
+          let error: unknown;
+          try {
+            await invoke(backend, call);
+          } catch (e) {
+            error = e;
+          }
+          if (!(error instanceof FlexAttnError)) {
+            throw new Error(`'${c.name}' (pick ${pick}, ${call.pass}) ${error === undefined ? 'returned a result' : `threw ${String(error)}`}\nspec: ${JSON.stringify(spec)}`);
+          }
+          if (!error.message) throw new Error(`'${c.name}': ${error.name} without a message`);
+        }),
+        { numRuns: opts.numRuns?.invalid ?? 300 },
+      );
+    });
+
+    it('a call after dispose() throws BackendDisposedError', async () => {
+      const b = await createBackend();
+      const p = buildProblem(fc.sample(specs, { numRuns: 1, seed: 1 })[0]!);
+      b.dispose();
+      for (const call of [() => b.flexAttention(p.q, p.k, p.v, p.options), () => b.flexAttentionBackward(p.q, p.k, p.v, p.q, p.q, p.dOut, p.options)]) {
+        let error: unknown;
+        try {
+          await call();
+        } catch (e) {
+          error = e;
+        }
+        if (!(error instanceof BackendDisposedError)) throw new Error(`after dispose(): ${error === undefined ? 'a result' : String(error)}, not a BackendDisposedError`);
+      }
+    });
+  });
+}
