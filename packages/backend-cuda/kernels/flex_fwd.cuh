@@ -109,6 +109,16 @@ __device__ __forceinline__ void fwd_post(float (&s)[C::MT][C::BN / 8][4], int b,
       }
 }
 
+// The max of half-row hf (0: this thread's first row, 1: its row + 8) of an accumulator slab in
+// mma's C layout, over the quad that shares the row.
+template <int NTN>
+__device__ __forceinline__ float row_max(const float (&s)[NTN][4], int hf) {
+  float mx = -FLEX_INF;
+#pragma unroll
+  for (int nt = 0; nt < NTN; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * hf], s[nt][2 * hf + 1]));
+  return quad_max(mx);
+}
+
 // Online softmax of row block mt, without touching O: new running max m and sum l, S turned into
 // P in place (exp2), alpha = the factor the accumulator rows must be rescaled by (fwd_rescale_o).
 // Values are in "u" units: log2-domain = u · ku (ku = scale·log2(e) for the identity score mod, 1
@@ -119,10 +129,7 @@ __device__ __forceinline__ void fwd_softmax_p(float (&s)[C::BN / 8][4], float (&
   constexpr int NTN = C::BN / 8;
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf) {
-    float mx = -FLEX_INF;
-#pragma unroll
-    for (int nt = 0; nt < NTN; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * hf], s[nt][2 * hf + 1]));
-    mx = quad_max(mx);
+    const float mx = row_max<NTN>(s, hf);
     const float m_new = fmaxf(m[hf], mx);
     const float m_use = m_new == -FLEX_INF ? 0.f : m_new * ku;
     alpha[hf] = fast_exp2(fmaf(m[hf], ku, -m_use));

@@ -97,10 +97,7 @@ __device__ __forceinline__ bool fa3_softmax(float (&s)[C::BN / 8][4], float (&m)
   bool moved = false;
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf) {
-    float tm = -FLEX_INF;
-#pragma unroll
-    for (int nt = 0; nt < NTN; ++nt) tm = fmaxf(tm, fmaxf(s[nt][2 * hf], s[nt][2 * hf + 1]));
-    tm = quad_max(tm);
+    const float tm = row_max<NTN>(s, hf);
     mx[hf] = fmaxf(mx[hf], tm);
     float a = 1.f;
     if (m[hf] == -FLEX_INF || (tm - m[hf]) * ku > FA3_RESCALE_LOG2) {

@@ -3,21 +3,14 @@
 // 128-byte-swizzled panel) by the tile's rows. Rows past Lq / Lkv fall outside the tensor, so the
 // copy engine zero-fills them. A batch stride of 0 (one K/V for every query batch) is a batch
 // dimension of 1 that the kernel always reads at 0.
-import type { DType } from '@flexattn/ir';
+import type { AttentionShape, DType } from '@flexattn/ir';
 import { CU, type CudaNative, type DevicePtr } from './native.js';
 
-export interface Fa3MapInputs {
+export interface Fa3MapInputs extends AttentionShape {
   dtype: Exclude<DType, 'f32'>;
   q: DevicePtr;
   k: DevicePtr;
   v: DevicePtr;
-  B: number;
-  Hq: number;
-  Hkv: number;
-  Lq: number;
-  Lkv: number;
-  E: number;
-  Ev: number;
   /** Elements between consecutive batches of K / of V; 0 broadcasts batch 0. */
   kvBatchStrides: readonly [number, number];
   /** The q tile (rows of one Q box) and the kv tile (rows of one K/V box). */
