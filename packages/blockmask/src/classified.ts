@@ -5,8 +5,7 @@
  * `sliceRowsPerBatch` (a different position per sequence), and `resize` (new lengths, classifying
  * only the blocks that change — PyTorch's `_adjust`, which can only truncate).
  */
-import { ShapeError, TableBlockMask, tablesFromClasses, validateBlockMaskShape, type BlockMaskShape, type BlockTables, type ScoreMod, type TracedMod } from '@flexattn/ir';
-import { compileMask } from './compiled';
+import { ShapeError, TableBlockMask, argsRead, tablesFromClasses, validateBlockMaskShape, type BlockMaskShape, type BlockTables, type ScoreMod, type TracedMod } from '@flexattn/ir';
 import { resizeDense } from './resize';
 import { checkRowRange, rowsDense } from './rows';
 import { exposedMaskMod, offsetOf, shiftedScoreMod, type MaskSource } from './source';
@@ -41,8 +40,8 @@ export class ClassifiedBlockMask extends TableBlockMask {
     const n = qStarts?.length;
     if (!Number.isInteger(n) || n < 1) throw new ShapeError('sliceRowsPerBatch(qStarts, qLen): qStarts must hold one start per batch');
     if (this.B !== 1 && this.B !== n) throw new ShapeError(`sliceRowsPerBatch: the mask has B=${this.B} but ${n} starts were given; pass one start per batch (or use a mask built with B omitted)`);
-    if (this.B === 1 && n > 1 && compileMask(this.source.base).reads.b) {
-      throw new ShapeError(`sliceRowsPerBatch: the mask mod reads b but this mask was built for one batch (B omitted), classified at b = 0; build it with B: ${n}`);
+    if (this.B === 1 && n > 1 && argsRead(this.source.base).b) {
+      throw new ShapeError(`sliceRowsPerBatch: the mask mod reads b but this mask was built for one batch (B: 1), classified at b = 0; build it with B: ${n}`);
     }
     const starts = Int32Array.from(qStarts);
     for (let b = 0; b < n; b++) {
