@@ -89,3 +89,24 @@ export function classifierFor(source: MaskSource, b: number, g: GridShape): Plan
   );
 }
 
+/**
+ * Runs `classify(classifier, b, h, p)` on the first plane (p = b·H + h) of each group of planes that
+ * classify alike — all batches when the mod reads neither b nor per-batch offsets, all heads when it
+ * does not read h — and `copy(from, p)` on the others, `from` being their group's classified plane.
+ */
+export function eachPlaneClass(
+  source: MaskSource, B: number, H: number, g: GridShape,
+  classify: (c: PlaneClassifier, b: number, h: number, p: number) => void, copy: (from: number, p: number) => void,
+): void {
+  const byBatch = dependsOnBatch(source);
+  const byHead = dependsOnHead(source);
+  for (let b = 0; b < B; b++) {
+    const c = byBatch || b === 0 ? classifierFor(source, b, g) : undefined;
+    for (let h = 0; h < H; h++) {
+      const p = b * H + h;
+      const from = (byBatch ? b : 0) * H + (byHead ? h : 0);
+      if (from !== p) copy(from, p);
+      else classify(c!, b, h, p);
+    }
+  }
+}
