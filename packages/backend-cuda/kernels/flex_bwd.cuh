@@ -553,7 +553,7 @@ extern "C" __global__ void __launch_bounds__(flex::F32_WARPS * 32)
     flex_bwd_dkdv(const FlexBwdArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
   flex::bwd_dkdv_f32<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V>(args, sp, mp);
 }
-#else
+#elif !defined(FLEX_BWD_FA3) || !FLEX_BWD_FA3  // else kernels/flex_bwd_fa3.cuh defines flex_bwd_dkdv
 #ifndef FLEX_BWD_BMQ
 #if FLEX_HEAD_DIM <= 64 && FLEX_HEAD_DIM_V <= 64
 #define FLEX_BWD_BMQ 64
