@@ -139,7 +139,7 @@ __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScorePar
     mbar_init(kv_full, 1);
     for (int st = 0; st < S; ++st) {
       mbar_init(q_full(st), 32);         // every producer lane (lse / delta stores; lane 0 the TMA bytes)
-      mbar_init(q_empty(st), C::NWARPS);  // one arrival per consumer warp
+      mbar_init(q_empty(st), C::NTHREADS);  // one arrival per consumer thread
     }
     fence_mbar_init();
   }
@@ -366,7 +366,9 @@ __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScorePar
       wgmma_fence_regs<NTD * 4>(&dk[0][0]);
       wgmma_fence_regs<NTV * 4>(&dv[0][0]);
       wgmma_fence_regs<32>(&dq[0][0]);
-      if (lane == 0) mbar_arrive(q_empty(st));
+      // every consumer thread releases the stage itself: its own reads of lse / delta (generic
+      // proxy) are then ordered before the producer's next writes by the mbarrier alone
+      mbar_arrive(q_empty(st));
 #pragma unroll
       for (int nt = 0; nt < 8; ++nt)
 #pragma unroll
