@@ -180,9 +180,10 @@ export function fwdConfig(dtype: DType, E: number, Ev: number, options: FwdConfi
 
 // The FA3-class Hopper backward (kernels/flex_bwd_fa3.cuh, BwdFa3Cfg): 128 keys per CTA (64 per
 // consumer warpgroup), q tiles of 128 rows at D64 and 64 at D128 (each warpgroup's dQ block is
-// 64 x 64), two Q/dO stages. Measured on the H100 (harness `timebwd3`, 2026-12-06, bwd alone, ms):
-// B4 H16 L4096 D64 noop 1.827 / causal 1.152 (the session-3 body 3.022 / 2.015); B2 H16 L8192
-// D128 noop 5.770 / causal 3.377 (9.529 / 5.609).
+// 64 x 64), two Q/dO stages (a third does not fit beside the double-buffered dSᵀ / dQ tiles).
+// Measured on the H100 (harness `timebwd3`, 2026-12-06, bwd alone, ms): B4 H16 L4096 D64 noop
+// 1.789 / causal 1.163 (the session-3 body 2.983 / 1.987); B2 H16 L8192 D128 noop 6.058 / causal
+// 3.333 (9.365 / 5.601). The default on Hopper: `hopperBody ?? 'fa3'` below.
 const BWD_FA3_TILES = { 64: { bmq: 128, stages: 2 }, 128: { bmq: 64, stages: 2 } } as const;
 const BWD_FA3_BN = 128;
 /** Shared memory of the FA3-class backward (BwdFa3Cfg::SMEM_BYTES): K, V, the Q/dO ring, dSᵀ ×2, fp32 dQ ×2, lse/delta, mbarriers. */
