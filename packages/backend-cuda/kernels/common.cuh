@@ -25,6 +25,12 @@
 #ifndef FLEX_SCORE_MOD_GRAD_IS_ONE
 #define FLEX_SCORE_MOD_GRAD_IS_ONE 0
 #endif
+// FLEX_MAX_SCORES 1: the forward bodies track and write max_scores (returnAux.maxScores). The
+// prelude defines it only for calls that ask, so every other call compiles the code it always had
+// (no row-max tracking beside the lazy softmax max, no store): the option costs nothing unless used.
+#ifndef FLEX_MAX_SCORES
+#define FLEX_MAX_SCORES 0
+#endif
 #define FLEX_LOG2E 1.4426950408889634f
 #define FLEX_LN2 0.6931471805599453f
 
@@ -122,7 +128,8 @@ struct FlexBwdArgs {
 // Split-KV decoding. One CTA per (b, kv head, split, row group); the rows of a CTA are the
 // (query head in the GQA group, query index) pairs. Block sparsity is a dense class table at the
 // user's block granularity: cls[mB][mH][qBlocks][kvBlocks], 0 empty, 1 partial, 2 full.
-//                                                                                   offset size
+// max_scores / part_max (FLEX_MAX_SCORES only): the row max output and each split's row max
+// (natural units), merged by flex_decode_merge.                                     offset size
 struct FlexDecodeArgs {
   const void* q;               //   0  8
   const void* k;               //   8  8
@@ -148,7 +155,9 @@ struct FlexDecodeArgs {
   int cls_block_q;             // 116  4
   int cls_block_kv;            // 120  4
   int pad0;                    // 124  4
-};                             // 128 bytes
+  float* max_scores;           // 128  8   nullable
+  float* part_max;             // 136  8   workspace [splits][B][Hq][Lq] fp32, nullable
+};                             // 144 bytes
 
 namespace flex {
 

@@ -4,8 +4,9 @@
 // the GQA group, query index) pairs r = g·Lq + qi, ROWS of them per CTA, so K/V are read once for
 // the whole group. The CTA walks the keys of its split in tiles of 64 (double-buffered cp.async),
 // skipping tiles that the dense class table marks empty for every row, and writes an fp32 partial
-// output (already divided by its own l) and a partial lse (log2 units).
-// flex_decode_merge: one CTA per (b, h, qi) row merges the splits by their lse.
+// output (already divided by its own l) and a partial lse (log2 units), and with FLEX_MAX_SCORES
+// its row max (natural units).
+// flex_decode_merge: one CTA per (b, h, qi) row merges the splits by their lse (and max_scores by max).
 // Works for every dtype (the math is SIMT fp32; it is bandwidth-bound).
 
 namespace flex {
@@ -279,6 +280,10 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
     const size_t row = ((size_t)split * a.B * a.Hq + (size_t)b * a.Hq + sRowH[tid]) * Lq + sRowQ[tid];
     const float l = sL[tid];
     a.part_lse[row] = l > 0.f ? sM[tid] + __log2f(l) : -FLEX_INF;
+#if FLEX_MAX_SCORES
+    // sM is the true running max (log2 units): this split's row max of the post-mod scores
+    a.part_max[row] = l > 0.f ? sM[tid] * FLEX_LN2 : -FLEX_INF;
+#endif
   }
 }
 
@@ -301,6 +306,13 @@ __device__ __forceinline__ void decode_merge(const FlexDecodeArgs& a) {
     static_cast<T*>(a.out)[row * DV + c] = Elem<T>::from_float(acc * inv);
   }
   if (threadIdx.x == 0 && a.lse != nullptr) a.lse[row] = wsum > 0.f ? (m_use + __log2f(wsum)) * FLEX_LN2 : -FLEX_INF;
+#if FLEX_MAX_SCORES
+  if (threadIdx.x == 0 && a.max_scores != nullptr) {
+    float ms = -FLEX_INF;  // splits without a visible key hold -inf
+    for (int s = 0; s < a.num_splits; ++s) ms = fmaxf(ms, a.part_max[s * rows + row]);
+    a.max_scores[row] = ms;
+  }
+#endif
 }
 
 }  // namespace flex

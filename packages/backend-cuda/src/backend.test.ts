@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BackendUnavailableError, blockClasses, tileTableConversions, tileTables, traceScoreMod, UnsupportedError } from '@flexattn/ir';
+import { BackendUnavailableError, blockClasses, tileTableConversions, tileTables, traceScoreMod } from '@flexattn/ir';
 import { createBlockMask } from '@flexattn/blockmask';
 import { alibi, causal, documentMask, relativePosition, slidingWindow, softcap } from '@flexattn/mods';
 import { describe, expect, it } from 'vitest';
@@ -70,8 +70,10 @@ describe('argument packing matches kernels/common.cuh', () => {
   it('FlexDecodeArgs', () => {
     const doc = documentedLayout('FlexDecodeArgs');
     const classes = { cls: 0x99n, mB: 1, mH: 8, qBlocks: 1, kvBlocks: 2, blockQ: 128, blockKv: 128 };
-    const buf = new DataView(packDecodeArgs({ ...dims, q: 1n, k: 2n, v: 3n, out: 4n, lse: null, partO: 6n, partLse: 7n, numSplits: 4, keysPerSplit: 64, classes }));
+    const buf = new DataView(packDecodeArgs({ ...dims, q: 1n, k: 2n, v: 3n, out: 4n, lse: null, partO: 6n, partLse: 7n, numSplits: 4, keysPerSplit: 64, classes, maxScores: 8n, partMax: 9n }));
     expect(buf.byteLength).toBe(DECODE_ARGS_BYTES);
+    expect(buf.getBigUint64(doc.get('max_scores')!, true)).toBe(8n);
+    expect(buf.getBigUint64(doc.get('part_max')!, true)).toBe(9n);
     expect(buf.getBigUint64(doc.get('cls')!, true)).toBe(0x99n);
     expect(buf.getBigUint64(doc.get('lse')!, true)).toBe(0n);
     expect(buf.getInt32(doc.get('keys_per_split')!, true)).toBe(64);
@@ -250,8 +252,8 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
     expect(r).toEqual({ ms: [0.5, 0.5, 0.5], timer: 'cuda-events' });
     // decode shape: split-KV kernel + merge
     await backend.flexAttention(tensor([1, 4, 1, 128]), tensor([1, 1, 4096, 128]), tensor([1, 1, 4096, 128]), { enableGqa: true });
-    expect(launches.at(-2)).toMatch(/^flex_decode \[\d+,1,1\] 128\+8\+8$/);
-    expect(launches.at(-1)).toBe('flex_decode_merge [4,1,1] 128');
+    expect(launches.at(-2)).toMatch(/^flex_decode \[\d+,1,1\] 144\+8\+8$/);
+    expect(launches.at(-1)).toBe('flex_decode_merge [4,1,1] 144');
   });
 
   // The table a launch reads: its four pointers (FlexBlockTable at `at` in the args) resolved into
@@ -307,12 +309,45 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
     expect(new Uint8Array(cls.buffer, 0, 32)).toEqual(blockClasses(mask));
   });
 
-  it('rejects dLse and returnAux.maxScores (not implemented yet) with an UnsupportedError before any launch, and runs a negative scale on the general path', async () => {
+  it('returnAux.maxScores: a FLEX_MAX_SCORES variant with its own output, copied back; other calls keep their source', async () => {
+    const { backend, launches, sources, args } = await fakeBackend();
+    const q = tensor([1, 2, 64, 64]);
+    const plain = await backend.flexAttention(q, q, q, {});
+    expect(plain.maxScores).toBeUndefined();
+    expect(new DataView(args.at(-1)![0]!).getBigUint64(120, true)).toBe(0n);
+    const r = await backend.flexAttention(q, q, q, { returnAux: { maxScores: true } });
+    expect(r.maxScores?.shape).toEqual([1, 2, 64]);
+    expect(r.maxScores?.dtype).toBe('f32');
+    expect(new DataView(args.at(-1)![0]!).getBigUint64(120, true)).not.toBe(0n);
+    expect(sources.filter((x) => x.includes('#define FLEX_MAX_SCORES 1'))).toHaveLength(1);
+    expect(sources[0]).not.toContain('#define FLEX_MAX_SCORES 1');
+    // the decoder: a per-split row-max workspace beside the output
+    await backend.flexAttention(tensor([1, 4, 1, 128]), tensor([1, 1, 4096, 128]), tensor([1, 1, 4096, 128]), { enableGqa: true, returnAux: { maxScores: true } });
+    expect(launches.at(-1)).toBe('flex_decode_merge [4,1,1] 144');
+    const dec = new DataView(args.at(-1)![0]!);
+    expect(dec.getBigUint64(128, true)).not.toBe(0n);
+    expect(dec.getBigUint64(136, true)).not.toBe(0n);
+  });
+
+  it('dLse: checked like lse, uploaded, and handed to the backward (all three kernels read FlexBwdArgs.dlse)', async () => {
+    const { backend, args, uploads, launches } = await fakeBackend();
+    const q = tensor([1, 2, 64, 64]);
+    const lse = { data: new Float32Array(128), shape: [1, 2, 64], dtype: 'f32' as const };
+    await backend.flexAttentionBackward(q, q, q, q, lse, q, {});
+    expect(new DataView(args.at(-1)![0]!).getBigUint64(168, true)).toBe(0n);
+    const dLse = { data: Float32Array.from({ length: 128 }, (_, i) => i * 0.5 - 3), shape: [1, 2, 64], dtype: 'f32' as const };
+    await backend.flexAttentionBackward(q, q, q, q, lse, q, { dLse });
+    const at = new DataView(args.at(-3)![0]!).getBigUint64(168, true);
+    expect(launches.at(-3)).toMatch(/^flex_bwd_preprocess/);
+    expect([...new Float32Array(uploads.get(at)!.buffer)]).toEqual([...dLse.data]);
+    const n = launches.length;
+    await expect(backend.flexAttentionBackward(q, q, q, q, lse, q, { dLse: { ...dLse, shape: [1, 2, 63] } })).rejects.toThrow(/dLse/);
+    expect(launches.length).toBe(n);
+  });
+
+  it('strict options and a negative scale (the general path)', async () => {
     const { backend, launches, compiles, sources } = await fakeBackend();
     const q = tensor([1, 2, 64, 64]);
-    await expect(backend.flexAttention(q, q, q, { returnAux: { maxScores: true } })).rejects.toThrow(/the cuda backend does not implement returnAux.maxScores yet; the reference backend/);
-    const lse = { data: new Float32Array(128), shape: [1, 2, 64], dtype: 'f32' as const };
-    await expect(backend.flexAttentionBackward(q, q, q, q, lse, q, { dLse: lse } as never)).rejects.toBeInstanceOf(UnsupportedError);
     await expect(backend.flexAttention(q, q, q, { retrunLse: true } as never)).rejects.toThrow(/Did you mean 'returnLse'/);
     expect(launches).toEqual([]);
     await backend.flexAttention(q, q, q, { scale: -0.5 });

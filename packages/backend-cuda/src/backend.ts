@@ -5,7 +5,9 @@ import {
   CapturedTensor,
   checkBackwardInputs,
   resolveAttention,
+  type BackendFeature,
   type FlexAttentionBackend,
+  type FlexAttentionBackwardOptions,
   type FlexAttentionGrads,
   type FlexAttentionOptions,
   type FlexAttentionResult,
@@ -39,8 +41,16 @@ export interface CudaBackendOptions {
 /** The largest head dim (E and Ev) the kernels support. */
 export const MAX_HEAD_DIM = 256;
 
+/**
+ * ir's optional features every CUDA body implements: returnAux.maxScores (a compile-time variant
+ * of the forward and decode bodies, FLEX_MAX_SCORES) and the backward's dLse (folded into delta by
+ * the backward's preprocessing, so dq/dk/dv and capture gradients all include it).
+ */
+const FEATURES: readonly BackendFeature[] = Object.freeze(['dLse', 'maxScores']);
+
 export class CudaBackend implements FlexAttentionBackend {
   readonly name = 'cuda';
+  readonly features = FEATURES;
   readonly arch: string;
   private readonly modules: KernelModules;
   private readonly target: TargetDevice;
@@ -76,12 +86,14 @@ export class CudaBackend implements FlexAttentionBackend {
     const sel = selectKernels(p, this.target);
     const out = hostTensor(p.dtype, [p.B, p.Hq, p.Lq, p.Ev]);
     const lse = hostTensor('f32', [p.B, p.Hq, p.Lq]);
+    const maxScores = p.returnMaxScores ? hostTensor('f32', [p.B, p.Hq, p.Lq]) : undefined;
     const dOut = mem.alloc(out.data.byteLength);
     const dLse = mem.alloc(lse.data.byteLength);
-    const io = { q: mem.upload(q.data), k: mem.upload(k.data), v: mem.upload(v.data), out: dOut, lse: dLse };
+    const dMaxScores = maxScores ? mem.alloc(maxScores.data.byteLength) : null;
+    const io = { q: mem.upload(q.data), k: mem.upload(k.data), v: mem.upload(v.data), out: dOut, lse: dLse, maxScores: dMaxScores };
     const mods = modArguments(mem, sel.rendered, sel.scoreMod, sel.maskMod, false);
     const launch = await forwardLaunch(this.context(mem), sel, io, mods);
-    return { p, out, lse, dOut, dLse, launch };
+    return { p, out, lse, maxScores, dOut, dLse, dMaxScores, launch };
   }
 
   async flexAttention(q: Tensor, k: Tensor, v: Tensor, options: FlexAttentionOptions = {}): Promise<FlexAttentionResult> {
@@ -97,6 +109,10 @@ export class CudaBackend implements FlexAttentionBackend {
         this.native.copyDtoH(f.dLse, f.lse.data);
         result.lse = f.lse;
       }
+      if (f.maxScores && f.dMaxScores !== null) {
+        this.native.copyDtoH(f.dMaxScores, f.maxScores.data);
+        result.maxScores = f.maxScores;
+      }
       return result;
     } finally {
       mem.free();
@@ -106,10 +122,10 @@ export class CudaBackend implements FlexAttentionBackend {
   /** Uploads inputs, builds tables and args, loads the kernels; `launch` queues the backward. */
   private async prepareBackward(
     q: Tensor, k: Tensor, v: Tensor, out: Tensor | DevicePtr, lse: Tensor | DevicePtr, dOut: Tensor,
-    options: FlexAttentionOptions, mem: CallMemory,
+    options: FlexAttentionBackwardOptions, mem: CallMemory,
   ) {
     const p = withScaleInScoreMod(resolveAttention(q, k, v, options, { maxHeadDim: MAX_HEAD_DIM, pass: 'backward', backend: this }));
-    if (typeof out !== 'bigint' && typeof lse !== 'bigint') checkBackwardInputs(p, out, lse, dOut);
+    if (typeof out !== 'bigint' && typeof lse !== 'bigint') checkBackwardInputs(p, out, lse, dOut, options.dLse);
     const sel = selectKernels(p, this.target);
     const dq = hostTensor(p.dtype, [p.B, p.Hq, p.Lq, p.E]);
     const dk = hostTensor(p.dtype, [p.B, p.Hkv, p.Lkv, p.E]);
@@ -123,13 +139,14 @@ export class CudaBackend implements FlexAttentionBackend {
       out: typeof out === 'bigint' ? out : mem.upload(out.data),
       dout: mem.upload(dOut.data), lse: typeof lse === 'bigint' ? lse : mem.upload(lse.data),
       dq: ddq, dk: ddk, dv: ddv,
+      dLse: options.dLse === undefined ? null : mem.upload(options.dLse.data),
     };
     const launch = await backwardLaunch(this.context(mem), sel, io, mods);
     return { sel, dq, dk, dv, ddq, ddk, ddv, grads: mods.grads, launch };
   }
 
   async flexAttentionBackward(
-    q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, dOut: Tensor, options: FlexAttentionOptions = {},
+    q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, dOut: Tensor, options: FlexAttentionBackwardOptions = {},
   ): Promise<FlexAttentionGrads> {
     this.check();
     const n = this.native;

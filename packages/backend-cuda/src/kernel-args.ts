@@ -107,11 +107,13 @@ export interface DeviceClassTable {
   blockKv: number;
 }
 
-export const DECODE_ARGS_BYTES = 128;
+export const DECODE_ARGS_BYTES = 144;
+/** FlexDecodeArgs. maxScores / partMax: the optional row-max output and its per-split workspace. */
 export function packDecodeArgs(
   a: Dims & {
     q: Ptr; k: Ptr; v: Ptr; out: Ptr; lse: Ptr | null; partO: Ptr; partLse: Ptr;
     numSplits: number; keysPerSplit: number; classes: DeviceClassTable | null;
+    maxScores?: Ptr | null; partMax?: Ptr | null;
   },
 ): ArrayBuffer {
   const p = new Packer(DECODE_ARGS_BYTES);
@@ -121,6 +123,7 @@ export function packDecodeArgs(
   p.i32(88, a.numSplits).i32(92, a.keysPerSplit).i32(96, a.classes ? 1 : 0);
   const c = a.classes;
   if (c) p.i32(100, c.mB).i32(104, c.mH).i32(108, c.qBlocks).i32(112, c.kvBlocks).i32(116, c.blockQ).i32(120, c.blockKv);
+  p.ptr(128, a.maxScores).ptr(136, a.partMax);
   return p.buf;
 }
 

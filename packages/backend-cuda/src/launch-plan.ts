@@ -51,7 +51,8 @@ export function selectKernels(p: AttentionProblem, target: TargetDevice): Kernel
   const decodeShape = decodeConfig(p.dtype, p.E, p.Ev, decodeRows);
   // indices (plus a tile of overhang past the end) below 2^22: fast int→float casts of index arithmetic
   const indexLimit = Math.max(p.B, p.Hq, p.Lq, p.Lkv) + 256 <= INDEX_LIMIT ? INDEX_LIMIT : undefined;
-  const rendered = renderPrelude({ dtype: p.dtype, E: p.E, Ev: p.Ev, scoreMod, maskMod, defines: configDefines(forward, backward, decodeShape.rows), indexLimit });
+  const defines = configDefines(forward, backward, decodeShape.rows, { maxScores: p.returnMaxScores });
+  const rendered = renderPrelude({ dtype: p.dtype, E: p.E, Ev: p.Ev, scoreMod, maskMod, defines, indexLimit });
   const decode = useDecode(p.Lq, p.Lkv, p.groupSize) ? decodeShape : undefined;
   return { problem: p, scoreMod, maskMod, forward, backward, decode, rendered };
 }
@@ -73,6 +74,8 @@ export interface ForwardBuffers {
   v: DevicePtr;
   out: DevicePtr;
   lse: DevicePtr;
+  /** [B, Hq, Lq] f32, where the call asked for returnAux.maxScores */
+  maxScores: DevicePtr | null;
 }
 
 const dimsOf = (p: AttentionProblem): Dims => ({ B: p.B, Hq: p.Hq, Hkv: p.Hkv, Lq: p.Lq, Lkv: p.Lkv, scale: p.scale });
@@ -94,6 +97,7 @@ export async function forwardLaunch(ctx: LaunchContext, sel: KernelSelection, io
       ...dimsOf(p), ...io,
       partO: mem.alloc(splits * rows * p.Ev * 4), partLse: mem.alloc(splits * rows * 4),
       numSplits: splits, keysPerSplit, classes,
+      partMax: io.maxScores === null ? null : mem.alloc(splits * rows * 4),
     });
     const m = await ctx.modules.load(sel.rendered.prelude, 'dec', { flex_decode: cfg.smemBytes });
     return () => {
@@ -141,6 +145,8 @@ export interface BackwardBuffers {
   dq: DevicePtr;
   dk: DevicePtr;
   dv: DevicePtr;
+  /** [B, Hq, Lq] f32: the gradient with respect to lse (options.dLse), folded into delta; null: zero */
+  dLse: DevicePtr | null;
 }
 
 /** The backward pass: delta = rowsum(dO·O), then dK/dV (and dQ accumulated) per kv tile, then dQ converted. */
