@@ -100,7 +100,9 @@ struct FlexFwdArgs {
 // Backward. delta [B,Hq,Lq] fp32 and dq_accum [B,Hq,Lq,E] fp32 are workspaces; the preprocess
 // kernel writes delta and zeroes dq_accum, dq is written by the convert kernel. dlse [B,Hq,Lq]
 // fp32 (nullable: zero): the gradient of the loss with respect to lse, which adds dlse·P to dS —
-// the preprocess folds it into delta = rowsum(dO ∘ O) − dlse.                       offset size
+// the preprocess folds it into delta = rowsum(dO ∘ O) − dlse. K/V strides as in FlexFwdArgs (0: one
+// K/V for every query batch); dk/dv stay [B,Hkv,Lkv,·], one partial per query batch, which the
+// host sums over the batch when K/V were shared.                                    offset size
 struct FlexBwdArgs {
   const void* q;               //   0  8
   const void* k;               //   8  8
@@ -123,13 +125,16 @@ struct FlexBwdArgs {
   int has_block_mask;          // 160  4
   int pad0;                    // 164  4
   const float* dlse;           // 168  8   nullable
-};                             // 176 bytes
+  long long k_batch_stride;    // 176  8   elements
+  long long v_batch_stride;    // 184  8   elements
+};                             // 192 bytes
 
 // Split-KV decoding. One CTA per (b, kv head, split, row group); the rows of a CTA are the
 // (query head in the GQA group, query index) pairs. Block sparsity is a dense class table at the
 // user's block granularity: cls[mB][mH][qBlocks][kvBlocks], 0 empty, 1 partial, 2 full.
 // max_scores / part_max (FLEX_MAX_SCORES only): the row max output and each split's row max
-// (natural units), merged by flex_decode_merge.                                     offset size
+// (natural units), merged by flex_decode_merge. K/V strides as in FlexFwdArgs (0: one K/V for
+// every query batch, e.g. a paged KV cache's pages).                                 offset size
 struct FlexDecodeArgs {
   const void* q;               //   0  8
   const void* k;               //   8  8
@@ -157,7 +162,9 @@ struct FlexDecodeArgs {
   int pad0;                    // 124  4
   float* max_scores;           // 128  8   nullable
   float* part_max;             // 136  8   workspace [splits][B][Hq][Lq] fp32, nullable
-};                             // 144 bytes
+  long long k_batch_stride;    // 144  8   elements
+  long long v_batch_stride;    // 152  8   elements
+};                             // 160 bytes
 
 namespace flex {
 

@@ -100,8 +100,8 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
   __syncthreads();
   const int n_tiles = sNT;
 
-  const T* gK = static_cast<const T*>(a.k) + (size_t)(b * a.Hkv + hk) * Lkv * C::D;
-  const T* gV = static_cast<const T*>(a.v) + (size_t)(b * a.Hkv + hk) * Lkv * C::DV;
+  const T* gK = static_cast<const T*>(a.k) + b * a.k_batch_stride + (size_t)hk * Lkv * C::D;
+  const T* gV = static_cast<const T*>(a.v) + b * a.v_batch_stride + (size_t)hk * Lkv * C::DV;
   auto load = [&](int i, int stage) {
     const int n0 = key0 + sTiles[i] * C::BN;
     const int rows = min(C::BN, key1 - n0);
@@ -282,7 +282,7 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
     a.part_lse[row] = l > 0.f ? sM[tid] + __log2f(l) : -FLEX_INF;
 #if FLEX_MAX_SCORES
     // sM is the true running max (log2 units): this split's row max of the post-mod scores
-    a.part_max[row] = l > 0.f ? sM[tid] * FLEX_LN2 : -FLEX_INF;
+    if (a.part_max != nullptr) a.part_max[row] = l > 0.f ? sM[tid] * FLEX_LN2 : -FLEX_INF;
 #endif
   }
 }
@@ -307,7 +307,7 @@ __device__ __forceinline__ void decode_merge(const FlexDecodeArgs& a) {
   }
   if (threadIdx.x == 0 && a.lse != nullptr) a.lse[row] = wsum > 0.f ? (m_use + __log2f(wsum)) * FLEX_LN2 : -FLEX_INF;
 #if FLEX_MAX_SCORES
-  if (threadIdx.x == 0 && a.max_scores != nullptr) {
+  if (threadIdx.x == 0 && a.max_scores != nullptr && a.part_max != nullptr) {
     float ms = -FLEX_INF;  // splits without a visible key hold -inf
     for (int s = 0; s < a.num_splits; ++s) ms = fmaxf(ms, a.part_max[s * rows + row]);
     a.max_scores[row] = ms;

@@ -10,6 +10,7 @@
 import type { DType } from '@flexattn/ir';
 import { AUX_CONFORMANCE_CASES, CONFORMANCE_CASES, caseInputs, runConformance, SPECIAL_VALUE_CASES, type ConformanceCase } from '@flexattn/ir/testing';
 import { createCudaBackend } from '../../src/index';
+import { runSharedKvChecks } from './shared-kv-real';
 
 const byName = (name: string): ConformanceCase => {
   const c = CONFORMANCE_CASES.find((x) => x.name === name);
@@ -49,7 +50,9 @@ async function main() {
   const after = native.memGetInfo().free;
   console.log(`CONF memory: free before ${before}, after 1000 calls ${after}, growth ${before - after} bytes`);
   const dtypes = (process.env.CONF_DTYPES ?? 'bf16,f32,f16').split(',') as DType[];
-  const { failures, seconds } = await runConformance(cuda, { dtypes, extraCases: [...HEAD_DIM_CASES, ...FEATURE_CASES], optOut: OPT_OUTS });
+  const { failures: caseFailures, seconds } = await runConformance(cuda, { dtypes, extraCases: [...HEAD_DIM_CASES, ...FEATURE_CASES], optOut: OPT_OUTS });
+  // K/V shared by the query batch and paged KV caches on this backend's device tensors
+  const failures = caseFailures + (await runSharedKvChecks(cuda, dtypes));
   console.log(`CONF elapsed ${seconds}s`);
   cuda.dispose();
   console.log(`CONF ${failures} failures`);
