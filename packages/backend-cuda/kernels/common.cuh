@@ -133,8 +133,9 @@ struct FlexBwdArgs {
 // (query head in the GQA group, query index) pairs. Block sparsity is a dense class table at the
 // user's block granularity: cls[mB][mH][qBlocks][kvBlocks], 0 empty, 1 partial, 2 full.
 // max_scores / part_max (FLEX_MAX_SCORES only): the row max output and each split's row max
-// (natural units), merged by flex_decode_merge. K/V strides as in FlexFwdArgs (0: one K/V for
-// every query batch, e.g. a paged KV cache's pages).                                 offset size
+// (natural units), merged by flex_decode_merge. K/V strides: 0 for one K/V of batch 1 read by every
+// query batch (a paged KV cache's pages), else those of contiguous [B, Hkv, Lkv, ·] K/V (the
+// decoder, like the persistent forward, reads batch b at b·Hkv·Lkv rows).            offset size
 struct FlexDecodeArgs {
   const void* q;               //   0  8
   const void* k;               //   8  8

@@ -100,8 +100,11 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
   __syncthreads();
   const int n_tiles = sNT;
 
-  const T* gK = static_cast<const T*>(a.k) + b * a.k_batch_stride + (size_t)hk * Lkv * C::D;
-  const T* gV = static_cast<const T*>(a.v) + b * a.v_batch_stride + (size_t)hk * Lkv * C::DV;
+  // batch 0 for K/V shared by the batch (stride 0), else contiguous [B, Hkv, Lkv, ·] (as the
+  // persistent forward reads them): one row offset for K and V keeps the registers of the plain case
+  const int bkv = a.k_batch_stride != 0 ? b : 0;
+  const T* gK = static_cast<const T*>(a.k) + (size_t)(bkv * a.Hkv + hk) * Lkv * C::D;
+  const T* gV = static_cast<const T*>(a.v) + (size_t)(bkv * a.Hkv + hk) * Lkv * C::DV;
   auto load = [&](int i, int stage) {
     const int n0 = key0 + sTiles[i] * C::BN;
     const int rows = min(C::BN, key1 - n0);
