@@ -21,7 +21,8 @@
 //    atomics. One named barrier per q tile orders everything (see the loop's comments).
 //  - Every wgmma completes inside its iteration (accumulators in flight across the loop's back edge
 //    make ptxas serialise every wgmma).
-// Requires common.cuh (SmemTile, pack_p, store_pair, tile lists), wgmma.cuh, tma.cuh.
+// Requires common.cuh (SmemTile, pack_p, tile lists), wgmma.cuh, tma.cuh and flex_bwd.cuh
+// (bwd_row_stats, bwd_store_dkdv; its preprocess and dQ conversion kernels).
 
 namespace flex {
 
@@ -173,17 +174,7 @@ __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScorePar
         const int st = it % S, use = it / S;
         const int qt = tile_at(tl, i), q0 = qt * C::BMQ;
         if (use > 0) mbar_wait(q_empty(st), (use - 1) & 1);
-        for (int j = lane; j < C::BMQ; j += 32) {
-          const int qi = q0 + j;
-          float l2 = FLEX_INF, dl = 0.f;
-          if (qi < Lq) {
-            const float lse = a.lse[head_row0 + qi];
-            l2 = lse == -FLEX_INF ? FLEX_INF : lse * FLEX_LOG2E;
-            dl = a.delta[head_row0 + qi];
-          }
-          sLse[st * C::BMQ + j] = l2;
-          sDelta[st * C::BMQ + j] = dl;
-        }
+        for (int j = lane; j < C::BMQ; j += 32) bwd_row_stats(a, head_row0, q0 + j, sLse[st * C::BMQ + j], sDelta[st * C::BMQ + j]);
         if (lane == 0) {
           mbar_arrive_expect_tx(q_full(st), QT::BYTES + OT::BYTES);
 #pragma unroll
@@ -393,17 +384,7 @@ __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScorePar
   }
 
   // ---- write dK (· scale) and dV ----------------------------------------------------------------
-  T* gdk = static_cast<T*>(a.dk) + (size_t)(b * a.Hkv + hk) * Lkv * C::D;
-  T* gdv = static_cast<T*>(a.dv) + (size_t)(b * a.Hkv + hk) * Lkv * C::DV;
-#pragma unroll
-  for (int hf = 0; hf < 2; ++hf) {
-    const int kj = kv0 + wrow + (lane >> 2) + hf * 8;
-    if (kj >= Lkv) continue;
-#pragma unroll
-    for (int i = 0; i < NTD; ++i) store_pair<C::D>(gdk + (size_t)kj * C::D, i * 8 + (lane & 3) * 2, dk[i][2 * hf] * scale, dk[i][2 * hf + 1] * scale);
-#pragma unroll
-    for (int i = 0; i < NTV; ++i) store_pair<C::DV>(gdv + (size_t)kj * C::DV, i * 8 + (lane & 3) * 2, dv[i][2 * hf], dv[i][2 * hf + 1]);
-  }
+  bwd_store_dkdv<C::D, C::DV, NTD, NTV, T>(a, b, hk, kv0 + wrow + (lane >> 2), lane, dk, dv);
 #else
   __trap();  // launched without an sm_90a target: config.ts selects this body only for Hopper
 #endif
