@@ -37,6 +37,9 @@ export interface BlockMaskShape {
 
 type Writable<T> = { -readonly [K in keyof T]: T[K] };
 
+/** The block grid of a set of tables, without the tables (see the TableBlockMask constructor). */
+export type BlockGrid = Pick<BlockTables, 'B' | 'H' | 'qBlocks' | 'kvBlocks'>;
+
 /** The standard BlockMask object over a set of tables. */
 export class TableBlockMask implements BlockMask {
   #generation = 0;
@@ -46,17 +49,23 @@ export class TableBlockMask implements BlockMask {
   readonly H: number;
   readonly qBlocks: number;
   readonly kvBlocks: number;
-  readonly kvNumBlocks: Int32Array;
-  readonly kvIndices: Int32Array;
-  readonly fullKvNumBlocks: Int32Array;
-  readonly fullKvIndices: Int32Array;
-  readonly qNumBlocks: Int32Array;
-  readonly qIndices: Int32Array;
-  readonly fullQNumBlocks: Int32Array;
-  readonly fullQIndices: Int32Array;
+  // Declared, not class fields: a subclass may build its tables on first read (accessors on its
+  // prototype, which own fields would shadow); the constructor sets them when it is given them.
+  declare readonly kvNumBlocks: Int32Array;
+  declare readonly kvIndices: Int32Array;
+  declare readonly fullKvNumBlocks: Int32Array;
+  declare readonly fullKvIndices: Int32Array;
+  declare readonly qNumBlocks: Int32Array;
+  declare readonly qIndices: Int32Array;
+  declare readonly fullQNumBlocks: Int32Array;
+  declare readonly fullQIndices: Int32Array;
 
+  /**
+   * `tables`: the tables, or only their grid — for a subclass whose prototype defines the eight
+   * views as accessors that build them when first read (a decode step's intermediate row slice).
+   */
   constructor(
-    tables: BlockTables,
+    tables: BlockTables | BlockGrid,
     shape: BlockMaskShape,
     readonly maskMod: TracedMod,
   ) {
@@ -66,14 +75,20 @@ export class TableBlockMask implements BlockMask {
     this.H = tables.H;
     this.qBlocks = tables.qBlocks;
     this.kvBlocks = tables.kvBlocks;
-    this.kvNumBlocks = tables.kvNumBlocks;
-    this.kvIndices = tables.kvIndices;
-    this.fullKvNumBlocks = tables.fullKvNumBlocks;
-    this.fullKvIndices = tables.fullKvIndices;
-    this.qNumBlocks = tables.qNumBlocks;
-    this.qIndices = tables.qIndices;
-    this.fullQNumBlocks = tables.fullQNumBlocks;
-    this.fullQIndices = tables.fullQIndices;
+    if ('kvIndices' in tables) this.setViews(tables);
+  }
+
+  /** Points the eight views at `tables`. */
+  protected setViews(tables: BlockTables): void {
+    const self = this as Writable<TableBlockMask>;
+    self.kvNumBlocks = tables.kvNumBlocks;
+    self.kvIndices = tables.kvIndices;
+    self.fullKvNumBlocks = tables.fullKvNumBlocks;
+    self.fullKvIndices = tables.fullKvIndices;
+    self.qNumBlocks = tables.qNumBlocks;
+    self.qIndices = tables.qIndices;
+    self.fullQNumBlocks = tables.fullQNumBlocks;
+    self.fullQIndices = tables.fullQIndices;
   }
 
   /** See BlockMask.generation. */
@@ -92,14 +107,7 @@ export class TableBlockMask implements BlockMask {
       const self = this as Writable<TableBlockMask>;
       self.qBlocks = tables.qBlocks;
       self.kvBlocks = tables.kvBlocks;
-      self.kvNumBlocks = tables.kvNumBlocks;
-      self.kvIndices = tables.kvIndices;
-      self.fullKvNumBlocks = tables.fullKvNumBlocks;
-      self.fullKvIndices = tables.fullKvIndices;
-      self.qNumBlocks = tables.qNumBlocks;
-      self.qIndices = tables.qIndices;
-      self.fullQNumBlocks = tables.fullQNumBlocks;
-      self.fullQIndices = tables.fullQIndices;
+      this.setViews(tables);
     }
     this.seqLengths[0] = qLen;
     this.seqLengths[1] = kvLen;

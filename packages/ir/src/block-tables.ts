@@ -47,8 +47,15 @@ export function allocateBlockTables(B: number, H: number, qBlocks: number, kvBlo
   const rows = planes * qBlocks;
   const cols = planes * kvBlocks;
   const storage = new Int32Array(4 * cells + 2 * rows + 2 * cols);
+  const { buffer } = storage;
   let at = 0;
-  const take = (n: number) => storage.subarray(at, (at += n));
+  // a view by constructor, not subarray(): subarray goes through the species lookup and costs about
+  // as much as a small table's whole fill (a decode step makes these every token)
+  const take = (n: number) => {
+    const view = new Int32Array(buffer, 4 * at, n);
+    at += n;
+    return view;
+  };
   return {
     B, H, qBlocks, kvBlocks, storage,
     kvIndices: take(cells),
@@ -137,6 +144,28 @@ export function writeTablesPlane(t: BlockTables, p: number, classes: Uint8Array,
         if (c === PARTIAL) qIndices[col * qBlocks + qNumBlocks[col]!++] = qb;
         else if (c === FULL) fullQIndices[col * qBlocks + fullQNumBlocks[col]!++] = qb;
       }
+    }
+  }
+}
+
+/**
+ * The q-major view of plane `p` from its kv-major lists (the transpose; its counts must be zero on
+ * entry, as in fresh tables): for tables whose rows were copied list by list (BlockMask row slices
+ * and resizes) rather than written from a block map. Lists come out ascending, as writeTablesPlane's.
+ */
+export function writeQMajorPlane(t: BlockTables, p: number): void {
+  const { qBlocks, kvBlocks, kvNumBlocks, kvIndices, fullKvNumBlocks, fullKvIndices, qNumBlocks, qIndices, fullQNumBlocks, fullQIndices } = t;
+  const colBase = p * kvBlocks;
+  for (let qb = 0; qb < qBlocks; qb++) {
+    const r = p * qBlocks + qb;
+    const lists = r * kvBlocks;
+    for (let i = 0, n = kvNumBlocks[r]!; i < n; i++) {
+      const col = colBase + kvIndices[lists + i]!;
+      qIndices[col * qBlocks + qNumBlocks[col]!++] = qb;
+    }
+    for (let i = 0, n = fullKvNumBlocks[r]!; i < n; i++) {
+      const col = colBase + fullKvIndices[lists + i]!;
+      fullQIndices[col * qBlocks + fullQNumBlocks[col]!++] = qb;
     }
   }
 }
