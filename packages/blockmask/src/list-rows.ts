@@ -4,19 +4,19 @@
  * row, or a block-aligned start: kept as lists until its tables are read, classified.ts), and a
  * resize that changes only kvLen (the columns it keeps are a prefix of every row's list). The work
  * is in proportion to the blocks listed — a sliding window's row lists a few of the 256 blocks at
- * L = 32k — and the q-major view is their transpose (writeQMajorPlane): nothing is classified again
- * and no map of the whole row is filled and read.
+ * L = 32k — and the q-major view is their transpose (built when read, classified.ts): nothing is
+ * classified again and no map of the whole row is filled and read.
  *
  * Relies on the lists of a ClassifiedBlockMask being ascending, which every writer of its tables
  * keeps (writeTablesPlane, GrowableTables).
  */
-import { allocateBlockTables, ceilDiv, writeQMajorPlane, FULL, PARTIAL, type BlockGrid, type BlockTables, type PackedBlockTables } from '@flexattn/ir';
+import { allocateKvMajor, ceilDiv, FULL, PARTIAL, type BlockGrid, type KvMajorTables } from '@flexattn/ir';
 
 /** Copies the entries of a row below kv block `limit` into row `dstRow` of `dst` (setting its counts). */
-export type RowCopier = (srcRow: number, dst: BlockTables, dstRow: number, limit: number) => void;
+export type RowCopier = (srcRow: number, dst: KvMajorTables, dstRow: number, limit: number) => void;
 
 /** Copies the entries of row `srcRow` of `src` below kv block `limit` into row `dstRow` of `dst` (setting its counts). */
-export function copyRow(src: BlockTables, srcRow: number, dst: BlockTables, dstRow: number, limit: number): void {
+export function copyRow(src: KvMajorTables, srcRow: number, dst: KvMajorTables, dstRow: number, limit: number): void {
   const from = srcRow * src.kvBlocks;
   const to = dstRow * dst.kvBlocks;
   let n = 0;
@@ -28,7 +28,7 @@ export function copyRow(src: BlockTables, srcRow: number, dst: BlockTables, dstR
 }
 
 /** Appends columns [c0, c0 + width) of row `row` of `t`, their classes at classes[offset ..), to its lists. */
-export function appendClasses(t: BlockTables, row: number, classes: Uint8Array, offset: number, c0: number, width: number): void {
+export function appendClasses(t: KvMajorTables, row: number, classes: Uint8Array, offset: number, c0: number, width: number): void {
   const lists = row * t.kvBlocks;
   let n = t.kvNumBlocks[row]!;
   let f = t.fullKvNumBlocks[row]!;
@@ -48,27 +48,34 @@ export function appendClasses(t: BlockTables, row: number, classes: Uint8Array, 
 export const withinSourceRows = (start: number, qLen: number, bq: number): boolean => start % bq === 0 || (start % bq) + qLen <= bq;
 
 /**
- * A slice's rows as lists copied from its source: per row of the slice (plane-major), its partial and
- * its full kv blocks, ascending. Plain arrays: a young-generation allocation costs far less than a
- * typed array's backing store, and a decode step's row slice is usually only resized, never read.
+ * A slice's rows copied from its source: per row of the slice (plane-major), its partial and its full
+ * kv blocks as runs of consecutive blocks, flat [start, end) pairs, ascending. Runs, since a
+ * structured mask's row is a few of them (causal: its full blocks are one run) however many blocks it
+ * lists; plain arrays, since a young-generation allocation costs far less than a typed array's
+ * backing store, and a decode step's row slice is usually only resized, never read.
  */
 export interface RowLists {
   partial: number[][];
   full: number[][];
 }
 
-/** Copies entries [from, from + n) of `src` into a plain array. */
-function listOf(src: Int32Array, from: number, n: number): number[] {
-  const out = new Array<number>(n);
-  for (let i = 0; i < n; i++) out[i] = src[from + i]!;
-  return out;
+/** The runs of the ascending entries [from, from + n) of `src`, as flat [start, end) pairs. */
+function runsOf(src: Int32Array, from: number, n: number): number[] {
+  const runs: number[] = [];
+  for (let i = 0; i < n; ) {
+    const start = src[from + i]!;
+    let end = start + 1;
+    for (i++; i < n && src[from + i] === end; i++) end++;
+    runs.push(start, end);
+  }
+  return runs;
 }
 
 /**
  * The lists of query rows [starts[b], starts[b] + qLen) of each batch b of `mask` (plane b, or 0
  * when the mask broadcasts over the batch), when every slice passes withinSourceRows.
  */
-export function sliceRowLists(mask: BlockTables & { blockSize: [number, number] }, starts: Int32Array, qLen: number): RowLists {
+export function sliceRowLists(mask: KvMajorTables & { blockSize: [number, number] }, starts: Int32Array, qLen: number): RowLists {
   const bq = mask.blockSize[0];
   const { H, qBlocks: srcRows, kvBlocks } = mask;
   const rows = ceilDiv(qLen, bq);
@@ -79,8 +86,8 @@ export function sliceRowLists(mask: BlockTables & { blockSize: [number, number] 
     for (let h = 0; h < H; h++) {
       for (let rb = 0; rb < rows; rb++) {
         const r = (srcPlane0 + h) * srcRows + firstRow + rb;
-        lists.partial.push(listOf(mask.kvIndices, r * kvBlocks, mask.kvNumBlocks[r]!));
-        lists.full.push(listOf(mask.fullKvIndices, r * kvBlocks, mask.fullKvNumBlocks[r]!));
+        lists.partial.push(runsOf(mask.kvIndices, r * kvBlocks, mask.kvNumBlocks[r]!));
+        lists.full.push(runsOf(mask.fullKvIndices, r * kvBlocks, mask.fullKvNumBlocks[r]!));
       }
     }
   }
@@ -88,25 +95,27 @@ export function sliceRowLists(mask: BlockTables & { blockSize: [number, number] 
 }
 
 /** Like copyRow, from row `row` of `lists`. */
-export function copyListRow(lists: RowLists, row: number, dst: BlockTables, dstRow: number, limit: number): void {
+export function copyListRow(lists: RowLists, row: number, dst: KvMajorTables, dstRow: number, limit: number): void {
   const to = dstRow * dst.kvBlocks;
-  const partial = lists.partial[row]!;
-  let n = 0;
-  for (; n < partial.length && partial[n]! < limit; n++) dst.kvIndices[to + n] = partial[n]!;
-  dst.kvNumBlocks[dstRow] = n;
-  const full = lists.full[row]!;
-  let f = 0;
-  for (; f < full.length && full[f]! < limit; f++) dst.fullKvIndices[to + f] = full[f]!;
-  dst.fullKvNumBlocks[dstRow] = f;
+  dst.kvNumBlocks[dstRow] = expandRuns(lists.partial[row]!, dst.kvIndices, to, limit);
+  dst.fullKvNumBlocks[dstRow] = expandRuns(lists.full[row]!, dst.fullKvIndices, to, limit);
 }
 
-/** The tables of `grid` whose rows are `lists` (one per row of every plane). */
-export function tablesFromRowLists(lists: RowLists, grid: BlockGrid): PackedBlockTables {
-  const { B, H, qBlocks, kvBlocks } = grid;
-  const t = allocateBlockTables(B, H, qBlocks, kvBlocks);
-  for (let p = 0; p < B * H; p++) {
-    for (let qb = 0; qb < qBlocks; qb++) copyListRow(lists, p * qBlocks + qb, t, p * qBlocks + qb, kvBlocks);
-    writeQMajorPlane(t, p);
+/** Writes the blocks of `runs` below `limit` to out[to ..); returns how many. */
+function expandRuns(runs: number[], out: Int32Array, to: number, limit: number): number {
+  let n = 0;
+  for (let i = 0; i < runs.length; i += 2) {
+    const end = Math.min(runs[i + 1]!, limit);
+    for (let kb = runs[i]!; kb < end; kb++) out[to + n++] = kb;
+    if (end < runs[i + 1]!) break;
   }
+  return n;
+}
+
+/** The kv-major tables of `grid` whose rows are `lists` (one per row of every plane). */
+export function kvMajorFromRowLists(lists: RowLists, grid: BlockGrid): KvMajorTables {
+  const { B, H, qBlocks, kvBlocks } = grid;
+  const t = allocateKvMajor(B, H, qBlocks, kvBlocks);
+  for (let row = 0; row < B * H * qBlocks; row++) copyListRow(lists, row, t, row, kvBlocks);
   return t;
 }

@@ -5,7 +5,7 @@
  * block that grows may gain masked or visible elements; one that shrinks may become uniform). The
  * result equals createBlockMask at the new lengths for masks createBlockMask built.
  */
-import { allocateBlockTables, ceilDiv, writeQMajorPlane, type BlockMask, type PackedBlockTables } from '@flexattn/ir';
+import { allocateKvMajor, ceilDiv, type BlockMask, type KvMajorTables } from '@flexattn/ir';
 import { appendClasses, type RowCopier } from './list-rows';
 import { readRow, scratchMap } from './rows';
 import { eachPlaneClass, type GridShape, type MaskSource } from './source';
@@ -47,14 +47,14 @@ function copyRegion(dense: Uint8Array, from: number, to: number, kvBlocks: numbe
 }
 
 /**
- * resize when only kvLen changes (a decode step's `resize(1, p + 1)` of its row), as tables straight
- * from the mask's lists: each row keeps its entries below the unchanged columns (a prefix of the
+ * resize when only kvLen changes (a decode step's `resize(1, p + 1)` of its row), as kv-major tables
+ * straight from the mask's lists (the q-major view is built when read, classified.ts): each row keeps its entries below the unchanged columns (a prefix of the
  * ascending list) and appends the classes of the columns after them — new blocks and the moved tail
  * — classified as resizeDense would. Equal to resizeDense at the same lengths, without filling and
  * reading a map of every block. `copyRow` reads the mask's rows (from its tables, or from the lists a
  * slice keeps until its tables are read).
  */
-export function resizeKvByLists(mask: BlockMask, source: MaskSource, kvLen: number, copyRow: RowCopier): PackedBlockTables {
+export function resizeKvByLists(mask: BlockMask, source: MaskSource, kvLen: number, copyRow: RowCopier): KvMajorTables {
   const [bq, bk] = mask.blockSize;
   const [qLen, oldKv] = mask.seqLengths;
   const { B, H, qBlocks } = mask;
@@ -68,14 +68,13 @@ export function resizeKvByLists(mask: BlockMask, source: MaskSource, kvLen: numb
     (c, b, h, p) => c.classifyRegion(classes, p * planeCells - keep, b, h, 0, qBlocks, keep, kvBlocks, width),
     (from, p) => classes.copyWithin(p * planeCells, from * planeCells, (from + 1) * planeCells),
   );
-  const t = allocateBlockTables(B, H, qBlocks, kvBlocks);
+  const t = allocateKvMajor(B, H, qBlocks, kvBlocks);
   for (let p = 0; p < B * H; p++) {
     for (let qb = 0; qb < qBlocks; qb++) {
       const row = p * qBlocks + qb;
       copyRow(row, t, row, keep);
       appendClasses(t, row, classes, p * planeCells + qb * width, keep, width);
     }
-    writeQMajorPlane(t, p);
   }
   return t;
 }

@@ -5,7 +5,7 @@
  * Tables follow PyTorch: per q block the partial kv blocks (kvNumBlocks/kvIndices) and the full ones
  * (fullKv*); the q-major transposes (q*) serve the backward pass.
  */
-import { ceilDiv, classesFromTables, EMPTY, FULL, PARTIAL, tablesFromClasses, type BlockTables } from './block-tables';
+import { ceilDiv, classesFromTables, EMPTY, FULL, PARTIAL, qMajorOf, tablesFromClasses, type BlockTables, type KvMajorTables, type QMajorViews } from './block-tables';
 import { OptionError, ShapeError } from './errors';
 import { compileToJs } from './evaluate';
 import type { TracedMod } from './trace';
@@ -36,6 +36,8 @@ export interface BlockMaskShape {
 }
 
 type Writable<T> = { -readonly [K in keyof T]: T[K] };
+/** `key in obj`, without TypeScript narrowing obj (the views are declared, so it assumes they are there). */
+const has = (obj: object, key: string): boolean => key in obj;
 
 /** The block grid of a set of tables, without the tables (see the TableBlockMask constructor). */
 export type BlockGrid = Pick<BlockTables, 'B' | 'H' | 'qBlocks' | 'kvBlocks'>;
@@ -61,11 +63,13 @@ export class TableBlockMask implements BlockMask {
   declare readonly fullQIndices: Int32Array;
 
   /**
-   * `tables`: the tables, or only their grid — for a subclass whose prototype defines the eight
-   * views as accessors that build them when first read (a decode step's intermediate row slice).
+   * `tables`: both views; or the kv-major one alone (the q-major one, which only backward kernels
+   * read, is built here — or when first read, by a subclass whose prototype has accessors for it);
+   * or only the grid, for a subclass whose accessors build all the views when first read (a decode
+   * step's intermediate row slice).
    */
   constructor(
-    tables: BlockTables | BlockGrid,
+    tables: BlockTables | KvMajorTables | BlockGrid,
     shape: BlockMaskShape,
     readonly maskMod: TracedMod,
   ) {
@@ -75,20 +79,27 @@ export class TableBlockMask implements BlockMask {
     this.H = tables.H;
     this.qBlocks = tables.qBlocks;
     this.kvBlocks = tables.kvBlocks;
-    if ('kvIndices' in tables) this.setViews(tables);
+    if ('kvIndices' in tables) {
+      this.setViews(tables);
+      // kv-major alone: the q-major view now, unless a subclass builds it when read (an accessor)
+      if (!('qIndices' in tables) && !has(this, 'qIndices')) this.setViews({ ...tables, ...qMajorOf(tables) });
+    }
+    if (!has(this, 'kvIndices') || !has(this, 'qIndices')) throw new ShapeError('TableBlockMask: pass the tables (both views, or the kv-major one); only a subclass that builds them on first read may pass the grid alone');
   }
 
-  /** Points the eight views at `tables`. */
-  protected setViews(tables: BlockTables): void {
+  /** Points the views at `tables`: the kv-major ones, and the q-major ones when given. */
+  protected setViews(tables: KvMajorTables & Partial<QMajorViews>): void {
     const self = this as Writable<TableBlockMask>;
     self.kvNumBlocks = tables.kvNumBlocks;
     self.kvIndices = tables.kvIndices;
     self.fullKvNumBlocks = tables.fullKvNumBlocks;
     self.fullKvIndices = tables.fullKvIndices;
-    self.qNumBlocks = tables.qNumBlocks;
-    self.qIndices = tables.qIndices;
-    self.fullQNumBlocks = tables.fullQNumBlocks;
-    self.fullQIndices = tables.fullQIndices;
+    if (tables.qNumBlocks && tables.qIndices && tables.fullQNumBlocks && tables.fullQIndices) {
+      self.qNumBlocks = tables.qNumBlocks;
+      self.qIndices = tables.qIndices;
+      self.fullQNumBlocks = tables.fullQNumBlocks;
+      self.fullQIndices = tables.fullQIndices;
+    }
   }
 
   /** See BlockMask.generation. */

@@ -69,6 +69,42 @@ export function allocateBlockTables(B: number, H: number, qBlocks: number, kvBlo
   };
 }
 
+/** The kv-major half of BlockTables (what forward kernels read). */
+export type KvMajorTables = Pick<BlockTables, 'B' | 'H' | 'qBlocks' | 'kvBlocks' | 'kvNumBlocks' | 'kvIndices' | 'fullKvNumBlocks' | 'fullKvIndices'>;
+/** The q-major half (what backward kernels that own a kv block read). */
+export type QMajorViews = Pick<BlockTables, 'qNumBlocks' | 'qIndices' | 'fullQNumBlocks' | 'fullQIndices'>;
+
+/**
+ * Two lists of `cells` words and two counts of `counts` words, zeroed, in one allocation (views by
+ * constructor: subarray costs more): one half of the tables.
+ */
+function halfTables(cells: number, counts: number): [Int32Array, Int32Array, Int32Array, Int32Array] {
+  const buffer = new ArrayBuffer(4 * (2 * cells + 2 * counts));
+  return [
+    new Int32Array(buffer, 0, cells),
+    new Int32Array(buffer, 4 * cells, cells),
+    new Int32Array(buffer, 8 * cells, counts),
+    new Int32Array(buffer, 8 * cells + 4 * counts, counts),
+  ];
+}
+
+/** Zeroed kv-major tables alone (a mask that builds its q-major view only when it is read). */
+export function allocateKvMajor(B: number, H: number, qBlocks: number, kvBlocks: number): KvMajorTables {
+  const rows = B * H * qBlocks;
+  const [kvIndices, fullKvIndices, kvNumBlocks, fullKvNumBlocks] = halfTables(rows * kvBlocks, rows);
+  return { B, H, qBlocks, kvBlocks, kvIndices, fullKvIndices, kvNumBlocks, fullKvNumBlocks };
+}
+
+/** The q-major view of kv-major tables: their transpose, in one new allocation. */
+export function qMajorOf(t: KvMajorTables): QMajorViews {
+  const planes = t.B * t.H;
+  const [qIndices, fullQIndices, qNumBlocks, fullQNumBlocks] = halfTables(planes * t.qBlocks * t.kvBlocks, planes * t.kvBlocks);
+  const q = { qIndices, fullQIndices, qNumBlocks, fullQNumBlocks };
+  const whole = { ...t, ...q };
+  for (let p = 0; p < planes; p++) writeQMajorPlane(whole, p);
+  return q;
+}
+
 /** Where `view` starts inside `storage`, in words. */
 export const offsetIn = (storage: Int32Array, view: Int32Array): number => (view.byteOffset - storage.byteOffset) / 4;
 
