@@ -7,7 +7,7 @@
  */
 import { allocateKvMajor, ceilDiv, type BlockMask, type KvMajorTables } from '@flexattn/ir';
 import { appendClasses, type RowCopier } from './list-rows';
-import { readRow, scratchMap } from './rows';
+import { readRow, scratchCells, scratchMap } from './rows';
 import { eachPlaneClass, type GridShape, type MaskSource } from './source';
 
 /** How many leading blocks keep their extent when a length changes from `from` to `to`. */
@@ -62,7 +62,7 @@ export function resizeKvByLists(mask: BlockMask, source: MaskSource, kvLen: numb
   const keep = unchangedBlocks(oldKv, kvLen, bk);
   const width = kvBlocks - keep;
   const planeCells = qBlocks * width;
-  const classes = scratchMap(B * H * planeCells);
+  const classes = scratchCells(B * H * planeCells);
   eachPlaneClass(
     source, B, H, { qLen, kvLen, bq, bk, qBlocks, kvBlocks },
     (c, b, h, p) => c.classifyRegion(classes, p * planeCells - keep, b, h, 0, qBlocks, keep, kvBlocks, width),

@@ -74,7 +74,7 @@ export class TableBlockMask implements BlockMask {
     readonly maskMod: TracedMod,
   ) {
     this.seqLengths = [shape.qLen, shape.kvLen];
-    this.blockSize = [...shape.blockSize];
+    this.blockSize = [shape.blockSize[0], shape.blockSize[1]];
     this.B = tables.B;
     this.H = tables.H;
     this.qBlocks = tables.qBlocks;
@@ -83,8 +83,9 @@ export class TableBlockMask implements BlockMask {
       this.setViews(tables);
       // kv-major alone: the q-major view now, unless a subclass builds it when read (an accessor)
       if (!('qIndices' in tables) && !has(this, 'qIndices')) this.setViews({ ...tables, ...qMajorOf(tables) });
+    } else if (!has(this, 'kvIndices') || !has(this, 'qIndices')) {
+      throw new ShapeError('TableBlockMask: pass the tables (both views, or the kv-major one); only a subclass that builds them on first read may pass the grid alone');
     }
-    if (!has(this, 'kvIndices') || !has(this, 'qIndices')) throw new ShapeError('TableBlockMask: pass the tables (both views, or the kv-major one); only a subclass that builds them on first read may pass the grid alone');
   }
 
   /** Points the views at `tables`: the kv-major ones, and the q-major ones when given. */

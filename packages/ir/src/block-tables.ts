@@ -75,16 +75,40 @@ export type KvMajorTables = Pick<BlockTables, 'B' | 'H' | 'qBlocks' | 'kvBlocks'
 export type QMajorViews = Pick<BlockTables, 'qNumBlocks' | 'qIndices' | 'fullQNumBlocks' | 'fullQIndices'>;
 
 /**
- * Two lists of `cells` words and two counts of `counts` words, zeroed, in one allocation (views by
+ * Small tables (a decode step's row: 2 KiB at L = 32k) are carved from a shared 64 KiB buffer, used
+ * once front to back (fresh memory is zero) and replaced when full: a new typed array's backing store
+ * costs more than the rest of a decode step, and sixteen or more steps share one here. The price: a
+ * live small mask keeps its whole buffer (at most 64 KiB) alive, and a mask table's `.buffer` is
+ * shared — never transfer or detach it (no code here does).
+ */
+const POOL_BYTES = 1 << 16;
+const POOLED_MAX_BYTES = 1 << 12;
+let pool = new ArrayBuffer(POOL_BYTES);
+let poolUsed = 0;
+
+/** Zeroed room for `bytes` (a multiple of 4): from the pool when small, else a buffer of its own. */
+function zeroedWords(bytes: number): { buffer: ArrayBuffer; at: number } {
+  if (bytes > POOLED_MAX_BYTES) return { buffer: new ArrayBuffer(bytes), at: 0 };
+  if (poolUsed + bytes > POOL_BYTES) {
+    pool = new ArrayBuffer(POOL_BYTES);
+    poolUsed = 0;
+  }
+  const at = poolUsed;
+  poolUsed += bytes;
+  return { buffer: pool, at };
+}
+
+/**
+ * Two lists of `cells` words and two counts of `counts` words, zeroed, side by side (views by
  * constructor: subarray costs more): one half of the tables.
  */
 function halfTables(cells: number, counts: number): [Int32Array, Int32Array, Int32Array, Int32Array] {
-  const buffer = new ArrayBuffer(4 * (2 * cells + 2 * counts));
+  const { buffer, at } = zeroedWords(4 * (2 * cells + 2 * counts));
   return [
-    new Int32Array(buffer, 0, cells),
-    new Int32Array(buffer, 4 * cells, cells),
-    new Int32Array(buffer, 8 * cells, counts),
-    new Int32Array(buffer, 8 * cells + 4 * counts, counts),
+    new Int32Array(buffer, at, cells),
+    new Int32Array(buffer, at + 4 * cells, cells),
+    new Int32Array(buffer, at + 8 * cells, counts),
+    new Int32Array(buffer, at + 8 * cells + 4 * counts, counts),
   ];
 }
 
