@@ -59,15 +59,27 @@ export interface RowLists {
   full: number[][];
 }
 
-/** The runs of the ascending entries [from, from + n) of `src`, as flat [start, end) pairs. */
+/**
+ * The runs of the ascending, distinct entries [from, from + n) of `src`, as flat [start, end) pairs.
+ * A stretch whose last entry is its first plus its length − 1 is one run, checked in O(1), so a row
+ * of a few runs costs O(runs · log n) however many blocks it lists (causal: one run of full blocks).
+ */
 function runsOf(src: Int32Array, from: number, n: number): number[] {
   const runs: number[] = [];
-  for (let i = 0; i < n; ) {
-    const start = src[from + i]!;
-    let end = start + 1;
-    for (i++; i < n && src[from + i] === end; i++) end++;
-    runs.push(start, end);
-  }
+  const split = (i: number, j: number): void => {
+    // entries [i, j), j > i
+    if (src[from + j - 1]! - src[from + i]! === j - 1 - i) {
+      const last = runs.length;
+      // join a run that ends where this one starts (a split may cut one run in two)
+      if (last > 0 && runs[last - 1] === src[from + i]) runs[last - 1] = src[from + j - 1]! + 1;
+      else runs.push(src[from + i]!, src[from + j - 1]! + 1);
+      return;
+    }
+    const mid = (i + j) >>> 1;
+    split(i, mid);
+    split(mid, j);
+  };
+  if (n > 0) split(0, n);
   return runs;
 }
 

@@ -61,8 +61,10 @@ export const offsetOf = (source: MaskSource, b: number): number => source.qOffse
 
 /** Whether the classification of a plane depends on its batch index (the mod reads b, or offsets differ). */
 export function dependsOnBatch(source: MaskSource): boolean {
+  if (argsRead(source.base).b) return true;
   const offsets = source.qOffsets;
-  return argsRead(source.base).b || (!!offsets && offsets.some((x) => x !== offsets[0]));
+  if (offsets) for (let b = 1; b < offsets.length; b++) if (offsets[b] !== offsets[0]) return true;
+  return false;
 }
 
 /** Whether the classification of a plane depends on its head index. */
