@@ -24,6 +24,11 @@
 #     sanitize     compute-sanitizer memcheck and racecheck of the harness's persistent-forward checks
 #     ncu          Nsight Compute on the persistent forward (noop D128 and D64): tensor pipe, stalls
 #     harness      every packed harness binary (pack.sh's HARNESS_MODS): correctness (`check`), then timings (`time`)
+#     before-after the same benches (MODS, BENCH_SHAPES, fwd+bwd; CUDA bf16 and WebGPU f32) from a bench
+#                  bundle of an older commit and from this one, back to back on this lease: a
+#                  regression check. The old bundle travels in .oldrun/ (bench/bin + kernels, its own
+#                  addon flexattn_cuda.node, commit): build it with scripts/bundle.mjs (or, before it
+#                  existed, packages/bench/scripts/bundle.mjs) in a worktree of that commit.
 set -u
 cd "$(dirname "$0")/../.."
 source .device-carry/setup.sh
@@ -44,8 +49,8 @@ cap() { local left=$(( BUDGET - ($(date +%s) - t0) )); echo $(( left < $1 ? (lef
 # flexattn-bench within a cap: bench CAP NAME ARGS… (JSON and log to $O/NAME.*; the table's rows on stdout)
 bench() {
   local c=$1 name=$2; shift 2
-  timeout "$(cap "$c")" node $D/bench/bin/flexattn-bench.mjs --no-block-masks "$@" --json "$O/$name.json" 2>&1 |
-    tee "$O/$name.txt" | grep -E " bf16 |^decode |FAIL|rror"
+  timeout "$(cap "$c")" node "${BENCH_BIN:-$D/bench/bin/flexattn-bench.mjs}" --no-block-masks "$@" --json "$O/$name.json" 2>&1 |
+    tee "$O/$name.txt" | grep -E " (bf16|f16|f32) |^decode |FAIL|rror"
 }
 CUDA_FWD="--suite full --dtype bf16 --backends cuda --pass ${BENCH_PASS:-fwd} --iterations 10 --warmup 3"
 DECODE="--suite decode --backends webgpu --dtype f32"
@@ -134,6 +139,17 @@ for step in $STEPS; do
       for m in $(ls $D/hbin); do
         timeout "$(cap 150)" $D/hbin/$m time >"$O/harness-time-$m.txt" 2>&1; echo "rc=$?" >>"$O/harness-time-$m.txt"
         grep -E "TIME|rc=|rror" "$O/harness-time-$m.txt" | sed "s/^/$m: /"
+      done ;;
+    before-after)
+      old=.oldrun BA="--suite full --pass both --iterations 10 --warmup 3 --mods $MODS"
+      for shape in ${BENCH_SHAPES:-L8192 L4096}; do
+        FLEXATTN_CUDA_ADDON=$PWD/$old/flexattn_cuda.node FLEXATTN_COMMIT=$(cat $old/commit) BENCH_BIN=$old/bench/bin/flexattn-bench.mjs \
+          bench "${BA_CAP:-90}" "old-cuda-$shape" $BA --dtype bf16 --backends cuda --shapes "$shape"
+        bench "${BA_CAP:-90}" "new-cuda-$shape" $BA --dtype bf16 --backends cuda --shapes "$shape"
+      done
+      for shape in ${BA_WGPU_SHAPES:-L4096}; do
+        FLEXATTN_COMMIT=$(cat $old/commit) BENCH_BIN=$old/bench/bin/flexattn-bench.mjs bench "${BA_CAP:-90}" "old-wgpu-$shape" $BA --dtype f32 --backends webgpu --shapes "$shape"
+        bench "${BA_CAP:-90}" "new-wgpu-$shape" $BA --dtype f32 --backends webgpu --shapes "$shape"
       done ;;
     *) echo "unknown step $step" ;;
   esac
