@@ -6,9 +6,16 @@
 #     cuda-bench   flexattn-bench, CUDA vs PyTorch FlexAttention, the blog mods + softcap_approx, fwd
 #                  (BENCH_PASS=both: fwd+bwd too; BENCH_SHAPES: default L8192 L4096)
 #     wgpu-decode  flexattn-bench decode suite on WebGPU (f32)
+#     cuda-paged   flexattn-bench decode-paged on CUDA (bf16) vs PyTorch's paged FlexAttention: paged
+#                  decode GB/s beside contiguous (issue 16: ≥ 90% of contiguous, ≥ 2× PyTorch)
 #     fa3          the harness's persistent Hopper forward: its checks for every mod (HMODS), then the
 #                  Hopper bodies' forward timings side by side (FA3_TIME=0: checks only)
-#     cuda-conf    the ir conformance suite through the addon (CONF_DTYPES, default bf16,f16)
+#     bwd-fa3      the harness's FA3-class Hopper backward (flex_bwd_fa3.cuh): its checks for every mod
+#                  (HMODS), then new vs session-3 backward timings after the persistent forward (noop,
+#                  causal; BWD3_TIME=0: checks only), within about 120 s
+#     cuda-conf    the ir conformance suite through the addon (CONF_DTYPES, default bf16,f16), with
+#                  maxScores / dLse in every body and K/V shared by the batch / paged KV caches
+#                  (CONF_HOPPER_BACKWARD=classic: the session-3 backward instead of the FA3-class one)
 #     wgpu-conf    the ir conformance suite on WebGPU
 #   and, by name only:
 #     wgpu-decode-wall  the decode suite timed by wall clock (GPU timestamps off): a cross-check
@@ -17,6 +24,11 @@
 #     sanitize     compute-sanitizer memcheck and racecheck of the harness's persistent-forward checks
 #     ncu          Nsight Compute on the persistent forward (noop D128 and D64): tensor pipe, stalls
 #     harness      every packed harness binary (pack.sh's HARNESS_MODS): correctness (`check`), then timings (`time`)
+#     before-after the same benches (MODS, BENCH_SHAPES, fwd+bwd; CUDA bf16 and WebGPU f32) from a bench
+#                  bundle of an older commit and from this one, back to back on this lease: a
+#                  regression check. The old bundle travels in .oldrun/ (bench/bin + kernels, its own
+#                  addon flexattn_cuda.node, commit): build it with scripts/bundle.mjs (or, before it
+#                  existed, packages/bench/scripts/bundle.mjs) in a worktree of that commit.
 set -u
 cd "$(dirname "$0")/../.."
 source .device-carry/setup.sh
@@ -28,7 +40,7 @@ export FLEXATTN_CUDA_ADDON=$PWD/.devrun/cconf/bin/flexattn_cuda.node FLEXATTN_CU
 MODS=${MODS:-noop,causal,alibi,softcap,softcap_approx,relpos,sliding_window_causal,prefix_lm,document,softcap_causal}
 # logs gather in a work folder; at the end they travel back as one archive (the device returns at
 # most 8 files) beside the bench JSON/tables
-D=.devrun OUTDIR=${OUT:-$PWD/out} O=/tmp/flexattn-out BUDGET=${BUDGET:-540} STEPS=${STEPS:-"cuda-bench wgpu-decode fa3 cuda-conf wgpu-conf"}
+D=.devrun OUTDIR=${OUT:-$PWD/out} O=/tmp/flexattn-out BUDGET=${BUDGET:-540} STEPS=${STEPS:-"cuda-bench wgpu-decode cuda-paged fa3 bwd-fa3 cuda-conf wgpu-conf"}
 HMODS=${HMODS:-"noop causal swa softcap softcap_approx alibi document alibi_rc document_rc"} HANG='' 
 rm -rf "$O"; mkdir -p "$O"; t0=$(date +%s)
 stamp() { echo "## $1 at $(( $(date +%s) - t0 )) s"; }
@@ -37,8 +49,8 @@ cap() { local left=$(( BUDGET - ($(date +%s) - t0) )); echo $(( left < $1 ? (lef
 # flexattn-bench within a cap: bench CAP NAME ARGS… (JSON and log to $O/NAME.*; the table's rows on stdout)
 bench() {
   local c=$1 name=$2; shift 2
-  timeout "$(cap "$c")" node $D/bench/bin/flexattn-bench.mjs --no-block-masks "$@" --json "$O/$name.json" 2>&1 |
-    tee "$O/$name.txt" | grep -E " bf16 |^decode |FAIL|rror"
+  timeout "$(cap "$c")" node "${BENCH_BIN:-$D/bench/bin/flexattn-bench.mjs}" --no-block-masks "$@" --json "$O/$name.json" 2>&1 |
+    tee "$O/$name.txt" | grep -E " (bf16|f16|f32) |^decode |FAIL|rror"
 }
 CUDA_FWD="--suite full --dtype bf16 --backends cuda --pass ${BENCH_PASS:-fwd} --iterations 10 --warmup 3"
 DECODE="--suite decode --backends webgpu --dtype f32"
@@ -51,6 +63,8 @@ for step in $STEPS; do
       for shape in ${BENCH_SHAPES:-L8192 L4096}; do bench "${BENCH_CAP:-240}" "cuda-$shape" $CUDA_FWD --shapes "$shape" --mods "$MODS" --peer torch; done ;;
     wgpu-decode)
       bench 90 wgpu-decode $DECODE ;;
+    cuda-paged)
+      bench "${PAGED_CAP:-150}" cuda-paged --suite decode-paged --dtype bf16 --backends cuda --peer torch --iterations 20 --warmup 5 ;;
     fa3)
       # a timeout (rc 124) is a hang: the later harness steps are skipped, so it costs one cap only
       for m in $HMODS; do
@@ -62,6 +76,18 @@ for step in $STEPS; do
       for m in $HMODS; do
         [ -z "$HANG" ] && [ "${FA3_TIME:-1}" = 1 ] || break
         timeout "$(cap 60)" $D/hbin/$m hopper 2>&1 | grep -E "TIME|rror" | tee -a "$O/fa3-times.txt" | sed -E 's/ +/ /g; s/ -> ours.theirs speed/ x/'
+      done ;;
+    bwd-fa3)
+      # a timeout (rc 124) is a hang: the later harness steps are skipped
+      for m in $HMODS; do
+        [ -z "$HANG" ] || break
+        timeout "$(cap 20)" $D/hbin/$m checkbwd3 >"$O/bwd3-check-$m.txt" 2>&1; rc=$?; echo "rc=$rc" >>"$O/bwd3-check-$m.txt"
+        [ $rc = 124 ] && HANG=$m
+        echo "$m: $(grep -cE PASS "$O/bwd3-check-$m.txt") pass $(grep -E "FAIL|failures|rc=|rror" "$O/bwd3-check-$m.txt" | tr '\n' ' ')"
+      done
+      for m in noop causal; do
+        [ -z "$HANG" ] && [ "${BWD3_TIME:-1}" = 1 ] || break
+        timeout "$(cap 30)" $D/hbin/$m timebwd3 2>&1 | grep -E "TIME .*(bwd|rror)" | tee -a "$O/bwd3-times.txt" | sed -E 's/ +/ /g; s/ -> ours.theirs speed/ x/'
       done ;;
     check)
       for m in ${HARNESS_MODS:-causal}; do
@@ -113,6 +139,17 @@ for step in $STEPS; do
       for m in $(ls $D/hbin); do
         timeout "$(cap 150)" $D/hbin/$m time >"$O/harness-time-$m.txt" 2>&1; echo "rc=$?" >>"$O/harness-time-$m.txt"
         grep -E "TIME|rc=|rror" "$O/harness-time-$m.txt" | sed "s/^/$m: /"
+      done ;;
+    before-after)
+      old=.oldrun BA="--suite full --pass both --iterations 10 --warmup 3 --mods $MODS"
+      for shape in ${BENCH_SHAPES:-L8192 L4096}; do
+        FLEXATTN_CUDA_ADDON=$PWD/$old/flexattn_cuda.node FLEXATTN_COMMIT=$(cat $old/commit) BENCH_BIN=$old/bench/bin/flexattn-bench.mjs \
+          bench "${BA_CAP:-90}" "old-cuda-$shape" $BA --dtype bf16 --backends cuda --shapes "$shape"
+        bench "${BA_CAP:-90}" "new-cuda-$shape" $BA --dtype bf16 --backends cuda --shapes "$shape"
+      done
+      for shape in ${BA_WGPU_SHAPES:-L4096}; do
+        FLEXATTN_COMMIT=$(cat $old/commit) BENCH_BIN=$old/bench/bin/flexattn-bench.mjs bench "${BA_CAP:-90}" "old-wgpu-$shape" $BA --dtype f32 --backends webgpu --shapes "$shape"
+        bench "${BA_CAP:-90}" "new-wgpu-$shape" $BA --dtype f32 --backends webgpu --shapes "$shape"
       done ;;
     *) echo "unknown step $step" ;;
   esac
