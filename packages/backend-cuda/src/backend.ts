@@ -2,10 +2,14 @@
 // moves tensors to and from the device for one call (call-memory.ts) and runs the launches through
 // the addon. Compiled modules are cached per source (kernel-modules.ts: memory, disk, NVRTC).
 import {
+  BackendDisposedError,
   CapturedTensor,
   checkBackwardInputs,
+  checkTensor,
   resolveAttention,
+  type DeviceTensors,
   type FlexAttentionBackend,
+  type FlexAttentionBackwardOptions,
   type FlexAttentionGrads,
   type FlexAttentionOptions,
   type FlexAttentionResult,
@@ -13,8 +17,9 @@ import {
   type MeasureSpec,
   type Tensor,
 } from '@flexattn/ir';
-import { CallMemory, hostTensor } from './call-memory.js';
-import { KernelModules } from './kernel-modules.js';
+import { CallMemory, hostTensor, withCallMemory } from './call-memory.js';
+import { cudaTensors, deviceToken, HeldMemory, isCudaTensor, type CudaTensor } from './device-tensors.js';
+import { KernelModules, type ModuleCacheStats } from './kernel-modules.js';
 import { backwardLaunch, forwardLaunch, selectKernels, type LaunchContext, type TargetDevice } from './launch-plan.js';
 import { modArguments } from './mod-arguments.js';
 import { withScaleInScoreMod } from './scale.js';
@@ -34,16 +39,34 @@ export interface CudaBackendOptions {
    * suite of both.
    */
   hopperForward?: 'persistent' | 'per-cta';
+  /**
+   * The most compiled modules kept loaded, least recently used unloaded first (default 64,
+   * DEFAULT_MODULE_CACHE_SIZE; a mod needs up to three: forward, backward, decode).
+   */
+  moduleCacheSize?: number;
+}
+
+/** What `cacheStats()` reports: the module cache (LRU) and the device memory this backend holds. */
+export interface CudaCacheStats {
+  modules: ModuleCacheStats;
+  /** Allocations held now: toGpu uploads and device-resident results not yet released. */
+  buffers: { count: number; bytes: number };
 }
 
 /** The largest head dim (E and Ev) the kernels support. */
 export const MAX_HEAD_DIM = 256;
+
+/** Results follow q: device-resident for a CudaTensor q, host tensors otherwise. */
+type AnyTensor = Tensor | CudaTensor;
 
 export class CudaBackend implements FlexAttentionBackend {
   readonly name = 'cuda';
   readonly arch: string;
   private readonly modules: KernelModules;
   private readonly target: TargetDevice;
+  private readonly held: HeldMemory;
+  /** How the shared validator sees this backend's device tensors. */
+  private readonly tensors: DeviceTensors;
   private disposed = false;
 
   constructor(
@@ -53,7 +76,10 @@ export class CudaBackend implements FlexAttentionBackend {
   ) {
     this.arch = smArch(device.computeCapability);
     this.target = { arch: this.arch, smCount: device.smCount, hopperBody: options.hopperForward === 'per-cta' ? 'wg' : 'fa3' };
-    this.modules = new KernelModules(native, this.arch, { cacheDir: options.cacheDir, cudaInclude: options.cudaInclude });
+    this.modules = new KernelModules(native, this.arch, { cacheDir: options.cacheDir, cudaInclude: options.cudaInclude, capacity: options.moduleCacheSize });
+    const token = deviceToken(native, device.ordinal);
+    this.held = new HeldMemory(native, token);
+    this.tensors = cudaTensors(token);
   }
 
   /** The device for reports (the bench's header): `CUDA NVIDIA H100 80GB HBM3 (sm_90a, 132 SMs, 79.2 GiB)`. */
@@ -62,85 +88,122 @@ export class CudaBackend implements FlexAttentionBackend {
     return `CUDA ${name} (${this.arch}, ${smCount} SMs, ${(totalMem / 2 ** 30).toFixed(1)} GiB)`;
   }
 
-  private check(): void {
-    if (this.disposed) throw new Error('this CUDA backend was disposed');
-  }
-
-  private context(mem: CallMemory): LaunchContext {
-    return { native: this.native, modules: this.modules, mem, target: this.target };
-  }
-
-  /** Uploads inputs, builds tables and args, loads the kernels; `launch` queues the forward. */
-  private async prepareForward(q: Tensor, k: Tensor, v: Tensor, options: FlexAttentionOptions, mem: CallMemory) {
-    const p = withScaleInScoreMod(resolveAttention(q, k, v, options, { maxHeadDim: MAX_HEAD_DIM, pass: 'forward', backend: this }));
-    const sel = selectKernels(p, this.target);
-    const out = hostTensor(p.dtype, [p.B, p.Hq, p.Lq, p.Ev]);
-    const lse = hostTensor('f32', [p.B, p.Hq, p.Lq]);
-    const dOut = mem.alloc(out.data.byteLength);
-    const dLse = mem.alloc(lse.data.byteLength);
-    const io = { q: mem.upload(q.data), k: mem.upload(k.data), v: mem.upload(v.data), out: dOut, lse: dLse };
-    const mods = modArguments(mem, sel.rendered, sel.scoreMod, sel.maskMod, false);
-    const launch = await forwardLaunch(this.context(mem), sel, io, mods);
-    return { p, out, lse, dOut, dLse, launch };
-  }
-
-  async flexAttention(q: Tensor, k: Tensor, v: Tensor, options: FlexAttentionOptions = {}): Promise<FlexAttentionResult> {
-    this.check();
+  /** Copies a host tensor to the device (its dtype kept), for use in later calls; free it with release(). */
+  toGpu(t: Tensor): CudaTensor {
+    this.live();
+    const { shape, dtype } = checkTensor('toGpu', t, anyRank(t), 'host');
     const mem = new CallMemory(this.native);
     try {
-      const f = await this.prepareForward(q, k, v, options, mem);
-      f.launch();
-      this.native.synchronize();
-      this.native.copyDtoH(f.dOut, f.out.data);
-      const result: FlexAttentionResult = { out: f.out };
-      if (f.p.returnLse) {
-        this.native.copyDtoH(f.dLse, f.lse.data);
-        result.lse = f.lse;
-      }
-      return result;
+      const ptr = mem.upload(t.data);
+      return this.held.adopt(ptr, mem.handOver(ptr), shape, dtype);
     } finally {
       mem.free();
     }
   }
 
+  /** Copies a device tensor back to the host. */
+  async toHost(t: CudaTensor): Promise<Tensor> {
+    this.live();
+    const { shape, dtype } = checkTensor('toHost', t, anyRank(t), this.tensors);
+    const host = hostTensor(dtype, [...shape]);
+    this.native.synchronize();
+    this.native.copyDtoH(t.ptr, host.data);
+    return host;
+  }
+
+  /** Frees a device tensor this backend made (a toGpu upload or a result); others are left alone. */
+  release(t: CudaTensor): void {
+    this.held.release(t);
+  }
+
+  /** Modules loaded (LRU, `moduleCacheSize`) and device memory held now. */
+  cacheStats(): CudaCacheStats {
+    return { modules: this.modules.stats(), buffers: this.held.stats() };
+  }
+
+  private live(): void {
+    if (this.disposed) throw new BackendDisposedError('cuda', 'createCudaBackend()');
+  }
+
+  private context(mem: CallMemory): LaunchContext {
+    return { native: this.native, modules: this.modules.forCall(mem), mem, target: this.target };
+  }
+
+  private input(t: AnyTensor, mem: CallMemory): DevicePtr {
+    return isCudaTensor(t) ? t.ptr : mem.upload(t.data);
+  }
+
+  /** A result: handed over as a device tensor, or copied into a host tensor (the call's memory frees the device copy). */
+  private output(ptr: DevicePtr, dtype: Tensor['dtype'], shape: number[], onDevice: boolean, mem: CallMemory): AnyTensor {
+    if (onDevice) {
+      const t = this.held.adopt(ptr, mem.handOver(ptr), shape, dtype);
+      mem.onFailure(() => this.held.release(t));
+      return t;
+    }
+    const host = hostTensor(dtype, shape);
+    this.native.copyDtoH(ptr, host.data);
+    return host;
+  }
+
+  /** Uploads inputs, builds tables and args, loads the kernels; `launch` queues the forward. */
+  private async prepareForward(q: AnyTensor, k: AnyTensor, v: AnyTensor, options: FlexAttentionOptions, mem: CallMemory) {
+    const p = withScaleInScoreMod(resolveAttention(q, k, v, options, { maxHeadDim: MAX_HEAD_DIM, pass: 'forward', backend: this, support: { tensors: this.tensors } }));
+    const sel = selectKernels(p, this.target);
+    const dOut = mem.alloc(p.B * p.Hq * p.Lq * p.Ev * (p.dtype === 'f32' ? 4 : 2));
+    const dLse = mem.alloc(p.B * p.Hq * p.Lq * 4);
+    const io = { q: this.input(q, mem), k: this.input(k, mem), v: this.input(v, mem), out: dOut, lse: dLse };
+    const mods = modArguments(mem, sel.rendered, sel.scoreMod, sel.maskMod, false);
+    const launch = await forwardLaunch(this.context(mem), sel, io, mods);
+    return { p, dOut, dLse, launch };
+  }
+
+  async flexAttention<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, options: FlexAttentionOptions = {}): Promise<FlexAttentionResult<T>> {
+    this.live();
+    return withCallMemory(this.native, async (mem) => {
+      const f = await this.prepareForward(q, k, v, options, mem);
+      const { p } = f;
+      f.launch();
+      this.native.synchronize();
+      const onDevice = isCudaTensor(q);
+      const result: FlexAttentionResult<T> = { out: this.output(f.dOut, p.dtype, [p.B, p.Hq, p.Lq, p.Ev], onDevice, mem) as T };
+      if (p.returnLse) result.lse = this.output(f.dLse, 'f32', [p.B, p.Hq, p.Lq], onDevice, mem) as T;
+      return result;
+    });
+  }
+
   /** Uploads inputs, builds tables and args, loads the kernels; `launch` queues the backward. */
   private async prepareBackward(
-    q: Tensor, k: Tensor, v: Tensor, out: Tensor | DevicePtr, lse: Tensor | DevicePtr, dOut: Tensor,
+    q: AnyTensor, k: AnyTensor, v: AnyTensor, out: AnyTensor | DevicePtr, lse: AnyTensor | DevicePtr, dOut: AnyTensor,
     options: FlexAttentionOptions, mem: CallMemory,
   ) {
-    const p = withScaleInScoreMod(resolveAttention(q, k, v, options, { maxHeadDim: MAX_HEAD_DIM, pass: 'backward', backend: this }));
+    const p = withScaleInScoreMod(resolveAttention(q, k, v, options, { maxHeadDim: MAX_HEAD_DIM, pass: 'backward', backend: this, support: { tensors: this.tensors } }));
     if (typeof out !== 'bigint' && typeof lse !== 'bigint') checkBackwardInputs(p, out, lse, dOut);
     const sel = selectKernels(p, this.target);
-    const dq = hostTensor(p.dtype, [p.B, p.Hq, p.Lq, p.E]);
-    const dk = hostTensor(p.dtype, [p.B, p.Hkv, p.Lkv, p.E]);
-    const dv = hostTensor(p.dtype, [p.B, p.Hkv, p.Lkv, p.Ev]);
-    const ddq = mem.alloc(dq.data.byteLength);
-    const ddk = mem.alloc(dk.data.byteLength);
-    const ddv = mem.alloc(dv.data.byteLength);
+    const bytes = p.dtype === 'f32' ? 4 : 2;
+    const ddq = mem.alloc(p.B * p.Hq * p.Lq * p.E * bytes);
+    const ddk = mem.alloc(p.B * p.Hkv * p.Lkv * p.E * bytes);
+    const ddv = mem.alloc(p.B * p.Hkv * p.Lkv * p.Ev * bytes);
     const mods = modArguments(mem, sel.rendered, sel.scoreMod, sel.maskMod, true);
     const io = {
-      q: mem.upload(q.data), k: mem.upload(k.data), v: mem.upload(v.data),
-      out: typeof out === 'bigint' ? out : mem.upload(out.data),
-      dout: mem.upload(dOut.data), lse: typeof lse === 'bigint' ? lse : mem.upload(lse.data),
+      q: this.input(q, mem), k: this.input(k, mem), v: this.input(v, mem),
+      out: typeof out === 'bigint' ? out : this.input(out, mem),
+      dout: this.input(dOut, mem), lse: typeof lse === 'bigint' ? lse : this.input(lse, mem),
       dq: ddq, dk: ddk, dv: ddv,
     };
     const launch = await backwardLaunch(this.context(mem), sel, io, mods);
-    return { sel, dq, dk, dv, ddq, ddk, ddv, grads: mods.grads, launch };
+    return { p, sel, ddq, ddk, ddv, grads: mods.grads, launch };
   }
 
-  async flexAttentionBackward(
-    q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, dOut: Tensor, options: FlexAttentionOptions = {},
-  ): Promise<FlexAttentionGrads> {
-    this.check();
+  async flexAttentionBackward<T extends AnyTensor>(
+    q: T, k: AnyTensor, v: AnyTensor, out: AnyTensor, lse: AnyTensor, dOut: AnyTensor, options: FlexAttentionBackwardOptions<AnyTensor> = {},
+  ): Promise<FlexAttentionGrads<T>> {
+    this.live();
     const n = this.native;
-    const mem = new CallMemory(n);
-    try {
+    return withCallMemory(n, async (mem) => {
       const b = await this.prepareBackward(q, k, v, out, lse, dOut, options, mem);
+      const { p } = b;
       b.launch();
       n.synchronize();
-      n.copyDtoH(b.ddq, b.dq.data);
-      n.copyDtoH(b.ddk, b.dk.data);
-      n.copyDtoH(b.ddv, b.dv.data);
       const captureGrads = new Map<CapturedTensor, Float32Array>();
       for (const [slot, g] of b.grads) {
         const t = b.sel.scoreMod!.captures[slot] as CapturedTensor;
@@ -148,62 +211,79 @@ export class CudaBackend implements FlexAttentionBackend {
         n.copyDtoH(g.ptr, host);
         captureGrads.set(t, host);
       }
-      return { dq: b.dq, dk: b.dk, dv: b.dv, captureGrads };
-    } finally {
-      mem.free();
-    }
+      const onDevice = isCudaTensor(q);
+      return {
+        dq: this.output(b.ddq, p.dtype, [p.B, p.Hq, p.Lq, p.E], onDevice, mem) as T,
+        dk: this.output(b.ddk, p.dtype, [p.B, p.Hkv, p.Lkv, p.E], onDevice, mem) as T,
+        dv: this.output(b.ddv, p.dtype, [p.B, p.Hkv, p.Lkv, p.Ev], onDevice, mem) as T,
+        captureGrads,
+      };
+    });
   }
 
   /**
-   * For the benchmark: inputs uploaded once, then `warmup` untimed and `iterations` timed passes,
-   * each between two CUDA events. 'bwd' times the backward alone (after one forward for out/lse).
+   * For the benchmark: inputs uploaded once (device tensors used as they are), then `warmup`
+   * untimed and `iterations` timed passes, each between two CUDA events. 'bwd' times the backward
+   * alone (after one forward for out/lse).
    */
-  async measure(q: Tensor, k: Tensor, v: Tensor, options: FlexAttentionOptions, spec: MeasureSpec): Promise<MeasureResult> {
-    this.check();
+  async measure(q: AnyTensor, k: AnyTensor, v: AnyTensor, options: FlexAttentionOptions, spec: MeasureSpec): Promise<MeasureResult> {
+    this.live();
     const n = this.native;
-    const mem = new CallMemory(n);
-    const e0 = n.eventCreate();
-    const e1 = n.eventCreate();
-    try {
-      const f = await this.prepareForward(q, k, v, { ...options, returnLse: true }, mem);
-      let pass: () => void = f.launch;
-      if (spec.pass !== 'fwd') {
-        const dOut = spec.dOut ?? hostTensor(f.p.dtype, [f.p.B, f.p.Hq, f.p.Lq, f.p.Ev]);
-        const b = await this.prepareBackward(q, k, v, f.dOut, f.dLse, dOut, options, mem);
-        f.launch();
-        pass = spec.pass === 'bwd' ? b.launch : () => (f.launch(), b.launch());
+    return withCallMemory(n, async (mem) => {
+      const e0 = n.eventCreate();
+      mem.onFree(() => n.eventDestroy(e0));
+      const e1 = n.eventCreate();
+      mem.onFree(() => n.eventDestroy(e1));
+      try {
+        const f = await this.prepareForward(q, k, v, { ...options, returnLse: true }, mem);
+        let pass: () => void = f.launch;
+        if (spec.pass !== 'fwd') {
+          const dOut = spec.dOut ?? hostTensor(f.p.dtype, [f.p.B, f.p.Hq, f.p.Lq, f.p.Ev]);
+          const b = await this.prepareBackward(q, k, v, f.dOut, f.dLse, dOut, options, mem);
+          f.launch();
+          pass = spec.pass === 'bwd' ? b.launch : () => (f.launch(), b.launch());
+        }
+        for (let i = 0; i < spec.warmup; i++) pass();
+        n.synchronize();
+        const ms: number[] = [];
+        for (let i = 0; i < spec.iterations; i++) {
+          n.eventRecord(e0);
+          pass();
+          n.eventRecord(e1);
+          n.eventSynchronize(e1);
+          ms.push(n.eventElapsedTime(e0, e1));
+        }
+        return { ms, timer: 'cuda-events' };
+      } finally {
+        // queued passes may still read the call's memory: wait before it is freed
+        n.synchronize();
       }
-      for (let i = 0; i < spec.warmup; i++) pass();
-      n.synchronize();
-      const ms: number[] = [];
-      for (let i = 0; i < spec.iterations; i++) {
-        n.eventRecord(e0);
-        pass();
-        n.eventRecord(e1);
-        n.eventSynchronize(e1);
-        ms.push(n.eventElapsedTime(e0, e1));
-      }
-      return { ms, timer: 'cuda-events' };
-    } finally {
-      n.synchronize();
-      n.eventDestroy(e0);
-      n.eventDestroy(e1);
-      mem.free();
-    }
+    });
   }
 
+  /** Frees every module and device tensor this backend holds; later calls throw BackendDisposedError. Idempotent. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.modules.unloadAll();
+    try {
+      this.held.releaseAll();
+    } finally {
+      this.modules.unloadAll();
+    }
   }
+}
+
+/** A layout for ir's checkTensor that accepts a tensor of any rank (toGpu, toHost). */
+function anyRank(t: unknown): string {
+  const shape = (t as { shape?: unknown } | null)?.shape;
+  return Array.isArray(shape) && shape.length ? `[${shape.map((_, i) => `d${i}`).join(', ')}]` : '[d0]';
 }
 
 /**
  * The CUDA backend on `device` (default 0). Rejects with BackendUnavailableError (listing what was
  * tried and what to do) when the addon, the NVIDIA driver, a GPU or NVRTC is missing.
  */
-export async function createCudaBackend(options: CudaBackendOptions = {}): Promise<FlexAttentionBackend> {
+export async function createCudaBackend(options: CudaBackendOptions = {}): Promise<CudaBackend> {
   const native = loadCudaNative();
   const device = native.init(options.device ?? 0);
   return new CudaBackend(native, device, options);
