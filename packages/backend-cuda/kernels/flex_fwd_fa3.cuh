@@ -98,7 +98,7 @@ __device__ __forceinline__ bool fa3_softmax(float (&s)[C::BN / 8][4], float (&m)
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf) {
     const float tm = row_max<NTN>(s, hf);
-    mx[hf] = fmaxf(mx[hf], tm);
+    mx[hf] = fmax_nan(mx[hf], tm);  // the true max keeps a NaN: fwd_store makes the row NaN
     float a = 1.f;
     if (m[hf] == -FLEX_INF || (tm - m[hf]) * ku > FA3_RESCALE_LOG2) {
       const float m_new = fmaxf(m[hf], tm);
