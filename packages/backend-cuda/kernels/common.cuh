@@ -13,7 +13,7 @@
 //
 // ---------------------------------------------------------------------------------------------
 // Argument structs: passed by value as the first kernel parameter. TypeScript packs them
-// (src/params.ts); the layout below is the contract. Every field is 8-byte aligned or packed in
+// (src/kernel-args.ts); the layout below is the contract. Every field is 8-byte aligned or packed in
 // pairs of 4-byte fields; pointers are 8 bytes; total sizes are multiples of 8.
 // ---------------------------------------------------------------------------------------------
 #include <cuda_bf16.h>
