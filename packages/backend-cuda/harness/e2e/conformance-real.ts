@@ -24,22 +24,27 @@ const HEAD_DIM_CASES: ConformanceCase[] = [
 ];
 
 // The special-value cases (docs/architecture.md §4) run on every body, forward and backward, at the
-// suite's head dim and at 64 and 128 (the Hopper bodies). The kernels make a row with a NaN or +∞
-// post NaN (out, lse) and never take a NaN for a mask. Three cases are still left out of the
-// forward-and-backward run, each for a product the tensor-core bodies form without a select — a
-// masked or −∞ key's weight 0 times a non-finite value: 0·NaN = NaN (the reference skips such keys):
-const TENSOR_CORE_ZERO_TIMES_NAN = 'issue 19: tensor-core P·V and dS·K multiply a masked key\'s zero weight by its values';
+// suite's head dim and at 64 and 128 (the Hopper bodies): a row with a NaN or +∞ post is NaN (out,
+// lse, its gradients), a −∞ key contributes nothing, a NaN is never a mask. Two cases are still
+// left out, each for a product the tensor-core bodies form without a select per element — a masked
+// or −∞ key's weight 0 times a non-finite value, 0·NaN = NaN (the reference skips such keys):
 const OPT_OUTS: Record<string, string> = {
-  // forward (bf16/f16): P·V of a row that masks key 13 multiplies its v (NaN) by 0
-  'special: NaN in k and v at masked and visible keys (causal)': TENSOR_CORE_ZERO_TIMES_NAN,
-  // backward: the NaN rows' P at the −∞ key is exp(−∞ − NaN) = NaN, not 0 (dk, dv of that key)
-  'special: NaN and ±Infinity constants in a score mod': 'issue 19: the backward\'s P of a −∞ key in a NaN row is NaN, not 0',
-  // backward: dq of a row whose score at the infinite key is −∞ gets dS 0 · k = 0 · ∞
-  'special: an infinite key (±∞ scores)': TENSOR_CORE_ZERO_TIMES_NAN,
+  // forward (bf16/f16): P·V of the rows that mask key 13 multiplies its v (NaN) by 0; backward: dS·K
+  // multiplies the masked key 6's k (NaN) by 0 into dq
+  'special: NaN in k and v at masked and visible keys (causal)': 'issue 19: tensor-core P·V and dS·K multiply a masked key\'s zero weight by its NaN values',
+  // backward: dq of a row whose score at the infinite key is −∞ gets dS·k = 0·∞ (its forward passes)
+  'special: an infinite key (±∞ scores)': 'issue 19: the backward\'s dS·K multiplies a −∞ key\'s zero dS by its infinite k',
 };
-/** Those three forward only where the forward is defined to pass: their backward is what is left. */
-const FORWARD_ONLY = new Set(['special: NaN and ±Infinity constants in a score mod', 'special: an infinite key (±∞ scores)']);
-const SPECIAL_AT_HEAD_DIMS: ConformanceCase[] = [64, 128].flatMap((d) => SPECIAL_VALUE_CASES.map((c) => ({ ...c, name: `${c.name} @ head dim ${d}`, E: d, Ev: d })));
+/** Run forward only (their backward is what is left). */
+const FORWARD_ONLY = new Set(['special: an infinite key (±∞ scores)']);
+const SPECIAL_AT_HEAD_DIMS: ConformanceCase[] = [
+  ...[64, 128].flatMap((d) => SPECIAL_VALUE_CASES.map((c) => ({ ...c, name: `${c.name} @ head dim ${d}`, E: d, Ev: d }))),
+  // the split-KV decoder (Lq ≤ 16, Lkv ≥ 512: config.ts useDecode) and its merge
+  ...['special: NaN in a query row', 'special: NaN and ±Infinity constants in a score mod', 'special: pow of negative scores'].map((n) => {
+    const c = SPECIAL_VALUE_CASES.find((x) => x.name === n)!;
+    return { ...c, name: `${n} @ decode`, Lq: 8, Lkv: 600, E: 64, Ev: 64 };
+  }),
+];
 
 async function main() {
   const cuda = await createCudaBackend({ hopperForward: process.env.CONF_HOPPER_FORWARD === 'per-cta' ? 'per-cta' : 'persistent' });
