@@ -131,9 +131,6 @@ __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScor
     const T* gQ = static_cast<const T*>(a.q) + head_row0 * C::D;
     const T* gO = static_cast<const T*>(a.dout) + head_row0 * C::DV;
 
-    // whether the q tile this thread loaded last holds a NaN row (a NaN lse): made block-uniform
-    // per tile by the loop's barrier (__syncthreads_or), so only such tiles pay for the −∞ test below
-    bool nan_rows_loaded = false;
     auto load_q = [&](int it, int stage) {
       const int q0 = tile_at(tl, it) * C::BMQ;
       load_tile<C::BMQ, C::DP, C::NTHREADS, C::VEC>(sQ + stage * QT::ELEMS, gQ + (size_t)q0 * C::D, C::D,
@@ -146,7 +143,6 @@ __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScor
         if (qi < Lq) {
           const float lse = a.lse[head_row0 + qi];
           l2 = lse == -FLEX_INF ? FLEX_INF : lse * FLEX_LOG2E;
-          nan_rows_loaded |= lse != lse;
           dl = a.delta[head_row0 + qi];
         }
         sLse[stage * C::BMQ + i] = l2;
@@ -163,13 +159,11 @@ __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScor
 
     for (int it = 0; it < n_iter; ++it) {
       const int stage = it & 1;
-      const bool nan_rows_mine = nan_rows_loaded;  // this tile's rows, as far as this thread loaded them
-      nan_rows_loaded = false;
       if (it + 1 < n_iter) load_q(it + 1, stage ^ 1);
       cp_async_commit();
       cp_async_wait<1>();
       if constexpr (C::WG) fence_proxy_async_smem();  // cp.async data → wgmma's async proxy
-      const bool nan_rows = __syncthreads_or(nan_rows_mine);
+      __syncthreads();
       if constexpr (C::KV_IN_REGS) {
         if (!kv_frags_loaded) {
 #pragma unroll
@@ -187,7 +181,7 @@ __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScor
       const float* cDelta = sDelta + stage * C::BMQ;
       const int q0 = tile_at(tl, it) * C::BMQ;
       const bool full = !a.has_block_mask || tl.is_full(it);
-      const bool check = !full || kv_bound || q0 + C::BMQ > Lq || nan_rows;
+      const bool check = !full || kv_bound || q0 + C::BMQ > Lq;
 
       // ---- Sᵀ = K Qᵀ ------------------------------------------------------------------------
       float st[NTQ][4];
@@ -260,9 +254,6 @@ __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScor
 #if FLEX_HAS_CAPTURE_GRADS
           sc[nt][c] = score;
 #endif
-          // a NaN row's P is NaN at its visible keys; at a −∞ key it stays 0, like a masked key's
-          // (exp2(−∞ − NaN) would be NaN). Only tiles with a NaN row take this test (check is set).
-          if (check && nan_rows && x == -FLEX_INF) vis = false;
           st[nt][c] = vis ? fast_exp2(x - cLse[ql]) : 0.f;
         }
 

