@@ -166,8 +166,10 @@ __device__ __forceinline__ void fwd_softmax_rows(float (&s)[C::BN / 8][4], float
 }
 
 // Epilogue: O / l, lse and the row max for this thread's rows. m: the softmax's reference max
-// (u units, see fwd_softmax_p); mx: the true row max of the post-mod scores (u units) — the same
-// as m for the bodies that always move m to the max, larger where m is kept lazily.
+// (u units, see fwd_softmax_p), NaN or +inf in every body once a post-mod score of the row was (it
+// decides the NaN rows); mx: the true row max of the post-mod scores (u units) — the same as m for
+// the bodies that always move m to the max, larger where m is kept lazily; read only where
+// FLEX_MAX_SCORES.
 template <class C, typename T>
 __device__ __forceinline__ void fwd_store(const FlexFwdArgs& a, const float (&o)[C::MT][C::DVP / 8][4],
                                           const float (&m)[C::MT][2], const float (&l)[C::MT][2], float ku, int b,
@@ -181,7 +183,7 @@ __device__ __forceinline__ void fwd_store(const FlexFwdArgs& a, const float (&o)
       const float lsum = quad_sum(l[mt][hf]);
       // a NaN or +inf post-mod score makes the row NaN (out, lse, max_scores); else a row with no
       // visible key (lsum = 0) has out 0, lse = max = -inf
-      const bool poisoned = row_poisoned(mx[mt][hf]);
+      const bool poisoned = row_poisoned(m[mt][hf]);
       const float inv = poisoned ? FLEX_NAN : lsum > 0.f ? 1.f / lsum : 0.f;
       const int qi = q0 + C::row0(warp, mt) + (lane >> 2) + hf * 8;
       if (qi >= a.Lq) continue;
@@ -189,7 +191,7 @@ __device__ __forceinline__ void fwd_store(const FlexFwdArgs& a, const float (&o)
         a.lse[(size_t)(b * a.Hq + h) * a.Lq + qi] =
             poisoned ? FLEX_NAN : lsum > 0.f ? (m[mt][hf] * ku + __log2f(lsum)) * FLEX_LN2 : -FLEX_INF;
       // a row with no visible key has mx = -inf (-inf · ku stays -inf for the positive scale)
-      if (a.max_scores != nullptr && (lane & 3) == 0)
+      if (FLEX_MAX_SCORES && a.max_scores != nullptr && (lane & 3) == 0)
         a.max_scores[(size_t)(b * a.Hq + h) * a.Lq + qi] =
             poisoned ? FLEX_NAN : lsum > 0.f ? mx[mt][hf] * ku * FLEX_LN2 : -FLEX_INF;
       T* row = gO + (size_t)qi * C::DV;
@@ -482,7 +484,7 @@ __device__ __forceinline__ void fwd_f32(const FlexFwdArgs& a, const FlexScorePar
       if (lane + 32 * i < DV) go[lane + 32 * i] = o[i] * inv;
     if (a.lse != nullptr && lane == 0)
       a.lse[(size_t)(b * a.Hq + h) * Lq + qi] = poisoned ? FLEX_NAN : l > 0.f ? mx + logf(l) : -FLEX_INF;
-    if (a.max_scores != nullptr && lane == 0)
+    if (FLEX_MAX_SCORES && a.max_scores != nullptr && lane == 0)
       a.max_scores[(size_t)(b * a.Hq + h) * Lq + qi] = poisoned ? FLEX_NAN : l > 0.f ? mx : -FLEX_INF;
     __syncwarp();
   }

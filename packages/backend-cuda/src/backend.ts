@@ -1,25 +1,34 @@
 // The CUDA FlexAttentionBackend: validates (ir), picks and renders the kernels (launch-plan.ts),
 // moves tensors to and from the device for one call (call-memory.ts) and runs the launches through
-// the addon. Compiled modules are cached per source (kernel-modules.ts: memory, disk, NVRTC).
+// the addon. Compiled modules are cached per source (kernel-modules.ts: memory, disk, NVRTC). Device
+// tensors (device-tensors.ts: toGpu uploads, device-resident results, a paged KV cache's pages
+// through ir's KvStorage in kv-storage.ts) are read in place; one K/V of batch 1 serves every query
+// batch where a cache shares it (batch stride 0).
 import {
   BackendDisposedError,
   CapturedTensor,
   checkBackwardInputs,
   checkTensor,
   resolveAttention,
+  type AttentionProblem,
+  type BackendFeature,
   type DeviceTensors,
+  type DType,
   type FlexAttentionBackend,
   type FlexAttentionBackwardOptions,
   type FlexAttentionGrads,
   type FlexAttentionOptions,
   type FlexAttentionResult,
+  type KvStorage,
   type MeasureResult,
   type MeasureSpec,
   type Tensor,
 } from '@flexattn/ir';
-import { CallMemory, hostTensor, withCallMemory } from './call-memory.js';
-import { cudaTensors, deviceToken, HeldMemory, isCudaTensor, type CudaTensor } from './device-tensors.js';
+import { hostTensor, withCallMemory, type CallMemory } from './call-memory.js';
+import { sumOverBatch } from './batch-sum.js';
+import { cudaTensors, deviceToken, elementBytes, HeldMemory, isCudaTensor, type CudaTensor } from './device-tensors.js';
 import { KernelModules, type ModuleCacheStats } from './kernel-modules.js';
+import { CudaKvStorage } from './kv-storage.js';
 import { backwardLaunch, forwardLaunch, selectKernels, type LaunchContext, type TargetDevice } from './launch-plan.js';
 import { modArguments } from './mod-arguments.js';
 import { withScaleInScoreMod } from './scale.js';
@@ -49,24 +58,33 @@ export interface CudaBackendOptions {
 /** What `cacheStats()` reports: the module cache (LRU) and the device memory this backend holds. */
 export interface CudaCacheStats {
   modules: ModuleCacheStats;
-  /** Allocations held now: toGpu uploads and device-resident results not yet released. */
+  /** Allocations held now: toGpu uploads, device-resident results and KV pages not yet released. */
   buffers: { count: number; bytes: number };
 }
 
 /** The largest head dim (E and Ev) the kernels support. */
 export const MAX_HEAD_DIM = 256;
 
-/** Results follow q: device-resident for a CudaTensor q, host tensors otherwise. */
+/**
+ * ir's optional features every CUDA body implements: returnAux.maxScores (a compile-time variant
+ * of the forward and decode bodies, FLEX_MAX_SCORES) and the backward's dLse (folded into delta by
+ * the backward's preprocessing, so dq/dk/dv and capture gradients all include it).
+ */
+const FEATURES: readonly BackendFeature[] = Object.freeze(['dLse', 'maxScores']);
+
+/** A call's tensors: host tensors (uploaded per call) or device tensors (read in place). Results follow q. */
 type AnyTensor = Tensor | CudaTensor;
 
-export class CudaBackend implements FlexAttentionBackend {
+export class CudaBackend implements FlexAttentionBackend, KvStorage<CudaTensor> {
   readonly name = 'cuda';
+  readonly features = FEATURES;
   readonly arch: string;
   private readonly modules: KernelModules;
   private readonly target: TargetDevice;
   private readonly held: HeldMemory;
   /** How the shared validator sees this backend's device tensors. */
   private readonly tensors: DeviceTensors;
+  private readonly kv: CudaKvStorage;
   private disposed = false;
 
   constructor(
@@ -80,6 +98,12 @@ export class CudaBackend implements FlexAttentionBackend {
     const token = deviceToken(native, device.ordinal);
     this.held = new HeldMemory(native, token);
     this.tensors = cudaTensors(token);
+    this.kv = new CudaKvStorage(native, this.held, this.tensors);
+  }
+
+  /** resolveAttention's view of this backend: K/V of batch 1 for every query batch, its device tensors. */
+  private get support() {
+    return { kvBatchBroadcast: true, tensors: this.tensors };
   }
 
   /** The device for reports (the bench's header): `CUDA NVIDIA H100 80GB HBM3 (sm_90a, 132 SMs, 79.2 GiB)`. */
@@ -92,13 +116,7 @@ export class CudaBackend implements FlexAttentionBackend {
   toGpu(t: Tensor): CudaTensor {
     this.live();
     const { shape, dtype } = checkTensor('toGpu', t, anyRank(t), 'host');
-    const mem = new CallMemory(this.native);
-    try {
-      const ptr = mem.upload(t.data);
-      return this.held.adopt(ptr, mem.handOver(ptr), shape, dtype);
-    } finally {
-      mem.free();
-    }
+    return this.held.hold(shape, dtype, (mem) => mem.upload(t.data));
   }
 
   /** Copies a device tensor back to the host. */
@@ -111,7 +129,7 @@ export class CudaBackend implements FlexAttentionBackend {
     return host;
   }
 
-  /** Frees a device tensor this backend made (a toGpu upload or a result); others are left alone. */
+  /** Frees a device tensor this backend made (a toGpu upload, a result or a KV page); others are left alone. */
   release(t: CudaTensor): void {
     this.held.release(t);
   }
@@ -135,26 +153,44 @@ export class CudaBackend implements FlexAttentionBackend {
 
   /** A result: handed over as a device tensor, or copied into a host tensor (the call's memory frees the device copy). */
   private output(ptr: DevicePtr, dtype: Tensor['dtype'], shape: number[], onDevice: boolean, mem: CallMemory): AnyTensor {
-    if (onDevice) {
-      const t = this.held.adopt(ptr, mem.handOver(ptr), shape, dtype);
-      mem.onFailure(() => this.held.release(t));
-      return t;
-    }
+    if (onDevice) return this.keepUnlessFailed(this.held.adopt(ptr, mem.handOver(ptr), shape, dtype), mem);
     const host = hostTensor(dtype, shape);
     this.native.copyDtoH(ptr, host.data);
     return host;
   }
 
+  /**
+   * dK or dV (`D`: E or Ev). The kernels write one partial per query batch; where one K/V of batch 1
+   * served every batch (a paged KV cache's pages) its gradient is their sum, taken on the host
+   * (batch-sum.ts) and handed out like the other results.
+   */
+  private kvGradient(ptr: DevicePtr, p: AttentionProblem, D: number, onDevice: boolean, mem: CallMemory): AnyTensor {
+    const shape = [p.B, p.Hkv, p.Lkv, D];
+    if (p.kvBatch === p.B) return this.output(ptr, p.dtype, shape, onDevice, mem);
+    const partials = hostTensor(p.dtype, shape);
+    this.native.copyDtoH(ptr, partials.data);
+    const sum = sumOverBatch(partials);
+    return onDevice ? this.keepUnlessFailed(this.held.hold(sum.shape, sum.dtype, (m) => m.upload(sum.data)), mem) : sum;
+  }
+
+  /** A result held for the caller, given back if its call fails after all (a failed call holds nothing). */
+  private keepUnlessFailed(t: CudaTensor, mem: CallMemory): CudaTensor {
+    mem.onFailure(() => this.held.release(t));
+    return t;
+  }
+
   /** Uploads inputs, builds tables and args, loads the kernels; `launch` queues the forward. */
   private async prepareForward(q: AnyTensor, k: AnyTensor, v: AnyTensor, options: FlexAttentionOptions, mem: CallMemory) {
-    const p = withScaleInScoreMod(resolveAttention(q, k, v, options, { maxHeadDim: MAX_HEAD_DIM, pass: 'forward', backend: this, support: { tensors: this.tensors } }));
+    const p = withScaleInScoreMod(resolveAttention(q, k, v, options, { maxHeadDim: MAX_HEAD_DIM, pass: 'forward', backend: this, support: this.support }));
     const sel = selectKernels(p, this.target);
-    const dOut = mem.alloc(p.B * p.Hq * p.Lq * p.Ev * (p.dtype === 'f32' ? 4 : 2));
-    const dLse = mem.alloc(p.B * p.Hq * p.Lq * 4);
-    const io = { q: this.input(q, mem), k: this.input(k, mem), v: this.input(v, mem), out: dOut, lse: dLse };
+    const rows = p.B * p.Hq * p.Lq;
+    const dOut = mem.alloc(rows * p.Ev * elementBytes(p.dtype));
+    const dLse = mem.alloc(rows * 4);
+    const dMaxScores = p.returnMaxScores ? mem.alloc(rows * 4) : null;
+    const io = { q: this.input(q, mem), k: this.input(k, mem), v: this.input(v, mem), out: dOut, lse: dLse, maxScores: dMaxScores };
     const mods = modArguments(mem, sel.rendered, sel.scoreMod, sel.maskMod, false);
     const launch = await forwardLaunch(this.context(mem), sel, io, mods);
-    return { p, dOut, dLse, launch };
+    return { p, dOut, dLse, dMaxScores, launch };
   }
 
   async flexAttention<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, options: FlexAttentionOptions = {}): Promise<FlexAttentionResult<T>> {
@@ -167,6 +203,7 @@ export class CudaBackend implements FlexAttentionBackend {
       const onDevice = isCudaTensor(q);
       const result: FlexAttentionResult<T> = { out: this.output(f.dOut, p.dtype, [p.B, p.Hq, p.Lq, p.Ev], onDevice, mem) as T };
       if (p.returnLse) result.lse = this.output(f.dLse, 'f32', [p.B, p.Hq, p.Lq], onDevice, mem) as T;
+      if (f.dMaxScores !== null) result.maxScores = this.output(f.dMaxScores, 'f32', [p.B, p.Hq, p.Lq], onDevice, mem) as T;
       return result;
     });
   }
@@ -174,12 +211,13 @@ export class CudaBackend implements FlexAttentionBackend {
   /** Uploads inputs, builds tables and args, loads the kernels; `launch` queues the backward. */
   private async prepareBackward(
     q: AnyTensor, k: AnyTensor, v: AnyTensor, out: AnyTensor | DevicePtr, lse: AnyTensor | DevicePtr, dOut: AnyTensor,
-    options: FlexAttentionOptions, mem: CallMemory,
+    options: FlexAttentionBackwardOptions<AnyTensor>, mem: CallMemory,
   ) {
-    const p = withScaleInScoreMod(resolveAttention(q, k, v, options, { maxHeadDim: MAX_HEAD_DIM, pass: 'backward', backend: this, support: { tensors: this.tensors } }));
-    if (typeof out !== 'bigint' && typeof lse !== 'bigint') checkBackwardInputs(p, out, lse, dOut);
+    const p = withScaleInScoreMod(resolveAttention(q, k, v, options, { maxHeadDim: MAX_HEAD_DIM, pass: 'backward', backend: this, support: this.support }));
+    if (typeof out !== 'bigint' && typeof lse !== 'bigint') checkBackwardInputs(p, out, lse, dOut, options.dLse);
     const sel = selectKernels(p, this.target);
-    const bytes = p.dtype === 'f32' ? 4 : 2;
+    const bytes = elementBytes(p.dtype);
+    // one dK/dV per query batch (the kernels write them so); shared K/V sum them after (kvGradient)
     const ddq = mem.alloc(p.B * p.Hq * p.Lq * p.E * bytes);
     const ddk = mem.alloc(p.B * p.Hkv * p.Lkv * p.E * bytes);
     const ddv = mem.alloc(p.B * p.Hkv * p.Lkv * p.Ev * bytes);
@@ -189,6 +227,7 @@ export class CudaBackend implements FlexAttentionBackend {
       out: typeof out === 'bigint' ? out : this.input(out, mem),
       dout: this.input(dOut, mem), lse: typeof lse === 'bigint' ? lse : this.input(lse, mem),
       dq: ddq, dk: ddk, dv: ddv,
+      dLse: options.dLse === undefined ? null : this.input(options.dLse, mem),
     };
     const launch = await backwardLaunch(this.context(mem), sel, io, mods);
     return { p, sel, ddq, ddk, ddv, grads: mods.grads, launch };
@@ -214,8 +253,8 @@ export class CudaBackend implements FlexAttentionBackend {
       const onDevice = isCudaTensor(q);
       return {
         dq: this.output(b.ddq, p.dtype, [p.B, p.Hq, p.Lq, p.E], onDevice, mem) as T,
-        dk: this.output(b.ddk, p.dtype, [p.B, p.Hkv, p.Lkv, p.E], onDevice, mem) as T,
-        dv: this.output(b.ddv, p.dtype, [p.B, p.Hkv, p.Lkv, p.Ev], onDevice, mem) as T,
+        dk: this.kvGradient(b.ddk, p, p.E, onDevice, mem) as T,
+        dv: this.kvGradient(b.ddv, p, p.Ev, onDevice, mem) as T,
         captureGrads,
       };
     });
@@ -259,6 +298,23 @@ export class CudaBackend implements FlexAttentionBackend {
         n.synchronize();
       }
     });
+  }
+
+  // ---------- KvStorage: paged KV caches (@flexattn/kv-cache) hold their pages here ----------
+  /** A zero-filled device tensor [1, heads, rows, D] that calls read in place; free it with releaseKv. */
+  allocateKv(shape: readonly number[], dtype: DType): CudaTensor {
+    this.live();
+    return this.kv.allocateKv(shape, dtype);
+  }
+
+  /** dst[0, h, rows[i], :] = src[0, h, i, :]: host→device or device→device copies, all checked first. */
+  async writeKvRows(dst: CudaTensor, rows: Int32Array, src: CudaTensor | Tensor): Promise<void> {
+    this.live();
+    this.kv.writeKvRows(dst, rows, src);
+  }
+
+  releaseKv(t: CudaTensor): void {
+    this.kv.releaseKv(t);
   }
 
   /** Frees every module and device tensor this backend holds; later calls throw BackendDisposedError. Idempotent. */

@@ -1,12 +1,13 @@
 // Device tensors on the CUDA backend (issue 19): a bad one — larger shape than its allocation,
 // released, from another GPU, not a device tensor at all — gets ir's typed error before anything
 // is uploaded or launched; good ones round-trip and serve as inputs and results; a disposed backend
-// throws BackendDisposedError. Runs on the stand-in addon (no GPU).
+// throws BackendDisposedError; a paged KV cache's pages (KvStorage) are such tensors too. Runs on the
+// stand-in addon (no GPU).
 import { BackendDisposedError, OptionError, ShapeError, fromFloats, toFloat64, type Tensor } from '@flexattn/ir';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CudaBackend } from './backend';
-import type { CudaTensor } from './device-tensors';
+import { isCudaTensor, type CudaTensor } from './device-tensors';
 import { STAND_IN_H100, standInAddon } from './stand-in-addon.test-helpers';
 
 function setup() {
@@ -85,6 +86,31 @@ describe('CUDA device tensors', () => {
     const h = await backend.flexAttention(host([1, 2, 64, 64]), host([1, 2, 64, 64]), host([1, 2, 64, 64]));
     expect('data' in h.out).toBe(true);
     expect(addon.allocations).toBe(0);
+  });
+
+  it('KV pages (KvStorage) are the same device tensors: held, read back, freed by dispose; shared K/V gradients of a device q stay on the device', async () => {
+    const { addon, backend } = setup();
+    const k = backend.allocateKv([1, 2, 64, 64], 'bf16');
+    const rows = host([1, 2, 2, 64]);
+    await backend.writeKvRows(k, Int32Array.from([5, 6]), rows);
+    expect(backend.cacheStats().buffers).toEqual({ count: 1, bytes: 2 * 64 * 64 * 2 });
+    const page = toFloat64(await backend.toHost(k));
+    const src = toFloat64(rows);
+    for (const h of [0, 1]) {
+      expect([...page.subarray((h * 64 + 4) * 64, (h * 64 + 7) * 64)]).toEqual([...new Array(64).fill(0), ...src.subarray(h * 128, h * 128 + 128)]);
+    }
+    // three query batches over the one K/V: dK/dV are the batch sums, [1, …], held like any result
+    const q = backend.toGpu(host([3, 2, 64, 64]));
+    const lse = backend.toGpu(host([3, 2, 64], 'f32'));
+    const g = await backend.flexAttentionBackward(q, k, k, q, lse, q);
+    expect([g.dq, g.dk, g.dv].map((t) => [isCudaTensor(t), [...t.shape]])).toEqual([
+      [true, [3, 2, 64, 64]], [true, [1, 2, 64, 64]], [true, [1, 2, 64, 64]],
+    ]);
+    expect(backend.cacheStats().buffers.count).toBe(6); // k, q, lse, dq, dk, dv: the per-batch partials were freed
+    backend.dispose();
+    expect(addon.allocations).toBe(0);
+    await expect(backend.writeKvRows(k, Int32Array.from([0]), host([1, 2, 1, 64]))).rejects.toBeInstanceOf(BackendDisposedError);
+    expect(() => backend.allocateKv([1, 2, 64, 64], 'bf16')).toThrow(BackendDisposedError);
   });
 
   it('dispose() frees what the backend holds; its tensors then read as released, and every method throws BackendDisposedError', async () => {

@@ -3,8 +3,10 @@
 // device tensors) and is recorded here with its allocation — bytes, owning device, released — so a
 // tensor whose shape is larger than its allocation, one already released (or whose backend was
 // disposed) or one from another GPU gets a typed error before any launch, instead of a kernel
-// reading freed or foreign memory.
+// reading freed or foreign memory. One representation for every device tensor the backend hands
+// out: toGpu uploads, device-resident results and a paged KV cache's pages (kv-storage.ts).
 import { type DeviceTensorInfo, type DeviceTensors, type DType } from '@flexattn/ir';
+import { CallMemory } from './call-memory.js';
 import type { CudaNative, DevicePtr } from './native.js';
 
 /** A tensor in CUDA device memory, as this backend hands them out: pass it instead of a host tensor to skip the copies. */
@@ -54,6 +56,8 @@ export function deviceToken(native: object, ordinal: number): object {
 }
 
 const ELEMENT_BYTES: Record<DType, number> = { f32: 4, f16: 2, bf16: 2 };
+/** Bytes per element on the device (f16/bf16 as 16-bit bit patterns). */
+export const elementBytes = (dtype: DType): number => ELEMENT_BYTES[dtype];
 
 /** The `tensors` policy the CUDA backend passes to resolveAttention (ir's `AttentionSupport.tensors`). */
 export function cudaTensors(device: object): DeviceTensors {
@@ -62,7 +66,7 @@ export function cudaTensors(device: object): DeviceTensors {
     device,
     isDeviceTensor: (t) => isCudaTensor(t),
     describe: (t) => describeCudaTensor(t as CudaTensor, device),
-    elementBytes: (dtype) => ELEMENT_BYTES[dtype],
+    elementBytes,
   };
 }
 
@@ -93,6 +97,20 @@ export class HeldMemory {
     const t: CudaTensor = Object.freeze({ ptr, shape: Object.freeze([...shape]), dtype });
     allocations.set(t, a);
     return t;
+  }
+
+  /**
+   * A new held tensor over the allocation `make` fills in a scope of its own (an upload, zeros): if
+   * filling it fails, the allocation is freed with that scope and nothing is held.
+   */
+  hold(shape: readonly number[], dtype: DType, make: (mem: CallMemory) => DevicePtr): CudaTensor {
+    const mem = new CallMemory(this.native);
+    try {
+      const ptr = make(mem);
+      return this.adopt(ptr, mem.handOver(ptr), shape, dtype);
+    } finally {
+      mem.free();
+    }
   }
 
   /** Frees a tensor this backend holds; a released one, or another backend's, is left alone. */

@@ -5,10 +5,12 @@
 // CONF_HOPPER_FORWARD=per-cta runs the per-CTA Hopper forward body instead of the persistent one.
 // The suite's own cases use small head dims; the tensor-core bodies that serve real models (the
 // Hopper ones: head dims 64 and 128, several q and kv tiles) also run every case at head dim 128,
-// and a few longer ones at 64, 128 and 64/128.
+// and a few longer ones at 64, 128 and 64/128; the optional features (maxScores, dLse) run in every
+// body, the split-KV decoder included.
 import type { DType } from '@flexattn/ir';
-import { CONFORMANCE_CASES, caseInputs, runConformance, SPECIAL_VALUE_CASES, type ConformanceCase } from '@flexattn/ir/testing';
+import { AUX_CONFORMANCE_CASES, CONFORMANCE_CASES, caseInputs, runConformance, SPECIAL_VALUE_CASES, type ConformanceCase } from '@flexattn/ir/testing';
 import { createCudaBackend } from '../../src/index';
+import { runSharedKvChecks } from './shared-kv-real';
 
 const byName = (name: string): ConformanceCase => {
   const c = CONFORMANCE_CASES.find((x) => x.name === name);
@@ -21,6 +23,15 @@ const HEAD_DIM_CASES: ConformanceCase[] = [
   { ...byName('causal, odd lengths'), name: 'causal, 3x4 tiles @ head dim 64', Lq: 333, Lkv: 333, E: 64, Ev: 64 },
   { ...byName('noop'), name: 'noop, Lq 300 Lkv 460 @ head dims 64/128', Lq: 300, Lkv: 460, E: 64, Ev: 128 },
   { ...byName('noop'), name: 'noop, Lq 300 Lkv 460 @ head dims 128/64', Lq: 300, Lkv: 460, E: 128, Ev: 64 },
+];
+
+// returnAux.maxScores and dLse (the suite's own feature cases run at its small head dims: the
+// mma.sync / SIMT bodies) in the Hopper bodies and the split-KV decoder too
+const FEATURE_CASES: ConformanceCase[] = [
+  ...AUX_CONFORMANCE_CASES.map((c) => ({ ...c, name: `${c.name} @ head dim 128`, E: 128, Ev: 128 })),
+  { ...byName('causal, odd lengths'), name: 'maxScores: causal, 3x4 tiles @ head dim 64', Lq: 333, Lkv: 333, E: 64, Ev: 64, requires: ['maxScores'] },
+  { ...byName('decode-like: Lq small, Lkv long, causal with offset, GQA'), name: 'maxScores: split-KV decoder, masked tail @ head dim 128', Lkv: 1500, E: 128, Ev: 128, requires: ['maxScores'] },
+  { ...byName('noop'), name: 'maxScores: split-KV decoder, GQA 8/2 @ head dim 64', B: 2, Hq: 8, Hkv: 2, Lq: 1, Lkv: 700, E: 64, Ev: 64, requires: ['maxScores'] },
 ];
 
 // The special-value cases (docs/architecture.md §4) run on every body, forward and backward, at the
@@ -47,6 +58,17 @@ const SPECIAL_AT_HEAD_DIMS: ConformanceCase[] = [
     return { ...c, name: `${n} @ decode`, Lq: 8, Lkv: 600, E: 64, Ev: 64 };
   }),
 ];
+// returnAux.maxScores where a row is NaN (its max is NaN too): the persistent Hopper body (which
+// tracks the true max only in its FLEX_MAX_SCORES variant) and the split-KV decoder's merge. (Not
+// the ±Infinity case: a +∞ row's max is +∞ in the reference, NaN on CUDA.)
+const SPECIAL_MAX_SCORES: ConformanceCase[] = (() => {
+  const n = 'special: NaN in a query row';
+  const aux: ConformanceCase = { ...SPECIAL_VALUE_CASES.find((x) => x.name === n)!, requires: ['maxScores'] };
+  return [
+    { ...aux, name: `maxScores: ${n} @ head dim 128`, E: 128, Ev: 128 },
+    { ...aux, name: `maxScores: ${n} @ decode`, Lq: 8, Lkv: 600, E: 64, Ev: 64 },
+  ];
+})();
 
 async function main() {
   const cuda = await createCudaBackend({ hopperForward: process.env.CONF_HOPPER_FORWARD === 'per-cta' ? 'per-cta' : 'persistent' });
@@ -62,13 +84,16 @@ async function main() {
   const dtypes = (process.env.CONF_DTYPES ?? 'bf16,f32,f16').split(',') as DType[];
   const atDims = (c: ConformanceCase) => SPECIAL_AT_HEAD_DIMS.find((x) => x.name === c.name);
   const leftOut = (c: ConformanceCase) => Object.keys(OPT_OUTS).some((n) => c.name === n || c.name.startsWith(`${n} @ `));
-  const full = await runConformance(cuda, { dtypes, extraCases: [...HEAD_DIM_CASES, ...SPECIAL_AT_HEAD_DIMS], optOut: OPT_OUTS, filter: (c) => !(atDims(c) && leftOut(c)) });
+  const full = await runConformance(cuda, {
+    dtypes, extraCases: [...HEAD_DIM_CASES, ...FEATURE_CASES, ...SPECIAL_AT_HEAD_DIMS], optOut: OPT_OUTS, filter: (c) => !(atDims(c) && leftOut(c)),
+  });
   const forwardOnly = await runConformance(cuda, {
     dtypes, backward: false, label: 'special (forward)',
-    extraCases: SPECIAL_AT_HEAD_DIMS,
-    filter: (c) => [...FORWARD_ONLY].some((n) => c.name === n || c.name.startsWith(`${n} @ `)),
+    extraCases: [...SPECIAL_AT_HEAD_DIMS, ...SPECIAL_MAX_SCORES],
+    filter: (c) => SPECIAL_MAX_SCORES.some((x) => x.name === c.name) || [...FORWARD_ONLY].some((n) => c.name === n || c.name.startsWith(`${n} @ `)),
   });
-  const failures = full.failures + forwardOnly.failures;
+  // K/V shared by the query batch and paged KV caches on this backend's device tensors
+  const failures = full.failures + forwardOnly.failures + (await runSharedKvChecks(cuda, dtypes));
   console.log(`CONF elapsed ${full.seconds + forwardOnly.seconds}s`);
   // the module LRU and the held device memory after the whole suite (issue 19: bounded, nothing held)
   console.log(`CONF cache ${JSON.stringify(cuda.cacheStats())}`);
