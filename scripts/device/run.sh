@@ -10,8 +10,12 @@
 #                  decode GB/s beside contiguous (issue 16: ≥ 90% of contiguous, ≥ 2× PyTorch)
 #     fa3          the harness's persistent Hopper forward: its checks for every mod (HMODS), then the
 #                  Hopper bodies' forward timings side by side (FA3_TIME=0: checks only)
+#     bwd-fa3      the harness's FA3-class Hopper backward (flex_bwd_fa3.cuh): its checks for every mod
+#                  (HMODS), then new vs session-3 backward timings after the persistent forward (noop,
+#                  causal; BWD3_TIME=0: checks only), within about 120 s
 #     cuda-conf    the ir conformance suite through the addon (CONF_DTYPES, default bf16,f16), with
 #                  maxScores / dLse in every body and K/V shared by the batch / paged KV caches
+#                  (CONF_HOPPER_BACKWARD=classic: the session-3 backward instead of the FA3-class one)
 #     wgpu-conf    the ir conformance suite on WebGPU
 #   and, by name only:
 #     wgpu-decode-wall  the decode suite timed by wall clock (GPU timestamps off): a cross-check
@@ -31,7 +35,7 @@ export FLEXATTN_CUDA_ADDON=$PWD/.devrun/cconf/bin/flexattn_cuda.node FLEXATTN_CU
 MODS=${MODS:-noop,causal,alibi,softcap,softcap_approx,relpos,sliding_window_causal,prefix_lm,document,softcap_causal}
 # logs gather in a work folder; at the end they travel back as one archive (the device returns at
 # most 8 files) beside the bench JSON/tables
-D=.devrun OUTDIR=${OUT:-$PWD/out} O=/tmp/flexattn-out BUDGET=${BUDGET:-540} STEPS=${STEPS:-"cuda-bench wgpu-decode cuda-paged fa3 cuda-conf wgpu-conf"}
+D=.devrun OUTDIR=${OUT:-$PWD/out} O=/tmp/flexattn-out BUDGET=${BUDGET:-540} STEPS=${STEPS:-"cuda-bench wgpu-decode cuda-paged fa3 bwd-fa3 cuda-conf wgpu-conf"}
 HMODS=${HMODS:-"noop causal swa softcap softcap_approx alibi document alibi_rc document_rc"} HANG='' 
 rm -rf "$O"; mkdir -p "$O"; t0=$(date +%s)
 stamp() { echo "## $1 at $(( $(date +%s) - t0 )) s"; }
@@ -67,6 +71,18 @@ for step in $STEPS; do
       for m in $HMODS; do
         [ -z "$HANG" ] && [ "${FA3_TIME:-1}" = 1 ] || break
         timeout "$(cap 60)" $D/hbin/$m hopper 2>&1 | grep -E "TIME|rror" | tee -a "$O/fa3-times.txt" | sed -E 's/ +/ /g; s/ -> ours.theirs speed/ x/'
+      done ;;
+    bwd-fa3)
+      # a timeout (rc 124) is a hang: the later harness steps are skipped
+      for m in $HMODS; do
+        [ -z "$HANG" ] || break
+        timeout "$(cap 20)" $D/hbin/$m checkbwd3 >"$O/bwd3-check-$m.txt" 2>&1; rc=$?; echo "rc=$rc" >>"$O/bwd3-check-$m.txt"
+        [ $rc = 124 ] && HANG=$m
+        echo "$m: $(grep -cE PASS "$O/bwd3-check-$m.txt") pass $(grep -E "FAIL|failures|rc=|rror" "$O/bwd3-check-$m.txt" | tr '\n' ' ')"
+      done
+      for m in noop causal; do
+        [ -z "$HANG" ] && [ "${BWD3_TIME:-1}" = 1 ] || break
+        timeout "$(cap 30)" $D/hbin/$m timebwd3 2>&1 | grep -E "TIME .*(bwd|rror)" | tee -a "$O/bwd3-times.txt" | sed -E 's/ +/ /g; s/ -> ours.theirs speed/ x/'
       done ;;
     check)
       for m in ${HARNESS_MODS:-causal}; do

@@ -46,6 +46,7 @@
 #include "../kernels/flex_fwd_fa3.cuh"
 #include "../kernels/flex_fwd_entry.cuh"
 #include "../kernels/flex_bwd.cuh"
+#include "../kernels/flex_bwd_fa3.cuh"
 #include "../kernels/flex_decode.cuh"
 
 #ifndef HOST_HAS_CAPTURE
@@ -76,6 +77,13 @@ __global__ void __launch_bounds__(256) k_conv(const FlexBwdArgs a) { flex::bwd_d
 template <class C, typename T>
 __global__ void __launch_bounds__(C::NTHREADS) k_dkdv(const FlexBwdArgs a, const FlexScoreParams sp, const FlexMaskParams mp) {
   flex::bwd_dkdv_tc<C, T>(a, sp, mp);
+}
+template <class C, typename T>
+__global__ void __launch_bounds__(C::LAUNCH_THREADS, 1)
+    k_bwd_fa3(const FlexBwdArgs a, const FlexScoreParams sp, const FlexMaskParams mp,
+              const __grid_constant__ FlexTensorMap tq, const __grid_constant__ FlexTensorMap tdo,
+              const __grid_constant__ FlexTensorMap tk, const __grid_constant__ FlexTensorMap tv) {
+  flex::bwd_fa3<C, T>(a, sp, mp, tq, tdo, tk, tv);
 }
 template <int D, int DV>
 __global__ void __launch_bounds__(256) k_dkdv_f32(const FlexBwdArgs a, const FlexScoreParams sp, const FlexMaskParams mp) {
@@ -412,7 +420,49 @@ template <int D, int DV> void launch_fwd_f32(const FlexFwdArgs& a, const FlexSco
   dim3 grid((a.Lq + flex::F32_BM - 1) / flex::F32_BM, a.Hq, a.B);
   k_fwd_f32<D, DV><<<grid, 256>>>(a, sp, mp);
 }
+// ---- the FA3-class Hopper backward (flex_bwd_fa3.cuh): Q / dO [B·Hq, Lq, D] in boxes of 64 x BMQ,
+// K / V [B, Hkv, Lkv, D] in boxes of 64 x BN
+template <class C> struct IsBwdFa3 : std::false_type {};
+template <int D, int BMQ, int ST> struct IsBwdFa3<flex::BwdFa3Cfg<D, BMQ, ST>> : std::true_type {};
+struct BwdFa3Maps { FlexTensorMap q, dout, k, v; };
+template <class C, typename T> BwdFa3Maps bwd_fa3_maps(const FlexBwdArgs& a) {
+  BwdFa3Maps m;
+  auto rows = [&](const void* base) {
+    const cuuint64_t d[3] = {(cuuint64_t)C::D, (cuuint64_t)a.Lq, (cuuint64_t)a.B * a.Hq};
+    const cuuint64_t st[2] = {(cuuint64_t)C::D * 2, (cuuint64_t)a.Lq * C::D * 2};
+    const cuuint32_t bx[3] = {64, (cuuint32_t)C::BMQ, 1};
+    return encode_map<T>(base, 3, d, st, bx);
+  };
+  auto kv = [&](const void* base) {
+    const cuuint64_t d[4] = {(cuuint64_t)C::D, (cuuint64_t)a.Lkv, (cuuint64_t)a.Hkv, (cuuint64_t)a.B};
+    const cuuint64_t st[3] = {(cuuint64_t)C::D * 2, (cuuint64_t)a.Lkv * C::D * 2, (cuuint64_t)a.Hkv * a.Lkv * C::D * 2};
+    const cuuint32_t bx[4] = {64, (cuuint32_t)C::BN, 1, 1};
+    return encode_map<T>(base, 4, d, st, bx);
+  };
+  m.q = rows(a.q);
+  m.dout = rows(a.dout);
+  m.k = kv(a.k);
+  m.v = kv(a.v);
+  return m;
+}
+template <class C, typename T>
+void launch_bwd_fa3(const FlexBwdArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp, const BwdFa3Maps& m) {
+  static bool init = false;
+  if (!init) {
+    CK(cudaFuncSetAttribute(k_bwd_fa3<C, T>, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM_BYTES));
+    init = true;
+  }
+  const size_t rows = (size_t)a.B * a.Hq * a.Lq;
+  k_pre<T, C::D, C::DV><<<(unsigned)((rows + 7) / 8), 256>>>(a);
+  dim3 grid((a.Lkv + C::BN - 1) / C::BN, a.Hkv, a.B);
+  k_bwd_fa3<C, T><<<grid, C::LAUNCH_THREADS, C::SMEM_BYTES>>>(a, sp, mp, m.q, m.dout, m.k, m.v);
+  k_conv<T, C::D><<<1024, 256>>>(a);
+}
 template <class C, typename T> void launch_bwd(const FlexBwdArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp) {
+  if constexpr (IsBwdFa3<C>::value) {
+    launch_bwd_fa3<C, T>(a, sp, mp, bwd_fa3_maps<C, T>(a));
+    return;
+  } else {
   static bool init = false;
   if (!init) {
     CK(cudaFuncSetAttribute(k_dkdv<C, T>, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM_BYTES));
@@ -423,6 +473,7 @@ template <class C, typename T> void launch_bwd(const FlexBwdArgs& a, const FlexS
   dim3 grid((a.Lkv + C::BN - 1) / C::BN, a.Hkv, a.B);
   k_dkdv<C, T><<<grid, C::NTHREADS, C::SMEM_BYTES>>>(a, sp, mp);
   k_conv<T, C::D><<<1024, 256>>>(a);
+  }
 }
 template <int D, int DV> void launch_bwd_f32(const FlexBwdArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp) {
   const size_t rows = (size_t)a.B * a.Hq * a.Lq;
@@ -744,16 +795,28 @@ void time_shape(int B, int H, int L, bool do_bwd, const char* bwd_name) {
     ba.dq = dq; ba.dk = dk; ba.dv = dv; ba.bt = tb.bt; ba.B = B; ba.Hq = H; ba.Hkv = H; ba.Lq = L; ba.Lkv = L;
     ba.scale = a.scale; ba.has_block_mask = masked;
     set_kv_strides(ba, D, D, false);
-    const double msb = time_ms([&] { launch_bwd<BC, T>(ba, sp, mp); });
+    // the backward's tensor maps (FA3-class body) encoded once, outside the timed launches
+    auto bwd = [&] {
+      if constexpr (IsBwdFa3<BC>::value) {
+        static BwdFa3Maps bm;
+        static const void* enc_for = nullptr;
+        if (enc_for != ba.q) { bm = bwd_fa3_maps<BC, T>(ba); enc_for = ba.q; }
+        launch_bwd_fa3<BC, T>(ba, sp, mp, bm);
+      } else {
+        launch_bwd<BC, T>(ba, sp, mp);
+      }
+    };
+    const double msb = time_ms(bwd);
     double ms;
     if constexpr (IsFa3<FC>::value) {
       const Fa3Maps maps = fa3_maps<FC, T>(a);
-      ms = time_ms([&] { launch_fa3<FC, T>(a, sp, mp, maps); launch_bwd<BC, T>(ba, sp, mp); });
+      ms = time_ms([&] { launch_fa3<FC, T>(a, sp, mp, maps); bwd(); });
     } else {
-      ms = time_ms([&] { launch_fwd<FC, T>(a, sp, mp); launch_bwd<BC, T>(ba, sp, mp); });
+      ms = time_ms([&] { launch_fwd<FC, T>(a, sp, mp); bwd(); });
     }
     char cfg[64];
-    snprintf(cfg, sizeof cfg, "bwd BMQ%d BN%d W%d%s", BC::BMQ, BC::BN, BC::NWARPS, BC::WG ? " WG" : "");
+    if constexpr (IsBwdFa3<BC>::value) snprintf(cfg, sizeof cfg, "bwd BMQ%d BN%d S%d FA3", BC::BMQ, BC::BN, BC::STAGES);
+    else snprintf(cfg, sizeof cfg, "bwd BMQ%d BN%d W%d%s", BC::BMQ, BC::BN, BC::NWARPS, BC::WG ? " WG" : "");
     print_time("bwd", cfg, B, H, L, D, density, msb, 2.5, 0, "");
     print_time("fwd+bwd", cfg, B, H, L, D, density, ms, 3.5, an ? an->fwdbwd : 0, "flex");
     if (masked) { tf.free_all(); tb.free_all(); }
@@ -817,7 +880,49 @@ using B64s = BwdCfg<64, 64, 64, 8>;         // mma.sync only
 using B128s = BwdCfg<128, 128, 64, 8>;
 using B40 = BwdCfg<40, 40, 64, 8>;
 using B64x128 = BwdCfg<64, 128, 64, 4>;
+// the FA3-class Hopper backward (flex_bwd_fa3.cuh): D, BMQ, Q/dO stages
+using C64 = BwdFa3Cfg<64, 128, 2>;
+using C128 = BwdFa3Cfg<128, 64, 2>;
 
+// the FA3-class Hopper backward (flex_bwd_fa3.cuh; "checkbwd3" / "timebwd3")
+void check_bwd3() {
+  // odd lengths, GQA, bf16 / f16, D64 / D128,
+  // a gradient of lse, many q tiles per kv tile
+  check_case<__nv_bfloat16, 128, 128, A128, C128>(2, 4, 2, 77, 131, true);
+  check_case<__nv_bfloat16, 128, 128, A128, C128>(1, 2, 2, 300, 260, true);
+  check_case<__half, 128, 128, A128, C128>(2, 4, 2, 77, 131, true);
+  check_case<__nv_bfloat16, 128, 128, A128, C128>(1, 4, 1, 1000, 1100, true);
+  check_case<__nv_bfloat16, 64, 64, A64, C64>(2, 4, 2, 77, 131, true);
+  check_case<__nv_bfloat16, 64, 64, A64, C64>(1, 2, 2, 300, 260, true);
+  check_case<__half, 64, 64, A64, C64>(2, 4, 2, 77, 131, true);
+  check_case<__nv_bfloat16, 64, 64, A64, C64>(1, 8, 2, 1000, 700, true);
+  g_dlse = true;
+  check_case<__nv_bfloat16, 128, 128, A128, C128>(2, 4, 2, 77, 131, true);
+  check_case<__half, 64, 64, A64, C64>(1, 2, 2, 300, 260, true);
+  g_dlse = false;
+}
+// the FA3-class backward against the session-3 one, both after the persistent forward
+void time_bwd3() {
+  time_shape<64, C64, A64>(4, 16, 4096, true, "");
+  time_shape<64, B64, A64>(4, 16, 4096, true, "");
+  time_shape<128, C128, A128>(2, 16, 8192, true, "");
+  time_shape<128, B128, A128>(2, 16, 8192, true, "");
+}
+
+#ifdef HARNESS_BWD3_ONLY
+// a small binary (fast to build) with only the FA3-class backward's checks and timings
+int main(int argc, char** argv) {
+  cudaDeviceProp prop;
+  CK(cudaGetDeviceProperties(&prop, 0));
+  printf("# %s on %s (sm_%d%d, %d SMs)\n", MOD_NAME, prop.name, prop.major, prop.minor, prop.multiProcessorCount);
+  if (argc < 2 || strstr(argv[1], "check")) {
+    check_bwd3();
+    printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
+  }
+  if (argc >= 2 && strstr(argv[1], "time") && (!strcmp(MOD_NAME, "noop") || !strcmp(MOD_NAME, "causal"))) time_bwd3();
+  return g_fail ? 1 : 0;
+}
+#else
 int main(int argc, char** argv) {
   const bool do_check = argc < 2 || strstr(argv[1], "check");
   const bool do_time = argc < 2 || strstr(argv[1], "time") || strstr(argv[1], "hopper");
@@ -825,6 +930,11 @@ int main(int argc, char** argv) {
   CK(cudaGetDeviceProperties(&prop, 0));
   printf("# %s on %s (sm_%d%d, %d SMs)\n", MOD_NAME, prop.name, prop.major, prop.minor, prop.multiProcessorCount);
   if (do_check) {
+    if (strstr(argv[1] ? argv[1] : "", "bwd3")) {
+      check_bwd3();
+      printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
+      return g_fail ? 1 : 0;
+    }
     // the persistent Hopper body first ("checkfa3": only these): odd lengths, GQA, bf16 / f16, both
     // warpgroup counts, 2 and 3 stages, K/V broadcast over the batch, then few CTAs for many tiles each
     check_case<__nv_bfloat16, 128, 128, A128, B128>(2, 4, 2, 77, 131, true);
@@ -895,6 +1005,10 @@ int main(int argc, char** argv) {
   }
   // "hopper": only the Hopper bodies' forward side by side (persistent vs per-CTA), nothing else
   const bool hopper_only = argc >= 2 && strstr(argv[1], "hopper");
+  if (argc >= 2 && strstr(argv[1], "timebwd3")) {
+    time_bwd3();
+    return g_fail ? 1 : 0;
+  }
   if (do_time) {
     const bool fb = !hopper_only && (!strcmp(MOD_NAME, "noop") || !strcmp(MOD_NAME, "causal"));
 #ifdef HARNESS_VARIANTS
@@ -923,3 +1037,4 @@ int main(int argc, char** argv) {
   }
   return g_fail ? 1 : 0;
 }
+#endif

@@ -78,6 +78,37 @@ __device__ __forceinline__ void bwd_dq_convert(const FlexBwdArgs& a, int D) {
     static_cast<T*>(a.dq)[i] = Elem<T>::from_float(a.dq_accum[i] * a.scale);
 }
 
+// lse in log2 units (+inf for a row without a visible key or past Lq: P = 0 there, never NaN) and
+// delta of query row qi of the head whose rows start at head_row0 (both backward bodies)
+__device__ __forceinline__ void bwd_row_stats(const FlexBwdArgs& a, size_t head_row0, int qi, float& l2, float& dl) {
+  l2 = FLEX_INF;
+  dl = 0.f;
+  if (qi < a.Lq) {
+    const float lse = a.lse[head_row0 + qi];
+    l2 = lse == -FLEX_INF ? FLEX_INF : lse * FLEX_LOG2E;
+    dl = a.delta[head_row0 + qi];
+  }
+}
+
+// This thread's dK (· scale) and dV rows kj0 and kj0 + 8 of kv head hk, batch b, from accumulators in
+// mma.sync's C layout (both backward bodies)
+template <int D, int DV, int NTD, int NTV, typename T>
+__device__ __forceinline__ void bwd_store_dkdv(const FlexBwdArgs& a, int b, int hk, int kj0, int lane,
+                                               const float (&dk)[NTD][4], const float (&dv)[NTV][4]) {
+  T* gdk = static_cast<T*>(a.dk) + (size_t)(b * a.Hkv + hk) * a.Lkv * D;
+  T* gdv = static_cast<T*>(a.dv) + (size_t)(b * a.Hkv + hk) * a.Lkv * DV;
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    const int kj = kj0 + hf * 8;
+    if (kj >= a.Lkv) continue;
+#pragma unroll
+    for (int i = 0; i < NTD; ++i)
+      store_pair<D>(gdk + (size_t)kj * D, i * 8 + (lane & 3) * 2, dk[i][2 * hf] * a.scale, dk[i][2 * hf + 1] * a.scale);
+#pragma unroll
+    for (int i = 0; i < NTV; ++i) store_pair<DV>(gdv + (size_t)kj * DV, i * 8 + (lane & 3) * 2, dv[i][2 * hf], dv[i][2 * hf + 1]);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 template <class C, typename T>
 __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScoreParams& sp,
@@ -137,17 +168,7 @@ __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScor
                                                     Lq - q0, C::D, tid);
       load_tile<C::BMQ, C::DVP, C::NTHREADS, C::VEC>(sO + stage * OT::ELEMS, gO + (size_t)q0 * C::DV, C::DV,
                                                      Lq - q0, C::DV, tid);
-      for (int i = tid; i < C::BMQ; i += C::NTHREADS) {
-        const int qi = q0 + i;
-        float l2 = FLEX_INF, dl = 0.f;
-        if (qi < Lq) {
-          const float lse = a.lse[head_row0 + qi];
-          l2 = lse == -FLEX_INF ? FLEX_INF : lse * FLEX_LOG2E;
-          dl = a.delta[head_row0 + qi];
-        }
-        sLse[stage * C::BMQ + i] = l2;
-        sDelta[stage * C::BMQ + i] = dl;
-      }
+      for (int i = tid; i < C::BMQ; i += C::NTHREADS) bwd_row_stats(a, head_row0, q0 + i, sLse[stage * C::BMQ + i], sDelta[stage * C::BMQ + i]);
     };
 
     if (n_iter > 0) load_q(0, 0);
@@ -430,27 +451,7 @@ __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScor
   }
 
   // ---- write dK (· scale) and dV ----------------------------------------------------------------
-  T* gdk = static_cast<T*>(a.dk) + (size_t)(b * a.Hkv + hk) * Lkv * C::D;
-  T* gdv = static_cast<T*>(a.dv) + (size_t)(b * a.Hkv + hk) * Lkv * C::DV;
-#pragma unroll
-  for (int hf = 0; hf < 2; ++hf) {
-    const int kj = kv0 + wrow + (lane >> 2) + hf * 8;
-    if (kj >= Lkv) continue;
-#pragma unroll
-    for (int i = 0; i < NTD; ++i) {
-      const int col = i * 8 + (lane & 3) * 2;
-      T* row = gdk + (size_t)kj * C::D;
-      const float x0 = dk[i][2 * hf] * scale, x1 = dk[i][2 * hf + 1] * scale;
-      store_pair<C::D>(row, col, x0, x1);
-    }
-#pragma unroll
-    for (int i = 0; i < NTV; ++i) {
-      const int col = i * 8 + (lane & 3) * 2;
-      T* row = gdv + (size_t)kj * C::DV;
-      const float x0 = dv[i][2 * hf], x1 = dv[i][2 * hf + 1];
-      store_pair<C::DV>(row, col, x0, x1);
-    }
-  }
+  bwd_store_dkdv<C::D, C::DV, NTD, NTV, T>(a, b, hk, kv0 + wrow + (lane >> 2), lane, dk, dv);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -560,7 +561,7 @@ extern "C" __global__ void __launch_bounds__(flex::F32_WARPS * 32)
     flex_bwd_dkdv(const FlexBwdArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
   flex::bwd_dkdv_f32<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V>(args, sp, mp);
 }
-#else
+#elif !defined(FLEX_BWD_FA3) || !FLEX_BWD_FA3  // else kernels/flex_bwd_fa3.cuh defines flex_bwd_dkdv
 #ifndef FLEX_BWD_BMQ
 #if FLEX_HEAD_DIM <= 64 && FLEX_HEAD_DIM_V <= 64
 #define FLEX_BWD_BMQ 64

@@ -102,6 +102,7 @@ describe('tile configs', () => {
         expect(fwdConfig(dtype, E, E, { hopper: true }).smemBytes).toBeLessThanOrEqual(227 * 1024);
         expect(fwdConfig(dtype, E, E, { hopper: true, hopperBody: 'wg' }).smemBytes).toBeLessThanOrEqual(227 * 1024);
         expect(bwdConfig(dtype, E, E).smemBytes).toBeLessThanOrEqual(227 * 1024);
+        expect(bwdConfig(dtype, E, E, { hopper: true }).smemBytes).toBeLessThanOrEqual(227 * 1024);
         expect(decodeConfig(dtype, E, E, 16).smemBytes).toBeLessThanOrEqual(227 * 1024);
       }
     }
@@ -123,6 +124,19 @@ describe('tile configs', () => {
       expect(w.threads).toBe(w.warps * 32);
       expect(w.smemBytes).toBe(w.bm * E * 2 + w.stages * w.bn * (E + Ev) * 2);
     }
+    // the FA3-class backward (default on Hopper): D = Dv = 64 / 128 and a K/V per batch only
+    for (const E of [64, 128] as const) {
+      const b = bwdConfig('bf16', E, E, { hopper: true });
+      expect(b).toMatchObject({ fa3: true, wgmma: true, bn: 128, warps: 8, threads: 384, bmq: E === 64 ? 128 : 64 });
+      // K, V, the Q/dO ring, dSᵀ x2 (16-bit), dQ x2 (fp32), lse/delta per stage, 1 + 2·stages mbarriers
+      expect(b.smemBytes).toBe(2 * 128 * E * 2 + b.stages * 2 * b.bmq * E * 2 + 2 * 128 * b.bmq * 2 + 2 * b.bmq * E * 4 + 2 * b.stages * b.bmq * 4 + (1 + 2 * b.stages) * 8);
+      expect(bwdConfig('bf16', E, E, { hopper: true, hopperBody: 'classic' }).fa3).toBe(false);
+      expect(bwdConfig('bf16', E, E, { hopper: true, kvBroadcast: true }).fa3).toBe(false);
+      expect(bwdConfig('f32', E, E, { hopper: true }).fa3).toBe(false);
+      expect(bwdConfig('bf16', E, E).fa3).toBe(false);
+    }
+    expect(bwdConfig('f16', 64, 128, { hopper: true }).fa3).toBe(false);
+    expect(bwdConfig('f16', 96, 96, { hopper: true }).fa3).toBe(false);
     // light mods: three consumer warpgroups at D64 only
     expect(fwdConfig('bf16', 64, 64, { hopper: true, lightMods: true })).toMatchObject({ bm: 192, warps: 12, threads: 512 });
     expect(fwdConfig('bf16', 64, 64, { hopper: true, lightMods: false })).toMatchObject({ bm: 128, warps: 8, threads: 384 });
@@ -156,7 +170,7 @@ describe('CUDA include folder for NVRTC', () => {
 describe('CudaBackend against a stand-in addon (no GPU)', () => {
   // records launches; device memory is fake, so only the plumbing is checked here
   const H100 = { ordinal: 0, name: 'fake', computeCapability: [9, 0] as [number, number], totalMem: 0, smCount: 132 };
-  async function fakeBackend(device = H100, options: { hopperForward?: 'persistent' | 'per-cta' } = {}) {
+  async function fakeBackend(device = H100, options: { hopperForward?: 'persistent' | 'per-cta'; hopperBackward?: 'warp-specialized' | 'classic' } = {}) {
     const { CudaBackend } = await import('./backend');
     const launches: string[] = [];
     const compiles: string[][] = [];
@@ -224,6 +238,14 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
     expect(await qBox({ scoreMod: traceScoreMod(softcap(20)) })).toBe('[64,128,1]');
     expect(await qBox({ blockMask: createBlockMask(documentMask({ lengths: [100, 156] }), { qLen: 256, kvLen: 256 }) })).toBe('[64,128,1]');
   });
+  it('hopperBackward: \'classic\' keeps the session-3 backward (no tensor maps after the params)', async () => {
+    const { backend, launches, compiles } = await fakeBackend(H100, { hopperBackward: 'classic' });
+    const q = tensor([1, 4, 200, 64]);
+    const lse = { data: new Float32Array(800), shape: [1, 4, 200], dtype: 'f32' as const };
+    await backend.flexAttentionBackward(q, q, q, q, lse, q, {});
+    expect(launches.slice(-3)).toEqual(['flex_bwd_preprocess [100,1,1] 192', 'flex_bwd_dkdv [2,4,1] 192+8+8', 'flex_bwd_dq_convert [200,1,1] 192']);
+    expect(compiles.length).toBeGreaterThan(0);
+  });
   it('describes its device for reports: name, arch, SMs, memory', async () => {
     const { backend } = await fakeBackend({ ...H100, name: 'NVIDIA H100 80GB HBM3', totalMem: 85_029_158_912 });
     expect(backend.deviceDescription).toBe('CUDA NVIDIA H100 80GB HBM3 (sm_90a, 132 SMs, 79.2 GiB)');
@@ -255,7 +277,17 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
     expect(compiles[0]).toEqual(['--gpu-architecture=sm_90a', '-std=c++17', '--prec-div=false', '-default-device', '-diag-suppress=177', '--include-path=/fake/include']);
     const lse = { data: new Float32Array(800), shape: [1, 4, 200], dtype: 'f32' as const };
     await backend.flexAttentionBackward(q, kv, kv, q, lse, q, opts);
-    expect(launches.slice(-3)).toEqual(['flex_bwd_preprocess [100,1,1] 192', 'flex_bwd_dkdv [2,2,1] 192+24+8', 'flex_bwd_dq_convert [200,1,1] 192']);
+    // the FA3-class backward (D64: q tiles of 128, kv tiles of 128, a producer warpgroup): the args,
+    // the params and four tensor maps — Q and dO [E, Lq, B·Hq] in 64 x 128 boxes, K and V as above
+    expect(launches.slice(-3)).toEqual(['flex_bwd_preprocess [100,1,1] 192', 'flex_bwd_dkdv [2,2,1] 192+24+8+128+128+128+128', 'flex_bwd_dq_convert [200,1,1] 192']);
+    expect(maps.slice(-4).map((x) => x.split(' ').slice(2).join(' '))).toEqual([
+      '[64,200,4] [128,25600] [64,128,1]',
+      '[64,200,4] [128,25600] [64,128,1]',
+      '[64,200,2,1] [128,25600,51200] [64,128,1,1]',
+      '[64,200,2,1] [128,25600,51200] [64,128,1,1]',
+    ]);
+    // Q and dO are the backward's uploads of q and dout (4 heads of 200 x 64 bf16)
+    expect(maps.slice(-4, -2).map((x) => bytesAt(x.split(' ')))).toEqual([4 * 200 * 64 * 2, 4 * 200 * 64 * 2]);
     const r = await backend.measure(q, kv, kv, opts, { pass: 'both', warmup: 1, iterations: 3 });
     expect(r).toEqual({ ms: [0.5, 0.5, 0.5], timer: 'cuda-events' });
     // decode shape: split-KV kernel + merge

@@ -49,6 +49,13 @@ export interface CudaBackendOptions {
    */
   hopperForward?: 'persistent' | 'per-cta';
   /**
+   * The Hopper (sm_90a) backward body for head dims 64 and 128 (E = Ev, one K/V per batch):
+   * 'warp-specialized' (the default: kernels/flex_bwd_fa3.cuh, a TMA producer warpgroup, two
+   * consumer warpgroups, dQ by bulk reduce-add) or 'classic' (kernels/flex_bwd.cuh, the earlier
+   * body, which every other shape uses), for comparisons and the conformance suite of both.
+   */
+  hopperBackward?: 'warp-specialized' | 'classic';
+  /**
    * The most compiled modules kept loaded, least recently used unloaded first (default 64,
    * DEFAULT_MODULE_CACHE_SIZE; a mod needs up to three: forward, backward, decode).
    */
@@ -93,7 +100,12 @@ export class CudaBackend implements FlexAttentionBackend, KvStorage<CudaTensor> 
     options: CudaBackendOptions = {},
   ) {
     this.arch = smArch(device.computeCapability);
-    this.target = { arch: this.arch, smCount: device.smCount, hopperBody: options.hopperForward === 'per-cta' ? 'wg' : 'fa3' };
+    this.target = {
+      arch: this.arch,
+      smCount: device.smCount,
+      hopperBody: options.hopperForward === 'per-cta' ? 'wg' : 'fa3',
+      hopperBackward: options.hopperBackward === 'classic' ? 'classic' : 'fa3',
+    };
     this.modules = new KernelModules(native, this.arch, { cacheDir: options.cacheDir, cudaInclude: options.cudaInclude, capacity: options.moduleCacheSize });
     const token = deviceToken(native, device.ordinal);
     this.held = new HeldMemory(native, token);

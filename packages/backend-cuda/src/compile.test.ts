@@ -30,6 +30,8 @@ interface Variant {
   preHopper?: boolean;
   /** The per-CTA Hopper forward instead of the persistent one (CudaBackendOptions.hopperForward). */
   perCta?: boolean;
+  /** The session-3 Hopper backward instead of the FA3-class one (CudaBackendOptions.hopperBackward). */
+  classicBwd?: boolean;
   /** returnAux.maxScores: the bodies that track the row max (FLEX_MAX_SCORES). */
   maxScores?: boolean;
 }
@@ -54,7 +56,8 @@ const VARIANTS: Variant[] = [
   { name: 'softcap_pre_hopper_tiles', score: s(softcap(20)), mask: m(causal()), dtype: 'bf16', E: 128, Ev: 128, preHopper: true },
   { name: 'softcap_approx', score: s(softcap(20, { approx: true })), dtype: 'f16', E: 64, Ev: 64 },
   { name: 'softcap_approx_causal_per_cta', score: s(softcap(20, { approx: true })), mask: m(causal()), dtype: 'bf16', E: 128, Ev: 128, perCta: true },
-  { name: 'noop_per_cta', dtype: 'f16', E: 64, Ev: 64, perCta: true },
+  { name: 'noop_per_cta', dtype: 'f16', E: 64, Ev: 64, perCta: true, classicBwd: true },
+  { name: 'softcap_causal_classic_bwd', score: s(softcap(20)), mask: m(causal()), dtype: 'bf16', E: 128, Ev: 128, classicBwd: true },
   // the persistent body's D64 tiles: three consumer warpgroups (light mods), two (a tensor mask)
   { name: 'causal_d64_three_warpgroups', mask: m(causal()), dtype: 'bf16', E: 64, Ev: 64 },
   { name: 'document_d64_two_warpgroups', mask: m(documentMask({ lengths: [40, 60, 28] })), dtype: 'f16', E: 64, Ev: 64 },
@@ -81,12 +84,12 @@ const VARIANTS: Variant[] = [
 
 function source(v: Variant): string {
   const fwd = fwdConfig(v.dtype, v.E, v.Ev, { identityScore: !v.score, hopper: !v.preHopper, hopperBody: v.perCta ? 'wg' : 'fa3', lightMods: lightMods(v.score?.(), v.mask?.()) });
-  const bwd = bwdConfig(v.dtype, v.E, v.Ev);
+  const bwd = bwdConfig(v.dtype, v.E, v.Ev, { hopper: !v.preHopper, hopperBody: v.classicBwd ? 'classic' : 'fa3' });
   const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
   const defines = configDefines(fwd, bwd, dec.rows, { maxScores: v.maxScores });
   const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, scoreMod: v.score?.(), maskMod: v.mask?.(), defines, indexLimit: 2 ** 22 });
-  // one translation unit: the prelude, common.cuh and every kernel file
-  return kernelSource(prelude, ['fwd', 'bwd', 'dec']) + launchAsserts(fwd, bwd, v.dtype);
+  // one translation unit: the prelude, common.cuh and every kernel file (the backward's as selected)
+  return kernelSource(prelude, ['fwd', bwd.fa3 ? 'bwdFa3' : 'bwd', 'dec']) + launchAsserts(fwd, bwd, v.dtype);
 }
 
 /**
@@ -101,7 +104,7 @@ function launchAsserts(fwd: ReturnType<typeof fwdConfig>, bwd: ReturnType<typeof
     '',
     `static_assert(FlexFwdConfig::LAUNCH_THREADS == ${fwd.threads}, "forward threads: config.ts vs FwdCfg");`,
     `static_assert(FlexFwdConfig::SMEM_BYTES == ${fwd.smemBytes}, "forward shared memory: config.ts vs FwdCfg");`,
-    `static_assert(FlexBwdConfig::NTHREADS == ${bwd.threads}, "backward threads: config.ts vs BwdCfg");`,
+    `static_assert(FlexBwdConfig::${bwd.fa3 ? 'LAUNCH_THREADS' : 'NTHREADS'} == ${bwd.threads}, "backward threads: config.ts vs BwdCfg");`,
     `static_assert(FlexBwdConfig::SMEM_BYTES == ${bwd.smemBytes}, "backward shared memory: config.ts vs BwdCfg");`,
     '',
   ].join('\n');
@@ -171,6 +174,22 @@ describe.skipIf(!existsSync(NVCC))(`generated CUDA compiles with ${NVCC} (sm_80,
       await limited(() => run(NVCC, ['-std=c++17', '-arch=sm_80', '-c', file, '-o', join(dir, `${v.name}.o`)], { maxBuffer: 64 << 20 }));
     });
   }
+  it('the FA3-class backward\'s translation unit (bwdFa3) compiles on its own for sm_90a', async () => {
+    // D128 (D64 with a mask's partial tiles spills 4 bytes: the README's "Not done yet")
+    const v: Variant = { name: 'alone_bwdFa3', mask: m(causal()), dtype: 'bf16', E: 128, Ev: 128 };
+    const fwd = fwdConfig(v.dtype, v.E, v.Ev, { hopper: true });
+    const bwd = bwdConfig(v.dtype, v.E, v.Ev, { hopper: true });
+    expect(bwd.fa3).toBe(true);
+    const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
+    const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, maskMod: v.mask?.(), defines: configDefines(fwd, bwd, dec.rows), indexLimit: 2 ** 22 });
+    const file = join(dir, `${v.name}.cu`);
+    writeFileSync(file, kernelSource(prelude, 'bwdFa3'));
+    const { stderr } = await limited(() => run(NVCC, ['-std=c++17', '-gencode=arch=compute_90a,code=sm_90a', '-Xptxas', '-v', '-c', file, '-o', join(dir, `${v.name}.o`)], { maxBuffer: 64 << 20 }));
+    // setmaxnreg honoured, wgmma not serialised, and no local memory in any entry point
+    expect(stderr).not.toMatch(/C7508|C7515/);
+    expect(stderr).toMatch(/flex_bwd_dkdv/);
+    expect(stderr).not.toMatch(/[1-9]\d* bytes spill stores/);
+  });
   it('queues every variant', () => {
     VARIANTS.forEach((v) => void compile(v).catch(() => {}));
     expect(VARIANTS.length).toBeGreaterThan(10);

@@ -37,8 +37,28 @@ export interface BwdConfig {
   warps: number;
   /** Sᵀ and dPᵀ on Hopper's wgmma (sm_90a; mma.sync elsewhere). */
   wgmma: boolean;
+  /**
+   * The FA3-class Hopper body (kernels/flex_bwd_fa3.cuh, BwdFa3Cfg: a TMA producer warpgroup,
+   * two consumer warpgroups, dQ by bulk reduce-add; the tensor maps of Q, dO, K, V after the
+   * params structs). `threads` counts the producer warpgroup.
+   */
+  fa3: boolean;
+  /** Q/dO ring depth of the FA3-class body. */
+  stages: number;
   threads: number;
   smemBytes: number;
+}
+
+export interface BwdConfigOptions {
+  /** The device is a Hopper (compute capability 9.x, NVRTC targets sm_90a). */
+  hopper?: boolean;
+  /**
+   * With `hopper`: the FA3-class body ('fa3', the default: kernels/flex_bwd_fa3.cuh) or the
+   * session-3 one ('classic', kernels/flex_bwd.cuh). CudaBackendOptions.hopperBackward.
+   */
+  hopperBody?: 'fa3' | 'classic';
+  /** One K/V for every query batch (dK/dV summed over the batch): only the session-3 body sums them. */
+  kvBroadcast?: boolean;
 }
 
 export interface DecodeConfig {
@@ -158,8 +178,26 @@ export function fwdConfig(dtype: DType, E: number, Ev: number, options: FwdConfi
   return { ...c, wgmma, fa3: false, threads: c.warps * 32, smemBytes };
 }
 
-export function bwdConfig(dtype: DType, E: number, Ev: number): BwdConfig {
-  if (dtype === 'f32') return { bmq: F32_TILE, bn: F32_TILE, warps: 8, wgmma: false, threads: 256, smemBytes: 0 };
+// The FA3-class Hopper backward (kernels/flex_bwd_fa3.cuh, BwdFa3Cfg): 128 keys per CTA (64 per
+// consumer warpgroup), q tiles of 128 rows at D64 and 64 at D128 (each warpgroup's dQ block is
+// 64 x 64), two Q/dO stages (a third does not fit beside the double-buffered dSᵀ / dQ tiles).
+// Measured on the H100 (harness `timebwd3`, 2026-12-06, bwd alone, ms): B4 H16 L4096 D64 noop
+// 1.789 / causal 1.163 (the session-3 body 2.983 / 1.987); B2 H16 L8192 D128 noop 6.058 / causal
+// 3.333 (9.365 / 5.601). The default on Hopper: `hopperBody ?? 'fa3'` below.
+const BWD_FA3_TILES = { 64: { bmq: 128, stages: 2 }, 128: { bmq: 64, stages: 2 } } as const;
+const BWD_FA3_BN = 128;
+/** Shared memory of the FA3-class backward (BwdFa3Cfg::SMEM_BYTES): K, V, the Q/dO ring, dSᵀ ×2, fp32 dQ ×2, lse/delta, mbarriers. */
+export function bwdFa3SmemBytes(E: number, bmq: number, stages: number): number {
+  return 2 * BWD_FA3_BN * E * 2 + stages * 2 * bmq * E * 2 + 2 * BWD_FA3_BN * bmq * 2 + 2 * bmq * E * 4 + 2 * stages * bmq * 4 + (1 + 2 * stages) * 8;
+}
+
+export function bwdConfig(dtype: DType, E: number, Ev: number, options: BwdConfigOptions = {}): BwdConfig {
+  if (dtype === 'f32') return { bmq: F32_TILE, bn: F32_TILE, warps: 8, wgmma: false, fa3: false, stages: 1, threads: 256, smemBytes: 0 };
+  // the FA3-class body covers D = Dv = 64 / 128; every other shape keeps the session-3 body
+  if (options.hopper && (options.hopperBody ?? 'fa3') === 'fa3' && !options.kvBroadcast && E === Ev && (E === 64 || E === 128)) {
+    const t = BWD_FA3_TILES[E];
+    return { bmq: t.bmq, bn: BWD_FA3_BN, warps: 8, wgmma: true, fa3: true, stages: t.stages, threads: 8 * 32 + 128, smemBytes: bwdFa3SmemBytes(E, t.bmq, t.stages) };
+  }
   let c: { bmq: number; warps: number };
   if (E <= 64 && Ev <= 64) c = { bmq: 64, warps: 8 };
   else if (E <= 128 && Ev <= 128) c = { bmq: 64, warps: 8 };
@@ -172,7 +210,7 @@ export function bwdConfig(dtype: DType, E: number, Ev: number): BwdConfig {
     smemTileBytes(bn, c.bmq) + 2 * 2 * c.bmq * 4;
   // Sᵀ = K Qᵀ and dPᵀ = V dOᵀ on wgmma where NVRTC targets sm_90a (BwdCfg::WG decides per shape)
   const wgmma = E % 64 === 0 && Ev % 64 === 0 && c.warps % 4 === 0;
-  return { bmq: c.bmq, bn, warps: c.warps, wgmma, threads: c.warps * 32, smemBytes };
+  return { bmq: c.bmq, bn, warps: c.warps, wgmma, fa3: false, stages: 2, threads: c.warps * 32, smemBytes };
 }
 
 /** rows: the smallest of 4, 8, 16 that holds G·Lq (16 with several row groups beyond that). */
@@ -218,6 +256,8 @@ export function configDefines(fwd: FwdConfig, bwd: BwdConfig, decodeRows: number
     FLEX_BWD_BMQ: bwd.bmq,
     FLEX_BWD_WARPS: bwd.warps,
     FLEX_BWD_WGMMA: bwd.wgmma ? 1 : 0,
+    FLEX_BWD_FA3: bwd.fa3 ? 1 : 0,
+    FLEX_BWD_STAGES: bwd.stages,
     FLEX_DEC_ROWS: decodeRows,
   };
 }

@@ -11,7 +11,7 @@ import type { ModArguments } from './mod-arguments.js';
 import type { CudaNative, DevicePtr } from './native.js';
 import { packBwdArgs, packDecodeArgs, packFwdArgs, type Dims } from './kernel-args.js';
 import { isIdentityScoreMod, renderPrelude, type RenderedPrelude } from './renderer.js';
-import { fa3TensorMaps } from './tensor-maps.js';
+import { bwdFa3TensorMaps, fa3TensorMaps } from './tensor-maps.js';
 
 /** See RenderOptions.indexLimit: shapes below it share one source; longer ones get the plain casts. */
 const INDEX_LIMIT = 2 ** 22;
@@ -34,6 +34,8 @@ export interface TargetDevice {
   smCount: number;
   /** the Hopper forward body (CudaBackendOptions.hopperForward): persistent ('fa3') or per-CTA ('wg') */
   hopperBody: 'fa3' | 'wg';
+  /** the Hopper backward body (CudaBackendOptions.hopperBackward): FA3-class ('fa3') or session 3's ('classic') */
+  hopperBackward: 'fa3' | 'classic';
 }
 
 export function selectKernels(p: AttentionProblem, target: TargetDevice): KernelSelection {
@@ -45,7 +47,7 @@ export function selectKernels(p: AttentionProblem, target: TargetDevice): Kernel
     hopper: target.arch === 'sm_90a',
     hopperBody: target.hopperBody,
   });
-  const backward = bwdConfig(p.dtype, p.E, p.Ev);
+  const backward = bwdConfig(p.dtype, p.E, p.Ev, { hopper: target.arch === 'sm_90a', hopperBody: target.hopperBackward, kvBroadcast: p.kvBatch !== p.B });
   const decodeRows = p.groupSize * p.Lq;
   // the prelude always carries the decoder's row count (one source per mod and shape class)
   const decodeShape = decodeConfig(p.dtype, p.E, p.Ev, decodeRows);
@@ -170,11 +172,16 @@ export async function backwardLaunch(ctx: LaunchContext, sel: KernelSelection, i
     table: p.blockMask ? mem.tileTable(tileTables(p.blockMask, c.bmq, c.bn, { batch: p.B, heads: p.Hq }), 'q-major') : null,
     kvBatchStrides: kvBatchStrides(p),
   });
-  const m = await ctx.modules.load(sel.rendered.prelude, 'bwd', { flex_bwd_dkdv: c.smemBytes });
+  const m = await ctx.modules.load(sel.rendered.prelude, c.fa3 ? 'bwdFa3' : 'bwd', { flex_bwd_dkdv: c.smemBytes });
+  // the FA3-class body streams Q and dO (and reads K, V) through TMA: four tensor maps after the
+  // params structs (bwdConfig selects it only for 16-bit types and a K/V per batch)
+  const maps = c.fa3 && p.dtype !== 'f32'
+    ? bwdFa3TensorMaps(n, { ...dimsOf(p), dtype: p.dtype, q: io.q, dout: io.dout, k: io.k, v: io.v, E: p.E, Ev: p.Ev, kvBatchStrides: [p.Hkv * p.Lkv * p.E, p.Hkv * p.Lkv * p.Ev], bm: c.bmq, bn: c.bn })
+    : [];
   return () => {
     for (const g of mods.grads.values()) n.memsetD8(g.ptr, 0, g.bytes);
     n.launch(m.fns.flex_bwd_preprocess!, [ceilDiv(rows, 8), 1, 1], [256, 1, 1], 0, 0n, [args]);
-    n.launch(m.fns.flex_bwd_dkdv!, [ceilDiv(p.Lkv, c.bn), p.Hkv, p.B], [c.threads, 1, 1], c.smemBytes, 0n, [args, mods.scoreParams, mods.maskParams]);
+    n.launch(m.fns.flex_bwd_dkdv!, [ceilDiv(p.Lkv, c.bn), p.Hkv, p.B], [c.threads, 1, 1], c.smemBytes, 0n, [args, mods.scoreParams, mods.maskParams, ...maps]);
     n.launch(m.fns.flex_bwd_dq_convert!, [Math.min(4096, ceilDiv(rows * p.E, 256)), 1, 1], [256, 1, 1], 0, 0n, [args]);
   };
 }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CU } from './native';
-import { fa3TensorMaps, type Fa3MapInputs } from './tensor-maps';
+import { bwdFa3TensorMaps, fa3TensorMaps, type Fa3MapInputs } from './tensor-maps';
 
 // what the driver would be asked for, call by call
 function recordMaps(x: Fa3MapInputs) {
@@ -65,6 +65,32 @@ describe('the persistent Hopper forward\'s tensor maps', () => {
           // the copy engine needs 16-byte multiples
           for (const st of m.strides) expect(st % 16).toBe(0);
         }
+      }),
+    );
+  });
+});
+
+describe('the FA3-class Hopper backward\'s tensor maps', () => {
+  it('are Q, dO (rank 3, boxes of 64 x the q tile), K, V (rank 4, boxes of 64 x the kv tile), in that order', () => {
+    fc.assert(
+      fc.property(shape, (s) => {
+        const Hq = s.Hkv * s.group;
+        const calls: { address: bigint; dims: number[]; strides: number[]; box: number[] }[] = [];
+        const x = {
+          dtype: s.dtype, q: 0x1000n, k: 0x2000n, v: 0x3000n, dout: 0x4000n, B: s.B, Hq, Hkv: s.Hkv, Lq: s.Lq, Lkv: s.Lkv,
+          E: s.E, Ev: s.Ev, kvBatchStrides: [s.Hkv * s.Lkv * s.E, s.Hkv * s.Lkv * s.Ev] as const, bm: s.bm, bn: s.bn,
+        };
+        const maps = bwdFa3TensorMaps({ tensorMapEncodeTiled: (_t, address, dims, strides, box) => (calls.push({ address, dims, strides, box }), new ArrayBuffer(128)) }, x);
+        expect(maps).toHaveLength(4);
+        expect(calls.map((c) => c.address)).toEqual([0x1000n, 0x4000n, 0x2000n, 0x3000n]);
+        expect(calls[0]!.dims).toEqual([s.E, s.Lq, s.B * Hq]);
+        expect(calls[1]!.dims).toEqual([s.Ev, s.Lq, s.B * Hq]);
+        expect(calls[1]!.strides).toEqual([s.Ev * 2, s.Lq * s.Ev * 2]);
+        for (const c of calls.slice(0, 2)) expect(c.box).toEqual([64, s.bm, 1]);
+        // K and V exactly as the forward encodes them
+        const fwd: typeof calls = [];
+        fa3TensorMaps({ tensorMapEncodeTiled: (_t, address, dims, strides, box) => (fwd.push({ address, dims, strides, box }), new ArrayBuffer(128)) }, x);
+        expect(calls.slice(2)).toEqual(fwd.slice(1));
       }),
     );
   });

@@ -18,16 +18,32 @@ export interface Fa3MapInputs extends AttentionShape {
   bn: number;
 }
 
-/** The three 128-byte kernel parameters tq, tk, tv, in launch order. */
-export function fa3TensorMaps(native: Pick<CudaNative, 'tensorMapEncodeTiled'>, x: Fa3MapInputs): ArrayBuffer[] {
+function encoders(native: Pick<CudaNative, 'tensorMapEncodeTiled'>, x: Fa3MapInputs) {
   const type = x.dtype === 'f16' ? CU.TENSOR_MAP_DATA_TYPE_FLOAT16 : CU.TENSOR_MAP_DATA_TYPE_BFLOAT16;
   const swizzle = CU.TENSOR_MAP_SWIZZLE_128B;
-  const q = native.tensorMapEncodeTiled(type, x.q, [x.E, x.Lq, x.B * x.Hq], [x.E * 2, x.Lq * x.E * 2], [64, x.bm, 1], swizzle);
+  // [B·Hq, Lq, e] in boxes of 64 columns x bm rows (Q; the backward's dO)
+  const rows = (base: DevicePtr, e: number) =>
+    native.tensorMapEncodeTiled(type, base, [e, x.Lq, x.B * x.Hq], [e * 2, x.Lq * e * 2], [64, x.bm, 1], swizzle);
   const kv = (base: DevicePtr, e: number, batchStride: number) => {
     // the batch stride of a broadcast (one batch) is never followed; any valid value serves
     const stride = batchStride !== 0 ? batchStride : x.Hkv * x.Lkv * e;
     const batches = batchStride !== 0 ? x.B : 1;
     return native.tensorMapEncodeTiled(type, base, [e, x.Lkv, x.Hkv, batches], [e * 2, x.Lkv * e * 2, stride * 2], [64, x.bn, 1, 1], swizzle);
   };
-  return [q, kv(x.k, x.E, x.kvBatchStrides[0]), kv(x.v, x.Ev, x.kvBatchStrides[1])];
+  return { rows, kv };
+}
+
+/** The three 128-byte kernel parameters tq, tk, tv, in launch order. */
+export function fa3TensorMaps(native: Pick<CudaNative, 'tensorMapEncodeTiled'>, x: Fa3MapInputs): ArrayBuffer[] {
+  const { rows, kv } = encoders(native, x);
+  return [rows(x.q, x.E), kv(x.k, x.E, x.kvBatchStrides[0]), kv(x.v, x.Ev, x.kvBatchStrides[1])];
+}
+
+/**
+ * The FA3-class Hopper backward's (kernels/flex_bwd_fa3.cuh) four parameters tq, tdo, tk, tv:
+ * Q and dO as rank 3 in boxes of 64 x bm (its q tile), K and V as rank 4 in boxes of 64 x bn.
+ */
+export function bwdFa3TensorMaps(native: Pick<CudaNative, 'tensorMapEncodeTiled'>, x: Fa3MapInputs & { dout: DevicePtr }): ArrayBuffer[] {
+  const { rows, kv } = encoders(native, x);
+  return [rows(x.q, x.E), rows(x.dout, x.Ev), kv(x.k, x.E, x.kvBatchStrides[0]), kv(x.v, x.Ev, x.kvBatchStrides[1])];
 }

@@ -71,7 +71,10 @@ const SPECIAL_MAX_SCORES: ConformanceCase[] = (() => {
 })();
 
 async function main() {
-  const cuda = await createCudaBackend({ hopperForward: process.env.CONF_HOPPER_FORWARD === 'per-cta' ? 'per-cta' : 'persistent' });
+  const cuda = await createCudaBackend({
+    hopperForward: process.env.CONF_HOPPER_FORWARD === 'per-cta' ? 'per-cta' : 'persistent',
+    hopperBackward: process.env.CONF_HOPPER_BACKWARD === 'classic' ? 'classic' : 'warp-specialized',
+  });
   // memory growth over repeated calls (same kernels: no compiles after the first)
   const mc = CONFORMANCE_CASES[1]!;
   const mx = caseInputs(mc, 'bf16', 3);
