@@ -2,7 +2,7 @@
 # Packs one GPU-machine session into .devrun/ (git-ignored) through the repo's one bundle step
 # (scripts/bundle.mjs): the bench (with kernels/ beside it: the CUDA backend reads ../kernels), the
 # WebGPU conformance runner, the CUDA conformance runner with the built addon, then the harness
-# binaries (nvcc, here; HARNESS_MODS, default "noop softcap_approx") and the Node/Dawn/Vulkan carry
+# binaries (nvcc, here; HARNESS_MODS, default every mod) and the Node/Dawn/Vulkan carry
 # (shared/device/prepare.sh). Run from the repo root after `npm test` or a build:
 #   bash scripts/device/pack.sh
 # then: device run, carry [".device-carry", ".devrun"], command `bash scripts/device/run.sh`.
@@ -11,11 +11,14 @@ cd "$(git rev-parse --show-toplevel)"
 D=.devrun
 rm -rf "$D" && mkdir -p "$D"
 node scripts/bundle.mjs bench "$D/bench" --no-ort
-node scripts/bundle.mjs webgpu-conformance "$D/webgpu"
+# PACK_WEBGPU=0: a CUDA-only session (smaller carry)
+[ "${PACK_WEBGPU:-1}" = 0 ] || node scripts/bundle.mjs webgpu-conformance "$D/webgpu"
 [ -f packages/backend-cuda/build/Release/flexattn_cuda.node ] || npx -y pnpm@"$(node -p "require('./package.json').packageManager.split('@')[1]")" --filter @flexattn/backend-cuda build:native
 # the CUDA conformance runner with kernels/ and the addon beside it (bin/flexattn_cuda.node)
 node scripts/bundle.mjs cuda-conformance "$D/cconf"
-HARNESS_MODS=${HARNESS_MODS:-"noop softcap_approx"}
+# every harness mod by default (run.sh's fa3 step checks and times each); HARNESS_BIN reuses binaries built earlier
+HARNESS_MODS=${HARNESS_MODS:-"noop causal swa softcap softcap_approx alibi document alibi_rc document_rc"}
+if [ -n "${HARNESS_BIN:-}" ]; then mkdir -p "$D/hbin" && cp "$HARNESS_BIN"/* "$D/hbin/"; fi
 make -C packages/backend-cuda/harness -j"$(nproc)" BIN="$PWD/$D/hbin" $(printf "$PWD/$D/hbin/%s " $HARNESS_MODS) >"$D/harness-build.log" 2>&1 \
   || { tail -20 "$D/harness-build.log"; exit 1; }
 # shared/ sits beside the main checkout (../shared there; a worktree finds it through git's common dir)

@@ -4,24 +4,33 @@
 # (what is cut off is skipped, not lost); MODS narrows cuda-bench's mods. Logs and JSON under $OUT; a short summary on stdout.
 #   STEPS (default all, in this order):
 #     cuda-bench   flexattn-bench, CUDA vs PyTorch FlexAttention, the blog mods + softcap_approx, fwd
+#                  (BENCH_PASS=both: fwd+bwd too; BENCH_SHAPES: default L8192 L4096)
 #     wgpu-decode  flexattn-bench decode suite on WebGPU (f32)
-#     ws           the harness's warp-specialised forward: checks, then Hopper bodies side by side
-#     cuda-conf    the ir conformance suite through the addon (bf16, f16; CONF_WS=1 as well with ws)
+#     fa3          the harness's persistent Hopper forward: its checks for every mod (HMODS), then the
+#                  Hopper bodies' forward timings side by side (FA3_TIME=0: checks only)
+#     cuda-conf    the ir conformance suite through the addon (CONF_DTYPES, default bf16,f16)
 #     wgpu-conf    the ir conformance suite on WebGPU
 #   and, by name only:
 #     wgpu-decode-wall  the decode suite timed by wall clock (GPU timestamps off): a cross-check
-#     ws-bench     CUDA forward with the warp-specialised body, then the default body (no peer)
-#     sanitize     compute-sanitizer memcheck of the harness's warp-specialised checks, where installed
+#     check        the harness's full checks (every body) for HARNESS_MODS (default causal)
+#     sass         SASS of the persistent forward: HGMMA / setmaxnreg / TMA / local-memory counts
+#     sanitize     compute-sanitizer memcheck and racecheck of the harness's persistent-forward checks
+#     ncu          Nsight Compute on the persistent forward (noop D128 and D64): tensor pipe, stalls
 #     harness      every packed harness binary (pack.sh's HARNESS_MODS): correctness (`check`), then timings (`time`)
 set -u
 cd "$(dirname "$0")/../.."
 source .device-carry/setup.sh
 # the bench records this commit (the GPU machine's copy of .git may be an older one)
 export FLEXATTN_COMMIT=$(cat .devrun/commit 2>/dev/null || echo unknown)
+# harness binaries may travel compressed (the carry is limited to 64 MiB)
+[ -f .devrun/hbin.tar.xz ] && tar xJf .devrun/hbin.tar.xz -C .devrun
 export FLEXATTN_CUDA_ADDON=$PWD/.devrun/cconf/bin/flexattn_cuda.node FLEXATTN_CUDA_CACHE=/tmp/flexattn-cache PYTHONUNBUFFERED=1
 MODS=${MODS:-noop,causal,alibi,softcap,softcap_approx,relpos,sliding_window_causal,prefix_lm,document,softcap_causal}
-D=.devrun O=${OUT:-$PWD/out} BUDGET=${BUDGET:-540} STEPS=${STEPS:-"cuda-bench wgpu-decode ws cuda-conf wgpu-conf"}
-mkdir -p "$O"; t0=$(date +%s)
+# logs gather in a work folder; at the end they travel back as one archive (the device returns at
+# most 8 files) beside the bench JSON/tables
+D=.devrun OUTDIR=${OUT:-$PWD/out} O=/tmp/flexattn-out BUDGET=${BUDGET:-540} STEPS=${STEPS:-"cuda-bench wgpu-decode fa3 cuda-conf wgpu-conf"}
+HMODS=${HMODS:-"noop causal swa softcap softcap_approx alibi document alibi_rc document_rc"} HANG='' 
+rm -rf "$O"; mkdir -p "$O"; t0=$(date +%s)
 stamp() { echo "## $1 at $(( $(date +%s) - t0 )) s"; }
 # a step's timeout: its own cap, or what is left of BUDGET
 cap() { local left=$(( BUDGET - ($(date +%s) - t0) )); echo $(( left < $1 ? (left > 5 ? left : 5) : $1 )); }
@@ -31,7 +40,7 @@ bench() {
   timeout "$(cap "$c")" node $D/bench/bin/flexattn-bench.mjs --no-block-masks "$@" --json "$O/$name.json" 2>&1 |
     tee "$O/$name.txt" | grep -E " bf16 |^decode |FAIL|rror"
 }
-CUDA_FWD="--suite full --dtype bf16 --backends cuda --pass fwd --iterations 10 --warmup 3"
+CUDA_FWD="--suite full --dtype bf16 --backends cuda --pass ${BENCH_PASS:-fwd} --iterations 10 --warmup 3"
 DECODE="--suite decode --backends webgpu --dtype f32"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv,noheader | tee "$O/gpu.txt"
 echo "packed at commit $FLEXATTN_COMMIT"
@@ -39,36 +48,63 @@ for step in $STEPS; do
   stamp "$step"
   case $step in
     cuda-bench)
-      for shape in L8192 L4096; do bench 240 "cuda-$shape" $CUDA_FWD --shapes "$shape" --mods "$MODS" --peer torch; done ;;
+      for shape in ${BENCH_SHAPES:-L8192 L4096}; do bench "${BENCH_CAP:-240}" "cuda-$shape" $CUDA_FWD --shapes "$shape" --mods "$MODS" --peer torch; done ;;
     wgpu-decode)
       bench 90 wgpu-decode $DECODE ;;
-    ws)
-      for m in softcap_approx noop; do
-        timeout "$(cap 40)" $D/hbin/$m checkws >"$O/ws-check-$m.txt" 2>&1; echo "rc=$?" >>"$O/ws-check-$m.txt"
-        grep -E "FAIL|failures|rc=" "$O/ws-check-$m.txt"
+    fa3)
+      # a timeout (rc 124) is a hang: the later harness steps are skipped, so it costs one cap only
+      for m in $HMODS; do
+        [ -z "$HANG" ] || break
+        timeout "$(cap 45)" $D/hbin/$m checkfa3 >"$O/fa3-check-$m.txt" 2>&1; rc=$?; echo "rc=$rc" >>"$O/fa3-check-$m.txt"
+        [ $rc = 124 ] && HANG=$m
+        grep -E "FAIL|failures|rc=|rror" "$O/fa3-check-$m.txt" | tr '\n' ' '; echo
       done
-      for m in noop softcap_approx; do
-        timeout "$(cap 60)" $D/hbin/$m hopper 2>&1 | grep -E "TIME|rror" | tee -a "$O/ws-times.txt" | grep -v FA2 | sed -E 's/ +/ /g'
+      for m in $HMODS; do
+        [ -z "$HANG" ] && [ "${FA3_TIME:-1}" = 1 ] || break
+        timeout "$(cap 60)" $D/hbin/$m hopper 2>&1 | grep -E "TIME|rror" | tee -a "$O/fa3-times.txt" | sed -E 's/ +/ /g; s/ -> ours.theirs speed/ x/'
+      done ;;
+    check)
+      for m in ${HARNESS_MODS:-causal}; do
+        [ -z "$HANG" ] || break
+        timeout "$(cap 90)" $D/hbin/$m check >"$O/check-$m.txt" 2>&1; echo "rc=$?" >>"$O/check-$m.txt"
+        grep -E "FAIL|failures|rc=|rror" "$O/check-$m.txt" | tr '\n' ' '; echo
+      done ;;
+    sass)
+      ob=$(command -v cuobjdump || ls /usr/local/cuda*/bin/cuobjdump 2>/dev/null | head -1)
+      for m in noop softcap alibi document; do
+        "$ob" -sass $D/hbin/$m > "$O/$m.sass" 2>&1
+        awk -v m=$m '/Function : /{f=$3} f ~ /k_fa3/ {if ($0 ~ /HGMMA/) h[f]++; if ($0 ~ /USETMAXREG/) r[f]++; if ($0 ~ /UTMALDG/) t[f]++; if ($0 ~ /(LDL|STL)/) l[f]++}
+             END {for (f in h) printf "SASS %s %s HGMMA %d USETMAXREG %d UTMALDG %d LDL/STL %d\n", m, substr(f, 18, 40), h[f], r[f], t[f], l[f]}' "$O/$m.sass"
+        gzip -f "$O/$m.sass"
       done ;;
     cuda-conf)
-      for ws in 0 1; do
-        CONF_WS=$ws CONF_DTYPES=bf16,f16 timeout "$(cap 200)" node $D/cconf/bin/run.mjs >"$O/cuda-conf-ws$ws.txt" 2>&1; echo "rc=$?" >>"$O/cuda-conf-ws$ws.txt"
-        grep -E "FAIL|CONF [0-9]+ failures|memory|rc=" "$O/cuda-conf-ws$ws.txt" | head -8
-      done ;;
+      [ -z "$HANG" ] || continue
+      CONF_DTYPES=${CONF_DTYPES:-bf16,f16} timeout "$(cap ${CONF_CAP:-200})" node $D/cconf/bin/run.mjs >"$O/cuda-conf.txt" 2>&1; echo "rc=$?" >>"$O/cuda-conf.txt"
+      grep -E "FAIL|CONF [0-9]+ failures|memory|elapsed|rc=" "$O/cuda-conf.txt" | head -12 ;;
     wgpu-conf)
       timeout "$(cap 90)" node $D/webgpu/conformance.mjs >"$O/wgpu-conf.txt" 2>&1; echo "rc=$?" >>"$O/wgpu-conf.txt"
       grep -E "FAIL|failures|rc=" "$O/wgpu-conf.txt" | head ;;
     wgpu-decode-wall)
       bench 90 wgpu-decode-wall $DECODE --backend-options '{"webgpu":{"timestamps":false}}' ;;
-    ws-bench)
-      bench 150 ws-bench-ws $CUDA_FWD --shapes L8192,L4096 --mods "$MODS" --backend-options '{"cuda":{"warpSpecializedForward":true}}'
-      bench 150 ws-bench-default $CUDA_FWD --shapes L8192,L4096 --mods "$MODS" ;;
     sanitize)
+      [ -z "$HANG" ] || continue
       cs=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
-      if [ -z "$cs" ]; then echo "no compute-sanitizer; CUDA tools: $(ls -d /usr/local/cuda*/bin 2>/dev/null)"; else
-        timeout "$(cap 120)" "$cs" --tool memcheck --show-backtrace device $D/hbin/noop checkws >"$O/sanitize.txt" 2>&1; echo "rc=$?" >>"$O/sanitize.txt"
-        grep -vE "^CHECK .* ok" "$O/sanitize.txt" | head -40
-      fi ;;
+      for tool in memcheck racecheck; do
+        timeout "$(cap 120)" "$cs" --tool $tool --show-backtrace device $D/hbin/causal checkfa3 >"$O/sanitize-$tool.txt" 2>&1; echo "rc=$?" >>"$O/sanitize-$tool.txt"
+        echo "$tool: $(grep -E "ERROR SUMMARY|RACECHECK SUMMARY|failures|rc=" "$O/sanitize-$tool.txt" | tr '\n' ' ')"
+      done ;;
+    ncu)
+      [ -z "$HANG" ] || continue
+      nc=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
+      # first timed launches of `noop hopper`'s persistent configs (3 warm-up + 20 timed each; D128:
+      # A128, A128s3, A128e, then D64: A64, A64w3, A64e): A128, A64, A64e
+      for sk in ${NCU_LAUNCHES:-3:d128 72:d64 118:d64e}; do
+        timeout "$(cap 120)" "$nc" -k regex:k_fa3 --launch-skip ${sk%%:*} --launch-count 1 --section SpeedOfLight --section ComputeWorkloadAnalysis \
+          --section WarpStateStats --section LaunchStats --section Occupancy --section MemoryWorkloadAnalysis --section InstructionStats \
+          --metrics 'regex:^sm__pipe_.*cycles_active\.avg\.pct_of_peak_sustained_active$,regex:^sm__inst_executed_pipe_(xu|fma|alu|fmaheavy)\.avg\.pct_of_peak_sustained_active$,regex:^smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio$' \
+          $D/hbin/noop hopper >"$O/ncu-${sk##*:}.txt" 2>&1
+      done
+      grep -hE "k_fa3|Duration|Compute \(SM\) Throughput|Memory Throughput|Issue Slots Busy|Registers Per|Warp Cycles Per Issued|L2 Hit|sm__pipe_(tensor|xu|fma|alu|shared)|pipe_xu|issue_stalled_(barrier|long|short|wait|math|mio|lg|no_inst|not_sel|selected|dispatch|membar|branch|sleeping|tex|drain|misc|imc)|==ERR|==WARN" "$O"/ncu-*.txt | sed -E 's/ +/ /g' | cut -c1-110 | head -60 ;;
     harness)
       for m in $(ls $D/hbin); do
         timeout "$(cap 120)" $D/hbin/$m check >"$O/harness-check-$m.txt" 2>&1; echo "rc=$?" >>"$O/harness-check-$m.txt"
@@ -82,3 +118,6 @@ for step in $STEPS; do
   esac
 done
 stamp done
+mkdir -p "$OUTDIR"
+cp "$O"/cuda-L*.json "$O"/cuda-L*.txt "$OUTDIR"/ 2>/dev/null
+tar czf "$OUTDIR/logs.tgz" -C "$O" . && ls "$OUTDIR"

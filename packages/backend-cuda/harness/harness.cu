@@ -1,6 +1,8 @@
 // flexattn CUDA kernel harness: correctness against a float64 CPU reference, then timing.
 // Built once per mod (make MOD=causal): the mod header (generated, gen/<mod>.h) holds the prelude
 // the renderer generates plus the host-side reference of the same mod. See harness/README.md.
+#include <cuda.h>
+#include <cudaTypedefs.h>
 #include <cuda_runtime.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -31,9 +33,10 @@
 #include MOD_FILE
 #include "../kernels/common.cuh"
 #include "../kernels/wgmma.cuh"
+#include "../kernels/tma.cuh"
 #include "../kernels/flex_fwd.cuh"
 #include "../kernels/flex_fwd_wg.cuh"
-#include "../kernels/flex_fwd_ws.cuh"
+#include "../kernels/flex_fwd_fa3.cuh"
 #include "../kernels/flex_fwd_entry.cuh"
 #include "../kernels/flex_bwd.cuh"
 #include "../kernels/flex_decode.cuh"
@@ -48,6 +51,12 @@
 template <class C, typename T>
 __global__ void __launch_bounds__(C::LAUNCH_THREADS, C::MINB) k_fwd(const FlexFwdArgs a, const FlexScoreParams sp, const FlexMaskParams mp) {
   flex::fwd_16bit<C, T>(a, sp, mp);
+}
+template <class C, typename T>
+__global__ void __launch_bounds__(C::LAUNCH_THREADS, 1)
+    k_fa3(const FlexFwdArgs a, const FlexScoreParams sp, const FlexMaskParams mp, const __grid_constant__ FlexTensorMap tq,
+          const __grid_constant__ FlexTensorMap tk, const __grid_constant__ FlexTensorMap tv) {
+  flex::fwd_fa3<C, T>(a, sp, mp, tq, tk, tv);
 }
 template <int D, int DV>
 __global__ void __launch_bounds__(256) k_fwd_f32(const FlexFwdArgs a, const FlexScoreParams sp, const FlexMaskParams mp) {
@@ -233,14 +242,15 @@ static DevTable build_table(const std::vector<uint8_t>& cls, int mB, int mH, int
 // float64 reference (forward + backward), semantics of api.md
 // ------------------------------------------------------------------------------------------------
 struct Ref {
-  std::vector<double> out, lse, dq, dk, dv, gslope;
+  std::vector<double> out, lse, maxs, dq, dk, dv, gslope;
 };
 static void reference(const ModCtx& c, int B, int Hq, int Hkv, int Lq, int Lkv, int E, int Ev, double scale,
                       const std::vector<float>& q, const std::vector<float>& k, const std::vector<float>& v,
-                      const std::vector<float>* dO, Ref& r) {
+                      const std::vector<float>* dO, Ref& r, const std::vector<float>* dlse = nullptr) {
   const int G = Hq / Hkv;
   r.out.assign((size_t)B * Hq * Lq * Ev, 0);
   r.lse.assign((size_t)B * Hq * Lq, 0);
+  r.maxs.assign((size_t)B * Hq * Lq, 0);
   if (dO) {
     r.dq.assign((size_t)B * Hq * Lq * E, 0);
     r.dk.assign((size_t)B * Hkv * Lkv * E, 0);
@@ -265,6 +275,7 @@ static void reference(const ModCtx& c, int B, int Hq, int Hkv, int Lq, int Lkv, 
           mx = std::max(mx, post[j]);
         }
         const size_t row = ((size_t)b * Hq + h) * Lq + i;
+        r.maxs[row] = mx;
         if (mx == -INFINITY) { r.lse[row] = -INFINITY; continue; }
         double sum = 0;
         for (int j = 0; j < Lkv; ++j) { p[j] = vis[j] ? std::exp(post[j] - mx) : 0; sum += p[j]; }
@@ -277,7 +288,7 @@ static void reference(const ModCtx& c, int B, int Hq, int Hkv, int Lq, int Lkv, 
         }
         if (!dO) continue;
         const float* doi = &(*dO)[row * Ev];
-        double delta = 0;
+        double delta = dlse ? -(double)(*dlse)[row] : 0.0;  // dlse adds dlse·P to dS: delta − dlse
         for (int j = 0; j < Lkv; ++j) {
           const float* vj = &v[(((size_t)b * Hkv + hk) * Lkv + j) * Ev];
           double acc = 0;
@@ -307,14 +318,87 @@ static void reference(const ModCtx& c, int B, int Hq, int Hkv, int Lq, int Lkv, 
 // ------------------------------------------------------------------------------------------------
 // launchers
 // ------------------------------------------------------------------------------------------------
-template <class C, typename T> void launch_fwd(const FlexFwdArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp) {
+// ---- the persistent Hopper forward (flex_fwd_fa3.cuh): tensor maps, grid ----------------------
+template <class C> struct IsFa3 : std::false_type {};
+template <int D, int DV, int BN, int NCWG, int ST, int EMU> struct IsFa3<flex::Fa3Cfg<D, DV, BN, NCWG, ST, EMU>> : std::true_type {};
+
+// cuTensorMapEncodeTiled through the runtime's driver entry point (no -lcuda): a rank-R map of 16-bit
+// elements, 128-byte swizzle, zero fill outside the tensor. dims innermost first; strides: bytes of
+// dims 1..R-1.
+template <typename T>
+static FlexTensorMap encode_map(const void* base, int rank, const cuuint64_t* dims, const cuuint64_t* strides,
+                                const cuuint32_t* box) {
+  static PFN_cuTensorMapEncodeTiled_v12000 encode = nullptr;
+  if (!encode) {
+    cudaDriverEntryPointQueryResult q;
+    CK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", reinterpret_cast<void**>(&encode), 12000,
+                                        cudaEnableDefault, &q));
+    if (q != cudaDriverEntryPointSuccess || !encode) { fprintf(stderr, "no cuTensorMapEncodeTiled\n"); exit(1); }
+  }
+  const cuuint32_t es[4] = {1, 1, 1, 1};
+  CUtensorMap m;
+  const CUresult r = encode(&m, std::is_same<T, __half>::value ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16,
+                            rank, const_cast<void*>(base), dims, strides, box, es, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                            CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS) { fprintf(stderr, "cuTensorMapEncodeTiled failed: %d (rank %d)\n", (int)r, rank); exit(1); }
+  FlexTensorMap f;
+  static_assert(sizeof(CUtensorMap) == sizeof(FlexTensorMap), "tensor map size");
+  memcpy(&f, &m, sizeof f);
+  return f;
+}
+struct Fa3Maps { FlexTensorMap q, k, v; };
+// Q [B·Hq, Lq, E] in boxes of 64 columns x BM rows; K / V [Bkv, Hkv, Lkv, E] in boxes of 64 x BN
+// (batch stride 0: Bkv = 1, the kernel reads batch 0)
+template <class C, typename T> Fa3Maps fa3_maps(const FlexFwdArgs& a) {
+  Fa3Maps m;
+  const cuuint64_t qd[3] = {(cuuint64_t)C::D, (cuuint64_t)a.Lq, (cuuint64_t)a.B * a.Hq};
+  const cuuint64_t qs[2] = {(cuuint64_t)C::D * 2, (cuuint64_t)a.Lq * C::D * 2};
+  const cuuint32_t qb[3] = {64, (cuuint32_t)C::BM, 1};
+  m.q = encode_map<T>(a.q, 3, qd, qs, qb);
+  auto kv = [&](const void* base, int E, long long bs) {
+    const cuuint64_t d[4] = {(cuuint64_t)E, (cuuint64_t)a.Lkv, (cuuint64_t)a.Hkv, (cuuint64_t)(bs != 0 ? a.B : 1)};
+    const cuuint64_t st[3] = {(cuuint64_t)E * 2, (cuuint64_t)a.Lkv * E * 2,
+                              (cuuint64_t)(bs != 0 ? bs : (long long)a.Hkv * a.Lkv * E) * 2};
+    const cuuint32_t bx[4] = {64, (cuuint32_t)C::BN, 1, 1};
+    return encode_map<T>(base, 4, d, st, bx);
+  };
+  m.k = kv(a.k, C::D, a.k_batch_stride);
+  m.v = kv(a.v, C::DV, a.v_batch_stride);
+  return m;
+}
+static int g_sms = 0;
+static int g_fa3_ctas = 0;  // > 0: at most this many persistent CTAs (the checks exercise many tiles per CTA)
+template <class C, typename T>
+void launch_fa3(const FlexFwdArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp, const Fa3Maps& maps) {
   static bool init = false;
   if (!init) {
-    CK(cudaFuncSetAttribute(k_fwd<C, T>, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM_BYTES));
+    CK(cudaFuncSetAttribute(k_fa3<C, T>, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM_BYTES));
+    CK(cudaDeviceGetAttribute(&g_sms, cudaDevAttrMultiProcessorCount, 0));
     init = true;
   }
-  dim3 grid((a.Lq + C::BM - 1) / C::BM, a.Hq, a.B);
-  k_fwd<C, T><<<grid, C::LAUNCH_THREADS, C::SMEM_BYTES>>>(a, sp, mp);
+  const int tiles = (a.Lq + C::BM - 1) / C::BM * a.Hq * a.B;
+  int ctas = std::min(tiles, g_sms);
+  if (g_fa3_ctas > 0) ctas = std::min(ctas, g_fa3_ctas);
+  k_fa3<C, T><<<ctas, C::LAUNCH_THREADS, C::SMEM_BYTES>>>(a, sp, mp, maps.q, maps.k, maps.v);
+}
+
+template <class C, typename T> void launch_fwd(const FlexFwdArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp) {
+  if constexpr (IsFa3<C>::value) {
+    launch_fa3<C, T>(a, sp, mp, fa3_maps<C, T>(a));
+  } else {
+    static bool init = false;
+    if (!init) {
+      CK(cudaFuncSetAttribute(k_fwd<C, T>, cudaFuncAttributeMaxDynamicSharedMemorySize, C::SMEM_BYTES));
+      init = true;
+    }
+    dim3 grid((a.Lq + C::BM - 1) / C::BM, a.Hq, a.B);
+    k_fwd<C, T><<<grid, C::LAUNCH_THREADS, C::SMEM_BYTES>>>(a, sp, mp);
+  }
+}
+// K/V batch strides of contiguous [B, Hkv, Lkv, E] tensors, or 0 (one K/V broadcast over the batch)
+static void set_kv_strides(FlexFwdArgs& a, int E, int Ev, bool bcast) {
+  a.k_batch_stride = bcast ? 0 : (long long)a.Hkv * a.Lkv * E;
+  a.v_batch_stride = bcast ? 0 : (long long)a.Hkv * a.Lkv * Ev;
 }
 template <int D, int DV> void launch_fwd_f32(const FlexFwdArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp) {
   dim3 grid((a.Lq + flex::F32_BM - 1) / flex::F32_BM, a.Hq, a.B);
@@ -356,6 +440,7 @@ template <class C, typename T> void launch_dec(const FlexDecodeArgs& a, const Fl
 // correctness
 // ------------------------------------------------------------------------------------------------
 static int g_fail = 0;
+static bool g_dlse = false;  // the backward gets a random dlse (gradient with respect to lse)
 static void report(const char* what, const char* dt, int E, int Ev, const Err& e, double tol) {
   const bool ok = e.ok(tol);
   if (!ok) g_fail++;
@@ -363,8 +448,9 @@ static void report(const char* what, const char* dt, int E, int Ev, const Err& e
          e.max_abs, e.rel, e.nan, ok ? "PASS" : "FAIL");
 }
 
+// kv_bcast: one K/V (batch stride 0) for every query batch, forward only
 template <typename T, int E, int Ev, class FC, class BC>
-void check_case(int B, int Hq, int Hkv, int Lq, int Lkv, bool use_mask_tables) {
+void check_case(int B, int Hq, int Hkv, int Lq, int Lkv, bool use_mask_tables, bool kv_bcast = false) {
   constexpr bool f32 = std::is_same<T, float>::value;
   const double tol = f32 ? 1e-4 : std::is_same<T, __half>::value ? 5e-3 : 2e-2;
   ModCtx c;
@@ -374,22 +460,37 @@ void check_case(int B, int Hq, int Hkv, int Lq, int Lkv, bool use_mask_tables) {
   HostMod::setup(c, sp, mp);
   std::vector<float> hq, hk, hv, hdo;
   T* q = rand_tensor<T>((size_t)B * Hq * Lq * E, hq);
-  T* k = rand_tensor<T>((size_t)B * Hkv * Lkv * E, hk);
-  T* v = rand_tensor<T>((size_t)B * Hkv * Lkv * Ev, hv);
+  const int Bk = kv_bcast ? 1 : B;
+  T* k = rand_tensor<T>((size_t)Bk * Hkv * Lkv * E, hk);
+  T* v = rand_tensor<T>((size_t)Bk * Hkv * Lkv * Ev, hv);
+  if (kv_bcast) {  // the reference sees the same K/V in every batch
+    const std::vector<float> k1 = hk, v1 = hv;
+    for (int b = 1; b < B; ++b) { hk.insert(hk.end(), k1.begin(), k1.end()); hv.insert(hv.end(), v1.begin(), v1.end()); }
+  }
   T* dO = rand_tensor<T>((size_t)B * Hq * Lq * Ev, hdo);
   const size_t nO = (size_t)B * Hq * Lq * Ev, nL = (size_t)B * Hq * Lq;
   T *out, *dq, *dk, *dv;
-  float *lse, *delta, *dqa;
+  float *lse, *delta, *dqa, *maxs;
   CK(cudaMalloc(&out, nO * sizeof(T)));
   CK(cudaMalloc(&lse, nL * 4));
+  CK(cudaMalloc(&maxs, nL * 4));
   CK(cudaMalloc(&delta, nL * 4));
   CK(cudaMalloc(&dqa, nL * E * 4));
   CK(cudaMalloc(&dq, nL * E * sizeof(T)));
   CK(cudaMalloc(&dk, (size_t)B * Hkv * Lkv * E * sizeof(T)));
   CK(cudaMalloc(&dv, (size_t)B * Hkv * Lkv * Ev * sizeof(T)));
   const double scale = 1.0 / std::sqrt((double)E);
+  std::vector<float> hdlse;
+  float* ddlse = nullptr;
+  if (g_dlse) {
+    std::normal_distribution<float> nd(0.f, 1.f);
+    hdlse.resize(nL);
+    for (auto& x : hdlse) x = nd(rng);
+    CK(cudaMalloc(&ddlse, nL * 4));
+    CK(cudaMemcpy(ddlse, hdlse.data(), nL * 4, cudaMemcpyHostToDevice));
+  }
   Ref r;
-  reference(c, B, Hq, Hkv, Lq, Lkv, E, Ev, scale, hq, hk, hv, &hdo, r);
+  reference(c, B, Hq, Hkv, Lq, Lkv, E, Ev, scale, hq, hk, hv, &hdo, r, g_dlse ? &hdlse : nullptr);
 
   // tables with mB = B, mH = Hq (no broadcast) so per-(b, h) indexing is exercised
   const int fBM = f32 ? flex::F32_BM : FC::BM, fBN = f32 ? flex::F32_BN : FC::BN;
@@ -401,13 +502,15 @@ void check_case(int B, int Hq, int Hkv, int Lq, int Lkv, bool use_mask_tables) {
   DevTable tf = build_table(cf, B, Hq, qT, kT, false), tb = build_table(cb, B, Hq, qT2, kT2, true);
 
   char tag[64];
-  snprintf(tag, sizeof tag, "fwd%s", use_mask_tables ? "" : "(nomask)");
+  snprintf(tag, sizeof tag, "fwd%s%s", use_mask_tables ? "" : "(nomask)", kv_bcast ? "(kv bcast)" : "");
   FlexFwdArgs fa{};
-  fa.q = q; fa.k = k; fa.v = v; fa.out = out; fa.lse = lse;
+  fa.q = q; fa.k = k; fa.v = v; fa.out = out; fa.lse = lse; fa.max_scores = maxs;
   fa.bt = tf.bt; fa.B = B; fa.Hq = Hq; fa.Hkv = Hkv; fa.Lq = Lq; fa.Lkv = Lkv; fa.scale = (float)scale;
   fa.has_block_mask = use_mask_tables;
+  set_kv_strides(fa, E, Ev, kv_bcast);
   poison(out, nO * sizeof(T));
   poison(lse, nL * 4);
+  poison(maxs, nL * 4);
   if constexpr (f32) launch_fwd_f32<E, Ev>(fa, sp, mp); else launch_fwd<FC, T>(fa, sp, mp);
   CK(cudaGetLastError());
   CK(cudaDeviceSynchronize());
@@ -416,12 +519,13 @@ void check_case(int B, int Hq, int Hkv, int Lq, int Lkv, bool use_mask_tables) {
   report(tag, tname<T>(), E, Ev, compare(gout, r.out), tol);
   snprintf(tag, sizeof tag, "lse%s", use_mask_tables ? "" : "(nomask)");
   report(tag, tname<T>(), E, Ev, compare(glse, r.lse), tol);
-  if (!use_mask_tables) goto done;  // the mask is needed for the semantics below
+  report("max_scores", tname<T>(), E, Ev, compare(download(maxs, nL), r.maxs), tol);
+  if (!use_mask_tables || kv_bcast) goto done;  // the mask is needed for the semantics below
   {
     FlexBwdArgs ba{};
     ba.q = q; ba.k = k; ba.v = v; ba.out = out; ba.dout = dO; ba.lse = lse; ba.delta = delta; ba.dq_accum = dqa;
     ba.dq = dq; ba.dk = dk; ba.dv = dv; ba.bt = tb.bt; ba.B = B; ba.Hq = Hq; ba.Hkv = Hkv; ba.Lq = Lq; ba.Lkv = Lkv;
-    ba.scale = (float)scale; ba.has_block_mask = 1;
+    ba.scale = (float)scale; ba.has_block_mask = 1; ba.dlse = ddlse;
     poison(dq, nL * E * sizeof(T));
     poison(dk, (size_t)B * Hkv * Lkv * E * sizeof(T));
     poison(dv, (size_t)B * Hkv * Lkv * Ev * sizeof(T));
@@ -432,7 +536,7 @@ void check_case(int B, int Hq, int Hkv, int Lq, int Lkv, bool use_mask_tables) {
     CK(cudaGetLastError());
     CK(cudaDeviceSynchronize());
     const double btol = tol * 2;
-    report("bwd dq", tname<T>(), E, Ev, compare(download(dq, nL * E), r.dq), btol);
+    report(g_dlse ? "bwd dq (dlse)" : "bwd dq", tname<T>(), E, Ev, compare(download(dq, nL * E), r.dq), btol);
     report("bwd dk", tname<T>(), E, Ev, compare(download(dk, (size_t)B * Hkv * Lkv * E), r.dk), btol);
     report("bwd dv", tname<T>(), E, Ev, compare(download(dv, (size_t)B * Hkv * Lkv * Ev), r.dv), btol);
 #if HOST_HAS_CAPTURE
@@ -443,7 +547,7 @@ done:
   tf.free_all();
   tb.free_all();
   cudaFree(q); cudaFree(k); cudaFree(v); cudaFree(dO); cudaFree(out); cudaFree(lse); cudaFree(delta);
-  cudaFree(dqa); cudaFree(dq); cudaFree(dk); cudaFree(dv);
+  cudaFree(dqa); cudaFree(dq); cudaFree(dk); cudaFree(dv); cudaFree(maxs); cudaFree(ddlse);
 }
 
 template <typename T, int E, int Ev, int ROWS>
@@ -584,9 +688,17 @@ void time_shape(int B, int H, int L, bool do_bwd, const char* bwd_name) {
     FlexFwdArgs a{};
     a.q = q; a.k = k; a.v = v; a.out = out; a.lse = lse; a.bt = t.bt; a.B = B; a.Hq = H; a.Hkv = H; a.Lq = L;
     a.Lkv = L; a.scale = 1.f / std::sqrt((float)D); a.has_block_mask = masked;
-    const double ms = time_ms([&] { launch_fwd<FC, T>(a, sp, mp); });
+    set_kv_strides(a, D, D, false);
     char cfg[64];
-    snprintf(cfg, sizeof cfg, "BM%d BN%d W%d S%d%s%s M%d%s", FC::BM, FC::BN, FC::NWARPS, FC::STAGES, FC::MT_OUTER ? " mo" : "", FC::ONE_BLOCK ? " ob" : "", FC::MINB, FC::WS_LAUNCH ? " WS" : FC::WG_TILE ? " WG" : "");  // host side: the tile shapes (FLEX_WGMMA is 0 in the host pass)
+    double ms;
+    if constexpr (IsFa3<FC>::value) {
+      const Fa3Maps maps = fa3_maps<FC, T>(a);  // encoded once, outside the timed launches
+      ms = time_ms([&] { launch_fa3<FC, T>(a, sp, mp, maps); });
+      snprintf(cfg, sizeof cfg, "BM%d BN%d W%d S%d E%d FA3", FC::BM, FC::BN, FC::NWARPS, FC::STAGES, FC::EMU);
+    } else {
+      ms = time_ms([&] { launch_fwd<FC, T>(a, sp, mp); });
+      snprintf(cfg, sizeof cfg, "BM%d BN%d W%d S%d%s%s M%d%s", FC::BM, FC::BN, FC::NWARPS, FC::STAGES, FC::MT_OUTER ? " mo" : "", FC::ONE_BLOCK ? " ob" : "", FC::MINB, FC::WG_TILE ? " WG" : "");  // host side: the tile shapes (FLEX_WGMMA is 0 in the host pass)
+    }
     print_time("fwd", cfg, B, H, L, D, density, ms, 1.0, an ? an->fwd : 0, "flex");
     if (an && an->fa2 > 0) print_time("fwd", cfg, B, H, L, D, density, ms, 1.0, an->fa2, "FA2 ");
     if (masked) t.free_all();
@@ -606,12 +718,19 @@ void time_shape(int B, int H, int L, bool do_bwd, const char* bwd_name) {
     FlexFwdArgs a{};
     a.q = q; a.k = k; a.v = v; a.out = out; a.lse = lse; a.bt = tf.bt; a.B = B; a.Hq = H; a.Hkv = H; a.Lq = L;
     a.Lkv = L; a.scale = 1.f / std::sqrt((float)D); a.has_block_mask = masked;
+    set_kv_strides(a, D, D, false);
     FlexBwdArgs ba{};
     ba.q = q; ba.k = k; ba.v = v; ba.out = out; ba.dout = dO; ba.lse = lse; ba.delta = delta; ba.dq_accum = dqa;
     ba.dq = dq; ba.dk = dk; ba.dv = dv; ba.bt = tb.bt; ba.B = B; ba.Hq = H; ba.Hkv = H; ba.Lq = L; ba.Lkv = L;
     ba.scale = a.scale; ba.has_block_mask = masked;
     const double msb = time_ms([&] { launch_bwd<BC, T>(ba, sp, mp); });
-    const double ms = time_ms([&] { launch_fwd<FC, T>(a, sp, mp); launch_bwd<BC, T>(ba, sp, mp); });
+    double ms;
+    if constexpr (IsFa3<FC>::value) {
+      const Fa3Maps maps = fa3_maps<FC, T>(a);
+      ms = time_ms([&] { launch_fa3<FC, T>(a, sp, mp, maps); launch_bwd<BC, T>(ba, sp, mp); });
+    } else {
+      ms = time_ms([&] { launch_fwd<FC, T>(a, sp, mp); launch_bwd<BC, T>(ba, sp, mp); });
+    }
     char cfg[64];
     snprintf(cfg, sizeof cfg, "bwd BMQ%d BN%d W%d%s", BC::BMQ, BC::BN, BC::NWARPS, BC::WG ? " WG" : "");
     print_time("bwd", cfg, B, H, L, D, density, msb, 2.5, 0, "");
@@ -660,10 +779,15 @@ using F128 = FwdCfg<128, 128, 128, 64, 4, 2, true, true>;  // row-block outer + 
 using F40 = FwdCfg<40, 40, 128, 128, 4, 2>;
 using W64 = FwdCfg<64, 64, 128, 128, 4, 3, false, false, 1, true>;    // Hopper body (session 3 sweep)
 using W128 = FwdCfg<128, 128, 256, 64, 8, 2, false, false, 1, true>;
-// the warp-specialised Hopper body: two consumer warpgroups of 64 rows + a producer warp
-using S64 = FwdCfg<64, 64, 128, 128, 8, 3, false, false, 1, true, true>;
-using S128 = FwdCfg<128, 128, 128, 64, 8, 3, false, false, 1, true, true>;
-using S128s2 = FwdCfg<128, 128, 128, 64, 8, 2, false, false, 1, true, true>;
+// the persistent warp-specialised Hopper body (flex_fwd_fa3.cuh): D, DV, BN, consumer warpgroups, stages
+using A64 = Fa3Cfg<64, 64, 128, 2, 3>;
+using A64w3 = Fa3Cfg<64, 64, 128, 3, 2>;
+using A128 = Fa3Cfg<128, 128, 128, 2, 2>;
+using A128s3 = Fa3Cfg<128, 128, 128, 2, 3>;
+using A64x128 = Fa3Cfg<64, 128, 128, 2, 2>;
+// exp2 of 3 (D64) / 2 (D128) of every 8 key columns on the FMA pipe
+using A64e = Fa3Cfg<64, 64, 128, 2, 3, 3>;
+using A128e = Fa3Cfg<128, 128, 128, 2, 2, 2>;
 using F64x128 = FwdCfg<64, 128, 128, 64, 8, 2>;
 using B64 = BwdCfg<64, 64, 64, 8, true>;    // wgmma Sᵀ / dPᵀ on sm_90a (session 2)
 using B128 = BwdCfg<128, 128, 64, 8, true>;
@@ -679,17 +803,32 @@ int main(int argc, char** argv) {
   CK(cudaGetDeviceProperties(&prop, 0));
   printf("# %s on %s (sm_%d%d, %d SMs)\n", MOD_NAME, prop.name, prop.major, prop.minor, prop.multiProcessorCount);
   if (do_check) {
-    // the warp-specialised body first ("checkws": only these)
-    check_case<__nv_bfloat16, 128, 128, S128, B128>(2, 4, 2, 77, 131, true);
-    check_case<__nv_bfloat16, 128, 128, S128, B128>(1, 2, 2, 300, 260, true);
-    check_case<__nv_bfloat16, 128, 128, S128, B128>(1, 2, 2, 1000, 1100, true);
-    check_case<__half, 128, 128, S128, B128>(2, 4, 2, 77, 131, true);
-    check_case<__nv_bfloat16, 128, 128, S128s2, B128>(1, 2, 2, 300, 700, true);
-    check_case<__nv_bfloat16, 64, 128, FwdCfg<64, 128, 128, 64, 8, 3, false, false, 1, true, true>, B64x128>(2, 4, 2, 77, 300, true);
-    check_case<__nv_bfloat16, 64, 64, S64, B64>(2, 4, 2, 77, 131, true);
-    check_case<__nv_bfloat16, 64, 64, S64, B64>(1, 2, 2, 300, 260, true);
-    check_case<__half, 64, 64, S64, B64>(2, 4, 2, 77, 131, true);
-    if (strstr(argv[1] ? argv[1] : "", "ws")) { printf("CHECK %s: %d failures\n", MOD_NAME, g_fail); return g_fail ? 1 : 0; }
+    // the persistent Hopper body first ("checkfa3": only these): odd lengths, GQA, bf16 / f16, both
+    // warpgroup counts, 2 and 3 stages, K/V broadcast over the batch, then few CTAs for many tiles each
+    check_case<__nv_bfloat16, 128, 128, A128, B128>(2, 4, 2, 77, 131, true);
+    check_case<__nv_bfloat16, 128, 128, A128, B128>(1, 2, 2, 300, 260, true);
+    check_case<__nv_bfloat16, 128, 128, A128, B128>(1, 2, 2, 1000, 1100, true);
+    check_case<__half, 128, 128, A128, B128>(2, 4, 2, 77, 131, true);
+    check_case<__nv_bfloat16, 128, 128, A128s3, B128>(1, 2, 2, 300, 700, true);
+    check_case<__nv_bfloat16, 128, 128, A128, B128>(3, 4, 2, 200, 300, true, true);
+    check_case<__nv_bfloat16, 64, 64, A64, B64>(2, 4, 2, 77, 131, true);
+    check_case<__nv_bfloat16, 64, 64, A64, B64>(1, 2, 2, 300, 260, true);
+    check_case<__half, 64, 64, A64, B64>(2, 4, 2, 77, 131, true);
+    check_case<__nv_bfloat16, 64, 64, A64w3, B64>(1, 2, 2, 500, 700, true);
+    check_case<__nv_bfloat16, 64, 128, A64x128, B64x128>(2, 4, 2, 77, 300, true);
+    check_case<__nv_bfloat16, 64, 64, A64e, B64>(1, 2, 2, 300, 700, true);
+    check_case<__half, 128, 128, A128e, B128>(2, 4, 2, 77, 300, true);
+    if (FLEX_MASK_MOD_IS_TRUE) check_case<__nv_bfloat16, 64, 64, A64, B64>(2, 4, 2, 77, 131, false);
+    g_fa3_ctas = 3;
+    check_case<__nv_bfloat16, 128, 128, A128, B128>(2, 8, 2, 300, 500, true);
+    check_case<__nv_bfloat16, 64, 64, A64w3, B64>(2, 8, 4, 400, 333, true);
+    g_fa3_ctas = 0;
+    // the backward with a gradient of lse (delta − dlse)
+    g_dlse = true;
+    check_case<__nv_bfloat16, 128, 128, A128, B128>(2, 4, 2, 77, 131, true);
+    check_case<__half, 64, 64, A64w3, B64>(1, 2, 2, 300, 260, true);
+    g_dlse = false;
+    if (strstr(argv[1] ? argv[1] : "", "fa3")) { printf("CHECK %s: %d failures\n", MOD_NAME, g_fail); return g_fail ? 1 : 0; }
     // small odd shapes: B2 Hq4 Hkv2 Lq77 Lkv131
     check_case<__nv_bfloat16, 64, 64, F64, B64>(2, 4, 2, 77, 131, true);
 #ifdef HARNESS_VARIANTS
@@ -732,7 +871,7 @@ int main(int argc, char** argv) {
     check_decode<float, 40, 40, 4>(2, 8, 2, 1, 500, 128);
     printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
   }
-  // "hopper": only the Hopper bodies' forward side by side (the WG/WS comparison), nothing else
+  // "hopper": only the Hopper bodies' forward side by side (persistent vs per-CTA), nothing else
   const bool hopper_only = argc >= 2 && strstr(argv[1], "hopper");
   if (do_time) {
     const bool fb = !hopper_only && (!strcmp(MOD_NAME, "noop") || !strcmp(MOD_NAME, "causal"));
@@ -750,12 +889,10 @@ int main(int argc, char** argv) {
 #endif
     if (fb) time_shape<64, B64s, F64>(4, 16, 4096, fb, "");   // the backward without wgmma, for comparison
     if (fb) time_shape<128, B128s, F128>(2, 16, 8192, fb, "");
-    // the Hopper bodies, default first: D128 then the warp-specialised one with 3, 4, 2 stages;
-    // D64 then BN 64 (partial-heavy masks), warp-specialised with 4 and 3 stages
-    time_shape<128, B128, W128, S128, FwdCfg<128, 128, 128, 64, 8, 4, false, false, 1, true, true>, S128s2>(
-        2, 16, 8192, fb, "");
-    time_shape<64, B64, W64, FwdCfg<64, 64, 128, 64, 4, 3, false, false, 1, true>,
-               FwdCfg<64, 64, 128, 64, 8, 4, false, false, 1, true, true>, S64>(4, 16, 4096, fb, "");
+    // the Hopper bodies: the persistent one first (its forward is the one fwd+bwd times), then
+    // its variants and the per-CTA Hopper body
+    time_shape<128, B128, A128, A128s3, A128e, W128>(2, 16, 8192, fb, "");
+    time_shape<64, B64, A64, A64w3, A64e, W64>(4, 16, 4096, fb, "");
     if (!hopper_only && !strcmp(MOD_NAME, "noop")) {
       time_decode<4>(8);
       time_decode<4>(16);

@@ -13,7 +13,7 @@
 //
 // ---------------------------------------------------------------------------------------------
 // Argument structs: passed by value as the first kernel parameter. TypeScript packs them
-// (src/params.ts); the layout below is the contract. Every field is 8-byte aligned or packed in
+// (src/kernel-args.ts); the layout below is the contract. Every field is 8-byte aligned or packed in
 // pairs of 4-byte fields; pointers are 8 bytes; total sizes are multiples of 8.
 // ---------------------------------------------------------------------------------------------
 #include <cuda_bf16.h>
@@ -66,8 +66,11 @@ struct FlexBlockTable {
   int inner;                   // 44  4   tiles along the inner axis (row length of indices)
 };                             // 48 bytes
 
-// Forward. q [B,Hq,Lq,E], k [B,Hkv,Lkv,E], v [B,Hkv,Lkv,Ev], out [B,Hq,Lq,Ev] (input dtype),
-// lse [B,Hq,Lq] fp32 natural log (may be null).                                   offset size
+// Forward. q [B,Hq,Lq,E], k [Bkv,Hkv,Lkv,E], v [Bkv,Hkv,Lkv,Ev], out [B,Hq,Lq,Ev] (input dtype),
+// lse [B,Hq,Lq] fp32 natural log (may be null), max_scores [B,Hq,Lq] fp32 (may be null): the row
+// max of the post-mod scores in natural units, -inf for a row with no visible key. K and V of
+// batch b start k_batch_stride / v_batch_stride elements after those of batch b - 1; 0 broadcasts
+// one K/V (Bkv = 1) over every query batch (a shared KV cache).                    offset size
 struct FlexFwdArgs {
   const void* q;               //   0  8
   const void* k;               //   8  8
@@ -83,10 +86,15 @@ struct FlexFwdArgs {
   float scale;                 // 108  4
   int has_block_mask;          // 112  4   0: every tile is full, bt ignored
   int pad0;                    // 116  4
-};                             // 120 bytes
+  float* max_scores;           // 120  8   nullable
+  long long k_batch_stride;    // 128  8   elements; B > 1 with 0: K broadcast
+  long long v_batch_stride;    // 136  8   elements; B > 1 with 0: V broadcast
+};                             // 144 bytes
 
 // Backward. delta [B,Hq,Lq] fp32 and dq_accum [B,Hq,Lq,E] fp32 are workspaces; the preprocess
-// kernel writes delta and zeroes dq_accum, dq is written by the convert kernel.  offset size
+// kernel writes delta and zeroes dq_accum, dq is written by the convert kernel. dlse [B,Hq,Lq]
+// fp32 (nullable: zero): the gradient of the loss with respect to lse, which adds dlse·P to dS —
+// the preprocess folds it into delta = rowsum(dO ∘ O) − dlse.                       offset size
 struct FlexBwdArgs {
   const void* q;               //   0  8
   const void* k;               //   8  8
@@ -108,7 +116,8 @@ struct FlexBwdArgs {
   float scale;                 // 156  4
   int has_block_mask;          // 160  4
   int pad0;                    // 164  4
-};                             // 168 bytes
+  const float* dlse;           // 168  8   nullable
+};                             // 176 bytes
 
 // Split-KV decoding. One CTA per (b, kv head, split, row group); the rows of a CTA are the
 // (query head in the GQA group, query index) pairs. Block sparsity is a dense class table at the

@@ -1,5 +1,5 @@
 // flexattn backward: three kernels.
-//   flex_bwd_preprocess  delta = rowsum(dO ∘ O) (fp32), dq_accum = 0
+//   flex_bwd_preprocess  delta = rowsum(dO ∘ O) − dlse (fp32; dlse optional), dq_accum = 0
 //   flex_bwd_dkdv        one CTA per (kv tile, kv head, batch): walks the q tiles of every query
 //                        head of its GQA group over the kv-major (transposed) block tables,
 //                        accumulates dK, dV in registers and adds dQ into dq_accum with fp32
@@ -60,7 +60,7 @@ __device__ __forceinline__ void bwd_preprocess(const FlexBwdArgs& a, int D) {
   float acc = 0.f;
   for (int d = lane; d < DV; d += 32) acc += Elem<T>::to_float(o[d]) * Elem<T>::to_float(go[d]);
   for (int off = 16; off > 0; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
-  if (lane == 0) a.delta[row] = acc;
+  if (lane == 0) a.delta[row] = a.dlse != nullptr ? acc - a.dlse[row] : acc;
   float* dq = a.dq_accum + row * D;
   for (int d = lane; d < D; d += 32) dq[d] = 0.f;
 }

@@ -22,11 +22,8 @@ template <bool B> struct BoolTag { static constexpr bool value = B; };
 // WG: the Hopper body (fwd_wg: S = Q Kᵀ and O += P·V on wgmma, wgmma.cuh) where the compiler
 // targets sm_90a and the tile fits (warpgroups of 4 warps, 64-row blocks, 64-column panels, BN of
 // 64 or 128, DV of 64 or 128); then warp w of warpgroup g owns rows 64·(g·MT + mt) + 16·(w mod 4).
-// WS: the warp-specialised Hopper body (fwd_ws, flex_fwd_ws.cuh) where the Hopper body applies
-// with two warpgroups of one 64-row block each: one extra producer warp streams K/V through
-// mbarriers and the two consumer warpgroups take turns on the tensor cores.
 template <int D_, int DV_, int BM_, int BN_, int NWARPS_, int STAGES_, bool MT_OUTER_ = false, bool ONE_BLOCK_ = false,
-          int MINB_ = 1, bool WG_ = false, bool WS_ = false>
+          int MINB_ = 1, bool WG_ = false>
 struct FwdCfg {
   static constexpr int D = D_, DV = DV_, BM = BM_, BN = BN_, NWARPS = NWARPS_, STAGES = STAGES_, MINB = MINB_;
   static constexpr bool MT_OUTER = MT_OUTER_, ONE_BLOCK = ONE_BLOCK_;
@@ -40,18 +37,8 @@ struct FwdCfg {
   static constexpr bool WG_TILE = WG_ && VEC && D % 64 == 0 && (DV == 64 || DV == 128) && NWARPS % 4 == 0 &&
                                   (BN == 64 || BN == 128);
   static constexpr bool WG = WG_TILE && FLEX_WGMMA;
-  // WS_LAUNCH: the launch has the warp-specialised body's shape (its producer warp and mbarriers).
-  // It must not depend on FLEX_WGMMA: nvcc's host pass sees FLEX_WGMMA 0, so a host launcher reading
-  // WS would start 256 threads and no mbarrier space for a device body that expects 288 and them
-  // (the H100, session 6: "an illegal memory access" in the harness, while the NVRTC path, whose
-  // launch src/config.ts computes, passed). Where the body does not run (no sm_90a target) the
-  // extra warp leaves at once (fwd_16bit).
-  static constexpr bool WS_LAUNCH = WS_ && WG_TILE && NWARPS == 8 && MT == 1;
-  static constexpr bool WS = WS_LAUNCH && FLEX_WGMMA;
-  // threads per CTA: the NTHREADS consumer threads (they compute; FwdCta's loads use them) plus
-  // the producer warp of the warp-specialised body (registers are allocated per SM sub-partition,
-  // so its ninth warp caps every thread at 168)
-  static constexpr int LAUNCH_THREADS = NTHREADS + (WS_LAUNCH ? 32 : 0);
+  // threads per CTA (the launch; the f32 body's are F32_WARPS · 32)
+  static constexpr int LAUNCH_THREADS = NTHREADS;
   // Q fragments stay in registers when they are few and the S tile is small (else reloaded per tile)
   static constexpr bool Q_IN_REGS = !WG && MT * (DP / 16) * 4 <= 32 && MT * BN <= 128;
   // first row (inside the q tile) of row block mt of warp w
@@ -61,9 +48,7 @@ struct FwdCfg {
   using QTile = SmemTile<BM, DP>;
   using KTile = SmemTile<BN, DP>;
   using VTile = SmemTile<BN, DVP>;
-  static constexpr int TILE_BYTES = QTile::BYTES + STAGES * (KTile::BYTES + VTile::BYTES);
-  // the warp-specialised body's mbarriers (full and empty per stage) follow the tiles
-  static constexpr int SMEM_BYTES = TILE_BYTES + (WS_LAUNCH ? 2 * STAGES * 8 : 0);
+  static constexpr int SMEM_BYTES = QTile::BYTES + STAGES * (KTile::BYTES + VTile::BYTES);
   static_assert(WM % 16 == 0 && MT >= 1, "each warp needs a multiple of 16 query rows");
   static_assert(BN % 16 == 0, "BN must be a multiple of 16");
   static_assert(STAGES >= 2, "at least double buffering");
@@ -124,6 +109,16 @@ __device__ __forceinline__ void fwd_post(float (&s)[C::MT][C::BN / 8][4], int b,
       }
 }
 
+// The max of half-row hf (0: this thread's first row, 1: its row + 8) of an accumulator slab in
+// mma's C layout, over the quad that shares the row.
+template <int NTN>
+__device__ __forceinline__ float row_max(const float (&s)[NTN][4], int hf) {
+  float mx = -FLEX_INF;
+#pragma unroll
+  for (int nt = 0; nt < NTN; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * hf], s[nt][2 * hf + 1]));
+  return quad_max(mx);
+}
+
 // Online softmax of row block mt, without touching O: new running max m and sum l, S turned into
 // P in place (exp2), alpha = the factor the accumulator rows must be rescaled by (fwd_rescale_o).
 // Values are in "u" units: log2-domain = u · ku (ku = scale·log2(e) for the identity score mod, 1
@@ -134,10 +129,7 @@ __device__ __forceinline__ void fwd_softmax_p(float (&s)[C::BN / 8][4], float (&
   constexpr int NTN = C::BN / 8;
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf) {
-    float mx = -FLEX_INF;
-#pragma unroll
-    for (int nt = 0; nt < NTN; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * hf], s[nt][2 * hf + 1]));
-    mx = quad_max(mx);
+    const float mx = row_max<NTN>(s, hf);
     const float m_new = fmaxf(m[hf], mx);
     const float m_use = m_new == -FLEX_INF ? 0.f : m_new * ku;
     alpha[hf] = fast_exp2(fmaf(m[hf], ku, -m_use));
@@ -173,11 +165,13 @@ __device__ __forceinline__ void fwd_softmax_rows(float (&s)[C::BN / 8][4], float
   fwd_rescale_o<C>(o, alpha);
 }
 
-// Epilogue: O / l and lse for this thread's rows.
+// Epilogue: O / l, lse and the row max for this thread's rows. m: the softmax's reference max
+// (u units, see fwd_softmax_p); mx: the true row max of the post-mod scores (u units) — the same
+// as m for the bodies that always move m to the max, larger where m is kept lazily.
 template <class C, typename T>
 __device__ __forceinline__ void fwd_store(const FlexFwdArgs& a, const float (&o)[C::MT][C::DVP / 8][4],
                                           const float (&m)[C::MT][2], const float (&l)[C::MT][2], float ku, int b,
-                                          int h, int q0, int warp) {
+                                          int h, int q0, int warp, const float (&mx)[C::MT][2]) {
   const int lane = threadIdx.x & 31;
   T* gO = static_cast<T*>(a.out) + ((size_t)(b * a.Hq + h) * a.Lq) * C::DV;
 #pragma unroll
@@ -190,6 +184,9 @@ __device__ __forceinline__ void fwd_store(const FlexFwdArgs& a, const float (&o)
       if (qi >= a.Lq) continue;
       if (a.lse != nullptr && (lane & 3) == 0)
         a.lse[(size_t)(b * a.Hq + h) * a.Lq + qi] = lsum > 0.f ? (m[mt][hf] * ku + __log2f(lsum)) * FLEX_LN2 : -FLEX_INF;
+      // a row with no visible key has mx = -inf (-inf · ku stays -inf for the positive scale)
+      if (a.max_scores != nullptr && (lane & 3) == 0)
+        a.max_scores[(size_t)(b * a.Hq + h) * a.Lq + qi] = lsum > 0.f ? mx[mt][hf] * ku * FLEX_LN2 : -FLEX_INF;
       T* row = gO + (size_t)qi * C::DV;
 #pragma unroll
       for (int i = 0; i < C::DVP / 8; ++i) {
@@ -223,8 +220,8 @@ struct FwdCta {
     const int hk = h / (a.Hq / a.Hkv);
     q0 = qt * C::BM;
     Lq = a.Lq, Lkv = a.Lkv;
-    gK = static_cast<const T*>(a.k) + (size_t)(b * a.Hkv + hk) * Lkv * C::D;
-    gV = static_cast<const T*>(a.v) + (size_t)(b * a.Hkv + hk) * Lkv * C::DV;
+    gK = static_cast<const T*>(a.k) + b * a.k_batch_stride + (size_t)hk * Lkv * C::D;
+    gV = static_cast<const T*>(a.v) + b * a.v_batch_stride + (size_t)hk * Lkv * C::DV;
     tl = tile_list(a.bt, a.has_block_mask, b, h, qt, (Lkv + C::BN - 1) / C::BN);
     n_iter = tl.count();
     scale = a.scale;
@@ -406,7 +403,7 @@ __device__ __forceinline__ void fwd_tc(const FlexFwdArgs& a, const FlexScorePara
   }
   cp_async_wait<0>();
 
-  fwd_store<C, T>(a, o, m, l, ku, b, h, q0, warp);
+  fwd_store<C, T>(a, o, m, l, ku, b, h, q0, warp, m);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -423,8 +420,8 @@ __device__ __forceinline__ void fwd_f32(const FlexFwdArgs& a, const FlexScorePar
   const int qt = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
   const int hk = h / (a.Hq / a.Hkv);
   const int Lq = a.Lq, Lkv = a.Lkv;
-  const float* gK = static_cast<const float*>(a.k) + (size_t)(b * a.Hkv + hk) * Lkv * D;
-  const float* gV = static_cast<const float*>(a.v) + (size_t)(b * a.Hkv + hk) * Lkv * DV;
+  const float* gK = static_cast<const float*>(a.k) + b * a.k_batch_stride + (size_t)hk * Lkv * D;
+  const float* gV = static_cast<const float*>(a.v) + b * a.v_batch_stride + (size_t)hk * Lkv * DV;
   const TileList tl = tile_list(a.bt, a.has_block_mask, b, h, qt, (Lkv + F32_BN - 1) / F32_BN);
   for (int r = warp; r < F32_BM; r += F32_WARPS) {
     const int qi = qt * F32_BM + r;
@@ -478,6 +475,7 @@ __device__ __forceinline__ void fwd_f32(const FlexFwdArgs& a, const FlexScorePar
       if (lane + 32 * i < DV) go[lane + 32 * i] = o[i] * inv;
     if (a.lse != nullptr && lane == 0)
       a.lse[(size_t)(b * a.Hq + h) * Lq + qi] = l > 0.f ? mx + logf(l) : -FLEX_INF;
+    if (a.max_scores != nullptr && lane == 0) a.max_scores[(size_t)(b * a.Hq + h) * Lq + qi] = l > 0.f ? mx : -FLEX_INF;
     __syncwarp();
   }
 }

@@ -1,5 +1,5 @@
-// flexattn forward entry point (after flex_fwd.cuh, flex_fwd_wg.cuh and flex_fwd_ws.cuh): the tile config macros
-// and the one extern "C" kernel that picks the f32, mma.sync or Hopper body.
+// flexattn forward entry point (after flex_fwd.cuh, flex_fwd_wg.cuh and flex_fwd_fa3.cuh): the tile config
+// macros and the one extern "C" kernel that picks the f32, mma.sync, Hopper or persistent Hopper body.
 
 // ---------------------------------------------------------------------------------------------
 // entry point: flex_fwd, grid (ceil(Lq / BM), Hq, B), block FwdCfg::LAUNCH_THREADS (16-bit) /
@@ -43,18 +43,30 @@ extern "C" __global__ void __launch_bounds__(flex::F32_WARPS * 32)
 #ifndef FLEX_FWD_WGMMA
 #define FLEX_FWD_WGMMA 0
 #endif
-#ifndef FLEX_FWD_WS
-#define FLEX_FWD_WS 0
+#ifndef FLEX_FWD_FA3
+#define FLEX_FWD_FA3 0
 #endif
+#if FLEX_FWD_FA3
+// The persistent warp-specialised Hopper body: grid (min(work tiles, SMs), 1, 1), block
+// Fa3Cfg::LAUNCH_THREADS (FLEX_FWD_WARPS consumer warps + the producer warpgroup), dynamic shared
+// memory Fa3Cfg::SMEM_BYTES; tq / tk / tv: the tensor maps of Q (rank 3), K and V (rank 4), see
+// src/tensor-maps.ts. src/config.ts's threads / smemBytes must equal these (compile.test.ts).
+typedef flex::Fa3Cfg<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, FLEX_FWD_BN, FLEX_FWD_WARPS / 4, FLEX_FWD_STAGES> FlexFwdConfig;
+extern "C" __global__ void __launch_bounds__(FlexFwdConfig::LAUNCH_THREADS, 1)
+    flex_fwd(const FlexFwdArgs args, const FlexScoreParams sp, const FlexMaskParams mp,
+             const __grid_constant__ FlexTensorMap tq, const __grid_constant__ FlexTensorMap tk,
+             const __grid_constant__ FlexTensorMap tv) {
+  flex::fwd_fa3<FlexFwdConfig, flex_elem_t>(args, sp, mp, tq, tk, tv);
+}
+#else
 typedef flex::FwdCfg<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, FLEX_FWD_BM, FLEX_FWD_BN, FLEX_FWD_WARPS, FLEX_FWD_STAGES,
-                     FLEX_FWD_MT_OUTER != 0, FLEX_FWD_ONE_BLOCK != 0, FLEX_FWD_MINB, FLEX_FWD_WGMMA != 0,
-                     FLEX_FWD_WS != 0>
+                     FLEX_FWD_MT_OUTER != 0, FLEX_FWD_ONE_BLOCK != 0, FLEX_FWD_MINB, FLEX_FWD_WGMMA != 0>
     FlexFwdConfig;
-// FLEX_FWD_WS: the launcher adds the producer warp of the warp-specialised body
-// (FwdCfg::LAUNCH_THREADS, which src/config.ts's `threads` must equal; compile.test.ts checks it).
+// src/config.ts's `threads` / `smemBytes` equal FwdCfg::LAUNCH_THREADS / SMEM_BYTES (compile.test.ts checks it).
 extern "C" __global__ void __launch_bounds__(FlexFwdConfig::LAUNCH_THREADS, FLEX_FWD_MINB)
     flex_fwd(const FlexFwdArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
   flex::fwd_16bit<FlexFwdConfig, flex_elem_t>(args, sp, mp);
 }
+#endif
 #endif
 #endif

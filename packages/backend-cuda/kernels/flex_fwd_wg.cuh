@@ -98,7 +98,14 @@ __device__ __forceinline__ void fwd_wg(const FlexFwdArgs& a, const FlexScorePara
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt) wgmma_fence_regs<NTV * 4>(&o[mt][0][0]);
   cp_async_wait<0>();
-  fwd_store<C, T>(a, o, m, l, cta.ku, cta.b, cta.h, cta.q0, cta.warp);
+  fwd_store<C, T>(a, o, m, l, cta.ku, cta.b, cta.h, cta.q0, cta.warp, m);
 }
 
+// The 16-bit forward of the per-CTA launch: the Hopper body where FwdCfg::WG holds, the mma.sync
+// body elsewhere (the persistent warp-specialised body, flex_fwd_fa3.cuh, has its own entry).
+template <class C, typename T>
+__device__ __forceinline__ void fwd_16bit(const FlexFwdArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp) {
+  if constexpr (C::WG) fwd_wg<C, T>(a, sp, mp);
+  else fwd_tc<C, T>(a, sp, mp);
+}
 }  // namespace flex

@@ -10,7 +10,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   flexattn::RegisterStreams(env, exports);
   flexattn::RegisterModules(env, exports);
   flexattn::RegisterCompile(env, exports);
-  exports.Set("abiVersion", 1);  // bumped when this surface changes; native.ts checks it
+  exports.Set("abiVersion", 2);  // bumped when this surface changes; native.ts checks it
   return exports;
 }
 

@@ -67,6 +67,15 @@ typedef CUresult (*PFN_cuFuncSetAttribute)(CUfunction fn, CUfunction_attribute a
 typedef CUresult (*PFN_cuFuncGetAttribute)(int* value, CUfunction_attribute attrib, CUfunction fn);
 // CUDA >= 12.4; resolved optionally, lets TypeScript check its argument packing once per kernel.
 typedef CUresult (*PFN_cuFuncGetParamInfo)(CUfunction fn, size_t paramIndex, size_t* offset, size_t* size);
+// CUtensorMap is 128 opaque bytes (64-byte aligned); its enums travel as plain integers.
+struct alignas(64) CUtensorMap {
+  unsigned long long opaque[16];
+};
+typedef CUresult (*PFN_cuTensorMapEncodeTiled)(CUtensorMap* tensorMap, int dataType, unsigned int rank,
+                                               void* globalAddress, const unsigned long long* globalDim,
+                                               const unsigned long long* globalStrides, const unsigned int* boxDim,
+                                               const unsigned int* elementStrides, int interleave, int swizzle,
+                                               int l2Promotion, int oobFill);
 typedef CUresult (*PFN_cuLaunchKernel)(CUfunction f, unsigned int gridX, unsigned int gridY, unsigned int gridZ,
                                        unsigned int blockX, unsigned int blockY, unsigned int blockZ,
                                        unsigned int sharedMemBytes, CUstream stream, void** kernelParams,

@@ -86,6 +86,7 @@ void ResolveDriver(SymbolResolver& r, DriverApi& d) {
   r.Get(&d.cuFuncGetAttribute, {"cuFuncGetAttribute"});
   r.Get(&d.cuFuncGetParamInfo, {"cuFuncGetParamInfo"}, /*required=*/false);
   r.Get(&d.cuLaunchKernel, {"cuLaunchKernel"});
+  r.Get(&d.cuTensorMapEncodeTiled, {"cuTensorMapEncodeTiled"}, /*required=*/false);
 }
 
 void ResolveNvrtc(SymbolResolver& r, NvrtcApi& n) {

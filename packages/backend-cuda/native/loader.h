@@ -49,6 +49,7 @@ struct DriverApi {
   PFN_cuFuncGetAttribute cuFuncGetAttribute;
   PFN_cuFuncGetParamInfo cuFuncGetParamInfo;  // optional (CUDA >= 12.4): null when absent
   PFN_cuLaunchKernel cuLaunchKernel;
+  PFN_cuTensorMapEncodeTiled cuTensorMapEncodeTiled;  // optional (CUDA >= 12.0): null when absent
 };
 
 struct NvrtcApi {

@@ -131,6 +131,45 @@ Napi::Value Launch(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// tensorMapEncodeTiled(dataType, address, dims[], strides[], box[], swizzle): a CUtensorMap for
+// TMA copies (kernels/tma.cuh) as 128 bytes, passed to launch() as a kernel parameter. dims and box
+// innermost first; strides: bytes of dims 1..rank-1; element strides 1, no interleave, L2
+// promotion 256 B, zero fill outside the tensor. Enum values are cuda.h's.
+Napi::Value TensorMapEncodeTiled(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const DriverApi& d = RequireContext(env);
+  if (d.cuTensorMapEncodeTiled == nullptr) {
+    throw Napi::Error::New(env, "cuTensorMapEncodeTiled is missing from this driver (CUDA 12.0 or newer is needed)");
+  }
+  const int dataType = static_cast<int>(ToU32(info[0], "dataType"));
+  void* address = reinterpret_cast<void*>(static_cast<uintptr_t>(ToU64(info[1], "address")));
+  auto list = [&](const Napi::Value& v, const char* what) {
+    if (!v.IsArray()) throw Napi::TypeError::New(env, std::string(what) + " must be an array");
+    Napi::Array a = v.As<Napi::Array>();
+    std::vector<unsigned long long> out(a.Length());
+    for (uint32_t i = 0; i < a.Length(); i++) out[i] = ToU64(a.Get(i), what);
+    return out;
+  };
+  const std::vector<unsigned long long> dims = list(info[2], "dims"), strides = list(info[3], "strides");
+  const std::vector<unsigned long long> box64 = list(info[4], "box");
+  const int swizzle = static_cast<int>(ToU32(info[5], "swizzle"));
+  const size_t rank = dims.size();
+  if (rank < 1 || rank > 5 || strides.size() + 1 != rank || box64.size() != rank) {
+    throw Napi::RangeError::New(env, "tensorMapEncodeTiled: rank 1..5 dims, rank-1 strides, rank box sizes");
+  }
+  std::vector<unsigned int> box(rank), elementStrides(rank, 1);
+  for (size_t i = 0; i < rank; i++) box[i] = static_cast<unsigned int>(box64[i]);
+  CUtensorMap map;
+  constexpr int kInterleaveNone = 0, kL2Promotion256B = 3, kOobFillZero = 0;
+  Check(env, "cuTensorMapEncodeTiled",
+        d.cuTensorMapEncodeTiled(&map, dataType, static_cast<unsigned int>(rank), address, dims.data(),
+                                 strides.data(), box.data(), elementStrides.data(), kInterleaveNone, swizzle,
+                                 kL2Promotion256B, kOobFillZero));
+  Napi::ArrayBuffer out = Napi::ArrayBuffer::New(env, sizeof(map));
+  std::memcpy(out.Data(), &map, sizeof(map));
+  return out;
+}
+
 }  // namespace
 
 void RegisterModules(Napi::Env env, Napi::Object exports) {
@@ -141,6 +180,7 @@ void RegisterModules(Napi::Env env, Napi::Object exports) {
   exports.Set("funcGetAttribute", Napi::Function::New(env, FuncGetAttribute, "funcGetAttribute"));
   exports.Set("funcGetParamInfo", Napi::Function::New(env, FuncGetParamInfo, "funcGetParamInfo"));
   exports.Set("launch", Napi::Function::New(env, Launch, "launch"));
+  exports.Set("tensorMapEncodeTiled", Napi::Function::New(env, TensorMapEncodeTiled, "tensorMapEncodeTiled"));
 }
 
 }  // namespace flexattn

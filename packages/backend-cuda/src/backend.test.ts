@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BackendUnavailableError, blockClasses, tileTableConversions, tileTables, traceScoreMod, UnsupportedError } from '@flexattn/ir';
 import { createBlockMask } from '@flexattn/blockmask';
-import { alibi, causal, documentMask, slidingWindow } from '@flexattn/mods';
+import { alibi, causal, documentMask, relativePosition, slidingWindow, softcap } from '@flexattn/mods';
 import { describe, expect, it } from 'vitest';
 import { createCudaBackend } from './backend';
 import { kernelDir } from './kernel-sources';
@@ -35,7 +35,9 @@ describe('argument packing matches kernels/common.cuh', () => {
   const table = { numBlocks: 0x1001n, indices: 0x1002n, fullNumBlocks: 0x1003n, fullIndices: 0x1004n, mB: 1, mH: 8, outer: 5, inner: 7 };
   it('FlexFwdArgs', () => {
     const doc = documentedLayout('FlexFwdArgs');
-    const buf = new DataView(packFwdArgs({ ...dims, q: 0x10n, k: 0x20n, v: 0x30n, out: 0x40n, lse: 0x50n, table }));
+    const buf = new DataView(
+      packFwdArgs({ ...dims, q: 0x10n, k: 0x20n, v: 0x30n, out: 0x40n, lse: 0x50n, table, maxScores: 0x60n, kvBatchStrides: [2 * 131 * 64, 0] }),
+    );
     expect(buf.byteLength).toBe(FWD_ARGS_BYTES);
     expect(buf.getBigUint64(doc.get('q')!, true)).toBe(0x10n);
     expect(buf.getBigUint64(doc.get('lse')!, true)).toBe(0x50n);
@@ -45,6 +47,9 @@ describe('argument packing matches kernels/common.cuh', () => {
     expect(buf.getInt32(doc.get('Lkv')!, true)).toBe(131);
     expect(buf.getFloat32(doc.get('scale')!, true)).toBe(0.125);
     expect(buf.getInt32(doc.get('has_block_mask')!, true)).toBe(1);
+    expect(buf.getBigUint64(doc.get('max_scores')!, true)).toBe(0x60n);
+    expect(buf.getBigInt64(doc.get('k_batch_stride')!, true)).toBe(BigInt(2 * 131 * 64));
+    expect(buf.getBigInt64(doc.get('v_batch_stride')!, true)).toBe(0n);
   });
   it('FlexBlockTable', () => {
     const doc = documentedLayout('FlexBlockTable');
@@ -53,8 +58,9 @@ describe('argument packing matches kernels/common.cuh', () => {
   it('FlexBwdArgs', () => {
     const doc = documentedLayout('FlexBwdArgs');
     const ptrs = { q: 1n, k: 2n, v: 3n, out: 4n, dout: 5n, lse: 6n, delta: 7n, dqAccum: 8n, dq: 9n, dk: 10n, dv: 11n };
-    const buf = new DataView(packBwdArgs({ ...dims, ...ptrs, table: null }));
+    const buf = new DataView(packBwdArgs({ ...dims, ...ptrs, table: null, dLse: 12n }));
     expect(buf.byteLength).toBe(BWD_ARGS_BYTES);
+    expect(buf.getBigUint64(doc.get('dlse')!, true)).toBe(12n);
     expect(buf.getBigUint64(doc.get('dq_accum')!, true)).toBe(8n);
     expect(buf.getBigUint64(doc.get('dv')!, true)).toBe(11n);
     expect(buf.getInt32(doc.get('Hkv')!, true)).toBe(2);
@@ -88,29 +94,35 @@ describe('tile configs', () => {
       for (const dtype of ['bf16', 'f16'] as const) {
         expect(fwdConfig(dtype, E, E).smemBytes).toBeLessThanOrEqual(227 * 1024);
         expect(fwdConfig(dtype, E, E, { hopper: true }).smemBytes).toBeLessThanOrEqual(227 * 1024);
-        expect(fwdConfig(dtype, E, E, { hopper: true, warpSpecialized: true }).smemBytes).toBeLessThanOrEqual(227 * 1024);
+        expect(fwdConfig(dtype, E, E, { hopper: true, hopperBody: 'wg' }).smemBytes).toBeLessThanOrEqual(227 * 1024);
         expect(bwdConfig(dtype, E, E).smemBytes).toBeLessThanOrEqual(227 * 1024);
         expect(decodeConfig(dtype, E, E, 16).smemBytes).toBeLessThanOrEqual(227 * 1024);
       }
     }
   });
-  it('the Hopper body serves head dims 64 and 128 (the kernel needs E % 64 = 0 and Ev of 64 or 128)', () => {
-    // rows per CTA are whole 64-row warpgroup blocks; the byte count is Q + stages x (K + V)
-    for (const [E, Ev] of [[64, 64], [128, 128], [64, 128], [128, 64]] as const)
-    for (const warpSpecialized of [false, true]) {
-      const c = fwdConfig('bf16', E, Ev, { hopper: true, warpSpecialized });
-      expect(c.ws).toBe(warpSpecialized);
-      expect(c.wgmma).toBe(true);
-      expect(c.bm % (64 * (c.warps / 4))).toBe(0);
+  it('the Hopper bodies serve head dims 64 and 128 (64-column panels, wgmma N of 64 or 128)', () => {
+    for (const [E, Ev] of [[64, 64], [128, 128], [64, 128], [128, 64]] as const) {
+      // the persistent body (default): BM = 64 rows per consumer warpgroup, a producer warpgroup on
+      // top, Q + stages x (K + V) + 2 + 4 x stages mbarriers of shared memory
+      const c = fwdConfig('bf16', E, Ev, { hopper: true });
+      expect([c.fa3, c.wgmma]).toEqual([true, true]);
+      expect(c.bm).toBe(64 * (c.warps / 4));
       expect([64, 128]).toContain(c.bn);
-      // the warp-specialised body adds two 8-byte mbarriers per stage and a producer warp
-      expect(c.smemBytes).toBe(c.bm * E * 2 + c.stages * c.bn * (E + Ev) * 2 + (c.ws ? 16 * c.stages : 0));
-      expect(c.threads).toBe(c.warps * 32 + (c.ws ? 32 : 0));
-      if (c.ws) expect([c.warps, c.bm]).toEqual([8, 128]);
+      expect(c.threads).toBe(c.warps * 32 + 128);
+      expect(c.smemBytes).toBe(c.bm * E * 2 + c.stages * c.bn * (E + Ev) * 2 + (2 + 4 * c.stages) * 8);
+      // the per-CTA body on request: whole 64-row warpgroup blocks, no producer
+      const w = fwdConfig('bf16', E, Ev, { hopper: true, hopperBody: 'wg' });
+      expect([w.fa3, w.wgmma]).toEqual([false, true]);
+      expect(w.bm % (64 * (w.warps / 4))).toBe(0);
+      expect(w.threads).toBe(w.warps * 32);
+      expect(w.smemBytes).toBe(w.bm * E * 2 + w.stages * w.bn * (E + Ev) * 2);
     }
-    // the option means nothing without the Hopper body
-    expect(fwdConfig('bf16', 64, 64, { warpSpecialized: true }).ws).toBe(false);
-    expect(fwdConfig('bf16', 256, 256, { hopper: true, warpSpecialized: true }).ws).toBe(false);
+    // light mods: three consumer warpgroups at D64 only
+    expect(fwdConfig('bf16', 64, 64, { hopper: true, lightMods: true })).toMatchObject({ bm: 192, warps: 12, threads: 512 });
+    expect(fwdConfig('bf16', 64, 64, { hopper: true, lightMods: false })).toMatchObject({ bm: 128, warps: 8, threads: 384 });
+    expect(fwdConfig('bf16', 128, 128, { hopper: true, lightMods: true })).toMatchObject({ bm: 128, warps: 8 });
+    // neither without Hopper
+    expect(fwdConfig('bf16', 64, 64).fa3).toBe(false);
     // elsewhere the pre-Hopper tiles (the same numbers as without the option)
     for (const [E, Ev] of [[40, 40], [192, 192], [256, 256], [64, 96]] as const)
       expect(fwdConfig('bf16', E, Ev, { hopper: true })).toEqual(fwdConfig('bf16', E, Ev));
@@ -138,10 +150,11 @@ describe('CUDA include folder for NVRTC', () => {
 describe('CudaBackend against a stand-in addon (no GPU)', () => {
   // records launches; device memory is fake, so only the plumbing is checked here
   const H100 = { ordinal: 0, name: 'fake', computeCapability: [9, 0] as [number, number], totalMem: 0, smCount: 132 };
-  async function fakeBackend(device = H100) {
+  async function fakeBackend(device = H100, options: { hopperForward?: 'persistent' | 'per-cta' } = {}) {
     const { CudaBackend } = await import('./backend');
     const launches: string[] = [];
     const compiles: string[][] = [];
+    const maps: string[] = [];
     /** the args of every launch, and the words of every upload by device pointer */
     const args: ArrayBuffer[][] = [];
     const uploads = new Map<bigint, Int32Array>();
@@ -173,16 +186,34 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
         return fn;
       },
       funcSetAttribute: () => {},
+      tensorMapEncodeTiled: (type: number, address: bigint, dims: number[], strides: number[], box: number[]) => {
+        maps.push(`${type} ${address} [${dims.join(',')}] [${strides.join(',')}] [${box.join(',')}]`);
+        return new ArrayBuffer(128);
+      },
       launch: (f: bigint, grid: readonly number[], _b: unknown, _s: number, _st: bigint, a: ArrayBuffer[]) => {
         launches.push(`${names.get(f)} [${grid.join(',')}] ${a.map((x) => x.byteLength).join('+')}`);
         args.push(a);
       },
     };
-    const backend = new CudaBackend(native as never, device, { cacheDir: false, cudaInclude: '/fake/include' });
-    return { backend, launches, compiles, sources, args, uploads };
+    const backend = new CudaBackend(native as never, device, { cacheDir: false, cudaInclude: '/fake/include', ...options });
+    return { backend, launches, compiles, sources, args, uploads, maps };
   }
   const tensor = (shape: number[]) => ({ data: new Uint16Array(shape.reduce((a, b) => a * b, 1)), shape, dtype: 'bf16' as const });
 
+  it('the D64 forward tile follows the mods\' per-element cost (three warpgroups for light mods)', async () => {
+    const { backend, maps } = await fakeBackend();
+    const q = tensor([1, 2, 256, 64]);
+    const qBox = async (options: object) => {
+      await backend.flexAttention(q, q, q, options);
+      return maps.at(-3)!.split(' ').at(-1);
+    };
+    expect(await qBox({})).toBe('[64,192,1]');
+    expect(await qBox({ scoreMod: traceScoreMod(relativePosition()) })).toBe('[64,192,1]');
+    expect(await qBox({ blockMask: createBlockMask(slidingWindow(64), { qLen: 256, kvLen: 256 }) })).toBe('[64,192,1]');
+    // a transcendental score mod, a mask that reads a tensor: two warpgroups, 240 registers each
+    expect(await qBox({ scoreMod: traceScoreMod(softcap(20)) })).toBe('[64,128,1]');
+    expect(await qBox({ blockMask: createBlockMask(documentMask({ lengths: [100, 156] }), { qLen: 256, kvLen: 256 }) })).toBe('[64,128,1]');
+  });
   it('describes its device for reports: name, arch, SMs, memory', async () => {
     const { backend } = await fakeBackend({ ...H100, name: 'NVIDIA H100 80GB HBM3', totalMem: 85_029_158_912 });
     expect(backend.deviceDescription).toBe('CUDA NVIDIA H100 80GB HBM3 (sm_90a, 132 SMs, 79.2 GiB)');
@@ -191,17 +222,30 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
   });
 
   it('forward, backward and measure launch the expected kernels with packed args', async () => {
-    const { backend, launches, compiles } = await fakeBackend();
+    const { backend, launches, compiles, maps, uploads } = await fakeBackend();
     const q = tensor([1, 4, 200, 64]);
     const kv = tensor([1, 2, 200, 64]);
     const mask = createBlockMask(causal(), { qLen: 200, kvLen: 200 });
     const opts = { blockMask: mask, enableGqa: true, scoreMod: traceScoreMod(alibi(4, { learnable: true })) };
     await backend.flexAttention(q, kv, kv, { ...opts, returnLse: true });
-    expect(launches.at(-1)).toBe('flex_fwd [2,4,1] 120+24+8');
+    // the persistent Hopper body: one CTA per work tile (2 q tiles x 4 heads, fewer than 132 SMs), the
+    // args, the params and three tensor maps: Q (bf16 = 9) [E, Lq, B·Hq] in 64 x BM boxes, K and V
+    // [E, Lkv, Hkv, B] in 64 x BN boxes (uploaded q, k, v: the first three allocations). ALiBi is
+    // additive and causal reads no tensor: light mods, so D64 takes three warpgroups (BM 192).
+    expect(launches.at(-1)).toBe('flex_fwd [8,1,1] 144+24+8+128+128+128');
+    const [mq, mk, mv] = maps.slice(-3).map((x) => x.split(' '));
+    expect([mq!, mk!, mv!].map((x) => x.slice(2).join(' '))).toEqual([
+      '[64,200,4] [128,25600] [64,192,1]',
+      '[64,200,2,1] [128,25600,51200] [64,128,1,1]',
+      '[64,200,2,1] [128,25600,51200] [64,128,1,1]',
+    ]);
+    // bf16 (9); the maps point at the uploaded q, k and v (4, 2, 2 heads of 200 x 64 bf16)
+    const bytesAt = (m: string[]) => uploads.get(BigInt(m[1]!))!.byteLength;
+    expect([mq![0], bytesAt(mq!), bytesAt(mk!), bytesAt(mv!)]).toEqual(['9', 4 * 200 * 64 * 2, 2 * 200 * 64 * 2, 2 * 200 * 64 * 2]);
     expect(compiles[0]).toEqual(['--gpu-architecture=sm_90a', '-std=c++17', '--prec-div=false', '-default-device', '-diag-suppress=177', '--include-path=/fake/include']);
     const lse = { data: new Float32Array(800), shape: [1, 4, 200], dtype: 'f32' as const };
     await backend.flexAttentionBackward(q, kv, kv, q, lse, q, opts);
-    expect(launches.slice(-3)).toEqual(['flex_bwd_preprocess [100,1,1] 168', 'flex_bwd_dkdv [2,2,1] 168+24+8', 'flex_bwd_dq_convert [200,1,1] 168']);
+    expect(launches.slice(-3)).toEqual(['flex_bwd_preprocess [100,1,1] 176', 'flex_bwd_dkdv [2,2,1] 176+24+8', 'flex_bwd_dq_convert [200,1,1] 176']);
     const r = await backend.measure(q, kv, kv, opts, { pass: 'both', warmup: 1, iterations: 3 });
     expect(r).toEqual({ ms: [0.5, 0.5, 0.5], timer: 'cuda-events' });
     // decode shape: split-KV kernel + merge
@@ -224,8 +268,9 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
   }
 
   it('launches read the mask’s tile tables in their own tiles, converted once while the mask is unchanged', async () => {
-    const { backend, args, uploads } = await fakeBackend();
-    // head dim 128: the Hopper forward's 256 x 64 tiles and the backward's 64 x 128, both refined
+    // head dim 128: the per-CTA Hopper forward's 256 x 64 tiles and the backward's 64 x 128, both
+    // refined (the persistent forward's 128 x 128 tiles are the mask's own blocks: nothing to convert)
+    const { backend, args, uploads } = await fakeBackend(H100, { hopperForward: 'per-cta' });
     const q = tensor([2, 4, 300, 128]);
     const kv = tensor([2, 4, 300, 128]);
     const ids = Int32Array.from({ length: 300 }, (_, i) => Math.floor(i / 70));
@@ -234,7 +279,7 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
     const n0 = tileTableConversions();
     for (let i = 0; i < 3; i++) await backend.flexAttention(q, kv, kv, { blockMask: mask });
     expect(tileTableConversions()).toBe(n0 + 1);
-    const fwd = fwdConfig('bf16', 128, 128, { identityScore: true, hopper: true });
+    const fwd = fwdConfig('bf16', 128, 128, { identityScore: true, hopper: true, hopperBody: 'wg' });
     const t = tileTables(mask, fwd.bm, fwd.bn, { batch: 2, heads: 4 });
     expect(tableOf(args.at(-1)![0]!, 40, uploads)).toEqual([t.kvNumBlocks, t.kvIndices, t.fullKvNumBlocks, t.fullKvIndices, 1, 1, t.qBlocks, t.kvBlocks]);
     const lse = { data: new Float32Array(2 * 4 * 300), shape: [2, 4, 300], dtype: 'f32' as const };

@@ -28,12 +28,12 @@ export interface CudaBackendOptions {
   /** Folder with cuda_bf16.h for NVRTC (default: FLEXATTN_CUDA_INCLUDE, CUDA_HOME/include, /usr/local/cuda/include, …). */
   cudaInclude?: string;
   /**
-   * Experimental, off by default: on Hopper (sm_90a), the warp-specialised forward body (a producer
-   * warp streams K/V through mbarriers while two consumer warpgroups take turns on the tensor
-   * cores) for head dims 64 and 128. Correct on the H100 (conformance suite, harness checks) but,
-   * as of 2026-12-05, 1.6–2.2× slower than the default body (see the package README).
+   * The Hopper (sm_90a) forward body for head dims 64 and 128: 'persistent' (the default:
+   * kernels/flex_fwd_fa3.cuh, a TMA producer warpgroup and ping-ponging consumer warpgroups) or
+   * 'per-cta' (kernels/flex_fwd_wg.cuh, the earlier body), for comparisons and the conformance
+   * suite of both.
    */
-  warpSpecializedForward?: boolean;
+  hopperForward?: 'persistent' | 'per-cta';
 }
 
 /** The largest head dim (E and Ev) the kernels support. */
@@ -52,7 +52,7 @@ export class CudaBackend implements FlexAttentionBackend {
     options: CudaBackendOptions = {},
   ) {
     this.arch = smArch(device.computeCapability);
-    this.target = { arch: this.arch, smCount: device.smCount, warpSpecialized: options.warpSpecializedForward ?? false };
+    this.target = { arch: this.arch, smCount: device.smCount, hopperBody: options.hopperForward === 'per-cta' ? 'wg' : 'fa3' };
     this.modules = new KernelModules(native, this.arch, { cacheDir: options.cacheDir, cudaInclude: options.cudaInclude });
   }
 

@@ -2,7 +2,7 @@
 // config as macros (FLEX_FWD_BM, …) from the prelude, so this file is the one source of truth;
 // the defaults in kernels/*.cuh only matter for hand-built sources. Byte counts mirror
 // flex::SmemTile / FwdCfg / BwdCfg / DecCfg in kernels/*.cuh.
-import type { DType } from '@flexattn/ir';
+import { CapturedTensor, gradScore, type DType, type TracedMod } from '@flexattn/ir';
 
 export interface FwdConfig {
   /** Query rows per CTA (the q tile of the block tables). */
@@ -20,11 +20,11 @@ export interface FwdConfig {
    */
   wgmma: boolean;
   /**
-   * The warp-specialised Hopper body (kernels/flex_fwd_ws.cuh): two consumer warpgroups of 64 rows
-   * that take turns on the tensor cores and a producer warp that streams K/V (threads = warps · 32
-   * + 32). Only with wgmma, 8 warps and BM 128.
+   * The persistent warp-specialised Hopper body (kernels/flex_fwd_fa3.cuh: TMA producer
+   * warpgroup, `warps / 4` consumer warpgroups in ping-pong; grid min(work tiles, SMs), and three
+   * tensor maps after the params structs). `threads` counts the producer warpgroup.
    */
-  ws: boolean;
+  fa3: boolean;
   threads: number;
   smemBytes: number;
 }
@@ -70,10 +70,15 @@ export interface FwdConfigOptions {
   /** The device is a Hopper (compute capability 9.x, NVRTC targets sm_90a): the wgmma body's tiles. */
   hopper?: boolean;
   /**
-   * With `hopper`: the warp-specialised body (kernels/flex_fwd_ws.cuh) instead of the Hopper body.
-   * Experimental and off by default: correct on the H100 but slower than the default body (README).
+   * With `hopper`: the persistent warp-specialised body ('fa3', the default) or the per-CTA one
+   * ('wg', kernels/flex_fwd_wg.cuh).
    */
-  warpSpecialized?: boolean;
+  hopperBody?: 'fa3' | 'wg';
+  /**
+   * The mods cost little per element (no score mod or an additive one, a mask that reads no
+   * tensor): the persistent body's D64 tile then takes three consumer warpgroups.
+   */
+  lightMods?: boolean;
 }
 
 // Measured on the H100 (harness time_shape, noop / causal / alibi / softcap-approx, 2026-11-25
@@ -81,20 +86,49 @@ export interface FwdConfigOptions {
 // or two row blocks: 1.19 / 0.99; it also wins with a score mod although ptxas spills a few
 // bytes there: alibi 1.013 vs 1.092 ms); D128 two warpgroups of two 64-row blocks (BM 256) BN 64
 // 2 stages 2.53 ms (one warpgroup BM 128: 2.67; 3 stages: 3.53; before this body: 3.17).
-type HopperTile = { bm: number; bn: number; warps: number; stages: number; ws: boolean };
-const HOPPER_TILES: Record<64 | 128, HopperTile> = {
-  64: { bm: 128, bn: 128, warps: 4, stages: 3, ws: false },
-  128: { bm: 256, bn: 64, warps: 8, stages: 2, ws: false },
+type HopperTile = { bm: number; bn: number; warps: number; stages: number };
+// The per-CTA Hopper body (kernels/flex_fwd_wg.cuh), measured on the H100 (harness time_shape,
+// 2026-11-25 session 3): D64 BM128 BN128 4 warps 3 stages 0.826 ms noop (BN 64: 0.906; two
+// warpgroups of one or two row blocks: 1.19 / 0.99); D128 two warpgroups of two 64-row blocks
+// (BM 256) BN 64 2 stages 2.53 ms (one warpgroup BM 128: 2.67; 3 stages: 3.53).
+const WG_TILES: Record<64 | 128, HopperTile> = {
+  64: { bm: 128, bn: 128, warps: 4, stages: 3 },
+  128: { bm: 256, bn: 64, warps: 8, stages: 2 },
 };
-// The warp-specialised body: two consumer warpgroups of one 64-row block each (BM 128, 8 warps)
-// plus the producer warp; the harness's S64 / S128 variants.
-const WS_TILES: Record<64 | 128, HopperTile> = {
-  64: { bm: 128, bn: 128, warps: 8, stages: 3, ws: true },
-  128: { bm: 128, bn: 64, warps: 8, stages: 3, ws: true },
-};
+// The persistent Hopper body (kernels/flex_fwd_fa3.cuh, Fa3Cfg): BM = 64 rows per consumer
+// warpgroup (warps / 4 of them), BN keys per stage, a STAGES-deep K/V ring. Measured on the H100
+// (harness `hopper`, 2026-12-06, B2 H16 L8192 D128 / B4 H16 L4096 D64, ms): D128 two warpgroups 2
+// stages noop 1.652, causal 1.002, alibi 1.959, softcap 3.712 (3 stages 1.829 / 1.016 / 2.107 /
+// 3.704; the per-CTA body 2.848 / 1.561 / 3.283 / 4.446). D64: three warpgroups (BM 192, 2 stages)
+// win where the mods' per-element work is light — noop 0.601 vs 0.655 (two warpgroups, 3 stages),
+// causal 0.368 vs 0.421, sliding window 0.208 vs 0.219, alibi 0.801 vs 0.840 — and lose where it
+// is heavy, their 160 registers a thread against 240: softcap 1.892 vs 1.665, softcap-approx 1.167
+// vs 1.047, a document mask (doc ids loaded per row and column) 0.411 vs 0.261.
+const FA3_TILES = {
+  64: { bm: 128, bn: 128, warps: 8, stages: 3 },
+  '64light': { bm: 192, bn: 128, warps: 12, stages: 2 },
+  128: { bm: 128, bn: 128, warps: 8, stages: 2 },
+} satisfies Record<string, HopperTile>;
+/** Shared memory of the persistent Hopper body: Q, the K/V ring, then 2 + 4 · stages mbarriers (Fa3Cfg::SMEM_BYTES). */
+export function fa3SmemBytes(t: HopperTile, E: number, Ev: number): number {
+  return t.bm * E * 2 + t.stages * t.bn * (E + Ev) * 2 + (2 + 4 * t.stages) * 8;
+}
+
+/**
+ * Whether the mods cost little per element: no score mod or an additive one (score + f(b, h, q, kv),
+ * its derivative the constant 1: ALiBi, relative position) and a mask that reads no captured tensor
+ * (causal, sliding window, prefix-LM). FwdConfigOptions.lightMods.
+ */
+export function lightMods(scoreMod: TracedMod | undefined, maskMod: TracedMod | undefined): boolean {
+  const identity = !scoreMod || (scoreMod.root.op === 'arg' && scoreMod.root.arg === 'score');
+  const grad = identity ? undefined : gradScore(scoreMod).root;
+  const additive = grad === undefined || (grad.op === 'const' && grad.arg === 1);
+  const maskReadsTensor = maskMod?.captures.some((c) => c instanceof CapturedTensor) ?? false;
+  return additive && !maskReadsTensor;
+}
 
 export function fwdConfig(dtype: DType, E: number, Ev: number, options: FwdConfigOptions = {}): FwdConfig {
-  if (dtype === 'f32') return { bm: F32_TILE, bn: F32_TILE, warps: 8, stages: 1, mtOuter: false, oneBlock: false, wgmma: false, ws: false, threads: 256, smemBytes: 0 };
+  if (dtype === 'f32') return { bm: F32_TILE, bn: F32_TILE, warps: 8, stages: 1, mtOuter: false, oneBlock: false, wgmma: false, fa3: false, threads: 256, smemBytes: 0 };
   let c: { bm: number; bn: number; warps: number; stages: number; mtOuter: boolean; oneBlock: boolean };
   // measured on the H100 (benchmarks/history.md, 2026-11-25 sweep): D64 BN 128 0.915 ms vs BN 64 1.00 ms,
   // 3 stages 0.916 vs 2 stages 0.937; D128 row-block-outer + one block per tile case 3.55 ms vs 3.72
@@ -103,13 +137,15 @@ export function fwdConfig(dtype: DType, E: number, Ev: number, options: FwdConfi
   // but a score mod on the BN 128 tile spills (bench: softcap 2.85 ms, relpos 1.40 vs 1.95 / 1.13
   // before wgmma) while BN 64 keeps it in registers (softcap-approx 1.25 vs 1.45 ms)
   const identityScore = options.identityScore ?? true;
-  if (options.hopper && E % 64 === 0 && (Ev === 64 || Ev === 128) && E <= 128) {
-    // the Hopper body: warpgroups of two 64-row blocks whose softmax overlaps the other's products
-    const c = (options.warpSpecialized ? WS_TILES : HOPPER_TILES)[E <= 64 && Ev <= 64 ? 64 : 128];
-    // FwdCfg::SMEM_BYTES: the tiles, then the warp-specialised body's two mbarriers per stage
-    const smemBytes =
-      smemTileBytes(c.bm, E) + c.stages * (smemTileBytes(c.bn, E) + smemTileBytes(c.bn, Ev)) + (c.ws ? 16 * c.stages : 0);
-    return { ...c, mtOuter: false, oneBlock: false, wgmma: true, threads: c.warps * 32 + (c.ws ? 32 : 0), smemBytes };
+  if (options.hopper && (E === 64 || E === 128) && (Ev === 64 || Ev === 128)) {
+    const size = E <= 64 && Ev <= 64 ? 64 : 128;
+    if ((options.hopperBody ?? 'fa3') === 'fa3') {
+      const t = FA3_TILES[size === 64 && options.lightMods ? '64light' : size];
+      return { ...t, mtOuter: false, oneBlock: false, wgmma: true, fa3: true, threads: t.warps * 32 + 128, smemBytes: fa3SmemBytes(t, E, Ev) };
+    }
+    const t = WG_TILES[size];
+    const smemBytes = smemTileBytes(t.bm, E) + t.stages * (smemTileBytes(t.bn, E) + smemTileBytes(t.bn, Ev));
+    return { ...t, mtOuter: false, oneBlock: false, wgmma: true, fa3: false, threads: t.warps * 32, smemBytes };
   }
   if (E <= 64 && Ev <= 64) c = { bm: 128, bn: identityScore ? 128 : 64, warps: 4, stages: 3, mtOuter: false, oneBlock: false };
   else if (E <= 128 && Ev <= 128) c = { bm: 128, bn: 64, warps: 4, stages: 2, mtOuter: true, oneBlock: true };
@@ -119,7 +155,7 @@ export function fwdConfig(dtype: DType, E: number, Ev: number, options: FwdConfi
   const smemBytes = smemTileBytes(c.bm, dp) + c.stages * (smemTileBytes(c.bn, dp) + smemTileBytes(c.bn, dvp));
   // the kernel's own condition (FwdCfg::WG) decides per head dim; 64-column panels are what it reads
   const wgmma = E % 64 === 0 && Ev % 8 === 0 && c.warps === 4 && (c.bn === 64 || c.bn === 128);
-  return { ...c, wgmma, ws: false, threads: c.warps * 32, smemBytes };
+  return { ...c, wgmma, fa3: false, threads: c.warps * 32, smemBytes };
 }
 
 export function bwdConfig(dtype: DType, E: number, Ev: number): BwdConfig {
@@ -170,7 +206,7 @@ export function configDefines(fwd: FwdConfig, bwd: BwdConfig, decodeRows: number
     FLEX_FWD_MT_OUTER: fwd.mtOuter ? 1 : 0,
     FLEX_FWD_ONE_BLOCK: fwd.oneBlock ? 1 : 0,
     FLEX_FWD_WGMMA: fwd.wgmma ? 1 : 0,
-    FLEX_FWD_WS: fwd.ws ? 1 : 0,
+    FLEX_FWD_FA3: fwd.fa3 ? 1 : 0,
     FLEX_BWD_BMQ: bwd.bmq,
     FLEX_BWD_WARPS: bwd.warps,
     FLEX_BWD_WGMMA: bwd.wgmma ? 1 : 0,

@@ -20,6 +20,10 @@ class Packer {
     this.view.setInt32(offset, x, true);
     return this;
   }
+  i64(offset: number, x: number): this {
+    this.view.setBigInt64(offset, BigInt(x), true);
+    return this;
+  }
   f32(offset: number, x: number): this {
     this.view.setFloat32(offset, x, true);
     return this;
@@ -54,21 +58,32 @@ export interface Dims {
   scale: number;
 }
 
-export const FWD_ARGS_BYTES = 120;
-export function packFwdArgs(a: Dims & { q: Ptr; k: Ptr; v: Ptr; out: Ptr; lse: Ptr | null; table: DeviceBlockTable | null }): ArrayBuffer {
+export const FWD_ARGS_BYTES = 144;
+/**
+ * FlexFwdArgs. kvBatchStrides: elements between the K and the V of consecutive batches (0: one
+ * K/V for every query batch); maxScores: the optional row-max output.
+ */
+export function packFwdArgs(
+  a: Dims & {
+    q: Ptr; k: Ptr; v: Ptr; out: Ptr; lse: Ptr | null; table: DeviceBlockTable | null;
+    kvBatchStrides: readonly [number, number]; maxScores?: Ptr | null;
+  },
+): ArrayBuffer {
   const p = new Packer(FWD_ARGS_BYTES);
   p.ptr(0, a.q).ptr(8, a.k).ptr(16, a.v).ptr(24, a.out).ptr(32, a.lse);
   packTable(p, 40, a.table);
   p.i32(88, a.B).i32(92, a.Hq).i32(96, a.Hkv).i32(100, a.Lq).i32(104, a.Lkv).f32(108, a.scale);
   p.i32(112, a.table ? 1 : 0);
+  p.ptr(120, a.maxScores).i64(128, a.kvBatchStrides[0]).i64(136, a.kvBatchStrides[1]);
   return p.buf;
 }
 
-export const BWD_ARGS_BYTES = 168;
+export const BWD_ARGS_BYTES = 176;
+/** FlexBwdArgs. dLse: the optional gradient of the loss with respect to lse ([B, Hq, Lq] f32). */
 export function packBwdArgs(
   a: Dims & {
     q: Ptr; k: Ptr; v: Ptr; out: Ptr; dout: Ptr; lse: Ptr; delta: Ptr; dqAccum: Ptr;
-    dq: Ptr; dk: Ptr; dv: Ptr; table: DeviceBlockTable | null;
+    dq: Ptr; dk: Ptr; dv: Ptr; table: DeviceBlockTable | null; dLse?: Ptr | null;
   },
 ): ArrayBuffer {
   const p = new Packer(BWD_ARGS_BYTES);
@@ -77,6 +92,7 @@ export function packBwdArgs(
   packTable(p, 88, a.table);
   p.i32(136, a.B).i32(140, a.Hq).i32(144, a.Hkv).i32(148, a.Lq).i32(152, a.Lkv).f32(156, a.scale);
   p.i32(160, a.table ? 1 : 0);
+  p.ptr(168, a.dLse);
   return p.buf;
 }
 

@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const KERNEL_FILES = {
-  common: ['common.cuh', 'wgmma.cuh'],  // the Hopper wgmma helpers (forward and backward) travel with the shared definitions
-  fwd: ['flex_fwd.cuh', 'flex_fwd_wg.cuh', 'flex_fwd_ws.cuh', 'flex_fwd_entry.cuh'],
+  // the Hopper wgmma / TMA helpers (forward and backward) travel with the shared definitions
+  common: ['common.cuh', 'wgmma.cuh', 'tma.cuh'],
+  fwd: ['flex_fwd.cuh', 'flex_fwd_wg.cuh', 'flex_fwd_fa3.cuh', 'flex_fwd_entry.cuh'],
   bwd: ['flex_bwd.cuh'],
   dec: ['flex_decode.cuh'],
 } as const;

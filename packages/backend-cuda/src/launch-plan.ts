@@ -5,12 +5,13 @@
 // A new kernel body (another forward, a paged decoder) is chosen here and nowhere else.
 import { blockClasses, ceilDiv, tileTables, type AttentionProblem, type TracedMod } from '@flexattn/ir';
 import type { CallMemory } from './call-memory.js';
-import { bwdConfig, configDefines, decodeConfig, fwdConfig, useDecode, type BwdConfig, type DecodeConfig, type FwdConfig } from './config.js';
+import { bwdConfig, configDefines, decodeConfig, fwdConfig, lightMods, useDecode, type BwdConfig, type DecodeConfig, type FwdConfig } from './config.js';
 import type { KernelModules } from './kernel-modules.js';
 import type { ModArguments } from './mod-arguments.js';
 import type { CudaNative, DevicePtr } from './native.js';
 import { packBwdArgs, packDecodeArgs, packFwdArgs, type Dims } from './kernel-args.js';
 import { isIdentityScoreMod, renderPrelude, type RenderedPrelude } from './renderer.js';
+import { fa3TensorMaps } from './tensor-maps.js';
 
 /** See RenderOptions.indexLimit: shapes below it share one source; longer ones get the plain casts. */
 const INDEX_LIMIT = 2 ** 22;
@@ -31,14 +32,19 @@ export interface TargetDevice {
   /** NVRTC's arch, e.g. sm_90a */
   arch: string;
   smCount: number;
-  /** the experimental warp-specialised Hopper forward (CudaBackendOptions.warpSpecializedForward) */
-  warpSpecialized: boolean;
+  /** the Hopper forward body (CudaBackendOptions.hopperForward): persistent ('fa3') or per-CTA ('wg') */
+  hopperBody: 'fa3' | 'wg';
 }
 
 export function selectKernels(p: AttentionProblem, target: TargetDevice): KernelSelection {
   const scoreMod = p.scoreMod;
   const maskMod = p.blockMask?.maskMod;
-  const forward = fwdConfig(p.dtype, p.E, p.Ev, { identityScore: isIdentityScoreMod(scoreMod), hopper: target.arch === 'sm_90a', warpSpecialized: target.warpSpecialized });
+  const forward = fwdConfig(p.dtype, p.E, p.Ev, {
+    identityScore: isIdentityScoreMod(scoreMod),
+    lightMods: lightMods(scoreMod, maskMod),
+    hopper: target.arch === 'sm_90a',
+    hopperBody: target.hopperBody,
+  });
   const backward = bwdConfig(p.dtype, p.E, p.Ev);
   const decodeRows = p.groupSize * p.Lq;
   // the prelude always carries the decoder's row count (one source per mod and shape class)
@@ -97,9 +103,19 @@ export async function forwardLaunch(ctx: LaunchContext, sel: KernelSelection, io
   }
   const c = sel.forward;
   const table = p.blockMask ? mem.tileTable(tileTables(p.blockMask, c.bm, c.bn, { batch: p.B, heads: p.Hq }), 'kv-major') : null;
-  const args = packFwdArgs({ ...dimsOf(p), ...io, table });
+  // K and V are contiguous [B, Hkv, Lkv, E]: one batch after the other
+  const kvBatchStrides = [p.Hkv * p.Lkv * p.E, p.Hkv * p.Lkv * p.Ev] as const;
+  const args = packFwdArgs({ ...dimsOf(p), ...io, table, kvBatchStrides });
   const m = await ctx.modules.load(sel.rendered.prelude, 'fwd', { flex_fwd: c.smemBytes });
-  return () => n.launch(m.fns.flex_fwd!, [ceilDiv(p.Lq, c.bm), p.Hq, p.B], [c.threads, 1, 1], c.smemBytes, 0n, [args, mods.scoreParams, mods.maskParams]);
+  const params = [args, mods.scoreParams, mods.maskParams];
+  if (c.fa3 && p.dtype !== 'f32') {  // (fwdConfig gives f32 its SIMT body)
+    // persistent: one CTA per SM at most, each walks its share of the (q tile, head, batch) tiles,
+    // and the three TMA tensor maps follow the params structs
+    const maps = fa3TensorMaps(n, { ...dimsOf(p), dtype: p.dtype, q: io.q, k: io.k, v: io.v, E: p.E, Ev: p.Ev, kvBatchStrides, bm: c.bm, bn: c.bn });
+    const ctas = Math.min(ceilDiv(p.Lq, c.bm) * p.Hq * p.B, ctx.target.smCount);
+    return () => n.launch(m.fns.flex_fwd!, [ctas, 1, 1], [c.threads, 1, 1], c.smemBytes, 0n, [...params, ...maps]);
+  }
+  return () => n.launch(m.fns.flex_fwd!, [ceilDiv(p.Lq, c.bm), p.Hq, p.B], [c.threads, 1, 1], c.smemBytes, 0n, params);
 }
 
 /**

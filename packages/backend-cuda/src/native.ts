@@ -101,6 +101,7 @@ export interface NativeAddon extends CudaStreamsAndEvents {
   funcGetAttribute(fn: CuFunction, attribute: number): number;
   funcGetParamInfo(fn: CuFunction): KernelParamInfo[] | null;
   launch(fn: CuFunction, grid: Dim3, block: Dim3, sharedBytes: number, stream: CuStream, args: HostData[]): void;
+  tensorMapEncodeTiled(dataType: number, address: DevicePtr, dims: number[], strides: number[], box: number[], swizzle: number): ArrayBuffer;
   compile(
     source: string,
     name: string,
@@ -110,7 +111,7 @@ export interface NativeAddon extends CudaStreamsAndEvents {
   ): Promise<CompileOutput>;
 }
 
-const ADDON_ABI_VERSION = 1;
+const ADDON_ABI_VERSION = 2;
 const ADDON_FILE = 'flexattn_cuda.node';
 
 /** Raw CUDA enum values the backend needs (cuda.h names). */
@@ -133,6 +134,9 @@ export const CU = {
   DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR: 76,
   DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR: 81,
   DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN: 97,
+  TENSOR_MAP_DATA_TYPE_FLOAT16: 6,
+  TENSOR_MAP_DATA_TYPE_BFLOAT16: 9,
+  TENSOR_MAP_SWIZZLE_128B: 3,
 } as const;
 
 // ---------------------------------------------------------------- where to look
@@ -456,6 +460,11 @@ export interface CudaNative extends CudaStreamsAndEvents {
    * laid out in C). Where the driver can tell, the sizes are checked against the kernel's own.
    */
   launch(fn: CuFunction, grid: Dim3, block: Dim3, sharedBytes: number, stream: CuStream, args: HostData[]): void;
+  /**
+   * A TMA tensor map (CUtensorMap, 128 bytes) to pass as a kernel parameter: `dims` and `box`
+   * innermost first, `strides` the byte strides of dims 1..rank-1; zero fill outside the tensor.
+   */
+  tensorMapEncodeTiled(dataType: number, address: DevicePtr, dims: number[], strides: number[], box: number[], swizzle: number): ArrayBuffer;
   /** The raw addon, for what this interface does not cover. */
   readonly raw: NativeAddon;
 }
@@ -544,6 +553,8 @@ export function createCudaNative(a: NativeAddon, probe: CudaProbe, addonPath: st
       if (params) checkArgs(params, args);
       a.launch(fn, grid, block, sharedBytes, stream, args);
     },
+    tensorMapEncodeTiled: (dataType, address, dims, strides, box, swizzle) =>
+      a.tensorMapEncodeTiled(dataType, address, dims, strides, box, swizzle),
   };
 }
 

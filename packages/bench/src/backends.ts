@@ -35,7 +35,7 @@ export function factoriesOf(entries: readonly BackendEntry[]): Record<string, Ba
 export const FACTORIES: Record<string, BackendFactory> = factoriesOf(BACKENDS);
 
 /**
- * `options[name]` goes to that backend's factory (e.g. `{ cuda: { warpSpecializedForward: true } }`,
+ * `options[name]` goes to that backend's factory (e.g. `{ cuda: { hopperForward: 'per-cta' } }`,
  * `{ webgpu: { timestamps: false } }`); a key naming no requested backend is an error, so a typo
  * cannot silently time the defaults.
  */

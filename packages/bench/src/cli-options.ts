@@ -99,7 +99,7 @@ export function parseBackendOptions(text: string): Record<string, Record<string,
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    throw new InvalidArgumentError(`Expected JSON, e.g. '{"cuda":{"warpSpecializedForward":true}}' (${err instanceof Error ? err.message : String(err)}).`);
+    throw new InvalidArgumentError(`Expected JSON, e.g. '{"cuda":{"hopperForward":"per-cta"}}' (${err instanceof Error ? err.message : String(err)}).`);
   }
   const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
   if (!isObject(parsed) || !Object.values(parsed).every(isObject))
@@ -130,7 +130,7 @@ export function benchProgram(backendNames: readonly string[]): Command {
       new Option('--peer <list>', 'also time peers: torch = PyTorch FlexAttention (python3 + CUDA); ort = onnxruntime-web on the same Dawn device').argParser(nameList('peer', () => PEERS)),
     )
     .addOption(new Option('--no-block-masks', 'skip the createBlockMask timings'))
-    .addOption(new Option('--backend-options <json>', `create options per backend, e.g. '{"cuda":{"warpSpecializedForward":true}}'`).argParser(parseBackendOptions))
+    .addOption(new Option('--backend-options <json>', `create options per backend, e.g. '{"cuda":{"hopperForward":"per-cta"}}'`).argParser(parseBackendOptions))
     .addOption(new Option('--color', 'colour the terminal output (default: when the terminal supports it; NO_COLOR turns it off)'))
     .addOption(new Option('--no-color', 'no colour'))
     .addHelpText('after', `

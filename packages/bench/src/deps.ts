@@ -20,7 +20,7 @@ export {
 } from '@flexattn/ir';
 export { createReferenceBackend } from '@flexattn/ir/reference';
 export { compareClose, randomTensor, seededRandom, type Comparison } from '@flexattn/ir/testing';
-export { createBlockMask } from '@flexattn/blockmask';
+export { createBlockMask, DecodeSteps } from '@flexattn/blockmask';
 
 import { seededRandom } from '@flexattn/ir/testing';
 /** Non-negative 31-bit integers from a seed. */

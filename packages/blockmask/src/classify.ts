@@ -22,6 +22,8 @@ export class PlaneClassifier {
   private h = 0;
   private dense: Uint8Array = new Uint8Array(0);
   private base = 0;
+  /** Cells between block rows in `dense` (the grid's kvBlocks unless a region is written alone). */
+  private stride = 0;
   private seenTrue = false;
   private seenFalse = false;
   /** Counters, for the benchmark and tests. */
@@ -40,24 +42,34 @@ export class PlaneClassifier {
 
   /** Writes the plane's block map into dense[base .. base + qBlocks·kvBlocks) (which must be zero). */
   classify(dense: Uint8Array, base: number, b: number, h: number): void {
-    this.dense = dense;
-    this.base = base;
-    this.b = b;
-    this.h = h;
-    this.visit(0, this.qBlocks, 0, this.kvBlocks);
+    this.classifyRegion(dense, base, b, h, 0, this.qBlocks, 0, this.kvBlocks);
   }
 
   /**
    * Like classify, for the blocks [qb0, qb1) × [kb0, kb1) only (dense there must be zero): what
-   * BlockMask.resize uses to classify the blocks a new length adds, reusing the others.
+   * BlockMask.resize and extendKv use to classify the blocks a new length adds, reusing the others.
+   * Block (qb, kb) lands at dense[base + qb·stride + kb]; a region written alone passes its width
+   * as the stride and −kb0 as the base.
    */
-  classifyRegion(dense: Uint8Array, base: number, b: number, h: number, qb0: number, qb1: number, kb0: number, kb1: number): void {
+  classifyRegion(dense: Uint8Array, base: number, b: number, h: number, qb0: number, qb1: number, kb0: number, kb1: number, stride = this.kvBlocks): void {
     if (qb0 >= qb1 || kb0 >= kb1) return;
     this.dense = dense;
     this.base = base;
+    this.stride = stride;
     this.b = b;
     this.h = h;
     this.visit(qb0, qb1, kb0, kb1);
+  }
+
+  /**
+   * The exact class of one element box (inclusive bounds, absolute positions) of plane (b, h): the
+   * interval analysis first, the exact path when it cannot decide. A decode step's tail block.
+   */
+  classifyBox(b: number, h: number, q0: number, q1: number, k0: number, k1: number): number {
+    this.b = b;
+    this.h = h;
+    const c = this.cover(q0, q1, k0, k1);
+    return c === PARTIAL ? this.exact(q0, q1, k0, k1) : c;
   }
 
   /** Sound coverage of an element box (inclusive bounds): 0 none, 1 unknown, 2 all. */
@@ -76,10 +88,10 @@ export class PlaneClassifier {
     const c = this.cover(q0, q1, k0, k1);
     if (c === EMPTY) return;
     const dense = this.dense;
-    const kvBlocks = this.kvBlocks;
+    const stride = this.stride;
     if (c === FULL) {
       for (let qb = qb0; qb < qb1; qb++) {
-        const row = this.base + qb * kvBlocks;
+        const row = this.base + qb * stride;
         if (kb1 - kb0 > 16) dense.fill(FULL, row + kb0, row + kb1);
         else for (let kb = kb0; kb < kb1; kb++) dense[row + kb] = FULL;
       }
@@ -88,7 +100,7 @@ export class PlaneClassifier {
     const nq = qb1 - qb0;
     const nk = kb1 - kb0;
     if (nq === 1 && nk === 1) {
-      dense[this.base + qb0 * kvBlocks + kb0] = this.exact(q0, q1, k0, k1);
+      dense[this.base + qb0 * stride + kb0] = this.exact(q0, q1, k0, k1);
       return;
     }
     const qm = nq > 1 ? qb0 + (nq >> 1) : qb1;

@@ -5,14 +5,12 @@
  * in @flexattn/ir, and a freshly compiled function starts cold in the interpreter each call.)
  */
 import { compileMaskInterval, compileToJs, type CompiledInterval, type ModParam, type Node, type TracedMod } from '@flexattn/ir';
-import { argsRead } from './graph';
 
 export type MaskFn = (b: number, h: number, q: number, kv: number) => unknown;
 
 export interface CompiledMask {
   fn: MaskFn;
   iv: CompiledInterval;
-  reads: { b: boolean; h: boolean };
 }
 
 const cache = new WeakMap<Node, { captures: readonly ModParam[]; compiled: CompiledMask }[]>();
@@ -27,7 +25,6 @@ export function compileMask(mask: TracedMod): CompiledMask {
   const compiled: CompiledMask = {
     fn: compileToJs(mask) as MaskFn,
     iv: compileMaskInterval(mask),
-    reads: argsRead(mask),
   };
   if (entries.length >= 8) entries.shift();
   entries.push({ captures: [...mask.captures], compiled });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { capture, scalar, traceMaskMod, OptionError, ShapeError, TraceError, type Expr, type MaskMod } from '@flexattn/ir';
+import { argsRead, capture, scalar, traceMaskMod, OptionError, ShapeError, TraceError, type Expr, type MaskMod } from '@flexattn/ir';
 import { createBlockMask, createMask, lastBuildStats, validateBlockMask } from './index';
 import { boolAst, buildMask, envData, shapeArb } from './grammar.test-helpers';
 import { bruteForceBlocks, denseFromQMajor, firstDifference, listsSorted, type Shape } from './oracle.test-helpers';
@@ -8,7 +8,14 @@ import { bruteForceBlocks, denseFromQMajor, firstDifference, listsSorted, type S
 /** createBlockMask equals the brute force, both views agree, lists ascend, and it validates. */
 function checkAgainstBruteForce(mod: MaskMod, s: Shape, broadcast = false): void {
   const traced = traceMaskMod(mod);
-  const mask = createBlockMask(traced, { ...(broadcast ? {} : { B: s.B, H: s.H }), qLen: s.qLen, kvLen: s.kvLen, blockSize: s.bq === s.bk ? s.bq : [s.bq, s.bk] });
+  const opts = { ...(broadcast ? {} : { B: s.B, H: s.H }), qLen: s.qLen, kvLen: s.kvLen, blockSize: s.bq === s.bk ? s.bq : ([s.bq, s.bk] as [number, number]) };
+  const reads = argsRead(traced);
+  if (broadcast && (reads.b || reads.h)) {
+    // one plane shared by every batch / head cannot be right for a mod that reads b / h
+    expect(() => createBlockMask(traced, opts)).toThrow(reads.b ? /reads b but B was omitted.*Pass B:/ : /reads h but H was omitted.*Pass H:/);
+    return;
+  }
+  const mask = createBlockMask(traced, opts);
   const shape = broadcast ? { ...s, B: 1, H: 1 } : s;
   expect([mask.B, mask.H]).toEqual([shape.B, shape.H]);
   const got = mask.toDense();

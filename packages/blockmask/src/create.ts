@@ -3,7 +3,7 @@
  * (usually far less: see classify.ts), never by evaluating every (q, kv) pair.
  */
 import {
-  OptionError, allocateBlockTables, ceilDiv, copyTablesPlane, createMask as irCreateMask, traceMaskMod, validateBlockMaskShape,
+  OptionError, allocateBlockTables, argsRead, type ArgsRead, ceilDiv, copyTablesPlane, createMask as irCreateMask, traceMaskMod, validateBlockMaskShape,
   writeTablesPlane, type MaskMod, type TracedMod,
 } from '@flexattn/ir';
 import { ClassifiedBlockMask } from './classified';
@@ -11,9 +11,9 @@ import { PlaneClassifier } from './classify';
 import { compileMask } from './compiled';
 
 export interface CreateBlockMaskOptions {
-  /** Batch size; omitted: 1 (broadcast over the batch). */
+  /** Batch size; omitted: 1 (broadcast over the batch) — refused for a mod that reads b. */
   B?: number;
-  /** Heads; omitted: 1 (broadcast over heads). */
+  /** Heads; omitted: 1 (broadcast over heads) — refused for a mod that reads h. */
   H?: number;
   qLen: number;
   kvLen: number;
@@ -50,8 +50,9 @@ export function createBlockMask(maskMod: MaskMod | TracedMod, opts: CreateBlockM
   const qBlocks = ceilDiv(qLen, bq);
   const kvBlocks = ceilDiv(kvLen, bk);
 
+  const reads = argsRead(traced);
+  refuseSharedPlanes(reads, opts);
   const compiled = compileMask(traced);
-  const reads = compiled.reads;
   const bPlanes = reads.b ? B : 1;
   const hPlanes = reads.h ? H : 1;
 
@@ -79,6 +80,23 @@ export function createBlockMask(maskMod: MaskMod | TracedMod, opts: CreateBlockM
     ...classifier.stats,
   };
   return new ClassifiedBlockMask(tables, shape, { base: traced });
+}
+
+/**
+ * A mask built without B (H) is one plane shared by every batch (head), so its full and empty blocks
+ * must hold for every b (h). A mod that reads b (h) can only be classified at one value — and the
+ * kernels skip the mask mod in full blocks — so that would be a silent wrong answer for the others:
+ * refused, naming the fix. (Classifying over every b with the interval analysis instead would be
+ * sound but leave most such masks partial everywhere, a silent slowdown; an explicit B is exact.)
+ */
+function refuseSharedPlanes(reads: ArgsRead, opts: CreateBlockMaskOptions): void {
+  const refuse = (arg: 'b' | 'h', opt: 'B' | 'H', what: string) => {
+    throw new OptionError(
+      `createBlockMask: the mask mod reads ${arg} but ${opt} was omitted; without ${opt} one plane of blocks is shared by every ${what}, classified at ${arg} = 0 only, so a block full or empty there could be wrong for another ${what} (the kernels skip the mask mod in full blocks). Pass ${opt}: <number of ${what === 'batch' ? 'batches' : 'query heads'}> (${opt}: 1 for exactly one)`,
+    );
+  };
+  if (reads.b && opts.B === undefined) refuse('b', 'B', 'batch');
+  if (reads.h && opts.H === undefined) refuse('h', 'H', 'head');
 }
 
 /** The dense element mask [B, H, qLen, kvLen] (1 visible, 0 masked) — for tests; O(B·H·Lq·Lkv). */

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { evaluate, ShapeError, traceMaskMod, traceScoreMod, type MaskMod, type TracedMod } from '@flexattn/ir';
 import { createBlockMask, createMask, fromKvBlocks, validateBlockMask, type ClassifiedBlockMask } from './index';
-import { boolAst, buildMask, envData, shapeArb } from './grammar.test-helpers';
+import { boolAst, buildMask, dimsFor, envData, shapeArb } from './grammar.test-helpers';
 import { bruteForceBlocks, denseFromQMajor, firstDifference, listsSorted, type Shape } from './oracle.test-helpers';
 
 const blockOf = (s: { block: [number, number] }) => (s.block[0] === s.block[1] ? s.block[0] : s.block);
@@ -40,7 +40,7 @@ describe('resize: same mod, new lengths', () => {
     fc.assert(
       fc.property(boolAst, envData, shapeArb, fc.integer({ min: 1, max: 60 }), fc.integer({ min: 1, max: 60 }), (ast, data, sh, qLen2, kvLen2) => {
         const mod = traceMaskMod(buildMask(ast, data));
-        const dims = sh.broadcast ? {} : { B: sh.B, H: sh.H };
+        const dims = dimsFor(mod, sh);
         const resized = createBlockMask(mod, { ...dims, qLen: sh.qLen, kvLen: sh.kvLen, blockSize: blockOf(sh) }).resize(qLen2, kvLen2);
         const fresh = createBlockMask(mod, { ...dims, qLen: qLen2, kvLen: kvLen2, blockSize: blockOf(sh) });
         expect(resized.seqLengths).toEqual([qLen2, kvLen2]);
@@ -92,7 +92,7 @@ describe('sliceRows: the block rows of a query range', () => {
     fc.assert(
       fc.property(boolAst, envData, shapeArb, sliceArb, (ast, data, sh, r) => {
         const mod = traceMaskMod(buildMask(ast, data));
-        const dims = sh.broadcast ? {} : { B: sh.B, H: sh.H };
+        const dims = dimsFor(mod, sh);
         const mask = createBlockMask(mod, { ...dims, qLen: sh.qLen, kvLen: sh.kvLen, blockSize: blockOf(sh) });
         const start = r.start % sh.qLen;
         const end = Math.min(sh.qLen, start + r.len);
@@ -203,7 +203,7 @@ describe('sliceRowsPerBatch: each sequence at its own position', () => {
     expect(() => m.sliceRowsPerBatch([1, 2, 3])).toThrow(/B=2 but 3 starts/);
     expect(() => m.sliceRowsPerBatch([1, 16])).toThrow(/batch 1.*\[16, 17\) are outside/);
     expect(() => m.sliceRowsPerBatch([])).toThrow(ShapeError);
-    const broadcast = createBlockMask((b, _h, q, kv) => q.ge(kv.add(b)), { qLen: 16, kvLen: 16, blockSize: 4 });
-    expect(() => broadcast.sliceRowsPerBatch([1, 2])).toThrow(/reads b but this mask was built for one batch.*B: 2/);
+    const one = createBlockMask((b, _h, q, kv) => q.ge(kv.add(b)), { B: 1, qLen: 16, kvLen: 16, blockSize: 4 });
+    expect(() => one.sliceRowsPerBatch([1, 2])).toThrow(/reads b but this mask was built for one batch \(B: 1\).*B: 2/);
   });
 });

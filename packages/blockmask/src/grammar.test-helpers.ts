@@ -3,7 +3,7 @@
  * (1-D and 2-D int, 1-D float), as data (so failures print readably) plus a builder to a MaskMod.
  */
 import fc from 'fast-check';
-import { capture, constant, scalar, where, type CapturedTensor, type Expr, type MaskMod, type Scalar } from '@flexattn/ir';
+import { argsRead, capture, constant, scalar, traceMaskMod, where, type CapturedTensor, type Expr, type MaskMod, type Scalar, type TracedMod } from '@flexattn/ir';
 
 export type IntAst =
   | { k: 'arg'; name: 'q' | 'kv' | 'b' | 'h' }
@@ -138,3 +138,12 @@ export const shapeArb = fc.record({
   block: fc.oneof(fc.integer({ min: 1, max: 16 }).map((n) => [n, n] as [number, number]), fc.tuple(fc.integer({ min: 1, max: 16 }), fc.integer({ min: 1, max: 16 }))),
   broadcast: fc.boolean(),
 });
+
+/**
+ * The B / H options for a shape: omitted (broadcast) when the shape asks for it and the mod does not
+ * read that index — createBlockMask refuses a shared plane for a mod that reads it.
+ */
+export function dimsFor(mod: MaskMod | TracedMod, sh: { B: number; H: number; broadcast: boolean }): { B?: number; H?: number } {
+  const reads = argsRead(traceMaskMod(mod));
+  return { ...(sh.broadcast && !reads.b ? {} : { B: sh.B }), ...(sh.broadcast && !reads.h ? {} : { H: sh.H }) };
+}

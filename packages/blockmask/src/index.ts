@@ -10,4 +10,5 @@ export {
 } from './validate';
 export { EMPTY, PARTIAL, FULL, TableBlockMask, type BlockMask, type BlockTables } from '@flexattn/ir';
 export { ClassifiedBlockMask } from './classified';
+export { DecodeSteps, type DecodeStepsOptions } from './decode-steps';
 export type { MaskSource } from './source';

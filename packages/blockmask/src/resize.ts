@@ -7,10 +7,10 @@
  */
 import { ceilDiv, type BlockMask } from '@flexattn/ir';
 import { readRow, scratchMap } from './rows';
-import { classifierFor, dependsOnBatch, dependsOnHead, type GridShape, type MaskSource } from './source';
+import { eachPlaneClass, type GridShape, type MaskSource } from './source';
 
 /** How many leading blocks keep their extent when a length changes from `from` to `to`. */
-function unchangedBlocks(from: number, to: number, block: number): number {
+export function unchangedBlocks(from: number, to: number, block: number): number {
   const common = Math.min(ceilDiv(from, block), ceilDiv(to, block));
   if (common === 0) return 0;
   const end = common * block;
@@ -27,30 +27,15 @@ export function resizeDense(mask: BlockMask, source: MaskSource, qLen: number, k
   const keepCols = unchangedBlocks(oldKv, kvLen, bk);
   const planeCells = qBlocks * kvBlocks;
   const dense = scratchMap(B * H * planeCells);
-  const byBatch = dependsOnBatch(source);
-  const byHead = dependsOnHead(source);
-  const classifiers = new Map<number, ReturnType<typeof classifierFor>>();
-  /** Plane index already classified for a (batch, head) class, to copy from. */
-  const classified = new Map<string, number>();
-
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < H; h++) {
-      const p = b * H + h;
-      const base = p * planeCells;
-      for (let rb = 0; rb < keepRows; rb++) readRow(mask, p, rb, dense, base + rb * kvBlocks, keepCols);
-      const key = `${byBatch ? b : '*'}|${byHead ? h : '*'}`;
-      const from = classified.get(key);
-      if (from !== undefined) {
-        copyRegion(dense, from * planeCells, base, kvBlocks, keepRows, qBlocks, keepCols);
-        continue;
-      }
-      classified.set(key, p);
-      let c = classifiers.get(b);
-      if (!c) classifiers.set(b, (c = classifierFor(source, b, g)));
-      c.classifyRegion(dense, base, b, h, 0, keepRows, keepCols, kvBlocks);
-      c.classifyRegion(dense, base, b, h, keepRows, qBlocks, 0, kvBlocks);
-    }
-  }
+  for (let p = 0; p < B * H; p++) for (let rb = 0; rb < keepRows; rb++) readRow(mask, p, rb, dense, p * planeCells + rb * kvBlocks, keepCols);
+  eachPlaneClass(
+    source, B, H, g,
+    (c, b, h, p) => {
+      c.classifyRegion(dense, p * planeCells, b, h, 0, keepRows, keepCols, kvBlocks);
+      c.classifyRegion(dense, p * planeCells, b, h, keepRows, qBlocks, 0, kvBlocks);
+    },
+    (from, p) => copyRegion(dense, from * planeCells, p * planeCells, kvBlocks, keepRows, qBlocks, keepCols),
+  );
   return dense;
 }
 

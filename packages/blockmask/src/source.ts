@@ -5,7 +5,7 @@
  * next position is new data, never a new kernel; classification uses the base mod's compiled forms
  * with the offset applied to the numbers, so it never recompiles either.
  */
-import { capture, inlineMod, rebindParams, traceMaskMod, traceScoreMod, type CapturedTensor, type ScoreMod, type TracedMod } from '@flexattn/ir';
+import { argsRead, capture, inlineMod, rebindParams, traceMaskMod, traceScoreMod, type CapturedTensor, type Expr, type ScoreMod, type TracedMod } from '@flexattn/ir';
 import { PlaneClassifier } from './classify';
 import { compileMask } from './compiled';
 
@@ -28,7 +28,10 @@ function shiftedTemplate(base: TracedMod, batches: number): { mod: TracedMod; pl
   let t = perBatch.get(batches);
   if (!t) {
     const placeholder = capture(new Int32Array(batches), [batches], { name: 'qOffset' });
-    const mod = traceMaskMod((b, h, q, kv) => inlineMod(base, { b, h, q: q.add(placeholder.at(b)), kv }), { name: `${base.name}.rows` });
+    // One offset serves every batch: read it at 0, so the mod reads b only if the base mod does
+    // (a mask shared by the batch may not read b: validate-mask.ts).
+    const offset = (b: Expr) => placeholder.at(batches === 1 ? 0 : b);
+    const mod = traceMaskMod((b, h, q, kv) => inlineMod(base, { b, h, q: q.add(offset(b)), kv }), { name: `${base.name}.rows` });
     t = { mod, placeholder };
     perBatch.set(batches, t);
   }
@@ -49,7 +52,7 @@ export function shiftedScoreMod(source: MaskSource, mod: ScoreMod | TracedMod): 
   const { qOffsets } = source;
   if (!qOffsets) return (score, b, h, q, kv) => inlineMod(traced, { score, b, h, q, kv });
   const offsets = capture(qOffsets, [qOffsets.length], { name: 'qOffset' });
-  return (score, b, h, q, kv) => inlineMod(traced, { score, b, h, q: q.add(offsets.at(b)), kv });
+  return (score, b, h, q, kv) => inlineMod(traced, { score, b, h, q: q.add(offsets.at(qOffsets.length === 1 ? 0 : b)), kv });
 }
 
 /** The query offset of batch b (a mask of batch 1 broadcasts its one offset). */
@@ -58,11 +61,11 @@ export const offsetOf = (source: MaskSource, b: number): number => source.qOffse
 /** Whether the classification of a plane depends on its batch index (the mod reads b, or offsets differ). */
 export function dependsOnBatch(source: MaskSource): boolean {
   const offsets = source.qOffsets;
-  return compileMask(source.base).reads.b || (!!offsets && offsets.some((x) => x !== offsets[0]));
+  return argsRead(source.base).b || (!!offsets && offsets.some((x) => x !== offsets[0]));
 }
 
 /** Whether the classification of a plane depends on its head index. */
-export const dependsOnHead = (source: MaskSource): boolean => compileMask(source.base).reads.h;
+export const dependsOnHead = (source: MaskSource): boolean => argsRead(source.base).h;
 
 export interface GridShape {
   qLen: number;
@@ -84,4 +87,26 @@ export function classifierFor(source: MaskSource, b: number, g: GridShape): Plan
     (bb, h, q, kv) => fn(bb, h, q + off, kv),
     g.qLen, g.kvLen, g.bq, g.bk, g.qBlocks, g.kvBlocks,
   );
+}
+
+/**
+ * Runs `classify(classifier, b, h, p)` on the first plane (p = b·H + h) of each group of planes that
+ * classify alike — all batches when the mod reads neither b nor per-batch offsets, all heads when it
+ * does not read h — and `copy(from, p)` on the others, `from` being their group's classified plane.
+ */
+export function eachPlaneClass(
+  source: MaskSource, B: number, H: number, g: GridShape,
+  classify: (c: PlaneClassifier, b: number, h: number, p: number) => void, copy: (from: number, p: number) => void,
+): void {
+  const byBatch = dependsOnBatch(source);
+  const byHead = dependsOnHead(source);
+  for (let b = 0; b < B; b++) {
+    const c = byBatch || b === 0 ? classifierFor(source, b, g) : undefined;
+    for (let h = 0; h < H; h++) {
+      const p = b * H + h;
+      const from = (byBatch ? b : 0) * H + (byHead ? h : 0);
+      if (from !== p) copy(from, p);
+      else classify(c!, b, h, p);
+    }
+  }
 }

@@ -17,6 +17,11 @@ export interface BlockMask extends BlockTables {
   seqLengths: [number, number];
   blockSize: [number, number];
   maskMod: TracedMod;
+  /**
+   * Bumped by every change a mask makes to itself in place (a growing decode mask: new kv blocks,
+   * a new position); caches keyed on the mask object (tile tables) compare it. Absent: 0.
+   */
+  readonly generation?: number;
   sparsity(): number;
   toDense(): Uint8Array;
   toString(): string;
@@ -30,8 +35,11 @@ export interface BlockMaskShape {
   blockSize: [number, number];
 }
 
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
+
 /** The standard BlockMask object over a set of tables. */
 export class TableBlockMask implements BlockMask {
+  #generation = 0;
   readonly seqLengths: [number, number];
   readonly blockSize: [number, number];
   readonly B: number;
@@ -66,6 +74,36 @@ export class TableBlockMask implements BlockMask {
     this.qIndices = tables.qIndices;
     this.fullQNumBlocks = tables.fullQNumBlocks;
     this.fullQIndices = tables.fullQIndices;
+  }
+
+  /** See BlockMask.generation. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /**
+   * For masks that change in place (decoding: kv blocks appended, the query row moved): points the
+   * views at `tables` when given (their lengths may have changed) and sets the lengths, then bumps
+   * `generation`. The caller keeps tables and lengths consistent.
+   */
+  protected updateInPlace(tables: BlockTables | undefined, qLen: number, kvLen: number): void {
+    if (tables) {
+      // the fields are readonly to users; only this method re-points them
+      const self = this as Writable<TableBlockMask>;
+      self.qBlocks = tables.qBlocks;
+      self.kvBlocks = tables.kvBlocks;
+      self.kvNumBlocks = tables.kvNumBlocks;
+      self.kvIndices = tables.kvIndices;
+      self.fullKvNumBlocks = tables.fullKvNumBlocks;
+      self.fullKvIndices = tables.fullKvIndices;
+      self.qNumBlocks = tables.qNumBlocks;
+      self.qIndices = tables.qIndices;
+      self.fullQNumBlocks = tables.fullQNumBlocks;
+      self.fullQIndices = tables.fullQIndices;
+    }
+    this.seqLengths[0] = qLen;
+    this.seqLengths[1] = kvLen;
+    this.#generation++;
   }
 
   static fromDense(dense: Uint8Array, shape: BlockMaskShape, maskMod: TracedMod): TableBlockMask {

@@ -32,6 +32,7 @@ export * from './kernel';
 export { checkOptionValues, checkFeatures, requestedFeatures, type BackendFeature, type AttentionPass } from './options';
 export * from './validate';
 export { checkBlockMask } from './validate-mask';
+export { argsRead, type ArgsRead } from './args-read';
 export { hashString } from './hash';
 export { inlineMod, rebindParams, type InlineArgs } from './inline';
 export { allocateHostKv, checkKvRowWrite, hasKvStorage, writeHostKvRows, type KvStorage } from './kv-storage';

@@ -23,7 +23,7 @@ export class CapturedTensor implements TraceParam {
   readonly shape: readonly number[];
   /** Row-major strides of `shape`. */
   readonly strides: readonly number[];
-  private cachedRange: [number, number] | undefined;
+  #cachedRange: [number, number] | undefined;
 
   constructor(
     readonly data: Float32Array | Int32Array,
@@ -44,7 +44,9 @@ export class CapturedTensor implements TraceParam {
     const strides = dims.map(() => 1);
     for (let i = dims.length - 2; i >= 0; i--) strides[i] = strides[i + 1]! * dims[i + 1]!;
     this.strides = Object.freeze(strides);
-    lockFields(this, ['kind', 'dtype', 'shape', 'strides', 'data', 'name', 'requiresGrad']);
+    // Frozen: what generated code reads is fixed once checked. (One freeze, not a defineProperty per
+    // field: a decode step captures its offsets every token, and those cost ~9 µs a tensor.)
+    Object.freeze(this);
   }
 
   static isCapturedTensor(x: unknown): x is CapturedTensor {
@@ -71,22 +73,22 @@ export class CapturedTensor implements TraceParam {
 
   /** [min, max] over all elements (NaN-free data assumed; NaN widens to ±Infinity). */
   valueRange(): [number, number] {
-    if (!this.cachedRange) {
+    if (!this.#cachedRange) {
       let lo = Infinity;
       let hi = -Infinity;
       for (const v of this.data) {
-        if (v !== v) return (this.cachedRange = [-Infinity, Infinity]);
+        if (v !== v) return (this.#cachedRange = [-Infinity, Infinity]);
         if (v < lo) lo = v;
         if (v > hi) hi = v;
       }
-      this.cachedRange = [lo, hi];
+      this.#cachedRange = [lo, hi];
     }
-    return this.cachedRange;
+    return this.#cachedRange;
   }
 
   /** Call after mutating `data` in place so cached value ranges are recomputed. */
   invalidate(): void {
-    this.cachedRange = undefined;
+    this.#cachedRange = undefined;
     rangeCacheInvalidators.forEach((fn) => fn(this));
   }
 

@@ -13,7 +13,9 @@
  * place, so identity alone cannot key the memo. Each call takes a 64-bit fingerprint of what the
  * tables depend on — the shape, the kv-major lists (only their used entries), and, when tiles are
  * refined, the mask mod's captured data and scalar values — and converts again when it changed. The
- * fingerprint is O(visible blocks + captured elements): ~10 µs for an L=8192 document mask.
+ * fingerprint is O(visible blocks + captured elements): ~10 µs for an L=8192 document mask. Masks
+ * that change themselves in place (BlockMask.generation: a decode mask's new kv blocks or position)
+ * bump their generation, which the memo compares too.
  */
 import {
   allocateBlockTables, ceilDiv, EMPTY, FULL, PARTIAL, readTablesPlane, writeTablesPlane, type PackedBlockTables,
@@ -46,6 +48,7 @@ let conversions = 0;
 export const tileTableConversions = (): number => conversions;
 
 interface Memo<T> {
+  generation: number;
   fp1: number;
   fp2: number;
   value: T;
@@ -53,15 +56,18 @@ interface Memo<T> {
 const memos = new WeakMap<BlockMask, Map<string, Memo<TileTables | Uint8Array>>>();
 
 function memoised<T extends TileTables | Uint8Array>(mask: BlockMask, key: string, withCaptures: boolean, build: () => T): T {
+  // A mask that changed itself in place (a growing decode mask) says so by its generation; the
+  // fingerprint still catches what users change in place behind its back.
+  const generation = mask.generation ?? 0;
   const [fp1, fp2] = fingerprint(mask, withCaptures);
   let perMask = memos.get(mask);
   if (!perMask) memos.set(mask, (perMask = new Map()));
   const hit = perMask.get(key);
-  if (hit && hit.fp1 === fp1 && hit.fp2 === fp2) return hit.value as T;
+  if (hit && hit.generation === generation && hit.fp1 === fp1 && hit.fp2 === fp2) return hit.value as T;
   if (withCaptures) refreshChangedRanges(mask);
   conversions++;
   const value = build();
-  perMask.set(key, { fp1, fp2, value });
+  perMask.set(key, { generation, fp1, fp2, value });
   return value;
 }
 

@@ -7,6 +7,7 @@
  */
 import { type BlockMask, ceilDiv, EMPTY, FULL, PARTIAL } from './block-mask';
 import { OptionError, ShapeError } from './errors';
+import { argsRead } from './args-read';
 import { TracedMod } from './trace';
 
 const BUILD = 'build it with createBlockMask(maskMod, { qLen, kvLen }) from @flexattn/blockmask';
@@ -93,9 +94,28 @@ export function checkBlockMask(mask: unknown, Lq: number, Lkv: number, B: number
   if (m.B !== 1 && m.B !== B) throw new ShapeError(`the block mask has B=${m.B}; it must be 1 (broadcast) or the batch size ${B}`);
   if (m.H !== 1 && m.H !== Hq) throw new ShapeError(`the block mask has H=${m.H}; it must be 1 (broadcast) or the number of query heads ${Hq}`);
   if (!TracedMod.isTracedMod(m.maskMod) || m.maskMod.kind !== 'mask') throw new OptionError('blockMask.maskMod must be a traced mask mod');
+  checkSharedPlanes(m, B, Hq);
   if (!checked.has(m)) {
     checkBlockMaskTables(m);
     checked.add(m);
   }
   return m;
+}
+
+/**
+ * A mask with B = 1 (H = 1) is shared by every batch (head), so its FULL and EMPTY blocks must hold
+ * for every b (h). When its mod reads b (h), one plane cannot say that — createBlockMask classified
+ * it at b = 0 (h = 0) — and the kernels skip the mask mod in full blocks: a silent wrong answer for
+ * the other batches. Refused here, before any work, naming the fix.
+ */
+function checkSharedPlanes(m: BlockMask, B: number, Hq: number): void {
+  if ((m.B !== 1 || B === 1) && (m.H !== 1 || Hq === 1)) return;
+  const reads = argsRead(m.maskMod);
+  const refuse = (arg: 'b' | 'h', what: string, n: number, opt: 'B' | 'H') => {
+    throw new ShapeError(
+      `the block mask has ${opt}=1 (one plane shared by all ${n} ${what}) but its mask mod reads ${arg}: its blocks were classified for ${arg} = 0 only, and a block full or empty there need not be for ${arg} = 1..${n - 1} (the kernels skip the mask mod in full blocks); build it with createBlockMask(maskMod, { ${opt}: ${n}, ... })`,
+    );
+  };
+  if (m.B === 1 && B > 1 && reads.b) refuse('b', 'batches', B, 'B');
+  if (m.H === 1 && Hq > 1 && reads.h) refuse('h', 'query heads', Hq, 'H');
 }

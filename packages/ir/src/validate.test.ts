@@ -110,6 +110,20 @@ describe('block masks', () => {
     await expectTyped(() => ref.flexAttention(q, k, v, { blockMask: edited('fullKvIndices', (t) => t.fill(0)) }), ShapeError, /listed twice|disagree/);
     await expect(ref.flexAttention(q, k, v, { blockMask: causal() })).resolves.toBeDefined();
   });
+
+  it('a mask of one plane shared by every batch or head whose mod reads b or h: refused before any work, naming B / H', async () => {
+    // classified at b = 0 / h = 0: blocks full there are not full for the other batch / head
+    const perHead = traceMaskMod((_b, h, qi, kv) => kv.le(qi.sub(h.mul(2))));
+    const sharedHeads = blockMaskByEvaluation(perHead, { qLen: 6, kvLen: 5, blockSize: 2 });
+    await expectTyped(() => ref.flexAttention(q, k, v, { blockMask: sharedHeads }), ShapeError, /H=1 \(one plane shared by all 2 query heads\) but its mask mod reads h/, /createBlockMask\(maskMod, \{ H: 2/);
+    await expect(ref.flexAttention(q, k, v, { blockMask: blockMaskByEvaluation(perHead, { H: 2, qLen: 6, kvLen: 5, blockSize: 2 }) })).resolves.toBeDefined();
+    const perBatch = traceMaskMod((b, _h, qi, kv) => kv.le(qi.add(b)));
+    const q2 = randomTensor([2, 2, 6, 8], 'f32', 5);
+    const [k2, v2] = [randomTensor([2, 2, 5, 8], 'f32', 6), randomTensor([2, 2, 5, 4], 'f32', 7)];
+    await expectTyped(() => ref.flexAttention(q2, k2, v2, { blockMask: blockMaskByEvaluation(perBatch, { qLen: 6, kvLen: 5, blockSize: 2 }) }), ShapeError, /B=1 .* reads b: its blocks were classified for b = 0 only/, /\{ B: 2/);
+    // one batch, one head: nothing is shared, nothing to refuse
+    await expect(ref.flexAttention(randomTensor([1, 1, 6, 8], 'f32', 8), randomTensor([1, 1, 5, 8], 'f32', 9), randomTensor([1, 1, 5, 4], 'f32', 10), { blockMask: sharedHeads })).resolves.toBeDefined();
+  });
 });
 
 describe('device tensors through a backend\'s DeviceTensors', () => {

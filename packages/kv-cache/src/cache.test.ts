@@ -137,7 +137,7 @@ describe('PagedKVCache', () => {
     expect(() => cache.blockMask(createBlockMask(() => true, { qLen: 1, kvLen: 8, blockSize: 3 }))).toThrow(/kv block \(3\) and the page size \(4\) must divide one another/);
     expect(() => cache.blockMask(createBlockMask(() => true, { qLen: 1, kvLen: 6, blockSize: 4 }), { batch: 1 })).toThrow(/holds 7 tokens but the logical mask covers kvLen = 6/);
     expect(() => cache.blockMask(causal, { batch: 3 })).toThrow(/batch must be an integer in \[1, 2\]/);
-    expect(() => cache.blockMask(createBlockMask((b, _h, q, kv) => q.ge(kv.add(b)), { qLen: 7, kvLen: 7, blockSize: 4 }))).toThrow(/reads b but the mask was built for one batch/);
+    expect(() => cache.blockMask(createBlockMask((b, _h, q, kv) => q.ge(kv.add(b)), { B: 1, qLen: 7, kvLen: 7, blockSize: 4 }))).toThrow(/reads b but the mask was built with B: 1/);
     expect(() => cache.blockMask({} as never)).toThrow(OptionError);
     expect(() => cache.blockMask(causal, { sequences: [2] })).toThrow(BatchIndexError);
     expect(() => cache.blockMask(causal, { sequences: [0.5] })).toThrow(/sequences\[0\] = 0.5 is not an integer/);

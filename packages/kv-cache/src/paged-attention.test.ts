@@ -192,7 +192,8 @@ async function checkCase(c: Case, backend: FlexAttentionBackend = reference, poo
 
   // One sequence alone (a prefill beside the others): query batch 0 reads cache sequence `seq`.
   const seq = c.seed % nSeq;
-  const aloneLogical = createBlockMask(traced, { qLen: Lmax, kvLen: Lmax, blockSize: [c.qBlock, bk] }).sliceRows(starts[seq]!, starts[seq]! + c.Lq);
+  // B: 1 — one query batch, classified at b = 0 (the document mod reads b; a mask without B would be refused)
+  const aloneLogical = createBlockMask(traced, { B: 1, qLen: Lmax, kvLen: Lmax, blockSize: [c.qBlock, bk] }).sliceRows(starts[seq]!, starts[seq]! + c.Lq);
   const qAlone = batchOf(q, seq);
   const alone = await backend.flexAttention(qAlone, cache.k, cache.v, {
     blockMask: cache.blockMask(aloneLogical, { sequences: [seq] }),

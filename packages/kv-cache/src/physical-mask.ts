@@ -59,7 +59,7 @@ export function physicalShape(logical: BlockMask, table: PageTable, opts: Physic
   if (logical.B > maxBatch) throw new ShapeError(`the logical mask has B=${logical.B} but the cache holds maxBatch = ${maxBatch} sequences`);
   const B = logical.B > 1 ? logical.B : (batch ?? maxBatch);
   if (logical.B === 1 && B > 1 && readsBatch(logical.maskMod)) {
-    throw new ShapeError(`the logical mask mod reads b but the mask was built for one batch (B omitted), classified at b = 0; build it with B: ${B}`);
+    throw new ShapeError(`the logical mask mod reads b but the mask was built with B: 1 (classified at b = 0 only), and ${B} sequences would share it; build it with B: ${B}`);
   }
   const sequences = given === undefined ? Int32Array.from({ length: B }, (_, b) => b) : Int32Array.from(given);
   sequences.forEach((seq, i) => {

@@ -2,7 +2,7 @@
 // backward, every dtype, against the float64 reference (the ir's runConformance loop: one
 // `CONF PASS|FAIL` line per check); then a memory-growth check. Bundled with esbuild for a machine
 // without node_modules (`node scripts/bundle.mjs cuda-conformance OUTDIR` at the repo root). CONF_DTYPES=bf16,f32,f16 (default) picks the dtypes;
-// CONF_WS=1 runs the warp-specialised forward body.
+// CONF_HOPPER_FORWARD=per-cta runs the per-CTA Hopper forward body instead of the persistent one.
 // The suite's own cases use small head dims; the tensor-core bodies that serve real models (the
 // Hopper ones: head dims 64 and 128, several q and kv tiles) also run every case at head dim 128,
 // and a few longer ones at 64, 128 and 64/128.
@@ -28,8 +28,7 @@ const HEAD_DIM_CASES: ConformanceCase[] = [
 const OPT_OUTS = Object.fromEntries(SPECIAL_VALUE_CASES.map((c) => [c.name, 'issue 19: special values not yet checked on the CUDA backend']));
 
 async function main() {
-  // CONF_WS=1: the experimental warp-specialised Hopper forward (warpSpecializedForward)
-  const cuda = await createCudaBackend({ warpSpecializedForward: process.env.CONF_WS === '1' });
+  const cuda = await createCudaBackend({ hopperForward: process.env.CONF_HOPPER_FORWARD === 'per-cta' ? 'per-cta' : 'persistent' });
   // memory growth over repeated calls (same kernels: no compiles after the first)
   const mc = CONFORMANCE_CASES[1]!;
   const mx = caseInputs(mc, 'bf16', 3);

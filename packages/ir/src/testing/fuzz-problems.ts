@@ -5,6 +5,7 @@
  * options. fast-check is passed in (it is an optional peer dependency, loaded only under vitest).
  */
 import type * as FastCheck from 'fast-check';
+import { argsRead } from '../args-read';
 import { blockMaskByEvaluation } from '../block-mask';
 import { where } from '../expr';
 import type { AttentionShape, FlexAttentionOptions } from '../kernel';
@@ -134,8 +135,11 @@ export function buildProblem(spec: ProblemSpec): Problem {
   const options: FlexAttentionOptions = { scale: spec.scale, enableGqa: spec.Hq !== spec.Hkv };
   if (score) options.scoreMod = traceScoreMod(score);
   if (mask) {
-    options.blockMask = blockMaskByEvaluation(traceMaskMod(mask), {
-      B: spec.maskPerBatch ? spec.B : 1, H: spec.maskPerHead ? spec.Hq : 1, qLen: spec.Lq, kvLen: spec.Lkv, blockSize: spec.blockSize,
+    const traced = traceMaskMod(mask);
+    // a mask shared across batches / heads (B or H of 1) is valid only when its mod does not read b / h
+    const reads = argsRead(traced);
+    options.blockMask = blockMaskByEvaluation(traced, {
+      B: spec.maskPerBatch || reads.b ? spec.B : 1, H: spec.maskPerHead || reads.h ? spec.Hq : 1, qLen: spec.Lq, kvLen: spec.Lkv, blockSize: spec.blockSize,
     });
   }
   return { ...x, options };

@@ -1,0 +1,340 @@
+// flexattn forward, FlashAttention-3-class Hopper body (sm_90a): a persistent, warp-specialised
+// kernel — a producer warpgroup streaming Q/K/V with TMA and NCWG consumer warpgroups on wgmma.
+//
+// Structure (the design of FlashAttention-3's sm90 forward, written for the flexattn hooks):
+//  - Persistent grid (one CTA per SM). Work tiles are (q tile, head, batch), in sections of heads
+//    whose K/V fit in L2, longest first inside a section (last q tiles first: causal and prefix
+//    masks put their longest rows there), handed out round-robin with the direction reversed
+//    every round (causal / document / sliding-window balance without a global work counter); see
+//    Fa3Tiles.
+//  - Producer warpgroup (the last one; setmaxnreg gives its registers to the consumers): one
+//    thread walks the same tiles and the same block-table lists as the consumers and issues TMA
+//    copies (128-byte swizzle = the SmemTile panel layout wgmma reads; rows past Lq / Lkv are
+//    zero-filled by the copy engine) into a STAGES-deep ring. K and V have separate
+//    full/empty mbarriers, so a K stage is refilled as soon as its S = Q Kᵀ is done. Q has its
+//    own full/empty pair: the next tile's Q is loaded while this tile's last P·V and epilogue run.
+//    Empty tiles of the block mask are never loaded.
+//  - Consumer warpgroups own 64 query rows each. Ping-pong (named barriers 1..NCWG, FA3's
+//    "warp scheduler barrier"): the warpgroups take turns issuing their products, so one
+//    warpgroup's mods and softmax run while another's products occupy the tensor cores.
+//    Intra-warpgroup overlap: tile j's S is issued together with tile j-1's O += P·V; the mods
+//    and the softmax of tile j run while P·V is on the tensor cores; only the O rescale waits for
+//    it. Every product completes inside its iteration (accumulators in flight across the loop's
+//    back edge make ptxas serialise every wgmma); only the packed P crosses it, as the A operand
+//    of the next P·V (P never goes through shared memory).
+//  - The softmax keeps its reference max lazily: O and l are rescaled only when a row's max grew
+//    by more than 2^FA3_RESCALE_LOG2 in the exponent (P ≤ 2^8 then, exact in fp32 and as a bf16 /
+//    f16 operand); the true row max is tracked apart for max_scores. lse = m + log2(l) is exact
+//    for any reference m.
+//  - Full tiles evaluate no mask; the identity score mod evaluates no mod (one FFMA folds
+//    scale·log2(e)); partial and boundary tiles take the checked path (fwd_post).
+// Requires flex_fwd.cuh (fwd_cols / fwd_post / fwd_rescale_o / pack_p / fwd_store), wgmma.cuh,
+// tma.cuh.
+
+#ifndef FA3_RESCALE_LOG2
+#define FA3_RESCALE_LOG2 8.0f
+#endif
+
+namespace flex {
+
+// D: head dim of Q/K (64 or 128), DV: of V (64 or 128), BN: keys per stage (64 or 128), NCWG:
+// consumer warpgroups (2 or 3; BM = 64 · NCWG query rows per work tile), STAGES: K/V ring depth,
+// EMU: of every 8 columns of 8 keys, how many take exp2 on the FMA pipe (fa3_exp2_fma) instead of
+// the MUFU unit, whose 16 results per clock per SM balance the tensor cores only at D = 64.
+template <int D_, int DV_, int BN_, int NCWG_, int STAGES_, int EMU_ = 0>
+struct Fa3Cfg {
+  static constexpr int D = D_, DV = DV_, BN = BN_, NCWG = NCWG_, STAGES = STAGES_, EMU = EMU_;
+  static constexpr int BM = 64 * NCWG, MT = 1, MINB = 1;
+  static constexpr int DP = D, DVP = DV;
+  static constexpr int NWARPS = 4 * NCWG;                 // consumer warps
+  static constexpr int NTHREADS = NWARPS * 32;            // consumer threads
+  static constexpr int LAUNCH_THREADS = NTHREADS + 128;   // + the producer warpgroup
+  // consumer warp w (0-based) owns rows 16w..16w+15 of the work tile (warpgroup w/4's 64-row block)
+  static __device__ __forceinline__ int row0(int warp, int) { return warp * 16; }
+  using QTile = SmemTile<BM, D>;
+  using KTile = SmemTile<BN, D>;
+  using VTile = SmemTile<BN, DV>;
+  // shared memory: Q, the K ring, the V ring (every panel 1024-byte aligned), then the mbarriers:
+  // q_full, q_empty, k_full[STAGES], k_empty[STAGES], v_full[STAGES], v_empty[STAGES]
+  static constexpr int K_OFF = QTile::BYTES;
+  static constexpr int V_OFF = K_OFF + STAGES * KTile::BYTES;
+  static constexpr int BAR_OFF = V_OFF + STAGES * VTile::BYTES;
+  static constexpr int SMEM_BYTES = BAR_OFF + (2 + 4 * STAGES) * 8;
+  // setmaxnreg budgets: 65536 registers over LAUNCH_THREADS (FA3's numbers)
+  static constexpr int REG_PRODUCER = NCWG == 2 ? 24 : 32;
+  static constexpr int REG_CONSUMER = NCWG == 2 ? 240 : 160;
+  static_assert((D == 64 || D == 128) && (DV == 64 || DV == 128), "64-column panels, wgmma N of 64 or 128");
+  static_assert(BN == 64 || BN == 128, "wgmma N of S");
+  static_assert(NCWG == 2 || NCWG == 3, "ping-pong between two or three consumer warpgroups");
+  static_assert(STAGES >= 2, "at least double buffering");
+  static_assert(REG_PRODUCER * 128 + REG_CONSUMER * NTHREADS <= 65536, "register file");
+  static_assert(SMEM_BYTES <= 227 * 1024, "shared memory");
+};
+
+// 2^x on the FMA pipe (FlashAttention-4's trick to unload the MUFU unit): x = j + f with j =
+// round(x) (the 1.5·2^23 shift leaves it in the low mantissa bits) and |f| ≤ 1/2, 2^f by a cubic
+// (Taylor; relative error below 1e-3, under a bf16 P's rounding), 2^j added to the exponent
+// bits. x < -125 (masked keys, -inf included) gives exactly 0, as ex2.approx does.
+__device__ __forceinline__ float fa3_exp2_fma(float x) {
+  const float xc = fmaxf(x, -125.f);
+  const float t = xc + 12582912.f;  // 1.5 · 2^23: round to nearest, j in the low bits
+  const float f = xc - (t - 12582912.f);
+  float p = fmaf(f, 0.0555041087f, 0.240226507f);
+  p = fmaf(p, f, 0.693147181f);
+  p = fmaf(p, f, 1.f);
+  const int j = __float_as_int(t) - __float_as_int(12582912.f);
+  const float r = __int_as_float(__float_as_int(p) + (int)((unsigned)j << 23));
+  return x < -125.f ? 0.f : r;
+}
+
+// Online softmax of one 64-row block's tile with a lazily kept reference max (see above): turns
+// S (u units, fwd_post) into P in place, updates l and the true max mx; alpha: the factor O's rows
+// must be multiplied by. Returns whether any of this thread's rows moved its reference max.
+template <class C>
+__device__ __forceinline__ bool fa3_softmax(float (&s)[C::BN / 8][4], float (&m)[2], float (&l)[2], float (&mx)[2],
+                                            float ku, float (&alpha)[2]) {
+  constexpr int NTN = C::BN / 8;
+  bool moved = false;
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    const float tm = row_max<NTN>(s, hf);
+    mx[hf] = fmaxf(mx[hf], tm);
+    float a = 1.f;
+    if (m[hf] == -FLEX_INF || (tm - m[hf]) * ku > FA3_RESCALE_LOG2) {
+      const float m_new = fmaxf(m[hf], tm);
+      a = m[hf] == -FLEX_INF ? 0.f : fast_exp2((m[hf] - m_new) * ku);
+      m[hf] = m_new;
+      moved = true;
+    }
+    alpha[hf] = a;
+    const float m_use = m[hf] == -FLEX_INF ? 0.f : m[hf] * ku;
+    float sum = 0.f;
+#pragma unroll
+    for (int nt = 0; nt < NTN; ++nt) {
+      const float x0 = fmaf(s[nt][2 * hf], ku, -m_use), x1 = fmaf(s[nt][2 * hf + 1], ku, -m_use);
+      const bool emu = (nt & 7) < C::EMU;
+      const float p0 = emu ? fa3_exp2_fma(x0) : fast_exp2(x0);
+      const float p1 = emu ? fa3_exp2_fma(x1) : fast_exp2(x1);
+      s[nt][2 * hf] = p0;
+      s[nt][2 * hf + 1] = p1;
+      sum += p0 + p1;
+    }
+    l[hf] = l[hf] * a + sum;
+  }
+  return moved;
+}
+
+// The persistent tile order. Heads (b·Hq + h) are cut into sections whose K/V fit in a share of L2
+// (FA3_L2_BYTES); inside a section the work tiles go longest first (last q tile of every head of
+// the section, then the one before, ...), so the CTAs running at once read the K/V of a few heads
+// through L2 and a causal section ends with its short tiles. Round k hands gridDim.x consecutive
+// tiles to the CTAs, reversed in odd rounds (a long and a short one per pair of rounds). Returns
+// false past the last tile; otherwise (q tile, head, batch) of this CTA's k-th work tile.
+#ifndef FA3_L2_BYTES
+#define FA3_L2_BYTES (24 << 20)
+#endif
+struct Fa3Tiles {
+  int nQT, per, Hq, n_tiles, sec_heads;
+  __device__ __forceinline__ Fa3Tiles(int nQT_, int Hq_, int B, int Lkv, int kv_row_bytes)
+      : nQT(nQT_), per(Hq_ * B), Hq(Hq_), n_tiles(nQT_ * Hq_ * B) {
+    const long long head_bytes = (long long)Lkv * kv_row_bytes;
+    sec_heads = (int)max(1LL, min((long long)per, (long long)FA3_L2_BYTES / max(1LL, head_bytes)));
+  }
+  __device__ __forceinline__ bool at(int k, int& qt, int& h, int& b) const {
+    const int pos = (k & 1) ? (int)gridDim.x - 1 - (int)blockIdx.x : (int)blockIdx.x;
+    const int t = k * (int)gridDim.x + pos;
+    if (t >= n_tiles) return false;
+    const int sec_tiles = sec_heads * nQT;
+    const int sec = t / sec_tiles, local = t - sec * sec_tiles;
+    const int heads = min(sec_heads, per - sec * sec_heads);  // the last section may be smaller
+    qt = nQT - 1 - local / heads;  // longest first
+    const int bh = sec * sec_heads + local % heads;
+    h = bh % Hq;  // the heads of one GQA group next to each other
+    b = bh / Hq;
+    return true;
+  }
+};
+
+template <class C, typename T>
+__device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp,
+                                        const FlexTensorMap& tq, const FlexTensorMap& tk, const FlexTensorMap& tv) {
+#if FLEX_WGMMA
+  constexpr int NTN = C::BN / 8, NTV = C::DV / 8, KSTEPS = C::D / 16, S = C::STAGES;
+  constexpr int BAR_TURN0 = 1;  // named barrier of consumer warpgroup g's turn: BAR_TURN0 + g
+  constexpr int TURN_THREADS = 256;  // the waiting warpgroup and the one handing over
+  using QT = typename C::QTile;
+  using KT = typename C::KTile;
+  using VT = typename C::VTile;
+  extern __shared__ __align__(1024) unsigned char flex_smem[];  // 1024: the 128-byte swizzle period
+  T* sQ = reinterpret_cast<T*>(flex_smem);
+  T* sK = reinterpret_cast<T*>(flex_smem + C::K_OFF);
+  T* sV = reinterpret_cast<T*>(flex_smem + C::V_OFF);
+  const unsigned bars = smem_u32(flex_smem + C::BAR_OFF);
+  const unsigned q_full = bars, q_empty = bars + 8;
+  auto k_full = [&](int st) { return bars + 16u + 8u * st; };
+  auto k_empty = [&](int st) { return bars + 16u + 8u * (S + st); };
+  auto v_full = [&](int st) { return bars + 16u + 8u * (2 * S + st); };
+  auto v_empty = [&](int st) { return bars + 16u + 8u * (3 * S + st); };
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  if (tid == 0) {
+    mbar_init(q_full, 1);  // the producer's arrive.expect_tx; the bytes complete the phase
+    mbar_init(q_empty, C::NWARPS);
+    for (int st = 0; st < S; ++st) {
+      mbar_init(k_full(st), 1);
+      mbar_init(k_empty(st), C::NWARPS);  // one arrival per consumer warp
+      mbar_init(v_full(st), 1);
+      mbar_init(v_empty(st), C::NWARPS);
+    }
+    fence_mbar_init();
+  }
+  __syncthreads();  // the only CTA-wide barrier
+
+  const int Lq = a.Lq, Lkv = a.Lkv, nKT = (Lkv + C::BN - 1) / C::BN;
+  const Fa3Tiles tiles((Lq + C::BM - 1) / C::BM, a.Hq, a.B, Lkv, (C::D + C::DV) * 2);
+  const int G = a.Hq / a.Hkv;
+
+  if (warp >= C::NWARPS) {
+    // ---- producer warpgroup: one thread issues every copy ---------------------------------------
+    setmaxnreg_dec<C::REG_PRODUCER>();
+    if (warp != C::NWARPS || lane != 0) return;
+    tma_prefetch_desc(tq);
+    tma_prefetch_desc(tk);
+    tma_prefetch_desc(tv);
+    int kv_it = 0, q_it = 0;
+    int qt, h, b;
+    for (int k = 0; tiles.at(k, qt, h, b); ++k) {
+      const TileList tl = tile_list(a.bt, a.has_block_mask, b, h, qt, nKT);
+      const int n = tl.count();
+      if (n == 0) continue;
+      if (q_it > 0) mbar_wait(q_empty, (q_it - 1) & 1);  // the previous tile's S products are done
+      mbar_arrive_expect_tx(q_full, QT::BYTES);
+#pragma unroll
+      for (int p = 0; p < C::D / 64; ++p) tma_load_3d(smem_u32(sQ + p * QT::PANEL), tq, q_full, p * 64, qt * C::BM, b * a.Hq + h);
+      ++q_it;
+      const int hk = h / G;
+      const int bk = a.k_batch_stride != 0 ? b : 0, bv = a.v_batch_stride != 0 ? b : 0;
+      for (int i = 0; i < n; ++i, ++kv_it) {
+        const int st = kv_it % S, use = kv_it / S;
+        const int kv0 = tile_at(tl, i) * C::BN;
+        if (use > 0) mbar_wait(k_empty(st), (use - 1) & 1);
+        mbar_arrive_expect_tx(k_full(st), KT::BYTES);
+#pragma unroll
+        for (int p = 0; p < C::D / 64; ++p)
+          tma_load_4d(smem_u32(sK + st * KT::ELEMS + p * KT::PANEL), tk, k_full(st), p * 64, kv0, hk, bk);
+        if (use > 0) mbar_wait(v_empty(st), (use - 1) & 1);
+        mbar_arrive_expect_tx(v_full(st), VT::BYTES);
+#pragma unroll
+        for (int p = 0; p < C::DV / 64; ++p)
+          tma_load_4d(smem_u32(sV + st * VT::ELEMS + p * VT::PANEL), tv, v_full(st), p * 64, kv0, hk, bv);
+      }
+    }
+    return;
+  }
+
+  // ---- consumer warpgroups ---------------------------------------------------------------------
+  setmaxnreg_inc<C::REG_CONSUMER>();
+  const int wg = warp >> 2;
+  const int my_turn = BAR_TURN0 + wg, next_turn = BAR_TURN0 + (wg + 1) % C::NCWG;
+  // warpgroup 0 takes the first turn: the last one hands it over before any was taken
+  if (wg == C::NCWG - 1) named_bar_arrive(BAR_TURN0, TURN_THREADS);
+#if FLEX_SCORE_MOD_IS_IDENTITY
+  const float ku = a.scale * FLEX_LOG2E;  // scale·log2(e) folded into the exponent
+#else
+  const float ku = 1.f;
+#endif
+  const T* sQw = sQ + wg * 64 * 64;  // this warpgroup's 64 rows (inside each Q panel)
+  int kv_it = 0, q_it = 0;
+  int qt, h, b;
+  for (int k = 0; tiles.at(k, qt, h, b); ++k) {
+    const TileList tl = tile_list(a.bt, a.has_block_mask, b, h, qt, nKT);
+    const int n = tl.count();
+    const int q0 = qt * C::BM;
+    float o[1][NTV][4];
+    float m[1][2], l[1][2], mx[1][2];
+    FlexRowVals rv[1][2];
+#pragma unroll
+    for (int i = 0; i < NTV; ++i) o[0][i][0] = o[0][i][1] = o[0][i][2] = o[0][i][3] = 0.f;
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+      m[0][hf] = mx[0][hf] = -FLEX_INF;
+      l[0][hf] = 0.f;
+      // the mods' per-row parts, once per work tile (rows past Lq compute on clamped loads, never used)
+      rv[0][hf] = flex_row_vals(b, h, q0 + warp * 16 + (lane >> 2) + hf * 8, sp, mp);
+    }
+    if (n == 0) {  // every key masked: zero rows, lse = max = -inf; no loads were issued
+      fwd_store<C, T>(a, o, m, l, ku, b, h, q0, warp, mx);
+      continue;
+    }
+    const bool q_bound = q0 + C::BM > Lq;
+    float s[1][NTN][4];
+    unsigned pa[C::BN / 16][4];  // P of the previous tile, the A operand of its P·V
+    auto issue_pv = [&](int st) {
+      const T* cV = sV + st * VT::ELEMS;
+#pragma unroll
+      for (int k2 = 0; k2 < C::BN / 16; ++k2)
+        wgmma_rs<C::DV, T>(&o[0][0][0], pa[k2], wgmma_desc_sw128_mn(smem_u32(cV + k2 * 16 * 64), VT::PANEL * 2));
+      wgmma_commit();
+    };
+    auto post = [&](auto check_tag, auto partial_tag, int kv0) {
+      constexpr bool PARTIAL = decltype(partial_tag)::value;
+      FlexColVals cv[FwdNeedCols<PARTIAL>::value ? C::BN / 8 : 1][2];
+      fwd_cols<C, PARTIAL>(cv, b, h, kv0, sp, mp);
+      fwd_post<C, decltype(check_tag)::value, PARTIAL>(s, b, h, q0, warp, kv0, Lq, Lkv, a.scale, sp, mp, rv, cv);
+    };
+    mbar_wait(q_full, q_it & 1);
+    for (int j = 0; j < n; ++j, ++kv_it) {
+      const int st = kv_it % S;
+      mbar_wait(k_full(st), (kv_it / S) & 1);
+      named_bar_sync(my_turn, TURN_THREADS);
+      wgmma_fence();  // s, pa and o were last written by this thread's ALU code
+      wgmma_rows<C::BN, KSTEPS, QT::PANEL, KT::PANEL>(&s[0][0][0], sQw, sK + st * KT::ELEMS);
+      wgmma_commit();
+      if (j > 0) {
+        const int pv = kv_it - 1;
+        mbar_wait(v_full(pv % S), (pv / S) & 1);
+        issue_pv(pv % S);
+      } else {
+        wgmma_commit();  // an empty group: the waits below are the same on every iteration
+      }
+      named_bar_arrive(next_turn, TURN_THREADS);
+      wgmma_wait<1>();  // S done (groups complete in order); P·V may still run
+      wgmma_fence_regs<NTN * 4>(&s[0][0][0]);
+      if (lane == 0) {
+        mbar_arrive(k_empty(st));
+        if (j == n - 1) mbar_arrive(q_empty);  // this tile's last read of Q
+      }
+      const int kv0 = tile_at(tl, j) * C::BN;
+      const bool full = !a.has_block_mask || tl.is_full(j), bound = q_bound || kv0 + C::BN > Lkv;
+      if (!full) post(BoolTag<true>{}, BoolTag<true>{}, kv0);
+      else if (bound) post(BoolTag<true>{}, BoolTag<false>{}, kv0);
+      else post(BoolTag<false>{}, BoolTag<false>{}, kv0);
+      float alpha[2];
+      const bool moved = fa3_softmax<C>(s[0], m[0], l[0], mx[0], ku, alpha);
+      wgmma_wait<0>();  // P·V of tile j - 1 done: its V stage is free, O may be rescaled
+      wgmma_fence_regs<NTV * 4>(&o[0][0][0]);
+      if (j > 0 && lane == 0) mbar_arrive(v_empty((kv_it - 1) % S));
+      if (__any_sync(0xffffffffu, moved)) fwd_rescale_o<C>(o[0], alpha);
+#pragma unroll
+      for (int k2 = 0; k2 < C::BN / 16; ++k2) pack_p<T, NTN>(pa[k2], s[0], k2);
+    }
+    {  // the last tile's P·V (outside the turns: no S is issued with it)
+      const int pv = kv_it - 1;
+      mbar_wait(v_full(pv % S), (pv / S) & 1);
+      wgmma_fence();
+      issue_pv(pv % S);
+      wgmma_wait<0>();
+      wgmma_fence_regs<NTV * 4>(&o[0][0][0]);
+      if (lane == 0) mbar_arrive(v_empty(pv % S));
+    }
+    ++q_it;
+    fwd_store<C, T>(a, o, m, l, ku, b, h, q0, warp, mx);
+  }
+  // the last warpgroup's final hand-over is still pending on warpgroup 0's barrier: take it, so no
+  // arrival outlives the CTA
+  if (wg == 0) named_bar_sync(BAR_TURN0, TURN_THREADS);
+#else
+  __trap();  // launched without an sm_90a target: config.ts selects this body only for Hopper
+#endif
+}
+
+}  // namespace flex
