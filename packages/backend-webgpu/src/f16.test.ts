@@ -3,36 +3,25 @@
 // backward kernels; results equal the f32 kernels' on the same (f16-rounded) inputs within f16
 // tolerance, and the float64 reference. Without `shader-f16` (the H100's Dawn) f16 is widened to
 // f32 on the device, with a one-time note instead of an error.
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { fromFloats, toFloat64, type Tensor } from '@flexattn/ir';
 import { createReferenceBackend } from '@flexattn/ir/reference';
-import { compareClose, DEFAULT_TOLERANCE } from '@flexattn/ir/testing';
-import { createWebGPUBackend, type WebGPUBackend } from './index.js';
+import { DEFAULT_TOLERANCE } from '@flexattn/ir/testing';
+import { createWebGPUBackend } from './index.js';
 import { testDevice } from './gpu.test-helpers.js';
-import { inferenceProblem, type InferenceProblem } from './inference.test-helpers.js';
+import { backendsOn, checkBackwardWithDLse, expectClose, inferenceProblem, type InferenceProblem } from './inference.test-helpers.js';
 
 const ctx = await testDevice();
 const reference = createReferenceBackend();
 const tol = DEFAULT_TOLERANCE.f16;
 
-function expectClose(got: Tensor | Float32Array, want: Tensor | Float32Array, t: { atol: number; rtol: number }, what: string) {
-  const c = compareClose(got, want, t);
-  expect(c.ok, `${what}: max |error| ${c.maxAbsError} at ${c.worstIndex}`).toBe(true);
-}
 
 /** The same values as f32 tensors (f16 inputs are exact in f32). */
 const widened = (t: Tensor): Tensor => fromFloats(toFloat64(t), t.shape, 'f32');
 const asF32 = (x: InferenceProblem): InferenceProblem => ({ ...x, q: widened(x.q), k: widened(x.k), v: widened(x.v), dOut: widened(x.dOut) });
 
 describe.skipIf(typeof ctx === 'string')('f16 on webgpu', () => {
-  const device = typeof ctx === 'string' ? undefined : ctx.device;
-  const backends: WebGPUBackend[] = [];
-  afterAll(() => backends.forEach((b) => b.dispose()));
-  const make = async (opts: Parameters<typeof createWebGPUBackend>[0]) => {
-    const be = await createWebGPUBackend({ device, ...opts });
-    backends.push(be);
-    return be;
-  };
+  const make = backendsOn(typeof ctx === 'string' ? undefined : ctx.device);
 
   it('f16 tensors stay f16 on the device: half the bytes of f32', async () => {
     const be = await make({});
@@ -71,19 +60,8 @@ describe.skipIf(typeof ctx === 'string')('f16 on webgpu', () => {
   }
 
   it('backward with dLse in f16: dq, dk, dv (summed over the batches) and the slopes gradient', async () => {
-    const be = await make({ splitKv: false });
-    const x = inferenceProblem(9, 'f16', 9);
-    const forward = { ...x.options, returnAux: { lse: true } };
-    const options = { ...forward, dLse: x.dLse };
-    const fwd = await be.flexAttention(x.q, x.k, x.v, forward);
-    const got = await be.flexAttentionBackward(x.q, x.k, x.v, fwd.out, fwd.lse!, x.dOut, options);
-    const ref = await reference.flexAttention(x.q, x.k, x.v, forward);
-    const want = await reference.flexAttentionBackward(x.q, x.k, x.v, ref.out, ref.lse!, x.dOut, options);
+    const { got } = await checkBackwardWithDLse(await make({ splitKv: false }), 'f16', 9, tol.backward, { atol: 0.3, rtol: 3e-2 });
     expect(got.dk.dtype).toBe('f16');
-    expectClose(got.dq, want.dq, tol.backward, 'dq');
-    expectClose(got.dk, want.dk, tol.backward, 'dk');
-    expectClose(got.dv, want.dv, tol.backward, 'dv');
-    expectClose(got.captureGrads.get(x.slopes)!, want.captureGrads.get(x.slopes)!, { atol: 0.3, rtol: 3e-2 }, 'grad(slopes)');
   });
 
   it('a device without shader-f16 widens f16 to f32 on the device, with one note, and still returns f16', async () => {

@@ -2,13 +2,13 @@
 // the backward's dLse, on each kernel path — the fused forward kernel, the split-KV lanes decoder and
 // the split-mode forward template — against the float64 reference; dk/dv of the shared K/V are the
 // sums over the batches. Both extras are pipeline variants: the default kernels do not change.
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { compareClose, DEFAULT_TOLERANCE } from '@flexattn/ir/testing';
 import { createReferenceBackend } from '@flexattn/ir/reference';
-import { UnsupportedError, type Tensor } from '@flexattn/ir';
-import { createWebGPUBackend, type WebGPUBackend } from './index.js';
+import { UnsupportedError } from '@flexattn/ir';
+import { createWebGPUBackend } from './index.js';
 import { testDevice } from './gpu.test-helpers.js';
-import { inferenceProblem } from './inference.test-helpers.js';
+import { backendsOn, checkBackwardWithDLse, expectClose, inferenceProblem } from './inference.test-helpers.js';
 import { forwardKernel, mergeKernel } from './programs/forward.js';
 import { preprocessKernel } from './programs/backward.js';
 import { NOOP_CAPTURE_GRADS, NOOP_MASK_MOD, NOOP_SCORE_GRAD, NOOP_SCORE_MOD } from './programs/hooks.js';
@@ -16,11 +16,6 @@ import { NOOP_CAPTURE_GRADS, NOOP_MASK_MOD, NOOP_SCORE_GRAD, NOOP_SCORE_MOD } fr
 const ctx = await testDevice();
 const reference = createReferenceBackend();
 const tol = DEFAULT_TOLERANCE.f32;
-
-function expectClose(got: Tensor | Float32Array, want: Tensor | Float32Array, t: { atol: number; rtol: number }, what: string) {
-  const c = compareClose(got, want, t);
-  expect(c.ok, `${what}: max |error| ${c.maxAbsError} at ${c.worstIndex}`).toBe(true);
-}
 
 describe('kernel variants', () => {
   const hooks = { key: 'noop', scoreMod: NOOP_SCORE_MOD, maskMod: NOOP_MASK_MOD, scoreModGrad: NOOP_SCORE_GRAD, captureGrads: NOOP_CAPTURE_GRADS, captures: [], scalars: [] };
@@ -42,14 +37,7 @@ describe('kernel variants', () => {
 });
 
 describe.skipIf(typeof ctx === 'string')('K/V shared by the query batch, maxScores, dLse (webgpu)', () => {
-  const device = typeof ctx === 'string' ? undefined : ctx.device;
-  const backends: WebGPUBackend[] = [];
-  afterAll(() => backends.forEach((b) => b.dispose()));
-  const make = async (opts: Parameters<typeof createWebGPUBackend>[0]) => {
-    const be = await createWebGPUBackend({ device, ...opts });
-    backends.push(be);
-    return be;
-  };
+  const make = backendsOn(typeof ctx === 'string' ? undefined : ctx.device);
 
   const paths = [
     { name: 'fused forward kernel (9 rows per batch)', Lq: 9, opts: { splitKv: false } },
@@ -96,18 +84,9 @@ describe.skipIf(typeof ctx === 'string')('K/V shared by the query batch, maxScor
 
   it('backward with dLse: dq, dk/dv summed over the batches, and the slopes gradient equal the reference', async () => {
     const be = await make({ splitKv: false });
-    const x = inferenceProblem(9, 'f32', 5);
+    const { got, x } = await checkBackwardWithDLse(be, 'f32', 5, tol.backward, { atol: 2e-2, rtol: 2e-3 });
     const forward = { ...x.options, returnAux: { lse: true } };
-    const options = { ...forward, dLse: x.dLse };
     const fwd = await be.flexAttention(x.q, x.k, x.v, forward);
-    const got = await be.flexAttentionBackward(x.q, x.k, x.v, fwd.out, fwd.lse!, x.dOut, options);
-    const ref = await reference.flexAttention(x.q, x.k, x.v, forward);
-    const want = await reference.flexAttentionBackward(x.q, x.k, x.v, ref.out, ref.lse!, x.dOut, options);
-    expect(got.dk.shape).toEqual([1, 2, 150, 8]);
-    expectClose(got.dq, want.dq, tol.backward, 'dq');
-    expectClose(got.dk, want.dk, tol.backward, 'dk');
-    expectClose(got.dv, want.dv, tol.backward, 'dv');
-    expectClose(got.captureGrads.get(x.slopes)!, want.captureGrads.get(x.slopes)!, { atol: 2e-2, rtol: 2e-3 }, 'grad(slopes)');
     // the lse term matters here: without dLse the gradients differ
     const plain = await be.flexAttentionBackward(x.q, x.k, x.v, fwd.out, fwd.lse!, x.dOut, forward);
     expect(compareClose(plain.dq, got.dq, tol.backward).ok).toBe(false);
