@@ -6,9 +6,12 @@
 #     cuda-bench   flexattn-bench, CUDA vs PyTorch FlexAttention, the blog mods + softcap_approx, fwd
 #                  (BENCH_PASS=both: fwd+bwd too; BENCH_SHAPES: default L8192 L4096)
 #     wgpu-decode  flexattn-bench decode suite on WebGPU (f32)
+#     cuda-paged   flexattn-bench decode-paged on CUDA (bf16) vs PyTorch's paged FlexAttention: paged
+#                  decode GB/s beside contiguous (issue 16: ≥ 90% of contiguous, ≥ 2× PyTorch)
 #     fa3          the harness's persistent Hopper forward: its checks for every mod (HMODS), then the
 #                  Hopper bodies' forward timings side by side (FA3_TIME=0: checks only)
-#     cuda-conf    the ir conformance suite through the addon (CONF_DTYPES, default bf16,f16)
+#     cuda-conf    the ir conformance suite through the addon (CONF_DTYPES, default bf16,f16), with
+#                  maxScores / dLse in every body and K/V shared by the batch / paged KV caches
 #     wgpu-conf    the ir conformance suite on WebGPU
 #   and, by name only:
 #     wgpu-decode-wall  the decode suite timed by wall clock (GPU timestamps off): a cross-check
@@ -28,7 +31,7 @@ export FLEXATTN_CUDA_ADDON=$PWD/.devrun/cconf/bin/flexattn_cuda.node FLEXATTN_CU
 MODS=${MODS:-noop,causal,alibi,softcap,softcap_approx,relpos,sliding_window_causal,prefix_lm,document,softcap_causal}
 # logs gather in a work folder; at the end they travel back as one archive (the device returns at
 # most 8 files) beside the bench JSON/tables
-D=.devrun OUTDIR=${OUT:-$PWD/out} O=/tmp/flexattn-out BUDGET=${BUDGET:-540} STEPS=${STEPS:-"cuda-bench wgpu-decode fa3 cuda-conf wgpu-conf"}
+D=.devrun OUTDIR=${OUT:-$PWD/out} O=/tmp/flexattn-out BUDGET=${BUDGET:-540} STEPS=${STEPS:-"cuda-bench wgpu-decode cuda-paged fa3 cuda-conf wgpu-conf"}
 HMODS=${HMODS:-"noop causal swa softcap softcap_approx alibi document alibi_rc document_rc"} HANG='' 
 rm -rf "$O"; mkdir -p "$O"; t0=$(date +%s)
 stamp() { echo "## $1 at $(( $(date +%s) - t0 )) s"; }
@@ -51,6 +54,8 @@ for step in $STEPS; do
       for shape in ${BENCH_SHAPES:-L8192 L4096}; do bench "${BENCH_CAP:-240}" "cuda-$shape" $CUDA_FWD --shapes "$shape" --mods "$MODS" --peer torch; done ;;
     wgpu-decode)
       bench 90 wgpu-decode $DECODE ;;
+    cuda-paged)
+      bench "${PAGED_CAP:-150}" cuda-paged --suite decode-paged --dtype bf16 --backends cuda --peer torch --iterations 20 --warmup 5 ;;
     fa3)
       # a timeout (rc 124) is a hang: the later harness steps are skipped, so it costs one cap only
       for m in $HMODS; do

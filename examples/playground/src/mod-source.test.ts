@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { TraceError, traceMaskMod, traceScoreMod } from '@flexattn/ir';
+import { TraceError, tanh, traceMaskMod, traceScoreMod, where } from '@flexattn/ir';
 import { causal } from '@flexattn/mods';
-import { modFromSource } from './mod-source';
+import { modFromSource, SYNTAXES } from './mod-source';
 
 describe('modFromSource', () => {
   it('an arrow function and statements that return one trace to the same IR as the function written in code', () => {
@@ -31,5 +31,27 @@ describe('modFromSource', () => {
     expect(() => modFromSource('(b, h, q, kv) => q >= kv', 'mask')).toThrow(TraceError);
     expect(() => modFromSource('(b, h, q, kv) => q.ge(', 'mask')).toThrow(SyntaxError);
     expect(() => modFromSource('(score) => score.mul(2)', 'mask')).toThrow(TraceError); // a mask must return a boolean
+  });
+
+  describe('plain-JS syntax', () => {
+    const js = SYNTAXES.js!;
+    it('operators, ternaries and the sizes in scope trace to the same IR as the traced API', () => {
+      fc.assert(
+        fc.property(fc.integer({ min: 1, max: 4096 }), fc.integer({ min: 1, max: 64 }), (window, L) => {
+          const mask = modFromSource(`(b, h, q, kv) => q >= kv && q - kv < ${window} + L`, 'mask', { L }, js)!;
+          expect(mask.traced.hash).toBe(traceMaskMod((_b, _h, q, kv) => q.ge(kv).and(q.sub(kv).lt(window + L))).hash);
+          const score = modFromSource('(s, b, h, q, kv) => q >= kv ? s * 2 : Math.tanh(s)', 'score', {}, js)!;
+          expect(score.traced.hash).toBe(traceScoreMod((s, _b, _h, q, kv) => where(q.ge(kv), s.mul(2), tanh(s))).hash);
+        }),
+        { numRuns: 20 },
+      );
+    });
+
+    it('statements may pass their own captures through jsMod; what jsMod cannot read is a TraceError', () => {
+      const text = 'const slopes = capture(new Float32Array([0.5, 0.25]), [2]);\nreturn jsMod((s, b, h, q, kv) => s + slopes[h] * (kv - q), { slopes })';
+      expect(modFromSource(text, 'score', {}, js)!.traced.captures).toHaveLength(1);
+      expect(() => modFromSource('(b, h, q, kv) => causal(b, h, q, kv)', 'mask', {}, js)).toThrow(TraceError);
+      expect(() => modFromSource('(b, h, q, kv) => q >= nosuchname', 'mask', {}, js)).toThrow(/unknown name 'nosuchname'/);
+    });
   });
 });

@@ -10,16 +10,30 @@ export type ModKind = 'mask' | 'score';
 export interface Syntax {
   label: string;
   /** What the box's code evaluated to -> the mod handed to createBlockMask / flexAttention. */
-  toMod(value: unknown): unknown;
+  toMod(value: unknown, scope: Readonly<Record<string, unknown>>): unknown;
 }
 
 /**
- * The syntaxes the playground offers. The plain-JS operator syntax (`q >= kv`) is one more entry
- * once @flexattn/ir exports jsMod:
- *   js: { label: 'plain JS: q >= kv', toMod: (fn) => ir.jsMod(fn as never, SCOPE) },
+ * The free variables a plain-JS mod reads: the names of the scope its own source mentions (the
+ * shape's sizes, IR functions such as `where`, captures). Only those, because jsMod refuses a free
+ * variable it cannot read (any other function), and the box's scope holds every ir/mods export.
  */
+function freeVariablesOf(fn: (...args: never[]) => unknown, scope: Readonly<Record<string, unknown>>): ir.FreeVariables {
+  const mentioned = new Set(fn.toString().match(/[A-Za-z_$][\w$]*/g) ?? []);
+  return Object.fromEntries(Object.entries(scope).filter(([name]) => mentioned.has(name))) as ir.FreeVariables;
+}
+
+/** A function jsMod made already (statements may `return jsMod(fn, { slopes })` to pass their own captures). */
+const isJsMod = (value: unknown): boolean => typeof value === 'function' && Object.hasOwn(value, 'source');
+
+/** The syntaxes the playground offers: method chains on traced values, or plain JavaScript operators through jsMod. */
 export const SYNTAXES: Record<string, Syntax> = {
   traced: { label: 'traced API: q.ge(kv)', toMod: (value) => value },
+  js: {
+    label: 'plain JS: q >= kv',
+    toMod: (value, scope) =>
+      typeof value === 'function' && !isJsMod(value) ? ir.jsMod(value as ir.PlainMod, freeVariablesOf(value as (...args: never[]) => unknown, scope)) : value,
+  },
 };
 
 /** Names the box's code can use: the ir and mods exports (a mod's own names win over the ir's). */
@@ -37,7 +51,7 @@ export function modFromSource(text: string, kind: ModKind, extraScope: Record<st
   const names = Object.keys(scope).filter((n) => /^[A-Za-z_$][\w$]*$/.test(n));
   const body = /\breturn\b/.test(text) ? text : `return (${text}\n);`;
   const value = new Function(...names, `'use strict';\n${body}`)(...names.map((n) => scope[n])) as unknown;
-  const mod = syntax.toMod(value);
+  const mod = syntax.toMod(value, scope);
   if (typeof mod !== 'function') {
     const want = kind === 'mask' ? '(b, h, q, kv) => q.ge(kv)' : '(score, b, h, q, kv) => score.mul(2)';
     throw new TypeError(`the ${kind} mod box must give a function such as ${want}; it gave ${value === null ? 'null' : typeof value}`);

@@ -30,6 +30,13 @@
 #include "mod-ctx.h"
 
 #define FLEX_NO_ENTRY_POINTS 1
+// the checks compare max_scores, so the harness builds the bodies that track it (the backend
+// defines FLEX_MAX_SCORES only for calls with returnAux.maxScores); HARNESS_MAX_SCORES=0 times the
+// default bodies
+#ifndef HARNESS_MAX_SCORES
+#define HARNESS_MAX_SCORES 1
+#endif
+#define FLEX_MAX_SCORES HARNESS_MAX_SCORES
 #include MOD_FILE
 #include "../kernels/common.cuh"
 #include "../kernels/wgmma.cuh"
@@ -395,8 +402,9 @@ template <class C, typename T> void launch_fwd(const FlexFwdArgs& a, const FlexS
     k_fwd<C, T><<<grid, C::LAUNCH_THREADS, C::SMEM_BYTES>>>(a, sp, mp);
   }
 }
-// K/V batch strides of contiguous [B, Hkv, Lkv, E] tensors, or 0 (one K/V broadcast over the batch)
-static void set_kv_strides(FlexFwdArgs& a, int E, int Ev, bool bcast) {
+// K/V batch strides of contiguous [B, Hkv, Lkv, E] tensors, or 0 (one K/V broadcast over the batch),
+// for the forward's, the backward's and the decoder's args alike
+template <class Args> static void set_kv_strides(Args& a, int E, int Ev, bool bcast) {
   a.k_batch_stride = bcast ? 0 : (long long)a.Hkv * a.Lkv * E;
   a.v_batch_stride = bcast ? 0 : (long long)a.Hkv * a.Lkv * Ev;
 }
@@ -526,6 +534,7 @@ void check_case(int B, int Hq, int Hkv, int Lq, int Lkv, bool use_mask_tables, b
     ba.q = q; ba.k = k; ba.v = v; ba.out = out; ba.dout = dO; ba.lse = lse; ba.delta = delta; ba.dq_accum = dqa;
     ba.dq = dq; ba.dk = dk; ba.dv = dv; ba.bt = tb.bt; ba.B = B; ba.Hq = Hq; ba.Hkv = Hkv; ba.Lq = Lq; ba.Lkv = Lkv;
     ba.scale = (float)scale; ba.has_block_mask = 1; ba.dlse = ddlse;
+    set_kv_strides(ba, E, Ev, false);
     poison(dq, nL * E * sizeof(T));
     poison(dk, (size_t)B * Hkv * Lkv * E * sizeof(T));
     poison(dv, (size_t)B * Hkv * Lkv * Ev * sizeof(T));
@@ -586,8 +595,14 @@ void check_decode(int B, int Hq, int Hkv, int Lq, int Lkv, int keys_per_split) {
   a.B = B; a.Hq = Hq; a.Hkv = Hkv; a.Lq = Lq; a.Lkv = Lkv; a.scale = (float)scale; a.num_splits = splits;
   a.keys_per_split = keys_per_split; a.has_block_mask = 1; a.cls_mB = 1; a.cls_mH = Hq; a.cls_q_blocks = qT;
   a.cls_kv_blocks = kT; a.cls_block_q = 16; a.cls_block_kv = 128;
+  set_kv_strides(a, E, Ev, false);
+  float *maxs, *pm;
+  CK(cudaMalloc(&maxs, nL * 4));
+  CK(cudaMalloc(&pm, splits * nL * 4));
+  a.max_scores = maxs; a.part_max = pm;
   poison(out, nO * sizeof(T));
   poison(lse, nL * 4);
+  poison(maxs, nL * 4);
   launch_dec<C, T>(a, sp, mp);
   CK(cudaGetLastError());
   CK(cudaDeviceSynchronize());
@@ -596,7 +611,12 @@ void check_decode(int B, int Hq, int Hkv, int Lq, int Lkv, int keys_per_split) {
   report(tag, tname<T>(), E, Ev, compare(download(out, nO), r.out), tol);
   snprintf(tag, sizeof tag, "decode lse R%d", ROWS);
   report(tag, tname<T>(), E, Ev, compare(download(lse, nL), r.lse), tol);
+#if FLEX_MAX_SCORES
+  snprintf(tag, sizeof tag, "decode max_scores R%d", ROWS);
+  report(tag, tname<T>(), E, Ev, compare(download(maxs, nL), r.maxs), tol);
+#endif
   cudaFree(q); cudaFree(k); cudaFree(v); cudaFree(out); cudaFree(lse); cudaFree(po); cudaFree(pl); cudaFree(dcls);
+  cudaFree(maxs); cudaFree(pm);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -723,6 +743,7 @@ void time_shape(int B, int H, int L, bool do_bwd, const char* bwd_name) {
     ba.q = q; ba.k = k; ba.v = v; ba.out = out; ba.dout = dO; ba.lse = lse; ba.delta = delta; ba.dq_accum = dqa;
     ba.dq = dq; ba.dk = dk; ba.dv = dv; ba.bt = tb.bt; ba.B = B; ba.Hq = H; ba.Hkv = H; ba.Lq = L; ba.Lkv = L;
     ba.scale = a.scale; ba.has_block_mask = masked;
+    set_kv_strides(ba, D, D, false);
     const double msb = time_ms([&] { launch_bwd<BC, T>(ba, sp, mp); });
     double ms;
     if constexpr (IsFa3<FC>::value) {
@@ -764,6 +785,7 @@ template <int ROWS> void time_decode(int splits) {
   a.q = q; a.k = k; a.v = v; a.out = out; a.lse = lse; a.part_o = po; a.part_lse = pl; a.cls = nullptr;
   a.B = B; a.Hq = Hq; a.Hkv = Hkv; a.Lq = Lq; a.Lkv = Lkv; a.scale = 1.f / std::sqrt((float)D);
   a.num_splits = splits; a.keys_per_split = (Lkv / splits + 63) / 64 * 64; a.has_block_mask = 0;
+  set_kv_strides(a, D, D, false);
   const double ms = time_ms([&] { launch_dec<C, T>(a, sp, mp); }, 50);
   const double bytes = 2.0 * B * Hkv * Lkv * D * 2;
   printf("TIME %-22s decode   R%d splits %-3d            B8 Hq32 Hkv8 Lq1 Lkv8192 D128  %8.4f ms  %7.1f GB/s K+V   (flex 0.311 ms, 864 GB/s -> %.2fx)\n",

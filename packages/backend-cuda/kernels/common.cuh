@@ -25,6 +25,12 @@
 #ifndef FLEX_SCORE_MOD_GRAD_IS_ONE
 #define FLEX_SCORE_MOD_GRAD_IS_ONE 0
 #endif
+// FLEX_MAX_SCORES 1: the forward bodies track and write max_scores (returnAux.maxScores). The
+// prelude defines it only for calls that ask, so every other call compiles the code it always had
+// (no row-max tracking beside the lazy softmax max, no store): the option costs nothing unless used.
+#ifndef FLEX_MAX_SCORES
+#define FLEX_MAX_SCORES 0
+#endif
 #define FLEX_LOG2E 1.4426950408889634f
 #define FLEX_LN2 0.6931471805599453f
 
@@ -94,7 +100,9 @@ struct FlexFwdArgs {
 // Backward. delta [B,Hq,Lq] fp32 and dq_accum [B,Hq,Lq,E] fp32 are workspaces; the preprocess
 // kernel writes delta and zeroes dq_accum, dq is written by the convert kernel. dlse [B,Hq,Lq]
 // fp32 (nullable: zero): the gradient of the loss with respect to lse, which adds dlse·P to dS —
-// the preprocess folds it into delta = rowsum(dO ∘ O) − dlse.                       offset size
+// the preprocess folds it into delta = rowsum(dO ∘ O) − dlse. K/V strides as in FlexFwdArgs (0: one
+// K/V for every query batch); dk/dv stay [B,Hkv,Lkv,·], one partial per query batch, which the
+// host sums over the batch when K/V were shared.                                    offset size
 struct FlexBwdArgs {
   const void* q;               //   0  8
   const void* k;               //   8  8
@@ -117,12 +125,17 @@ struct FlexBwdArgs {
   int has_block_mask;          // 160  4
   int pad0;                    // 164  4
   const float* dlse;           // 168  8   nullable
-};                             // 176 bytes
+  long long k_batch_stride;    // 176  8   elements
+  long long v_batch_stride;    // 184  8   elements
+};                             // 192 bytes
 
 // Split-KV decoding. One CTA per (b, kv head, split, row group); the rows of a CTA are the
 // (query head in the GQA group, query index) pairs. Block sparsity is a dense class table at the
 // user's block granularity: cls[mB][mH][qBlocks][kvBlocks], 0 empty, 1 partial, 2 full.
-//                                                                                   offset size
+// max_scores / part_max (FLEX_MAX_SCORES only): the row max output and each split's row max
+// (natural units), merged by flex_decode_merge. K/V strides: 0 for one K/V of batch 1 read by every
+// query batch (a paged KV cache's pages), else those of contiguous [B, Hkv, Lkv, ·] K/V (the
+// decoder, like the persistent forward, reads batch b at b·Hkv·Lkv rows).            offset size
 struct FlexDecodeArgs {
   const void* q;               //   0  8
   const void* k;               //   8  8
@@ -148,7 +161,11 @@ struct FlexDecodeArgs {
   int cls_block_q;             // 116  4
   int cls_block_kv;            // 120  4
   int pad0;                    // 124  4
-};                             // 128 bytes
+  float* max_scores;           // 128  8   nullable
+  float* part_max;             // 136  8   workspace [splits][B][Hq][Lq] fp32, nullable
+  long long k_batch_stride;    // 144  8   elements
+  long long v_batch_stride;    // 152  8   elements
+};                             // 160 bytes
 
 namespace flex {
 

@@ -101,8 +101,8 @@ __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScor
   const float scale = a.scale;
   [[maybe_unused]] const float scale_log2 = a.scale * FLEX_LOG2E;
   const bool kv_bound = kv0 + C::BN > Lkv;
-  const T* gK = static_cast<const T*>(a.k) + ((size_t)(b * a.Hkv + hk) * Lkv + kv0) * C::D;
-  const T* gV = static_cast<const T*>(a.v) + ((size_t)(b * a.Hkv + hk) * Lkv + kv0) * C::DV;
+  const T* gK = static_cast<const T*>(a.k) + b * a.k_batch_stride + ((size_t)hk * Lkv + kv0) * C::D;
+  const T* gV = static_cast<const T*>(a.v) + b * a.v_batch_stride + ((size_t)hk * Lkv + kv0) * C::DV;
 
   load_tile<C::BN, C::DP, C::NTHREADS, C::VEC>(sK, gK, C::D, Lkv - kv0, C::D, tid);
   load_tile<C::BN, C::DVP, C::NTHREADS, C::VEC>(sV, gV, C::DV, Lkv - kv0, C::DV, tid);
@@ -463,8 +463,8 @@ __device__ __forceinline__ void bwd_dkdv_f32(const FlexBwdArgs& a, const FlexSco
   for (int r = warp; r < F32_BN; r += F32_WARPS) {
     const int kj = kt * F32_BN + r;
     if (kj >= Lkv) break;
-    const float* kr = static_cast<const float*>(a.k) + ((size_t)(b * a.Hkv + hk) * Lkv + kj) * D;
-    const float* vr = static_cast<const float*>(a.v) + ((size_t)(b * a.Hkv + hk) * Lkv + kj) * DV;
+    const float* kr = static_cast<const float*>(a.k) + b * a.k_batch_stride + ((size_t)hk * Lkv + kj) * D;
+    const float* vr = static_cast<const float*>(a.v) + b * a.v_batch_stride + ((size_t)hk * Lkv + kj) * DV;
     for (int d = lane; d < D; d += 32) sk[warp][d] = kr[d];
     for (int d = lane; d < DV; d += 32) sv[warp][d] = vr[d];
     __syncwarp();

@@ -4,8 +4,9 @@
 // the GQA group, query index) pairs r = g·Lq + qi, ROWS of them per CTA, so K/V are read once for
 // the whole group. The CTA walks the keys of its split in tiles of 64 (double-buffered cp.async),
 // skipping tiles that the dense class table marks empty for every row, and writes an fp32 partial
-// output (already divided by its own l) and a partial lse (log2 units).
-// flex_decode_merge: one CTA per (b, h, qi) row merges the splits by their lse.
+// output (already divided by its own l) and a partial lse (log2 units), and with FLEX_MAX_SCORES
+// its row max (natural units).
+// flex_decode_merge: one CTA per (b, h, qi) row merges the splits by their lse (and max_scores by max).
 // Works for every dtype (the math is SIMT fp32; it is bandwidth-bound).
 
 namespace flex {
@@ -99,8 +100,11 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
   __syncthreads();
   const int n_tiles = sNT;
 
-  const T* gK = static_cast<const T*>(a.k) + (size_t)(b * a.Hkv + hk) * Lkv * C::D;
-  const T* gV = static_cast<const T*>(a.v) + (size_t)(b * a.Hkv + hk) * Lkv * C::DV;
+  // batch 0 for K/V shared by the batch (stride 0), else contiguous [B, Hkv, Lkv, ·] (as the
+  // persistent forward reads them): one row offset for K and V keeps the registers of the plain case
+  const int bkv = a.k_batch_stride != 0 ? b : 0;
+  const T* gK = static_cast<const T*>(a.k) + (size_t)(bkv * a.Hkv + hk) * Lkv * C::D;
+  const T* gV = static_cast<const T*>(a.v) + (size_t)(bkv * a.Hkv + hk) * Lkv * C::DV;
   auto load = [&](int i, int stage) {
     const int n0 = key0 + sTiles[i] * C::BN;
     const int rows = min(C::BN, key1 - n0);
@@ -279,6 +283,10 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
     const size_t row = ((size_t)split * a.B * a.Hq + (size_t)b * a.Hq + sRowH[tid]) * Lq + sRowQ[tid];
     const float l = sL[tid];
     a.part_lse[row] = l > 0.f ? sM[tid] + __log2f(l) : -FLEX_INF;
+#if FLEX_MAX_SCORES
+    // sM is the true running max (log2 units): this split's row max of the post-mod scores
+    if (a.part_max != nullptr) a.part_max[row] = l > 0.f ? sM[tid] * FLEX_LN2 : -FLEX_INF;
+#endif
   }
 }
 
@@ -301,6 +309,13 @@ __device__ __forceinline__ void decode_merge(const FlexDecodeArgs& a) {
     static_cast<T*>(a.out)[row * DV + c] = Elem<T>::from_float(acc * inv);
   }
   if (threadIdx.x == 0 && a.lse != nullptr) a.lse[row] = wsum > 0.f ? (m_use + __log2f(wsum)) * FLEX_LN2 : -FLEX_INF;
+#if FLEX_MAX_SCORES
+  if (threadIdx.x == 0 && a.max_scores != nullptr && a.part_max != nullptr) {
+    float ms = -FLEX_INF;  // splits without a visible key hold -inf
+    for (int s = 0; s < a.num_splits; ++s) ms = fmaxf(ms, a.part_max[s * rows + row]);
+    a.max_scores[row] = ms;
+  }
+#endif
 }
 
 }  // namespace flex

@@ -167,7 +167,8 @@ __device__ __forceinline__ void fwd_softmax_rows(float (&s)[C::BN / 8][4], float
 
 // Epilogue: O / l, lse and the row max for this thread's rows. m: the softmax's reference max
 // (u units, see fwd_softmax_p); mx: the true row max of the post-mod scores (u units) — the same
-// as m for the bodies that always move m to the max, larger where m is kept lazily.
+// as m for the bodies that always move m to the max, larger where m is kept lazily; read only
+// where FLEX_MAX_SCORES.
 template <class C, typename T>
 __device__ __forceinline__ void fwd_store(const FlexFwdArgs& a, const float (&o)[C::MT][C::DVP / 8][4],
                                           const float (&m)[C::MT][2], const float (&l)[C::MT][2], float ku, int b,
@@ -185,7 +186,7 @@ __device__ __forceinline__ void fwd_store(const FlexFwdArgs& a, const float (&o)
       if (a.lse != nullptr && (lane & 3) == 0)
         a.lse[(size_t)(b * a.Hq + h) * a.Lq + qi] = lsum > 0.f ? (m[mt][hf] * ku + __log2f(lsum)) * FLEX_LN2 : -FLEX_INF;
       // a row with no visible key has mx = -inf (-inf · ku stays -inf for the positive scale)
-      if (a.max_scores != nullptr && (lane & 3) == 0)
+      if (FLEX_MAX_SCORES && a.max_scores != nullptr && (lane & 3) == 0)
         a.max_scores[(size_t)(b * a.Hq + h) * a.Lq + qi] = lsum > 0.f ? mx[mt][hf] * ku * FLEX_LN2 : -FLEX_INF;
       T* row = gO + (size_t)qi * C::DV;
 #pragma unroll
@@ -475,7 +476,7 @@ __device__ __forceinline__ void fwd_f32(const FlexFwdArgs& a, const FlexScorePar
       if (lane + 32 * i < DV) go[lane + 32 * i] = o[i] * inv;
     if (a.lse != nullptr && lane == 0)
       a.lse[(size_t)(b * a.Hq + h) * Lq + qi] = l > 0.f ? mx + logf(l) : -FLEX_INF;
-    if (a.max_scores != nullptr && lane == 0) a.max_scores[(size_t)(b * a.Hq + h) * Lq + qi] = l > 0.f ? mx : -FLEX_INF;
+    if (FLEX_MAX_SCORES && a.max_scores != nullptr && lane == 0) a.max_scores[(size_t)(b * a.Hq + h) * Lq + qi] = l > 0.f ? mx : -FLEX_INF;
     __syncwarp();
   }
 }

@@ -24,7 +24,7 @@
 //    of the next P·V (P never goes through shared memory).
 //  - The softmax keeps its reference max lazily: O and l are rescaled only when a row's max grew
 //    by more than 2^FA3_RESCALE_LOG2 in the exponent (P ≤ 2^8 then, exact in fp32 and as a bf16 /
-//    f16 operand); the true row max is tracked apart for max_scores. lse = m + log2(l) is exact
+//    f16 operand); the true row max is tracked apart for max_scores (FLEX_MAX_SCORES only). lse = m + log2(l) is exact
 //    for any reference m.
 //  - Full tiles evaluate no mask; the identity score mod evaluates no mod (one FFMA folds
 //    scale·log2(e)); partial and boundary tiles take the checked path (fwd_post).
@@ -98,7 +98,7 @@ __device__ __forceinline__ bool fa3_softmax(float (&s)[C::BN / 8][4], float (&m)
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf) {
     const float tm = row_max<NTN>(s, hf);
-    mx[hf] = fmaxf(mx[hf], tm);
+    if constexpr (FLEX_MAX_SCORES != 0) mx[hf] = fmaxf(mx[hf], tm);
     float a = 1.f;
     if (m[hf] == -FLEX_INF || (tm - m[hf]) * ku > FA3_RESCALE_LOG2) {
       const float m_new = fmaxf(m[hf], tm);

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BackendUnavailableError, blockClasses, tileTableConversions, tileTables, traceScoreMod, UnsupportedError } from '@flexattn/ir';
+import { BackendUnavailableError, bf16BitsToF32, blockClasses, capture, f32ToBf16Bits, tileTableConversions, tileTables, traceScoreMod } from '@flexattn/ir';
 import { createBlockMask } from '@flexattn/blockmask';
 import { alibi, causal, documentMask, relativePosition, slidingWindow, softcap } from '@flexattn/mods';
 import { describe, expect, it } from 'vitest';
@@ -58,8 +58,10 @@ describe('argument packing matches kernels/common.cuh', () => {
   it('FlexBwdArgs', () => {
     const doc = documentedLayout('FlexBwdArgs');
     const ptrs = { q: 1n, k: 2n, v: 3n, out: 4n, dout: 5n, lse: 6n, delta: 7n, dqAccum: 8n, dq: 9n, dk: 10n, dv: 11n };
-    const buf = new DataView(packBwdArgs({ ...dims, ...ptrs, table: null, dLse: 12n }));
+    const buf = new DataView(packBwdArgs({ ...dims, ...ptrs, table: null, dLse: 12n, kvBatchStrides: [0, 131 * 16] }));
     expect(buf.byteLength).toBe(BWD_ARGS_BYTES);
+    expect(buf.getBigInt64(doc.get('k_batch_stride')!, true)).toBe(0n);
+    expect(buf.getBigInt64(doc.get('v_batch_stride')!, true)).toBe(BigInt(131 * 16));
     expect(buf.getBigUint64(doc.get('dlse')!, true)).toBe(12n);
     expect(buf.getBigUint64(doc.get('dq_accum')!, true)).toBe(8n);
     expect(buf.getBigUint64(doc.get('dv')!, true)).toBe(11n);
@@ -70,8 +72,12 @@ describe('argument packing matches kernels/common.cuh', () => {
   it('FlexDecodeArgs', () => {
     const doc = documentedLayout('FlexDecodeArgs');
     const classes = { cls: 0x99n, mB: 1, mH: 8, qBlocks: 1, kvBlocks: 2, blockQ: 128, blockKv: 128 };
-    const buf = new DataView(packDecodeArgs({ ...dims, q: 1n, k: 2n, v: 3n, out: 4n, lse: null, partO: 6n, partLse: 7n, numSplits: 4, keysPerSplit: 64, classes }));
+    const buf = new DataView(packDecodeArgs({ ...dims, q: 1n, k: 2n, v: 3n, out: 4n, lse: null, partO: 6n, partLse: 7n, numSplits: 4, keysPerSplit: 64, classes, maxScores: 8n, partMax: 9n, kvBatchStrides: [2 * 131 * 64, 0] }));
     expect(buf.byteLength).toBe(DECODE_ARGS_BYTES);
+    expect(buf.getBigInt64(doc.get('k_batch_stride')!, true)).toBe(BigInt(2 * 131 * 64));
+    expect(buf.getBigInt64(doc.get('v_batch_stride')!, true)).toBe(0n);
+    expect(buf.getBigUint64(doc.get('max_scores')!, true)).toBe(8n);
+    expect(buf.getBigUint64(doc.get('part_max')!, true)).toBe(9n);
     expect(buf.getBigUint64(doc.get('cls')!, true)).toBe(0x99n);
     expect(buf.getBigUint64(doc.get('lse')!, true)).toBe(0n);
     expect(buf.getInt32(doc.get('keys_per_split')!, true)).toBe(64);
@@ -167,7 +173,11 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
       free: () => {},
       memsetD8: () => {},
       copyHtoD: (p: bigint, data: ArrayBufferView) => uploads.set(p, new Int32Array(data.buffer.slice(data.byteOffset, data.byteOffset + (data.byteLength & ~3)))),
-      copyDtoH: () => {},
+      // results read back as a pattern of the element index (bf16 bits), so host-side
+      // post-processing (the batch sum of shared K/V's gradients) is checkable
+      copyDtoH: (_p: bigint, dst: ArrayBufferView) => {
+        if (dst instanceof Uint16Array) for (let i = 0; i < dst.length; i++) dst[i] = f32ToBf16Bits((i % 5) - 2);
+      },
       synchronize: () => {},
       eventCreate: () => 1n,
       eventRecord: () => {},
@@ -245,13 +255,13 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
     expect(compiles[0]).toEqual(['--gpu-architecture=sm_90a', '-std=c++17', '--prec-div=false', '-default-device', '-diag-suppress=177', '--include-path=/fake/include']);
     const lse = { data: new Float32Array(800), shape: [1, 4, 200], dtype: 'f32' as const };
     await backend.flexAttentionBackward(q, kv, kv, q, lse, q, opts);
-    expect(launches.slice(-3)).toEqual(['flex_bwd_preprocess [100,1,1] 176', 'flex_bwd_dkdv [2,2,1] 176+24+8', 'flex_bwd_dq_convert [200,1,1] 176']);
+    expect(launches.slice(-3)).toEqual(['flex_bwd_preprocess [100,1,1] 192', 'flex_bwd_dkdv [2,2,1] 192+24+8', 'flex_bwd_dq_convert [200,1,1] 192']);
     const r = await backend.measure(q, kv, kv, opts, { pass: 'both', warmup: 1, iterations: 3 });
     expect(r).toEqual({ ms: [0.5, 0.5, 0.5], timer: 'cuda-events' });
     // decode shape: split-KV kernel + merge
     await backend.flexAttention(tensor([1, 4, 1, 128]), tensor([1, 1, 4096, 128]), tensor([1, 1, 4096, 128]), { enableGqa: true });
-    expect(launches.at(-2)).toMatch(/^flex_decode \[\d+,1,1\] 128\+8\+8$/);
-    expect(launches.at(-1)).toBe('flex_decode_merge [4,1,1] 128');
+    expect(launches.at(-2)).toMatch(/^flex_decode \[\d+,1,1\] 160\+8\+8$/);
+    expect(launches.at(-1)).toBe('flex_decode_merge [4,1,1] 160');
   });
 
   // The table a launch reads: its four pointers (FlexBlockTable at `at` in the args) resolved into
@@ -307,12 +317,114 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
     expect(new Uint8Array(cls.buffer, 0, 32)).toEqual(blockClasses(mask));
   });
 
-  it('rejects dLse and returnAux.maxScores (not implemented yet) with an UnsupportedError before any launch, and runs a negative scale on the general path', async () => {
+  it('returnAux.maxScores: a FLEX_MAX_SCORES variant with its own output, copied back; other calls keep their source', async () => {
+    const { backend, launches, sources, args } = await fakeBackend();
+    const q = tensor([1, 2, 64, 64]);
+    const plain = await backend.flexAttention(q, q, q, {});
+    expect(plain.maxScores).toBeUndefined();
+    expect(new DataView(args.at(-1)![0]!).getBigUint64(120, true)).toBe(0n);
+    const r = await backend.flexAttention(q, q, q, { returnAux: { maxScores: true } });
+    expect(r.maxScores?.shape).toEqual([1, 2, 64]);
+    expect(r.maxScores?.dtype).toBe('f32');
+    expect(new DataView(args.at(-1)![0]!).getBigUint64(120, true)).not.toBe(0n);
+    expect(sources.filter((x) => x.includes('#define FLEX_MAX_SCORES 1'))).toHaveLength(1);
+    expect(sources[0]).not.toContain('#define FLEX_MAX_SCORES 1');
+    // the decoder: a per-split row-max workspace beside the output
+    await backend.flexAttention(tensor([1, 4, 1, 128]), tensor([1, 1, 4096, 128]), tensor([1, 1, 4096, 128]), { enableGqa: true, returnAux: { maxScores: true } });
+    expect(launches.at(-1)).toBe('flex_decode_merge [4,1,1] 160');
+    const dec = new DataView(args.at(-1)![0]!);
+    expect(dec.getBigUint64(128, true)).not.toBe(0n);
+    expect(dec.getBigUint64(136, true)).not.toBe(0n);
+  });
+
+  it('dLse: checked like lse, uploaded, and handed to the backward (all three kernels read FlexBwdArgs.dlse)', async () => {
+    const { backend, args, uploads, launches } = await fakeBackend();
+    const q = tensor([1, 2, 64, 64]);
+    const lse = { data: new Float32Array(128), shape: [1, 2, 64], dtype: 'f32' as const };
+    await backend.flexAttentionBackward(q, q, q, q, lse, q, {});
+    expect(new DataView(args.at(-1)![0]!).getBigUint64(168, true)).toBe(0n);
+    const dLse = { data: Float32Array.from({ length: 128 }, (_, i) => i * 0.5 - 3), shape: [1, 2, 64], dtype: 'f32' as const };
+    await backend.flexAttentionBackward(q, q, q, q, lse, q, { dLse });
+    const at = new DataView(args.at(-3)![0]!).getBigUint64(168, true);
+    expect(launches.at(-3)).toMatch(/^flex_bwd_preprocess/);
+    expect([...new Float32Array(uploads.get(at)!.buffer)]).toEqual([...dLse.data]);
+    const n = launches.length;
+    await expect(backend.flexAttentionBackward(q, q, q, q, lse, q, { dLse: { ...dLse, shape: [1, 2, 63] } })).rejects.toThrow(/dLse/);
+    expect(launches.length).toBe(n);
+  });
+
+  it('K/V of batch 1 serve every query batch: stride 0 in the forward, the decoder and the backward; dK/dV summed over the batch', async () => {
+    const { backend, args, maps } = await fakeBackend();
+    const q = tensor([3, 4, 200, 64]);
+    const kv = tensor([1, 2, 200, 64]);
+    const strides = (a: ArrayBuffer, at: number) => [new DataView(a).getBigInt64(at, true), new DataView(a).getBigInt64(at + 8, true)];
+    await backend.flexAttention(q, kv, kv, { enableGqa: true });
+    expect(strides(args.at(-1)![0]!, 128)).toEqual([0n, 0n]);
+    // the persistent body's K/V tensor maps hold one batch (the kernel reads batch 0)
+    expect(maps.slice(-2).map((m) => m.split(' ')[2])).toEqual(['[64,200,2,1]', '[64,200,2,1]']);
+    await backend.flexAttention(q, tensor([3, 2, 200, 64]), tensor([3, 2, 200, 64]), { enableGqa: true });
+    expect(strides(args.at(-1)![0]!, 128)).toEqual([BigInt(2 * 200 * 64), BigInt(2 * 200 * 64)]);
+    await backend.flexAttention(tensor([3, 4, 1, 128]), tensor([1, 1, 4096, 128]), tensor([1, 1, 4096, 128]), { enableGqa: true });
+    expect(strides(args.at(-2)![0]!, 144)).toEqual([0n, 0n]);
+    const lse = { data: new Float32Array(3 * 4 * 200), shape: [3, 4, 200], dtype: 'f32' as const };
+    const g = await backend.flexAttentionBackward(q, kv, kv, q, lse, q, { enableGqa: true });
+    expect(strides(args.at(-2)![0]!, 176)).toEqual([0n, 0n]);
+    expect(g.dk.shape).toEqual([1, 2, 200, 64]);
+    expect(g.dv.shape).toEqual([1, 2, 200, 64]);
+    expect(g.dq.shape).toEqual([3, 4, 200, 64]);
+    // the stand-in's per-batch partials hold ((index mod 5) − 2): their sum over the 3 batches
+    const per = 2 * 200 * 64;
+    for (const i of [0, 1, 7, 4099, per - 1]) {
+      let want = 0;
+      for (let b = 0; b < 3; b++) want += ((b * per + i) % 5) - 2;
+      expect(bf16BitsToF32(g.dk.data[i]!)).toBe(want);
+      expect(bf16BitsToF32(g.dv.data[i]!)).toBe(want);
+    }
+  });
+
+  it('KvStorage: the forward reads device K/V in place (no upload); a released tensor is refused before any launch', async () => {
+    const { backend, args, uploads, launches } = await fakeBackend();
+    const k = backend.allocateKv([1, 2, 4096, 128], 'bf16');
+    const v = backend.allocateKv([1, 2, 4096, 128], 'bf16');
+    await backend.writeKvRows(k, Int32Array.from([7, 8, 9]), tensor([1, 2, 3, 128]));
+    const q = tensor([3, 4, 1, 128]);
+    await backend.flexAttention(q, k, v, { enableGqa: true });
+    const dec = new DataView(args.at(-2)![0]!);
+    expect([dec.getBigUint64(8, true), dec.getBigUint64(16, true)]).toEqual([k.ptr, v.ptr]);
+    expect([dec.getBigInt64(144, true), dec.getBigInt64(152, true)]).toEqual([0n, 0n]);
+    // uploaded: q, and the written rows (at K's head 0 row 7 and head 1 row 7), never the whole cache
+    expect(uploads.has(k.ptr + BigInt(7 * 128 * 2))).toBe(true);
+    expect(uploads.has(k.ptr + BigInt((4096 + 7) * 128 * 2))).toBe(true);
+    expect([...uploads.values()].some((u) => u.byteLength >= 2 * 4096 * 128 * 2)).toBe(false);
+    backend.releaseKv(k);
+    const n = launches.length;
+    await expect(backend.flexAttention(q, k, v, { enableGqa: true })).rejects.toThrow(/released/);
+    await expect(backend.flexAttention(q, { ...v }, v, { enableGqa: true })).rejects.toThrow(/another device/);
+    expect(launches.length).toBe(n);
+  });
+
+  it('a PagedKVCache holds its pages on this backend; paged decode reads them through the block tables (one decoder pass, K/V stride 0)', async () => {
+    const { backend, args, launches } = await fakeBackend();
+    const { PagedKVCache } = await import('@flexattn/kv-cache');
+    const cache = new PagedKVCache(backend, { pages: 40, pageSize: 128, maxBatch: 2, kvHeads: 2, headDim: 128, dtype: 'bf16' });
+    for (const [b, L] of [[0, 1000], [1, 3000]] as const) {
+      cache.reserve(b, L);
+      await cache.append(b, tensor([1, 2, L, 128]), tensor([1, 2, L, 128]));
+    }
+    const lens = capture(Int32Array.from([1000, 3000]), [2], { name: 'lengths' });
+    const logical = createBlockMask((b, _h, _q, kv) => kv.lt(lens.at(b)), { B: 2, qLen: 1, kvLen: 3000, blockSize: [128, 128] });
+    const n = launches.length;
+    await backend.flexAttention(tensor([2, 8, 1, 128]), cache.k, cache.v, { blockMask: cache.blockMask(logical), enableGqa: true });
+    expect(launches.slice(n).map((l) => l.split(' ')[0])).toEqual(['flex_decode', 'flex_decode_merge']);
+    const dec = new DataView(args.at(-2)![0]!);
+    expect(dec.getBigUint64(8, true)).toBe((cache.k as unknown as { ptr: bigint }).ptr);
+    expect(dec.getInt32(80, true)).toBe(40 * 128); // Lkv: every physical page slot
+    expect(dec.getBigInt64(144, true)).toBe(0n);
+  });
+
+  it('strict options and a negative scale (the general path)', async () => {
     const { backend, launches, compiles, sources } = await fakeBackend();
     const q = tensor([1, 2, 64, 64]);
-    await expect(backend.flexAttention(q, q, q, { returnAux: { maxScores: true } })).rejects.toThrow(/the cuda backend does not implement returnAux.maxScores yet; the reference backend/);
-    const lse = { data: new Float32Array(128), shape: [1, 2, 64], dtype: 'f32' as const };
-    await expect(backend.flexAttentionBackward(q, q, q, q, lse, q, { dLse: lse } as never)).rejects.toBeInstanceOf(UnsupportedError);
     await expect(backend.flexAttention(q, q, q, { retrunLse: true } as never)).rejects.toThrow(/Did you mean 'returnLse'/);
     expect(launches).toEqual([]);
     await backend.flexAttention(q, q, q, { scale: -0.5 });

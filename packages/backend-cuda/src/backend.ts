@@ -1,19 +1,27 @@
 // The CUDA FlexAttentionBackend: validates (ir), picks and renders the kernels (launch-plan.ts),
 // moves tensors to and from the device for one call (call-memory.ts) and runs the launches through
-// the addon. Compiled modules are cached per source (kernel-modules.ts: memory, disk, NVRTC).
+// the addon. Compiled modules are cached per source (kernel-modules.ts: memory, disk, NVRTC). It holds
+// paged KV caches' pages as device tensors (device-tensors.ts, ir's KvStorage), which calls read in
+// place, one K/V serving every query batch where the cache shares it (batch stride 0).
 import {
   CapturedTensor,
   checkBackwardInputs,
   resolveAttention,
+  type BackendFeature,
   type FlexAttentionBackend,
+  type FlexAttentionBackwardOptions,
   type FlexAttentionGrads,
   type FlexAttentionOptions,
   type FlexAttentionResult,
+  type KvStorage,
   type MeasureResult,
   type MeasureSpec,
+  type DType,
   type Tensor,
 } from '@flexattn/ir';
 import { CallMemory, hostTensor } from './call-memory.js';
+import { CudaTensorStore, isCudaTensor, type CudaTensor } from './device-tensors.js';
+import { sumOverBatch } from './batch-sum.js';
 import { KernelModules } from './kernel-modules.js';
 import { backwardLaunch, forwardLaunch, selectKernels, type LaunchContext, type TargetDevice } from './launch-plan.js';
 import { modArguments } from './mod-arguments.js';
@@ -39,10 +47,22 @@ export interface CudaBackendOptions {
 /** The largest head dim (E and Ev) the kernels support. */
 export const MAX_HEAD_DIM = 256;
 
-export class CudaBackend implements FlexAttentionBackend {
+/**
+ * ir's optional features every CUDA body implements: returnAux.maxScores (a compile-time variant
+ * of the forward and decode bodies, FLEX_MAX_SCORES) and the backward's dLse (folded into delta by
+ * the backward's preprocessing, so dq/dk/dv and capture gradients all include it).
+ */
+const FEATURES: readonly BackendFeature[] = Object.freeze(['dLse', 'maxScores']);
+
+/** A call's tensors: host tensors (uploaded per call) or this backend's device tensors (read in place). */
+type AnyTensor = Tensor | CudaTensor;
+
+export class CudaBackend implements FlexAttentionBackend, KvStorage<CudaTensor> {
   readonly name = 'cuda';
+  readonly features = FEATURES;
   readonly arch: string;
   private readonly modules: KernelModules;
+  private readonly tensors: CudaTensorStore;
   private readonly target: TargetDevice;
   private disposed = false;
 
@@ -54,6 +74,17 @@ export class CudaBackend implements FlexAttentionBackend {
     this.arch = smArch(device.computeCapability);
     this.target = { arch: this.arch, smCount: device.smCount, hopperBody: options.hopperForward === 'per-cta' ? 'wg' : 'fa3' };
     this.modules = new KernelModules(native, this.arch, { cacheDir: options.cacheDir, cudaInclude: options.cudaInclude });
+    this.tensors = new CudaTensorStore(native);
+  }
+
+  /** resolveAttention's view of this backend: K/V of batch 1 for every query batch, its device tensors. */
+  private get support() {
+    return { kvBatchBroadcast: true, tensors: this.tensors };
+  }
+
+  /** A call's input on the device: a device tensor in place, a host tensor uploaded for this call. */
+  private input(t: AnyTensor, mem: CallMemory): DevicePtr {
+    return isCudaTensor(t) ? t.ptr : mem.upload(t.data);
   }
 
   /** The device for reports (the bench's header): `CUDA NVIDIA H100 80GB HBM3 (sm_90a, 132 SMs, 79.2 GiB)`. */
@@ -71,20 +102,22 @@ export class CudaBackend implements FlexAttentionBackend {
   }
 
   /** Uploads inputs, builds tables and args, loads the kernels; `launch` queues the forward. */
-  private async prepareForward(q: Tensor, k: Tensor, v: Tensor, options: FlexAttentionOptions, mem: CallMemory) {
-    const p = withScaleInScoreMod(resolveAttention(q, k, v, options, { maxHeadDim: MAX_HEAD_DIM, pass: 'forward', backend: this }));
+  private async prepareForward(q: AnyTensor, k: AnyTensor, v: AnyTensor, options: FlexAttentionOptions, mem: CallMemory) {
+    const p = withScaleInScoreMod(resolveAttention(q, k, v, options, { maxHeadDim: MAX_HEAD_DIM, pass: 'forward', backend: this, support: this.support }));
     const sel = selectKernels(p, this.target);
     const out = hostTensor(p.dtype, [p.B, p.Hq, p.Lq, p.Ev]);
     const lse = hostTensor('f32', [p.B, p.Hq, p.Lq]);
+    const maxScores = p.returnMaxScores ? hostTensor('f32', [p.B, p.Hq, p.Lq]) : undefined;
     const dOut = mem.alloc(out.data.byteLength);
     const dLse = mem.alloc(lse.data.byteLength);
-    const io = { q: mem.upload(q.data), k: mem.upload(k.data), v: mem.upload(v.data), out: dOut, lse: dLse };
+    const dMaxScores = maxScores ? mem.alloc(maxScores.data.byteLength) : null;
+    const io = { q: this.input(q, mem), k: this.input(k, mem), v: this.input(v, mem), out: dOut, lse: dLse, maxScores: dMaxScores };
     const mods = modArguments(mem, sel.rendered, sel.scoreMod, sel.maskMod, false);
     const launch = await forwardLaunch(this.context(mem), sel, io, mods);
-    return { p, out, lse, dOut, dLse, launch };
+    return { p, out, lse, maxScores, dOut, dLse, dMaxScores, launch };
   }
 
-  async flexAttention(q: Tensor, k: Tensor, v: Tensor, options: FlexAttentionOptions = {}): Promise<FlexAttentionResult> {
+  async flexAttention(q: AnyTensor, k: AnyTensor, v: AnyTensor, options: FlexAttentionOptions = {}): Promise<FlexAttentionResult> {
     this.check();
     const mem = new CallMemory(this.native);
     try {
@@ -97,6 +130,10 @@ export class CudaBackend implements FlexAttentionBackend {
         this.native.copyDtoH(f.dLse, f.lse.data);
         result.lse = f.lse;
       }
+      if (f.maxScores && f.dMaxScores !== null) {
+        this.native.copyDtoH(f.dMaxScores, f.maxScores.data);
+        result.maxScores = f.maxScores;
+      }
       return result;
     } finally {
       mem.free();
@@ -105,13 +142,14 @@ export class CudaBackend implements FlexAttentionBackend {
 
   /** Uploads inputs, builds tables and args, loads the kernels; `launch` queues the backward. */
   private async prepareBackward(
-    q: Tensor, k: Tensor, v: Tensor, out: Tensor | DevicePtr, lse: Tensor | DevicePtr, dOut: Tensor,
-    options: FlexAttentionOptions, mem: CallMemory,
+    q: AnyTensor, k: AnyTensor, v: AnyTensor, out: AnyTensor | DevicePtr, lse: AnyTensor | DevicePtr, dOut: AnyTensor,
+    options: FlexAttentionBackwardOptions<AnyTensor>, mem: CallMemory,
   ) {
-    const p = withScaleInScoreMod(resolveAttention(q, k, v, options, { maxHeadDim: MAX_HEAD_DIM, pass: 'backward', backend: this }));
-    if (typeof out !== 'bigint' && typeof lse !== 'bigint') checkBackwardInputs(p, out, lse, dOut);
+    const p = withScaleInScoreMod(resolveAttention(q, k, v, options, { maxHeadDim: MAX_HEAD_DIM, pass: 'backward', backend: this, support: this.support }));
+    if (typeof out !== 'bigint' && typeof lse !== 'bigint') checkBackwardInputs(p, out, lse, dOut, options.dLse);
     const sel = selectKernels(p, this.target);
     const dq = hostTensor(p.dtype, [p.B, p.Hq, p.Lq, p.E]);
+    // one dK/dV per query batch (the kernels write them so); shared K/V sum them after the copy
     const dk = hostTensor(p.dtype, [p.B, p.Hkv, p.Lkv, p.E]);
     const dv = hostTensor(p.dtype, [p.B, p.Hkv, p.Lkv, p.Ev]);
     const ddq = mem.alloc(dq.data.byteLength);
@@ -119,17 +157,18 @@ export class CudaBackend implements FlexAttentionBackend {
     const ddv = mem.alloc(dv.data.byteLength);
     const mods = modArguments(mem, sel.rendered, sel.scoreMod, sel.maskMod, true);
     const io = {
-      q: mem.upload(q.data), k: mem.upload(k.data), v: mem.upload(v.data),
-      out: typeof out === 'bigint' ? out : mem.upload(out.data),
-      dout: mem.upload(dOut.data), lse: typeof lse === 'bigint' ? lse : mem.upload(lse.data),
+      q: this.input(q, mem), k: this.input(k, mem), v: this.input(v, mem),
+      out: typeof out === 'bigint' ? out : this.input(out, mem),
+      dout: this.input(dOut, mem), lse: typeof lse === 'bigint' ? lse : this.input(lse, mem),
       dq: ddq, dk: ddk, dv: ddv,
+      dLse: options.dLse === undefined ? null : this.input(options.dLse, mem),
     };
     const launch = await backwardLaunch(this.context(mem), sel, io, mods);
-    return { sel, dq, dk, dv, ddq, ddk, ddv, grads: mods.grads, launch };
+    return { p, sel, dq, dk, dv, ddq, ddk, ddv, grads: mods.grads, launch };
   }
 
   async flexAttentionBackward(
-    q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, dOut: Tensor, options: FlexAttentionOptions = {},
+    q: AnyTensor, k: AnyTensor, v: AnyTensor, out: AnyTensor, lse: AnyTensor, dOut: AnyTensor, options: FlexAttentionBackwardOptions<AnyTensor> = {},
   ): Promise<FlexAttentionGrads> {
     this.check();
     const n = this.native;
@@ -148,7 +187,9 @@ export class CudaBackend implements FlexAttentionBackend {
         n.copyDtoH(g.ptr, host);
         captureGrads.set(t, host);
       }
-      return { dq: b.dq, dk: b.dk, dv: b.dv, captureGrads };
+      // K/V shared by every query batch: their gradient is the sum of the batches' partials
+      const shared = b.p.kvBatch !== b.p.B;
+      return { dq: b.dq, dk: shared ? sumOverBatch(b.dk) : b.dk, dv: shared ? sumOverBatch(b.dv) : b.dv, captureGrads };
     } finally {
       mem.free();
     }
@@ -158,7 +199,7 @@ export class CudaBackend implements FlexAttentionBackend {
    * For the benchmark: inputs uploaded once, then `warmup` untimed and `iterations` timed passes,
    * each between two CUDA events. 'bwd' times the backward alone (after one forward for out/lse).
    */
-  async measure(q: Tensor, k: Tensor, v: Tensor, options: FlexAttentionOptions, spec: MeasureSpec): Promise<MeasureResult> {
+  async measure(q: AnyTensor, k: AnyTensor, v: AnyTensor, options: FlexAttentionOptions, spec: MeasureSpec): Promise<MeasureResult> {
     this.check();
     const n = this.native;
     const mem = new CallMemory(n);
@@ -192,10 +233,28 @@ export class CudaBackend implements FlexAttentionBackend {
     }
   }
 
+  // ---------- KvStorage: paged KV caches (@flexattn/kv-cache) hold their pages here ----------
+  /** A zero-filled device tensor [1, heads, rows, D] that calls read in place. */
+  allocateKv(shape: readonly number[], dtype: DType): CudaTensor {
+    this.check();
+    return this.tensors.allocateKv(shape, dtype);
+  }
+
+  /** dst[0, h, rows[i], :] = src[0, h, i, :]: host→device or device→device copies, checked first. */
+  async writeKvRows(dst: CudaTensor, rows: Int32Array, src: CudaTensor | Tensor): Promise<void> {
+    this.check();
+    this.tensors.writeKvRows(dst, rows, src);
+  }
+
+  releaseKv(t: CudaTensor): void {
+    this.tensors.release(t);
+  }
+
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     this.modules.unloadAll();
+    this.tensors.releaseAll();
   }
 }
 

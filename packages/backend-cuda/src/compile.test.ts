@@ -30,6 +30,8 @@ interface Variant {
   preHopper?: boolean;
   /** The per-CTA Hopper forward instead of the persistent one (CudaBackendOptions.hopperForward). */
   perCta?: boolean;
+  /** returnAux.maxScores: the bodies that track the row max (FLEX_MAX_SCORES). */
+  maxScores?: boolean;
 }
 const s = (m: Parameters<typeof traceScoreMod>[0]) => () => traceScoreMod(m);
 const m = (x: Parameters<typeof traceMaskMod>[0]) => () => traceMaskMod(x);
@@ -69,13 +71,20 @@ const VARIANTS: Variant[] = [
     name: 'trig_round_sign', dtype: 'f32', E: 64, Ev: 64,
     score: s((x, _b, h, q, kv) => x.add(q.sub(kv).toFloat().mul(0.1).sin().mul(h.sign().toFloat())).add(x.cos().round()).mul(x.sign())),
   },
+  // returnAux.maxScores (FLEX_MAX_SCORES) in every forward body and the decoder
+  { name: 'max_scores_causal_persistent', mask: m(causal()), dtype: 'bf16', E: 128, Ev: 128, maxScores: true },
+  { name: 'max_scores_softcap_d64_persistent', score: s(softcap(20)), dtype: 'f16', E: 64, Ev: 64, maxScores: true },
+  { name: 'max_scores_per_cta', dtype: 'bf16', E: 64, Ev: 64, perCta: true, maxScores: true },
+  { name: 'max_scores_pre_hopper_tiles', score: s(alibi(4)), dtype: 'f16', E: 128, Ev: 128, preHopper: true, maxScores: true },
+  { name: 'max_scores_f32', mask: m(causal()), dtype: 'f32', E: 64, Ev: 64, maxScores: true },
 ];
 
 function source(v: Variant): string {
   const fwd = fwdConfig(v.dtype, v.E, v.Ev, { identityScore: !v.score, hopper: !v.preHopper, hopperBody: v.perCta ? 'wg' : 'fa3', lightMods: lightMods(v.score?.(), v.mask?.()) });
   const bwd = bwdConfig(v.dtype, v.E, v.Ev);
   const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
-  const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, scoreMod: v.score?.(), maskMod: v.mask?.(), defines: configDefines(fwd, bwd, dec.rows), indexLimit: 2 ** 22 });
+  const defines = configDefines(fwd, bwd, dec.rows, { maxScores: v.maxScores });
+  const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, scoreMod: v.score?.(), maskMod: v.mask?.(), defines, indexLimit: 2 ** 22 });
   // one translation unit: the prelude, common.cuh and every kernel file
   return kernelSource(prelude, ['fwd', 'bwd', 'dec']) + launchAsserts(fwd, bwd, v.dtype);
 }

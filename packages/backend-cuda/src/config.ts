@@ -196,9 +196,17 @@ export function useDecode(Lq: number, Lkv: number, groupSize: number): boolean {
   return Lq <= 16 && Lq * groupSize <= 64 && Lkv >= 512;
 }
 
+/** Compile-time variants of the bodies that only some calls need. */
+export interface KernelVariant {
+  /** returnAux.maxScores: the forward and decode bodies track and write the row max (FLEX_MAX_SCORES). */
+  maxScores?: boolean;
+}
+
 /** The prelude macros that select a config. */
-export function configDefines(fwd: FwdConfig, bwd: BwdConfig, decodeRows: number): Record<string, number> {
+export function configDefines(fwd: FwdConfig, bwd: BwdConfig, decodeRows: number, variant: KernelVariant = {}): Record<string, number> {
   return {
+    // only where asked: every other call keeps the source (and the cached modules) it always had
+    ...(variant.maxScores ? { FLEX_MAX_SCORES: 1 } : {}),
     FLEX_FWD_BM: fwd.bm,
     FLEX_FWD_BN: fwd.bn,
     FLEX_FWD_WARPS: fwd.warps,

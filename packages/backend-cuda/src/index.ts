@@ -4,11 +4,12 @@
  * through a small native addon.
  */
 export { createCudaBackend, CudaBackend, MAX_HEAD_DIM, type CudaBackendOptions } from './backend.js';
+export { isCudaTensor, type CudaTensor } from './device-tensors.js';
 export { COMPILE_OPTIONS } from './kernel-modules.js';
 export { findCudaInclude, cudaIncludeCandidates } from './cuda-include.js';
 export { kernelSource, kernelDir, templateVersion } from './kernel-sources.js';
 export { renderPrelude, renderMods, renderParamsStruct, modMacros, CUDA_DIALECT, CUDA_OP_TABLE, PRELUDE_HELPERS, type RenderedPrelude, type RenderedMods } from './renderer.js';
-export { fwdConfig, bwdConfig, decodeConfig, useDecode, configDefines, type FwdConfig, type BwdConfig, type DecodeConfig } from './config.js';
+export { fwdConfig, bwdConfig, decodeConfig, useDecode, configDefines, type FwdConfig, type BwdConfig, type DecodeConfig, type KernelVariant } from './config.js';
 export { packFwdArgs, packBwdArgs, packDecodeArgs, packModParams, FWD_ARGS_BYTES, BWD_ARGS_BYTES, DECODE_ARGS_BYTES } from './kernel-args.js';
 export * from './native-errors.js';
 export { inspectCuda, loadCudaNative, type CudaNative } from './native.js';

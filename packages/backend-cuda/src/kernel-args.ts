@@ -78,12 +78,16 @@ export function packFwdArgs(
   return p.buf;
 }
 
-export const BWD_ARGS_BYTES = 176;
-/** FlexBwdArgs. dLse: the optional gradient of the loss with respect to lse ([B, Hq, Lq] f32). */
+export const BWD_ARGS_BYTES = 192;
+/**
+ * FlexBwdArgs. dLse: the optional gradient of the loss with respect to lse ([B, Hq, Lq] f32);
+ * kvBatchStrides as in packFwdArgs.
+ */
 export function packBwdArgs(
   a: Dims & {
     q: Ptr; k: Ptr; v: Ptr; out: Ptr; dout: Ptr; lse: Ptr; delta: Ptr; dqAccum: Ptr;
     dq: Ptr; dk: Ptr; dv: Ptr; table: DeviceBlockTable | null; dLse?: Ptr | null;
+    kvBatchStrides: readonly [number, number];
   },
 ): ArrayBuffer {
   const p = new Packer(BWD_ARGS_BYTES);
@@ -92,7 +96,7 @@ export function packBwdArgs(
   packTable(p, 88, a.table);
   p.i32(136, a.B).i32(140, a.Hq).i32(144, a.Hkv).i32(148, a.Lq).i32(152, a.Lkv).f32(156, a.scale);
   p.i32(160, a.table ? 1 : 0);
-  p.ptr(168, a.dLse);
+  p.ptr(168, a.dLse).i64(176, a.kvBatchStrides[0]).i64(184, a.kvBatchStrides[1]);
   return p.buf;
 }
 
@@ -107,11 +111,17 @@ export interface DeviceClassTable {
   blockKv: number;
 }
 
-export const DECODE_ARGS_BYTES = 128;
+export const DECODE_ARGS_BYTES = 160;
+/**
+ * FlexDecodeArgs. maxScores / partMax: the optional row-max output and its per-split workspace;
+ * kvBatchStrides as in packFwdArgs.
+ */
 export function packDecodeArgs(
   a: Dims & {
     q: Ptr; k: Ptr; v: Ptr; out: Ptr; lse: Ptr | null; partO: Ptr; partLse: Ptr;
     numSplits: number; keysPerSplit: number; classes: DeviceClassTable | null;
+    maxScores?: Ptr | null; partMax?: Ptr | null;
+    kvBatchStrides: readonly [number, number];
   },
 ): ArrayBuffer {
   const p = new Packer(DECODE_ARGS_BYTES);
@@ -121,6 +131,7 @@ export function packDecodeArgs(
   p.i32(88, a.numSplits).i32(92, a.keysPerSplit).i32(96, a.classes ? 1 : 0);
   const c = a.classes;
   if (c) p.i32(100, c.mB).i32(104, c.mH).i32(108, c.qBlocks).i32(112, c.kvBlocks).i32(116, c.blockQ).i32(120, c.blockKv);
+  p.ptr(128, a.maxScores).ptr(136, a.partMax).i64(144, a.kvBatchStrides[0]).i64(152, a.kvBatchStrides[1]);
   return p.buf;
 }
 

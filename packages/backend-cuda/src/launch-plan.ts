@@ -51,7 +51,8 @@ export function selectKernels(p: AttentionProblem, target: TargetDevice): Kernel
   const decodeShape = decodeConfig(p.dtype, p.E, p.Ev, decodeRows);
   // indices (plus a tile of overhang past the end) below 2^22: fast int→float casts of index arithmetic
   const indexLimit = Math.max(p.B, p.Hq, p.Lq, p.Lkv) + 256 <= INDEX_LIMIT ? INDEX_LIMIT : undefined;
-  const rendered = renderPrelude({ dtype: p.dtype, E: p.E, Ev: p.Ev, scoreMod, maskMod, defines: configDefines(forward, backward, decodeShape.rows), indexLimit });
+  const defines = configDefines(forward, backward, decodeShape.rows, { maxScores: p.returnMaxScores });
+  const rendered = renderPrelude({ dtype: p.dtype, E: p.E, Ev: p.Ev, scoreMod, maskMod, defines, indexLimit });
   const decode = useDecode(p.Lq, p.Lkv, p.groupSize) ? decodeShape : undefined;
   return { problem: p, scoreMod, maskMod, forward, backward, decode, rendered };
 }
@@ -73,9 +74,19 @@ export interface ForwardBuffers {
   v: DevicePtr;
   out: DevicePtr;
   lse: DevicePtr;
+  /** [B, Hq, Lq] f32, where the call asked for returnAux.maxScores */
+  maxScores: DevicePtr | null;
 }
 
 const dimsOf = (p: AttentionProblem): Dims => ({ B: p.B, Hq: p.Hq, Hkv: p.Hkv, Lq: p.Lq, Lkv: p.Lkv, scale: p.scale });
+
+/**
+ * Elements between the K (and the V) of consecutive query batches: contiguous [B, Hkv, Lkv, E]
+ * tensors, or 0 where one K/V of batch 1 serves every query batch (a paged KV cache's pages).
+ */
+export function kvBatchStrides(p: AttentionProblem): [number, number] {
+  return p.kvBatch === p.B ? [p.Hkv * p.Lkv * p.E, p.Hkv * p.Lkv * p.Ev] : [0, 0];
+}
 
 /** The forward pass: the split-KV decoder + merge for decoding shapes, else the fused forward. */
 export async function forwardLaunch(ctx: LaunchContext, sel: KernelSelection, io: ForwardBuffers, mods: ModArguments): Promise<Launch> {
@@ -94,6 +105,8 @@ export async function forwardLaunch(ctx: LaunchContext, sel: KernelSelection, io
       ...dimsOf(p), ...io,
       partO: mem.alloc(splits * rows * p.Ev * 4), partLse: mem.alloc(splits * rows * 4),
       numSplits: splits, keysPerSplit, classes,
+      partMax: io.maxScores === null ? null : mem.alloc(splits * rows * 4),
+      kvBatchStrides: kvBatchStrides(p),
     });
     const m = await ctx.modules.load(sel.rendered.prelude, 'dec', { flex_decode: cfg.smemBytes });
     return () => {
@@ -103,15 +116,14 @@ export async function forwardLaunch(ctx: LaunchContext, sel: KernelSelection, io
   }
   const c = sel.forward;
   const table = p.blockMask ? mem.tileTable(tileTables(p.blockMask, c.bm, c.bn, { batch: p.B, heads: p.Hq }), 'kv-major') : null;
-  // K and V are contiguous [B, Hkv, Lkv, E]: one batch after the other
-  const kvBatchStrides = [p.Hkv * p.Lkv * p.E, p.Hkv * p.Lkv * p.Ev] as const;
-  const args = packFwdArgs({ ...dimsOf(p), ...io, table, kvBatchStrides });
+  const strides = kvBatchStrides(p);
+  const args = packFwdArgs({ ...dimsOf(p), ...io, table, kvBatchStrides: strides });
   const m = await ctx.modules.load(sel.rendered.prelude, 'fwd', { flex_fwd: c.smemBytes });
   const params = [args, mods.scoreParams, mods.maskParams];
   if (c.fa3 && p.dtype !== 'f32') {  // (fwdConfig gives f32 its SIMT body)
     // persistent: one CTA per SM at most, each walks its share of the (q tile, head, batch) tiles,
     // and the three TMA tensor maps follow the params structs
-    const maps = fa3TensorMaps(n, { ...dimsOf(p), dtype: p.dtype, q: io.q, k: io.k, v: io.v, E: p.E, Ev: p.Ev, kvBatchStrides, bm: c.bm, bn: c.bn });
+    const maps = fa3TensorMaps(n, { ...dimsOf(p), dtype: p.dtype, q: io.q, k: io.k, v: io.v, E: p.E, Ev: p.Ev, kvBatchStrides: strides, bm: c.bm, bn: c.bn });
     const ctas = Math.min(ceilDiv(p.Lq, c.bm) * p.Hq * p.B, ctx.target.smCount);
     return () => n.launch(m.fns.flex_fwd!, [ctas, 1, 1], [c.threads, 1, 1], c.smemBytes, 0n, [...params, ...maps]);
   }
@@ -141,6 +153,8 @@ export interface BackwardBuffers {
   dq: DevicePtr;
   dk: DevicePtr;
   dv: DevicePtr;
+  /** [B, Hq, Lq] f32: the gradient with respect to lse (options.dLse), folded into delta; null: zero */
+  dLse: DevicePtr | null;
 }
 
 /** The backward pass: delta = rowsum(dO·O), then dK/dV (and dQ accumulated) per kv tile, then dQ converted. */
@@ -153,6 +167,7 @@ export async function backwardLaunch(ctx: LaunchContext, sel: KernelSelection, i
     ...dimsOf(p), ...io,
     delta: mem.alloc(rows * 4), dqAccum: mem.alloc(rows * p.E * 4),
     table: p.blockMask ? mem.tileTable(tileTables(p.blockMask, c.bmq, c.bn, { batch: p.B, heads: p.Hq }), 'q-major') : null,
+    kvBatchStrides: kvBatchStrides(p),
   });
   const m = await ctx.modules.load(sel.rendered.prelude, 'bwd', { flex_bwd_dkdv: c.smemBytes });
   return () => {
