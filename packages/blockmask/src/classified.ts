@@ -8,10 +8,11 @@
  * keeps one step mask up to date in place.
  */
 import {
-  ShapeError, TableBlockMask, argsRead, ceilDiv, tablesFromClasses, validateBlockMaskShape, type BlockMaskShape, type BlockTables, type ScoreMod, type TracedMod,
+  ShapeError, TableBlockMask, argsRead, ceilDiv, qMajorOf, tablesFromClasses, validateBlockMaskShape, type BlockGrid, type BlockMaskShape, type BlockTables, type KvMajorTables, type ScoreMod, type TracedMod,
 } from '@flexattn/ir';
 import { GrowableTables } from './growable-tables';
-import { resizeDense, unchangedBlocks } from './resize';
+import { copyListRow, copyRow, kvMajorFromRowLists, sliceRowLists, withinSourceRows, type RowLists } from './list-rows';
+import { resizeDense, resizeKvByLists, unchangedBlocks } from './resize';
 import { checkRowRange, rowsDense, scratchMap } from './rows';
 import { eachPlaneClass, exposedMaskMod, offsetOf, shiftedScoreMod, type MaskSource } from './source';
 
@@ -22,7 +23,7 @@ export class ClassifiedBlockMask extends TableBlockMask {
   protected growable: GrowableTables | undefined;
 
   /** `maskMod`: the mod of `source` when the caller has it already (resize keeps its mask's). */
-  constructor(tables: BlockTables, shape: BlockMaskShape, source: MaskSource, maskMod: TracedMod = exposedMaskMod(source)) {
+  constructor(tables: BlockTables | KvMajorTables | BlockGrid, shape: BlockMaskShape, source: MaskSource, maskMod: TracedMod = exposedMaskMod(source)) {
     super(tables, shape, maskMod);
     this.source = source;
     this.growable = tables instanceof GrowableTables ? tables : undefined;
@@ -71,11 +72,14 @@ export class ClassifiedBlockMask extends TableBlockMask {
   /** Same mod, new lengths: reuses the blocks whose extent is unchanged, classifies the rest. A new mask. */
   resize(qLen: number, kvLen: number): ClassifiedBlockMask {
     const shape = validateBlockMaskShape({ B: this.B, H: this.H, qLen, kvLen, blockSize: this.blockSize });
-    const dense = resizeDense(this, this.source, qLen, kvLen);
-    const qBlocks = Math.ceil(qLen / this.blockSize[0]);
-    const kvBlocks = Math.ceil(kvLen / this.blockSize[1]);
+    // Only kv changes (a decode step's row cut at p + 1): copy the kept entries of the lists as they are.
     const { source, maskMod } = this.settled();
-    return new ClassifiedBlockMask(tablesFromClasses(dense, this.B, this.H, qBlocks, kvBlocks), shape, source, maskMod);
+    if (qLen === this.seqLengths[0]) {
+      const kvMajor = resizeKvByLists(this, this.source, kvLen, (row, dst, dstRow, limit) => this.copyRowInto(row, dst, dstRow, limit));
+      return new QMajorOnRead(kvMajor, shape, source, maskMod);
+    }
+    const dense = resizeDense(this, this.source, qLen, kvLen);
+    return new ClassifiedBlockMask(tablesFromClasses(dense, this.B, this.H, ceilDiv(qLen, this.blockSize[0]), ceilDiv(kvLen, this.blockSize[1])), shape, source, maskMod);
   }
 
   /**
@@ -112,6 +116,11 @@ export class ClassifiedBlockMask extends TableBlockMask {
     return this;
   }
 
+  /** Copies row `row`'s entries below kv block `limit` into row `dstRow` of `dst` (see list-rows.ts). */
+  protected copyRowInto(row: number, dst: KvMajorTables, dstRow: number, limit: number): void {
+    copyRow(this, row, dst, dstRow, limit);
+  }
+
   /** The source and mask mod a derived mask may keep: this mask's own (a decode step's are copied, since its offsets change). */
   protected settled(): { source: MaskSource; maskMod: TracedMod } {
     return { source: this.source, maskMod: this.maskMod };
@@ -119,13 +128,89 @@ export class ClassifiedBlockMask extends TableBlockMask {
 
   private rowsFrom(starts: Int32Array, qLen: number): ClassifiedBlockMask {
     const B = starts.length;
-    const dense = rowsDense(this, starts, qLen);
+    const bq = this.blockSize[0];
     // Offsets compose: rows of a slice are rows of the base mod further on.
-    const qOffsets = Int32Array.from(starts, (s, b) => s + offsetOf(this.source, this.B === 1 ? 0 : b));
-    const unshifted = !this.source.qOffsets && qOffsets.every((x) => x === 0);
+    const qOffsets = new Int32Array(B);
+    let unshifted = !this.source.qOffsets;
+    for (let b = 0; b < B; b++) {
+      qOffsets[b] = starts[b]! + offsetOf(this.source, this.B === 1 ? 0 : b);
+      if (qOffsets[b] !== 0) unshifted = false;
+    }
     const source: MaskSource = unshifted ? this.source : { base: this.source.base, qOffsets };
+    const maskMod = unshifted ? this.maskMod : exposedMaskMod(source);
     const shape = { B, H: this.H, qLen, kvLen: this.seqLengths[1], blockSize: this.blockSize };
-    const tables = tablesFromClasses(dense, B, this.H, Math.ceil(qLen / this.blockSize[0]), this.kvBlocks);
-    return new ClassifiedBlockMask(tables, shape, source, unshifted ? this.maskMod : exposedMaskMod(source));
+    const grid = { B, H: this.H, qBlocks: ceilDiv(qLen, bq), kvBlocks: this.kvBlocks };
+    // Rows that each lie in one block row of this mask (a decode step's row): copied lists, tables on first read.
+    let within = true;
+    for (let b = 0; b < B; b++) within &&= withinSourceRows(starts[b]!, qLen, bq);
+    if (within) return new DeferredSlice(sliceRowLists(this, starts, qLen), grid, shape, source, maskMod);
+    const tables = tablesFromClasses(rowsDense(this, starts, qLen), B, this.H, grid.qBlocks, grid.kvBlocks);
+    return new ClassifiedBlockMask(tables, shape, source, maskMod);
+  }
+}
+
+/**
+ * Defines accessors for the views `names` on `proto`: reading one runs `build`, which must make each
+ * of them an own property of the mask (as in other masks: data properties that shadow these), and
+ * writing one (setViews, updateInPlace) makes it an own property.
+ */
+function viewsBuiltOnRead<T extends TableBlockMask>(proto: T, names: readonly (keyof BlockTables)[], build: (mask: T) => void): void {
+  for (const name of names) {
+    Object.defineProperty(proto, name, {
+      configurable: true,
+      get(this: T): unknown {
+        build(this);
+        if (!Object.hasOwn(this, name)) throw new Error(`${name} was not built (internal error)`);
+        return this[name];
+      },
+      set(this: T, value: Int32Array) {
+        Object.defineProperty(this, name, { value, writable: true, enumerable: true, configurable: true });
+      },
+    });
+  }
+}
+
+/**
+ * A mask given its kv-major view (what forward and decode kernels read) that builds the q-major one
+ * (backward kernels that own a kv block) when it is first read: the result of a kv-only resize, such
+ * as a decode step's `resize(1, p + 1)`. A typed array's backing store costs more than the rest of
+ * such a step, so it allocates only what the step's kernels read.
+ */
+class QMajorOnRead extends ClassifiedBlockMask {
+  static {
+    viewsBuiltOnRead(QMajorOnRead.prototype, ['qNumBlocks', 'qIndices', 'fullQNumBlocks', 'fullQIndices'], (mask) => {
+      const kv = { B: mask.B, H: mask.H, qBlocks: mask.qBlocks, kvBlocks: mask.kvBlocks, kvNumBlocks: mask.kvNumBlocks, kvIndices: mask.kvIndices, fullKvNumBlocks: mask.fullKvNumBlocks, fullKvIndices: mask.fullKvIndices };
+      mask.setViews({ ...kv, ...qMajorOf(kv) });
+    });
+  }
+}
+
+/**
+ * A row slice whose rows each lie in one block row of its source: it keeps them as copied lists (a
+ * copy, not a view: the source may grow in place later) and builds its views when one is first read.
+ * A decode step's `sliceRows(p, p + 1)` is usually only resized, and resize reads the lists. Reading
+ * a view (kernels, `toDense`, `extendKv`) makes them own properties, as in other masks; a spread
+ * (`{ ...slice }`) before any read copies none of them.
+ */
+class DeferredSlice extends QMajorOnRead {
+  #lists: RowLists | undefined;
+
+  constructor(lists: RowLists, grid: BlockGrid, shape: BlockMaskShape, source: MaskSource, maskMod: TracedMod) {
+    super(grid, shape, source, maskMod);
+    this.#lists = lists;
+  }
+
+  protected override copyRowInto(row: number, dst: KvMajorTables, dstRow: number, limit: number): void {
+    if (this.#lists) copyListRow(this.#lists, row, dst, dstRow, limit);
+    else super.copyRowInto(row, dst, dstRow, limit);
+  }
+
+  static {
+    viewsBuiltOnRead(DeferredSlice.prototype, ['kvNumBlocks', 'kvIndices', 'fullKvNumBlocks', 'fullKvIndices'], (mask) => {
+      const lists = mask.#lists;
+      if (!lists) throw new Error('DeferredSlice: its kv-major view is built once (internal error)');
+      mask.#lists = undefined;
+      mask.setViews(kvMajorFromRowLists(lists, mask));
+    });
   }
 }

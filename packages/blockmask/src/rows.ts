@@ -26,6 +26,16 @@ export function scratchMap(cells: number): Uint8Array {
   return map;
 }
 
+/**
+ * Like scratchMap, without the view: the shared scratch itself (or a new array when larger), zeroed
+ * over [0, cells). For the hot path of a decode step, where subarray() costs as much as the fill.
+ */
+export function scratchCells(cells: number): Uint8Array {
+  if (cells > SCRATCH_CELLS) return new Uint8Array(cells);
+  scratch.fill(EMPTY, 0, cells);
+  return scratch;
+}
+
 /** Marks row `row` of plane `plane` of `t` into out[at .. at + limit) (blocks ≥ limit ignored). */
 export function readRow(t: BlockTables, plane: number, row: number, out: Uint8Array, at: number, limit = t.kvBlocks): void {
   const r = plane * t.qBlocks + row;

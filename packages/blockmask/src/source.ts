@@ -5,7 +5,7 @@
  * next position is new data, never a new kernel; classification uses the base mod's compiled forms
  * with the offset applied to the numbers, so it never recompiles either.
  */
-import { argsRead, capture, inlineMod, rebindParams, traceMaskMod, traceScoreMod, type CapturedTensor, type Expr, type ScoreMod, type TracedMod } from '@flexattn/ir';
+import { argsRead, capture, capturedLike, inlineMod, rebindParams, traceMaskMod, traceScoreMod, type CapturedTensor, type Expr, type ScoreMod, type TracedMod } from '@flexattn/ir';
 import { PlaneClassifier } from './classify';
 import { compileMask } from './compiled';
 
@@ -43,7 +43,8 @@ export function exposedMaskMod(source: MaskSource): TracedMod {
   const { base, qOffsets } = source;
   if (!qOffsets) return base;
   const { mod, placeholder } = shiftedTemplate(base, qOffsets.length);
-  return rebindParams(mod, new Map([[placeholder, capture(qOffsets, [qOffsets.length], { name: 'qOffset' })]]));
+  // the placeholder's checked shape: a decode step's offsets are captured every token
+  return rebindParams(mod, new Map([[placeholder, capturedLike(placeholder, qOffsets)]]));
 }
 
 /** A score mod that sees the same absolute query positions (q + qOffset[b]) as the source's mask mod. */
@@ -60,8 +61,10 @@ export const offsetOf = (source: MaskSource, b: number): number => source.qOffse
 
 /** Whether the classification of a plane depends on its batch index (the mod reads b, or offsets differ). */
 export function dependsOnBatch(source: MaskSource): boolean {
+  if (argsRead(source.base).b) return true;
   const offsets = source.qOffsets;
-  return argsRead(source.base).b || (!!offsets && offsets.some((x) => x !== offsets[0]));
+  if (offsets) for (let b = 1; b < offsets.length; b++) if (offsets[b] !== offsets[0]) return true;
+  return false;
 }
 
 /** Whether the classification of a plane depends on its head index. */

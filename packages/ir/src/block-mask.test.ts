@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { blockMaskByEvaluation, createMask, TableBlockMask } from './block-mask';
-import { EMPTY, FULL, PARTIAL } from './block-tables';
+import { EMPTY, FULL, PARTIAL, tablesFromClasses } from './block-tables';
 import { ShapeError } from './errors';
 import { traceMaskMod } from './trace';
 
@@ -24,5 +24,16 @@ describe('BlockMask', () => {
     expect(lines.slice(1)).toEqual(['|█░ |', '| █░|']);
     const two = TableBlockMask.fromDense(Uint8Array.from([FULL, EMPTY]), { B: 1, H: 2, qLen: 1, kvLen: 1, blockSize: [1, 1] }, mod);
     expect(two.toString().split('\n').slice(1)).toEqual(['(b=0, h=0)', '|█|', '(b=0, h=1)', '| |']);
+  });
+
+  it('given the kv-major view alone, builds the q-major one (the transpose, as tablesFromClasses writes it); refuses a grid without tables', () => {
+    // two planes of 3 × 4 blocks, every class somewhere
+    const classes = Uint8Array.from([FULL, PARTIAL, EMPTY, FULL, EMPTY, EMPTY, PARTIAL, PARTIAL, FULL, FULL, FULL, EMPTY, PARTIAL, EMPTY, EMPTY, FULL, EMPTY, FULL, FULL, PARTIAL, EMPTY, EMPTY, EMPTY, EMPTY]);
+    const full = tablesFromClasses(classes, 1, 2, 3, 4);
+    const { B, H, qBlocks, kvBlocks, kvNumBlocks, kvIndices, fullKvNumBlocks, fullKvIndices } = full;
+    const shape = { B: 1, H: 2, qLen: 6, kvLen: 8, blockSize: [2, 2] as [number, number] };
+    const m = new TableBlockMask({ B, H, qBlocks, kvBlocks, kvNumBlocks, kvIndices, fullKvNumBlocks, fullKvIndices }, shape, mod);
+    for (const view of ['qNumBlocks', 'qIndices', 'fullQNumBlocks', 'fullQIndices'] as const) expect(Array.from(m[view])).toEqual(Array.from(full[view]));
+    expect(() => new TableBlockMask({ B, H, qBlocks, kvBlocks }, shape, mod)).toThrow(ShapeError);
   });
 });

@@ -5,7 +5,7 @@
  * Tables follow PyTorch: per q block the partial kv blocks (kvNumBlocks/kvIndices) and the full ones
  * (fullKv*); the q-major transposes (q*) serve the backward pass.
  */
-import { ceilDiv, classesFromTables, EMPTY, FULL, PARTIAL, tablesFromClasses, type BlockTables } from './block-tables';
+import { ceilDiv, classesFromTables, EMPTY, FULL, PARTIAL, qMajorOf, tablesFromClasses, type BlockTables, type KvMajorTables, type QMajorViews } from './block-tables';
 import { OptionError, ShapeError } from './errors';
 import { compileToJs } from './evaluate';
 import type { TracedMod } from './trace';
@@ -36,6 +36,11 @@ export interface BlockMaskShape {
 }
 
 type Writable<T> = { -readonly [K in keyof T]: T[K] };
+/** `key in obj`, without TypeScript narrowing obj (the views are declared, so it assumes they are there). */
+const has = (obj: object, key: string): boolean => key in obj;
+
+/** The block grid of a set of tables, without the tables (see the TableBlockMask constructor). */
+export type BlockGrid = Pick<BlockTables, 'B' | 'H' | 'qBlocks' | 'kvBlocks'>;
 
 /** The standard BlockMask object over a set of tables. */
 export class TableBlockMask implements BlockMask {
@@ -46,34 +51,56 @@ export class TableBlockMask implements BlockMask {
   readonly H: number;
   readonly qBlocks: number;
   readonly kvBlocks: number;
-  readonly kvNumBlocks: Int32Array;
-  readonly kvIndices: Int32Array;
-  readonly fullKvNumBlocks: Int32Array;
-  readonly fullKvIndices: Int32Array;
-  readonly qNumBlocks: Int32Array;
-  readonly qIndices: Int32Array;
-  readonly fullQNumBlocks: Int32Array;
-  readonly fullQIndices: Int32Array;
+  // Declared, not class fields: a subclass may build its tables on first read (accessors on its
+  // prototype, which own fields would shadow); the constructor sets them when it is given them.
+  declare readonly kvNumBlocks: Int32Array;
+  declare readonly kvIndices: Int32Array;
+  declare readonly fullKvNumBlocks: Int32Array;
+  declare readonly fullKvIndices: Int32Array;
+  declare readonly qNumBlocks: Int32Array;
+  declare readonly qIndices: Int32Array;
+  declare readonly fullQNumBlocks: Int32Array;
+  declare readonly fullQIndices: Int32Array;
 
+  /**
+   * `tables`: both views; or the kv-major one alone (the q-major one, which only backward kernels
+   * read, is built here — or when first read, by a subclass whose prototype has accessors for it);
+   * or only the grid, for a subclass whose accessors build all the views when first read (a decode
+   * step's intermediate row slice).
+   */
   constructor(
-    tables: BlockTables,
+    tables: BlockTables | KvMajorTables | BlockGrid,
     shape: BlockMaskShape,
     readonly maskMod: TracedMod,
   ) {
     this.seqLengths = [shape.qLen, shape.kvLen];
-    this.blockSize = [...shape.blockSize];
+    this.blockSize = [shape.blockSize[0], shape.blockSize[1]];
     this.B = tables.B;
     this.H = tables.H;
     this.qBlocks = tables.qBlocks;
     this.kvBlocks = tables.kvBlocks;
-    this.kvNumBlocks = tables.kvNumBlocks;
-    this.kvIndices = tables.kvIndices;
-    this.fullKvNumBlocks = tables.fullKvNumBlocks;
-    this.fullKvIndices = tables.fullKvIndices;
-    this.qNumBlocks = tables.qNumBlocks;
-    this.qIndices = tables.qIndices;
-    this.fullQNumBlocks = tables.fullQNumBlocks;
-    this.fullQIndices = tables.fullQIndices;
+    if ('kvIndices' in tables) {
+      this.setViews(tables);
+      // kv-major alone: the q-major view now, unless a subclass builds it when read (an accessor)
+      if (!('qIndices' in tables) && !has(this, 'qIndices')) this.setViews({ ...tables, ...qMajorOf(tables) });
+    } else if (!has(this, 'kvIndices') || !has(this, 'qIndices')) {
+      throw new ShapeError('TableBlockMask: pass the tables (both views, or the kv-major one); only a subclass that builds them on first read may pass the grid alone');
+    }
+  }
+
+  /** Points the views at `tables`: the kv-major ones, and the q-major ones when given. */
+  protected setViews(tables: KvMajorTables & Partial<QMajorViews>): void {
+    const self = this as Writable<TableBlockMask>;
+    self.kvNumBlocks = tables.kvNumBlocks;
+    self.kvIndices = tables.kvIndices;
+    self.fullKvNumBlocks = tables.fullKvNumBlocks;
+    self.fullKvIndices = tables.fullKvIndices;
+    if (tables.qNumBlocks && tables.qIndices && tables.fullQNumBlocks && tables.fullQIndices) {
+      self.qNumBlocks = tables.qNumBlocks;
+      self.qIndices = tables.qIndices;
+      self.fullQNumBlocks = tables.fullQNumBlocks;
+      self.fullQIndices = tables.fullQIndices;
+    }
   }
 
   /** See BlockMask.generation. */
@@ -92,14 +119,7 @@ export class TableBlockMask implements BlockMask {
       const self = this as Writable<TableBlockMask>;
       self.qBlocks = tables.qBlocks;
       self.kvBlocks = tables.kvBlocks;
-      self.kvNumBlocks = tables.kvNumBlocks;
-      self.kvIndices = tables.kvIndices;
-      self.fullKvNumBlocks = tables.fullKvNumBlocks;
-      self.fullKvIndices = tables.fullKvIndices;
-      self.qNumBlocks = tables.qNumBlocks;
-      self.qIndices = tables.qIndices;
-      self.fullQNumBlocks = tables.fullQNumBlocks;
-      self.fullQIndices = tables.fullQIndices;
+      this.setViews(tables);
     }
     this.seqLengths[0] = qLen;
     this.seqLengths[1] = kvLen;

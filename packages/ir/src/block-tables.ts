@@ -47,8 +47,15 @@ export function allocateBlockTables(B: number, H: number, qBlocks: number, kvBlo
   const rows = planes * qBlocks;
   const cols = planes * kvBlocks;
   const storage = new Int32Array(4 * cells + 2 * rows + 2 * cols);
+  const { buffer } = storage;
   let at = 0;
-  const take = (n: number) => storage.subarray(at, (at += n));
+  // a view by constructor, not subarray(): subarray goes through the species lookup and costs about
+  // as much as a small table's whole fill (a decode step makes these every token)
+  const take = (n: number) => {
+    const view = new Int32Array(buffer, 4 * at, n);
+    at += n;
+    return view;
+  };
   return {
     B, H, qBlocks, kvBlocks, storage,
     kvIndices: take(cells),
@@ -60,6 +67,66 @@ export function allocateBlockTables(B: number, H: number, qBlocks: number, kvBlo
     qNumBlocks: take(cols),
     fullQNumBlocks: take(cols),
   };
+}
+
+/** The kv-major half of BlockTables (what forward kernels read). */
+export type KvMajorTables = Pick<BlockTables, 'B' | 'H' | 'qBlocks' | 'kvBlocks' | 'kvNumBlocks' | 'kvIndices' | 'fullKvNumBlocks' | 'fullKvIndices'>;
+/** The q-major half (what backward kernels that own a kv block read). */
+export type QMajorViews = Pick<BlockTables, 'qNumBlocks' | 'qIndices' | 'fullQNumBlocks' | 'fullQIndices'>;
+
+/**
+ * Small tables (a decode step's row: 2 KiB at L = 32k) are carved from a shared 64 KiB buffer, used
+ * once front to back (fresh memory is zero) and replaced when full: a new typed array's backing store
+ * costs more than the rest of a decode step, and sixteen or more steps share one here. The price: a
+ * live small mask keeps its whole buffer (at most 64 KiB) alive, and a mask table's `.buffer` is
+ * shared — never transfer or detach it (no code here does).
+ */
+const POOL_BYTES = 1 << 16;
+const POOLED_MAX_BYTES = 1 << 12;
+let pool = new ArrayBuffer(POOL_BYTES);
+let poolUsed = 0;
+
+/** Zeroed room for `bytes` (a multiple of 4): from the pool when small, else a buffer of its own. */
+function zeroedWords(bytes: number): { buffer: ArrayBuffer; at: number } {
+  if (bytes > POOLED_MAX_BYTES) return { buffer: new ArrayBuffer(bytes), at: 0 };
+  if (poolUsed + bytes > POOL_BYTES) {
+    pool = new ArrayBuffer(POOL_BYTES);
+    poolUsed = 0;
+  }
+  const at = poolUsed;
+  poolUsed += bytes;
+  return { buffer: pool, at };
+}
+
+/**
+ * Two lists of `cells` words and two counts of `counts` words, zeroed, side by side (views by
+ * constructor: subarray costs more): one half of the tables.
+ */
+function halfTables(cells: number, counts: number): [Int32Array, Int32Array, Int32Array, Int32Array] {
+  const { buffer, at } = zeroedWords(4 * (2 * cells + 2 * counts));
+  return [
+    new Int32Array(buffer, at, cells),
+    new Int32Array(buffer, at + 4 * cells, cells),
+    new Int32Array(buffer, at + 8 * cells, counts),
+    new Int32Array(buffer, at + 8 * cells + 4 * counts, counts),
+  ];
+}
+
+/** Zeroed kv-major tables alone (a mask that builds its q-major view only when it is read). */
+export function allocateKvMajor(B: number, H: number, qBlocks: number, kvBlocks: number): KvMajorTables {
+  const rows = B * H * qBlocks;
+  const [kvIndices, fullKvIndices, kvNumBlocks, fullKvNumBlocks] = halfTables(rows * kvBlocks, rows);
+  return { B, H, qBlocks, kvBlocks, kvIndices, fullKvIndices, kvNumBlocks, fullKvNumBlocks };
+}
+
+/** The q-major view of kv-major tables: their transpose, in one new allocation. */
+export function qMajorOf(t: KvMajorTables): QMajorViews {
+  const planes = t.B * t.H;
+  const [qIndices, fullQIndices, qNumBlocks, fullQNumBlocks] = halfTables(planes * t.qBlocks * t.kvBlocks, planes * t.kvBlocks);
+  const q = { qIndices, fullQIndices, qNumBlocks, fullQNumBlocks };
+  const whole = { ...t, ...q };
+  for (let p = 0; p < planes; p++) writeQMajorPlane(whole, p);
+  return q;
 }
 
 /** Where `view` starts inside `storage`, in words. */
@@ -137,6 +204,28 @@ export function writeTablesPlane(t: BlockTables, p: number, classes: Uint8Array,
         if (c === PARTIAL) qIndices[col * qBlocks + qNumBlocks[col]!++] = qb;
         else if (c === FULL) fullQIndices[col * qBlocks + fullQNumBlocks[col]!++] = qb;
       }
+    }
+  }
+}
+
+/**
+ * The q-major view of plane `p` from its kv-major lists (the transpose; its counts must be zero on
+ * entry, as in fresh tables): for tables whose rows were copied list by list (BlockMask row slices
+ * and resizes) rather than written from a block map. Lists come out ascending, as writeTablesPlane's.
+ */
+export function writeQMajorPlane(t: BlockTables, p: number): void {
+  const { qBlocks, kvBlocks, kvNumBlocks, kvIndices, fullKvNumBlocks, fullKvIndices, qNumBlocks, qIndices, fullQNumBlocks, fullQIndices } = t;
+  const colBase = p * kvBlocks;
+  for (let qb = 0; qb < qBlocks; qb++) {
+    const r = p * qBlocks + qb;
+    const lists = r * kvBlocks;
+    for (let i = 0, n = kvNumBlocks[r]!; i < n; i++) {
+      const col = colBase + kvIndices[lists + i]!;
+      qIndices[col * qBlocks + qNumBlocks[col]!++] = qb;
+    }
+    for (let i = 0, n = fullKvNumBlocks[r]!; i < n; i++) {
+      const col = colBase + fullKvIndices[lists + i]!;
+      fullQIndices[col * qBlocks + fullQNumBlocks[col]!++] = qb;
     }
   }
 }

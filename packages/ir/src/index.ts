@@ -9,7 +9,7 @@ export type { DType as IRDType, Op, ArgName } from './ops';
 export { Node, topoOrder, type LoadArg, type ScalarArg } from './node';
 export type { Operand, NodeSource } from './build';
 export * from './expr';
-export { capture, scalar, CapturedTensor, Scalar, type ModParam } from './params';
+export { capture, capturedLike, scalar, CapturedTensor, Scalar, type ModParam } from './params';
 export { traceScoreMod, traceMaskMod, TracedMod, type ScoreMod, type MaskMod } from './trace';
 export { jsMod, type JsMod, type PlainMod, type FreeVariable, type FreeVariables } from './js/js-mod';
 export { evaluate, evaluateNode, compileToJs, compileNodeToJs, renderJsBody, type ModArgs, type Value, type CompiledMod } from './evaluate';

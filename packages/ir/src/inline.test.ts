@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { OptionError, TraceError } from './errors';
 import { evaluate } from './evaluate';
 import { inlineMod, rebindParams } from './inline';
-import { type CapturedTensor, capture, type Scalar, scalar } from './params';
+import { type CapturedTensor, capture, capturedLike, type Scalar, scalar } from './params';
 import { graphArbitraries, paramsArbitrary, showAst, traceMaskAst, traceScoreAst } from './random-graphs.test-helpers';
 import { traceMaskMod, traceScoreMod } from './trace';
 
@@ -87,5 +87,28 @@ describe('rebindParams: the same graph over new data', () => {
     expect(() => rebindParams(mod, new Map([[table, capture(Int32Array.of(1, 2, 3), [3])]]))).toThrow(OptionError);
     expect(() => rebindParams(mod, new Map([[table, capture(Float32Array.of(1, 2, 3, 4), [4])]]))).toThrow(/tensor i32\[4\] but its replacement .* tensor f32\[4\]/);
     expect(() => rebindParams(mod, new Map<CapturedTensor | Scalar, CapturedTensor | Scalar>([[table, scalar(1)]]))).toThrow(OptionError);
+  });
+
+  it('refuses a look-alike parameter (not from capture or scalar), since the rebound mod skips the graph checks', () => {
+    const table = capture(Int32Array.of(0, 1, 2, 3), [4], { name: 'table' });
+    const mod = traceMaskMod((_b, _h, q, kv) => table.at(kv).le(q));
+    const fake = { kind: 'tensor', dtype: 'i32', shape: [4], strides: [1], name: 'fake', requiresGrad: false, data: new Int32Array(4) } as unknown as CapturedTensor;
+    expect(() => rebindParams(mod, new Map([[table, fake]]))).toThrow(/not a tensor from capture\(\)/);
+  });
+
+  it('capturedLike: new data with the checked shape of a tensor, for rebinding every step', () => {
+    const offsets = capture(new Int32Array(2), [2], { name: 'qOffset' });
+    const mod = traceMaskMod((b, _h, q, kv) => kv.le(q.add(offsets.at(b))));
+    const next = capturedLike(offsets, Int32Array.of(5, 9));
+    expect(next.shape).toBe(offsets.shape);
+    expect(next.dtype).toBe('i32');
+    const rebound = rebindParams(mod, new Map([[offsets, next]]));
+    expect(rebound.hash).toBe(mod.hash);
+    expect(evaluate(rebound, { b: 1, h: 0, q: 0, kv: 9 })).toBe(true);
+    expect(evaluate(rebound, { b: 0, h: 0, q: 0, kv: 6 })).toBe(false);
+    // data of another length or type takes the checked construction, which refuses it
+    expect(() => capturedLike(offsets, Int32Array.of(1, 2, 3))).toThrow(/holds 2 elements but the data has 3/);
+    expect(() => capturedLike(offsets, Float32Array.of(1, 2))).not.toThrow();
+    expect(capturedLike(offsets, Float32Array.of(1, 2)).dtype).toBe('f32');
   });
 });

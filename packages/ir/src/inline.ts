@@ -11,9 +11,9 @@ import { OptionError, TraceError } from './errors';
 import { Expr } from './expr';
 import { type LoadArg, Node, type ScalarArg, topoOrder } from './node';
 import type { ArgName } from './ops';
-import { CapturedTensor, type ModParam } from './params';
+import { CapturedTensor, type ModParam, Scalar } from './params';
 import { currentTrace } from './trace-context';
-import { TracedMod } from './trace';
+import { rebound, type TracedMod } from './trace';
 
 /** The arguments a mod is called with: score for score mods; b, h, q, kv (i32) for both kinds. */
 export interface InlineArgs {
@@ -81,8 +81,22 @@ export function rebindParams(mod: TracedMod, replace: ReadonlyMap<ModParam, ModP
   const captures = mod.captures.map((c) => {
     const r = replace.get(c);
     if (r === undefined) return c;
-    if (signature(r) !== signature(c)) throw new OptionError(`rebindParams(${mod.name}): ${c.name} is a ${signature(c)} but its replacement ${r.name} is a ${signature(r)}; they must match`);
+    if (!sameSignature(r, c)) {
+      const what = CapturedTensor.isCapturedTensor(r) || Scalar.isScalar(r) ? `a ${signature(r)}` : 'not a tensor from capture() or a scalar from scalar()';
+      throw new OptionError(`rebindParams(${mod.name}): ${c.name} is a ${signature(c)} but its replacement ${String(r.name)} is ${what}; they must match`);
+    }
     return r;
   });
-  return new TracedMod(mod.kind, mod.root, captures, mod.name);
+  // Same graph, parameters of the same signatures: the mod's checks and hash carry over.
+  return rebound(mod, captures);
+}
+
+/** Whether `r` is a genuine parameter with the signature of `c` (what the graph's loads and the hash see). */
+function sameSignature(r: ModParam, c: ModParam): boolean {
+  if (CapturedTensor.isCapturedTensor(c)) {
+    if (!CapturedTensor.isCapturedTensor(r) || r.dtype !== c.dtype || r.requiresGrad !== c.requiresGrad || r.shape.length !== c.shape.length) return false;
+    for (let i = 0; i < c.shape.length; i++) if (r.shape[i] !== c.shape[i]) return false;
+    return true;
+  }
+  return Scalar.isScalar(r) && r.dtype === c.dtype;
 }

@@ -31,6 +31,16 @@ export class CapturedTensor implements TraceParam {
     readonly name: string,
     readonly requiresGrad: boolean,
   ) {
+    const like = shapedLike;
+    shapedLike = undefined;
+    if (like && like.data.constructor === data.constructor && like.data.length === data.length && like.name === name && like.requiresGrad === requiresGrad) {
+      // sameShape(): the shape was checked when `like` was built; share its frozen shape and strides
+      this.dtype = like.dtype;
+      this.shape = like.shape;
+      this.strides = like.strides;
+      Object.freeze(this);
+      return;
+    }
     if (data instanceof Float32Array) this.dtype = 'f32';
     else if (data instanceof Int32Array) this.dtype = 'i32';
     else throw new OptionError(`capture(${name}): data must be a Float32Array or an Int32Array`);
@@ -156,6 +166,23 @@ export class Scalar implements TraceParam, NodeSource {
 }
 
 let unnamed = 0;
+/** Set by capturedLike() for the one constructor call it makes (the constructor clears it). */
+let shapedLike: CapturedTensor | undefined;
+
+/**
+ * A new captured tensor over `data` with the dtype, shape, name and gradient need of `like`, which
+ * the checks behind capture() passed already — a decode step captures its query offsets every token.
+ * `data` must be of like's array type and length (else the ordinary checked construction runs).
+ */
+export function capturedLike(like: CapturedTensor, data: Float32Array | Int32Array): CapturedTensor {
+  shapedLike = CapturedTensor.isCapturedTensor(like) ? like : undefined;
+  try {
+    return new CapturedTensor(data, like.shape, like.name, like.requiresGrad);
+  } finally {
+    shapedLike = undefined;
+  }
+}
+
 export function capture(
   data: Float32Array | Int32Array,
   shape?: readonly number[],

@@ -18,6 +18,25 @@ import { TraceContext, runInTrace } from './trace-context';
 export type ScoreMod = (score: Expr, b: Expr, h: Expr, qIdx: Expr, kvIdx: Expr) => Expr | number;
 export type MaskMod = (b: Expr, h: Expr, qIdx: Expr, kvIdx: Expr) => Expr | boolean;
 
+/** Set by rebound() for the one constructor call it makes (JS is single-threaded; the constructor clears it). */
+let reboundFrom: TracedMod | undefined;
+
+/**
+ * `mod` over other parameters of the same signatures, without re-checking its graph or re-hashing:
+ * a decode step rebinds its query offset every token (rebindParams), and the checks cost more than
+ * the rest of the step. The caller guarantees that every parameter is genuine (capture / scalar) and
+ * has the signature of the one it replaces (kind, dtype, shape, gradient need).
+ */
+export function rebound(mod: TracedMod, captures: readonly ModParam[]): TracedMod {
+  // a look-alike mod (not from this constructor) takes the checked path, like any new mod
+  reboundFrom = TracedMod.isTracedMod(mod) ? mod : undefined;
+  try {
+    return new TracedMod(mod.kind, mod.root, captures, mod.name);
+  } finally {
+    reboundFrom = undefined;
+  }
+}
+
 export class TracedMod {
   /** Only mods built by this (checking) constructor carry it; `Object.create(TracedMod.prototype)` does not. */
   readonly #genuine = true;
@@ -30,14 +49,22 @@ export class TracedMod {
     readonly captures: readonly ModParam[],
     readonly name: string,
   ) {
-    checkTracedMod(kind, root, captures, name);
+    const sameAs = reboundFrom;
+    reboundFrom = undefined;
+    if (sameAs && sameAs.root === root && sameAs.kind === kind) {
+      // rebound(): the graph was checked when `sameAs` was built and every parameter has the same
+      // signature (checked there), so the checks and the hash would come out the same.
+      this.hash = sameAs.hash;
+    } else {
+      checkTracedMod(kind, root, captures, name);
+      // Parameters enter the hash by kind, dtype, shape and gradient need — never by their values.
+      // Shapes are in because generated code bakes in a tensor's strides (compileToJs, kernels).
+      const signature = captures
+        .map((c) => (c instanceof CapturedTensor ? `T${c.dtype}[${c.shape.join('x')}]${c.requiresGrad ? 'g' : ''}` : `S${c.dtype}`))
+        .join(',');
+      this.hash = hashString(`${kind}|${root.hash}|${signature}`);
+    }
     this.captures = Object.freeze([...captures]);
-    // Parameters enter the hash by kind, dtype, shape and gradient need — never by their values.
-    // Shapes are in because generated code bakes in a tensor's strides (compileToJs, kernels).
-    const signature = captures
-      .map((c) => (c instanceof CapturedTensor ? `T${c.dtype}[${c.shape.join('x')}]${c.requiresGrad ? 'g' : ''}` : `S${c.dtype}`))
-      .join(',');
-    this.hash = hashString(`${kind}|${root.hash}|${signature}`);
     // compileToJs and the renderers trust root and captures: they may not be swapped afterwards
     Object.freeze(this);
   }
