@@ -2,21 +2,34 @@
  * The WebGPU FlexAttentionBackend: validates with the ir, renders the mods to WGSL hooks, moves
  * tensors to and from the GPU (or takes device-resident ones), picks the kernel (fused forward or
  * split-KV decode), and runs the engine. Pipelines are cached by mod hash + kernel shape class.
+ *
+ * Storage: f32 tensors are f32 on the device; f16 tensors stay f16 (half the bytes, loads widened to
+ * f32 in the kernels) where the device has `shader-f16`, and are widened to f32 on the host where it
+ * has not (with a one-time note); bf16 is always widened (WGSL has no bf16). lse, maxScores and dLse
+ * are f32. K/V of batch 1 may serve a query batch of any size (a paged KV cache), and the backend
+ * holds paged caches itself (ir's KvStorage: allocateKv, writeKvRows, releaseKv).
  */
 import {
   checkBackwardInputs,
+  checkKvRowWrite,
   fromFloats,
+  numel,
+  OptionError,
   resolveAttention,
+  ShapeError,
   tileTables,
   toFloat64,
   type AttentionProblem,
   type AttentionShape,
+  type BackendFeature,
   type CapturedTensor,
+  type DType,
   type FlexAttentionBackend,
   type FlexAttentionBackwardOptions,
   type FlexAttentionGrads,
   type FlexAttentionOptions,
   type FlexAttentionResult,
+  type KvStorage,
   type MeasureResult,
   type MeasureSpec,
   type Tensor,
@@ -27,14 +40,19 @@ import { Engine } from './engine.js';
 import { BufferUsage } from './gpu-memory.js';
 import type { Tuning } from './kernel-configs.js';
 import type { CaptureState } from './program.js';
+import { storageBytes, type Storage } from './programs/common.js';
 import { PassTimer, timestampTotalMs } from './timing.js';
 import { renderMods, type RenderedMods } from './renderer.js';
 
-/** A device-resident f32 tensor: pass these instead of host tensors to skip the copies. */
+/**
+ * A device-resident tensor: pass these instead of host tensors to skip the copies. Its elements are
+ * stored as the backend's `storageOf(dtype)` says: f16 as f16 on `shader-f16` devices, everything
+ * else as f32 (bf16 widened).
+ */
 export interface GpuTensor {
   readonly buffer: GPUBuffer;
   readonly shape: readonly number[];
-  readonly dtype: 'f32';
+  readonly dtype: DType;
 }
 
 export interface WebGPUBackendOptions extends DeviceOptions {
@@ -51,18 +69,27 @@ export interface WebGPUBackendOptions extends DeviceOptions {
 type AnyTensor = Tensor | GpuTensor;
 const isGpu = (t: AnyTensor): t is GpuTensor => 'buffer' in t;
 
-function toF32(t: Tensor): Float32Array {
-  return t.dtype === 'f32' ? (t.data as Float32Array) : Float32Array.from(toFloat64(t));
-}
+/** The optional features of ir's options this backend implements (the conformance suite runs their cases). */
+const FEATURES: readonly BackendFeature[] = Object.freeze(['dLse', 'maxScores']);
+/** K/V of batch 1 serving every query batch: the kernels read them with a batch stride of 0. */
+const SUPPORT = { kvBatchBroadcast: true } as const;
 
-export class WebGPUBackend implements FlexAttentionBackend {
+const F16_FALLBACK_NOTE =
+  "flexattn webgpu: this device has no 'shader-f16', so f16 tensors are widened to f32 on the device " +
+  '(results are still f16; memory and bandwidth are those of f32)';
+
+export class WebGPUBackend implements FlexAttentionBackend, KvStorage<GpuTensor> {
   readonly name = 'webgpu';
+  readonly features = FEATURES;
   readonly engine: Engine;
   readonly deviceDescription: string;
+  /** f16 tensors stay f16 on the device (the device has `shader-f16`); else they are widened to f32 */
+  readonly f16Storage: boolean;
   /** measure() tries GPU timestamps (the device has timestamp-query and they were not turned off) */
   timestamps: boolean;
   /** largest share of the measured time that timestamp rounding may account for (see timestampTotalMs) */
   timestampQuantTolerance = 0.05;
+  private f16Noted = false;
 
   constructor(readonly ctx: GpuContext, opts: WebGPUBackendOptions = {}) {
     this.engine = new Engine(ctx);
@@ -70,6 +97,7 @@ export class WebGPUBackend implements FlexAttentionBackend {
     this.engine.configs.useSubgroups = opts.subgroups ?? true;
     this.engine.configs.tuning = opts.tuning ?? {};
     this.timestamps = (opts.timestamps ?? true) && ctx.caps.timestampQuery;
+    this.f16Storage = ctx.caps.f16;
     const c = ctx.caps;
     this.deviceDescription = `WebGPU ${ctx.adapterName} (${[c.subgroups && `subgroups ${c.subgroupMinSize}+`, c.f16 && 'shader-f16', c.timestampQuery && 'timestamp-query'].filter(Boolean).join(', ')}; ${c.maxWorkgroupStorage / 1024} KiB workgroup memory)`;
   }
@@ -78,27 +106,86 @@ export class WebGPUBackend implements FlexAttentionBackend {
     return this.ctx.device;
   }
 
-  /** Uploads a host tensor as f32 (f16/bf16 are widened), for use in later calls. */
-  toGpu(t: Tensor): GpuTensor {
-    return { buffer: this.engine.memory.upload(toF32(t)), shape: [...t.shape], dtype: 'f32' };
+  /** How tensors of `dtype` are stored on this device: f16 where it has shader-f16, else f32. */
+  storageOf(dtype: DType): Storage {
+    if (dtype !== 'f16') return 'f32';
+    if (this.f16Storage) return 'f16';
+    if (!this.f16Noted) {
+      this.f16Noted = true;
+      console.warn(F16_FALLBACK_NOTE);
+    }
+    return 'f32';
   }
 
-  async toHost(t: GpuTensor, dtype: Tensor['dtype'] = 'f32'): Promise<Tensor> {
-    const n = t.shape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(await this.engine.memory.read(t.buffer, n * 4));
-    return dtype === 'f32' ? { data, shape: [...t.shape], dtype } : fromFloats(data, t.shape, dtype);
+  /** Uploads a host tensor for use in later calls (f16 as f16 where the device has shader-f16; bf16 widened). */
+  toGpu(t: Tensor): GpuTensor {
+    return { buffer: this.engine.memory.upload(this.deviceData(t)), shape: [...t.shape], dtype: t.dtype };
+  }
+
+  /** Reads a device tensor back, as its own dtype (or converted to `dtype`). */
+  async toHost(t: GpuTensor, dtype: DType = t.dtype): Promise<Tensor> {
+    const n = numel(t.shape);
+    const storage = this.storageOf(t.dtype);
+    const bytes = await this.engine.memory.read(t.buffer, n * storageBytes(storage));
+    const stored: Tensor =
+      storage === 'f16' ? { data: new Uint16Array(bytes), shape: [...t.shape], dtype: 'f16' } : { data: new Float32Array(bytes), shape: [...t.shape], dtype: 'f32' };
+    if (stored.dtype === dtype) return stored;
+    return fromFloats(stored.dtype === 'f32' ? (stored.data as Float32Array) : toFloat64(stored), t.shape, dtype);
   }
 
   release(t: GpuTensor): void {
     this.engine.memory.release(t.buffer);
   }
 
+  // ---------- KvStorage: paged KV caches (@flexattn/kv-cache) hold their pages here ----------
+  /** A zero-filled device tensor [1, heads, rows, D] (WebGPU zero-initializes new buffers). */
+  allocateKv(shape: readonly number[], dtype: DType): GpuTensor {
+    if (dtype !== 'f32' && dtype !== 'f16' && dtype !== 'bf16') throw new OptionError(`allocateKv: unknown dtype '${String(dtype)}'; use 'f32', 'f16' or 'bf16'`);
+    if (shape.length !== 4 || shape[0] !== 1 || shape.some((d) => !Number.isInteger(d) || d < 1)) {
+      throw new ShapeError(`allocateKv: the shape must be [1, heads, rows, D] of positive integers, got [${shape.join(', ')}]`);
+    }
+    const buffer = this.engine.memory.createBuffer(numel(shape) * storageBytes(this.storageOf(dtype)), BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST, 'kv pages');
+    return { buffer, shape: [...shape], dtype };
+  }
+
+  /**
+   * dst[0, h, rows[i], :] = src[0, h, i, :], on the device (one scatter dispatch; a host source is
+   * uploaded first). Checked before anything is written; resolves once the write is queued, so
+   * every later call on this backend sees it.
+   */
+  async writeKvRows(dst: GpuTensor, rows: Int32Array, src: GpuTensor | Tensor): Promise<void> {
+    checkKvRowWrite(dst, rows, src);
+    if (!isGpu(dst)) throw new OptionError('writeKvRows: the destination must be a tensor from this backend\'s allocateKv');
+    if (!isGpu(src) && src.data.length !== numel(src.shape)) {
+      throw new ShapeError(`writeKvRows: the source has ${src.data.length} elements but shape [${src.shape.join(', ')}] needs ${numel(src.shape)}`);
+    }
+    if (rows.length === 0) return;
+    const source = isGpu(src) ? src.buffer : this.deviceData(src);
+    await this.engine.writeRows({ dst: dst.buffer, rows, src: source, heads: dst.shape[1]!, dstRows: dst.shape[2]!, width: dst.shape[3]!, storage: this.storageOf(dst.dtype) });
+  }
+
+  releaseKv(t: GpuTensor): void {
+    this.release(t);
+  }
+
   // ---------- plumbing ----------
+  /** A host tensor's elements as the device stores them. */
+  private deviceData(t: Tensor): Float32Array | Uint16Array {
+    if (t.dtype === 'f32') return t.data as Float32Array;
+    if (this.storageOf(t.dtype) === 'f16') return t.data as Uint16Array;
+    return Float32Array.from(toFloat64(t));
+  }
+
   private input(t: AnyTensor, temps: GPUBuffer[]): GPUBuffer {
     if (isGpu(t)) return t.buffer;
-    const b = this.engine.memory.upload(toF32(t));
+    const b = this.engine.memory.upload(this.deviceData(t));
     temps.push(b);
     return b;
+  }
+
+  /** A device tensor's buffer for `numel(shape)` elements of `dtype`. */
+  private output(shape: number[], dtype: DType): GpuTensor {
+    return { buffer: this.engine.memory.createBuffer(numel(shape) * storageBytes(this.storageOf(dtype))), shape, dtype };
   }
 
   private mods(p: AttentionProblem): RenderedMods {
@@ -124,25 +211,34 @@ export class WebGPUBackend implements FlexAttentionBackend {
     return { B: p.B, Hq: p.Hq, Hkv: p.Hkv, Lq: p.Lq, Lkv: p.Lkv, E: p.E, Ev: p.Ev };
   }
 
+  /** One K/V (batch 1) read by every query batch: a batch stride of 0 in the kernels, no copies. */
+  private kvShared(p: AttentionProblem): boolean {
+    return p.kvBatch === 1 && p.B > 1;
+  }
+
   // ---------- the interface ----------
   async flexAttention<T extends AnyTensor>(q: T, k: T, v: T, options: FlexAttentionOptions = {}): Promise<FlexAttentionResult<T>> {
-    const p = resolveAttention(q, k, v, options, { maxHeadDim: 256, pass: 'forward', backend: this });
+    const p = resolveAttention(q, k, v, options, { maxHeadDim: 256, pass: 'forward', backend: this, support: SUPPORT });
     const temps: GPUBuffer[] = [];
     try {
       const r = this.mods(p);
-      const out = this.engine.memory.createBuffer(p.B * p.Hq * p.Lq * p.Ev * 4);
-      const lse = this.engine.memory.createBuffer(p.B * p.Hq * p.Lq * 4);
+      const rows = [p.B, p.Hq, p.Lq];
+      const out = this.output([...rows, p.Ev], p.dtype);
+      const lse = this.output(rows, 'f32');
+      const maxScores = p.returnMaxScores ? this.output(rows, 'f32') : undefined;
       await this.engine.forward({
-        shape: this.shape(p), scale: p.scale,
-        q: this.input(q, temps), k: this.input(k, temps), v: this.input(v, temps), out, lse,
+        shape: this.shape(p), scale: p.scale, storage: this.storageOf(p.dtype), kvShared: this.kvShared(p),
+        q: this.input(q, temps), k: this.input(k, temps), v: this.input(v, temps), out: out.buffer, lse: lse.buffer, maxScores: maxScores?.buffer,
         hooks: r.hooks, captures: this.captureState(r, temps), tables: this.tables(p), maskH: p.blockMask?.H,
       });
-      const outT: GpuTensor = { buffer: out, shape: [p.B, p.Hq, p.Lq, p.Ev], dtype: 'f32' };
-      const lseT: GpuTensor = { buffer: lse, shape: [p.B, p.Hq, p.Lq], dtype: 'f32' };
-      if (isGpu(q)) return { out: outT as T, lse: options.returnLse === false ? undefined : (lseT as T) };
-      const res = { out: (await this.toHost(outT, p.dtype)) as T, lse: (await this.toHost(lseT)) as T };
-      this.engine.memory.release(out);
-      this.engine.memory.release(lse);
+      if (isGpu(q)) {
+        const keepLse = options.returnLse !== false;
+        if (!keepLse) this.release(lse);
+        return { out: out as T, lse: keepLse ? (lse as T) : undefined, ...(maxScores && { maxScores: maxScores as T }) };
+      }
+      const res: FlexAttentionResult<T> = { out: (await this.toHost(out)) as T, lse: (await this.toHost(lse)) as T };
+      if (maxScores) res.maxScores = (await this.toHost(maxScores)) as T;
+      [out, lse, maxScores].forEach((t) => t && this.release(t));
       return res;
     } finally {
       temps.forEach((b) => this.engine.memory.release(b));
@@ -152,8 +248,8 @@ export class WebGPUBackend implements FlexAttentionBackend {
   async flexAttentionBackward<T extends AnyTensor>(
     q: T, k: T, v: T, out: T, lse: T, dOut: T, options: FlexAttentionBackwardOptions<T> = {},
   ): Promise<FlexAttentionGrads<T>> {
-    const p = resolveAttention(q, k, v, options, { maxHeadDim: 256, pass: 'backward', backend: this });
-    checkBackwardInputs(p, out, lse, dOut);
+    const p = resolveAttention(q, k, v, options, { maxHeadDim: 256, pass: 'backward', backend: this, support: SUPPORT });
+    checkBackwardInputs(p, out, lse, dOut, options.dLse);
     const temps: GPUBuffer[] = [];
     try {
       const r = this.mods(p);
@@ -168,14 +264,16 @@ export class WebGPUBackend implements FlexAttentionBackend {
           return b;
         });
       st.gradBuffers = gradBuffers;
-      const dq = this.engine.memory.createBuffer(p.B * p.Hq * p.Lq * p.E * 4);
-      const dk = this.engine.memory.createBuffer(p.B * p.Hkv * p.Lkv * p.E * 4);
-      const dv = this.engine.memory.createBuffer(p.B * p.Hkv * p.Lkv * p.Ev * 4);
+      // with one K/V serving the whole batch (kvBatch 1), dk/dv are its gradients: summed over the batch
+      const dq = this.output([p.B, p.Hq, p.Lq, p.E], p.dtype);
+      const dk = this.output([p.kvBatch, p.Hkv, p.Lkv, p.E], p.dtype);
+      const dv = this.output([p.kvBatch, p.Hkv, p.Lkv, p.Ev], p.dtype);
       await this.engine.backward({
-        shape: this.shape(p), scale: p.scale,
+        shape: this.shape(p), scale: p.scale, storage: this.storageOf(p.dtype), kvShared: this.kvShared(p),
         q: this.input(q, temps), k: this.input(k, temps), v: this.input(v, temps),
         out: this.input(out, temps), lse: this.input(lse, temps), dOut: this.input(dOut, temps),
-        dq, dk, dv, hooks: r.hooks, captures: st, tables: this.tables(p),
+        dLse: options.dLse === undefined ? undefined : this.input(options.dLse, temps),
+        dq: dq.buffer, dk: dk.buffer, dv: dv.buffer, hooks: r.hooks, captures: st, tables: this.tables(p),
       });
       const captureGrads = new Map<CapturedTensor, Float32Array>();
       const gradOrder = r.tensors.filter((_, i) => r.hooks.captures[i]!.grad);
@@ -184,18 +282,9 @@ export class WebGPUBackend implements FlexAttentionBackend {
         captureGrads.set(t, new Float32Array(await this.engine.memory.read(gradBuffers[i]!, t.data.length * 4)));
       }
       for (const t of gradTensors) if (!captureGrads.has(t)) captureGrads.set(t, new Float32Array(t.data.length));
-      const g = (buffer: GPUBuffer, shape: number[]): GpuTensor => ({ buffer, shape, dtype: 'f32' });
-      const dqT = g(dq, [p.B, p.Hq, p.Lq, p.E]);
-      const dkT = g(dk, [p.B, p.Hkv, p.Lkv, p.E]);
-      const dvT = g(dv, [p.B, p.Hkv, p.Lkv, p.Ev]);
-      if (isGpu(q)) return { dq: dqT as T, dk: dkT as T, dv: dvT as T, captureGrads };
-      const res = {
-        dq: (await this.toHost(dqT, p.dtype)) as T,
-        dk: (await this.toHost(dkT, p.dtype)) as T,
-        dv: (await this.toHost(dvT, p.dtype)) as T,
-        captureGrads,
-      };
-      [dq, dk, dv].forEach((b) => this.engine.memory.release(b));
+      if (isGpu(q)) return { dq: dq as T, dk: dk as T, dv: dv as T, captureGrads };
+      const res = { dq: (await this.toHost(dq)) as T, dk: (await this.toHost(dk)) as T, dv: (await this.toHost(dv)) as T, captureGrads };
+      [dq, dk, dv].forEach((t) => this.release(t));
       return res;
     } finally {
       temps.forEach((b) => this.engine.memory.release(b));

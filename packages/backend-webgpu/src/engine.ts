@@ -12,6 +12,7 @@ import { encodeForward } from './forward-pass.js';
 import { GpuMemory } from './gpu-memory.js';
 import { KernelConfigs } from './kernel-configs.js';
 import { KernelRunner } from './kernel-runner.js';
+import { submitRowWrite, type RowWrite } from './kv-rows-pass.js';
 import { PipelineCache } from './pipeline-cache.js';
 import { encodeLanesDecode, encodeSplitTemplate } from './split-kv-pass.js';
 
@@ -25,7 +26,7 @@ export class Engine {
     this.memory = new GpuMemory(ctx.device, ctx.caps);
     this.configs = new KernelConfigs(ctx.caps);
     this.pipelines = new PipelineCache(ctx.device);
-    this.runner = new KernelRunner(this.memory, this.pipelines, ctx.caps.maxWorkgroupsPerDim);
+    this.runner = new KernelRunner(this.memory, this.pipelines, ctx.caps.maxWorkgroupsPerDim, ctx.caps.maxStorageBuffersPerStage);
   }
 
   /** Attention forward: a split-KV decoder for decoding shapes, else the fused forward kernel. */
@@ -43,6 +44,11 @@ export class Engine {
     const enc = call.encoder ?? this.ctx.device.createCommandEncoder();
     await encodeBackward(this.runner, this.configs.backwardConfig(call.shape.E, call.shape.Ev), call, enc);
     if (!call.encoder) await this.memory.submit(enc);
+  }
+
+  /** Scatters rows into a device tensor (a paged KV cache's append); queued, not awaited. */
+  writeRows(w: RowWrite): Promise<void> {
+    return submitRowWrite(this.runner, w);
   }
 
   dispose(): void {
