@@ -106,7 +106,8 @@ for step in $STEPS; do
     cuda-conf)
       [ -z "$HANG" ] || continue
       CONF_DTYPES=${CONF_DTYPES:-bf16,f16} timeout "$(cap ${CONF_CAP:-200})" node $D/cconf/bin/run.mjs >"$O/cuda-conf.txt" 2>&1; echo "rc=$?" >>"$O/cuda-conf.txt"
-      grep -E "FAIL|CONF [0-9]+ failures|memory|elapsed|rc=" "$O/cuda-conf.txt" | head -12 ;;
+      grep -E "FAIL|CONF [0-9]+ failures|memory|cache|elapsed|rc=" "$O/cuda-conf.txt" | head -12
+      echo "cuda-conf special values: $(grep -c 'CONF PASS.*special' "$O/cuda-conf.txt") checks pass, $(grep -c 'CONF FAIL.*special' "$O/cuda-conf.txt") fail" ;;
     wgpu-conf)
       timeout "$(cap 90)" node $D/webgpu/conformance.mjs >"$O/wgpu-conf.txt" 2>&1; echo "rc=$?" >>"$O/wgpu-conf.txt"
       grep -E "FAIL|failures|rc=" "$O/wgpu-conf.txt" | head ;;

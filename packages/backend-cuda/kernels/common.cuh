@@ -257,9 +257,26 @@ __device__ __forceinline__ float fast_exp2(float x) {  // ex2.approx: exp2(-inf)
   return y;
 }
 
+// max that propagates NaN (PTX max.NaN, one FMNMX like fmaxf, which returns the other operand):
+// the softmaxes track each row's max with it, so a NaN post-mod score reaches the epilogue, which
+// makes the row NaN (docs/architecture.md §4: an input NaN is never a mask).
+__device__ __forceinline__ float fmax_nan(float a, float b) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  float y;
+  asm("max.NaN.f32 %0, %1, %2;\n" : "=f"(y) : "f"(a), "f"(b));
+  return y;
+#else
+  return (a != a || b != b) ? __int_as_float(0x7fffffff) : fmaxf(a, b);
+#endif
+}
+// A row whose max post-mod score is NaN or +inf is undefined: out, lse (and max_scores) are NaN.
+// ("!(x < inf)": true for NaN and +inf.) Checked once per row, in the epilogues.
+__device__ __forceinline__ bool row_poisoned(float row_max) { return !(row_max < FLEX_INF); }
+#define FLEX_NAN __int_as_float(0x7fffffff)
+
 __device__ __forceinline__ float quad_max(float x) {
-  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
-  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+  x = fmax_nan(x, __shfl_xor_sync(0xffffffffu, x, 1));
+  return fmax_nan(x, __shfl_xor_sync(0xffffffffu, x, 2));
 }
 __device__ __forceinline__ float quad_sum(float x) {
   x += __shfl_xor_sync(0xffffffffu, x, 1);

@@ -10,7 +10,8 @@
 // the mma's M dimension) so that Pᵀ and dSᵀ come out of the accumulators already in A-operand
 // layout for dV += Pᵀ dO and dK += dSᵀ Q; dSᵀ goes through shared memory once for dQ = dS K.
 //   Sᵀ = K Qᵀ, Pᵀ = exp(postᵀ − lse), dPᵀ = V dOᵀ, dSᵀ = Pᵀ ∘ (dPᵀ − delta) ∘ score_mod'(score)
-// Masked and out-of-range entries have P = 0 and contribute nothing; rows with lse = −inf have
+// Masked and out-of-range entries have P = 0 and contribute nothing (a NaN row's delta is 0, so
+// its masked entries' dS is 0 too; its visible ones carry the NaN); rows with lse = −inf have
 // P = 0 everywhere (never NaN). Q/dO tiles are double-buffered with cp.async.
 // f32 path: SIMT, one warp per kv row, one lane per query row (tests).
 
@@ -60,7 +61,12 @@ __device__ __forceinline__ void bwd_preprocess(const FlexBwdArgs& a, int D) {
   float acc = 0.f;
   for (int d = lane; d < DV; d += 32) acc += Elem<T>::to_float(o[d]) * Elem<T>::to_float(go[d]);
   for (int off = 16; off > 0; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
-  if (lane == 0) a.delta[row] = a.dlse != nullptr ? acc - a.dlse[row] : acc;
+  // a NaN row (NaN lse: a NaN or +inf post in the forward) gets delta 0, so its masked keys' dS stays
+  // 0·(dP − 0) = 0 — its visible keys' P is NaN, which carries the NaN to dq, dk and dv as defined
+  if (lane == 0) {
+    const float lse = a.lse[row];
+    a.delta[row] = lse != lse ? 0.f : a.dlse != nullptr ? acc - a.dlse[row] : acc;
+  }
   float* dq = a.dq_accum + row * D;
   for (int d = lane; d < D; d += 32) dq[d] = 0.f;
 }
@@ -495,7 +501,8 @@ __device__ __forceinline__ void bwd_dkdv_f32(const FlexBwdArgs& a, const FlexSco
           const float score = s * a.scale;
           const float lse = a.lse[head_row0 + qi];
           const float post = flex_score_mod(score, b, h, qi, kj, sp);
-          p = lse == -FLEX_INF ? 0.f : expf(post - lse);
+          // no visible key (lse −∞), or a −∞ post (also in a NaN row, where exp(−∞ − NaN) is NaN): 0
+          p = lse == -FLEX_INF || post == -FLEX_INF ? 0.f : expf(post - lse);
           float dpv = 0.f;
           for (int d = 0; d < DV; ++d) dpv = fmaf(dor[d], sv[warp][d], dpv);
           const float dpost = p * (dpv - a.delta[head_row0 + qi]);

@@ -208,10 +208,10 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
     // ---- online softmax, one warp per row ----------------------------------------------------
     for (int r = warp; r < C::ROWS; r += C::NTHREADS / 32) {
       const float x0 = sP[r][lane], x1 = sP[r][lane + 32];
-      float mx = fmaxf(x0, x1);
-      for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+      float mx = fmax_nan(x0, x1);
+      for (int off = 16; off > 0; off >>= 1) mx = fmax_nan(mx, __shfl_xor_sync(0xffffffffu, mx, off));
       const float m_old = sM[r];
-      const float m_new = fmaxf(m_old, mx);
+      const float m_new = fmax_nan(m_old, mx);  // a NaN stays in the row's max: its partials are NaN
       const float m_use = m_new == -FLEX_INF ? 0.f : m_new;
       const float p0 = fast_exp2(x0 - m_use), p1 = fast_exp2(x1 - m_use);
       sP[r][lane] = p0;
@@ -274,7 +274,7 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
         for (int s = 0; s < C::KSPLIT; ++s) acc += red[(s * RC + e / C::DVT) * C::DVT + e % C::DVT];
         const float l = sL[r];
         const size_t row = ((size_t)split * a.B * a.Hq + (size_t)b * a.Hq + sRowH[r]) * Lq + sRowQ[r];
-        a.part_o[row * C::DV + c] = l > 0.f ? acc / l : 0.f;
+        a.part_o[row * C::DV + c] = row_poisoned(sM[r]) ? FLEX_NAN : l > 0.f ? acc / l : 0.f;
       }
       __syncthreads();
     }
@@ -282,10 +282,12 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
   if (tid < C::ROWS && sRowH[tid] >= 0) {
     const size_t row = ((size_t)split * a.B * a.Hq + (size_t)b * a.Hq + sRowH[tid]) * Lq + sRowQ[tid];
     const float l = sL[tid];
-    a.part_lse[row] = l > 0.f ? sM[tid] + __log2f(l) : -FLEX_INF;
+    // a NaN or +inf post-mod score (sM keeps it): NaN, which the merge passes on to the whole row
+    const bool poisoned = row_poisoned(sM[tid]);
+    a.part_lse[row] = poisoned ? FLEX_NAN : l > 0.f ? sM[tid] + __log2f(l) : -FLEX_INF;
 #if FLEX_MAX_SCORES
     // sM is the true running max (log2 units): this split's row max of the post-mod scores
-    if (a.part_max != nullptr) a.part_max[row] = l > 0.f ? sM[tid] * FLEX_LN2 : -FLEX_INF;
+    if (a.part_max != nullptr) a.part_max[row] = poisoned ? FLEX_NAN : l > 0.f ? sM[tid] * FLEX_LN2 : -FLEX_INF;
 #endif
   }
 }
@@ -295,11 +297,13 @@ __device__ __forceinline__ void decode_merge(const FlexDecodeArgs& a) {
   const size_t row = blockIdx.x;  // over B·Hq·Lq
   const size_t rows = (size_t)a.B * a.Hq * a.Lq;
   float mx = -FLEX_INF;
-  for (int s = 0; s < a.num_splits; ++s) mx = fmaxf(mx, a.part_lse[s * rows + row]);
+  for (int s = 0; s < a.num_splits; ++s) mx = fmax_nan(mx, a.part_lse[s * rows + row]);
+  // a split whose rows saw a NaN or +inf post has a NaN lse: the whole row is NaN
+  const bool poisoned = row_poisoned(mx);
   const float m_use = mx == -FLEX_INF ? 0.f : mx;
   float wsum = 0.f;
   for (int s = 0; s < a.num_splits; ++s) wsum += exp2f(a.part_lse[s * rows + row] - m_use);
-  const float inv = wsum > 0.f ? 1.f / wsum : 0.f;
+  const float inv = poisoned ? FLEX_NAN : wsum > 0.f ? 1.f / wsum : 0.f;
   for (int c = threadIdx.x; c < DV; c += blockDim.x) {
     float acc = 0.f;
     for (int s = 0; s < a.num_splits; ++s) {
@@ -308,12 +312,13 @@ __device__ __forceinline__ void decode_merge(const FlexDecodeArgs& a) {
     }
     static_cast<T*>(a.out)[row * DV + c] = Elem<T>::from_float(acc * inv);
   }
-  if (threadIdx.x == 0 && a.lse != nullptr) a.lse[row] = wsum > 0.f ? (m_use + __log2f(wsum)) * FLEX_LN2 : -FLEX_INF;
+  if (threadIdx.x == 0 && a.lse != nullptr)
+    a.lse[row] = poisoned ? FLEX_NAN : wsum > 0.f ? (m_use + __log2f(wsum)) * FLEX_LN2 : -FLEX_INF;
 #if FLEX_MAX_SCORES
   if (threadIdx.x == 0 && a.max_scores != nullptr && a.part_max != nullptr) {
     float ms = -FLEX_INF;  // splits without a visible key hold -inf
     for (int s = 0; s < a.num_splits; ++s) ms = fmaxf(ms, a.part_max[s * rows + row]);
-    a.max_scores[row] = ms;
+    a.max_scores[row] = poisoned ? FLEX_NAN : ms;  // a NaN row's max is NaN too, as its out and lse
   }
 #endif
 }

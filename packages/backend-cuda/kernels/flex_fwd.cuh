@@ -110,12 +110,12 @@ __device__ __forceinline__ void fwd_post(float (&s)[C::MT][C::BN / 8][4], int b,
 }
 
 // The max of half-row hf (0: this thread's first row, 1: its row + 8) of an accumulator slab in
-// mma's C layout, over the quad that shares the row.
+// mma's C layout, over the quad that shares the row; NaN if any score of the row is NaN.
 template <int NTN>
 __device__ __forceinline__ float row_max(const float (&s)[NTN][4], int hf) {
   float mx = -FLEX_INF;
 #pragma unroll
-  for (int nt = 0; nt < NTN; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * hf], s[nt][2 * hf + 1]));
+  for (int nt = 0; nt < NTN; ++nt) mx = fmax_nan(mx, fmax_nan(s[nt][2 * hf], s[nt][2 * hf + 1]));
   return quad_max(mx);
 }
 
@@ -130,7 +130,7 @@ __device__ __forceinline__ void fwd_softmax_p(float (&s)[C::BN / 8][4], float (&
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf) {
     const float mx = row_max<NTN>(s, hf);
-    const float m_new = fmaxf(m[hf], mx);
+    const float m_new = fmax_nan(m[hf], mx);  // a NaN stays in m: fwd_store makes the row NaN
     const float m_use = m_new == -FLEX_INF ? 0.f : m_new * ku;
     alpha[hf] = fast_exp2(fmaf(m[hf], ku, -m_use));
     m[hf] = m_new;
@@ -166,9 +166,10 @@ __device__ __forceinline__ void fwd_softmax_rows(float (&s)[C::BN / 8][4], float
 }
 
 // Epilogue: O / l, lse and the row max for this thread's rows. m: the softmax's reference max
-// (u units, see fwd_softmax_p); mx: the true row max of the post-mod scores (u units) — the same
-// as m for the bodies that always move m to the max, larger where m is kept lazily; read only
-// where FLEX_MAX_SCORES.
+// (u units, see fwd_softmax_p), NaN or +inf in every body once a post-mod score of the row was (it
+// decides the NaN rows); mx: the true row max of the post-mod scores (u units) — the same as m for
+// the bodies that always move m to the max, larger where m is kept lazily; read only where
+// FLEX_MAX_SCORES.
 template <class C, typename T>
 __device__ __forceinline__ void fwd_store(const FlexFwdArgs& a, const float (&o)[C::MT][C::DVP / 8][4],
                                           const float (&m)[C::MT][2], const float (&l)[C::MT][2], float ku, int b,
@@ -180,14 +181,19 @@ __device__ __forceinline__ void fwd_store(const FlexFwdArgs& a, const float (&o)
 #pragma unroll
     for (int hf = 0; hf < 2; ++hf) {
       const float lsum = quad_sum(l[mt][hf]);
-      const float inv = lsum > 0.f ? 1.f / lsum : 0.f;
+      // a NaN or +inf post-mod score makes the row NaN (out, lse, max_scores); else a row with no
+      // visible key (lsum = 0) has out 0, lse = max = -inf
+      const bool poisoned = row_poisoned(m[mt][hf]);
+      const float inv = poisoned ? FLEX_NAN : lsum > 0.f ? 1.f / lsum : 0.f;
       const int qi = q0 + C::row0(warp, mt) + (lane >> 2) + hf * 8;
       if (qi >= a.Lq) continue;
       if (a.lse != nullptr && (lane & 3) == 0)
-        a.lse[(size_t)(b * a.Hq + h) * a.Lq + qi] = lsum > 0.f ? (m[mt][hf] * ku + __log2f(lsum)) * FLEX_LN2 : -FLEX_INF;
+        a.lse[(size_t)(b * a.Hq + h) * a.Lq + qi] =
+            poisoned ? FLEX_NAN : lsum > 0.f ? (m[mt][hf] * ku + __log2f(lsum)) * FLEX_LN2 : -FLEX_INF;
       // a row with no visible key has mx = -inf (-inf · ku stays -inf for the positive scale)
       if (FLEX_MAX_SCORES && a.max_scores != nullptr && (lane & 3) == 0)
-        a.max_scores[(size_t)(b * a.Hq + h) * a.Lq + qi] = lsum > 0.f ? mx[mt][hf] * ku * FLEX_LN2 : -FLEX_INF;
+        a.max_scores[(size_t)(b * a.Hq + h) * a.Lq + qi] =
+            poisoned ? FLEX_NAN : lsum > 0.f ? mx[mt][hf] * ku * FLEX_LN2 : -FLEX_INF;
       T* row = gO + (size_t)qi * C::DV;
 #pragma unroll
       for (int i = 0; i < C::DVP / 8; ++i) {
@@ -449,8 +455,8 @@ __device__ __forceinline__ void fwd_f32(const FlexFwdArgs& a, const FlexScorePar
         x = flex_score_mod(acc * a.scale, b, h, qi, kj, sp);
       }
       float tmax = x;
-      for (int off = 16; off > 0; off >>= 1) tmax = fmaxf(tmax, __shfl_xor_sync(0xffffffffu, tmax, off));
-      const float m_new = fmaxf(mx, tmax);
+      for (int off = 16; off > 0; off >>= 1) tmax = fmax_nan(tmax, __shfl_xor_sync(0xffffffffu, tmax, off));
+      const float m_new = fmax_nan(mx, tmax);  // a NaN stays in mx: the row is made NaN below
       const float m_use = m_new == -FLEX_INF ? 0.f : m_new;
       const float alpha = expf(mx - m_use);
       const float p = expf(x - m_use);
@@ -469,14 +475,17 @@ __device__ __forceinline__ void fwd_f32(const FlexFwdArgs& a, const FlexScorePar
           if (lane + 32 * i < DV) o[i] = fmaf(pj, vr[lane + 32 * i], o[i]);
       }
     }
-    const float inv = l > 0.f ? 1.f / l : 0.f;
+    // a NaN or +inf post makes the row NaN; no visible key: out 0, lse = max = -inf
+    const bool poisoned = row_poisoned(mx);
+    const float inv = poisoned ? FLEX_NAN : l > 0.f ? 1.f / l : 0.f;
     float* go = static_cast<float*>(a.out) + ((size_t)(b * a.Hq + h) * Lq + qi) * DV;
 #pragma unroll
     for (int i = 0; i < NO; ++i)
       if (lane + 32 * i < DV) go[lane + 32 * i] = o[i] * inv;
     if (a.lse != nullptr && lane == 0)
-      a.lse[(size_t)(b * a.Hq + h) * Lq + qi] = l > 0.f ? mx + logf(l) : -FLEX_INF;
-    if (FLEX_MAX_SCORES && a.max_scores != nullptr && lane == 0) a.max_scores[(size_t)(b * a.Hq + h) * Lq + qi] = l > 0.f ? mx : -FLEX_INF;
+      a.lse[(size_t)(b * a.Hq + h) * Lq + qi] = poisoned ? FLEX_NAN : l > 0.f ? mx + logf(l) : -FLEX_INF;
+    if (FLEX_MAX_SCORES && a.max_scores != nullptr && lane == 0)
+      a.max_scores[(size_t)(b * a.Hq + h) * Lq + qi] = poisoned ? FLEX_NAN : l > 0.f ? mx : -FLEX_INF;
     __syncwarp();
   }
 }

@@ -24,8 +24,9 @@
 //    of the next P·V (P never goes through shared memory).
 //  - The softmax keeps its reference max lazily: O and l are rescaled only when a row's max grew
 //    by more than 2^FA3_RESCALE_LOG2 in the exponent (P ≤ 2^8 then, exact in fp32 and as a bf16 /
-//    f16 operand); the true row max is tracked apart for max_scores (FLEX_MAX_SCORES only). lse = m + log2(l) is exact
-//    for any reference m.
+//    f16 operand); the true row max is tracked apart for max_scores (FLEX_MAX_SCORES only). lse =
+//    m + log2(l) is exact for any reference m. A NaN or +inf post-mod score always moves m, which
+//    keeps it: fwd_store makes such rows NaN without the true max.
 //  - Full tiles evaluate no mask; the identity score mod evaluates no mod (one FFMA folds
 //    scale·log2(e)); partial and boundary tiles take the checked path (fwd_post).
 // Requires flex_fwd.cuh (fwd_cols / fwd_post / fwd_rescale_o / pack_p / fwd_store), wgmma.cuh,
@@ -98,10 +99,12 @@ __device__ __forceinline__ bool fa3_softmax(float (&s)[C::BN / 8][4], float (&m)
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf) {
     const float tm = row_max<NTN>(s, hf);
-    if constexpr (FLEX_MAX_SCORES != 0) mx[hf] = fmaxf(mx[hf], tm);
+    if constexpr (FLEX_MAX_SCORES != 0) mx[hf] = fmax_nan(mx[hf], tm);  // the true max keeps a NaN too
     float a = 1.f;
-    if (m[hf] == -FLEX_INF || (tm - m[hf]) * ku > FA3_RESCALE_LOG2) {
-      const float m_new = fmaxf(m[hf], tm);
+    // "!(… <= …)": a NaN tile max moves m too, and fmax_nan keeps it there (like +inf, which the
+    // growth test takes anyway), so m decides the NaN rows in fwd_store with or without the true max
+    if (m[hf] == -FLEX_INF || !((tm - m[hf]) * ku <= FA3_RESCALE_LOG2)) {
+      const float m_new = fmax_nan(m[hf], tm);
       a = m[hf] == -FLEX_INF ? 0.f : fast_exp2((m[hf] - m_new) * ku);
       m[hf] = m_new;
       moved = true;

@@ -220,7 +220,7 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
       },
     };
     const backend = new CudaBackend(native as never, device, { cacheDir: false, cudaInclude: '/fake/include', ...options });
-    return { backend, launches, compiles, sources, args, uploads, maps };
+    return { backend, launches, compiles, sources, args, uploads, maps, native, CudaBackend };
   }
   const tensor = (shape: number[]) => ({ data: new Uint16Array(shape.reduce((a, b) => a * b, 1)), shape, dtype: 'bf16' as const });
 
@@ -415,7 +415,7 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
   });
 
   it('KvStorage: the forward reads device K/V in place (no upload); a released tensor is refused before any launch', async () => {
-    const { backend, args, uploads, launches } = await fakeBackend();
+    const { backend, args, uploads, launches, native, CudaBackend } = await fakeBackend();
     const k = backend.allocateKv([1, 2, 4096, 128], 'bf16');
     const v = backend.allocateKv([1, 2, 4096, 128], 'bf16');
     await backend.writeKvRows(k, Int32Array.from([7, 8, 9]), tensor([1, 2, 3, 128]));
@@ -431,7 +431,8 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
     backend.releaseKv(k);
     const n = launches.length;
     await expect(backend.flexAttention(q, k, v, { enableGqa: true })).rejects.toThrow(/released/);
-    await expect(backend.flexAttention(q, { ...v }, v, { enableGqa: true })).rejects.toThrow(/another device/);
+    const otherGpu = new CudaBackend(native as never, { ...H100, ordinal: 1 }, { cacheDir: false, cudaInclude: '/fake/include' });
+    await expect(backend.flexAttention(q, v, otherGpu.allocateKv([1, 2, 4096, 128], 'bf16'), { enableGqa: true })).rejects.toThrow(/^v lives on another device/);
     expect(launches.length).toBe(n);
   });
 

@@ -1,13 +1,19 @@
 // The CUDA FlexAttentionBackend: validates (ir), picks and renders the kernels (launch-plan.ts),
 // moves tensors to and from the device for one call (call-memory.ts) and runs the launches through
-// the addon. Compiled modules are cached per source (kernel-modules.ts: memory, disk, NVRTC). It holds
-// paged KV caches' pages as device tensors (device-tensors.ts, ir's KvStorage), which calls read in
-// place, one K/V serving every query batch where the cache shares it (batch stride 0).
+// the addon. Compiled modules are cached per source (kernel-modules.ts: memory, disk, NVRTC). Device
+// tensors (device-tensors.ts: toGpu uploads, device-resident results, a paged KV cache's pages
+// through ir's KvStorage in kv-storage.ts) are read in place; one K/V of batch 1 serves every query
+// batch where a cache shares it (batch stride 0).
 import {
+  BackendDisposedError,
   CapturedTensor,
   checkBackwardInputs,
+  checkTensor,
   resolveAttention,
+  type AttentionProblem,
   type BackendFeature,
+  type DeviceTensors,
+  type DType,
   type FlexAttentionBackend,
   type FlexAttentionBackwardOptions,
   type FlexAttentionGrads,
@@ -16,13 +22,13 @@ import {
   type KvStorage,
   type MeasureResult,
   type MeasureSpec,
-  type DType,
   type Tensor,
 } from '@flexattn/ir';
-import { CallMemory, hostTensor } from './call-memory.js';
-import { CudaTensorStore, isCudaTensor, type CudaTensor } from './device-tensors.js';
+import { hostTensor, withCallMemory, type CallMemory } from './call-memory.js';
 import { sumOverBatch } from './batch-sum.js';
-import { KernelModules } from './kernel-modules.js';
+import { cudaTensors, deviceToken, elementBytes, HeldMemory, isCudaTensor, type CudaTensor } from './device-tensors.js';
+import { KernelModules, type ModuleCacheStats } from './kernel-modules.js';
+import { CudaKvStorage } from './kv-storage.js';
 import { backwardLaunch, forwardLaunch, selectKernels, type LaunchContext, type TargetDevice } from './launch-plan.js';
 import { modArguments } from './mod-arguments.js';
 import { withScaleInScoreMod } from './scale.js';
@@ -49,6 +55,18 @@ export interface CudaBackendOptions {
    * body, which every other shape uses), for comparisons and the conformance suite of both.
    */
   hopperBackward?: 'warp-specialized' | 'classic';
+  /**
+   * The most compiled modules kept loaded, least recently used unloaded first (default 64,
+   * DEFAULT_MODULE_CACHE_SIZE; a mod needs up to three: forward, backward, decode).
+   */
+  moduleCacheSize?: number;
+}
+
+/** What `cacheStats()` reports: the module cache (LRU) and the device memory this backend holds. */
+export interface CudaCacheStats {
+  modules: ModuleCacheStats;
+  /** Allocations held now: toGpu uploads, device-resident results and KV pages not yet released. */
+  buffers: { count: number; bytes: number };
 }
 
 /** The largest head dim (E and Ev) the kernels support. */
@@ -61,7 +79,7 @@ export const MAX_HEAD_DIM = 256;
  */
 const FEATURES: readonly BackendFeature[] = Object.freeze(['dLse', 'maxScores']);
 
-/** A call's tensors: host tensors (uploaded per call) or this backend's device tensors (read in place). */
+/** A call's tensors: host tensors (uploaded per call) or device tensors (read in place). Results follow q. */
 type AnyTensor = Tensor | CudaTensor;
 
 export class CudaBackend implements FlexAttentionBackend, KvStorage<CudaTensor> {
@@ -69,8 +87,11 @@ export class CudaBackend implements FlexAttentionBackend, KvStorage<CudaTensor> 
   readonly features = FEATURES;
   readonly arch: string;
   private readonly modules: KernelModules;
-  private readonly tensors: CudaTensorStore;
   private readonly target: TargetDevice;
+  private readonly held: HeldMemory;
+  /** How the shared validator sees this backend's device tensors. */
+  private readonly tensors: DeviceTensors;
+  private readonly kv: CudaKvStorage;
   private disposed = false;
 
   constructor(
@@ -85,18 +106,16 @@ export class CudaBackend implements FlexAttentionBackend, KvStorage<CudaTensor> 
       hopperBody: options.hopperForward === 'per-cta' ? 'wg' : 'fa3',
       hopperBackward: options.hopperBackward === 'classic' ? 'classic' : 'fa3',
     };
-    this.modules = new KernelModules(native, this.arch, { cacheDir: options.cacheDir, cudaInclude: options.cudaInclude });
-    this.tensors = new CudaTensorStore(native);
+    this.modules = new KernelModules(native, this.arch, { cacheDir: options.cacheDir, cudaInclude: options.cudaInclude, capacity: options.moduleCacheSize });
+    const token = deviceToken(native, device.ordinal);
+    this.held = new HeldMemory(native, token);
+    this.tensors = cudaTensors(token);
+    this.kv = new CudaKvStorage(native, this.held, this.tensors);
   }
 
   /** resolveAttention's view of this backend: K/V of batch 1 for every query batch, its device tensors. */
   private get support() {
     return { kvBatchBroadcast: true, tensors: this.tensors };
-  }
-
-  /** A call's input on the device: a device tensor in place, a host tensor uploaded for this call. */
-  private input(t: AnyTensor, mem: CallMemory): DevicePtr {
-    return isCudaTensor(t) ? t.ptr : mem.upload(t.data);
   }
 
   /** The device for reports (the bench's header): `CUDA NVIDIA H100 80GB HBM3 (sm_90a, 132 SMs, 79.2 GiB)`. */
@@ -105,51 +124,100 @@ export class CudaBackend implements FlexAttentionBackend, KvStorage<CudaTensor> 
     return `CUDA ${name} (${this.arch}, ${smCount} SMs, ${(totalMem / 2 ** 30).toFixed(1)} GiB)`;
   }
 
-  private check(): void {
-    if (this.disposed) throw new Error('this CUDA backend was disposed');
+  /** Copies a host tensor to the device (its dtype kept), for use in later calls; free it with release(). */
+  toGpu(t: Tensor): CudaTensor {
+    this.live();
+    const { shape, dtype } = checkTensor('toGpu', t, anyRank(t), 'host');
+    return this.held.hold(shape, dtype, (mem) => mem.upload(t.data));
+  }
+
+  /** Copies a device tensor back to the host. */
+  async toHost(t: CudaTensor): Promise<Tensor> {
+    this.live();
+    const { shape, dtype } = checkTensor('toHost', t, anyRank(t), this.tensors);
+    const host = hostTensor(dtype, [...shape]);
+    this.native.synchronize();
+    this.native.copyDtoH(t.ptr, host.data);
+    return host;
+  }
+
+  /** Frees a device tensor this backend made (a toGpu upload, a result or a KV page); others are left alone. */
+  release(t: CudaTensor): void {
+    this.held.release(t);
+  }
+
+  /** Modules loaded (LRU, `moduleCacheSize`) and device memory held now. */
+  cacheStats(): CudaCacheStats {
+    return { modules: this.modules.stats(), buffers: this.held.stats() };
+  }
+
+  private live(): void {
+    if (this.disposed) throw new BackendDisposedError('cuda', 'createCudaBackend()');
   }
 
   private context(mem: CallMemory): LaunchContext {
-    return { native: this.native, modules: this.modules, mem, target: this.target };
+    return { native: this.native, modules: this.modules.forCall(mem), mem, target: this.target };
+  }
+
+  private input(t: AnyTensor, mem: CallMemory): DevicePtr {
+    return isCudaTensor(t) ? t.ptr : mem.upload(t.data);
+  }
+
+  /** A result: handed over as a device tensor, or copied into a host tensor (the call's memory frees the device copy). */
+  private output(ptr: DevicePtr, dtype: Tensor['dtype'], shape: number[], onDevice: boolean, mem: CallMemory): AnyTensor {
+    if (onDevice) return this.keepUnlessFailed(this.held.adopt(ptr, mem.handOver(ptr), shape, dtype), mem);
+    const host = hostTensor(dtype, shape);
+    this.native.copyDtoH(ptr, host.data);
+    return host;
+  }
+
+  /**
+   * dK or dV (`D`: E or Ev). The kernels write one partial per query batch; where one K/V of batch 1
+   * served every batch (a paged KV cache's pages) its gradient is their sum, taken on the host
+   * (batch-sum.ts) and handed out like the other results.
+   */
+  private kvGradient(ptr: DevicePtr, p: AttentionProblem, D: number, onDevice: boolean, mem: CallMemory): AnyTensor {
+    const shape = [p.B, p.Hkv, p.Lkv, D];
+    if (p.kvBatch === p.B) return this.output(ptr, p.dtype, shape, onDevice, mem);
+    const partials = hostTensor(p.dtype, shape);
+    this.native.copyDtoH(ptr, partials.data);
+    const sum = sumOverBatch(partials);
+    return onDevice ? this.keepUnlessFailed(this.held.hold(sum.shape, sum.dtype, (m) => m.upload(sum.data)), mem) : sum;
+  }
+
+  /** A result held for the caller, given back if its call fails after all (a failed call holds nothing). */
+  private keepUnlessFailed(t: CudaTensor, mem: CallMemory): CudaTensor {
+    mem.onFailure(() => this.held.release(t));
+    return t;
   }
 
   /** Uploads inputs, builds tables and args, loads the kernels; `launch` queues the forward. */
   private async prepareForward(q: AnyTensor, k: AnyTensor, v: AnyTensor, options: FlexAttentionOptions, mem: CallMemory) {
     const p = withScaleInScoreMod(resolveAttention(q, k, v, options, { maxHeadDim: MAX_HEAD_DIM, pass: 'forward', backend: this, support: this.support }));
     const sel = selectKernels(p, this.target);
-    const out = hostTensor(p.dtype, [p.B, p.Hq, p.Lq, p.Ev]);
-    const lse = hostTensor('f32', [p.B, p.Hq, p.Lq]);
-    const maxScores = p.returnMaxScores ? hostTensor('f32', [p.B, p.Hq, p.Lq]) : undefined;
-    const dOut = mem.alloc(out.data.byteLength);
-    const dLse = mem.alloc(lse.data.byteLength);
-    const dMaxScores = maxScores ? mem.alloc(maxScores.data.byteLength) : null;
+    const rows = p.B * p.Hq * p.Lq;
+    const dOut = mem.alloc(rows * p.Ev * elementBytes(p.dtype));
+    const dLse = mem.alloc(rows * 4);
+    const dMaxScores = p.returnMaxScores ? mem.alloc(rows * 4) : null;
     const io = { q: this.input(q, mem), k: this.input(k, mem), v: this.input(v, mem), out: dOut, lse: dLse, maxScores: dMaxScores };
     const mods = modArguments(mem, sel.rendered, sel.scoreMod, sel.maskMod, false);
     const launch = await forwardLaunch(this.context(mem), sel, io, mods);
-    return { p, out, lse, maxScores, dOut, dLse, dMaxScores, launch };
+    return { p, dOut, dLse, dMaxScores, launch };
   }
 
-  async flexAttention(q: AnyTensor, k: AnyTensor, v: AnyTensor, options: FlexAttentionOptions = {}): Promise<FlexAttentionResult> {
-    this.check();
-    const mem = new CallMemory(this.native);
-    try {
+  async flexAttention<T extends AnyTensor>(q: T, k: AnyTensor, v: AnyTensor, options: FlexAttentionOptions = {}): Promise<FlexAttentionResult<T>> {
+    this.live();
+    return withCallMemory(this.native, async (mem) => {
       const f = await this.prepareForward(q, k, v, options, mem);
+      const { p } = f;
       f.launch();
       this.native.synchronize();
-      this.native.copyDtoH(f.dOut, f.out.data);
-      const result: FlexAttentionResult = { out: f.out };
-      if (f.p.returnLse) {
-        this.native.copyDtoH(f.dLse, f.lse.data);
-        result.lse = f.lse;
-      }
-      if (f.maxScores && f.dMaxScores !== null) {
-        this.native.copyDtoH(f.dMaxScores, f.maxScores.data);
-        result.maxScores = f.maxScores;
-      }
+      const onDevice = isCudaTensor(q);
+      const result: FlexAttentionResult<T> = { out: this.output(f.dOut, p.dtype, [p.B, p.Hq, p.Lq, p.Ev], onDevice, mem) as T };
+      if (p.returnLse) result.lse = this.output(f.dLse, 'f32', [p.B, p.Hq, p.Lq], onDevice, mem) as T;
+      if (f.dMaxScores !== null) result.maxScores = this.output(f.dMaxScores, 'f32', [p.B, p.Hq, p.Lq], onDevice, mem) as T;
       return result;
-    } finally {
-      mem.free();
-    }
+    });
   }
 
   /** Uploads inputs, builds tables and args, loads the kernels; `launch` queues the backward. */
@@ -160,13 +228,11 @@ export class CudaBackend implements FlexAttentionBackend, KvStorage<CudaTensor> 
     const p = withScaleInScoreMod(resolveAttention(q, k, v, options, { maxHeadDim: MAX_HEAD_DIM, pass: 'backward', backend: this, support: this.support }));
     if (typeof out !== 'bigint' && typeof lse !== 'bigint') checkBackwardInputs(p, out, lse, dOut, options.dLse);
     const sel = selectKernels(p, this.target);
-    const dq = hostTensor(p.dtype, [p.B, p.Hq, p.Lq, p.E]);
-    // one dK/dV per query batch (the kernels write them so); shared K/V sum them after the copy
-    const dk = hostTensor(p.dtype, [p.B, p.Hkv, p.Lkv, p.E]);
-    const dv = hostTensor(p.dtype, [p.B, p.Hkv, p.Lkv, p.Ev]);
-    const ddq = mem.alloc(dq.data.byteLength);
-    const ddk = mem.alloc(dk.data.byteLength);
-    const ddv = mem.alloc(dv.data.byteLength);
+    const bytes = elementBytes(p.dtype);
+    // one dK/dV per query batch (the kernels write them so); shared K/V sum them after (kvGradient)
+    const ddq = mem.alloc(p.B * p.Hq * p.Lq * p.E * bytes);
+    const ddk = mem.alloc(p.B * p.Hkv * p.Lkv * p.E * bytes);
+    const ddv = mem.alloc(p.B * p.Hkv * p.Lkv * p.Ev * bytes);
     const mods = modArguments(mem, sel.rendered, sel.scoreMod, sel.maskMod, true);
     const io = {
       q: this.input(q, mem), k: this.input(k, mem), v: this.input(v, mem),
@@ -176,22 +242,19 @@ export class CudaBackend implements FlexAttentionBackend, KvStorage<CudaTensor> 
       dLse: options.dLse === undefined ? null : this.input(options.dLse, mem),
     };
     const launch = await backwardLaunch(this.context(mem), sel, io, mods);
-    return { p, sel, dq, dk, dv, ddq, ddk, ddv, grads: mods.grads, launch };
+    return { p, sel, ddq, ddk, ddv, grads: mods.grads, launch };
   }
 
-  async flexAttentionBackward(
-    q: AnyTensor, k: AnyTensor, v: AnyTensor, out: AnyTensor, lse: AnyTensor, dOut: AnyTensor, options: FlexAttentionBackwardOptions<AnyTensor> = {},
-  ): Promise<FlexAttentionGrads> {
-    this.check();
+  async flexAttentionBackward<T extends AnyTensor>(
+    q: T, k: AnyTensor, v: AnyTensor, out: AnyTensor, lse: AnyTensor, dOut: AnyTensor, options: FlexAttentionBackwardOptions<AnyTensor> = {},
+  ): Promise<FlexAttentionGrads<T>> {
+    this.live();
     const n = this.native;
-    const mem = new CallMemory(n);
-    try {
+    return withCallMemory(n, async (mem) => {
       const b = await this.prepareBackward(q, k, v, out, lse, dOut, options, mem);
+      const { p } = b;
       b.launch();
       n.synchronize();
-      n.copyDtoH(b.ddq, b.dq.data);
-      n.copyDtoH(b.ddk, b.dk.data);
-      n.copyDtoH(b.ddv, b.dv.data);
       const captureGrads = new Map<CapturedTensor, Float32Array>();
       for (const [slot, g] of b.grads) {
         const t = b.sel.scoreMod!.captures[slot] as CapturedTensor;
@@ -199,82 +262,96 @@ export class CudaBackend implements FlexAttentionBackend, KvStorage<CudaTensor> 
         n.copyDtoH(g.ptr, host);
         captureGrads.set(t, host);
       }
-      // K/V shared by every query batch: their gradient is the sum of the batches' partials
-      const shared = b.p.kvBatch !== b.p.B;
-      return { dq: b.dq, dk: shared ? sumOverBatch(b.dk) : b.dk, dv: shared ? sumOverBatch(b.dv) : b.dv, captureGrads };
-    } finally {
-      mem.free();
-    }
+      const onDevice = isCudaTensor(q);
+      return {
+        dq: this.output(b.ddq, p.dtype, [p.B, p.Hq, p.Lq, p.E], onDevice, mem) as T,
+        dk: this.kvGradient(b.ddk, p, p.E, onDevice, mem) as T,
+        dv: this.kvGradient(b.ddv, p, p.Ev, onDevice, mem) as T,
+        captureGrads,
+      };
+    });
   }
 
   /**
-   * For the benchmark: inputs uploaded once, then `warmup` untimed and `iterations` timed passes,
-   * each between two CUDA events. 'bwd' times the backward alone (after one forward for out/lse).
+   * For the benchmark: inputs uploaded once (device tensors used as they are), then `warmup`
+   * untimed and `iterations` timed passes, each between two CUDA events. 'bwd' times the backward
+   * alone (after one forward for out/lse).
    */
   async measure(q: AnyTensor, k: AnyTensor, v: AnyTensor, options: FlexAttentionOptions, spec: MeasureSpec): Promise<MeasureResult> {
-    this.check();
+    this.live();
     const n = this.native;
-    const mem = new CallMemory(n);
-    const e0 = n.eventCreate();
-    const e1 = n.eventCreate();
-    try {
-      const f = await this.prepareForward(q, k, v, { ...options, returnLse: true }, mem);
-      let pass: () => void = f.launch;
-      if (spec.pass !== 'fwd') {
-        const dOut = spec.dOut ?? hostTensor(f.p.dtype, [f.p.B, f.p.Hq, f.p.Lq, f.p.Ev]);
-        const b = await this.prepareBackward(q, k, v, f.dOut, f.dLse, dOut, options, mem);
-        f.launch();
-        pass = spec.pass === 'bwd' ? b.launch : () => (f.launch(), b.launch());
+    return withCallMemory(n, async (mem) => {
+      const e0 = n.eventCreate();
+      mem.onFree(() => n.eventDestroy(e0));
+      const e1 = n.eventCreate();
+      mem.onFree(() => n.eventDestroy(e1));
+      try {
+        const f = await this.prepareForward(q, k, v, { ...options, returnLse: true }, mem);
+        let pass: () => void = f.launch;
+        if (spec.pass !== 'fwd') {
+          const dOut = spec.dOut ?? hostTensor(f.p.dtype, [f.p.B, f.p.Hq, f.p.Lq, f.p.Ev]);
+          const b = await this.prepareBackward(q, k, v, f.dOut, f.dLse, dOut, options, mem);
+          f.launch();
+          pass = spec.pass === 'bwd' ? b.launch : () => (f.launch(), b.launch());
+        }
+        for (let i = 0; i < spec.warmup; i++) pass();
+        n.synchronize();
+        const ms: number[] = [];
+        for (let i = 0; i < spec.iterations; i++) {
+          n.eventRecord(e0);
+          pass();
+          n.eventRecord(e1);
+          n.eventSynchronize(e1);
+          ms.push(n.eventElapsedTime(e0, e1));
+        }
+        return { ms, timer: 'cuda-events' };
+      } finally {
+        // queued passes may still read the call's memory: wait before it is freed
+        n.synchronize();
       }
-      for (let i = 0; i < spec.warmup; i++) pass();
-      n.synchronize();
-      const ms: number[] = [];
-      for (let i = 0; i < spec.iterations; i++) {
-        n.eventRecord(e0);
-        pass();
-        n.eventRecord(e1);
-        n.eventSynchronize(e1);
-        ms.push(n.eventElapsedTime(e0, e1));
-      }
-      return { ms, timer: 'cuda-events' };
-    } finally {
-      n.synchronize();
-      n.eventDestroy(e0);
-      n.eventDestroy(e1);
-      mem.free();
-    }
+    });
   }
 
   // ---------- KvStorage: paged KV caches (@flexattn/kv-cache) hold their pages here ----------
-  /** A zero-filled device tensor [1, heads, rows, D] that calls read in place. */
+  /** A zero-filled device tensor [1, heads, rows, D] that calls read in place; free it with releaseKv. */
   allocateKv(shape: readonly number[], dtype: DType): CudaTensor {
-    this.check();
-    return this.tensors.allocateKv(shape, dtype);
+    this.live();
+    return this.kv.allocateKv(shape, dtype);
   }
 
-  /** dst[0, h, rows[i], :] = src[0, h, i, :]: host→device or device→device copies, checked first. */
+  /** dst[0, h, rows[i], :] = src[0, h, i, :]: host→device or device→device copies, all checked first. */
   async writeKvRows(dst: CudaTensor, rows: Int32Array, src: CudaTensor | Tensor): Promise<void> {
-    this.check();
-    this.tensors.writeKvRows(dst, rows, src);
+    this.live();
+    this.kv.writeKvRows(dst, rows, src);
   }
 
   releaseKv(t: CudaTensor): void {
-    this.tensors.release(t);
+    this.kv.releaseKv(t);
   }
 
+  /** Frees every module and device tensor this backend holds; later calls throw BackendDisposedError. Idempotent. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.modules.unloadAll();
-    this.tensors.releaseAll();
+    try {
+      this.held.releaseAll();
+    } finally {
+      this.modules.unloadAll();
+    }
   }
+}
+
+/** A layout for ir's checkTensor that accepts a tensor of any rank (toGpu, toHost). */
+function anyRank(t: unknown): string {
+  const shape = (t as { shape?: unknown } | null)?.shape;
+  return Array.isArray(shape) && shape.length ? `[${shape.map((_, i) => `d${i}`).join(', ')}]` : '[d0]';
 }
 
 /**
  * The CUDA backend on `device` (default 0). Rejects with BackendUnavailableError (listing what was
  * tried and what to do) when the addon, the NVIDIA driver, a GPU or NVRTC is missing.
  */
-export async function createCudaBackend(options: CudaBackendOptions = {}): Promise<FlexAttentionBackend> {
+export async function createCudaBackend(options: CudaBackendOptions = {}): Promise<CudaBackend> {
   const native = loadCudaNative();
   const device = native.init(options.device ?? 0);
   return new CudaBackend(native, device, options);

@@ -1,144 +1,142 @@
-// The device tensors' row writes against ir's host implementation (writeHostKvRows, the
-// reference backend's), on a stand-in addon whose device memory is real bytes: random shapes,
-// dtypes, destination rows (runs and scattered), host and device sources.
+// Device tensors on the CUDA backend (issue 19): a bad one — larger shape than its allocation,
+// released, from another GPU, not a device tensor at all — gets ir's typed error before anything
+// is uploaded or launched; good ones round-trip and serve as inputs and results; a disposed backend
+// throws BackendDisposedError; a paged KV cache's pages (KvStorage) are such tensors too. Runs on the
+// stand-in addon (no GPU).
+import { BackendDisposedError, OptionError, ShapeError, fromFloats, toFloat64, type Tensor } from '@flexattn/ir';
 import fc from 'fast-check';
-import { allocateHostKv, OptionError, ShapeError, writeHostKvRows, type DType, type Tensor } from '@flexattn/ir';
 import { describe, expect, it } from 'vitest';
-import { consecutiveRuns, CudaTensorStore, type CudaTensor } from './device-tensors';
+import { CudaBackend } from './backend';
+import { isCudaTensor, type CudaTensor } from './device-tensors';
+import { STAND_IN_H100, standInAddon } from './stand-in-addon.test-helpers';
 
-/** Device memory as byte arrays behind fake pointers; pointer arithmetic inside an allocation works. */
-function fakeMemory() {
-  const blocks = new Map<bigint, Uint8Array>();
-  let next = 0x10000n;
-  const locate = (p: bigint, bytes: number): Uint8Array => {
-    for (const [base, mem] of blocks) {
-      if (p >= base && p + BigInt(bytes) <= base + BigInt(mem.length)) return mem.subarray(Number(p - base), Number(p - base) + bytes);
-    }
-    throw new Error(`fake device: ${bytes} bytes at ${p} are outside every allocation`);
-  };
-  const bytesOf = (v: ArrayBufferView) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-  const calls = { copies: 0, frees: 0 };
-  const native = {
-    alloc: (bytes: number) => {
-      const p = next;
-      blocks.set(p, new Uint8Array(bytes).fill(0xab)); // garbage until memset
-      next += BigInt(bytes) + 0x1000n;
-      return p;
-    },
-    free: (p: bigint) => {
-      calls.frees++;
-      blocks.delete(p);
-    },
-    memsetD8: (p: bigint, value: number, bytes: number) => void locate(p, bytes).fill(value),
-    copyHtoD: (dst: bigint, src: ArrayBufferView) => {
-      calls.copies++;
-      locate(dst, src.byteLength).set(bytesOf(src));
-    },
-    copyDtoD: (dst: bigint, src: bigint, bytes: number) => {
-      calls.copies++;
-      locate(dst, bytes).set(locate(src, bytes).slice());
-    },
-  };
-  /** A device tensor's contents as a host tensor. */
-  const read = (t: CudaTensor): Tensor => {
-    const n = t.shape.reduce((a, b) => a * b, 1);
-    const bytes = locate(t.ptr, n * (t.dtype === 'f32' ? 4 : 2)).slice();
-    return { data: t.dtype === 'f32' ? new Float32Array(bytes.buffer) : new Uint16Array(bytes.buffer), shape: [...t.shape], dtype: t.dtype };
-  };
-  return { native, read, calls };
+function setup() {
+  const addon = standInAddon();
+  const backend = new CudaBackend(addon.native as never, STAND_IN_H100, { cacheDir: false, cudaInclude: '/fake/include' });
+  return { addon, backend };
 }
+const host = (shape: number[], dtype: Tensor['dtype'] = 'bf16'): Tensor =>
+  fromFloats(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => ((i * 7) % 13) - 6), shape, dtype);
 
-const hostRows = (heads: number, n: number, D: number, dtype: DType, seed: number): Tensor => {
-  const t = allocateHostKv([1, heads, n, D], dtype);
-  for (let i = 0; i < t.data.length; i++) t.data[i] = dtype === 'f32' ? Math.fround(Math.sin(seed + i)) : (seed * 7919 + i * 31) & 0x3bff;
-  return t;
-};
-
-describe('CudaTensorStore (KvStorage on the device)', () => {
-  it('writeKvRows equals the reference\'s host writes: random shapes, dtypes, row sets, host and device sources', () => {
-    fc.assert(
-      fc.property(
-        fc.record({
-          heads: fc.integer({ min: 1, max: 3 }),
-          rows: fc.integer({ min: 1, max: 40 }),
-          D: fc.integer({ min: 1, max: 9 }),
-          dtype: fc.constantFrom<DType>('f32', 'f16', 'bf16'),
-          picks: fc.array(fc.nat(), { minLength: 1, maxLength: 3 }),
-          fromDevice: fc.boolean(),
-          seed: fc.nat(1000),
-        }),
-        ({ heads, rows, D, dtype, picks, fromDevice, seed }) => {
-          const { native, read } = fakeMemory();
-          const store = new CudaTensorStore(native as never);
-          const dst = store.allocateKv([1, heads, rows, D], dtype);
-          const want = allocateHostKv([1, heads, rows, D], dtype);
-          expect(read(dst).data).toEqual(want.data); // zero-filled
-          // several writes of distinct rows: a run from a random start, then a scattered set
-          for (const [w, pick] of picks.entries()) {
-            const n = 1 + (pick % rows);
-            const start = pick % (rows - n + 1);
-            const set = w % 2 === 0 ? Array.from({ length: n }, (_, i) => start + i) : [...new Set(Array.from({ length: n }, (_, i) => (pick * (i + 3)) % rows))];
-            const idx = Int32Array.from(set);
-            const src = hostRows(heads, idx.length, D, dtype, seed + w);
-            let source: CudaTensor | Tensor = src;
-            if (fromDevice) {
-              const d = store.allocateKv(src.shape, dtype);
-              store.writeKvRows(d, Int32Array.from({ length: idx.length }, (_, i) => i), src);
-              source = d;
-            }
-            store.writeKvRows(dst, idx, source);
-            writeHostKvRows(want, idx, src);
-          }
-          expect(read(dst).data).toEqual(want.data);
-        },
-      ),
-      { numRuns: 150 },
+describe('CUDA device tensors', () => {
+  it('toGpu and toHost round-trip any shape and dtype, and release frees the allocation', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 4 }), fc.constantFrom('f32', 'f16', 'bf16' as const), async (shape, dtype) => {
+        const { addon, backend } = setup();
+        const t = host(shape, dtype);
+        const g = backend.toGpu(t);
+        expect(backend.cacheStats().buffers).toEqual({ count: 1, bytes: Math.max(256, t.data.byteLength) });
+        const back = await backend.toHost(g);
+        expect(back.dtype).toBe(dtype);
+        expect([...back.shape]).toEqual(shape);
+        expect([...toFloat64(back)]).toEqual([...toFloat64(t)]);
+        backend.release(g);
+        backend.release(g); // a second release is a no-op
+        expect(backend.cacheStats().buffers).toEqual({ count: 0, bytes: 0 });
+        expect(addon.allocations).toBe(0);
+      }),
+      { numRuns: 25 },
     );
   });
 
-  it('one copy per run of consecutive rows and head', () => {
-    expect(consecutiveRuns(Int32Array.from([4, 5, 6, 9, 2, 3, 3]))).toEqual([[0, 3], [3, 4], [4, 6], [6, 7]]);
-    expect(consecutiveRuns(new Int32Array(0))).toEqual([]);
-    const { native, calls } = fakeMemory();
-    const store = new CudaTensorStore(native as never);
-    const dst = store.allocateKv([1, 8, 64, 16], 'bf16');
-    store.writeKvRows(dst, Int32Array.from([10, 11, 12, 40, 41]), hostRows(8, 5, 16, 'bf16', 1));
-    expect(calls.copies).toBe(2 * 8);
+  it('bad device tensors get typed errors naming the argument, before any upload or launch', async () => {
+    const { addon, backend } = setup();
+    const q = backend.toGpu(host([1, 2, 64, 64]));
+    const released = backend.toGpu(host([1, 2, 64, 64]));
+    backend.release(released);
+    const releasedLse = backend.toGpu(host([1, 2, 64], 'f32'));
+    backend.release(releasedLse);
+    const other = new CudaBackend(addon.native as never, { ...STAND_IN_H100, ordinal: 1 }, { cacheDir: false, cudaInclude: '/fake/include' });
+    const foreign = other.toGpu(host([1, 2, 64, 64]));
+    const lse = backend.toGpu(host([1, 2, 64], 'f32'));
+    const held = addon.allocations;
+    const cases: [string, () => Promise<unknown>, new (...a: never[]) => Error, RegExp][] = [
+      ['shape larger than the allocation', () => backend.flexAttention({ ...q, shape: [1, 2, 65, 64] }, q, q), ShapeError, /^q has shape \[1, 2, 65, 64\] \(16640 bytes of bf16\) but its device storage holds 16384 bytes/],
+      ['released', () => backend.flexAttention(q, released, q), OptionError, /^k was released/],
+      ['another GPU', () => backend.flexAttention(q, q, foreign), OptionError, /^v lives on another device than this cuda backend's/],
+      ['not a device allocation', () => backend.flexAttention(q, { ptr: 0x123n, shape: [1, 2, 64, 64], dtype: 'bf16' } as CudaTensor, q), OptionError, /^k was released/],
+      ['a host tensor without data', () => backend.flexAttention(host([1, 2, 64, 64]), { shape: [1, 2, 64, 64], dtype: 'bf16' } as never, q), ShapeError, /^k has no data/],
+      ['backward: lse released', () => backend.flexAttentionBackward(q, q, q, q, releasedLse, q), OptionError, /^lse was released/],
+      ['backward: lse of the wrong shape', () => backend.flexAttentionBackward(q, q, q, q, q, q), ShapeError, /^lse must have 3 dimensions \[1, 2, 64\]/],
+      ['backward: dOut shorter than its shape (a view over a smaller allocation)', () => backend.flexAttentionBackward(q, q, q, q, lse, { ptr: lse.ptr, shape: [1, 2, 64, 64], dtype: 'bf16' }), ShapeError, /^dOut has shape \[1, 2, 64, 64\] \(16384 bytes of bf16\) but its device storage holds 512 bytes/],
+      ['toHost of a released tensor', () => backend.toHost(released), OptionError, /^toHost was released/],
+    ];
+    for (const [what, call, type, message] of cases) {
+      const error = await call().then(() => undefined, (e: unknown) => e);
+      expect(error, what).toBeInstanceOf(type);
+      expect((error as Error).message, what).toMatch(message);
+    }
+    expect(addon.launches).toEqual([]);
+    expect(addon.allocations).toBe(held);
   });
 
-  it('checks everything before the first copy: a bad write leaves the tensor as it was', () => {
-    const { native, read, calls } = fakeMemory();
-    const store = new CudaTensorStore(native as never);
-    const dst = store.allocateKv([1, 2, 8, 4], 'f32');
-    store.writeKvRows(dst, Int32Array.from([1]), hostRows(2, 1, 4, 'f32', 3));
-    const before = read(dst).data.slice();
-    const copies = calls.copies;
-    expect(() => store.writeKvRows(dst, Int32Array.from([0, 8]), hostRows(2, 2, 4, 'f32', 4))).toThrow(ShapeError);
-    expect(() => store.writeKvRows(dst, Int32Array.from([0]), hostRows(2, 1, 4, 'bf16', 4))).toThrow(OptionError);
-    expect(() => store.writeKvRows(dst, Int32Array.from([0]), { ...hostRows(2, 1, 4, 'f32', 4), data: new Float32Array(3) })).toThrow(ShapeError);
-    const foreign = new CudaTensorStore(native as never).allocateKv([1, 2, 8, 4], 'f32');
-    expect(() => store.writeKvRows(foreign, Int32Array.from([0]), hostRows(2, 1, 4, 'f32', 4))).toThrow(/not a tensor of this CUDA backend/);
-    expect(calls.copies).toBe(copies);
-    expect(read(dst).data).toEqual(before);
-    expect(() => store.allocateKv([2, 2, 8, 4], 'f32')).toThrow(ShapeError);
-    expect(() => store.allocateKv([1, 2, 8, 4], 'f64' as never)).toThrow(OptionError);
+  it('device tensors in, device tensors out: inputs are not copied, results stay until released', async () => {
+    const { addon, backend } = setup();
+    const q = backend.toGpu(host([1, 2, 64, 64]));
+    const r = await backend.flexAttention(q, q, q, { returnLse: true });
+    expect([...r.out.shape]).toEqual([1, 2, 64, 64]);
+    expect('ptr' in r.out && 'ptr' in r.lse!).toBe(true);
+    expect(backend.cacheStats().buffers.count).toBe(3);
+    const g = await backend.flexAttentionBackward(q, q, q, r.out, r.lse!, q);
+    expect('ptr' in g.dq && 'ptr' in g.dk && 'ptr' in g.dv).toBe(true);
+    expect(backend.cacheStats().buffers.count).toBe(6);
+    for (const t of [q, r.out, r.lse!, g.dq, g.dk, g.dv]) backend.release(t as CudaTensor);
+    expect(addon.allocations).toBe(0);
+    // host in, host out: nothing held after the call
+    const h = await backend.flexAttention(host([1, 2, 64, 64]), host([1, 2, 64, 64]), host([1, 2, 64, 64]));
+    expect('data' in h.out).toBe(true);
+    expect(addon.allocations).toBe(0);
   });
 
-  it('release frees once; the validator then sees the tensor released, and other stores\' tensors as foreign', () => {
-    const { native, calls } = fakeMemory();
-    const store = new CudaTensorStore(native as never);
-    const t = store.allocateKv([1, 1, 4, 4], 'f16');
-    expect(store.describe(t)).toEqual({ byteLength: 32, released: false, device: store });
-    store.release(t);
-    store.release(t);
-    expect(calls.frees).toBe(1);
-    expect(store.describe(t).released).toBe(true);
-    expect(() => store.writeKvRows(t, Int32Array.from([0]), hostRows(1, 1, 4, 'f16', 1))).toThrow(/released/);
-    const other = new CudaTensorStore(native as never);
-    expect(other.describe(store.allocateKv([1, 1, 4, 4], 'f16')).device).toBeUndefined();
-    const u = store.allocateKv([1, 1, 4, 4], 'f16');
-    store.releaseAll();
-    expect(store.describe(u).released).toBe(true);
-    expect(calls.frees).toBe(3);
+  it('KV pages (KvStorage) are the same device tensors: held, read back, freed by dispose; shared K/V gradients of a device q stay on the device', async () => {
+    const { addon, backend } = setup();
+    const k = backend.allocateKv([1, 2, 64, 64], 'bf16');
+    const rows = host([1, 2, 2, 64]);
+    await backend.writeKvRows(k, Int32Array.from([5, 6]), rows);
+    expect(backend.cacheStats().buffers).toEqual({ count: 1, bytes: 2 * 64 * 64 * 2 });
+    const page = toFloat64(await backend.toHost(k));
+    const src = toFloat64(rows);
+    for (const h of [0, 1]) {
+      expect([...page.subarray((h * 64 + 4) * 64, (h * 64 + 7) * 64)]).toEqual([...new Array(64).fill(0), ...src.subarray(h * 128, h * 128 + 128)]);
+    }
+    // three query batches over the one K/V: dK/dV are the batch sums, [1, …], held like any result
+    const q = backend.toGpu(host([3, 2, 64, 64]));
+    const lse = backend.toGpu(host([3, 2, 64], 'f32'));
+    const g = await backend.flexAttentionBackward(q, k, k, q, lse, q);
+    expect([g.dq, g.dk, g.dv].map((t) => [isCudaTensor(t), [...t.shape]])).toEqual([
+      [true, [3, 2, 64, 64]], [true, [1, 2, 64, 64]], [true, [1, 2, 64, 64]],
+    ]);
+    expect(backend.cacheStats().buffers.count).toBe(6); // k, q, lse, dq, dk, dv: the per-batch partials were freed
+    backend.dispose();
+    expect(addon.allocations).toBe(0);
+    await expect(backend.writeKvRows(k, Int32Array.from([0]), host([1, 2, 1, 64]))).rejects.toBeInstanceOf(BackendDisposedError);
+    expect(() => backend.allocateKv([1, 2, 64, 64], 'bf16')).toThrow(BackendDisposedError);
+  });
+
+  it('dispose() frees what the backend holds; its tensors then read as released, and every method throws BackendDisposedError', async () => {
+    const { addon, backend } = setup();
+    const q = backend.toGpu(host([1, 2, 64, 64]));
+    await backend.flexAttention(q, q, q);
+    expect(addon.loadedModules).toBeGreaterThan(0);
+    backend.dispose();
+    backend.dispose();
+    expect(addon.allocations).toBe(0);
+    await new Promise((r) => setTimeout(r, 0)); // modules unload once their load has settled
+    expect(addon.loadedModules).toBe(0);
+    const calls: [string, () => unknown][] = [
+      ['flexAttention', () => backend.flexAttention(q, q, q)],
+      ['flexAttentionBackward', () => backend.flexAttentionBackward(q, q, q, q, q, q)],
+      ['measure', () => backend.measure(q, q, q, {}, { pass: 'fwd', warmup: 0, iterations: 1 })],
+      ['toGpu', () => backend.toGpu(host([2]))],
+      ['toHost', () => backend.toHost(q)],
+    ];
+    for (const [name, call] of calls) {
+      const error = await (async () => call())().then(() => undefined, (e: unknown) => e);
+      expect(error, name).toBeInstanceOf(BackendDisposedError);
+      expect((error as Error).message, name).toMatch(/createCudaBackend\(\)/);
+    }
+    // a live backend on the same device sees the disposed one's tensor as released
+    const { backend: live } = { backend: new CudaBackend(addon.native as never, STAND_IN_H100, { cacheDir: false, cudaInclude: '/fake/include' }) };
+    await expect(live.flexAttention(q, q, q)).rejects.toThrow(/^q was released/);
   });
 });

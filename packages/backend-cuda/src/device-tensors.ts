@@ -1,122 +1,147 @@
-// CUDA device tensors: tensors that live in one backend's device memory across calls — what a paged
-// KV cache's pages need (ir's KvStorage: allocateKv, writeKvRows, releaseKv). The backend's calls
-// read them in place (no upload); host tensors are still uploaded per call. The validator sees them
-// through `DeviceTensors` (ir validate.ts): size, released state and owning backend are checked
-// before any GPU work.
-import { checkKvRowWrite, numel, OptionError, ShapeError, type DeviceTensorInfo, type DeviceTensors, type DType, type Tensor } from '@flexattn/ir';
+// CUDA device tensors and what ir's shared validator needs to know of them (`DeviceTensors`,
+// ir/src/validate.ts): every device tensor comes from a backend (toGpu, or a result of a call on
+// device tensors) and is recorded here with its allocation — bytes, owning device, released — so a
+// tensor whose shape is larger than its allocation, one already released (or whose backend was
+// disposed) or one from another GPU gets a typed error before any launch, instead of a kernel
+// reading freed or foreign memory. One representation for every device tensor the backend hands
+// out: toGpu uploads, device-resident results and a paged KV cache's pages (kv-storage.ts).
+import { type DeviceTensorInfo, type DeviceTensors, type DType } from '@flexattn/ir';
+import { CallMemory } from './call-memory.js';
 import type { CudaNative, DevicePtr } from './native.js';
 
-/** A tensor in a CUDA backend's device memory (f16/bf16 as 16-bit elements, f32 as 32-bit). */
+/** A tensor in CUDA device memory, as this backend hands them out: pass it instead of a host tensor to skip the copies. */
 export interface CudaTensor {
   readonly ptr: DevicePtr;
   readonly shape: readonly number[];
   readonly dtype: DType;
 }
 
-export const elementBytes = (dtype: DType): number => (dtype === 'f32' ? 4 : 2);
+/** One device allocation behind one or more CudaTensors. */
+interface Allocation {
+  readonly ptr: DevicePtr;
+  readonly bytes: number;
+  readonly device: object;
+  released: boolean;
+}
 
-/** Whether `t` is a device tensor (of some CUDA backend) rather than a host tensor with `data`. */
-export function isCudaTensor(t: object): t is CudaTensor {
-  return typeof (t as Partial<CudaTensor>).ptr === 'bigint';
+/** The allocation of every CudaTensor a backend made. */
+const allocations = new WeakMap<object, Allocation>();
+/**
+ * Live allocations by base pointer, per device: a `{ ptr, shape, dtype }` object built by hand over
+ * a live allocation (a reshaped view) is checked against that allocation's size. (A hand-built
+ * object over an address that was freed and handed out again cannot be told apart; tensors a
+ * backend made always can.)
+ */
+const liveAllocations = new WeakMap<object, Map<DevicePtr, Allocation>>();
+function liveOn(device: object): Map<DevicePtr, Allocation> {
+  let m = liveAllocations.get(device);
+  if (!m) liveAllocations.set(device, (m = new Map()));
+  return m;
+}
+
+/** A CudaTensor or not: host tensors have `data`, device ones a `ptr`. */
+export const isCudaTensor = (t: object): t is CudaTensor => 'ptr' in t && !('data' in t);
+
+/**
+ * The identity of a device: one object per (addon, ordinal), so two backends on the same GPU (one
+ * primary context) share tensors and backends on different GPUs do not.
+ */
+const devices = new WeakMap<object, Map<number, object>>();
+export function deviceToken(native: object, ordinal: number): object {
+  let m = devices.get(native);
+  if (!m) devices.set(native, (m = new Map()));
+  let token = m.get(ordinal);
+  if (!token) m.set(ordinal, (token = Object.freeze({ ordinal })));
+  return token;
+}
+
+const ELEMENT_BYTES: Record<DType, number> = { f32: 4, f16: 2, bf16: 2 };
+/** Bytes per element on the device (f16/bf16 as 16-bit bit patterns). */
+export const elementBytes = (dtype: DType): number => ELEMENT_BYTES[dtype];
+
+/** The `tensors` policy the CUDA backend passes to resolveAttention (ir's `AttentionSupport.tensors`). */
+export function cudaTensors(device: object): DeviceTensors {
+  return {
+    backend: 'cuda',
+    device,
+    isDeviceTensor: (t) => isCudaTensor(t),
+    describe: (t) => describeCudaTensor(t as CudaTensor, device),
+    elementBytes,
+  };
+}
+
+function describeCudaTensor(t: CudaTensor, device: object): DeviceTensorInfo {
+  const a = allocations.get(t) ?? (typeof t.ptr === 'bigint' ? liveOn(device).get(t.ptr) : undefined);
+  // an address with no live allocation of this device behind it reads as released: there is no
+  // memory there to use (the validator's message names the argument and says to upload again)
+  return a ? { byteLength: a.bytes, released: a.released, device: a.device } : { byteLength: 0, released: true, device };
 }
 
 /**
- * The device tensors one backend created: their storage, release and the validator's view. Every
- * allocation is tracked, so the backend's dispose frees what its users did not release.
+ * The device memory a backend holds across calls: toGpu uploads and device-resident results, until
+ * `release` or `dispose`. `stats` is what `cacheStats().buffers` reports.
  */
-export class CudaTensorStore implements DeviceTensors {
-  readonly backend = 'cuda';
-  /** This store itself identifies the device (one per backend, hence per CUDA context). */
-  readonly device: unknown = this;
-  private readonly owned = new Map<CudaTensor, { bytes: number; released: boolean }>();
+export class HeldMemory {
+  private readonly held = new Set<Allocation>();
 
-  constructor(private readonly native: Pick<CudaNative, 'alloc' | 'free' | 'memsetD8' | 'copyHtoD' | 'copyDtoD'>) {}
+  constructor(
+    private readonly native: CudaNative,
+    readonly device: object,
+  ) {}
 
-  isDeviceTensor(t: object): boolean {
-    return isCudaTensor(t);
-  }
-
-  describe(t: object): DeviceTensorInfo {
-    const info = this.owned.get(t as CudaTensor);
-    // another backend's tensor: a foreign device (the validator names the fix)
-    return info ? { byteLength: info.bytes, released: info.released, device: this } : { byteLength: 0, released: false, device: undefined };
-  }
-
-  elementBytes(dtype: DType): number {
-    return elementBytes(dtype);
-  }
-
-  /** A zero-filled device tensor [1, heads, rows, D] (KvStorage.allocateKv). */
-  allocateKv(shape: readonly number[], dtype: DType): CudaTensor {
-    if (dtype !== 'f32' && dtype !== 'f16' && dtype !== 'bf16') throw new OptionError(`allocateKv: unknown dtype '${String(dtype)}'; use 'f32', 'f16' or 'bf16'`);
-    if (shape.length !== 4 || shape[0] !== 1 || shape.some((d) => !Number.isInteger(d) || d < 1)) {
-      throw new ShapeError(`allocateKv: the shape must be [1, heads, rows, D] of positive integers, got [${shape.join(', ')}]`);
-    }
-    const bytes = numel(shape) * elementBytes(dtype);
-    const ptr = this.native.alloc(bytes);
-    this.native.memsetD8(ptr, 0, bytes);
+  /** Records `ptr` (of `bytes`, already allocated on this device) as held, and a tensor over it. */
+  adopt(ptr: DevicePtr, bytes: number, shape: readonly number[], dtype: DType): CudaTensor {
+    const a: Allocation = { ptr, bytes, device: this.device, released: false };
+    this.held.add(a);
+    liveOn(this.device).set(ptr, a);
     const t: CudaTensor = Object.freeze({ ptr, shape: Object.freeze([...shape]), dtype });
-    this.owned.set(t, { bytes, released: false });
+    allocations.set(t, a);
     return t;
   }
 
   /**
-   * dst[0, h, rows[i], :] = src[0, h, i, :] (KvStorage.writeKvRows): everything is checked before
-   * the first copy, then one copy per run of consecutive destination rows per head — host→device
-   * for a host source, device→device for one of this backend's tensors. The addon's copies are
-   * synchronous with the default stream, so every later call sees the rows.
+   * A new held tensor over the allocation `make` fills in a scope of its own (an upload, zeros): if
+   * filling it fails, the allocation is freed with that scope and nothing is held.
    */
-  writeKvRows(dst: CudaTensor, rows: Int32Array, src: CudaTensor | Tensor): void {
-    checkKvRowWrite(dst, rows, src);
-    this.checkOwned('the destination', dst);
-    if (isCudaTensor(src)) this.checkOwned('the source', src);
-    else if (src.data.length !== numel(src.shape)) {
-      throw new ShapeError(`writeKvRows: the source has ${src.data.length} elements but shape [${src.shape.join(', ')}] needs ${numel(src.shape)}`);
+  hold(shape: readonly number[], dtype: DType, make: (mem: CallMemory) => DevicePtr): CudaTensor {
+    const mem = new CallMemory(this.native);
+    try {
+      const ptr = make(mem);
+      return this.adopt(ptr, mem.handOver(ptr), shape, dtype);
+    } finally {
+      mem.free();
     }
-    const [, heads, dstRows, D] = dst.shape as [number, number, number, number];
-    const es = elementBytes(dst.dtype);
-    const n = rows.length;
-    for (const [i0, i1] of consecutiveRuns(rows)) {
-      for (let h = 0; h < heads; h++) {
-        const dstByte = ((h * dstRows + rows[i0]!) * D) * es;
-        const from = (h * n + i0) * D;
-        const count = (i1 - i0) * D;
-        if (isCudaTensor(src)) this.native.copyDtoD(dst.ptr + BigInt(dstByte), src.ptr + BigInt(from * es), count * es);
-        else this.native.copyHtoD(dst.ptr + BigInt(dstByte), src.data.subarray(from, from + count));
+  }
+
+  /** Frees a tensor this backend holds; a released one, or another backend's, is left alone. */
+  release(t: CudaTensor): void {
+    const a = allocations.get(t);
+    if (!a || !this.held.has(a)) return;
+    this.held.delete(a);
+    a.released = true;
+    liveOn(this.device).delete(a.ptr);
+    this.native.free(a.ptr);
+  }
+
+  /** Frees everything held (dispose): every tensor handed out reads as released from then on. */
+  releaseAll(): void {
+    const errors: unknown[] = [];
+    for (const a of this.held) {
+      a.released = true;
+      liveOn(this.device).delete(a.ptr);
+      try {
+        this.native.free(a.ptr);
+      } catch (e) {
+        errors.push(e);
       }
     }
+    this.held.clear();
+    if (errors.length) throw errors[0];
   }
 
-  /** Frees a tensor from allocateKv; later use is a typed error (the validator sees it released). */
-  release(t: CudaTensor): void {
-    const info = this.owned.get(t);
-    if (!info || info.released) return;
-    info.released = true;
-    this.native.free(t.ptr);
+  stats(): { count: number; bytes: number } {
+    let bytes = 0;
+    for (const a of this.held) bytes += a.bytes;
+    return { count: this.held.size, bytes };
   }
-
-  /** Frees every tensor still held (the backend's dispose). */
-  releaseAll(): void {
-    // the entries stay (released): a later use is reported as released, not as a foreign tensor
-    for (const t of this.owned.keys()) this.release(t);
-  }
-
-  private checkOwned(what: string, t: CudaTensor): void {
-    const info = this.owned.get(t);
-    if (!info) throw new OptionError(`writeKvRows: ${what} is not a tensor of this CUDA backend; allocate it with this backend's allocateKv`);
-    if (info.released) throw new OptionError(`writeKvRows: ${what} was released (or its backend disposed)`);
-  }
-}
-
-/** [start, end) index ranges of `rows` whose values go up by one: each is one contiguous copy. */
-export function consecutiveRuns(rows: Int32Array): [number, number][] {
-  const runs: [number, number][] = [];
-  let start = 0;
-  for (let i = 1; i <= rows.length; i++) {
-    if (i === rows.length || rows[i] !== rows[i - 1]! + 1) {
-      if (i > start) runs.push([start, i]);
-      start = i;
-    }
-  }
-  return runs;
 }

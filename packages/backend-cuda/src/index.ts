@@ -3,9 +3,9 @@
  * C++ hooks, compiled with NVRTC together with the kernel templates in kernels/*.cuh, and launched
  * through a small native addon.
  */
-export { createCudaBackend, CudaBackend, MAX_HEAD_DIM, type CudaBackendOptions } from './backend.js';
+export { createCudaBackend, CudaBackend, MAX_HEAD_DIM, type CudaBackendOptions, type CudaCacheStats } from './backend.js';
+export { COMPILE_OPTIONS, DEFAULT_MODULE_CACHE_SIZE, type ModuleCacheStats } from './kernel-modules.js';
 export { isCudaTensor, type CudaTensor } from './device-tensors.js';
-export { COMPILE_OPTIONS } from './kernel-modules.js';
 export { findCudaInclude, cudaIncludeCandidates } from './cuda-include.js';
 export { kernelSource, kernelDir, templateVersion } from './kernel-sources.js';
 export { renderPrelude, renderMods, renderParamsStruct, modMacros, CUDA_DIALECT, CUDA_OP_TABLE, PRELUDE_HELPERS, type RenderedPrelude, type RenderedMods } from './renderer.js';

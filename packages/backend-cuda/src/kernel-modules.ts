@@ -1,7 +1,13 @@
 // Compiled kernels loaded into the CUDA context: a module per distinct source (the rendered prelude
 // + the templates of one kernel kind), compiled through the compile cache (memory, then disk, then
 // NVRTC), loaded once, its entry points looked up and given the shared memory they ask for.
+//
+// Loaded modules are bounded (issue 19: the map grew by a module per distinct mod for ever): at
+// most `capacity`, the least recently used unloaded first. A call pins the modules it loads until
+// it ends (`forCall`), so a module evicted by a concurrent call is unloaded only once no call that
+// may still launch it is running.
 import { createHash } from 'node:crypto';
+import { OptionError } from '@flexattn/ir';
 import { CompileCache, nvrtcCompiler } from './compile-cache.js';
 import { findCudaInclude } from './cuda-include.js';
 import { ENTRY_POINTS, kernelSource, templateVersion, type KernelKind } from './kernel-sources.js';
@@ -18,22 +24,69 @@ export const COMPILE_OPTIONS = ['-std=c++17', '--prec-div=false', '-default-devi
 /** Above this, a kernel's dynamic shared memory must be allowed explicitly (the default cap). */
 const DEFAULT_SHARED_MEMORY_LIMIT = 48 * 1024;
 
+/**
+ * Default `moduleCacheSize`: a distinct mod needs up to three modules (forward, backward, decode),
+ * so about twenty mods stay loaded; the compile cache behind it keeps 256 images in memory and the
+ * rest on disk, so reloading an evicted module costs a cuModuleLoadData, not a compile.
+ */
+export const DEFAULT_MODULE_CACHE_SIZE = 64;
+
 export interface LoadedModule {
   module: CuModule;
   fns: Record<string, CuFunction>;
 }
 
-export class KernelModules {
+/** What the module cache holds and has done (`backend.cacheStats().modules`); the fields of WebGPU's PipelineCacheStats. */
+export interface ModuleCacheStats {
+  /** modules loaded or being loaded, now */
+  size: number;
+  /** the most it keeps (`moduleCacheSize`) */
+  capacity: number;
+  hits: number;
+  /** loads (each a compile-cache lookup and a cuModuleLoadData) */
+  misses: number;
+  /** least recently used modules dropped to stay within capacity */
+  evictions: number;
+}
+
+/** How a call's modules are loaded: the same `load`, pinned until the call's scope ends. */
+export interface ModuleLoader {
+  load(prelude: string, kind: KernelKind, smem: Record<string, number>): Promise<LoadedModule>;
+}
+
+/** A call's lifetime, as far as pinning goes: CallMemory runs `onFree` callbacks when the call ends. */
+export interface CallScope {
+  onFree(fn: () => void): void;
+}
+
+interface Entry {
+  loaded: Promise<LoadedModule>;
+  /** calls that loaded it and have not ended */
+  users: number;
+  /** dropped from the cache: unload once `users` is 0 */
+  evicted: boolean;
+  unloaded: boolean;
+}
+
+export class KernelModules implements ModuleLoader {
   private readonly cache: CompileCache;
-  private readonly modules = new Map<string, Promise<LoadedModule>>();
+  /** Map order is the LRU order: a hit moves its key to the end. */
+  private readonly entries = new Map<string, Entry>();
+  private hits = 0;
+  private misses = 0;
+  private evictions = 0;
+  readonly capacity: number;
   /** The CUDA include folder passed to NVRTC (found lazily, at the first compile). */
   private include: string | undefined;
 
   constructor(
     private readonly native: CudaNative,
     private readonly arch: string,
-    options: { cacheDir?: string | false; cudaInclude?: string },
+    options: { cacheDir?: string | false; cudaInclude?: string; capacity?: number },
   ) {
+    const capacity = options.capacity ?? DEFAULT_MODULE_CACHE_SIZE;
+    if (!Number.isInteger(capacity) || capacity < 1) throw new OptionError(`moduleCacheSize must be a positive integer, got ${String(capacity)}`);
+    this.capacity = capacity;
     this.include = options.cudaInclude;
     this.cache = new CompileCache({ compile: nvrtcCompiler(native), cacheDir: options.cacheDir });
   }
@@ -43,39 +96,94 @@ export class KernelModules {
     return this.include;
   }
 
-  /** The module of `kind` for this prelude; `smem`: dynamic shared memory per entry point, in bytes. */
+  /** The module of `kind` for this prelude, unpinned; `smem`: dynamic shared memory per entry point, in bytes. */
   load(prelude: string, kind: KernelKind, smem: Record<string, number>): Promise<LoadedModule> {
-    const source = kernelSource(prelude, kind);
-    const key = createHash('sha256').update(source).digest('hex');
-    let m = this.modules.get(key);
-    if (!m) {
-      m = (async () => {
-        const image = await this.cache.get(source, {
-          arch: this.arch,
-          templateVersion: templateVersion(),
-          options: [...COMPILE_OPTIONS, `--include-path=${this.includeDir}`],
-          name: `flexattn_${kind}.cu`,
-          key: { kind },
-        });
-        const module = this.native.moduleLoad(image);
-        const fns: Record<string, CuFunction> = {};
-        for (const name of ENTRY_POINTS[kind]) {
-          const fn = this.native.moduleGetFunction(module, name);
-          const bytes = smem[name] ?? 0;
-          if (bytes > DEFAULT_SHARED_MEMORY_LIMIT) this.native.funcSetAttribute(fn, CU.FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes);
-          fns[name] = fn;
-        }
-        return { module, fns };
-      })();
-      m.catch(() => this.modules.delete(key));
-      this.modules.set(key, m);
-    }
-    return m;
+    return this.entry(prelude, kind, smem).loaded;
   }
 
-  /** Unloads every module (those still compiling once they finish). */
+  /** A loader whose modules stay loaded until `scope` ends (a call's CallMemory). */
+  forCall(scope: CallScope): ModuleLoader {
+    return {
+      load: (prelude, kind, smem) => {
+        const e = this.entry(prelude, kind, smem);
+        e.users++;
+        scope.onFree(() => {
+          e.users--;
+          this.unloadIfUnused(e);
+        });
+        return e.loaded;
+      },
+    };
+  }
+
+  stats(): ModuleCacheStats {
+    return { size: this.entries.size, capacity: this.capacity, hits: this.hits, misses: this.misses, evictions: this.evictions };
+  }
+
+  /** Unloads every module (those still loading once they finish, those pinned once their calls end). */
   unloadAll(): void {
-    for (const m of this.modules.values()) m.then((x) => this.native.moduleUnload(x.module), () => {});
-    this.modules.clear();
+    for (const e of this.entries.values()) {
+      e.evicted = true;
+      this.unloadIfUnused(e);
+    }
+    this.entries.clear();
+  }
+
+  private entry(prelude: string, kind: KernelKind, smem: Record<string, number>): Entry {
+    const source = kernelSource(prelude, kind);
+    const key = createHash('sha256').update(source).digest('hex');
+    const hit = this.entries.get(key);
+    if (hit) {
+      this.hits++;
+      this.entries.delete(key);
+      this.entries.set(key, hit);
+      return hit;
+    }
+    this.misses++;
+    const e: Entry = { loaded: this.loadModule(source, kind, smem), users: 0, evicted: false, unloaded: false };
+    // a failed load is forgotten (a later call retries), unless the key was loaded again since
+    e.loaded.catch(() => {
+      if (this.entries.get(key) === e) this.entries.delete(key);
+    });
+    this.entries.set(key, e);
+    for (const [oldest, old] of this.entries) {
+      if (this.entries.size <= this.capacity) break;
+      this.entries.delete(oldest);
+      this.evictions++;
+      old.evicted = true;
+      this.unloadIfUnused(old);
+    }
+    return e;
+  }
+
+  private unloadIfUnused(e: Entry): void {
+    if (!e.evicted || e.users > 0 || e.unloaded) return;
+    e.unloaded = true;
+    e.loaded.then((m) => this.native.moduleUnload(m.module), () => {});
+  }
+
+  private async loadModule(source: string, kind: KernelKind, smem: Record<string, number>): Promise<LoadedModule> {
+    const image = await this.cache.get(source, {
+      arch: this.arch,
+      templateVersion: templateVersion(),
+      options: [...COMPILE_OPTIONS, `--include-path=${this.includeDir}`],
+      name: `flexattn_${kind}.cu`,
+      key: { kind },
+    });
+    const module = this.native.moduleLoad(image);
+    try {
+      const fns: Record<string, CuFunction> = {};
+      for (const name of ENTRY_POINTS[kind]) {
+        const fn = this.native.moduleGetFunction(module, name);
+        const bytes = smem[name] ?? 0;
+        if (bytes > DEFAULT_SHARED_MEMORY_LIMIT) this.native.funcSetAttribute(fn, CU.FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes);
+        fns[name] = fn;
+      }
+      return { module, fns };
+    } catch (e) {
+      // a module whose entry points cannot be set up is unloaded, not leaked
+      this.native.moduleUnload(module);
+      throw e;
+    }
   }
 }

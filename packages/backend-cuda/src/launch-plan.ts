@@ -6,7 +6,7 @@
 import { blockClasses, ceilDiv, tileTables, type AttentionProblem, type TracedMod } from '@flexattn/ir';
 import type { CallMemory } from './call-memory.js';
 import { bwdConfig, configDefines, decodeConfig, fwdConfig, lightMods, useDecode, type BwdConfig, type DecodeConfig, type FwdConfig } from './config.js';
-import type { KernelModules } from './kernel-modules.js';
+import type { ModuleLoader } from './kernel-modules.js';
 import type { ModArguments } from './mod-arguments.js';
 import type { CudaNative, DevicePtr } from './native.js';
 import { packBwdArgs, packDecodeArgs, packFwdArgs, type Dims } from './kernel-args.js';
@@ -62,7 +62,8 @@ export function selectKernels(p: AttentionProblem, target: TargetDevice): Kernel
 /** What a launch needs from the backend: the addon, the loaded modules, this call's memory and the device. */
 export interface LaunchContext {
   native: CudaNative;
-  modules: KernelModules;
+  /** a call's loader: its modules stay loaded until the call ends */
+  modules: ModuleLoader;
   mem: CallMemory;
   target: TargetDevice;
 }

@@ -5,35 +5,48 @@
  * Every buffer a call allocates belongs to that call's CallBuffers and is released however the call
  * ends, except device-resident results handed to the caller. Pipelines are cached by mod hash +
  * kernel shape class, least recently used first out (pipeline-cache.ts).
+ *
+ * Storage: f32 tensors are f32 on the device; f16 tensors stay f16 (half the bytes, loads widened to
+ * f32 in the kernels) where the device has `shader-f16`, and are widened to f32 on the host where it
+ * has not (with a one-time note); bf16 is always widened (WGSL has no bf16). lse, maxScores and dLse
+ * are f32. K/V of batch 1 may serve a query batch of any size (a paged KV cache), and the backend
+ * holds paged caches itself (ir's KvStorage: allocateKv, writeKvRows, releaseKv; kv-storage.ts).
  */
 import {
   BackendDisposedError,
   checkBackwardInputs,
   checkTensor,
   fromFloats,
+  numel,
   resolveAttention,
   tileTables,
   toFloat64,
   type AttentionProblem,
   type AttentionShape,
+  type AttentionSupport,
+  type BackendFeature,
   type CapturedTensor,
   type DeviceTensors,
+  type DType,
   type FlexAttentionBackend,
   type FlexAttentionBackwardOptions,
   type FlexAttentionGrads,
   type FlexAttentionOptions,
   type FlexAttentionResult,
+  type KvStorage,
   type MeasureResult,
   type MeasureSpec,
   type Tensor,
 } from '@flexattn/ir';
 import { acquireDevice, type DeviceOptions, type GpuContext } from './device.js';
 import type { TablesFn } from './attention-call.js';
-import { anyRank, isGpuTensor, webgpuTensors, type GpuTensor } from './device-tensors.js';
+import { anyRank, isGpuTensor, storageFor, webgpuTensors, type GpuTensor } from './device-tensors.js';
 import { Engine } from './engine.js';
 import { BufferUsage, withCallBuffers, type CallBuffers } from './gpu-memory.js';
 import type { Tuning } from './kernel-configs.js';
+import { WebGPUKvStorage } from './kv-storage.js';
 import type { CaptureState } from './program.js';
+import { storageBytes, type Storage } from './programs/common.js';
 import { PassTimer, timestampTotalMs } from './timing.js';
 import type { PipelineCacheStats } from './pipeline-cache.js';
 import { renderMods, type RenderedMods } from './renderer.js';
@@ -59,30 +72,45 @@ export interface WebGPUBackendOptions extends DeviceOptions {
 type AnyTensor = Tensor | GpuTensor;
 const isGpu = (t: AnyTensor): t is GpuTensor => isGpuTensor(t);
 
-function toF32(t: Tensor): Float32Array {
-  return t.dtype === 'f32' ? (t.data as Float32Array) : Float32Array.from(toFloat64(t));
-}
+/** The optional features of ir's options this backend implements (the conformance suite runs their cases). */
+const FEATURES: readonly BackendFeature[] = Object.freeze(['dLse', 'maxScores']);
+/** K/V of batch 1 serving every query batch: the kernels read them with a batch stride of 0. */
+const SUPPORT = { kvBatchBroadcast: true } as const;
 
-export class WebGPUBackend implements FlexAttentionBackend {
+const F16_FALLBACK_NOTE =
+  "flexattn webgpu: this device has no 'shader-f16', so f16 tensors are widened to f32 on the device " +
+  '(results are still f16; memory and bandwidth are those of f32)';
+
+export class WebGPUBackend implements FlexAttentionBackend, KvStorage<GpuTensor> {
   readonly name = 'webgpu';
+  readonly features = FEATURES;
   readonly engine: Engine;
   readonly deviceDescription: string;
+  /** f16 tensors stay f16 on the device (the device has `shader-f16`); else they are widened to f32 */
+  readonly f16Storage: boolean;
   /** measure() tries GPU timestamps (the device has timestamp-query and they were not turned off) */
   timestamps: boolean;
   /** largest share of the measured time that timestamp rounding may account for (see timestampTotalMs) */
   timestampQuantTolerance = 0.05;
+  private f16Noted = false;
 
-  /** How ir's validator sees this backend's device tensors (size, released, owner device). */
+  /** How ir's validator sees this backend's device tensors (size in storage bytes, released, owner device). */
   private readonly tensors: DeviceTensors;
+  /** What resolveAttention may accept: this backend's device tensors, K/V shared by the batch. */
+  private readonly support: AttentionSupport;
+  private readonly kv: WebGPUKvStorage;
   private disposed = false;
 
   constructor(readonly ctx: GpuContext, opts: WebGPUBackendOptions = {}) {
     this.engine = new Engine(ctx, opts.pipelineCacheSize);
-    this.tensors = webgpuTensors(ctx.device);
+    this.tensors = webgpuTensors(ctx.device, ctx.caps.f16);
+    this.support = { ...SUPPORT, tensors: this.tensors };
+    this.kv = new WebGPUKvStorage(this.engine, this.tensors, { storageOf: (d) => this.storageOf(d), deviceData: (t) => this.deviceData(t) });
     this.engine.configs.splitKv = opts.splitKv;
     this.engine.configs.useSubgroups = opts.subgroups ?? true;
     this.engine.configs.tuning = opts.tuning ?? {};
     this.timestamps = (opts.timestamps ?? true) && ctx.caps.timestampQuery;
+    this.f16Storage = ctx.caps.f16;
     const c = ctx.caps;
     this.deviceDescription = `WebGPU ${ctx.adapterName} (${[c.subgroups && `subgroups ${c.subgroupMinSize}+`, c.f16 && 'shader-f16', c.timestampQuery && 'timestamp-query'].filter(Boolean).join(', ')}; ${c.maxWorkgroupStorage / 1024} KiB workgroup memory)`;
   }
@@ -91,19 +119,35 @@ export class WebGPUBackend implements FlexAttentionBackend {
     return this.ctx.device;
   }
 
-  /** Uploads a host tensor as f32 (f16/bf16 are widened), for use in later calls. */
-  toGpu(t: Tensor): GpuTensor {
-    this.live();
-    const shape = checkTensor('toGpu', t, anyRank(t), 'host').shape;
-    return { buffer: this.engine.memory.upload(toF32(t)), shape: [...shape], dtype: 'f32' };
+  /** How tensors of `dtype` are stored on this device: f16 where it has shader-f16, else f32. */
+  storageOf(dtype: DType): Storage {
+    const storage = storageFor(dtype, this.f16Storage);
+    if (dtype === 'f16' && storage === 'f32' && !this.f16Noted) {
+      this.f16Noted = true;
+      console.warn(F16_FALLBACK_NOTE);
+    }
+    return storage;
   }
 
-  async toHost(t: GpuTensor, dtype: Tensor['dtype'] = 'f32'): Promise<Tensor> {
+  /** Uploads a host tensor for use in later calls (f16 as f16 where the device has shader-f16; bf16 widened). */
+  toGpu(t: Tensor): GpuTensor {
+    this.live();
+    const { shape, dtype } = checkTensor('toGpu', t, anyRank(t), 'host');
+    return { buffer: this.engine.memory.upload(this.deviceData(t)), shape: [...shape], dtype };
+  }
+
+  /** Reads a device tensor back, as its own dtype (or converted to `dtype`). */
+  async toHost(t: GpuTensor, dtype?: DType): Promise<Tensor> {
     this.live();
     checkTensor('toHost', t, anyRank(t), this.tensors);
-    const n = t.shape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(await this.engine.memory.read(t.buffer, n * 4));
-    return dtype === 'f32' ? { data, shape: [...t.shape], dtype } : fromFloats(data, t.shape, dtype);
+    const want = dtype ?? t.dtype;
+    const n = numel(t.shape);
+    const storage = this.storageOf(t.dtype);
+    const bytes = await this.engine.memory.read(t.buffer, n * storageBytes(storage));
+    const stored: Tensor =
+      storage === 'f16' ? { data: new Uint16Array(bytes), shape: [...t.shape], dtype: 'f16' } : { data: new Float32Array(bytes), shape: [...t.shape], dtype: 'f32' };
+    if (stored.dtype === want) return stored;
+    return fromFloats(stored.dtype === 'f32' ? (stored.data as Float32Array) : toFloat64(stored), t.shape, want);
   }
 
   /** Frees a device tensor this backend made (a result or a toGpu upload); others are left alone. */
@@ -111,9 +155,26 @@ export class WebGPUBackend implements FlexAttentionBackend {
     this.engine.memory.release(t.buffer);
   }
 
-  /** Pipelines cached (LRU, `pipelineCacheSize`) and device buffers held now (see the README). */
+  /** Pipelines cached (LRU, `pipelineCacheSize`) and device buffers held now, KV pages included (see the README). */
   cacheStats(): WebGPUCacheStats {
     return { pipelines: this.engine.pipelineStats(), buffers: this.engine.memory.stats() };
+  }
+
+  // ---------- KvStorage: paged KV caches (@flexattn/kv-cache) hold their pages here ----------
+  /** A zero-filled device tensor [1, heads, rows, D] in this backend's storage for `dtype`. */
+  allocateKv(shape: readonly number[], dtype: DType): GpuTensor {
+    this.live();
+    return this.kv.allocateKv(shape, dtype);
+  }
+
+  /** dst[0, h, rows[i], :] = src[0, h, i, :] on the device; checked first, resolves once queued (kv-storage.ts). */
+  async writeKvRows(dst: GpuTensor, rows: Int32Array, src: GpuTensor | Tensor): Promise<void> {
+    this.live();
+    await this.kv.writeKvRows(dst, rows, src);
+  }
+
+  releaseKv(t: GpuTensor): void {
+    this.release(t);
   }
 
   // ---------- plumbing ----------
@@ -121,8 +182,20 @@ export class WebGPUBackend implements FlexAttentionBackend {
     if (this.disposed) throw new BackendDisposedError('webgpu', 'createWebGPUBackend()');
   }
 
+  /** A host tensor's elements as the device stores them. */
+  private deviceData(t: Tensor): Float32Array | Uint16Array {
+    if (t.dtype === 'f32') return t.data as Float32Array;
+    if (this.storageOf(t.dtype) === 'f16') return t.data as Uint16Array;
+    return Float32Array.from(toFloat64(t));
+  }
+
   private input(t: AnyTensor, bufs: CallBuffers): GPUBuffer {
-    return isGpu(t) ? t.buffer : bufs.upload(toF32(t));
+    return isGpu(t) ? t.buffer : bufs.upload(this.deviceData(t));
+  }
+
+  /** A result tensor of the call `bufs` scopes: `numel(shape)` elements in `dtype`'s storage. */
+  private output(shape: number[], dtype: DType, bufs: CallBuffers): GpuTensor {
+    return { buffer: bufs.create(numel(shape) * storageBytes(this.storageOf(dtype))), shape, dtype };
   }
 
   private mods(p: AttentionProblem): RenderedMods {
@@ -143,28 +216,36 @@ export class WebGPUBackend implements FlexAttentionBackend {
     return { B: p.B, Hq: p.Hq, Hkv: p.Hkv, Lq: p.Lq, Lkv: p.Lkv, E: p.E, Ev: p.Ev };
   }
 
+  /** One K/V (batch 1) read by every query batch: a batch stride of 0 in the kernels, no copies. */
+  private kvShared(p: AttentionProblem): boolean {
+    return p.kvBatch === 1 && p.B > 1;
+  }
+
   // ---------- the interface ----------
   async flexAttention<T extends AnyTensor>(q: T, k: T, v: T, options: FlexAttentionOptions = {}): Promise<FlexAttentionResult<T>> {
     this.live();
-    const p = resolveAttention(q, k, v, options, { maxHeadDim: 256, pass: 'forward', backend: this, support: { tensors: this.tensors } });
+    const p = resolveAttention(q, k, v, options, { maxHeadDim: 256, pass: 'forward', backend: this, support: this.support });
     return withCallBuffers(this.engine.memory, async (bufs) => {
       const r = this.mods(p);
-      const out = bufs.create(p.B * p.Hq * p.Lq * p.Ev * 4);
-      const lse = bufs.create(p.B * p.Hq * p.Lq * 4);
+      const rows = [p.B, p.Hq, p.Lq];
+      const out = this.output([...rows, p.Ev], p.dtype, bufs);
+      const lse = this.output(rows, 'f32', bufs);
+      const maxScores = p.returnMaxScores ? this.output(rows, 'f32', bufs) : undefined;
       await this.engine.forward({
-        shape: this.shape(p), scale: p.scale,
-        q: this.input(q, bufs), k: this.input(k, bufs), v: this.input(v, bufs), out, lse,
+        shape: this.shape(p), scale: p.scale, storage: this.storageOf(p.dtype), kvShared: this.kvShared(p),
+        q: this.input(q, bufs), k: this.input(k, bufs), v: this.input(v, bufs), out: out.buffer, lse: lse.buffer, maxScores: maxScores?.buffer,
         hooks: r.hooks, captures: this.captureState(r, bufs), tables: this.tables(p), maskH: p.blockMask?.H,
       });
-      const outT: GpuTensor = { buffer: out, shape: [p.B, p.Hq, p.Lq, p.Ev], dtype: 'f32' };
-      const lseT: GpuTensor = { buffer: lse, shape: [p.B, p.Hq, p.Lq], dtype: 'f32' };
       // device-resident results are handed over; the rest (host results' buffers, an lse not asked for) is released
       if (isGpu(q)) {
-        bufs.handOver(out);
-        if (p.returnLse) bufs.handOver(lse);
-        return { out: outT as T, lse: p.returnLse ? (lseT as T) : undefined };
+        bufs.handOver(out.buffer);
+        if (p.returnLse) bufs.handOver(lse.buffer);
+        if (maxScores) bufs.handOver(maxScores.buffer);
+        return { out: out as T, lse: p.returnLse ? (lse as T) : undefined, ...(maxScores && { maxScores: maxScores as T }) };
       }
-      return { out: (await this.toHost(outT, p.dtype)) as T, lse: p.returnLse ? ((await this.toHost(lseT)) as T) : undefined };
+      const res: FlexAttentionResult<T> = { out: (await this.toHost(out)) as T, lse: p.returnLse ? ((await this.toHost(lse)) as T) : undefined };
+      if (maxScores) res.maxScores = (await this.toHost(maxScores)) as T;
+      return res;
     });
   }
 
@@ -172,8 +253,8 @@ export class WebGPUBackend implements FlexAttentionBackend {
     q: T, k: T, v: T, out: T, lse: T, dOut: T, options: FlexAttentionBackwardOptions<T> = {},
   ): Promise<FlexAttentionGrads<T>> {
     this.live();
-    const p = resolveAttention(q, k, v, options, { maxHeadDim: 256, pass: 'backward', backend: this, support: { tensors: this.tensors } });
-    checkBackwardInputs(p, out, lse, dOut);
+    const p = resolveAttention(q, k, v, options, { maxHeadDim: 256, pass: 'backward', backend: this, support: this.support });
+    checkBackwardInputs(p, out, lse, dOut, options.dLse);
     return withCallBuffers(this.engine.memory, async (bufs) => {
       const r = this.mods(p);
       const st = this.captureState(r, bufs);
@@ -182,14 +263,16 @@ export class WebGPUBackend implements FlexAttentionBackend {
       const gradOrder = r.tensors.filter((_, i) => r.hooks.captures[i]!.grad);
       const gradBuffers = gradOrder.map((t) => bufs.create(t.data.length * 4, BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST));
       st.gradBuffers = gradBuffers;
-      const dq = bufs.create(p.B * p.Hq * p.Lq * p.E * 4);
-      const dk = bufs.create(p.B * p.Hkv * p.Lkv * p.E * 4);
-      const dv = bufs.create(p.B * p.Hkv * p.Lkv * p.Ev * 4);
+      // with one K/V serving the whole batch (kvBatch 1), dk/dv are its gradients: summed over the batch
+      const dq = this.output([p.B, p.Hq, p.Lq, p.E], p.dtype, bufs);
+      const dk = this.output([p.kvBatch, p.Hkv, p.Lkv, p.E], p.dtype, bufs);
+      const dv = this.output([p.kvBatch, p.Hkv, p.Lkv, p.Ev], p.dtype, bufs);
       await this.engine.backward({
-        shape: this.shape(p), scale: p.scale,
+        shape: this.shape(p), scale: p.scale, storage: this.storageOf(p.dtype), kvShared: this.kvShared(p),
         q: this.input(q, bufs), k: this.input(k, bufs), v: this.input(v, bufs),
         out: this.input(out, bufs), lse: this.input(lse, bufs), dOut: this.input(dOut, bufs),
-        dq, dk, dv, hooks: r.hooks, captures: st, tables: this.tables(p),
+        dLse: options.dLse === undefined ? undefined : this.input(options.dLse, bufs),
+        dq: dq.buffer, dk: dk.buffer, dv: dv.buffer, hooks: r.hooks, captures: st, tables: this.tables(p),
       });
       const captureGrads = new Map<CapturedTensor, Float32Array>();
       for (let i = 0; i < gradOrder.length; i++) {
@@ -197,20 +280,11 @@ export class WebGPUBackend implements FlexAttentionBackend {
         captureGrads.set(t, new Float32Array(await this.engine.memory.read(gradBuffers[i]!, t.data.length * 4)));
       }
       for (const t of gradTensors) if (!captureGrads.has(t)) captureGrads.set(t, new Float32Array(t.data.length));
-      const g = (buffer: GPUBuffer, shape: number[]): GpuTensor => ({ buffer, shape, dtype: 'f32' });
-      const dqT = g(dq, [p.B, p.Hq, p.Lq, p.E]);
-      const dkT = g(dk, [p.B, p.Hkv, p.Lkv, p.E]);
-      const dvT = g(dv, [p.B, p.Hkv, p.Lkv, p.Ev]);
       if (isGpu(q)) {
-        [dq, dk, dv].forEach((b) => bufs.handOver(b));
-        return { dq: dqT as T, dk: dkT as T, dv: dvT as T, captureGrads };
+        [dq, dk, dv].forEach((t) => bufs.handOver(t.buffer));
+        return { dq: dq as T, dk: dk as T, dv: dv as T, captureGrads };
       }
-      return {
-        dq: (await this.toHost(dqT, p.dtype)) as T,
-        dk: (await this.toHost(dkT, p.dtype)) as T,
-        dv: (await this.toHost(dvT, p.dtype)) as T,
-        captureGrads,
-      };
+      return { dq: (await this.toHost(dq)) as T, dk: (await this.toHost(dk)) as T, dv: (await this.toHost(dv)) as T, captureGrads };
     });
   }
 

@@ -1,17 +1,21 @@
 // Bundled into the browser page: one forward pass through navigator.gpu, returned to the test.
-import { capture, traceMaskMod, traceScoreMod, blockMaskByEvaluation, type Tensor } from '@flexattn/ir';
+// f16 inputs arrive as their bit patterns; `f16Storage` says whether they stayed f16 on the device.
+import { capture, traceMaskMod, traceScoreMod, blockMaskByEvaluation, toFloat64, type Tensor } from '@flexattn/ir';
 import { createWebGPUBackend } from './index.js';
 
 declare global {
   interface Window {
-    runFlex(input: { q: number[]; k: number[]; v: number[]; shape: number[]; slopes: number[] }): Promise<{ out: number[]; lse: number[]; device: string } | { error: string }>;
+    runFlex(input: { q: number[]; k: number[]; v: number[]; shape: number[]; slopes: number[]; dtype?: 'f32' | 'f16' }): Promise<
+      { out: number[]; lse: number[]; device: string; f16Storage: boolean } | { error: string }
+    >;
   }
 }
 
-window.runFlex = async ({ q, k, v, shape, slopes }) => {
+window.runFlex = async ({ q, k, v, shape, slopes, dtype = 'f32' }) => {
   try {
     const [B, H, L, D] = shape as [number, number, number, number];
-    const t = (d: number[]): Tensor => ({ data: Float32Array.from(d), shape: [B, H, L, D], dtype: 'f32' });
+    const t = (d: number[]): Tensor =>
+      dtype === 'f16' ? { data: Uint16Array.from(d), shape: [B, H, L, D], dtype } : { data: Float32Array.from(d), shape: [B, H, L, D], dtype };
     const be = await createWebGPUBackend();
     const sl = capture(Float32Array.from(slopes), [H], { name: 'slopes' });
     const r = await be.flexAttention(t(q), t(k), t(v), {
@@ -19,7 +23,7 @@ window.runFlex = async ({ q, k, v, shape, slopes }) => {
       blockMask: blockMaskByEvaluation(traceMaskMod((_b, _h, qi, kv) => qi.ge(kv)), { qLen: L, kvLen: L, blockSize: 8 }),
       returnLse: true,
     });
-    const res = { out: Array.from(r.out.data), lse: Array.from(r.lse!.data), device: be.deviceDescription };
+    const res = { out: Array.from(toFloat64(r.out)), lse: Array.from(toFloat64(r.lse!)), device: be.deviceDescription, f16Storage: be.f16Storage };
     be.dispose();
     return res;
   } catch (e) {

@@ -1,9 +1,9 @@
 // Device tensors that cannot be used are typed errors before any GPU work (issue 19): a shape larger
 // than its buffer, a released tensor, one from another device, a buffer without STORAGE usage or
-// still mapped, a non-f32 device tensor; and any call after dispose() is a BackendDisposedError.
+// still mapped, a device tensor of an unknown dtype; and any call after dispose() is a BackendDisposedError.
 // Before, each of these resolved with garbage or zeros (plus a Dawn `validation:` line on stderr).
 import { describe, expect, it } from 'vitest';
-import { BackendDisposedError, FlexAttnError, OptionError, ShapeError, UnsupportedError } from '@flexattn/ir';
+import { BackendDisposedError, FlexAttnError, OptionError, ShapeError } from '@flexattn/ir';
 import { randomTensor } from '@flexattn/ir/testing';
 import { acquireDevice } from './device.js';
 import { createWebGPUBackend, type GpuTensor, type WebGPUBackend } from './index.js';
@@ -40,6 +40,21 @@ describe.skipIf(typeof ctx === 'string')('webgpu device tensors are validated be
     be.dispose();
   });
 
+  it('an f16 GpuTensor is sized in its storage bytes: 2 an element where f16 stays f16, else 4', async () => {
+    const be = await createWebGPUBackend({ device });
+    const f16 = (t: typeof host.q) => randomTensor(t.shape, 'f16', 4);
+    const [q, k, v] = [be.toGpu(f16(host.q)), be.toGpu(f16(host.k)), be.toGpu(f16(host.v))];
+    const es = be.f16Storage ? 2 : 4;
+    expect(k.buffer.size).toBe(2 * 7 * 8 * es);
+    const longK: GpuTensor = { ...k, shape: [1, 2, 9, 8] };
+    const longV: GpuTensor = { ...v, shape: [1, 2, 9, 8] };
+    const message = new RegExp(`^k has shape \\[1, 2, 9, 8\\] \\(${2 * 9 * 8 * es} bytes of f16\\) but its device storage holds ${2 * 7 * 8 * es} bytes`);
+    await expectRejected(be, () => be.flexAttention(q, longK, longV), ShapeError, message);
+    const r = await be.flexAttention(q, k, v);
+    expect(r.out.dtype).toBe('f16');
+    be.dispose();
+  });
+
   it('a released GpuTensor (or one of a disposed backend) is an OptionError', async () => {
     const be = await createWebGPUBackend({ device });
     const [q, k, v] = [be.toGpu(host.q), be.toGpu(host.k), be.toGpu(host.v)];
@@ -72,7 +87,7 @@ describe.skipIf(typeof ctx === 'string')('webgpu device tensors are validated be
     be.dispose();
   });
 
-  it("buffers the kernels cannot read are refused: no STORAGE usage, mapped, not a GPUBuffer, a dtype other than f32", async () => {
+  it("buffers the kernels cannot read are refused: no STORAGE usage, mapped, not a GPUBuffer; an unknown dtype", async () => {
     const be = await createWebGPUBackend({ device });
     const [q, k, v] = [be.toGpu(host.q), be.toGpu(host.k), be.toGpu(host.v)];
     const bytes = 2 * 7 * 8 * 4;
@@ -81,7 +96,7 @@ describe.skipIf(typeof ctx === 'string')('webgpu device tensors are validated be
     const mapped = be.device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE, mappedAtCreation: true });
     await expectRejected(be, () => be.flexAttention(q, { ...k, buffer: mapped }, v), OptionError, /is mapped; unmap it/);
     await expectRejected(be, () => be.flexAttention(q, { ...k, buffer: { size: bytes } as GPUBuffer }, v), ShapeError, /must be a GPUBuffer/);
-    await expectRejected(be, () => be.flexAttention(q, { ...k, dtype: 'f16' } as unknown as GpuTensor, { ...v, dtype: 'f16' } as unknown as GpuTensor), UnsupportedError, /device tensors hold f32/);
+    await expectRejected(be, () => be.flexAttention(q, { ...k, dtype: 'f64' } as unknown as GpuTensor, v), OptionError, /^k has dtype 'f64'/);
     // a buffer the caller made on this device, with the usage the kernels need, is taken as it is
     const own = be.device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
     be.device.queue.writeBuffer(own, 0, host.k.data as Float32Array<ArrayBuffer>);

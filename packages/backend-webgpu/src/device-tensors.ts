@@ -8,15 +8,23 @@
  * made in this realm, with its device, and every one it destroyed. A GPUBuffer the caller made
  * itself is taken on trust for its device and liveness (WebGPU exposes neither), but its size,
  * usage and map state are checked here too.
+ *
+ * Sizes are in storage bytes: f16 is 2 bytes where the backend keeps f16 as f16 (`shader-f16`),
+ * every other case 4 (widened to f32), so a tensor's buffer is checked against how it is stored.
  */
-import { OptionError, ShapeError, UnsupportedError, type DeviceTensorInfo, type DeviceTensors, type DType } from '@flexattn/ir';
+import { OptionError, ShapeError, type DeviceTensorInfo, type DeviceTensors, type DType } from '@flexattn/ir';
 import { BufferUsage, bufferRecord } from './gpu-memory.js';
+import { storageBytes, type Storage } from './programs/common.js';
 
-/** A device-resident f32 tensor: pass these instead of host tensors to skip the copies. */
+/**
+ * A device-resident tensor: pass these instead of host tensors to skip the copies. Its elements are
+ * stored as the backend's `storageOf(dtype)` says: f16 as f16 on `shader-f16` devices, everything
+ * else as f32 (bf16 widened).
+ */
 export interface GpuTensor {
   readonly buffer: GPUBuffer;
   readonly shape: readonly number[];
-  readonly dtype: 'f32';
+  readonly dtype: DType;
 }
 
 /** A GpuTensor or not: host tensors have `data`, device ones a `buffer`. */
@@ -28,16 +36,20 @@ export function anyRank(t: unknown): string {
   return Array.isArray(shape) && shape.length ? `[${shape.map((_, i) => `d${i}`).join(', ')}]` : '[d0]';
 }
 
-const ELEMENT_BYTES: Record<DType, number> = { f32: 4, f16: 2, bf16: 2 };
+/**
+ * How a backend whose f16 storage is `f16Storage` keeps `dtype` on the device. Pure (no note):
+ * validation asks it for every tensor; the backend's `storageOf` adds the one-time fallback note.
+ */
+export const storageFor = (dtype: DType, f16Storage: boolean): Storage => (dtype === 'f16' && f16Storage ? 'f16' : 'f32');
 
 /** The `tensors` policy WebGPU passes to resolveAttention (ir's `AttentionSupport.tensors`). */
-export function webgpuTensors(device: GPUDevice): DeviceTensors {
+export function webgpuTensors(device: GPUDevice, f16Storage: boolean): DeviceTensors {
   return {
     backend: 'webgpu',
     device,
     isDeviceTensor: (t) => isGpuTensor(t),
     describe: (t) => describeGpuTensor(t as GpuTensor, device),
-    elementBytes: (dtype) => ELEMENT_BYTES[dtype],
+    elementBytes: (dtype) => storageBytes(storageFor(dtype, f16Storage)),
   };
 }
 
@@ -45,10 +57,6 @@ function describeGpuTensor(t: GpuTensor, device: GPUDevice): DeviceTensorInfo {
   const buf = t.buffer as Partial<GPUBuffer> | null;
   if (typeof buf !== 'object' || buf === null || typeof buf.size !== 'number' || typeof buf.usage !== 'number') {
     throw new ShapeError(`a GpuTensor's buffer must be a GPUBuffer, got ${buf === null ? 'null' : typeof buf}; make device tensors with the backend's toGpu()`);
-  }
-  // kernels read every tensor as f32 storage today: another dtype would be read as garbage
-  if (t.dtype !== 'f32') {
-    throw new UnsupportedError(`this backend's device tensors hold f32 (got dtype '${String(t.dtype)}'); upload an f16/bf16 host tensor with toGpu(), which widens it`);
   }
   const record = bufferRecord(buf as GPUBuffer);
   const released = record.destroyed;

@@ -12,6 +12,7 @@ import { encodeForward } from './forward-pass.js';
 import { GpuMemory } from './gpu-memory.js';
 import { KernelConfigs } from './kernel-configs.js';
 import { KernelRunner } from './kernel-runner.js';
+import { submitRowWrite, type RowWrite } from './kv-rows-pass.js';
 import { PipelineCache, type PipelineCacheStats } from './pipeline-cache.js';
 import { encodeLanesDecode, encodeSplitTemplate } from './split-kv-pass.js';
 
@@ -26,7 +27,7 @@ export class Engine {
     this.memory = new GpuMemory(ctx.device, ctx.caps);
     this.configs = new KernelConfigs(ctx.caps);
     this.pipelines = new PipelineCache(ctx.device, pipelineCacheSize);
-    this.runner = new KernelRunner(this.memory, this.pipelines, ctx.caps.maxWorkgroupsPerDim);
+    this.runner = new KernelRunner(this.memory, this.pipelines, ctx.caps.maxWorkgroupsPerDim, ctx.caps.maxStorageBuffersPerStage);
   }
 
   /** Attention forward: a split-KV decoder for decoding shapes, else the fused forward kernel. */
@@ -60,6 +61,14 @@ export class Engine {
 
   pipelineStats(): PipelineCacheStats {
     return this.pipelines.stats();
+  }
+
+  /**
+   * Scatters rows into a device tensor (a paged KV cache's append); queued, not awaited. A failed
+   * encode (a binding limit) frees the per-call buffers it made, like an attention call's.
+   */
+  writeRows(w: RowWrite): Promise<void> {
+    return this.encoding(() => submitRowWrite(this.runner, w));
   }
 
   dispose(): void {

@@ -9,13 +9,14 @@ import { hasCaptureGroup } from './programs/hooks.js';
 
 export async function encodeForward(runner: KernelRunner, cfg: ForwardConfig, call: ForwardCall, enc: GPUCommandEncoder): Promise<void> {
   const s = call.shape;
-  const built = await runner.build(forwardProgram(cfg, call.hooks));
+  const built = await runner.build(forwardProgram({ ...cfg, storage: call.storage, maxScores: !!call.maxScores }, call.hooks));
   const qTiles = Math.ceil(s.Lq / cfg.BR);
   const kvTiles = Math.ceil(s.Lkv / cfg.BC);
   const tables = runner.tables(call.tables?.(cfg.BR, cfg.BC), 'kv-major');
   const params = runner.uniform({ ...shapeParams(call), qTiles, kvTiles, ...tables.params });
   const pass = runner.beginPass(enc);
   const mods = hasCaptureGroup(call.hooks) ? [runner.captureBindGroup(built.layouts[1]!, call.hooks, call.captures)] : [];
-  runner.dispatch(pass, built, [[params, tables.buffer, call.q, call.k, call.v, call.out, call.lse], ...mods], [qTiles, s.Hq, s.B]);
+  const outputs = [call.out, call.lse, ...(call.maxScores ? [call.maxScores] : [])];
+  runner.dispatch(pass, built, [[params, tables.buffer, call.q, call.k, call.v, ...outputs], ...mods], [qTiles, s.Hq, s.B]);
   pass.end();
 }

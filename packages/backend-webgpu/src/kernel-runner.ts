@@ -28,10 +28,21 @@ export class KernelRunner {
   constructor(
     readonly memory: GpuMemory,
     private readonly pipelines: PipelineCache,
-    private readonly maxWorkgroupsPerDim: number,
+    readonly maxWorkgroupsPerDim: number,
+    private readonly maxStorageBuffers: number,
   ) {}
 
+  /** The program's pipeline; a kernel that binds more storage buffers than the device allows is refused first. */
   build(program: GpuProgram): Promise<BuiltProgram> {
+    const storage = program.groups.flat().filter((k) => k !== 'uniform').length;
+    if (storage > this.maxStorageBuffers) {
+      return Promise.reject(
+        new UnsupportedError(
+          `kernel ${program.key.split(':')[0]} needs ${storage} storage buffers but this device allows ${this.maxStorageBuffers} per shader stage; ` +
+            'use fewer captured tensors in the mods, or a device created with a higher maxStorageBuffersPerShaderStage (createWebGPUBackend() asks for the adapter\'s limit)',
+        ),
+      );
+    }
     return this.pipelines.get(program);
   }
 

@@ -15,7 +15,7 @@ import { hasCaptureGroup } from './programs/hooks.js';
 
 /** The lanes decoder: keys spread over lane groups, the split count from the tuning. */
 export async function encodeLanesDecode(runner: KernelRunner, configs: KernelConfigs, cfg: DecodeConfig, call: ForwardCall, enc: GPUCommandEncoder): Promise<void> {
-  const built = await runner.build(decodeProgram(cfg, call.hooks));
+  const built = await runner.build(decodeProgram({ ...cfg, storage: call.storage }, call.hooks));
   const kvTiles = Math.ceil(call.shape.Lkv / cfg.BC);
   const tables = call.tables?.(call.shape.Lq, cfg.BC);
   const maxTiles = tables ? Math.max(1, maxTilesPerRow(tables)) : kvTiles;
@@ -27,7 +27,7 @@ export async function encodeLanesDecode(runner: KernelRunner, configs: KernelCon
 export async function encodeSplitTemplate(runner: KernelRunner, configs: KernelConfigs, call: ForwardCall, enc: GPUCommandEncoder): Promise<void> {
   const s = call.shape;
   const cfg = configs.forwardConfig(s.E, s.Ev, 'split');
-  const built = await runner.build(forwardProgram(cfg, call.hooks));
+  const built = await runner.build(forwardProgram({ ...cfg, storage: call.storage }, call.hooks));
   const kvTiles = Math.ceil(s.Lkv / cfg.BC);
   const tables = call.tables?.(s.Lq, cfg.BC);
   const maxTiles = tables ? Math.max(1, maxTilesPerRow(tables)) : kvTiles;
@@ -59,10 +59,14 @@ interface SplitKvWork {
   tilesPerSplit: number;
 }
 
-/** The pass both decoders share: the split kernel over (split, kv head, batch), then the merge. */
+/**
+ * The pass both decoders share: the split kernel over (split, kv head, batch), then the merge (which
+ * also writes maxScores when asked: the max of the splits' row maxima). K/V pages of a paged cache
+ * are read where the tile tables point, in the same pass: nothing is gathered first.
+ */
 async function encodeSplitKv(runner: KernelRunner, call: ForwardCall, enc: GPUCommandEncoder, w: SplitKvWork): Promise<void> {
   const s = call.shape;
-  const merge = await runner.build(mergeProgram(s.Ev, w.rowSlots, w.width4));
+  const merge = await runner.build(mergeProgram(s.Ev, w.rowSlots, w.width4, { storage: call.storage, maxScores: !!call.maxScores }));
   const partial = runner.memory.scratch('split-KV partials', s.B * s.Hkv * w.splits * w.rowSlots * w.width4 * 16);
   const ml = runner.memory.scratch('split-KV m,l', s.B * s.Hkv * w.splits * w.rowSlots * 8);
   const tables = runner.tables(w.tables, 'kv-major');
@@ -72,6 +76,6 @@ async function encodeSplitKv(runner: KernelRunner, call: ForwardCall, enc: GPUCo
   const pass = runner.beginPass(enc);
   const mods = hasCaptureGroup(call.hooks) ? [runner.captureBindGroup(w.built.layouts[1]!, call.hooks, call.captures)] : [];
   runner.dispatch(pass, w.built, [[params, tables.buffer, call.q, call.k, call.v, partial, ml], ...mods], [w.splits, s.Hkv, s.B]);
-  runner.dispatch(pass, merge, [[params, partial, ml, call.out, call.lse]], [Math.ceil((s.B * s.Hq * s.Lq * Math.ceil(s.Ev / 4)) / 64)]);
+  runner.dispatch(pass, merge, [[params, partial, ml, call.out, call.lse, ...(call.maxScores ? [call.maxScores] : [])]], [Math.ceil((s.B * s.Hq * s.Lq * Math.ceil(s.Ev / 4)) / 64)]);
   pass.end();
 }

@@ -1,19 +1,31 @@
 /**
- * Paged attention equals dense attention, on the float64 reference: random page sizes and logical
- * block sizes, random append orders (chunks interleaved across sequences, some sent before the
- * previous one finished, pages scattered by another sequence reserving and freeing in between),
- * GQA, prefill (many query rows) and decode (one), masks and score mods that read b, h, q and kv.
- * The oracle is the reference on each sequence's own contiguous K/V with its mask built directly.
+ * Paged attention equals dense attention, on the float64 reference and on WebGPU (lavapipe in CI):
+ * random page sizes and logical block sizes, random append orders (chunks interleaved across
+ * sequences, some sent before the previous one finished, pages scattered by another sequence
+ * reserving and freeing in between), GQA, prefill (many query rows) and decode (one), masks and
+ * score mods that read b, h, q and kv. The oracle is the reference on each sequence's own
+ * contiguous K/V with its mask built directly.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { capture, fromFloats, inlineMod, traceMaskMod, traceScoreMod, type DType, type MaskMod, type ScoreMod, type Tensor } from '@flexattn/ir';
+import { BackendUnavailableError, capture, fromFloats, inlineMod, traceMaskMod, traceScoreMod, type DType, type FlexAttentionBackend, type MaskMod, type ScoreMod, type Tensor } from '@flexattn/ir';
 import { createReferenceBackend } from '@flexattn/ir/reference';
 import { assertClose, randomNormal } from '@flexattn/ir/testing';
 import { createBlockMask, validateBlockMask } from '@flexattn/blockmask';
+import { createWebGPUBackend } from '@flexattn/backend-webgpu';
 import { PagedKVCache } from './index';
 
 const reference = createReferenceBackend();
+
+/**
+ * Sizes a GPU backend keeps fixed across cases: the page pool, the document table and the batch
+ * are shapes of the mods' captured tensors, part of a kernel's key — fixed, every case reuses the
+ * kernels the first one compiled (lavapipe takes seconds per pipeline); the data stays random.
+ */
+interface FixedPool {
+  pages: number;
+  docsLength: number;
+}
 
 const MASKS = ['causal', 'sinksWindow', 'document', 'noop'] as const;
 const SCORES = ['none', 'alibi', 'softcap'] as const;
@@ -40,28 +52,35 @@ interface Case {
   seed: number;
 }
 
-const caseArb: fc.Arbitrary<Case> = fc
-  .record({
-    pageSize: fc.integer({ min: 1, max: 4 }),
-    blockShift: fc.constantFrom(-1 as const, 0 as const, 1 as const),
-    qBlock: fc.integer({ min: 1, max: 4 }),
-    lengths: fc.array(fc.integer({ min: 1, max: 18 }), { minLength: 1, maxLength: 3 }),
-    decode: fc.boolean(),
-    lqRaw: fc.nat(),
-    kvHeads: fc.integer({ min: 1, max: 2 }),
-    group: fc.integer({ min: 1, max: 2 }),
-    E: fc.integer({ min: 1, max: 4 }),
-    Ev: fc.integer({ min: 1, max: 3 }),
-    mask: fc.constantFrom(...MASKS),
-    score: fc.constantFrom(...SCORES),
-    dtype: fc.constantFrom<DType>('f32', 'f32', 'f16'),
-    chunks: fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 40, maxLength: 40 }),
-    order: fc.array(fc.nat(), { minLength: 60, maxLength: 60 }),
-    scatter: fc.boolean(),
-    extraPages: fc.nat(3),
-    seed: fc.nat(10_000),
-  })
-  .map((r) => ({ ...r, blockShift: r.blockShift === -1 && r.pageSize % 2 ? 0 : r.blockShift, Lq: r.decode ? 1 : 1 + (r.lqRaw % Math.min(...r.lengths)) }));
+/** The random fields of a case; `fixed` replaces some of them (a GPU run pins kernel-keying sizes). */
+const caseFields = {
+  pageSize: fc.integer({ min: 1, max: 4 }),
+  blockShift: fc.constantFrom(-1 as const, 0 as const, 1 as const),
+  qBlock: fc.integer({ min: 1, max: 4 }),
+  lengths: fc.array(fc.integer({ min: 1, max: 18 }), { minLength: 1, maxLength: 3 }),
+  decode: fc.boolean(),
+  lqRaw: fc.nat(),
+  kvHeads: fc.integer({ min: 1, max: 2 }),
+  group: fc.integer({ min: 1, max: 2 }),
+  E: fc.integer({ min: 1, max: 4 }),
+  Ev: fc.integer({ min: 1, max: 3 }),
+  mask: fc.constantFrom(...MASKS),
+  score: fc.constantFrom(...SCORES),
+  dtype: fc.constantFrom<DType>('f32', 'f32', 'f16'),
+  chunks: fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 40, maxLength: 40 }),
+  order: fc.array(fc.nat(), { minLength: 60, maxLength: 60 }),
+  scatter: fc.boolean(),
+  extraPages: fc.nat(3),
+  seed: fc.nat(10_000),
+};
+
+function casesWith(fixed: Partial<typeof caseFields> = {}): fc.Arbitrary<Case> {
+  return fc
+    .record({ ...caseFields, ...fixed })
+    .map((r) => ({ ...r, blockShift: r.blockShift === -1 && r.pageSize % 2 ? 0 : r.blockShift, Lq: r.decode ? 1 : 1 + (r.lqRaw % Math.min(...r.lengths)) }));
+}
+
+const caseArb = casesWith();
 
 /** The case's logical mod (reads b through per-sequence document ids) and score mod. */
 function mods(c: Case, Lmax: number): { mask: MaskMod; score?: ScoreMod } {
@@ -97,15 +116,18 @@ function batchOf(t: Tensor, b: number): Tensor {
   return { data: t.data.slice(b * per, (b + 1) * per), shape: [1, ...t.shape.slice(1)], dtype: t.dtype } as Tensor;
 }
 
-async function checkCase(c: Case): Promise<void> {
+/** Runs case `c` on `backend` (paged) against the reference (dense); a GPU run passes its fixed pool. */
+async function checkCase(c: Case, backend: FlexAttentionBackend = reference, pool?: FixedPool): Promise<void> {
   const nSeq = c.lengths.length;
   const Lmax = Math.max(...c.lengths);
   const Hq = c.kvHeads * c.group;
   const bk = c.blockShift === 1 ? 2 * c.pageSize : c.blockShift === -1 ? c.pageSize / 2 : c.pageSize;
   const pagesNeeded = c.lengths.reduce((s, l) => s + Math.ceil(l / c.pageSize), 0);
+  const pages = pagesNeeded + c.extraPages + (c.scatter ? 2 : 0);
+  if (pool && (pool.pages < pages || pool.docsLength < Lmax)) throw new Error(`the fixed pool (${pool.pages} pages, documents of ${pool.docsLength}) is too small for this case`);
   const spare = nSeq; // a slot used only to scatter pages
-  const cache = new PagedKVCache(reference, {
-    pages: pagesNeeded + c.extraPages + (c.scatter ? 2 : 0), pageSize: c.pageSize, maxBatch: nSeq + 1,
+  const cache = new PagedKVCache(backend, {
+    pages: pool?.pages ?? pages, pageSize: c.pageSize, maxBatch: nSeq + 1,
     kvHeads: c.kvHeads, headDim: c.E, valueDim: c.Ev, dtype: c.dtype,
   });
   const K = c.lengths.map((L, b) => randomNormal(c.kvHeads * L * c.E, c.seed + 10 * b));
@@ -132,7 +154,7 @@ async function checkCase(c: Case): Promise<void> {
   await Promise.all(inFlight);
   c.lengths.forEach((L, b) => expect(cache.length(b)).toBe(L));
 
-  const { mask, score } = mods(c, Lmax);
+  const { mask, score } = mods(c, pool?.docsLength ?? Lmax);
   const traced = traceMaskMod(mask);
   const master = createBlockMask(traced, { B: nSeq, qLen: Lmax, kvLen: Lmax, blockSize: [c.qBlock, bk] });
   const starts = c.lengths.map((L) => L - c.Lq);
@@ -142,13 +164,14 @@ async function checkCase(c: Case): Promise<void> {
   if (!validation.ok) throw new Error(`physical mask: ${validation.problems[0]!.message}`);
 
   const q = fromFloats(randomNormal(nSeq * Hq * c.Lq * c.E, c.seed + 999), [nSeq, Hq, c.Lq, c.E], c.dtype);
-  const paged = await reference.flexAttention(q, cache.k, cache.v, {
+  const paged = await backend.flexAttention(q, cache.k, cache.v, {
     // The kernel's q is the row within the slice: the score mod gets the absolute position from the slice.
     blockMask: physical, scoreMod: score ? cache.scoreMod(logical.shiftScoreMod(score)) : undefined, enableGqa: true, returnLse: true,
   });
 
   const tracedScore = score ? traceScoreMod(score) : undefined;
-  const tol = c.dtype === 'f32' ? { atol: 1e-5, rtol: 1e-5 } : { atol: 2e-3, rtol: 2e-3 };
+  // the reference pages in float64; a GPU accumulates in f32
+  const tol = backend !== reference ? { atol: 1e-4, rtol: 1e-4 } : c.dtype === 'f32' ? { atol: 1e-5, rtol: 1e-5 } : { atol: 2e-3, rtol: 2e-3 };
   /** The oracle: sequence `seq` alone, contiguous, the mods at absolute positions as query batch `b` sees them. */
   const dense = (qb: Tensor, seq: number, b: number) => {
     const L = c.lengths[seq]!;
@@ -172,7 +195,7 @@ async function checkCase(c: Case): Promise<void> {
   // B: 1 — one query batch, classified at b = 0 (the document mod reads b; a mask without B would be refused)
   const aloneLogical = createBlockMask(traced, { B: 1, qLen: Lmax, kvLen: Lmax, blockSize: [c.qBlock, bk] }).sliceRows(starts[seq]!, starts[seq]! + c.Lq);
   const qAlone = batchOf(q, seq);
-  const alone = await reference.flexAttention(qAlone, cache.k, cache.v, {
+  const alone = await backend.flexAttention(qAlone, cache.k, cache.v, {
     blockMask: cache.blockMask(aloneLogical, { sequences: [seq] }),
     scoreMod: score ? cache.scoreMod(aloneLogical.shiftScoreMod(score)) : undefined,
     enableGqa: true,
@@ -181,6 +204,7 @@ async function checkCase(c: Case): Promise<void> {
   const want = await dense(qAlone, seq, 0);
   assertClose(alone.out, want.out, tol, `out of sequence ${seq} alone`);
   assertClose(alone.lse!, want.lse!, tol, `lse of sequence ${seq} alone`);
+  cache.dispose();
 }
 
 describe('paged attention equals dense attention (reference)', () => {
@@ -215,4 +239,40 @@ describe('paged attention equals dense attention (reference)', () => {
       assertClose(batchOf(paged.out, b), dense.out, { atol: 1e-6, rtol: 1e-6 }, `sequence ${b}`);
     }
   });
+});
+
+/** WebGPU (lavapipe in CI), or why this machine has none (a missing adapter fails only where WebGPU is required). */
+async function loadWebGPU(splitKv?: boolean): Promise<FlexAttentionBackend | string> {
+  try {
+    return await createWebGPUBackend({ powerPreference: 'low-power', splitKv });
+  } catch (err) {
+    if (err instanceof BackendUnavailableError && process.env.FLEXATTN_REQUIRE_WEBGPU !== '1') return err.message.split('\n')[0]!;
+    throw err;
+  }
+}
+
+const webgpu = await loadWebGPU();
+const webgpuDecoder = typeof webgpu === 'string' ? webgpu : await loadWebGPU(true);
+
+describe.skipIf(typeof webgpu === 'string')(`paged attention equals dense attention (webgpu${typeof webgpu === 'string' ? `: ${webgpu}` : ''})`, () => {
+  // The sizes that key kernels are pinned — three sequences, GQA 4/2, E 4, Ev 3, one mask and one
+  // score mod that read b, h, q and kv, and the page size (the physical → logical wrappers divide by
+  // it: a constant in the kernel) — so each test compiles its few pipelines once (lavapipe takes
+  // seconds to tens of seconds per pipeline); logical block sizes, lengths, append orders, page
+  // placement, Lq and the data stay random. The reference tests above cover every page size.
+  const gpuCases = (pageSize: number, decode?: boolean) =>
+    casesWith({
+      pageSize: fc.constant(pageSize),
+      lengths: fc.array(fc.integer({ min: 1, max: 18 }), { minLength: 3, maxLength: 3 }),
+      kvHeads: fc.constant(2), group: fc.constant(2), E: fc.constant(4), Ev: fc.constant(3),
+      mask: fc.constantFrom<Case['mask']>('document'), score: fc.constantFrom<Case['score']>('alibi'), dtype: fc.constantFrom<DType>('f32'),
+      ...(decode && { decode: fc.constant(true) }),
+    });
+  const pool: FixedPool = { pages: 3 * 18 + 3 + 2, docsLength: 18 };
+  it('prefill and decode (page size 2) through the fused forward kernel', async () => {
+    await fc.assert(fc.asyncProperty(gpuCases(2), (c) => checkCase(c, webgpu as FlexAttentionBackend, pool)), { numRuns: 12, seed: 1617 });
+  }, 600_000);
+  it('decode (page size 3) through the split-KV decoder: pages read through the block tables', async () => {
+    await fc.assert(fc.asyncProperty(gpuCases(3, true), (c) => checkCase(c, webgpuDecoder as FlexAttentionBackend, pool)), { numRuns: 10, seed: 1618 });
+  }, 600_000);
 });

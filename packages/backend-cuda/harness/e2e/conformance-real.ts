@@ -34,9 +34,41 @@ const FEATURE_CASES: ConformanceCase[] = [
   { ...byName('noop'), name: 'maxScores: split-KV decoder, GQA 8/2 @ head dim 64', B: 2, Hq: 8, Hkv: 2, Lq: 1, Lkv: 700, E: 64, Ev: 64, requires: ['maxScores'] },
 ];
 
-// The special-value cases (ir docs/architecture.md §4) have not run on a GPU yet: issue 19's CUDA
-// phase runs them and removes these opt-outs.
-const OPT_OUTS = Object.fromEntries(SPECIAL_VALUE_CASES.map((c) => [c.name, 'issue 19: special values not yet checked on the CUDA backend']));
+// The special-value cases (docs/architecture.md §4) run on every body, forward and backward, at the
+// suite's head dim and at 64 and 128 (the Hopper bodies) and at a decode shape: a row with a NaN or
+// +∞ post is NaN (out, lse, its gradients), −∞ masks, a NaN is never a mask. Left out are the
+// products the tensor-core bodies form without a select per element, where a masked or −∞ key's
+// weight 0 meets a non-finite value (the reference skips such keys):
+const OPT_OUTS: Record<string, string> = {
+  // forward (bf16/f16): P·V of the rows that mask key 13 multiplies its v (NaN) by 0; backward: dS·K
+  // multiplies the masked key 6's k (NaN) by 0 into dq
+  'special: NaN in k and v at masked and visible keys (causal)': 'issue 19: tensor-core P·V and dS·K multiply a masked key\'s zero weight by its NaN values',
+  // backward: the NaN rows' P at the −∞ key is exp(−∞ − NaN) = NaN, not 0 (dk and dv of that key)
+  'special: NaN and ±Infinity constants in a score mod': 'issue 19: the tensor-core backward\'s P of a −∞ key in a NaN row is NaN, not 0',
+  // backward: dq of a row whose score at the infinite key is −∞ gets dS·k = 0·∞
+  'special: an infinite key (±∞ scores)': 'issue 19: the backward\'s dS·K multiplies a −∞ key\'s zero dS by its infinite k',
+};
+/** Run forward only (their backward is what is left). */
+const FORWARD_ONLY = new Set(['special: NaN and ±Infinity constants in a score mod', 'special: an infinite key (±∞ scores)']);
+const SPECIAL_AT_HEAD_DIMS: ConformanceCase[] = [
+  ...[64, 128].flatMap((d) => SPECIAL_VALUE_CASES.map((c) => ({ ...c, name: `${c.name} @ head dim ${d}`, E: d, Ev: d }))),
+  // the split-KV decoder (Lq ≤ 16, Lkv ≥ 512: config.ts useDecode) and its merge
+  ...['special: NaN in a query row', 'special: NaN and ±Infinity constants in a score mod', 'special: pow of negative scores'].map((n) => {
+    const c = SPECIAL_VALUE_CASES.find((x) => x.name === n)!;
+    return { ...c, name: `${n} @ decode`, Lq: 8, Lkv: 600, E: 64, Ev: 64 };
+  }),
+];
+// returnAux.maxScores where a row is NaN (its max is NaN too): the persistent Hopper body (which
+// tracks the true max only in its FLEX_MAX_SCORES variant) and the split-KV decoder's merge. (Not
+// the ±Infinity case: a +∞ row's max is +∞ in the reference, NaN on CUDA.)
+const SPECIAL_MAX_SCORES: ConformanceCase[] = (() => {
+  const n = 'special: NaN in a query row';
+  const aux: ConformanceCase = { ...SPECIAL_VALUE_CASES.find((x) => x.name === n)!, requires: ['maxScores'] };
+  return [
+    { ...aux, name: `maxScores: ${n} @ head dim 128`, E: 128, Ev: 128 },
+    { ...aux, name: `maxScores: ${n} @ decode`, Lq: 8, Lkv: 600, E: 64, Ev: 64 },
+  ];
+})();
 
 async function main() {
   const cuda = await createCudaBackend({
@@ -53,10 +85,21 @@ async function main() {
   const after = native.memGetInfo().free;
   console.log(`CONF memory: free before ${before}, after 1000 calls ${after}, growth ${before - after} bytes`);
   const dtypes = (process.env.CONF_DTYPES ?? 'bf16,f32,f16').split(',') as DType[];
-  const { failures: caseFailures, seconds } = await runConformance(cuda, { dtypes, extraCases: [...HEAD_DIM_CASES, ...FEATURE_CASES], optOut: OPT_OUTS });
+  const atDims = (c: ConformanceCase) => SPECIAL_AT_HEAD_DIMS.find((x) => x.name === c.name);
+  const leftOut = (c: ConformanceCase) => Object.keys(OPT_OUTS).some((n) => c.name === n || c.name.startsWith(`${n} @ `));
+  const full = await runConformance(cuda, {
+    dtypes, extraCases: [...HEAD_DIM_CASES, ...FEATURE_CASES, ...SPECIAL_AT_HEAD_DIMS], optOut: OPT_OUTS, filter: (c) => !(atDims(c) && leftOut(c)),
+  });
+  const forwardOnly = await runConformance(cuda, {
+    dtypes, backward: false, label: 'special (forward)',
+    extraCases: [...SPECIAL_AT_HEAD_DIMS, ...SPECIAL_MAX_SCORES],
+    filter: (c) => SPECIAL_MAX_SCORES.some((x) => x.name === c.name) || [...FORWARD_ONLY].some((n) => c.name === n || c.name.startsWith(`${n} @ `)),
+  });
   // K/V shared by the query batch and paged KV caches on this backend's device tensors
-  const failures = caseFailures + (await runSharedKvChecks(cuda, dtypes));
-  console.log(`CONF elapsed ${seconds}s`);
+  const failures = full.failures + forwardOnly.failures + (await runSharedKvChecks(cuda, dtypes));
+  console.log(`CONF elapsed ${full.seconds + forwardOnly.seconds}s`);
+  // the module LRU and the held device memory after the whole suite (issue 19: bounded, nothing held)
+  console.log(`CONF cache ${JSON.stringify(cuda.cacheStats())}`);
   cuda.dispose();
   console.log(`CONF ${failures} failures`);
   process.exit(failures ? 1 : 0);

@@ -103,9 +103,10 @@ describe.skipIf(!OUT)('trace the CUDA backend for replay on a GPU', () => {
     const traces: unknown[] = [];
     for (const c of CASES) {
       const ops: Op[] = [];
-      // the per-CTA Hopper forward: the persistent one's tensor maps hold device addresses inside
-      // opaque bytes that the replayer could not relocate (the conformance runner covers it)
-      const backend = new CudaBackend(recorder(ops), device, { cacheDir: false, hopperForward: 'per-cta' });
+      // the per-CTA Hopper forward and the classic backward: the FA3-class bodies' tensor maps hold
+      // device addresses inside opaque bytes that the replayer could not relocate (the conformance
+      // runner covers those bodies)
+      const backend = new CudaBackend(recorder(ops), device, { cacheDir: false, hopperForward: 'per-cta', hopperBackward: 'classic' });
       const q = randomTensor([c.B, c.Hq, c.Lq, c.E], c.dtype, 1);
       const k = randomTensor([c.B, c.Hkv, c.Lkv, c.E], c.dtype, 2);
       const v = randomTensor([c.B, c.Hkv, c.Lkv, c.Ev], c.dtype, 3);

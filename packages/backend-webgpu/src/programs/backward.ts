@@ -9,15 +9,22 @@
  *                (each visible (q, kv) is visited exactly once) through score_mod_capture_grads.
  * Per element: post = mod(score); p = exp(post − lse); dp = dO·v; dpost = p (dp − delta);
  * dscore = dpost · score_mod_grad(score); dq += dscore·k·scale; dk += dscore·q·scale; dv += p·dO.
+ * A gradient through lse (dLse) is a shift of delta: d lse / d post_j = p_j, so dpost_j =
+ * p_j (dp_j − (delta − dLse)) — the preprocess variant with dLse subtracts it, and the dq and dk/dv
+ * kernels are the same with or without it.
+ * K/V of batch 1 serving every query batch (a paged KV cache): the kernels read K/V with a batch
+ * stride of 0, and the dk/dv workgroup of a kv tile walks every query batch, so dk/dv hold the sum.
  */
 import { captureGroup, type BindingKind, type GpuProgram } from '../program.js';
-import { PARAMS_STRUCT, attentionInputs, tensorIn, tensorOut } from './common.js';
+import { PARAMS_STRUCT, attentionInputs, enableStorage, tensorIn, tensorOut, type Storage } from './common.js';
 import { WGSL_CONSTS, captureDecls, captureGradDecls, type WgslHooks } from './hooks.js';
 
 export interface BackwardConfig {
   /** rows per workgroup (= invocations) and tile edge of the tables */ T: number;
   E: number;
   Ev: number;
+  /** how Q, K, V, dO and the gradients are stored (default f32; f16 with shader-f16) */
+  storage?: Storage;
 }
 
 export function backwardDims(c: BackwardConfig) {
@@ -29,9 +36,19 @@ export function backwardSmem(c: BackwardConfig): number {
   return 16 * c.T * (D4 + V4) + 8 * c.T + 16;
 }
 
-/** delta = rowsum(dO · O): Params, O, dO, delta. */
-export function preprocessProgram(Ev: number): GpuProgram {
-  return { key: `pre:${Ev}`, code: () => preprocessKernel(Ev), groups: [['uniform', 'read', 'read', 'rw']] };
+/** What the preprocess reads beyond O and dO: their storage, and whether a dLse is given. */
+export interface PreprocessInputs {
+  storage?: Storage;
+  dLse?: boolean;
+}
+
+/** delta = rowsum(dO · O) (− dLse): Params, O, dO, delta (, dLse). */
+export function preprocessProgram(Ev: number, inputs: PreprocessInputs = {}): GpuProgram {
+  return {
+    key: `pre:${Ev}:${inputs.storage ?? 'f32'}${inputs.dLse ? ':dlse' : ''}`,
+    code: () => preprocessKernel(Ev, inputs),
+    groups: [['uniform', 'read', 'read', 'rw', ...(inputs.dLse ? (['read'] as const) : [])]],
+  };
 }
 
 /** The inputs every backward kernel binds: Params, tables, Q, K, V, dO, lse, delta. */
@@ -39,7 +56,7 @@ const BACKWARD_INPUTS: BindingKind[] = ['uniform', 'read', 'read', 'read', 'read
 
 /** dQ along the kv-major tables: the inputs, dQ; the mods' group. */
 export function dqProgram(c: BackwardConfig, hooks: WgslHooks): GpuProgram {
-  return { key: `dq:${c.T}:${c.E}:${c.Ev}:${hooks.key}`, code: () => dqKernel(c, hooks), groups: [[...BACKWARD_INPUTS, 'rw'], ...captureGroup(hooks)] };
+  return { key: `dq:${c.T}:${c.E}:${c.Ev}:${c.storage ?? 'f32'}:${hooks.key}`, code: () => dqKernel(c, hooks), groups: [[...BACKWARD_INPUTS, 'rw'], ...captureGroup(hooks)] };
 }
 
 /**
@@ -51,30 +68,31 @@ export function dkdvProgram(c: BackwardConfig, hooks: WgslHooks): GpuProgram {
   const mods = captureGroup(hooks);
   const groups: BindingKind[][] = [[...BACKWARD_INPUTS, 'rw', 'rw'], ...mods];
   if (gradients) groups.push(...(mods.length ? [] : [['read'] as BindingKind[]]), Array<BindingKind>(gradients).fill('rw'));
-  return { key: `dkdv:${c.T}:${c.E}:${c.Ev}:${hooks.key}`, code: () => dkdvKernel(c, hooks), groups };
+  return { key: `dkdv:${c.T}:${c.E}:${c.Ev}:${c.storage ?? 'f32'}:${hooks.key}`, code: () => dkdvKernel(c, hooks), groups };
 }
 
-export function preprocessKernel(Ev: number): string {
-  return /* wgsl */ `// flexattn backward preprocess: delta = rowsum(dO * O)
-${PARAMS_STRUCT}
+export function preprocessKernel(Ev: number, inputs: PreprocessInputs = {}): string {
+  const storage = inputs.storage ?? 'f32';
+  return /* wgsl */ `// flexattn backward preprocess: delta = rowsum(dO * O)${inputs.dLse ? ' - dLse' : ''}
+${enableStorage(storage)}${PARAMS_STRUCT}
 @group(0) @binding(0) var<uniform> P: Params;
-${tensorIn('O', 1, Ev)}
-${tensorIn('DO', 2, Ev)}
-@group(0) @binding(3) var<storage, read_write> DELTA: array<f32>;
+${tensorIn('O', 1, Ev, 0, storage)}
+${tensorIn('DO', 2, Ev, 0, storage)}
+@group(0) @binding(3) var<storage, read_write> DELTA: array<f32>;${inputs.dLse ? '\n@group(0) @binding(4) var<storage, read> DLSE: array<f32>;' : ''}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let row = gid.x;
   if (row >= P.B * P.Hq * P.Lq) { return; }
   var acc = 0.0;
   for (var d4 = 0u; d4 < ${Math.ceil(Ev / 4)}u; d4++) { acc += dot(ld_O(row, d4), ld_DO(row, d4)); }
-  DELTA[row] = acc;
+  DELTA[row] = acc${inputs.dLse ? ' - DLSE[row]' : ''};
 }
 `;
 }
 
-const common = (c: BackwardConfig, hooks: WgslHooks, withCapGrads: boolean, outs: string) => `${WGSL_CONSTS}
-${attentionInputs(c.E, c.Ev)}
-${tensorIn('DO', 5, c.Ev)}
+const common = (c: BackwardConfig, hooks: WgslHooks, withCapGrads: boolean, outs: string) => `${enableStorage(c.storage ?? 'f32')}${WGSL_CONSTS}
+${attentionInputs(c.E, c.Ev, c.storage)}
+${tensorIn('DO', 5, c.Ev, 0, c.storage)}
 @group(0) @binding(6) var<storage, read> LSE: array<u32>;     // f32 bits; -inf = empty row
 @group(0) @binding(7) var<storage, read> DELTA: array<f32>;
 ${outs}
@@ -93,7 +111,7 @@ export function dqKernel(c: BackwardConfig, hooks: WgslHooks): string {
   const { D4, V4 } = backwardDims(c);
   const T = c.T;
   return /* wgsl */ `// flexattn backward dq: T=${T} E=${c.E} Ev=${c.Ev}
-${common(c, hooks, false, tensorOut('DQ', 8, c.E))}
+${common(c, hooks, false, tensorOut('DQ', 8, c.E, 0, c.storage))}
 var<workgroup> sK: array<vec4<f32>, ${T * D4}>;
 var<workgroup> sV: array<vec4<f32>, ${T * V4}>;
 var<workgroup> sCount: u32;
@@ -107,7 +125,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let qi = qt * ${T}u + lid;
   let valid = qi < P.Lq;
   let row = (b * P.Hq + h) * P.Lq + min(qi, P.Lq - 1u);
-  let kbase = (b * P.Hkv + hk) * P.Lkv;
+  let kbase = b * P.kv_bstride + hk * P.Lkv;
   var q: array<vec4<f32>, ${D4}>;
   var dout: array<vec4<f32>, ${V4}>;
   var dq: array<vec4<f32>, ${D4}>;
@@ -169,7 +187,7 @@ export function dkdvKernel(c: BackwardConfig, hooks: WgslHooks): string {
   const { D4, V4 } = backwardDims(c);
   const T = c.T;
   return /* wgsl */ `// flexattn backward dk/dv: T=${T} E=${c.E} Ev=${c.Ev}
-${common(c, hooks, true, `${tensorOut('DK', 8, c.E)}\n${tensorOut('DV', 9, c.Ev)}`)}
+${common(c, hooks, true, `${tensorOut('DK', 8, c.E, 0, c.storage)}\n${tensorOut('DV', 9, c.Ev, 0, c.storage)}`)}
 var<workgroup> sQ: array<vec4<f32>, ${T * D4}>;
 var<workgroup> sDO: array<vec4<f32>, ${T * V4}>;
 var<workgroup> sL: array<vec2<f32>, ${T}>;     // (lse, delta); lse = −∞ marks an empty row
@@ -179,18 +197,23 @@ var<workgroup> sCount: u32;
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let kt = wg.x;
   let hk = wg.y;
-  let b = wg.z;
+  let kb = wg.z;   // K/V's batch
   let kj = kt * ${T}u + lid;
   let valid = kj < P.Lkv;
-  let krow = (b * P.Hkv + hk) * P.Lkv + min(kj, P.Lkv - 1u);
+  let krow = kb * P.kv_bstride + hk * P.Lkv + min(kj, P.Lkv - 1u);
+  // the (query batch, head of the GQA group) pairs that read this K/V: its own batch, or every
+  // batch when one K/V serves them all (batch stride 0)
+  let kv_shared = P.kv_bstride == 0u;
+  let pair_end = select(kb + 1u, P.B, kv_shared) * P.group;
   var k: array<vec4<f32>, ${D4}>;
   var v: array<vec4<f32>, ${V4}>;
   var dk: array<vec4<f32>, ${D4}>;
   var dv: array<vec4<f32>, ${V4}>;
   for (var d = 0u; d < ${D4}u; d++) { k[d] = ld_K(krow, d); dk[d] = vec4<f32>(0.0); }
   for (var d = 0u; d < ${V4}u; d++) { v[d] = ld_V(krow, d); dv[d] = vec4<f32>(0.0); }
-  for (var g = 0u; g < P.group; g++) {
-    let h = hk * P.group + g;
+  for (var pair = select(kb, 0u, kv_shared) * P.group; pair < pair_end; pair++) {
+    let b = pair / P.group;
+    let h = hk * P.group + pair % P.group;
     let qbase = (b * P.Hq + h) * P.Lq;
     let trow = table_row(b, h, kt);
     let counts = tile_counts(trow);

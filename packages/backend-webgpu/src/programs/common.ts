@@ -1,5 +1,17 @@
 /** WGSL pieces every kernel shares: the shape/table uniform, tensor loads, block-table walking. */
 
+/**
+ * How a tensor's elements are stored on the device: f32, or f16 where the device has `shader-f16`
+ * (an f16 tensor then stays f16 in memory; loads widen to f32 and the math accumulates in f32,
+ * stores round back). Workgroup memory and registers are always f32.
+ */
+export type Storage = 'f32' | 'f16';
+
+export const storageBytes = (s: Storage): number => (s === 'f16' ? 2 : 4);
+
+/** The `enable` a kernel needs for its storage type (WGSL's f16 is an extension). */
+export const enableStorage = (s: Storage): string => (s === 'f16' ? 'enable f16;\n' : '');
+
 /** Runtime shape parameters (a uniform; new shapes in the same class reuse the pipeline). */
 export const PARAMS_STRUCT = /* wgsl */ `
 struct Params {
@@ -8,15 +20,18 @@ struct Params {
   mB: u32, mH: u32, q_tiles: u32, kv_tiles: u32,
   off_num: u32, off_idx: u32, off_full_num: u32, off_full_idx: u32,
   splits: u32, tiles_per_split: u32, rows: u32,
+  kv_bstride: u32,   // K/V rows between batches: Hkv·Lkv, or 0 when one K/V serves every query batch
 }`;
 
-export const PARAMS_WORDS = 19;
+export const PARAMS_WORDS = 20;
 
 export interface ParamsValues {
   B: number; Hq: number; Hkv: number; Lq: number; Lkv: number; group: number; scale: number;
   hasMask: boolean; mB: number; mH: number; qTiles: number; kvTiles: number;
   offNum: number; offIdx: number; offFullNum: number; offFullIdx: number;
   splits?: number; tilesPerSplit?: number; rows?: number;
+  /** K/V rows between batches (default Hkv·Lkv; 0 = K/V of batch 1 shared by every query batch) */
+  kvBatchStride?: number;
 }
 
 export function packParams(p: ParamsValues): ArrayBuffer {
@@ -27,38 +42,47 @@ export function packParams(p: ParamsValues): ArrayBuffer {
   f[6] = p.scale;
   u[7] = p.hasMask ? 1 : 0;
   u.set([p.mB, p.mH, p.qTiles, p.kvTiles, p.offNum, p.offIdx, p.offFullNum, p.offFullIdx], 8);
-  u.set([p.splits ?? 1, p.tilesPerSplit ?? 0, p.rows ?? 0], 16);
+  u.set([p.splits ?? 1, p.tilesPerSplit ?? 0, p.rows ?? 0, p.kvBatchStride ?? p.Hkv * p.Lkv], 16);
   return buf;
 }
 
 /**
- * A row-major tensor binding with a `vec4` loader: `ld_<name>(row, d4)` returns elements
- * [4·d4, 4·d4+4) of `row` (zeros past `width`). Vector storage when width % 4 == 0.
+ * A row-major tensor binding with `vec4` loaders: `ld_<name>(row, d4)` returns elements
+ * [4·d4, 4·d4+4) of `row` as f32 (zeros past `width`); `ldr_<name>` returns them as stored (f16
+ * storage: widen later with `vec4<f32>(…)`, so a prefetched value need not wait for its load).
+ * Vector storage when width % 4 == 0.
  */
-export function tensorIn(name: string, binding: number, width: number, group = 0): string {
+export function tensorIn(name: string, binding: number, width: number, group = 0, el: Storage = 'f32'): string {
+  const widen = el === 'f32' ? '' : `\nfn ld_${name}(row: u32, d4: u32) -> vec4<f32> { return vec4<f32>(ldr_${name}(row, d4)); }`;
+  const loader = el === 'f32' ? `ld_${name}` : `ldr_${name}`;
   if (width % 4 === 0) {
-    return `@group(${group}) @binding(${binding}) var<storage, read> ${name}: array<vec4<f32>>;
-fn ld_${name}(row: u32, d4: u32) -> vec4<f32> { return ${name}[row * ${width / 4}u + d4]; }`;
+    return `@group(${group}) @binding(${binding}) var<storage, read> ${name}: array<vec4<${el}>>;
+fn ${loader}(row: u32, d4: u32) -> vec4<${el}> { return ${name}[row * ${width / 4}u + d4]; }${widen}`;
   }
-  return `@group(${group}) @binding(${binding}) var<storage, read> ${name}: array<f32>;
-fn ld_${name}(row: u32, d4: u32) -> vec4<f32> {
-  var r = vec4<f32>(0.0);
+  return `@group(${group}) @binding(${binding}) var<storage, read> ${name}: array<${el}>;
+fn ${loader}(row: u32, d4: u32) -> vec4<${el}> {
+  var r = vec4<${el}>(0.0);
   let base = row * ${width}u;
   for (var c = 0u; c < 4u; c++) { if (d4 * 4u + c < ${width}u) { r[c] = ${name}[base + d4 * 4u + c]; } }
   return r;
-}`;
+}${widen}`;
 }
 
-/** The matching writer `st_<name>(row, d4, value)` (ignores lanes past `width`). */
-export function tensorOut(name: string, binding: number, width: number, group = 0): string {
+/**
+ * The matching writer `st_<name>(row, d4, value)` (ignores lanes past `width`). f16 storage rounds
+ * the f32 value (WGSL's conversion: overflow gives ±inf, as the host's round-to-nearest-even does,
+ * except that values in [65520, 65536) may stay at 65504 on some drivers).
+ */
+export function tensorOut(name: string, binding: number, width: number, group = 0, el: Storage = 'f32'): string {
+  const cast = (x: string) => (el === 'f32' ? x : `${el}(${x})`);
   if (width % 4 === 0) {
-    return `@group(${group}) @binding(${binding}) var<storage, read_write> ${name}: array<vec4<f32>>;
-fn st_${name}(row: u32, d4: u32, x: vec4<f32>) { if (d4 < ${width / 4}u) { ${name}[row * ${width / 4}u + d4] = x; } }`;
+    return `@group(${group}) @binding(${binding}) var<storage, read_write> ${name}: array<vec4<${el}>>;
+fn st_${name}(row: u32, d4: u32, x: vec4<f32>) { if (d4 < ${width / 4}u) { ${name}[row * ${width / 4}u + d4] = ${el === 'f32' ? 'x' : `vec4<${el}>(x)`}; } }`;
   }
-  return `@group(${group}) @binding(${binding}) var<storage, read_write> ${name}: array<f32>;
+  return `@group(${group}) @binding(${binding}) var<storage, read_write> ${name}: array<${el}>;
 fn st_${name}(row: u32, d4: u32, x: vec4<f32>) {
   let base = row * ${width}u;
-  for (var c = 0u; c < 4u; c++) { if (d4 * 4u + c < ${width}u) { ${name}[base + d4 * 4u + c] = x[c]; } }
+  for (var c = 0u; c < 4u; c++) { if (d4 * 4u + c < ${width}u) { ${name}[base + d4 * 4u + c] = ${cast('x[c]')}; } }
 }`;
 }
 
@@ -91,13 +115,13 @@ fn tile_at(row: u32, t: u32, n_part: u32) -> vec2<u32> {
 
 /**
  * The binding header every attention kernel starts with: the uniform Params (binding 0), the
- * block tables (1) and Q, K, V (2, 3, 4). Outputs and captures follow per kernel.
+ * block tables (1) and Q, K, V (2, 3, 4) in `storage`. Outputs and captures follow per kernel.
  */
-export function attentionInputs(E: number, Ev: number): string {
+export function attentionInputs(E: number, Ev: number, storage: Storage = 'f32'): string {
   return `${PARAMS_STRUCT}
 @group(0) @binding(0) var<uniform> P: Params;
 ${TILE_LIST}
-${tensorIn('Q', 2, E)}
-${tensorIn('K', 3, E)}
-${tensorIn('V', 4, Ev)}`;
+${tensorIn('Q', 2, E, 0, storage)}
+${tensorIn('K', 3, E, 0, storage)}
+${tensorIn('V', 4, Ev, 0, storage)}`;
 }

@@ -18,7 +18,7 @@
  * combines across splits by lse.
  */
 import { attentionGroups, type GpuProgram } from '../program.js';
-import { attentionInputs } from './common.js';
+import { attentionInputs, enableStorage, type Storage } from './common.js';
 import { WGSL_CONSTS, captureDecls, unroll, type WgslHooks } from './hooks.js';
 
 export interface DecodeConfig {
@@ -34,6 +34,8 @@ export interface DecodeConfig {
    * lane's loads are in flight while it computes: more bytes in flight for the same occupancy
    */
   prefetch?: boolean;
+  /** how Q, K and V are stored (default f32; f16 with shader-f16: half the bytes per key) */
+  storage?: Storage;
 }
 
 export function decodeDims(c: DecodeConfig) {
@@ -72,7 +74,7 @@ export function checkDecodeConfig(c: DecodeConfig): string | undefined {
 /** The decode kernel as a program: outputs the partials and (m, l) that mergeProgram combines. */
 export function decodeProgram(c: DecodeConfig, hooks: WgslHooks): GpuProgram {
   return {
-    key: `decode:${c.R}:${c.LG}:${c.NT}:${c.U}:${c.BC}:${c.E}:${c.Ev}:${c.subgroups ? 's' : ''}${c.prefetch ? 'p' : ''}:${hooks.key}`,
+    key: `decode:${c.R}:${c.LG}:${c.NT}:${c.U}:${c.BC}:${c.E}:${c.Ev}:${c.subgroups ? 's' : ''}${c.prefetch ? 'p' : ''}:${c.storage ?? 'f32'}:${hooks.key}`,
     code: () => decodeKernel(c, hooks),
     groups: attentionGroups(hooks, 2),
   };
@@ -83,6 +85,7 @@ export function decodeKernel(c: DecodeConfig, hooks: WgslHooks): string {
   if (err) throw new Error(err);
   const { D4, EV4, G, NVEC, NVEV, EV4P, STEPS, RC } = decodeDims(c);
   const { R, LG, NT, U, BC } = c;
+  const storage = c.storage ?? 'f32';
   const rows = (f: (r: number) => string, sep = '\n') => unroll(R, f, sep);
   const keys = (f: (u: number) => string, sep = '\n') => unroll(U, f, sep);
   const qv = (f: (j: number) => string, sep = '\n') => unroll(NVEC, f, sep);
@@ -104,18 +107,21 @@ ${rows((r) => keys((u) => `      s${r}_${u} += sRed[${(r * U + u) * NT}u + grp *
     }
     workgroupBarrier();`;
   // the K/V loads of the step at `pos` (clamped rows: keys past the tile are masked later)
-  const loads = (pos: string, ind: string, kTo: (u: number, j: number) => string, vTo: (u: number, j: number) => string) =>
+  // prefetched rows stay in their storage type until used (f16: widened after the load has landed)
+  const raw = c.prefetch && storage !== 'f32' ? 'ldr' : 'ld';
+  const widen = (x: string) => (storage === 'f32' ? x : `vec4<f32>(${x})`);
+  const loads = (pos: string, ind: string, kTo: (u: number, j: number) => string, vTo: (u: number, j: number) => string, ld = 'ld') =>
     [
       keys((u) => `${ind}let kr${u} = kbase + min(${pos}.x + grp + ${u * G}u, P.Lkv - 1u);`),
-      keys((u) => qv((j) => `${ind}${kTo(u, j)} ld_K(kr${u}, ck${j});`)),
-      keys((u) => vv((j) => `${ind}${vTo(u, j)} ld_V(kr${u}, cv${j});`)),
+      keys((u) => qv((j) => `${ind}${kTo(u, j)} ${ld}_K(kr${u}, ck${j});`)),
+      keys((u) => vv((j) => `${ind}${vTo(u, j)} ${ld}_V(kr${u}, cv${j});`)),
     ].join('\n');
   const nestedMax = (xs: string[]): string => (xs.length === 1 ? xs[0]! : `max(${xs[0]}, ${nestedMax(xs.slice(1))})`);
   const maxExpr = (r: number) => nestedMax([`m${r}`, ...Array.from({ length: U }, (_, u) => `s${r}_${u}`)]);
 
-  return /* wgsl */ `// flexattn decode: R=${R} LG=${LG} NT=${NT} U=${U} BC=${BC} E=${c.E} Ev=${c.Ev}${c.subgroups ? ' subgroups' : ''}${c.prefetch ? ' prefetch' : ''}
-${c.subgroups ? 'enable subgroups;\n' : ''}${WGSL_CONSTS}
-${attentionInputs(c.E, c.Ev)}
+  return /* wgsl */ `// flexattn decode: R=${R} LG=${LG} NT=${NT} U=${U} BC=${BC} E=${c.E} Ev=${c.Ev} ${storage}${c.subgroups ? ' subgroups' : ''}${c.prefetch ? ' prefetch' : ''}
+${c.subgroups ? 'enable subgroups;\n' : ''}${enableStorage(storage)}${WGSL_CONSTS}
+${attentionInputs(c.E, c.Ev, storage)}
 @group(0) @binding(5) var<storage, read_write> OP: array<vec4<f32>>;   // [B][Hkv][splits][R][EV4] unnormalized
 @group(0) @binding(6) var<storage, read_write> ML: array<vec2<f32>>;   // [B][Hkv][splits][R] (m, l)
 ${captureDecls(hooks)}
@@ -144,7 +150,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let hk = wg.y;
   let b = wg.z;
   let bi = i32(b);
-  let kbase = (b * P.Hkv + hk) * P.Lkv;
+  let kbase = b * P.kv_bstride + hk * P.Lkv;
   let trow = table_row(b, 0u, 0u);
 ${rows((r) => `  let hq${r} = hk * P.group + ${r}u / P.Lq;
   let qq${r} = ${r}u % P.Lq;
@@ -165,11 +171,11 @@ ${rows((r) => `  var m${r} = NEG_INF;\n  var l${r} = 0.0;\n${vv((j) => `  var o$
   // the split's keys as one list of steps (G·U keys each, tile by tile), so that loads can run a
   // step ahead across tile boundaries
   let nsteps = (t_end - t_begin) * ${STEPS}u;
-${c.prefetch ? `${keys((u) => qv((j) => `  var pk${u}_${j} = vec4<f32>(0.0);`))}
-${keys((u) => vv((j) => `  var pv${u}_${j} = vec4<f32>(0.0);`))}
+${c.prefetch ? `${keys((u) => qv((j) => `  var pk${u}_${j} = vec4<${storage}>(0.0);`))}
+${keys((u) => vv((j) => `  var pv${u}_${j} = vec4<${storage}>(0.0);`))}
   if (nsteps > 0u) {
     let pos = step_at(trow, counts.x, t_begin, 0u);
-${loads('pos', '    ', (u, j) => `pk${u}_${j} =`, (u, j) => `pv${u}_${j} =`)}
+${loads('pos', '    ', (u, j) => `pk${u}_${j} =`, (u, j) => `pv${u}_${j} =`, raw)}
   }` : ''}
 
   for (var i = 0u; i < nsteps; i++) {
@@ -179,11 +185,11 @@ ${loads('pos', '    ', (u, j) => `pk${u}_${j} =`, (u, j) => `pv${u}_${j} =`)}
 ${keys((u) => `    let key${u} = pos.x + grp + ${u * G}u;`)}
 ${c.prefetch
   ? `    // this step's rows arrived during the last step's math; issue the next step's now
-${keys((u) => qv((j) => `    let k${u}_${j} = pk${u}_${j};`))}
-${keys((u) => vv((j) => `    let v${u}_${j} = pv${u}_${j};`))}
+${keys((u) => qv((j) => `    let k${u}_${j} = ${widen(`pk${u}_${j}`)};`))}
+${keys((u) => vv((j) => `    let v${u}_${j} = ${widen(`pv${u}_${j}`)};`))}
     {
       let pos = step_at(trow, counts.x, t_begin, min(i + 1u, nsteps - 1u));
-${loads('pos', '      ', (u, j) => `pk${u}_${j} =`, (u, j) => `pv${u}_${j} =`)}
+${loads('pos', '      ', (u, j) => `pk${u}_${j} =`, (u, j) => `pv${u}_${j} =`, raw)}
     }`
   : `    // all loads first (clamped rows; keys past the tile are masked below)
 ${loads('pos', '    ', (u, j) => `let k${u}_${j} =`, (u, j) => `let v${u}_${j} =`)}`}

@@ -22,7 +22,7 @@
  *                 combines. Requires one table row for the whole group (mask H = 1) and rows ≤ BR.
  */
 import { attentionGroups, type GpuProgram } from '../program.js';
-import { PARAMS_STRUCT, attentionInputs, tensorOut } from './common.js';
+import { PARAMS_STRUCT, attentionInputs, enableStorage, tensorOut, type Storage } from './common.js';
 import { PLAIN_ROW_COL, WGSL_CONSTS, captureDecls, unroll, type WgslHooks } from './hooks.js';
 
 export interface ForwardConfig {
@@ -45,6 +45,13 @@ export interface ForwardConfig {
    * (hooks.rowCol) instead of per element (default true)
    */
   hoist?: boolean;
+  /** how Q, K, V and O are stored (default f32; f16 with shader-f16) */
+  storage?: Storage;
+  /**
+   * forward mode: also write each row's max post-mod score (returnAux.maxScores) — a variant with
+   * one more binding and one more store per row, so calls without it pay nothing
+   */
+  maxScores?: boolean;
 }
 
 export const roundUp = (x: number, m: number) => Math.ceil(x / m) * m;
@@ -63,20 +70,31 @@ export function forwardSmem(c: ForwardConfig): number {
   return 4 * (c.BR * D4 * 4 + kv + c.BR * c.BC + red + c.BR * c.TX) + 16;
 }
 
-/** The forward kernel as a program: outputs O and lse (forward) or the partials and (m, l) (split). */
+/** The forward kernel as a program: outputs O, lse and maxScores if asked (forward) or the partials and (m, l) (split). */
 export function forwardProgram(c: ForwardConfig, hooks: WgslHooks): GpuProgram {
   const kv = c.kvShared ? (c.prefetchV ? 'kvp' : 'kv') : '';
   const hoist = c.hoist === false ? '' : 'h';
+  const maxScores = c.maxScores && c.mode === 'forward';
   return {
-    key: `${c.mode}:${c.BR}x${c.BC}/${c.TX}x${c.TY}:${c.E}:${c.Ev}:${c.subgroups ? 's' : ''}:${kv}:${hoist}:${hooks.key}`,
+    key: `${c.mode}:${c.BR}x${c.BC}/${c.TX}x${c.TY}:${c.E}:${c.Ev}:${c.subgroups ? 's' : ''}:${kv}:${hoist}:${c.storage ?? 'f32'}${maxScores ? ':max' : ''}:${hooks.key}`,
     code: () => forwardKernel(c, hooks),
-    groups: attentionGroups(hooks, 2),
+    groups: attentionGroups(hooks, maxScores ? 3 : 2),
   };
 }
 
-/** The split-KV merge as a program: Params, the partials, (m, l), O, lse. */
-export function mergeProgram(Ev: number, rowSlots: number, width4: number): GpuProgram {
-  return { key: `merge:${Ev}:${rowSlots}:${width4}`, code: () => mergeKernel(Ev, rowSlots, width4), groups: [['uniform', 'read', 'read', 'rw', 'rw']] };
+/** How the merge writes: O's storage, and whether it also writes maxScores. */
+export interface MergeOutputs {
+  storage?: Storage;
+  maxScores?: boolean;
+}
+
+/** The split-KV merge as a program: Params, the partials, (m, l), O, lse (, maxScores). */
+export function mergeProgram(Ev: number, rowSlots: number, width4: number, outs: MergeOutputs = {}): GpuProgram {
+  return {
+    key: `merge:${Ev}:${rowSlots}:${width4}:${outs.storage ?? 'f32'}${outs.maxScores ? ':max' : ''}`,
+    code: () => mergeKernel(Ev, rowSlots, width4, outs),
+    groups: [['uniform', 'read', 'read', 'rw', 'rw', ...(outs.maxScores ? (['rw'] as const) : [])]],
+  };
 }
 
 /**
@@ -123,6 +141,8 @@ export function forwardKernel(c: ForwardConfig, hooks: WgslHooks): string {
   const { D4, KS4, V4, NV, TM, TN, NT } = forwardDims(c);
   const { BR, BC, TX, TY } = c;
   const split = c.mode === 'split';
+  const storage = c.storage ?? 'f32';
+  const maxScores = !split && c.maxScores === true;
   const rows = (f: (i: number) => string) => unroll(TM, f);
   const cols = (f: (j: number) => string) => unroll(TN, f);
   const localMax = (i: number) =>
@@ -158,13 +178,15 @@ ${rows((i) => `      tm${i} = max(tm${i}, sRed[(ty + ${i * TY}u) * ${TX}u + x]);
   const outputs = split
     ? `@group(0) @binding(5) var<storage, read_write> OP: array<vec4<f32>>;   // [B][Hkv][splits][BR][V4] unnormalized
 @group(0) @binding(6) var<storage, read_write> ML: array<vec2<f32>>;   // [B][Hkv][splits][BR] (m, l)`
-    : `${tensorOut('O', 5, c.Ev)}
-@group(0) @binding(6) var<storage, read_write> LSE: array<u32>;   // f32 bits (-inf for empty rows)`;
+    : `${tensorOut('O', 5, c.Ev, 0, storage)}
+@group(0) @binding(6) var<storage, read_write> LSE: array<u32>;   // f32 bits (-inf for empty rows)${
+        maxScores ? '\n@group(0) @binding(7) var<storage, read_write> MAXS: array<u32>;   // f32 bits: the row max of the post-mod scores (-inf for empty rows)' : ''
+      }`;
   const head = split
     ? `  let sp = wg.x;
   let hk = wg.y;
   let b = wg.z;
-  let kbase = (b * P.Hkv + hk) * P.Lkv;
+  let kbase = b * P.kv_bstride + hk * P.Lkv;
   let trow = table_row(b, 0u, 0u);
   let hc = hk * P.group;   // rows have different heads here: the row/column hooks are the plain ones`
     : `  let qt = P.q_tiles - 1u - wg.x;          // the longest rows (causal) of each head start first
@@ -173,7 +195,7 @@ ${rows((i) => `      tm${i} = max(tm${i}, sRed[(ty + ${i * TY}u) * ${TX}u + x]);
   let hk = h / P.group;
   let q0 = qt * ${BR}u;
   let qbase = (b * P.Hq + h) * P.Lq;
-  let kbase = (b * P.Hkv + hk) * P.Lkv;
+  let kbase = b * P.kv_bstride + hk * P.Lkv;
   let trow = table_row(b, h, qt);
   let hc = h;`;
   const qLoad = (i: string) =>
@@ -207,7 +229,9 @@ ${rows(
     for (var x = 0u; x < ${TX}u; x++) { l += sSum[(ty + ${i * TY}u) * ${TX}u + x]; }
     let inv = select(0.0, 1.0 / l, seen(l));   // NaN for an undefined row (a NaN or +∞ score)
 ${unroll(NV, (k) => `    st_O(qrow${i}, tx + ${k * TX}u, o${i}_${k} * inv);`)}
-    if (tx == 0u) { LSE[qrow${i}] = select(NEG_INF_BITS, bitcast<u32>(m${i} + log(l)), seen(l)); }
+    if (tx == 0u) {
+      LSE[qrow${i}] = select(NEG_INF_BITS, bitcast<u32>(m${i} + log(l)), seen(l));${maxScores ? `\n      MAXS[qrow${i}] = select(NEG_INF_BITS, bitcast<u32>(m${i}), seen(l));` : ''}
+    }
   }`,
 )}`;
 
@@ -247,9 +271,9 @@ ${rows((i) => guard(i, `          let p${i} = sP[(ty + ${i * TY}u) * ${BC}u + c]
   const early = !c.kvShared ? vLoad : c.prefetchV ? vParts.loads : '';
   const late = !c.kvShared ? '' : c.prefetchV ? vParts.stores : vLoad;
 
-  return /* wgsl */ `// flexattn ${c.mode}: BR=${BR} BC=${BC} TX=${TX} TY=${TY} E=${c.E} Ev=${c.Ev}${c.subgroups ? ' subgroups' : ''}
-${c.subgroups ? 'enable subgroups;\n' : ''}${WGSL_CONSTS}
-${attentionInputs(c.E, c.Ev)}
+  return /* wgsl */ `// flexattn ${c.mode}: BR=${BR} BC=${BC} TX=${TX} TY=${TY} E=${c.E} Ev=${c.Ev} ${storage}${c.subgroups ? ' subgroups' : ''}${maxScores ? ' maxScores' : ''}
+${c.subgroups ? 'enable subgroups;\n' : ''}${enableStorage(storage)}${WGSL_CONSTS}
+${attentionInputs(c.E, c.Ev, storage)}
 ${outputs}
 ${captureDecls(hooks)}
 
@@ -351,16 +375,17 @@ ${finish}
 }
 
 /** Combines split-KV partials: one invocation per (b, h, q) row and output vec4. */
-export function mergeKernel(Ev: number, BR: number, V4: number): string {
+export function mergeKernel(Ev: number, BR: number, V4: number, outs: MergeOutputs = {}): string {
   const EV4 = Math.ceil(Ev / 4);
-  return /* wgsl */ `// flexattn split-KV merge
-${WGSL_CONSTS}
+  const storage = outs.storage ?? 'f32';
+  return /* wgsl */ `// flexattn split-KV merge ${storage}${outs.maxScores ? ' maxScores' : ''}
+${enableStorage(storage)}${WGSL_CONSTS}
 ${PARAMS_STRUCT}
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> OP: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> ML: array<vec2<f32>>;
-${tensorOut('O', 3, Ev)}
-@group(0) @binding(4) var<storage, read_write> LSE: array<u32>;
+${tensorOut('O', 3, Ev, 0, storage)}
+@group(0) @binding(4) var<storage, read_write> LSE: array<u32>;${outs.maxScores ? '\n@group(0) @binding(5) var<storage, read_write> MAXS: array<u32>;   // the row max of the post-mod scores' : ''}
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -385,7 +410,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     acc += w * OP[((base + s) * ${BR}u + r) * ${V4}u + d4];
   }
   st_O(row, d4, acc * select(0.0, 1.0 / L, seen(L)));
-  if (d4 == 0u) { LSE[row] = select(NEG_INF_BITS, bitcast<u32>(M + log(L)), seen(L)); }
+  if (d4 == 0u) {
+    LSE[row] = select(NEG_INF_BITS, bitcast<u32>(M + log(L)), seen(L));${outs.maxScores ? '\n    MAXS[row] = select(NEG_INF_BITS, bitcast<u32>(M), seen(L));' : ''}
+  }
 }
 `;
 }
