@@ -22,7 +22,6 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DType } from '@flexattn/ir';
 import { runConformance, type ConformanceCase, type ConformanceRunRecord } from '@flexattn/ir/testing';
-import { CONFORMANCE_OPT_OUTS } from '../src/conformance-opt-outs.js';
 import { acquireDevice, WebGPUBackend, type GpuContext, type WebGPUBackendOptions } from '../src/index.js';
 import { loadGpu } from './load-gpu.js';
 
@@ -82,7 +81,6 @@ async function main(): Promise<number> {
         dtypes,
         backward: v.backward,
         label: v.name,
-        optOut: CONFORMANCE_OPT_OUTS,
         filter: (c) => (v.applies?.(c) ?? true) && (!caseFilter || caseFilter.test(c.name)),
       });
       records.push(...r.records);

@@ -60,7 +60,7 @@ describe.skipIf(typeof ctx === 'string')('webgpu backend', () => {
     const mod = traceScoreMod((x) => x.mul(s));
     const q = randomTensor([1, 1, 5, 4], 'f32', 4), k = randomTensor([1, 1, 7, 4], 'f32', 5), v = randomTensor([1, 1, 7, 4], 'f32', 6);
     const a = await be.flexAttention(q, k, v, { scoreMod: mod });
-    const pipelines = () => (be.engine as unknown as { pipelines: { size: number } }).pipelines.size;
+    const pipelines = () => be.cacheStats().pipelines.size;
     const built = pipelines();
     expect(built).toBeGreaterThan(0);
     s.value = 3;

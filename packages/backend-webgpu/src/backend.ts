@@ -1,28 +1,32 @@
 /**
- * The WebGPU FlexAttentionBackend: validates with the ir, renders the mods to WGSL hooks, moves
- * tensors to and from the GPU (or takes device-resident ones), picks the kernel (fused forward or
- * split-KV decode), and runs the engine. Pipelines are cached by mod hash + kernel shape class.
+ * The WebGPU FlexAttentionBackend: validates with the ir (device tensors included, through
+ * device-tensors.ts), renders the mods to WGSL hooks, moves tensors to and from the GPU (or takes
+ * device-resident ones), picks the kernel (fused forward or split-KV decode), and runs the engine.
+ * Every buffer a call allocates belongs to that call's CallBuffers and is released however the call
+ * ends, except device-resident results handed to the caller. Pipelines are cached by mod hash +
+ * kernel shape class, least recently used first out (pipeline-cache.ts).
  *
  * Storage: f32 tensors are f32 on the device; f16 tensors stay f16 (half the bytes, loads widened to
  * f32 in the kernels) where the device has `shader-f16`, and are widened to f32 on the host where it
  * has not (with a one-time note); bf16 is always widened (WGSL has no bf16). lse, maxScores and dLse
  * are f32. K/V of batch 1 may serve a query batch of any size (a paged KV cache), and the backend
- * holds paged caches itself (ir's KvStorage: allocateKv, writeKvRows, releaseKv).
+ * holds paged caches itself (ir's KvStorage: allocateKv, writeKvRows, releaseKv; kv-storage.ts).
  */
 import {
+  BackendDisposedError,
   checkBackwardInputs,
-  checkKvRowWrite,
+  checkTensor,
   fromFloats,
   numel,
-  OptionError,
   resolveAttention,
-  ShapeError,
   tileTables,
   toFloat64,
   type AttentionProblem,
   type AttentionShape,
+  type AttentionSupport,
   type BackendFeature,
   type CapturedTensor,
+  type DeviceTensors,
   type DType,
   type FlexAttentionBackend,
   type FlexAttentionBackwardOptions,
@@ -36,24 +40,18 @@ import {
 } from '@flexattn/ir';
 import { acquireDevice, type DeviceOptions, type GpuContext } from './device.js';
 import type { TablesFn } from './attention-call.js';
+import { anyRank, isGpuTensor, storageFor, webgpuTensors, type GpuTensor } from './device-tensors.js';
 import { Engine } from './engine.js';
-import { BufferUsage } from './gpu-memory.js';
+import { BufferUsage, withCallBuffers, type CallBuffers } from './gpu-memory.js';
 import type { Tuning } from './kernel-configs.js';
+import { WebGPUKvStorage } from './kv-storage.js';
 import type { CaptureState } from './program.js';
 import { storageBytes, type Storage } from './programs/common.js';
 import { PassTimer, timestampTotalMs } from './timing.js';
+import type { PipelineCacheStats } from './pipeline-cache.js';
 import { renderMods, type RenderedMods } from './renderer.js';
 
-/**
- * A device-resident tensor: pass these instead of host tensors to skip the copies. Its elements are
- * stored as the backend's `storageOf(dtype)` says: f16 as f16 on `shader-f16` devices, everything
- * else as f32 (bf16 widened).
- */
-export interface GpuTensor {
-  readonly buffer: GPUBuffer;
-  readonly shape: readonly number[];
-  readonly dtype: DType;
-}
+export type { GpuTensor } from './device-tensors.js';
 
 export interface WebGPUBackendOptions extends DeviceOptions {
   /** split-KV decoding: undefined = automatic (small Lq·group, long Lkv), false = never, true = whenever it applies */
@@ -64,10 +62,15 @@ export interface WebGPUBackendOptions extends DeviceOptions {
   tuning?: Tuning;
   /** measure() with GPU timestamps where the device has `timestamp-query` (default true) */
   timestamps?: boolean;
+  /**
+   * the most compiled pipelines kept, least recently used dropped first (default 64; a mod needs
+   * one for the forward and three for the backward, about 7 MB each on lavapipe)
+   */
+  pipelineCacheSize?: number;
 }
 
 type AnyTensor = Tensor | GpuTensor;
-const isGpu = (t: AnyTensor): t is GpuTensor => 'buffer' in t;
+const isGpu = (t: AnyTensor): t is GpuTensor => isGpuTensor(t);
 
 /** The optional features of ir's options this backend implements (the conformance suite runs their cases). */
 const FEATURES: readonly BackendFeature[] = Object.freeze(['dLse', 'maxScores']);
@@ -91,8 +94,18 @@ export class WebGPUBackend implements FlexAttentionBackend, KvStorage<GpuTensor>
   timestampQuantTolerance = 0.05;
   private f16Noted = false;
 
+  /** How ir's validator sees this backend's device tensors (size in storage bytes, released, owner device). */
+  private readonly tensors: DeviceTensors;
+  /** What resolveAttention may accept: this backend's device tensors, K/V shared by the batch. */
+  private readonly support: AttentionSupport;
+  private readonly kv: WebGPUKvStorage;
+  private disposed = false;
+
   constructor(readonly ctx: GpuContext, opts: WebGPUBackendOptions = {}) {
-    this.engine = new Engine(ctx);
+    this.engine = new Engine(ctx, opts.pipelineCacheSize);
+    this.tensors = webgpuTensors(ctx.device, ctx.caps.f16);
+    this.support = { ...SUPPORT, tensors: this.tensors };
+    this.kv = new WebGPUKvStorage(this.engine, this.tensors, { storageOf: (d) => this.storageOf(d), deviceData: (t) => this.deviceData(t) });
     this.engine.configs.splitKv = opts.splitKv;
     this.engine.configs.useSubgroups = opts.subgroups ?? true;
     this.engine.configs.tuning = opts.tuning ?? {};
@@ -108,60 +121,56 @@ export class WebGPUBackend implements FlexAttentionBackend, KvStorage<GpuTensor>
 
   /** How tensors of `dtype` are stored on this device: f16 where it has shader-f16, else f32. */
   storageOf(dtype: DType): Storage {
-    if (dtype !== 'f16') return 'f32';
-    if (this.f16Storage) return 'f16';
-    if (!this.f16Noted) {
+    const storage = storageFor(dtype, this.f16Storage);
+    if (dtype === 'f16' && storage === 'f32' && !this.f16Noted) {
       this.f16Noted = true;
       console.warn(F16_FALLBACK_NOTE);
     }
-    return 'f32';
+    return storage;
   }
 
   /** Uploads a host tensor for use in later calls (f16 as f16 where the device has shader-f16; bf16 widened). */
   toGpu(t: Tensor): GpuTensor {
-    return { buffer: this.engine.memory.upload(this.deviceData(t)), shape: [...t.shape], dtype: t.dtype };
+    this.live();
+    const { shape, dtype } = checkTensor('toGpu', t, anyRank(t), 'host');
+    return { buffer: this.engine.memory.upload(this.deviceData(t)), shape: [...shape], dtype };
   }
 
   /** Reads a device tensor back, as its own dtype (or converted to `dtype`). */
-  async toHost(t: GpuTensor, dtype: DType = t.dtype): Promise<Tensor> {
+  async toHost(t: GpuTensor, dtype?: DType): Promise<Tensor> {
+    this.live();
+    checkTensor('toHost', t, anyRank(t), this.tensors);
+    const want = dtype ?? t.dtype;
     const n = numel(t.shape);
     const storage = this.storageOf(t.dtype);
     const bytes = await this.engine.memory.read(t.buffer, n * storageBytes(storage));
     const stored: Tensor =
       storage === 'f16' ? { data: new Uint16Array(bytes), shape: [...t.shape], dtype: 'f16' } : { data: new Float32Array(bytes), shape: [...t.shape], dtype: 'f32' };
-    if (stored.dtype === dtype) return stored;
-    return fromFloats(stored.dtype === 'f32' ? (stored.data as Float32Array) : toFloat64(stored), t.shape, dtype);
+    if (stored.dtype === want) return stored;
+    return fromFloats(stored.dtype === 'f32' ? (stored.data as Float32Array) : toFloat64(stored), t.shape, want);
   }
 
+  /** Frees a device tensor this backend made (a result or a toGpu upload); others are left alone. */
   release(t: GpuTensor): void {
     this.engine.memory.release(t.buffer);
   }
 
-  // ---------- KvStorage: paged KV caches (@flexattn/kv-cache) hold their pages here ----------
-  /** A zero-filled device tensor [1, heads, rows, D] (WebGPU zero-initializes new buffers). */
-  allocateKv(shape: readonly number[], dtype: DType): GpuTensor {
-    if (dtype !== 'f32' && dtype !== 'f16' && dtype !== 'bf16') throw new OptionError(`allocateKv: unknown dtype '${String(dtype)}'; use 'f32', 'f16' or 'bf16'`);
-    if (shape.length !== 4 || shape[0] !== 1 || shape.some((d) => !Number.isInteger(d) || d < 1)) {
-      throw new ShapeError(`allocateKv: the shape must be [1, heads, rows, D] of positive integers, got [${shape.join(', ')}]`);
-    }
-    const buffer = this.engine.memory.createBuffer(numel(shape) * storageBytes(this.storageOf(dtype)), BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST, 'kv pages');
-    return { buffer, shape: [...shape], dtype };
+  /** Pipelines cached (LRU, `pipelineCacheSize`) and device buffers held now, KV pages included (see the README). */
+  cacheStats(): WebGPUCacheStats {
+    return { pipelines: this.engine.pipelineStats(), buffers: this.engine.memory.stats() };
   }
 
-  /**
-   * dst[0, h, rows[i], :] = src[0, h, i, :], on the device (one scatter dispatch; a host source is
-   * uploaded first). Checked before anything is written; resolves once the write is queued, so
-   * every later call on this backend sees it.
-   */
+  // ---------- KvStorage: paged KV caches (@flexattn/kv-cache) hold their pages here ----------
+  /** A zero-filled device tensor [1, heads, rows, D] in this backend's storage for `dtype`. */
+  allocateKv(shape: readonly number[], dtype: DType): GpuTensor {
+    this.live();
+    return this.kv.allocateKv(shape, dtype);
+  }
+
+  /** dst[0, h, rows[i], :] = src[0, h, i, :] on the device; checked first, resolves once queued (kv-storage.ts). */
   async writeKvRows(dst: GpuTensor, rows: Int32Array, src: GpuTensor | Tensor): Promise<void> {
-    checkKvRowWrite(dst, rows, src);
-    if (!isGpu(dst)) throw new OptionError('writeKvRows: the destination must be a tensor from this backend\'s allocateKv');
-    if (!isGpu(src) && src.data.length !== numel(src.shape)) {
-      throw new ShapeError(`writeKvRows: the source has ${src.data.length} elements but shape [${src.shape.join(', ')}] needs ${numel(src.shape)}`);
-    }
-    if (rows.length === 0) return;
-    const source = isGpu(src) ? src.buffer : this.deviceData(src);
-    await this.engine.writeRows({ dst: dst.buffer, rows, src: source, heads: dst.shape[1]!, dstRows: dst.shape[2]!, width: dst.shape[3]!, storage: this.storageOf(dst.dtype) });
+    this.live();
+    await this.kv.writeKvRows(dst, rows, src);
   }
 
   releaseKv(t: GpuTensor): void {
@@ -169,6 +178,10 @@ export class WebGPUBackend implements FlexAttentionBackend, KvStorage<GpuTensor>
   }
 
   // ---------- plumbing ----------
+  private live(): void {
+    if (this.disposed) throw new BackendDisposedError('webgpu', 'createWebGPUBackend()');
+  }
+
   /** A host tensor's elements as the device stores them. */
   private deviceData(t: Tensor): Float32Array | Uint16Array {
     if (t.dtype === 'f32') return t.data as Float32Array;
@@ -176,29 +189,21 @@ export class WebGPUBackend implements FlexAttentionBackend, KvStorage<GpuTensor>
     return Float32Array.from(toFloat64(t));
   }
 
-  private input(t: AnyTensor, temps: GPUBuffer[]): GPUBuffer {
-    if (isGpu(t)) return t.buffer;
-    const b = this.engine.memory.upload(this.deviceData(t));
-    temps.push(b);
-    return b;
+  private input(t: AnyTensor, bufs: CallBuffers): GPUBuffer {
+    return isGpu(t) ? t.buffer : bufs.upload(this.deviceData(t));
   }
 
-  /** A device tensor's buffer for `numel(shape)` elements of `dtype`. */
-  private output(shape: number[], dtype: DType): GpuTensor {
-    return { buffer: this.engine.memory.createBuffer(numel(shape) * storageBytes(this.storageOf(dtype))), shape, dtype };
+  /** A result tensor of the call `bufs` scopes: `numel(shape)` elements in `dtype`'s storage. */
+  private output(shape: number[], dtype: DType, bufs: CallBuffers): GpuTensor {
+    return { buffer: bufs.create(numel(shape) * storageBytes(this.storageOf(dtype))), shape, dtype };
   }
 
   private mods(p: AttentionProblem): RenderedMods {
     return renderMods(p.scoreMod, p.blockMask?.maskMod);
   }
 
-  private captureState(r: RenderedMods, temps: GPUBuffer[]): CaptureState {
-    const buffers = r.tensors.map((t) => {
-      const b = this.engine.memory.upload(t.data);
-      temps.push(b);
-      return b;
-    });
-    return { buffers, scalars: r.scalarValues() };
+  private captureState(r: RenderedMods, bufs: CallBuffers): CaptureState {
+    return { buffers: r.tensors.map((t) => bufs.upload(t.data)), scalars: r.scalarValues() };
   }
 
   /** The mask's tile tables at a kernel's tile shape: ir tileTables (refined, memoised on the mask). */
@@ -218,77 +223,69 @@ export class WebGPUBackend implements FlexAttentionBackend, KvStorage<GpuTensor>
 
   // ---------- the interface ----------
   async flexAttention<T extends AnyTensor>(q: T, k: T, v: T, options: FlexAttentionOptions = {}): Promise<FlexAttentionResult<T>> {
-    const p = resolveAttention(q, k, v, options, { maxHeadDim: 256, pass: 'forward', backend: this, support: SUPPORT });
-    const temps: GPUBuffer[] = [];
-    try {
+    this.live();
+    const p = resolveAttention(q, k, v, options, { maxHeadDim: 256, pass: 'forward', backend: this, support: this.support });
+    return withCallBuffers(this.engine.memory, async (bufs) => {
       const r = this.mods(p);
       const rows = [p.B, p.Hq, p.Lq];
-      const out = this.output([...rows, p.Ev], p.dtype);
-      const lse = this.output(rows, 'f32');
-      const maxScores = p.returnMaxScores ? this.output(rows, 'f32') : undefined;
+      const out = this.output([...rows, p.Ev], p.dtype, bufs);
+      const lse = this.output(rows, 'f32', bufs);
+      const maxScores = p.returnMaxScores ? this.output(rows, 'f32', bufs) : undefined;
       await this.engine.forward({
         shape: this.shape(p), scale: p.scale, storage: this.storageOf(p.dtype), kvShared: this.kvShared(p),
-        q: this.input(q, temps), k: this.input(k, temps), v: this.input(v, temps), out: out.buffer, lse: lse.buffer, maxScores: maxScores?.buffer,
-        hooks: r.hooks, captures: this.captureState(r, temps), tables: this.tables(p), maskH: p.blockMask?.H,
+        q: this.input(q, bufs), k: this.input(k, bufs), v: this.input(v, bufs), out: out.buffer, lse: lse.buffer, maxScores: maxScores?.buffer,
+        hooks: r.hooks, captures: this.captureState(r, bufs), tables: this.tables(p), maskH: p.blockMask?.H,
       });
+      // device-resident results are handed over; the rest (host results' buffers, an lse not asked for) is released
       if (isGpu(q)) {
-        const keepLse = options.returnLse !== false;
-        if (!keepLse) this.release(lse);
-        return { out: out as T, lse: keepLse ? (lse as T) : undefined, ...(maxScores && { maxScores: maxScores as T }) };
+        bufs.handOver(out.buffer);
+        if (p.returnLse) bufs.handOver(lse.buffer);
+        if (maxScores) bufs.handOver(maxScores.buffer);
+        return { out: out as T, lse: p.returnLse ? (lse as T) : undefined, ...(maxScores && { maxScores: maxScores as T }) };
       }
-      const res: FlexAttentionResult<T> = { out: (await this.toHost(out)) as T, lse: (await this.toHost(lse)) as T };
+      const res: FlexAttentionResult<T> = { out: (await this.toHost(out)) as T, lse: p.returnLse ? ((await this.toHost(lse)) as T) : undefined };
       if (maxScores) res.maxScores = (await this.toHost(maxScores)) as T;
-      [out, lse, maxScores].forEach((t) => t && this.release(t));
       return res;
-    } finally {
-      temps.forEach((b) => this.engine.memory.release(b));
-    }
+    });
   }
 
   async flexAttentionBackward<T extends AnyTensor>(
     q: T, k: T, v: T, out: T, lse: T, dOut: T, options: FlexAttentionBackwardOptions<T> = {},
   ): Promise<FlexAttentionGrads<T>> {
-    const p = resolveAttention(q, k, v, options, { maxHeadDim: 256, pass: 'backward', backend: this, support: SUPPORT });
+    this.live();
+    const p = resolveAttention(q, k, v, options, { maxHeadDim: 256, pass: 'backward', backend: this, support: this.support });
     checkBackwardInputs(p, out, lse, dOut, options.dLse);
-    const temps: GPUBuffer[] = [];
-    try {
+    return withCallBuffers(this.engine.memory, async (bufs) => {
       const r = this.mods(p);
-      const st = this.captureState(r, temps);
+      const st = this.captureState(r, bufs);
       const gradTensors = p.scoreMod?.gradTensors.map((g) => g.tensor) ?? [];
       // one zeroed accumulator per learnable capture, in hooks order (score-mod tensors come first)
-      const gradBuffers = r.tensors
-        .filter((_, i) => r.hooks.captures[i]!.grad)
-        .map((t) => {
-          const b = this.engine.memory.createBuffer(t.data.length * 4, BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST);
-          temps.push(b);
-          return b;
-        });
+      const gradOrder = r.tensors.filter((_, i) => r.hooks.captures[i]!.grad);
+      const gradBuffers = gradOrder.map((t) => bufs.create(t.data.length * 4, BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST));
       st.gradBuffers = gradBuffers;
       // with one K/V serving the whole batch (kvBatch 1), dk/dv are its gradients: summed over the batch
-      const dq = this.output([p.B, p.Hq, p.Lq, p.E], p.dtype);
-      const dk = this.output([p.kvBatch, p.Hkv, p.Lkv, p.E], p.dtype);
-      const dv = this.output([p.kvBatch, p.Hkv, p.Lkv, p.Ev], p.dtype);
+      const dq = this.output([p.B, p.Hq, p.Lq, p.E], p.dtype, bufs);
+      const dk = this.output([p.kvBatch, p.Hkv, p.Lkv, p.E], p.dtype, bufs);
+      const dv = this.output([p.kvBatch, p.Hkv, p.Lkv, p.Ev], p.dtype, bufs);
       await this.engine.backward({
         shape: this.shape(p), scale: p.scale, storage: this.storageOf(p.dtype), kvShared: this.kvShared(p),
-        q: this.input(q, temps), k: this.input(k, temps), v: this.input(v, temps),
-        out: this.input(out, temps), lse: this.input(lse, temps), dOut: this.input(dOut, temps),
-        dLse: options.dLse === undefined ? undefined : this.input(options.dLse, temps),
+        q: this.input(q, bufs), k: this.input(k, bufs), v: this.input(v, bufs),
+        out: this.input(out, bufs), lse: this.input(lse, bufs), dOut: this.input(dOut, bufs),
+        dLse: options.dLse === undefined ? undefined : this.input(options.dLse, bufs),
         dq: dq.buffer, dk: dk.buffer, dv: dv.buffer, hooks: r.hooks, captures: st, tables: this.tables(p),
       });
       const captureGrads = new Map<CapturedTensor, Float32Array>();
-      const gradOrder = r.tensors.filter((_, i) => r.hooks.captures[i]!.grad);
       for (let i = 0; i < gradOrder.length; i++) {
         const t = gradOrder[i]!;
         captureGrads.set(t, new Float32Array(await this.engine.memory.read(gradBuffers[i]!, t.data.length * 4)));
       }
       for (const t of gradTensors) if (!captureGrads.has(t)) captureGrads.set(t, new Float32Array(t.data.length));
-      if (isGpu(q)) return { dq: dq as T, dk: dk as T, dv: dv as T, captureGrads };
-      const res = { dq: (await this.toHost(dq)) as T, dk: (await this.toHost(dk)) as T, dv: (await this.toHost(dv)) as T, captureGrads };
-      [dq, dk, dv].forEach((t) => this.release(t));
-      return res;
-    } finally {
-      temps.forEach((b) => this.engine.memory.release(b));
-    }
+      if (isGpu(q)) {
+        [dq, dk, dv].forEach((t) => bufs.handOver(t.buffer));
+        return { dq: dq as T, dk: dk as T, dv: dv as T, captureGrads };
+      }
+      return { dq: (await this.toHost(dq)) as T, dk: (await this.toHost(dk)) as T, dv: (await this.toHost(dv)) as T, captureGrads };
+    });
   }
 
   /**
@@ -308,6 +305,7 @@ export class WebGPUBackend implements FlexAttentionBackend, KvStorage<GpuTensor>
    * (timed on those very buffers: sweeps keep one set across variants) or host tensors (uploaded).
    */
   async measure(q: AnyTensor, k: AnyTensor, v: AnyTensor, options: FlexAttentionOptions, spec: MeasureSpec): Promise<MeasureResult> {
+    this.live();
     // device-resident inputs are used as they are (and stay the caller's); host ones are uploaded
     const held: GpuTensor[] = [];
     const resident = (t: AnyTensor) => {
@@ -383,10 +381,20 @@ export class WebGPUBackend implements FlexAttentionBackend, KvStorage<GpuTensor>
     }
   }
 
+  /** Frees every buffer and pipeline; later calls throw BackendDisposedError. Idempotent. */
   dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
     this.engine.dispose();
     if (this.ctx.owned) this.ctx.device.destroy();
   }
+}
+
+/** What `cacheStats()` reports: the pipeline cache (LRU) and the device buffers this backend holds. */
+export interface WebGPUCacheStats {
+  pipelines: PipelineCacheStats;
+  /** Buffers held now: results handed out and not yet released, scratch buffers kept across calls. */
+  buffers: { count: number; bytes: number };
 }
 
 /** measure(): untimed back-to-back work before timing, the work per timed batch, its call cap (the timestamp query set holds 4 per call). */

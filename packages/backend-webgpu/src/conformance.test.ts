@@ -1,7 +1,7 @@
-// The ir's conformance suite (forward + backward, every case) on WebGPU — lavapipe in CI.
+// The ir's conformance suite (forward + backward, every case, the special values included: no
+// opt-outs) on WebGPU — lavapipe in CI.
 import { describe, it } from 'vitest';
 import { describeConformance } from '@flexattn/ir/testing';
-import { CONFORMANCE_OPT_OUTS } from './conformance-opt-outs.js';
 import { createWebGPUBackend } from './index.js';
 import { testDevice } from './gpu.test-helpers.js';
 
@@ -9,21 +9,19 @@ const ctx = await testDevice();
 if (typeof ctx === 'string') {
   describe('webgpu conformance', () => it.skip(ctx, () => {}));
 } else {
-  describeConformance(() => createWebGPUBackend({ device: ctx.device }), { label: `webgpu, ${ctx.adapterName}`, optOut: CONFORMANCE_OPT_OUTS });
+  describeConformance(() => createWebGPUBackend({ device: ctx.device }), { label: `webgpu, ${ctx.adapterName}` });
   const decodable = (c: { Lq: number; Hq: number; Hkv: number; mask?: () => { H?: number } }) =>
     c.Lq * (c.Hq / c.Hkv) <= 16 && (c.mask === undefined || (c.mask().H ?? 1) === 1);
   // the decode kernel (programs/decode.ts) on every case it applies to
   describeConformance(() => createWebGPUBackend({ device: ctx.device, splitKv: true }), {
     label: 'webgpu split-KV decode kernel',
     backward: false,
-    optOut: CONFORMANCE_OPT_OUTS,
     filter: decodable,
   });
   // its fallback, the forward template in split mode
   describeConformance(() => createWebGPUBackend({ device: ctx.device, splitKv: true, tuning: { decode: { kernel: 'tiles' } } }), {
     label: 'webgpu split-KV forward template',
     backward: false,
-    optOut: CONFORMANCE_OPT_OUTS,
     filter: decodable,
   });
 }

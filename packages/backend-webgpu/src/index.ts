@@ -1,6 +1,7 @@
 /// <reference types="@webgpu/types" />
 /** @flexattn/backend-webgpu — fused, block-sparse FlexAttention in WGSL, for browsers and Node. */
-export { createWebGPUBackend, WebGPUBackend, type GpuTensor, type WebGPUBackendOptions } from './backend.js';
+export { createWebGPUBackend, WebGPUBackend, type GpuTensor, type WebGPUBackendOptions, type WebGPUCacheStats } from './backend.js';
+export { DEFAULT_PIPELINE_CACHE_SIZE, type PipelineCacheStats } from './pipeline-cache.js';
 export { acquireDevice, capsOf, DAWN_FLAGS, type GpuCaps, type GpuContext, type DeviceOptions } from './device.js';
 export { Engine } from './engine.js';
 export type { ForwardCall, BackwardCall, TablesFn } from './attention-call.js';

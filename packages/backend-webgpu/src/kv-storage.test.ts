@@ -1,8 +1,9 @@
 // KvStorage on WebGPU (what a paged KV cache writes through): zero-filled device tensors, rows
 // scattered from host or device sources in f32 and f16 (odd widths: f16 rows that are not whole
-// words), and typed errors that leave the destination untouched.
+// words), and typed errors that leave the destination untouched; pages are device tensors like any
+// other: counted by cacheStats, validated (released, foreign, disposed backend) by the same checks.
 import { afterAll, describe, expect, it } from 'vitest';
-import { OptionError, ShapeError, toFloat64, type Tensor } from '@flexattn/ir';
+import { BackendDisposedError, OptionError, ShapeError, toFloat64, type Tensor } from '@flexattn/ir';
 import { randomTensor } from '@flexattn/ir/testing';
 import { createWebGPUBackend, type WebGPUBackend } from './index.js';
 import { testDevice } from './gpu.test-helpers.js';
@@ -70,5 +71,26 @@ describe.skipIf(typeof ctx === 'string')('KvStorage on webgpu', () => {
     expect(() => be.allocateKv([2, 2, 4, 4], 'f32')).toThrow(ShapeError);
     expect(Array.from((await be.toHost(dst)).data)).toEqual(new Array(32).fill(0));
     be.releaseKv(dst);
+  });
+
+  it('KV pages count in cacheStats().buffers until releaseKv; a released or foreign page is refused before any write', async () => {
+    be ??= await createWebGPUBackend({ device: typeof ctx === 'string' ? undefined : ctx.device });
+    const before = be.cacheStats().buffers;
+    const page = be.allocateKv([1, 2, 8, 4], 'f16');
+    const bytes = be.f16Storage ? 2 * 8 * 4 * 2 : 2 * 8 * 4 * 4;
+    expect(be.cacheStats().buffers).toEqual({ count: before.count + 1, bytes: before.bytes + bytes });
+    const src = randomTensor([1, 2, 1, 4], 'f16', 5);
+    // a shape larger than the page's storage (checked in storage bytes, like a call's inputs)
+    await expect(be.writeKvRows({ ...page, shape: [1, 2, 16, 4] }, Int32Array.from([9]), src)).rejects.toThrow(/^writeKvRows: the destination has shape \[1, 2, 16, 4\]/);
+    be.releaseKv(page);
+    expect(be.cacheStats().buffers).toEqual(before);
+    await expect(be.writeKvRows(page, Int32Array.from([0]), src)).rejects.toThrow(OptionError);
+    await expect(be.writeKvRows(page, Int32Array.from([0]), src)).rejects.toThrow(/^writeKvRows: the destination was released/);
+    const other = await createWebGPUBackend({ device: be.device });
+    const theirs = other.allocateKv([1, 2, 8, 4], 'f16');
+    other.dispose();
+    await expect(be.writeKvRows(theirs, Int32Array.from([0]), src)).rejects.toThrow(/was released \(or its backend disposed\)/);
+    expect(() => other.allocateKv([1, 2, 8, 4], 'f16')).toThrow(BackendDisposedError);
+    await expect(other.writeKvRows(theirs, Int32Array.from([0]), src)).rejects.toThrow(BackendDisposedError);
   });
 });

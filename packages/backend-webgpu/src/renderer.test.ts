@@ -108,7 +108,7 @@ describe('WGSL renderer', () => {
         let v2: bool = (v0 == v1);
         let v3: f32 = f32(h);
         let v4: f32 = (score * v3);
-        let v5: f32 = select(-3.0e38, v4, v2);
+        let v5: f32 = select(flex_f32_bits(0xff800000u), v4, v2);
         return v5;
       }
       fn mask_mod(b: i32, h: i32, q: i32, kv: i32) -> bool { return true; }

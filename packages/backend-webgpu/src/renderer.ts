@@ -8,6 +8,7 @@
 import {
   C_OP_TABLE,
   CapturedTensor,
+  f32BitPattern,
   f32Text,
   packScalarBlock,
   planKernelHooks,
@@ -31,11 +32,14 @@ export const WGSL_OP_TABLE: OpTable = {
   mod: ([a, b], n) => (isInt(n) ? `flex_imod(${a}, ${b})` : `flex_fmod(${a}, ${b})`),
   floordiv: ([a, b], n) => (isInt(n) ? `flex_ifloordiv(${a}, ${b})` : `floor(${a} / ${b})`),
   pow: ([a, b]) => `flex_pow(${a}, ${b})`,
-  min: ([a, b]) => `min(${a}, ${b})`,
-  max: ([a, b]) => `max(${a}, ${b})`,
+  // WGSL's min/max leave NaN and the order of ±0 to the implementation (lavapipe drops the NaN)
+  min: ([a, b], n) => (isInt(n) ? `min(${a}, ${b})` : `flex_fmin(${a}, ${b})`),
+  max: ([a, b], n) => (isInt(n) ? `max(${a}, ${b})` : `flex_fmax(${a}, ${b})`),
   abs: ([a]) => `abs(${a})`,
   // WGSL's sign() leaves ±0 and NaN unspecified; the selects give the ir's meaning (they pass through)
   sign: ([a], n) => (isInt(n) ? `select(select(0i, -1i, ${a} < 0i), 1i, ${a} > 0i)` : `select(select(${a}, -1.0, ${a} < 0.0), 1.0, ${a} > 0.0)`),
+  // Tint emits f32 `!=` as an ordered compare (false for NaN); `!(a == b)` is the IEEE ≠ the ir means
+  ne: ([a, b], n) => (srcIs(n, 'f32') ? `(!(${a} == ${b}))` : `(${a} != ${b})`),
   where: ([c, a, b]) => `select(${b}, ${a}, ${c})`,
   exp: ([a]) => `exp(${a})`,
   exp2: ([a]) => `exp2(${a})`,
@@ -45,7 +49,7 @@ export const WGSL_OP_TABLE: OpTable = {
   tanh_approx: ([a]) => `flex_tanh(${a})`,
   sigmoid: ([a]) => `(1.0 / (1.0 + exp(-${a})))`,
   sqrt: ([a]) => `sqrt(${a})`,
-  rsqrt: ([a]) => `inverseSqrt(${a})`,
+  rsqrt: ([a]) => `flex_rsqrt(${a})`,
   sin: ([a]) => `sin(${a})`,
   cos: ([a]) => `cos(${a})`,
   erf: ([a]) => `flex_erf(${a})`,
@@ -59,8 +63,17 @@ export const WGSL_OP_TABLE: OpTable = {
 /** The largest |flex_erf(x) − erf(x)| measured on lavapipe (see ops.test.ts); documented in the prelude. */
 export const WGSL_ERF_MAX_ERROR = 3e-7; // measured 2.74e-7 (at x ≈ 0.5, where A&S 7.1.26 takes over)
 
-/** Helpers the op rows call; semantics as in the ir's semantics.ts (x mod 0 = 0, floored modulo). */
-export const WGSL_PRELUDE = /* wgsl */ `fn flex_imod(a: i32, b: i32) -> i32 {
+/**
+ * Helpers the op rows call; semantics as in the ir's semantics.ts (x mod 0 = 0, floored modulo;
+ * NaN propagates, −0 < +0 in min/max, pow is C's powf, toInt(NaN) = 0). NaN tests look at the bits:
+ * WGSL lets an implementation assume there are no NaNs, and Tint's f32 `!=` is an ordered compare
+ * (`x != x` is false for NaN on lavapipe). NaN and ±∞ constants come through `flex_f32_bits`: WGSL
+ * has no literal for them, and a constant expression may not evaluate to one (a shader-creation
+ * error), so the bits pass through a function parameter, a run-time value.
+ */
+export const WGSL_PRELUDE = /* wgsl */ `fn flex_f32_bits(bits: u32) -> f32 { return bitcast<f32>(bits); }
+fn flex_is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
+fn flex_imod(a: i32, b: i32) -> i32 {
   if (b == 0i) { return 0i; }
   let r = a % b;
   return select(r, r + b, r != 0i && ((r < 0i) != (b < 0i)));
@@ -71,13 +84,38 @@ fn flex_ifloordiv(a: i32, b: i32) -> i32 {
   return select(q, q - 1i, (a % b != 0i) && ((a < 0i) != (b < 0i)));
 }
 fn flex_fmod(a: f32, b: f32) -> f32 { return a - b * floor(a / b); }
-fn flex_pow(a: f32, b: f32) -> f32 {
-  if (a >= 0.0) { return pow(a, b); }
-  let p = pow(-a, b);
-  return select(p, -p, fract(b * 0.5) != 0.0);   // integer exponents of negative bases
+// 754-2019 minimum/maximum: NaN wins; of equal values (±0) the bits' OR is −0 if either is, AND is +0
+fn flex_fmin(a: f32, b: f32) -> f32 {
+  if (flex_is_nan(a) || flex_is_nan(b)) { return flex_f32_bits(0x7fc00000u); }
+  return select(min(a, b), bitcast<f32>(bitcast<u32>(a) | bitcast<u32>(b)), a == b);
 }
-fn flex_tanh(x: f32) -> f32 { return tanh(clamp(x, -15.0, 15.0)); }
-fn flex_f2i(x: f32) -> i32 { return i32(clamp(x, -2147483520.0, 2147483520.0)); }
+fn flex_fmax(a: f32, b: f32) -> f32 {
+  if (flex_is_nan(a) || flex_is_nan(b)) { return flex_f32_bits(0x7fc00000u); }
+  return select(max(a, b), bitcast<f32>(bitcast<u32>(a) & bitcast<u32>(b)), a == b);
+}
+// C's powf. WGSL's pow is exp2(b·log2(a)), defined only for a > 0 (lavapipe: pow(1, ∞) = NaN,
+// pow(NaN, 0) = ∞, pow(0, −1) = 0), so signs, zeros and the exact cases are done here
+fn flex_pow(a: f32, b: f32) -> f32 {
+  if (b == 0.0 || a == 1.0) { return 1.0; }                  // even for a NaN operand
+  if (flex_is_nan(a) || flex_is_nan(b)) { return flex_f32_bits(0x7fc00000u); }
+  let ab = abs(a);
+  let b_int = floor(b) == b;                                   // ±∞ count as even integers
+  if (ab == 1.0 && (bitcast<u32>(b) & 0x7fffffffu) == 0x7f800000u) { return 1.0; }   // (−1)^±∞
+  if (a < 0.0 && !b_int && (bitcast<u32>(a) & 0x7fffffffu) < 0x7f800000u) { return flex_f32_bits(0x7fc00000u); }   // (−∞)^y is ±∞ or ±0
+  let odd = b_int && abs(b) < 16777216.0 && (i32(b) & 1) == 1;
+  var r = pow(ab, b);
+  if (ab == 0.0) { r = select(0.0, flex_f32_bits(0x7f800000u), b < 0.0); }
+  return select(r, -r, odd && (bitcast<u32>(a) >> 31u) == 1u);  // a negative base (−0 too) to an odd power
+}
+fn flex_rsqrt(x: f32) -> f32 { return select(inverseSqrt(x), 1.0 / x, x == 0.0); }   // 1/±0 = ±∞
+// clamped: tanh of a large |x| is ∞/∞ on some drivers; the clamp alone would turn NaN into ±15
+fn flex_tanh(x: f32) -> f32 { return select(tanh(clamp(x, -15.0, 15.0)), x, flex_is_nan(x)); }
+// truncation saturating to the i32 range (2^31 and beyond: 2^31 − 1, which no f32 is), NaN → 0
+fn flex_f2i(x: f32) -> i32 {
+  if (flex_is_nan(x)) { return 0i; }
+  if (x >= 2147483648.0) { return 2147483647i; }
+  return i32(max(x, -2147483648.0));
+}
 // WGSL has no erf. |x| < 0.5: its Taylor series to x^11 (truncation < 2e-8, relative accuracy kept
 // near 0); otherwise Abramowitz & Stegun 7.1.26 (absolute error ≤ 1.5e-7). Measured against the
 // float64 erf on lavapipe: max absolute error ${WGSL_ERF_MAX_ERROR} (ops.test.ts checks it).
@@ -97,9 +135,9 @@ const WGSL_TYPE = { f32: 'f32', i32: 'i32', bool: 'bool' } as const;
 function literal(value: number | boolean, dtype: string): string {
   if (typeof value === 'boolean' || dtype === 'bool') return value ? 'true' : 'false';
   if (dtype === 'i32') return value === -2147483648 ? '(-2147483647i - 1i)' : `${value}i`;
-  if (value === Infinity) return '3.0e38'; // WGSL has no infinity literal; the kernels treat ≤ -1e30 as masked
-  if (value === -Infinity) return '-3.0e38';
-  if (Number.isNaN(value)) return '0.0';
+  // no WGSL literal for NaN and ±∞: their bits, through flex_f32_bits (a run-time value, see the
+  // prelude); −0 too, as lavapipe's compiler turns the constant −0.0 into +0
+  if (!Number.isFinite(value) || Object.is(value, -0)) return `flex_f32_bits(0x${f32BitPattern(value).toString(16).padStart(8, '0')}u)`;
   const t = f32Text(value);
   return t.startsWith('-') ? `(${t})` : t;
 }

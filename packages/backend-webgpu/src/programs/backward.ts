@@ -165,6 +165,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         for (var d = 0u; d < ${D4}u; d++) { s += dot(q[d], sK[c * ${D4}u + d]); }
         s *= P.scale;
         let post = score_mod(s, i32(b), i32(h), i32(qi), i32(kj));
+        if (bitcast<u32>(post) == NEG_INF_BITS) { continue; }   // contributes nothing, like a masked key
         let p = exp(post - lse);
         var dp = 0.0;
         for (var d = 0u; d < ${V4}u; d++) { dp += dot(dout[d], sV[c * ${V4}u + d]); }
@@ -189,7 +190,7 @@ export function dkdvKernel(c: BackwardConfig, hooks: WgslHooks): string {
 ${common(c, hooks, true, `${tensorOut('DK', 8, c.E, 0, c.storage)}\n${tensorOut('DV', 9, c.Ev, 0, c.storage)}`)}
 var<workgroup> sQ: array<vec4<f32>, ${T * D4}>;
 var<workgroup> sDO: array<vec4<f32>, ${T * V4}>;
-var<workgroup> sL: array<vec2<f32>, ${T}>;     // (lse, delta); lse = NEG_BIG marks an empty row
+var<workgroup> sL: array<vec2<f32>, ${T}>;     // (lse, delta); lse = −∞ marks an empty row
 var<workgroup> sCount: u32;
 
 @compute @workgroup_size(${T})
@@ -235,7 +236,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         sDO[i] = x;
       }
       {
-        var l = vec2<f32>(NEG_BIG, 0.0);
+        var l = vec2<f32>(neg_inf(), 0.0);
         if (q0 + lid < P.Lq) {
           let bits = LSE[qbase + q0 + lid];
           if (bits != NEG_INF_BITS) { l = vec2<f32>(bitcast<f32>(bits), DELTA[qbase + q0 + lid]); }
@@ -248,12 +249,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
           let qi = q0 + r;
           if (qi >= P.Lq) { break; }
           let ld = sL[r];
-          if (ld.x <= VISIBLE) { continue; }
+          if (bitcast<u32>(ld.x) == NEG_INF_BITS) { continue; }
           if (!full && !mask_mod(i32(b), i32(h), i32(qi), i32(kj))) { continue; }
           var s = 0.0;
           for (var d = 0u; d < ${D4}u; d++) { s += dot(sQ[r * ${D4}u + d], k[d]); }
           s *= P.scale;
           let post = score_mod(s, i32(b), i32(h), i32(qi), i32(kj));
+          if (bitcast<u32>(post) == NEG_INF_BITS) { continue; }   // contributes nothing, like a masked key
           let p = exp(post - ld.x);
           var dp = 0.0;
           for (var d = 0u; d < ${V4}u; d++) {

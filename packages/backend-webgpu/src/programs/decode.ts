@@ -165,7 +165,8 @@ ${vv((j) => `  let cv${j} = ${col(j, EV4)};`)}
   let t_begin = min(sp * P.tiles_per_split, n_total);
   let t_end = min(t_begin + P.tiles_per_split, n_total);
 
-${rows((r) => `  var m${r} = NEG_BIG;\n  var l${r} = 0.0;\n${vv((j) => `  var o${r}_${j} = vec4<f32>(0.0);`)}`)}
+  let NEG_INF = neg_inf();
+${rows((r) => `  var m${r} = NEG_INF;\n  var l${r} = 0.0;\n${vv((j) => `  var o${r}_${j} = vec4<f32>(0.0);`)}`)}
 
   // the split's keys as one list of steps (G·U keys each, tile by tile), so that loads can run a
   // step ahead across tile boundaries
@@ -199,7 +200,7 @@ ${reduce}
 ${rows((r) =>
   keys(
     (u) => `    {
-      var post = NEG_BIG;
+      var post = NEG_INF;
       if (key${u} < kend) {
         if (full || mask_mod(bi, i32(hq${r}), i32(qq${r}), i32(key${u}))) { post = score_mod(s${r}_${u}, bi, i32(hq${r}), i32(qq${r}), i32(key${u})); }
       }
@@ -207,16 +208,22 @@ ${rows((r) =>
     }`,
   ),
 )}
-    // online softmax per row; P·V on this lane's slices
+    // online softmax per row; P·V on this lane's slices (where this lane's V slices of the step
+    // hold NaN or ±∞, rare, zero weights are skipped: masked keys, clamped rows past the tile)
+    let v_bad = non_finite4(${keys((u) => vv((j) => `v${u}_${j}`, ' + '), ' + ')});
 ${rows(
   (r) => `    {
       let m_new = ${maxExpr(r)};
-      let m_use = select(0.0, m_new, m_new > VISIBLE);
-      let alpha = select(0.0, exp(m${r} - m_use), m${r} > VISIBLE);
+      let m_use = max_shift(m_new);
+      let alpha = exp(m${r} - m_use);
       m${r} = m_new;
 ${keys((u) => `      let p${u} = exp(s${r}_${u} - m_use);`)}
       l${r} = l${r} * alpha + ${keys((u) => `p${u}`, ' + ')};
-${vv((j) => `      o${r}_${j} = o${r}_${j} * alpha + ${keys((u) => `p${u} * v${u}_${j}`, ' + ')};`)}
+      if (v_bad) {
+${vv((j) => `        o${r}_${j} = o${r}_${j} * alpha + ${keys((u) => `weighted(p${u}, v${u}_${j})`, ' + ')};`)}
+      } else {
+${vv((j) => `        o${r}_${j} = o${r}_${j} * alpha + ${keys((u) => `p${u} * v${u}_${j}`, ' + ')};`)}
+      }
     }`,
 )}
   }
@@ -236,14 +243,14 @@ ${unroll(n, (i) => vv((j) => `  sO[(grp * ${RC}u + ${i}u) * ${EV4P}u + lane + ${
     let rr = i / ${EV4}u;
     let d4 = i % ${EV4}u;
     let r = ${r0}u + rr;
-    var M = NEG_BIG;
+    var M = NEG_INF;
     for (var g = 0u; g < ${G}u; g++) { M = max(M, sML[g * ${R}u + r].x); }
-    let m_use = select(0.0, M, M > VISIBLE);
+    let m_use = max_shift(M);
     var L = 0.0;
     var acc = vec4<f32>(0.0);
     for (var g = 0u; g < ${G}u; g++) {
       let ml = sML[g * ${R}u + r];
-      let w = select(0.0, exp(ml.x - m_use), ml.x > VISIBLE);
+      let w = exp(ml.x - m_use);   // 0 for a lane group that saw no key (m = −∞; its o and l are 0)
       L += w * ml.y;
       acc += w * sO[(g * ${RC}u + rr) * ${EV4P}u + d4];
     }

@@ -227,10 +227,10 @@ ${rows(
   (i) => `  if (valid${i}) {
     var l = 0.0;
     for (var x = 0u; x < ${TX}u; x++) { l += sSum[(ty + ${i * TY}u) * ${TX}u + x]; }
-    let inv = select(0.0, 1.0 / l, l > 0.0);
+    let inv = select(0.0, 1.0 / l, seen(l));   // NaN for an undefined row (a NaN or +∞ score)
 ${unroll(NV, (k) => `    st_O(qrow${i}, tx + ${k * TX}u, o${i}_${k} * inv);`)}
     if (tx == 0u) {
-      LSE[qrow${i}] = select(NEG_INF_BITS, bitcast<u32>(m${i} + log(l)), l > 0.0);${maxScores ? `\n      MAXS[qrow${i}] = select(NEG_INF_BITS, bitcast<u32>(m${i}), l > 0.0);` : ''}
+      LSE[qrow${i}] = select(NEG_INF_BITS, bitcast<u32>(m${i} + log(l)), seen(l));${maxScores ? `\n      MAXS[qrow${i}] = select(NEG_INF_BITS, bitcast<u32>(m${i}), seen(l));` : ''}
     }
   }`,
 )}`;
@@ -244,15 +244,16 @@ ${rows((i) => guard(i, `          let q${i} = sQ[(ty + ${i * TY}u) * ${D4}u + d4
     const inRange = `valid${i} && kj${j} < P.Lkv`;
     const visible = partial ? `mask_mod_rc(bi, i32(hq${i}), i32(qq${i}), i32(kj${j}), rm${i}, cm${j})` : '';
     return `      {
-        var post = NEG_BIG;
+        var post = NEG_INF;
         if (${inRange}) { ${visible ? `if (${visible}) { post = ${score}; }` : `post = ${score};`} }
         s${i}_${j} = post;
       }`;
   };
   const sV = c.kvShared ? 'sK' : 'sV';
-  const pvLoop = `      for (var c = 0u; c < ${BC}u; c++) {
+  // P·V: a tile whose V holds NaN or ±∞ (rare) takes the form that skips zero weights (masked keys)
+  const pvLoop = (product: (p: string, v: string) => string) => `      for (var c = 0u; c < ${BC}u; c++) {
 ${unroll(NV, (k) => `        let v${k} = ${sV}[c * ${V4}u + tx + ${k * TX}u];`)}
-${rows((i) => guard(i, `          let p${i} = sP[(ty + ${i * TY}u) * ${BC}u + c];\n${unroll(NV, (k) => `          o${i}_${k} += p${i} * v${k};`)}`))}
+${rows((i) => guard(i, `          let p${i} = sP[(ty + ${i * TY}u) * ${BC}u + c];\n${unroll(NV, (k) => `          o${i}_${k} += ${product(`p${i}`, `v${k}`)};`)}`))}
       }`;
   const vParts = stridedParts(
     BC * V4,
@@ -261,6 +262,11 @@ ${rows((i) => guard(i, `          let p${i} = sP[(ty + ${i * TY}u) * ${BC}u + c]
     (i) => `select(vec4<f32>(0.0), ld_V(kbase + min(k0 + ${i} / ${V4}u, P.Lkv - 1u), ${i} % ${V4}u), k0 + ${i} / ${V4}u < P.Lkv)`,
     (i, x) => `${sV}[${i}] = ${x};`,
   );
+  // flag the tile (its number + 1) when this invocation's share of V is not all finite: one add per
+  // vec4 loaded (a sum of finite values that overflows only sends the tile to the careful P·V)
+  const vCount = Math.ceil((BC * V4) / NT);
+  const vFlag = `    if (non_finite4(${unroll(vCount, (u) => `vx${u}`, ' + ')})) { atomicMax(&sVBad, t + 1u); }`;
+  vParts.stores = `${vParts.stores}\n${vFlag}`;
   const vLoad = `${vParts.loads}\n${vParts.stores}`;
   const early = !c.kvShared ? vLoad : c.prefetchV ? vParts.loads : '';
   const late = !c.kvShared ? '' : c.prefetchV ? vParts.stores : vLoad;
@@ -289,6 +295,7 @@ var<workgroup> sV: array<vec4<f32>, ${BC * V4}>;     // [BC][V4]
 }var<workgroup> sP: array<f32, ${BR * BC}>;           // [BR][BC] probabilities
 ${c.subgroups ? '' : `var<workgroup> sRed: array<f32, ${BR * TX}>;          // row-max partials\n`}var<workgroup> sSum: array<f32, ${BR * TX}>;          // row-sum partials (end)
 var<workgroup> sCount: u32;
+var<workgroup> sVBad: atomic<u32>;                    // the last tile (+ 1) whose V holds NaN or ±∞
 
 @compute @workgroup_size(${NT})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -296,6 +303,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let ty = lid / ${TX}u;
 ${head}
   let bi = i32(b);
+  let NEG_INF = neg_inf();
 ${rowCoords}
   // the mods' per-row parts, once (rows past Lq read clamped values and are never written)
 ${rows((i) => `  let rs${i} = flex_row_s(bi, i32(hq${i}), i32(qq${i}));\n  let rm${i} = flex_row_m(bi, i32(hq${i}), i32(qq${i}));`)}
@@ -306,7 +314,7 @@ ${strided(BR * D4, NT, 'q', qLoad, (i, x) => `sQ[${i}] = ${x};`)}
   let n_total = workgroupUniformLoad(&sCount);
 ${range}
 
-${rows((i) => `  var m${i} = NEG_BIG;\n  var l${i} = 0.0;`)}
+${rows((i) => `  var m${i} = NEG_INF;\n  var l${i} = 0.0;`)}
 ${rows((i) => unroll(NV, (k) => `  var o${i}_${k} = vec4<f32>(0.0);`))}
 
   for (var t = t_begin; t < t_end; t++) {
@@ -342,8 +350,8 @@ ${reduceMax}
 ${rows(
   (i) => `    {
       let m_new = max(m${i}, tm${i});
-      let m_use = select(0.0, m_new, m_new > VISIBLE);
-      let alpha = select(0.0, exp(m${i} - m_use), m${i} > VISIBLE);
+      let m_use = max_shift(m_new);
+      let alpha = exp(m${i} - m_use);
       m${i} = m_new;
 ${cols((j) => `      let p${j} = exp(s${i}_${j} - m_use);\n      sP[(ty + ${i * TY}u) * ${BC}u + tx + ${j * TX}u] = p${j};`)}
       l${i} = l${i} * alpha + ${unroll(TN, (j) => `p${j}`, ' + ')};
@@ -353,7 +361,11 @@ ${unroll(NV, (k) => `      o${i}_${k} *= alpha;`)}
     workgroupBarrier();
 ${late ? `${late}\n    workgroupBarrier();\n` : ''}
     // O += P V
-${pvLoop}
+    if (atomicLoad(&sVBad) == t + 1u) {
+${pvLoop((p, v) => `weighted(${p}, ${v})`)}
+    } else {
+${pvLoop((p, v) => `${p} * ${v}`)}
+    }
     workgroupBarrier();
   }
 
@@ -386,20 +398,20 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let hk = h / P.group;
   let r = (h % P.group) * P.Lq + q;
   let base = (b * P.Hkv + hk) * P.splits;
-  var M = NEG_BIG;
+  var M = neg_inf();
   for (var s = 0u; s < P.splits; s++) { M = max(M, ML[(base + s) * ${BR}u + r].x); }
-  let m_use = select(0.0, M, M > VISIBLE);
+  let m_use = max_shift(M);
   var L = 0.0;
   var acc = vec4<f32>(0.0);
   for (var s = 0u; s < P.splits; s++) {
     let ml = ML[(base + s) * ${BR}u + r];
-    let w = select(0.0, exp(ml.x - m_use), ml.x > VISIBLE);
+    let w = exp(ml.x - m_use);   // 0 for a split that saw no key (m = −∞; its o and l are 0)
     L += w * ml.y;
     acc += w * OP[((base + s) * ${BR}u + r) * ${V4}u + d4];
   }
-  st_O(row, d4, acc * select(0.0, 1.0 / L, L > 0.0));
+  st_O(row, d4, acc * select(0.0, 1.0 / L, seen(L)));
   if (d4 == 0u) {
-    LSE[row] = select(NEG_INF_BITS, bitcast<u32>(M + log(L)), L > 0.0);${outs.maxScores ? '\n    MAXS[row] = select(NEG_INF_BITS, bitcast<u32>(M), L > 0.0);' : ''}
+    LSE[row] = select(NEG_INF_BITS, bitcast<u32>(M + log(L)), seen(L));${outs.maxScores ? '\n    MAXS[row] = select(NEG_INF_BITS, bitcast<u32>(M), seen(L));' : ''}
   }
 }
 `;

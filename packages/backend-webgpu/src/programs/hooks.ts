@@ -118,8 +118,26 @@ export function unroll(n: number, f: (i: number) => string, sep = '\n'): string 
   return Array.from({ length: n }, (_, i) => f(i)).join(sep);
 }
 
-/** Masked / invisible score. A finite stand-in for -inf (WGSL may assume no infinities). */
+/**
+ * Masking and special values in the kernels (docs/architecture.md §4), made explicit rather than
+ * left to a finite stand-in: a masked score is −∞, and "nothing visible yet" is a running max of
+ * exactly −∞ (a finite −3e38 / "≤ −1e30" before, which took a row of NaN scores, or of genuine
+ * scores below −1e30, for an empty row). NaN and +∞ scores are not tested for per element: they
+ * reach l (exp(NaN) and exp(∞ − ∞) are NaN) and from there out and lse, so their row is NaN at no
+ * cost to the common path. Tests on special values look at the bits, as WGSL lets an implementation
+ * assume there are no NaNs or infinities (and Tint's `!=` is an ordered compare).
+ */
 export const WGSL_CONSTS = /* wgsl */ `
-const NEG_BIG: f32 = -3.0e38;   // a masked score (-inf)
-const VISIBLE: f32 = -1.0e30;   // a running max at or below this means "nothing visible yet"
-const NEG_INF_BITS: u32 = 0xff800000u;`;
+const NEG_INF_BITS: u32 = 0xff800000u;
+// −∞: WGSL has no ∞ literal and a constant expression may not produce one; a let's value is a run-time one
+fn neg_inf() -> f32 { let bits = NEG_INF_BITS; return bitcast<f32>(bits); }
+// what a running max m is subtracted as: m, or 0 while nothing is visible (m = −∞), so that
+// exp(−∞ − 0) = 0 instead of exp(−∞ + ∞) = NaN; NaN and +∞ pass (their row is NaN)
+fn max_shift(m: f32) -> f32 { return select(m, 0.0, bitcast<u32>(m) == NEG_INF_BITS); }
+// l = Σ exp(post − max) over the visible keys is +0 exactly when there were none; NaN counts as seen
+fn seen(l: f32) -> bool { return bitcast<u32>(l) != 0u; }
+// a vec4 holding ±∞ or NaN
+fn non_finite4(x: vec4<f32>) -> bool { return any((bitcast<vec4<u32>>(x) & vec4<u32>(0x7f800000u)) == vec4<u32>(0x7f800000u)); }
+// p·v, or 0 where the weight p is +0 (a masked key, a −∞ score, an underflowed weight): a masked
+// key's v is never read into out, where 0·NaN and 0·∞ would be NaN
+fn weighted(p: f32, v: vec4<f32>) -> vec4<f32> { return select(p * v, vec4<f32>(0.0), bitcast<u32>(p) == 0u); }`;

@@ -9,6 +9,11 @@
  * whose post-mod scores include NaN or +∞ is NaN (out, lse and its gradients); a row with no
  * visible key has out 0, lse −∞ and zero gradients. O(Lkv²) per row: for small problems.
  * `kvBatch: 1` in the shape means one K/V serves every query batch (a paged KV cache).
+ *
+ * Weight underflow (docs/architecture.md §4): where a non-finite v (or dOut) meets a weight below
+ * WEIGHT_UNDERFLOW, the result is precision-dependent — ±∞ or NaN from a nonzero weight (float64),
+ * NaN (0·∞) or nothing (a skipped key) from one that rounded to 0 (f32 kernels; this definition
+ * itself where Σ exp overflows) — so those elements are marked `unspecified` and not compared.
  */
 import { FULL, PARTIAL } from '../block-mask';
 import { gradScore } from '../derive';
@@ -32,6 +37,13 @@ export interface DenseMods {
   /** Whether key kv is visible to query q (block classes and the mask mod together); all when absent. */
   visible?: (b: number, h: number, q: number, kv: number) => boolean;
 }
+
+/**
+ * Weights below this may be 0 in a backend's arithmetic: f32 flushes at 2^-126, and a kernel's
+ * unnormalized exp(post − running max) is at least the weight; the 2^6 margin covers the f32
+ * rounding of the scores (an error of up to ln 2^6 ≈ 4 in post − max).
+ */
+export const WEIGHT_UNDERFLOW = 2 ** -120;
 
 /** Plain functions for a call's options: traced mods through the interpreter (`evaluate`), blocks from `toDense()`. */
 export function denseModsOf(options: FlexAttentionOptions, d: AttentionShape): DenseMods {
@@ -90,10 +102,22 @@ function rowOf(d: DenseShape, q: ArrayLike<number>, k: ArrayLike<number>, m: Den
   return { post, raw, P, lse: post[top]! - Math.log(P[top]!) };
 }
 
-/** Forward: out [B, Hq, Lq, Ev] and the natural-log lse [B, Hq, Lq], in float64. */
+/** Visible keys of a row whose weight may underflow (NaN weights of an undefined row are not small). */
+const tinyKeys = (r: Row): number[] => [...r.post.keys()].filter((j) => r.post[j] !== -Infinity && r.P[j]! < WEIGHT_UNDERFLOW);
+
+const nonFinite = (x: ArrayLike<number>, from: number, n: number): boolean => {
+  for (let e = from; e < from + n; e++) if (!Number.isFinite(x[e]!)) return true;
+  return false;
+};
+
+/**
+ * Forward: out [B, Hq, Lq, Ev] and the natural-log lse [B, Hq, Lq], in float64; `unspecified`
+ * (out's shape, 1 = not compared) marks out[row, e] where a non-finite v[j, e] has an underflowing weight.
+ */
 export function denseForward64(d: DenseShape, q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, m: DenseMods = {}) {
   const out = new Float64Array(d.B * d.Hq * d.Lq * d.Ev);
   const lse = new Float64Array(d.B * d.Hq * d.Lq);
+  const unspecified = new Uint8Array(out.length);
   for (let b = 0; b < d.B; b++)
     for (let h = 0; h < d.Hq; h++) {
       const hk = Math.floor(h / (d.Hq / d.Hkv));
@@ -105,18 +129,26 @@ export function denseForward64(d: DenseShape, q: ArrayLike<number>, k: ArrayLike
           if (r.post[j] === -Infinity) continue;
           for (let e = 0; e < d.Ev; e++) out[row * d.Ev + e]! += r.P[j]! * v[kvRowOf(d, b, hk, j) * d.Ev + e]!;
         }
+        for (const j of tinyKeys(r)) {
+          for (let e = 0; e < d.Ev; e++) if (!Number.isFinite(v[kvRowOf(d, b, hk, j) * d.Ev + e]!)) unspecified[row * d.Ev + e] = 1;
+        }
       }
     }
-  return { out, lse };
+  return { out, lse, unspecified };
 }
 
-/** Backward: dq, dk, dv for the loss Σ out · dOut, in float64. */
+/**
+ * Backward: dq, dk, dv for the loss Σ out · dOut, in float64. `unspecified` (1 = not compared):
+ * for a row where a key with an underflowing weight has a non-finite v or the row a non-finite
+ * dOut, that row's dq, dk of every key it sees (through its delta = dOut · out) and dv of those keys.
+ */
 export function denseBackward64(d: DenseShape, q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, dOut: ArrayLike<number>, m: DenseMods = {}) {
   const scale = m.scale ?? 1 / Math.sqrt(d.E);
   const dq = new Float64Array(d.B * d.Hq * d.Lq * d.E);
   const kvRows = (d.kvBatch ?? d.B) * d.Hkv * d.Lkv;
   const dk = new Float64Array(kvRows * d.E);
   const dv = new Float64Array(kvRows * d.Ev);
+  const unspecified = { dq: new Uint8Array(dq.length), dk: new Uint8Array(dk.length), dv: new Uint8Array(dv.length) };
   for (let b = 0; b < d.B; b++)
     for (let h = 0; h < d.Hq; h++) {
       const hk = Math.floor(h / (d.Hq / d.Hkv));
@@ -125,6 +157,12 @@ export function denseBackward64(d: DenseShape, q: ArrayLike<number>, k: ArrayLik
         if (r.lse === -Infinity) continue;
         const row = (b * d.Hq + h) * d.Lq + i;
         const live = [...r.post.keys()].filter((j) => r.post[j] !== -Infinity);
+        const tiny = tinyKeys(r);
+        if (tiny.length && (nonFinite(dOut, row * d.Ev, d.Ev) || tiny.some((j) => nonFinite(v, kvRowOf(d, b, hk, j) * d.Ev, d.Ev)))) {
+          unspecified.dq.fill(1, row * d.E, (row + 1) * d.E);
+          for (const j of live) unspecified.dk.fill(1, kvRowOf(d, b, hk, j) * d.E, (kvRowOf(d, b, hk, j) + 1) * d.E);
+          for (const j of tiny) unspecified.dv.fill(1, kvRowOf(d, b, hk, j) * d.Ev, (kvRowOf(d, b, hk, j) + 1) * d.Ev);
+        }
         const dP = new Float64Array(d.Lkv);
         for (const j of live) for (let e = 0; e < d.Ev; e++) dP[j]! += dOut[row * d.Ev + e]! * v[kvRowOf(d, b, hk, j) * d.Ev + e]!;
         for (const j of live) {
@@ -139,5 +177,5 @@ export function denseBackward64(d: DenseShape, q: ArrayLike<number>, k: ArrayLik
         }
       }
     }
-  return { dq, dk, dv };
+  return { dq, dk, dv, unspecified };
 }
