@@ -40,6 +40,21 @@ export interface FuzzOptions {
   kvBatchBroadcast?: boolean;
   /** Longest Lq / Lkv drawn (default 20). */
   maxLen?: number;
+  /**
+   * The backend's shader compiler may fold arithmetic as if every value were finite (WGSL allows
+   * it: Tint and lavapipe's LLVM turn `score * 0.0` into 0.0, so a NaN or ±∞ input that meets a
+   * score mod multiplying by exactly 0 vanishes instead of making its row NaN). Such cases are left
+   * out of the valid-call property; the backend documents the exception.
+   */
+  finiteMathFolding?: boolean;
+}
+
+/**
+ * A special value in the inputs meets a score mod that multiplies the score by 0 on the GPU: families
+ * 1, 4, 6 with a p that is 0 in f32 or an f32 subnormal (GPUs flush those to zero).
+ */
+function specialTimesZero(spec: ProblemSpec): boolean {
+  return spec.poison.length > 0 && Math.abs(spec.scoreParam) < 2 ** -126 && [1, 4, 6].includes(spec.score);
 }
 
 // f32 results: the rounding of a float64 value (plus float64 noise); f16/bf16: one ulp, as the
@@ -120,6 +135,7 @@ export function describeFuzz(createBackend: () => FlexAttentionBackend | Promise
       await assertSeeded(
         fc,
         fc.asyncProperty(specs, async (spec) => {
+          if (opts.finiteMathFolding && specialTimesZero(spec)) return; // left out: see FuzzOptions.finiteMathFolding
           const p = buildProblem(spec);
           const mods = denseModsOf(p.options, spec);
           const [q, k, v] = [toFloat64(p.q), toFloat64(p.k), toFloat64(p.v)];
