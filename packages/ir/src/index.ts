@@ -35,4 +35,4 @@ export { checkBlockMask } from './validate-mask';
 export { argsRead, type ArgsRead } from './args-read';
 export { hashString } from './hash';
 export { inlineMod, rebindParams, type InlineArgs } from './inline';
-export { allocateHostKv, checkKvRowWrite, hasKvStorage, writeHostKvRows, type KvStorage } from './kv-storage';
+export { allocateHostKv, checkKvAllocation, checkKvRowWrite, hasKvStorage, KV_LAYOUT, writeHostKvRows, type KvStorage } from './kv-storage';
