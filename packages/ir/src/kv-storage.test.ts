@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { OptionError, ShapeError } from './errors';
 import { allocateHostKv, checkKvAllocation, checkKvRowWrite, writeHostKvRows } from './kv-storage';
 import type { DType, Tensor } from './tensor';
+import { kvAllocationRefusals } from './testing/kv-storage';
 
 const KNOWN_DTYPES = ['f32', 'f16', 'bf16'];
 
@@ -57,6 +58,15 @@ describe('checkKvAllocation', () => {
   it('refuses what is not an array of numbers with a ShapeError, not a raw TypeError', () => {
     for (const shape of [undefined, null, 4, 'abc', { length: 4 }, [1, '2', 3, 4], [1, 2n, 3, 4]]) {
       expect(() => checkKvAllocation(shape as never, 'f32')).toThrow(ShapeError);
+    }
+  });
+
+  it("kvAllocationRefusals (what backends' tests check their allocateKv against) covers both error classes, and the reference refuses each the same way", () => {
+    const refusals = kvAllocationRefusals();
+    expect(new Set(refusals.map((r) => r.error.constructor))).toEqual(new Set([OptionError, ShapeError]));
+    for (const { shape, dtype, error } of refusals) {
+      expect(expectedAllocationError(Array.isArray(shape) ? shape : [shape], dtype)).toBe(error.constructor);
+      expect(() => allocateHostKv(shape, dtype)).toThrow(error);
     }
   });
 
