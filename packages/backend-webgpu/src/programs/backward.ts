@@ -107,6 +107,26 @@ ${hooks.scoreModGrad}
 ${withCapGrads ? hooks.captureGrads : ''}
 `;
 
+/**
+ * The WGSL that stages one tile of T rows (`width` vec4s each) into workgroup memory: the T
+ * invocations stride over its elements, row `first + r` read with `load` at `base + first + r`, and
+ * rows past `len` zero (the last tile of a length that is not a multiple of T).
+ */
+function loadTile(t: { T: number; width: number; into: string; load: string; base: string; first: string; len: string; row: string; indent: number }): string {
+  const { T, width, row, first } = t;
+  const pad = ' '.repeat(t.indent);
+  return [
+    `for (var i = lid; i < ${T * width}u; i += ${T}u) {`,
+    `  let ${row} = i / ${width}u;`,
+    `  var x = vec4<f32>(0.0);`,
+    `  if (${first} + ${row} < ${t.len}) { x = ${t.load}(${t.base} + ${first} + ${row}, i % ${width}u); }`,
+    `  ${t.into}[i] = x;`,
+    `}`,
+  ]
+    .map((line) => pad + line)
+    .join('\n');
+}
+
 export function dqKernel(c: BackwardConfig, hooks: WgslHooks): string {
   const { D4, V4 } = backwardDims(c);
   const T = c.T;
@@ -143,18 +163,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let tile = tile_at(trow, t, counts.x);
     let k0 = tile.x * ${T}u;
     let full = tile.y == 1u;
-    for (var i = lid; i < ${T * D4}u; i += ${T}u) {
-      let c = i / ${D4}u;
-      var x = vec4<f32>(0.0);
-      if (k0 + c < P.Lkv) { x = ld_K(kbase + k0 + c, i % ${D4}u); }
-      sK[i] = x;
-    }
-    for (var i = lid; i < ${T * V4}u; i += ${T}u) {
-      let c = i / ${V4}u;
-      var x = vec4<f32>(0.0);
-      if (k0 + c < P.Lkv) { x = ld_V(kbase + k0 + c, i % ${V4}u); }
-      sV[i] = x;
-    }
+${loadTile({ T, width: D4, into: 'sK', load: 'ld_K', base: 'kbase', first: 'k0', len: 'P.Lkv', row: 'c', indent: 4 })}
+${loadTile({ T, width: V4, into: 'sV', load: 'ld_V', base: 'kbase', first: 'k0', len: 'P.Lkv', row: 'c', indent: 4 })}
     workgroupBarrier();
     if (live) {
       for (var c = 0u; c < ${T}u; c++) {
@@ -223,18 +233,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       let tile = tile_at(trow, t, counts.x);
       let q0 = tile.x * ${T}u;
       let full = tile.y == 1u;
-      for (var i = lid; i < ${T * D4}u; i += ${T}u) {
-        let r = i / ${D4}u;
-        var x = vec4<f32>(0.0);
-        if (q0 + r < P.Lq) { x = ld_Q(qbase + q0 + r, i % ${D4}u); }
-        sQ[i] = x;
-      }
-      for (var i = lid; i < ${T * V4}u; i += ${T}u) {
-        let r = i / ${V4}u;
-        var x = vec4<f32>(0.0);
-        if (q0 + r < P.Lq) { x = ld_DO(qbase + q0 + r, i % ${V4}u); }
-        sDO[i] = x;
-      }
+${loadTile({ T, width: D4, into: 'sQ', load: 'ld_Q', base: 'qbase', first: 'q0', len: 'P.Lq', row: 'r', indent: 6 })}
+${loadTile({ T, width: V4, into: 'sDO', load: 'ld_DO', base: 'qbase', first: 'q0', len: 'P.Lq', row: 'r', indent: 6 })}
       {
         var l = vec2<f32>(neg_inf(), 0.0);
         if (q0 + lid < P.Lq) {
