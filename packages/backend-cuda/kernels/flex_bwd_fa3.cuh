@@ -65,7 +65,8 @@ template <int D_, int BMQ_, int STAGES_, bool DET_ = false> struct BwdFa3Cfg {
   // kv_full, q_full[STAGES], q_empty[STAGES]; DET: dq_full[2], dq_empty[2], then the two DqTasks
   static constexpr int TASK_OFF = BAR_OFF + (1 + 2 * STAGES + (DET ? 4 : 0)) * 8;
   static constexpr int SMEM_BYTES = TASK_OFF + (DET ? 2 * 16 : 0);
-  // DET: 32 for the producer warpgroup, whose writer warp spills at 24 (ptxas: 76 bytes at D64);
+  // DET: 32 for the producer warpgroup (ptxas at 24: 80 / 40 bytes of spills at D64 / D128; at 32:
+  // 48 / 0 — at 40, the consumers' 232 spill more);
   // 32 · 128 + 240 · 256 is still the whole register file
   static constexpr int REG_PRODUCER = DET ? 32 : 24, REG_CONSUMER = 240;
   static_assert(D == 64 || D == 128, "64-column panels, wgmma N of 64 or 128");
@@ -216,8 +217,9 @@ __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScorePar
     if constexpr (C::DET) {
       // ---- DET: its second warp adds the dQ tiles in the fixed order ----------------------------
       // (the consumers describe each tile in sTask: the writer keeps to the few registers it has)
-      if (warp == C::NWARPS + 1 && lane == 0) {
-        for (int it = 0;; ++it) {
+      if (warp == C::NWARPS + 1) {
+        // (its own exit: nothing the producer needs stays live across this loop)
+        for (int it = 0; lane == 0; ++it) {
           const int buf = it & 1;
           mbar_wait(dq_full(buf), (it >> 1) & 1);
           const DqTask task = sTask[buf];
@@ -231,6 +233,7 @@ __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScorePar
           red_release_gpu_inc(sem);
           mbar_arrive(dq_empty(buf));
         }
+        return;
       }
     }
     if (warp != C::NWARPS) return;
