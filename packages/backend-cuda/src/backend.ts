@@ -26,7 +26,7 @@ import {
 } from '@flexattn/ir';
 import { hostTensor, withCallMemory, type CallMemory } from './call-memory.js';
 import { sumOverBatch } from './batch-sum.js';
-import { checkDeterministicBackward, deterministicOption } from './deterministic.js';
+import { checkDeterministicBackward } from './deterministic.js';
 import { cudaTensors, deviceToken, elementBytes, HeldMemory, isCudaTensor, type CudaTensor } from './device-tensors.js';
 import { KernelModules, type ModuleCacheStats } from './kernel-modules.js';
 import { CudaKvStorage } from './kv-storage.js';
@@ -56,15 +56,6 @@ export interface CudaBackendOptions {
    * body, which every other shape uses), for comparisons and the conformance suite of both.
    */
   hopperBackward?: 'warp-specialized' | 'classic';
-  /**
-   * Bitwise repeatable backward results (default false): dQ's fp32 sums are added in one fixed
-   * order of kv tiles (a counter per query tile in global memory) instead of as they land. Served
-   * by the FA3-class Hopper body (bf16/f16, E = Ev = 64 or 128, a K/V per batch); a backward call
-   * it cannot serve — another GPU, head dim or dtype, `hopperBackward: 'classic'`, K/V shared by
-   * the batch, or capture gradients (atomics in every body) — is refused with an UnsupportedError
-   * before any GPU work. The forward is deterministic either way.
-   */
-  deterministic?: boolean;
   /**
    * The most compiled modules kept loaded, least recently used unloaded first (default 64,
    * DEFAULT_MODULE_CACHE_SIZE; a mod needs up to three: forward, backward, decode).
@@ -115,7 +106,8 @@ export class CudaBackend implements FlexAttentionBackend, KvStorage<CudaTensor> 
       smCount: device.smCount,
       hopperBody: options.hopperForward === 'per-cta' ? 'wg' : 'fa3',
       hopperBackward: options.hopperBackward === 'classic' ? 'classic' : 'fa3',
-      deterministicBackward: deterministicOption(options.deterministic),
+      // the deterministic backward (TargetDevice.deterministicBackward) is built but not offered
+      // here until a GPU run has shown it bitwise repeatable and right (README, "Not done yet")
     };
     this.modules = new KernelModules(native, this.arch, { cacheDir: options.cacheDir, cudaInclude: options.cudaInclude, capacity: options.moduleCacheSize });
     const token = deviceToken(native, device.ordinal);

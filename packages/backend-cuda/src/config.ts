@@ -64,7 +64,7 @@ export interface BwdConfigOptions {
   hopperBody?: 'fa3' | 'classic';
   /** One K/V for every query batch (dK/dV summed over the batch): only the session-3 body sums them. */
   kvBroadcast?: boolean;
-  /** CudaBackendOptions.deterministic: the FA3-class body's fixed-order dQ (where that body serves). */
+  /** TargetDevice.deterministicBackward: the FA3-class body's fixed-order dQ (where that body serves). */
   deterministic?: boolean;
 }
 

@@ -1,16 +1,10 @@
-// CudaBackendOptions.deterministic: which backward calls can honour it. Only the FA3-class Hopper
-// body adds dQ in a fixed order (kernels/flex_bwd_fa3.cuh, FLEX_BWD_DETERMINISTIC); every other
+// The deterministic backward (TargetDevice.deterministicBackward): which backward calls it can
+// serve. Only the FA3-class Hopper body adds dQ in a fixed order (kernels/flex_bwd_fa3.cuh, FLEX_BWD_DETERMINISTIC); every other
 // body adds dQ with fp32 atomics, and capture gradients are atomics in every body, so their sums
 // can differ in the last bits from run to run. Such a call is refused before any GPU work, with
 // the reason and the fix, rather than run with results that are silently not repeatable.
-import { CapturedTensor, OptionError, UnsupportedError } from '@flexattn/ir';
+import { CapturedTensor, UnsupportedError } from '@flexattn/ir';
 import type { KernelSelection, TargetDevice } from './launch-plan.js';
-
-/** The option's value, checked: a boolean or absent. */
-export function deterministicOption(value: unknown): boolean {
-  if (value === undefined || typeof value === 'boolean') return value === true;
-  throw new OptionError(`createCudaBackend: deterministic must be true or false, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`);
-}
 
 /** Throws UnsupportedError where a deterministic backend's backward call would not be bitwise repeatable. */
 export function checkDeterministicBackward(sel: KernelSelection, target: TargetDevice): void {
@@ -18,7 +12,7 @@ export function checkDeterministicBackward(sel: KernelSelection, target: TargetD
   const reason = notDeterministic(sel, target);
   if (reason !== undefined) {
     throw new UnsupportedError(
-      `flexAttentionBackward: deterministic: true ${reason}. Use a backend without deterministic for this call (its dQ is then summed with atomics in whatever order they land).`,
+      `flexAttentionBackward: the deterministic backward ${reason}. Use a backend without the deterministic backward for this call (its dQ is then summed with atomics in whatever order they land).`,
     );
   }
 }

@@ -37,7 +37,10 @@ export interface TargetDevice {
   hopperBody: 'fa3' | 'wg';
   /** the Hopper backward body (CudaBackendOptions.hopperBackward): FA3-class ('fa3') or session 3's ('classic') */
   hopperBackward: 'fa3' | 'classic';
-  /** CudaBackendOptions.deterministic: the FA3-class backward's fixed-order dQ (deterministic.ts refuses other bodies) */
+  /**
+   * The FA3-class backward's fixed-order dQ (bitwise repeatable; deterministic.ts refuses the calls
+   * it cannot serve). Not yet offered by createCudaBackend: awaiting its first GPU run.
+   */
   deterministicBackward?: boolean;
 }
 
