@@ -43,7 +43,7 @@ export FLEXATTN_CUDA_ADDON=$PWD/.devrun/cconf/bin/flexattn_cuda.node FLEXATTN_CU
 MODS=${MODS:-noop,causal,alibi,softcap,softcap_approx,relpos,sliding_window_causal,prefix_lm,document,softcap_causal}
 # logs gather in a work folder; at the end they travel back as one archive (the device returns at
 # most 8 files) beside the bench JSON/tables
-D=.devrun OUTDIR=${OUT:-$PWD/out} O=/tmp/flexattn-out BUDGET=${BUDGET:-540} STEPS=${STEPS:-"cuda-bench wgpu-decode cuda-paged fa3 bwd-fa3 cuda-conf wgpu-conf"}
+D=.devrun OUTDIR=${OUT:-$PWD/out} O=/tmp/flexattn-out BUDGET=${BUDGET:-540} STEPS=${STEPS:-"cuda-bench wgpu-decode cuda-paged wgpu-paged fa3 bwd-fa3 cuda-conf wgpu-conf"}
 HMODS=${HMODS:-"noop causal swa softcap softcap_approx alibi document alibi_rc document_rc"} HANG='' 
 rm -rf "$O"; mkdir -p "$O"; t0=$(date +%s)
 stamp() { echo "## $1 at $(( $(date +%s) - t0 )) s"; }
@@ -59,7 +59,10 @@ CUDA_FWD="--suite full --dtype bf16 --backends cuda --pass ${BENCH_PASS:-fwd} --
 DECODE="--suite decode --backends webgpu --dtype f32"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv,noheader | tee "$O/gpu.txt"
 echo "packed at commit $FLEXATTN_COMMIT"
+mkdir -p "$OUTDIR"
 for step in $STEPS; do
+  # the logs so far travel back even when a later step outlives the call (a hang is killed with it)
+  tar czf "$OUTDIR/logs.tgz" -C "$O" . 2>/dev/null
   stamp "$step"
   case $step in
     cuda-bench)
