@@ -37,7 +37,28 @@ async function bundle(entry, outfile) {
     banner: { js: "import { createRequire as __flexattnCreateRequire } from 'node:module'; const require = __flexattnCreateRequire(import.meta.url);" },
     logLevel: 'warning',
   });
+  checkLazyInits(outfile);
   return outfile;
+}
+
+/**
+ * esbuild wraps modules reached through a dynamic import (the bench's backend registry) in lazy
+ * `init_x()` initialisers; where it never emits the call, the module's top-level values stay
+ * undefined in the bundle while its function declarations work — a bundle-only failure the tests
+ * (which run the packages' own builds) cannot see. Refuse such a bundle: an initialiser that is never
+ * called may hold nothing but calls of other initialisers.
+ */
+function checkLazyInits(file) {
+  const text = readFileSync(file, 'utf8');
+  const lazy = /var (init_\w+) = __esm\(\{\n\s*"([^"]+)"\(\) \{\n([\s\S]*?)\n\s*\}\n\}\);/g;
+  const broken = [];
+  for (const [, name, path, body] of text.matchAll(lazy)) {
+    const idle = body.split('\n').every((l) => /^\s*("use strict";|init_\w+\(\);)?\s*$/.test(l));
+    if (!idle && !text.includes(`${name}()`)) broken.push(path);
+  }
+  if (broken.length) {
+    throw new Error(`${file}: esbuild never initialises ${broken.join(', ')} (top-level values would be undefined): make them function declarations or import the module statically`);
+  }
 }
 
 const mib = (file) => `${(statSync(file).size / 2 ** 20).toFixed(2)} MiB`;

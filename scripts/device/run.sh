@@ -18,6 +18,7 @@
 #                  maxScores / dLse in every body and K/V shared by the batch / paged KV caches
 #                  (CONF_HOPPER_BACKWARD=classic: the session-3 backward instead of the FA3-class one)
 #     wgpu-conf    the ir conformance suite on WebGPU
+#     wgpu-paged   flexattn-bench decode-paged on WebGPU (f32): paged beside contiguous (issue 16: ≥ 85%)
 #   and, by name only:
 #     wgpu-decode-wall  the decode suite timed by wall clock (GPU timestamps off): a cross-check
 #     check        the harness's full checks (every body) for HARNESS_MODS (default causal)
@@ -30,6 +31,8 @@
 #                  regression check. The old bundle travels in .oldrun/ (bench/bin + kernels, its own
 #                  addon flexattn_cuda.node, commit): build it with scripts/bundle.mjs (or, before it
 #                  existed, packages/bench/scripts/bundle.mjs) in a worktree of that commit.
+#                  BA_PEER="--peer torch": the new CUDA runs time PyTorch beside them (the whole
+#                  table in one run); BA_WGPU_SHAPES="" leaves WebGPU out.
 set -u
 cd "$(dirname "$0")/../.."
 source .device-carry/setup.sh
@@ -41,7 +44,7 @@ export FLEXATTN_CUDA_ADDON=$PWD/.devrun/cconf/bin/flexattn_cuda.node FLEXATTN_CU
 MODS=${MODS:-noop,causal,alibi,softcap,softcap_approx,relpos,sliding_window_causal,prefix_lm,document,softcap_causal}
 # logs gather in a work folder; at the end they travel back as one archive (the device returns at
 # most 8 files) beside the bench JSON/tables
-D=.devrun OUTDIR=${OUT:-$PWD/out} O=/tmp/flexattn-out BUDGET=${BUDGET:-540} STEPS=${STEPS:-"cuda-bench wgpu-decode cuda-paged fa3 bwd-fa3 cuda-conf wgpu-conf"}
+D=.devrun OUTDIR=${OUT:-$PWD/out} O=/tmp/flexattn-out BUDGET=${BUDGET:-540} STEPS=${STEPS:-"cuda-bench wgpu-decode cuda-paged wgpu-paged fa3 bwd-fa3 cuda-conf wgpu-conf"}
 HMODS=${HMODS:-"noop causal swa softcap softcap_approx alibi document alibi_rc document_rc"} HANG='' 
 rm -rf "$O"; mkdir -p "$O"; t0=$(date +%s)
 stamp() { echo "## $1 at $(( $(date +%s) - t0 )) s"; }
@@ -50,14 +53,17 @@ cap() { local left=$(( BUDGET - ($(date +%s) - t0) )); echo $(( left < $1 ? (lef
 # flexattn-bench within a cap: bench CAP NAME ARGS… (JSON and log to $O/NAME.*; the table's rows on stdout)
 bench() {
   local c=$1 name=$2; shift 2
-  timeout "$(cap "$c")" node "${BENCH_BIN:-$D/bench/bin/flexattn-bench.mjs}" --no-block-masks "$@" --json "$O/$name.json" 2>&1 |
+  timeout -k 10 "$(cap "$c")" node "${BENCH_BIN:-$D/bench/bin/flexattn-bench.mjs}" --no-block-masks "$@" --json "$O/$name.json" 2>&1 |
     tee "$O/$name.txt" | grep -E " (bf16|f16|f32) |^decode |FAIL|rror"
 }
 CUDA_FWD="--suite full --dtype bf16 --backends cuda --pass ${BENCH_PASS:-fwd} --iterations 10 --warmup 3"
 DECODE="--suite decode --backends webgpu --dtype f32"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv,noheader | tee "$O/gpu.txt"
 echo "packed at commit $FLEXATTN_COMMIT"
+mkdir -p "$OUTDIR"
 for step in $STEPS; do
+  # the logs so far travel back even when a later step outlives the call (a hang is killed with it)
+  tar czf "$OUTDIR/logs.tgz" -C "$O" . 2>/dev/null
   stamp "$step"
   case $step in
     cuda-bench)
@@ -70,13 +76,13 @@ for step in $STEPS; do
       # a timeout (rc 124) is a hang: the later harness steps are skipped, so it costs one cap only
       for m in $HMODS; do
         [ -z "$HANG" ] || break
-        timeout "$(cap 45)" $D/hbin/$m checkfa3 >"$O/fa3-check-$m.txt" 2>&1; rc=$?; echo "rc=$rc" >>"$O/fa3-check-$m.txt"
+        timeout -k 10 "$(cap 45)" $D/hbin/$m checkfa3 >"$O/fa3-check-$m.txt" 2>&1; rc=$?; echo "rc=$rc" >>"$O/fa3-check-$m.txt"
         [ $rc = 124 ] && HANG=$m
         grep -E "FAIL|failures|rc=|rror" "$O/fa3-check-$m.txt" | tr '\n' ' '; echo
       done
       for m in $HMODS; do
         [ -z "$HANG" ] && [ "${FA3_TIME:-1}" = 1 ] || break
-        timeout "$(cap 60)" $D/hbin/$m hopper 2>&1 | grep -E "TIME|rror" | tee -a "$O/fa3-times.txt" | sed -E 's/ +/ /g; s/ -> ours.theirs speed/ x/'
+        timeout -k 10 "$(cap 60)" $D/hbin/$m hopper 2>&1 | grep -E "TIME|rror" | tee -a "$O/fa3-times.txt" | sed -E 's/ +/ /g; s/ -> ours.theirs speed/ x/'
       done ;;
     bwd-fa3)
       # the mods' checks side by side (correctness only: each is mostly its float64 reference on
@@ -84,7 +90,7 @@ for step in $STEPS; do
       # (rc 124) is a hang: the later harness steps are skipped
       c=$(cap 40)
       for m in $HMODS; do
-        ( timeout "$c" $D/hbin/$m checkbwd3 >"$O/bwd3-check-$m.txt" 2>&1; echo "rc=$?" >>"$O/bwd3-check-$m.txt" ) &
+        ( timeout -k 10 "$c" $D/hbin/$m checkbwd3 >"$O/bwd3-check-$m.txt" 2>&1; echo "rc=$?" >>"$O/bwd3-check-$m.txt" ) &
       done
       wait
       for m in $HMODS; do
@@ -93,12 +99,12 @@ for step in $STEPS; do
       done
       for m in noop causal; do
         [ -z "$HANG" ] && [ "${BWD3_TIME:-1}" = 1 ] || break
-        timeout "$(cap 45)" $D/hbin/$m timebwd3 2>&1 | grep -E "TIME .*(bwd|rror)" | tee -a "$O/bwd3-times.txt" | sed -E 's/ +/ /g; s/ -> ours.theirs speed/ x/'
+        timeout -k 10 "$(cap 45)" $D/hbin/$m timebwd3 2>&1 | grep -E "TIME .*(bwd|rror)" | tee -a "$O/bwd3-times.txt" | sed -E 's/ +/ /g; s/ -> ours.theirs speed/ x/'
       done ;;
     check)
       for m in ${HARNESS_MODS:-causal}; do
         [ -z "$HANG" ] || break
-        timeout "$(cap 90)" $D/hbin/$m check >"$O/check-$m.txt" 2>&1; echo "rc=$?" >>"$O/check-$m.txt"
+        timeout -k 10 "$(cap 90)" $D/hbin/$m check >"$O/check-$m.txt" 2>&1; echo "rc=$?" >>"$O/check-$m.txt"
         grep -E "FAIL|failures|rc=|rror" "$O/check-$m.txt" | tr '\n' ' '; echo
       done ;;
     sass)
@@ -111,11 +117,18 @@ for step in $STEPS; do
       done ;;
     cuda-conf)
       [ -z "$HANG" ] || continue
-      CONF_DTYPES=${CONF_DTYPES:-bf16,f16} timeout "$(cap ${CONF_CAP:-200})" node $D/cconf/bin/run.mjs >"$O/cuda-conf.txt" 2>&1; echo "rc=$?" >>"$O/cuda-conf.txt"
-      grep -E "FAIL|CONF [0-9]+ failures|memory|cache|elapsed|rc=" "$O/cuda-conf.txt" | head -12
+      # one process per dtype: session 9's first run of bf16,f16,f32 in one process never returned
+      # (no output in 590 s) where each dtype alone took 8–24 s — not yet explained
+      : >"$O/cuda-conf.txt"
+      for dt in $(echo "${CONF_DTYPES:-bf16,f16}" | tr , ' '); do
+        CONF_DTYPES=$dt timeout -s KILL "$(cap ${CONF_CAP:-120})" node $D/cconf/bin/run.mjs >>"$O/cuda-conf.txt" 2>&1; echo "rc=$? ($dt)" >>"$O/cuda-conf.txt"
+      done
+      grep -E "FAIL|CONF [0-9]+ failures|memory|cache|elapsed|rc=" "$O/cuda-conf.txt" | head -16
       echo "cuda-conf special values: $(grep -c 'CONF PASS.*special' "$O/cuda-conf.txt") checks pass, $(grep -c 'CONF FAIL.*special' "$O/cuda-conf.txt") fail" ;;
+    wgpu-paged)
+      bench "${PAGED_CAP:-150}" wgpu-paged --suite decode-paged --dtype f32 --backends webgpu --iterations 20 --warmup 5 ;;
     wgpu-conf)
-      timeout "$(cap 90)" node $D/webgpu/conformance.mjs >"$O/wgpu-conf.txt" 2>&1; echo "rc=$?" >>"$O/wgpu-conf.txt"
+      timeout -k 10 "$(cap 90)" node $D/webgpu/conformance.mjs >"$O/wgpu-conf.txt" 2>&1; echo "rc=$?" >>"$O/wgpu-conf.txt"
       grep -E "FAIL|failures|rc=" "$O/wgpu-conf.txt" | head ;;
     wgpu-decode-wall)
       bench 90 wgpu-decode-wall $DECODE --backend-options '{"webgpu":{"timestamps":false}}' ;;
@@ -123,7 +136,7 @@ for step in $STEPS; do
       [ -z "$HANG" ] || continue
       cs=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
       for tool in memcheck racecheck; do
-        timeout "$(cap 120)" "$cs" --tool $tool --show-backtrace device $D/hbin/causal checkfa3 >"$O/sanitize-$tool.txt" 2>&1; echo "rc=$?" >>"$O/sanitize-$tool.txt"
+        timeout -k 10 "$(cap 120)" "$cs" --tool $tool --show-backtrace device $D/hbin/causal checkfa3 >"$O/sanitize-$tool.txt" 2>&1; echo "rc=$?" >>"$O/sanitize-$tool.txt"
         echo "$tool: $(grep -E "ERROR SUMMARY|RACECHECK SUMMARY|failures|rc=" "$O/sanitize-$tool.txt" | tr '\n' ' ')"
       done ;;
     ncu)
@@ -132,7 +145,7 @@ for step in $STEPS; do
       # first timed launches of `noop hopper`'s persistent configs (3 warm-up + 20 timed each; D128:
       # A128, A128s3, A128e, then D64: A64, A64w3, A64e): A128, A64, A64e
       for sk in ${NCU_LAUNCHES:-3:d128 72:d64 118:d64e}; do
-        timeout "$(cap 120)" "$nc" -k regex:k_fa3 --launch-skip ${sk%%:*} --launch-count 1 --section SpeedOfLight --section ComputeWorkloadAnalysis \
+        timeout -k 10 "$(cap 120)" "$nc" -k regex:k_fa3 --launch-skip ${sk%%:*} --launch-count 1 --section SpeedOfLight --section ComputeWorkloadAnalysis \
           --section WarpStateStats --section LaunchStats --section Occupancy --section MemoryWorkloadAnalysis --section InstructionStats \
           --metrics 'regex:^sm__pipe_.*cycles_active\.avg\.pct_of_peak_sustained_active$,regex:^sm__inst_executed_pipe_(xu|fma|alu|fmaheavy)\.avg\.pct_of_peak_sustained_active$,regex:^smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio$' \
           $D/hbin/noop hopper >"$O/ncu-${sk##*:}.txt" 2>&1
@@ -140,11 +153,11 @@ for step in $STEPS; do
       grep -hE "k_fa3|Duration|Compute \(SM\) Throughput|Memory Throughput|Issue Slots Busy|Registers Per|Warp Cycles Per Issued|L2 Hit|sm__pipe_(tensor|xu|fma|alu|shared)|pipe_xu|issue_stalled_(barrier|long|short|wait|math|mio|lg|no_inst|not_sel|selected|dispatch|membar|branch|sleeping|tex|drain|misc|imc)|==ERR|==WARN" "$O"/ncu-*.txt | sed -E 's/ +/ /g' | cut -c1-110 | head -60 ;;
     harness)
       for m in $(ls $D/hbin); do
-        timeout "$(cap 120)" $D/hbin/$m check >"$O/harness-check-$m.txt" 2>&1; echo "rc=$?" >>"$O/harness-check-$m.txt"
+        timeout -k 10 "$(cap 120)" $D/hbin/$m check >"$O/harness-check-$m.txt" 2>&1; echo "rc=$?" >>"$O/harness-check-$m.txt"
         grep -E "FAIL|failures|rc=|rror" "$O/harness-check-$m.txt" | sed "s/^/$m: /"
       done
       for m in $(ls $D/hbin); do
-        timeout "$(cap 150)" $D/hbin/$m time >"$O/harness-time-$m.txt" 2>&1; echo "rc=$?" >>"$O/harness-time-$m.txt"
+        timeout -k 10 "$(cap 150)" $D/hbin/$m time >"$O/harness-time-$m.txt" 2>&1; echo "rc=$?" >>"$O/harness-time-$m.txt"
         grep -E "TIME|rc=|rror" "$O/harness-time-$m.txt" | sed "s/^/$m: /"
       done ;;
     before-after)
@@ -152,9 +165,9 @@ for step in $STEPS; do
       for shape in ${BENCH_SHAPES:-L8192 L4096}; do
         FLEXATTN_CUDA_ADDON=$PWD/$old/flexattn_cuda.node FLEXATTN_COMMIT=$(cat $old/commit) BENCH_BIN=$old/bench/bin/flexattn-bench.mjs \
           bench "${BA_CAP:-90}" "old-cuda-$shape" $BA --dtype bf16 --backends cuda --shapes "$shape"
-        bench "${BA_CAP:-90}" "new-cuda-$shape" $BA --dtype bf16 --backends cuda --shapes "$shape"
+        bench "${BA_CAP:-90}" "new-cuda-$shape" $BA --dtype bf16 --backends cuda --shapes "$shape" ${BA_PEER-}
       done
-      for shape in ${BA_WGPU_SHAPES:-L4096}; do
+      for shape in ${BA_WGPU_SHAPES-L4096}; do
         FLEXATTN_COMMIT=$(cat $old/commit) BENCH_BIN=$old/bench/bin/flexattn-bench.mjs bench "${BA_CAP:-90}" "old-wgpu-$shape" $BA --dtype f32 --backends webgpu --shapes "$shape"
         bench "${BA_CAP:-90}" "new-wgpu-$shape" $BA --dtype f32 --backends webgpu --shapes "$shape"
       done ;;

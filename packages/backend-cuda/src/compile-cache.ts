@@ -5,6 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { LruCache } from '@flexattn/ir';
 import type { CompileExtras, CudaNative } from './native.js';
 
 /** Bumped when the on-disk entry format changes; part of every key. */
@@ -30,7 +31,7 @@ export interface CompileCacheOptions {
   compile: CompileFn;
   /** Disk folder; false keeps the cache in memory only. Default: defaultCacheDir(). */
   cacheDir?: string | false;
-  /** Entries kept in memory (least recently used leave first). Default 256. */
+  /** Entries kept in memory, a positive integer (least recently used leave first). Default 256. */
   maxMemoryEntries?: number;
   /** Called when the disk cannot be read or written; the cache then carries on in memory. */
   onDiskError?: (error: Error, path: string) => void;
@@ -66,37 +67,28 @@ export function cacheKey(source: string, request: CompileRequest): string {
 
 export class CompileCache {
   readonly dir: string | null;
-  readonly stats: CompileCacheStats = { memoryHits: 0, diskHits: 0, compiles: 0, diskErrors: 0 };
-  private readonly memory = new Map<string, Promise<Uint8Array>>();
+  /** Disk and compiler counts; memory hits are the LRU's. */
+  private readonly counts = { diskHits: 0, compiles: 0, diskErrors: 0 };
+  /** Concurrent requests for one key share its promise (one compile, not N); a failed compile is forgotten and retried. */
+  private readonly memory: LruCache<Promise<Uint8Array>>;
   private readonly compileFn: CompileFn;
-  private readonly maxEntries: number;
   private readonly onDiskError: (error: Error, path: string) => void;
 
   constructor(options: CompileCacheOptions) {
     this.compileFn = options.compile;
     this.dir = options.cacheDir === false ? null : (options.cacheDir ?? defaultCacheDir(options.env));
-    this.maxEntries = options.maxMemoryEntries ?? 256;
+    this.memory = new LruCache({ capacity: options.maxMemoryEntries ?? 256, optionName: 'maxMemoryEntries', pending: (p) => p });
     this.onDiskError = options.onDiskError ?? warnOnce;
+  }
+
+  get stats(): CompileCacheStats {
+    return { memoryHits: this.memory.stats().hits, ...this.counts };
   }
 
   /** The compiled bytes, from memory, disk, or the compiler (in that order). Do not mutate them. */
   get(source: string, request: CompileRequest): Promise<Uint8Array> {
     const key = cacheKey(source, request);
-    const hit = this.memory.get(key);
-    if (hit) {
-      this.stats.memoryHits++;
-      this.memory.delete(key); // re-insert: Map order is our LRU order
-      this.memory.set(key, hit);
-      return hit;
-    }
-    // Concurrent requests for one key share this promise: one compile, not N.
-    const pending = this.load(key, source, request);
-    this.memory.set(key, pending);
-    pending.catch(() => {
-      if (this.memory.get(key) === pending) this.memory.delete(key); // a failed compile is retried next time
-    });
-    while (this.memory.size > this.maxEntries) this.memory.delete(this.memory.keys().next().value as string);
-    return pending;
+    return this.memory.getOrCreate(key, () => this.load(key, source, request));
   }
 
   /** Path of the disk entry for this source and request (whether or not it exists). */
@@ -113,11 +105,11 @@ export class CompileCache {
     if (path) {
       const cached = await this.readEntry(path);
       if (cached) {
-        this.stats.diskHits++;
+        this.counts.diskHits++;
         return cached;
       }
     }
-    this.stats.compiles++;
+    this.counts.compiles++;
     const bytes = await this.compileFn(source, request);
     if (path) await this.writeEntry(path, bytes);
     return bytes;
@@ -156,7 +148,7 @@ export class CompileCache {
   }
 
   private diskError(error: Error, path: string): void {
-    this.stats.diskErrors++;
+    this.counts.diskErrors++;
     this.onDiskError(error, path);
   }
 }

@@ -2,12 +2,12 @@
 // + the templates of one kernel kind), compiled through the compile cache (memory, then disk, then
 // NVRTC), loaded once, its entry points looked up and given the shared memory they ask for.
 //
-// Loaded modules are bounded (issue 19: the map grew by a module per distinct mod for ever): at
-// most `capacity`, the least recently used unloaded first. A call pins the modules it loads until
-// it ends (`forCall`), so a module evicted by a concurrent call is unloaded only once no call that
-// may still launch it is running.
+// Loaded modules are bounded (issue 19: the map grew by a module per distinct mod for ever): ir's
+// LruCache of at most `capacity`, the least recently used unloaded first. A call pins the modules
+// it loads until it ends (`forCall`), so a module evicted by a concurrent call is unloaded only
+// once no call that may still launch it is running.
 import { createHash } from 'node:crypto';
-import { OptionError } from '@flexattn/ir';
+import { LruCache, type LruCacheStats } from '@flexattn/ir';
 import { CompileCache, nvrtcCompiler } from './compile-cache.js';
 import { findCudaInclude } from './cuda-include.js';
 import { ENTRY_POINTS, kernelSource, templateVersion, type KernelKind } from './kernel-sources.js';
@@ -36,18 +36,8 @@ export interface LoadedModule {
   fns: Record<string, CuFunction>;
 }
 
-/** What the module cache holds and has done (`backend.cacheStats().modules`); the fields of WebGPU's PipelineCacheStats. */
-export interface ModuleCacheStats {
-  /** modules loaded or being loaded, now */
-  size: number;
-  /** the most it keeps (`moduleCacheSize`) */
-  capacity: number;
-  hits: number;
-  /** loads (each a compile-cache lookup and a cuModuleLoadData) */
-  misses: number;
-  /** least recently used modules dropped to stay within capacity */
-  evictions: number;
-}
+/** What the module cache holds and has done (`backend.cacheStats().modules`), as WebGPU's pipelines report it; `misses` are loads (each a compile-cache lookup and a cuModuleLoadData). */
+export type ModuleCacheStats = LruCacheStats;
 
 /** How a call's modules are loaded: the same `load`, pinned until the call's scope ends. */
 export interface ModuleLoader {
@@ -70,12 +60,7 @@ interface Entry {
 
 export class KernelModules implements ModuleLoader {
   private readonly cache: CompileCache;
-  /** Map order is the LRU order: a hit moves its key to the end. */
-  private readonly entries = new Map<string, Entry>();
-  private hits = 0;
-  private misses = 0;
-  private evictions = 0;
-  readonly capacity: number;
+  private readonly entries: LruCache<Entry>;
   /** The CUDA include folder passed to NVRTC (found lazily, at the first compile). */
   private include: string | undefined;
 
@@ -84,9 +69,12 @@ export class KernelModules implements ModuleLoader {
     private readonly arch: string,
     options: { cacheDir?: string | false; cudaInclude?: string; capacity?: number },
   ) {
-    const capacity = options.capacity ?? DEFAULT_MODULE_CACHE_SIZE;
-    if (!Number.isInteger(capacity) || capacity < 1) throw new OptionError(`moduleCacheSize must be a positive integer, got ${String(capacity)}`);
-    this.capacity = capacity;
+    this.entries = new LruCache<Entry>({
+      capacity: options.capacity ?? DEFAULT_MODULE_CACHE_SIZE,
+      optionName: 'moduleCacheSize',
+      onEvict: (e) => this.drop(e),
+      pending: (e) => e.loaded,
+    });
     this.include = options.cudaInclude;
     this.cache = new CompileCache({ compile: nvrtcCompiler(native), cacheDir: options.cacheDir });
   }
@@ -117,43 +105,26 @@ export class KernelModules implements ModuleLoader {
   }
 
   stats(): ModuleCacheStats {
-    return { size: this.entries.size, capacity: this.capacity, hits: this.hits, misses: this.misses, evictions: this.evictions };
+    return this.entries.stats();
   }
 
   /** Unloads every module (those still loading once they finish, those pinned once their calls end). */
   unloadAll(): void {
-    for (const e of this.entries.values()) {
-      e.evicted = true;
-      this.unloadIfUnused(e);
-    }
+    for (const e of this.entries.values()) this.drop(e);
     this.entries.clear();
   }
 
   private entry(prelude: string, kind: KernelKind, smem: Record<string, number>): Entry {
     const source = kernelSource(prelude, kind);
     const key = createHash('sha256').update(source).digest('hex');
-    const hit = this.entries.get(key);
-    if (hit) {
-      this.hits++;
-      this.entries.delete(key);
-      this.entries.set(key, hit);
-      return hit;
-    }
-    this.misses++;
-    const e: Entry = { loaded: this.loadModule(source, kind, smem), users: 0, evicted: false, unloaded: false };
-    // a failed load is forgotten (a later call retries), unless the key was loaded again since
-    e.loaded.catch(() => {
-      if (this.entries.get(key) === e) this.entries.delete(key);
-    });
-    this.entries.set(key, e);
-    for (const [oldest, old] of this.entries) {
-      if (this.entries.size <= this.capacity) break;
-      this.entries.delete(oldest);
-      this.evictions++;
-      old.evicted = true;
-      this.unloadIfUnused(old);
-    }
-    return e;
+    // a failed load is forgotten by the cache (`pending`): a later call retries it
+    return this.entries.getOrCreate(key, () => ({ loaded: this.loadModule(source, kind, smem), users: 0, evicted: false, unloaded: false }));
+  }
+
+  /** A module out of the cache: unloaded now, or when the last call that pinned it ends. */
+  private drop(e: Entry): void {
+    e.evicted = true;
+    this.unloadIfUnused(e);
   }
 
   private unloadIfUnused(e: Entry): void {

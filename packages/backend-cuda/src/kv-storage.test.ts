@@ -4,6 +4,7 @@
 // device tensors (device-tensors.ts): release, owner and size checks are the validator's.
 import fc from 'fast-check';
 import { allocateHostKv, OptionError, ShapeError, writeHostKvRows, type DType, type Tensor } from '@flexattn/ir';
+import { kvAllocationRefusals } from '@flexattn/ir/testing';
 import { describe, expect, it } from 'vitest';
 import { cudaTensors, deviceToken, HeldMemory, type CudaTensor } from './device-tensors';
 import { consecutiveRuns, CudaKvStorage } from './kv-storage';
@@ -136,8 +137,16 @@ describe('CudaKvStorage (KvStorage on the device)', () => {
     expect(() => store.writeKvRows(big, Int32Array.from([63]), hostRows(2, 1, 4, 'f32', 4))).toThrow(/device storage holds 256 bytes/);
     expect(calls.copies).toBe(copies);
     expect(read(dst).data).toEqual(before);
-    expect(() => store.allocateKv([2, 2, 8, 4], 'f32')).toThrow(ShapeError);
-    expect(() => store.allocateKv([1, 2, 8, 4], 'f64' as never)).toThrow(OptionError);
+  });
+
+  it("allocateKv refuses exactly what ir's checkKvAllocation refuses, with its class and message, before allocating", () => {
+    const { native } = fakeMemory();
+    const { store, held } = kvOn(native);
+    for (const { shape, dtype, error } of kvAllocationRefusals()) {
+      expect(() => store.allocateKv(shape, dtype)).toThrow(error);
+      expect(() => store.allocateKv(shape, dtype)).toThrow(error.constructor as typeof Error);
+    }
+    expect(held.stats()).toEqual({ count: 0, bytes: 0 });
   });
 
   it('releaseKv frees once; the validator then sees the tensor released, and other GPUs\' tensors as foreign', () => {

@@ -2,11 +2,9 @@
 // (@flexattn/kv-cache) needs for its pages. The pages are ordinary device tensors of this backend
 // (device-tensors.ts): held and released like toGpu uploads, validated by ir's shared validator
 // (size, released, owning device), read in place by the calls.
-import { checkKvRowWrite, checkTensor, numel, OptionError, ShapeError, type DeviceTensors, type DType, type Tensor } from '@flexattn/ir';
+import { checkKvAllocation, checkKvRowWrite, checkTensor, KV_LAYOUT, numel, OptionError, type DeviceTensors, type DType, type Tensor } from '@flexattn/ir';
 import { elementBytes, isCudaTensor, type CudaTensor, type HeldMemory } from './device-tensors.js';
 import type { CudaNative } from './native.js';
-
-const KV_LAYOUT = '[1, heads, rows, D]';
 
 export class CudaKvStorage {
   constructor(
@@ -17,10 +15,7 @@ export class CudaKvStorage {
 
   /** A zero-filled device tensor [1, heads, rows, D], held until releaseKv or the backend's dispose. */
   allocateKv(shape: readonly number[], dtype: DType): CudaTensor {
-    if (dtype !== 'f32' && dtype !== 'f16' && dtype !== 'bf16') throw new OptionError(`allocateKv: unknown dtype '${String(dtype)}'; use 'f32', 'f16' or 'bf16'`);
-    if (shape.length !== 4 || shape[0] !== 1 || shape.some((d) => !Number.isInteger(d) || d < 1)) {
-      throw new ShapeError(`allocateKv: the shape must be ${KV_LAYOUT} of positive integers, got [${shape.join(', ')}]`);
-    }
+    checkKvAllocation(shape, dtype);
     const bytes = numel(shape) * elementBytes(dtype);
     return this.held.hold(shape, dtype, (mem) => mem.zeros(bytes));
   }

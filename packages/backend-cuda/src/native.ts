@@ -67,9 +67,9 @@ export interface KernelParamInfo {
 
 export type Dim3 = readonly [number, number, number];
 
-/** The raw addon surface (native/*.cc). Prefer CudaNative. */
 /** Streams and events: the same calls on the raw addon and on the typed binding. */
 export interface CudaStreamsAndEvents {
+  /** Flags default to a blocking stream, so it stays ordered with synchronous copies. */
   streamCreate(flags?: number): CuStream;
   streamDestroy(stream: CuStream): void;
   streamSynchronize(stream: CuStream): void;
@@ -81,7 +81,29 @@ export interface CudaStreamsAndEvents {
   eventDestroy(event: CuEvent): void;
 }
 
-export interface NativeAddon extends CudaStreamsAndEvents {
+/** Modules, functions and launches: the same calls on the raw addon and on the typed binding. */
+export interface CudaModulesAndLaunches {
+  moduleLoad(image: HostData): CuModule;
+  moduleUnload(module: CuModule): void;
+  moduleGetFunction(module: CuModule, name: string): CuFunction;
+  funcSetAttribute(fn: CuFunction, attribute: number, value: number): void;
+  funcGetAttribute(fn: CuFunction, attribute: number): number;
+  /** Per-parameter offsets and sizes (driver >= CUDA 12.4), else null. */
+  funcGetParamInfo(fn: CuFunction): KernelParamInfo[] | null;
+  /**
+   * Launches `fn`; args[i] holds parameter i's raw bytes (pointers 8, ints/floats 4, structs as
+   * laid out in C). Where the driver can tell, the sizes are checked against the kernel's own.
+   */
+  launch(fn: CuFunction, grid: Dim3, block: Dim3, sharedBytes: number, stream: CuStream, args: HostData[]): void;
+  /**
+   * A TMA tensor map (CUtensorMap, 128 bytes) to pass as a kernel parameter: `dims` and `box`
+   * innermost first, `strides` the byte strides of dims 1..rank-1; zero fill outside the tensor.
+   */
+  tensorMapEncodeTiled(dataType: number, address: DevicePtr, dims: number[], strides: number[], box: number[], swizzle: number): ArrayBuffer;
+}
+
+/** The raw addon surface (native/*.cc). Prefer CudaNative. */
+export interface NativeAddon extends CudaStreamsAndEvents, CudaModulesAndLaunches {
   abiVersion: number;
   probe(driverCandidates?: string[], nvrtcCandidates?: string[]): CudaProbe;
   init(device: number): void;
@@ -94,14 +116,6 @@ export interface NativeAddon extends CudaStreamsAndEvents {
   copyHtoD(dst: DevicePtr, src: HostData, stream?: CuStream): void;
   copyDtoH(src: DevicePtr, dst: HostData, stream?: CuStream): void;
   copyDtoD(dst: DevicePtr, src: DevicePtr, bytes: number | bigint, stream?: CuStream): void;
-  moduleLoad(image: HostData): CuModule;
-  moduleUnload(module: CuModule): void;
-  moduleGetFunction(module: CuModule, name: string): CuFunction;
-  funcSetAttribute(fn: CuFunction, attribute: number, value: number): void;
-  funcGetAttribute(fn: CuFunction, attribute: number): number;
-  funcGetParamInfo(fn: CuFunction): KernelParamInfo[] | null;
-  launch(fn: CuFunction, grid: Dim3, block: Dim3, sharedBytes: number, stream: CuStream, args: HostData[]): void;
-  tensorMapEncodeTiled(dataType: number, address: DevicePtr, dims: number[], strides: number[], box: number[], swizzle: number): ArrayBuffer;
   compile(
     source: string,
     name: string,
@@ -410,7 +424,6 @@ export function formatCudaVersion(version: number): string {
   return `${Math.floor(version / 1000)}.${Math.floor((version % 1000) / 10)}`;
 }
 
-/** The NVRTC arch flag value for a device: sm_90; `archSpecific` gives sm_90a (wgmma, setmaxnreg). */
 /**
  * NVRTC's real arch for a device. Hopper (9.x) gets the arch-specific `sm_90a`: its wgmma is not
  * in plain sm_90 (the forward kernel's Hopper path, wgmma.cuh); such a cubin runs only on 9.0
@@ -422,7 +435,7 @@ export function smArch(cc: readonly [number, number], archSpecific = cc[0] === 9
 
 // ---------------------------------------------------------------- the typed surface
 
-export interface CudaNative extends CudaStreamsAndEvents {
+export interface CudaNative extends CudaStreamsAndEvents, CudaModulesAndLaunches {
   readonly addonPath: string;
   readonly probe: CudaProbe;
   readonly devices: readonly CudaDeviceInfo[];
@@ -444,27 +457,8 @@ export interface CudaNative extends CudaStreamsAndEvents {
   copyDtoHAsync(src: DevicePtr, dst: HostData, stream: CuStream, srcByteOffset?: number): void;
   copyDtoD(dst: DevicePtr, src: DevicePtr, bytes: number, stream?: CuStream): void;
 
-  /** Flags default to a blocking stream, so it stays ordered with synchronous copies. */
-
   /** NVRTC on a worker thread; rejects with CompileError carrying the full log. */
   compile(source: string, name: string, options: string[], extras?: CompileExtras): Promise<CompileOutput>;
-  moduleLoad(image: HostData): CuModule;
-  moduleUnload(module: CuModule): void;
-  moduleGetFunction(module: CuModule, name: string): CuFunction;
-  funcSetAttribute(fn: CuFunction, attribute: number, value: number): void;
-  funcGetAttribute(fn: CuFunction, attribute: number): number;
-  /** Per-parameter offsets and sizes (driver >= CUDA 12.4), else null. */
-  funcGetParamInfo(fn: CuFunction): KernelParamInfo[] | null;
-  /**
-   * Launches `fn`; args[i] holds parameter i's raw bytes (pointers 8, ints/floats 4, structs as
-   * laid out in C). Where the driver can tell, the sizes are checked against the kernel's own.
-   */
-  launch(fn: CuFunction, grid: Dim3, block: Dim3, sharedBytes: number, stream: CuStream, args: HostData[]): void;
-  /**
-   * A TMA tensor map (CUtensorMap, 128 bytes) to pass as a kernel parameter: `dims` and `box`
-   * innermost first, `strides` the byte strides of dims 1..rank-1; zero fill outside the tensor.
-   */
-  tensorMapEncodeTiled(dataType: number, address: DevicePtr, dims: number[], strides: number[], box: number[], swizzle: number): ArrayBuffer;
   /** The raw addon, for what this interface does not cover. */
   readonly raw: NativeAddon;
 }

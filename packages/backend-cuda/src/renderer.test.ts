@@ -6,6 +6,21 @@ import { renderMods, renderPrelude } from './renderer';
 const score = (fn: Parameters<typeof traceScoreMod>[0]) => traceScoreMod(fn);
 const mask = (fn: Parameters<typeof traceMaskMod>[0]) => traceMaskMod(fn);
 
+/** One generated function of the rendered source, from its signature line to its closing brace. */
+function hook(source: string, name: string): string {
+  const start = source.search(new RegExp(`^__device__ __forceinline__ \\w+ ${name}\\(`, 'm'));
+  if (start < 0) throw new Error(`no hook ${name} in the rendered source`);
+  const signature = source.slice(start, source.indexOf('\n', start));
+  return signature.endsWith('{}') ? signature : source.slice(start, source.indexOf('\n}', start) + 2);
+}
+
+/** A struct of the rendered source, from `head` to its closing `};`. */
+function section(source: string, head: string): string {
+  const start = source.indexOf(head);
+  if (start < 0) throw new Error(`no ${head} in the rendered source`);
+  return source.slice(start, source.indexOf('\n};', start) + 3);
+}
+
 describe('CUDA renderer', () => {
   it('identity score mod and no mask: constant hooks, flags set', () => {
     const r = renderMods(undefined, undefined);
@@ -53,175 +68,29 @@ describe('CUDA renderer', () => {
     `);
   });
 
-  it('causal mask (an i32 scalar offset becomes a FlexMaskParams field)', () => {
-    expect(renderMods(undefined, mask(causal())).source).toMatchInlineSnapshot(`
-      "struct FlexScoreParams {  // 8 bytes
-        int unused;                 // offset 0
-        int pad;                    // offset 4
-      };
-      struct FlexMaskParams {  // 8 bytes
-        int s0;                     // offset 0
-        int pad;                    // offset 4
-      };
-      __device__ __forceinline__ float flex_score_mod(float score, int b, int h, int q, int kv, const FlexScoreParams& p) {
-        return score;
-      }
-      __device__ __forceinline__ float flex_score_mod_grad(float score, int b, int h, int q, int kv, const FlexScoreParams& p) {
-        return 1.0f;
-      }
-      __device__ __forceinline__ void flex_score_mod_capture_grads(float dpost, float score, int b, int h, int q, int kv, const FlexScoreParams& p) {}
-      __device__ __forceinline__ bool flex_mask_mod(int b, int h, int q, int kv, const FlexMaskParams& p) {
-        const int v0 = (q + p.s0);
-        const bool v1 = (kv <= v0);
-        return v1;
-      }
-      #define FLEX_HAS_ROW_COL 1
-      struct FlexRowVals {
-        int m0;
-      };
-      __device__ __forceinline__ FlexRowVals flex_row_vals(int b, int h, int q, const FlexScoreParams& sp, const FlexMaskParams& mp) {
-        const int mr0 = (q + mp.s0);
-        return FlexRowVals{mr0};
-      }
-      struct FlexColVals {
-      };
-      __device__ __forceinline__ FlexColVals flex_col_vals(int b, int h, int kv, const FlexScoreParams& sp, const FlexMaskParams& mp) {
-        return FlexColVals{};
-      }
-      __device__ __forceinline__ float flex_score_mod_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
-        return score;
-      }
-      __device__ __forceinline__ float flex_score_mod_grad_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
-        return 1.0f;
-      }
-      __device__ __forceinline__ bool flex_mask_mod_rc(int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexMaskParams& p) {
-        const bool v0 = (kv <= rv.m0);
-        return v0;
-      }"
-    `);
+  // The full source of the catalogue's mods (causal, sliding window, softcap, learnable alibi,
+  // document…) is in src/__snapshots__/hooks (hooks-snapshot.test.ts); the tests here pin the one
+  // property each names, in the hook that shows it.
+  it('causal mask: an i32 scalar offset becomes a FlexMaskParams field, read per row', () => {
+    const src = renderMods(undefined, mask(causal())).source;
+    expect(section(src, 'struct FlexMaskParams')).toContain('int s0;                     // offset 0');
+    expect(hook(src, 'flex_mask_mod')).toContain('const int v0 = (q + p.s0);');
+    expect(hook(src, 'flex_row_vals')).toContain('const int mr0 = (q + mp.s0);');
+    expect(hook(src, 'flex_mask_mod_rc')).toContain('const bool v0 = (kv <= rv.m0);');
   });
 
-  it('sliding window', () => {
-    expect(renderMods(undefined, mask(slidingWindow(1024))).source).toMatchInlineSnapshot(`
-      "struct FlexScoreParams {  // 8 bytes
-        int unused;                 // offset 0
-        int pad;                    // offset 4
-      };
-      struct FlexMaskParams {  // 16 bytes
-        int s0;                     // offset 0
-        int s1;                     // offset 4
-        int s2;                     // offset 8
-        int pad;                    // offset 12
-      };
-      __device__ __forceinline__ float flex_score_mod(float score, int b, int h, int q, int kv, const FlexScoreParams& p) {
-        return score;
-      }
-      __device__ __forceinline__ float flex_score_mod_grad(float score, int b, int h, int q, int kv, const FlexScoreParams& p) {
-        return 1.0f;
-      }
-      __device__ __forceinline__ void flex_score_mod_capture_grads(float dpost, float score, int b, int h, int q, int kv, const FlexScoreParams& p) {}
-      __device__ __forceinline__ bool flex_mask_mod(int b, int h, int q, int kv, const FlexMaskParams& p) {
-        const int v0 = (q + p.s0);
-        const int v1 = (v0 - p.s1);
-        const bool v2 = (kv >= v1);
-        const int v3 = (v0 + p.s2);
-        const bool v4 = (kv <= v3);
-        const bool v5 = (v2 && v4);
-        return v5;
-      }
-      #define FLEX_HAS_ROW_COL 1
-      struct FlexRowVals {
-        int m0;
-        int m1;
-      };
-      __device__ __forceinline__ FlexRowVals flex_row_vals(int b, int h, int q, const FlexScoreParams& sp, const FlexMaskParams& mp) {
-        const int mr0 = (q + mp.s0);
-        const int mr1 = (mr0 - mp.s1);
-        const int mr2 = (mr0 + mp.s2);
-        return FlexRowVals{mr1, mr2};
-      }
-      struct FlexColVals {
-      };
-      __device__ __forceinline__ FlexColVals flex_col_vals(int b, int h, int kv, const FlexScoreParams& sp, const FlexMaskParams& mp) {
-        return FlexColVals{};
-      }
-      __device__ __forceinline__ float flex_score_mod_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
-        return score;
-      }
-      __device__ __forceinline__ float flex_score_mod_grad_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
-        return 1.0f;
-      }
-      __device__ __forceinline__ bool flex_mask_mod_rc(int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexMaskParams& p) {
-        const bool v0 = (kv >= rv.m0);
-        const bool v1 = (kv <= rv.m1);
-        const bool v2 = (v0 && v1);
-        return v2;
-      }"
-    `);
+  it('sliding window: both bounds from FlexMaskParams scalars, the mask ANDs them', () => {
+    const src = renderMods(undefined, mask(slidingWindow(1024))).source;
+    expect(section(src, 'struct FlexMaskParams')).toMatch(/int s0;[^]*int s1;[^]*int s2;/);
+    expect(hook(src, 'flex_mask_mod')).toMatch(/\(kv >= v1\)[^]*\(kv <= v3\)[^]*\(v2 && v4\)/);
   });
 
   it('softcap exact and approx (tanh.approx.f32), with the derivative', () => {
-    expect(renderMods(score(softcap(20)), undefined).source).toMatchInlineSnapshot(`
-      "struct FlexScoreParams {  // 8 bytes
-        float s0;                   // offset 0
-        int pad;                    // offset 4
-      };
-      struct FlexMaskParams {  // 8 bytes
-        int unused;                 // offset 0
-        int pad;                    // offset 4
-      };
-      __device__ __forceinline__ float flex_score_mod(float score, int b, int h, int q, int kv, const FlexScoreParams& p) {
-        const float v0 = (score / p.s0);
-        const float v1 = tanhf(v0);
-        const float v2 = (v1 * p.s0);
-        return v2;
-      }
-      __device__ __forceinline__ float flex_score_mod_grad(float score, int b, int h, int q, int kv, const FlexScoreParams& p) {
-        const float v0 = (score / p.s0);
-        const float v1 = tanhf(v0);
-        const float v2 = (v1 * v1);
-        const float v3 = (1.0f - v2);
-        const float v4 = (1.0f / p.s0);
-        const float v5 = (v3 * v4);
-        const float v6 = (p.s0 * v5);
-        return v6;
-      }
-      __device__ __forceinline__ void flex_score_mod_capture_grads(float dpost, float score, int b, int h, int q, int kv, const FlexScoreParams& p) {}
-      __device__ __forceinline__ bool flex_mask_mod(int b, int h, int q, int kv, const FlexMaskParams& p) {
-        return true;
-      }
-      #define FLEX_HAS_ROW_COL 1
-      struct FlexRowVals {
-        float s0;
-      };
-      __device__ __forceinline__ FlexRowVals flex_row_vals(int b, int h, int q, const FlexScoreParams& sp, const FlexMaskParams& mp) {
-        const float sr0 = (1.0f / sp.s0);
-        return FlexRowVals{sr0};
-      }
-      struct FlexColVals {
-      };
-      __device__ __forceinline__ FlexColVals flex_col_vals(int b, int h, int kv, const FlexScoreParams& sp, const FlexMaskParams& mp) {
-        return FlexColVals{};
-      }
-      __device__ __forceinline__ float flex_score_mod_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
-        const float v0 = (score / p.s0);
-        const float v1 = tanhf(v0);
-        const float v2 = (v1 * p.s0);
-        return v2;
-      }
-      __device__ __forceinline__ float flex_score_mod_grad_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
-        const float v0 = (score / p.s0);
-        const float v1 = tanhf(v0);
-        const float v2 = (v1 * v1);
-        const float v3 = (1.0f - v2);
-        const float v4 = (v3 * rv.s0);
-        const float v5 = (p.s0 * v4);
-        return v5;
-      }
-      __device__ __forceinline__ bool flex_mask_mod_rc(int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexMaskParams& p) {
-        return true;
-      }"
-    `);
+    const src = renderMods(score(softcap(20)), undefined).source;
+    expect(hook(src, 'flex_score_mod')).toContain('tanhf(v0)');
+    // d/ds cap·tanh(s/cap) = (1 − tanh²)·(1/cap)·cap; the row/column form takes 1/cap per row
+    expect(hook(src, 'flex_score_mod_grad')).toMatch(/\(v1 \* v1\)[^]*\(1\.0f - v2\)[^]*\(1\.0f \/ p\.s0\)/);
+    expect(hook(src, 'flex_row_vals')).toContain('const float sr0 = (1.0f / sp.s0);');
     const approx = renderMods(score(softcap(20, { approx: true })), undefined).source;
     expect(approx).toContain('flex_tanh_approx(');
     expect(approx).not.toContain('tanhf(');
@@ -230,131 +99,23 @@ describe('CUDA renderer', () => {
   it('learnable alibi: captured tensor, gradient buffer and scatter-add', () => {
     const r = renderMods(score(alibi(8, { learnable: true })), undefined);
     expect(r.hasCaptureGrads).toBe(true);
-    expect(r.source).toMatchInlineSnapshot(`
-      "struct FlexScoreParams {  // 24 bytes
-        const float* t0;            // offset 0
-        float* g0;                  // offset 8
-        int t0_d0;                  // offset 16
-        int pad;                    // offset 20
-      };
-      struct FlexMaskParams {  // 8 bytes
-        int unused;                 // offset 0
-        int pad;                    // offset 4
-      };
-      __device__ __forceinline__ float flex_score_mod(float score, int b, int h, int q, int kv, const FlexScoreParams& p) {
-        const float v0 = p.t0[flex_clampi(h, p.t0_d0)];
-        const int v1 = (kv - q);
-        const float v2 = ((float)v1);
-        const float v3 = (v0 * v2);
-        const float v4 = (score + v3);
-        return v4;
-      }
-      __device__ __forceinline__ float flex_score_mod_grad(float score, int b, int h, int q, int kv, const FlexScoreParams& p) {
-        return 1.0f;
-      }
-      __device__ __forceinline__ void flex_score_mod_capture_grads(float dpost, float score, int b, int h, int q, int kv, const FlexScoreParams& p) {
-        const int v0 = (kv - q);
-        const float v1 = ((float)v0);
-        atomicAdd(&p.g0[flex_clampi(h, p.t0_d0)], dpost * v1);
-      }
-      __device__ __forceinline__ bool flex_mask_mod(int b, int h, int q, int kv, const FlexMaskParams& p) {
-        return true;
-      }
-      #define FLEX_HAS_ROW_COL 1
-      struct FlexRowVals {
-        float s0;
-      };
-      __device__ __forceinline__ FlexRowVals flex_row_vals(int b, int h, int q, const FlexScoreParams& sp, const FlexMaskParams& mp) {
-        const float sr0 = sp.t0[flex_clampi(h, sp.t0_d0)];
-        return FlexRowVals{sr0};
-      }
-      struct FlexColVals {
-      };
-      __device__ __forceinline__ FlexColVals flex_col_vals(int b, int h, int kv, const FlexScoreParams& sp, const FlexMaskParams& mp) {
-        return FlexColVals{};
-      }
-      __device__ __forceinline__ float flex_score_mod_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
-        const int v0 = (kv - q);
-        const float v1 = ((float)v0);
-        const float v2 = (rv.s0 * v1);
-        const float v3 = (score + v2);
-        return v3;
-      }
-      __device__ __forceinline__ float flex_score_mod_grad_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
-        return 1.0f;
-      }
-      __device__ __forceinline__ bool flex_mask_mod_rc(int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexMaskParams& p) {
-        return true;
-      }"
-    `);
+    expect(section(r.source, 'struct FlexScoreParams')).toMatch(/const float\* t0;[^]*float\* g0;[^]*int t0_d0;/);
+    expect(hook(r.source, 'flex_score_mod')).toContain('p.t0[flex_clampi(h, p.t0_d0)]');
+    expect(hook(r.source, 'flex_score_mod_capture_grads')).toContain('atomicAdd(&p.g0[flex_clampi(h, p.t0_d0)], dpost * v1);');
   });
 
   it('document mask over a captured int tensor (indices clamped)', () => {
-    const docs = documentMask({ lengths: [3, 5, 8] });
-    expect(renderMods(undefined, mask(docs)).source).toMatchInlineSnapshot(`
-      "struct FlexScoreParams {  // 8 bytes
-        int unused;                 // offset 0
-        int pad;                    // offset 4
-      };
-      struct FlexMaskParams {  // 16 bytes
-        const int* t0;              // offset 0
-        int t0_d0;                  // offset 8
-        int pad;                    // offset 12
-      };
-      __device__ __forceinline__ float flex_score_mod(float score, int b, int h, int q, int kv, const FlexScoreParams& p) {
-        return score;
-      }
-      __device__ __forceinline__ float flex_score_mod_grad(float score, int b, int h, int q, int kv, const FlexScoreParams& p) {
-        return 1.0f;
-      }
-      __device__ __forceinline__ void flex_score_mod_capture_grads(float dpost, float score, int b, int h, int q, int kv, const FlexScoreParams& p) {}
-      __device__ __forceinline__ bool flex_mask_mod(int b, int h, int q, int kv, const FlexMaskParams& p) {
-        const int v0 = p.t0[flex_clampi(q, p.t0_d0)];
-        const int v1 = p.t0[flex_clampi(kv, p.t0_d0)];
-        const bool v2 = (v0 == v1);
-        return v2;
-      }
-      #define FLEX_HAS_ROW_COL 1
-      struct FlexRowVals {
-        int m0;
-      };
-      __device__ __forceinline__ FlexRowVals flex_row_vals(int b, int h, int q, const FlexScoreParams& sp, const FlexMaskParams& mp) {
-        const int mr0 = mp.t0[flex_clampi(q, mp.t0_d0)];
-        return FlexRowVals{mr0};
-      }
-      struct FlexColVals {
-        int m0;
-      };
-      __device__ __forceinline__ FlexColVals flex_col_vals(int b, int h, int kv, const FlexScoreParams& sp, const FlexMaskParams& mp) {
-        const int mc0 = mp.t0[flex_clampi(kv, mp.t0_d0)];
-        return FlexColVals{mc0};
-      }
-      __device__ __forceinline__ float flex_score_mod_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
-        return score;
-      }
-      __device__ __forceinline__ float flex_score_mod_grad_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
-        return 1.0f;
-      }
-      __device__ __forceinline__ bool flex_mask_mod_rc(int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexMaskParams& p) {
-        const bool v0 = (rv.m0 == cv.m0);
-        return v0;
-      }"
-    `);
+    const src = renderMods(undefined, mask(documentMask({ lengths: [3, 5, 8] }))).source;
+    expect(section(src, 'struct FlexMaskParams')).toMatch(/const int\* t0;[^]*int t0_d0;/);
+    expect(hook(src, 'flex_mask_mod')).toMatch(/p\.t0\[flex_clampi\(q, p\.t0_d0\)\][^]*p\.t0\[flex_clampi\(kv, p\.t0_d0\)\]/);
   });
 
   it('literals: infinities, negatives, ints, where', () => {
     const s = scalar(0.5, { name: 'temp' });
     const mod = score((x, _b, h, q, kv) => where(q.sub(kv).abs().gt(3), -Infinity, x.mul(s).sub(h.toFloat().mul(-1.5))));
-    expect(renderMods(mod, undefined).source).toMatchInlineSnapshot(`
-      "struct FlexScoreParams {  // 8 bytes
-        float s0;                   // offset 0
-        int pad;                    // offset 4
-      };
-      struct FlexMaskParams {  // 8 bytes
-        int unused;                 // offset 0
-        int pad;                    // offset 4
-      };
-      __device__ __forceinline__ float flex_score_mod(float score, int b, int h, int q, int kv, const FlexScoreParams& p) {
+    const src = renderMods(mod, undefined).source;
+    expect([hook(src, 'flex_score_mod'), hook(src, 'flex_score_mod_grad')].join('\n')).toMatchInlineSnapshot(`
+      "__device__ __forceinline__ float flex_score_mod(float score, int b, int h, int q, int kv, const FlexScoreParams& p) {
         const int v0 = (q - kv);
         const int v1 = abs(v0);
         const bool v2 = (v1 > 3);
@@ -371,43 +132,6 @@ describe('CUDA renderer', () => {
         const bool v2 = (v1 > 3);
         const float v3 = (v2 ? 0.0f : p.s0);
         return v3;
-      }
-      __device__ __forceinline__ void flex_score_mod_capture_grads(float dpost, float score, int b, int h, int q, int kv, const FlexScoreParams& p) {}
-      __device__ __forceinline__ bool flex_mask_mod(int b, int h, int q, int kv, const FlexMaskParams& p) {
-        return true;
-      }
-      #define FLEX_HAS_ROW_COL 1
-      struct FlexRowVals {
-        float s0;
-      };
-      __device__ __forceinline__ FlexRowVals flex_row_vals(int b, int h, int q, const FlexScoreParams& sp, const FlexMaskParams& mp) {
-        const float sr0 = ((float)h);
-        const float sr1 = (sr0 * (-1.5f));
-        return FlexRowVals{sr1};
-      }
-      struct FlexColVals {
-      };
-      __device__ __forceinline__ FlexColVals flex_col_vals(int b, int h, int kv, const FlexScoreParams& sp, const FlexMaskParams& mp) {
-        return FlexColVals{};
-      }
-      __device__ __forceinline__ float flex_score_mod_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
-        const int v0 = (q - kv);
-        const int v1 = abs(v0);
-        const bool v2 = (v1 > 3);
-        const float v3 = (score * p.s0);
-        const float v4 = (v3 - rv.s0);
-        const float v5 = (v2 ? __int_as_float(0xff800000) : v4);
-        return v5;
-      }
-      __device__ __forceinline__ float flex_score_mod_grad_rc(float score, int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexScoreParams& p) {
-        const int v0 = (q - kv);
-        const int v1 = abs(v0);
-        const bool v2 = (v1 > 3);
-        const float v3 = (v2 ? 0.0f : p.s0);
-        return v3;
-      }
-      __device__ __forceinline__ bool flex_mask_mod_rc(int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexMaskParams& p) {
-        return true;
       }"
     `);
   });

@@ -4,7 +4,7 @@
 // other: counted by cacheStats, validated (released, foreign, disposed backend) by the same checks.
 import { afterAll, describe, expect, it } from 'vitest';
 import { BackendDisposedError, OptionError, ShapeError, toFloat64, type Tensor } from '@flexattn/ir';
-import { randomTensor } from '@flexattn/ir/testing';
+import { kvAllocationRefusals, randomTensor } from '@flexattn/ir/testing';
 import { createWebGPUBackend, type WebGPUBackend } from './index.js';
 import { testDevice } from './gpu.test-helpers.js';
 
@@ -68,9 +68,18 @@ describe.skipIf(typeof ctx === 'string')('KvStorage on webgpu', () => {
     await expect(be.writeKvRows(dst, Int32Array.from([1]), src)).rejects.toBeInstanceOf(ShapeError);
     await expect(be.writeKvRows(dst, Int32Array.from([0, 1]), randomTensor([1, 2, 2, 4], 'f16', 3))).rejects.toBeInstanceOf(OptionError);
     await expect(be.writeKvRows(dst, Int32Array.from([0, 1]), randomTensor([1, 1, 2, 4], 'f32', 3))).rejects.toBeInstanceOf(ShapeError);
-    expect(() => be.allocateKv([2, 2, 4, 4], 'f32')).toThrow(ShapeError);
     expect(Array.from((await be.toHost(dst)).data)).toEqual(new Array(32).fill(0));
     be.releaseKv(dst);
+  });
+
+  it("allocateKv refuses exactly what ir's checkKvAllocation refuses, with its class and message, before allocating a buffer", async () => {
+    be ??= await createWebGPUBackend({ device: typeof ctx === 'string' ? undefined : ctx.device });
+    const before = be.cacheStats().buffers;
+    for (const { shape, dtype, error } of kvAllocationRefusals()) {
+      expect(() => be.allocateKv(shape, dtype)).toThrow(error);
+      expect(() => be.allocateKv(shape, dtype)).toThrow(error.constructor as typeof Error);
+    }
+    expect(be.cacheStats().buffers).toEqual(before);
   });
 
   it('KV pages count in cacheStats().buffers until releaseKv; a released or foreign page is refused before any write', async () => {

@@ -5,13 +5,11 @@
  * dispose), validated by ir's shared validator like a call's inputs (size in storage bytes,
  * released, owning device), read in place by the calls.
  */
-import { checkKvRowWrite, checkTensor, numel, OptionError, ShapeError, type DeviceTensors, type DType, type Tensor } from '@flexattn/ir';
+import { checkKvAllocation, checkKvRowWrite, checkTensor, KV_LAYOUT, numel, OptionError, type DeviceTensors, type DType, type Tensor } from '@flexattn/ir';
 import { isGpuTensor, type GpuTensor } from './device-tensors.js';
 import type { Engine } from './engine.js';
 import { BufferUsage } from './gpu-memory.js';
 import { storageBytes, type Storage } from './programs/common.js';
-
-const KV_LAYOUT = '[1, heads, rows, D]';
 
 /** What the KV storage needs of its backend: how a dtype is stored, and a host tensor's elements as stored. */
 export interface KvStorageHost {
@@ -28,10 +26,7 @@ export class WebGPUKvStorage {
 
   /** A zero-filled device tensor [1, heads, rows, D] (WebGPU zero-initializes new buffers). */
   allocateKv(shape: readonly number[], dtype: DType): GpuTensor {
-    if (dtype !== 'f32' && dtype !== 'f16' && dtype !== 'bf16') throw new OptionError(`allocateKv: unknown dtype '${String(dtype)}'; use 'f32', 'f16' or 'bf16'`);
-    if (shape.length !== 4 || shape[0] !== 1 || shape.some((d) => !Number.isInteger(d) || d < 1)) {
-      throw new ShapeError(`allocateKv: the shape must be ${KV_LAYOUT} of positive integers, got [${shape.join(', ')}]`);
-    }
+    checkKvAllocation(shape, dtype);
     const bytes = numel(shape) * storageBytes(this.host.storageOf(dtype));
     const buffer = this.engine.memory.createBuffer(bytes, BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST, 'kv pages');
     return { buffer, shape: [...shape], dtype };

@@ -17,7 +17,12 @@ export interface Comparison {
   mismatches: number;
 }
 
-const values = (x: Tensor | ArrayLike<number>): ArrayLike<number> => ('dtype' in x && 'shape' in x ? toFloat64(x as Tensor) : (x as ArrayLike<number>));
+// A function declaration, not a const arrow: esbuild's single-file bundles (scripts/bundle.mjs) wrap
+// modules reached from dynamic imports in lazy initialisers, and one bench bundle never ran this
+// module's — a const here was undefined there ("values is not a function" on every GPU decode case).
+function values(x: Tensor | ArrayLike<number>): ArrayLike<number> {
+  return 'dtype' in x && 'shape' in x ? toFloat64(x as Tensor) : (x as ArrayLike<number>);
+}
 
 export interface CompareOptions {
   /**

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { gradScore } from './derive';
 import { compileToJs, evaluate } from './evaluate';
-import { graphArbitraries, paramsArbitrary, showAst, traceScoreAst } from './random-graphs.test-helpers';
+import { graphArbitraries, modPointArbitrary, paramsArbitrary, showAst, traceScoreAst } from './random-graphs.test-helpers';
 import { traceScoreMod } from './trace';
 
 /**
@@ -24,13 +24,7 @@ function centralDifference(f: (x: number) => number, x: number): { value: number
 }
 
 describe('gradScore = finite differences on random score mods (fast-check)', () => {
-  const point = fc.record({
-    score: fc.double({ min: -3, max: 3, noNaN: true }),
-    b: fc.integer({ min: 0, max: 3 }),
-    h: fc.integer({ min: 0, max: 3 }),
-    q: fc.integer({ min: 0, max: 12 }),
-    kv: fc.integer({ min: 0, max: 12 }),
-  });
+  const point = modPointArbitrary({ score: fc.double({ min: -3, max: 3, noNaN: true }), maxHead: 3, maxPosition: 12 });
 
   const run = (opts: { params: boolean; smooth: boolean }, numRuns: number, seed: number) => {
     let compared = 0;

@@ -3,16 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { compileToJs, evaluate } from './evaluate';
 import { constant } from './expr';
 import { capture, scalar } from './params';
-import { graphArbitraries, paramsArbitrary, showAst, traceMaskAst, traceScoreAst } from './random-graphs.test-helpers';
+import { graphArbitraries, modPointArbitrary, paramsArbitrary, showAst, traceMaskAst, traceScoreAst } from './random-graphs.test-helpers';
 import { traceMaskMod, traceScoreMod } from './trace';
 
-const point = fc.record({
-  score: fc.oneof(fc.double({ min: -20, max: 20, noNaN: true }), fc.constantFrom(0, -0, 1e30, -Infinity, NaN)),
-  b: fc.integer({ min: 0, max: 3 }),
-  h: fc.integer({ min: 0, max: 7 }),
-  q: fc.integer({ min: 0, max: 70 }),
-  kv: fc.integer({ min: 0, max: 70 }),
-});
+const point = modPointArbitrary({ score: fc.oneof(fc.double({ min: -20, max: 20, noNaN: true }), fc.constantFrom(0, -0, 1e30, -Infinity, NaN)) });
 
 describe('compileToJs equals evaluate (fast-check)', () => {
   it('on random score mods with captures and scalars', () => {

@@ -34,5 +34,6 @@ export * from './validate';
 export { checkBlockMask } from './validate-mask';
 export { argsRead, type ArgsRead } from './args-read';
 export { hashString } from './hash';
+export { LruCache, type LruCacheOptions, type LruCacheStats } from './lru-cache';
 export { inlineMod, rebindParams, type InlineArgs } from './inline';
-export { allocateHostKv, checkKvRowWrite, hasKvStorage, writeHostKvRows, type KvStorage } from './kv-storage';
+export { allocateHostKv, checkKvAllocation, checkKvRowWrite, hasKvStorage, KV_LAYOUT, writeHostKvRows, type KvStorage } from './kv-storage';

@@ -4,16 +4,10 @@ import { OptionError, TraceError } from './errors';
 import { evaluate } from './evaluate';
 import { inlineMod, rebindParams } from './inline';
 import { type CapturedTensor, capture, capturedLike, type Scalar, scalar } from './params';
-import { graphArbitraries, paramsArbitrary, showAst, traceMaskAst, traceScoreAst } from './random-graphs.test-helpers';
+import { graphArbitraries, modPointArbitrary, paramsArbitrary, showAst, traceMaskAst, traceScoreAst } from './random-graphs.test-helpers';
 import { traceMaskMod, traceScoreMod } from './trace';
 
-const point = fc.record({
-  score: fc.double({ min: -20, max: 20, noNaN: true }),
-  b: fc.integer({ min: 0, max: 3 }),
-  h: fc.integer({ min: 0, max: 7 }),
-  q: fc.integer({ min: 0, max: 70 }),
-  kv: fc.integer({ min: 0, max: 70 }),
-});
+const point = modPointArbitrary();
 
 describe('inlineMod: a traced mod called inside another trace', () => {
   it('equals the mod evaluated at the substituted arguments (random mask graphs, shifted q, mapped kv)', () => {

@@ -29,12 +29,32 @@ export function hasKvStorage<T>(backend: FlexAttentionBackend<T>): backend is Fl
   return typeof b.allocateKv === 'function' && typeof b.writeKvRows === 'function';
 }
 
+/** The layout of every KV tensor (allocateKv's shape; writeKvRows' destination), as errors name it. */
+export const KV_LAYOUT = '[1, heads, rows, D]';
+
+/** The dtypes a KV tensor may have: those the kernels read K and V in. */
+const KV_DTYPES: readonly string[] = ['f32', 'f16', 'bf16'];
+
+/**
+ * allocateKv's arguments, shared by every implementation so that each backend refuses the same
+ * calls with the same typed errors, before it allocates anything: a known dtype, and a shape
+ * [1, heads, rows, D] of positive integers whose element count a JS number still counts exactly.
+ */
+export function checkKvAllocation(shape: readonly number[], dtype: DType): void {
+  if (!KV_DTYPES.includes(dtype)) throw new OptionError(`allocateKv: unknown dtype '${String(dtype)}'; use 'f32', 'f16' or 'bf16'`);
+  const dims: readonly unknown[] | undefined = Array.isArray(shape) ? shape : undefined;
+  if (!dims || dims.length !== 4 || dims[0] !== 1 || !dims.every((d) => Number.isSafeInteger(d) && (d as number) >= 1)) {
+    throw new ShapeError(`allocateKv: the shape must be ${KV_LAYOUT} of positive integers, got ${dims ? `[${dims.map(String).join(', ')}]` : String(shape)}`);
+  }
+  if (!Number.isSafeInteger(numel(shape))) throw new ShapeError(`allocateKv: the shape [${shape.join(', ')}] holds more elements than can be counted exactly; allocate smaller pages`);
+}
+
 /** Shape and dtype agreement of a row write, shared by every implementation (typed errors). */
 export function checkKvRowWrite(dst: { shape: readonly number[]; dtype: string }, rows: Int32Array, src: { shape: readonly number[]; dtype: string }): void {
   if (!(rows instanceof Int32Array)) throw new OptionError('writeKvRows: rows must be an Int32Array of destination row indices');
   const [db, dh, dRows, dd] = dst.shape;
   const [sb, sh, sRows, sd] = src.shape;
-  if (dst.shape.length !== 4 || db !== 1) throw new ShapeError(`writeKvRows: the destination must be [1, heads, rows, D], got [${dst.shape.join(', ')}]`);
+  if (dst.shape.length !== 4 || db !== 1) throw new ShapeError(`writeKvRows: the destination must be ${KV_LAYOUT}, got [${dst.shape.join(', ')}]`);
   if (src.shape.length !== 4 || sb !== 1) throw new ShapeError(`writeKvRows: the source must be [1, heads, n, D], got [${src.shape.join(', ')}]`);
   if (sh !== dh || sd !== dd) throw new ShapeError(`writeKvRows: the source [${src.shape.join(', ')}] must have the destination's heads (${dh}) and head dim (${dd})`);
   if (sRows !== rows.length) throw new ShapeError(`writeKvRows: the source holds ${sRows} rows but ${rows.length} destination rows were given`);
@@ -47,7 +67,7 @@ export function checkKvRowWrite(dst: { shape: readonly number[]; dtype: string }
 
 /** A zero-filled host tensor. */
 export function allocateHostKv(shape: readonly number[], dtype: DType): Tensor {
-  if (dtype !== 'f32' && dtype !== 'f16' && dtype !== 'bf16') throw new OptionError(`allocateKv: unknown dtype '${String(dtype)}'; use 'f32', 'f16' or 'bf16'`);
+  checkKvAllocation(shape, dtype);
   const n = numel(shape);
   return { data: dtype === 'f32' ? new Float32Array(n) : new Uint16Array(n), shape: [...shape], dtype };
 }

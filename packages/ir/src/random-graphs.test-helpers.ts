@@ -92,6 +92,21 @@ export function graphArbitraries(o: GraphOptions = {}) {
 }
 
 /** The runtime parameters a graph may read (fresh per property run, with random data). */
+/**
+ * A point to evaluate a mod at, (score, b, h, q, kv): by default scores in [-20, 20], 4 batches,
+ * 8 heads and positions up to 70; a test narrows them (finite differences) or adds extreme scores.
+ */
+export function modPointArbitrary(o: { score?: fc.Arbitrary<number>; maxHead?: number; maxPosition?: number } = {}) {
+  const position = fc.integer({ min: 0, max: o.maxPosition ?? 70 });
+  return fc.record({
+    score: o.score ?? fc.double({ min: -20, max: 20, noNaN: true }),
+    b: fc.integer({ min: 0, max: 3 }),
+    h: fc.integer({ min: 0, max: o.maxHead ?? 7 }),
+    q: position,
+    kv: position,
+  });
+}
+
 export interface GraphParams {
   iscalar: Scalar;
   fscalar: Scalar;

@@ -38,34 +38,28 @@ function nearestBits(x: number, decode: (b: number) => number, infBits: number, 
   return sign | (dl < dh ? lo : dh < dl ? hi : lo % 2 === 0 ? lo : hi);
 }
 
-describe('f16 / bf16 conversions', () => {
-  it('decode every f16 bit pattern like the IEEE layout, and round-trip f16 → f32 → f16 (NaN excepted)', () => {
-    for (let bits = 0; bits < 0x10000; bits++) {
-      const x = f16BitsToF32(bits);
-      const want = decodeF16(bits);
-      if (Number.isNaN(want)) {
-        expect(Number.isNaN(x)).toBe(true);
-        expect(Number.isNaN(f16BitsToF32(f32ToF16Bits(x)))).toBe(true);
-        continue;
-      }
-      if (!Object.is(x, want)) expect.fail(`f16 0x${bits.toString(16)}: decoded ${x}, expected ${want}`);
-      if (f32ToF16Bits(x) !== bits) expect.fail(`f16 0x${bits.toString(16)} → ${x} → 0x${f32ToF16Bits(x).toString(16)}`);
-    }
-  });
+/** The two 16-bit formats: our converters, the independent decoder, and where infinity sits. */
+const FORMATS = [
+  { name: 'f16', toF32: f16BitsToF32, fromF32: f32ToF16Bits, decode: decodeF16, infBits: 0x7c00, infValue: 2 ** 16 },
+  { name: 'bf16', toF32: bf16BitsToF32, fromF32: f32ToBf16Bits, decode: decodeBf16, infBits: 0x7f80, infValue: 2 ** 128 },
+];
 
-  it('decode every bf16 bit pattern, and round-trip bf16 → f32 → bf16 (NaN excepted)', () => {
-    for (let bits = 0; bits < 0x10000; bits++) {
-      const x = bf16BitsToF32(bits);
-      const want = decodeBf16(bits);
-      if (Number.isNaN(want)) {
-        expect(Number.isNaN(x)).toBe(true);
-        expect(Number.isNaN(bf16BitsToF32(f32ToBf16Bits(x)))).toBe(true);
-        continue;
+describe('f16 / bf16 conversions', () => {
+  for (const f of FORMATS) {
+    it(`decode every ${f.name} bit pattern like the IEEE layout, and round-trip ${f.name} → f32 → ${f.name} (NaN excepted)`, () => {
+      for (let bits = 0; bits < 0x10000; bits++) {
+        const x = f.toF32(bits);
+        const want = f.decode(bits);
+        if (Number.isNaN(want)) {
+          expect(Number.isNaN(x)).toBe(true);
+          expect(Number.isNaN(f.toF32(f.fromF32(x)))).toBe(true);
+          continue;
+        }
+        if (!Object.is(x, want)) expect.fail(`${f.name} 0x${bits.toString(16)}: decoded ${x}, expected ${want}`);
+        if (f.fromF32(x) !== bits) expect.fail(`${f.name} 0x${bits.toString(16)} → ${x} → 0x${f.fromF32(x).toString(16)}`);
       }
-      if (!Object.is(x, want)) expect.fail(`bf16 0x${bits.toString(16)}: decoded ${x}, expected ${want}`);
-      if (f32ToBf16Bits(x) !== bits) expect.fail(`bf16 0x${bits.toString(16)} → ${x} → 0x${f32ToBf16Bits(x).toString(16)}`);
-    }
-  });
+    });
+  }
 
   it('rounds to nearest, ties to even (hand-picked ties)', () => {
     // f16: 1 + 2^-11 is halfway between 1 and 1 + 2^-10 → 1 (even); 1 + 3·2^-11 → 1 + 2^-9 (even).
@@ -97,8 +91,7 @@ describe('f16 / bf16 conversions', () => {
     );
     fc.assert(
       fc.property(f32s, (x) => {
-        expect(f32ToF16Bits(x)).toBe(nearestBits(x, decodeF16, 0x7c00, 2 ** 16));
-        expect(f32ToBf16Bits(x)).toBe(nearestBits(x, decodeBf16, 0x7f80, 2 ** 128));
+        for (const f of FORMATS) expect(f.fromF32(x)).toBe(nearestBits(x, f.decode, f.infBits, f.infValue));
       }),
       { numRuns: 20000, seed: 3 },
     );

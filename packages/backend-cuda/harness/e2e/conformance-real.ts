@@ -55,7 +55,11 @@ const SPECIAL_AT_HEAD_DIMS: ConformanceCase[] = [
   // the split-KV decoder (Lq ≤ 16, Lkv ≥ 512: config.ts useDecode) and its merge
   ...['special: NaN in a query row', 'special: NaN and ±Infinity constants in a score mod', 'special: pow of negative scores'].map((n) => {
     const c = SPECIAL_VALUE_CASES.find((x) => x.name === n)!;
-    return { ...c, name: `${n} @ decode`, Lq: 8, Lkv: 600, E: 64, Ev: 64 };
+    // pow(s, 3) over 600 keys: dq reaches ~58 there, and the backward's bf16 dS·K rounds terms of
+    // that size (2^-8 · 58 ≈ 0.23, measured 0.21 on the H100, both backward bodies): the absolute
+    // tolerance follows the gradient's scale, not the suite's O(1) one
+    const tolerance = n.startsWith('special: pow') ? { bf16: { backward: { atol: 0.5, rtol: 5e-2 } } } : undefined;
+    return { ...c, name: `${n} @ decode`, Lq: 8, Lkv: 600, E: 64, Ev: 64, tolerance };
   }),
 ];
 // returnAux.maxScores where a row is NaN (its max is NaN too): the persistent Hopper body (which

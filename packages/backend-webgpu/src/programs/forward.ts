@@ -101,14 +101,8 @@ export function mergeProgram(Ev: number, rowSlots: number, width4: number, outs:
  * `for (i = lid; i < total; i += NT) dst[at(i)] = load(i)` unrolled as all loads first, then all
  * stores: loads use clamped addresses and `select` (no branches), so they are in flight together.
  */
-function strided(
-  total: number,
-  NT: number,
-  name: string,
-  load: (i: string) => string,
-  store: (i: string, x: string) => string,
-): string {
-  const p = stridedParts(total, NT, name, load, store);
+function strided(...args: Parameters<typeof stridedParts>): string {
+  const p = stridedParts(...args);
   return `${p.loads}\n${p.stores}`;
 }
 

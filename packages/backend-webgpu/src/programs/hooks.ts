@@ -136,6 +136,8 @@ fn neg_inf() -> f32 { let bits = NEG_INF_BITS; return bitcast<f32>(bits); }
 fn max_shift(m: f32) -> f32 { return select(m, 0.0, bitcast<u32>(m) == NEG_INF_BITS); }
 // l = Σ exp(post − max) over the visible keys is +0 exactly when there were none; NaN counts as seen
 fn seen(l: f32) -> bool { return bitcast<u32>(l) != 0u; }
+// neither ±∞ nor NaN
+fn is_finite(x: f32) -> bool { return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u; }
 // a vec4 holding ±∞ or NaN
 fn non_finite4(x: vec4<f32>) -> bool { return any((bitcast<vec4<u32>>(x) & vec4<u32>(0x7f800000u)) == vec4<u32>(0x7f800000u)); }
 // p·v, or 0 where the weight p is +0 (a masked key, a −∞ score, an underflowed weight): a masked

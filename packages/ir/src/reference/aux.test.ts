@@ -9,12 +9,13 @@ import { where } from '../expr';
 import type { FlexAttentionOptions } from '../kernel';
 import { capture } from '../params';
 import type { Tensor } from '../tensor';
-import { randomNormal } from '../testing/random';
+import { randomTensor } from '../random';
 import { traceMaskMod, traceScoreMod } from '../trace';
 import { createReferenceBackend } from './backend';
 import { numericGradient } from './finite-differences.test-helpers';
+import { attentionTensors } from '../testing/inputs';
 
-const f32 = (shape: number[], seed: number, std = 1): Tensor => ({ data: randomNormal(shape.reduce((a, b) => a * b, 1), seed, std), shape, dtype: 'f32' });
+const f32 = (shape: number[], seed: number, std = 1): Tensor => randomTensor(shape, 'f32', seed, std);
 
 describe('returnAux.maxScores = the row max of the post-mod scores (dense float64 definition)', () => {
   it('score mod, GQA, a mask with fully masked rows (−inf), natural units', async () => {
@@ -88,10 +89,7 @@ describe('flexAttentionBackward with dLse = central finite differences of Σ dOu
       const { d } = c;
       const { options, tables } = c.make();
       const ref = createReferenceBackend();
-      const q = f32([d.B, d.Hq, d.Lq, d.E], 21, 0.8);
-      const k = f32([d.B, d.Hkv, d.Lkv, d.E], 22, 0.8);
-      const v = f32([d.B, d.Hkv, d.Lkv, d.Ev], 23);
-      const dOut = f32([d.B, d.Hq, d.Lq, d.Ev], 24, c.lseOnly ? 0 : 1);
+      const { q, k, v, dOut } = attentionTensors(d, 'f32', 21, { qk: 0.8, dOut: c.lseOnly ? 0 : 1 });
       const dLse = f32([d.B, d.Hq, d.Lq], 25);
       const loss = () => {
         const { out, lse } = ref.forward64(q, k, v, options);

@@ -12,9 +12,9 @@ import { capture, scalar } from '../params';
 import type { Tensor } from '../tensor';
 import { CONFORMANCE_CASES } from '../testing/cases';
 import { denseForward64 } from '../testing/dense';
-import { caseInputs } from '../testing/inputs';
+import { attentionTensors, caseInputs } from '../testing/inputs';
 import { compileToJs } from '../evaluate';
-import { randomNormal } from '../random';
+import { randomNormal, randomTensor } from '../random';
 import { traceMaskMod, traceScoreMod, type MaskMod, type ScoreMod } from '../trace';
 import { createReferenceBackend } from './backend';
 import { numericGradient } from './finite-differences.test-helpers';
@@ -40,7 +40,7 @@ function denseAttention(
   return denseForward64(d, q, k, v, { scale: o.scale, score: o.score, visible });
 }
 
-const f32 = (shape: number[], seed: number, std = 1): Tensor => ({ data: randomNormal(shape.reduce((a, b) => a * b, 1), seed, std), shape, dtype: 'f32' });
+const f32 = (shape: number[], seed: number, std = 1): Tensor => randomTensor(shape, 'f32', seed, std);
 
 function expectNear(actual: ArrayLike<number>, expected: ArrayLike<number>, atol: number, rtol: number, what: string) {
   expect(actual.length, `${what}: length`).toBe(expected.length);
@@ -317,10 +317,7 @@ describe('reference backward = central finite differences of the forward (float6
       const { d } = c;
       const { options, tables } = c.make();
       const ref = createReferenceBackend();
-      const q = f32([d.B, d.Hq, d.Lq, d.E], 11, 0.8);
-      const k = f32([d.B, d.Hkv, d.Lkv, d.E], 12, 0.8);
-      const v = f32([d.B, d.Hkv, d.Lkv, d.Ev], 13);
-      const dOut = f32([d.B, d.Hq, d.Lq, d.Ev], 14);
+      const { q, k, v, dOut } = attentionTensors(d, 'f32', 11, { qk: 0.8 });
       const loss = () => {
         const { out } = ref.forward64(q, k, v, options);
         let s = 0;

@@ -9,6 +9,8 @@ import { where } from '../expr';
 import { capture, scalar } from '../params';
 import type { AttentionShape } from '../kernel';
 import type { BackendFeature } from '../options';
+import type { DType } from '../tensor';
+import type { Tolerance } from './compare';
 import type { MaskMod, ScoreMod, TracedMod } from '../trace';
 import { traceMaskMod } from '../trace';
 import { seededRandom } from './random';
@@ -29,6 +31,11 @@ export interface ConformanceCase extends AttentionShape {
   requires?: readonly BackendFeature[];
   /** Special values written into the random inputs (index: [b, h, row, column]). */
   poison?: readonly Poison[];
+  /**
+   * Per-dtype tolerances of this case, over the suite's (a case whose gradients are large, where one
+   * rounding of a large term in a low-precision product exceeds the default absolute tolerance).
+   */
+  tolerance?: Partial<Record<DType, { forward?: Tolerance; backward?: Tolerance }>>;
 }
 
 export interface Poison {

@@ -61,7 +61,7 @@ export async function checkCase(
   pass: ConformancePass,
   opts: CaseCheckOptions = {},
 ): Promise<ConformanceCheck[]> {
-  const tol = toleranceFor(dtype, opts);
+  const tol = { ...toleranceFor(dtype, opts), ...c.tolerance?.[dtype] };
   const x = caseInputs(c, dtype, SEED[pass], opts.blockMaskFactory);
   // maxScores is a forward output, dLse a backward input: each pass needs only its own
   const missing = (c.requires ?? []).filter((f) => (f === 'maxScores') === (pass === 'forward') && !backend.features?.includes(f));

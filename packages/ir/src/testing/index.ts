@@ -9,3 +9,4 @@ export { denseBackward64, denseForward64, denseModsOf, WEIGHT_UNDERFLOW, type De
 export { checkCase, describeCheck, toleranceFor, type CaseCheckOptions, type ConformanceCheck, type ConformancePass } from './checks';
 export { formatRunRecord, runConformance, type ConformanceRunOptions, type ConformanceRunRecord, type ConformanceRunResult } from './run-conformance';
 export { missingErrorExports } from './exports';
+export { kvAllocationRefusals, type KvAllocationRefusal } from './kv-storage';

@@ -2,7 +2,7 @@
  * The inputs and tolerances of the conformance cases, without vitest, so that scripts and bundles
  * (the bench, GPU-machine runs) can use them too.
  */
-import type { FlexAttentionOptions } from '../kernel';
+import type { AttentionShape, FlexAttentionOptions } from '../kernel';
 import type { DType, Tensor } from '../tensor';
 import { traceScoreMod } from '../trace';
 import { type BlockMaskFactory, buildBlockMask, type ConformanceCase } from './cases';
@@ -26,14 +26,22 @@ export interface CaseInputs {
   dLse?: Tensor;
 }
 
+/**
+ * Normal random q, k, v and dOut of an attention shape, from seeds seed … seed + 3; std 1 unless
+ * `std` narrows q and k (a less saturated softmax) or sets dOut's (0: a loss without the output).
+ */
+export function attentionTensors(s: AttentionShape, dtype: DType, seed: number, std: { qk?: number; dOut?: number } = {}): Pick<CaseInputs, 'q' | 'k' | 'v' | 'dOut'> {
+  return {
+    q: randomTensor([s.B, s.Hq, s.Lq, s.E], dtype, seed, std.qk),
+    k: randomTensor([s.B, s.Hkv, s.Lkv, s.E], dtype, seed + 1, std.qk),
+    v: randomTensor([s.B, s.Hkv, s.Lkv, s.Ev], dtype, seed + 2),
+    dOut: randomTensor([s.B, s.Hq, s.Lq, s.Ev], dtype, seed + 3, std.dOut),
+  };
+}
+
 /** The tensors and options of a case (fresh mods and masks each call). */
 export function caseInputs(c: ConformanceCase, dtype: DType, seed = 1, factory?: BlockMaskFactory): CaseInputs {
-  const tensors = {
-    q: randomTensor([c.B, c.Hq, c.Lq, c.E], dtype, seed),
-    k: randomTensor([c.B, c.Hkv, c.Lkv, c.E], dtype, seed + 1),
-    v: randomTensor([c.B, c.Hkv, c.Lkv, c.Ev], dtype, seed + 2),
-    dOut: randomTensor([c.B, c.Hq, c.Lq, c.Ev], dtype, seed + 3),
-  };
+  const tensors = attentionTensors(c, dtype, seed);
   for (const p of c.poison ?? []) {
     const t = tensors[p.tensor];
     const [b, h, i, j] = p.index;

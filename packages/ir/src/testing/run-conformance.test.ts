@@ -65,6 +65,15 @@ describe('runConformance', () => {
     expect(lines.find((l) => /^CONF FAIL f32 forward\s+out /.test(l))).toMatch(/1 element\(s\) out of tolerance.*at \[0, 1, 15, 15\]/);
   });
 
+  it("a case's own tolerance widens the suite's for its dtype and pass only", async () => {
+    const noop = CONFORMANCE_CASES.find((c) => c.name === 'noop')!;
+    const wide = { ...noop, name: 'noop, wide', tolerance: { f32: { forward: { atol: 0.1, rtol: 0 } } } };
+    const narrowOther = { ...noop, name: 'noop, bf16 wide', tolerance: { bf16: { forward: { atol: 0.1, rtol: 0 } } } };
+    const r = await runConformance(wrongBackend(0.05), { log: () => {}, backward: false, extraCases: [wide, narrowOther], filter: (c) => c.name.startsWith('noop') });
+    const outs = Object.fromEntries(r.records.filter((x) => x.check.name === 'out').map((x) => [x.caseName, x.check.ok]));
+    expect(outs).toEqual({ noop: false, 'noop, wide': true, 'noop, bf16 wide': false });
+  });
+
   it('a tiny error within tolerance passes; a throwing backend fails every case without stopping', async () => {
     expect((await runConformance(wrongBackend(1e-6), { log: () => {}, backward: false, filter: (c) => !c.requires })).failures).toBe(0);
     const throwing: FlexAttentionBackend = {
