@@ -11,8 +11,9 @@
 #     fa3          the harness's persistent Hopper forward: its checks for every mod (HMODS), then the
 #                  Hopper bodies' forward timings side by side (FA3_TIME=0: checks only)
 #     bwd-fa3      the harness's FA3-class Hopper backward (flex_bwd_fa3.cuh): its checks for every mod
-#                  (HMODS), then new vs session-3 backward timings after the persistent forward (noop,
-#                  causal; BWD3_TIME=0: checks only), within about 120 s
+#                  (HMODS; the deterministic variant's too: float64 reference and bitwise equal reruns),
+#                  then new (default and deterministic) vs session-3 backward timings after the
+#                  persistent forward (noop, causal; BWD3_TIME=0: checks only), within about 120 s
 #     cuda-conf    the ir conformance suite through the addon (CONF_DTYPES, default bf16,f16), with
 #                  maxScores / dLse in every body and K/V shared by the batch / paged KV caches
 #                  (CONF_HOPPER_BACKWARD=classic: the session-3 backward instead of the FA3-class one)
@@ -84,16 +85,21 @@ for step in $STEPS; do
         timeout -k 10 "$(cap 60)" $D/hbin/$m hopper 2>&1 | grep -E "TIME|rror" | tee -a "$O/fa3-times.txt" | sed -E 's/ +/ /g; s/ -> ours.theirs speed/ x/'
       done ;;
     bwd-fa3)
-      # a timeout (rc 124) is a hang: the later harness steps are skipped
+      # the mods' checks side by side (correctness only: each is mostly its float64 reference on
+      # the CPU), so the step stays within its time with the deterministic cases; a timeout
+      # (rc 124) is a hang: the later harness steps are skipped
+      c=$(cap 40)
       for m in $HMODS; do
-        [ -z "$HANG" ] || break
-        timeout -k 10 "$(cap 20)" $D/hbin/$m checkbwd3 >"$O/bwd3-check-$m.txt" 2>&1; rc=$?; echo "rc=$rc" >>"$O/bwd3-check-$m.txt"
-        [ $rc = 124 ] && HANG=$m
-        echo "$m: $(grep -cE PASS "$O/bwd3-check-$m.txt") pass $(grep -E "FAIL|failures|rc=|rror" "$O/bwd3-check-$m.txt" | tr '\n' ' ')"
+        ( timeout -k 10 "$c" $D/hbin/$m checkbwd3 >"$O/bwd3-check-$m.txt" 2>&1; echo "rc=$?" >>"$O/bwd3-check-$m.txt" ) &
+      done
+      wait
+      for m in $HMODS; do
+        grep -qx "rc=124" "$O/bwd3-check-$m.txt" && HANG=$m
+        echo "$m: $(grep -cE PASS "$O/bwd3-check-$m.txt") pass ($(grep -cE 'det bits.*PASS' "$O/bwd3-check-$m.txt") bitwise-repeatable deterministic) $(grep -E "FAIL|failures|rc=|rror" "$O/bwd3-check-$m.txt" | tr '\n' ' ')"
       done
       for m in noop causal; do
         [ -z "$HANG" ] && [ "${BWD3_TIME:-1}" = 1 ] || break
-        timeout -k 10 "$(cap 30)" $D/hbin/$m timebwd3 2>&1 | grep -E "TIME .*(bwd|rror)" | tee -a "$O/bwd3-times.txt" | sed -E 's/ +/ /g; s/ -> ours.theirs speed/ x/'
+        timeout -k 10 "$(cap 45)" $D/hbin/$m timebwd3 2>&1 | grep -E "TIME .*(bwd|rror)" | tee -a "$O/bwd3-times.txt" | sed -E 's/ +/ /g; s/ -> ours.theirs speed/ x/'
       done ;;
     check)
       for m in ${HARNESS_MODS:-causal}; do
