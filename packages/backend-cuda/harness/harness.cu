@@ -218,8 +218,9 @@ static std::vector<uint8_t> classify(const ElemMask& e, int BM, int BN, int& qT,
 }
 struct DevTable {
   int *num = nullptr, *idx = nullptr, *fnum = nullptr, *fidx = nullptr;
+  int* rank = nullptr;  // kv-major (backward) tables: FlexBwdArgs::dq_rank
   FlexBlockTable bt{};
-  void free_all() { cudaFree(num); cudaFree(idx); cudaFree(fnum); cudaFree(fidx); }
+  void free_all() { cudaFree(num); cudaFree(idx); cudaFree(fnum); cudaFree(fidx); cudaFree(rank); }
 };
 static int* upload_i(const std::vector<int>& v) {
   int* d;
@@ -245,6 +246,23 @@ static DevTable build_table(const std::vector<uint8_t>& cls, int mB, int mH, int
       fnum[r] = nf;
     }
   DevTable t;
+  if (transposed) {
+    // the deterministic backward's dQ order (an independent take on src/dq-order.ts): per q tile,
+    // the kv tiles that visit it in launch order — kv tiles descending — each entry of a kv tile's
+    // list (partial entries first, then full ones: the kernel's visiting order) gets its place
+    std::vector<int> rank(idx.size()), seen(inner);
+    for (int bh = 0; bh < mB * mH; ++bh) {
+      std::fill(seen.begin(), seen.end(), 0);
+      for (int o = outer - 1; o >= 0; --o) {
+        const size_t r = (size_t)bh * outer + o;
+        for (int j = 0; j < num[r] + fnum[r]; ++j) {
+          const int qi = j < num[r] ? idx[r * inner + j] : fidx[r * inner + j - num[r]];
+          rank[r * inner + j] = seen[qi]++;
+        }
+      }
+    }
+    t.rank = upload_i(rank);
+  }
   t.num = upload_i(num);
   t.idx = upload_i(idx);
   t.fnum = upload_i(fnum);
@@ -423,7 +441,7 @@ template <int D, int DV> void launch_fwd_f32(const FlexFwdArgs& a, const FlexSco
 // ---- the FA3-class Hopper backward (flex_bwd_fa3.cuh): Q / dO [B·Hq, Lq, D] in boxes of 64 x BMQ,
 // K / V [B, Hkv, Lkv, D] in boxes of 64 x BN
 template <class C> struct IsBwdFa3 : std::false_type {};
-template <int D, int BMQ, int ST> struct IsBwdFa3<flex::BwdFa3Cfg<D, BMQ, ST>> : std::true_type {};
+template <int D, int BMQ, int ST, bool DET> struct IsBwdFa3<flex::BwdFa3Cfg<D, BMQ, ST, DET>> : std::true_type {};
 struct BwdFa3Maps { FlexTensorMap q, dout, k, v; };
 template <class C, typename T> BwdFa3Maps bwd_fa3_maps(const FlexBwdArgs& a) {
   BwdFa3Maps m;
@@ -454,6 +472,8 @@ void launch_bwd_fa3(const FlexBwdArgs& a, const FlexScoreParams& sp, const FlexM
   }
   const size_t rows = (size_t)a.B * a.Hq * a.Lq;
   k_pre<T, C::D, C::DV><<<(unsigned)((rows + 7) / 8), 256>>>(a);
+  // the deterministic order's counters start at zero in every call (the backend zeroes them too)
+  if constexpr (C::DET) CK(cudaMemsetAsync(a.dq_semaphore, 0, (size_t)a.B * a.Hq * ((a.Lq + C::BMQ - 1) / C::BMQ) * 4));
   dim3 grid((a.Lkv + C::BN - 1) / C::BN, a.Hkv, a.B);
   k_bwd_fa3<C, T><<<grid, C::LAUNCH_THREADS, C::SMEM_BYTES>>>(a, sp, mp, m.q, m.dout, m.k, m.v);
   k_conv<T, C::D><<<1024, 256>>>(a);
@@ -530,6 +550,8 @@ void check_case(int B, int Hq, int Hkv, int Lq, int Lkv, bool use_mask_tables, b
   const size_t nO = (size_t)B * Hq * Lq * Ev, nL = (size_t)B * Hq * Lq;
   T *out, *dq, *dk, *dv;
   float *lse, *delta, *dqa, *maxs;
+  int* sem;  // the deterministic backward's counters: one per (b, h, q tile) of 16 rows or more
+  CK(cudaMalloc(&sem, ((nL + 15) / 16 + (size_t)B * Hq) * 4));
   CK(cudaMalloc(&out, nO * sizeof(T)));
   CK(cudaMalloc(&lse, nL * 4));
   CK(cudaMalloc(&maxs, nL * 4));
@@ -585,6 +607,7 @@ void check_case(int B, int Hq, int Hkv, int Lq, int Lkv, bool use_mask_tables, b
     ba.q = q; ba.k = k; ba.v = v; ba.out = out; ba.dout = dO; ba.lse = lse; ba.delta = delta; ba.dq_accum = dqa;
     ba.dq = dq; ba.dk = dk; ba.dv = dv; ba.bt = tb.bt; ba.B = B; ba.Hq = Hq; ba.Hkv = Hkv; ba.Lq = Lq; ba.Lkv = Lkv;
     ba.scale = (float)scale; ba.has_block_mask = 1; ba.dlse = ddlse;
+    ba.dq_semaphore = sem; ba.dq_rank = tb.rank;
     set_kv_strides(ba, E, Ev, false);
     poison(dq, nL * E * sizeof(T));
     poison(dk, (size_t)B * Hkv * Lkv * E * sizeof(T));
@@ -602,12 +625,45 @@ void check_case(int B, int Hq, int Hkv, int Lq, int Lkv, bool use_mask_tables, b
 #if HOST_HAS_CAPTURE
     report("bwd dslope", tname<T>(), E, Ev, compare(download(c.d_grad_slope, Hq), r.gslope), btol * 2);
 #endif
+    if constexpr (IsBwdFa3<BC>::value) {
+      // the deterministic backward: the same bits in every run (dq through the fixed dQ order); the
+      // default one is reported beside it (its reruns may differ: that is what the option is for)
+      const size_t nK = (size_t)B * Hkv * Lkv * E, nV = (size_t)B * Hkv * Lkv * Ev;
+      const auto dq0 = download(dq, nL * E), dk0 = download(dk, nK), dv0 = download(dv, nV);
+      size_t diff = 0;
+      for (int rep = 0; rep < 3; ++rep) {
+        poison(dq, nL * E * sizeof(T));
+        poison(dqa, nL * E * 4);
+        launch_bwd<BC, T>(ba, sp, mp);
+        CK(cudaGetLastError());
+        CK(cudaDeviceSynchronize());
+        const auto dq1 = download(dq, nL * E), dk1 = download(dk, nK), dv1 = download(dv, nV);
+        diff += memcmp(dq0.data(), dq1.data(), dq0.size() * 4) != 0;
+        diff += memcmp(dk0.data(), dk1.data(), dk0.size() * 4) != 0;
+        diff += memcmp(dv0.data(), dv1.data(), dv0.size() * 4) != 0;
+      }
+      if (BC::DET && diff) g_fail++;
+      if (BC::DET)
+        printf("CHECK %-16s %-14s %-4s E%-3d Ev%-3d 3 reruns, %zu of 9 dq/dk/dv differ in some bit  %s\n", MOD_NAME,
+               "bwd det bits", tname<T>(), E, Ev, diff, diff ? "FAIL" : "PASS");
+      else
+        printf("INFO  %-16s %-14s %-4s E%-3d Ev%-3d 3 reruns, %zu of 9 dq/dk/dv differ in some bit\n", MOD_NAME,
+               "bwd default bits", tname<T>(), E, Ev, diff);
+      if (BC::DET && FLEX_MASK_MOD_IS_TRUE) {  // no block mask: every kv tile visits every q tile, ranks from kt
+        ba.has_block_mask = 0;
+        poison(dq, nL * E * sizeof(T));
+        launch_bwd<BC, T>(ba, sp, mp);
+        CK(cudaGetLastError());
+        CK(cudaDeviceSynchronize());
+        report("bwd dq det(nomask)", tname<T>(), E, Ev, compare(download(dq, nL * E), r.dq), btol);
+      }
+    }
   }
 done:
   tf.free_all();
   tb.free_all();
   cudaFree(q); cudaFree(k); cudaFree(v); cudaFree(dO); cudaFree(out); cudaFree(lse); cudaFree(delta);
-  cudaFree(dqa); cudaFree(dq); cudaFree(dk); cudaFree(dv); cudaFree(maxs); cudaFree(ddlse);
+  cudaFree(dqa); cudaFree(dq); cudaFree(dk); cudaFree(dv); cudaFree(maxs); cudaFree(ddlse); cudaFree(sem);
 }
 
 template <typename T, int E, int Ev, int ROWS>
@@ -742,6 +798,8 @@ void time_shape(int B, int H, int L, bool do_bwd, const char* bwd_name) {
   float *lse, *delta, *dqa;
   CK(cudaMalloc(&out, n * 2)); CK(cudaMalloc(&dq, n * 2)); CK(cudaMalloc(&dk, n * 2)); CK(cudaMalloc(&dv, n * 2));
   CK(cudaMalloc(&lse, (size_t)B * H * L * 4)); CK(cudaMalloc(&delta, (size_t)B * H * L * 4)); CK(cudaMalloc(&dqa, n * 4));
+  int* sem;  // the deterministic backward's counters (q tiles of 16 rows or more)
+  CK(cudaMalloc(&sem, ((size_t)B * H * L / 16 + (size_t)B * H) * 4));
   ElemMask em = make_mask(c, 1, 1, L, L);
   size_t cnt = 0;
   for (auto x : em.m) cnt += x;
@@ -794,6 +852,7 @@ void time_shape(int B, int H, int L, bool do_bwd, const char* bwd_name) {
     ba.q = q; ba.k = k; ba.v = v; ba.out = out; ba.dout = dO; ba.lse = lse; ba.delta = delta; ba.dq_accum = dqa;
     ba.dq = dq; ba.dk = dk; ba.dv = dv; ba.bt = tb.bt; ba.B = B; ba.Hq = H; ba.Hkv = H; ba.Lq = L; ba.Lkv = L;
     ba.scale = a.scale; ba.has_block_mask = masked;
+    ba.dq_semaphore = sem; ba.dq_rank = tb.rank;
     set_kv_strides(ba, D, D, false);
     // the backward's tensor maps (FA3-class body) encoded once, outside the timed launches
     auto bwd = [&] {
@@ -815,14 +874,14 @@ void time_shape(int B, int H, int L, bool do_bwd, const char* bwd_name) {
       ms = time_ms([&] { launch_fwd<FC, T>(a, sp, mp); bwd(); });
     }
     char cfg[64];
-    if constexpr (IsBwdFa3<BC>::value) snprintf(cfg, sizeof cfg, "bwd BMQ%d BN%d S%d FA3", BC::BMQ, BC::BN, BC::STAGES);
+    if constexpr (IsBwdFa3<BC>::value) snprintf(cfg, sizeof cfg, "bwd BMQ%d BN%d S%d FA3%s", BC::BMQ, BC::BN, BC::STAGES, BC::DET ? " det" : "");
     else snprintf(cfg, sizeof cfg, "bwd BMQ%d BN%d W%d%s", BC::BMQ, BC::BN, BC::NWARPS, BC::WG ? " WG" : "");
     print_time("bwd", cfg, B, H, L, D, density, msb, 2.5, 0, "");
     print_time("fwd+bwd", cfg, B, H, L, D, density, ms, 3.5, an ? an->fwdbwd : 0, "flex");
     if (masked) { tf.free_all(); tb.free_all(); }
   }
   cudaFree(q); cudaFree(k); cudaFree(v); cudaFree(dO); cudaFree(out); cudaFree(dq); cudaFree(dk); cudaFree(dv);
-  cudaFree(lse); cudaFree(delta); cudaFree(dqa);
+  cudaFree(lse); cudaFree(delta); cudaFree(dqa); cudaFree(sem);
 }
 
 template <int ROWS> void time_decode(int splits) {
@@ -883,7 +942,23 @@ using B64x128 = BwdCfg<64, 128, 64, 4>;
 // the FA3-class Hopper backward (flex_bwd_fa3.cuh): D, BMQ, Q/dO stages
 using C64 = BwdFa3Cfg<64, 128, 2>;
 using C128 = BwdFa3Cfg<128, 64, 2>;
+// … and its deterministic variant (the fixed dQ order)
+using C64d = BwdFa3Cfg<64, 128, 2, true>;
+using C128d = BwdFa3Cfg<128, 64, 2, true>;
 
+// the deterministic variant ("checkdet": alone; "checkdetsmall": two small cases, for the
+// sanitizers): the same checks against float64, bitwise equal reruns; many kv tiles per q tile
+void check_bwd3_det(bool small) {
+  check_case<__nv_bfloat16, 128, 128, A128, C128d>(2, 4, 2, 77, 131, true);
+  check_case<__half, 64, 64, A64, C64d>(1, 2, 2, 300, 260, true);
+  if (small) return;
+  check_case<__half, 128, 128, A128, C128d>(1, 4, 1, 600, 1100, true);
+  check_case<__nv_bfloat16, 64, 64, A64, C64d>(1, 4, 2, 700, 900, true);
+  check_case<__half, 64, 64, A64, C64d>(2, 2, 1, 300, 1300, true);
+  g_dlse = true;
+  check_case<__nv_bfloat16, 128, 128, A128, C128d>(2, 4, 2, 77, 500, true);
+  g_dlse = false;
+}
 // the FA3-class Hopper backward (flex_bwd_fa3.cuh; "checkbwd3" / "timebwd3")
 void check_bwd3() {
   // odd lengths, GQA, bf16 / f16, D64 / D128,
@@ -900,12 +975,16 @@ void check_bwd3() {
   check_case<__nv_bfloat16, 128, 128, A128, C128>(2, 4, 2, 77, 131, true);
   check_case<__half, 64, 64, A64, C64>(1, 2, 2, 300, 260, true);
   g_dlse = false;
+  check_bwd3_det(false);
 }
 // the FA3-class backward against the session-3 one, both after the persistent forward
+// (and its deterministic variant beside it)
 void time_bwd3() {
   time_shape<64, C64, A64>(4, 16, 4096, true, "");
+  time_shape<64, C64d, A64>(4, 16, 4096, true, "");
   time_shape<64, B64, A64>(4, 16, 4096, true, "");
   time_shape<128, C128, A128>(2, 16, 8192, true, "");
+  time_shape<128, C128d, A128>(2, 16, 8192, true, "");
   time_shape<128, B128, A128>(2, 16, 8192, true, "");
 }
 
@@ -916,7 +995,8 @@ int main(int argc, char** argv) {
   CK(cudaGetDeviceProperties(&prop, 0));
   printf("# %s on %s (sm_%d%d, %d SMs)\n", MOD_NAME, prop.name, prop.major, prop.minor, prop.multiProcessorCount);
   if (argc < 2 || strstr(argv[1], "check")) {
-    check_bwd3();
+    if (argc >= 2 && strstr(argv[1], "checkdet")) check_bwd3_det(strstr(argv[1], "small") != nullptr);
+    else check_bwd3();
     printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
   }
   if (argc >= 2 && strstr(argv[1], "time") && (!strcmp(MOD_NAME, "noop") || !strcmp(MOD_NAME, "causal"))) time_bwd3();
@@ -930,6 +1010,11 @@ int main(int argc, char** argv) {
   CK(cudaGetDeviceProperties(&prop, 0));
   printf("# %s on %s (sm_%d%d, %d SMs)\n", MOD_NAME, prop.name, prop.major, prop.minor, prop.multiProcessorCount);
   if (do_check) {
+    if (strstr(argv[1] ? argv[1] : "", "checkdet")) {
+      check_bwd3_det(strstr(argv[1], "small") != nullptr);
+      printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
+      return g_fail ? 1 : 0;
+    }
     if (strstr(argv[1] ? argv[1] : "", "bwd3")) {
       check_bwd3();
       printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);

@@ -102,7 +102,11 @@ struct FlexFwdArgs {
 // fp32 (nullable: zero): the gradient of the loss with respect to lse, which adds dlse·P to dS —
 // the preprocess folds it into delta = rowsum(dO ∘ O) − dlse. K/V strides as in FlexFwdArgs (0: one
 // K/V for every query batch); dk/dv stay [B,Hkv,Lkv,·], one partial per query batch, which the
-// host sums over the batch when K/V were shared.                                    offset size
+// host sums over the batch when K/V were shared. dq_semaphore / dq_rank: the FA3-class body's
+// deterministic variant (FLEX_BWD_DETERMINISTIC, kernels/flex_bwd_fa3.cuh) adds each q tile's dQ
+// in a fixed order of kv tiles: one counter per (b, h, q tile), and per entry of bt's q-tile lists
+// the rank of that kv tile among those visiting the q tile (src/dq-order.ts; null without a block
+// mask, where the rank follows from the kv tile alone).                             offset size
 struct FlexBwdArgs {
   const void* q;               //   0  8
   const void* k;               //   8  8
@@ -127,7 +131,9 @@ struct FlexBwdArgs {
   const float* dlse;           // 168  8   nullable
   long long k_batch_stride;    // 176  8   elements
   long long v_batch_stride;    // 184  8   elements
-};                             // 192 bytes
+  int* dq_semaphore;           // 192  8   nullable; [B,Hq,q tiles] zeroed: the deterministic dQ order
+  const int* dq_rank;          // 200  8   nullable; like bt's indices: each visit's place in that order
+};                             // 208 bytes
 
 // Split-KV decoding. One CTA per (b, kv head, split, row group); the rows of a CTA are the
 // (query head in the GQA group, query index) pairs. Block sparsity is a dense class table at the

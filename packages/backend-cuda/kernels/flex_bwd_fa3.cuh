@@ -21,15 +21,26 @@
 //    atomics. One named barrier per q tile orders everything (see the loop's comments).
 //  - Every wgmma completes inside its iteration (accumulators in flight across the loop's back edge
 //    make ptxas serialise every wgmma).
+//  - Deterministic variant (DET, FLEX_BWD_DETERMINISTIC): the fp32 sums of dQ are bitwise repeatable
+//    only if every q tile's contributions are added in one fixed order. A writer warp (the producer
+//    warpgroup's second) takes over the reduce-adds: for each q tile, in the CTA's visiting order,
+//    it waits until the tile's counter in global memory (dq_semaphore, per (b, h, q tile), zeroed
+//    before the launch) equals this kv tile's rank among the kv tiles that visit that q tile
+//    (dq_rank, computed on the host from the same block tables; without a mask every kv tile
+//    visits every q tile), adds the tile, waits for the add to complete and bumps the counter.
+//    The consumers only hand finished dQ tiles over (mbarriers dq_full / dq_empty per buffer), so
+//    the waiting overlaps their next tiles. The ranks count kv tiles in launch order; see bwd_fa3's
+//    kv-tile mapping for why that cannot deadlock.
 // Requires common.cuh (SmemTile, pack_p, tile lists), wgmma.cuh, tma.cuh and flex_bwd.cuh
 // (bwd_row_stats, bwd_store_dkdv; its preprocess and dQ conversion kernels).
 
 namespace flex {
 
 // D: head dim of Q/K and V (64 or 128, equal), BMQ: q rows per stage (128 for D64, 64 for D128: each
-// warpgroup's dQ block is then 64 x 64), STAGES: Q/dO ring depth.
-template <int D_, int BMQ_, int STAGES_> struct BwdFa3Cfg {
+// warpgroup's dQ block is then 64 x 64), STAGES: Q/dO ring depth, DET: the deterministic dQ order.
+template <int D_, int BMQ_, int STAGES_, bool DET_ = false> struct BwdFa3Cfg {
   static constexpr int D = D_, DV = D_, BMQ = BMQ_, STAGES = STAGES_;
+  static constexpr bool DET = DET_;
   static constexpr int BN = 128, NCWG = 2;
   static constexpr int NWARPS = 4 * NCWG;                // consumer warps
   static constexpr int NTHREADS = NWARPS * 32;           // consumer threads
@@ -51,9 +62,13 @@ template <int D_, int BMQ_, int STAGES_> struct BwdFa3Cfg {
   static constexpr int LSE_OFF = DQ_OFF + 2 * DQ_BYTES;
   static constexpr int DELTA_OFF = LSE_OFF + STAGES * BMQ * 4;
   static constexpr int BAR_OFF = DELTA_OFF + STAGES * BMQ * 4;
-  // kv_full, q_full[STAGES], q_empty[STAGES]
-  static constexpr int SMEM_BYTES = BAR_OFF + (1 + 2 * STAGES) * 8;
-  static constexpr int REG_PRODUCER = 24, REG_CONSUMER = 240;
+  // kv_full, q_full[STAGES], q_empty[STAGES]; DET: dq_full[2], dq_empty[2], then the two DqTasks
+  static constexpr int TASK_OFF = BAR_OFF + (1 + 2 * STAGES + (DET ? 4 : 0)) * 8;
+  static constexpr int SMEM_BYTES = TASK_OFF + (DET ? 2 * 16 : 0);
+  // DET: 32 for the producer warpgroup (ptxas at 24: 80 / 40 bytes of spills at D64 / D128; at 32:
+  // 48 / 0 — at 40, the consumers' 232 spill more);
+  // 32 · 128 + 240 · 256 is still the whole register file
+  static constexpr int REG_PRODUCER = DET ? 32 : 24, REG_CONSUMER = 240;
   static_assert(D == 64 || D == 128, "64-column panels, wgmma N of 64 or 128");
   static_assert((D == 64 && BMQ == 128) || (D == 128 && BMQ == 64), "each warpgroup's dQ block is 64 x 64");
   static_assert(STAGES >= 2, "at least double buffering");
@@ -108,6 +123,32 @@ __device__ __forceinline__ void bulk_wait_all() {
   asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
 #endif
 }
+// The deterministic dQ order's counters (global memory, GPU scope): an acquiring load, a releasing
+// increment, and the proxy fence that orders this thread's generic accesses to global memory with
+// its bulk (async-proxy) ones.
+__device__ __forceinline__ int ld_acquire_gpu(const int* p) {
+  int v = 0;
+#if FLEX_WGMMA
+  asm volatile("ld.acquire.gpu.global.b32 %0, [%1];\n" : "=r"(v) : "l"(p) : "memory");
+#endif
+  return v;
+}
+__device__ __forceinline__ void red_release_gpu_inc(int* p) {
+#if FLEX_WGMMA
+  asm volatile("red.release.gpu.global.add.s32 [%0], 1;\n" ::"l"(p) : "memory");
+#endif
+}
+__device__ __forceinline__ void fence_proxy_async_global() {
+#if FLEX_WGMMA
+  asm volatile("fence.proxy.async.global;\n" ::: "memory");
+#endif
+}
+
+// DET: one dQ tile for the writer warp — its first dq_accum row, the counter (index into
+// dq_semaphore) and the rank to wait for, and its bytes (0: no more tiles).
+struct DqTask {
+  int row, sem, rank, bytes;
+};
 
 template <class C, typename T>
 __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp,
@@ -131,10 +172,15 @@ __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScorePar
   float* sDQ = reinterpret_cast<float*>(flex_smem + C::DQ_OFF);
   float* sLse = reinterpret_cast<float*>(flex_smem + C::LSE_OFF);
   float* sDelta = reinterpret_cast<float*>(flex_smem + C::DELTA_OFF);
+  [[maybe_unused]] DqTask* sTask = reinterpret_cast<DqTask*>(flex_smem + C::TASK_OFF);
   const unsigned bars = smem_u32(flex_smem + C::BAR_OFF);
   const unsigned kv_full = bars;
   auto q_full = [&](int st) { return bars + 8u + 8u * st; };
   auto q_empty = [&](int st) { return bars + 8u + 8u * (S + st); };
+  // DET: the writer warp's handshakes per dQ buffer (full: the consumers' tile is in it; empty: its
+  // reduce-add has completed)
+  [[maybe_unused]] auto dq_full = [&](int buf) { return bars + 8u + 8u * (2 * S + buf); };
+  [[maybe_unused]] auto dq_empty = [&](int buf) { return bars + 8u + 8u * (2 * S + 2 + buf); };
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   if (tid == 0) {
     mbar_init(kv_full, 1);
@@ -142,11 +188,25 @@ __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScorePar
       mbar_init(q_full(st), 32);         // every producer lane (lse / delta stores; lane 0 the TMA bytes)
       mbar_init(q_empty(st), C::NTHREADS);  // one arrival per consumer thread
     }
+    if constexpr (C::DET) {
+      for (int buf = 0; buf < 2; ++buf) {
+        mbar_init(dq_full(buf), 1);   // consumer thread 0, after the barrier that follows the stores
+        mbar_init(dq_empty(buf), 1);  // the writer, once the reduce-add has completed
+      }
+    }
     fence_mbar_init();
   }
   __syncthreads();  // the only CTA-wide barrier
 
-  const int kt = blockIdx.x, hk = blockIdx.y, b = blockIdx.z;
+  // DET: the last kv tile first. The dQ order of a q tile is the order in which the kv tiles that
+  // visit it are launched (blockIdx.x ascending, so kv tiles descending; dq_rank counts so), and a
+  // CTA waits only for CTAs of the same (kv head, batch) with a smaller blockIdx.x. CTAs are
+  // dispatched in increasing linear block index, so every CTA it waits for is resident or done
+  // whenever it runs, and the lowest-indexed unfinished CTA waits for finished ones only: it
+  // finishes, and by induction every CTA does — no deadlock, whatever the occupancy. Descending
+  // kv tiles suit causal masks: kv tile kt visits q tiles kt.. in ascending order and is last in
+  // line exactly for those its predecessors (kv tiles > kt) have passed a step earlier.
+  const int kt = C::DET ? gridDim.x - 1 - blockIdx.x : blockIdx.x, hk = blockIdx.y, b = blockIdx.z;
   const int G = a.Hq / a.Hkv, Lq = a.Lq, Lkv = a.Lkv;
   const int kv0 = kt * C::BN;
   const int n_q_tiles = (Lq + C::BMQ - 1) / C::BMQ;
@@ -154,6 +214,28 @@ __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScorePar
   if (warp >= C::NWARPS) {
     // ---- producer warpgroup: its first warp streams the q tiles ---------------------------------
     setmaxnreg_dec<C::REG_PRODUCER>();
+    if constexpr (C::DET) {
+      // ---- DET: its second warp adds the dQ tiles in the fixed order ----------------------------
+      // (the consumers describe each tile in sTask: the writer keeps to the few registers it has)
+      if (warp == C::NWARPS + 1) {
+        // (its own exit: nothing the producer needs stays live across this loop)
+        for (int it = 0; lane == 0; ++it) {
+          const int buf = it & 1;
+          mbar_wait(dq_full(buf), (it >> 1) & 1);
+          const DqTask task = sTask[buf];
+          if (task.bytes == 0) break;  // the consumers' end mark
+          int* sem = a.dq_semaphore + task.sem;
+          while (ld_acquire_gpu(sem) != task.rank) {}
+          fence_proxy_async_global();  // the acquire above → the reduce-add (async proxy)
+          bulk_reduce_add_f32(a.dq_accum + (size_t)task.row * C::D, smem_u32(sDQ + buf * (C::BMQ * C::D)), task.bytes);
+          bulk_wait_all();             // its global writes are done …
+          fence_proxy_async_global();  // … and ordered before the release
+          red_release_gpu_inc(sem);
+          mbar_arrive(dq_empty(buf));
+        }
+        return;
+      }
+    }
     if (warp != C::NWARPS) return;
     if (lane == 0) {
       tma_prefetch_desc(tq);
@@ -221,6 +303,12 @@ __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScorePar
     FlexColVals cvk[2];
 #pragma unroll
     for (int hf = 0; hf < 2; ++hf) cvk[hf] = flex_col_vals(b, h, kv0 + wrow + (lane >> 2) + hf * 8, sp, mp);
+    // DET: this kv tile's ranks in the dQ order, entry by entry of its q-tile list (null: no block
+    // mask, where every kv tile visits every q tile and the rank is the CTA's launch position)
+    [[maybe_unused]] const int* ranks =
+        C::DET && a.has_block_mask
+            ? a.dq_rank + (((size_t)(a.bt.mB == 1 ? 0 : b) * a.bt.mH + (a.bt.mH == 1 ? 0 : h)) * a.bt.outer + kt) * a.bt.inner
+            : nullptr;
 
     for (int i = 0; i < n; ++i, ++it) {
       const int st = it % S;
@@ -338,9 +426,19 @@ __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScorePar
       // read two tiles ago — the dQ wgmma of tile it − 2 completed before its warpgroup reached
       // the previous barrier, and thread 0 waits here, before arriving, until the reduce of tile
       // it − 2 (issued after the previous barrier) has read cDQ.
-      if (tid == 0) bulk_wait_read_all();
+      // DET: the writer warp reduces instead of thread 0; thread 0 waits here until it has finished
+      // with cDQ (tile it − 2) and hands it the previous tile after the barrier.
+      if constexpr (C::DET) {
+        if (tid == 0 && it >= 2) mbar_wait(dq_empty(it & 1), ((it >> 1) - 1) & 1);
+      } else {
+        if (tid == 0) bulk_wait_read_all();
+      }
       named_bar_sync(BAR_DS, C::NTHREADS);
-      if (tid == 0 && pending_dq != nullptr) bulk_reduce_add_f32(pending_dq, smem_u32(sDQ + ((it - 1) & 1) * (C::BMQ * C::D)), pending_bytes);
+      if constexpr (C::DET) {
+        if (tid == 0 && it > 0) mbar_arrive(dq_full((it - 1) & 1));
+      } else {
+        if (tid == 0 && pending_dq != nullptr) bulk_reduce_add_f32(pending_dq, smem_u32(sDQ + ((it - 1) & 1) * (C::BMQ * C::D)), pending_bytes);
+      }
 
       // ---- dQ block = dS K (64 x 64, over the tile's 128 keys) --------------------------------------
       float dq[8][4];
@@ -369,13 +467,27 @@ __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScorePar
           *reinterpret_cast<float2*>(cDQ + r * C::D + col) = make_float2(dq[nt][2 * hf], dq[nt][2 * hf + 1]);
         }
       fence_proxy_async_smem();  // the dQ stores → the bulk reduce's async proxy
-      if (tid == 0) {
+      if (C::DET && tid == 0) {  // the writer reads it after the next barrier's dq_full (cDQ's slot is free)
+        sTask[it & 1] = DqTask{(int)(head_row0 + q0), (b * a.Hq + h) * n_q_tiles + q0 / C::BMQ,
+                               ranks != nullptr ? ranks[i] : (int)gridDim.x - 1 - kt, min(C::BMQ, Lq - q0) * C::D * 4};
+      }
+      if (!C::DET && tid == 0) {
         pending_dq = a.dq_accum + (head_row0 + q0) * C::D;
         pending_bytes = (unsigned)(min(C::BMQ, Lq - q0) * C::D * 4);
       }
     }
   }
-  if (it > 0) {  // the last q tile's dQ
+  if constexpr (C::DET) {
+    // the last q tile's dQ to the writer warp (it keeps the CTA alive until its adds are done), then
+    // the end mark in the next slot once the writer is done with that slot's previous tile
+    if (it > 0) named_bar_sync(BAR_DS, C::NTHREADS);
+    if (tid == 0) {
+      if (it > 0) mbar_arrive(dq_full((it - 1) & 1));
+      if (it >= 2) mbar_wait(dq_empty(it & 1), ((it >> 1) - 1) & 1);
+      sTask[it & 1] = DqTask{0, 0, 0, 0};
+      mbar_arrive(dq_full(it & 1));
+    }
+  } else if (it > 0) {  // the last q tile's dQ
     named_bar_sync(BAR_DS, C::NTHREADS);
     if (tid == 0) {
       bulk_reduce_add_f32(pending_dq, smem_u32(sDQ + ((it - 1) & 1) * (C::BMQ * C::D)), pending_bytes);
@@ -397,14 +509,18 @@ __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScorePar
 // flex_bwd_dkdv to it and keeps flex_bwd_preprocess / flex_bwd_dq_convert)
 //   flex_bwd_dkdv   grid (ceil(Lkv / 128), Hkv, B), block LAUNCH_THREADS, dynamic shared memory
 //                   SMEM_BYTES; the tensor maps of Q, dO ([B·Hq, Lq, E], boxes 64 x BMQ), K and V
-//                   ([B, Hkv, Lkv, E], boxes 64 x 128) after the params structs
+//                   ([B, Hkv, Lkv, E], boxes 64 x 128) after the params structs;
+//                   FLEX_BWD_DETERMINISTIC 1: the fixed dQ order (args.dq_semaphore zeroed, dq_rank)
 // ---------------------------------------------------------------------------------------------
 #if defined(FLEX_HEAD_DIM) && !defined(FLEX_NO_ENTRY_POINTS) && defined(FLEX_BWD_FA3) && FLEX_BWD_FA3 && \
     !defined(FLEX_DTYPE_F32)
 #ifndef FLEX_BWD_STAGES
 #define FLEX_BWD_STAGES 2
 #endif
-typedef flex::BwdFa3Cfg<FLEX_HEAD_DIM, FLEX_BWD_BMQ, FLEX_BWD_STAGES> FlexBwdConfig;
+#ifndef FLEX_BWD_DETERMINISTIC
+#define FLEX_BWD_DETERMINISTIC 0
+#endif
+typedef flex::BwdFa3Cfg<FLEX_HEAD_DIM, FLEX_BWD_BMQ, FLEX_BWD_STAGES, FLEX_BWD_DETERMINISTIC != 0> FlexBwdConfig;
 extern "C" __global__ void __launch_bounds__(FlexBwdConfig::LAUNCH_THREADS, 1)
     flex_bwd_dkdv(const FlexBwdArgs args, const FlexScoreParams sp, const FlexMaskParams mp,
                   const __grid_constant__ FlexTensorMap tq, const __grid_constant__ FlexTensorMap tdo,

@@ -190,6 +190,32 @@ describe.skipIf(!existsSync(NVCC))(`generated CUDA compiles with ${NVCC} (sm_80,
     expect(stderr).toMatch(/flex_bwd_dkdv/);
     expect(stderr).not.toMatch(/[1-9]\d* bytes spill stores/);
   });
+  it('the deterministic FA3-class backward (FLEX_BWD_DETERMINISTIC) compiles on its own for sm_90a', async () => {
+    // D128 causal and D64 noop; the writer warp shares the producer warpgroup's 32 registers:
+    // ptxas spills none at D128 and 48 bytes at D64 (none without the writer: its region alone)
+    for (const v of [
+      { name: 'alone_bwdFa3_det128', mask: m(causal()), dtype: 'bf16', E: 128, Ev: 128 },
+      { name: 'alone_bwdFa3_det64', dtype: 'f16', E: 64, Ev: 64 },
+    ] satisfies Variant[]) {
+      const fwd = fwdConfig(v.dtype, v.E, v.Ev, { hopper: true });
+      const bwd = bwdConfig(v.dtype, v.E, v.Ev, { hopper: true, deterministic: true });
+      expect(bwd).toMatchObject({ fa3: true, deterministic: true });
+      const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
+      const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, maskMod: v.mask?.(), defines: configDefines(fwd, bwd, dec.rows), indexLimit: 2 ** 22 });
+      expect(prelude).toMatch(/#define FLEX_BWD_DETERMINISTIC 1/);
+      const file = join(dir, `${v.name}.cu`);
+      // config.ts's launch (threads, shared memory with the writer's mbarriers and tasks) is the kernel's
+      const asserts = [
+        `static_assert(FlexBwdConfig::DET && FlexBwdConfig::LAUNCH_THREADS == ${bwd.threads}, "threads");`,
+        `static_assert(FlexBwdConfig::SMEM_BYTES == ${bwd.smemBytes}, "deterministic backward shared memory: config.ts vs BwdFa3Cfg");`,
+      ];
+      writeFileSync(file, `${kernelSource(prelude, 'bwdFa3')}\n${asserts.join('\n')}\n`);
+      const { stderr } = await limited(() => run(NVCC, ['-std=c++17', '-gencode=arch=compute_90a,code=sm_90a', '-Xptxas', '-v', '-c', file, '-o', join(dir, `${v.name}.o`)], { maxBuffer: 64 << 20 }));
+      expect(stderr).not.toMatch(/C7508|C7515/);
+      expect(stderr).toMatch(/flex_bwd_dkdv/);
+      if (v.E === 128) expect(stderr).not.toMatch(/[1-9]\d* bytes spill stores/);
+    }
+  }, 300_000);
   it('queues every variant', () => {
     VARIANTS.forEach((v) => void compile(v).catch(() => {}));
     expect(VARIANTS.length).toBeGreaterThan(10);

@@ -45,6 +45,11 @@ export interface BwdConfig {
   fa3: boolean;
   /** Q/dO ring depth of the FA3-class body. */
   stages: number;
+  /**
+   * The FA3-class body's deterministic variant (FLEX_BWD_DETERMINISTIC: dQ added in a fixed order
+   * of kv tiles by a writer warp, dq-order.ts); false for every other body.
+   */
+  deterministic: boolean;
   threads: number;
   smemBytes: number;
 }
@@ -59,6 +64,8 @@ export interface BwdConfigOptions {
   hopperBody?: 'fa3' | 'classic';
   /** One K/V for every query batch (dK/dV summed over the batch): only the session-3 body sums them. */
   kvBroadcast?: boolean;
+  /** TargetDevice.deterministicBackward: the FA3-class body's fixed-order dQ (where that body serves). */
+  deterministic?: boolean;
 }
 
 export interface DecodeConfig {
@@ -186,17 +193,23 @@ export function fwdConfig(dtype: DType, E: number, Ev: number, options: FwdConfi
 // 3.333 (9.365 / 5.601). The default on Hopper: `hopperBody ?? 'fa3'` below.
 const BWD_FA3_TILES = { 64: { bmq: 128, stages: 2 }, 128: { bmq: 64, stages: 2 } } as const;
 const BWD_FA3_BN = 128;
-/** Shared memory of the FA3-class backward (BwdFa3Cfg::SMEM_BYTES): K, V, the Q/dO ring, dSᵀ ×2, fp32 dQ ×2, lse/delta, mbarriers. */
-export function bwdFa3SmemBytes(E: number, bmq: number, stages: number): number {
-  return 2 * BWD_FA3_BN * E * 2 + stages * 2 * bmq * E * 2 + 2 * BWD_FA3_BN * bmq * 2 + 2 * bmq * E * 4 + 2 * stages * bmq * 4 + (1 + 2 * stages) * 8;
+/**
+ * Shared memory of the FA3-class backward (BwdFa3Cfg::SMEM_BYTES): K, V, the Q/dO ring, dSᵀ ×2,
+ * fp32 dQ ×2, lse/delta, mbarriers; the deterministic variant adds two mbarrier pairs and two
+ * 16-byte writer tasks.
+ */
+export function bwdFa3SmemBytes(E: number, bmq: number, stages: number, deterministic = false): number {
+  const bars = 1 + 2 * stages + (deterministic ? 4 : 0);
+  return 2 * BWD_FA3_BN * E * 2 + stages * 2 * bmq * E * 2 + 2 * BWD_FA3_BN * bmq * 2 + 2 * bmq * E * 4 + 2 * stages * bmq * 4 + bars * 8 + (deterministic ? 32 : 0);
 }
 
 export function bwdConfig(dtype: DType, E: number, Ev: number, options: BwdConfigOptions = {}): BwdConfig {
-  if (dtype === 'f32') return { bmq: F32_TILE, bn: F32_TILE, warps: 8, wgmma: false, fa3: false, stages: 1, threads: 256, smemBytes: 0 };
+  if (dtype === 'f32') return { bmq: F32_TILE, bn: F32_TILE, warps: 8, wgmma: false, fa3: false, stages: 1, deterministic: false, threads: 256, smemBytes: 0 };
   // the FA3-class body covers D = Dv = 64 / 128; every other shape keeps the session-3 body
   if (options.hopper && (options.hopperBody ?? 'fa3') === 'fa3' && !options.kvBroadcast && E === Ev && (E === 64 || E === 128)) {
     const t = BWD_FA3_TILES[E];
-    return { bmq: t.bmq, bn: BWD_FA3_BN, warps: 8, wgmma: true, fa3: true, stages: t.stages, threads: 8 * 32 + 128, smemBytes: bwdFa3SmemBytes(E, t.bmq, t.stages) };
+    const deterministic = options.deterministic ?? false;
+    return { bmq: t.bmq, bn: BWD_FA3_BN, warps: 8, wgmma: true, fa3: true, stages: t.stages, deterministic, threads: 8 * 32 + 128, smemBytes: bwdFa3SmemBytes(E, t.bmq, t.stages, deterministic) };
   }
   let c: { bmq: number; warps: number };
   if (E <= 64 && Ev <= 64) c = { bmq: 64, warps: 8 };
@@ -210,7 +223,7 @@ export function bwdConfig(dtype: DType, E: number, Ev: number, options: BwdConfi
     smemTileBytes(bn, c.bmq) + 2 * 2 * c.bmq * 4;
   // Sᵀ = K Qᵀ and dPᵀ = V dOᵀ on wgmma where NVRTC targets sm_90a (BwdCfg::WG decides per shape)
   const wgmma = E % 64 === 0 && Ev % 64 === 0 && c.warps % 4 === 0;
-  return { bmq: c.bmq, bn, warps: c.warps, wgmma, fa3: false, stages: 2, threads: c.warps * 32, smemBytes };
+  return { bmq: c.bmq, bn, warps: c.warps, wgmma, fa3: false, stages: 2, deterministic: false, threads: c.warps * 32, smemBytes };
 }
 
 /** rows: the smallest of 4, 8, 16 that holds G·Lq (16 with several row groups beyond that). */
@@ -245,6 +258,7 @@ export function configDefines(fwd: FwdConfig, bwd: BwdConfig, decodeRows: number
   return {
     // only where asked: every other call keeps the source (and the cached modules) it always had
     ...(variant.maxScores ? { FLEX_MAX_SCORES: 1 } : {}),
+    ...(bwd.deterministic ? { FLEX_BWD_DETERMINISTIC: 1 } : {}),
     FLEX_FWD_BM: fwd.bm,
     FLEX_FWD_BN: fwd.bn,
     FLEX_FWD_WARPS: fwd.warps,

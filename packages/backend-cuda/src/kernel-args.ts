@@ -78,16 +78,18 @@ export function packFwdArgs(
   return p.buf;
 }
 
-export const BWD_ARGS_BYTES = 192;
+export const BWD_ARGS_BYTES = 208;
 /**
  * FlexBwdArgs. dLse: the optional gradient of the loss with respect to lse ([B, Hq, Lq] f32);
- * kvBatchStrides as in packFwdArgs.
+ * kvBatchStrides as in packFwdArgs; dqSemaphore / dqRank: the deterministic FA3-class body's dQ
+ * order (zeroed counters [B, Hq, q tiles], dq-order.ts's ranks; null elsewhere).
  */
 export function packBwdArgs(
   a: Dims & {
     q: Ptr; k: Ptr; v: Ptr; out: Ptr; dout: Ptr; lse: Ptr; delta: Ptr; dqAccum: Ptr;
     dq: Ptr; dk: Ptr; dv: Ptr; table: DeviceBlockTable | null; dLse?: Ptr | null;
     kvBatchStrides: readonly [number, number];
+    dqSemaphore?: Ptr | null; dqRank?: Ptr | null;
   },
 ): ArrayBuffer {
   const p = new Packer(BWD_ARGS_BYTES);
@@ -97,6 +99,7 @@ export function packBwdArgs(
   p.i32(136, a.B).i32(140, a.Hq).i32(144, a.Hkv).i32(148, a.Lq).i32(152, a.Lkv).f32(156, a.scale);
   p.i32(160, a.table ? 1 : 0);
   p.ptr(168, a.dLse).i64(176, a.kvBatchStrides[0]).i64(184, a.kvBatchStrides[1]);
+  p.ptr(192, a.dqSemaphore).ptr(200, a.dqRank);
   return p.buf;
 }
 

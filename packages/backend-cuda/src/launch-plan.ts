@@ -5,6 +5,7 @@
 // A new kernel body (another forward, a paged decoder) is chosen here and nowhere else.
 import { blockClasses, ceilDiv, tileTables, type AttentionProblem, type TracedMod } from '@flexattn/ir';
 import type { CallMemory } from './call-memory.js';
+import { dqOrderRanks } from './dq-order.js';
 import { bwdConfig, configDefines, decodeConfig, fwdConfig, lightMods, useDecode, type BwdConfig, type DecodeConfig, type FwdConfig } from './config.js';
 import type { ModuleLoader } from './kernel-modules.js';
 import type { ModArguments } from './mod-arguments.js';
@@ -36,6 +37,11 @@ export interface TargetDevice {
   hopperBody: 'fa3' | 'wg';
   /** the Hopper backward body (CudaBackendOptions.hopperBackward): FA3-class ('fa3') or session 3's ('classic') */
   hopperBackward: 'fa3' | 'classic';
+  /**
+   * The FA3-class backward's fixed-order dQ (bitwise repeatable; deterministic.ts refuses the calls
+   * it cannot serve). Not yet offered by createCudaBackend: awaiting its first GPU run.
+   */
+  deterministicBackward?: boolean;
 }
 
 export function selectKernels(p: AttentionProblem, target: TargetDevice): KernelSelection {
@@ -47,7 +53,9 @@ export function selectKernels(p: AttentionProblem, target: TargetDevice): Kernel
     hopper: target.arch === 'sm_90a',
     hopperBody: target.hopperBody,
   });
-  const backward = bwdConfig(p.dtype, p.E, p.Ev, { hopper: target.arch === 'sm_90a', hopperBody: target.hopperBackward, kvBroadcast: p.kvBatch !== p.B });
+  const backward = bwdConfig(p.dtype, p.E, p.Ev, {
+    hopper: target.arch === 'sm_90a', hopperBody: target.hopperBackward, kvBroadcast: p.kvBatch !== p.B, deterministic: target.deterministicBackward,
+  });
   const decodeRows = p.groupSize * p.Lq;
   // the prelude always carries the decoder's row count (one source per mod and shape class)
   const decodeShape = decodeConfig(p.dtype, p.E, p.Ev, decodeRows);
@@ -166,11 +174,17 @@ export async function backwardLaunch(ctx: LaunchContext, sel: KernelSelection, i
   const p = sel.problem;
   const c = sel.backward;
   const rows = p.B * p.Hq * p.Lq;
+  const tables = p.blockMask ? tileTables(p.blockMask, c.bmq, c.bn, { batch: p.B, heads: p.Hq }) : null;
+  // the deterministic dQ order: a counter per (b, h, q tile), zeroed before every launch below, and
+  // each kv tile's rank per visited q tile (from the same tables; none needed without a mask)
+  const semBytes = c.deterministic ? p.B * p.Hq * ceilDiv(p.Lq, c.bmq) * 4 : 0;
+  const dqSemaphore = c.deterministic ? mem.alloc(semBytes) : null;
   const args = packBwdArgs({
     ...dimsOf(p), ...io,
     delta: mem.alloc(rows * 4), dqAccum: mem.alloc(rows * p.E * 4),
-    table: p.blockMask ? mem.tileTable(tileTables(p.blockMask, c.bmq, c.bn, { batch: p.B, heads: p.Hq }), 'q-major') : null,
+    table: tables ? mem.tileTable(tables, 'q-major') : null,
     kvBatchStrides: kvBatchStrides(p),
+    dqSemaphore, dqRank: c.deterministic && tables ? mem.upload(dqOrderRanks(tables)) : null,
   });
   const m = await ctx.modules.load(sel.rendered.prelude, c.fa3 ? 'bwdFa3' : 'bwd', { flex_bwd_dkdv: c.smemBytes });
   // the FA3-class body streams Q and dO (and reads K, V) through TMA: four tensor maps after the
@@ -180,6 +194,7 @@ export async function backwardLaunch(ctx: LaunchContext, sel: KernelSelection, i
     : [];
   return () => {
     for (const g of mods.grads.values()) n.memsetD8(g.ptr, 0, g.bytes);
+    if (dqSemaphore !== null) n.memsetD8(dqSemaphore, 0, semBytes);
     n.launch(m.fns.flex_bwd_preprocess!, [ceilDiv(rows, 8), 1, 1], [256, 1, 1], 0, 0n, [args]);
     n.launch(m.fns.flex_bwd_dkdv!, [ceilDiv(p.Lkv, c.bn), p.Hkv, p.B], [c.threads, 1, 1], c.smemBytes, 0n, [args, mods.scoreParams, mods.maskParams, ...maps]);
     n.launch(m.fns.flex_bwd_dq_convert!, [Math.min(4096, ceilDiv(rows * p.E, 256)), 1, 1], [256, 1, 1], 0, 0n, [args]);
