@@ -129,9 +129,8 @@ export class ClassifiedBlockMask extends TableBlockMask {
   private rowsFrom(starts: Int32Array, qLen: number): ClassifiedBlockMask {
     const B = starts.length;
     const bq = this.blockSize[0];
-    // Offsets compose: rows of a slice are rows of the base mod further on. Without offsets of its
-    // own, the starts are the offsets (`starts` is this call's own array, which nothing writes later).
-    const qOffsets = this.source.qOffsets ? new Int32Array(B) : starts;
+    // Offsets compose: rows of a slice are rows of the base mod further on.
+    const qOffsets = new Int32Array(B);
     let unshifted = !this.source.qOffsets;
     for (let b = 0; b < B; b++) {
       qOffsets[b] = starts[b]! + offsetOf(this.source, this.B === 1 ? 0 : b);

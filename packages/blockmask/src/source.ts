@@ -38,21 +38,13 @@ function shiftedTemplate(base: TracedMod, batches: number): { mod: TracedMod; pl
   return t;
 }
 
-/** rebindParams' map for exposedMaskMod, set and cleared around each call (one Map less a decode step). */
-const rebinding = new Map<CapturedTensor, CapturedTensor>();
-
 /** The mod that partial blocks evaluate: the base mod at q + qOffset[b]. */
 export function exposedMaskMod(source: MaskSource): TracedMod {
   const { base, qOffsets } = source;
   if (!qOffsets) return base;
   const { mod, placeholder } = shiftedTemplate(base, qOffsets.length);
   // the placeholder's checked shape: a decode step's offsets are captured every token
-  rebinding.set(placeholder, capturedLike(placeholder, qOffsets));
-  try {
-    return rebindParams(mod, rebinding);
-  } finally {
-    rebinding.clear();
-  }
+  return rebindParams(mod, new Map([[placeholder, capturedLike(placeholder, qOffsets)]]));
 }
 
 /** A score mod that sees the same absolute query positions (q + qOffset[b]) as the source's mask mod. */
