@@ -6,7 +6,9 @@
  * `sliceRows` alone (kvLen L, what a paged cache needs), against rebuilding: the whole L×L mask (what
  * a loop without slicing does, and PyTorch users do with create_block_mask) and the step's one row
  * built directly from a mod with a position offset. Timed in interleaved rounds (so load on the
- * machine hits them alike), medians kept; steps under a microsecond are timed 32 to a sample.
+ * machine hits them alike), medians kept; steps under a microsecond are timed 32 to a sample. Every
+ * per-step path is warmed up over 4000 earlier positions first, so the medians are of JIT-optimised
+ * code, as in a long decode loop.
  *
  * Growth by one kv block at several lengths: `extendKv` of a decode row (in place, O(new blocks)),
  * `extendKv` of the L×L mask (in place; its rows move once) and `resize` of it (a new mask).
@@ -31,6 +33,8 @@ function decodeMasks(L: number): [string, PositionalMask][] {
 const now = () => performance.now();
 /** Steps per sample for calls too short to time one by one. */
 const GROUP = 32;
+/** Warm-up steps of each per-step path (the row rebuild every fourth), at positions before the timed ones. */
+const WARM_STEPS = 4000;
 
 export function decodeStepMaskRows(L = 32768, rounds = 12): BlockMaskResult[] {
   const out: BlockMaskResult[] = [];
@@ -61,9 +65,19 @@ export function decodeStepMaskRows(L = 32768, rounds = 12): BlockMaskResult[] {
       for (let i = 0; i < GROUP; i++, p++) fn();
       into.push((now() - t) / GROUP);
     };
-    // Warm-up: trace, compile and JIT every path before timing — the in-place step, a sub-µs call,
-    // over a decode loop's worth of earlier positions (the JIT optimises it after ~1000 calls).
-    for (let w = L / 2; w < L / 2 + 4000; w++) steps.at(w, w + 1);
+    // Warm-up: trace, compile and JIT every path before timing, each over a decode loop's worth of
+    // earlier positions — Node's JIT optimises a step's code after one to two thousand calls, and
+    // until then runs it several times slower (the value step: ~10 µs for its first thousand calls
+    // at L = 32k, ~2 µs after), which a loop generating thousands of tokens spends only at its start.
+    for (let w = L / 2; w < L / 2 + WARM_STEPS; w++) {
+      steps.at(w, w + 1);
+      master.sliceRows(w, w + 1).resize(1, w + 1);
+      master.sliceRows(w, w + 1);
+      if (w % 4 === 0) {
+        offset.value = w;
+        createBlockMask(rowMod, { qLen: 1, kvLen: w + 1 });
+      }
+    }
     for (let i = 0; i < 50; i++, p++) [inPlace, step, row].forEach((f) => f());
     createBlockMask(mod, { qLen: L, kvLen: L });
     const inPlaceMs: number[] = [], stepMs: number[] = [], sliceMs: number[] = [], rowMs: number[] = [], fullMs: number[] = [];

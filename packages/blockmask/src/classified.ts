@@ -11,7 +11,7 @@ import {
   ShapeError, TableBlockMask, argsRead, ceilDiv, qMajorOf, tablesFromClasses, validateBlockMaskShape, type BlockGrid, type BlockMaskShape, type BlockTables, type KvMajorTables, type ScoreMod, type TracedMod,
 } from '@flexattn/ir';
 import { GrowableTables } from './growable-tables';
-import { copyListRow, copyRow, kvMajorFromRowLists, sliceRowLists, withinSourceRows, type RowLists } from './list-rows';
+import { copyRow, kvMajorFromRows, listRowCopier, sliceRowLists, sourceRowCopier, withinSourceRows, type RowCopier } from './list-rows';
 import { resizeDense, resizeKvByLists, unchangedBlocks } from './resize';
 import { checkRowRange, rowsDense, scratchMap } from './rows';
 import { eachPlaneClass, exposedMaskMod, offsetOf, shiftedScoreMod, type MaskSource } from './source';
@@ -140,10 +140,15 @@ export class ClassifiedBlockMask extends TableBlockMask {
     const maskMod = unshifted ? this.maskMod : exposedMaskMod(source);
     const shape = { B, H: this.H, qLen, kvLen: this.seqLengths[1], blockSize: this.blockSize };
     const grid = { B, H: this.H, qBlocks: ceilDiv(qLen, bq), kvBlocks: this.kvBlocks };
-    // Rows that each lie in one block row of this mask (a decode step's row): copied lists, tables on first read.
+    // Rows that each lie in one block row of this mask (a decode step's row): tables on first read,
+    // from this mask's tables when nothing writes them again, else from a copy of the rows' lists
+    // (tables that grow in place move and rewrite their rows).
     let within = true;
     for (let b = 0; b < B; b++) within &&= withinSourceRows(starts[b]!, qLen, bq);
-    if (within) return new DeferredSlice(sliceRowLists(this, starts, qLen), grid, shape, source, maskMod);
+    if (within) {
+      const rows = this.growable ? listRowCopier(sliceRowLists(this, starts, qLen)) : sourceRowCopier(this, bq, starts, qLen);
+      return new DeferredSlice(rows, grid, shape, source, maskMod);
+    }
     const tables = tablesFromClasses(rowsDense(this, starts, qLen), B, this.H, grid.qBlocks, grid.kvBlocks);
     return new ClassifiedBlockMask(tables, shape, source, maskMod);
   }
@@ -186,31 +191,32 @@ class QMajorOnRead extends ClassifiedBlockMask {
 }
 
 /**
- * A row slice whose rows each lie in one block row of its source: it keeps them as copied lists (a
- * copy, not a view: the source may grow in place later) and builds its views when one is first read.
- * A decode step's `sliceRows(p, p + 1)` is usually only resized, and resize reads the lists. Reading
- * a view (kernels, `toDense`, `extendKv`) makes them own properties, as in other masks; a spread
- * (`{ ...slice }`) before any read copies none of them.
+ * A row slice whose rows each lie in one block row of its source: it keeps a way to read them — the
+ * source's tables when nothing writes them again, else a copy of the rows' lists (the source may grow
+ * in place later) — and builds its views when one is first read. A decode step's
+ * `sliceRows(p, p + 1)` is usually only resized, and resize copies its rows straight into the
+ * step's tables. Reading a view (kernels, `toDense`, `extendKv`) makes them own properties, as in
+ * other masks; a spread (`{ ...slice }`) before any read copies none of them.
  */
 class DeferredSlice extends QMajorOnRead {
-  #lists: RowLists | undefined;
+  #rows: RowCopier | undefined;
 
-  constructor(lists: RowLists, grid: BlockGrid, shape: BlockMaskShape, source: MaskSource, maskMod: TracedMod) {
+  constructor(rows: RowCopier, grid: BlockGrid, shape: BlockMaskShape, source: MaskSource, maskMod: TracedMod) {
     super(grid, shape, source, maskMod);
-    this.#lists = lists;
+    this.#rows = rows;
   }
 
   protected override copyRowInto(row: number, dst: KvMajorTables, dstRow: number, limit: number): void {
-    if (this.#lists) copyListRow(this.#lists, row, dst, dstRow, limit);
+    if (this.#rows) this.#rows(row, dst, dstRow, limit);
     else super.copyRowInto(row, dst, dstRow, limit);
   }
 
   static {
     viewsBuiltOnRead(DeferredSlice.prototype, ['kvNumBlocks', 'kvIndices', 'fullKvNumBlocks', 'fullKvIndices'], (mask) => {
-      const lists = mask.#lists;
-      if (!lists) throw new Error('DeferredSlice: its kv-major view is built once (internal error)');
-      mask.#lists = undefined;
-      mask.setViews(kvMajorFromRowLists(lists, mask));
+      const rows = mask.#rows;
+      if (!rows) throw new Error('DeferredSlice: its kv-major view is built once (internal error)');
+      mask.#rows = undefined;
+      mask.setViews(kvMajorFromRows(rows, mask));
     });
   }
 }

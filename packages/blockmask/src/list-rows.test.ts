@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import {
   compileToJs, tablesFromClasses, traceMaskMod, traceScoreMod, type BlockMask, type BlockTables, type ScoreMod, type TracedMod,
 } from '@flexattn/ir';
-import { createBlockMask, createMask, type ClassifiedBlockMask } from './index';
+import { createBlockMask, createMask, DecodeSteps, type ClassifiedBlockMask } from './index';
 import { boolAst, buildMask, dimsFor, envData, shapeArb } from './grammar.test-helpers';
 import { unchangedBlocks } from './resize';
 
@@ -140,8 +140,33 @@ describe('a decode step by value: sliceRows / sliceRowsPerBatch, then resize(1, 
         expect(Array.from(unread.toDense())).toEqual(Array.from(before));
         expect(Array.from(unread.resize(1, p + 1).toDense())).toEqual(Array.from(stepBefore));
         expect(Array.from(read.resize(1, p + 1).toDense())).toEqual(Array.from(stepBefore));
+        // The master's tables now grow in place: a slice taken now keeps a copy of its row (the
+        // slices above read the master's first tables, which nothing writes), and the next growth,
+        // which moves and rewrites the master's rows, changes neither it nor its step.
+        const fresh = createBlockMask(mod, { B: 1, H: 1, qLen: 40, kvLen: 40 + grow, blockSize: block });
+        const ofGrowable = master.sliceRows(p, p + 1);
+        master.extendKv(40 + 2 * grow + block);
+        expect(Array.from(ofGrowable.resize(1, p + 1).toDense())).toEqual(Array.from(fresh.sliceRows(p, p + 1).resize(1, p + 1).toDense()));
+        expect(Array.from(ofGrowable.toDense())).toEqual(Array.from(fresh.sliceRows(p, p + 1).toDense()));
+        expect(Array.from(unread.toDense())).toEqual(Array.from(before));
       }),
       { numRuns: 200 },
+    );
+  });
+
+  it('a slice of a DecodeSteps step mask keeps that step after the next one', () => {
+    fc.assert(
+      fc.property(boolAst, envData, fc.integer({ min: 1, max: 9 }), fc.nat({ max: 38 }), fc.nat({ max: 38 }), (ast, data, block, p, q) => {
+        const mod = traceMaskMod(buildMask(ast, data));
+        const master = createBlockMask(mod, { B: 1, H: 1, qLen: 40, kvLen: 40, blockSize: block });
+        const steps = new DecodeSteps(master);
+        const slice = steps.at(p).sliceRows(0, 1);
+        const want = Array.from(master.sliceRows(p, p + 1).resize(1, p + 1).toDense());
+        steps.at(q, 40); // rewrites the step mask's tables in place
+        expect(Array.from(slice.toDense())).toEqual(want);
+        expect(Array.from(slice.resize(1, p + 1).toDense())).toEqual(want);
+      }),
+      { numRuns: 100 },
     );
   });
 

@@ -19,12 +19,25 @@ export type RowCopier = (srcRow: number, dst: KvMajorTables, dstRow: number, lim
 export function copyRow(src: KvMajorTables, srcRow: number, dst: KvMajorTables, dstRow: number, limit: number): void {
   const from = srcRow * src.kvBlocks;
   const to = dstRow * dst.kvBlocks;
-  let n = 0;
-  for (const m = src.kvNumBlocks[srcRow]!; n < m && src.kvIndices[from + n]! < limit; n++) dst.kvIndices[to + n] = src.kvIndices[from + n]!;
-  dst.kvNumBlocks[dstRow] = n;
-  let f = 0;
-  for (const m = src.fullKvNumBlocks[srcRow]!; f < m && src.fullKvIndices[from + f]! < limit; f++) dst.fullKvIndices[to + f] = src.fullKvIndices[from + f]!;
-  dst.fullKvNumBlocks[dstRow] = f;
+  dst.kvNumBlocks[dstRow] = copyBelow(src.kvIndices, from, src.kvNumBlocks[srcRow]!, dst.kvIndices, to, limit);
+  dst.fullKvNumBlocks[dstRow] = copyBelow(src.fullKvIndices, from, src.fullKvNumBlocks[srcRow]!, dst.fullKvIndices, to, limit);
+}
+
+/** Lists at least this long are copied by TypedArray#set (a memmove) rather than element by element. */
+const BULK_COPY = 24;
+
+/**
+ * Copies the entries of the ascending list src[from, from + n) that are below `limit` to out[to ..);
+ * returns how many. The cut only drops a tail, found from the end (a decode step's cut drops at most
+ * a block or two). A long list goes by `set` — a builtin, as fast before the JIT has optimised this
+ * code as after, where a loop runs in the interpreter for a decode loop's first few hundred steps.
+ */
+function copyBelow(src: Int32Array, from: number, n: number, out: Int32Array, to: number, limit: number): number {
+  let kept = n;
+  while (kept > 0 && src[from + kept - 1]! >= limit) kept--;
+  if (kept >= BULK_COPY) out.set(src.subarray(from, from + kept), to);
+  else for (let i = 0; i < kept; i++) out[to + i] = src[from + i]!;
+  return kept;
 }
 
 /** Appends columns [c0, c0 + width) of row `row` of `t`, their classes at classes[offset ..), to its lists. */
@@ -113,6 +126,30 @@ export function copyListRow(lists: RowLists, row: number, dst: KvMajorTables, ds
   dst.fullKvNumBlocks[dstRow] = expandRuns(lists.full[row]!, dst.fullKvIndices, to, limit);
 }
 
+/** The rows of a slice as a RowCopier over `lists` (a snapshot of them, see sliceRowLists). */
+export const listRowCopier = (lists: RowLists): RowCopier => (row, dst, dstRow, limit) => copyListRow(lists, row, dst, dstRow, limit);
+
+/**
+ * The rows [starts[b], starts[b] + qLen) of each batch b of `tables` (plane b, or 0 when they
+ * broadcast over the batch; every slice passes withinSourceRows) as a RowCopier that reads them
+ * straight from those tables when asked: nothing is copied until the slice is resized or read.
+ * Only for tables nothing writes again (a mask whose tables cannot grow in place: extendKv copies
+ * such tables before it grows them, and re-points the mask, not these arrays), since the copier
+ * keeps the arrays, not the mask.
+ */
+export function sourceRowCopier(tables: KvMajorTables, bq: number, starts: Int32Array, qLen: number): RowCopier {
+  const { B, H, qBlocks: srcRows } = tables;
+  const src: KvMajorTables = { B, H, qBlocks: srcRows, kvBlocks: tables.kvBlocks, kvNumBlocks: tables.kvNumBlocks, kvIndices: tables.kvIndices, fullKvNumBlocks: tables.fullKvNumBlocks, fullKvIndices: tables.fullKvIndices };
+  const rows = ceilDiv(qLen, bq);
+  return (row, dst, dstRow, limit) => {
+    // row = (b·H + h)·rows + rb of the slice → the same block row of b's plane in the source
+    const plane = Math.floor(row / rows);
+    const b = Math.floor(plane / H);
+    const srcRow = ((B === 1 ? 0 : b) * H + (plane - b * H)) * srcRows + Math.floor(starts[b]! / bq) + (row - plane * rows);
+    copyRow(src, srcRow, dst, dstRow, limit);
+  };
+}
+
 /** Writes the blocks of `runs` below `limit` to out[to ..); returns how many. */
 function expandRuns(runs: number[], out: Int32Array, to: number, limit: number): number {
   let n = 0;
@@ -124,10 +161,10 @@ function expandRuns(runs: number[], out: Int32Array, to: number, limit: number):
   return n;
 }
 
-/** The kv-major tables of `grid` whose rows are `lists` (one per row of every plane). */
-export function kvMajorFromRowLists(lists: RowLists, grid: BlockGrid): KvMajorTables {
+/** The kv-major tables of `grid` whose rows `copyRows` writes (one per row of every plane). */
+export function kvMajorFromRows(copyRows: RowCopier, grid: BlockGrid): KvMajorTables {
   const { B, H, qBlocks, kvBlocks } = grid;
   const t = allocateKvMajor(B, H, qBlocks, kvBlocks);
-  for (let row = 0; row < B * H * qBlocks; row++) copyListRow(lists, row, t, row, kvBlocks);
+  for (let row = 0; row < B * H * qBlocks; row++) copyRows(row, t, row, kvBlocks);
   return t;
 }
