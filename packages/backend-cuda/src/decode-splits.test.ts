@@ -1,4 +1,5 @@
 import { blockMaskByEvaluation, capture, compileToJs, traceMaskMod, type MaskMod } from '@flexattn/ir';
+import { createBlockMask, DecodeSteps } from '@flexattn/blockmask';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeConfig } from './config.js';
@@ -115,6 +116,24 @@ describe('decodeSplits', () => {
     // 64 (batch, kv head) columns: the window spread over more than one CTA each, fewer CTAs than Lmax's splits
     expect(s.splits).toBeGreaterThan(1);
     expect(s.splits * 64).toBeLessThanOrEqual(twoWaves(8, 8, 1, Lkv, cfg.bn, cfg.maxTiles).splits * 64 * 2);
+  });
+
+  it('follows a decode mask that grows in place (DecodeSteps: the same object every step)', () => {
+    const master = createBlockMask((_b, _h, q, kv) => kv.le(q), { qLen: 4096, kvLen: 4096, blockSize: 128 });
+    const steps = new DecodeSteps(master);
+    const p = (L: number) => ({ B: 1, Hq: 8, Hkv: 2, Lq: 1, Lkv: L, groupSize: 4 });
+    const cfg = decodeConfig('bf16', 64, 64, 4);
+    // one kv length for every step (a cache of capacity 4096): only the tables change in place
+    let previous: unknown;
+    for (const pos of [700, 701, 1500, 4095]) {
+      const mask = steps.at(pos, 4096);
+      if (previous) expect(mask).toBe(previous);
+      previous = mask;
+      const work = visibleWork(mask, p(4096));
+      expect(work.span).toBe(Math.min(4096, Math.ceil((pos + 1) / 128) * 128));
+      const s = decodeSplits(p(4096), cfg, H100_SMS, work);
+      expect(s.keyOffset + s.splits * s.keysPerSplit).toBeGreaterThanOrEqual(pos + 1);
+    }
   });
 
   it("splits the bench's ragged batch by its visible work: the longest sequence no longer holds the critical path", () => {

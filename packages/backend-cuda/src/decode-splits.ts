@@ -34,19 +34,21 @@ export interface VisibleWork {
 /** Waves of CTAs the decoder launches at most for scattered visible keys. */
 const MAX_WAVES = 8;
 
-const workMemo = new WeakMap<BlockMask, Map<string, VisibleWork>>();
+// keyed on the classes array, not the mask: a mask that changes in place (a DecodeSteps step mask)
+// gets a new classes array from ir's memo (generation / fingerprint), so a stale count is never read
+const workMemo = new WeakMap<Uint8Array, Map<string, VisibleWork>>();
 
 /**
  * From the mask's block classes: per (batch, kv head), the kv blocks some query block row of the
- * problem sees (for any query head of the kv head's group). Memoised on the mask (a decode loop
- * reuses its mask per step).
+ * problem sees (for any query head of the kv head's group). Memoised on the mask's current classes
+ * (a decode loop reuses its mask per step).
  */
 export function visibleWork(mask: BlockMask, p: Pick<AttentionProblem, 'B' | 'Hq' | 'Hkv' | 'Lq' | 'Lkv'>): VisibleWork {
   const key = `${p.B}:${p.Hq}:${p.Hkv}:${p.Lq}:${p.Lkv}`;
-  let byShape = workMemo.get(mask);
+  const cls = blockClasses(mask);
+  let byShape = workMemo.get(cls);
   const hit = byShape?.get(key);
   if (hit) return hit;
-  const cls = blockClasses(mask);
   const [bq, bk] = mask.blockSize;
   const qBlocks = Math.min(mask.qBlocks, ceilDiv(p.Lq, bq));
   const kvBlocks = Math.min(mask.kvBlocks, ceilDiv(p.Lkv, bk));
@@ -75,7 +77,7 @@ export function visibleWork(mask: BlockMask, p: Pick<AttentionProblem, 'B' | 'Hq
     }
   }
   const work = { keys, span, start: Math.min(start, span) };
-  if (!byShape) workMemo.set(mask, (byShape = new Map()));
+  if (!byShape) workMemo.set(cls, (byShape = new Map()));
   byShape.set(key, work);
   return work;
 }
