@@ -166,7 +166,7 @@ struct FlexDecodeArgs {
   int cls_kv_blocks;           // 112  4
   int cls_block_q;             // 116  4
   int cls_block_kv;            // 120  4
-  int pad0;                    // 124  4
+  int key_offset;              // 124  4   the first split's first key (a multiple of FLEX_DEC_BN): keys before it are masked
   float* max_scores;           // 128  8   nullable
   float* part_max;             // 136  8   workspace [splits][B][Hq][Lq] fp32, nullable
   long long k_batch_stride;    // 144  8   elements

@@ -57,7 +57,7 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
   const int row_groups = (G * a.Lq + C::ROWS - 1) / C::ROWS;
   const int hk = blockIdx.y / row_groups, rgrp = blockIdx.y % row_groups;
   const int Lq = a.Lq, Lkv = a.Lkv;
-  const int key0 = split * a.keys_per_split;
+  const int key0 = a.key_offset + split * a.keys_per_split;
   const int key1 = min(Lkv, key0 + a.keys_per_split);
   const int n_tiles_all = key1 > key0 ? (key1 - key0 + C::BN - 1) / C::BN : 0;
 

@@ -123,6 +123,8 @@ export function packDecodeArgs(
   a: Dims & {
     q: Ptr; k: Ptr; v: Ptr; out: Ptr; lse: Ptr | null; partO: Ptr; partLse: Ptr;
     numSplits: number; keysPerSplit: number; classes: DeviceClassTable | null;
+    /** the first split's first key (keys before it are masked for every row); default 0 */
+    keyOffset?: number;
     maxScores?: Ptr | null; partMax?: Ptr | null;
     kvBatchStrides: readonly [number, number];
   },
@@ -134,6 +136,7 @@ export function packDecodeArgs(
   p.i32(88, a.numSplits).i32(92, a.keysPerSplit).i32(96, a.classes ? 1 : 0);
   const c = a.classes;
   if (c) p.i32(100, c.mB).i32(104, c.mH).i32(108, c.qBlocks).i32(112, c.kvBlocks).i32(116, c.blockQ).i32(120, c.blockKv);
+  p.i32(124, a.keyOffset ?? 0);
   p.ptr(128, a.maxScores).ptr(136, a.partMax).i64(144, a.kvBatchStrides[0]).i64(152, a.kvBatchStrides[1]);
   return p.buf;
 }

@@ -5,6 +5,7 @@
 // A new kernel body (another forward, a paged decoder) is chosen here and nowhere else.
 import { blockClasses, ceilDiv, tileTables, type AttentionProblem, type TracedMod } from '@flexattn/ir';
 import type { CallMemory } from './call-memory.js';
+import { decodeSplits, visibleWork } from './decode-splits.js';
 import { dqOrderRanks } from './dq-order.js';
 import { bwdConfig, configDefines, decodeConfig, fwdConfig, lightMods, useDecode, type BwdConfig, type DecodeConfig, type FwdConfig } from './config.js';
 import type { ModuleLoader } from './kernel-modules.js';
@@ -105,9 +106,9 @@ export async function forwardLaunch(ctx: LaunchContext, sel: KernelSelection, io
   const p = sel.problem;
   if (sel.decode) {
     const cfg = sel.decode;
-    const { splits, keysPerSplit, rowGroups } = decodeSplits(p, cfg, ctx.target.smCount);
-    const rows = p.B * p.Hq * p.Lq;
     const mask = p.blockMask;
+    const { splits, keysPerSplit, keyOffset, rowGroups } = decodeSplits(p, cfg, ctx.target.smCount, mask ? visibleWork(mask, p) : undefined);
+    const rows = p.B * p.Hq * p.Lq;
     // the decoder looks block classes up by position (the mask's own blocks), memoised on the mask
     const classes = mask
       ? { cls: mem.upload(blockClasses(mask)), mB: mask.B, mH: mask.H, qBlocks: ceilDiv(p.Lq, mask.blockSize[0]), kvBlocks: ceilDiv(p.Lkv, mask.blockSize[1]), blockQ: mask.blockSize[0], blockKv: mask.blockSize[1] }
@@ -115,7 +116,7 @@ export async function forwardLaunch(ctx: LaunchContext, sel: KernelSelection, io
     const args = packDecodeArgs({
       ...dimsOf(p), ...io,
       partO: mem.alloc(splits * rows * p.Ev * 4), partLse: mem.alloc(splits * rows * 4),
-      numSplits: splits, keysPerSplit, classes,
+      numSplits: splits, keysPerSplit, keyOffset, classes,
       partMax: io.maxScores === null ? null : mem.alloc(splits * rows * 4),
       kvBatchStrides: kvBatchStrides(p),
     });
@@ -139,19 +140,6 @@ export async function forwardLaunch(ctx: LaunchContext, sel: KernelSelection, io
     return () => n.launch(m.fns.flex_fwd!, [ctas, 1, 1], [c.threads, 1, 1], c.smemBytes, 0n, [...params, ...maps]);
   }
   return () => n.launch(m.fns.flex_fwd!, [ceilDiv(p.Lq, c.bm), p.Hq, p.B], [c.threads, 1, 1], c.smemBytes, 0n, params);
-}
-
-/**
- * KV splits of the decoder: enough CTAs for two waves over the SMs, at most one split per key tile,
- * and at least as many as keep each split within the kernel's tile list (maxTiles).
- */
-export function decodeSplits(p: AttentionProblem, cfg: DecodeConfig, smCount: number): { splits: number; keysPerSplit: number; rowGroups: number } {
-  const rowGroups = ceilDiv(p.groupSize * p.Lq, cfg.rows);
-  const ctasPerSplit = p.B * p.Hkv * rowGroups;
-  let splits = Math.min(Math.max(1, ceilDiv(2 * smCount, ctasPerSplit)), ceilDiv(p.Lkv, cfg.bn));
-  splits = Math.max(splits, ceilDiv(p.Lkv, cfg.bn * cfg.maxTiles));
-  const keysPerSplit = ceilDiv(ceilDiv(p.Lkv, splits), cfg.bn) * cfg.bn;
-  return { splits: ceilDiv(p.Lkv, keysPerSplit), keysPerSplit, rowGroups };
 }
 
 export interface BackwardBuffers {
