@@ -20,6 +20,7 @@
 #     wgpu-conf    the ir conformance suite on WebGPU
 #     wgpu-paged   flexattn-bench decode-paged on WebGPU (f32): paged beside contiguous (issue 16: ≥ 85%)
 #   and, by name only:
+#     paged-before-after  decode-paged on CUDA from the old bundle (BA_OLD) and this one, twice, interleaved
 #     wgpu-decode-wall  the decode suite timed by wall clock (GPU timestamps off): a cross-check
 #     check        the harness's full checks (every body) for HARNESS_MODS (default causal)
 #     sass         SASS of the persistent forward: HGMMA / setmaxnreg / TMA / local-memory counts
@@ -32,7 +33,8 @@
 #                  addon flexattn_cuda.node, commit): build it with scripts/bundle.mjs (or, before it
 #                  existed, packages/bench/scripts/bundle.mjs) in a worktree of that commit.
 #                  BA_PEER="--peer torch": the new CUDA runs time PyTorch beside them (the whole
-#                  table in one run); BA_WGPU_SHAPES="" leaves WebGPU out.
+#                  table in one run); BA_WGPU_SHAPES="" leaves WebGPU out; BA_OLD: the old bundle's
+#                  folder (default .oldrun; carry it)
 set -u
 cd "$(dirname "$0")/../.."
 source .device-carry/setup.sh
@@ -161,7 +163,7 @@ for step in $STEPS; do
         grep -E "TIME|rc=|rror" "$O/harness-time-$m.txt" | sed "s/^/$m: /"
       done ;;
     before-after)
-      old=.oldrun BA="--suite full --pass both --iterations 10 --warmup 3 --mods $MODS"
+      old=${BA_OLD:-.oldrun} BA="--suite full --pass both --iterations 10 --warmup 3 --mods $MODS"
       for shape in ${BENCH_SHAPES:-L8192 L4096}; do
         FLEXATTN_CUDA_ADDON=$PWD/$old/flexattn_cuda.node FLEXATTN_COMMIT=$(cat $old/commit) BENCH_BIN=$old/bench/bin/flexattn-bench.mjs \
           bench "${BA_CAP:-90}" "old-cuda-$shape" $BA --dtype bf16 --backends cuda --shapes "$shape"
@@ -170,6 +172,14 @@ for step in $STEPS; do
       for shape in ${BA_WGPU_SHAPES-L4096}; do
         FLEXATTN_COMMIT=$(cat $old/commit) BENCH_BIN=$old/bench/bin/flexattn-bench.mjs bench "${BA_CAP:-90}" "old-wgpu-$shape" $BA --dtype f32 --backends webgpu --shapes "$shape"
         bench "${BA_CAP:-90}" "new-wgpu-$shape" $BA --dtype f32 --backends webgpu --shapes "$shape"
+      done ;;
+    paged-before-after)
+      # the decode-paged suite (ragged contiguous and paged) from the old bundle (BA_OLD) and this one
+      old=${BA_OLD:-.oldrun}
+      for round in 1 2; do
+        FLEXATTN_CUDA_ADDON=$PWD/$old/flexattn_cuda.node FLEXATTN_COMMIT=$(cat $old/commit) BENCH_BIN=$old/bench/bin/flexattn-bench.mjs \
+          bench "${PAGED_CAP:-60}" "old-cuda-paged-$round" --suite decode-paged --dtype bf16 --backends cuda --iterations 20 --warmup 5
+        bench "${PAGED_CAP:-60}" "new-cuda-paged-$round" --suite decode-paged --dtype bf16 --backends cuda --iterations 20 --warmup 5
       done ;;
     *) echo "unknown step $step" ;;
   esac
