@@ -91,11 +91,13 @@ async function main() {
   const dtypes = (process.env.CONF_DTYPES ?? 'bf16,f32,f16').split(',') as DType[];
   const atDims = (c: ConformanceCase) => SPECIAL_AT_HEAD_DIMS.find((x) => x.name === c.name);
   const leftOut = (c: ConformanceCase) => Object.keys(OPT_OUTS).some((n) => c.name === n || c.name.startsWith(`${n} @ `));
+  // stderr, unbuffered beside stdout: the last START line names a case that hangs
+  const onStart = (dtype: DType, name: string, pass: string) => process.stderr.write(`CONF START ${dtype} ${pass} ${name}\n`);
   const full = await runConformance(cuda, {
-    dtypes, extraCases: [...HEAD_DIM_CASES, ...FEATURE_CASES, ...SPECIAL_AT_HEAD_DIMS], optOut: OPT_OUTS, filter: (c) => !(atDims(c) && leftOut(c)),
+    dtypes, onStart, extraCases: [...HEAD_DIM_CASES, ...FEATURE_CASES, ...SPECIAL_AT_HEAD_DIMS], optOut: OPT_OUTS, filter: (c) => !(atDims(c) && leftOut(c)),
   });
   const forwardOnly = await runConformance(cuda, {
-    dtypes, backward: false, label: 'special (forward)',
+    dtypes, onStart, backward: false, label: 'special (forward)',
     extraCases: [...SPECIAL_AT_HEAD_DIMS, ...SPECIAL_MAX_SCORES],
     filter: (c) => SPECIAL_MAX_SCORES.some((x) => x.name === c.name) || [...FORWARD_ONLY].some((n) => c.name === n || c.name.startsWith(`${n} @ `)),
   });

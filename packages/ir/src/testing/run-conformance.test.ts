@@ -74,6 +74,17 @@ describe('runConformance', () => {
     expect(outs).toEqual({ noop: false, 'noop, wide': true, 'noop, bf16 wide': false });
   });
 
+  it('says what it starts before each case runs (a hang names its case)', async () => {
+    const events: string[] = [];
+    const backend = createReferenceBackend();
+    await runConformance(backend, {
+      backward: true, dtypes: ['f32'], label: 'x', filter: (c) => c.name === 'noop',
+      log: (l) => events.push(`line ${l.split(' ')[1]}`), onStart: (dtype, name, pass) => events.push(`start ${dtype} ${name} ${pass}`),
+    });
+    expect(events[0]).toBe('start f32 x: noop forward');
+    expect(events.indexOf('start f32 x: noop backward')).toBeGreaterThan(events.indexOf('line PASS'));
+  });
+
   it('a tiny error within tolerance passes; a throwing backend fails every case without stopping', async () => {
     expect((await runConformance(wrongBackend(1e-6), { log: () => {}, backward: false, filter: (c) => !c.requires })).failures).toBe(0);
     const throwing: FlexAttentionBackend = {

@@ -15,6 +15,11 @@ import { checkCase, type ConformanceCheck, type ConformancePass, describeCheck }
 export interface ConformanceRunOptions extends ConformanceOptions {
   /** where lines go (default console.log); `label` prefixes every case name */
   log?: (line: string) => void;
+  /**
+   * Called before each case × dtype × pass runs: a device script can say what it is running, so a
+   * run that hangs names its case (a GPU run once hung with no line to show where).
+   */
+  onStart?: (dtype: DType, caseName: string, pass: ConformancePass) => void;
 }
 
 export interface ConformanceRunRecord {
@@ -56,6 +61,7 @@ export async function runConformance(backend: FlexAttentionBackend, opts: Confor
       for (const pass of passes) {
         let checks: ConformanceCheck[];
         let error: string | undefined;
+        opts.onStart?.(dtype, opts.label ? `${opts.label}: ${c.name}` : c.name, pass);
         try {
           checks = await checkCase(backend, reference, c, dtype, pass, opts);
         } catch (e) {
