@@ -123,7 +123,10 @@ for step in $STEPS; do
       # (no output in 590 s) where each dtype alone took 8–24 s — not yet explained
       : >"$O/cuda-conf.txt"
       for dt in $(echo "${CONF_DTYPES:-bf16,f16}" | tr , ' '); do
-        CONF_DTYPES=$dt timeout -s KILL "$(cap ${CONF_CAP:-120})" node $D/cconf/bin/run.mjs >>"$O/cuda-conf.txt" 2>&1; echo "rc=$? ($dt)" >>"$O/cuda-conf.txt"
+        CONF_DTYPES=$dt timeout -s KILL "$(cap ${CONF_CAP:-120})" node $D/cconf/bin/run.mjs >"$O/cuda-conf-$dt.txt" 2>&1; rc=$?
+        # killed (137): the last CONF START line names the case it hung in
+        [ $rc = 137 ] && echo "cuda-conf $dt killed in: $(grep 'CONF START' "$O/cuda-conf-$dt.txt" | tail -1)"
+        grep -v 'CONF START' "$O/cuda-conf-$dt.txt" >>"$O/cuda-conf.txt"; echo "rc=$rc ($dt)" >>"$O/cuda-conf.txt"
       done
       grep -E "FAIL|CONF [0-9]+ failures|memory|cache|elapsed|rc=" "$O/cuda-conf.txt" | head -16
       echo "cuda-conf special values: $(grep -c 'CONF PASS.*special' "$O/cuda-conf.txt") checks pass, $(grep -c 'CONF FAIL.*special' "$O/cuda-conf.txt") fail" ;;
