@@ -53,6 +53,11 @@ stamp() { echo "## $1 at $(( $(date +%s) - t0 )) s"; }
 # a step's timeout: its own cap, or what is left of BUDGET
 cap() { local left=$(( BUDGET - ($(date +%s) - t0) )); echo $(( left < $1 ? (left > 5 ? left : 5) : $1 )); }
 # flexattn-bench within a cap: bench CAP NAME ARGS… (JSON and log to $O/NAME.*; the table's rows on stdout)
+# the same, from the old bundle in ${BA_OLD:-.oldrun} (its bench, kernels, addon and commit): a before/after pair
+old_bench() {
+  local old=${BA_OLD:-.oldrun}
+  FLEXATTN_CUDA_ADDON=$PWD/$old/flexattn_cuda.node FLEXATTN_COMMIT=$(cat $old/commit) BENCH_BIN=$old/bench/bin/flexattn-bench.mjs bench "$@"
+}
 bench() {
   local c=$1 name=$2; shift 2
   timeout -k 10 "$(cap "$c")" node "${BENCH_BIN:-$D/bench/bin/flexattn-bench.mjs}" --no-block-masks "$@" --json "$O/$name.json" 2>&1 |
@@ -166,22 +171,19 @@ for step in $STEPS; do
         grep -E "TIME|rc=|rror" "$O/harness-time-$m.txt" | sed "s/^/$m: /"
       done ;;
     before-after)
-      old=${BA_OLD:-.oldrun} BA="--suite full --pass both --iterations 10 --warmup 3 --mods $MODS"
+      BA="--suite full --pass both --iterations 10 --warmup 3 --mods $MODS"
       for shape in ${BENCH_SHAPES:-L8192 L4096}; do
-        FLEXATTN_CUDA_ADDON=$PWD/$old/flexattn_cuda.node FLEXATTN_COMMIT=$(cat $old/commit) BENCH_BIN=$old/bench/bin/flexattn-bench.mjs \
-          bench "${BA_CAP:-90}" "old-cuda-$shape" $BA --dtype bf16 --backends cuda --shapes "$shape"
+        old_bench "${BA_CAP:-90}" "old-cuda-$shape" $BA --dtype bf16 --backends cuda --shapes "$shape"
         bench "${BA_CAP:-90}" "new-cuda-$shape" $BA --dtype bf16 --backends cuda --shapes "$shape" ${BA_PEER-}
       done
       for shape in ${BA_WGPU_SHAPES-L4096}; do
-        FLEXATTN_COMMIT=$(cat $old/commit) BENCH_BIN=$old/bench/bin/flexattn-bench.mjs bench "${BA_CAP:-90}" "old-wgpu-$shape" $BA --dtype f32 --backends webgpu --shapes "$shape"
+        old_bench "${BA_CAP:-90}" "old-wgpu-$shape" $BA --dtype f32 --backends webgpu --shapes "$shape"
         bench "${BA_CAP:-90}" "new-wgpu-$shape" $BA --dtype f32 --backends webgpu --shapes "$shape"
       done ;;
     paged-before-after)
       # the decode-paged suite (ragged contiguous and paged) from the old bundle (BA_OLD) and this one
-      old=${BA_OLD:-.oldrun}
       for round in 1 2; do
-        FLEXATTN_CUDA_ADDON=$PWD/$old/flexattn_cuda.node FLEXATTN_COMMIT=$(cat $old/commit) BENCH_BIN=$old/bench/bin/flexattn-bench.mjs \
-          bench "${PAGED_CAP:-60}" "old-cuda-paged-$round" --suite decode-paged --dtype bf16 --backends cuda --iterations 20 --warmup 5
+        old_bench "${PAGED_CAP:-60}" "old-cuda-paged-$round" --suite decode-paged --dtype bf16 --backends cuda --iterations 20 --warmup 5
         bench "${PAGED_CAP:-60}" "new-cuda-paged-$round" --suite decode-paged --dtype bf16 --backends cuda --iterations 20 --warmup 5
       done ;;
     *) echo "unknown step $step" ;;

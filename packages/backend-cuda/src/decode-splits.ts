@@ -88,7 +88,6 @@ export function decodeSplits(
   const rowGroups = ceilDiv(p.groupSize * p.Lq, cfg.rows);
   const ctasPerSplit = p.B * p.Hkv * rowGroups;
   const maxSplits = ceilDiv(p.Lkv, cfg.bn);   // at most one split per key tile
-  const minKeysPerSplit = cfg.bn;
   const maxKeysPerSplit = cfg.bn * cfg.maxTiles;   // a split's tiles fit the kernel's tile list
   // `splits` over all of Lkv, raised until each split's tiles fit the kernel's list
   const fits = (splits: number) => {
@@ -104,8 +103,8 @@ export function decodeSplits(
   // (a sliding window's keys sit at the end: the splits start at the first visible tile)
   const keyOffset = Math.floor(work.start / cfg.bn) * cfg.bn;
   const extent = work.span - keyOffset;
-  const perCta = Math.max(minKeysPerSplit, ceilDiv(work.keys * rowGroups, 2 * smCount));
+  const perCta = Math.max(cfg.bn, ceilDiv(work.keys * rowGroups, 2 * smCount));
   const fewest = ceilDiv(extent, ceilDiv(MAX_WAVES * smCount, ctasPerSplit));
   const keysPerSplit = Math.min(maxKeysPerSplit, ceilDiv(Math.max(perCta, fewest), cfg.bn) * cfg.bn);
-  return { splits: Math.min(maxSplits, ceilDiv(extent, keysPerSplit)), keysPerSplit, keyOffset, rowGroups };
+  return { splits: ceilDiv(extent, keysPerSplit), keysPerSplit, keyOffset, rowGroups };   // ≤ maxSplits: keysPerSplit ≥ bn
 }

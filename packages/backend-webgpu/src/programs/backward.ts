@@ -107,6 +107,9 @@ ${hooks.scoreModGrad}
 ${withCapGrads ? hooks.captureGrads : ''}
 `;
 
+/** WGSL lines, each indented by `n` spaces, as one block. */
+const indent = (n: number, lines: readonly string[]): string => lines.map((line) => ' '.repeat(n) + line).join('\n');
+
 /**
  * The WGSL that stages one tile of T rows (`width` vec4s each) into workgroup memory: the T
  * invocations stride over its elements, row `first + r` read with `load` at `base + first + r`, and
@@ -114,17 +117,14 @@ ${withCapGrads ? hooks.captureGrads : ''}
  */
 function loadTile(t: { T: number; width: number; into: string; load: string; base: string; first: string; len: string; row: string; indent: number }): string {
   const { T, width, row, first } = t;
-  const pad = ' '.repeat(t.indent);
-  return [
+  return indent(t.indent, [
     `for (var i = lid; i < ${T * width}u; i += ${T}u) {`,
     `  let ${row} = i / ${width}u;`,
     `  var x = vec4<f32>(0.0);`,
     `  if (${first} + ${row} < ${t.len}) { x = ${t.load}(${t.base} + ${first} + ${row}, i % ${width}u); }`,
     `  ${t.into}[i] = x;`,
     `}`,
-  ]
-    .map((line) => pad + line)
-    .join('\n');
+  ]);
 }
 
 export function dqKernel(c: BackwardConfig, hooks: WgslHooks): string {
@@ -201,23 +201,21 @@ ${loadTile({ T, width: V4, into: 'sV', load: 'ld_V', base: 'kbase', first: 'k0',
  * not finite); otherwise after the loop, where its p = +0 added nothing.
  */
 function elementHead(guardFirst: boolean, D4: number, V4: number): string {
-  const skip = '  if (bitcast<u32>(post) == NEG_INF_BITS) { continue; }';
-  return [
+  const skip = 'if (bitcast<u32>(post) == NEG_INF_BITS) { continue; }';
+  return indent(12, [
     's = 0.0;',
     `for (var d = 0u; d < ${D4}u; d++) { s += dot(sQ[r * ${D4}u + d], k[d]); }`,
     's *= P.scale;',
     'let post = score_mod(s, i32(b), i32(h), i32(qi), i32(kj));',
-    ...(guardFirst ? [skip.trim()] : []),
+    ...(guardFirst ? [skip] : []),
     'p = exp(post - ld.x);',
     `for (var d = 0u; d < ${V4}u; d++) {`,
     `  let o = sDO[r * ${V4}u + d];`,
     '  dv[d] += p * o;',
     '  dp += dot(o, v[d]);',
     '}',
-    ...(guardFirst ? [] : [skip.trim()]),
-  ]
-    .map((line) => ' '.repeat(12) + line)
-    .join('\n');
+    ...(guardFirst ? [] : [skip]),
+  ]);
 }
 
 export function dkdvKernel(c: BackwardConfig, hooks: WgslHooks): string {
