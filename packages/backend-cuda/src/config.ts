@@ -242,6 +242,24 @@ export function decodeConfig(dtype: DType, E: number, Ev: number, groupRows: num
   return { rows, bn, maxTiles, threads: 256, smemBytes: offTiles + maxTiles * 2 + 16 };
 }
 
+/**
+ * Shared memory per SM that CTAs can use, by NVRTC arch (the CUDA occupancy tables): what bounds how
+ * many decoder CTAs are resident at once.
+ */
+export function smemPerSm(arch: string): number {
+  const cc = Number(/^sm_(\d+)/.exec(arch)?.[1] ?? 0);
+  if (cc >= 90) return 228 * 1024;   // Hopper (and later: at least as much)
+  if (cc === 80 || cc === 87) return 164 * 1024;
+  if (cc >= 86) return 100 * 1024;   // sm_86 / sm_89
+  return 64 * 1024;
+}
+
+/** Resident decoder CTAs per SM: bounded by shared memory (1 KiB of it reserved per CTA) and 2048 threads. */
+export function decodeCtasPerSm(cfg: DecodeConfig, arch: string): number {
+  const bySmem = Math.floor(smemPerSm(arch) / (cfg.smemBytes + 1024));
+  return Math.max(1, Math.min(bySmem, Math.floor(2048 / cfg.threads)));
+}
+
 /** Whether a call is a decoding shape (few queries, long kv): the split-KV kernel serves it. */
 export function useDecode(Lq: number, Lkv: number, groupSize: number): boolean {
   return Lq <= 16 && Lq * groupSize <= 64 && Lkv >= 512;

@@ -7,7 +7,7 @@ import { blockClasses, ceilDiv, tileTables, type AttentionProblem, type TracedMo
 import type { CallMemory } from './call-memory.js';
 import { decodeSplits, visibleWork } from './decode-splits.js';
 import { dqOrderRanks } from './dq-order.js';
-import { bwdConfig, configDefines, decodeConfig, fwdConfig, lightMods, useDecode, type BwdConfig, type DecodeConfig, type FwdConfig } from './config.js';
+import { bwdConfig, configDefines, decodeConfig, decodeCtasPerSm, fwdConfig, lightMods, useDecode, type BwdConfig, type DecodeConfig, type FwdConfig } from './config.js';
 import type { ModuleLoader } from './kernel-modules.js';
 import type { ModArguments } from './mod-arguments.js';
 import type { CudaNative, DevicePtr } from './native.js';
@@ -107,7 +107,7 @@ export async function forwardLaunch(ctx: LaunchContext, sel: KernelSelection, io
   if (sel.decode) {
     const cfg = sel.decode;
     const mask = p.blockMask;
-    const { splits, keysPerSplit, keyOffset, rowGroups } = decodeSplits(p, cfg, ctx.target.smCount, mask ? visibleWork(mask, p) : undefined);
+    const { splits, keysPerSplit, keyOffset, rowGroups } = decodeSplits(p, cfg, { smCount: ctx.target.smCount, ctasPerSm: decodeCtasPerSm(cfg, ctx.target.arch) }, mask ? visibleWork(mask, p) : undefined);
     const rows = p.B * p.Hq * p.Lq;
     // the decoder looks block classes up by position (the mask's own blocks), memoised on the mask
     const classes = mask
