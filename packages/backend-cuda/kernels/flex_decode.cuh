@@ -2,7 +2,8 @@
 //
 // flex_decode: one CTA per (split, kv head · row group, batch). Its rows are the (query head of
 // the GQA group, query index) pairs r = g·Lq + qi, ROWS of them per CTA, so K/V are read once for
-// the whole group. The CTA walks the keys of its split in tiles of 64 (double-buffered cp.async),
+// the whole group. The CTA walks the keys of its split in tiles of 64 (a ring of STAGES cp.async
+// buffers: STAGES - 1 tiles in flight while one is computed),
 // skipping tiles that the dense class table marks empty for every row, and writes an fp32 partial
 // output (already divided by its own l) and a partial lse (log2 units), and with FLEX_MAX_SCORES
 // its row max (natural units).
@@ -11,8 +12,8 @@
 
 namespace flex {
 
-template <int D_, int DV_, int ROWS_, int ESIZE_> struct DecCfg {
-  static constexpr int D = D_, DV = DV_, ROWS = ROWS_, ESIZE = ESIZE_;
+template <int D_, int DV_, int ROWS_, int ESIZE_, int STAGES_ = 2> struct DecCfg {
+  static constexpr int D = D_, DV = DV_, ROWS = ROWS_, ESIZE = ESIZE_, STAGES = STAGES_;
   static constexpr int BN = 64, NTHREADS = 256;
   static constexpr int RG = NTHREADS / BN;    // row groups in the score phase
   static constexpr int RPT = ROWS / RG;       // rows per thread in the score phase
@@ -30,10 +31,11 @@ template <int D_, int DV_, int ROWS_, int ESIZE_> struct DecCfg {
   static constexpr int KSTRIDE = DP + 8, VSTRIDE = DVP + 8;  // padded rows: conflict-free 16B reads
   static constexpr int MAX_TILES = 512;                      // keys_per_split <= 64 * MAX_TILES
   static_assert(ROWS % RG == 0, "ROWS must be a multiple of 4");
+  static_assert(STAGES >= 2, "the ring needs a tile in flight");
   // dynamic shared memory layout (bytes)
   static constexpr int OFF_K = 0;
-  static constexpr int OFF_V = OFF_K + 2 * BN * KSTRIDE * ESIZE;
-  static constexpr int OFF_Q = OFF_V + 2 * BN * VSTRIDE * ESIZE;
+  static constexpr int OFF_V = OFF_K + STAGES * BN * KSTRIDE * ESIZE;
+  static constexpr int OFF_Q = OFF_V + STAGES * BN * VSTRIDE * ESIZE;
   static constexpr int OFF_P = OFF_Q + ROWS * DP * 4;  // P[BN][ROWS] (key-major)
   static constexpr int OFF_STAT = OFF_P + ROWS * BN * 4;        // m, l, alpha, row head, row q
   static constexpr int OFF_TILES = OFF_STAT + 5 * ROWS * 4;
@@ -159,14 +161,23 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
       for (int r = 0; r < C::ROWS; ++r) o[i][j][r] = 0.f;
   const float scale = a.scale;
 
-  if (n_tiles > 0) load(0, 0);
-  cp_async_commit();
-  for (int it = 0; it < n_tiles; ++it) {
-    const int stage = it & 1;
-    if (it + 1 < n_tiles) load(it + 1, stage ^ 1);
+  // one commit group per tile (empty past the end): tile `it` is group `it`
+#pragma unroll
+  for (int s = 0; s < C::STAGES - 1; ++s) {
+    if (s < n_tiles) load(s, s);
     cp_async_commit();
-    cp_async_wait<1>();
+  }
+  for (int it = 0; it < n_tiles; ++it) {
+    const int stage = it % C::STAGES;
+    cp_async_wait<C::STAGES - 2>();  // this thread's copies of tile `it` landed
+    // every thread's copies are visible, and every thread left iteration it - 1: the stage it read
+    // (the one refilled next) and sP / sAlpha are free, so the loop needs no barrier at its end
     __syncthreads();
+    {
+      const int next = it + C::STAGES - 1;
+      if (next < n_tiles) load(next, next % C::STAGES);
+      cp_async_commit();
+    }
     const int n0 = key0 + sTiles[it] * C::BN;
 
     // ---- scores: thread = (key n, row group) ------------------------------------------------
@@ -279,7 +290,6 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
         }
       }
     }
-    __syncthreads();
   }
   cp_async_wait<0>();
   __syncthreads();
@@ -368,9 +378,12 @@ __device__ __forceinline__ void decode_merge(const FlexDecodeArgs& a) {
 #ifndef FLEX_DEC_ROWS
 #define FLEX_DEC_ROWS 4
 #endif
+#ifndef FLEX_DEC_STAGES
+#define FLEX_DEC_STAGES 2
+#endif
 extern "C" __global__ void __launch_bounds__(256)
     flex_decode(const FlexDecodeArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
-  flex::decode_kernel<flex::DecCfg<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, FLEX_DEC_ROWS, sizeof(flex_elem_t)>, flex_elem_t>(args, sp, mp);
+  flex::decode_kernel<flex::DecCfg<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, FLEX_DEC_ROWS, sizeof(flex_elem_t), FLEX_DEC_STAGES>, flex_elem_t>(args, sp, mp);
 }
 extern "C" __global__ void __launch_bounds__(128) flex_decode_merge(const FlexDecodeArgs args) {
   flex::decode_merge<flex_elem_t, FLEX_HEAD_DIM_V>(args);

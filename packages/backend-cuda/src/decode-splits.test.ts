@@ -53,16 +53,17 @@ describe('decodeSplits', () => {
     ));
   });
 
-  it('B8 Hq32 Hkv8 Lkv 8192 D128 bf16 on the H100: 3 CTAs per SM, 6 splits of 22 tiles fill 384 of the 396 slots', () => {
+  it('B8 Hq32 Hkv8 Lkv 8192 D128 bf16 on the H100: 2 CTAs per SM (three stages), 4 splits of 32 tiles fill 256 of the 264 slots', () => {
     const cfg = decodeConfig('bf16', 128, 128, 4);
-    expect(decodeCtasPerSm(cfg, 'sm_90a')).toBe(3);   // 73.8 KB of shared memory each
-    expect(decodeCtasPerSm(cfg, 'sm_80')).toBe(2);
+    expect(cfg.stages).toBe(3);
+    expect(decodeCtasPerSm(cfg, 'sm_90a')).toBe(2);   // 106 KB of shared memory each
+    expect(decodeCtasPerSm(cfg, 'sm_80')).toBe(1);
     const s = decodeSplits({ B: 8, Hkv: 8, Lq: 1, Lkv: 8192, groupSize: 4 }, cfg, h100(cfg));
-    expect(s).toEqual({ splits: 6, keysPerSplit: 1408, keyOffset: 0, rowGroups: 1 });
-    // session 2's rule: 5 splits of 26 tiles, 320 CTAs; by the model 27 tiles' time against 23
+    expect(s).toEqual({ splits: 4, keysPerSplit: 2048, keyOffset: 0, rowGroups: 1 });
+    // session 2's rule: 5 splits of 26 tiles, 320 CTAs, a second wave of 56; by the model 54 tiles' time against 33
     expect(twoWaves(8, 8, 1, 8192, cfg.bn, cfg.maxTiles)).toEqual({ splits: 5, keysPerSplit: 1664, keyOffset: 0 });
-    expect(decodeMakespan(320, 26, 396)).toBe(27);
-    expect(decodeMakespan(384, 22, 396)).toBe(23);
+    expect(decodeMakespan(320, 26, 264)).toBe(54);
+    expect(decodeMakespan(256, 32, 264)).toBe(33);
   });
 
   it('covers every visible key, within the kernel limits, for random ragged batches', () => {

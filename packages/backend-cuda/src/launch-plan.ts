@@ -62,7 +62,7 @@ export function selectKernels(p: AttentionProblem, target: TargetDevice): Kernel
   const decodeShape = decodeConfig(p.dtype, p.E, p.Ev, decodeRows);
   // indices (plus a tile of overhang past the end) below 2^22: fast int→float casts of index arithmetic
   const indexLimit = Math.max(p.B, p.Hq, p.Lq, p.Lkv) + 256 <= INDEX_LIMIT ? INDEX_LIMIT : undefined;
-  const defines = configDefines(forward, backward, decodeShape.rows, { maxScores: p.returnMaxScores });
+  const defines = configDefines(forward, backward, decodeShape, { maxScores: p.returnMaxScores });
   const rendered = renderPrelude({ dtype: p.dtype, E: p.E, Ev: p.Ev, scoreMod, maskMod, defines, indexLimit });
   const decode = useDecode(p.Lq, p.Lkv, p.groupSize) ? decodeShape : undefined;
   return { problem: p, scoreMod, maskMod, forward, backward, decode, rendered };
