@@ -66,6 +66,24 @@ describe('decodeSplits', () => {
     expect(decodeMakespan(256, 32, 264)).toBe(33);
   });
 
+  it('the decoder takes a third K/V stage only where the ring fits 163 KB (the A100\'s block), else two', () => {
+    for (const dtype of ['bf16', 'f16', 'f32'] as const) {
+      for (const E of [16, 40, 64, 96, 128, 192, 256]) {
+        for (const rows of [4, 8, 16]) {
+          const cfg = decodeConfig(dtype, E, E, rows);
+          expect(cfg.stages === 3 ? cfg.smemBytes <= 163 * 1024 : cfg.stages === 2).toBe(true);
+          // a third stage adds one K and one V tile of 64 padded rows
+          const third = 64 * (Math.ceil(E / 8) * 8 + 8) * (dtype === 'f32' ? 4 : 2) * 2;
+          const twoStageBytes = cfg.stages === 3 ? cfg.smemBytes - third : cfg.smemBytes;
+          if (cfg.stages === 2) expect(twoStageBytes + third).toBeGreaterThan(163 * 1024);
+        }
+      }
+    }
+    expect(decodeConfig('bf16', 128, 128, 4).stages).toBe(3);
+    expect(decodeConfig('bf16', 256, 256, 4).stages).toBe(2);
+    expect(decodeConfig('f32', 128, 128, 4).stages).toBe(2);
+  });
+
   it('covers every visible key, within the kernel limits, for random ragged batches', () => {
     fc.assert(fc.property(
       fc.array(fc.integer({ min: 1, max: 40_000 }), { minLength: 1, maxLength: 12 }), fc.constantFrom(1, 2, 8), fc.constantFrom(1, 4), fc.constantFrom(64, 128),
