@@ -2,7 +2,8 @@
 //
 // flex_decode: one CTA per (split, kv head · row group, batch). Its rows are the (query head of
 // the GQA group, query index) pairs r = g·Lq + qi, ROWS of them per CTA, so K/V are read once for
-// the whole group. The CTA walks the keys of its split in tiles of 64 (double-buffered cp.async),
+// the whole group. The CTA walks the keys of its split in tiles of 64 (a ring of STAGES cp.async
+// buffers: STAGES - 1 tiles in flight while one is computed),
 // skipping tiles that the dense class table marks empty for every row, and writes an fp32 partial
 // output (already divided by its own l) and a partial lse (log2 units), and with FLEX_MAX_SCORES
 // its row max (natural units).
@@ -11,27 +12,40 @@
 
 namespace flex {
 
-template <int D_, int DV_, int ROWS_, int ESIZE_> struct DecCfg {
-  static constexpr int D = D_, DV = DV_, ROWS = ROWS_, ESIZE = ESIZE_;
+template <int D_, int DV_, int ROWS_, int ESIZE_, int STAGES_ = 2> struct DecCfg {
+  static constexpr int D = D_, DV = DV_, ROWS = ROWS_, ESIZE = ESIZE_, STAGES = STAGES_;
   static constexpr int BN = 64, NTHREADS = 256;
   static constexpr int RG = NTHREADS / BN;    // row groups in the score phase
   static constexpr int RPT = ROWS / RG;       // rows per thread in the score phase
-  static constexpr int DVT = DV <= 32 ? 32 : DV <= 64 ? 64 : DV <= 128 ? 128 : 256;  // threads along dv
-  static constexpr int KSPLIT = NTHREADS / DVT;  // key subsets in the P·V phase
-  static constexpr int NVC = (DV + DVT - 1) / DVT;
   static constexpr int DP = (D + 7) / 8 * 8, DVP = (DV + 7) / 8 * 8;
+  // P·V phase: a thread owns CPT adjacent dv columns (one 8-byte load of 16-bit V, 16 of f32) for
+  // every row, and reads the ROWS probabilities of a key as float4s (P is stored key-major): per key
+  // one V load and ROWS/4 P loads feed CPT·ROWS FMAs, where one column per thread took a 2-byte
+  // load and ROWS scalar P loads for ROWS FMAs (shared-memory issue, not DRAM, bounded the loop)
+  static constexpr int CPT = 4;
+  static constexpr int NCG = DVP / CPT;  // column groups (DVP is a multiple of 8)
+  static constexpr int DVT = NCG <= 8 ? 8 : NCG <= 16 ? 16 : NCG <= 32 ? 32 : 64;  // threads along dv
+  static constexpr int KSPLIT = NTHREADS / DVT;  // key subsets in the P·V phase
+  static constexpr int NVC = (NCG + DVT - 1) / DVT;
+  static constexpr int CW = DVT * CPT;  // dv columns per chunk of the threads
   static constexpr int KSTRIDE = DP + 8, VSTRIDE = DVP + 8;  // padded rows: conflict-free 16B reads
   static constexpr int MAX_TILES = 512;                      // keys_per_split <= 64 * MAX_TILES
   static_assert(ROWS % RG == 0, "ROWS must be a multiple of 4");
+  static_assert(STAGES >= 2, "the ring needs a tile in flight");
   // dynamic shared memory layout (bytes)
   static constexpr int OFF_K = 0;
-  static constexpr int OFF_V = OFF_K + 2 * BN * KSTRIDE * ESIZE;
-  static constexpr int OFF_Q = OFF_V + 2 * BN * VSTRIDE * ESIZE;
-  static constexpr int OFF_P = OFF_Q + ROWS * DP * 4;
+  static constexpr int OFF_V = OFF_K + STAGES * BN * KSTRIDE * ESIZE;
+  static constexpr int OFF_Q = OFF_V + STAGES * BN * VSTRIDE * ESIZE;
+  static constexpr int OFF_P = OFF_Q + ROWS * DP * 4;  // P[BN][ROWS] (key-major)
   static constexpr int OFF_STAT = OFF_P + ROWS * BN * 4;        // m, l, alpha, row head, row q
   static constexpr int OFF_TILES = OFF_STAT + 5 * ROWS * 4;
   static constexpr int SMEM_BYTES = OFF_TILES + MAX_TILES * 2 + 16;
 };
+
+// CPT (4) adjacent elements of one shared-memory load (NVRTC has no <type_traits>)
+template <int ESIZE> struct DecVec;
+template <> struct DecVec<2> { using type = uint2; };
+template <> struct DecVec<4> { using type = float4; };
 
 template <class C, typename T>
 __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const FlexScoreParams& sp,
@@ -42,7 +56,7 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
   T(*sK)[C::BN * C::KSTRIDE] = reinterpret_cast<T(*)[C::BN * C::KSTRIDE]>(flex_smem + C::OFF_K);
   T(*sV)[C::BN * C::VSTRIDE] = reinterpret_cast<T(*)[C::BN * C::VSTRIDE]>(flex_smem + C::OFF_V);
   float(*sQ)[C::DP] = reinterpret_cast<float(*)[C::DP]>(flex_smem + C::OFF_Q);
-  float(*sP)[C::BN] = reinterpret_cast<float(*)[C::BN]>(flex_smem + C::OFF_P);
+  float(*sP)[C::ROWS] = reinterpret_cast<float(*)[C::ROWS]>(flex_smem + C::OFF_P);
   float* sM = reinterpret_cast<float*>(flex_smem + C::OFF_STAT);
   float* sL = sM + C::ROWS;
   float* sAlpha = sL + C::ROWS;
@@ -135,21 +149,35 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
     }
   };
 
-  float o[C::NVC][C::ROWS];
+  // CPT adjacent V elements: one 8-byte (16-bit) or 16-byte (f32) shared-memory load
+  using VecCPT = typename DecVec<sizeof(T)>::type;
+  static_assert(sizeof(VecCPT) == C::CPT * sizeof(T), "one load per column group");
+  float o[C::NVC][C::CPT][C::ROWS];
 #pragma unroll
   for (int i = 0; i < C::NVC; ++i)
 #pragma unroll
-    for (int r = 0; r < C::ROWS; ++r) o[i][r] = 0.f;
+    for (int j = 0; j < C::CPT; ++j)
+#pragma unroll
+      for (int r = 0; r < C::ROWS; ++r) o[i][j][r] = 0.f;
   const float scale = a.scale;
 
-  if (n_tiles > 0) load(0, 0);
-  cp_async_commit();
-  for (int it = 0; it < n_tiles; ++it) {
-    const int stage = it & 1;
-    if (it + 1 < n_tiles) load(it + 1, stage ^ 1);
+  // one commit group per tile (empty past the end): tile `it` is group `it`
+#pragma unroll
+  for (int s = 0; s < C::STAGES - 1; ++s) {
+    if (s < n_tiles) load(s, s);
     cp_async_commit();
-    cp_async_wait<1>();
+  }
+  for (int it = 0; it < n_tiles; ++it) {
+    const int stage = it % C::STAGES;
+    cp_async_wait<C::STAGES - 2>();  // this thread's copies of tile `it` landed
+    // every thread's copies are visible, and every thread left iteration it - 1: the stage it read
+    // (the one refilled next) and sP / sAlpha are free, so the loop needs no barrier at its end
     __syncthreads();
+    {
+      const int next = it + C::STAGES - 1;
+      if (next < n_tiles) load(next, next % C::STAGES);
+      cp_async_commit();
+    }
     const int n0 = key0 + sTiles[it] * C::BN;
 
     // ---- scores: thread = (key n, row group) ------------------------------------------------
@@ -200,22 +228,22 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
 #endif
         float x = -FLEX_INF;
         if (vis) x = flex_score_mod(acc[i] * scale, b, h, qi, kj, sp) * FLEX_LOG2E;
-        sP[r][n] = x;
+        sP[n][r] = x;
       }
     }
     __syncthreads();
 
     // ---- online softmax, one warp per row ----------------------------------------------------
     for (int r = warp; r < C::ROWS; r += C::NTHREADS / 32) {
-      const float x0 = sP[r][lane], x1 = sP[r][lane + 32];
+      const float x0 = sP[lane][r], x1 = sP[lane + 32][r];
       float mx = fmax_nan(x0, x1);
       for (int off = 16; off > 0; off >>= 1) mx = fmax_nan(mx, __shfl_xor_sync(0xffffffffu, mx, off));
       const float m_old = sM[r];
       const float m_new = fmax_nan(m_old, mx);  // a NaN stays in the row's max: its partials are NaN
       const float m_use = m_new == -FLEX_INF ? 0.f : m_new;
       const float p0 = fast_exp2(x0 - m_use), p1 = fast_exp2(x1 - m_use);
-      sP[r][lane] = p0;
-      sP[r][lane + 32] = p1;
+      sP[lane][r] = p0;
+      sP[lane + 32][r] = p1;
       float sum = p0 + p1;
       for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
       if (lane == 0) {
@@ -227,51 +255,66 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
     }
     __syncthreads();
 
-    // ---- O += P V: thread = (dv column, key subset) --------------------------------------------
+    // ---- O += P V: thread = (CPT dv columns, key subset) ---------------------------------------
     {
-      const int col = tid % C::DVT, ks = tid / C::DVT;
+      const int cg = tid % C::DVT, ks = tid / C::DVT;
 #pragma unroll
       for (int r = 0; r < C::ROWS; ++r) {
         const float al = sAlpha[r];
 #pragma unroll
-        for (int i = 0; i < C::NVC; ++i) o[i][r] *= al;
+        for (int i = 0; i < C::NVC; ++i)
+#pragma unroll
+          for (int j = 0; j < C::CPT; ++j) o[i][j][r] *= al;
       }
+#pragma unroll 2
       for (int n = ks; n < C::BN; n += C::KSPLIT) {
+        float p[C::ROWS];
+#pragma unroll
+        for (int r = 0; r < C::ROWS; r += 4) {
+          const float4 q4 = *reinterpret_cast<const float4*>(&sP[n][r]);
+          p[r] = q4.x, p[r + 1] = q4.y, p[r + 2] = q4.z, p[r + 3] = q4.w;
+        }
 #pragma unroll
         for (int i = 0; i < C::NVC; ++i) {
-          const int c = col + i * C::DVT;
-          if (c < C::DVP) {
-            const float v = Elem<T>::to_float(sV[stage][n * C::VSTRIDE + c]);
+          const int c0 = (cg + i * C::DVT) * C::CPT;
+          if (C::NVC * C::DVT == C::NCG || c0 < C::DVP) {
+            VecCPT raw = *reinterpret_cast<const VecCPT*>(&sV[stage][n * C::VSTRIDE + c0]);
+            const T* e = reinterpret_cast<const T*>(&raw);
 #pragma unroll
-            for (int r = 0; r < C::ROWS; ++r) o[i][r] = fmaf(sP[r][n], v, o[i][r]);
+            for (int j = 0; j < C::CPT; ++j) {
+              const float v = Elem<T>::to_float(e[j]);
+#pragma unroll
+              for (int r = 0; r < C::ROWS; ++r) o[i][j][r] = fmaf(p[r], v, o[i][j][r]);
+            }
           }
         }
       }
     }
-    __syncthreads();
   }
   cp_async_wait<0>();
   __syncthreads();
 
   // ---- reduce the key subsets through shared memory (reusing the K/V ring), write partials -----
-  // RC rows at a time so that the [KSPLIT][RC][DVT] buffer fits in the K/V region
-  constexpr int RC0 = C::OFF_Q / (C::KSPLIT * C::DVT * 4);
+  // RC rows at a time so that the [KSPLIT][RC][CW] buffer fits in the K/V region
+  constexpr int RC0 = C::OFF_Q / (C::KSPLIT * C::CW * 4);
   constexpr int RC = RC0 < C::ROWS ? RC0 : C::ROWS;
   static_assert(RC >= 1, "reduction buffer must fit in the K/V region");
   float* red = reinterpret_cast<float*>(flex_smem);
-  const int col = tid % C::DVT, ks = tid / C::DVT;
+  const int cg = tid % C::DVT, ks = tid / C::DVT;
 #pragma unroll
   for (int i = 0; i < C::NVC; ++i) {
 #pragma unroll
     for (int r0 = 0; r0 < C::ROWS; r0 += RC) {
 #pragma unroll
-      for (int r = r0; r < r0 + RC && r < C::ROWS; ++r) red[(ks * RC + (r - r0)) * C::DVT + col] = o[i][r];
+      for (int r = r0; r < r0 + RC && r < C::ROWS; ++r)
+#pragma unroll
+        for (int j = 0; j < C::CPT; ++j) red[(ks * RC + (r - r0)) * C::CW + cg * C::CPT + j] = o[i][j][r];
       __syncthreads();
-      for (int e = tid; e < RC * C::DVT; e += C::NTHREADS) {
-        const int r = r0 + e / C::DVT, c = e % C::DVT + i * C::DVT;
+      for (int e = tid; e < RC * C::CW; e += C::NTHREADS) {
+        const int r = r0 + e / C::CW, c = e % C::CW + i * C::CW;
         if (r >= C::ROWS || sRowH[r] < 0 || c >= C::DV) continue;
         float acc = 0.f;
-        for (int s = 0; s < C::KSPLIT; ++s) acc += red[(s * RC + e / C::DVT) * C::DVT + e % C::DVT];
+        for (int s = 0; s < C::KSPLIT; ++s) acc += red[(s * RC + e / C::CW) * C::CW + e % C::CW];
         const float l = sL[r];
         const size_t row = ((size_t)split * a.B * a.Hq + (size_t)b * a.Hq + sRowH[r]) * Lq + sRowQ[r];
         a.part_o[row * C::DV + c] = row_poisoned(sM[r]) ? FLEX_NAN : l > 0.f ? acc / l : 0.f;
@@ -335,9 +378,12 @@ __device__ __forceinline__ void decode_merge(const FlexDecodeArgs& a) {
 #ifndef FLEX_DEC_ROWS
 #define FLEX_DEC_ROWS 4
 #endif
+#ifndef FLEX_DEC_STAGES
+#define FLEX_DEC_STAGES 2
+#endif
 extern "C" __global__ void __launch_bounds__(256)
     flex_decode(const FlexDecodeArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
-  flex::decode_kernel<flex::DecCfg<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, FLEX_DEC_ROWS, sizeof(flex_elem_t)>, flex_elem_t>(args, sp, mp);
+  flex::decode_kernel<flex::DecCfg<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, FLEX_DEC_ROWS, sizeof(flex_elem_t), FLEX_DEC_STAGES>, flex_elem_t>(args, sp, mp);
 }
 extern "C" __global__ void __launch_bounds__(128) flex_decode_merge(const FlexDecodeArgs args) {
   flex::decode_merge<flex_elem_t, FLEX_HEAD_DIM_V>(args);

@@ -86,7 +86,7 @@ function source(v: Variant): string {
   const fwd = fwdConfig(v.dtype, v.E, v.Ev, { identityScore: !v.score, hopper: !v.preHopper, hopperBody: v.perCta ? 'wg' : 'fa3', lightMods: lightMods(v.score?.(), v.mask?.()) });
   const bwd = bwdConfig(v.dtype, v.E, v.Ev, { hopper: !v.preHopper, hopperBody: v.classicBwd ? 'classic' : 'fa3' });
   const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
-  const defines = configDefines(fwd, bwd, dec.rows, { maxScores: v.maxScores });
+  const defines = configDefines(fwd, bwd, dec, { maxScores: v.maxScores });
   const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, scoreMod: v.score?.(), maskMod: v.mask?.(), defines, indexLimit: 2 ** 22 });
   // one translation unit: the prelude, common.cuh and every kernel file (the backward's as selected)
   return kernelSource(prelude, ['fwd', bwd.fa3 ? 'bwdFa3' : 'bwd', 'dec']) + launchAsserts(fwd, bwd, v.dtype);
@@ -168,7 +168,7 @@ describe.skipIf(!existsSync(NVCC))(`generated CUDA compiles with ${NVCC} (sm_80,
       const fwd = fwdConfig(v.dtype, v.E, v.Ev, { identityScore: !v.score });
       const bwd = bwdConfig(v.dtype, v.E, v.Ev);
       const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
-      const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, maskMod: v.mask?.(), defines: configDefines(fwd, bwd, dec.rows), indexLimit: 2 ** 22 });
+      const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, maskMod: v.mask?.(), defines: configDefines(fwd, bwd, dec), indexLimit: 2 ** 22 });
       const file = join(dir, `${v.name}.cu`);
       writeFileSync(file, kernelSource(prelude, kind));
       await limited(() => run(NVCC, ['-std=c++17', '-arch=sm_80', '-c', file, '-o', join(dir, `${v.name}.o`)], { maxBuffer: 64 << 20 }));
@@ -181,7 +181,7 @@ describe.skipIf(!existsSync(NVCC))(`generated CUDA compiles with ${NVCC} (sm_80,
     const bwd = bwdConfig(v.dtype, v.E, v.Ev, { hopper: true });
     expect(bwd.fa3).toBe(true);
     const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
-    const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, maskMod: v.mask?.(), defines: configDefines(fwd, bwd, dec.rows), indexLimit: 2 ** 22 });
+    const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, maskMod: v.mask?.(), defines: configDefines(fwd, bwd, dec), indexLimit: 2 ** 22 });
     const file = join(dir, `${v.name}.cu`);
     writeFileSync(file, kernelSource(prelude, 'bwdFa3'));
     const { stderr } = await limited(() => run(NVCC, ['-std=c++17', '-gencode=arch=compute_90a,code=sm_90a', '-Xptxas', '-v', '-c', file, '-o', join(dir, `${v.name}.o`)], { maxBuffer: 64 << 20 }));
@@ -201,7 +201,7 @@ describe.skipIf(!existsSync(NVCC))(`generated CUDA compiles with ${NVCC} (sm_80,
       const bwd = bwdConfig(v.dtype, v.E, v.Ev, { hopper: true, deterministic: true });
       expect(bwd).toMatchObject({ fa3: true, deterministic: true });
       const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
-      const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, maskMod: v.mask?.(), defines: configDefines(fwd, bwd, dec.rows), indexLimit: 2 ** 22 });
+      const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, maskMod: v.mask?.(), defines: configDefines(fwd, bwd, dec), indexLimit: 2 ** 22 });
       expect(prelude).toMatch(/#define FLEX_BWD_DETERMINISTIC 1/);
       const file = join(dir, `${v.name}.cu`);
       // config.ts's launch (threads, shared memory with the writer's mbarriers and tasks) is the kernel's

@@ -74,6 +74,8 @@ export interface DecodeConfig {
   /** Keys per tile; keys_per_split is a multiple of it. */
   bn: number;
   maxTiles: number;
+  /** K/V ring buffers: stages - 1 tiles in flight while one is computed (FLEX_DEC_STAGES) */
+  stages: number;
   threads: number;
   smemBytes: number;
 }
@@ -234,12 +236,40 @@ export function decodeConfig(dtype: DType, E: number, Ev: number, groupRows: num
   const maxTiles = 512;
   const dp = ceil8(E);
   const dvp = ceil8(Ev);
-  const offV = 2 * bn * (dp + 8) * esize;
-  const offQ = offV + 2 * bn * (dvp + 8) * esize;
-  const offP = offQ + rows * dp * 4;
-  const offStat = offP + rows * bn * 4;
-  const offTiles = offStat + 5 * rows * 4;
-  return { rows, bn, maxTiles, threads: 256, smemBytes: offTiles + maxTiles * 2 + 16 };
+  // the layout of kernels/flex_decode.cuh DecCfg
+  const smem = (stages: number) => {
+    const offV = stages * bn * (dp + 8) * esize;
+    const offQ = offV + stages * bn * (dvp + 8) * esize;
+    const offP = offQ + rows * dp * 4;
+    const offStat = offP + rows * bn * 4;
+    const offTiles = offStat + 5 * rows * 4;
+    return offTiles + maxTiles * 2 + 16;
+  };
+  // three stages (two 32 KB tiles in flight per CTA at D128 bf16: DRAM latency hidden with two CTAs
+  // per SM) where they fit a block on every arch served, else two
+  const stages = smem(3) <= THREE_STAGE_SMEM_LIMIT ? 3 : 2;
+  return { rows, bn, maxTiles, stages, threads: 256, smemBytes: smem(stages) };
+}
+
+/** The A100's dynamic shared memory per block (163 KB; the H100's is 227 KB): the decoder's third stage stays within both. */
+const THREE_STAGE_SMEM_LIMIT = 163 * 1024;
+
+/**
+ * Shared memory per SM that CTAs can use, by NVRTC arch (the CUDA occupancy tables): what bounds how
+ * many decoder CTAs are resident at once.
+ */
+export function smemPerSm(arch: string): number {
+  const cc = Number(/^sm_(\d+)/.exec(arch)?.[1] ?? 0);
+  if (cc >= 90) return 228 * 1024;   // Hopper (and later: at least as much)
+  if (cc === 80 || cc === 87) return 164 * 1024;
+  if (cc >= 86) return 100 * 1024;   // sm_86 / sm_89
+  return 64 * 1024;
+}
+
+/** Resident decoder CTAs per SM: bounded by shared memory (1 KiB of it reserved per CTA) and 2048 threads. */
+export function decodeCtasPerSm(cfg: DecodeConfig, arch: string): number {
+  const bySmem = Math.floor(smemPerSm(arch) / (cfg.smemBytes + 1024));
+  return Math.max(1, Math.min(bySmem, Math.floor(2048 / cfg.threads)));
 }
 
 /** Whether a call is a decoding shape (few queries, long kv): the split-KV kernel serves it. */
@@ -254,7 +284,7 @@ export interface KernelVariant {
 }
 
 /** The prelude macros that select a config. */
-export function configDefines(fwd: FwdConfig, bwd: BwdConfig, decodeRows: number, variant: KernelVariant = {}): Record<string, number> {
+export function configDefines(fwd: FwdConfig, bwd: BwdConfig, decode: Pick<DecodeConfig, 'rows' | 'stages'>, variant: KernelVariant = {}): Record<string, number> {
   return {
     // only where asked: every other call keeps the source (and the cached modules) it always had
     ...(variant.maxScores ? { FLEX_MAX_SCORES: 1 } : {}),
@@ -272,6 +302,7 @@ export function configDefines(fwd: FwdConfig, bwd: BwdConfig, decodeRows: number
     FLEX_BWD_WGMMA: bwd.wgmma ? 1 : 0,
     FLEX_BWD_FA3: bwd.fa3 ? 1 : 0,
     FLEX_BWD_STAGES: bwd.stages,
-    FLEX_DEC_ROWS: decodeRows,
+    FLEX_DEC_ROWS: decode.rows,
+    FLEX_DEC_STAGES: decode.stages,
   };
 }

@@ -2,10 +2,12 @@ import { blockMaskByEvaluation, capture, compileToJs, traceMaskMod, type MaskMod
 import { createBlockMask, DecodeSteps } from '@flexattn/blockmask';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeConfig } from './config.js';
-import { decodeSplits, visibleWork } from './decode-splits.js';
+import { decodeConfig, decodeCtasPerSm, type DecodeConfig } from './config.js';
+import { decodeMakespan, decodeSplits, visibleWork } from './decode-splits.js';
 
 const H100_SMS = 132;
+/** The H100 as the launch plan describes it for a config: 132 SMs, the config's resident CTAs each. */
+const h100 = (cfg: DecodeConfig) => ({ smCount: H100_SMS, ctasPerSm: decodeCtasPerSm(cfg, 'sm_90a') });
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 
 /** Session 2's rule, written out independently: two waves of CTAs, at most one split per tile. */
@@ -27,18 +29,59 @@ function ragged(lengths: number[], Hkv: number, group: number, blockKv: number) 
 }
 
 describe('decodeSplits', () => {
-  it('with every key visible, keeps the two-wave rule (no mask, or a mask that hides nothing)', () => {
+  it('with every key visible: splits that cover Lkv within the kernel limits, never a longer modelled launch than two waves', () => {
     fc.assert(fc.property(
       fc.integer({ min: 1, max: 16 }), fc.constantFrom(1, 2, 8), fc.constantFrom(1, 4, 8), fc.integer({ min: 512, max: 200_000 }),
       (B, Hkv, group, Lkv) => {
         const cfg = decodeConfig('bf16', 128, 128, group);
         const rowGroups = ceilDiv(group, cfg.rows);
-        const want = twoWaves(B, Hkv, rowGroups, Lkv, cfg.bn, cfg.maxTiles);
         const p = { B, Hkv, Lq: 1, Lkv, groupSize: group };
-        expect(decodeSplits(p, cfg, H100_SMS)).toEqual({ ...want, rowGroups });
-        expect(decodeSplits(p, cfg, H100_SMS, { keys: B * Hkv * Lkv, span: Lkv, start: 0 })).toEqual({ ...want, rowGroups });
+        const s = decodeSplits(p, cfg, h100(cfg));
+        expect(decodeSplits(p, cfg, h100(cfg), { keys: B * Hkv * Lkv, span: Lkv, start: 0 })).toEqual(s);
+        expect(s.rowGroups).toBe(rowGroups);
+        expect(s.keyOffset).toBe(0);
+        expect(s.keysPerSplit % cfg.bn).toBe(0);
+        expect(s.keysPerSplit).toBeLessThanOrEqual(cfg.bn * cfg.maxTiles);
+        expect(s.splits * s.keysPerSplit).toBeGreaterThanOrEqual(Lkv);
+        expect((s.splits - 1) * s.keysPerSplit).toBeLessThan(Lkv);   // no empty split
+        const slots = H100_SMS * h100(cfg).ctasPerSm;
+        const ctas = B * Hkv * rowGroups;
+        const old = twoWaves(B, Hkv, rowGroups, Lkv, cfg.bn, cfg.maxTiles);
+        expect(decodeMakespan(ctas * s.splits, s.keysPerSplit / cfg.bn, slots))
+          .toBeLessThanOrEqual(decodeMakespan(ctas * old.splits, old.keysPerSplit / cfg.bn, slots));
       },
     ));
+  });
+
+  it('B8 Hq32 Hkv8 Lkv 8192 D128 bf16 on the H100: 2 CTAs per SM (three stages), 4 splits of 32 tiles fill 256 of the 264 slots', () => {
+    const cfg = decodeConfig('bf16', 128, 128, 4);
+    expect(cfg.stages).toBe(3);
+    expect(decodeCtasPerSm(cfg, 'sm_90a')).toBe(2);   // 106 KB of shared memory each
+    expect(decodeCtasPerSm(cfg, 'sm_80')).toBe(1);
+    const s = decodeSplits({ B: 8, Hkv: 8, Lq: 1, Lkv: 8192, groupSize: 4 }, cfg, h100(cfg));
+    expect(s).toEqual({ splits: 4, keysPerSplit: 2048, keyOffset: 0, rowGroups: 1 });
+    // session 2's rule: 5 splits of 26 tiles, 320 CTAs, a second wave of 56; by the model 54 tiles' time against 33
+    expect(twoWaves(8, 8, 1, 8192, cfg.bn, cfg.maxTiles)).toEqual({ splits: 5, keysPerSplit: 1664, keyOffset: 0 });
+    expect(decodeMakespan(320, 26, 264)).toBe(54);
+    expect(decodeMakespan(256, 32, 264)).toBe(33);
+  });
+
+  it('the decoder takes a third K/V stage only where the ring fits 163 KB (the A100\'s block), else two', () => {
+    for (const dtype of ['bf16', 'f16', 'f32'] as const) {
+      for (const E of [16, 40, 64, 96, 128, 192, 256]) {
+        for (const rows of [4, 8, 16]) {
+          const cfg = decodeConfig(dtype, E, E, rows);
+          expect(cfg.stages === 3 ? cfg.smemBytes <= 163 * 1024 : cfg.stages === 2).toBe(true);
+          // a third stage adds one K and one V tile of 64 padded rows
+          const third = 64 * (Math.ceil(E / 8) * 8 + 8) * (dtype === 'f32' ? 4 : 2) * 2;
+          const twoStageBytes = cfg.stages === 3 ? cfg.smemBytes - third : cfg.smemBytes;
+          if (cfg.stages === 2) expect(twoStageBytes + third).toBeGreaterThan(163 * 1024);
+        }
+      }
+    }
+    expect(decodeConfig('bf16', 128, 128, 4).stages).toBe(3);
+    expect(decodeConfig('bf16', 256, 256, 4).stages).toBe(2);
+    expect(decodeConfig('f32', 128, 128, 4).stages).toBe(2);
   });
 
   it('covers every visible key, within the kernel limits, for random ragged batches', () => {
@@ -48,7 +91,7 @@ describe('decodeSplits', () => {
         const { mask, p } = ragged(lengths, Hkv, group, blockKv);
         const cfg = decodeConfig('bf16', 128, 128, group);
         const work = visibleWork(mask, p);
-        const s = decodeSplits(p, cfg, H100_SMS, work);
+        const s = decodeSplits(p, cfg, h100(cfg), work);
         expect(s.keysPerSplit % cfg.bn).toBe(0);
         expect(s.keysPerSplit).toBeGreaterThanOrEqual(cfg.bn);
         expect(s.keysPerSplit).toBeLessThanOrEqual(cfg.bn * cfg.maxTiles);
@@ -94,7 +137,7 @@ describe('decodeSplits', () => {
         expect(work).toEqual({ keys, span, start: Math.min(start, span) });
         // every visible key lies in a launched split
         const cfg = decodeConfig('f16', 64, 64, group);
-        const s = decodeSplits({ B, Hkv, Lq, Lkv, groupSize: group }, cfg, H100_SMS, work);
+        const s = decodeSplits({ B, Hkv, Lq, Lkv, groupSize: group }, cfg, h100(cfg), work);
         if (keys > 0) {
           expect(s.keyOffset).toBeLessThanOrEqual(start);
           expect(s.keyOffset % cfg.bn).toBe(0);
@@ -110,7 +153,7 @@ describe('decodeSplits', () => {
     const mask = blockMaskByEvaluation(traceMaskMod(mod), { B: 1, H: 1, qLen: 1, kvLen: Lkv, blockSize: [128, 128] });
     const p = { B: 8, Hq: 32, Hkv: 8, Lq: 1, Lkv, groupSize: 4 };
     const cfg = decodeConfig('bf16', 128, 128, 4);
-    const s = decodeSplits(p, cfg, H100_SMS, visibleWork(mask, p));
+    const s = decodeSplits(p, cfg, h100(cfg), visibleWork(mask, p));
     expect(s.keyOffset).toBe(Lkv - 1024);
     expect(s.keyOffset + s.splits * s.keysPerSplit).toBeGreaterThanOrEqual(Lkv);
     // 64 (batch, kv head) columns: the window spread over more than one CTA each, fewer CTAs than Lmax's splits
@@ -131,7 +174,7 @@ describe('decodeSplits', () => {
       previous = mask;
       const work = visibleWork(mask, p(4096));
       expect(work.span).toBe(Math.min(4096, Math.ceil((pos + 1) / 128) * 128));
-      const s = decodeSplits(p(4096), cfg, H100_SMS, work);
+      const s = decodeSplits(p(4096), cfg, h100(cfg), work);
       expect(s.keyOffset + s.splits * s.keysPerSplit).toBeGreaterThanOrEqual(pos + 1);
     }
   });
@@ -143,7 +186,7 @@ describe('decodeSplits', () => {
     const work = visibleWork(mask, p);
     expect(work).toEqual({ keys: 8 * 82944, span: 32768, start: 0 });
     const before = twoWaves(8, 8, 1, 32768, cfg.bn, cfg.maxTiles);
-    const after = decodeSplits(p, cfg, H100_SMS, work);
+    const after = decodeSplits(p, cfg, h100(cfg), work);
     // a CTA's keys: from 6592 (5 splits of Lmax) to about two balanced waves' share
     expect(before.keysPerSplit).toBe(6592);
     expect(after.keysPerSplit).toBeLessThanOrEqual(ceilDiv(ceilDiv(8 * 82944, 2 * H100_SMS), 64) * 64);

@@ -1,8 +1,10 @@
 /**
  * How the split-KV decoder divides the keys: `splits` CTAs along the keys per (batch, kv head, row
- * group), each covering `keysPerSplit` consecutive positions. The aim is about two waves of CTAs
- * over the SMs with equal work each — and the work is the *visible* keys. With every key visible
- * (no mask, or a mask that hides nothing) that is session 2's rule: enough splits for two waves. With
+ * group), each covering `keysPerSplit` consecutive positions. The aim is equal work per resident CTA
+ * slot — and the work is the *visible* keys. With every key visible (no mask, or a mask that hides
+ * nothing) the split count minimises the launch's makespan over the device's resident slots (SMs ×
+ * CTAs per SM): session 2's "two waves of 132 CTAs" left B8 Hkv8 with 320 CTAs on 396 slots, 56
+ * SMs holding three CTAs and 76 two, so the busiest SMs streamed 1.23× the mean bytes. With
  * sequences of different lengths (a ragged or paged batch: each reads its own length of a long K/V),
  * splitting Lmax into the same few parts leaves the longest sequence's CTAs with most of the work
  * and the short ones idle; so the keys per split follow the visible work (total visible keys / two
@@ -21,6 +23,12 @@ export interface DecodeSplits {
   rowGroups: number;
 }
 
+/** Where the decoder runs: its SMs and how many decoder CTAs each holds at once (config.ts decodeCtasPerSm). */
+export interface DecodeDevice {
+  smCount: number;
+  ctasPerSm: number;
+}
+
 /** The visible keys of the decoder's CTA columns: their sum, and the furthest visible position. */
 export interface VisibleWork {
   /** Σ over (batch, kv head) of its visible keys (whole mask blocks; a kv head counts a key its group's heads see) */
@@ -33,6 +41,14 @@ export interface VisibleWork {
 
 /** Waves of CTAs the decoder launches at most for scattered visible keys. */
 const MAX_WAVES = 8;
+/**
+ * A CTA's fixed cost in key tiles' worth of time: loading its queries, the pipeline's first tile,
+ * writing its partial rows (and their share of the merge). It keeps the split search from trading a
+ * slightly fuller last wave for many tiny CTAs.
+ */
+const CTA_OVERHEAD_TILES = 1;
+/** Splits searched: up to this many launch slots' worth of CTAs. */
+const MAX_SLOT_ROUNDS = 4;
 
 // keyed on the classes array, not the mask: a mask that changes in place (a DecodeSteps step mask)
 // gets a new classes array from ir's memo (generation / fingerprint), so a stale count is never read
@@ -82,9 +98,19 @@ export function visibleWork(mask: BlockMask, p: Pick<AttentionProblem, 'B' | 'Hq
   return work;
 }
 
+/**
+ * The modelled makespan of a launch, in tiles: `slots` CTAs run at once, each slot takes the next CTA
+ * when one finishes, so the launch lasts ⌈ctas / slots⌉ CTAs of the longest (tiles + overhead).
+ */
+export function decodeMakespan(ctas: number, tilesPerCta: number, slots: number): number {
+  return Math.ceil(ctas / slots) * (tilesPerCta + CTA_OVERHEAD_TILES);
+}
+
 export function decodeSplits(
-  p: Pick<AttentionProblem, 'B' | 'Hkv' | 'Lq' | 'Lkv' | 'groupSize'>, cfg: DecodeConfig, smCount: number, work?: VisibleWork,
+  p: Pick<AttentionProblem, 'B' | 'Hkv' | 'Lq' | 'Lkv' | 'groupSize'>, cfg: DecodeConfig, device: DecodeDevice, work?: VisibleWork,
 ): DecodeSplits {
+  const { smCount } = device;
+  const slots = smCount * device.ctasPerSm;
   const rowGroups = ceilDiv(p.groupSize * p.Lq, cfg.rows);
   const ctasPerSplit = p.B * p.Hkv * rowGroups;
   const maxSplits = ceilDiv(p.Lkv, cfg.bn);   // at most one split per key tile
@@ -95,7 +121,18 @@ export function decodeSplits(
     return { splits: ceilDiv(p.Lkv, keysPerSplit), keysPerSplit, keyOffset: 0, rowGroups };
   };
   const everyKeyVisible = !work || (work.keys >= p.B * p.Hkv * p.Lkv && work.span >= p.Lkv);
-  if (everyKeyVisible) return fits(Math.min(Math.max(1, ceilDiv(2 * smCount, ctasPerSplit)), maxSplits));
+  if (everyKeyVisible) {
+    // the split count with the shortest modelled makespan (the fewest splits among equals: less to merge)
+    let best = fits(1);
+    let bestCost = decodeMakespan(ctasPerSplit * best.splits, best.keysPerSplit / cfg.bn, slots);
+    const most = Math.min(maxSplits, Math.max(1, ceilDiv(MAX_SLOT_ROUNDS * slots, ctasPerSplit)));
+    for (let s = 2; s <= most; s++) {
+      const f = fits(s);
+      const cost = decodeMakespan(ctasPerSplit * f.splits, f.keysPerSplit / cfg.bn, slots);
+      if (cost < bestCost) [best, bestCost] = [f, cost];
+    }
+    return best;
+  }
   if (work.keys === 0) return fits(1);   // nothing visible: one split writes the empty rows
   // keys per CTA for two balanced waves, then only the splits that reach a visible key; where the
   // visible keys are scattered over the positions (a paged cache's interleaved pages), every split

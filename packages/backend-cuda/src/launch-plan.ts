@@ -7,7 +7,7 @@ import { blockClasses, ceilDiv, tileTables, type AttentionProblem, type TracedMo
 import type { CallMemory } from './call-memory.js';
 import { decodeSplits, visibleWork } from './decode-splits.js';
 import { dqOrderRanks } from './dq-order.js';
-import { bwdConfig, configDefines, decodeConfig, fwdConfig, lightMods, useDecode, type BwdConfig, type DecodeConfig, type FwdConfig } from './config.js';
+import { bwdConfig, configDefines, decodeConfig, decodeCtasPerSm, fwdConfig, lightMods, useDecode, type BwdConfig, type DecodeConfig, type FwdConfig } from './config.js';
 import type { ModuleLoader } from './kernel-modules.js';
 import type { ModArguments } from './mod-arguments.js';
 import type { CudaNative, DevicePtr } from './native.js';
@@ -62,7 +62,7 @@ export function selectKernels(p: AttentionProblem, target: TargetDevice): Kernel
   const decodeShape = decodeConfig(p.dtype, p.E, p.Ev, decodeRows);
   // indices (plus a tile of overhang past the end) below 2^22: fast int→float casts of index arithmetic
   const indexLimit = Math.max(p.B, p.Hq, p.Lq, p.Lkv) + 256 <= INDEX_LIMIT ? INDEX_LIMIT : undefined;
-  const defines = configDefines(forward, backward, decodeShape.rows, { maxScores: p.returnMaxScores });
+  const defines = configDefines(forward, backward, decodeShape, { maxScores: p.returnMaxScores });
   const rendered = renderPrelude({ dtype: p.dtype, E: p.E, Ev: p.Ev, scoreMod, maskMod, defines, indexLimit });
   const decode = useDecode(p.Lq, p.Lkv, p.groupSize) ? decodeShape : undefined;
   return { problem: p, scoreMod, maskMod, forward, backward, decode, rendered };
@@ -107,7 +107,7 @@ export async function forwardLaunch(ctx: LaunchContext, sel: KernelSelection, io
   if (sel.decode) {
     const cfg = sel.decode;
     const mask = p.blockMask;
-    const { splits, keysPerSplit, keyOffset, rowGroups } = decodeSplits(p, cfg, ctx.target.smCount, mask ? visibleWork(mask, p) : undefined);
+    const { splits, keysPerSplit, keyOffset, rowGroups } = decodeSplits(p, cfg, { smCount: ctx.target.smCount, ctasPerSm: decodeCtasPerSm(cfg, ctx.target.arch) }, mask ? visibleWork(mask, p) : undefined);
     const rows = p.B * p.Hq * p.Lq;
     // the decoder looks block classes up by position (the mask's own blocks), memoised on the mask
     const classes = mask
