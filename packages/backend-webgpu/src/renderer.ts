@@ -218,6 +218,7 @@ export function renderMods(scoreMod: TracedMod | undefined, maskMod: TracedMod |
     captures: plan.tensors.map((t) => ({ name: t.name, dtype: t.tensor.dtype, grad: t.grad })),
     scalars: plan.scalars.fields.map((f) => ({ name: f.name, dtype: f.dtype })),
     rowCol: h.rowCol.join('\n'),
+    constantGrad: plan.flags.identityScore || (plan.flags.gradIsOne && !plan.flags.hasCaptureGrads),
   };
   return {
     hooks,

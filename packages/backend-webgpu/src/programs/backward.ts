@@ -115,17 +115,41 @@ const indent = (n: number, lines: readonly string[]): string => lines.map((line)
  * invocations stride over its elements, row `first + r` read with `load` at `base + first + r`, and
  * rows past `len` zero (the last tile of a length that is not a multiple of T).
  */
-function loadTile(t: { T: number; width: number; into: string; load: string; base: string; first: string; len: string; row: string; indent: number }): string {
+function loadTile(t: { T: number; width: number; into: string; load: string; base: string; first: string; len: string; row: string; indent: number; flag?: string }): string {
   const { T, width, row, first } = t;
   return indent(t.indent, [
     `for (var i = lid; i < ${T * width}u; i += ${T}u) {`,
     `  let ${row} = i / ${width}u;`,
     `  var x = vec4<f32>(0.0);`,
     `  if (${first} + ${row} < ${t.len}) { x = ${t.load}(${t.base} + ${first} + ${row}, i % ${width}u); }`,
+    ...(t.flag ? [`  ${t.flag} = ${t.flag} || non_finite4(x);`] : []),
     `  ${t.into}[i] = x;`,
     `}`,
   ]);
 }
+
+/**
+ * Special values at tile granularity. Where everything an element reads is finite (the staged
+ * tile, this workgroup's own rows, their lse and delta), a −∞ post's p = exp(−∞ − lse) = +0 already
+ * adds nothing: dv += 0·dO and dpost = 0, so the element needs no test — a test per element between
+ * the dot products cost the H100 15–17% of the backward (session 10, A/B on one lease). Only a
+ * derivative that is not a finite constant (or a captured tensor's) can meet 0·∞ there, and
+ * `zeroNegInf` zeroes dscore with a select. A tile where anything is not finite (NaN, ±∞: rare)
+ * takes the careful loop instead, which leaves a −∞ post before p is formed. The flags: lanes OR
+ * their finding into the tile's slot of `sBad` (two slots, alternating per tile, so the next one is
+ * cleared while this one is read) and `sOwnBad` (the workgroup's own rows, set once).
+ */
+const SPECIAL_DECLS = `var<workgroup> sBad: array<atomic<u32>, 2>;
+var<workgroup> sOwnBad: atomic<u32>;`;
+/** After the staging barrier of tile `step`: whether it takes the careful loop; clears the next slot. */
+const carefulTile = (n: number, step: string) =>
+  indent(n, [
+    `let careful = atomicLoad(&sOwnBad) != 0u || atomicLoad(&sBad[${step} & 1u]) != 0u;`,
+    `if (lid == 0u) { atomicStore(&sBad[(${step} + 1u) & 1u], 0u); }`,
+  ]);
+/** dscore of a −∞ post is 0 even where its derivative (or a captured tensor's) is not finite. */
+const zeroNegInf = (hooks: WgslHooks, careful: boolean, v: string): string[] =>
+  careful || hooks.constantGrad ? [] : [`  ${v} = select(${v}, 0.0, bitcast<u32>(post) == NEG_INF_BITS);`];
 
 export function dqKernel(c: BackwardConfig, hooks: WgslHooks): string {
   const { D4, V4 } = backwardDims(c);
@@ -135,6 +159,7 @@ ${common(c, hooks, false, tensorOut('DQ', 8, c.E, 0, c.storage))}
 var<workgroup> sK: array<vec4<f32>, ${T * D4}>;
 var<workgroup> sV: array<vec4<f32>, ${T * V4}>;
 var<workgroup> sCount: u32;
+${SPECIAL_DECLS}
 
 @compute @workgroup_size(${T})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -155,6 +180,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let lse = bitcast<f32>(lse_bits);
   let live = valid && lse_bits != NEG_INF_BITS;
   let delta = DELTA[row];
+  var own_bad = live && !(is_finite(lse) && is_finite(delta));
+  for (var d = 0u; d < ${D4}u; d++) { own_bad = own_bad || (live && non_finite4(q[d])); }
+  for (var d = 0u; d < ${V4}u; d++) { own_bad = own_bad || (live && non_finite4(dout[d])); }
+  if (own_bad) { atomicOr(&sOwnBad, 1u); }
   let trow = table_row(b, h, qt);
   let counts = tile_counts(trow);
   if (lid == 0u) { sCount = counts.x + counts.y; }
@@ -163,26 +192,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let tile = tile_at(trow, t, counts.x);
     let k0 = tile.x * ${T}u;
     let full = tile.y == 1u;
-${loadTile({ T, width: D4, into: 'sK', load: 'ld_K', base: 'kbase', first: 'k0', len: 'P.Lkv', row: 'c', indent: 4 })}
-${loadTile({ T, width: V4, into: 'sV', load: 'ld_V', base: 'kbase', first: 'k0', len: 'P.Lkv', row: 'c', indent: 4 })}
+    var bad = false;
+${loadTile({ T, width: D4, into: 'sK', load: 'ld_K', base: 'kbase', first: 'k0', len: 'P.Lkv', row: 'c', indent: 4, flag: 'bad' })}
+${loadTile({ T, width: V4, into: 'sV', load: 'ld_V', base: 'kbase', first: 'k0', len: 'P.Lkv', row: 'c', indent: 4, flag: 'bad' })}
+    if (bad) { atomicOr(&sBad[t & 1u], 1u); }
     workgroupBarrier();
+${carefulTile(4, 't')}
     if (live) {
-      for (var c = 0u; c < ${T}u; c++) {
-        let kj = k0 + c;
-        if (kj >= P.Lkv) { break; }
-        if (!full && !mask_mod(i32(b), i32(h), i32(qi), i32(kj))) { continue; }
-        var s = 0.0;
-        for (var d = 0u; d < ${D4}u; d++) { s += dot(q[d], sK[c * ${D4}u + d]); }
-        s *= P.scale;
-        let post = score_mod(s, i32(b), i32(h), i32(qi), i32(kj));
-        let p = exp(post - lse);
-        var dp = 0.0;
-        for (var d = 0u; d < ${V4}u; d++) { dp += dot(dout[d], sV[c * ${V4}u + d]); }
-        // a −∞ post contributes nothing, like a masked key; tested after dp (which it leaves unused)
-        // so that the two dot products stay one straight-line block the compiler can interleave
-        if (bitcast<u32>(post) == NEG_INF_BITS) { continue; }
-        let ds = p * (dp - delta) * score_mod_grad(s, i32(b), i32(h), i32(qi), i32(kj));
-        for (var d = 0u; d < ${D4}u; d++) { dq[d] += ds * sK[c * ${D4}u + d]; }
+      if (careful) {
+${dqLoop(hooks, T, D4, V4, true)}
+      } else {
+${dqLoop(hooks, T, D4, V4, false)}
       }
     }
     workgroupBarrier();
@@ -194,27 +214,58 @@ ${loadTile({ T, width: V4, into: 'sV', load: 'ld_V', base: 'kbase', first: 'k0',
 `;
 }
 
-/** Params here: q_tiles = number of kv tiles (table rows), kv_tiles = number of q tiles (columns). */
-/**
- * The dk/dv kernel's element head: s, its post, p and the dv/dp loop, for row r and this
- * invocation's key. `guardFirst`: a −∞ post leaves before p is formed (rows whose lse or delta is
- * not finite); otherwise after the loop, where its p = +0 added nothing.
- */
-function elementHead(guardFirst: boolean, D4: number, V4: number): string {
-  const skip = 'if (bitcast<u32>(post) == NEG_INF_BITS) { continue; }';
-  return indent(12, [
-    's = 0.0;',
-    `for (var d = 0u; d < ${D4}u; d++) { s += dot(sQ[r * ${D4}u + d], k[d]); }`,
-    's *= P.scale;',
-    'let post = score_mod(s, i32(b), i32(h), i32(qi), i32(kj));',
-    ...(guardFirst ? [skip] : []),
-    'p = exp(post - ld.x);',
-    `for (var d = 0u; d < ${V4}u; d++) {`,
-    `  let o = sDO[r * ${V4}u + d];`,
-    '  dv[d] += p * o;',
-    '  dp += dot(o, v[d]);',
+const SKIP_NEG_INF = 'if (bitcast<u32>(post) == NEG_INF_BITS) { continue; }   // contributes nothing, like a masked key';
+
+/** The dq kernel's loop over the staged keys; `careful`: a −∞ post leaves before p is formed. */
+function dqLoop(hooks: WgslHooks, T: number, D4: number, V4: number, careful: boolean): string {
+  return indent(8, [
+    `for (var c = 0u; c < ${T}u; c++) {`,
+    '  let kj = k0 + c;',
+    '  if (kj >= P.Lkv) { break; }',
+    '  if (!full && !mask_mod(i32(b), i32(h), i32(qi), i32(kj))) { continue; }',
+    '  var s = 0.0;',
+    `  for (var d = 0u; d < ${D4}u; d++) { s += dot(q[d], sK[c * ${D4}u + d]); }`,
+    '  s *= P.scale;',
+    '  let post = score_mod(s, i32(b), i32(h), i32(qi), i32(kj));',
+    ...(careful ? [`  ${SKIP_NEG_INF}`] : []),
+    '  let p = exp(post - lse);',
+    '  var dp = 0.0;',
+    `  for (var d = 0u; d < ${V4}u; d++) { dp += dot(dout[d], sV[c * ${V4}u + d]); }`,
+    '  var ds = p * (dp - delta) * score_mod_grad(s, i32(b), i32(h), i32(qi), i32(kj));',
+    ...zeroNegInf(hooks, careful, 'ds'),
+    `  for (var d = 0u; d < ${D4}u; d++) { dq[d] += ds * sK[c * ${D4}u + d]; }`,
     '}',
-    ...(guardFirst ? [] : [skip]),
+  ]);
+}
+
+/** The dk/dv kernel's loop over the staged query rows; `careful`: a −∞ post leaves before p is formed. */
+function dkdvLoop(hooks: WgslHooks, T: number, D4: number, V4: number, careful: boolean): string {
+  return indent(10, [
+    `for (var r = 0u; r < ${T}u; r++) {`,
+    '  let qi = q0 + r;',
+    '  if (qi >= P.Lq) { break; }',
+    '  let ld = sL[r];',
+    '  if (bitcast<u32>(ld.x) == NEG_INF_BITS) { continue; }',
+    '  if (!full && !mask_mod(i32(b), i32(h), i32(qi), i32(kj))) { continue; }',
+    '  var s = 0.0;',
+    `  for (var d = 0u; d < ${D4}u; d++) { s += dot(sQ[r * ${D4}u + d], k[d]); }`,
+    '  s *= P.scale;',
+    '  let post = score_mod(s, i32(b), i32(h), i32(qi), i32(kj));',
+    ...(careful ? [`  ${SKIP_NEG_INF}`] : []),
+    '  let p = exp(post - ld.x);',
+    '  var dp = 0.0;',
+    `  for (var d = 0u; d < ${V4}u; d++) {`,
+    `    let o = sDO[r * ${V4}u + d];`,
+    '    dv[d] += p * o;',
+    '    dp += dot(o, v[d]);',
+    '  }',
+    '  var dpost = p * (dp - ld.y);',
+    ...zeroNegInf(hooks, careful, 'dpost'),
+    '  score_mod_capture_grads(dpost, s, i32(b), i32(h), i32(qi), i32(kj));',
+    '  var ds = dpost * score_mod_grad(s, i32(b), i32(h), i32(qi), i32(kj));',
+    ...zeroNegInf(hooks, careful, 'ds'),
+    `  for (var d = 0u; d < ${D4}u; d++) { dk[d] += ds * sQ[r * ${D4}u + d]; }`,
+    '}',
   ]);
 }
 
@@ -227,6 +278,7 @@ var<workgroup> sQ: array<vec4<f32>, ${T * D4}>;
 var<workgroup> sDO: array<vec4<f32>, ${T * V4}>;
 var<workgroup> sL: array<vec2<f32>, ${T}>;     // (lse, delta); lse = −∞ marks an empty row
 var<workgroup> sCount: u32;
+${SPECIAL_DECLS}
 
 @compute @workgroup_size(${T})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -246,6 +298,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   var dv: array<vec4<f32>, ${V4}>;
   for (var d = 0u; d < ${D4}u; d++) { k[d] = ld_K(krow, d); dk[d] = vec4<f32>(0.0); }
   for (var d = 0u; d < ${V4}u; d++) { v[d] = ld_V(krow, d); dv[d] = vec4<f32>(0.0); }
+  var own_bad = false;
+  for (var d = 0u; d < ${D4}u; d++) { own_bad = own_bad || (valid && non_finite4(k[d])); }
+  for (var d = 0u; d < ${V4}u; d++) { own_bad = own_bad || (valid && non_finite4(v[d])); }
+  if (own_bad) { atomicOr(&sOwnBad, 1u); }
+  var step = 0u;   // tiles so far, over every (batch, head) pair: sBad's slot
   for (var pair = select(kb, 0u, kv_shared) * P.group; pair < pair_end; pair++) {
     let b = pair / P.group;
     let h = hk * P.group + pair % P.group;
@@ -258,45 +315,32 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       let tile = tile_at(trow, t, counts.x);
       let q0 = tile.x * ${T}u;
       let full = tile.y == 1u;
-${loadTile({ T, width: D4, into: 'sQ', load: 'ld_Q', base: 'qbase', first: 'q0', len: 'P.Lq', row: 'r', indent: 6 })}
-${loadTile({ T, width: V4, into: 'sDO', load: 'ld_DO', base: 'qbase', first: 'q0', len: 'P.Lq', row: 'r', indent: 6 })}
+      var bad = false;
+${loadTile({ T, width: D4, into: 'sQ', load: 'ld_Q', base: 'qbase', first: 'q0', len: 'P.Lq', row: 'r', indent: 6, flag: 'bad' })}
+${loadTile({ T, width: V4, into: 'sDO', load: 'ld_DO', base: 'qbase', first: 'q0', len: 'P.Lq', row: 'r', indent: 6, flag: 'bad' })}
       {
         var l = vec2<f32>(neg_inf(), 0.0);
         if (q0 + lid < P.Lq) {
           let bits = LSE[qbase + q0 + lid];
-          if (bits != NEG_INF_BITS) { l = vec2<f32>(bitcast<f32>(bits), DELTA[qbase + q0 + lid]); }
+          if (bits != NEG_INF_BITS) {
+            l = vec2<f32>(bitcast<f32>(bits), DELTA[qbase + q0 + lid]);
+            bad = bad || !(is_finite(l.x) && is_finite(l.y));
+          }
         }
         sL[lid] = l;
       }
+      if (bad) { atomicOr(&sBad[step & 1u], 1u); }
       workgroupBarrier();
+${carefulTile(6, 'step')}
       if (valid) {
-        for (var r = 0u; r < ${T}u; r++) {
-          let qi = q0 + r;
-          if (qi >= P.Lq) { break; }
-          let ld = sL[r];
-          if (bitcast<u32>(ld.x) == NEG_INF_BITS) { continue; }
-          if (!full && !mask_mod(i32(b), i32(h), i32(qi), i32(kj))) { continue; }
-          // a −∞ post contributes nothing, like a masked key. Row r is the same for every invocation,
-          // so this branch is uniform: a row with finite lse and delta (hence a finite dO) gives a −∞
-          // post p = exp(−∞) = +0, and dv += 0·dO adds nothing, so the post is tested only after the
-          // dv/dp loop — one straight-line block where the compiler interleaves the two dot products
-          // (a test between them cost the H100 14–17% of the backward). A NaN/∞ row (p = NaN) or a
-          // non-finite dO (0·∞) tests it first.
-          var p: f32;
-          var dp = 0.0;
-          var s: f32;
-          if (is_finite(ld.x) && is_finite(ld.y)) {
-${elementHead(false, D4, V4)}
-          } else {
-${elementHead(true, D4, V4)}
-          }
-          let dpost = p * (dp - ld.y);
-          score_mod_capture_grads(dpost, s, i32(b), i32(h), i32(qi), i32(kj));
-          let ds = dpost * score_mod_grad(s, i32(b), i32(h), i32(qi), i32(kj));
-          for (var d = 0u; d < ${D4}u; d++) { dk[d] += ds * sQ[r * ${D4}u + d]; }
+        if (careful) {
+${dkdvLoop(hooks, T, D4, V4, true)}
+        } else {
+${dkdvLoop(hooks, T, D4, V4, false)}
         }
       }
       workgroupBarrier();
+      step++;
     }
   }
   if (valid) {

@@ -40,6 +40,13 @@ export interface WgslHooks {
   captures: readonly CaptureBinding[];
   scalars: readonly ScalarBinding[];
   /**
+   * ∂score′/∂score is a finite constant (no score mod, or score + f(b, h, q, kv)) and no captured
+   * tensor takes a gradient: in the backward, a −∞ post's weight p = +0 then makes dpost and every
+   * term after it exactly 0 wherever the operands are finite, with no test. Absent: false (the
+   * backward zeroes a −∞ post's dscore with a select).
+   */
+  constantGrad?: boolean;
+  /**
    * The forward kernel's row/column split of the same mods (the contract: see PLAIN_ROW_COL);
    * absent: PLAIN_ROW_COL, which calls score_mod / mask_mod per element.
    */

@@ -1,0 +1,14 @@
+import { globals } from 'webgpu';
+const log = [];
+const P = globals.GPUComputePassEncoder.prototype;
+const d = P.dispatchWorkgroups; P.dispatchWorkgroups = function (x, y = 1, z = 1) { log.push(`dispatch ${x}x${y}x${z}`); return d.call(this, x, y, z); };
+const sp = P.setPipeline; P.setPipeline = function (p) { log.push(`pipeline ${p.label}`); return sp.call(this, p); };
+const Q = globals.GPUQueue.prototype;
+const wb = Q.writeBuffer; Q.writeBuffer = function (b, o, data, ...r) { log.push(`write ${b.size} ${data.byteLength ?? data.length}`); return wb.call(this, b, o, data, ...r); };
+const sub = Q.submit; Q.submit = function (c) { log.push(`submit ${c.length}`); return sub.call(this, c); };
+const E = globals.GPUCommandEncoder.prototype;
+const cb = E.copyBufferToBuffer; E.copyBufferToBuffer = function (...a) { log.push(`copy ${a[4]}`); return cb.apply(this, a); };
+globalThis.__displog = log;
+process.on('beforeExit', () => {});
+import { writeFileSync } from 'node:fs';
+process.on('exit', () => writeFileSync(process.env.DISP_LOG, log.join('\n')));
