@@ -932,12 +932,17 @@ using A64x128 = Fa3Cfg<64, 128, 128, 2, 2>;
 // exp2 of 3 (D64) / 2 (D128) of every 8 key columns on the FMA pipe
 using A64e = Fa3Cfg<64, 64, 128, 2, 3, 3>;
 using A128e = Fa3Cfg<128, 128, 128, 2, 2, 2>;
+// head dim 256: two consumer warpgroups (BM 128), BN 64, 2 stages (Q 64 KB + 2 × (K + V) 64 KB);
+// F256 / B256: the classic bodies config.ts gave it before (and still gives off Hopper)
+using A256 = Fa3Cfg<256, 256, 64, 2, 2>;
+using F256 = FwdCfg<256, 256, 64, 32, 4, 2>;
 using F64x128 = FwdCfg<64, 128, 128, 64, 8, 2>;
 using B64 = BwdCfg<64, 64, 64, 8, true>;    // wgmma Sᵀ / dPᵀ on sm_90a (session 2)
 using B128 = BwdCfg<128, 128, 64, 8, true>;
 using B64s = BwdCfg<64, 64, 64, 8>;         // mma.sync only
 using B128s = BwdCfg<128, 128, 64, 8>;
 using B40 = BwdCfg<40, 40, 64, 8>;
+using B256 = BwdCfg<256, 256, 32, 4, true>;  // config.ts's D256 backward (BMQ 32: mma.sync, WG off)
 using B64x128 = BwdCfg<64, 128, 64, 4>;
 // the FA3-class Hopper backward (flex_bwd_fa3.cuh): D, BMQ, Q/dO stages
 using C64 = BwdFa3Cfg<64, 128, 2>;
@@ -1036,9 +1041,15 @@ int main(int argc, char** argv) {
     check_case<__nv_bfloat16, 64, 64, A64e, B64>(1, 2, 2, 300, 700, true);
     check_case<__half, 128, 128, A128e, B128>(2, 4, 2, 77, 300, true);
     if (FLEX_MASK_MOD_IS_TRUE) check_case<__nv_bfloat16, 64, 64, A64, B64>(2, 4, 2, 77, 131, false);
+    // head dim 256 (the backward: its classic body)
+    check_case<__nv_bfloat16, 256, 256, A256, B256>(2, 4, 2, 77, 131, true);
+    check_case<__half, 256, 256, A256, B256>(1, 2, 2, 300, 260, true);
+    check_case<__nv_bfloat16, 256, 256, A256, B256>(2, 4, 2, 200, 300, true, true);
+    if (FLEX_MASK_MOD_IS_TRUE) check_case<__half, 256, 256, A256, B256>(2, 4, 2, 77, 131, false);
     g_fa3_ctas = 3;
     check_case<__nv_bfloat16, 128, 128, A128, B128>(2, 8, 2, 300, 500, true);
     check_case<__nv_bfloat16, 64, 64, A64w3, B64>(2, 8, 4, 400, 333, true);
+    check_case<__nv_bfloat16, 256, 256, A256, B256>(1, 4, 2, 600, 1100, true);
     g_fa3_ctas = 0;
     // the backward with a gradient of lse (delta − dlse)
     g_dlse = true;
@@ -1114,6 +1125,8 @@ int main(int argc, char** argv) {
     // its variants and the per-CTA Hopper body
     time_shape<128, B128, A128, A128s3, A128e, W128>(2, 16, 8192, fb, "");
     time_shape<64, B64, A64, A64w3, A64e, W64>(4, 16, 4096, fb, "");
+    // head dim 256: the persistent body against the classic one it replaces (the bench's D256 shape)
+    time_shape<256, B256, A256, F256>(2, 8, 8192, false, "");
     if (!hopper_only && !strcmp(MOD_NAME, "noop")) {
       time_decode<4>(8);
       time_decode<4>(16);
