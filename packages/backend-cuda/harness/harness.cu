@@ -951,6 +951,7 @@ using C128 = BwdFa3Cfg<128, 64, 2>;
 using C64d = BwdFa3Cfg<64, 128, 2, true>;
 using C128d = BwdFa3Cfg<128, 64, 2, true>;
 
+#ifndef HARNESS_D256_ONLY  // (the FA3-class backward's checks and timings: not in the D256 binary)
 // the deterministic variant ("checkdet": alone; "checkdetsmall": two small cases, for the
 // sanitizers): the same checks against float64, bitwise equal reruns; many kv tiles per q tile
 void check_bwd3_det(bool small) {
@@ -992,8 +993,36 @@ void time_bwd3() {
   time_shape<128, C128d, A128>(2, 16, 8192, true, "");
   time_shape<128, B128, A128>(2, 16, 8192, true, "");
 }
+#endif
 
-#ifdef HARNESS_BWD3_ONLY
+// head dim 256 on the persistent forward (the backward: its classic body): odd lengths, GQA,
+// bf16 / f16, K/V broadcast over the batch, no block tables, few CTAs for many tiles each
+void check_d256() {
+  check_case<__nv_bfloat16, 256, 256, A256, B256>(2, 4, 2, 77, 131, true);
+  check_case<__half, 256, 256, A256, B256>(1, 2, 2, 300, 260, true);
+  check_case<__nv_bfloat16, 256, 256, A256, B256>(2, 4, 2, 200, 300, true, true);
+  if (FLEX_MASK_MOD_IS_TRUE) check_case<__half, 256, 256, A256, B256>(2, 4, 2, 77, 131, false);
+  g_fa3_ctas = 3;
+  check_case<__nv_bfloat16, 256, 256, A256, B256>(1, 4, 2, 600, 1100, true);
+  g_fa3_ctas = 0;
+}
+// the persistent body against the classic one it replaces, forward only
+void time_d256() { time_shape<256, B256, A256, F256>(2, 8, 8192, false, ""); }
+
+#ifdef HARNESS_D256_ONLY
+// a small binary (fast to build) with only the head-dim-256 checks ("check") and timings ("time")
+int main(int argc, char** argv) {
+  cudaDeviceProp prop;
+  CK(cudaGetDeviceProperties(&prop, 0));
+  printf("# %s on %s (sm_%d%d, %d SMs)\n", MOD_NAME, prop.name, prop.major, prop.minor, prop.multiProcessorCount);
+  if (argc < 2 || strstr(argv[1], "check")) {
+    check_d256();
+    printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
+  }
+  if (argc < 2 || strstr(argv[1], "time")) time_d256();
+  return g_fail ? 1 : 0;
+}
+#elif defined(HARNESS_BWD3_ONLY)
 // a small binary (fast to build) with only the FA3-class backward's checks and timings
 int main(int argc, char** argv) {
   cudaDeviceProp prop;
@@ -1041,15 +1070,10 @@ int main(int argc, char** argv) {
     check_case<__nv_bfloat16, 64, 64, A64e, B64>(1, 2, 2, 300, 700, true);
     check_case<__half, 128, 128, A128e, B128>(2, 4, 2, 77, 300, true);
     if (FLEX_MASK_MOD_IS_TRUE) check_case<__nv_bfloat16, 64, 64, A64, B64>(2, 4, 2, 77, 131, false);
-    // head dim 256 (the backward: its classic body)
-    check_case<__nv_bfloat16, 256, 256, A256, B256>(2, 4, 2, 77, 131, true);
-    check_case<__half, 256, 256, A256, B256>(1, 2, 2, 300, 260, true);
-    check_case<__nv_bfloat16, 256, 256, A256, B256>(2, 4, 2, 200, 300, true, true);
-    if (FLEX_MASK_MOD_IS_TRUE) check_case<__half, 256, 256, A256, B256>(2, 4, 2, 77, 131, false);
+    check_d256();
     g_fa3_ctas = 3;
     check_case<__nv_bfloat16, 128, 128, A128, B128>(2, 8, 2, 300, 500, true);
     check_case<__nv_bfloat16, 64, 64, A64w3, B64>(2, 8, 4, 400, 333, true);
-    check_case<__nv_bfloat16, 256, 256, A256, B256>(1, 4, 2, 600, 1100, true);
     g_fa3_ctas = 0;
     // the backward with a gradient of lse (delta − dlse)
     g_dlse = true;
@@ -1125,8 +1149,7 @@ int main(int argc, char** argv) {
     // its variants and the per-CTA Hopper body
     time_shape<128, B128, A128, A128s3, A128e, W128>(2, 16, 8192, fb, "");
     time_shape<64, B64, A64, A64w3, A64e, W64>(4, 16, 4096, fb, "");
-    // head dim 256: the persistent body against the classic one it replaces (the bench's D256 shape)
-    time_shape<256, B256, A256, F256>(2, 8, 8192, false, "");
+    time_d256();
     if (!hopper_only && !strcmp(MOD_NAME, "noop")) {
       time_decode<4>(8);
       time_decode<4>(16);
