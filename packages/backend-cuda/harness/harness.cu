@@ -935,6 +935,7 @@ using A128e = Fa3Cfg<128, 128, 128, 2, 2, 2>;
 // head dim 256: two consumer warpgroups (BM 128), BN 64, 2 stages (Q 64 KB + 2 × (K + V) 64 KB);
 // F256 / B256: the classic bodies config.ts gave it before (and still gives off Hopper)
 using A256 = Fa3Cfg<256, 256, 64, 2, 2>;
+using A256n80 = Fa3Cfg<256, 256, 80, 2, 2>;  // FlashAttention-3's hdim-256 kBlockN: 224 KB of shared memory
 using F256 = FwdCfg<256, 256, 64, 32, 4, 2>;
 using F64x128 = FwdCfg<64, 128, 128, 64, 8, 2>;
 using B64 = BwdCfg<64, 64, 64, 8, true>;    // wgmma Sᵀ / dPᵀ on sm_90a (session 2)
@@ -1005,9 +1006,15 @@ void check_d256() {
   g_fa3_ctas = 3;
   check_case<__nv_bfloat16, 256, 256, A256, B256>(1, 4, 2, 600, 1100, true);
   g_fa3_ctas = 0;
+  // the BN 80 variant (kv tiles across the mask's block edges; 131 = one tile and 51 keys)
+  check_case<__nv_bfloat16, 256, 256, A256n80, B256>(2, 4, 2, 77, 131, true);
+  check_case<__half, 256, 256, A256n80, B256>(1, 2, 2, 300, 260, true);
+  g_fa3_ctas = 3;
+  check_case<__nv_bfloat16, 256, 256, A256n80, B256>(1, 4, 2, 600, 1100, true);
+  g_fa3_ctas = 0;
 }
 // the persistent body against the classic one it replaces, forward only
-void time_d256() { time_shape<256, B256, A256, F256>(2, 8, 8192, false, ""); }
+void time_d256() { time_shape<256, B256, A256, A256n80, F256>(2, 8, 8192, false, ""); }
 
 #ifdef HARNESS_D256_ONLY
 // a small binary (fast to build) with only the head-dim-256 checks ("check") and timings ("time")

@@ -38,7 +38,8 @@
 
 namespace flex {
 
-// D: head dim of Q/K (64, 128 or 256), DV: of V (64, 128 or 256), BN: keys per stage (64 or 128), NCWG:
+// D: head dim of Q/K (64, 128 or 256), DV: of V (64, 128 or 256), BN: keys per stage (64 or 128; 80
+// at D256, whose two stages of 80 keys just fit beside Q: FlashAttention-3's hdim-256 tile), NCWG:
 // consumer warpgroups (2 or 3; BM = 64 · NCWG query rows per work tile), STAGES: K/V ring depth,
 // EMU: of every 8 columns of 8 keys, how many take exp2 on the FMA pipe (fa3_exp2_fma) instead of
 // the MUFU unit, whose 16 results per clock per SM balance the tensor cores only at D = 64.
@@ -67,7 +68,7 @@ struct Fa3Cfg {
   // DV 256: O += P·V as two m64n128 products per k step (columns 0-127 and 128-255, two V panels each)
   static_assert((D == 64 || D == 128 || D == 256) && (DV == 64 || DV == 128 || DV == 256),
                 "64-column panels, wgmma N of 64 or 128 (DV 256: two of 128)");
-  static_assert(BN == 64 || BN == 128, "wgmma N of S");
+  static_assert(BN == 64 || BN == 128 || (BN == 80 && D == 256), "wgmma N of S");
   static_assert(NCWG == 2 || NCWG == 3, "ping-pong between two or three consumer warpgroups");
   static_assert(STAGES >= 2, "at least double buffering");
   static_assert(REG_PRODUCER * 128 + REG_CONSUMER * NTHREADS <= 65536, "register file");

@@ -110,6 +110,7 @@ __device__ __forceinline__ void fence_proxy_async_smem() {
 #define FLEX_WG_REGS32                                                                                      \
   "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                                  \
   "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
+#define FLEX_WG_REGS40 FLEX_WG_REGS32 ", %32, %33, %34, %35, %36, %37, %38, %39"
 #define FLEX_WG_REGS64                                                                                      \
   FLEX_WG_REGS32 ", %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "        \
   "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
@@ -130,6 +131,16 @@ __device__ __forceinline__ void wgmma_rs(float* d, const unsigned* a, unsigned l
     asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"                                               \
                  "wgmma.mma_async.sync.aligned.m64n64k16.f32." PT "." PT " {" FLEX_WG_REGS32 "}, %32, %33, p, 1, 1, 0, 0;\n}\n" \
                  : FLEX_WG_R8(0), FLEX_WG_R8(8), FLEX_WG_R8(16), FLEX_WG_R8(24)                              \
+                 : "l"(da), "l"(db), "r"(scale_d));                                                         \
+  }
+// N = 80: the head-dim-256 forward's S tile of 80 keys (FlashAttention-3's hdim-256 kBlockN)
+#define FLEX_WG_SS80(CT, PT)                                                                                 \
+  template <>                                                                                               \
+  __device__ __forceinline__ void wgmma_ss<80, CT>(float* d, unsigned long long da, unsigned long long db,   \
+                                                   int scale_d) {                                           \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %42, 0;\n"                                               \
+                 "wgmma.mma_async.sync.aligned.m64n80k16.f32." PT "." PT " {" FLEX_WG_REGS40 "}, %40, %41, p, 1, 1, 0, 0;\n}\n" \
+                 : FLEX_WG_R8(0), FLEX_WG_R8(8), FLEX_WG_R8(16), FLEX_WG_R8(24), FLEX_WG_R8(32)               \
                  : "l"(da), "l"(db), "r"(scale_d));                                                         \
   }
 #define FLEX_WG_SS128(CT, PT)                                                                                \
@@ -170,12 +181,16 @@ FLEX_WG_RS128(__half, "f16")
 #undef FLEX_WG_RS128
 FLEX_WG_SS64(__nv_bfloat16, "bf16")
 FLEX_WG_SS64(__half, "f16")
+FLEX_WG_SS80(__nv_bfloat16, "bf16")
+FLEX_WG_SS80(__half, "f16")
 FLEX_WG_SS128(__nv_bfloat16, "bf16")
 FLEX_WG_SS128(__half, "f16")
 #undef FLEX_WG_SS64
+#undef FLEX_WG_SS80
 #undef FLEX_WG_SS128
 #endif
 #undef FLEX_WG_REGS64
+#undef FLEX_WG_REGS40
 #undef FLEX_WG_REGS32
 #undef FLEX_WG_R8
 
