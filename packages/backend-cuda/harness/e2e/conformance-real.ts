@@ -26,7 +26,7 @@ const HEAD_DIM_CASES: ConformanceCase[] = [
   { ...byName('noop'), name: 'noop, Lq 300 Lkv 460 @ head dims 128/64', Lq: 300, Lkv: 460, E: 128, Ev: 64 },
   // head dim 256: the persistent forward's BM 128 x BN 64 tiles (its backward: the classic body)
   { ...byName('causal, odd lengths'), name: 'causal, 3x6 tiles @ head dim 256', Lq: 333, Lkv: 333, E: 256, Ev: 256 },
-  ...['alibi (captured slopes) with GQA', 'softcap (exact tanh)', 'document mask (captured ids, per batch)', 'fully masked rows'].map(
+  ...['alibi (captured slopes) with GQA', 'softcap (exact tanh)', 'fully masked rows'].map(
     (n) => ({ ...byName(n), name: `${n} @ head dim 256`, E: 256, Ev: 256 }),
   ),
 ];
