@@ -932,12 +932,18 @@ using A64x128 = Fa3Cfg<64, 128, 128, 2, 2>;
 // exp2 of 3 (D64) / 2 (D128) of every 8 key columns on the FMA pipe
 using A64e = Fa3Cfg<64, 64, 128, 2, 3, 3>;
 using A128e = Fa3Cfg<128, 128, 128, 2, 2, 2>;
+// head dim 256: two consumer warpgroups (BM 128), BN 64, 2 stages (Q 64 KB + 2 × (K + V) 64 KB);
+// F256 / B256: the classic bodies config.ts gave it before (and still gives off Hopper)
+using A256 = Fa3Cfg<256, 256, 64, 2, 2>;
+using A256n80 = Fa3Cfg<256, 256, 80, 2, 2>;  // FlashAttention-3's hdim-256 kBlockN: 224 KB of shared memory
+using F256 = FwdCfg<256, 256, 64, 32, 4, 2>;
 using F64x128 = FwdCfg<64, 128, 128, 64, 8, 2>;
 using B64 = BwdCfg<64, 64, 64, 8, true>;    // wgmma Sᵀ / dPᵀ on sm_90a (session 2)
 using B128 = BwdCfg<128, 128, 64, 8, true>;
 using B64s = BwdCfg<64, 64, 64, 8>;         // mma.sync only
 using B128s = BwdCfg<128, 128, 64, 8>;
 using B40 = BwdCfg<40, 40, 64, 8>;
+using B256 = BwdCfg<256, 256, 32, 4, true>;  // config.ts's D256 backward (BMQ 32: mma.sync, WG off)
 using B64x128 = BwdCfg<64, 128, 64, 4>;
 // the FA3-class Hopper backward (flex_bwd_fa3.cuh): D, BMQ, Q/dO stages
 using C64 = BwdFa3Cfg<64, 128, 2>;
@@ -946,6 +952,7 @@ using C128 = BwdFa3Cfg<128, 64, 2>;
 using C64d = BwdFa3Cfg<64, 128, 2, true>;
 using C128d = BwdFa3Cfg<128, 64, 2, true>;
 
+#ifndef HARNESS_D256_ONLY  // (the FA3-class backward's checks and timings: not in the D256 binary)
 // the deterministic variant ("checkdet": alone; "checkdetsmall": two small cases, for the
 // sanitizers): the same checks against float64, bitwise equal reruns; many kv tiles per q tile
 void check_bwd3_det(bool small) {
@@ -987,8 +994,42 @@ void time_bwd3() {
   time_shape<128, C128d, A128>(2, 16, 8192, true, "");
   time_shape<128, B128, A128>(2, 16, 8192, true, "");
 }
+#endif
 
-#ifdef HARNESS_BWD3_ONLY
+// head dim 256 on the persistent forward (the backward: its classic body): odd lengths, GQA,
+// bf16 / f16, K/V broadcast over the batch, no block tables, few CTAs for many tiles each
+void check_d256() {
+  check_case<__nv_bfloat16, 256, 256, A256, B256>(2, 4, 2, 77, 131, true);
+  check_case<__half, 256, 256, A256, B256>(1, 2, 2, 300, 260, true);
+  check_case<__nv_bfloat16, 256, 256, A256, B256>(2, 4, 2, 200, 300, true, true);
+  if (FLEX_MASK_MOD_IS_TRUE) check_case<__half, 256, 256, A256, B256>(2, 4, 2, 77, 131, false);
+  g_fa3_ctas = 3;
+  check_case<__nv_bfloat16, 256, 256, A256, B256>(1, 4, 2, 300, 700, true);
+  g_fa3_ctas = 0;
+  // the BN 80 variant (kv tiles across the mask's block edges; 131 = one tile and 51 keys)
+  check_case<__nv_bfloat16, 256, 256, A256n80, B256>(2, 4, 2, 77, 131, true);
+  check_case<__half, 256, 256, A256n80, B256>(1, 2, 2, 300, 260, true);
+  g_fa3_ctas = 3;
+  check_case<__nv_bfloat16, 256, 256, A256n80, B256>(1, 4, 2, 300, 700, true);
+  g_fa3_ctas = 0;
+}
+// the persistent body against the classic one it replaces, forward only
+void time_d256() { time_shape<256, B256, A256, A256n80, F256>(2, 8, 8192, false, ""); }
+
+#ifdef HARNESS_D256_ONLY
+// a small binary (fast to build) with only the head-dim-256 checks ("check") and timings ("time")
+int main(int argc, char** argv) {
+  cudaDeviceProp prop;
+  CK(cudaGetDeviceProperties(&prop, 0));
+  printf("# %s on %s (sm_%d%d, %d SMs)\n", MOD_NAME, prop.name, prop.major, prop.minor, prop.multiProcessorCount);
+  if (argc < 2 || strstr(argv[1], "check")) {
+    check_d256();
+    printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
+  }
+  if (argc < 2 || strstr(argv[1], "time")) time_d256();
+  return g_fail ? 1 : 0;
+}
+#elif defined(HARNESS_BWD3_ONLY)
 // a small binary (fast to build) with only the FA3-class backward's checks and timings
 int main(int argc, char** argv) {
   cudaDeviceProp prop;
@@ -1036,6 +1077,7 @@ int main(int argc, char** argv) {
     check_case<__nv_bfloat16, 64, 64, A64e, B64>(1, 2, 2, 300, 700, true);
     check_case<__half, 128, 128, A128e, B128>(2, 4, 2, 77, 300, true);
     if (FLEX_MASK_MOD_IS_TRUE) check_case<__nv_bfloat16, 64, 64, A64, B64>(2, 4, 2, 77, 131, false);
+    check_d256();
     g_fa3_ctas = 3;
     check_case<__nv_bfloat16, 128, 128, A128, B128>(2, 8, 2, 300, 500, true);
     check_case<__nv_bfloat16, 64, 64, A64w3, B64>(2, 8, 4, 400, 333, true);
@@ -1114,6 +1156,7 @@ int main(int argc, char** argv) {
     // its variants and the per-CTA Hopper body
     time_shape<128, B128, A128, A128s3, A128e, W128>(2, 16, 8192, fb, "");
     time_shape<64, B64, A64, A64w3, A64e, W64>(4, 16, 4096, fb, "");
+    time_d256();
     if (!hopper_only && !strcmp(MOD_NAME, "noop")) {
       time_decode<4>(8);
       time_decode<4>(16);

@@ -38,7 +38,8 @@
 
 namespace flex {
 
-// D: head dim of Q/K (64 or 128), DV: of V (64 or 128), BN: keys per stage (64 or 128), NCWG:
+// D: head dim of Q/K (64, 128 or 256), DV: of V (64, 128 or 256), BN: keys per stage (64 or 128; 80
+// at D256, whose two stages of 80 keys just fit beside Q: FlashAttention-3's hdim-256 tile), NCWG:
 // consumer warpgroups (2 or 3; BM = 64 · NCWG query rows per work tile), STAGES: K/V ring depth,
 // EMU: of every 8 columns of 8 keys, how many take exp2 on the FMA pipe (fa3_exp2_fma) instead of
 // the MUFU unit, whose 16 results per clock per SM balance the tensor cores only at D = 64.
@@ -64,8 +65,10 @@ struct Fa3Cfg {
   // setmaxnreg budgets: 65536 registers over LAUNCH_THREADS (FA3's numbers)
   static constexpr int REG_PRODUCER = NCWG == 2 ? 24 : 32;
   static constexpr int REG_CONSUMER = NCWG == 2 ? 240 : 160;
-  static_assert((D == 64 || D == 128) && (DV == 64 || DV == 128), "64-column panels, wgmma N of 64 or 128");
-  static_assert(BN == 64 || BN == 128, "wgmma N of S");
+  // DV 256: O += P·V as two m64n128 products per k step (columns 0-127 and 128-255, two V panels each)
+  static_assert((D == 64 || D == 128 || D == 256) && (DV == 64 || DV == 128 || DV == 256),
+                "64-column panels, wgmma N of 64 or 128 (DV 256: two of 128)");
+  static_assert(BN == 64 || BN == 128 || (BN == 80 && D == 256), "wgmma N of S");
   static_assert(NCWG == 2 || NCWG == 3, "ping-pong between two or three consumer warpgroups");
   static_assert(STAGES >= 2, "at least double buffering");
   static_assert(REG_PRODUCER * 128 + REG_CONSUMER * NTHREADS <= 65536, "register file");
@@ -273,9 +276,20 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
     unsigned pa[C::BN / 16][4];  // P of the previous tile, the A operand of its P·V
     auto issue_pv = [&](int st) {
       const T* cV = sV + st * VT::ELEMS;
+      if constexpr (C::DV <= 128) {
 #pragma unroll
-      for (int k2 = 0; k2 < C::BN / 16; ++k2)
-        wgmma_rs<C::DV, T>(&o[0][0][0], pa[k2], wgmma_desc_sw128_mn(smem_u32(cV + k2 * 16 * 64), VT::PANEL * 2));
+        for (int k2 = 0; k2 < C::BN / 16; ++k2)
+          wgmma_rs<C::DV, T>(&o[0][0][0], pa[k2], wgmma_desc_sw128_mn(smem_u32(cV + k2 * 16 * 64), VT::PANEL * 2));
+      } else {
+        // DV 256: the accumulator of columns 128c.. is o[0][16c..], read from V panels 2c and 2c+1
+        // (one m64n256 instruction would need 128 accumulator operands in one asm statement)
+#pragma unroll
+        for (int k2 = 0; k2 < C::BN / 16; ++k2)
+#pragma unroll
+          for (int c = 0; c < C::DV / 128; ++c)
+            wgmma_rs<128, T>(&o[0][16 * c][0], pa[k2],
+                             wgmma_desc_sw128_mn(smem_u32(cV + 2 * c * VT::PANEL + k2 * 16 * 64), VT::PANEL * 2));
+      }
       wgmma_commit();
     };
     auto post = [&](auto check_tag, auto partial_tag, int kv0) {

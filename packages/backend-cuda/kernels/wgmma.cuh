@@ -110,6 +110,7 @@ __device__ __forceinline__ void fence_proxy_async_smem() {
 #define FLEX_WG_REGS32                                                                                      \
   "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                                  \
   "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
+#define FLEX_WG_REGS40 FLEX_WG_REGS32 ", %32, %33, %34, %35, %36, %37, %38, %39"
 #define FLEX_WG_REGS64                                                                                      \
   FLEX_WG_REGS32 ", %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "        \
   "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
@@ -123,25 +124,27 @@ template <int N, typename T>
 __device__ __forceinline__ void wgmma_rs(float* d, const unsigned* a, unsigned long long db);
 
 #if FLEX_WGMMA
-#define FLEX_WG_SS64(CT, PT)                                                                                 \
+// One specialisation: N, the element type (C++ / PTX name), this N's accumulator operand list,
+// the operand numbers of the two descriptors and of scale_d, then the accumulator operands.
+#define FLEX_WG_SS(N, CT, PT, REGS, DA, DB, SD, ...)                                                         \
   template <>                                                                                               \
-  __device__ __forceinline__ void wgmma_ss<64, CT>(float* d, unsigned long long da, unsigned long long db,   \
-                                                   int scale_d) {                                           \
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"                                               \
-                 "wgmma.mma_async.sync.aligned.m64n64k16.f32." PT "." PT " {" FLEX_WG_REGS32 "}, %32, %33, p, 1, 1, 0, 0;\n}\n" \
-                 : FLEX_WG_R8(0), FLEX_WG_R8(8), FLEX_WG_R8(16), FLEX_WG_R8(24)                              \
+  __device__ __forceinline__ void wgmma_ss<N, CT>(float* d, unsigned long long da, unsigned long long db,    \
+                                                  int scale_d) {                                            \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %" SD ", 0;\n"                                            \
+                 "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32." PT "." PT " {" REGS "}, %" DA ", %" DB     \
+                 ", p, 1, 1, 0, 0;\n}\n"                                                                      \
+                 : __VA_ARGS__                                                                              \
                  : "l"(da), "l"(db), "r"(scale_d));                                                         \
   }
-#define FLEX_WG_SS128(CT, PT)                                                                                \
-  template <>                                                                                               \
-  __device__ __forceinline__ void wgmma_ss<128, CT>(float* d, unsigned long long da, unsigned long long db,  \
-                                                    int scale_d) {                                          \
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                               \
-                 "wgmma.mma_async.sync.aligned.m64n128k16.f32." PT "." PT " {" FLEX_WG_REGS64 "}, %64, %65, p, 1, 1, 0, 0;\n}\n" \
-                 : FLEX_WG_R8(0), FLEX_WG_R8(8), FLEX_WG_R8(16), FLEX_WG_R8(24), FLEX_WG_R8(32), FLEX_WG_R8(40), \
-                   FLEX_WG_R8(48), FLEX_WG_R8(56)                                                           \
-                 : "l"(da), "l"(db), "r"(scale_d));                                                         \
-  }
+#define FLEX_WG_SS64(CT, PT) \
+  FLEX_WG_SS(64, CT, PT, FLEX_WG_REGS32, "32", "33", "34", FLEX_WG_R8(0), FLEX_WG_R8(8), FLEX_WG_R8(16), FLEX_WG_R8(24))
+// N = 80: the head-dim-256 forward's S tile of 80 keys (FlashAttention-3's hdim-256 kBlockN)
+#define FLEX_WG_SS80(CT, PT)                                                                                  \
+  FLEX_WG_SS(80, CT, PT, FLEX_WG_REGS40, "40", "41", "42", FLEX_WG_R8(0), FLEX_WG_R8(8), FLEX_WG_R8(16), FLEX_WG_R8(24), \
+             FLEX_WG_R8(32))
+#define FLEX_WG_SS128(CT, PT)                                                                                 \
+  FLEX_WG_SS(128, CT, PT, FLEX_WG_REGS64, "64", "65", "66", FLEX_WG_R8(0), FLEX_WG_R8(8), FLEX_WG_R8(16),        \
+             FLEX_WG_R8(24), FLEX_WG_R8(32), FLEX_WG_R8(40), FLEX_WG_R8(48), FLEX_WG_R8(56))
 // D (64 x N) += A (64 x 16 from registers: warp w holds rows 16w..16w+15 in mma.sync's m16n8k16
 // A-fragment layout, exactly the packed P of the accumulator layout above) · B (16 x N), B
 // MN-major in shared memory (trans-b = 1).
@@ -170,12 +173,17 @@ FLEX_WG_RS128(__half, "f16")
 #undef FLEX_WG_RS128
 FLEX_WG_SS64(__nv_bfloat16, "bf16")
 FLEX_WG_SS64(__half, "f16")
+FLEX_WG_SS80(__nv_bfloat16, "bf16")
+FLEX_WG_SS80(__half, "f16")
 FLEX_WG_SS128(__nv_bfloat16, "bf16")
 FLEX_WG_SS128(__half, "f16")
 #undef FLEX_WG_SS64
+#undef FLEX_WG_SS80
 #undef FLEX_WG_SS128
+#undef FLEX_WG_SS
 #endif
 #undef FLEX_WG_REGS64
+#undef FLEX_WG_REGS40
 #undef FLEX_WG_REGS32
 #undef FLEX_WG_R8
 

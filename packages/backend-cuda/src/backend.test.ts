@@ -144,9 +144,25 @@ describe('tile configs', () => {
     // neither without Hopper
     expect(fwdConfig('bf16', 64, 64).fa3).toBe(false);
     // elsewhere the pre-Hopper tiles (the same numbers as without the option)
-    for (const [E, Ev] of [[40, 40], [192, 192], [256, 256], [64, 96]] as const)
+    for (const [E, Ev] of [[40, 40], [192, 192], [256, 128], [128, 256], [64, 96]] as const)
       expect(fwdConfig('bf16', E, Ev, { hopper: true })).toEqual(fwdConfig('bf16', E, Ev));
     expect(fwdConfig('f32', 64, 64, { hopper: true }).wgmma).toBe(false);
+  });
+  it('head dim 256 (E = Ev) takes the persistent body on Hopper: BM 128, BN 64, two stages; the backward stays classic', () => {
+    for (const dtype of ['bf16', 'f16'] as const) {
+      for (const identityScore of [true, false]) {
+        const c = fwdConfig(dtype, 256, 256, { hopper: true, identityScore, lightMods: identityScore });
+        expect(c).toMatchObject({ fa3: true, wgmma: true, bm: 128, bn: 64, warps: 8, stages: 2, threads: 384 });
+        // Q 64 KB + 2 stages x (K + V) 64 KB + 10 mbarriers: inside the H100's 227 KB
+        expect(c.smemBytes).toBe(128 * 256 * 2 + 2 * 64 * 512 * 2 + 10 * 8);
+      }
+      // the per-CTA body has no D256 tile, nor has any pre-Hopper device: the classic one serves
+      expect(fwdConfig(dtype, 256, 256, { hopper: true, hopperBody: 'wg' })).toEqual(fwdConfig(dtype, 256, 256));
+      expect(fwdConfig(dtype, 256, 256)).toMatchObject({ fa3: false, wgmma: false, bm: 64, bn: 32 });
+      expect(bwdConfig(dtype, 256, 256, { hopper: true })).toEqual(bwdConfig(dtype, 256, 256));
+      expect(bwdConfig(dtype, 256, 256, { hopper: true }).fa3).toBe(false);
+    }
+    expect(fwdConfig('f32', 256, 256, { hopper: true }).fa3).toBe(false);
   });
   it('swizzled rows for multiples of 64 columns, padded rows otherwise', () => {
     expect(smemTileBytes(64, 64)).toBe(64 * 64 * 2);
@@ -237,6 +253,21 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
     // a transcendental score mod, a mask that reads a tensor: two warpgroups, 240 registers each
     expect(await qBox({ scoreMod: traceScoreMod(softcap(20)) })).toBe('[64,128,1]');
     expect(await qBox({ blockMask: createBlockMask(documentMask({ lengths: [100, 156] }), { qLen: 256, kvLen: 256 }) })).toBe('[64,128,1]');
+  });
+  it('head dim 256: the persistent forward with TMA boxes of 64 x 128 (Q) and 64 x 64 (K, V); the classic backward', async () => {
+    const { backend, launches, maps } = await fakeBackend();
+    const q = tensor([1, 2, 300, 256]);
+    await backend.flexAttention(q, q, q, {});
+    // 3 q tiles of 128 x 2 heads: 6 CTAs of 256 consumer + 128 producer threads, three maps
+    expect(launches.at(-1)).toBe('flex_fwd [6,1,1] 144+8+8+128+128+128');
+    expect(maps.slice(-3).map((x) => x.split(' ').slice(2).join(' '))).toEqual([
+      '[256,300,2] [512,153600] [64,128,1]',
+      '[256,300,2,1] [512,153600,307200] [64,64,1,1]',
+      '[256,300,2,1] [512,153600,307200] [64,64,1,1]',
+    ]);
+    const lse = { data: new Float32Array(600), shape: [1, 2, 300], dtype: 'f32' as const };
+    await backend.flexAttentionBackward(q, q, q, q, lse, q, {});
+    expect(launches.at(-2)).toBe('flex_bwd_dkdv [5,2,1] 208+8+8');
   });
   it('hopperBackward: \'classic\' keeps the session-3 backward (no tensor maps after the params)', async () => {
     const { backend, launches, compiles } = await fakeBackend(H100, { hopperBackward: 'classic' });

@@ -48,6 +48,7 @@ const VARIANTS: Variant[] = [
   { name: 'document', mask: m(documentMask({ lengths: [40, 60, 28] })), dtype: 'bf16', E: 40, Ev: 40 },
   { name: 'chunked', mask: m(chunkedAttention(64)), dtype: 'f16', E: 128, Ev: 64 },
   { name: 'attention_sinks', mask: m(attentionSinks(4, 128)), dtype: 'bf16', E: 256, Ev: 256 },
+  { name: 'attention_sinks_pre_hopper_tiles', mask: m(attentionSinks(4, 128)), dtype: 'bf16', E: 256, Ev: 256, preHopper: true },
   { name: 'dilated_sliding_window', mask: m(dilatedSlidingWindow(128, 2)), dtype: 'f32', E: 40, Ev: 40 },
   { name: 'global_tokens', mask: m(globalTokens(4, 64)), dtype: 'bf16', E: 96, Ev: 96 },
   { name: 'and_masks', mask: m(andMasks(causal(), slidingWindow(64))), dtype: 'f16', E: 64, Ev: 64 },
@@ -190,6 +191,25 @@ describe.skipIf(!existsSync(NVCC))(`generated CUDA compiles with ${NVCC} (sm_80,
     expect(stderr).toMatch(/flex_bwd_dkdv/);
     expect(stderr).not.toMatch(/[1-9]\d* bytes spill stores/);
   });
+  it('the persistent forward at head dim 256 keeps O (128 fp32 a thread) in registers: no spills, wgmma not serialised', async () => {
+    // the heaviest per-element work of the catalogue's D256 users: exact softcap on partial causal tiles
+    const v: Variant = { name: 'alone_fwd_fa3_d256', score: s(softcap(20)), mask: m(causal()), dtype: 'f16', E: 256, Ev: 256 };
+    const fwd = fwdConfig(v.dtype, v.E, v.Ev, { hopper: true, identityScore: false, lightMods: false });
+    expect(fwd).toMatchObject({ fa3: true, bm: 128, bn: 64 });
+    const bwd = bwdConfig(v.dtype, v.E, v.Ev, { hopper: true });
+    const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
+    const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, scoreMod: v.score?.(), maskMod: v.mask?.(), defines: configDefines(fwd, bwd, dec.rows), indexLimit: 2 ** 22 });
+    const file = join(dir, `${v.name}.cu`);
+    const asserts = [
+      `static_assert(FlexFwdConfig::LAUNCH_THREADS == ${fwd.threads}, "threads");`,
+      `static_assert(FlexFwdConfig::SMEM_BYTES == ${fwd.smemBytes}, "forward shared memory: config.ts vs Fa3Cfg");`,
+    ];
+    writeFileSync(file, `${kernelSource(prelude, 'fwd')}\n${asserts.join('\n')}\n`);
+    const { stderr } = await limited(() => run(NVCC, ['-std=c++17', '-gencode=arch=compute_90a,code=sm_90a', '-Xptxas', '-v', '-c', file, '-o', join(dir, `${v.name}.o`)], { maxBuffer: 64 << 20 }));
+    expect(stderr).not.toMatch(/C7508|C7515/);
+    expect(stderr).toMatch(/flex_fwd/);
+    expect(stderr).not.toMatch(/[1-9]\d* bytes spill stores/);
+  }, 300_000);
   it('the deterministic FA3-class backward (FLEX_BWD_DETERMINISTIC) compiles on its own for sm_90a', async () => {
     // D128 causal and D64 noop; the writer warp shares the producer warpgroup's 32 registers:
     // ptxas spills none at D128 and 48 bytes at D64 (none without the writer: its region alone)

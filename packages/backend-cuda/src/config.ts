@@ -133,10 +133,15 @@ const WG_TILES: Record<64 | 128, HopperTile> = {
 // causal 0.368 vs 0.421, sliding window 0.208 vs 0.219, alibi 0.801 vs 0.840 — and lose where it
 // is heavy, their 160 registers a thread against 240: softcap 1.892 vs 1.665, softcap-approx 1.167
 // vs 1.047, a document mask (doc ids loaded per row and column) 0.411 vs 0.261.
+// D256 (E = Ev = 256; issue 15): two consumer warpgroups (BM 128) and BN 64 — the only tile whose
+// ring of two stages fits beside Q (64 KB + 2 × 64 KB of K and V; BN 128 or a third stage does
+// not), and O alone takes 128 fp32 registers a consumer thread (FA3's hdim-256 forward also keeps
+// BM 128, two warpgroups, two stages).
 const FA3_TILES = {
   64: { bm: 128, bn: 128, warps: 8, stages: 3 },
   '64light': { bm: 192, bn: 128, warps: 12, stages: 2 },
   128: { bm: 128, bn: 128, warps: 8, stages: 2 },
+  256: { bm: 128, bn: 64, warps: 8, stages: 2 },
 } satisfies Record<string, HopperTile>;
 /** Shared memory of the persistent Hopper body: Q, the K/V ring, then 2 + 4 · stages mbarriers (Fa3Cfg::SMEM_BYTES). */
 export function fa3SmemBytes(t: HopperTile, E: number, Ev: number): number {
@@ -166,6 +171,11 @@ export function fwdConfig(dtype: DType, E: number, Ev: number, options: FwdConfi
   // but a score mod on the BN 128 tile spills (bench: softcap 2.85 ms, relpos 1.40 vs 1.95 / 1.13
   // before wgmma) while BN 64 keeps it in registers (softcap-approx 1.25 vs 1.45 ms)
   const identityScore = options.identityScore ?? true;
+  // head dim 256 has only the persistent body's tile; the per-CTA body ('wg') keeps the classic one below
+  if (options.hopper && (options.hopperBody ?? 'fa3') === 'fa3' && E === 256 && Ev === 256) {
+    const t = FA3_TILES[256];
+    return { ...t, mtOuter: false, oneBlock: false, wgmma: true, fa3: true, threads: t.warps * 32 + 128, smemBytes: fa3SmemBytes(t, E, Ev) };
+  }
   if (options.hopper && (E === 64 || E === 128) && (Ev === 64 || Ev === 128)) {
     const size = E <= 64 && Ev <= 64 ? 64 : 128;
     if ((options.hopperBody ?? 'fa3') === 'fa3') {

@@ -95,6 +95,12 @@ function attention(mods: readonly string[], shapes: readonly Shape[], dtypes: re
 }
 const sq = (B: number, H: number, L: number, D: number): Shape => ({ B, Hq: H, Hkv: H, Lq: L, Lkv: L, E: D, Ev: D });
 
+/**
+ * Head dim 256 (`--shapes D256`). L 16384, not 8192: a length no other shape has, so the device
+ * runner's `--shapes L8192` / `L4096` selections keep exactly the anchor shapes.
+ */
+export const D256_SHAPE: Shape = sq(1, 8, 16384, 256);
+
 export const DECODE_SHAPE: Shape = { B: 8, Hq: 32, Hkv: 8, Lq: 1, Lkv: 8192, E: 128, Ev: 128 };
 
 /** decode-paged: eight sequences of 1k–32k tokens, in no particular order (their pages interleave). */
@@ -122,7 +128,7 @@ export function suiteCases(suite: Suite, dtype?: DType): BenchCase[] {
     case 'blog':
       return [...attention(BLOG_MODS, [sq(4, 16, 4096, 64), sq(2, 16, 8192, 128)], [dtype ?? 'bf16']), ...suiteCases('decode', dtype ?? 'bf16')];
     case 'full':
-      return attention(Object.keys(MODS), [sq(1, 8, 1024, 64), sq(4, 16, 4096, 64), sq(2, 16, 8192, 128)], dtype ? [dtype] : ['bf16', 'f16', 'f32']);
+      return attention(Object.keys(MODS), [sq(1, 8, 1024, 64), sq(4, 16, 4096, 64), sq(2, 16, 8192, 128), D256_SHAPE], dtype ? [dtype] : ['bf16', 'f16', 'f32']);
     case 'decode':
       return [{ id: `decode ${shapeText(DECODE_SHAPE)} ${dtype ?? 'bf16'}`, mod: 'noop', shape: DECODE_SHAPE, dtype: dtype ?? 'bf16', kind: 'decode' }];
     case 'decode-paged':

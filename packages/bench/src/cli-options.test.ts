@@ -90,6 +90,12 @@ describe('flexattn-bench flags', () => {
       expect(help.out).toContain(flag);
   });
 
+  it('--shapes D256 selects the full suite\'s head-dim-256 shape, and the anchor lengths do not', () => {
+    const ids = (shapes: string) => parse(['--suite', 'full', '--dtype', 'bf16', '--mods', 'noop,causal', '--shapes', shapes]).parsed!.cases.map((c) => c.id);
+    expect(ids('D256')).toEqual(['noop B1 H8 L16384 D256 bf16', 'causal B1 H8 L16384 D256 bf16']);
+    expect(ids('L8192')).toEqual(['noop B2 H16 L8192 D128 bf16', 'causal B2 H16 L8192 D128 bf16']);
+    expect(ids('L4096')).toEqual(['noop B4 H16 L4096 D64 bf16', 'causal B4 H16 L4096 D64 bf16']);
+  });
   it('good flags give the options and the cases they select', () => {
     const r = parse(['--suite', 'quick', '--mods', 'causal,document,causal', '--shapes', 'L256', '--block-size', '64x32', '--pass', 'both', '--iterations', '3', '--warmup', '0', '--peer', 'ort', '--no-block-masks', '--no-color']);
     expect(r.code).toBe(0);

@@ -2,10 +2,11 @@
 // backward, every dtype, against the float64 reference (the ir's runConformance loop: one
 // `CONF PASS|FAIL` line per check); then a memory-growth check. Bundled with esbuild for a machine
 // without node_modules (`node scripts/bundle.mjs cuda-conformance OUTDIR` at the repo root). CONF_DTYPES=bf16,f32,f16 (default) picks the dtypes;
-// CONF_HOPPER_FORWARD=per-cta runs the per-CTA Hopper forward body instead of the persistent one.
+// CONF_HOPPER_FORWARD=per-cta runs the per-CTA Hopper forward body instead of the persistent one;
+// CONF_ONLY=TEXT only the cases whose name contains TEXT.
 // The suite's own cases use small head dims; the tensor-core bodies that serve real models (the
 // Hopper ones: head dims 64 and 128, several q and kv tiles) also run every case at head dim 128,
-// and a few longer ones at 64, 128 and 64/128; the optional features (maxScores, dLse) run in every
+// and a few longer ones at 64, 128 and 64/128, and some at 256 (the persistent forward's D256 tile); the optional features (maxScores, dLse) run in every
 // body, the split-KV decoder included.
 import type { DType } from '@flexattn/ir';
 import { AUX_CONFORMANCE_CASES, CONFORMANCE_CASES, caseInputs, runConformance, SPECIAL_VALUE_CASES, type ConformanceCase } from '@flexattn/ir/testing';
@@ -23,6 +24,11 @@ const HEAD_DIM_CASES: ConformanceCase[] = [
   { ...byName('causal, odd lengths'), name: 'causal, 3x4 tiles @ head dim 64', Lq: 333, Lkv: 333, E: 64, Ev: 64 },
   { ...byName('noop'), name: 'noop, Lq 300 Lkv 460 @ head dims 64/128', Lq: 300, Lkv: 460, E: 64, Ev: 128 },
   { ...byName('noop'), name: 'noop, Lq 300 Lkv 460 @ head dims 128/64', Lq: 300, Lkv: 460, E: 128, Ev: 64 },
+  // head dim 256: the persistent forward's BM 128 x BN 64 tiles (its backward: the classic body)
+  { ...byName('causal, odd lengths'), name: 'causal, 3x6 tiles @ head dim 256', Lq: 333, Lkv: 333, E: 256, Ev: 256 },
+  ...['alibi (captured slopes) with GQA', 'softcap (exact tanh)', 'fully masked rows'].map(
+    (n) => ({ ...byName(n), name: `${n} @ head dim 256`, E: 256, Ev: 256 }),
+  ),
 ];
 
 // returnAux.maxScores and dLse (the suite's own feature cases run at its small head dims: the
@@ -30,6 +36,7 @@ const HEAD_DIM_CASES: ConformanceCase[] = [
 const FEATURE_CASES: ConformanceCase[] = [
   ...AUX_CONFORMANCE_CASES.map((c) => ({ ...c, name: `${c.name} @ head dim 128`, E: 128, Ev: 128 })),
   { ...byName('causal, odd lengths'), name: 'maxScores: causal, 3x4 tiles @ head dim 64', Lq: 333, Lkv: 333, E: 64, Ev: 64, requires: ['maxScores'] },
+  { ...byName('causal, odd lengths'), name: 'maxScores: causal, 3x6 tiles @ head dim 256', Lq: 333, Lkv: 333, E: 256, Ev: 256, requires: ['maxScores'] },
   { ...byName('decode-like: Lq small, Lkv long, causal with offset, GQA'), name: 'maxScores: split-KV decoder, masked tail @ head dim 128', Lkv: 1500, E: 128, Ev: 128, requires: ['maxScores'] },
   { ...byName('noop'), name: 'maxScores: split-KV decoder, GQA 8/2 @ head dim 64', B: 2, Hq: 8, Hkv: 2, Lq: 1, Lkv: 700, E: 64, Ev: 64, requires: ['maxScores'] },
 ];
@@ -89,20 +96,23 @@ async function main() {
   const after = native.memGetInfo().free;
   console.log(`CONF memory: free before ${before}, after 1000 calls ${after}, growth ${before - after} bytes`);
   const dtypes = (process.env.CONF_DTYPES ?? 'bf16,f32,f16').split(',') as DType[];
+  // CONF_ONLY: only the cases whose name contains it (e.g. 'head dim 256'), without the shared-K/V checks
+  const only = process.env.CONF_ONLY;
+  const picked = (c: ConformanceCase) => only === undefined || c.name.includes(only);
   const atDims = (c: ConformanceCase) => SPECIAL_AT_HEAD_DIMS.find((x) => x.name === c.name);
   const leftOut = (c: ConformanceCase) => Object.keys(OPT_OUTS).some((n) => c.name === n || c.name.startsWith(`${n} @ `));
   // stderr, unbuffered beside stdout: the last START line names a case that hangs
   const onStart = (dtype: DType, name: string, pass: string) => process.stderr.write(`CONF START ${dtype} ${pass} ${name}\n`);
   const full = await runConformance(cuda, {
-    dtypes, onStart, extraCases: [...HEAD_DIM_CASES, ...FEATURE_CASES, ...SPECIAL_AT_HEAD_DIMS], optOut: OPT_OUTS, filter: (c) => !(atDims(c) && leftOut(c)),
+    dtypes, onStart, extraCases: [...HEAD_DIM_CASES, ...FEATURE_CASES, ...SPECIAL_AT_HEAD_DIMS], optOut: OPT_OUTS, filter: (c) => picked(c) && !(atDims(c) && leftOut(c)),
   });
   const forwardOnly = await runConformance(cuda, {
     dtypes, onStart, backward: false, label: 'special (forward)',
     extraCases: [...SPECIAL_AT_HEAD_DIMS, ...SPECIAL_MAX_SCORES],
-    filter: (c) => SPECIAL_MAX_SCORES.some((x) => x.name === c.name) || [...FORWARD_ONLY].some((n) => c.name === n || c.name.startsWith(`${n} @ `)),
+    filter: (c) => picked(c) && (SPECIAL_MAX_SCORES.some((x) => x.name === c.name) || [...FORWARD_ONLY].some((n) => c.name === n || c.name.startsWith(`${n} @ `))),
   });
   // K/V shared by the query batch and paged KV caches on this backend's device tensors
-  const failures = full.failures + forwardOnly.failures + (await runSharedKvChecks(cuda, dtypes));
+  const failures = full.failures + forwardOnly.failures + (only === undefined ? await runSharedKvChecks(cuda, dtypes) : 0);
   console.log(`CONF elapsed ${full.seconds + forwardOnly.seconds}s`);
   // the module LRU and the held device memory after the whole suite (issue 19: bounded, nothing held)
   console.log(`CONF cache ${JSON.stringify(cuda.cacheStats())}`);
