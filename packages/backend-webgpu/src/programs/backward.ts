@@ -122,7 +122,7 @@ function loadTile(t: { T: number; width: number; into: string; load: string; bas
     `  let ${row} = i / ${width}u;`,
     `  var x = vec4<f32>(0.0);`,
     `  if (${first} + ${row} < ${t.len}) { x = ${t.load}(${t.base} + ${first} + ${row}, i % ${width}u); }`,
-    ...(t.flag ? [`  ${t.flag} = ${t.flag} || non_finite4(x);`] : []),
+    ...(t.flag ? [`  ${t.flag} = ${t.flag} | non_finite4(x);`] : []),
     `  ${t.into}[i] = x;`,
     `}`,
   ]);
@@ -181,8 +181,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let live = valid && lse_bits != NEG_INF_BITS;
   let delta = DELTA[row];
   var own_bad = live && !(is_finite(lse) && is_finite(delta));
-  for (var d = 0u; d < ${D4}u; d++) { own_bad = own_bad || (live && non_finite4(q[d])); }
-  for (var d = 0u; d < ${V4}u; d++) { own_bad = own_bad || (live && non_finite4(dout[d])); }
+  for (var d = 0u; d < ${D4}u; d++) { own_bad = own_bad | (live & non_finite4(q[d])); }
+  for (var d = 0u; d < ${V4}u; d++) { own_bad = own_bad | (live & non_finite4(dout[d])); }
   if (own_bad) { atomicOr(&sOwnBad, 1u); }
   let trow = table_row(b, h, qt);
   let counts = tile_counts(trow);
@@ -299,8 +299,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   for (var d = 0u; d < ${D4}u; d++) { k[d] = ld_K(krow, d); dk[d] = vec4<f32>(0.0); }
   for (var d = 0u; d < ${V4}u; d++) { v[d] = ld_V(krow, d); dv[d] = vec4<f32>(0.0); }
   var own_bad = false;
-  for (var d = 0u; d < ${D4}u; d++) { own_bad = own_bad || (valid && non_finite4(k[d])); }
-  for (var d = 0u; d < ${V4}u; d++) { own_bad = own_bad || (valid && non_finite4(v[d])); }
+  for (var d = 0u; d < ${D4}u; d++) { own_bad = own_bad | (valid & non_finite4(k[d])); }
+  for (var d = 0u; d < ${V4}u; d++) { own_bad = own_bad | (valid & non_finite4(v[d])); }
   if (own_bad) { atomicOr(&sOwnBad, 1u); }
   var step = 0u;   // tiles so far, over every (batch, head) pair: sBad's slot
   for (var pair = select(kb, 0u, kv_shared) * P.group; pair < pair_end; pair++) {
@@ -324,7 +324,7 @@ ${loadTile({ T, width: V4, into: 'sDO', load: 'ld_DO', base: 'qbase', first: 'q0
           let bits = LSE[qbase + q0 + lid];
           if (bits != NEG_INF_BITS) {
             l = vec2<f32>(bitcast<f32>(bits), DELTA[qbase + q0 + lid]);
-            bad = bad || !(is_finite(l.x) && is_finite(l.y));
+            bad = bad | !(is_finite(l.x) && is_finite(l.y));
           }
         }
         sL[lid] = l;
