@@ -124,14 +124,22 @@ for step in $STEPS; do
       done ;;
     cuda-conf)
       [ -z "$HANG" ] || continue
-      # one process per dtype: session 9's first run of bf16,f16,f32 in one process never returned
-      # (no output in 590 s) where each dtype alone took 8–24 s — not yet explained
+      # one process per dtype, all at once: on a fresh machine the run is NVRTC compiles (hundreds of
+      # modules; a FA3-class backward of a pow mod takes ~60 s in nvcc on two cores), each process
+      # compiles one at a time, and the dtypes share no module. Session 10's "hangs" were this: each
+      # killed run's last CONF START line was the first backward of a new mod on a cold cache.
       : >"$O/cuda-conf.txt"
+      c=$(cap ${CONF_CAP:-240})
+      mem=1   # the first dtype's run measures memory growth; the others would disturb it (CONF_MEMORY=0)
       for dt in $(echo "${CONF_DTYPES:-bf16,f16}" | tr , ' '); do
-        CONF_DTYPES=$dt timeout -s KILL "$(cap ${CONF_CAP:-120})" node $D/cconf/bin/run.mjs >"$O/cuda-conf-$dt.txt" 2>&1; rc=$?
-        # killed (137): the last CONF START line names the case it hung in
-        [ $rc = 137 ] && echo "cuda-conf $dt killed in: $(grep 'CONF START' "$O/cuda-conf-$dt.txt" | tail -1)"
-        grep -v 'CONF START' "$O/cuda-conf-$dt.txt" >>"$O/cuda-conf.txt"; echo "rc=$rc ($dt)" >>"$O/cuda-conf.txt"
+        ( CONF_MEMORY=$mem CONF_DTYPES=$dt timeout -s KILL "$c" node $D/cconf/bin/run.mjs >"$O/cuda-conf-$dt.txt" 2>&1; echo "rc=$? ($dt)" >>"$O/cuda-conf-$dt.txt" ) &
+        mem=0
+      done
+      wait
+      for dt in $(echo "${CONF_DTYPES:-bf16,f16}" | tr , ' '); do
+        # killed (137): the last CONF START line names the case it was in
+        grep -q 'rc=137' "$O/cuda-conf-$dt.txt" && echo "cuda-conf $dt killed in: $(grep 'CONF START' "$O/cuda-conf-$dt.txt" | tail -1)"
+        grep -v 'CONF START' "$O/cuda-conf-$dt.txt" >>"$O/cuda-conf.txt"
       done
       grep -E "FAIL|CONF [0-9]+ failures|memory|cache|elapsed|rc=" "$O/cuda-conf.txt" | head -16
       echo "cuda-conf special values: $(grep -c 'CONF PASS.*special' "$O/cuda-conf.txt") checks pass, $(grep -c 'CONF FAIL.*special' "$O/cuda-conf.txt") fail" ;;
