@@ -198,7 +198,7 @@ describe.skipIf(!existsSync(NVCC))(`generated CUDA compiles with ${NVCC} (sm_80,
     expect(fwd).toMatchObject({ fa3: true, bm: 128, bn: 64 });
     const bwd = bwdConfig(v.dtype, v.E, v.Ev, { hopper: true });
     const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
-    const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, scoreMod: v.score?.(), maskMod: v.mask?.(), defines: configDefines(fwd, bwd, dec.rows), indexLimit: 2 ** 22 });
+    const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, scoreMod: v.score?.(), maskMod: v.mask?.(), defines: configDefines(fwd, bwd, dec), indexLimit: 2 ** 22 });
     const file = join(dir, `${v.name}.cu`);
     const asserts = [
       `static_assert(FlexFwdConfig::LAUNCH_THREADS == ${fwd.threads}, "threads");`,
