@@ -130,13 +130,14 @@ for step in $STEPS; do
       # killed run's last CONF START line was the first backward of a new mod on a cold cache.
       : >"$O/cuda-conf.txt"
       c=$(cap ${CONF_CAP:-240})
+      dts=$(echo "${CONF_DTYPES:-bf16,f16}" | tr , ' ')
       mem=1   # the first dtype's run measures memory growth; the others would disturb it (CONF_MEMORY=0)
-      for dt in $(echo "${CONF_DTYPES:-bf16,f16}" | tr , ' '); do
+      for dt in $dts; do
         ( CONF_MEMORY=$mem CONF_DTYPES=$dt timeout -s KILL "$c" node $D/cconf/bin/run.mjs >"$O/cuda-conf-$dt.txt" 2>&1; echo "rc=$? ($dt)" >>"$O/cuda-conf-$dt.txt" ) &
         mem=0
       done
       wait
-      for dt in $(echo "${CONF_DTYPES:-bf16,f16}" | tr , ' '); do
+      for dt in $dts; do
         # killed (137): the last CONF START line names the case it was in
         grep -q 'rc=137' "$O/cuda-conf-$dt.txt" && echo "cuda-conf $dt killed in: $(grep 'CONF START' "$O/cuda-conf-$dt.txt" | tail -1)"
         grep -v 'CONF START' "$O/cuda-conf-$dt.txt" >>"$O/cuda-conf.txt"

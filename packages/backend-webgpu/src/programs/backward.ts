@@ -147,7 +147,7 @@ const carefulTile = (n: number, step: string) =>
     `let careful = atomicLoad(&sOwnBad) != 0u || atomicLoad(&sBad[${step} & 1u]) != 0u;`,
     `if (lid == 0u) { atomicStore(&sBad[(${step} + 1u) & 1u], 0u); }`,
   ]);
-/** dscore of a −∞ post is 0 even where its derivative (or a captured tensor's) is not finite. */
+/** dscore (and dpost, which captured tensors' gradients read) of a −∞ post is 0 even where its derivative is not finite. */
 const zeroNegInf = (hooks: WgslHooks, careful: boolean, v: string): string[] =>
   careful || hooks.constantGrad ? [] : [`  ${v} = select(${v}, 0.0, bitcast<u32>(post) == NEG_INF_BITS);`];
 
@@ -214,7 +214,21 @@ ${dqLoop(hooks, T, D4, V4, false)}
 `;
 }
 
-const SKIP_NEG_INF = 'if (bitcast<u32>(post) == NEG_INF_BITS) { continue; }   // contributes nothing, like a masked key';
+/**
+ * An element's head in both gradient loops: the mask test, s = (q·k)·scale from the row's and the
+ * key's vec4s (`dot`: its two operands for index d), the score mod's post; `careful`: a −∞ post
+ * leaves here, before p is formed (it contributes nothing, like a masked key).
+ */
+function elementHead(dot: string, D4: number, careful: boolean): string[] {
+  return [
+    '  if (!full && !mask_mod(i32(b), i32(h), i32(qi), i32(kj))) { continue; }',
+    '  var s = 0.0;',
+    `  for (var d = 0u; d < ${D4}u; d++) { s += dot(${dot}); }`,
+    '  s *= P.scale;',
+    '  let post = score_mod(s, i32(b), i32(h), i32(qi), i32(kj));',
+    ...(careful ? ['  if (bitcast<u32>(post) == NEG_INF_BITS) { continue; }   // contributes nothing, like a masked key'] : []),
+  ];
+}
 
 /** The dq kernel's loop over the staged keys; `careful`: a −∞ post leaves before p is formed. */
 function dqLoop(hooks: WgslHooks, T: number, D4: number, V4: number, careful: boolean): string {
@@ -222,12 +236,7 @@ function dqLoop(hooks: WgslHooks, T: number, D4: number, V4: number, careful: bo
     `for (var c = 0u; c < ${T}u; c++) {`,
     '  let kj = k0 + c;',
     '  if (kj >= P.Lkv) { break; }',
-    '  if (!full && !mask_mod(i32(b), i32(h), i32(qi), i32(kj))) { continue; }',
-    '  var s = 0.0;',
-    `  for (var d = 0u; d < ${D4}u; d++) { s += dot(q[d], sK[c * ${D4}u + d]); }`,
-    '  s *= P.scale;',
-    '  let post = score_mod(s, i32(b), i32(h), i32(qi), i32(kj));',
-    ...(careful ? [`  ${SKIP_NEG_INF}`] : []),
+    ...elementHead(`q[d], sK[c * ${D4}u + d]`, D4, careful),
     '  let p = exp(post - lse);',
     '  var dp = 0.0;',
     `  for (var d = 0u; d < ${V4}u; d++) { dp += dot(dout[d], sV[c * ${V4}u + d]); }`,
@@ -246,12 +255,7 @@ function dkdvLoop(hooks: WgslHooks, T: number, D4: number, V4: number, careful: 
     '  if (qi >= P.Lq) { break; }',
     '  let ld = sL[r];',
     '  if (bitcast<u32>(ld.x) == NEG_INF_BITS) { continue; }',
-    '  if (!full && !mask_mod(i32(b), i32(h), i32(qi), i32(kj))) { continue; }',
-    '  var s = 0.0;',
-    `  for (var d = 0u; d < ${D4}u; d++) { s += dot(sQ[r * ${D4}u + d], k[d]); }`,
-    '  s *= P.scale;',
-    '  let post = score_mod(s, i32(b), i32(h), i32(qi), i32(kj));',
-    ...(careful ? [`  ${SKIP_NEG_INF}`] : []),
+    ...elementHead(`sQ[r * ${D4}u + d], k[d]`, D4, careful),
     '  let p = exp(post - ld.x);',
     '  var dp = 0.0;',
     `  for (var d = 0u; d < ${V4}u; d++) {`,
