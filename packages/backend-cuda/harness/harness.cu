@@ -41,6 +41,7 @@
 #include "../kernels/common.cuh"
 #include "../kernels/wgmma.cuh"
 #include "../kernels/tma.cuh"
+#include "../kernels/special.cuh"
 #include "../kernels/flex_fwd.cuh"
 #include "../kernels/flex_fwd_wg.cuh"
 #include "../kernels/flex_fwd_fa3.cuh"
