@@ -105,6 +105,52 @@ __device__ __forceinline__ void fwd_careful_row(const FlexFwdArgs& a, const Flex
     if (lane + 32 * c < DV) orow[lane + 32 * c] = Elem<T>::from_float(acc[c]);
 }
 
+// Decoder: out of row `row` (over B·Hq·Lq) from its merged lse (natural, finite or −∞), written over
+// the merge's: the keys from key_offset on, the dense class table at the user's block granularity.
+// Warp-cooperative.
+template <typename T, int D, int DV>
+__device__ __forceinline__ void decode_careful_row(const FlexDecodeArgs& a, const FlexScoreParams& sp,
+                                                   const FlexMaskParams& mp, size_t row, float lse) {
+  static_assert(DV <= 32 * CAREFUL_CHUNKS, "head dim beyond the careful path's chunks");
+  constexpr int NC = (DV + 31) / 32;
+  const int lane = threadIdx.x & 31, Lkv = a.Lkv;
+  const int qi = (int)(row % a.Lq), h = (int)(row / a.Lq % a.Hq), b = (int)(row / a.Lq / a.Hq);
+  const int hk = h / (a.Hq / a.Hkv), bkv = a.k_batch_stride != 0 ? b : 0;  // as flex_decode reads K/V
+  const T* qr = static_cast<const T*>(a.q) + row * D;
+  const T* gK = static_cast<const T*>(a.k) + (size_t)(bkv * a.Hkv + hk) * Lkv * D;
+  const T* gV = static_cast<const T*>(a.v) + (size_t)(bkv * a.Hkv + hk) * Lkv * DV;
+  const unsigned char* crow = nullptr;
+  if (a.has_block_mask) {
+    const int mb = a.cls_mB == 1 ? 0 : b, mh = a.cls_mH == 1 ? 0 : h;
+    crow = a.cls + (((size_t)mb * a.cls_mH + mh) * a.cls_q_blocks + qi / a.cls_block_q) * a.cls_kv_blocks;
+  }
+  float acc[NC];
+#pragma unroll
+  for (int c = 0; c < NC; ++c) acc[c] = 0.f;
+#pragma unroll 1
+  for (int j0 = a.key_offset; j0 < Lkv; j0 += 32) {
+    const int kj = j0 + lane;
+    float score, p = 0.f;
+    if (kj < Lkv) {
+      const int cls = crow != nullptr ? crow[kj / a.cls_block_kv] : 2;
+      p = careful_weight(careful_post(qr, gK + (size_t)kj * D, D, a.scale, cls, b, h, qi, kj, sp, mp, score), lse);
+    }
+#pragma unroll 1
+    for (int j = 0; j < 32; ++j) {
+      const float pj = __shfl_sync(0xffffffffu, p, j);
+      if (pj == 0.f) continue;  // masked, −∞ or underflowed: its v is never read
+      const T* vr = gV + (size_t)(j0 + j) * DV;
+#pragma unroll
+      for (int c = 0; c < NC; ++c)
+        if (lane + 32 * c < DV) acc[c] = fmaf(pj, Elem<T>::to_float(vr[lane + 32 * c]), acc[c]);
+    }
+  }
+  T* orow = static_cast<T*>(a.out) + row * DV;
+#pragma unroll
+  for (int c = 0; c < NC; ++c)
+    if (lane + 32 * c < DV) orow[lane + 32 * c] = Elem<T>::from_float(acc[c]);
+}
+
 // Backward: dk and dv of key kj of kv head hk, batch b (kv tile kj / BN of the kv-major tables, q
 // tiles of BMQ rows), over the query heads of its GQA group, written over the fast path's.
 // Warp-cooperative. Capture gradients are left to the fast path (it adds them once).

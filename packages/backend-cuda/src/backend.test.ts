@@ -324,7 +324,7 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
     // decode shape: split-KV kernel + merge
     await backend.flexAttention(tensor([1, 4, 1, 128]), tensor([1, 1, 4096, 128]), tensor([1, 1, 4096, 128]), { enableGqa: true });
     expect(launches.at(-2)).toMatch(/^flex_decode \[\d+,1,1\] 160\+8\+8$/);
-    expect(launches.at(-1)).toBe('flex_decode_merge [4,1,1] 160');
+    expect(launches.at(-1)).toBe('flex_decode_merge [4,1,1] 160+8+8');
   });
 
   // The table a launch reads: its four pointers (FlexBlockTable at `at` in the args) resolved into
@@ -394,7 +394,7 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
     expect(sources[0]).not.toContain('#define FLEX_MAX_SCORES 1');
     // the decoder: a per-split row-max workspace beside the output
     await backend.flexAttention(tensor([1, 4, 1, 128]), tensor([1, 1, 4096, 128]), tensor([1, 1, 4096, 128]), { enableGqa: true, returnAux: { maxScores: true } });
-    expect(launches.at(-1)).toBe('flex_decode_merge [4,1,1] 160');
+    expect(launches.at(-1)).toBe('flex_decode_merge [4,1,1] 160+8+8');
     const dec = new DataView(args.at(-1)![0]!);
     expect(dec.getBigUint64(128, true)).not.toBe(0n);
     expect(dec.getBigUint64(136, true)).not.toBe(0n);

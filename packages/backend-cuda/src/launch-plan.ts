@@ -123,7 +123,7 @@ export async function forwardLaunch(ctx: LaunchContext, sel: KernelSelection, io
     const m = await ctx.modules.load(sel.rendered.prelude, 'dec', { flex_decode: cfg.smemBytes });
     return () => {
       n.launch(m.fns.flex_decode!, [splits, p.Hkv * rowGroups, p.B], [cfg.threads, 1, 1], cfg.smemBytes, 0n, [args, mods.scoreParams, mods.maskParams]);
-      n.launch(m.fns.flex_decode_merge!, [rows, 1, 1], [128, 1, 1], 0, 0n, [args]);
+      n.launch(m.fns.flex_decode_merge!, [rows, 1, 1], [128, 1, 1], 0, 0n, [args, mods.scoreParams, mods.maskParams]);
     };
   }
   const c = sel.forward;
