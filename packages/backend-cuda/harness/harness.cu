@@ -75,7 +75,7 @@ template <typename T, int D, int DV>
 __global__ void __launch_bounds__(256) k_pre(const FlexBwdArgs a) { flex::bwd_preprocess<T, DV>(a, D); }
 // BN, BMQ: the backward body's tile units (the careful dQ walks its tables); 0: the f32 body's
 template <typename T, int D, int DV, int BN, int BMQ>
-__global__ void __launch_bounds__(256, 8) k_conv(const FlexBwdArgs a, const FlexScoreParams sp, const FlexMaskParams mp) {
+__global__ void __launch_bounds__(256) k_conv(const FlexBwdArgs a, const FlexScoreParams sp, const FlexMaskParams mp) {
   flex::bwd_dq_convert_careful<T, BN, BMQ>(a, D, DV, sp, mp);
 }
 template <class C, typename T>

@@ -529,7 +529,7 @@ extern "C" __global__ void __launch_bounds__(FlexBwdConfig::LAUNCH_THREADS, 1)
   flex::bwd_fa3<FlexBwdConfig, flex_elem_t>(args, sp, mp, tq, tdo, tk, tv);
 }
 // the dQ conversion of flex_bwd.cuh in this body's tile units (special.cuh's careful dQ)
-extern "C" __global__ void __launch_bounds__(256, 8)
+extern "C" __global__ void __launch_bounds__(256)
     flex_bwd_dq_convert(const FlexBwdArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
   flex::bwd_dq_convert_careful<flex_elem_t, FlexBwdConfig::BN, FlexBwdConfig::BMQ>(args, FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, sp, mp);
 }
