@@ -28,10 +28,10 @@ __device__ __forceinline__ bool finite_f(float x) { return fabsf(x) < FLEX_INF; 
 __device__ inline int tile_class(const FlexBlockTable& bt, int has_block_mask, int b, int h, int outer, int inner) {
   if (!has_block_mask) return 2;
   const TileList t = tile_list(bt, has_block_mask, b, h, outer, 0);
-  #pragma unroll 1
+#pragma unroll 1
   for (int i = 0; i < t.n_full; ++i)
     if (t.full[i] == inner) return 2;
-  #pragma unroll 1
+#pragma unroll 1
   for (int i = 0; i < t.n_partial; ++i)
     if (t.partial[i] == inner) return 1;
   return 0;
@@ -40,7 +40,7 @@ __device__ inline int tile_class(const FlexBlockTable& bt, int has_block_mask, i
 template <typename T>
 __device__ inline float careful_dot(const T* x, const T* y, int n) {
   float s = 0.f;
-  #pragma unroll 1
+#pragma unroll 1
   for (int d = 0; d < n; ++d) s = fmaf(Elem<T>::to_float(x[d]), Elem<T>::to_float(y[d]), s);
   return s;
 }
@@ -63,6 +63,29 @@ __device__ inline float careful_weight(float post, float lse) {
   return lse == -FLEX_INF || post == -FLEX_INF ? 0.f : expf(post - lse);
 }
 
+// acc (element lane + 32·c of an out row) += Σ p_j · v_j over the 32 keys whose weights the lanes
+// hold (lane j: key j of the run starting at v32), skipping zero weights before reading their v.
+template <typename T, int DV>
+__device__ __forceinline__ void careful_pv32(float (&acc)[(DV + 31) / 32], float p, const T* v32) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll 1
+  for (int j = 0; j < 32; ++j) {
+    const float pj = __shfl_sync(0xffffffffu, p, j);
+    if (pj == 0.f) continue;  // masked, −∞ or underflowed: its v is never read
+    const T* vr = v32 + (size_t)j * DV;
+#pragma unroll
+    for (int c = 0; c < (DV + 31) / 32; ++c)
+      if (lane + 32 * c < DV) acc[c] = fmaf(pj, Elem<T>::to_float(vr[lane + 32 * c]), acc[c]);
+  }
+}
+template <typename T, int DV>
+__device__ __forceinline__ void careful_store_row(T* row, const float (&acc)[(DV + 31) / 32]) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int c = 0; c < (DV + 31) / 32; ++c)
+    if (lane + 32 * c < DV) row[lane + 32 * c] = Elem<T>::from_float(acc[c]);
+}
+
 // Forward: out of query row qi (q tile qt of BM rows, kv tiles of BN keys) from its lse (natural,
 // finite or −∞), written over the fast path's. Warp-cooperative: call with the whole warp.
 template <typename T, int D, int DV, int BN>
@@ -79,30 +102,19 @@ __device__ __forceinline__ void fwd_careful_row(const FlexFwdArgs& a, const Flex
 #pragma unroll
   for (int c = 0; c < NC; ++c) acc[c] = 0.f;
   const TileList tl = tile_list(a.bt, a.has_block_mask, b, h, qt, (Lkv + BN - 1) / BN);
-  #pragma unroll 1
+#pragma unroll 1
   for (int it = 0; it < tl.count(); ++it) {
     const int kv0 = tile_at(tl, it) * BN;
     const int cls = !a.has_block_mask || tl.is_full(it) ? 2 : 1;
-    #pragma unroll 1
+#pragma unroll 1
     for (int j0 = kv0; j0 < kv0 + BN && j0 < Lkv; j0 += 32) {
       const int kj = j0 + lane;
       float score, p = 0.f;
       if (kj < kv0 + BN && kj < Lkv) p = careful_weight(careful_post(qr, gK + (size_t)kj * D, D, a.scale, cls, b, h, qi, kj, sp, mp, score), lse);
-      #pragma unroll 1
-      for (int j = 0; j < 32; ++j) {
-        const float pj = __shfl_sync(0xffffffffu, p, j);
-        if (pj == 0.f) continue;  // masked, −∞ or underflowed: its v is never read
-        const T* vr = gV + (size_t)(j0 + j) * DV;
-#pragma unroll
-        for (int c = 0; c < NC; ++c)
-          if (lane + 32 * c < DV) acc[c] = fmaf(pj, Elem<T>::to_float(vr[lane + 32 * c]), acc[c]);
-      }
+      careful_pv32<T, DV>(acc, p, gV + (size_t)j0 * DV);
     }
   }
-  T* orow = static_cast<T*>(a.out) + ((size_t)(b * a.Hq + h) * a.Lq + qi) * DV;
-#pragma unroll
-  for (int c = 0; c < NC; ++c)
-    if (lane + 32 * c < DV) orow[lane + 32 * c] = Elem<T>::from_float(acc[c]);
+  careful_store_row<T, DV>(static_cast<T*>(a.out) + ((size_t)(b * a.Hq + h) * a.Lq + qi) * DV, acc);
 }
 
 // Decoder: out of row `row` (over B·Hq·Lq) from its merged lse (natural, finite or −∞), written over
@@ -135,20 +147,9 @@ __device__ __forceinline__ void decode_careful_row(const FlexDecodeArgs& a, cons
       const int cls = crow != nullptr ? crow[kj / a.cls_block_kv] : 2;
       p = careful_weight(careful_post(qr, gK + (size_t)kj * D, D, a.scale, cls, b, h, qi, kj, sp, mp, score), lse);
     }
-#pragma unroll 1
-    for (int j = 0; j < 32; ++j) {
-      const float pj = __shfl_sync(0xffffffffu, p, j);
-      if (pj == 0.f) continue;  // masked, −∞ or underflowed: its v is never read
-      const T* vr = gV + (size_t)(j0 + j) * DV;
-#pragma unroll
-      for (int c = 0; c < NC; ++c)
-        if (lane + 32 * c < DV) acc[c] = fmaf(pj, Elem<T>::to_float(vr[lane + 32 * c]), acc[c]);
-    }
+    careful_pv32<T, DV>(acc, p, gV + (size_t)j0 * DV);
   }
-  T* orow = static_cast<T*>(a.out) + row * DV;
-#pragma unroll
-  for (int c = 0; c < NC; ++c)
-    if (lane + 32 * c < DV) orow[lane + 32 * c] = Elem<T>::from_float(acc[c]);
+  careful_store_row<T, DV>(static_cast<T*>(a.out) + row * DV, acc);
 }
 
 // Backward: dk and dv of key kj of kv head hk, batch b (kv tile kj / BN of the kv-major tables, q
@@ -167,16 +168,16 @@ __device__ __forceinline__ void bwd_careful_key(const FlexBwdArgs& a, const Flex
   for (int c = 0; c < NK; ++c) dk[c] = 0.f;
 #pragma unroll
   for (int c = 0; c < NV; ++c) dv[c] = 0.f;
-  #pragma unroll 1
+#pragma unroll 1
   for (int g = 0; g < G; ++g) {
     const int h = hk * G + g;
     const size_t head_row0 = (size_t)(b * a.Hq + h) * Lq;
     const TileList tl = tile_list(a.bt, a.has_block_mask, b, h, kj / BN, (Lq + BMQ - 1) / BMQ);
-    #pragma unroll 1
+#pragma unroll 1
     for (int it = 0; it < tl.count(); ++it) {
       const int q0 = tile_at(tl, it) * BMQ;
       const int cls = !a.has_block_mask || tl.is_full(it) ? 2 : 1;
-      #pragma unroll 1
+#pragma unroll 1
       for (int i0 = q0; i0 < q0 + BMQ && i0 < Lq; i0 += 32) {
         const int qi = i0 + lane;
         float p = 0.f, ds = 0.f;
@@ -190,7 +191,7 @@ __device__ __forceinline__ void bwd_careful_key(const FlexBwdArgs& a, const Flex
             ds = p * (dp - a.delta[head_row0 + qi]) * flex_score_mod_grad(score, b, h, qi, kj, sp);
           }
         }
-        #pragma unroll 1
+#pragma unroll 1
         for (int j = 0; j < 32; ++j) {
           const float pj = __shfl_sync(0xffffffffu, p, j), dsj = __shfl_sync(0xffffffffu, ds, j);
           if (pj == 0.f && dsj == 0.f) continue;
@@ -242,7 +243,7 @@ __device__ __forceinline__ void bwd_fix_dkdv(const FlexBwdArgs& a, const FlexSco
   __syncwarp();  // the fast path's stores of this warp come first
   bad |= __shfl_xor_sync(0xffffffffu, bad, 1);
   bad |= __shfl_xor_sync(0xffffffffu, bad, 2);
-  #pragma unroll 1
+#pragma unroll 1
   for (int hf = 0; hf < 2; ++hf) {
     unsigned keys = __ballot_sync(0xffffffffu, (lane & 3) == 0 && ((bad >> hf) & 1));
     while (keys != 0) {
@@ -266,11 +267,11 @@ __device__ __forceinline__ float bwd_careful_dq(const FlexBwdArgs& a, int D, int
   const T* gV = static_cast<const T*>(a.v) + b * a.v_batch_stride + (size_t)hk * Lkv * DV;
   const float lse = a.lse[row], delta = a.delta[row];
   float acc = 0.f;
-  #pragma unroll 1
+#pragma unroll 1
   for (int kt = 0; kt * BN < Lkv; ++kt) {
     const int cls = tile_class(a.bt, a.has_block_mask, b, h, kt, qi / BMQ);
     if (cls == 0) continue;
-    #pragma unroll 1
+#pragma unroll 1
     for (int kj = kt * BN; kj < (kt + 1) * BN && kj < Lkv; ++kj) {
       const T* kr = gK + (size_t)kj * D;
       float score;
