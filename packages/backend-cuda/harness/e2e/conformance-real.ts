@@ -49,7 +49,8 @@ const FEATURE_CASES: ConformanceCase[] = [
 const SPECIAL_AT_HEAD_DIMS: ConformanceCase[] = [
   ...[64, 128].flatMap((d) => SPECIAL_VALUE_CASES.map((c) => ({ ...c, name: `${c.name} @ head dim ${d}`, E: d, Ev: d }))),
   // the split-KV decoder (Lq ≤ 16, Lkv ≥ 512: config.ts useDecode) and its merge
-  ...['special: NaN in a query row', 'special: NaN and ±Infinity constants in a score mod', 'special: pow of negative scores'].map((n) => {
+  // (NaN v at a key that the causal rows before it mask: the decoder's P·V, then its merge's careful row)
+  ...['special: NaN in a query row', 'special: NaN and ±Infinity constants in a score mod', 'special: pow of negative scores', 'special: NaN in k and v at masked and visible keys (causal)'].map((n) => {
     const c = SPECIAL_VALUE_CASES.find((x) => x.name === n)!;
     // pow(s, 3) over 600 keys: dq reaches ~58 there, and the backward's bf16 dS·K rounds terms of
     // that size (2^-8 · 58 ≈ 0.23, measured 0.21 on the H100, both backward bodies): the absolute
