@@ -41,6 +41,7 @@
 #include "../kernels/common.cuh"
 #include "../kernels/wgmma.cuh"
 #include "../kernels/tma.cuh"
+#include "../kernels/special.cuh"
 #include "../kernels/flex_fwd.cuh"
 #include "../kernels/flex_fwd_wg.cuh"
 #include "../kernels/flex_fwd_fa3.cuh"
@@ -72,8 +73,11 @@ __global__ void __launch_bounds__(256) k_fwd_f32(const FlexFwdArgs a, const Flex
 }
 template <typename T, int D, int DV>
 __global__ void __launch_bounds__(256) k_pre(const FlexBwdArgs a) { flex::bwd_preprocess<T, DV>(a, D); }
-template <typename T, int D>
-__global__ void __launch_bounds__(256) k_conv(const FlexBwdArgs a) { flex::bwd_dq_convert<T>(a, D); }
+// BN, BMQ: the backward body's tile units (the careful dQ walks its tables); 0: the f32 body's
+template <typename T, int D, int DV, int BN, int BMQ>
+__global__ void __launch_bounds__(256) k_conv(const FlexBwdArgs a, const FlexScoreParams sp, const FlexMaskParams mp) {
+  flex::bwd_dq_convert_careful<T, BN, BMQ>(a, D, DV, sp, mp);
+}
 template <class C, typename T>
 __global__ void __launch_bounds__(C::NTHREADS) k_dkdv(const FlexBwdArgs a, const FlexScoreParams sp, const FlexMaskParams mp) {
   flex::bwd_dkdv_tc<C, T>(a, sp, mp);
@@ -93,8 +97,10 @@ template <class C, typename T>
 __global__ void __launch_bounds__(256) k_dec(const FlexDecodeArgs a, const FlexScoreParams sp, const FlexMaskParams mp) {
   flex::decode_kernel<C, T>(a, sp, mp);
 }
-template <typename T, int DV>
-__global__ void __launch_bounds__(128) k_merge(const FlexDecodeArgs a) { flex::decode_merge<T, DV>(a); }
+template <typename T, int D, int DV>
+__global__ void __launch_bounds__(128) k_merge(const FlexDecodeArgs a, const FlexScoreParams sp, const FlexMaskParams mp) {
+  flex::decode_merge<T, D, DV>(a, sp, mp);
+}
 
 // ------------------------------------------------------------------------------------------------
 // host helpers
@@ -136,6 +142,11 @@ template <typename T> std::vector<float> download(const T* d, size_t n) {
   return f;
 }
 static void poison(void* d, size_t bytes) { CK(cudaMemset(d, 0xff, bytes)); }  // NaN in every float type
+template <typename T> void upload(T* d, const std::vector<float>& h) {
+  std::vector<T> t(h.size());
+  for (size_t i = 0; i < h.size(); ++i) t[i] = to_t<T>(h[i]);
+  CK(cudaMemcpy(d, t.data(), t.size() * sizeof(T), cudaMemcpyHostToDevice));
+}
 
 struct Err {
   double max_abs = 0, rel = 0;
@@ -147,8 +158,14 @@ static Err compare(const std::vector<float>& got, const std::vector<double>& ref
   double num = 0, den = 0;
   for (size_t i = 0; i < ref.size(); ++i) {
     const double r = ref[i], g = got[i];
-    if (std::isinf(r) && r < 0) {  // lse of an empty row
-      if (!(std::isinf(g) && g < 0)) e.nan++;
+    // a special value of the reference (lse −∞ of an empty row; NaN and ±∞ of §4's special-value
+    // checks) must come out as the same special value
+    if (std::isnan(r)) {
+      if (!std::isnan(g)) e.nan++;
+      continue;
+    }
+    if (std::isinf(r)) {
+      if (g != r) e.nan++;
       continue;
     }
     if (std::isnan(g) || std::isinf(g)) { e.nan++; continue; }
@@ -308,10 +325,27 @@ static void reference(const ModCtx& c, int B, int Hq, int Hkv, int Lq, int Lkv, 
           mx = std::max(mx, post[j]);
         }
         const size_t row = ((size_t)b * Hq + h) * Lq + i;
+        // docs/architecture.md §4: a NaN or +∞ post makes the row NaN (out, lse, dq, and dk / dv of
+        // the keys it sees: visible, post not −∞); a −∞ post is a key that contributes nothing
+        bool undefined = false;
+        for (int j = 0; j < Lkv; ++j) undefined |= vis[j] && (std::isnan(post[j]) || post[j] == INFINITY);
+        if (undefined) {
+          r.maxs[row] = r.lse[row] = NAN;
+          for (int d = 0; d < Ev; ++d) r.out[row * Ev + d] = NAN;
+          if (!dO) continue;
+          for (int d = 0; d < E; ++d) r.dq[row * E + d] = NAN;
+          for (int j = 0; j < Lkv; ++j) {
+            if (!vis[j] || post[j] == -INFINITY) continue;
+            const size_t krow = ((size_t)b * Hkv + hk) * Lkv + j;
+            for (int d = 0; d < E; ++d) r.dk[krow * E + d] = NAN;
+            for (int d = 0; d < Ev; ++d) r.dv[krow * Ev + d] = NAN;
+          }
+          continue;
+        }
         r.maxs[row] = mx;
         if (mx == -INFINITY) { r.lse[row] = -INFINITY; continue; }
         double sum = 0;
-        for (int j = 0; j < Lkv; ++j) { p[j] = vis[j] ? std::exp(post[j] - mx) : 0; sum += p[j]; }
+        for (int j = 0; j < Lkv; ++j) { p[j] = vis[j] && post[j] != -INFINITY ? std::exp(post[j] - mx) : 0; sum += p[j]; }
         r.lse[row] = mx + std::log(sum);
         for (int j = 0; j < Lkv; ++j) p[j] /= sum;
         for (int j = 0; j < Lkv; ++j) {
@@ -323,6 +357,7 @@ static void reference(const ModCtx& c, int B, int Hq, int Hkv, int Lq, int Lkv, 
         const float* doi = &(*dO)[row * Ev];
         double delta = dlse ? -(double)(*dlse)[row] : 0.0;  // dlse adds dlse·P to dS: delta − dlse
         for (int j = 0; j < Lkv; ++j) {
+          if (p[j] == 0) { dp[j] = 0; continue; }  // masked or −∞: its v is never read
           const float* vj = &v[(((size_t)b * Hkv + hk) * Lkv + j) * Ev];
           double acc = 0;
           for (int d = 0; d < Ev; ++d) acc += (double)doi[d] * vj[d];
@@ -330,7 +365,7 @@ static void reference(const ModCtx& c, int B, int Hq, int Hkv, int Lq, int Lkv, 
           delta += p[j] * acc;
         }
         for (int j = 0; j < Lkv; ++j) {
-          if (!vis[j]) continue;
+          if (p[j] == 0) continue;  // masked, −∞ or underflowed (§4: a skipped key)
           const double dpost = p[j] * (dp[j] - delta);
           const double ds = dpost * HostMod::grad(c, s[j], b, h, i, j);
 #if HOST_HAS_CAPTURE
@@ -476,7 +511,7 @@ void launch_bwd_fa3(const FlexBwdArgs& a, const FlexScoreParams& sp, const FlexM
   if constexpr (C::DET) CK(cudaMemsetAsync(a.dq_semaphore, 0, (size_t)a.B * a.Hq * ((a.Lq + C::BMQ - 1) / C::BMQ) * 4));
   dim3 grid((a.Lkv + C::BN - 1) / C::BN, a.Hkv, a.B);
   k_bwd_fa3<C, T><<<grid, C::LAUNCH_THREADS, C::SMEM_BYTES>>>(a, sp, mp, m.q, m.dout, m.k, m.v);
-  k_conv<T, C::D><<<1024, 256>>>(a);
+  k_conv<T, C::D, C::DV, C::BN, C::BMQ><<<1024, 256>>>(a, sp, mp);
 }
 template <class C, typename T> void launch_bwd(const FlexBwdArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp) {
   if constexpr (IsBwdFa3<C>::value) {
@@ -492,7 +527,7 @@ template <class C, typename T> void launch_bwd(const FlexBwdArgs& a, const FlexS
   k_pre<T, C::D, C::DV><<<(unsigned)((rows + 7) / 8), 256>>>(a);
   dim3 grid((a.Lkv + C::BN - 1) / C::BN, a.Hkv, a.B);
   k_dkdv<C, T><<<grid, C::NTHREADS, C::SMEM_BYTES>>>(a, sp, mp);
-  k_conv<T, C::D><<<1024, 256>>>(a);
+  k_conv<T, C::D, C::DV, C::BN, C::BMQ><<<1024, 256>>>(a, sp, mp);
   }
 }
 template <int D, int DV> void launch_bwd_f32(const FlexBwdArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp) {
@@ -500,7 +535,7 @@ template <int D, int DV> void launch_bwd_f32(const FlexBwdArgs& a, const FlexSco
   k_pre<float, D, DV><<<(unsigned)((rows + 7) / 8), 256>>>(a);
   dim3 grid((a.Lkv + flex::F32_BN - 1) / flex::F32_BN, a.Hkv, a.B);
   k_dkdv_f32<D, DV><<<grid, 256>>>(a, sp, mp);
-  k_conv<float, D><<<1024, 256>>>(a);
+  k_conv<float, D, DV, 0, 0><<<1024, 256>>>(a, sp, mp);
 }
 template <class C, typename T> void launch_dec(const FlexDecodeArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp) {
   static bool init = false;
@@ -512,7 +547,7 @@ template <class C, typename T> void launch_dec(const FlexDecodeArgs& a, const Fl
   const int rg = (G * a.Lq + C::ROWS - 1) / C::ROWS;
   dim3 grid(a.num_splits, a.Hkv * rg, a.B);
   k_dec<C, T><<<grid, 256, C::SMEM_BYTES>>>(a, sp, mp);
-  k_merge<T, C::DV><<<a.B * a.Hq * a.Lq, 128>>>(a);
+  k_merge<T, C::D, C::DV><<<a.B * a.Hq * a.Lq, 128>>>(a, sp, mp);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -520,6 +555,35 @@ template <class C, typename T> void launch_dec(const FlexDecodeArgs& a, const Fl
 // ------------------------------------------------------------------------------------------------
 static int g_fail = 0;
 static bool g_dlse = false;  // the backward gets a random dlse (gradient with respect to lse)
+// check_case's inputs get special values (docs/architecture.md §4; "special" below): 0 none
+enum Special { SPECIAL_NONE, SPECIAL_NAN_KV_MASKED, SPECIAL_INF_KEY, SPECIAL_PM_INF_KEYS, SPECIAL_NAN_Q_ROW, SPECIAL_COUNT };
+static const char* const kSpecialNames[SPECIAL_COUNT] = {
+    "none", "NaN in k (key 6, head 0) and v (key Lkv-2, last head): masked for the earlier rows under causal",
+    "an infinite key: k[0,0,0,0] = +inf (rows get +inf or -inf scores there)",
+    "+inf and -inf keys: k[0,0,1,0] = +inf, k[0,0,2,0] = -inf (NaN rows meet -inf keys)",
+    "NaN in a query row: q[0,0,5,3] (its masked keys' dk must stay finite under causal)"};
+static int g_special = SPECIAL_NONE;
+// The special values of g_special, written into the host copies and uploaded (B, Hkv >= 1, Lq > 5, Lkv > 6).
+template <typename T>
+void apply_special(int Hq, int Hkv, int Lq, int Lkv, int E, int Ev, std::vector<float>& hq, std::vector<float>& hk,
+                   std::vector<float>& hv, T* q, T* k, T* v) {
+  auto kat = [&](int h, int j, int d) -> float& { return hk[((size_t)h * Lkv + j) * E + d]; };
+  switch (g_special) {
+    case SPECIAL_NAN_KV_MASKED:
+      kat(0, 6, 2) = NAN;
+      hv[((size_t)(Hkv - 1) * Lkv + Lkv - 2) * Ev] = NAN;
+      break;
+    case SPECIAL_INF_KEY: kat(0, 0, 0) = INFINITY; break;
+    case SPECIAL_PM_INF_KEYS: kat(0, 1, 0) = INFINITY; kat(0, 2, 0) = -INFINITY; break;
+    case SPECIAL_NAN_Q_ROW: hq[(size_t)5 * E + 3] = NAN; break;
+    default: return;
+  }
+  (void)Hq;
+  (void)Lq;
+  upload(q, hq);
+  upload(k, hk);
+  upload(v, hv);
+}
 static void report(const char* what, const char* dt, int E, int Ev, const Err& e, double tol) {
   const bool ok = e.ok(tol);
   if (!ok) g_fail++;
@@ -546,6 +610,7 @@ void check_case(int B, int Hq, int Hkv, int Lq, int Lkv, bool use_mask_tables, b
     const std::vector<float> k1 = hk, v1 = hv;
     for (int b = 1; b < B; ++b) { hk.insert(hk.end(), k1.begin(), k1.end()); hv.insert(hv.end(), v1.begin(), v1.end()); }
   }
+  if (g_special != SPECIAL_NONE) apply_special<T>(Hq, Hkv, Lq, Lkv, E, Ev, hq, hk, hv, q, k, v);
   T* dO = rand_tensor<T>((size_t)B * Hq * Lq * Ev, hdo);
   const size_t nO = (size_t)B * Hq * Lq * Ev, nL = (size_t)B * Hq * Lq;
   T *out, *dq, *dk, *dv;
@@ -679,6 +744,7 @@ void check_decode(int B, int Hq, int Hkv, int Lq, int Lkv, int keys_per_split) {
   T* q = rand_tensor<T>((size_t)B * Hq * Lq * E, hq);
   T* k = rand_tensor<T>((size_t)B * Hkv * Lkv * E, hk);
   T* v = rand_tensor<T>((size_t)B * Hkv * Lkv * Ev, hv);
+  if (g_special != SPECIAL_NONE) apply_special<T>(Hq, Hkv, Lq, Lkv, E, Ev, hq, hk, hv, q, k, v);
   const size_t nO = (size_t)B * Hq * Lq * Ev, nL = (size_t)B * Hq * Lq;
   const int splits = (Lkv + keys_per_split - 1) / keys_per_split;
   T* out;
@@ -952,6 +1018,27 @@ using C128 = BwdFa3Cfg<128, 64, 2>;
 using C64d = BwdFa3Cfg<64, 128, 2, true>;
 using C128d = BwdFa3Cfg<128, 64, 2, true>;
 
+// §4's special values on every 16-bit body pair at head dims 64 and 128, the f32 one and the decoder: the
+// fast paths' non-finite outputs that §4 makes finite are recomputed by kernels/special.cuh
+// ("special"; meant for the causal binary, where the poisoned keys are masked for some rows)
+void check_special() {
+  for (int kind = SPECIAL_NONE + 1; kind < SPECIAL_COUNT; ++kind) {
+    g_special = kind;
+    printf("# special: %s\n", kSpecialNames[kind]);
+    check_case<__nv_bfloat16, 64, 64, A64, C64>(1, 2, 2, 200, 200, true);     // persistent fwd, FA3-class bwd
+    check_case<__half, 128, 128, A128, C128>(1, 2, 2, 200, 200, true);
+    check_case<__half, 64, 64, W64, B64>(1, 2, 2, 200, 200, true);            // per-CTA Hopper fwd, classic bwd
+    check_case<__nv_bfloat16, 128, 128, W128, B128>(1, 2, 2, 200, 200, true);
+    check_case<__nv_bfloat16, 64, 64, F64, B64s>(1, 2, 2, 200, 200, true);    // mma.sync fwd and bwd
+    check_case<__half, 128, 128, F128, B128s>(1, 2, 2, 200, 200, true);
+    check_case<float, 64, 64, F64, B64>(1, 2, 2, 200, 200, true);             // the f32 SIMT bodies
+    check_decode<__nv_bfloat16, 128, 128, 4>(2, 8, 2, 3, 1000, 256);        // the split-KV decoder and merge
+    check_decode<__half, 64, 64, 8>(2, 8, 2, 2, 777, 192);
+  }
+  g_special = SPECIAL_NONE;
+}
+
+#if !defined(HARNESS_SPECIAL_ONLY)
 #ifndef HARNESS_D256_ONLY  // (the FA3-class backward's checks and timings: not in the D256 binary)
 // the deterministic variant ("checkdet": alone; "checkdetsmall": two small cases, for the
 // sanitizers): the same checks against float64, bitwise equal reruns; many kv tiles per q tile
@@ -1015,8 +1102,19 @@ void check_d256() {
 }
 // the persistent body against the classic one it replaces, forward only
 void time_d256() { time_shape<256, B256, A256, A256n80, F256>(2, 8, 8192, false, ""); }
+#endif  // !HARNESS_SPECIAL_ONLY
 
-#ifdef HARNESS_D256_ONLY
+#ifdef HARNESS_SPECIAL_ONLY
+// a small binary (fast to build) with only the special-value checks
+int main() {
+  cudaDeviceProp prop;
+  CK(cudaGetDeviceProperties(&prop, 0));
+  printf("# %s on %s (sm_%d%d, %d SMs)\n", MOD_NAME, prop.name, prop.major, prop.minor, prop.multiProcessorCount);
+  check_special();
+  printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
+  return g_fail ? 1 : 0;
+}
+#elif defined(HARNESS_D256_ONLY)
 // a small binary (fast to build) with only the head-dim-256 checks ("check") and timings ("time")
 int main(int argc, char** argv) {
   cudaDeviceProp prop;
@@ -1050,6 +1148,11 @@ int main(int argc, char** argv) {
   cudaDeviceProp prop;
   CK(cudaGetDeviceProperties(&prop, 0));
   printf("# %s on %s (sm_%d%d, %d SMs)\n", MOD_NAME, prop.name, prop.major, prop.minor, prop.multiProcessorCount);
+  if (argc >= 2 && strstr(argv[1], "special")) {
+    check_special();
+    printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
+    return g_fail ? 1 : 0;
+  }
   if (do_check) {
     if (strstr(argv[1] ? argv[1] : "", "checkdet")) {
       check_bwd3_det(strstr(argv[1], "small") != nullptr);

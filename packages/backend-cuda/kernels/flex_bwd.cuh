@@ -452,6 +452,7 @@ __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScor
 
   // ---- write dK (· scale) and dV ----------------------------------------------------------------
   bwd_store_dkdv<C::D, C::DV, NTD, NTV, T>(a, b, hk, kv0 + wrow + (lane >> 2), lane, dk, dv);
+  bwd_fix_dkdv<C::D, C::DV, NTD, NTV, C::BN, C::BMQ, T>(a, sp, mp, b, hk, kv0 + wrow + (lane >> 2), lane, dk, dv);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -547,19 +548,24 @@ __device__ __forceinline__ void bwd_dkdv_f32(const FlexBwdArgs& a, const FlexSco
 //   flex_bwd_preprocess   grid ceil(B·Hq·Lq / 8), block 256
 //   flex_bwd_dkdv         grid (ceil(Lkv / BN), Hkv, B), block FLEX_BWD_WARPS·32 (f32: 256),
 //                         dynamic shared memory BwdCfg::SMEM_BYTES (f32: 0)
-//   flex_bwd_dq_convert   grid any (grid-stride), block 256
+//   flex_bwd_dq_convert   grid any (grid-stride), block 256, the params structs as flex_bwd_dkdv's
+//                         (special.cuh: the careful dQ of a non-finite element, in the body's tile
+//                         units; 37 registers on sm_90a where the plain conversion took 13: 6 CTAs an
+//                         SM instead of 8, for a streaming kernel; capping it at 32 spills)
 // ---------------------------------------------------------------------------------------------
 #if defined(FLEX_HEAD_DIM) && !defined(FLEX_NO_ENTRY_POINTS)
 extern "C" __global__ void __launch_bounds__(256) flex_bwd_preprocess(const FlexBwdArgs args) {
   flex::bwd_preprocess<flex_elem_t, FLEX_HEAD_DIM_V>(args, FLEX_HEAD_DIM);
 }
-extern "C" __global__ void __launch_bounds__(256) flex_bwd_dq_convert(const FlexBwdArgs args) {
-  flex::bwd_dq_convert<flex_elem_t>(args, FLEX_HEAD_DIM);
-}
 #if defined(FLEX_DTYPE_F32)
 extern "C" __global__ void __launch_bounds__(flex::F32_WARPS * 32)
     flex_bwd_dkdv(const FlexBwdArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
   flex::bwd_dkdv_f32<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V>(args, sp, mp);
+}
+// the f32 body skips zero dS and zero P itself: no careful path (BN 0)
+extern "C" __global__ void __launch_bounds__(256)
+    flex_bwd_dq_convert(const FlexBwdArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
+  flex::bwd_dq_convert_careful<flex_elem_t, 0, 0>(args, FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, sp, mp);
 }
 #elif !defined(FLEX_BWD_FA3) || !FLEX_BWD_FA3  // else kernels/flex_bwd_fa3.cuh defines flex_bwd_dkdv
 #ifndef FLEX_BWD_BMQ
@@ -581,6 +587,10 @@ typedef flex::BwdCfg<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, FLEX_BWD_BMQ, FLEX_BWD_WARP
 extern "C" __global__ void __launch_bounds__(FLEX_BWD_WARPS * 32)
     flex_bwd_dkdv(const FlexBwdArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
   flex::bwd_dkdv_tc<FlexBwdConfig, flex_elem_t>(args, sp, mp);
+}
+extern "C" __global__ void __launch_bounds__(256)
+    flex_bwd_dq_convert(const FlexBwdArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
+  flex::bwd_dq_convert_careful<flex_elem_t, FlexBwdConfig::BN, FlexBwdConfig::BMQ>(args, FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, sp, mp);
 }
 #endif
 #endif

@@ -497,6 +497,7 @@ __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScorePar
 
   // ---- write dK (· scale) and dV ----------------------------------------------------------------
   bwd_store_dkdv<C::D, C::DV, NTD, NTV, T>(a, b, hk, kv0 + wrow + (lane >> 2), lane, dk, dv);
+  bwd_fix_dkdv<C::D, C::DV, NTD, NTV, C::BN, C::BMQ, T>(a, sp, mp, b, hk, kv0 + wrow + (lane >> 2), lane, dk, dv);
 #else
   __trap();  // launched without an sm_90a target: config.ts selects this body only for Hopper
 #endif
@@ -526,5 +527,10 @@ extern "C" __global__ void __launch_bounds__(FlexBwdConfig::LAUNCH_THREADS, 1)
                   const __grid_constant__ FlexTensorMap tq, const __grid_constant__ FlexTensorMap tdo,
                   const __grid_constant__ FlexTensorMap tk, const __grid_constant__ FlexTensorMap tv) {
   flex::bwd_fa3<FlexBwdConfig, flex_elem_t>(args, sp, mp, tq, tdo, tk, tv);
+}
+// the dQ conversion of flex_bwd.cuh in this body's tile units (special.cuh's careful dQ)
+extern "C" __global__ void __launch_bounds__(256)
+    flex_bwd_dq_convert(const FlexBwdArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
+  flex::bwd_dq_convert_careful<flex_elem_t, FlexBwdConfig::BN, FlexBwdConfig::BMQ>(args, FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, sp, mp);
 }
 #endif

@@ -335,8 +335,8 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
   }
 }
 
-template <typename T, int DV>
-__device__ __forceinline__ void decode_merge(const FlexDecodeArgs& a) {
+template <typename T, int D, int DV>
+__device__ __forceinline__ void decode_merge(const FlexDecodeArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp) {
   const size_t row = blockIdx.x;  // over B·Hq·Lq
   const size_t rows = (size_t)a.B * a.Hq * a.Lq;
   float mx = -FLEX_INF;
@@ -347,16 +347,20 @@ __device__ __forceinline__ void decode_merge(const FlexDecodeArgs& a) {
   float wsum = 0.f;
   for (int s = 0; s < a.num_splits; ++s) wsum += exp2f(a.part_lse[s * rows + row] - m_use);
   const float inv = poisoned ? FLEX_NAN : wsum > 0.f ? 1.f / wsum : 0.f;
+  bool redo = false;  // an out element that is not finite in a row that is not NaN (special.cuh)
   for (int c = threadIdx.x; c < DV; c += blockDim.x) {
     float acc = 0.f;
     for (int s = 0; s < a.num_splits; ++s) {
       const float w = exp2f(a.part_lse[s * rows + row] - m_use);
       if (w > 0.f) acc += w * a.part_o[(s * rows + row) * DV + c];
     }
+    redo |= !poisoned && !finite_f(acc);
     static_cast<T*>(a.out)[row * DV + c] = Elem<T>::from_float(acc * inv);
   }
-  if (threadIdx.x == 0 && a.lse != nullptr)
-    a.lse[row] = poisoned ? FLEX_NAN : wsum > 0.f ? (m_use + __log2f(wsum)) * FLEX_LN2 : -FLEX_INF;
+  const float lse = poisoned ? FLEX_NAN : wsum > 0.f ? (m_use + __log2f(wsum)) * FLEX_LN2 : -FLEX_INF;
+  if (threadIdx.x == 0 && a.lse != nullptr) a.lse[row] = lse;
+  // the split kernel's P·V multiplies a masked or −∞ key's weight 0 by its v: 0·NaN is NaN there
+  if (__syncthreads_or(redo) && threadIdx.x < 32) decode_careful_row<T, D, DV>(a, sp, mp, row, lse);
 #if FLEX_MAX_SCORES
   if (threadIdx.x == 0 && a.max_scores != nullptr && a.part_max != nullptr) {
     float ms = -FLEX_INF;  // splits without a visible key hold -inf
@@ -372,7 +376,8 @@ __device__ __forceinline__ void decode_merge(const FlexDecodeArgs& a) {
 // entry points
 //   flex_decode        grid (num_splits, Hkv · ceil(G·Lq / FLEX_DEC_ROWS), B), block 256,
 //                      dynamic shared memory DecCfg::SMEM_BYTES
-//   flex_decode_merge  grid B·Hq·Lq, block 128
+//   flex_decode_merge  grid B·Hq·Lq, block 128, the params structs as flex_decode's (special.cuh's
+//                      careful row where the merged out is not finite)
 // ---------------------------------------------------------------------------------------------
 #if defined(FLEX_HEAD_DIM) && !defined(FLEX_NO_ENTRY_POINTS)
 #ifndef FLEX_DEC_ROWS
@@ -385,7 +390,8 @@ extern "C" __global__ void __launch_bounds__(256)
     flex_decode(const FlexDecodeArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
   flex::decode_kernel<flex::DecCfg<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, FLEX_DEC_ROWS, sizeof(flex_elem_t), FLEX_DEC_STAGES>, flex_elem_t>(args, sp, mp);
 }
-extern "C" __global__ void __launch_bounds__(128) flex_decode_merge(const FlexDecodeArgs args) {
-  flex::decode_merge<flex_elem_t, FLEX_HEAD_DIM_V>(args);
+extern "C" __global__ void __launch_bounds__(128)
+    flex_decode_merge(const FlexDecodeArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
+  flex::decode_merge<flex_elem_t, FLEX_HEAD_DIM, FLEX_HEAD_DIM_V>(args, sp, mp);
 }
 #endif

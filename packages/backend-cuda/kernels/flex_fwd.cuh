@@ -170,12 +170,42 @@ __device__ __forceinline__ void fwd_softmax_rows(float (&s)[C::BN / 8][4], float
 // decides the NaN rows); mx: the true row max of the post-mod scores (u units) — the same as m for
 // the bodies that always move m to the max, larger where m is kept lazily; read only where
 // FLEX_MAX_SCORES.
+// The rows of this warp flagged in fwd_store (bit 2·mt + hf of a lane of the quad that shares the
+// row), recomputed carefully one at a time by the whole warp: one vote on finite inputs.
+template <class C, typename T>
+__device__ __forceinline__ void fwd_fix_rows(const FlexFwdArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp,
+                                             int b, int h, int q0, int warp, unsigned redo,
+                                             const float (&lse)[C::MT][2]) {
+  if (__ballot_sync(0xffffffffu, redo != 0) == 0) return;
+  const int lane = threadIdx.x & 31;
+  __syncwarp();  // the fast path's stores of this warp come first
+  redo |= __shfl_xor_sync(0xffffffffu, redo, 1);
+  redo |= __shfl_xor_sync(0xffffffffu, redo, 2);
+#pragma unroll
+  for (int mt = 0; mt < C::MT; ++mt)
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+      const int qi = q0 + C::row0(warp, mt) + (lane >> 2) + hf * 8;
+      unsigned rows = __ballot_sync(0xffffffffu, (lane & 3) == 0 && qi < a.Lq && ((redo >> (2 * mt + hf)) & 1));
+      while (rows != 0) {
+        const int src = __ffs(rows) - 1;
+        rows &= rows - 1;
+        fwd_careful_row<T, C::D, C::DV, C::BN>(a, sp, mp, b, h, q0 / C::BM, __shfl_sync(0xffffffffu, qi, src),
+                                               __shfl_sync(0xffffffffu, lse[mt][hf], src));
+      }
+    }
+}
+
 template <class C, typename T>
 __device__ __forceinline__ void fwd_store(const FlexFwdArgs& a, const float (&o)[C::MT][C::DVP / 8][4],
                                           const float (&m)[C::MT][2], const float (&l)[C::MT][2], float ku, int b,
-                                          int h, int q0, int warp, const float (&mx)[C::MT][2]) {
+                                          int h, int q0, int warp, const float (&mx)[C::MT][2],
+                                          const FlexScoreParams& sp, const FlexMaskParams& mp) {
   const int lane = threadIdx.x & 31;
   T* gO = static_cast<T*>(a.out) + ((size_t)(b * a.Hq + h) * a.Lq) * C::DV;
+  // rows whose out came out non-finite although their lse is not NaN (special.cuh): bit 2·mt + hf
+  unsigned redo = 0;
+  float redo_lse[C::MT][2];
 #pragma unroll
   for (int mt = 0; mt < C::MT; ++mt)
 #pragma unroll
@@ -187,9 +217,9 @@ __device__ __forceinline__ void fwd_store(const FlexFwdArgs& a, const float (&o)
       const float inv = poisoned ? FLEX_NAN : lsum > 0.f ? 1.f / lsum : 0.f;
       const int qi = q0 + C::row0(warp, mt) + (lane >> 2) + hf * 8;
       if (qi >= a.Lq) continue;
-      if (a.lse != nullptr && (lane & 3) == 0)
-        a.lse[(size_t)(b * a.Hq + h) * a.Lq + qi] =
-            poisoned ? FLEX_NAN : lsum > 0.f ? (m[mt][hf] * ku + __log2f(lsum)) * FLEX_LN2 : -FLEX_INF;
+      const float lse = poisoned ? FLEX_NAN : lsum > 0.f ? (m[mt][hf] * ku + __log2f(lsum)) * FLEX_LN2 : -FLEX_INF;
+      if (a.lse != nullptr && (lane & 3) == 0) a.lse[(size_t)(b * a.Hq + h) * a.Lq + qi] = lse;
+      redo_lse[mt][hf] = lse;
       // a row with no visible key has mx = -inf (-inf · ku stays -inf for the positive scale)
       if (FLEX_MAX_SCORES && a.max_scores != nullptr && (lane & 3) == 0)
         a.max_scores[(size_t)(b * a.Hq + h) * a.Lq + qi] =
@@ -199,8 +229,10 @@ __device__ __forceinline__ void fwd_store(const FlexFwdArgs& a, const float (&o)
       for (int i = 0; i < C::DVP / 8; ++i) {
         const int col = i * 8 + (lane & 3) * 2;
         store_pair<C::DV>(row, col, o[mt][i][2 * hf] * inv, o[mt][i][2 * hf + 1] * inv);
+        if (!poisoned && !(finite_f(o[mt][i][2 * hf]) && finite_f(o[mt][i][2 * hf + 1]))) redo |= 1u << (2 * mt + hf);
       }
     }
+  fwd_fix_rows<C, T>(a, sp, mp, b, h, q0, warp, redo, redo_lse);
 }
 
 // Per-CTA state both 16-bit forward bodies share: shared-memory tiles, indices, the tile list,
@@ -410,7 +442,7 @@ __device__ __forceinline__ void fwd_tc(const FlexFwdArgs& a, const FlexScorePara
   }
   cp_async_wait<0>();
 
-  fwd_store<C, T>(a, o, m, l, ku, b, h, q0, warp, m);
+  fwd_store<C, T>(a, o, m, l, ku, b, h, q0, warp, m, sp, mp);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -268,7 +268,7 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
       rv[0][hf] = flex_row_vals(b, h, q0 + warp * 16 + (lane >> 2) + hf * 8, sp, mp);
     }
     if (n == 0) {  // every key masked: zero rows, lse = max = -inf; no loads were issued
-      fwd_store<C, T>(a, o, m, l, ku, b, h, q0, warp, mx);
+      fwd_store<C, T>(a, o, m, l, ku, b, h, q0, warp, mx, sp, mp);
       continue;
     }
     const bool q_bound = q0 + C::BM > Lq;
@@ -344,7 +344,7 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
       if (lane == 0) mbar_arrive(v_empty(pv % S));
     }
     ++q_it;
-    fwd_store<C, T>(a, o, m, l, ku, b, h, q0, warp, mx);
+    fwd_store<C, T>(a, o, m, l, ku, b, h, q0, warp, mx, sp, mp);
   }
   // the last warpgroup's final hand-over is still pending on warpgroup 0's barrier: take it, so no
   // arrival outlives the CTA

@@ -98,7 +98,7 @@ __device__ __forceinline__ void fwd_wg(const FlexFwdArgs& a, const FlexScorePara
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt) wgmma_fence_regs<NTV * 4>(&o[mt][0][0]);
   cp_async_wait<0>();
-  fwd_store<C, T>(a, o, m, l, cta.ku, cta.b, cta.h, cta.q0, cta.warp, m);
+  fwd_store<C, T>(a, o, m, l, cta.ku, cta.b, cta.h, cta.q0, cta.warp, m, sp, mp);
 }
 
 // The 16-bit forward of the per-CTA launch: the Hopper body where FwdCfg::WG holds, the mma.sync

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 const KERNEL_FILES = {
   // the Hopper wgmma / TMA helpers (forward and backward) travel with the shared definitions
-  common: ['common.cuh', 'wgmma.cuh', 'tma.cuh'],
+  common: ['common.cuh', 'wgmma.cuh', 'tma.cuh', 'special.cuh'],
   fwd: ['flex_fwd.cuh', 'flex_fwd_wg.cuh', 'flex_fwd_fa3.cuh', 'flex_fwd_entry.cuh'],
   bwd: ['flex_bwd.cuh'],
   // the FA3-class Hopper backward (config.ts BwdConfig.fa3): its flex_bwd_dkdv replaces the one of

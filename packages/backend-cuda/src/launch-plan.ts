@@ -123,7 +123,7 @@ export async function forwardLaunch(ctx: LaunchContext, sel: KernelSelection, io
     const m = await ctx.modules.load(sel.rendered.prelude, 'dec', { flex_decode: cfg.smemBytes });
     return () => {
       n.launch(m.fns.flex_decode!, [splits, p.Hkv * rowGroups, p.B], [cfg.threads, 1, 1], cfg.smemBytes, 0n, [args, mods.scoreParams, mods.maskParams]);
-      n.launch(m.fns.flex_decode_merge!, [rows, 1, 1], [128, 1, 1], 0, 0n, [args]);
+      n.launch(m.fns.flex_decode_merge!, [rows, 1, 1], [128, 1, 1], 0, 0n, [args, mods.scoreParams, mods.maskParams]);
     };
   }
   const c = sel.forward;
@@ -185,6 +185,6 @@ export async function backwardLaunch(ctx: LaunchContext, sel: KernelSelection, i
     if (dqSemaphore !== null) n.memsetD8(dqSemaphore, 0, semBytes);
     n.launch(m.fns.flex_bwd_preprocess!, [ceilDiv(rows, 8), 1, 1], [256, 1, 1], 0, 0n, [args]);
     n.launch(m.fns.flex_bwd_dkdv!, [ceilDiv(p.Lkv, c.bn), p.Hkv, p.B], [c.threads, 1, 1], c.smemBytes, 0n, [args, mods.scoreParams, mods.maskParams, ...maps]);
-    n.launch(m.fns.flex_bwd_dq_convert!, [Math.min(4096, ceilDiv(rows * p.E, 256)), 1, 1], [256, 1, 1], 0, 0n, [args]);
+    n.launch(m.fns.flex_bwd_dq_convert!, [Math.min(4096, ceilDiv(rows * p.E, 256)), 1, 1], [256, 1, 1], 0, 0n, [args, mods.scoreParams, mods.maskParams]);
   };
 }

@@ -1,0 +1,319 @@
+// flexattn careful paths for special values (docs/architecture.md §4, issue 19).
+//
+// The tensor-core bodies multiply whole tiles: a masked key's zero weight times its NaN v (P·V), a
+// zero dS times a NaN or infinite k (dS·K) or q (dSᵀ·Q), and a NaN row's P at a −∞ key
+// (exp(−∞ − NaN)) all give NaN where §4 gives a number. Those products can only turn a finite
+// result into a non-finite one, never the reverse, and a result that is finite on the fast path is
+// exact. So the bodies stay as they are, and the epilogues (fwd_store, bwd_fix_dkdv, the dQ
+// conversion) recompute only the outputs that came out non-finite from a row (or key) whose result
+// may be finite, with the per-element definition below: SIMT, from global memory, a masked or −∞
+// key skipped before any product with its values. Finite inputs pay one isfinite test per output
+// element in the epilogue and a warp vote; the careful path is slow (rare by construction).
+//
+// The careful definition (the f32 SIMT bodies' arithmetic): for a visible key (the block table's
+// tile class, then the mask mod on a partial tile), post = score_mod(scale · q·k);
+// p = 0 if lse = −∞ or post = −∞, else exp(post − lse); dS = p · (dO·v − delta) · score_mod'(score);
+// out = Σ_{p ≠ 0} p·v, dq = scale · Σ_{dS ≠ 0} dS·k, dk = scale · Σ_{dS ≠ 0} dS·q, dv = Σ_{p ≠ 0} p·dO.
+// Requires common.cuh and the prelude (flex_score_mod, flex_mask_mod, flex_score_mod_grad).
+
+namespace flex {
+
+// An element per lane and chunk covers head dims up to 32 · CAREFUL_CHUNKS (256).
+constexpr int CAREFUL_CHUNKS = 8;
+
+// Neither NaN nor ±∞ (without the math library's classification functions: NVRTC has no <cmath>).
+__device__ __forceinline__ bool finite_f(float x) { return fabsf(x) < FLEX_INF; }
+
+// The class of tile `inner` in row `outer` of a block table: 0 empty, 1 partial, 2 full.
+__device__ inline int tile_class(const FlexBlockTable& bt, int has_block_mask, int b, int h, int outer, int inner) {
+  if (!has_block_mask) return 2;
+  const TileList t = tile_list(bt, has_block_mask, b, h, outer, 0);
+#pragma unroll 1
+  for (int i = 0; i < t.n_full; ++i)
+    if (t.full[i] == inner) return 2;
+#pragma unroll 1
+  for (int i = 0; i < t.n_partial; ++i)
+    if (t.partial[i] == inner) return 1;
+  return 0;
+}
+
+template <typename T>
+__device__ inline float careful_dot(const T* x, const T* y, int n) {
+  float s = 0.f;
+#pragma unroll 1
+  for (int d = 0; d < n; ++d) s = fmaf(Elem<T>::to_float(x[d]), Elem<T>::to_float(y[d]), s);
+  return s;
+}
+
+// The post-mod score of (qi, kj) in natural units, or −∞ where the key is not visible (cls: the
+// tile's class, so a full tile skips the mask mod as the bodies do).
+template <typename T>
+__device__ inline float careful_post(const T* qr, const T* kr, int D, float scale, int cls, int b, int h, int qi, int kj,
+                                     const FlexScoreParams& sp, const FlexMaskParams& mp, float& score) {
+  score = 0.f;
+  if (cls == 0) return -FLEX_INF;
+#if !FLEX_MASK_MOD_IS_TRUE
+  if (cls == 1 && !flex_mask_mod(b, h, qi, kj, mp)) return -FLEX_INF;
+#endif
+  score = careful_dot(qr, kr, D) * scale;
+  return flex_score_mod(score, b, h, qi, kj, sp);
+}
+
+__device__ inline float careful_weight(float post, float lse) {
+  return lse == -FLEX_INF || post == -FLEX_INF ? 0.f : expf(post - lse);
+}
+
+// acc (element lane + 32·c of an out row) += Σ p_j · v_j over the 32 keys whose weights the lanes
+// hold (lane j: key j of the run starting at v32), skipping zero weights before reading their v.
+template <typename T, int DV>
+__device__ __forceinline__ void careful_pv32(float (&acc)[(DV + 31) / 32], float p, const T* v32) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll 1
+  for (int j = 0; j < 32; ++j) {
+    const float pj = __shfl_sync(0xffffffffu, p, j);
+    if (pj == 0.f) continue;  // masked, −∞ or underflowed: its v is never read
+    const T* vr = v32 + (size_t)j * DV;
+#pragma unroll
+    for (int c = 0; c < (DV + 31) / 32; ++c)
+      if (lane + 32 * c < DV) acc[c] = fmaf(pj, Elem<T>::to_float(vr[lane + 32 * c]), acc[c]);
+  }
+}
+template <typename T, int DV>
+__device__ __forceinline__ void careful_store_row(T* row, const float (&acc)[(DV + 31) / 32]) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int c = 0; c < (DV + 31) / 32; ++c)
+    if (lane + 32 * c < DV) row[lane + 32 * c] = Elem<T>::from_float(acc[c]);
+}
+
+// Forward: out of query row qi (q tile qt of BM rows, kv tiles of BN keys) from its lse (natural,
+// finite or −∞), written over the fast path's. Warp-cooperative: call with the whole warp.
+template <typename T, int D, int DV, int BN>
+__device__ __forceinline__ void fwd_careful_row(const FlexFwdArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp,
+                                             int b, int h, int qt, int qi, float lse) {
+  static_assert(DV <= 32 * CAREFUL_CHUNKS, "head dim beyond the careful path's chunks");
+  constexpr int NC = (DV + 31) / 32;
+  const int lane = threadIdx.x & 31, Lkv = a.Lkv;
+  const int hk = h / (a.Hq / a.Hkv);
+  const T* qr = static_cast<const T*>(a.q) + ((size_t)(b * a.Hq + h) * a.Lq + qi) * D;
+  const T* gK = static_cast<const T*>(a.k) + b * a.k_batch_stride + (size_t)hk * Lkv * D;
+  const T* gV = static_cast<const T*>(a.v) + b * a.v_batch_stride + (size_t)hk * Lkv * DV;
+  float acc[NC];
+#pragma unroll
+  for (int c = 0; c < NC; ++c) acc[c] = 0.f;
+  const TileList tl = tile_list(a.bt, a.has_block_mask, b, h, qt, (Lkv + BN - 1) / BN);
+#pragma unroll 1
+  for (int it = 0; it < tl.count(); ++it) {
+    const int kv0 = tile_at(tl, it) * BN;
+    const int cls = !a.has_block_mask || tl.is_full(it) ? 2 : 1;
+#pragma unroll 1
+    for (int j0 = kv0; j0 < kv0 + BN && j0 < Lkv; j0 += 32) {
+      const int kj = j0 + lane;
+      float score, p = 0.f;
+      if (kj < kv0 + BN && kj < Lkv) p = careful_weight(careful_post(qr, gK + (size_t)kj * D, D, a.scale, cls, b, h, qi, kj, sp, mp, score), lse);
+      careful_pv32<T, DV>(acc, p, gV + (size_t)j0 * DV);
+    }
+  }
+  careful_store_row<T, DV>(static_cast<T*>(a.out) + ((size_t)(b * a.Hq + h) * a.Lq + qi) * DV, acc);
+}
+
+// Decoder: out of row `row` (over B·Hq·Lq) from its merged lse (natural, finite or −∞), written over
+// the merge's: the keys from key_offset on, the dense class table at the user's block granularity.
+// Warp-cooperative.
+template <typename T, int D, int DV>
+__device__ __forceinline__ void decode_careful_row(const FlexDecodeArgs& a, const FlexScoreParams& sp,
+                                                   const FlexMaskParams& mp, size_t row, float lse) {
+  static_assert(DV <= 32 * CAREFUL_CHUNKS, "head dim beyond the careful path's chunks");
+  constexpr int NC = (DV + 31) / 32;
+  const int lane = threadIdx.x & 31, Lkv = a.Lkv;
+  const int qi = (int)(row % a.Lq), h = (int)(row / a.Lq % a.Hq), b = (int)(row / a.Lq / a.Hq);
+  const int hk = h / (a.Hq / a.Hkv), bkv = a.k_batch_stride != 0 ? b : 0;  // as flex_decode reads K/V
+  const T* qr = static_cast<const T*>(a.q) + row * D;
+  const T* gK = static_cast<const T*>(a.k) + (size_t)(bkv * a.Hkv + hk) * Lkv * D;
+  const T* gV = static_cast<const T*>(a.v) + (size_t)(bkv * a.Hkv + hk) * Lkv * DV;
+  const unsigned char* crow = nullptr;
+  if (a.has_block_mask) {
+    const int mb = a.cls_mB == 1 ? 0 : b, mh = a.cls_mH == 1 ? 0 : h;
+    crow = a.cls + (((size_t)mb * a.cls_mH + mh) * a.cls_q_blocks + qi / a.cls_block_q) * a.cls_kv_blocks;
+  }
+  float acc[NC];
+#pragma unroll
+  for (int c = 0; c < NC; ++c) acc[c] = 0.f;
+#pragma unroll 1
+  for (int j0 = a.key_offset; j0 < Lkv; j0 += 32) {
+    const int kj = j0 + lane;
+    float score, p = 0.f;
+    if (kj < Lkv) {
+      const int cls = crow != nullptr ? crow[kj / a.cls_block_kv] : 2;
+      p = careful_weight(careful_post(qr, gK + (size_t)kj * D, D, a.scale, cls, b, h, qi, kj, sp, mp, score), lse);
+    }
+    careful_pv32<T, DV>(acc, p, gV + (size_t)j0 * DV);
+  }
+  careful_store_row<T, DV>(static_cast<T*>(a.out) + row * DV, acc);
+}
+
+// Backward: dk and dv of key kj of kv head hk, batch b (kv tile kj / BN of the kv-major tables, q
+// tiles of BMQ rows), over the query heads of its GQA group, written over the fast path's.
+// Warp-cooperative. Capture gradients are left to the fast path (it adds them once).
+template <typename T, int D, int DV, int BN, int BMQ>
+__device__ __forceinline__ void bwd_careful_key(const FlexBwdArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp,
+                                             int b, int hk, int kj) {
+  static_assert(D <= 32 * CAREFUL_CHUNKS && DV <= 32 * CAREFUL_CHUNKS, "head dim beyond the careful path's chunks");
+  constexpr int NK = (D + 31) / 32, NV = (DV + 31) / 32;
+  const int lane = threadIdx.x & 31, Lq = a.Lq, Lkv = a.Lkv, G = a.Hq / a.Hkv;
+  const T* kr = static_cast<const T*>(a.k) + b * a.k_batch_stride + ((size_t)hk * Lkv + kj) * D;
+  const T* vr = static_cast<const T*>(a.v) + b * a.v_batch_stride + ((size_t)hk * Lkv + kj) * DV;
+  float dk[NK], dv[NV];
+#pragma unroll
+  for (int c = 0; c < NK; ++c) dk[c] = 0.f;
+#pragma unroll
+  for (int c = 0; c < NV; ++c) dv[c] = 0.f;
+#pragma unroll 1
+  for (int g = 0; g < G; ++g) {
+    const int h = hk * G + g;
+    const size_t head_row0 = (size_t)(b * a.Hq + h) * Lq;
+    const TileList tl = tile_list(a.bt, a.has_block_mask, b, h, kj / BN, (Lq + BMQ - 1) / BMQ);
+#pragma unroll 1
+    for (int it = 0; it < tl.count(); ++it) {
+      const int q0 = tile_at(tl, it) * BMQ;
+      const int cls = !a.has_block_mask || tl.is_full(it) ? 2 : 1;
+#pragma unroll 1
+      for (int i0 = q0; i0 < q0 + BMQ && i0 < Lq; i0 += 32) {
+        const int qi = i0 + lane;
+        float p = 0.f, ds = 0.f;
+        if (qi < q0 + BMQ && qi < Lq) {
+          const T* qr = static_cast<const T*>(a.q) + (head_row0 + qi) * D;
+          float score;
+          const float post = careful_post(qr, kr, D, a.scale, cls, b, h, qi, kj, sp, mp, score);
+          p = careful_weight(post, a.lse[head_row0 + qi]);
+          if (p != 0.f) {
+            const float dp = careful_dot(static_cast<const T*>(a.dout) + (head_row0 + qi) * DV, vr, DV);
+            ds = p * (dp - a.delta[head_row0 + qi]) * flex_score_mod_grad(score, b, h, qi, kj, sp);
+          }
+        }
+#pragma unroll 1
+        for (int j = 0; j < 32; ++j) {
+          const float pj = __shfl_sync(0xffffffffu, p, j), dsj = __shfl_sync(0xffffffffu, ds, j);
+          if (pj == 0.f && dsj == 0.f) continue;
+          const T* qj = static_cast<const T*>(a.q) + (head_row0 + i0 + j) * D;
+          const T* doj = static_cast<const T*>(a.dout) + (head_row0 + i0 + j) * DV;
+          if (dsj != 0.f) {
+#pragma unroll
+            for (int c = 0; c < NK; ++c)
+              if (lane + 32 * c < D) dk[c] = fmaf(dsj, Elem<T>::to_float(qj[lane + 32 * c]), dk[c]);
+          }
+          if (pj != 0.f) {
+#pragma unroll
+            for (int c = 0; c < NV; ++c)
+              if (lane + 32 * c < DV) dv[c] = fmaf(pj, Elem<T>::to_float(doj[lane + 32 * c]), dv[c]);
+          }
+        }
+      }
+    }
+  }
+  T* gdk = static_cast<T*>(a.dk) + ((size_t)(b * a.Hkv + hk) * Lkv + kj) * D;
+  T* gdv = static_cast<T*>(a.dv) + ((size_t)(b * a.Hkv + hk) * Lkv + kj) * DV;
+#pragma unroll
+  for (int c = 0; c < NK; ++c)
+    if (lane + 32 * c < D) gdk[lane + 32 * c] = Elem<T>::from_float(dk[c] * a.scale);
+#pragma unroll
+  for (int c = 0; c < NV; ++c)
+    if (lane + 32 * c < DV) gdv[lane + 32 * c] = Elem<T>::from_float(dv[c]);
+}
+
+// After bwd_store_dkdv: the keys kj0 and kj0 + 8 of this thread (mma C layout, a quad per key)
+// whose dk or dv came out non-finite are recomputed carefully, one at a time by the whole warp.
+template <int D, int DV, int NTD, int NTV, int BN, int BMQ, typename T>
+__device__ __forceinline__ void bwd_fix_dkdv(const FlexBwdArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp,
+                                             int b, int hk, int kj0, int lane, const float (&dk)[NTD][4],
+                                             const float (&dv)[NTV][4]) {
+  unsigned bad = 0;
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    bool nf = false;
+#pragma unroll
+    for (int i = 0; i < NTD; ++i) nf |= !finite_f(dk[i][2 * hf]) | !finite_f(dk[i][2 * hf + 1]);
+#pragma unroll
+    for (int i = 0; i < NTV; ++i) nf |= !finite_f(dv[i][2 * hf]) | !finite_f(dv[i][2 * hf + 1]);
+    bad |= (nf && kj0 + hf * 8 < a.Lkv) ? 1u << hf : 0u;
+  }
+  // one vote per warp on finite inputs; the quad's lanes (lane & 3) share the key
+  unsigned votes = __ballot_sync(0xffffffffu, bad != 0);
+  if (votes == 0) return;
+  __syncwarp();  // the fast path's stores of this warp come first
+  bad |= __shfl_xor_sync(0xffffffffu, bad, 1);
+  bad |= __shfl_xor_sync(0xffffffffu, bad, 2);
+#pragma unroll 1
+  for (int hf = 0; hf < 2; ++hf) {
+    unsigned keys = __ballot_sync(0xffffffffu, (lane & 3) == 0 && ((bad >> hf) & 1));
+    while (keys != 0) {
+      const int src = __ffs(keys) - 1;
+      keys &= keys - 1;
+      bwd_careful_key<T, D, DV, BN, BMQ>(a, sp, mp, b, hk, __shfl_sync(0xffffffffu, kj0, src) + hf * 8);
+    }
+  }
+}
+
+// Backward: element e of dq_accum's row (b·Hq + h)·Lq + qi (before the scale), by one thread.
+template <typename T, int BN, int BMQ>
+__device__ __forceinline__ float bwd_careful_dq(const FlexBwdArgs& a, int D, int DV, const FlexScoreParams& sp,
+                                             const FlexMaskParams& mp, size_t row, int e) {
+  const int Lq = a.Lq, Lkv = a.Lkv;
+  const int qi = (int)(row % Lq), h = (int)(row / Lq % a.Hq), b = (int)(row / Lq / a.Hq);
+  const int hk = h / (a.Hq / a.Hkv);
+  const T* qr = static_cast<const T*>(a.q) + row * D;
+  const T* dor = static_cast<const T*>(a.dout) + row * DV;
+  const T* gK = static_cast<const T*>(a.k) + b * a.k_batch_stride + (size_t)hk * Lkv * D;
+  const T* gV = static_cast<const T*>(a.v) + b * a.v_batch_stride + (size_t)hk * Lkv * DV;
+  const float lse = a.lse[row], delta = a.delta[row];
+  float acc = 0.f;
+#pragma unroll 1
+  for (int kt = 0; kt * BN < Lkv; ++kt) {
+    const int cls = tile_class(a.bt, a.has_block_mask, b, h, kt, qi / BMQ);
+    if (cls == 0) continue;
+#pragma unroll 1
+    for (int kj = kt * BN; kj < (kt + 1) * BN && kj < Lkv; ++kj) {
+      const T* kr = gK + (size_t)kj * D;
+      float score;
+      const float p = careful_weight(careful_post(qr, kr, D, a.scale, cls, b, h, qi, kj, sp, mp, score), lse);
+      if (p == 0.f) continue;
+      const float ds = p * (careful_dot(dor, gV + (size_t)kj * DV, DV) - delta) * flex_score_mod_grad(score, b, h, qi, kj, sp);
+      if (ds != 0.f) acc = fmaf(ds, Elem<T>::to_float(kr[e]), acc);
+    }
+  }
+  return acc;
+}
+
+// dq = dq_accum · scale; an element that came out non-finite is recomputed carefully by its thread
+// (one element of the row: slow, and only where neither shortcut below decides it): kv tiles of BN
+// keys and q tiles of BMQ rows in the kv-major tables. BN = 0: no careful path (the f32 body is exact).
+template <typename T, int BN, int BMQ>
+__device__ __forceinline__ void bwd_dq_convert_careful(const FlexBwdArgs& a, int D, int DV, const FlexScoreParams& sp,
+                                                       const FlexMaskParams& mp) {
+  const size_t n = (size_t)a.B * a.Hq * a.Lq * D;
+  const size_t first = (size_t)blockIdx.x * blockDim.x + threadIdx.x, stride = (size_t)gridDim.x * blockDim.x;
+  // the streaming conversion stays the loop it was; a thread that met a non-finite element walks
+  // its elements again afterwards
+  bool redo = false;
+  for (size_t i = first; i < n; i += stride) {
+    const float x = a.dq_accum[i];
+    redo |= !finite_f(x);
+    static_cast<T*>(a.dq)[i] = Elem<T>::from_float(x * a.scale);
+  }
+  if constexpr (BN > 0) {
+    if (!redo) return;
+#pragma unroll 1
+    for (size_t i = first; i < n; i += stride) {
+      if (finite_f(a.dq_accum[i])) continue;
+      const size_t row = i / D;
+      const float lse = a.lse[row], delta = a.delta[row];
+      // without a per-element recompute: a NaN row's dq is NaN and a row without a visible key's 0
+      // (§4); a finite lse has a key of weight > 0, whose dS is NaN where delta is (NaN out or dO)
+      if (lse != lse || delta != delta) continue;
+      const float x = lse == -FLEX_INF ? 0.f : bwd_careful_dq<T, BN, BMQ>(a, D, DV, sp, mp, row, (int)(i % D));
+      static_cast<T*>(a.dq)[i] = Elem<T>::from_float(x * a.scale);
+    }
+  }
+}
+
+}  // namespace flex
