@@ -119,6 +119,7 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
   const int bkv = a.k_batch_stride != 0 ? b : 0;
   const T* gK = static_cast<const T*>(a.k) + (size_t)(bkv * a.Hkv + hk) * Lkv * C::D;
   const T* gV = static_cast<const T*>(a.v) + (size_t)(bkv * a.Hkv + hk) * Lkv * C::DV;
+  const unsigned long long kv_policy = l2_evict_first_policy();
   auto load = [&](int i, int stage) {
     const int n0 = key0 + sTiles[i] * C::BN;
     const int rows = min(C::BN, key1 - n0);
@@ -126,14 +127,14 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
       for (int c = tid; c < C::BN * (C::DP / EPC); c += C::NTHREADS) {
         const int r = c / (C::DP / EPC), cc = c % (C::DP / EPC);
         const bool ok = r < rows;
-        cp_async_16(smem_u32(&sK[stage][r * C::KSTRIDE + cc * EPC]), ok ? gK + (size_t)(n0 + r) * C::D + cc * EPC : gK,
-                    ok ? 16 : 0);
+        cp_async_16_stream(smem_u32(&sK[stage][r * C::KSTRIDE + cc * EPC]),
+                           ok ? gK + (size_t)(n0 + r) * C::D + cc * EPC : gK, ok ? 16 : 0, kv_policy);
       }
       for (int c = tid; c < C::BN * (C::DVP / EPC); c += C::NTHREADS) {
         const int r = c / (C::DVP / EPC), cc = c % (C::DVP / EPC);
         const bool ok = r < rows;
-        cp_async_16(smem_u32(&sV[stage][r * C::VSTRIDE + cc * EPC]), ok ? gV + (size_t)(n0 + r) * C::DV + cc * EPC : gV,
-                    ok ? 16 : 0);
+        cp_async_16_stream(smem_u32(&sV[stage][r * C::VSTRIDE + cc * EPC]),
+                           ok ? gV + (size_t)(n0 + r) * C::DV + cc * EPC : gV, ok ? 16 : 0, kv_policy);
       }
     } else {
       for (int c = tid; c < C::BN * C::DP; c += C::NTHREADS) {
