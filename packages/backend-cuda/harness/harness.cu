@@ -93,8 +93,6 @@ template <class C, typename T>
 __global__ void __launch_bounds__(256) k_dec(const FlexDecodeArgs a, const FlexScoreParams sp, const FlexMaskParams mp) {
   flex::decode_kernel<C, T>(a, sp, mp);
 }
-template <typename T, int DV>
-__global__ void __launch_bounds__(128) k_merge(const FlexDecodeArgs a) { flex::decode_merge<T, DV>(a); }
 
 // ------------------------------------------------------------------------------------------------
 // host helpers
@@ -511,8 +509,18 @@ template <class C, typename T> void launch_dec(const FlexDecodeArgs& a, const Fl
   const int G = a.Hq / a.Hkv;
   const int rg = (G * a.Lq + C::ROWS - 1) / C::ROWS;
   dim3 grid(a.num_splits, a.Hkv * rg, a.B);
-  k_dec<C, T><<<grid, 256, C::SMEM_BYTES>>>(a, sp, mp);
-  k_merge<T, C::DV><<<a.B * a.Hq * a.Lq, 128>>>(a);
+  // the merge counters: zeroed once, left zero by every launch (the merging split resets its own)
+  static int* count = nullptr;
+  static size_t count_n = 0;
+  if (count_n < (size_t)grid.y * grid.z) {
+    if (count) CK(cudaFree(count));
+    count_n = (size_t)grid.y * grid.z;
+    CK(cudaMalloc(&count, count_n * 4));
+    CK(cudaMemset(count, 0, count_n * 4));
+  }
+  FlexDecodeArgs fused = a;
+  fused.merge_count = count;
+  k_dec<C, T><<<grid, 256, C::SMEM_BYTES>>>(fused, sp, mp);
 }
 
 // ------------------------------------------------------------------------------------------------

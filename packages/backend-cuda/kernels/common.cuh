@@ -139,7 +139,7 @@ struct FlexBwdArgs {
 // (query head in the GQA group, query index) pairs. Block sparsity is a dense class table at the
 // user's block granularity: cls[mB][mH][qBlocks][kvBlocks], 0 empty, 1 partial, 2 full.
 // max_scores / part_max (FLEX_MAX_SCORES only): the row max output and each split's row max
-// (natural units), merged by flex_decode_merge. K/V strides: 0 for one K/V of batch 1 read by every
+// (natural units), merged by the column's last split. K/V strides: 0 for one K/V of batch 1 read by every
 // query batch (a paged KV cache's pages), else those of contiguous [B, Hkv, Lkv, ·] K/V (the
 // decoder, like the persistent forward, reads batch b at b·Hkv·Lkv rows).            offset size
 struct FlexDecodeArgs {
@@ -171,7 +171,8 @@ struct FlexDecodeArgs {
   float* part_max;             // 136  8   workspace [splits][B][Hq][Lq] fp32, nullable
   long long k_batch_stride;    // 144  8   elements
   long long v_batch_stride;    // 152  8   elements
-};                             // 160 bytes
+  int* merge_count;            // 160  8   workspace [B][Hkv · row groups] int, zero at allocation; the decoder leaves it zero
+};                             // 168 bytes
 
 namespace flex {
 

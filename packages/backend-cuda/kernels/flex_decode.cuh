@@ -7,7 +7,10 @@
 // skipping tiles that the dense class table marks empty for every row, and writes an fp32 partial
 // output (already divided by its own l) and a partial lse (log2 units), and with FLEX_MAX_SCORES
 // its row max (natural units).
-// flex_decode_merge: one CTA per (b, h, qi) row merges the splits by their lse (and max_scores by max).
+// The last split of a (batch, kv head, row group) to finish merges the splits' rows by their lse
+// (and max_scores by max): a per-column counter (merge_count, zeroed once at allocation) counts the
+// finished splits and the last one re-zeroes it. A separate merge launch cost the H100 ~2–4 µs of
+// the ~116 of B8 Hq32/Hkv8 L8192 (its launch gap and a wave of tiny CTAs).
 // Works for every dtype (the math is SIMT fp32; it is bandwidth-bound).
 
 namespace flex {
@@ -47,6 +50,39 @@ template <int ESIZE> struct DecVec;
 template <> struct DecVec<2> { using type = uint2; };
 template <> struct DecVec<4> { using type = float4; };
 
+// One (b, h, qi) row of the output from the splits' partials, columns c0, c0 + cstep, ...; the
+// c0 == 0 thread writes the row's lse (and max_scores). The partials were written by other CTAs of
+// this launch: read through L2 (ld.global.cg), never a stale L1 line.
+template <typename T, int DV>
+__device__ __forceinline__ void decode_merge_row(const FlexDecodeArgs& a, size_t row, int c0, int cstep) {
+  const size_t rows = (size_t)a.B * a.Hq * a.Lq;
+  float mx = -FLEX_INF;
+  for (int s = 0; s < a.num_splits; ++s) mx = fmax_nan(mx, __ldcg(&a.part_lse[s * rows + row]));
+  // a split whose rows saw a NaN or +inf post has a NaN lse: the whole row is NaN
+  const bool poisoned = row_poisoned(mx);
+  const float m_use = mx == -FLEX_INF ? 0.f : mx;
+  float wsum = 0.f;
+  for (int s = 0; s < a.num_splits; ++s) wsum += exp2f(__ldcg(&a.part_lse[s * rows + row]) - m_use);
+  const float inv = poisoned ? FLEX_NAN : wsum > 0.f ? 1.f / wsum : 0.f;
+  for (int c = c0; c < DV; c += cstep) {
+    float acc = 0.f;
+    for (int s = 0; s < a.num_splits; ++s) {
+      const float w = exp2f(__ldcg(&a.part_lse[s * rows + row]) - m_use);
+      if (w > 0.f) acc += w * __ldcg(&a.part_o[(s * rows + row) * DV + c]);
+    }
+    static_cast<T*>(a.out)[row * DV + c] = Elem<T>::from_float(acc * inv);
+  }
+  if (c0 == 0 && a.lse != nullptr)
+    a.lse[row] = poisoned ? FLEX_NAN : wsum > 0.f ? (m_use + __log2f(wsum)) * FLEX_LN2 : -FLEX_INF;
+#if FLEX_MAX_SCORES
+  if (c0 == 0 && a.max_scores != nullptr && a.part_max != nullptr) {
+    float ms = -FLEX_INF;  // splits without a visible key hold -inf
+    for (int s = 0; s < a.num_splits; ++s) ms = fmaxf(ms, __ldcg(&a.part_max[s * rows + row]));
+    a.max_scores[row] = poisoned ? FLEX_NAN : ms;  // a NaN row's max is NaN too, as its out and lse
+  }
+#endif
+}
+
 template <class C, typename T>
 __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const FlexScoreParams& sp,
                                               const FlexMaskParams& mp) {
@@ -64,6 +100,7 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
   int* sRowQ = sRowH + C::ROWS;
   short* sTiles = reinterpret_cast<short*>(flex_smem + C::OFF_TILES);
   int& sNT = *reinterpret_cast<int*>(flex_smem + C::OFF_TILES + C::MAX_TILES * 2);
+  int& sLastSplit = *reinterpret_cast<int*>(flex_smem + C::OFF_TILES + C::MAX_TILES * 2 + 4);
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int split = blockIdx.x, b = blockIdx.z;
@@ -334,37 +371,21 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
     if (a.part_max != nullptr) a.part_max[row] = poisoned ? FLEX_NAN : l > 0.f ? sM[tid] * FLEX_LN2 : -FLEX_INF;
 #endif
   }
-}
 
-template <typename T, int DV>
-__device__ __forceinline__ void decode_merge(const FlexDecodeArgs& a) {
-  const size_t row = blockIdx.x;  // over B·Hq·Lq
-  const size_t rows = (size_t)a.B * a.Hq * a.Lq;
-  float mx = -FLEX_INF;
-  for (int s = 0; s < a.num_splits; ++s) mx = fmax_nan(mx, a.part_lse[s * rows + row]);
-  // a split whose rows saw a NaN or +inf post has a NaN lse: the whole row is NaN
-  const bool poisoned = row_poisoned(mx);
-  const float m_use = mx == -FLEX_INF ? 0.f : mx;
-  float wsum = 0.f;
-  for (int s = 0; s < a.num_splits; ++s) wsum += exp2f(a.part_lse[s * rows + row] - m_use);
-  const float inv = poisoned ? FLEX_NAN : wsum > 0.f ? 1.f / wsum : 0.f;
-  for (int c = threadIdx.x; c < DV; c += blockDim.x) {
-    float acc = 0.f;
-    for (int s = 0; s < a.num_splits; ++s) {
-      const float w = exp2f(a.part_lse[s * rows + row] - m_use);
-      if (w > 0.f) acc += w * a.part_o[(s * rows + row) * DV + c];
-    }
-    static_cast<T*>(a.out)[row * DV + c] = Elem<T>::from_float(acc * inv);
+  // ---- the last split of this (batch, kv head, row group) to finish merges its rows -------------
+  __threadfence();  // this CTA's partials are visible device-wide before the counter counts it
+  __syncthreads();
+  if (tid == 0) {
+    int* count = a.merge_count + (size_t)b * gridDim.y + blockIdx.y;
+    const bool last = atomicAdd(count, 1) == a.num_splits - 1;
+    if (last) *count = 0;  // every split of the column has counted: re-armed for the next launch
+    sLastSplit = last;
   }
-  if (threadIdx.x == 0 && a.lse != nullptr)
-    a.lse[row] = poisoned ? FLEX_NAN : wsum > 0.f ? (m_use + __log2f(wsum)) * FLEX_LN2 : -FLEX_INF;
-#if FLEX_MAX_SCORES
-  if (threadIdx.x == 0 && a.max_scores != nullptr && a.part_max != nullptr) {
-    float ms = -FLEX_INF;  // splits without a visible key hold -inf
-    for (int s = 0; s < a.num_splits; ++s) ms = fmaxf(ms, a.part_max[s * rows + row]);
-    a.max_scores[row] = poisoned ? FLEX_NAN : ms;  // a NaN row's max is NaN too, as its out and lse
-  }
-#endif
+  __syncthreads();
+  if (!sLastSplit) return;
+  __threadfence();  // (the fence pairs with the other splits' fences before their counts)
+  for (int r = warp; r < C::ROWS; r += C::NTHREADS / 32)
+    if (sRowH[r] >= 0) decode_merge_row<T, C::DV>(a, ((size_t)b * a.Hq + sRowH[r]) * Lq + sRowQ[r], lane, 32);
 }
 
 }  // namespace flex
@@ -373,7 +394,6 @@ __device__ __forceinline__ void decode_merge(const FlexDecodeArgs& a) {
 // entry points
 //   flex_decode        grid (num_splits, Hkv · ceil(G·Lq / FLEX_DEC_ROWS), B), block 256,
 //                      dynamic shared memory DecCfg::SMEM_BYTES
-//   flex_decode_merge  grid B·Hq·Lq, block 128
 // ---------------------------------------------------------------------------------------------
 #if defined(FLEX_HEAD_DIM) && !defined(FLEX_NO_ENTRY_POINTS)
 #ifndef FLEX_DEC_ROWS
@@ -385,8 +405,5 @@ __device__ __forceinline__ void decode_merge(const FlexDecodeArgs& a) {
 extern "C" __global__ void __launch_bounds__(256)
     flex_decode(const FlexDecodeArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
   flex::decode_kernel<flex::DecCfg<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, FLEX_DEC_ROWS, sizeof(flex_elem_t), FLEX_DEC_STAGES>, flex_elem_t>(args, sp, mp);
-}
-extern "C" __global__ void __launch_bounds__(128) flex_decode_merge(const FlexDecodeArgs args) {
-  flex::decode_merge<flex_elem_t, FLEX_HEAD_DIM_V>(args);
 }
 #endif
