@@ -715,6 +715,10 @@ void check_decode(int B, int Hq, int Hkv, int Lq, int Lkv, int keys_per_split) {
   CK(cudaMalloc(&maxs, nL * 4));
   CK(cudaMalloc(&pm, splits * nL * 4));
   a.max_scores = maxs; a.part_max = pm;
+  // twice, the outputs poisoned between: the second launch merges only if the first re-armed the
+  // merge counters (launch_dec's are zeroed once, as the backend's are per call)
+  launch_dec<C, T>(a, sp, mp);
+  CK(cudaDeviceSynchronize());
   poison(out, nO * sizeof(T));
   poison(lse, nL * 4);
   poison(maxs, nL * 4);
