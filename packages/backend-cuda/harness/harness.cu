@@ -97,10 +97,6 @@ template <class C, typename T>
 __global__ void __launch_bounds__(256) k_dec(const FlexDecodeArgs a, const FlexScoreParams sp, const FlexMaskParams mp) {
   flex::decode_kernel<C, T>(a, sp, mp);
 }
-template <typename T, int D, int DV>
-__global__ void __launch_bounds__(128) k_merge(const FlexDecodeArgs a, const FlexScoreParams sp, const FlexMaskParams mp) {
-  flex::decode_merge<T, D, DV>(a, sp, mp);
-}
 
 // ------------------------------------------------------------------------------------------------
 // host helpers
@@ -546,8 +542,18 @@ template <class C, typename T> void launch_dec(const FlexDecodeArgs& a, const Fl
   const int G = a.Hq / a.Hkv;
   const int rg = (G * a.Lq + C::ROWS - 1) / C::ROWS;
   dim3 grid(a.num_splits, a.Hkv * rg, a.B);
-  k_dec<C, T><<<grid, 256, C::SMEM_BYTES>>>(a, sp, mp);
-  k_merge<T, C::D, C::DV><<<a.B * a.Hq * a.Lq, 128>>>(a, sp, mp);
+  // the merge counters: zeroed once, left zero by every launch (the merging split resets its own)
+  static int* count = nullptr;
+  static size_t count_n = 0;
+  if (count_n < (size_t)grid.y * grid.z) {
+    if (count) CK(cudaFree(count));
+    count_n = (size_t)grid.y * grid.z;
+    CK(cudaMalloc(&count, count_n * 4));
+    CK(cudaMemset(count, 0, count_n * 4));
+  }
+  FlexDecodeArgs fused = a;
+  fused.merge_count = count;
+  k_dec<C, T><<<grid, 256, C::SMEM_BYTES>>>(fused, sp, mp);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -731,9 +737,9 @@ done:
   cudaFree(dqa); cudaFree(dq); cudaFree(dk); cudaFree(dv); cudaFree(maxs); cudaFree(ddlse); cudaFree(sem);
 }
 
-template <typename T, int E, int Ev, int ROWS>
+template <typename T, int E, int Ev, int ROWS, int STAGES = 2>
 void check_decode(int B, int Hq, int Hkv, int Lq, int Lkv, int keys_per_split) {
-  using C = flex::DecCfg<E, Ev, ROWS, sizeof(T)>;
+  using C = flex::DecCfg<E, Ev, ROWS, sizeof(T), STAGES>;
   const double tol = std::is_same<T, float>::value ? 1e-4 : std::is_same<T, __half>::value ? 5e-3 : 2e-2;
   ModCtx c;
   setup_ctx(c, Hq, std::max(Lq, Lkv), 200);
@@ -773,6 +779,10 @@ void check_decode(int B, int Hq, int Hkv, int Lq, int Lkv, int keys_per_split) {
   CK(cudaMalloc(&maxs, nL * 4));
   CK(cudaMalloc(&pm, splits * nL * 4));
   a.max_scores = maxs; a.part_max = pm;
+  // twice, the outputs poisoned between: the second launch merges only if the first re-armed the
+  // merge counters (launch_dec's are zeroed once, as the backend's are per call)
+  launch_dec<C, T>(a, sp, mp);
+  CK(cudaDeviceSynchronize());
   poison(out, nO * sizeof(T));
   poison(lse, nL * 4);
   poison(maxs, nL * 4);
@@ -780,12 +790,12 @@ void check_decode(int B, int Hq, int Hkv, int Lq, int Lkv, int keys_per_split) {
   CK(cudaGetLastError());
   CK(cudaDeviceSynchronize());
   char tag[64];
-  snprintf(tag, sizeof tag, "decode R%d", ROWS);
+  snprintf(tag, sizeof tag, "decode R%d S%d", ROWS, STAGES);
   report(tag, tname<T>(), E, Ev, compare(download(out, nO), r.out), tol);
-  snprintf(tag, sizeof tag, "decode lse R%d", ROWS);
+  snprintf(tag, sizeof tag, "decode lse R%d S%d", ROWS, STAGES);
   report(tag, tname<T>(), E, Ev, compare(download(lse, nL), r.lse), tol);
 #if FLEX_MAX_SCORES
-  snprintf(tag, sizeof tag, "decode max_scores R%d", ROWS);
+  snprintf(tag, sizeof tag, "decode max_scores R%d S%d", ROWS, STAGES);
   report(tag, tname<T>(), E, Ev, compare(download(maxs, nL), r.maxs), tol);
 #endif
   cudaFree(q); cudaFree(k); cudaFree(v); cudaFree(out); cudaFree(lse); cudaFree(po); cudaFree(pl); cudaFree(dcls);
@@ -950,10 +960,10 @@ void time_shape(int B, int H, int L, bool do_bwd, const char* bwd_name) {
   cudaFree(lse); cudaFree(delta); cudaFree(dqa); cudaFree(sem);
 }
 
-template <int ROWS> void time_decode(int splits) {
+template <int ROWS, int STAGES = 2> void time_decode(int splits) {
   using T = __nv_bfloat16;
   constexpr int D = 128;
-  using C = flex::DecCfg<D, D, ROWS, 2>;
+  using C = flex::DecCfg<D, D, ROWS, 2, STAGES>;
   const int B = 8, Hq = 32, Hkv = 8, Lq = 1, Lkv = 8192;
   ModCtx c;
   setup_ctx(c, Hq, Lkv, 1024);
@@ -976,8 +986,8 @@ template <int ROWS> void time_decode(int splits) {
   set_kv_strides(a, D, D, false);
   const double ms = time_ms([&] { launch_dec<C, T>(a, sp, mp); }, 50);
   const double bytes = 2.0 * B * Hkv * Lkv * D * 2;
-  printf("TIME %-22s decode   R%d splits %-3d            B8 Hq32 Hkv8 Lq1 Lkv8192 D128  %8.4f ms  %7.1f GB/s K+V   (flex 0.311 ms, 864 GB/s -> %.2fx)\n",
-         MOD_NAME, ROWS, splits, ms, bytes / (ms * 1e-3) / 1e9, 0.311 / ms);
+  printf("TIME %-22s decode   R%d S%d splits %-3d         B8 Hq32 Hkv8 Lq1 Lkv8192 D128  %8.4f ms  %7.1f GB/s K+V   (flex 0.311 ms, 864 GB/s -> %.2fx)\n",
+         MOD_NAME, ROWS, STAGES, splits, ms, bytes / (ms * 1e-3) / 1e9, 0.311 / ms);
   cudaFree(q); cudaFree(k); cudaFree(v); cudaFree(out); cudaFree(lse); cudaFree(po); cudaFree(pl);
 }
 
@@ -1153,9 +1163,26 @@ int main(int argc, char** argv) {
     printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
     return g_fail ? 1 : 0;
   }
+  // "timedec": only the split-KV decoder's timings (the backend's three-stage config first)
+  if (argc >= 2 && strstr(argv[1], "timedec")) {
+    time_decode<4, 3>(4);
+    time_decode<4>(8);
+    return g_fail ? 1 : 0;
+  }
   if (do_check) {
     if (strstr(argv[1] ? argv[1] : "", "checkdet")) {
       check_bwd3_det(strstr(argv[1], "small") != nullptr);
+      printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
+      return g_fail ? 1 : 0;
+    }
+    // "checkdec": only the split-KV decoder's checks (every stage count and row count it is built with)
+    if (strstr(argv[1] ? argv[1] : "", "checkdec")) {
+      check_decode<__nv_bfloat16, 128, 128, 4>(2, 8, 2, 3, 1000, 256);
+      check_decode<__nv_bfloat16, 128, 128, 16>(2, 8, 2, 3, 1000, 256);
+      check_decode<__half, 64, 64, 8>(2, 8, 2, 2, 777, 192);
+      check_decode<float, 40, 40, 4>(2, 8, 2, 1, 500, 128);
+      check_decode<__nv_bfloat16, 128, 128, 4, 3>(2, 8, 2, 1, 1000, 256);
+      check_decode<__half, 64, 64, 8, 3>(3, 8, 2, 2, 4100, 1024);  // a 64-key tail, several tiles per split
       printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
       return g_fail ? 1 : 0;
     }
@@ -1231,6 +1258,7 @@ int main(int argc, char** argv) {
     check_decode<__nv_bfloat16, 128, 128, 16>(2, 8, 2, 3, 1000, 256);
     check_decode<__half, 64, 64, 8>(2, 8, 2, 2, 777, 192);
     check_decode<float, 40, 40, 4>(2, 8, 2, 1, 500, 128);
+    check_decode<__nv_bfloat16, 128, 128, 4, 3>(2, 8, 2, 1, 1000, 256);  // the backend's D128 16-bit ring
     printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
   }
   // "hopper": only the Hopper bodies' forward side by side (persistent vs per-CTA), nothing else
@@ -1261,6 +1289,7 @@ int main(int argc, char** argv) {
     time_shape<64, B64, A64, A64w3, A64e, W64>(4, 16, 4096, fb, "");
     time_d256();
     if (!hopper_only && !strcmp(MOD_NAME, "noop")) {
+      time_decode<4, 3>(4);  // the backend's config at B8 Hkv8 L8192 (4 splits, 256 CTAs in 264 slots)
       time_decode<4>(8);
       time_decode<4>(16);
       time_decode<4>(32);

@@ -139,7 +139,7 @@ struct FlexBwdArgs {
 // (query head in the GQA group, query index) pairs. Block sparsity is a dense class table at the
 // user's block granularity: cls[mB][mH][qBlocks][kvBlocks], 0 empty, 1 partial, 2 full.
 // max_scores / part_max (FLEX_MAX_SCORES only): the row max output and each split's row max
-// (natural units), merged by flex_decode_merge. K/V strides: 0 for one K/V of batch 1 read by every
+// (natural units), merged by the column's last split. K/V strides: 0 for one K/V of batch 1 read by every
 // query batch (a paged KV cache's pages), else those of contiguous [B, Hkv, Lkv, ·] K/V (the
 // decoder, like the persistent forward, reads batch b at b·Hkv·Lkv rows).            offset size
 struct FlexDecodeArgs {
@@ -171,7 +171,8 @@ struct FlexDecodeArgs {
   float* part_max;             // 136  8   workspace [splits][B][Hq][Lq] fp32, nullable
   long long k_batch_stride;    // 144  8   elements
   long long v_batch_stride;    // 152  8   elements
-};                             // 160 bytes
+  int* merge_count;            // 160  8   workspace [B][Hkv · row groups] int, zero at allocation; the decoder leaves it zero
+};                             // 168 bytes
 
 namespace flex {
 
@@ -251,6 +252,20 @@ __device__ __forceinline__ void ldmatrix_x4_trans(unsigned (&r)[4], unsigned add
 // 16-byte async copy global -> shared; src_bytes = 0 zero-fills the destination.
 __device__ __forceinline__ void cp_async_16(unsigned dst, const void* src, int src_bytes) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
+}
+// The same copy for data read once per launch (the decoder's K/V stream): an evict-first L2 policy
+// keeps the stream from displacing what is reused (the split partials the merge reads back, Q, the
+// class table), and the 256-byte L2 prefetch asks DRAM for a whole K/V row (128 bf16) per miss
+// rather than 16 bytes a sector at a time. `policy` comes from l2_evict_first_policy().
+__device__ __forceinline__ unsigned long long l2_evict_first_policy() {
+  unsigned long long p;
+  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(p));
+  return p;
+}
+__device__ __forceinline__ void cp_async_16_stream(unsigned dst, const void* src, int src_bytes,
+                                                   unsigned long long policy) {
+  asm volatile("cp.async.cg.shared.global.L2::cache_hint.L2::256B [%0], [%1], 16, %2, %3;\n" ::"r"(dst), "l"(src),
+               "r"(src_bytes), "l"(policy));
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N> __device__ __forceinline__ void cp_async_wait() {

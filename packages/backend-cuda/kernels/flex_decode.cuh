@@ -7,7 +7,10 @@
 // skipping tiles that the dense class table marks empty for every row, and writes an fp32 partial
 // output (already divided by its own l) and a partial lse (log2 units), and with FLEX_MAX_SCORES
 // its row max (natural units).
-// flex_decode_merge: one CTA per (b, h, qi) row merges the splits by their lse (and max_scores by max).
+// The last split of a (batch, kv head, row group) to finish merges the splits' rows by their lse
+// (and max_scores by max): a per-column counter (merge_count, zeroed once at allocation) counts the
+// finished splits and the last one re-zeroes it. A separate merge launch cost the H100 ~2–4 µs of
+// the ~116 of B8 Hq32/Hkv8 L8192 (its launch gap and a wave of tiny CTAs).
 // Works for every dtype (the math is SIMT fp32; it is bandwidth-bound).
 
 namespace flex {
@@ -47,6 +50,49 @@ template <int ESIZE> struct DecVec;
 template <> struct DecVec<2> { using type = uint2; };
 template <> struct DecVec<4> { using type = float4; };
 
+// One (b, h, qi) row of the output from the splits' partials, columns c0, c0 + cstep, ...; the
+// c0 == 0 thread writes the row's lse (and max_scores). The partials were written by other CTAs of
+// this launch: read through L2 (ld.global.cg), never a stale L1 line.
+// Called by a whole warp (c0 = lane, cstep = 32): a row whose merged out is not finite while its
+// lse is not NaN is recomputed carefully (special.cuh) — the splits' P·V multiplied a masked or −∞
+// key's weight 0 by its v, and 0·NaN is NaN there.
+template <typename T, int D, int DV>
+__device__ __forceinline__ void decode_merge_row(const FlexDecodeArgs& a, const FlexScoreParams& sp,
+                                                 const FlexMaskParams& mp, size_t row, int c0, int cstep) {
+  const size_t rows = (size_t)a.B * a.Hq * a.Lq;
+  float mx = -FLEX_INF;
+  for (int s = 0; s < a.num_splits; ++s) mx = fmax_nan(mx, __ldcg(&a.part_lse[s * rows + row]));
+  // a split whose rows saw a NaN or +inf post has a NaN lse: the whole row is NaN
+  const bool poisoned = row_poisoned(mx);
+  const float m_use = mx == -FLEX_INF ? 0.f : mx;
+  float wsum = 0.f;
+  for (int s = 0; s < a.num_splits; ++s) wsum += exp2f(__ldcg(&a.part_lse[s * rows + row]) - m_use);
+  const float inv = poisoned ? FLEX_NAN : wsum > 0.f ? 1.f / wsum : 0.f;
+  bool redo = false;
+  for (int c = c0; c < DV; c += cstep) {
+    float acc = 0.f;
+    for (int s = 0; s < a.num_splits; ++s) {
+      const float w = exp2f(__ldcg(&a.part_lse[s * rows + row]) - m_use);
+      if (w > 0.f) acc += w * __ldcg(&a.part_o[(s * rows + row) * DV + c]);
+    }
+    redo |= !poisoned && !finite_f(acc);
+    static_cast<T*>(a.out)[row * DV + c] = Elem<T>::from_float(acc * inv);
+  }
+  const float lse = poisoned ? FLEX_NAN : wsum > 0.f ? (m_use + __log2f(wsum)) * FLEX_LN2 : -FLEX_INF;
+  if (c0 == 0 && a.lse != nullptr) a.lse[row] = lse;
+  if (__any_sync(0xffffffffu, redo)) {
+    __syncwarp();  // the fast stores of this row come first
+    decode_careful_row<T, D, DV>(a, sp, mp, row, lse);
+  }
+#if FLEX_MAX_SCORES
+  if (c0 == 0 && a.max_scores != nullptr && a.part_max != nullptr) {
+    float ms = -FLEX_INF;  // splits without a visible key hold -inf
+    for (int s = 0; s < a.num_splits; ++s) ms = fmaxf(ms, __ldcg(&a.part_max[s * rows + row]));
+    a.max_scores[row] = poisoned ? FLEX_NAN : ms;  // a NaN row's max is NaN too, as its out and lse
+  }
+#endif
+}
+
 template <class C, typename T>
 __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const FlexScoreParams& sp,
                                               const FlexMaskParams& mp) {
@@ -64,6 +110,7 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
   int* sRowQ = sRowH + C::ROWS;
   short* sTiles = reinterpret_cast<short*>(flex_smem + C::OFF_TILES);
   int& sNT = *reinterpret_cast<int*>(flex_smem + C::OFF_TILES + C::MAX_TILES * 2);
+  int& sLastSplit = *reinterpret_cast<int*>(flex_smem + C::OFF_TILES + C::MAX_TILES * 2 + 4);
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int split = blockIdx.x, b = blockIdx.z;
@@ -119,6 +166,7 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
   const int bkv = a.k_batch_stride != 0 ? b : 0;
   const T* gK = static_cast<const T*>(a.k) + (size_t)(bkv * a.Hkv + hk) * Lkv * C::D;
   const T* gV = static_cast<const T*>(a.v) + (size_t)(bkv * a.Hkv + hk) * Lkv * C::DV;
+  const unsigned long long kv_policy = l2_evict_first_policy();
   auto load = [&](int i, int stage) {
     const int n0 = key0 + sTiles[i] * C::BN;
     const int rows = min(C::BN, key1 - n0);
@@ -126,14 +174,14 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
       for (int c = tid; c < C::BN * (C::DP / EPC); c += C::NTHREADS) {
         const int r = c / (C::DP / EPC), cc = c % (C::DP / EPC);
         const bool ok = r < rows;
-        cp_async_16(smem_u32(&sK[stage][r * C::KSTRIDE + cc * EPC]), ok ? gK + (size_t)(n0 + r) * C::D + cc * EPC : gK,
-                    ok ? 16 : 0);
+        cp_async_16_stream(smem_u32(&sK[stage][r * C::KSTRIDE + cc * EPC]),
+                           ok ? gK + (size_t)(n0 + r) * C::D + cc * EPC : gK, ok ? 16 : 0, kv_policy);
       }
       for (int c = tid; c < C::BN * (C::DVP / EPC); c += C::NTHREADS) {
         const int r = c / (C::DVP / EPC), cc = c % (C::DVP / EPC);
         const bool ok = r < rows;
-        cp_async_16(smem_u32(&sV[stage][r * C::VSTRIDE + cc * EPC]), ok ? gV + (size_t)(n0 + r) * C::DV + cc * EPC : gV,
-                    ok ? 16 : 0);
+        cp_async_16_stream(smem_u32(&sV[stage][r * C::VSTRIDE + cc * EPC]),
+                           ok ? gV + (size_t)(n0 + r) * C::DV + cc * EPC : gV, ok ? 16 : 0, kv_policy);
       }
     } else {
       for (int c = tid; c < C::BN * C::DP; c += C::NTHREADS) {
@@ -333,41 +381,21 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
     if (a.part_max != nullptr) a.part_max[row] = poisoned ? FLEX_NAN : l > 0.f ? sM[tid] * FLEX_LN2 : -FLEX_INF;
 #endif
   }
-}
 
-template <typename T, int D, int DV>
-__device__ __forceinline__ void decode_merge(const FlexDecodeArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp) {
-  const size_t row = blockIdx.x;  // over B·Hq·Lq
-  const size_t rows = (size_t)a.B * a.Hq * a.Lq;
-  float mx = -FLEX_INF;
-  for (int s = 0; s < a.num_splits; ++s) mx = fmax_nan(mx, a.part_lse[s * rows + row]);
-  // a split whose rows saw a NaN or +inf post has a NaN lse: the whole row is NaN
-  const bool poisoned = row_poisoned(mx);
-  const float m_use = mx == -FLEX_INF ? 0.f : mx;
-  float wsum = 0.f;
-  for (int s = 0; s < a.num_splits; ++s) wsum += exp2f(a.part_lse[s * rows + row] - m_use);
-  const float inv = poisoned ? FLEX_NAN : wsum > 0.f ? 1.f / wsum : 0.f;
-  bool redo = false;  // an out element that is not finite in a row that is not NaN (special.cuh)
-  for (int c = threadIdx.x; c < DV; c += blockDim.x) {
-    float acc = 0.f;
-    for (int s = 0; s < a.num_splits; ++s) {
-      const float w = exp2f(a.part_lse[s * rows + row] - m_use);
-      if (w > 0.f) acc += w * a.part_o[(s * rows + row) * DV + c];
-    }
-    redo |= !poisoned && !finite_f(acc);
-    static_cast<T*>(a.out)[row * DV + c] = Elem<T>::from_float(acc * inv);
+  // ---- the last split of this (batch, kv head, row group) to finish merges its rows -------------
+  __threadfence();  // this CTA's partials are visible device-wide before the counter counts it
+  __syncthreads();
+  if (tid == 0) {
+    int* count = a.merge_count + (size_t)b * gridDim.y + blockIdx.y;
+    const bool last = atomicAdd(count, 1) == a.num_splits - 1;
+    if (last) *count = 0;  // every split of the column has counted: re-armed for the next launch
+    sLastSplit = last;
   }
-  const float lse = poisoned ? FLEX_NAN : wsum > 0.f ? (m_use + __log2f(wsum)) * FLEX_LN2 : -FLEX_INF;
-  if (threadIdx.x == 0 && a.lse != nullptr) a.lse[row] = lse;
-  // the split kernel's P·V multiplies a masked or −∞ key's weight 0 by its v: 0·NaN is NaN there
-  if (__syncthreads_or(redo) && threadIdx.x < 32) decode_careful_row<T, D, DV>(a, sp, mp, row, lse);
-#if FLEX_MAX_SCORES
-  if (threadIdx.x == 0 && a.max_scores != nullptr && a.part_max != nullptr) {
-    float ms = -FLEX_INF;  // splits without a visible key hold -inf
-    for (int s = 0; s < a.num_splits; ++s) ms = fmaxf(ms, a.part_max[s * rows + row]);
-    a.max_scores[row] = poisoned ? FLEX_NAN : ms;  // a NaN row's max is NaN too, as its out and lse
-  }
-#endif
+  __syncthreads();
+  if (!sLastSplit) return;
+  __threadfence();  // (the fence pairs with the other splits' fences before their counts)
+  for (int r = warp; r < C::ROWS; r += C::NTHREADS / 32)
+    if (sRowH[r] >= 0) decode_merge_row<T, C::D, C::DV>(a, sp, mp, ((size_t)b * a.Hq + sRowH[r]) * Lq + sRowQ[r], lane, 32);
 }
 
 }  // namespace flex
@@ -376,8 +404,6 @@ __device__ __forceinline__ void decode_merge(const FlexDecodeArgs& a, const Flex
 // entry points
 //   flex_decode        grid (num_splits, Hkv · ceil(G·Lq / FLEX_DEC_ROWS), B), block 256,
 //                      dynamic shared memory DecCfg::SMEM_BYTES
-//   flex_decode_merge  grid B·Hq·Lq, block 128, the params structs as flex_decode's (special.cuh's
-//                      careful row where the merged out is not finite)
 // ---------------------------------------------------------------------------------------------
 #if defined(FLEX_HEAD_DIM) && !defined(FLEX_NO_ENTRY_POINTS)
 #ifndef FLEX_DEC_ROWS
@@ -389,9 +415,5 @@ __device__ __forceinline__ void decode_merge(const FlexDecodeArgs& a, const Flex
 extern "C" __global__ void __launch_bounds__(256)
     flex_decode(const FlexDecodeArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
   flex::decode_kernel<flex::DecCfg<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, FLEX_DEC_ROWS, sizeof(flex_elem_t), FLEX_DEC_STAGES>, flex_elem_t>(args, sp, mp);
-}
-extern "C" __global__ void __launch_bounds__(128)
-    flex_decode_merge(const FlexDecodeArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
-  flex::decode_merge<flex_elem_t, FLEX_HEAD_DIM, FLEX_HEAD_DIM_V>(args, sp, mp);
 }
 #endif

@@ -171,7 +171,9 @@ describe.skipIf(!existsSync(NVCC))(`generated CUDA compiles with ${NVCC} (sm_80,
       const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
       const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, maskMod: v.mask?.(), defines: configDefines(fwd, bwd, dec), indexLimit: 2 ** 22 });
       const file = join(dir, `${v.name}.cu`);
-      writeFileSync(file, kernelSource(prelude, kind));
+      // the decoder's launch (config.ts) gives it the shared memory its layout (DecCfg) uses
+      const decAssert = `\nstatic_assert(flex::DecCfg<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, FLEX_DEC_ROWS, sizeof(flex_elem_t), FLEX_DEC_STAGES>::SMEM_BYTES == ${dec.smemBytes}, "decoder shared memory: config.ts vs DecCfg");\n`;
+      writeFileSync(file, kernelSource(prelude, kind) + (kind === 'dec' ? decAssert : ''));
       await limited(() => run(NVCC, ['-std=c++17', '-arch=sm_80', '-c', file, '-o', join(dir, `${v.name}.o`)], { maxBuffer: 64 << 20 }));
     });
   }

@@ -114,10 +114,11 @@ export interface DeviceClassTable {
   blockKv: number;
 }
 
-export const DECODE_ARGS_BYTES = 160;
+export const DECODE_ARGS_BYTES = 168;
 /**
  * FlexDecodeArgs. maxScores / partMax: the optional row-max output and its per-split workspace;
- * kvBatchStrides as in packFwdArgs.
+ * kvBatchStrides as in packFwdArgs; mergeCount: an int per (batch, kv head, row group), zero when
+ * allocated (the kernel's last split of a column merges it and re-zeroes its counter).
  */
 export function packDecodeArgs(
   a: Dims & {
@@ -127,6 +128,7 @@ export function packDecodeArgs(
     keyOffset?: number;
     maxScores?: Ptr | null; partMax?: Ptr | null;
     kvBatchStrides: readonly [number, number];
+    mergeCount: Ptr;
   },
 ): ArrayBuffer {
   const p = new Packer(DECODE_ARGS_BYTES);
@@ -138,6 +140,7 @@ export function packDecodeArgs(
   if (c) p.i32(100, c.mB).i32(104, c.mH).i32(108, c.qBlocks).i32(112, c.kvBlocks).i32(116, c.blockQ).i32(120, c.blockKv);
   p.i32(124, a.keyOffset ?? 0);
   p.ptr(128, a.maxScores).ptr(136, a.partMax).i64(144, a.kvBatchStrides[0]).i64(152, a.kvBatchStrides[1]);
+  p.ptr(160, a.mergeCount);
   return p.buf;
 }
 

@@ -21,7 +21,7 @@ export const ENTRY_POINTS: Record<KernelKind, readonly string[]> = {
   fwd: ['flex_fwd'],
   bwd: ['flex_bwd_preprocess', 'flex_bwd_dkdv', 'flex_bwd_dq_convert'],
   bwdFa3: ['flex_bwd_preprocess', 'flex_bwd_dkdv', 'flex_bwd_dq_convert'],
-  dec: ['flex_decode', 'flex_decode_merge'],
+  dec: ['flex_decode'],
 };
 
 /** kernels/ beside src/ and dist/. */

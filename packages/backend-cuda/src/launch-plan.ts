@@ -100,7 +100,7 @@ export function kvBatchStrides(p: AttentionProblem): [number, number] {
   return p.kvBatch === p.B ? [p.Hkv * p.Lkv * p.E, p.Hkv * p.Lkv * p.Ev] : [0, 0];
 }
 
-/** The forward pass: the split-KV decoder + merge for decoding shapes, else the fused forward. */
+/** The forward pass: the split-KV decoder (merging in its last splits) for decoding shapes, else the fused forward. */
 export async function forwardLaunch(ctx: LaunchContext, sel: KernelSelection, io: ForwardBuffers, mods: ModArguments): Promise<Launch> {
   const { native: n, mem } = ctx;
   const p = sel.problem;
@@ -119,12 +119,12 @@ export async function forwardLaunch(ctx: LaunchContext, sel: KernelSelection, io
       numSplits: splits, keysPerSplit, keyOffset, classes,
       partMax: io.maxScores === null ? null : mem.alloc(splits * rows * 4),
       kvBatchStrides: kvBatchStrides(p),
+      // zeroed once: every launch of this plan leaves its counters zero again (the merging split resets its own)
+      mergeCount: mem.zeros(p.B * p.Hkv * rowGroups * 4),
     });
     const m = await ctx.modules.load(sel.rendered.prelude, 'dec', { flex_decode: cfg.smemBytes });
-    return () => {
-      n.launch(m.fns.flex_decode!, [splits, p.Hkv * rowGroups, p.B], [cfg.threads, 1, 1], cfg.smemBytes, 0n, [args, mods.scoreParams, mods.maskParams]);
-      n.launch(m.fns.flex_decode_merge!, [rows, 1, 1], [128, 1, 1], 0, 0n, [args, mods.scoreParams, mods.maskParams]);
-    };
+    // one launch: the last split of each (batch, kv head, row group) merges the splits' rows
+    return () => n.launch(m.fns.flex_decode!, [splits, p.Hkv * rowGroups, p.B], [cfg.threads, 1, 1], cfg.smemBytes, 0n, [args, mods.scoreParams, mods.maskParams]);
   }
   const c = sel.forward;
   const table = p.blockMask ? mem.tileTable(tileTables(p.blockMask, c.bm, c.bn, { batch: p.B, heads: p.Hq }), 'kv-major') : null;
