@@ -124,25 +124,30 @@ for step in $STEPS; do
       done ;;
     cuda-conf)
       [ -z "$HANG" ] || continue
-      # one process per dtype, all at once: on a fresh machine the run is NVRTC compiles (hundreds of
-      # modules; a FA3-class backward of a pow mod takes ~60 s in nvcc on two cores), each process
-      # compiles one at a time, and the dtypes share no module. Session 10's "hangs" were this: each
-      # killed run's last CONF START line was the first backward of a new mod on a cold cache.
+      # CONF_SHARDS processes per dtype (default 4; CONF_SHARD in conformance-real.ts), all at once:
+      # on a fresh machine the run is NVRTC compiles (hundreds of modules; a FA3-class backward of a
+      # pow mod takes ~60 s in nvcc on two cores), each process compiles one at a time, and neither
+      # dtypes nor shards share a module. Session 10's "hangs" were this: each killed run's last CONF
+      # START line was the first backward of a new mod on a cold cache. Each process has its own cache
+      # folder (no two writers of one file).
       : >"$O/cuda-conf.txt"
       c=$(cap ${CONF_CAP:-240})
-      dts=$(echo "${CONF_DTYPES:-bf16,f16}" | tr , ' ')
-      mem=1   # the first dtype's run measures memory growth; the others would disturb it (CONF_MEMORY=0)
-      for dt in $dts; do
-        ( CONF_MEMORY=$mem CONF_DTYPES=$dt timeout -s KILL "$c" node $D/cconf/bin/run.mjs >"$O/cuda-conf-$dt.txt" 2>&1; echo "rc=$? ($dt)" >>"$O/cuda-conf-$dt.txt" ) &
+      dts=$(echo "${CONF_DTYPES:-bf16,f16}" | tr , ' ') n=${CONF_SHARDS:-4}
+      mem=1   # the first run measures memory growth; the others would disturb it (CONF_MEMORY=0)
+      for dt in $dts; do for i in $(seq 0 $((n - 1))); do
+        ( CONF_MEMORY=$mem CONF_DTYPES=$dt CONF_SHARD=$i/$n FLEXATTN_CUDA_CACHE=/tmp/flexattn-cache-conf-$dt-$i \
+            timeout -s KILL "$c" node $D/cconf/bin/run.mjs >"$O/cuda-conf-$dt-$i.txt" 2>&1
+          echo "rc=$? ($dt shard $i/$n)" >>"$O/cuda-conf-$dt-$i.txt" ) &
         mem=0
-      done
+      done; done
       wait
-      for dt in $dts; do
+      for f in "$O"/cuda-conf-*-*.txt; do
         # killed (137): the last CONF START line names the case it was in
-        grep -q 'rc=137' "$O/cuda-conf-$dt.txt" && echo "cuda-conf $dt killed in: $(grep 'CONF START' "$O/cuda-conf-$dt.txt" | tail -1)"
-        grep -v 'CONF START' "$O/cuda-conf-$dt.txt" >>"$O/cuda-conf.txt"
+        grep -q 'rc=137' "$f" && echo "cuda-conf $(basename "$f" .txt) killed in: $(grep 'CONF START' "$f" | tail -1)"
+        grep -v 'CONF START' "$f" >>"$O/cuda-conf.txt"
       done
-      grep -E "FAIL|CONF [0-9]+ failures|memory|cache|elapsed|rc=" "$O/cuda-conf.txt" | head -16
+      echo "cuda-conf: $(grep -c 'CONF PASS' "$O/cuda-conf.txt") checks pass, $(grep -c 'CONF FAIL' "$O/cuda-conf.txt") fail, $(grep -c 'rc=0' "$O/cuda-conf.txt") of $(ls "$O"/cuda-conf-*-*.txt | wc -l) processes ended with rc 0"
+      grep -E "FAIL|memory|rc=[1-9]" "$O/cuda-conf.txt" | head -16
       echo "cuda-conf special values: $(grep -c 'CONF PASS.*special' "$O/cuda-conf.txt") checks pass, $(grep -c 'CONF FAIL.*special' "$O/cuda-conf.txt") fail" ;;
     wgpu-paged)
       bench "${PAGED_CAP:-150}" wgpu-paged --suite decode-paged --dtype f32 --backends webgpu --iterations 20 --warmup 5 ;;

@@ -71,6 +71,19 @@ const SPECIAL_MAX_SCORES: ConformanceCase[] = (() => {
   ];
 })();
 
+function parseShard(text: string | undefined): { i: number; n: number } | undefined {
+  if (text === undefined) return undefined;
+  const m = /^(\d+)\/(\d+)$/.exec(text);
+  if (!m || Number(m[1]) >= Number(m[2])) throw new Error(`CONF_SHARD must be i/n with 0 <= i < n (got ${text})`);
+  return { i: Number(m[1]), n: Number(m[2]) };
+}
+// FNV-1a of a case name: a shard keeps its cases whichever dtypes or filters run
+function nameHash(name: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
 async function main() {
   const cuda = await createCudaBackend({
     hopperForward: process.env.CONF_HOPPER_FORWARD === 'per-cta' ? 'per-cta' : 'persistent',
@@ -91,7 +104,11 @@ async function main() {
   const dtypes = (process.env.CONF_DTYPES ?? 'bf16,f32,f16').split(',') as DType[];
   // CONF_ONLY: only the cases whose name contains it (e.g. 'head dim 256'), without the shared-K/V checks
   const only = process.env.CONF_ONLY;
-  const picked = (c: ConformanceCase) => only === undefined || c.name.includes(only);
+  // CONF_SHARD=i/n: only the cases whose name hashes to i mod n, so n processes share a cold NVRTC
+  // cache's compiles (one module at a time per process); shard 0 also runs the shared-K/V checks
+  const shard = parseShard(process.env.CONF_SHARD);
+  const picked = (c: ConformanceCase) =>
+    (only === undefined || c.name.includes(only)) && (shard === undefined || nameHash(c.name) % shard.n === shard.i);
   // stderr, unbuffered beside stdout: the last START line names a case that hangs
   const onStart = (dtype: DType, name: string, pass: string) => process.stderr.write(`CONF START ${dtype} ${pass} ${name}\n`);
   const full = await runConformance(cuda, {
@@ -103,7 +120,7 @@ async function main() {
     filter: (c) => picked(c) && SPECIAL_MAX_SCORES.some((x) => x.name === c.name),
   });
   // K/V shared by the query batch and paged KV caches on this backend's device tensors
-  const failures = full.failures + forwardOnly.failures + (only === undefined ? await runSharedKvChecks(cuda, dtypes) : 0);
+  const failures = full.failures + forwardOnly.failures + (only === undefined && (shard?.i ?? 0) === 0 ? await runSharedKvChecks(cuda, dtypes) : 0);
   console.log(`CONF elapsed ${full.seconds + forwardOnly.seconds}s`);
   // the module LRU and the held device memory after the whole suite (issue 19: bounded, nothing held)
   console.log(`CONF cache ${JSON.stringify(cuda.cacheStats())}`);
