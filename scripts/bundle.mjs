@@ -8,7 +8,7 @@
 //                         backend reads ../kernels beside its file), OUTDIR/bin/ort/ (onnxruntime-web's WebGPU
 //                         wasm for `--peer ort`: .wasm.gz by default, --raw-ort as is, --no-ort none)
 //     webgpu-conformance  OUTDIR/conformance.mjs (the ir's conformance suite through Dawn)
-//     cuda-conformance    OUTDIR/bin/run.mjs (the suite through the CUDA addon), OUTDIR/bin/flexattn_cuda.node
+//     cuda-conformance    OUTDIR/bin/run.mjs (the suite through the CUDA addon), OUTDIR/bin/fuzz.mjs (ir's fuzz properties, bad device tensors, a leak check), OUTDIR/bin/flexattn_cuda.node
 //                         (when built), OUTDIR/kernels/, OUTDIR/trace.json.gz + replay.py (the CuPy replay)
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
@@ -97,6 +97,7 @@ const targets = {
     const bin = join(outdir, 'bin');
     mkdirSync(bin, { recursive: true });
     await bundle(pkg('backend-cuda', 'harness', 'e2e', 'conformance-real.ts'), join(bin, 'run.mjs'));
+    await bundle(pkg('backend-cuda', 'harness', 'e2e', 'fuzz-real.ts'), join(bin, 'fuzz.mjs'));
     cpSync(pkg('backend-cuda', 'kernels'), join(outdir, 'kernels'), { recursive: true });
     const addon = pkg('backend-cuda', 'build', 'Release', 'flexattn_cuda.node');
     const addonNote = existsSync(addon) ? (copyFileSync(addon, join(bin, 'flexattn_cuda.node')), 'bin/flexattn_cuda.node') : 'no addon (pnpm --filter @flexattn/backend-cuda build:native)';
@@ -106,7 +107,7 @@ const targets = {
     });
     if (trace.status !== 0) throw new Error('recording the CUDA trace (harness/e2e/trace.test.ts) failed');
     copyFileSync(pkg('backend-cuda', 'harness', 'e2e', 'replay.py'), join(outdir, 'replay.py'));
-    return `bin/run.mjs, kernels/, ${addonNote}, trace.json.gz, replay.py`;
+    return `bin/run.mjs, bin/fuzz.mjs, kernels/, ${addonNote}, trace.json.gz, replay.py`;
   },
 };
 

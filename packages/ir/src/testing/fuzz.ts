@@ -117,24 +117,40 @@ async function invoke(backend: FlexAttentionBackend, call: Call): Promise<unknow
   return backend.flexAttentionBackward(t.q!, t.k!, t.v!, t.out!, t.lse!, t.dOut!, call.options as never);
 }
 
-export function describeFuzz(createBackend: () => FlexAttentionBackend | Promise<FlexAttentionBackend>, opts: FuzzOptions = {}): void {
-  if (!vitest || !fc) throw new Error('describeFuzz defines vitest tests: call it from a test file that vitest runs');
-  const { afterAll, beforeAll, describe, it } = vitest;
+/** The fuzz suite's three properties, callable outside vitest (a GPU machine's runner); each throws on failure. */
+export interface FuzzChecks {
+  /** random valid calls agree with the dense float64 definition */
+  valid(backend: FlexAttentionBackend, seed?: number): Promise<void>;
+  /** random invalid calls throw typed errors (FlexAttnError), never a raw TypeError or a result */
+  invalid(backend: FlexAttentionBackend, seed?: number): Promise<void>;
+  /** a call after dispose() throws BackendDisposedError (disposes the backend it is given) */
+  afterDispose(backend: FlexAttentionBackend): Promise<void>;
+  /** one random invalid call (a corruption of a valid one) and its error, for leak checks */
+  invalidCall(backend: FlexAttentionBackend, rng: number): Promise<unknown>;
+}
+
+/** The fuzz properties for a fast-check module (`import * as fc from 'fast-check'`). */
+export function fuzzChecks(fcm: typeof FastCheck, opts: FuzzOptions = {}): FuzzChecks {
   const dtypes = opts.dtypes ?? ['f32', 'f16', 'bf16'];
-  const specs = problemSpec(fc, { dtypes, special: opts.specialValues ?? true, kvShared: opts.kvBatchBroadcast ?? true, maxLen: opts.maxLen });
+  const specs = problemSpec(fcm, { dtypes, special: opts.specialValues ?? true, kvShared: opts.kvBatchBroadcast ?? true, maxLen: opts.maxLen });
   const tol = (dtype: DType, pass: 'forward' | 'backward') => opts.tolerance?.[dtype]?.[pass] ?? ROUNDING[dtype];
-
-  describe(`flexattn fuzz${opts.label ? ` (${opts.label})` : ''}`, () => {
-    let backend: FlexAttentionBackend;
-    beforeAll(async () => {
-      backend = await createBackend();
-    });
-    afterAll(() => backend?.dispose());
-
-    it('valid calls agree with the dense float64 definition', async () => {
-      await assertSeeded(
-        fc,
-        fc.asyncProperty(specs, async (spec) => {
+  const passes = opts.backward === false ? (['forward'] as const) : (['forward', 'backward'] as const);
+  const corrupted = async (backend: FlexAttentionBackend, spec: ProblemSpec, ci: number, pass: Call['pass'], pick: number) => {
+    const c = CORRUPTIONS[ci]!;
+    const call = validCall(buildProblem(spec), spec, c.pass ?? pass);
+    c.apply(call, spec, pick);
+    try {
+      await invoke(backend, call);
+    } catch (e) {
+      return { c, call, error: e };
+    }
+    return { c, call, error: undefined };
+  };
+  return {
+    valid: (backend, seed = fuzzSeed()) =>
+      assertSeeded(
+        fcm,
+        fcm.asyncProperty(specs, async (spec) => {
           if (opts.finiteMathFolding && specialTimesZero(spec)) return; // left out: see FuzzOptions.finiteMathFolding
           const p = buildProblem(spec);
           const mods = denseModsOf(p.options, spec);
@@ -150,39 +166,24 @@ export function describeFuzz(createBackend: () => FlexAttentionBackend | Promise
             check(name, g[name], grads[name], tol(spec.dtype, 'backward'), spec, { unspecified: grads.unspecified[name], nonFiniteMatches: true });
           }
         }),
-        fuzzSeed(),
+        seed,
         opts.numRuns?.valid ?? 60,
-      );
-    });
-
-    it('invalid calls throw typed errors (FlexAttnError), never a raw TypeError or a result', async () => {
-      const passes = opts.backward === false ? (['forward'] as const) : (['forward', 'backward'] as const);
-      const corruption = fc.integer({ min: 0, max: CORRUPTIONS.length - 1 });
-      await assertSeeded(
-        fc,
-        fc.asyncProperty(specs, corruption, fc.constantFrom(...passes), fc.nat(), async (spec, ci, pass, pick) => {
-          const c = CORRUPTIONS[ci]!;
-          const call = validCall(buildProblem(spec), spec, c.pass ?? pass);
-          c.apply(call, spec, pick);
-          let error: unknown;
-          try {
-            await invoke(backend, call);
-          } catch (e) {
-            error = e;
-          }
+      ),
+    invalid: (backend, seed = fuzzSeed()) =>
+      assertSeeded(
+        fcm,
+        fcm.asyncProperty(specs, fcm.integer({ min: 0, max: CORRUPTIONS.length - 1 }), fcm.constantFrom(...passes), fcm.nat(), async (spec, ci, pass, pick) => {
+          const { c, call, error } = await corrupted(backend, spec, ci, pass, pick);
           if (!(error instanceof FlexAttnError)) {
             throw new Error(`'${c.name}' (pick ${pick}, ${call.pass}) ${error === undefined ? 'returned a result' : `threw ${String(error)}`}\nspec: ${specText(spec)}`);
           }
           if (!error.message) throw new Error(`'${c.name}': ${error.name} without a message`);
         }),
-        fuzzSeed(),
+        seed,
         opts.numRuns?.invalid ?? 300,
-      );
-    });
-
-    it('a call after dispose() throws BackendDisposedError', async () => {
-      const b = await createBackend();
-      const p = buildProblem(fc.sample(specs, { numRuns: 1, seed: 1 })[0]!);
+      ),
+    async afterDispose(b) {
+      const p = buildProblem(fcm.sample(specs, { numRuns: 1, seed: 1 })[0]!);
       b.dispose();
       for (const call of [() => b.flexAttention(p.q, p.k, p.v, p.options), () => b.flexAttentionBackward(p.q, p.k, p.v, p.q, p.q, p.dOut, p.options)]) {
         let error: unknown;
@@ -193,6 +194,28 @@ export function describeFuzz(createBackend: () => FlexAttentionBackend | Promise
         }
         if (!(error instanceof BackendDisposedError)) throw new Error(`after dispose(): ${error === undefined ? 'a result' : String(error)}, not a BackendDisposedError`);
       }
+    },
+    async invalidCall(backend, rng) {
+      const spec = fcm.sample(specs, { numRuns: 1, seed: rng })[0]!;
+      return (await corrupted(backend, spec, rng % CORRUPTIONS.length, passes[rng % passes.length]!, rng)).error;
+    },
+  };
+}
+
+export function describeFuzz(createBackend: () => FlexAttentionBackend | Promise<FlexAttentionBackend>, opts: FuzzOptions = {}): void {
+  if (!vitest || !fc) throw new Error('describeFuzz defines vitest tests: call it from a test file that vitest runs');
+  const { afterAll, beforeAll, describe, it } = vitest;
+  const checks = fuzzChecks(fc, opts);
+
+  describe(`flexattn fuzz${opts.label ? ` (${opts.label})` : ''}`, () => {
+    let backend: FlexAttentionBackend;
+    beforeAll(async () => {
+      backend = await createBackend();
     });
+    afterAll(() => backend?.dispose());
+
+    it('valid calls agree with the dense float64 definition', () => checks.valid(backend));
+    it('invalid calls throw typed errors (FlexAttnError), never a raw TypeError or a result', () => checks.invalid(backend));
+    it('a call after dispose() throws BackendDisposedError', async () => checks.afterDispose(await createBackend()));
   });
 }
