@@ -632,6 +632,7 @@ RerunDiff rerun_bits(const FlexBwdArgs& ba, const FlexScoreParams& sp, const Fle
 template <typename T, int E, int Ev, class FC, class BC>
 void check_case(int B, int Hq, int Hkv, int Lq, int Lkv, bool use_mask_tables, bool kv_bcast = false) {
   constexpr bool f32 = std::is_same<T, float>::value;
+  printf("# case %s B%d Hq%d Hkv%d Lq%d Lkv%d E%d Ev%d%s\n", tname<T>(), B, Hq, Hkv, Lq, Lkv, E, Ev, g_dlse ? " dlse" : "");
   const double tol = f32 ? 1e-4 : std::is_same<T, __half>::value ? 5e-3 : 2e-2;
   ModCtx c;
   setup_ctx(c, Hq, std::max(Lq, Lkv), 20);
@@ -1179,12 +1180,19 @@ void check_d256() {
 void time_d256() { time_shape<256, B256, A256, A256n80, F256>(2, 8, 8192, false, ""); }
 #endif  // !HARNESS_SPECIAL_ONLY
 
-#ifdef HARNESS_SPECIAL_ONLY
-// a small binary (fast to build) with only the special-value checks
-int main() {
+// Every main's first step: stdout line-buffered (the runs write to files and a run killed at its time
+// cap must leave every finished line behind: a hang then shows where it stopped), then the device.
+static void start_run() {
+  setvbuf(stdout, nullptr, _IOLBF, 0);
   cudaDeviceProp prop;
   CK(cudaGetDeviceProperties(&prop, 0));
   printf("# %s on %s (sm_%d%d, %d SMs)\n", MOD_NAME, prop.name, prop.major, prop.minor, prop.multiProcessorCount);
+}
+
+#ifdef HARNESS_SPECIAL_ONLY
+// a small binary (fast to build) with only the special-value checks
+int main() {
+  start_run();
   check_special();
   printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
   return g_fail ? 1 : 0;
@@ -1192,9 +1200,7 @@ int main() {
 #elif defined(HARNESS_D256_ONLY)
 // a small binary (fast to build) with only the head-dim-256 checks ("check") and timings ("time")
 int main(int argc, char** argv) {
-  cudaDeviceProp prop;
-  CK(cudaGetDeviceProperties(&prop, 0));
-  printf("# %s on %s (sm_%d%d, %d SMs)\n", MOD_NAME, prop.name, prop.major, prop.minor, prop.multiProcessorCount);
+  start_run();
   if (argc < 2 || strstr(argv[1], "check")) {
     check_d256();
     printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
@@ -1205,9 +1211,7 @@ int main(int argc, char** argv) {
 #elif defined(HARNESS_BWD3_ONLY)
 // a small binary (fast to build) with only the FA3-class backward's checks and timings
 int main(int argc, char** argv) {
-  cudaDeviceProp prop;
-  CK(cudaGetDeviceProperties(&prop, 0));
-  printf("# %s on %s (sm_%d%d, %d SMs)\n", MOD_NAME, prop.name, prop.major, prop.minor, prop.multiProcessorCount);
+  start_run();
   if (argc < 2 || strstr(argv[1], "check")) {
     if (argc >= 2 && strstr(argv[1], "checkdet")) check_bwd3_det(strstr(argv[1], "small") != nullptr);
     else check_bwd3();
@@ -1224,9 +1228,7 @@ int main(int argc, char** argv) {
 int main(int argc, char** argv) {
   const bool do_check = argc < 2 || strstr(argv[1], "check");
   const bool do_time = argc < 2 || strstr(argv[1], "time") || strstr(argv[1], "hopper");
-  cudaDeviceProp prop;
-  CK(cudaGetDeviceProperties(&prop, 0));
-  printf("# %s on %s (sm_%d%d, %d SMs)\n", MOD_NAME, prop.name, prop.major, prop.minor, prop.multiProcessorCount);
+  start_run();
   if (argc >= 2 && strstr(argv[1], "special")) {
     check_special();
     printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
