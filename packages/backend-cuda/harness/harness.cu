@@ -7,6 +7,8 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -597,6 +599,60 @@ static void report(const char* what, const char* dt, int E, int Ev, const Err& e
          e.max_abs, e.rel, e.nan, ok ? "PASS" : "FAIL");
 }
 
+// The deterministic backward waits on counters in global memory: a wrong rank or order would spin
+// forever. Its launches in the checks finish through this watchdog instead of a plain synchronize:
+// after g_hang_s seconds it reads the counters on a second (non-blocking) stream while the kernel
+// still runs, prints how far each q tile's dQ order got and ends the process (a hung kernel cannot be
+// stopped; the context goes with the process).
+static double g_hang_s = 10;
+template <class C> constexpr bool is_det_bwd() {
+  if constexpr (IsBwdFa3<C>::value) return C::DET;
+  else return false;
+}
+template <class C> void finish_bwd(const FlexBwdArgs& ba, const char* what) {
+  if constexpr (!is_det_bwd<C>()) {
+    CK(cudaDeviceSynchronize());
+  } else {
+    const int qtiles = (ba.Lq + C::BMQ - 1) / C::BMQ, n = ba.B * ba.Hq * qtiles;
+    static cudaStream_t side = nullptr;
+    static int* host = nullptr;
+    static int host_n = 0;
+    if (!side) CK(cudaStreamCreateWithFlags(&side, cudaStreamNonBlocking));
+    if (host_n < n) {  // pinned, allocated before the wait (not while a kernel may be hung)
+      if (host) CK(cudaFreeHost(host));
+      CK(cudaMallocHost(&host, (size_t)n * 4));
+      host_n = n;
+    }
+    cudaEvent_t done;
+    CK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
+    CK(cudaEventRecord(done, 0));
+    const auto t0 = std::chrono::steady_clock::now();
+    cudaError_t st;
+    while ((st = cudaEventQuery(done)) == cudaErrorNotReady) {
+      if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > g_hang_s) {
+        printf("HANG %s %s: the deterministic backward has not finished after %.0f s (B%d Hq%d Hkv%d Lq%d Lkv%d, %d q tiles, block mask %d)\n",
+               MOD_NAME, what, g_hang_s, ba.B, ba.Hq, ba.Hkv, ba.Lq, ba.Lkv, qtiles, ba.has_block_mask);
+        const cudaError_t c = cudaMemcpyAsync(host, ba.dq_semaphore, (size_t)n * 4, cudaMemcpyDeviceToHost, side);
+        const cudaError_t w = c == cudaSuccess ? cudaStreamSynchronize(side) : c;
+        if (w != cudaSuccess) printf("HANG counters unreadable: %s\n", cudaGetErrorString(w));
+        else {
+          printf("HANG counters (kv tiles added so far) per (b, h): q tile 0..%d\n", qtiles - 1);
+          for (int bh = 0; bh < ba.B * ba.Hq && bh < 16; ++bh) {
+            printf("HANG   b%d h%d:", bh / ba.Hq, bh % ba.Hq);
+            for (int t = 0; t < qtiles && t < 40; ++t) printf(" %d", host[bh * qtiles + t]);
+            printf("\n");
+          }
+        }
+        fflush(stdout);
+        std::_Exit(3);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    CK(st);
+    CK(cudaEventDestroy(done));
+  }
+}
+
 // "checkdet" also reruns the default FA3-class body beside each deterministic case (off for the sanitizer's small run)
 static bool g_det_twin = true;
 // Three reruns of a backward against a first run, bit for bit: how many of the 9 dq/dk/dv downloads and
@@ -616,7 +672,7 @@ RerunDiff rerun_bits(const FlexBwdArgs& ba, const FlexScoreParams& sp, const Fle
     CK(cudaMemset(c.d_grad_slope, 0, Hq * 4));
     launch_bwd<BC, T>(ba, sp, mp);
     CK(cudaGetLastError());
-    CK(cudaDeviceSynchronize());
+    finish_bwd<BC>(ba, rep ? "rerun" : "first run of the reruns");
     std::vector<float> now[4] = {download((T*)ba.dq, nQ), download((T*)ba.dk, nK), download((T*)ba.dv, nV),
                                  download(c.d_grad_slope, Hq)};
     for (int i = 0; i < 4; ++i) {
@@ -720,7 +776,7 @@ void check_case(int B, int Hq, int Hkv, int Lq, int Lkv, bool use_mask_tables, b
     CK(cudaMemset(c.d_grad_slope, 0, Hq * 4));
     if constexpr (f32) launch_bwd_f32<E, Ev>(ba, sp, mp); else launch_bwd<BC, T>(ba, sp, mp);
     CK(cudaGetLastError());
-    CK(cudaDeviceSynchronize());
+    finish_bwd<BC>(ba, "first launch");
     const double btol = tol * 2;
     report(g_dlse ? "bwd dq (dlse)" : "bwd dq", tname<T>(), E, Ev, compare(download(dq, nL * E), r.dq), btol);
     report("bwd dk", tname<T>(), E, Ev, compare(download(dk, (size_t)B * Hkv * Lkv * E), r.dk), btol);
@@ -758,7 +814,7 @@ void check_case(int B, int Hq, int Hkv, int Lq, int Lkv, bool use_mask_tables, b
         poison(dq, nL * E * sizeof(T));
         launch_bwd<BC, T>(ba, sp, mp);
         CK(cudaGetLastError());
-        CK(cudaDeviceSynchronize());
+        finish_bwd<BC>(ba, "no-mask launch");
         report("bwd dq det(nomask)", tname<T>(), E, Ev, compare(download(dq, nL * E), r.dq), btol);
       }
     }
@@ -1116,6 +1172,7 @@ void check_special() {
 // reference (the run's cost: about 10 µs a (row, key) pair on the GPU machine's CPU) ends in seconds.
 void check_bwd3_det(bool small) {
   g_det_twin = !small;
+  if (small) g_hang_s = 35;  // under a sanitizer every launch is many times slower
   check_case<__nv_bfloat16, 128, 128, A128, C128d>(2, 4, 2, 77, 131, true);   // GQA 2:1, odd lengths
   if (small) return;
   check_case<__half, 64, 64, A64, C64d>(1, 2, 2, 300, 260, true);
