@@ -106,7 +106,7 @@ for step in $STEPS; do
       done
       for m in noop causal; do
         [ -z "$HANG" ] && [ "${BWD3_TIME:-1}" = 1 ] || break
-        timeout -k 10 "$(cap 45)" $D/hbin/$m timebwd3 2>&1 | grep -E "TIME .*(bwd|rror)" | tee -a "$O/bwd3-times.txt" | sed -E 's/ +/ /g; s/ -> ours.theirs speed/ x/'
+        timeout -k 10 "$(cap 45)" $D/hbin/$m timebwd3 2>&1 | grep -E "TIME .*(bwd|rror)|^RATIO" | tee -a "$O/bwd3-times.txt" | sed -E 's/ +/ /g; s/ -> ours.theirs speed/ x/'
       done ;;
     check)
       for m in ${HARNESS_MODS:-causal}; do

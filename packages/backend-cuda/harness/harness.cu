@@ -7,6 +7,8 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -597,10 +599,96 @@ static void report(const char* what, const char* dt, int E, int Ev, const Err& e
          e.max_abs, e.rel, e.nan, ok ? "PASS" : "FAIL");
 }
 
+// The deterministic backward waits on counters in global memory: a wrong rank or order would spin
+// forever. Its launches in the checks finish through this watchdog instead of a plain synchronize:
+// after g_hang_s seconds it reads the counters on a second (non-blocking) stream while the kernel
+// still runs, prints how far each q tile's dQ order got and ends the process (a hung kernel cannot be
+// stopped; the context goes with the process).
+static double g_hang_s = 10;
+template <class C> constexpr bool is_det_bwd() {
+  if constexpr (IsBwdFa3<C>::value) return C::DET;
+  else return false;
+}
+template <class C> void finish_bwd(const FlexBwdArgs& ba, const char* what) {
+  if constexpr (!is_det_bwd<C>()) {
+    CK(cudaDeviceSynchronize());
+  } else {
+    const int qtiles = (ba.Lq + C::BMQ - 1) / C::BMQ, n = ba.B * ba.Hq * qtiles;
+    static cudaStream_t side = nullptr;
+    static int* host = nullptr;
+    static int host_n = 0;
+    if (!side) CK(cudaStreamCreateWithFlags(&side, cudaStreamNonBlocking));
+    if (host_n < n) {  // pinned, allocated before the wait (not while a kernel may be hung)
+      if (host) CK(cudaFreeHost(host));
+      CK(cudaMallocHost(&host, (size_t)n * 4));
+      host_n = n;
+    }
+    cudaEvent_t done;
+    CK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
+    CK(cudaEventRecord(done, 0));
+    const auto t0 = std::chrono::steady_clock::now();
+    cudaError_t st;
+    while ((st = cudaEventQuery(done)) == cudaErrorNotReady) {
+      if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > g_hang_s) {
+        printf("HANG %s %s: the deterministic backward has not finished after %.0f s (B%d Hq%d Hkv%d Lq%d Lkv%d, %d q tiles, block mask %d)\n",
+               MOD_NAME, what, g_hang_s, ba.B, ba.Hq, ba.Hkv, ba.Lq, ba.Lkv, qtiles, ba.has_block_mask);
+        const cudaError_t c = cudaMemcpyAsync(host, ba.dq_semaphore, (size_t)n * 4, cudaMemcpyDeviceToHost, side);
+        const cudaError_t w = c == cudaSuccess ? cudaStreamSynchronize(side) : c;
+        if (w != cudaSuccess) printf("HANG counters unreadable: %s\n", cudaGetErrorString(w));
+        else {
+          printf("HANG counters (kv tiles added so far) per (b, h): q tile 0..%d\n", qtiles - 1);
+          for (int bh = 0; bh < ba.B * ba.Hq && bh < 16; ++bh) {
+            printf("HANG   b%d h%d:", bh / ba.Hq, bh % ba.Hq);
+            for (int t = 0; t < qtiles && t < 40; ++t) printf(" %d", host[bh * qtiles + t]);
+            printf("\n");
+          }
+        }
+        fflush(stdout);
+        std::_Exit(3);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    CK(st);
+    CK(cudaEventDestroy(done));
+  }
+}
+
+// "checkdet" also reruns the default FA3-class body beside each deterministic case (off for the sanitizer's small run)
+static bool g_det_twin = true;
+// Three reruns of a backward against a first run, bit for bit: how many of the 9 dq/dk/dv downloads and
+// of the 3 capture-gradient downloads (where the mod has them) differ from the first run's.
+struct RerunDiff { int tensors = 0, captures = 0; };
+template <class BC, typename T>
+RerunDiff rerun_bits(const FlexBwdArgs& ba, const FlexScoreParams& sp, const FlexMaskParams& mp, const ModCtx& c, int Hq) {
+  const size_t nQ = (size_t)ba.B * ba.Hq * ba.Lq * BC::D, nK = (size_t)ba.B * ba.Hkv * ba.Lkv * BC::D;
+  const size_t nV = (size_t)ba.B * ba.Hkv * ba.Lkv * BC::DV;
+  RerunDiff d;
+  std::vector<float> first[4];
+  for (int rep = 0; rep < 4; ++rep) {
+    poison(ba.dq, nQ * sizeof(T));
+    poison(ba.dk, nK * sizeof(T));
+    poison(ba.dv, nV * sizeof(T));
+    poison(ba.dq_accum, nQ * 4);
+    CK(cudaMemset(c.d_grad_slope, 0, Hq * 4));
+    launch_bwd<BC, T>(ba, sp, mp);
+    CK(cudaGetLastError());
+    finish_bwd<BC>(ba, rep ? "rerun" : "first run of the reruns");
+    std::vector<float> now[4] = {download((T*)ba.dq, nQ), download((T*)ba.dk, nK), download((T*)ba.dv, nV),
+                                 download(c.d_grad_slope, Hq)};
+    for (int i = 0; i < 4; ++i) {
+      if (rep == 0) { first[i] = std::move(now[i]); continue; }
+      const bool differs = memcmp(first[i].data(), now[i].data(), first[i].size() * 4) != 0;
+      (i < 3 ? d.tensors : d.captures) += differs;
+    }
+  }
+  return d;
+}
+
 // kv_bcast: one K/V (batch stride 0) for every query batch, forward only
 template <typename T, int E, int Ev, class FC, class BC>
 void check_case(int B, int Hq, int Hkv, int Lq, int Lkv, bool use_mask_tables, bool kv_bcast = false) {
   constexpr bool f32 = std::is_same<T, float>::value;
+  printf("# case %s B%d Hq%d Hkv%d Lq%d Lkv%d E%d Ev%d%s\n", tname<T>(), B, Hq, Hkv, Lq, Lkv, E, Ev, g_dlse ? " dlse" : "");
   const double tol = f32 ? 1e-4 : std::is_same<T, __half>::value ? 5e-3 : 2e-2;
   ModCtx c;
   setup_ctx(c, Hq, std::max(Lq, Lkv), 20);
@@ -688,7 +776,7 @@ void check_case(int B, int Hq, int Hkv, int Lq, int Lkv, bool use_mask_tables, b
     CK(cudaMemset(c.d_grad_slope, 0, Hq * 4));
     if constexpr (f32) launch_bwd_f32<E, Ev>(ba, sp, mp); else launch_bwd<BC, T>(ba, sp, mp);
     CK(cudaGetLastError());
-    CK(cudaDeviceSynchronize());
+    finish_bwd<BC>(ba, "first launch");
     const double btol = tol * 2;
     report(g_dlse ? "bwd dq (dlse)" : "bwd dq", tname<T>(), E, Ev, compare(download(dq, nL * E), r.dq), btol);
     report("bwd dk", tname<T>(), E, Ev, compare(download(dk, (size_t)B * Hkv * Lkv * E), r.dk), btol);
@@ -698,34 +786,35 @@ void check_case(int B, int Hq, int Hkv, int Lq, int Lkv, bool use_mask_tables, b
 #endif
     if constexpr (IsBwdFa3<BC>::value) {
       // the deterministic backward: the same bits in every run (dq through the fixed dQ order); the
-      // default one is reported beside it (its reruns may differ: that is what the option is for)
-      const size_t nK = (size_t)B * Hkv * Lkv * E, nV = (size_t)B * Hkv * Lkv * Ev;
-      const auto dq0 = download(dq, nL * E), dk0 = download(dk, nK), dv0 = download(dv, nV);
-      size_t diff = 0;
-      for (int rep = 0; rep < 3; ++rep) {
-        poison(dq, nL * E * sizeof(T));
-        poison(dqa, nL * E * 4);
-        launch_bwd<BC, T>(ba, sp, mp);
-        CK(cudaGetLastError());
-        CK(cudaDeviceSynchronize());
-        const auto dq1 = download(dq, nL * E), dk1 = download(dk, nK), dv1 = download(dv, nV);
-        diff += memcmp(dq0.data(), dq1.data(), dq0.size() * 4) != 0;
-        diff += memcmp(dk0.data(), dk1.data(), dk0.size() * 4) != 0;
-        diff += memcmp(dv0.data(), dv1.data(), dv0.size() * 4) != 0;
-      }
-      if (BC::DET && diff) g_fail++;
+      // default one is reported beside it (its reruns may differ: that is what the option is for).
+      // Capture gradients are atomics in every body (the backend refuses them with the option), so
+      // their reruns are reported, not judged.
+      const RerunDiff d = rerun_bits<BC, T>(ba, sp, mp, c, Hq);
+      if (BC::DET && d.tensors) g_fail++;
       if (BC::DET)
-        printf("CHECK %-16s %-14s %-4s E%-3d Ev%-3d 3 reruns, %zu of 9 dq/dk/dv differ in some bit  %s\n", MOD_NAME,
-               "bwd det bits", tname<T>(), E, Ev, diff, diff ? "FAIL" : "PASS");
+        printf("CHECK %-16s %-14s %-4s E%-3d Ev%-3d 3 reruns, %d of 9 dq/dk/dv differ in some bit  %s\n", MOD_NAME,
+               "bwd det bits", tname<T>(), E, Ev, d.tensors, d.tensors ? "FAIL" : "PASS");
       else
-        printf("INFO  %-16s %-14s %-4s E%-3d Ev%-3d 3 reruns, %zu of 9 dq/dk/dv differ in some bit\n", MOD_NAME,
-               "bwd default bits", tname<T>(), E, Ev, diff);
+        printf("INFO  %-16s %-14s %-4s E%-3d Ev%-3d 3 reruns, %d of 9 dq/dk/dv differ in some bit\n", MOD_NAME,
+               "bwd default bits", tname<T>(), E, Ev, d.tensors);
+      if (HOST_HAS_CAPTURE)
+        printf("INFO  %-16s %-14s %-4s E%-3d Ev%-3d 3 reruns, %d of 3 capture gradients differ in some bit\n", MOD_NAME,
+               BC::DET ? "bwd det grads" : "bwd default grads", tname<T>(), E, Ev, d.captures);
+      if constexpr (BC::DET) {
+        // the default body on the same inputs, for contrast ("checkdet" runs only the deterministic cases)
+        if (g_det_twin) {
+          using Twin = flex::BwdFa3Cfg<BC::D, BC::BMQ, BC::STAGES, false>;
+          const RerunDiff t = rerun_bits<Twin, T>(ba, sp, mp, c, Hq);
+          printf("INFO  %-16s %-14s %-4s E%-3d Ev%-3d 3 reruns, %d of 9 dq/dk/dv differ in some bit\n", MOD_NAME,
+                 "bwd default bits", tname<T>(), E, Ev, t.tensors);
+        }
+      }
       if (BC::DET && FLEX_MASK_MOD_IS_TRUE) {  // no block mask: every kv tile visits every q tile, ranks from kt
         ba.has_block_mask = 0;
         poison(dq, nL * E * sizeof(T));
         launch_bwd<BC, T>(ba, sp, mp);
         CK(cudaGetLastError());
-        CK(cudaDeviceSynchronize());
+        finish_bwd<BC>(ba, "no-mask launch");
         report("bwd dq det(nomask)", tname<T>(), E, Ev, compare(download(dq, nL * E), r.dq), btol);
       }
     }
@@ -856,8 +945,18 @@ static void print_time(const char* what, const char* cfg, int B, int H, int L, i
 
 template <int D, class... FCs> struct FwdVariants;
 
+// Several backward configs timed after the same forward: time_shape<D, Bwds<X, Y>, FC>
+template <class... BCs> struct Bwds {};
+template <int D, class BC, class... FCs> struct TimeShape {
+  static void run(int B, int H, int L, bool do_bwd) { TimeShape<D, Bwds<BC>, FCs...>::run(B, H, L, do_bwd); }
+};
+template <int D, class... BCs, class... FCs> struct TimeShape<D, Bwds<BCs...>, FCs...> {
+  static void run(int B, int H, int L, bool do_bwd);
+};
 template <int D, class BC, class... FCs>
-void time_shape(int B, int H, int L, bool do_bwd, const char* bwd_name) {
+void time_shape(int B, int H, int L, bool do_bwd, const char* /*bwd_name*/) { TimeShape<D, BC, FCs...>::run(B, H, L, do_bwd); }
+template <int D, class... BCs, class... FCs>
+void TimeShape<D, Bwds<BCs...>, FCs...>::run(int B, int H, int L, bool do_bwd) {
   using T = __nv_bfloat16;
   ModCtx c;
   setup_ctx(c, H, L, 1024);
@@ -913,48 +1012,64 @@ void time_shape(int B, int H, int L, bool do_bwd, const char* bwd_name) {
   if (do_bwd) {
     using FC = typename std::tuple_element<0, std::tuple<FCs...>>::type;
     int qT, kT;
-    DevTable tf{}, tb{};
+    DevTable tf{};
     if (masked) {
       auto cf = classify(em, FC::BM, FC::BN, qT, kT);
       tf = build_table(cf, 1, 1, qT, kT, false);
-      auto cb = classify(em, BC::BMQ, BC::BN, qT, kT);
-      tb = build_table(cb, 1, 1, qT, kT, true);
     }
     FlexFwdArgs a{};
     a.q = q; a.k = k; a.v = v; a.out = out; a.lse = lse; a.bt = tf.bt; a.B = B; a.Hq = H; a.Hkv = H; a.Lq = L;
     a.Lkv = L; a.scale = 1.f / std::sqrt((float)D); a.has_block_mask = masked;
     set_kv_strides(a, D, D, false);
-    FlexBwdArgs ba{};
-    ba.q = q; ba.k = k; ba.v = v; ba.out = out; ba.dout = dO; ba.lse = lse; ba.delta = delta; ba.dq_accum = dqa;
-    ba.dq = dq; ba.dk = dk; ba.dv = dv; ba.bt = tb.bt; ba.B = B; ba.Hq = H; ba.Hkv = H; ba.Lq = L; ba.Lkv = L;
-    ba.scale = a.scale; ba.has_block_mask = masked;
-    ba.dq_semaphore = sem; ba.dq_rank = tb.rank;
-    set_kv_strides(ba, D, D, false);
-    // the backward's tensor maps (FA3-class body) encoded once, outside the timed launches
-    auto bwd = [&] {
-      if constexpr (IsBwdFa3<BC>::value) {
-        static BwdFa3Maps bm;
-        static const void* enc_for = nullptr;
-        if (enc_for != ba.q) { bm = bwd_fa3_maps<BC, T>(ba); enc_for = ba.q; }
-        launch_bwd_fa3<BC, T>(ba, sp, mp, bm);
-      } else {
-        launch_bwd<BC, T>(ba, sp, mp);
+    // one backward config after the forward (FC): bwd alone, then fwd+bwd; returns both times
+    auto time_bwd = [&](auto bc_tag) {
+      using BC = decltype(bc_tag);
+      DevTable tb{};
+      if (masked) {
+        auto cb = classify(em, BC::BMQ, BC::BN, qT, kT);
+        tb = build_table(cb, 1, 1, qT, kT, true);
       }
+      FlexBwdArgs ba{};
+      ba.q = q; ba.k = k; ba.v = v; ba.out = out; ba.dout = dO; ba.lse = lse; ba.delta = delta; ba.dq_accum = dqa;
+      ba.dq = dq; ba.dk = dk; ba.dv = dv; ba.bt = tb.bt; ba.B = B; ba.Hq = H; ba.Hkv = H; ba.Lq = L; ba.Lkv = L;
+      ba.scale = a.scale; ba.has_block_mask = masked;
+      ba.dq_semaphore = sem; ba.dq_rank = tb.rank;
+      set_kv_strides(ba, D, D, false);
+      // the backward's tensor maps (FA3-class body) encoded once, outside the timed launches
+      BwdFa3Maps bm{};
+      if constexpr (IsBwdFa3<BC>::value) bm = bwd_fa3_maps<BC, T>(ba);
+      auto bwd = [&] {
+        if constexpr (IsBwdFa3<BC>::value) launch_bwd_fa3<BC, T>(ba, sp, mp, bm);
+        else launch_bwd<BC, T>(ba, sp, mp);
+      };
+      const double msb = time_ms(bwd);
+      double ms;
+      if constexpr (IsFa3<FC>::value) {
+        const Fa3Maps maps = fa3_maps<FC, T>(a);
+        ms = time_ms([&] { launch_fa3<FC, T>(a, sp, mp, maps); bwd(); });
+      } else {
+        ms = time_ms([&] { launch_fwd<FC, T>(a, sp, mp); bwd(); });
+      }
+      char cfg[64];
+      if constexpr (IsBwdFa3<BC>::value) snprintf(cfg, sizeof cfg, "bwd BMQ%d BN%d S%d FA3%s", BC::BMQ, BC::BN, BC::STAGES, BC::DET ? " det" : "");
+      else snprintf(cfg, sizeof cfg, "bwd BMQ%d BN%d W%d%s", BC::BMQ, BC::BN, BC::NWARPS, BC::WG ? " WG" : "");
+      print_time("bwd", cfg, B, H, L, D, density, msb, 2.5, 0, "");
+      print_time("fwd+bwd", cfg, B, H, L, D, density, ms, 3.5, an ? an->fwdbwd : 0, "flex");
+      if (masked) tb.free_all();
+      return std::make_pair(msb, ms);
     };
-    const double msb = time_ms(bwd);
-    double ms;
-    if constexpr (IsFa3<FC>::value) {
-      const Fa3Maps maps = fa3_maps<FC, T>(a);
-      ms = time_ms([&] { launch_fa3<FC, T>(a, sp, mp, maps); bwd(); });
-    } else {
-      ms = time_ms([&] { launch_fwd<FC, T>(a, sp, mp); bwd(); });
+    const std::pair<double, double> times[] = {time_bwd(BCs{})...};
+    // Bwds<default, deterministic[, default again]>: the second against the first (and third: the
+    // default's mean, so a drift in clocks between them shows) — issue 15: within 15%
+    if (sizeof...(BCs) >= 2) {
+      const int n = sizeof...(BCs);
+      const double db = n > 2 ? (times[0].first + times[2].first) / 2 : times[0].first;
+      const double dfb = n > 2 ? (times[0].second + times[2].second) / 2 : times[0].second;
+      printf("RATIO %-21s det/default B%d H%d L%d D%d  bwd %.3f / %.3f ms = %.3f  fwd+bwd %.3f / %.3f ms = %.3f\n", MOD_NAME,
+             B, H, L, D, times[1].first, db, times[1].first / db, times[1].second, dfb, times[1].second / dfb);
+      fflush(stdout);
     }
-    char cfg[64];
-    if constexpr (IsBwdFa3<BC>::value) snprintf(cfg, sizeof cfg, "bwd BMQ%d BN%d S%d FA3%s", BC::BMQ, BC::BN, BC::STAGES, BC::DET ? " det" : "");
-    else snprintf(cfg, sizeof cfg, "bwd BMQ%d BN%d W%d%s", BC::BMQ, BC::BN, BC::NWARPS, BC::WG ? " WG" : "");
-    print_time("bwd", cfg, B, H, L, D, density, msb, 2.5, 0, "");
-    print_time("fwd+bwd", cfg, B, H, L, D, density, ms, 3.5, an ? an->fwdbwd : 0, "flex");
-    if (masked) { tf.free_all(); tb.free_all(); }
+    if (masked) tf.free_all();
   }
   cudaFree(q); cudaFree(k); cudaFree(v); cudaFree(dO); cudaFree(out); cudaFree(dq); cudaFree(dk); cudaFree(dv);
   cudaFree(lse); cudaFree(delta); cudaFree(dqa); cudaFree(sem);
@@ -1050,15 +1165,20 @@ void check_special() {
 
 #if !defined(HARNESS_SPECIAL_ONLY)
 #ifndef HARNESS_D256_ONLY  // (the FA3-class backward's checks and timings: not in the D256 binary)
-// the deterministic variant ("checkdet": alone; "checkdetsmall": two small cases, for the
-// sanitizers): the same checks against float64, bitwise equal reruns; many kv tiles per q tile
+// the deterministic variant ("checkdet": alone, each case with the default body's reruns beside it;
+// "checkdetsmall": one small case without them, for the sanitizers): the same checks against float64,
+// bitwise equal reruns. bf16 / f16, D64 / D128, GQA, odd lengths, a gradient of lse, and several kv
+// tiles (BN 128) per q tile so the fixed order has something to order. Sized so that the float64
+// reference (the run's cost: about 10 µs a (row, key) pair on the GPU machine's CPU) ends in seconds.
 void check_bwd3_det(bool small) {
-  check_case<__nv_bfloat16, 128, 128, A128, C128d>(2, 4, 2, 77, 131, true);
-  check_case<__half, 64, 64, A64, C64d>(1, 2, 2, 300, 260, true);
+  g_det_twin = !small;
+  if (small) g_hang_s = 35;  // under a sanitizer every launch is many times slower
+  check_case<__nv_bfloat16, 128, 128, A128, C128d>(2, 4, 2, 77, 131, true);   // GQA 2:1, odd lengths
   if (small) return;
-  check_case<__half, 128, 128, A128, C128d>(1, 4, 1, 600, 1100, true);
-  check_case<__nv_bfloat16, 64, 64, A64, C64d>(1, 4, 2, 700, 900, true);
-  check_case<__half, 64, 64, A64, C64d>(2, 2, 1, 300, 1300, true);
+  check_case<__half, 64, 64, A64, C64d>(1, 2, 2, 300, 260, true);
+  check_case<__half, 128, 128, A128, C128d>(1, 4, 1, 200, 1100, true);        // GQA 4:1, 9 kv tiles
+  check_case<__nv_bfloat16, 64, 64, A64, C64d>(1, 4, 2, 520, 520, true);       // causal: up to 5 kv tiles a q tile
+  check_case<__half, 64, 64, A64, C64d>(2, 2, 1, 130, 900, true);
   g_dlse = true;
   check_case<__nv_bfloat16, 128, 128, A128, C128d>(2, 4, 2, 77, 500, true);
   g_dlse = false;
@@ -1084,12 +1204,15 @@ void check_bwd3() {
 // the FA3-class backward against the session-3 one, both after the persistent forward
 // (and its deterministic variant beside it)
 void time_bwd3() {
-  time_shape<64, C64, A64>(4, 16, 4096, true, "");
-  time_shape<64, C64d, A64>(4, 16, 4096, true, "");
-  time_shape<64, B64, A64>(4, 16, 4096, true, "");
-  time_shape<128, C128, A128>(2, 16, 8192, true, "");
-  time_shape<128, C128d, A128>(2, 16, 8192, true, "");
-  time_shape<128, B128, A128>(2, 16, 8192, true, "");
+  time_shape<64, Bwds<C64, C64d, B64>, A64>(4, 16, 4096, true, "");
+  time_shape<128, Bwds<C128, C128d, B128>, A128>(2, 16, 8192, true, "");
+}
+// "timedet64" / "timedet128" (or "timedet": both): default vs deterministic FA3-class backward, alone and
+// after the persistent forward, default timed again after the deterministic one; the RATIO line
+void time_det(const char* mode) {
+  const bool d64 = !strstr(mode, "128"), d128 = !strstr(mode, "64");
+  if (d64) time_shape<64, Bwds<C64, C64d, C64>, A64>(4, 16, 4096, true, "");
+  if (d128) time_shape<128, Bwds<C128, C128d, C128>, A128>(2, 16, 8192, true, "");
 }
 #endif
 
@@ -1114,12 +1237,19 @@ void check_d256() {
 void time_d256() { time_shape<256, B256, A256, A256n80, F256>(2, 8, 8192, false, ""); }
 #endif  // !HARNESS_SPECIAL_ONLY
 
-#ifdef HARNESS_SPECIAL_ONLY
-// a small binary (fast to build) with only the special-value checks
-int main() {
+// Every main's first step: stdout line-buffered (the runs write to files and a run killed at its time
+// cap must leave every finished line behind: a hang then shows where it stopped), then the device.
+static void start_run() {
+  setvbuf(stdout, nullptr, _IOLBF, 0);
   cudaDeviceProp prop;
   CK(cudaGetDeviceProperties(&prop, 0));
   printf("# %s on %s (sm_%d%d, %d SMs)\n", MOD_NAME, prop.name, prop.major, prop.minor, prop.multiProcessorCount);
+}
+
+#ifdef HARNESS_SPECIAL_ONLY
+// a small binary (fast to build) with only the special-value checks
+int main() {
+  start_run();
   check_special();
   printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
   return g_fail ? 1 : 0;
@@ -1127,9 +1257,7 @@ int main() {
 #elif defined(HARNESS_D256_ONLY)
 // a small binary (fast to build) with only the head-dim-256 checks ("check") and timings ("time")
 int main(int argc, char** argv) {
-  cudaDeviceProp prop;
-  CK(cudaGetDeviceProperties(&prop, 0));
-  printf("# %s on %s (sm_%d%d, %d SMs)\n", MOD_NAME, prop.name, prop.major, prop.minor, prop.multiProcessorCount);
+  start_run();
   if (argc < 2 || strstr(argv[1], "check")) {
     check_d256();
     printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
@@ -1140,24 +1268,24 @@ int main(int argc, char** argv) {
 #elif defined(HARNESS_BWD3_ONLY)
 // a small binary (fast to build) with only the FA3-class backward's checks and timings
 int main(int argc, char** argv) {
-  cudaDeviceProp prop;
-  CK(cudaGetDeviceProperties(&prop, 0));
-  printf("# %s on %s (sm_%d%d, %d SMs)\n", MOD_NAME, prop.name, prop.major, prop.minor, prop.multiProcessorCount);
+  start_run();
   if (argc < 2 || strstr(argv[1], "check")) {
     if (argc >= 2 && strstr(argv[1], "checkdet")) check_bwd3_det(strstr(argv[1], "small") != nullptr);
     else check_bwd3();
     printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
   }
-  if (argc >= 2 && strstr(argv[1], "time") && (!strcmp(MOD_NAME, "noop") || !strcmp(MOD_NAME, "causal"))) time_bwd3();
+  if (argc >= 2 && strstr(argv[1], "timedet")) {
+    time_det(argv[1]);
+  } else if (argc >= 2 && strstr(argv[1], "time") && (!strcmp(MOD_NAME, "noop") || !strcmp(MOD_NAME, "causal"))) {
+    time_bwd3();
+  }
   return g_fail ? 1 : 0;
 }
 #else
 int main(int argc, char** argv) {
   const bool do_check = argc < 2 || strstr(argv[1], "check");
   const bool do_time = argc < 2 || strstr(argv[1], "time") || strstr(argv[1], "hopper");
-  cudaDeviceProp prop;
-  CK(cudaGetDeviceProperties(&prop, 0));
-  printf("# %s on %s (sm_%d%d, %d SMs)\n", MOD_NAME, prop.name, prop.major, prop.minor, prop.multiProcessorCount);
+  start_run();
   if (argc >= 2 && strstr(argv[1], "special")) {
     check_special();
     printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
@@ -1265,6 +1393,10 @@ int main(int argc, char** argv) {
   const bool hopper_only = argc >= 2 && strstr(argv[1], "hopper");
   if (argc >= 2 && strstr(argv[1], "timebwd3")) {
     time_bwd3();
+    return g_fail ? 1 : 0;
+  }
+  if (argc >= 2 && strstr(argv[1], "timedet")) {
+    time_det(argv[1]);
     return g_fail ? 1 : 0;
   }
   if (do_time) {
