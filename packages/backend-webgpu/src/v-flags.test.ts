@@ -2,7 +2,7 @@
 // lavapipe: special values in V at keys of several tiles, batches and kv heads, so a flag read at the
 // wrong (batch, kv head, tile) sends a tile with a bad V through the plain P·V, where a masked key's
 // 0 · NaN or 0 · ∞ turns its rows NaN (docs/architecture.md §4). The ir's special-value cases use
-// one key tile; these use many, under three tile shapes (K and V in separate workgroup buffers, and
+// one key tile; these use several, under two tile shapes (K and V in separate workgroup buffers, and
 // in one with V prefetched), with and without a block mask.
 import { describe, it } from 'vitest';
 import { where } from '@flexattn/ir';
@@ -35,7 +35,6 @@ const CASES: ConformanceCase[] = [
 
 const TUNINGS: [string, ForwardTuning | undefined][] = [
   ['default tiles', undefined],
-  ['16×16 tiles', { BR: 16, BC: 16, TX: 4, TY: 4 }],
   ['K/V in one buffer, V prefetched', { BR: 16, BC: 32, TX: 8, TY: 4, kvShared: true, prefetchV: true }],
 ];
 
