@@ -1250,6 +1250,9 @@ void check_fa3() {
   check_case<__nv_bfloat16, 64, 128, A64x128, B64x128>(2, 4, 2, 77, 300, true);
   check_case<__nv_bfloat16, 64, 64, A64e, B64>(1, 2, 2, 300, 700, true);
   check_case<__half, 128, 128, A128e, B128>(2, 4, 2, 77, 300, true);
+  // one key tile (BN 128): the loop's peeled first tile is also its last (q_empty, the lone P·V)
+  check_case<__nv_bfloat16, 64, 64, A64w3, B64>(1, 2, 2, 200, 100, true);
+  check_case<__half, 128, 128, A128, B128>(2, 2, 1, 130, 128, true);
   if (FLEX_MASK_MOD_IS_TRUE) check_case<__nv_bfloat16, 64, 64, A64, B64>(2, 4, 2, 77, 131, false);
   check_d256();
   g_fa3_ctas = 3;
