@@ -53,15 +53,28 @@ export class KernelRunner {
     return buf;
   }
 
-  /** One view of tile tables uploaded for this call ('kv-major': forward and dQ; 'q-major': dK/dV). */
-  tables(tables: PackedBlockTables | undefined, view: 'kv-major' | 'q-major'): BoundTables {
+  /**
+   * One view of tile tables uploaded for this call ('kv-major': forward and dQ; 'q-major': dK/dV).
+   * `reservedWords`: that many u32 words at the buffer's front, left for a pre-pass to write (the
+   * forward's V-tile flags, programs/v-flags.ts); the tables' offsets start after them.
+   */
+  tables(tables: PackedBlockTables | undefined, view: 'kv-major' | 'q-major', reservedWords = 0): BoundTables {
+    const usage = BufferUsage.STORAGE | BufferUsage.COPY_DST;
     if (!tables) {
-      return { buffer: this.memory.unusedBinding(), params: { hasMask: false, mB: 1, mH: 1, offNum: 0, offIdx: 0, offFullNum: 0, offFullIdx: 0 } };
+      const buffer = reservedWords ? this.memory.freeAfterSubmit(this.memory.createBuffer(reservedWords * 4, usage, 'v flags')) : this.memory.unusedBinding();
+      return { buffer, params: { hasMask: false, mB: 1, mH: 1, offNum: 0, offIdx: 0, offFullNum: 0, offFullIdx: 0 } };
     }
     const v = tablesView(tables, view);
+    let words = v.words;
+    if (reservedWords) {
+      words = new Int32Array(reservedWords + v.words.length);
+      words.set(v.words, reservedWords);
+    }
+    const buffer = this.memory.uploadForCall(words, usage, reservedWords ? 'v flags + tables' : 'tables');
+    const at = (offset: number) => reservedWords + offset;
     return {
-      buffer: this.memory.uploadForCall(v.words, BufferUsage.STORAGE | BufferUsage.COPY_DST, 'tables'),
-      params: { hasMask: true, mB: v.mB, mH: v.mH, offNum: v.numBlocks, offIdx: v.indices, offFullNum: v.fullNumBlocks, offFullIdx: v.fullIndices },
+      buffer,
+      params: { hasMask: true, mB: v.mB, mH: v.mH, offNum: at(v.numBlocks), offIdx: at(v.indices), offFullNum: at(v.fullNumBlocks), offFullIdx: at(v.fullIndices) },
     };
   }
 

@@ -91,7 +91,8 @@ fn st_${name}(row: u32, d4: u32, x: vec4<f32>) {
  *   num[mB][mH][rows_tiles], idx[mB][mH][rows_tiles][cols_tiles], full_num, full_idx
  * (one view of the ir's tile tables: kv-major for the forward and dQ, q-major for dK/dV).
  * `tile_counts` / `tile_at` walk partial tiles first, then full ones; without a mask every
- * tile is full and the list is 0..cols_tiles.
+ * tile is full and the list is 0..cols_tiles. The forward's buffer starts with its V-tile flags
+ * (programs/v-flags.ts); the offsets count them.
  */
 export const TILE_LIST = /* wgsl */ `
 @group(0) @binding(1) var<storage, read> T: array<i32>;

@@ -9,7 +9,8 @@
  * (k < NV). Register tiles and tile loads are unrolled in the generated text.
  *
  * Tiles come from the block tables: partial tiles evaluate mask_mod, full tiles do not, empty
- * tiles are never visited. In forward mode the mods run in their row/column form (hooks.rowCol:
+ * tiles are never visited. A tile whose V holds NaN or ±∞ takes the careful P·V (zero weights never
+ * multiply v); forward mode learns that from the pre-pass's flags (programs/v-flags.ts). In forward mode the mods run in their row/column form (hooks.rowCol:
  * per-row parts once before the tile loop, per-column parts once per tile). A row's running max is shared by its TX
  * invocations through workgroup memory or subgroup shuffles; the running sum stays per invocation
  * until the end.
@@ -190,6 +191,7 @@ ${rows((i) => `      tm${i} = max(tm${i}, sRed[(ty + ${i * TY}u) * ${TX}u + x]);
   let q0 = qt * ${BR}u;
   let qbase = (b * P.Hq + h) * P.Lq;
   let kbase = b * P.kv_bstride + hk * P.Lkv;
+  let vflags = (kbase / P.Lkv) * P.kv_tiles;   // this (batch, kv head)'s V-tile flags at T's front
   let trow = table_row(b, h, qt);
   let hc = h;`;
   const qLoad = (i: string) =>
@@ -256,11 +258,16 @@ ${rows((i) => guard(i, `          let p${i} = sP[(ty + ${i * TY}u) * ${BC}u + c]
     (i) => `select(vec4<f32>(0.0), ld_V(kbase + min(k0 + ${i} / ${V4}u, P.Lkv - 1u), ${i} % ${V4}u), k0 + ${i} / ${V4}u < P.Lkv)`,
     (i, x) => `${sV}[${i}] = ${x};`,
   );
-  // flag the tile (its number + 1) when this invocation's share of V is not all finite: one add per
-  // vec4 loaded (a sum of finite values that overflows only sends the tile to the careful P·V)
-  const vCount = Math.ceil((BC * V4) / NT);
-  const vFlag = `    if (non_finite4(${unroll(vCount, (u) => `vx${u}`, ' + ')})) { atomicMax(&sVBad, t + 1u); }`;
-  vParts.stores = `${vParts.stores}\n${vFlag}`;
+  // whether the tile's V holds NaN or ±∞. Forward mode: the pre-pass's flag at the front of T
+  // (programs/v-flags.ts), read once per tile. Split mode reads each V tile once in all, so it flags
+  // while loading: the tile (its number + 1) when this invocation's share of V is not all finite, one
+  // add per vec4 loaded (a sum of finite values that overflows only sends the tile to the careful P·V)
+  let vBad = 'v_bad';
+  if (split) {
+    const vCount = Math.ceil((BC * V4) / NT);
+    vParts.stores = `${vParts.stores}\n    if (non_finite4(${unroll(vCount, (u) => `vx${u}`, ' + ')})) { atomicMax(&sVBad, t + 1u); }`;
+    vBad = 'atomicLoad(&sVBad) == t + 1u';
+  }
   const vLoad = `${vParts.loads}\n${vParts.stores}`;
   const early = !c.kvShared ? vLoad : c.prefetchV ? vParts.loads : '';
   const late = !c.kvShared ? '' : c.prefetchV ? vParts.stores : vLoad;
@@ -289,8 +296,7 @@ var<workgroup> sV: array<vec4<f32>, ${BC * V4}>;     // [BC][V4]
 }var<workgroup> sP: array<f32, ${BR * BC}>;           // [BR][BC] probabilities
 ${c.subgroups ? '' : `var<workgroup> sRed: array<f32, ${BR * TX}>;          // row-max partials\n`}var<workgroup> sSum: array<f32, ${BR * TX}>;          // row-sum partials (end)
 var<workgroup> sCount: u32;
-var<workgroup> sVBad: atomic<u32>;                    // the last tile (+ 1) whose V holds NaN or ±∞
-
+${split ? 'var<workgroup> sVBad: atomic<u32>;                    // the last tile (+ 1) whose V holds NaN or ±∞\n' : ''}
 @compute @workgroup_size(${NT})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let tx = lid % ${TX}u;
@@ -315,6 +321,7 @@ ${rows((i) => unroll(NV, (k) => `  var o${i}_${k} = vec4<f32>(0.0);`))}
     let tile = tile_at(trow, t, counts.x);
     let k0 = tile.x * ${BC}u;
     let full = tile.y == 1u;
+${split ? '' : '    let v_bad = T[vflags + tile.x] != 0;   // the pre-pass\'s flag: this tile\'s V holds NaN or ±∞'}
 ${strided(
   BC * D4,
   NT,
@@ -355,7 +362,7 @@ ${unroll(NV, (k) => `      o${i}_${k} *= alpha;`)}
     workgroupBarrier();
 ${late ? `${late}\n    workgroupBarrier();\n` : ''}
     // O += P V
-    if (atomicLoad(&sVBad) == t + 1u) {
+    if (${vBad}) {
 ${pvLoop((p, v) => `weighted(${p}, ${v})`)}
     } else {
 ${pvLoop((p, v) => `${p} * ${v}`)}
