@@ -49,22 +49,18 @@ export interface FuzzOptions {
   finiteMathFolding?: boolean;
 }
 
-/**
- * A special value in the inputs meets a score mod that multiplies the score by 0 on the GPU: families
- * 1, 4, 6 with a p that is 0 in f32 or an f32 subnormal (GPUs flush those to zero).
- */
-function specialTimesZero(spec: ProblemSpec): boolean {
-  return spec.poison.length > 0 && Math.abs(spec.scoreParam) < 2 ** -126 && [1, 4, 6].includes(spec.score);
-}
+/** A special value in the inputs meets a score mod that multiplies the score by p: families 1, 4, 6. */
+const specialTimesP = (spec: ProblemSpec): boolean => spec.poison.length > 0 && [1, 4, 6].includes(spec.score);
+
+/** ... by a p that is 0 in f32 or an f32 subnormal: 0 on a GPU that flushes subnormals or folds `x * 0.0`. */
+const specialTimesZero = (spec: ProblemSpec): boolean => specialTimesP(spec) && Math.abs(spec.scoreParam) < 2 ** -126;
 
 /**
- * A special value in the inputs meets a score mod that multiplies the score by a p that only float64
- * holds: every kernel computes mods in f32, where p is ±0 and ∞·0 is NaN, while the float64
- * definition has ±∞ — unspecified by docs/architecture.md §4 ("constants in f32"), left out on every backend.
+ * ... by a p that only float64 holds: every kernel computes mods in f32, where p is ±0 and ∞·0 is NaN,
+ * while the float64 definition has ±∞ — unspecified by docs/architecture.md §4 ("Constants in f32"),
+ * left out on every backend.
  */
-function specialTimesF32Zero(spec: ProblemSpec): boolean {
-  return spec.poison.length > 0 && spec.scoreParam !== 0 && Math.fround(spec.scoreParam) === 0 && [1, 4, 6].includes(spec.score);
-}
+const specialTimesF32Zero = (spec: ProblemSpec): boolean => specialTimesP(spec) && spec.scoreParam !== 0 && Math.fround(spec.scoreParam) === 0;
 
 // f32 results: the rounding of a float64 value (plus float64 noise); f16/bf16: one ulp, as the
 // reference rounds through f32. lse is always f32. atol is scaled by the tensor's largest |value|.
