@@ -35,6 +35,38 @@
 #ifndef FA3_RESCALE_LOG2
 #define FA3_RESCALE_LOG2 8.0f
 #endif
+// Compile-time options for masks that read a tensor (a document mask), off by default until a GPU
+// verdict (harness "both64", session 13):
+//  FLEX_FA3_SPLIT_BOUNDS: a partial tile inside the bounds evaluates the mask alone, without the
+//    per-element q < Lq and kv < Lkv tests (at L4096 nearly every partial tile is inside them).
+//  FLEX_FA3_EARLY_COLS: the tile's column values (flex_col_vals: a document mask's 32 doc-id loads a
+//    thread) are loaded right after its S product is issued, so their latency runs under the
+//    product instead of after the wait for it.
+#ifndef FLEX_FA3_SPLIT_BOUNDS
+#define FLEX_FA3_SPLIT_BOUNDS 0
+#endif
+#ifndef FLEX_FA3_EARLY_COLS
+#define FLEX_FA3_EARLY_COLS 0
+#endif
+//  FLEX_FA3_DYNAMIC_SCHED: work tiles handed out by a global counter (FlashAttention-3's dynamic
+//    persistent scheduler) in Fa3Tiles' order, instead of the fixed round-robin: a CTA that drew
+//    short tiles takes more. A model of session 13 (kv tiles + 1 per work tile) puts the fixed
+//    order at 90% of the mean load per SM for the bench's document mask at D64 (75% with BM 192,
+//    82% at D128 L8192) and 85% for causal at D64; the counter at 97-99%. The producer thread draws
+//    the tile and passes it to the consumers through a two-slot ring in shared memory (SCHED_OFF);
+//    the last CTA to finish resets the counter, so it needs no memset per launch (launches of one
+//    module must not overlap). config.ts's fa3SmemBytes must add Fa3Cfg::SCHED_BYTES before it is on.
+#ifndef FLEX_FA3_DYNAMIC_SCHED
+#define FLEX_FA3_DYNAMIC_SCHED 0
+#endif
+//  FLEX_FA3_SMEM_COLS: a partial tile's column values computed once per warpgroup (one column a
+//    thread: one doc-id load instead of 32, no clamp arithmetic per column) into shared memory right
+//    after its S is issued, read back with shared loads after a warpgroup barrier. One buffer per
+//    warpgroup is enough: the turn barrier of the next S orders this tile's reads before the next
+//    tile's writes. Supersedes FLEX_FA3_EARLY_COLS. config.ts's fa3SmemBytes must add SCOL_BYTES.
+#ifndef FLEX_FA3_SMEM_COLS
+#define FLEX_FA3_SMEM_COLS 0
+#endif
 
 namespace flex {
 
@@ -61,10 +93,21 @@ struct Fa3Cfg {
   static constexpr int K_OFF = QTile::BYTES;
   static constexpr int V_OFF = K_OFF + STAGES * KTile::BYTES;
   static constexpr int BAR_OFF = V_OFF + STAGES * VTile::BYTES;
-  static constexpr int SMEM_BYTES = BAR_OFF + (2 + 4 * STAGES) * 8;
-  // setmaxnreg budgets: 65536 registers over LAUNCH_THREADS (FA3's numbers)
-  static constexpr int REG_PRODUCER = NCWG == 2 ? 24 : 32;
-  static constexpr int REG_CONSUMER = NCWG == 2 ? 240 : 160;
+  // FLEX_FA3_DYNAMIC_SCHED: sched_full[2], sched_empty[2], then the two tile slots
+  static constexpr int SCHED_OFF = BAR_OFF + (2 + 4 * STAGES) * 8;
+  static constexpr int SCHED_BYTES = FLEX_FA3_DYNAMIC_SCHED ? 4 * 8 + 2 * 4 : 0;
+  // FLEX_FA3_SMEM_COLS: each consumer warpgroup's column values of its current tile
+  static constexpr int SCOL_OFF = (SCHED_OFF + SCHED_BYTES + 15) / 16 * 16;
+  static constexpr int SCOL_BYTES = NCWG * BN * (int)sizeof(FlexColVals);
+  static constexpr int SMEM_BYTES = FLEX_FA3_SMEM_COLS ? SCOL_OFF + SCOL_BYTES : SCHED_OFF + SCHED_BYTES;
+  // setmaxnreg budgets: 65536 registers over LAUNCH_THREADS (FA3's numbers). FLEX_FA3_DYNAMIC_SCHED
+  // at DV <= 128: the producer's draw (an atomic whose result picks the tile) spills 60 bytes at 24
+  // registers and 16 at 32 (ptxas, D64 document); 40 · 128 + 224 · 256 fits the 168 · 384 the CTA
+  // is launched with, and the consumers of the document mask do not spill at 224. At DV 256 the
+  // consumers need their 240 (O alone is 128): that producer keeps 24 and spills.
+  static constexpr bool REG_DYN = FLEX_FA3_DYNAMIC_SCHED != 0 && NCWG == 2 && DV <= 128;
+  static constexpr int REG_PRODUCER = REG_DYN ? 40 : NCWG == 2 ? 24 : 32;
+  static constexpr int REG_CONSUMER = REG_DYN ? 224 : NCWG == 2 ? 240 : 160;
   // DV 256: O += P·V as two m64n128 products per k step (columns 0-127 and 128-255, two V panels each)
   static_assert((D == 64 || D == 128 || D == 256) && (DV == 64 || DV == 128 || DV == 256),
                 "64-column panels, wgmma N of 64 or 128 (DV 256: two of 128)");
@@ -148,7 +191,10 @@ struct Fa3Tiles {
   }
   __device__ __forceinline__ bool at(int k, int& qt, int& h, int& b) const {
     const int pos = (k & 1) ? (int)gridDim.x - 1 - (int)blockIdx.x : (int)blockIdx.x;
-    const int t = k * (int)gridDim.x + pos;
+    return decode(k * (int)gridDim.x + pos, qt, h, b);
+  }
+  // the t-th work tile of the order (FLEX_FA3_DYNAMIC_SCHED draws t from a counter)
+  __device__ __forceinline__ bool decode(int t, int& qt, int& h, int& b) const {
     if (t >= n_tiles) return false;
     const int sec_tiles = sec_heads * nQT;
     const int sec = t / sec_tiles, local = t - sec * sec_tiles;
@@ -161,6 +207,11 @@ struct Fa3Tiles {
   }
 };
 
+#if FLEX_FA3_DYNAMIC_SCHED
+// [0]: the next work tile past the first round (each CTA's first is its blockIdx.x); [1]: CTAs done
+__device__ int flex_fa3_tile_counter[2];
+#endif
+
 template <class C, typename T>
 __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp,
                                         const FlexTensorMap& tq, const FlexTensorMap& tk, const FlexTensorMap& tv) {
@@ -168,6 +219,7 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
   constexpr int NTN = C::BN / 8, NTV = C::DV / 8, KSTEPS = C::D / 16, S = C::STAGES;
   constexpr int BAR_TURN0 = 1;  // named barrier of consumer warpgroup g's turn: BAR_TURN0 + g
   constexpr int TURN_THREADS = 256;  // the waiting warpgroup and the one handing over
+  [[maybe_unused]] constexpr int BAR_COLS0 = 4;  // FLEX_FA3_SMEM_COLS: warpgroup g's column barrier 4 + g
   using QT = typename C::QTile;
   using KT = typename C::KTile;
   using VT = typename C::VTile;
@@ -181,8 +233,18 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
   auto k_empty = [&](int st) { return bars + 16u + 8u * (S + st); };
   auto v_full = [&](int st) { return bars + 16u + 8u * (2 * S + st); };
   auto v_empty = [&](int st) { return bars + 16u + 8u * (3 * S + st); };
+  [[maybe_unused]] const unsigned sched_bars = smem_u32(flex_smem + C::SCHED_OFF);
+  [[maybe_unused]] auto sched_full = [&](int slot) { return sched_bars + 8u * slot; };
+  [[maybe_unused]] auto sched_empty = [&](int slot) { return sched_bars + 16u + 8u * slot; };
+  [[maybe_unused]] volatile int* sched_tile = reinterpret_cast<volatile int*>(flex_smem + C::SCHED_OFF + 32);
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   if (tid == 0) {
+#if FLEX_FA3_DYNAMIC_SCHED
+    for (int slot = 0; slot < 2; ++slot) {
+      mbar_init(sched_full(slot), 1);             // the producer thread, after writing the slot
+      mbar_init(sched_empty(slot), C::NWARPS);    // one arrival per consumer warp, after reading it
+    }
+#endif
     mbar_init(q_full, 1);  // the producer's arrive.expect_tx; the bytes complete the phase
     mbar_init(q_empty, C::NWARPS);
     for (int st = 0; st < S; ++st) {
@@ -208,7 +270,20 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
     tma_prefetch_desc(tv);
     int kv_it = 0, q_it = 0;
     int qt, h, b;
-    for (int k = 0; tiles.at(k, qt, h, b); ++k) {
+    // this CTA's k-th work tile; FLEX_FA3_DYNAMIC_SCHED: drawn here and passed to the consumers
+    auto next_tile = [&](int k) {
+#if FLEX_FA3_DYNAMIC_SCHED
+      const int t = k == 0 ? (int)blockIdx.x : (int)gridDim.x + atomicAdd(&flex_fa3_tile_counter[0], 1);
+      const int slot = k & 1, use = k >> 1;
+      if (use > 0) mbar_wait(sched_empty(slot), (use - 1) & 1);
+      sched_tile[slot] = t < tiles.n_tiles ? t : -1;
+      mbar_arrive(sched_full(slot));  // releases the slot's write to the consumers' wait
+      return tiles.decode(t, qt, h, b);
+#else
+      return tiles.at(k, qt, h, b);
+#endif
+    };
+    for (int k = 0; next_tile(k); ++k) {
       const TileList tl = tile_list(a.bt, a.has_block_mask, b, h, qt, nKT);
       const int n = tl.count();
       if (n == 0) continue;
@@ -234,6 +309,15 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
           tma_load_4d(smem_u32(sV + st * VT::ELEMS + p * VT::PANEL), tv, v_full(st), p * 64, kv0, hk, bv);
       }
     }
+#if FLEX_FA3_DYNAMIC_SCHED
+    // every draw of this CTA is done before it counts itself; the last CTA resets both counters
+    // for the next launch (every other CTA has drawn its last tile by then)
+    __threadfence();
+    if (atomicAdd(&flex_fa3_tile_counter[1], 1) == (int)gridDim.x - 1) {
+      atomicExch(&flex_fa3_tile_counter[0], 0);
+      atomicExch(&flex_fa3_tile_counter[1], 0);
+    }
+#endif
     return;
   }
 
@@ -251,7 +335,19 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
   const T* sQw = sQ + wg * 64 * 64;  // this warpgroup's 64 rows (inside each Q panel)
   int kv_it = 0, q_it = 0;
   int qt, h, b;
-  for (int k = 0; tiles.at(k, qt, h, b); ++k) {
+  auto next_tile = [&](int k) {
+#if FLEX_FA3_DYNAMIC_SCHED
+    const int slot = k & 1;
+    mbar_wait(sched_full(slot), (k >> 1) & 1);
+    const int t = sched_tile[slot];
+    __syncwarp();  // every lane has read the slot before the warp frees it
+    if (lane == 0) mbar_arrive(sched_empty(slot));
+    return t >= 0 && tiles.decode(t, qt, h, b);  // -1: the producer's end mark
+#else
+    return tiles.at(k, qt, h, b);
+#endif
+  };
+  for (int k = 0; next_tile(k); ++k) {
     const TileList tl = tile_list(a.bt, a.has_block_mask, b, h, qt, nKT);
     const int n = tl.count();
     const int q0 = qt * C::BM;
@@ -292,11 +388,38 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
       }
       wgmma_commit();
     };
+    // FLEX_FA3_EARLY_COLS: the column values of the tile whose S is in flight (fetch_cols)
+    [[maybe_unused]] FlexColVals cv_early[FwdNeedCols<true>::value ? C::BN / 8 : 1][2];
+    auto tile_is_full = [&](int j) { return !a.has_block_mask || tl.is_full(j); };
+    [[maybe_unused]] FlexColVals* sCol = reinterpret_cast<FlexColVals*>(flex_smem + C::SCOL_OFF) + wg * C::BN;
+    auto fetch_cols = [&](int j) {
+      if constexpr (FLEX_FA3_SMEM_COLS != 0 && FwdNeedCols<true>::value) {
+        if (FwdNeedCols<false>::value || !tile_is_full(j)) {
+          const int kv0 = tile_at(tl, j) * C::BN;
+          for (int c = tid & 127; c < C::BN; c += 128) sCol[c] = flex_col_vals(b, h, kv0 + c, sp, mp);
+        }
+      } else if constexpr (FLEX_FA3_EARLY_COLS != 0 && FwdNeedCols<true>::value) {
+        const int kv0 = tile_at(tl, j) * C::BN;
+        if (FwdNeedCols<false>::value || !tile_is_full(j)) fwd_cols<C, true>(cv_early, b, h, kv0, sp, mp);
+      }
+    };
     auto post = [&](auto check_tag, auto partial_tag, int kv0) {
       constexpr bool PARTIAL = decltype(partial_tag)::value;
-      FlexColVals cv[FwdNeedCols<PARTIAL>::value ? C::BN / 8 : 1][2];
-      fwd_cols<C, PARTIAL>(cv, b, h, kv0, sp, mp);
-      fwd_post<C, decltype(check_tag)::value, PARTIAL>(s, b, h, q0, warp, kv0, Lq, Lkv, a.scale, sp, mp, rv, cv);
+      if constexpr (FLEX_FA3_SMEM_COLS != 0 && FwdNeedCols<PARTIAL>::value) {
+        named_bar_sync(BAR_COLS0 + wg, 128);  // every column of the warpgroup's tile is in sCol
+        FlexColVals cv[C::BN / 8][2];
+#pragma unroll
+        for (int nt = 0; nt < C::BN / 8; ++nt)
+#pragma unroll
+          for (int c = 0; c < 2; ++c) cv[nt][c] = sCol[nt * 8 + (lane & 3) * 2 + c];
+        fwd_post<C, decltype(check_tag)::value, PARTIAL>(s, b, h, q0, warp, kv0, Lq, Lkv, a.scale, sp, mp, rv, cv);
+      } else if constexpr (FLEX_FA3_EARLY_COLS != 0 && FwdNeedCols<PARTIAL>::value) {
+        fwd_post<C, decltype(check_tag)::value, PARTIAL>(s, b, h, q0, warp, kv0, Lq, Lkv, a.scale, sp, mp, rv, cv_early);
+      } else {
+        FlexColVals cv[FwdNeedCols<PARTIAL>::value ? C::BN / 8 : 1][2];
+        fwd_cols<C, PARTIAL>(cv, b, h, kv0, sp, mp);
+        fwd_post<C, decltype(check_tag)::value, PARTIAL>(s, b, h, q0, warp, kv0, Lq, Lkv, a.scale, sp, mp, rv, cv);
+      }
     };
     // S = Q Kᵀ of tile j into s, in this warpgroup's turn (the products of the warpgroups alternate)
     auto issue_s = [&](int st) {
@@ -314,8 +437,9 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
         if (j == n - 1) mbar_arrive(q_empty);  // this tile's last read of Q
       }
       const int kv0 = tile_at(tl, j) * C::BN;
-      const bool full = !a.has_block_mask || tl.is_full(j), bound = q_bound || kv0 + C::BN > Lkv;
-      if (!full) post(BoolTag<true>{}, BoolTag<true>{}, kv0);
+      const bool full = tile_is_full(j), bound = q_bound || kv0 + C::BN > Lkv;
+      if (FLEX_FA3_SPLIT_BOUNDS != 0 && !full && !bound) post(BoolTag<false>{}, BoolTag<true>{}, kv0);
+      else if (!full) post(BoolTag<true>{}, BoolTag<true>{}, kv0);
       else if (bound) post(BoolTag<true>{}, BoolTag<false>{}, kv0);
       else post(BoolTag<false>{}, BoolTag<false>{}, kv0);
       return fa3_softmax<C>(s[0], m[0], l[0], mx[0], ku, alpha);
@@ -332,6 +456,7 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
       const int st = kv_it % S;
       issue_s(st);
       named_bar_arrive(next_turn, TURN_THREADS);
+      fetch_cols(0);
       wgmma_wait<0>();
       float alpha[2];
       score(0, st, alpha);  // O is zero: nothing to rescale
@@ -352,6 +477,7 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
         wgmma_commit();  // an empty group: the waits below are the same on every iteration
       }
       named_bar_arrive(next_turn, TURN_THREADS);
+      fetch_cols(j);
       wgmma_wait<1>();  // S done (groups complete in order); P·V may still run
       float alpha[2];
       const bool moved = score(j, st, alpha);
