@@ -229,6 +229,34 @@ describe.skipIf(!existsSync(NVCC))(`generated CUDA compiles with ${NVCC} (sm_80,
       expect(stderr).not.toMatch(/C7519|C7508|C7515/);
     }, 300_000);
   }
+  // The document mask's compile-time options (off by default until timed on the GPU; session 13):
+  // they must keep compiling, the forward's without spills or serialised wgmma, and the shared
+  // memory a launch would need once config.ts turns them on is the layout's (Fa3Cfg::SCHED_BYTES:
+  // two mbarrier pairs and two tile slots; SCOL_BYTES: each consumer warpgroup's column values).
+  it('the document-mask options of the Hopper bodies compile for sm_90a (forward: no spills, no C7519)', async () => {
+    const v: Variant = { name: 'alone_doc_options', mask: m(documentMask({ lengths: [40, 60, 28] })), dtype: 'bf16', E: 64, Ev: 64 };
+    const fwd = fwdConfig(v.dtype, v.E, v.Ev, { hopper: true, lightMods: lightMods(undefined, v.mask!()) });
+    const bwd = bwdConfig(v.dtype, v.E, v.Ev, { hopper: true });
+    expect(fwd).toMatchObject({ fa3: true, bm: 128, bn: 128, warps: 8 });
+    const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
+    const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, maskMod: v.mask!(), defines: configDefines(fwd, bwd, dec), indexLimit: 2 ** 22 });
+    const options = ['FLEX_FA3_SPLIT_BOUNDS', 'FLEX_FA3_SMEM_COLS', 'FLEX_FA3_DYNAMIC_SCHED', 'FLEX_BWD3_SHFL_ROWS'].map((o) => `#define ${o} 1`);
+    const ceil16 = (x: number) => Math.ceil(x / 16) * 16;
+    const colBytes = (fwd.warps / 4) * fwd.bn * 4;  // the document mask's column value: one int
+    const asserts = [`static_assert(FlexFwdConfig::SMEM_BYTES == ${ceil16(fwd.smemBytes + 4 * 8 + 2 * 4) + colBytes}, "forward shared memory with the options");`];
+    const run1 = async (name: string, kind: 'fwd' | 'bwdFa3', extra: string[]) => {
+      const file = join(dir, `${name}.cu`);
+      writeFileSync(file, `${options.join('\n')}\n${kernelSource(prelude, kind)}\n${extra.join('\n')}\n`);
+      const { stderr } = await limited(() => run(NVCC, ['-std=c++17', '-gencode=arch=compute_90a,code=sm_90a', '-Xptxas', '-v', '-c', file, '-o', join(dir, `${name}.o`)], { maxBuffer: 64 << 20 }));
+      expect(stderr).not.toMatch(/C7508|C7515/);
+      return stderr;
+    };
+    const [fwdErr, bwdErr] = await Promise.all([run1(`${v.name}_fwd`, 'fwd', asserts), run1(`${v.name}_bwd`, 'bwdFa3', [])]);
+    expect(fwdErr).toMatch(/flex_fwd/);
+    expect(fwdErr).not.toMatch(/C7519/);
+    expect(fwdErr).not.toMatch(/[1-9]\d* bytes spill stores/);
+    expect(bwdErr).toMatch(/flex_bwd_dkdv/);
+  }, 300_000);
   it('the deterministic FA3-class backward (FLEX_BWD_DETERMINISTIC) compiles on its own for sm_90a', async () => {
     // D128 causal and D64 noop; the writer warp shares the producer warpgroup's 32 registers:
     // ptxas spills none at D128 and 48 bytes at D64 (none without the writer: its region alone)
