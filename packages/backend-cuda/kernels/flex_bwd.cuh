@@ -275,7 +275,12 @@ __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScor
 #if FLEX_HAS_CAPTURE_GRADS
           sc[nt][c] = score;
 #endif
+#if FLEX_HAS_CAPTURE_GRADS
+          // P = 0 at a −∞ post even in a NaN row, so the capture-gradient guard below sees it (§4)
+          st[nt][c] = vis && x != -FLEX_INF ? fast_exp2(x - cLse[ql]) : 0.f;
+#else
           st[nt][c] = vis ? fast_exp2(x - cLse[ql]) : 0.f;
+#endif
         }
 
       // ---- dV += Pᵀ dO ---------------------------------------------------------------------------
@@ -339,7 +344,9 @@ __device__ __forceinline__ void bwd_dkdv_tc(const FlexBwdArgs& a, const FlexScor
           const int ql = nt * 8 + (lane & 3) * 2 + (c & 1);
           const float dpost = st[nt][c] * (dp[nt][c] - cDelta[ql]);
 #if FLEX_HAS_CAPTURE_GRADS
-          if (dpost != 0.f) {
+          // a masked or −∞-post key (P = 0) adds nothing, even where its dp is NaN (a non-finite v):
+          // the atomics cannot be recomputed in the epilogue as dq, dk and dv are
+          if (st[nt][c] != 0.f && dpost != 0.f) {
             const int kj = kv0 + wrow + (lane >> 2) + ((c & 2) ? 8 : 0);
             flex_score_mod_capture_grads(dpost, sc[nt][c], b, h, q0 + ql, kj, sp);
           }
@@ -508,7 +515,8 @@ __device__ __forceinline__ void bwd_dkdv_f32(const FlexBwdArgs& a, const FlexSco
           for (int d = 0; d < DV; ++d) dpv = fmaf(dor[d], sv[warp][d], dpv);
           const float dpost = p * (dpv - a.delta[head_row0 + qi]);
 #if FLEX_HAS_CAPTURE_GRADS
-          if (dpost != 0.f) flex_score_mod_capture_grads(dpost, score, b, h, qi, kj, sp);
+          // a −∞-post key (p = 0) adds nothing, even where its dp is NaN (a non-finite v)
+          if (p != 0.f && dpost != 0.f) flex_score_mod_capture_grads(dpost, score, b, h, qi, kj, sp);
 #endif
           ds = dpost * flex_score_mod_grad(score, b, h, qi, kj, sp);
           float* dq = a.dq_accum + (head_row0 + qi) * D;

@@ -380,7 +380,10 @@ __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScorePar
           if constexpr (FUSED) {
             const float dpost = p * (dp[nt][c] - cDelta[ql]);
 #if FLEX_HAS_CAPTURE_GRADS
-            if (dpost != 0.f) flex_score_mod_capture_grads(dpost, score, b, h, qi, kj, sp);
+            // a masked or −∞-post key adds nothing to a capture's gradient (§4), even where its dp is
+            // NaN (a non-finite v) or its row's lse is (exp2(−∞ − NaN) is NaN): the atomics cannot be
+            // recomputed in the epilogue as dq, dk and dv are
+            if (p != 0.f && x != -FLEX_INF && dpost != 0.f) flex_score_mod_capture_grads(dpost, score, b, h, qi, kj, sp);
 #endif
             dp[nt][c] = dpost * gr;
           }

@@ -171,6 +171,17 @@ export const SPECIAL_VALUE_CASES: readonly ConformanceCase[] = [
     poison: [{ tensor: 'k', index: [0, 0, 6, 2], value: NaN }, { tensor: 'v', index: [0, 1, 13, 0], value: NaN }],
   },
   {
+    // the capture gradient of a learnable bias: masked keys' NaN k and v must not reach the table
+    // entries only masked positions use (they stay 0), as they do not reach out, dq, dk or dv
+    name: 'special: NaN in k and v at masked keys under a learnable bias (causal)',
+    B: 1, Hq: 2, Hkv: 2, Lq: 14, Lkv: 14, E: 16, Ev: 16, mask: causal, learnable: true,
+    poison: [{ tensor: 'k', index: [0, 0, 6, 2], value: NaN }, { tensor: 'v', index: [0, 1, 13, 0], value: NaN }],
+    scoreMod: () => {
+      const table = capture(Float32Array.from({ length: 27 }, (_, i) => Math.cos(i) * 0.25), [27], { name: 'biasTable', requiresGrad: true });
+      return (s, _b, _h, q, kv) => s.add(table.at(q.sub(kv).add(13)));
+    },
+  },
+  {
     name: 'special: NaN and ±Infinity constants in a score mod',
     B: 1, Hq: 2, Hkv: 2, Lq: 10, Lkv: 10, E: 16, Ev: 16,
     scoreMod: () => (s, _b, _h, q, kv) => where(q.eq(2).and(kv.eq(1)), NaN, where(q.eq(4).and(kv.eq(0)), Infinity, where(kv.eq(3), -Infinity, s))),
