@@ -22,8 +22,11 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = (name, ...rest) => join(root, 'packages', name, ...rest);
 const USAGE = 'usage: node scripts/bundle.mjs bench|webgpu-conformance|cuda-conformance OUTDIR [--raw-ort | --no-ort]';
 
-/** One ESM file for Node 20 from a TS entry point. */
-async function bundle(entry, outfile) {
+/**
+ * One ESM file for Node 20 from a TS entry point. `inline` names packages of the default external
+ * list to bundle anyway: a runner that needs them where no node_modules exist (the GPU machine).
+ */
+async function bundle(entry, outfile, { inline = [] } = {}) {
   await build({
     entryPoints: [entry],
     outfile,
@@ -32,7 +35,8 @@ async function bundle(entry, outfile) {
     format: 'esm',
     target: 'node20',
     conditions: ['source'],
-    external: ['webgpu', 'playwright-core', 'vitest', 'fast-check', '*.node'], // vitest and fast-check load only under vitest
+    // vitest and fast-check load only under vitest, unless the entry runs its properties itself
+    external: ['webgpu', 'playwright-core', 'vitest', 'fast-check', '*.node'].filter((name) => !inline.includes(name)),
     // bundled CommonJS (and createRequire users) need `require` in an ES module
     banner: { js: "import { createRequire as __flexattnCreateRequire } from 'node:module'; const require = __flexattnCreateRequire(import.meta.url);" },
     logLevel: 'warning',
@@ -97,7 +101,7 @@ const targets = {
     const bin = join(outdir, 'bin');
     mkdirSync(bin, { recursive: true });
     await bundle(pkg('backend-cuda', 'harness', 'e2e', 'conformance-real.ts'), join(bin, 'run.mjs'));
-    await bundle(pkg('backend-cuda', 'harness', 'e2e', 'fuzz-real.ts'), join(bin, 'fuzz.mjs'));
+    await bundle(pkg('backend-cuda', 'harness', 'e2e', 'fuzz-real.ts'), join(bin, 'fuzz.mjs'), { inline: ['fast-check'] });
     cpSync(pkg('backend-cuda', 'kernels'), join(outdir, 'kernels'), { recursive: true });
     const addon = pkg('backend-cuda', 'build', 'Release', 'flexattn_cuda.node');
     const addonNote = existsSync(addon) ? (copyFileSync(addon, join(bin, 'flexattn_cuda.node')), 'bin/flexattn_cuda.node') : 'no addon (pnpm --filter @flexattn/backend-cuda build:native)';

@@ -1233,6 +1233,39 @@ void check_d256() {
   check_case<__nv_bfloat16, 256, 256, A256n80, B256>(1, 4, 2, 300, 700, true);
   g_fa3_ctas = 0;
 }
+#if !defined(HARNESS_D256_ONLY) && !defined(HARNESS_BWD3_ONLY)
+// the persistent Hopper forward (flex_fwd_fa3.cuh; "checkfa3": only these): odd lengths, GQA, bf16 / f16,
+// both warpgroup counts, 2 and 3 stages, K/V broadcast over the batch, then few CTAs for many tiles each
+void check_fa3() {
+  check_case<__nv_bfloat16, 128, 128, A128, B128>(2, 4, 2, 77, 131, true);
+  check_case<__nv_bfloat16, 128, 128, A128, B128>(1, 2, 2, 300, 260, true);
+  check_case<__nv_bfloat16, 128, 128, A128, B128>(1, 2, 2, 1000, 1100, true);
+  check_case<__half, 128, 128, A128, B128>(2, 4, 2, 77, 131, true);
+  check_case<__nv_bfloat16, 128, 128, A128s3, B128>(1, 2, 2, 300, 700, true);
+  check_case<__nv_bfloat16, 128, 128, A128, B128>(3, 4, 2, 200, 300, true, true);
+  check_case<__nv_bfloat16, 64, 64, A64, B64>(2, 4, 2, 77, 131, true);
+  check_case<__nv_bfloat16, 64, 64, A64, B64>(1, 2, 2, 300, 260, true);
+  check_case<__half, 64, 64, A64, B64>(2, 4, 2, 77, 131, true);
+  check_case<__nv_bfloat16, 64, 64, A64w3, B64>(1, 2, 2, 500, 700, true);
+  check_case<__nv_bfloat16, 64, 128, A64x128, B64x128>(2, 4, 2, 77, 300, true);
+  check_case<__nv_bfloat16, 64, 64, A64e, B64>(1, 2, 2, 300, 700, true);
+  check_case<__half, 128, 128, A128e, B128>(2, 4, 2, 77, 300, true);
+  // one key tile (BN 128): the loop's peeled first tile is also its last (q_empty, the lone P·V)
+  check_case<__nv_bfloat16, 64, 64, A64w3, B64>(1, 2, 2, 200, 100, true);
+  check_case<__half, 128, 128, A128, B128>(2, 2, 1, 130, 128, true);
+  if (FLEX_MASK_MOD_IS_TRUE) check_case<__nv_bfloat16, 64, 64, A64, B64>(2, 4, 2, 77, 131, false);
+  check_d256();
+  g_fa3_ctas = 3;
+  check_case<__nv_bfloat16, 128, 128, A128, B128>(2, 8, 2, 300, 500, true);
+  check_case<__nv_bfloat16, 64, 64, A64w3, B64>(2, 8, 4, 400, 333, true);
+  g_fa3_ctas = 0;
+  // the backward with a gradient of lse (delta − dlse)
+  g_dlse = true;
+  check_case<__nv_bfloat16, 128, 128, A128, B128>(2, 4, 2, 77, 131, true);
+  check_case<__half, 64, 64, A64w3, B64>(1, 2, 2, 300, 260, true);
+  g_dlse = false;
+}
+#endif
 // the persistent body against the classic one it replaces, forward only
 void time_d256() { time_shape<256, B256, A256, A256n80, F256>(2, 8, 8192, false, ""); }
 #endif  // !HARNESS_SPECIAL_ONLY
@@ -1252,6 +1285,37 @@ int main() {
   start_run();
   check_special();
   printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
+  return g_fail ? 1 : 0;
+}
+#elif defined(HARNESS_FA3_ONLY)
+// a small binary (fast to build) for the persistent forward alone: "checkfa3" (its checks), "hopper"
+// (its timings at the bench shapes, every variant; D256 beside the classic body), and one
+// bench-shaped config per mode for a profiler (ncu --launch-skip 3 --launch-count 1: time_ms's
+// warm-up launches come first):
+// "prof64w3" / "prof64" (the D64 configs config.ts picks for light / other mods, B4 H16 L4096),
+// "prof128" (B2 H16 L8192 D128), "profbwd64" (the FA3-class backward after the D64 forward)
+int main(int argc, char** argv) {
+  start_run();
+  const char* mode = argc >= 2 ? argv[1] : "checkfa3";
+  if (!strcmp(mode, "checkfa3")) {
+    check_fa3();
+    printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
+  } else if (!strcmp(mode, "hopper")) {
+    time_shape<128, C128, A128, A128s3, A128e>(2, 16, 8192, false, "");
+    time_shape<64, C64, A64, A64w3, A64e>(4, 16, 4096, false, "");
+    time_d256();
+  } else if (!strcmp(mode, "prof64w3")) {
+    time_shape<64, C64, A64w3>(4, 16, 4096, false, "");
+  } else if (!strcmp(mode, "prof64")) {
+    time_shape<64, C64, A64>(4, 16, 4096, false, "");
+  } else if (!strcmp(mode, "prof128")) {
+    time_shape<128, C128, A128>(2, 16, 8192, false, "");
+  } else if (!strcmp(mode, "profbwd64")) {
+    time_shape<64, C64, A64w3>(4, 16, 4096, true, "");
+  } else {
+    fprintf(stderr, "unknown mode '%s': checkfa3 | hopper | prof64w3 | prof64 | prof128 | profbwd64\n", mode);
+    return 2;
+  }
   return g_fail ? 1 : 0;
 }
 #elif defined(HARNESS_D256_ONLY)
@@ -1319,32 +1383,7 @@ int main(int argc, char** argv) {
       printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
       return g_fail ? 1 : 0;
     }
-    // the persistent Hopper body first ("checkfa3": only these): odd lengths, GQA, bf16 / f16, both
-    // warpgroup counts, 2 and 3 stages, K/V broadcast over the batch, then few CTAs for many tiles each
-    check_case<__nv_bfloat16, 128, 128, A128, B128>(2, 4, 2, 77, 131, true);
-    check_case<__nv_bfloat16, 128, 128, A128, B128>(1, 2, 2, 300, 260, true);
-    check_case<__nv_bfloat16, 128, 128, A128, B128>(1, 2, 2, 1000, 1100, true);
-    check_case<__half, 128, 128, A128, B128>(2, 4, 2, 77, 131, true);
-    check_case<__nv_bfloat16, 128, 128, A128s3, B128>(1, 2, 2, 300, 700, true);
-    check_case<__nv_bfloat16, 128, 128, A128, B128>(3, 4, 2, 200, 300, true, true);
-    check_case<__nv_bfloat16, 64, 64, A64, B64>(2, 4, 2, 77, 131, true);
-    check_case<__nv_bfloat16, 64, 64, A64, B64>(1, 2, 2, 300, 260, true);
-    check_case<__half, 64, 64, A64, B64>(2, 4, 2, 77, 131, true);
-    check_case<__nv_bfloat16, 64, 64, A64w3, B64>(1, 2, 2, 500, 700, true);
-    check_case<__nv_bfloat16, 64, 128, A64x128, B64x128>(2, 4, 2, 77, 300, true);
-    check_case<__nv_bfloat16, 64, 64, A64e, B64>(1, 2, 2, 300, 700, true);
-    check_case<__half, 128, 128, A128e, B128>(2, 4, 2, 77, 300, true);
-    if (FLEX_MASK_MOD_IS_TRUE) check_case<__nv_bfloat16, 64, 64, A64, B64>(2, 4, 2, 77, 131, false);
-    check_d256();
-    g_fa3_ctas = 3;
-    check_case<__nv_bfloat16, 128, 128, A128, B128>(2, 8, 2, 300, 500, true);
-    check_case<__nv_bfloat16, 64, 64, A64w3, B64>(2, 8, 4, 400, 333, true);
-    g_fa3_ctas = 0;
-    // the backward with a gradient of lse (delta − dlse)
-    g_dlse = true;
-    check_case<__nv_bfloat16, 128, 128, A128, B128>(2, 4, 2, 77, 131, true);
-    check_case<__half, 64, 64, A64w3, B64>(1, 2, 2, 300, 260, true);
-    g_dlse = false;
+    check_fa3();
     if (strstr(argv[1] ? argv[1] : "", "fa3")) { printf("CHECK %s: %d failures\n", MOD_NAME, g_fail); return g_fail ? 1 : 0; }
     // small odd shapes: B2 Hq4 Hkv2 Lq77 Lkv131
     check_case<__nv_bfloat16, 64, 64, F64, B64>(2, 4, 2, 77, 131, true);

@@ -50,15 +50,15 @@ template <int ESIZE> struct DecVec;
 template <> struct DecVec<2> { using type = uint2; };
 template <> struct DecVec<4> { using type = float4; };
 
-// One (b, h, qi) row of the output from the splits' partials, columns c0, c0 + cstep, ...; the
-// c0 == 0 thread writes the row's lse (and max_scores). The partials were written by other CTAs of
-// this launch: read through L2 (ld.global.cg), never a stale L1 line.
-// Called by a whole warp (c0 = lane, cstep = 32): a row whose merged out is not finite while its
-// lse is not NaN is recomputed carefully (special.cuh) — the splits' P·V multiplied a masked or −∞
-// key's weight 0 by its v, and 0·NaN is NaN there.
+// One (b, h, qi) row of the output from the splits' partials, by a whole warp (lane c: columns c,
+// c + 32, ...; lane 0 writes the row's lse and max_scores). The partials were written by other CTAs
+// of this launch: read through L2 (ld.global.cg), never a stale L1 line. A row whose merged out is
+// not finite while its lse is not NaN is recomputed carefully (special.cuh): the splits' P·V
+// multiplied a masked or −∞ key's weight 0 by its v, and 0·NaN is NaN there.
 template <typename T, int D, int DV>
 __device__ __forceinline__ void decode_merge_row(const FlexDecodeArgs& a, const FlexScoreParams& sp,
-                                                 const FlexMaskParams& mp, size_t row, int c0, int cstep) {
+                                                 const FlexMaskParams& mp, size_t row) {
+  const int lane = threadIdx.x & 31;
   const size_t rows = (size_t)a.B * a.Hq * a.Lq;
   float mx = -FLEX_INF;
   for (int s = 0; s < a.num_splits; ++s) mx = fmax_nan(mx, __ldcg(&a.part_lse[s * rows + row]));
@@ -69,7 +69,7 @@ __device__ __forceinline__ void decode_merge_row(const FlexDecodeArgs& a, const 
   for (int s = 0; s < a.num_splits; ++s) wsum += exp2f(__ldcg(&a.part_lse[s * rows + row]) - m_use);
   const float inv = poisoned ? FLEX_NAN : wsum > 0.f ? 1.f / wsum : 0.f;
   bool redo = false;
-  for (int c = c0; c < DV; c += cstep) {
+  for (int c = lane; c < DV; c += 32) {
     float acc = 0.f;
     for (int s = 0; s < a.num_splits; ++s) {
       const float w = exp2f(__ldcg(&a.part_lse[s * rows + row]) - m_use);
@@ -79,13 +79,13 @@ __device__ __forceinline__ void decode_merge_row(const FlexDecodeArgs& a, const 
     static_cast<T*>(a.out)[row * DV + c] = Elem<T>::from_float(acc * inv);
   }
   const float lse = poisoned ? FLEX_NAN : wsum > 0.f ? (m_use + __log2f(wsum)) * FLEX_LN2 : -FLEX_INF;
-  if (c0 == 0 && a.lse != nullptr) a.lse[row] = lse;
+  if (lane == 0 && a.lse != nullptr) a.lse[row] = lse;
   if (__any_sync(0xffffffffu, redo)) {
     __syncwarp();  // the fast stores of this row come first
     decode_careful_row<T, D, DV>(a, sp, mp, row, lse);
   }
 #if FLEX_MAX_SCORES
-  if (c0 == 0 && a.max_scores != nullptr && a.part_max != nullptr) {
+  if (lane == 0 && a.max_scores != nullptr && a.part_max != nullptr) {
     float ms = -FLEX_INF;  // splits without a visible key hold -inf
     for (int s = 0; s < a.num_splits; ++s) ms = fmaxf(ms, __ldcg(&a.part_max[s * rows + row]));
     a.max_scores[row] = poisoned ? FLEX_NAN : ms;  // a NaN row's max is NaN too, as its out and lse
@@ -395,7 +395,7 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
   if (!sLastSplit) return;
   __threadfence();  // (the fence pairs with the other splits' fences before their counts)
   for (int r = warp; r < C::ROWS; r += C::NTHREADS / 32)
-    if (sRowH[r] >= 0) decode_merge_row<T, C::D, C::DV>(a, sp, mp, ((size_t)b * a.Hq + sRowH[r]) * Lq + sRowQ[r], lane, 32);
+    if (sRowH[r] >= 0) decode_merge_row<T, C::D, C::DV>(a, sp, mp, ((size_t)b * a.Hq + sRowH[r]) * Lq + sRowQ[r]);
 }
 
 }  // namespace flex

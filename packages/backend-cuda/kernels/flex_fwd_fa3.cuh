@@ -298,23 +298,16 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
       fwd_cols<C, PARTIAL>(cv, b, h, kv0, sp, mp);
       fwd_post<C, decltype(check_tag)::value, PARTIAL>(s, b, h, q0, warp, kv0, Lq, Lkv, a.scale, sp, mp, rv, cv);
     };
-    mbar_wait(q_full, q_it & 1);
-    for (int j = 0; j < n; ++j, ++kv_it) {
-      const int st = kv_it % S;
+    // S = Q Kᵀ of tile j into s, in this warpgroup's turn (the products of the warpgroups alternate)
+    auto issue_s = [&](int st) {
       mbar_wait(k_full(st), (kv_it / S) & 1);
       named_bar_sync(my_turn, TURN_THREADS);
-      wgmma_fence();  // s, pa and o were last written by this thread's ALU code
+      wgmma_fence();  // s (and for the P·V after it, pa and o) were last written by this thread's ALU code
       wgmma_rows<C::BN, KSTEPS, QT::PANEL, KT::PANEL>(&s[0][0][0], sQw, sK + st * KT::ELEMS);
       wgmma_commit();
-      if (j > 0) {
-        const int pv = kv_it - 1;
-        mbar_wait(v_full(pv % S), (pv / S) & 1);
-        issue_pv(pv % S);
-      } else {
-        wgmma_commit();  // an empty group: the waits below are the same on every iteration
-      }
-      named_bar_arrive(next_turn, TURN_THREADS);
-      wgmma_wait<1>();  // S done (groups complete in order); P·V may still run
+    };
+    // once S is in registers: free its K stage (and Q after the last tile), the mods, the softmax
+    auto score = [&](int j, int st, float (&alpha)[2]) {
       wgmma_fence_regs<NTN * 4>(&s[0][0][0]);
       if (lane == 0) {
         mbar_arrive(k_empty(st));
@@ -325,11 +318,46 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
       if (!full) post(BoolTag<true>{}, BoolTag<true>{}, kv0);
       else if (bound) post(BoolTag<true>{}, BoolTag<false>{}, kv0);
       else post(BoolTag<false>{}, BoolTag<false>{}, kv0);
+      return fa3_softmax<C>(s[0], m[0], l[0], mx[0], ku, alpha);
+    };
+    mbar_wait(q_full, q_it & 1);
+    // The first tile alone (no P·V to issue with its S), peeled off the loop: with "if (j > 0) issue
+    // P·V" in the body, o is an in-flight accumulator on one path into the join and plain registers
+    // on the other, and ptxas injects a warpgroup.arrive there (C7519). Not at DV 256: the peeled
+    // copy of the mods and the softmax spills beside O's 128 registers (ptxas -v), so that body
+    // keeps the branch and the injected arrive.
+    constexpr bool PEEL = C::DV <= 128;
+    int j0 = 0;
+    if constexpr (PEEL) {
+      const int st = kv_it % S;
+      issue_s(st);
+      named_bar_arrive(next_turn, TURN_THREADS);
+      wgmma_wait<0>();
       float alpha[2];
-      const bool moved = fa3_softmax<C>(s[0], m[0], l[0], mx[0], ku, alpha);
+      score(0, st, alpha);  // O is zero: nothing to rescale
+#pragma unroll
+      for (int k2 = 0; k2 < C::BN / 16; ++k2) pack_p<T, NTN>(pa[k2], s[0], k2);
+      ++kv_it;
+      j0 = 1;
+    }
+    for (int j = j0; j < n; ++j, ++kv_it) {
+      const int st = kv_it % S, pv = kv_it - 1;
+      const bool has_pv = PEEL || j > 0;  // a constant where the first tile is peeled
+      issue_s(st);
+      if (has_pv) {
+        mbar_wait(v_full(pv % S), (pv / S) & 1);
+        wgmma_fence();  // the V wait's loop lies between the fence above and P·V's reads of pa and o
+        issue_pv(pv % S);
+      } else {
+        wgmma_commit();  // an empty group: the waits below are the same on every iteration
+      }
+      named_bar_arrive(next_turn, TURN_THREADS);
+      wgmma_wait<1>();  // S done (groups complete in order); P·V may still run
+      float alpha[2];
+      const bool moved = score(j, st, alpha);
       wgmma_wait<0>();  // P·V of tile j - 1 done: its V stage is free, O may be rescaled
       wgmma_fence_regs<NTV * 4>(&o[0][0][0]);
-      if (j > 0 && lane == 0) mbar_arrive(v_empty((kv_it - 1) % S));
+      if (has_pv && lane == 0) mbar_arrive(v_empty(pv % S));
       if (__any_sync(0xffffffffu, moved)) fwd_rescale_o<C>(o[0], alpha);
 #pragma unroll
       for (int k2 = 0; k2 < C::BN / 16; ++k2) pack_p<T, NTN>(pa[k2], s[0], k2);

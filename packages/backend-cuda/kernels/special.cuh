@@ -63,27 +63,42 @@ __device__ inline float careful_weight(float post, float lse) {
   return lse == -FLEX_INF || post == -FLEX_INF ? 0.f : expf(post - lse);
 }
 
-// acc (element lane + 32·c of an out row) += Σ p_j · v_j over the 32 keys whose weights the lanes
-// hold (lane j: key j of the run starting at v32), skipping zero weights before reading their v.
-template <typename T, int DV>
-__device__ __forceinline__ void careful_pv32(float (&acc)[(DV + 31) / 32], float p, const T* v32) {
+// acc (element lane + 32·c of a row of N) += Σ w_j · row_j over the 32 rows whose weights the lanes
+// hold (lane j: row j of the run starting at rows32), skipping zero weights before reading their
+// row: P·V for out (a masked, −∞ or underflowed key's v is never read), P·dO for dv, dS·Q for dk.
+template <typename T, int N>
+__device__ __forceinline__ void careful_weighted_rows32(float (&acc)[(N + 31) / 32], float w, const T* rows32) {
   const int lane = threadIdx.x & 31;
 #pragma unroll 1
   for (int j = 0; j < 32; ++j) {
-    const float pj = __shfl_sync(0xffffffffu, p, j);
-    if (pj == 0.f) continue;  // masked, −∞ or underflowed: its v is never read
-    const T* vr = v32 + (size_t)j * DV;
+    const float wj = __shfl_sync(0xffffffffu, w, j);
+    if (wj == 0.f) continue;
+    const T* r = rows32 + (size_t)j * N;
 #pragma unroll
-    for (int c = 0; c < (DV + 31) / 32; ++c)
-      if (lane + 32 * c < DV) acc[c] = fmaf(pj, Elem<T>::to_float(vr[lane + 32 * c]), acc[c]);
+    for (int c = 0; c < (N + 31) / 32; ++c)
+      if (lane + 32 * c < N) acc[c] = fmaf(wj, Elem<T>::to_float(r[lane + 32 * c]), acc[c]);
   }
 }
-template <typename T, int DV>
-__device__ __forceinline__ void careful_store_row(T* row, const float (&acc)[(DV + 31) / 32]) {
+template <typename T, int N>
+__device__ __forceinline__ void careful_store_row(T* row, const float (&acc)[(N + 31) / 32], float scale = 1.f) {
   const int lane = threadIdx.x & 31;
 #pragma unroll
-  for (int c = 0; c < (DV + 31) / 32; ++c)
-    if (lane + 32 * c < DV) row[lane + 32 * c] = Elem<T>::from_float(acc[c]);
+  for (int c = 0; c < (N + 31) / 32; ++c)
+    if (lane + 32 * c < N) row[lane + 32 * c] = Elem<T>::from_float(acc[c] * scale);
+}
+
+// The visible runs of a tile list, 32 indices at a time (the warp's lanes): run(i0, end, cls) for
+// each run starting at i0, its lane's index i0 + lane valid below `end` (the tile's end or `len`),
+// cls the tile's class (2 full: no mask mod; 1 partial).
+template <class Run>
+__device__ __forceinline__ void careful_tile_runs(const TileList& tl, int has_block_mask, int tile, int len, Run&& run) {
+#pragma unroll 1
+  for (int it = 0; it < tl.count(); ++it) {
+    const int t0 = tile_at(tl, it) * tile, end = min(t0 + tile, len);
+    const int cls = !has_block_mask || tl.is_full(it) ? 2 : 1;
+#pragma unroll 1
+    for (int i0 = t0; i0 < end; i0 += 32) run(i0, end, cls);
+  }
 }
 
 // Forward: out of query row qi (q tile qt of BM rows, kv tiles of BN keys) from its lse (natural,
@@ -102,18 +117,12 @@ __device__ __forceinline__ void fwd_careful_row(const FlexFwdArgs& a, const Flex
 #pragma unroll
   for (int c = 0; c < NC; ++c) acc[c] = 0.f;
   const TileList tl = tile_list(a.bt, a.has_block_mask, b, h, qt, (Lkv + BN - 1) / BN);
-#pragma unroll 1
-  for (int it = 0; it < tl.count(); ++it) {
-    const int kv0 = tile_at(tl, it) * BN;
-    const int cls = !a.has_block_mask || tl.is_full(it) ? 2 : 1;
-#pragma unroll 1
-    for (int j0 = kv0; j0 < kv0 + BN && j0 < Lkv; j0 += 32) {
-      const int kj = j0 + lane;
-      float score, p = 0.f;
-      if (kj < kv0 + BN && kj < Lkv) p = careful_weight(careful_post(qr, gK + (size_t)kj * D, D, a.scale, cls, b, h, qi, kj, sp, mp, score), lse);
-      careful_pv32<T, DV>(acc, p, gV + (size_t)j0 * DV);
-    }
-  }
+  careful_tile_runs(tl, a.has_block_mask, BN, Lkv, [&](int j0, int end, int cls) {
+    const int kj = j0 + lane;
+    float score, p = 0.f;
+    if (kj < end) p = careful_weight(careful_post(qr, gK + (size_t)kj * D, D, a.scale, cls, b, h, qi, kj, sp, mp, score), lse);
+    careful_weighted_rows32<T, DV>(acc, p, gV + (size_t)j0 * DV);
+  });
   careful_store_row<T, DV>(static_cast<T*>(a.out) + ((size_t)(b * a.Hq + h) * a.Lq + qi) * DV, acc);
 }
 
@@ -147,7 +156,7 @@ __device__ __forceinline__ void decode_careful_row(const FlexDecodeArgs& a, cons
       const int cls = crow != nullptr ? crow[kj / a.cls_block_kv] : 2;
       p = careful_weight(careful_post(qr, gK + (size_t)kj * D, D, a.scale, cls, b, h, qi, kj, sp, mp, score), lse);
     }
-    careful_pv32<T, DV>(acc, p, gV + (size_t)j0 * DV);
+    careful_weighted_rows32<T, DV>(acc, p, gV + (size_t)j0 * DV);
   }
   careful_store_row<T, DV>(static_cast<T*>(a.out) + row * DV, acc);
 }
@@ -173,52 +182,25 @@ __device__ __forceinline__ void bwd_careful_key(const FlexBwdArgs& a, const Flex
     const int h = hk * G + g;
     const size_t head_row0 = (size_t)(b * a.Hq + h) * Lq;
     const TileList tl = tile_list(a.bt, a.has_block_mask, b, h, kj / BN, (Lq + BMQ - 1) / BMQ);
-#pragma unroll 1
-    for (int it = 0; it < tl.count(); ++it) {
-      const int q0 = tile_at(tl, it) * BMQ;
-      const int cls = !a.has_block_mask || tl.is_full(it) ? 2 : 1;
-#pragma unroll 1
-      for (int i0 = q0; i0 < q0 + BMQ && i0 < Lq; i0 += 32) {
-        const int qi = i0 + lane;
-        float p = 0.f, ds = 0.f;
-        if (qi < q0 + BMQ && qi < Lq) {
-          const T* qr = static_cast<const T*>(a.q) + (head_row0 + qi) * D;
-          float score;
-          const float post = careful_post(qr, kr, D, a.scale, cls, b, h, qi, kj, sp, mp, score);
-          p = careful_weight(post, a.lse[head_row0 + qi]);
-          if (p != 0.f) {
-            const float dp = careful_dot(static_cast<const T*>(a.dout) + (head_row0 + qi) * DV, vr, DV);
-            ds = p * (dp - a.delta[head_row0 + qi]) * flex_score_mod_grad(score, b, h, qi, kj, sp);
-          }
-        }
-#pragma unroll 1
-        for (int j = 0; j < 32; ++j) {
-          const float pj = __shfl_sync(0xffffffffu, p, j), dsj = __shfl_sync(0xffffffffu, ds, j);
-          if (pj == 0.f && dsj == 0.f) continue;
-          const T* qj = static_cast<const T*>(a.q) + (head_row0 + i0 + j) * D;
-          const T* doj = static_cast<const T*>(a.dout) + (head_row0 + i0 + j) * DV;
-          if (dsj != 0.f) {
-#pragma unroll
-            for (int c = 0; c < NK; ++c)
-              if (lane + 32 * c < D) dk[c] = fmaf(dsj, Elem<T>::to_float(qj[lane + 32 * c]), dk[c]);
-          }
-          if (pj != 0.f) {
-#pragma unroll
-            for (int c = 0; c < NV; ++c)
-              if (lane + 32 * c < DV) dv[c] = fmaf(pj, Elem<T>::to_float(doj[lane + 32 * c]), dv[c]);
-          }
+    careful_tile_runs(tl, a.has_block_mask, BMQ, Lq, [&](int i0, int end, int cls) {
+      const int qi = i0 + lane;
+      float p = 0.f, ds = 0.f;
+      if (qi < end) {
+        const T* qr = static_cast<const T*>(a.q) + (head_row0 + qi) * D;
+        float score;
+        const float post = careful_post(qr, kr, D, a.scale, cls, b, h, qi, kj, sp, mp, score);
+        p = careful_weight(post, a.lse[head_row0 + qi]);
+        if (p != 0.f) {
+          const float dp = careful_dot(static_cast<const T*>(a.dout) + (head_row0 + qi) * DV, vr, DV);
+          ds = p * (dp - a.delta[head_row0 + qi]) * flex_score_mod_grad(score, b, h, qi, kj, sp);
         }
       }
-    }
+      careful_weighted_rows32<T, D>(dk, ds, static_cast<const T*>(a.q) + (head_row0 + i0) * D);
+      careful_weighted_rows32<T, DV>(dv, p, static_cast<const T*>(a.dout) + (head_row0 + i0) * DV);
+    });
   }
-  T* gdk = static_cast<T*>(a.dk) + ((size_t)(b * a.Hkv + hk) * Lkv + kj) * D;
-  T* gdv = static_cast<T*>(a.dv) + ((size_t)(b * a.Hkv + hk) * Lkv + kj) * DV;
-#pragma unroll
-  for (int c = 0; c < NK; ++c)
-    if (lane + 32 * c < D) gdk[lane + 32 * c] = Elem<T>::from_float(dk[c] * a.scale);
-#pragma unroll
-  for (int c = 0; c < NV; ++c)
-    if (lane + 32 * c < DV) gdv[lane + 32 * c] = Elem<T>::from_float(dv[c]);
+  careful_store_row<T, D>(static_cast<T*>(a.dk) + ((size_t)(b * a.Hkv + hk) * Lkv + kj) * D, dk, a.scale);
+  careful_store_row<T, DV>(static_cast<T*>(a.dv) + ((size_t)(b * a.Hkv + hk) * Lkv + kj) * DV, dv);
 }
 
 // After bwd_store_dkdv: the keys kj0 and kj0 + 8 of this thread (mma C layout, a quad per key)

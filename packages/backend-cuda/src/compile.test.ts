@@ -193,11 +193,9 @@ describe.skipIf(!existsSync(NVCC))(`generated CUDA compiles with ${NVCC} (sm_80,
     expect(stderr).toMatch(/flex_bwd_dkdv/);
     expect(stderr).not.toMatch(/[1-9]\d* bytes spill stores/);
   });
-  it('the persistent forward at head dim 256 keeps O (128 fp32 a thread) in registers: no spills, wgmma not serialised', async () => {
-    // the heaviest per-element work of the catalogue's D256 users: exact softcap on partial causal tiles
-    const v: Variant = { name: 'alone_fwd_fa3_d256', score: s(softcap(20)), mask: m(causal()), dtype: 'f16', E: 256, Ev: 256 };
-    const fwd = fwdConfig(v.dtype, v.E, v.Ev, { hopper: true, identityScore: false, lightMods: false });
-    expect(fwd).toMatchObject({ fa3: true, bm: 128, bn: 64 });
+  // The persistent forward's translation unit alone for sm_90a, with ptxas's report (-Xptxas -v)
+  const hopperFwdAlone = async (v: Variant, options: { identityScore: boolean; lightMods: boolean }) => {
+    const fwd = fwdConfig(v.dtype, v.E, v.Ev, { hopper: true, ...options });
     const bwd = bwdConfig(v.dtype, v.E, v.Ev, { hopper: true });
     const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
     const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, scoreMod: v.score?.(), maskMod: v.mask?.(), defines: configDefines(fwd, bwd, dec), indexLimit: 2 ** 22 });
@@ -208,10 +206,29 @@ describe.skipIf(!existsSync(NVCC))(`generated CUDA compiles with ${NVCC} (sm_80,
     ];
     writeFileSync(file, `${kernelSource(prelude, 'fwd')}\n${asserts.join('\n')}\n`);
     const { stderr } = await limited(() => run(NVCC, ['-std=c++17', '-gencode=arch=compute_90a,code=sm_90a', '-Xptxas', '-v', '-c', file, '-o', join(dir, `${v.name}.o`)], { maxBuffer: 64 << 20 }));
+    return { fwd, stderr };
+  };
+  it('the persistent forward at head dim 256 keeps O (128 fp32 a thread) in registers: no spills, wgmma not serialised', async () => {
+    // the heaviest per-element work of the catalogue's D256 users: exact softcap on partial causal tiles
+    const v: Variant = { name: 'alone_fwd_fa3_d256', score: s(softcap(20)), mask: m(causal()), dtype: 'f16', E: 256, Ev: 256 };
+    const { fwd, stderr } = await hopperFwdAlone(v, { identityScore: false, lightMods: false });
+    expect(fwd).toMatchObject({ fa3: true, bm: 128, bn: 64 });
     expect(stderr).not.toMatch(/C7508|C7515/);
     expect(stderr).toMatch(/flex_fwd/);
     expect(stderr).not.toMatch(/[1-9]\d* bytes spill stores/);
   }, 300_000);
+  // ptxas injects a warpgroup.arrive (C7519) where an accumulator of an in-flight wgmma reaches a
+  // branch's join, or a wait loop lies between the fence and the wgmma reading it; the D64 / D128
+  // bodies have neither (flex_fwd_fa3.cuh peels the first key tile off the loop; D256 does not)
+  for (const E of [64, 128]) {
+    it(`the persistent forward at head dim ${E} has no injected warpgroup.arrive (C7519)`, async () => {
+      const v: Variant = { name: `alone_fwd_fa3_d${E}`, mask: m(causal()), dtype: 'bf16', E, Ev: E };
+      const { fwd, stderr } = await hopperFwdAlone(v, { identityScore: true, lightMods: true });
+      expect(fwd.fa3).toBe(true);
+      expect(stderr).toMatch(/flex_fwd/);
+      expect(stderr).not.toMatch(/C7519|C7508|C7515/);
+    }, 300_000);
+  }
   it('the deterministic FA3-class backward (FLEX_BWD_DETERMINISTIC) compiles on its own for sm_90a', async () => {
     // D128 causal and D64 noop; the writer warp shares the producer warpgroup's 32 registers:
     // ptxas spills none at D128 and 48 bytes at D64 (none without the writer: its region alone)

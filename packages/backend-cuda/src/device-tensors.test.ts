@@ -3,11 +3,12 @@
 // is uploaded or launched; good ones round-trip and serve as inputs and results; a disposed backend
 // throws BackendDisposedError; a paged KV cache's pages (KvStorage) are such tensors too. Runs on the
 // stand-in addon (no GPU).
-import { BackendDisposedError, OptionError, ShapeError, fromFloats, toFloat64, type Tensor } from '@flexattn/ir';
+import { BackendDisposedError, fromFloats, toFloat64, type Tensor } from '@flexattn/ir';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CudaBackend } from './backend';
 import { isCudaTensor, type CudaTensor } from './device-tensors';
+import { deviceTensorMisuse } from './device-tensor-misuse.test-helpers';
 import { STAND_IN_H100, standInAddon } from './stand-in-addon.test-helpers';
 
 function setup() {
@@ -50,17 +51,7 @@ describe('CUDA device tensors', () => {
     const foreign = other.toGpu(host([1, 2, 64, 64]));
     const lse = backend.toGpu(host([1, 2, 64], 'f32'));
     const held = addon.allocations;
-    const cases: [string, () => Promise<unknown>, new (...a: never[]) => Error, RegExp][] = [
-      ['shape larger than the allocation', () => backend.flexAttention({ ...q, shape: [1, 2, 65, 64] }, q, q), ShapeError, /^q has shape \[1, 2, 65, 64\] \(16640 bytes of bf16\) but its device storage holds 16384 bytes/],
-      ['released', () => backend.flexAttention(q, released, q), OptionError, /^k was released/],
-      ['another GPU', () => backend.flexAttention(q, q, foreign), OptionError, /^v lives on another device than this cuda backend's/],
-      ['not a device allocation', () => backend.flexAttention(q, { ptr: 0x123n, shape: [1, 2, 64, 64], dtype: 'bf16' } as CudaTensor, q), OptionError, /^k was released/],
-      ['a host tensor without data', () => backend.flexAttention(host([1, 2, 64, 64]), { shape: [1, 2, 64, 64], dtype: 'bf16' } as never, q), ShapeError, /^k has no data/],
-      ['backward: lse released', () => backend.flexAttentionBackward(q, q, q, q, releasedLse, q), OptionError, /^lse was released/],
-      ['backward: lse of the wrong shape', () => backend.flexAttentionBackward(q, q, q, q, q, q), ShapeError, /^lse must have 3 dimensions \[1, 2, 64\]/],
-      ['backward: dOut shorter than its shape (a view over a smaller allocation)', () => backend.flexAttentionBackward(q, q, q, q, lse, { ptr: lse.ptr, shape: [1, 2, 64, 64], dtype: 'bf16' }), ShapeError, /^dOut has shape \[1, 2, 64, 64\] \(16384 bytes of bf16\) but its device storage holds 512 bytes/],
-      ['toHost of a released tensor', () => backend.toHost(released), OptionError, /^toHost was released/],
-    ];
+    const cases = deviceTensorMisuse(backend, { q, released, lse, releasedLse, foreign, host: host([1, 2, 64, 64]) });
     for (const [what, call, type, message] of cases) {
       const error = await call().then(() => undefined, (e: unknown) => e);
       expect(error, what).toBeInstanceOf(type);
