@@ -65,14 +65,15 @@ template <int D_, int BMQ_, int STAGES_, bool DET_ = false> struct BwdFa3Cfg {
   // kv_full, q_full[STAGES], q_empty[STAGES]; DET: dq_full[2], dq_empty[2], then the two DqTasks
   static constexpr int TASK_OFF = BAR_OFF + (1 + 2 * STAGES + (DET ? 4 : 0)) * 8;
   static constexpr int SMEM_BYTES = TASK_OFF + (DET ? 2 * 16 : 0);
-  // DET: 32 for the producer warpgroup (ptxas at 24: 80 / 40 bytes of spills at D64 / D128; at 32:
-  // 48 / 0 — at 40, the consumers' 232 spill more);
-  // 32 · 128 + 240 · 256 is still the whole register file
-  static constexpr int REG_PRODUCER = DET ? 32 : 24, REG_CONSUMER = 240;
+  // setmaxnreg budgets (tma.cuh: the consumers' inc takes only what the CTA was launched with, 168
+  // a thread here). The deterministic variant's writer warp keeps to the producers' 24 too: 32
+  // (ptxas spills none there at D128) leaves the pool 1024 registers short, and every deterministic
+  // launch hung before its first wgmma; 32 + 232 moves the spills into the D64 consumers' loop.
+  static constexpr int REG_PRODUCER = 24, REG_CONSUMER = 240;
   static_assert(D == 64 || D == 128, "64-column panels, wgmma N of 64 or 128");
   static_assert((D == 64 && BMQ == 128) || (D == 128 && BMQ == 64), "each warpgroup's dQ block is 64 x 64");
   static_assert(STAGES >= 2, "at least double buffering");
-  static_assert(REG_PRODUCER * 128 + REG_CONSUMER * NTHREADS <= 65536, "register file");
+  static_assert(setmaxnreg_fits(REG_PRODUCER, REG_CONSUMER, NTHREADS), "setmaxnreg: the registers the CTA is launched with");
   static_assert(SMEM_BYTES <= 227 * 1024, "shared memory");
 };
 
