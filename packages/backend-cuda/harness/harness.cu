@@ -76,9 +76,10 @@ __global__ void __launch_bounds__(256) k_fwd_f32(const FlexFwdArgs a, const Flex
 template <typename T, int D, int DV>
 __global__ void __launch_bounds__(256) k_pre(const FlexBwdArgs a) { flex::bwd_preprocess<T, DV>(a, D); }
 // BN, BMQ: the backward body's tile units (the careful dQ walks its tables); 0: the f32 body's
-template <typename T, int D, int DV, int BN, int BMQ>
+// DQ_FRAG: the FA3-class body's fragment-ordered dq_accum rows (dq_frag_col)
+template <typename T, int D, int DV, int BN, int BMQ, bool DQ_FRAG = false>
 __global__ void __launch_bounds__(256) k_conv(const FlexBwdArgs a, const FlexScoreParams sp, const FlexMaskParams mp) {
-  flex::bwd_dq_convert_careful<T, BN, BMQ>(a, D, DV, sp, mp);
+  flex::bwd_dq_convert_careful<T, BN, BMQ, DQ_FRAG>(a, D, DV, sp, mp);
 }
 template <class C, typename T>
 __global__ void __launch_bounds__(C::NTHREADS) k_dkdv(const FlexBwdArgs a, const FlexScoreParams sp, const FlexMaskParams mp) {
@@ -474,8 +475,12 @@ template <int D, int DV> void launch_fwd_f32(const FlexFwdArgs& a, const FlexSco
 // ---- the FA3-class Hopper backward (flex_bwd_fa3.cuh): Q / dO [B·Hq, Lq, D] in boxes of 64 x BMQ,
 // K / V [B, Hkv, Lkv, D] in boxes of 64 x BN
 template <class C> struct IsBwdFa3 : std::false_type {};
-template <int D, int BMQ, int ST, bool DET> struct IsBwdFa3<flex::BwdFa3Cfg<D, BMQ, ST, DET>> : std::true_type {};
+template <int D, int BMQ, int ST, bool DET, bool FRAG> struct IsBwdFa3<flex::BwdFa3Cfg<D, BMQ, ST, DET, FRAG>> : std::true_type {};
 struct BwdFa3Maps { FlexTensorMap q, dout, k, v; };
+template <class C> constexpr bool bwd_is_det() {
+  if constexpr (IsBwdFa3<C>::value) return C::DET;
+  else return false;
+}
 template <class C, typename T> BwdFa3Maps bwd_fa3_maps(const FlexBwdArgs& a) {
   BwdFa3Maps m;
   auto rows = [&](const void* base) {
@@ -509,7 +514,7 @@ void launch_bwd_fa3(const FlexBwdArgs& a, const FlexScoreParams& sp, const FlexM
   if constexpr (C::DET) CK(cudaMemsetAsync(a.dq_semaphore, 0, (size_t)a.B * a.Hq * ((a.Lq + C::BMQ - 1) / C::BMQ) * 4));
   dim3 grid((a.Lkv + C::BN - 1) / C::BN, a.Hkv, a.B);
   k_bwd_fa3<C, T><<<grid, C::LAUNCH_THREADS, C::SMEM_BYTES>>>(a, sp, mp, m.q, m.dout, m.k, m.v);
-  k_conv<T, C::D, C::DV, C::BN, C::BMQ><<<1024, 256>>>(a, sp, mp);
+  k_conv<T, C::D, C::DV, C::BN, C::BMQ, C::DQ_FRAG><<<1024, 256>>>(a, sp, mp);
 }
 template <class C, typename T> void launch_bwd(const FlexBwdArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp) {
   if constexpr (IsBwdFa3<C>::value) {
@@ -803,7 +808,7 @@ void check_case(int B, int Hq, int Hkv, int Lq, int Lkv, bool use_mask_tables, b
       if constexpr (BC::DET) {
         // the default body on the same inputs, for contrast ("checkdet" runs only the deterministic cases)
         if (g_det_twin) {
-          using Twin = flex::BwdFa3Cfg<BC::D, BC::BMQ, BC::STAGES, false>;
+          using Twin = flex::BwdFa3Cfg<BC::D, BC::BMQ, BC::STAGES, false, BC::DQ_FRAG>;
           const RerunDiff t = rerun_bits<Twin, T>(ba, sp, mp, c, Hq);
           printf("INFO  %-16s %-14s %-4s E%-3d Ev%-3d 3 reruns, %d of 9 dq/dk/dv differ in some bit\n", MOD_NAME,
                  "bwd default bits", tname<T>(), E, Ev, t.tensors);
@@ -1051,7 +1056,7 @@ void TimeShape<D, Bwds<BCs...>, FCs...>::run(int B, int H, int L, bool do_bwd) {
         ms = time_ms([&] { launch_fwd<FC, T>(a, sp, mp); bwd(); });
       }
       char cfg[64];
-      if constexpr (IsBwdFa3<BC>::value) snprintf(cfg, sizeof cfg, "bwd BMQ%d BN%d S%d FA3%s", BC::BMQ, BC::BN, BC::STAGES, BC::DET ? " det" : "");
+      if constexpr (IsBwdFa3<BC>::value) snprintf(cfg, sizeof cfg, "bwd BMQ%d BN%d S%d FA3%s%s", BC::BMQ, BC::BN, BC::STAGES, BC::DET ? " det" : "", BC::DQ_FRAG ? " frag" : "");
       else snprintf(cfg, sizeof cfg, "bwd BMQ%d BN%d W%d%s", BC::BMQ, BC::BN, BC::NWARPS, BC::WG ? " WG" : "");
       print_time("bwd", cfg, B, H, L, D, density, msb, 2.5, 0, "");
       print_time("fwd+bwd", cfg, B, H, L, D, density, ms, 3.5, an ? an->fwdbwd : 0, "flex");
@@ -1065,8 +1070,10 @@ void TimeShape<D, Bwds<BCs...>, FCs...>::run(int B, int H, int L, bool do_bwd) {
       const int n = sizeof...(BCs);
       const double db = n > 2 ? (times[0].first + times[2].first) / 2 : times[0].first;
       const double dfb = n > 2 ? (times[0].second + times[2].second) / 2 : times[0].second;
-      printf("RATIO %-21s det/default B%d H%d L%d D%d  bwd %.3f / %.3f ms = %.3f  fwd+bwd %.3f / %.3f ms = %.3f\n", MOD_NAME,
-             B, H, L, D, times[1].first, db, times[1].first / db, times[1].second, dfb, times[1].second / dfb);
+      // the second config: the deterministic body, or (not deterministic) a variant of the default
+      constexpr bool dets[] = {bwd_is_det<BCs>()...};
+      printf("RATIO %-21s %s B%d H%d L%d D%d  bwd %.3f / %.3f ms = %.3f  fwd+bwd %.3f / %.3f ms = %.3f\n", MOD_NAME,
+             n > 1 && dets[1] ? "det/default" : "variant/default", B, H, L, D, times[1].first, db, times[1].first / db, times[1].second, dfb, times[1].second / dfb);
       fflush(stdout);
     }
     if (masked) tf.free_all();
@@ -1142,6 +1149,9 @@ using C128 = BwdFa3Cfg<128, 64, 2>;
 // … and its deterministic variant (the fixed dQ order)
 using C64d = BwdFa3Cfg<64, 128, 2, true>;
 using C128d = BwdFa3Cfg<128, 64, 2, true>;
+// … and the fragment-ordered dq_accum variant (dq_frag_col; experimental)
+using C64f = BwdFa3Cfg<64, 128, 2, false, true>;
+using C128f = BwdFa3Cfg<128, 64, 2, false, true>;
 
 // §4's special values on every 16-bit body pair at head dims 64 and 128, the f32 one and the decoder: the
 // fast paths' non-finite outputs that §4 makes finite are recomputed by kernels/special.cuh
@@ -1210,6 +1220,28 @@ void check_bwd3() {
 void time_bwd3() {
   time_shape<64, Bwds<C64, C64d, B64>, A64>(4, 16, 4096, true, "");
   time_shape<128, Bwds<C128, C128d, B128>, A128>(2, 16, 8192, true, "");
+}
+// the fragment-ordered dq_accum variant ("checkbwd3frag": default-body cases on it;
+// "timebwd3frag": default / variant / default interleaved, the RATIO line)
+void check_bwd3_frag() {
+  // D64 first (the variant's target); sized for a device run of under 40 s (the float64 reference:
+  // about 10 µs a (row, key) pair): many q tiles a kv tile, odd lengths (Lq % 8 ≠ 0: the
+  // conversion's modulo path), GQA, f16, a gradient of lse, then D128 (two warpgroups' column
+  // blocks). (The deterministic body on this layout: not here while its launch hangs on main —
+// session 12's history, branch cuda-det-hang; the writer's bulk reduce is layout-blind.)
+  check_case<__nv_bfloat16, 64, 64, A64, C64f>(2, 4, 2, 77, 131, true);
+  check_case<__nv_bfloat16, 64, 64, A64, C64f>(1, 4, 2, 300, 700, true);
+  check_case<__half, 64, 64, A64, C64f>(1, 2, 2, 300, 260, true);
+  g_dlse = true;
+  check_case<__half, 64, 64, A64, C64f>(2, 4, 2, 77, 131, true);
+  g_dlse = false;
+  check_case<__nv_bfloat16, 128, 128, A128, C128f>(2, 4, 2, 77, 131, true);
+  check_case<__half, 128, 128, A128, C128f>(1, 4, 1, 130, 1100, true);
+}
+// ("timebwd3frag64" / "timebwd3frag128": one shape)
+void time_bwd3_frag(const char* mode) {
+  if (!strstr(mode, "128")) time_shape<64, Bwds<C64, C64f, C64>, A64>(4, 16, 4096, true, "");
+  if (!strstr(mode, "frag64")) time_shape<128, Bwds<C128, C128f, C128>, A128>(2, 16, 8192, true, "");
 }
 // "timedet64" / "timedet128" (or "timedet": both): default vs deterministic FA3-class backward, alone and
 // after the persistent forward, default timed again after the deterministic one; the RATIO line
@@ -1348,11 +1380,14 @@ int main(int argc, char** argv) {
   start_run();
   if (argc < 2 || strstr(argv[1], "check")) {
     if (argc >= 2 && strstr(argv[1], "checkdet")) check_bwd3_det(strstr(argv[1], "small") != nullptr);
+    else if (argc >= 2 && strstr(argv[1], "frag")) check_bwd3_frag();
     else check_bwd3();
     printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
   }
   if (argc >= 2 && strstr(argv[1], "timedet")) {
     time_det(argv[1]);
+  } else if (argc >= 2 && strstr(argv[1], "timebwd3frag")) {
+    time_bwd3_frag(argv[1]);
   } else if (argc >= 2 && strstr(argv[1], "time") && (!strcmp(MOD_NAME, "noop") || !strcmp(MOD_NAME, "causal"))) {
     time_bwd3();
   }

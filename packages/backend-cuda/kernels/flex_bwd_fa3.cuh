@@ -60,10 +60,11 @@ __device__ __forceinline__ V shfl_any(const V& v, int src) {
 namespace flex {
 
 // D: head dim of Q/K and V (64 or 128, equal), BMQ: q rows per stage (128 for D64, 64 for D128: each
-// warpgroup's dQ block is then 64 x 64), STAGES: Q/dO ring depth, DET: the deterministic dQ order.
-template <int D_, int BMQ_, int STAGES_, bool DET_ = false> struct BwdFa3Cfg {
+// warpgroup's dQ block is then 64 x 64), STAGES: Q/dO ring depth, DET: the deterministic dQ order,
+// DQ_FRAG: dq_accum rows in fragment order (dq_frag_col; experimental, off until a GPU verdict).
+template <int D_, int BMQ_, int STAGES_, bool DET_ = false, bool DQ_FRAG_ = false> struct BwdFa3Cfg {
   static constexpr int D = D_, DV = D_, BMQ = BMQ_, STAGES = STAGES_;
-  static constexpr bool DET = DET_;
+  static constexpr bool DET = DET_, DQ_FRAG = DQ_FRAG_;
   static constexpr int BN = 128, NCWG = 2;
   static constexpr int NWARPS = 4 * NCWG;                // consumer warps
   static constexpr int NTHREADS = NWARPS * 32;           // consumer threads
@@ -88,14 +89,15 @@ template <int D_, int BMQ_, int STAGES_, bool DET_ = false> struct BwdFa3Cfg {
   // kv_full, q_full[STAGES], q_empty[STAGES]; DET: dq_full[2], dq_empty[2], then the two DqTasks
   static constexpr int TASK_OFF = BAR_OFF + (1 + 2 * STAGES + (DET ? 4 : 0)) * 8;
   static constexpr int SMEM_BYTES = TASK_OFF + (DET ? 2 * 16 : 0);
-  // DET: 32 for the producer warpgroup (ptxas at 24: 80 / 40 bytes of spills at D64 / D128; at 32:
-  // 48 / 0 — at 40, the consumers' 232 spill more);
-  // 32 · 128 + 240 · 256 is still the whole register file
-  static constexpr int REG_PRODUCER = DET ? 32 : 24, REG_CONSUMER = 240;
+  // setmaxnreg budgets (tma.cuh: the consumers' inc takes only what the CTA was launched with, 168
+  // a thread here). The deterministic variant's writer warp keeps to the producers' 24 too: 32
+  // (ptxas spills none there at D128) leaves the pool 1024 registers short, and every deterministic
+  // launch hung before its first wgmma; 32 + 232 moves the spills into the D64 consumers' loop.
+  static constexpr int REG_PRODUCER = 24, REG_CONSUMER = 240;
   static_assert(D == 64 || D == 128, "64-column panels, wgmma N of 64 or 128");
   static_assert((D == 64 && BMQ == 128) || (D == 128 && BMQ == 64), "each warpgroup's dQ block is 64 x 64");
   static_assert(STAGES >= 2, "at least double buffering");
-  static_assert(REG_PRODUCER * 128 + REG_CONSUMER * NTHREADS <= 65536, "register file");
+  static_assert(setmaxnreg_fits(REG_PRODUCER, REG_CONSUMER, NTHREADS), "setmaxnreg: the registers the CTA is launched with");
   static_assert(SMEM_BYTES <= 227 * 1024, "shared memory");
 };
 
@@ -166,6 +168,16 @@ __device__ __forceinline__ void fence_proxy_async_global() {
   asm volatile("fence.proxy.async.global;\n" ::: "memory");
 #endif
 }
+
+// One 16-byte shared store. (DQ_FRAG's dQ stores: through a plain float4 pointer NVVM emitted half of
+// them as v4 and split the rest into scalar stores.)
+__device__ __forceinline__ void st_shared_v4_f32(unsigned addr, float x, float y, float z, float w) {
+#if FLEX_WGMMA
+  asm volatile("st.shared.v4.f32 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "f"(x), "f"(y), "f"(z), "f"(w) : "memory");
+#endif
+}
+
+// (DQ_FRAG's layout of dq_accum rows: dq_frag_col, special.cuh, next to the conversion that reads it)
 
 // DET: one dQ tile for the writer warp — its first dq_accum row, the counter (index into
 // dq_semaphore) and the rank to wait for, and its bytes (0: no more tiles).
@@ -494,14 +506,27 @@ __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScorePar
       // every consumer thread releases the stage itself: its own reads of lse / delta (generic
       // proxy) are then ordered before the producer's next writes by the mbarrier alone
       mbar_arrive(q_empty(st));
+      if constexpr (C::DQ_FRAG) {
+        // the fragment order of dq_frag_col: r ≡ lane / 4 (mod 8), so the chunk is (t · 4 + k) ^ (lane / 4)
 #pragma unroll
-      for (int nt = 0; nt < 8; ++nt)
+        for (int k = 0; k < 4; ++k)
 #pragma unroll
-        for (int hf = 0; hf < 2; ++hf) {
-          const int r = dq_row0 + (warp & 3) * 16 + (lane >> 2) + hf * 8;
-          const int col = dq_col0 + nt * 8 + (lane & 3) * 2;
-          *reinterpret_cast<float2*>(cDQ + r * C::D + col) = make_float2(dq[nt][2 * hf], dq[nt][2 * hf + 1]);
-        }
+          for (int hf = 0; hf < 2; ++hf) {
+            const int r = dq_row0 + (warp & 3) * 16 + (lane >> 2) + hf * 8;
+            const int chunk = ((lane & 3) * 4 + k) ^ (lane >> 2);
+            st_shared_v4_f32(smem_u32(cDQ + r * C::D + dq_col0 + chunk * 4), dq[2 * k][2 * hf], dq[2 * k][2 * hf + 1],
+                             dq[2 * k + 1][2 * hf], dq[2 * k + 1][2 * hf + 1]);
+          }
+      } else {
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+          for (int hf = 0; hf < 2; ++hf) {
+            const int r = dq_row0 + (warp & 3) * 16 + (lane >> 2) + hf * 8;
+            const int col = dq_col0 + nt * 8 + (lane & 3) * 2;
+            *reinterpret_cast<float2*>(cDQ + r * C::D + col) = make_float2(dq[nt][2 * hf], dq[nt][2 * hf + 1]);
+          }
+      }
       fence_proxy_async_smem();  // the dQ stores → the bulk reduce's async proxy
       if (C::DET && tid == 0) {  // the writer reads it after the next barrier's dq_full (cDQ's slot is free)
         sTask[it & 1] = DqTask{(int)(head_row0 + q0), (b * a.Hq + h) * n_q_tiles + q0 / C::BMQ,
@@ -557,7 +582,11 @@ __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScorePar
 #ifndef FLEX_BWD_DETERMINISTIC
 #define FLEX_BWD_DETERMINISTIC 0
 #endif
-typedef flex::BwdFa3Cfg<FLEX_HEAD_DIM, FLEX_BWD_BMQ, FLEX_BWD_STAGES, FLEX_BWD_DETERMINISTIC != 0> FlexBwdConfig;
+#ifndef FLEX_BWD_DQ_FRAG  // experimental (dq_frag_col); config.ts does not set it
+#define FLEX_BWD_DQ_FRAG 0
+#endif
+typedef flex::BwdFa3Cfg<FLEX_HEAD_DIM, FLEX_BWD_BMQ, FLEX_BWD_STAGES, FLEX_BWD_DETERMINISTIC != 0, FLEX_BWD_DQ_FRAG != 0>
+    FlexBwdConfig;
 extern "C" __global__ void __launch_bounds__(FlexBwdConfig::LAUNCH_THREADS, 1)
     flex_bwd_dkdv(const FlexBwdArgs args, const FlexScoreParams sp, const FlexMaskParams mp,
                   const __grid_constant__ FlexTensorMap tq, const __grid_constant__ FlexTensorMap tdo,
@@ -567,6 +596,7 @@ extern "C" __global__ void __launch_bounds__(FlexBwdConfig::LAUNCH_THREADS, 1)
 // the dQ conversion of flex_bwd.cuh in this body's tile units (special.cuh's careful dQ)
 extern "C" __global__ void __launch_bounds__(256)
     flex_bwd_dq_convert(const FlexBwdArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
-  flex::bwd_dq_convert_careful<flex_elem_t, FlexBwdConfig::BN, FlexBwdConfig::BMQ>(args, FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, sp, mp);
+  flex::bwd_dq_convert_careful<flex_elem_t, FlexBwdConfig::BN, FlexBwdConfig::BMQ, FlexBwdConfig::DQ_FRAG>(
+      args, FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, sp, mp);
 }
 #endif

@@ -114,7 +114,7 @@ struct Fa3Cfg {
   static_assert(BN == 64 || BN == 128 || (BN == 80 && D == 256), "wgmma N of S");
   static_assert(NCWG == 2 || NCWG == 3, "ping-pong between two or three consumer warpgroups");
   static_assert(STAGES >= 2, "at least double buffering");
-  static_assert(REG_PRODUCER * 128 + REG_CONSUMER * NTHREADS <= 65536, "register file");
+  static_assert(setmaxnreg_fits(REG_PRODUCER, REG_CONSUMER, NTHREADS), "setmaxnreg: the registers the CTA is launched with");
   static_assert(SMEM_BYTES <= 227 * 1024, "shared memory");
 };
 

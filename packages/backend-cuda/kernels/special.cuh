@@ -266,19 +266,49 @@ __device__ __forceinline__ float bwd_careful_dq(const FlexBwdArgs& a, int D, int
   return acc;
 }
 
+// flex_bwd_fa3.cuh's DQ_FRAG: where column c of query qi's dq_accum row lies in that row. The row-major dQ block
+// stores (one float2 per thread, row r at r · D floats: a multiple of 128 bytes) put the warp's 8
+// rows on the same 8 banks — 8 wavefronts per store where 2 would do, 16 of them per thread and q
+// tile. In fragment order a thread's four values of a row for sub-tiles 2k, 2k+1 (columns
+// 16k + 2t.., 16k + 8 + 2t..) are one 16-byte chunk, t · 4 + k of its 64-column block, and the
+// chunk index is XORed with qi mod 8 (the warp's row g: tiles start at multiples of 8), so one
+// float4 store per (k, row half) reaches 8 distinct bank groups 4 times each: 4 wavefronts for
+// 512 bytes, half the store instructions and a quarter of the wavefronts. The permutation stays
+// inside each row, so truncating a tile at Lq by whole rows (the bulk reduce's byte count) is
+// unchanged; only the conversion kernel reads the order back.
+__host__ __device__ __forceinline__ int dq_frag_col(int qi, int c) {
+  const int nt = (c >> 3) & 7, t = (c >> 1) & 3;
+  const int chunk = (t * 4 + (nt >> 1)) ^ (qi & 7);
+  return (c & ~63) + chunk * 4 + (nt & 1) * 2 + (c & 1);
+}
+
 // dq = dq_accum · scale; an element that came out non-finite is recomputed carefully by its thread
 // (one element of the row: slow, and only where neither shortcut below decides it): kv tiles of BN
 // keys and q tiles of BMQ rows in the kv-major tables. BN = 0: no careful path (the f32 body is exact).
-template <typename T, int BN, int BMQ>
+// DQ_FRAG: dq_accum's rows are in dq_frag_col's order (D a multiple of 64).
+template <typename T, int BN, int BMQ, bool DQ_FRAG = false>
 __device__ __forceinline__ void bwd_dq_convert_careful(const FlexBwdArgs& a, int D, int DV, const FlexScoreParams& sp,
                                                        const FlexMaskParams& mp) {
   const size_t n = (size_t)a.B * a.Hq * a.Lq * D;
   const size_t first = (size_t)blockIdx.x * blockDim.x + threadIdx.x, stride = (size_t)gridDim.x * blockDim.x;
+  // element i's place in dq_accum (DQ_FRAG: D is 64 or 128, a shift; the row's query index mod 8 is
+  // the row's own mod 8 when Lq is a multiple of 8, which spares the 64-bit modulo per element)
+  [[maybe_unused]] const int d_shift = __ffs(D) - 1;
+  [[maybe_unused]] const bool lq_by8 = (a.Lq & 7) == 0;
+  auto src = [&](size_t i) -> size_t {
+    if constexpr (DQ_FRAG) {
+      const size_t row = i >> d_shift;
+      const int qi = lq_by8 ? (int)row : (int)(row % a.Lq);
+      return (row << d_shift) + dq_frag_col(qi, (int)(i & (D - 1)));
+    } else {
+      return i;
+    }
+  };
   // the streaming conversion stays the loop it was; a thread that met a non-finite element walks
   // its elements again afterwards
   bool redo = false;
   for (size_t i = first; i < n; i += stride) {
-    const float x = a.dq_accum[i];
+    const float x = a.dq_accum[src(i)];
     redo |= !finite_f(x);
     static_cast<T*>(a.dq)[i] = Elem<T>::from_float(x * a.scale);
   }
@@ -286,7 +316,7 @@ __device__ __forceinline__ void bwd_dq_convert_careful(const FlexBwdArgs& a, int
     if (!redo) return;
 #pragma unroll 1
     for (size_t i = first; i < n; i += stride) {
-      if (finite_f(a.dq_accum[i])) continue;
+      if (finite_f(a.dq_accum[src(i)])) continue;
       const size_t row = i / D;
       const float lse = a.lse[row], delta = a.delta[row];
       // without a per-element recompute: a NaN row's dq is NaN and a row without a visible key's 0

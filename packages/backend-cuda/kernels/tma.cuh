@@ -60,6 +60,16 @@ __device__ __forceinline__ void tma_load_4d(unsigned dst, const FlexTensorMap& m
 }
 // Register reallocation between warpgroups (needs a register cap at entry: __launch_bounds__
 // with a minimum of 1 block per SM); every warp of the warpgroup executes the same one.
+// The registers move within the CTA's own pool only: what the producers' dec frees is all the
+// consumers' inc can take, and the pool is what the CTA was launched with — ptxas's register count,
+// at most setmaxnreg_launch_regs(threads) a thread (the file over the threads, allocated in 8s) —
+// not the SM's whole file. An inc the pool cannot cover waits forever (the deterministic backward
+// asked for 32 · 128 + 240 · 256 = 65536 > 168 · 384 and hung on its first launch).
+constexpr int setmaxnreg_launch_regs(int threads) { return 65536 / threads / 8 * 8; }
+constexpr bool setmaxnreg_fits(int producer_regs, int consumer_regs, int consumer_threads) {
+  return producer_regs * 128 + consumer_regs * consumer_threads <=
+         setmaxnreg_launch_regs(consumer_threads + 128) * (consumer_threads + 128);
+}
 template <int N> __device__ __forceinline__ void setmaxnreg_dec() {
 #if FLEX_WGMMA
   asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));

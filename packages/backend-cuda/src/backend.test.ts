@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BackendUnavailableError, bf16BitsToF32, blockClasses, capture, f32ToBf16Bits, tileTableConversions, tileTables, traceScoreMod } from '@flexattn/ir';
+import { BackendUnavailableError, UnsupportedError, bf16BitsToF32, blockClasses, capture, f32ToBf16Bits, tileTableConversions, tileTables, traceScoreMod } from '@flexattn/ir';
 import { createBlockMask } from '@flexattn/blockmask';
 import { alibi, causal, documentMask, relativePosition, slidingWindow, softcap } from '@flexattn/mods';
 import { describe, expect, it } from 'vitest';
-import { createCudaBackend } from './backend';
+import { createCudaBackend, type CudaBackendOptions } from './backend';
 import { kernelDir } from './kernel-sources';
 import { bwdConfig, decodeConfig, fwdConfig, smemTileBytes } from './config';
 import { explainUnavailable, inspectCuda } from './native';
@@ -187,7 +187,7 @@ describe('CUDA include folder for NVRTC', () => {
 describe('CudaBackend against a stand-in addon (no GPU)', () => {
   // records launches; device memory is fake, so only the plumbing is checked here
   const H100 = { ordinal: 0, name: 'fake', computeCapability: [9, 0] as [number, number], totalMem: 0, smCount: 132 };
-  async function fakeBackend(device = H100, options: { hopperForward?: 'persistent' | 'per-cta'; hopperBackward?: 'warp-specialized' | 'classic' } = {}) {
+  async function fakeBackend(device = H100, options: Pick<CudaBackendOptions, 'hopperForward' | 'hopperBackward' | 'deterministic'> = {}) {
     const { CudaBackend } = await import('./backend');
     const launches: string[] = [];
     const compiles: string[][] = [];
@@ -196,13 +196,14 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
     const args: ArrayBuffer[][] = [];
     const uploads = new Map<bigint, Int32Array>();
     const sources: string[] = [];
+    const memsets: string[] = [];
     let ptr = 0x1000n;
     let fn = 0n;
     const names = new Map<bigint, string>();
     const native = {
       alloc: () => (ptr += 0x100000n),
       free: () => {},
-      memsetD8: () => {},
+      memsetD8: (_p: bigint, value: number, bytes: number) => memsets.push(`${value} ${bytes}`),
       copyHtoD: (p: bigint, data: ArrayBufferView) => uploads.set(p, new Int32Array(data.buffer.slice(data.byteOffset, data.byteOffset + (data.byteLength & ~3)))),
       // results read back as a pattern of the element index (bf16 bits), so host-side
       // post-processing (the batch sum of shared K/V's gradients) is checkable
@@ -237,7 +238,7 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
       },
     };
     const backend = new CudaBackend(native as never, device, { cacheDir: false, cudaInclude: '/fake/include', ...options });
-    return { backend, launches, compiles, sources, args, uploads, maps, native, CudaBackend };
+    return { backend, launches, compiles, sources, args, uploads, maps, memsets, native, CudaBackend };
   }
   const tensor = (shape: number[]) => ({ data: new Uint16Array(shape.reduce((a, b) => a * b, 1)), shape, dtype: 'bf16' as const });
 
@@ -277,6 +278,43 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
     await backend.flexAttentionBackward(q, q, q, q, lse, q, {});
     expect(launches.slice(-3)).toEqual(['flex_bwd_preprocess [100,1,1] 208', 'flex_bwd_dkdv [2,4,1] 208+8+8', 'flex_bwd_dq_convert [200,1,1] 208+8+8']);
     expect(compiles.length).toBeGreaterThan(0);
+  });
+  it('deterministic: true compiles the fixed-order FA3-class backward and zeroes its counters; without it the backward is as before', async () => {
+    const q = tensor([1, 4, 200, 64]);
+    const lse = { data: new Float32Array(800), shape: [1, 4, 200], dtype: 'f32' as const };
+    const plain = await fakeBackend();
+    const det = await fakeBackend(H100, { deterministic: true });
+    for (const b of [plain, det]) await b.backend.flexAttentionBackward(q, q, q, q, lse, q, {});
+    expect(det.sources.filter((s) => s.includes('#define FLEX_BWD_DETERMINISTIC 1'))).toHaveLength(1);
+    expect(plain.sources.some((s) => s.includes('#define FLEX_BWD_DETERMINISTIC 1'))).toBe(false);
+    // the same kernels with the same grids and argument sizes; one more memset: the counters, one
+    // per (batch, head, q tile of 128 rows at D64), zeroed before the launches
+    expect(det.launches).toEqual(plain.launches);
+    expect(det.memsets).toEqual([...plain.memsets, `0 ${1 * 4 * Math.ceil(200 / 128) * 4}`]);
+    // the forward is the same body either way
+    await plain.backend.flexAttention(q, q, q, {});
+    await det.backend.flexAttention(q, q, q, {});
+    expect(det.launches.at(-1)).toBe(plain.launches.at(-1));
+  });
+  it('deterministic: true refuses, before any upload or compile, a backward it cannot make repeatable', async () => {
+    const f32 = { data: new Float32Array(2 * 128 * 64), shape: [1, 2, 128, 64], dtype: 'f32' as const };
+    const lse = { data: new Float32Array(256), shape: [1, 2, 128], dtype: 'f32' as const };
+    const q = tensor([1, 2, 128, 64]);
+    const cases = [
+      { device: H100, call: [f32, lse] as const, message: /deterministic backward needs bf16 or f16 inputs \(got f32\)/ },
+      { device: { ...H100, computeCapability: [8, 0] as [number, number] }, call: [q, lse] as const, message: /deterministic backward needs a Hopper GPU .*sm_80/ },
+    ];
+    for (const { device, call, message } of cases) {
+      const det = await fakeBackend(device, { deterministic: true });
+      const [x, l] = call;
+      await expect(det.backend.flexAttentionBackward(x, x, x, x, l, x, {})).rejects.toThrow(UnsupportedError);
+      await expect(det.backend.flexAttentionBackward(x, x, x, x, l, x, {})).rejects.toThrow(message);
+      expect({ launches: det.launches, compiles: det.compiles, uploads: det.uploads.size }).toEqual({ launches: [], compiles: [], uploads: 0 });
+      // the same call without the option runs
+      const plain = await fakeBackend(device);
+      await plain.backend.flexAttentionBackward(x, x, x, x, l, x, {});
+      expect(plain.launches.length).toBeGreaterThan(0);
+    }
   });
   it('describes its device for reports: name, arch, SMs, memory', async () => {
     const { backend } = await fakeBackend({ ...H100, name: 'NVIDIA H100 80GB HBM3', totalMem: 85_029_158_912 });

@@ -57,6 +57,15 @@ export interface CudaBackendOptions {
    */
   hopperBackward?: 'warp-specialized' | 'classic';
   /**
+   * A bitwise repeatable backward (default false): the FA3-class Hopper body adds each q tile's
+   * dQ tiles in one fixed order (a counter per q tile in global memory; README "Deterministic
+   * backward"), so the same inputs give the same dq/dk/dv bits on every call. It serves bf16/f16
+   * with E = Ev = 64 or 128 and a K/V per batch on an sm_90 GPU; any other backward call — and a
+   * score mod with learnable captures (their gradients are atomics in every body) — is refused with
+   * an UnsupportedError naming the fix, before any GPU work. The forward is unchanged.
+   */
+  deterministic?: boolean;
+  /**
    * The most compiled modules kept loaded, least recently used unloaded first (default 64,
    * DEFAULT_MODULE_CACHE_SIZE; a mod needs up to three: forward, backward, decode).
    */
@@ -106,8 +115,7 @@ export class CudaBackend implements FlexAttentionBackend, KvStorage<CudaTensor> 
       smCount: device.smCount,
       hopperBody: options.hopperForward === 'per-cta' ? 'wg' : 'fa3',
       hopperBackward: options.hopperBackward === 'classic' ? 'classic' : 'fa3',
-      // the deterministic backward (TargetDevice.deterministicBackward) is built but not offered
-      // here until a GPU run has shown it bitwise repeatable and right (README, "Not done yet")
+      deterministicBackward: options.deterministic === true,
     };
     this.modules = new KernelModules(native, this.arch, { cacheDir: options.cacheDir, cudaInclude: options.cudaInclude, capacity: options.moduleCacheSize });
     const token = deviceToken(native, device.ordinal);

@@ -1,4 +1,4 @@
-// The deterministic backward's plumbing below the backend (createCudaBackend does not offer it yet:
+// The deterministic backward's plumbing below the backend (createCudaBackend({ deterministic: true }) sets it;
 // it awaits its first GPU run): the kernel selection, the launch (counters zeroed before every
 // dK/dV launch, the ranks of the launch's own tile tables) and the refusals of calls it cannot serve.
 import { capture, resolveAttention, tileTables, traceScoreMod, UnsupportedError, type FlexAttentionBackwardOptions, type Tensor } from '@flexattn/ir';
