@@ -34,14 +34,15 @@
 // Requires common.cuh (SmemTile, pack_p, tile lists), wgmma.cuh, tma.cuh and flex_bwd.cuh
 // (bwd_row_stats, bwd_store_dkdv; its preprocess and dQ conversion kernels).
 
-// FLEX_BWD3_SHFL_ROWS (off by default until a GPU verdict, harness "both64", session 13): the mods'
-// per-query parts of a q tile computed once per warp, lane l holding rows l, l + 32, ... (BMQ / 32
-// calls of flex_row_vals a lane, issued before the wait for Sᵀ), and handed to the element loop by
-// shuffles, instead of 2 · BMQ / 8 calls a thread inside it (a document mask: 32 doc-id loads per
-// partial tile, each behind its clamp, after the wait). Shared memory has no room for them at D64
-// (BwdFa3Cfg<64, 128, 2> is 984 bytes under the limit).
-#ifndef FLEX_BWD3_SHFL_ROWS
-#define FLEX_BWD3_SHFL_ROWS 0
+// A mask reading a tensor under the identity score mod (FLEX_FA3_SMEM_COLS, set by src/config.ts
+// for the forward's sake; a document mask): the mods' per-query parts of a q tile are computed once
+// per warp, lane l holding rows l, l + 32, ... (BMQ / 32 calls of flex_row_vals a lane), and handed
+// to the element loop by shuffles, instead of 2 · BMQ / 8 calls a thread inside it (32 doc-id loads
+// per partial tile, each behind its clamp, after the wait). H100 2026-12-07 (B4 H16 L4096 D64
+// document): backward 0.905x. Shared memory has no room for them at D64 (BwdFa3Cfg<64, 128, 2> is
+// 984 bytes under the limit). Other mods keep the per-thread calls (not measured with shuffles).
+#ifndef FLEX_FA3_SMEM_COLS
+#define FLEX_FA3_SMEM_COLS 0
 #endif
 
 // A value of any trivially copyable type from lane src of the warp, 4 bytes a shuffle.
@@ -367,7 +368,7 @@ __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScorePar
       wgmma_commit();
       wgmma_wait<1>();
       wgmma_fence_regs<NTQ * 4>(&s[0][0]);
-      // FLEX_BWD3_SHFL_ROWS: this lane's row of the current 32 (rows 32r + lane, loaded every fourth
+      // FLEX_FA3_SMEM_COLS: this lane's row of the current 32 (rows 32r + lane, loaded every fourth
       // column pair: one at a time, as all of a tile's spill at D64 even after the wait)
       [[maybe_unused]] FlexRowVals rv_lane;
 
@@ -387,13 +388,13 @@ __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScorePar
         // mod need none), loaded per pair: a whole tile's (document ids) would spill at D64
         FlexRowVals rvq[2];
         if (!FLEX_SCORE_MOD_IS_IDENTITY || !full) {
-          if constexpr (FLEX_BWD3_SHFL_ROWS != 0) {
+          if constexpr (FLEX_FA3_SMEM_COLS != 0) {
             if ((nt & 3) == 0) rv_lane = flex_row_vals(b, h, q0 + 8 * nt + lane, sp, mp);
           }
 #pragma unroll
           for (int c1 = 0; c1 < 2; ++c1) {
             // row 8nt + 2(lane mod 4) + c1 is row 32(nt / 4) + lane' with lane' = 8(nt mod 4) + 2(lane mod 4) + c1
-            if constexpr (FLEX_BWD3_SHFL_ROWS != 0) rvq[c1] = shfl_any(rv_lane, (nt & 3) * 8 + (lane & 3) * 2 + c1);
+            if constexpr (FLEX_FA3_SMEM_COLS != 0) rvq[c1] = shfl_any(rv_lane, (nt & 3) * 8 + (lane & 3) * 2 + c1);
             else rvq[c1] = flex_row_vals(b, h, q0 + nt * 8 + (lane & 3) * 2 + c1, sp, mp);
           }
         }
