@@ -443,10 +443,17 @@ void launch_fa3(const FlexFwdArgs& a, const FlexScoreParams& sp, const FlexMaskP
     CK(cudaDeviceGetAttribute(&g_sms, cudaDevAttrMultiProcessorCount, 0));
     init = true;
   }
+  // the work-tile counter, zeroed on the launch's stream before every launch, as the backend does
+  // (src/launch-plan.ts); the harness launches on the default stream only
+  static int* counter = nullptr;
+  if (!counter) CK(cudaMalloc(&counter, sizeof(int)));
+  CK(cudaMemsetAsync(counter, 0, sizeof(int), 0));
+  FlexFwdArgs la = a;
+  la.tile_counter = counter;
   const int tiles = (a.Lq + C::BM - 1) / C::BM * a.Hq * a.B;
   int ctas = std::min(tiles, g_sms);
   if (g_fa3_ctas > 0) ctas = std::min(ctas, g_fa3_ctas);
-  k_fa3<C, T><<<ctas, C::LAUNCH_THREADS, C::SMEM_BYTES>>>(a, sp, mp, maps.q, maps.k, maps.v);
+  k_fa3<C, T><<<ctas, C::LAUNCH_THREADS, C::SMEM_BYTES>>>(la, sp, mp, maps.q, maps.k, maps.v);
 }
 
 template <class C, typename T> void launch_fwd(const FlexFwdArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp) {
