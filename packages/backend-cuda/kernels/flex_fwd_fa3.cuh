@@ -43,9 +43,11 @@ namespace flex {
 // consumer warpgroups (2 or 3; BM = 64 · NCWG query rows per work tile), STAGES: K/V ring depth,
 // EMU: of every 8 columns of 8 keys, how many take exp2 on the FMA pipe (fa3_exp2_fma) instead of
 // the MUFU unit, whose 16 results per clock per SM balance the tensor cores only at D = 64.
-template <int D_, int DV_, int BN_, int NCWG_, int STAGES_, int EMU_ = 0>
+// SMX: the softmax's instruction shape (fa3_softmax_v; 0: fa3_softmax, the default) — experiments
+// aimed at D64's dependency stalls, selected per config until a GPU verdict.
+template <int D_, int DV_, int BN_, int NCWG_, int STAGES_, int EMU_ = 0, int SMX_ = 0>
 struct Fa3Cfg {
-  static constexpr int D = D_, DV = DV_, BN = BN_, NCWG = NCWG_, STAGES = STAGES_, EMU = EMU_;
+  static constexpr int D = D_, DV = DV_, BN = BN_, NCWG = NCWG_, STAGES = STAGES_, EMU = EMU_, SMX = SMX_;
   static constexpr int BM = 64 * NCWG, MT = 1, MINB = 1;
   static constexpr int DP = D, DVP = DV;
   static constexpr int NWARPS = 4 * NCWG;                 // consumer warps
@@ -71,6 +73,7 @@ struct Fa3Cfg {
   static_assert(BN == 64 || BN == 128 || (BN == 80 && D == 256), "wgmma N of S");
   static_assert(NCWG == 2 || NCWG == 3, "ping-pong between two or three consumer warpgroups");
   static_assert(STAGES >= 2, "at least double buffering");
+  static_assert(SMX >= 0 && SMX <= 2 && (SMX == 0 || EMU == 0), "softmax variants 1-2 take exp2 on MUFU only");
   static_assert(REG_PRODUCER * 128 + REG_CONSUMER * NTHREADS <= 65536, "register file");
   static_assert(SMEM_BYTES <= 227 * 1024, "shared memory");
 };
@@ -126,6 +129,92 @@ __device__ __forceinline__ bool fa3_softmax(float (&s)[C::BN / 8][4], float (&m)
       sum += p0 + p1;
     }
     l[hf] = l[hf] * a + sum;
+  }
+  return moved;
+}
+
+// Two exp2 on one MUFU op (ex2.approx.f16x2): x rounded to f16 (|x| < 16 keeps 10 fraction bits
+// of 2^x's exponent: relative error ≤ 2^-11·|x|·ln2, 0.3% at worst where P > 2^-16, near a bf16 P's
+// own rounding), the results widened back to f32 for the sum. -inf gives 0 and NaN stays NaN;
+// P ≤ 2^8 (the lazy max) is far inside f16's range, and results below 2^-24 round to 0.
+__device__ __forceinline__ void fa3_exp2_x2(float x0, float x1, float& p0, float& p1) {
+  unsigned h;
+  asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(h) : "f"(x1), "f"(x0));  // x0 in the low half
+  asm("ex2.approx.f16x2 %0, %0;\n" : "+r"(h));
+  asm("{.reg .f16 lo, hi;\n mov.b32 {lo, hi}, %2;\n cvt.f32.f16 %0, lo;\n cvt.f32.f16 %1, hi;\n}\n"
+      : "=f"(p0), "=f"(p1)
+      : "r"(h));
+}
+
+// fa3_softmax with shorter dependency chains (same contract, same lazy reference max): both rows'
+// maxes as trees (max is exact in any order; depth log2 instead of BN/8) with their quad shuffles
+// side by side; the rescale decision by selects instead of a branch (an unmoved row computes
+// exp2(0) = 1 and discards it), so ptxas can interleave the two rows' exp2 streams; the row sum in
+// four partial chains. SMX 2: exp2 two at a time on MUFU (fa3_exp2_x2), halving the MUFU ops that
+// balance the tensor cores at D64.
+template <class C>
+__device__ __forceinline__ bool fa3_softmax_v(float (&s)[C::BN / 8][4], float (&m)[2], float (&l)[2], float (&mx)[2],
+                                              float ku, float (&alpha)[2]) {
+  constexpr int NTN = C::BN / 8, NSUM = NTN >= 4 ? 4 : NTN;
+  static_assert((NTN & (NTN - 1)) == 0, "tree max over a power of two");
+  float t[2][NTN];
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf)
+#pragma unroll
+    for (int nt = 0; nt < NTN; ++nt) t[hf][nt] = fmax_nan(s[nt][2 * hf], s[nt][2 * hf + 1]);
+#pragma unroll
+  for (int w = NTN / 2; w >= 1; w /= 2)
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf)
+#pragma unroll
+      for (int i = 0; i < w; ++i) t[hf][i] = fmax_nan(t[hf][i], t[hf][i + w]);
+  float tm[2] = {t[0][0], t[1][0]};
+#pragma unroll
+  for (int d = 1; d <= 2; d *= 2)
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) tm[hf] = fmax_nan(tm[hf], __shfl_xor_sync(0xffffffffu, tm[hf], d));
+  bool moved = false;
+  float m_use[2];
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    if constexpr (FLEX_MAX_SCORES != 0) mx[hf] = fmax_nan(mx[hf], tm[hf]);
+    // the same test as fa3_softmax: a NaN tile max moves m, and fmax_nan keeps it
+    const bool was_empty = m[hf] == -FLEX_INF;
+    const bool mv = was_empty || !((tm[hf] - m[hf]) * ku <= FA3_RESCALE_LOG2);
+    const float m_new = mv ? fmax_nan(m[hf], tm[hf]) : m[hf];
+    const float a = fast_exp2((m[hf] - m_new) * ku);  // was_empty: NaN or 0, replaced below
+    alpha[hf] = was_empty ? 0.f : (mv ? a : 1.f);
+    m[hf] = m_new;
+    moved |= mv;
+    m_use[hf] = m_new == -FLEX_INF ? 0.f : m_new * ku;
+  }
+  float sum[2][NSUM];
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf)
+#pragma unroll
+    for (int i = 0; i < NSUM; ++i) sum[hf][i] = 0.f;
+#pragma unroll
+  for (int nt = 0; nt < NTN; ++nt)
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+      const float x0 = fmaf(s[nt][2 * hf], ku, -m_use[hf]), x1 = fmaf(s[nt][2 * hf + 1], ku, -m_use[hf]);
+      float p0, p1;
+      if constexpr (C::SMX == 2) {
+        fa3_exp2_x2(x0, x1, p0, p1);
+      } else {
+        p0 = fast_exp2(x0);
+        p1 = fast_exp2(x1);
+      }
+      s[nt][2 * hf] = p0;
+      s[nt][2 * hf + 1] = p1;
+      sum[hf][nt % NSUM] += p0 + p1;
+    }
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    float r = sum[hf][0];
+#pragma unroll
+    for (int i = 1; i < NSUM; ++i) r += sum[hf][i];
+    l[hf] = l[hf] * alpha[hf] + r;
   }
   return moved;
 }
@@ -318,7 +407,8 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
       if (!full) post(BoolTag<true>{}, BoolTag<true>{}, kv0);
       else if (bound) post(BoolTag<true>{}, BoolTag<false>{}, kv0);
       else post(BoolTag<false>{}, BoolTag<false>{}, kv0);
-      return fa3_softmax<C>(s[0], m[0], l[0], mx[0], ku, alpha);
+      if constexpr (C::SMX == 0) return fa3_softmax<C>(s[0], m[0], l[0], mx[0], ku, alpha);
+      else return fa3_softmax_v<C>(s[0], m[0], l[0], mx[0], ku, alpha);
     };
     mbar_wait(q_full, q_it & 1);
     // The first tile alone (no P·V to issue with its S), peeled off the loop: with "if (j > 0) issue
