@@ -147,29 +147,40 @@ __device__ __forceinline__ void fa3_exp2_x2(float x0, float x1, float& p0, float
       : "r"(h));
 }
 
-// fa3_softmax with shorter dependency chains (same contract, same lazy reference max): both rows'
-// maxes as trees (max is exact in any order; depth log2 instead of BN/8) with their quad shuffles
+// fa3_softmax with shorter dependency chains (same contract, same lazy reference max): each row's
+// max in FA3_SMX_CHAINS interleaved chains (max is exact in any order), the two rows' quad shuffles
 // side by side; the rescale decision by selects instead of a branch (an unmoved row computes
 // exp2(0) = 1 and discards it), so ptxas can interleave the two rows' exp2 streams; the row sum in
-// four partial chains. SMX 2: exp2 two at a time on MUFU (fa3_exp2_x2), halving the MUFU ops that
-// balance the tensor cores at D64.
+// FA3_SMX_CHAINS chains too. A few chains, not a tree: at 3 consumer warpgroups S, P and O fill the
+// 128 registers ptxas allots, and a full tree (16 partial maxes per row) spilled 108 bytes (ptxas -v;
+// 4 chains: none, noop and alibi_rc). SMX 2: exp2 two at a
+// time on MUFU (fa3_exp2_x2), halving the MUFU ops that balance the tensor cores at D64.
+#ifndef FA3_SMX_CHAINS
+#define FA3_SMX_CHAINS 4
+#endif
 template <class C>
 __device__ __forceinline__ bool fa3_softmax_v(float (&s)[C::BN / 8][4], float (&m)[2], float (&l)[2], float (&mx)[2],
                                               float ku, float (&alpha)[2]) {
-  constexpr int NTN = C::BN / 8, NSUM = NTN >= 4 ? 4 : NTN;
-  static_assert((NTN & (NTN - 1)) == 0, "tree max over a power of two");
-  float t[2][NTN];
-#pragma unroll
-  for (int hf = 0; hf < 2; ++hf)
-#pragma unroll
-    for (int nt = 0; nt < NTN; ++nt) t[hf][nt] = fmax_nan(s[nt][2 * hf], s[nt][2 * hf + 1]);
-#pragma unroll
-  for (int w = NTN / 2; w >= 1; w /= 2)
+  constexpr int NTN = C::BN / 8, CH = FA3_SMX_CHAINS;
+  static_assert(CH >= 1 && NTN % CH == 0, "chains split the n8 blocks evenly");
+  float tm[2];
+  {
+    float c[2][CH];
 #pragma unroll
     for (int hf = 0; hf < 2; ++hf)
 #pragma unroll
-      for (int i = 0; i < w; ++i) t[hf][i] = fmax_nan(t[hf][i], t[hf][i + w]);
-  float tm[2] = {t[0][0], t[1][0]};
+      for (int i = 0; i < CH; ++i) c[hf][i] = fmax_nan(s[i][2 * hf], s[i][2 * hf + 1]);
+#pragma unroll
+    for (int nt = CH; nt < NTN; ++nt)
+#pragma unroll
+      for (int hf = 0; hf < 2; ++hf) c[hf][nt % CH] = fmax_nan(c[hf][nt % CH], fmax_nan(s[nt][2 * hf], s[nt][2 * hf + 1]));
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+      tm[hf] = c[hf][0];
+#pragma unroll
+      for (int i = 1; i < CH; ++i) tm[hf] = fmax_nan(tm[hf], c[hf][i]);
+    }
+  }
 #pragma unroll
   for (int d = 1; d <= 2; d *= 2)
 #pragma unroll
@@ -189,11 +200,11 @@ __device__ __forceinline__ bool fa3_softmax_v(float (&s)[C::BN / 8][4], float (&
     moved |= mv;
     m_use[hf] = m_new == -FLEX_INF ? 0.f : m_new * ku;
   }
-  float sum[2][NSUM];
+  float sum[2][CH];
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf)
 #pragma unroll
-    for (int i = 0; i < NSUM; ++i) sum[hf][i] = 0.f;
+    for (int i = 0; i < CH; ++i) sum[hf][i] = 0.f;
 #pragma unroll
   for (int nt = 0; nt < NTN; ++nt)
 #pragma unroll
@@ -208,13 +219,13 @@ __device__ __forceinline__ bool fa3_softmax_v(float (&s)[C::BN / 8][4], float (&
       }
       s[nt][2 * hf] = p0;
       s[nt][2 * hf + 1] = p1;
-      sum[hf][nt % NSUM] += p0 + p1;
+      sum[hf][nt % CH] += p0 + p1;
     }
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf) {
     float r = sum[hf][0];
 #pragma unroll
-    for (int i = 1; i < NSUM; ++i) r += sum[hf][i];
+    for (int i = 1; i < CH; ++i) r += sum[hf][i];
     l[hf] = l[hf] * alpha[hf] + r;
   }
   return moved;
