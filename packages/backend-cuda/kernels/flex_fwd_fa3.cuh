@@ -73,7 +73,7 @@ struct Fa3Cfg {
   static_assert(BN == 64 || BN == 128 || (BN == 80 && D == 256), "wgmma N of S");
   static_assert(NCWG == 2 || NCWG == 3, "ping-pong between two or three consumer warpgroups");
   static_assert(STAGES >= 2, "at least double buffering");
-  static_assert(SMX >= 0 && SMX <= 2 && (SMX == 0 || EMU == 0), "softmax variants 1-2 take exp2 on MUFU only");
+  static_assert(SMX == 0 || SMX == 1, "the default softmax or fa3_softmax_v");
   static_assert(REG_PRODUCER * 128 + REG_CONSUMER * NTHREADS <= 65536, "register file");
   static_assert(SMEM_BYTES <= 227 * 1024, "shared memory");
 };
@@ -133,28 +133,16 @@ __device__ __forceinline__ bool fa3_softmax(float (&s)[C::BN / 8][4], float (&m)
   return moved;
 }
 
-// Two exp2 on one MUFU op (ex2.approx.f16x2): x and 2^x rounded to f16, then widened back to f32
-// for the sum. Relative error of P (float64 emulation over uniform x): ≤ 0.18% for P ≥ 2^-8 (a bf16
-// P's own rounding is 0.2%), ≤ 0.45% for 2^-16 ≤ P < 2^-8, where P weighs little beside the row's
-// max (P ≥ 1). -inf gives 0 and NaN stays NaN; P ≤ 2^8 (the lazy max) is far inside f16's range;
-// results below 2^-24 round to 0.
-__device__ __forceinline__ void fa3_exp2_x2(float x0, float x1, float& p0, float& p1) {
-  unsigned h;
-  asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(h) : "f"(x1), "f"(x0));  // x0 in the low half
-  asm("ex2.approx.f16x2 %0, %0;\n" : "+r"(h));
-  asm("{.reg .f16 lo, hi;\n mov.b32 {lo, hi}, %2;\n cvt.f32.f16 %0, lo;\n cvt.f32.f16 %1, hi;\n}\n"
-      : "=f"(p0), "=f"(p1)
-      : "r"(h));
-}
-
 // fa3_softmax with shorter dependency chains (same contract, same lazy reference max): each row's
 // max in FA3_SMX_CHAINS interleaved chains (max is exact in any order), the two rows' quad shuffles
 // side by side; the rescale decision by selects instead of a branch (an unmoved row computes
 // exp2(0) = 1 and discards it), so ptxas can interleave the two rows' exp2 streams; the row sum in
 // FA3_SMX_CHAINS chains too. A few chains, not a tree: at 3 consumer warpgroups S, P and O fill the
 // 128 registers ptxas allots, and a full tree (16 partial maxes per row) spilled 108 bytes (ptxas -v;
-// 4 chains: none, noop and alibi_rc). SMX 2: exp2 two at a
-// time on MUFU (fa3_exp2_x2), halving the MUFU ops that balance the tensor cores at D64.
+// 4 chains: none, noop and alibi_rc). EMU as in fa3_softmax (the harness's v2: EMU 1 beside the
+// shorter chains: 1 of 8 exp2 on the FMA pipe takes 1/8 off the MUFU unit, which balances the
+// tensor cores at D64, for ~10 FMA-pipe instructions each; EMU 3 was issue-bound in session 7).
+// ex2.approx.f16x2 is no way out on sm_90: ptxas emits two MUFU.EX2 and a PRMT for it.
 #ifndef FA3_SMX_CHAINS
 #define FA3_SMX_CHAINS 4
 #endif
@@ -210,13 +198,9 @@ __device__ __forceinline__ bool fa3_softmax_v(float (&s)[C::BN / 8][4], float (&
 #pragma unroll
     for (int hf = 0; hf < 2; ++hf) {
       const float x0 = fmaf(s[nt][2 * hf], ku, -m_use[hf]), x1 = fmaf(s[nt][2 * hf + 1], ku, -m_use[hf]);
-      float p0, p1;
-      if constexpr (C::SMX == 2) {
-        fa3_exp2_x2(x0, x1, p0, p1);
-      } else {
-        p0 = fast_exp2(x0);
-        p1 = fast_exp2(x1);
-      }
+      const bool emu = (nt & 7) < C::EMU;
+      const float p0 = emu ? fa3_exp2_fma(x0) : fast_exp2(x0);
+      const float p1 = emu ? fa3_exp2_fma(x1) : fast_exp2(x1);
       s[nt][2 * hf] = p0;
       s[nt][2 * hf + 1] = p1;
       sum[hf][nt % CH] += p0 + p1;
