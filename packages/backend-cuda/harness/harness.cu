@@ -1127,9 +1127,10 @@ using A64e = Fa3Cfg<64, 64, 128, 2, 3, 3>;
 using A128e = Fa3Cfg<128, 128, 128, 2, 2, 2>;
 // the default D64 config with the softmax variants of fa3_softmax_v (session 12's "wait" stall):
 // v1: fa3_softmax_v (max and sum in 4 chains, branch-free rescale); v2: the same with 1 of 8 exp2 on
-// the FMA pipe (EMU 1)
+// the FMA pipe (EMU 1), v2e2: 2 of 8
 using A64w3v1 = Fa3Cfg<64, 64, 128, 3, 2, 0, 1>;
 using A64w3v2 = Fa3Cfg<64, 64, 128, 3, 2, 1, 1>;
+using A64w3v2e2 = Fa3Cfg<64, 64, 128, 3, 2, 2, 1>;
 using A64v1 = Fa3Cfg<64, 64, 128, 2, 3, 0, 1>;  // the same on the config of the other mods (alibi, document)
 using A64v2 = Fa3Cfg<64, 64, 128, 2, 3, 1, 1>;
 // head dim 256: two consumer warpgroups (BM 128), BN 64, 2 stages (Q 64 KB + 2 × (K + V) 64 KB);
@@ -1252,6 +1253,7 @@ void check_fa3_smx() {
   check_case<__nv_bfloat16, 64, 64, A64w3v2, B64>(2, 4, 2, 77, 131, true);
   check_case<__nv_bfloat16, 64, 64, A64w3v2, B64>(1, 2, 2, 500, 700, true);
   check_case<__half, 64, 64, A64w3v2, B64>(1, 2, 2, 200, 100, true);
+  check_case<__nv_bfloat16, 64, 64, A64w3v2e2, B64>(1, 2, 2, 500, 700, true);
   check_case<__nv_bfloat16, 64, 64, A64v1, B64>(1, 2, 2, 300, 700, true);
   check_case<__nv_bfloat16, 64, 64, A64v2, B64>(1, 2, 2, 300, 700, true);
   const int ctas = g_fa3_ctas;
@@ -1335,7 +1337,7 @@ int main(int argc, char** argv) {
     check_fa3_smx();
     printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
   } else if (!strcmp(mode, "timesmx")) {  // the default D64 config beside its softmax variants, interleaved
-    time_shape<64, C64, A64w3, A64w3v1, A64w3v2, A64w3, A64w3v1, A64w3v2, A64w3>(4, 16, 4096, false, "");
+    time_shape<64, C64, A64w3, A64w3v1, A64w3v2, A64w3v2e2, A64w3, A64w3v1, A64w3v2, A64w3v2e2, A64w3>(4, 16, 4096, false, "");
     time_shape<64, C64, A64, A64v1, A64v2, A64, A64v1, A64v2, A64>(4, 16, 4096, false, "");
   } else if (!strcmp(mode, "prof64v1")) {
     time_shape<64, C64, A64w3v1>(4, 16, 4096, false, "");
