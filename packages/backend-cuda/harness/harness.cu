@@ -387,7 +387,8 @@ static void reference(const ModCtx& c, int B, int Hq, int Hkv, int Lq, int Lkv, 
 // ------------------------------------------------------------------------------------------------
 // ---- the persistent Hopper forward (flex_fwd_fa3.cuh): tensor maps, grid ----------------------
 template <class C> struct IsFa3 : std::false_type {};
-template <int D, int DV, int BN, int NCWG, int ST, int EMU> struct IsFa3<flex::Fa3Cfg<D, DV, BN, NCWG, ST, EMU>> : std::true_type {};
+template <int D, int DV, int BN, int NCWG, int ST, int EMU, int SMX>
+struct IsFa3<flex::Fa3Cfg<D, DV, BN, NCWG, ST, EMU, SMX>> : std::true_type {};
 
 // cuTensorMapEncodeTiled through the runtime's driver entry point (no -lcuda): a rank-R map of 16-bit
 // elements, 128-byte swizzle, zero fill outside the tensor. dims innermost first; strides: bytes of
@@ -1010,7 +1011,8 @@ void TimeShape<D, Bwds<BCs...>, FCs...>::run(int B, int H, int L, bool do_bwd) {
     if constexpr (IsFa3<FC>::value) {
       const Fa3Maps maps = fa3_maps<FC, T>(a);  // encoded once, outside the timed launches
       ms = time_ms([&] { launch_fa3<FC, T>(a, sp, mp, maps); });
-      snprintf(cfg, sizeof cfg, "BM%d BN%d W%d S%d E%d FA3", FC::BM, FC::BN, FC::NWARPS, FC::STAGES, FC::EMU);
+      snprintf(cfg, sizeof cfg, "BM%d BN%d W%d S%d E%d FA3%s", FC::BM, FC::BN, FC::NWARPS, FC::STAGES, FC::EMU,
+               FC::SMX == 0 ? "" : FC::EMU == 0 ? " v1" : " v2");
     } else {
       ms = time_ms([&] { launch_fwd<FC, T>(a, sp, mp); });
       snprintf(cfg, sizeof cfg, "BM%d BN%d W%d S%d%s%s M%d%s", FC::BM, FC::BN, FC::NWARPS, FC::STAGES, FC::MT_OUTER ? " mo" : "", FC::ONE_BLOCK ? " ob" : "", FC::MINB, FC::WG_TILE ? " WG" : "");  // host side: the tile shapes (FLEX_WGMMA is 0 in the host pass)
@@ -1137,6 +1139,14 @@ using A64x128 = Fa3Cfg<64, 128, 128, 2, 2>;
 // exp2 of 3 (D64) / 2 (D128) of every 8 key columns on the FMA pipe
 using A64e = Fa3Cfg<64, 64, 128, 2, 3, 3>;
 using A128e = Fa3Cfg<128, 128, 128, 2, 2, 2>;
+// the default D64 config with the softmax variants of fa3_softmax_v (session 12's "wait" stall):
+// v1: fa3_softmax_v (max and sum in 4 chains, branch-free rescale); v2: the same with 1 of 8 exp2 on
+// the FMA pipe (EMU 1), v2e2: 2 of 8
+using A64w3v1 = Fa3Cfg<64, 64, 128, 3, 2, 0, 1>;
+using A64w3v2 = Fa3Cfg<64, 64, 128, 3, 2, 1, 1>;
+using A64w3v2e2 = Fa3Cfg<64, 64, 128, 3, 2, 2, 1>;
+using A64v1 = Fa3Cfg<64, 64, 128, 2, 3, 0, 1>;  // the same on the config of the other mods (alibi, document)
+using A64v2 = Fa3Cfg<64, 64, 128, 2, 3, 1, 1>;
 // head dim 256: two consumer warpgroups (BM 128), BN 64, 2 stages (Q 64 KB + 2 × (K + V) 64 KB);
 // F256 / B256: the classic bodies config.ts gave it before (and still gives off Hopper)
 using A256 = Fa3Cfg<256, 256, 64, 2, 2>;
@@ -1277,6 +1287,24 @@ void check_d256() {
   g_fa3_ctas = 0;
 }
 #if !defined(HARNESS_D256_ONLY) && !defined(HARNESS_BWD3_ONLY)
+// the softmax variants of the default D64 config (also "checksmx" alone): odd lengths, a lone key
+// tile, f16, many tiles per CTA, GQA
+void check_fa3_smx() {
+  check_case<__nv_bfloat16, 64, 64, A64w3v1, B64>(2, 4, 2, 77, 131, true);
+  check_case<__nv_bfloat16, 64, 64, A64w3v1, B64>(1, 2, 2, 500, 700, true);
+  check_case<__half, 64, 64, A64w3v1, B64>(1, 2, 2, 200, 100, true);
+  check_case<__nv_bfloat16, 64, 64, A64w3v2, B64>(2, 4, 2, 77, 131, true);
+  check_case<__nv_bfloat16, 64, 64, A64w3v2, B64>(1, 2, 2, 500, 700, true);
+  check_case<__half, 64, 64, A64w3v2, B64>(1, 2, 2, 200, 100, true);
+  check_case<__nv_bfloat16, 64, 64, A64w3v2e2, B64>(1, 2, 2, 500, 700, true);
+  check_case<__nv_bfloat16, 64, 64, A64v1, B64>(1, 2, 2, 300, 700, true);
+  check_case<__nv_bfloat16, 64, 64, A64v2, B64>(1, 2, 2, 300, 700, true);
+  const int ctas = g_fa3_ctas;
+  g_fa3_ctas = 3;
+  check_case<__nv_bfloat16, 64, 64, A64w3v1, B64>(2, 8, 4, 400, 333, true);
+  check_case<__nv_bfloat16, 64, 64, A64w3v2, B64>(2, 8, 4, 400, 333, true);
+  g_fa3_ctas = ctas;
+}
 // the persistent Hopper forward (flex_fwd_fa3.cuh; "checkfa3": only these): odd lengths, GQA, bf16 / f16,
 // both warpgroup counts, 2 and 3 stages, K/V broadcast over the batch, then few CTAs for many tiles each
 void check_fa3() {
@@ -1293,6 +1321,7 @@ void check_fa3() {
   check_case<__nv_bfloat16, 64, 128, A64x128, B64x128>(2, 4, 2, 77, 300, true);
   check_case<__nv_bfloat16, 64, 64, A64e, B64>(1, 2, 2, 300, 700, true);
   check_case<__half, 128, 128, A128e, B128>(2, 4, 2, 77, 300, true);
+  check_fa3_smx();
   // one key tile (BN 128): the loop's peeled first tile is also its last (q_empty, the lone P·V)
   check_case<__nv_bfloat16, 64, 64, A64w3, B64>(1, 2, 2, 200, 100, true);
   check_case<__half, 128, 128, A128, B128>(2, 2, 1, 130, 128, true);
@@ -1349,6 +1378,16 @@ int main(int argc, char** argv) {
     time_shape<128, C128, A128, A128s3, A128e>(2, 16, 8192, false, "");
     time_shape<64, C64, A64, A64w3, A64e>(4, 16, 4096, false, "");
     time_d256();
+  } else if (!strcmp(mode, "checksmx")) {
+    check_fa3_smx();
+    printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
+  } else if (!strcmp(mode, "timesmx")) {  // the default D64 config beside its softmax variants, interleaved
+    time_shape<64, C64, A64w3, A64w3v1, A64w3v2, A64w3v2e2, A64w3, A64w3v1, A64w3v2, A64w3v2e2, A64w3>(4, 16, 4096, false, "");
+    time_shape<64, C64, A64, A64v1, A64v2, A64, A64v1, A64v2, A64>(4, 16, 4096, false, "");
+  } else if (!strcmp(mode, "prof64v1")) {
+    time_shape<64, C64, A64w3v1>(4, 16, 4096, false, "");
+  } else if (!strcmp(mode, "prof64v2")) {
+    time_shape<64, C64, A64w3v2>(4, 16, 4096, false, "");
   } else if (!strcmp(mode, "prof64w3")) {
     time_shape<64, C64, A64w3>(4, 16, 4096, false, "");
   } else if (!strcmp(mode, "prof64")) {
@@ -1365,7 +1404,7 @@ int main(int argc, char** argv) {
   } else if (!strcmp(mode, "both128")) {
     time_shape<128, C128, A128>(2, 16, 8192, true, "");
   } else {
-    fprintf(stderr, "unknown mode '%s': checkfa3 | checkbwd | hopper | prof64w3 | prof64 | prof128 | profbwd64 | both64 | both128\n", mode);
+    fprintf(stderr, "unknown mode '%s': checkfa3 | checksmx | checkbwd | hopper | timesmx | prof64w3 | prof64v1 | prof64v2 | prof64 | prof128 | profbwd64 | both64 | both128\n", mode);
     return 2;
   }
   return g_fail ? 1 : 0;

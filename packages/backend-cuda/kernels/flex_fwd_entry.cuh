@@ -51,7 +51,15 @@ extern "C" __global__ void __launch_bounds__(flex::F32_WARPS * 32)
 // Fa3Cfg::LAUNCH_THREADS (FLEX_FWD_WARPS consumer warps + the producer warpgroup), dynamic shared
 // memory Fa3Cfg::SMEM_BYTES; tq / tk / tv: the tensor maps of Q (rank 3), K and V (rank 4), see
 // src/tensor-maps.ts. src/config.ts's threads / smemBytes must equal these (compile.test.ts).
-typedef flex::Fa3Cfg<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, FLEX_FWD_BN, FLEX_FWD_WARPS / 4, FLEX_FWD_STAGES> FlexFwdConfig;
+// The softmax at D64 (E, Ev <= 64): fa3_softmax_v (SMX 1: row max and sum in interleaved chains,
+// branch-free rescale), and with two consumer warpgroups one of every 8 exp2 on the FMA pipe (EMU 1).
+// Measured on the H100 (harness, 2026-12-07, B4 H16 L4096 D64 bf16, over the old softmax):
+// three warpgroups noop 0.972, alibi 0.976 (EMU 1 there: 1.063 / 1.028); two warpgroups with EMU 1
+// noop 0.986, alibi 0.940 (SMX 1 alone: 1.006 / 0.968). D128 and D256 keep fa3_softmax.
+#define FLEX_FA3_D64 (FLEX_HEAD_DIM <= 64 && FLEX_HEAD_DIM_V <= 64)
+typedef flex::Fa3Cfg<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, FLEX_FWD_BN, FLEX_FWD_WARPS / 4, FLEX_FWD_STAGES,
+                     (FLEX_FA3_D64 && FLEX_FWD_WARPS == 8) ? 1 : 0, FLEX_FA3_D64 ? 1 : 0>
+    FlexFwdConfig;
 extern "C" __global__ void __launch_bounds__(FlexFwdConfig::LAUNCH_THREADS, 1)
     flex_fwd(const FlexFwdArgs args, const FlexScoreParams sp, const FlexMaskParams mp,
              const __grid_constant__ FlexTensorMap tq, const __grid_constant__ FlexTensorMap tk,

@@ -61,9 +61,11 @@ namespace flex {
 // consumer warpgroups (2 or 3; BM = 64 · NCWG query rows per work tile), STAGES: K/V ring depth,
 // EMU: of every 8 columns of 8 keys, how many take exp2 on the FMA pipe (fa3_exp2_fma) instead of
 // the MUFU unit, whose 16 results per clock per SM balance the tensor cores only at D = 64.
-template <int D_, int DV_, int BN_, int NCWG_, int STAGES_, int EMU_ = 0>
+// SMX: the softmax's instruction shape (0: fa3_softmax; 1: fa3_softmax_v, aimed at D64's dependency
+// stalls). flex_fwd_entry.cuh picks both per head dim (measured there).
+template <int D_, int DV_, int BN_, int NCWG_, int STAGES_, int EMU_ = 0, int SMX_ = 0>
 struct Fa3Cfg {
-  static constexpr int D = D_, DV = DV_, BN = BN_, NCWG = NCWG_, STAGES = STAGES_, EMU = EMU_;
+  static constexpr int D = D_, DV = DV_, BN = BN_, NCWG = NCWG_, STAGES = STAGES_, EMU = EMU_, SMX = SMX_;
   static constexpr int BM = 64 * NCWG, MT = 1, MINB = 1;
   static constexpr int DP = D, DVP = DV;
   static constexpr int NWARPS = 4 * NCWG;                 // consumer warps
@@ -109,6 +111,7 @@ struct Fa3Cfg {
   static_assert(BN == 64 || BN == 128 || (BN == 80 && D == 256), "wgmma N of S");
   static_assert(NCWG == 2 || NCWG == 3, "ping-pong between two or three consumer warpgroups");
   static_assert(STAGES >= 2, "at least double buffering");
+  static_assert(SMX == 0 || SMX == 1, "the default softmax or fa3_softmax_v");
   static_assert(setmaxnreg_fits(REG_PRODUCER, REG_CONSUMER, NTHREADS), "setmaxnreg: the registers the CTA is launched with");
   static_assert(SMEM_BYTES <= 227 * 1024, "shared memory");
 };
@@ -164,6 +167,88 @@ __device__ __forceinline__ bool fa3_softmax(float (&s)[C::BN / 8][4], float (&m)
       sum += p0 + p1;
     }
     l[hf] = l[hf] * a + sum;
+  }
+  return moved;
+}
+
+// fa3_softmax with shorter dependency chains (same contract, same lazy reference max): each row's
+// max in FA3_SMX_CHAINS interleaved chains (max is exact in any order), the two rows' quad shuffles
+// side by side; the rescale decision by selects instead of a branch (an unmoved row computes
+// exp2(0) = 1 and discards it), so ptxas can interleave the two rows' exp2 streams; the row sum in
+// FA3_SMX_CHAINS chains too. A few chains, not a tree: at 3 consumer warpgroups S, P and O fill the
+// 128 registers ptxas allots, and a full tree (16 partial maxes per row) spilled 108 bytes (ptxas -v;
+// 4 chains: none, noop and alibi_rc). EMU as in fa3_softmax (the harness's v2: EMU 1 beside the
+// shorter chains: 1 of 8 exp2 on the FMA pipe takes 1/8 off the MUFU unit, which balances the
+// tensor cores at D64, for ~10 FMA-pipe instructions each; EMU 3 was issue-bound in session 7).
+// ex2.approx.f16x2 is no way out on sm_90: ptxas emits two MUFU.EX2 and a PRMT for it.
+#ifndef FA3_SMX_CHAINS
+#define FA3_SMX_CHAINS 4
+#endif
+template <class C>
+__device__ __forceinline__ bool fa3_softmax_v(float (&s)[C::BN / 8][4], float (&m)[2], float (&l)[2], float (&mx)[2],
+                                              float ku, float (&alpha)[2]) {
+  constexpr int NTN = C::BN / 8, CH = FA3_SMX_CHAINS;
+  static_assert(CH >= 1 && NTN % CH == 0, "chains split the n8 blocks evenly");
+  float tm[2];
+  {
+    float c[2][CH];
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf)
+#pragma unroll
+      for (int i = 0; i < CH; ++i) c[hf][i] = fmax_nan(s[i][2 * hf], s[i][2 * hf + 1]);
+#pragma unroll
+    for (int nt = CH; nt < NTN; ++nt)
+#pragma unroll
+      for (int hf = 0; hf < 2; ++hf) c[hf][nt % CH] = fmax_nan(c[hf][nt % CH], fmax_nan(s[nt][2 * hf], s[nt][2 * hf + 1]));
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+      tm[hf] = c[hf][0];
+#pragma unroll
+      for (int i = 1; i < CH; ++i) tm[hf] = fmax_nan(tm[hf], c[hf][i]);
+    }
+  }
+#pragma unroll
+  for (int d = 1; d <= 2; d *= 2)
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) tm[hf] = fmax_nan(tm[hf], __shfl_xor_sync(0xffffffffu, tm[hf], d));
+  bool moved = false;
+  float m_use[2];
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    if constexpr (FLEX_MAX_SCORES != 0) mx[hf] = fmax_nan(mx[hf], tm[hf]);
+    // the same test as fa3_softmax: a NaN tile max moves m, and fmax_nan keeps it
+    const bool was_empty = m[hf] == -FLEX_INF;
+    const bool mv = was_empty || !((tm[hf] - m[hf]) * ku <= FA3_RESCALE_LOG2);
+    const float m_new = mv ? fmax_nan(m[hf], tm[hf]) : m[hf];
+    const float a = fast_exp2((m[hf] - m_new) * ku);  // was_empty: NaN or 0, replaced below
+    alpha[hf] = was_empty ? 0.f : (mv ? a : 1.f);
+    m[hf] = m_new;
+    moved |= mv;
+    m_use[hf] = m_new == -FLEX_INF ? 0.f : m_new * ku;
+  }
+  float sum[2][CH];
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf)
+#pragma unroll
+    for (int i = 0; i < CH; ++i) sum[hf][i] = 0.f;
+#pragma unroll
+  for (int nt = 0; nt < NTN; ++nt)
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+      const float x0 = fmaf(s[nt][2 * hf], ku, -m_use[hf]), x1 = fmaf(s[nt][2 * hf + 1], ku, -m_use[hf]);
+      const bool emu = (nt & 7) < C::EMU;
+      const float p0 = emu ? fa3_exp2_fma(x0) : fast_exp2(x0);
+      const float p1 = emu ? fa3_exp2_fma(x1) : fast_exp2(x1);
+      s[nt][2 * hf] = p0;
+      s[nt][2 * hf + 1] = p1;
+      sum[hf][nt % CH] += p0 + p1;
+    }
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    float r = sum[hf][0];
+#pragma unroll
+    for (int i = 1; i < CH; ++i) r += sum[hf][i];
+    l[hf] = l[hf] * alpha[hf] + r;
   }
   return moved;
 }
@@ -436,7 +521,8 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
       else if (!full) post(BoolTag<true>{}, BoolTag<true>{}, kv0);
       else if (bound) post(BoolTag<true>{}, BoolTag<false>{}, kv0);
       else post(BoolTag<false>{}, BoolTag<false>{}, kv0);
-      return fa3_softmax<C>(s[0], m[0], l[0], mx[0], ku, alpha);
+      if constexpr (C::SMX == 0) return fa3_softmax<C>(s[0], m[0], l[0], mx[0], ku, alpha);
+      else return fa3_softmax_v<C>(s[0], m[0], l[0], mx[0], ku, alpha);
     };
     mbar_wait(q_full, q_it & 1);
     // The first tile alone (no P·V to issue with its S), peeled off the loop: with "if (j > 0) issue

@@ -304,16 +304,16 @@ describe.skipIf(!existsSync(NVCC))(`generated CUDA compiles with ${NVCC} (sm_80,
       expect(entry.spillStores).toBeLessThanOrEqual(80);
     }
   }, 300_000);
-  it('the fragment-ordered dQ variant (FLEX_BWD_DQ_FRAG) compiles for sm_90a: 16-byte dQ stores, no spills', async () => {
-    // experimental (config.ts does not select it): every dQ block store is one st.shared.v4 (the
-    // default's float2 stores hit 8-way bank conflicts), and the conversion kernel reads the order back
+  it('the FA3-class backward stores its dQ block in fragment order (FLEX_BWD_DQ_FRAG): 16-byte stores, no spills', async () => {
+    // every dQ block store is one st.shared.v4 (row-major float2 stores hit 8-way bank conflicts),
+    // and the conversion kernel reads the order back
     const v: Variant = { name: 'alone_bwdFa3_dqfrag64', dtype: 'bf16', E: 64, Ev: 64 };
     const fwd = fwdConfig(v.dtype, v.E, v.Ev, { hopper: true });
     const bwd = bwdConfig(v.dtype, v.E, v.Ev, { hopper: true });
     const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
     const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, defines: configDefines(fwd, bwd, dec), indexLimit: 2 ** 22 });
     const file = join(dir, `${v.name}.cu`);
-    writeFileSync(file, `#define FLEX_BWD_DQ_FRAG 1\n${kernelSource(prelude, 'bwdFa3')}\nstatic_assert(FlexBwdConfig::DQ_FRAG, "variant");\n`);
+    writeFileSync(file, `${kernelSource(prelude, 'bwdFa3')}\nstatic_assert(FlexBwdConfig::DQ_FRAG, "the default");\n`);
     const ptx = join(dir, `${v.name}.ptx`);
     await limited(() => run(NVCC, ['-std=c++17', '-gencode=arch=compute_90a,code=compute_90a', '-ptx', file, '-o', ptx], { maxBuffer: 64 << 20 }));
     const text = readFileSync(ptx, 'utf8');

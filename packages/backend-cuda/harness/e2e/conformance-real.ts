@@ -3,13 +3,13 @@
 // `CONF PASS|FAIL` line per check); then a memory-growth check. Bundled with esbuild for a machine
 // without node_modules (`node scripts/bundle.mjs cuda-conformance OUTDIR` at the repo root). CONF_DTYPES=bf16,f32,f16 (default) picks the dtypes;
 // CONF_HOPPER_FORWARD=per-cta runs the per-CTA Hopper forward body instead of the persistent one;
-// CONF_ONLY=TEXT only the cases whose name contains TEXT.
+// CONF_ONLY=TEXT only the cases whose name contains TEXT; CONF_DETERMINISTIC=1 adds the deterministic backward's pass.
 // The suite's own cases use small head dims; the tensor-core bodies that serve real models (the
 // Hopper ones: head dims 64 and 128, several q and kv tiles) also run every case at head dim 128,
 // and a few longer ones at 64, 128 and 64/128, and some at 256 (the persistent forward's D256 tile); the optional features (maxScores, dLse) run in every
 // body, the split-KV decoder included.
 import type { DType } from '@flexattn/ir';
-import { AUX_CONFORMANCE_CASES, CONFORMANCE_CASES, caseInputs, runConformance, SPECIAL_VALUE_CASES, type ConformanceCase } from '@flexattn/ir/testing';
+import { AUX_CONFORMANCE_CASES, CONFORMANCE_CASES, caseInputs, runConformance, SPECIAL_VALUE_CASES, type ConformanceCase, type ConformanceRunRecord } from '@flexattn/ir/testing';
 import { createCudaBackend } from '../../src/index';
 import { runSharedKvChecks } from './shared-kv-real';
 
@@ -84,6 +84,25 @@ function nameHash(name: string): number {
   return h;
 }
 
+// CONF_DETERMINISTIC=1: the cases at the FA3-class backward's head dims (E = Ev = 64 or 128) on a
+// `deterministic: true` backend, bf16 / f16, forward and backward against the reference. A call it
+// cannot make repeatable (learnable captures, K/V shared by the batch) must be refused with its
+// UnsupportedError: such a record is counted as refused, not failed; any other error fails.
+async function runDeterministic(dtypes: DType[], onStart: (dtype: DType, name: string, pass: string) => void,
+  picked: (c: ConformanceCase) => boolean): Promise<{ failures: number; seconds: number }> {
+  const cuda = await createCudaBackend({ deterministic: true });
+  const headDims = (c: ConformanceCase) => c.E === c.Ev && (c.E === 64 || c.E === 128);
+  const result = await runConformance(cuda, {
+    dtypes: dtypes.filter((d) => d !== 'f32'), onStart, label: 'deterministic',
+    extraCases: [...HEAD_DIM_CASES, ...SPECIAL_AT_HEAD_DIMS], filter: (c) => picked(c) && headDims(c),
+  });
+  const refused = (r: ConformanceRunRecord) => r.error !== undefined && /the deterministic backward .*Use a backend without/.test(r.error);
+  const failures = result.records.filter((r) => !r.check.ok && !refused(r)).length;
+  console.log(`CONF deterministic: ${result.records.length} checks, ${result.records.filter(refused).length} refused by design, ${failures} failures`);
+  cuda.dispose();
+  return { failures, seconds: result.seconds };
+}
+
 async function main() {
   const cuda = await createCudaBackend({
     hopperForward: process.env.CONF_HOPPER_FORWARD === 'per-cta' ? 'per-cta' : 'persistent',
@@ -121,12 +140,13 @@ async function main() {
   });
   // K/V shared by the query batch and paged KV caches on this backend's device tensors
   const failures = full.failures + forwardOnly.failures + (only === undefined && (shard?.i ?? 0) === 0 ? await runSharedKvChecks(cuda, dtypes) : 0);
-  console.log(`CONF elapsed ${full.seconds + forwardOnly.seconds}s`);
+  const det = process.env.CONF_DETERMINISTIC === '1' ? await runDeterministic(dtypes, onStart, picked) : { failures: 0, seconds: 0 };
+  console.log(`CONF elapsed ${full.seconds + forwardOnly.seconds + det.seconds}s`);
   // the module LRU and the held device memory after the whole suite (issue 19: bounded, nothing held)
   console.log(`CONF cache ${JSON.stringify(cuda.cacheStats())}`);
   cuda.dispose();
-  console.log(`CONF ${failures} failures`);
-  process.exit(failures ? 1 : 0);
+  console.log(`CONF ${failures + det.failures} failures`);
+  process.exit(failures + det.failures ? 1 : 0);
 }
 main().catch((e) => {
   console.log(`CONF FATAL ${(e as Error).stack ?? e}`);
