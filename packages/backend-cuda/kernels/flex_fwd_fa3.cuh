@@ -87,11 +87,13 @@ struct Fa3Cfg {
   // FLEX_FA3_SMEM_COLS: each consumer warpgroup's column values of its current tile, a slot of
   // SCOL_SLOT bytes per key (src/config.ts reserves the same without knowing the mods' structs;
   // column values that do not fit take the per-thread loads: SMEM_COLS false)
+  // Reserved where asked and where it fits beside the ring (not the harness's D128 3-stage variant).
   static constexpr int SCOL_SLOT = 16;
-  static constexpr bool SMEM_COLS = FLEX_FA3_SMEM_COLS != 0 && sizeof(FlexColVals) <= SCOL_SLOT;
   static constexpr int SCOL_OFF = (SCHED_OFF + SCHED_BYTES + 15) / 16 * 16;
   static constexpr int SCOL_BYTES = NCWG * BN * SCOL_SLOT;
-  static constexpr int SMEM_BYTES = FLEX_FA3_SMEM_COLS ? SCOL_OFF + SCOL_BYTES : SCHED_OFF + SCHED_BYTES;
+  static constexpr bool SCOL_RESERVED = FLEX_FA3_SMEM_COLS != 0 && SCOL_OFF + SCOL_BYTES <= 227 * 1024;
+  static constexpr bool SMEM_COLS = SCOL_RESERVED && sizeof(FlexColVals) <= SCOL_SLOT;
+  static constexpr int SMEM_BYTES = SCOL_RESERVED ? SCOL_OFF + SCOL_BYTES : SCHED_OFF + SCHED_BYTES;
   // The dynamic scheduler where the score mod is the identity (masks alone: the document mask and
   // causal, whose balance it was built for). Under a score mod the copy thread reading the ring
   // spills (196 bytes at D64 alibi, three warpgroups) or the consumers do at 224 registers (32 bytes,

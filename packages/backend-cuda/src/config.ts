@@ -157,13 +157,17 @@ const FA3_TILES = {
 const FA3_SCHED_BYTES = 4 * 8 + 2 * 16;
 /** Fa3Cfg::SCOL_SLOT: shared bytes per key of a warpgroup's column values (FlexColVals up to 16 bytes). */
 const FA3_SCOL_SLOT = 16;
+/** The H100's dynamic shared memory per block. */
+const HOPPER_SMEM_LIMIT = 227 * 1024;
 /**
  * Shared memory of the persistent Hopper body (Fa3Cfg::SMEM_BYTES): Q, the K/V ring, 2 + 4 · stages
- * mbarriers, the work-tile ring, then with `smemCols` each consumer warpgroup's column values.
+ * mbarriers, the work-tile ring, then with `smemCols` each consumer warpgroup's column values where
+ * they fit (Fa3Cfg::SCOL_RESERVED; every tile of FA3_TILES has room).
  */
 export function fa3SmemBytes(t: HopperTile, E: number, Ev: number, smemCols = false): number {
   const sched = t.bm * E * 2 + t.stages * t.bn * (E + Ev) * 2 + (2 + 4 * t.stages) * 8 + FA3_SCHED_BYTES;
-  return smemCols ? ceilTo(sched, 16) + (t.warps / 4) * t.bn * FA3_SCOL_SLOT : sched;
+  const withCols = ceilTo(sched, 16) + (t.warps / 4) * t.bn * FA3_SCOL_SLOT;
+  return smemCols && withCols <= HOPPER_SMEM_LIMIT ? withCols : sched;
 }
 const ceilTo = (x: number, m: number) => Math.ceil(x / m) * m;
 
