@@ -336,6 +336,22 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
   const int Lq = a.Lq, Lkv = a.Lkv, nKT = (Lkv + C::BN - 1) / C::BN;
   const Fa3Tiles tiles((Lq + C::BM - 1) / C::BM, a.Hq, a.B, Lkv, (C::D + C::DV) * 2);
   const int G = a.Hq / a.Hkv;
+  // this CTA's k-th work tile, for the copy thread (alone in its warp) and the consumer warps: from
+  // the scheduler thread (DYN_SCHED), or the fixed order. False past the last.
+  auto tile_of = [&](int k, int& qt, int& h, int& b, bool whole_warp) {
+    if constexpr (C::DYN_SCHED) {
+      const int slot = k & 1;
+      mbar_wait(sched_full(slot), (k >> 1) & 1);
+      qt = sched_tile[4 * slot];
+      h = sched_tile[4 * slot + 1];
+      b = sched_tile[4 * slot + 2];
+      if (whole_warp) __syncwarp();  // every lane has read the slot before the warp frees it
+      if (lane == 0) mbar_arrive(sched_empty(slot));
+      return qt >= 0;  // -1: the scheduler's end mark
+    } else {
+      return tiles.at(k, qt, h, b);
+    }
+  };
 
   if (warp >= C::NWARPS) {
     // ---- producer warpgroup: one thread issues every copy ---------------------------------------
@@ -364,20 +380,7 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
     tma_prefetch_desc(tv);
     int kv_it = 0, q_it = 0;
     int qt, h, b;
-    // this CTA's k-th work tile: from the scheduler thread (DYN_SCHED), or the fixed order
-    auto next_tile = [&](int k) {
-      if constexpr (C::DYN_SCHED) {
-        const int slot = k & 1;
-        mbar_wait(sched_full(slot), (k >> 1) & 1);
-        qt = sched_tile[4 * slot];
-        h = sched_tile[4 * slot + 1];
-        b = sched_tile[4 * slot + 2];
-        mbar_arrive(sched_empty(slot));
-        return qt >= 0;
-      } else {
-        return tiles.at(k, qt, h, b);
-      }
-    };
+    auto next_tile = [&](int k) { return tile_of(k, qt, h, b, false); };
     for (int k = 0; next_tile(k); ++k) {
       const TileList tl = tile_list(a.bt, a.has_block_mask, b, h, qt, nKT);
       const int n = tl.count();
@@ -421,20 +424,7 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
   const T* sQw = sQ + wg * 64 * 64;  // this warpgroup's 64 rows (inside each Q panel)
   int kv_it = 0, q_it = 0;
   int qt, h, b;
-  auto next_tile = [&](int k) {
-    if constexpr (C::DYN_SCHED) {
-      const int slot = k & 1;
-      mbar_wait(sched_full(slot), (k >> 1) & 1);
-      qt = sched_tile[4 * slot];
-      h = sched_tile[4 * slot + 1];
-      b = sched_tile[4 * slot + 2];
-      __syncwarp();  // every lane has read the slot before the warp frees it
-      if (lane == 0) mbar_arrive(sched_empty(slot));
-      return qt >= 0;  // -1: the scheduler's end mark
-    } else {
-      return tiles.at(k, qt, h, b);
-    }
-  };
+  auto next_tile = [&](int k) { return tile_of(k, qt, h, b, true); };
   for (int k = 0; next_tile(k); ++k) {
     const TileList tl = tile_list(a.bt, a.has_block_mask, b, h, qt, nKT);
     const int n = tl.count();
