@@ -444,10 +444,17 @@ void launch_fa3(const FlexFwdArgs& a, const FlexScoreParams& sp, const FlexMaskP
     CK(cudaDeviceGetAttribute(&g_sms, cudaDevAttrMultiProcessorCount, 0));
     init = true;
   }
+  // the work-tile counter, zeroed on the launch's stream before every launch, as the backend does
+  // (src/launch-plan.ts); the harness launches on the default stream only
+  static int* counter = nullptr;
+  if (!counter) CK(cudaMalloc(&counter, sizeof(int)));
+  CK(cudaMemsetAsync(counter, 0, sizeof(int), 0));
+  FlexFwdArgs la = a;
+  la.tile_counter = counter;
   const int tiles = (a.Lq + C::BM - 1) / C::BM * a.Hq * a.B;
   int ctas = std::min(tiles, g_sms);
   if (g_fa3_ctas > 0) ctas = std::min(ctas, g_fa3_ctas);
-  k_fa3<C, T><<<ctas, C::LAUNCH_THREADS, C::SMEM_BYTES>>>(a, sp, mp, maps.q, maps.k, maps.v);
+  k_fa3<C, T><<<ctas, C::LAUNCH_THREADS, C::SMEM_BYTES>>>(la, sp, mp, maps.q, maps.k, maps.v);
 }
 
 template <class C, typename T> void launch_fwd(const FlexFwdArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp) {
@@ -1203,8 +1210,9 @@ void check_bwd3_det(bool small) {
   check_case<__nv_bfloat16, 128, 128, A128, C128d>(2, 4, 2, 77, 500, true);
   g_dlse = false;
 }
-// the FA3-class Hopper backward (flex_bwd_fa3.cuh; "checkbwd3" / "timebwd3")
-void check_bwd3() {
+// the FA3-class Hopper backward (flex_bwd_fa3.cuh; "checkbwd3" / "timebwd3"); the default body's
+// cases alone ("checkbwd" of the FA3-only binary), then with the deterministic variant's
+void check_bwd3_default() {
   // odd lengths, GQA, bf16 / f16, D64 / D128,
   // a gradient of lse, many q tiles per kv tile
   check_case<__nv_bfloat16, 128, 128, A128, C128>(2, 4, 2, 77, 131, true);
@@ -1219,6 +1227,9 @@ void check_bwd3() {
   check_case<__nv_bfloat16, 128, 128, A128, C128>(2, 4, 2, 77, 131, true);
   check_case<__half, 64, 64, A64, C64>(1, 2, 2, 300, 260, true);
   g_dlse = false;
+}
+void check_bwd3() {
+  check_bwd3_default();
   check_bwd3_det(false);
 }
 // the FA3-class backward against the session-3 one, both after the persistent forward
@@ -1354,7 +1365,9 @@ int main() {
 // bench-shaped config per mode for a profiler (ncu --launch-skip 3 --launch-count 1: time_ms's
 // warm-up launches come first):
 // "prof64w3" / "prof64" (the D64 configs config.ts picks for light / other mods, B4 H16 L4096),
-// "prof128" (B2 H16 L8192 D128), "profbwd64" (the FA3-class backward after the D64 forward)
+// "prof128" (B2 H16 L8192 D128), "profbwd64" (the FA3-class backward after the D64 forward);
+// "checkbwd" (the FA3-class backward's checks without the deterministic variant's), "both64" /
+// "both128" (forward, backward and both of the configs a mask reading a tensor gets, bench shapes)
 int main(int argc, char** argv) {
   start_run();
   const char* mode = argc >= 2 ? argv[1] : "checkfa3";
@@ -1383,8 +1396,15 @@ int main(int argc, char** argv) {
     time_shape<128, C128, A128>(2, 16, 8192, false, "");
   } else if (!strcmp(mode, "profbwd64")) {
     time_shape<64, C64, A64w3>(4, 16, 4096, true, "");
+  } else if (!strcmp(mode, "checkbwd")) {
+    check_bwd3_default();
+    printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
+  } else if (!strcmp(mode, "both64")) {  // the configs config.ts picks for a heavy mask: fwd, bwd, fwd+bwd
+    time_shape<64, C64, A64, A64w3>(4, 16, 4096, true, "");  // (and the light mods' 3-WG forward beside it)
+  } else if (!strcmp(mode, "both128")) {
+    time_shape<128, C128, A128>(2, 16, 8192, true, "");
   } else {
-    fprintf(stderr, "unknown mode '%s': checkfa3 | checksmx | hopper | timesmx | prof64w3 | prof64v1 | prof64v2 | prof64 | prof128 | profbwd64\n", mode);
+    fprintf(stderr, "unknown mode '%s': checkfa3 | checksmx | checkbwd | hopper | timesmx | prof64w3 | prof64v1 | prof64v2 | prof64 | prof128 | profbwd64 | both64 | both128\n", mode);
     return 2;
   }
   return g_fail ? 1 : 0;

@@ -95,7 +95,9 @@ struct FlexFwdArgs {
   float* max_scores;           // 120  8   nullable
   long long k_batch_stride;    // 128  8   elements; B > 1 with 0: K broadcast
   long long v_batch_stride;    // 136  8   elements; B > 1 with 0: V broadcast
-};                             // 144 bytes
+  int* tile_counter;           // 144  8   the persistent Hopper forward's work-tile counter, zero at
+                               //          launch (its own: zeroed on its stream); null elsewhere
+};                             // 152 bytes
 
 // Backward. delta [B,Hq,Lq] fp32 and dq_accum [B,Hq,Lq,E] fp32 are workspaces; the preprocess
 // kernel writes delta and zeroes dq_accum, dq is written by the convert kernel. dlse [B,Hq,Lq]

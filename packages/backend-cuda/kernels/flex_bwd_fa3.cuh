@@ -34,6 +34,30 @@
 // Requires common.cuh (SmemTile, pack_p, tile lists), wgmma.cuh, tma.cuh and flex_bwd.cuh
 // (bwd_row_stats, bwd_store_dkdv; its preprocess and dQ conversion kernels).
 
+// A mask reading a tensor under the identity score mod (FLEX_FA3_SMEM_COLS, set by src/config.ts
+// for the forward's sake; a document mask): the mods' per-query parts of a q tile are computed once
+// per warp, lane l holding rows l, l + 32, ... (BMQ / 32 calls of flex_row_vals a lane), and handed
+// to the element loop by shuffles, instead of 2 · BMQ / 8 calls a thread inside it (32 doc-id loads
+// per partial tile, each behind its clamp, after the wait). H100 2026-12-07 (B4 H16 L4096 D64
+// document): backward 0.905x. Shared memory has no room for them at D64 (BwdFa3Cfg<64, 128, 2> is
+// 984 bytes under the limit). Other mods keep the per-thread calls (not measured with shuffles).
+#ifndef FLEX_FA3_SMEM_COLS
+#define FLEX_FA3_SMEM_COLS 0
+#endif
+
+// A value of any trivially copyable type from lane src of the warp, 4 bytes a shuffle.
+template <class V>
+__device__ __forceinline__ V shfl_any(const V& v, int src) {
+  constexpr int WORDS = (int)(sizeof(V) + 3) / 4;
+  int w[WORDS > 0 ? WORDS : 1];
+  __builtin_memcpy(w, &v, sizeof(V));
+#pragma unroll
+  for (int i = 0; i < WORDS; ++i) w[i] = __shfl_sync(0xffffffffu, w[i], src);
+  V out;
+  __builtin_memcpy(&out, w, sizeof(V));
+  return out;
+}
+
 namespace flex {
 
 // D: head dim of Q/K and V (64 or 128, equal), BMQ: q rows per stage (128 for D64, 64 for D128: each
@@ -344,6 +368,9 @@ __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScorePar
       wgmma_commit();
       wgmma_wait<1>();
       wgmma_fence_regs<NTQ * 4>(&s[0][0]);
+      // FLEX_FA3_SMEM_COLS: this lane's row of the current 32 (rows 32r + lane, loaded every fourth
+      // column pair: one at a time, as all of a tile's spill at D64 even after the wait)
+      [[maybe_unused]] FlexRowVals rv_lane;
 
       // ---- Pᵀ (in s) and dSᵀ = Pᵀ ∘ (dPᵀ − delta) ∘ score_mod' (in dp) ---------------------------
       // Light score mods (identity, or derivative one: alibi, relative position) without capture
@@ -361,8 +388,15 @@ __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScorePar
         // mod need none), loaded per pair: a whole tile's (document ids) would spill at D64
         FlexRowVals rvq[2];
         if (!FLEX_SCORE_MOD_IS_IDENTITY || !full) {
+          if constexpr (FLEX_FA3_SMEM_COLS != 0) {
+            if ((nt & 3) == 0) rv_lane = flex_row_vals(b, h, q0 + 8 * nt + lane, sp, mp);
+          }
 #pragma unroll
-          for (int c1 = 0; c1 < 2; ++c1) rvq[c1] = flex_row_vals(b, h, q0 + nt * 8 + (lane & 3) * 2 + c1, sp, mp);
+          for (int c1 = 0; c1 < 2; ++c1) {
+            // row 8nt + 2(lane mod 4) + c1 is row 32(nt / 4) + lane' with lane' = 8(nt mod 4) + 2(lane mod 4) + c1
+            if constexpr (FLEX_FA3_SMEM_COLS != 0) rvq[c1] = shfl_any(rv_lane, (nt & 3) * 8 + (lane & 3) * 2 + c1);
+            else rvq[c1] = flex_row_vals(b, h, q0 + nt * 8 + (lane & 3) * 2 + c1, sp, mp);
+          }
         }
 #pragma unroll
         for (int c = 0; c < 4; ++c) {

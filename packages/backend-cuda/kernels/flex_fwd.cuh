@@ -73,8 +73,9 @@ __device__ __forceinline__ void fwd_cols(FlexColVals (&cv)[FwdNeedCols<PARTIAL>:
 }
 
 // Turn raw scores S (row blocks [MT0, MT1) of this warp's slab) into post-mod values in log2
-// units, in place. CHECK: evaluate bounds / mask (partial or boundary tile); otherwise the fast
-// path. rv: this thread's row values (flex_row_vals, once per CTA); cv: fwd_cols of the tile.
+// units, in place. CHECK: evaluate the bounds (a boundary tile); PARTIAL: evaluate the mask (a
+// partial tile; with CHECK or without it, for one inside the bounds); neither: the fast path.
+// rv: this thread's row values (flex_row_vals, once per CTA); cv: fwd_cols of the tile.
 template <class C, bool CHECK, bool PARTIAL, int MT0 = 0, int MT1 = C::MT>
 __device__ __forceinline__ void fwd_post(float (&s)[C::MT][C::BN / 8][4], int b, int h, int q0, int warp, int kv0,
                                          int Lq, int Lkv, float scale, const FlexScoreParams& sp,
@@ -92,14 +93,12 @@ __device__ __forceinline__ void fwd_post(float (&s)[C::MT][C::BN / 8][4], int b,
         const int kj = kv0 + nt * 8 + (lane & 3) * 2 + (c & 1);
         float x = s[mt][nt][c];
         bool vis = true;
-        if (CHECK) {
-          vis = qi < Lq && kj < Lkv;
+        if (CHECK) vis = qi < Lq && kj < Lkv;
 #if !FLEX_MASK_MOD_IS_TRUE
-          if constexpr (PARTIAL) {
-            if (vis) vis = flex_mask_mod_rc(b, h, qi, kj, rv[mt][c >> 1], cv[NEED_COLS ? nt : 0][c & 1], mp);
-          }
-#endif
+        if constexpr (PARTIAL) {
+          if (vis) vis = flex_mask_mod_rc(b, h, qi, kj, rv[mt][c >> 1], cv[NEED_COLS ? nt : 0][c & 1], mp);
         }
+#endif
 #if FLEX_SCORE_MOD_IS_IDENTITY
         // raw score; the softmax folds scale·log2(e) into the exponent (one FFMA per element)
 #else

@@ -4,9 +4,8 @@
 // Structure (the design of FlashAttention-3's sm90 forward, written for the flexattn hooks):
 //  - Persistent grid (one CTA per SM). Work tiles are (q tile, head, batch), in sections of heads
 //    whose K/V fit in L2, longest first inside a section (last q tiles first: causal and prefix
-//    masks put their longest rows there), handed out round-robin with the direction reversed
-//    every round (causal / document / sliding-window balance without a global work counter); see
-//    Fa3Tiles.
+//    masks put their longest rows there), handed out by the launch's own counter (FA3's dynamic
+//    scheduler: a CTA that drew short tiles takes more); see Fa3Tiles and next_tile.
 //  - Producer warpgroup (the last one; setmaxnreg gives its registers to the consumers): one
 //    thread walks the same tiles and the same block-table lists as the consumers and issues TMA
 //    copies (128-byte swizzle = the SmemTile panel layout wgmma reads; rows past Lq / Lkv are
@@ -34,6 +33,25 @@
 
 #ifndef FA3_RESCALE_LOG2
 #define FA3_RESCALE_LOG2 8.0f
+#endif
+// Work tiles are handed out by a counter (FlashAttention-3's dynamic persistent scheduler) in
+// Fa3Tiles' order, not a fixed round-robin: a CTA that drew short tiles takes more. A model of
+// session 13 (kv tiles + 1 per work tile) put the fixed order at 90% of the mean load per SM for the
+// bench's document mask at D64 (75% with BM 192, 82% at D128 L8192) and 85% for causal at D64, the
+// counter at 97-99%. The counter is the launch's own (FlexFwdArgs::tile_counter, zeroed on the
+// launch's stream right before it: src/launch-plan.ts), so launches on other streams, or after a
+// launch that trapped, cannot share a schedule. The producer thread draws each tile and passes it to
+// the consumers through a two-slot ring in shared memory (SCHED_OFF).
+// FLEX_FA3_SMEM_COLS (the prelude's; src/config.ts sets it for a mask that reads a tensor under the
+// identity score mod, e.g. a document mask): a partial tile's column values are computed once per
+// warpgroup (one column a thread: one doc-id load instead of 32) into shared memory right after its
+// S is issued, read back after a warpgroup barrier; and a partial tile inside the bounds evaluates
+// the mask without the per-element q < Lq, kv < Lkv tests. H100 2026-12-07 (B4 H16 L4096 D64
+// document): forward 0.73x of the per-thread loads with BM 128, and the 3-warpgroup BM 192 tile
+// (which spilled 12 bytes before) 0.186 ms against 0.278. One buffer per warpgroup is enough: the
+// turn barrier of the next S orders this tile's reads before the next tile's writes.
+#ifndef FLEX_FA3_SMEM_COLS
+#define FLEX_FA3_SMEM_COLS 0
 #endif
 
 namespace flex {
@@ -63,10 +81,32 @@ struct Fa3Cfg {
   static constexpr int K_OFF = QTile::BYTES;
   static constexpr int V_OFF = K_OFF + STAGES * KTile::BYTES;
   static constexpr int BAR_OFF = V_OFF + STAGES * VTile::BYTES;
-  static constexpr int SMEM_BYTES = BAR_OFF + (2 + 4 * STAGES) * 8;
-  // setmaxnreg budgets: 65536 registers over LAUNCH_THREADS (FA3's numbers)
-  static constexpr int REG_PRODUCER = NCWG == 2 ? 24 : 32;
-  static constexpr int REG_CONSUMER = NCWG == 2 ? 240 : 160;
+  // the tile ring: sched_full[2], sched_empty[2], then the two slots (q tile, head, batch, -)
+  static constexpr int SCHED_OFF = BAR_OFF + (2 + 4 * STAGES) * 8;
+  static constexpr int SCHED_BYTES = 4 * 8 + 2 * 16;
+  // FLEX_FA3_SMEM_COLS: each consumer warpgroup's column values of its current tile, a slot of
+  // SCOL_SLOT bytes per key (src/config.ts reserves the same without knowing the mods' structs;
+  // column values that do not fit take the per-thread loads: SMEM_COLS false)
+  // Reserved where asked and where it fits beside the ring (not the harness's D128 3-stage variant).
+  static constexpr int SCOL_SLOT = 16;
+  static constexpr int SCOL_OFF = (SCHED_OFF + SCHED_BYTES + 15) / 16 * 16;
+  static constexpr int SCOL_BYTES = NCWG * BN * SCOL_SLOT;
+  static constexpr bool SCOL_RESERVED = FLEX_FA3_SMEM_COLS != 0 && SCOL_OFF + SCOL_BYTES <= 227 * 1024;
+  static constexpr bool SMEM_COLS = SCOL_RESERVED && sizeof(FlexColVals) <= SCOL_SLOT;
+  static constexpr int SMEM_BYTES = SCOL_RESERVED ? SCOL_OFF + SCOL_BYTES : SCHED_OFF + SCHED_BYTES;
+  // The dynamic scheduler where the score mod is the identity (masks alone: the document mask and
+  // causal, whose balance it was built for). Under a score mod the copy thread reading the ring
+  // spills (196 bytes at D64 alibi, three warpgroups) or the consumers do at 224 registers (32 bytes,
+  // D128 softcap): those keep the fixed round-robin and FA3's budgets.
+  static constexpr bool DYN_SCHED = FLEX_SCORE_MOD_IS_IDENTITY != 0;
+  // setmaxnreg budgets: 65536 registers over LAUNCH_THREADS. With DYN_SCHED the copy thread reads its
+  // tiles from the scheduler's ring: with two consumer warpgroups it spills 44 bytes at FA3's 24
+  // registers (D128 noop / causal, ptxas; 36 with the D64 document mask), none at 40, and the
+  // consumers do not spill at 224 (232 at DV 256, whose O alone is 128 a thread); 40 · 128 + 224 ·
+  // 256 and 40 · 128 + 232 · 256 fit the 168 · 384 the CTA is launched with. Three warpgroups: 32
+  // and 160 either way (at 152 the consumers spill 48 bytes).
+  static constexpr int REG_PRODUCER = NCWG == 3 ? 32 : DYN_SCHED ? 40 : 24;
+  static constexpr int REG_CONSUMER = NCWG == 3 ? 160 : !DYN_SCHED ? 240 : DV <= 128 ? 224 : 232;
   // DV 256: O += P·V as two m64n128 products per k step (columns 0-127 and 128-255, two V panels each)
   static_assert((D == 64 || D == 128 || D == 256) && (DV == 64 || DV == 128 || DV == 256),
                 "64-column panels, wgmma N of 64 or 128 (DV 256: two of 128)");
@@ -218,9 +258,10 @@ __device__ __forceinline__ bool fa3_softmax_v(float (&s)[C::BN / 8][4], float (&
 // The persistent tile order. Heads (b·Hq + h) are cut into sections whose K/V fit in a share of L2
 // (FA3_L2_BYTES); inside a section the work tiles go longest first (last q tile of every head of
 // the section, then the one before, ...), so the CTAs running at once read the K/V of a few heads
-// through L2 and a causal section ends with its short tiles. Round k hands gridDim.x consecutive
-// tiles to the CTAs, reversed in odd rounds (a long and a short one per pair of rounds). Returns
-// false past the last tile; otherwise (q tile, head, batch) of this CTA's k-th work tile.
+// through L2 and a causal section ends with its short tiles. Each CTA's first tile is its
+// blockIdx.x; with Fa3Cfg::DYN_SCHED the launch's counter hands out the rest in this order, to
+// whichever CTA is free (decode), otherwise round k hands gridDim.x consecutive tiles to the CTAs,
+// reversed in odd rounds (at). Both return false past the last tile, else (q tile, head, batch).
 #ifndef FA3_L2_BYTES
 #define FA3_L2_BYTES (24 << 20)
 #endif
@@ -233,7 +274,10 @@ struct Fa3Tiles {
   }
   __device__ __forceinline__ bool at(int k, int& qt, int& h, int& b) const {
     const int pos = (k & 1) ? (int)gridDim.x - 1 - (int)blockIdx.x : (int)blockIdx.x;
-    const int t = k * (int)gridDim.x + pos;
+    return decode(k * (int)gridDim.x + pos, qt, h, b);
+  }
+  // the t-th work tile of the order
+  __device__ __forceinline__ bool decode(int t, int& qt, int& h, int& b) const {
     if (t >= n_tiles) return false;
     const int sec_tiles = sec_heads * nQT;
     const int sec = t / sec_tiles, local = t - sec * sec_tiles;
@@ -253,6 +297,7 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
   constexpr int NTN = C::BN / 8, NTV = C::DV / 8, KSTEPS = C::D / 16, S = C::STAGES;
   constexpr int BAR_TURN0 = 1;  // named barrier of consumer warpgroup g's turn: BAR_TURN0 + g
   constexpr int TURN_THREADS = 256;  // the waiting warpgroup and the one handing over
+  [[maybe_unused]] constexpr int BAR_COLS0 = 4;  // FLEX_FA3_SMEM_COLS: warpgroup g's column barrier 4 + g
   using QT = typename C::QTile;
   using KT = typename C::KTile;
   using VT = typename C::VTile;
@@ -266,8 +311,16 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
   auto k_empty = [&](int st) { return bars + 16u + 8u * (S + st); };
   auto v_full = [&](int st) { return bars + 16u + 8u * (2 * S + st); };
   auto v_empty = [&](int st) { return bars + 16u + 8u * (3 * S + st); };
+  const unsigned sched_bars = smem_u32(flex_smem + C::SCHED_OFF);
+  auto sched_full = [&](int slot) { return sched_bars + 8u * slot; };
+  auto sched_empty = [&](int slot) { return sched_bars + 16u + 8u * slot; };
+  volatile int* sched_tile = reinterpret_cast<volatile int*>(flex_smem + C::SCHED_OFF + 32);
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   if (tid == 0) {
+    for (int slot = 0; C::DYN_SCHED && slot < 2; ++slot) {
+      mbar_init(sched_full(slot), 1);               // the scheduler thread, after writing the slot
+      mbar_init(sched_empty(slot), C::NWARPS + 1);  // each consumer warp and the copy thread, after reading it
+    }
     mbar_init(q_full, 1);  // the producer's arrive.expect_tx; the bytes complete the phase
     mbar_init(q_empty, C::NWARPS);
     for (int st = 0; st < S; ++st) {
@@ -283,17 +336,52 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
   const int Lq = a.Lq, Lkv = a.Lkv, nKT = (Lkv + C::BN - 1) / C::BN;
   const Fa3Tiles tiles((Lq + C::BM - 1) / C::BM, a.Hq, a.B, Lkv, (C::D + C::DV) * 2);
   const int G = a.Hq / a.Hkv;
+  // this CTA's k-th work tile, for the copy thread (alone in its warp) and the consumer warps: from
+  // the scheduler thread (DYN_SCHED), or the fixed order. False past the last.
+  auto tile_of = [&](int k, int& qt, int& h, int& b, bool whole_warp) {
+    if constexpr (C::DYN_SCHED) {
+      const int slot = k & 1;
+      mbar_wait(sched_full(slot), (k >> 1) & 1);
+      qt = sched_tile[4 * slot];
+      h = sched_tile[4 * slot + 1];
+      b = sched_tile[4 * slot + 2];
+      if (whole_warp) __syncwarp();  // every lane has read the slot before the warp frees it
+      if (lane == 0) mbar_arrive(sched_empty(slot));
+      return qt >= 0;  // -1: the scheduler's end mark
+    } else {
+      return tiles.at(k, qt, h, b);
+    }
+  };
 
   if (warp >= C::NWARPS) {
     // ---- producer warpgroup: one thread issues every copy ---------------------------------------
     setmaxnreg_dec<C::REG_PRODUCER>();
-    if (warp != C::NWARPS || lane != 0) return;
+    if (lane != 0) return;
+    if (C::DYN_SCHED && warp == C::NWARPS + 1) {
+      // the scheduler thread: each CTA's first tile is its blockIdx.x, the launch's counter numbers
+      // the rest; q tile -1 after the last. A warp of its own, and the slots hold the decoded tile,
+      // so the copy thread fits its 32 registers beside three consumer warpgroups.
+      for (int k = 0;; ++k) {
+        const int t = k == 0 ? (int)blockIdx.x : (int)gridDim.x + atomicAdd(a.tile_counter, 1);
+        const int slot = k & 1, use = k >> 1;
+        int qt = -1, h = 0, b = 0;
+        const bool more = tiles.decode(t, qt, h, b);
+        if (use > 0) mbar_wait(sched_empty(slot), (use - 1) & 1);
+        sched_tile[4 * slot] = more ? qt : -1;
+        sched_tile[4 * slot + 1] = h;
+        sched_tile[4 * slot + 2] = b;
+        mbar_arrive(sched_full(slot));  // releases the slot's writes to the readers' wait
+        if (!more) return;
+      }
+    }
+    if (warp != C::NWARPS) return;
     tma_prefetch_desc(tq);
     tma_prefetch_desc(tk);
     tma_prefetch_desc(tv);
     int kv_it = 0, q_it = 0;
     int qt, h, b;
-    for (int k = 0; tiles.at(k, qt, h, b); ++k) {
+    auto next_tile = [&](int k) { return tile_of(k, qt, h, b, false); };
+    for (int k = 0; next_tile(k); ++k) {
       const TileList tl = tile_list(a.bt, a.has_block_mask, b, h, qt, nKT);
       const int n = tl.count();
       if (n == 0) continue;
@@ -336,7 +424,8 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
   const T* sQw = sQ + wg * 64 * 64;  // this warpgroup's 64 rows (inside each Q panel)
   int kv_it = 0, q_it = 0;
   int qt, h, b;
-  for (int k = 0; tiles.at(k, qt, h, b); ++k) {
+  auto next_tile = [&](int k) { return tile_of(k, qt, h, b, true); };
+  for (int k = 0; next_tile(k); ++k) {
     const TileList tl = tile_list(a.bt, a.has_block_mask, b, h, qt, nKT);
     const int n = tl.count();
     const int q0 = qt * C::BM;
@@ -377,11 +466,31 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
       }
       wgmma_commit();
     };
+    auto tile_is_full = [&](int j) { return !a.has_block_mask || tl.is_full(j); };
+    [[maybe_unused]] FlexColVals* sCol = reinterpret_cast<FlexColVals*>(flex_smem + C::SCOL_OFF) + wg * C::BN;
+    auto fetch_cols = [&](int j) {
+      if constexpr (C::SMEM_COLS && FwdNeedCols<true>::value) {
+        if (FwdNeedCols<false>::value || !tile_is_full(j)) {
+          const int kv0 = tile_at(tl, j) * C::BN;
+          for (int c = tid & 127; c < C::BN; c += 128) sCol[c] = flex_col_vals(b, h, kv0 + c, sp, mp);
+        }
+      }
+    };
     auto post = [&](auto check_tag, auto partial_tag, int kv0) {
       constexpr bool PARTIAL = decltype(partial_tag)::value;
-      FlexColVals cv[FwdNeedCols<PARTIAL>::value ? C::BN / 8 : 1][2];
-      fwd_cols<C, PARTIAL>(cv, b, h, kv0, sp, mp);
-      fwd_post<C, decltype(check_tag)::value, PARTIAL>(s, b, h, q0, warp, kv0, Lq, Lkv, a.scale, sp, mp, rv, cv);
+      if constexpr (C::SMEM_COLS && FwdNeedCols<PARTIAL>::value) {
+        named_bar_sync(BAR_COLS0 + wg, 128);  // every column of the warpgroup's tile is in sCol
+        FlexColVals cv[C::BN / 8][2];
+#pragma unroll
+        for (int nt = 0; nt < C::BN / 8; ++nt)
+#pragma unroll
+          for (int c = 0; c < 2; ++c) cv[nt][c] = sCol[nt * 8 + (lane & 3) * 2 + c];
+        fwd_post<C, decltype(check_tag)::value, PARTIAL>(s, b, h, q0, warp, kv0, Lq, Lkv, a.scale, sp, mp, rv, cv);
+      } else {
+        FlexColVals cv[FwdNeedCols<PARTIAL>::value ? C::BN / 8 : 1][2];
+        fwd_cols<C, PARTIAL>(cv, b, h, kv0, sp, mp);
+        fwd_post<C, decltype(check_tag)::value, PARTIAL>(s, b, h, q0, warp, kv0, Lq, Lkv, a.scale, sp, mp, rv, cv);
+      }
     };
     // S = Q Kᵀ of tile j into s, in this warpgroup's turn (the products of the warpgroups alternate)
     auto issue_s = [&](int st) {
@@ -399,8 +508,9 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
         if (j == n - 1) mbar_arrive(q_empty);  // this tile's last read of Q
       }
       const int kv0 = tile_at(tl, j) * C::BN;
-      const bool full = !a.has_block_mask || tl.is_full(j), bound = q_bound || kv0 + C::BN > Lkv;
-      if (!full) post(BoolTag<true>{}, BoolTag<true>{}, kv0);
+      const bool full = tile_is_full(j), bound = q_bound || kv0 + C::BN > Lkv;
+      if (C::SMEM_COLS && !full && !bound) post(BoolTag<false>{}, BoolTag<true>{}, kv0);
+      else if (!full) post(BoolTag<true>{}, BoolTag<true>{}, kv0);
       else if (bound) post(BoolTag<true>{}, BoolTag<false>{}, kv0);
       else post(BoolTag<false>{}, BoolTag<false>{}, kv0);
       if constexpr (C::SMX == 0) return fa3_softmax<C>(s[0], m[0], l[0], mx[0], ku, alpha);
@@ -418,6 +528,7 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
       const int st = kv_it % S;
       issue_s(st);
       named_bar_arrive(next_turn, TURN_THREADS);
+      fetch_cols(0);
       wgmma_wait<0>();
       float alpha[2];
       score(0, st, alpha);  // O is zero: nothing to rescale
@@ -438,6 +549,7 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
         wgmma_commit();  // an empty group: the waits below are the same on every iteration
       }
       named_bar_arrive(next_turn, TURN_THREADS);
+      fetch_cols(j);
       wgmma_wait<1>();  // S done (groups complete in order); P·V may still run
       float alpha[2];
       const bool moved = score(j, st, alpha);

@@ -36,7 +36,7 @@ describe('argument packing matches kernels/common.cuh', () => {
   it('FlexFwdArgs', () => {
     const doc = documentedLayout('FlexFwdArgs');
     const buf = new DataView(
-      packFwdArgs({ ...dims, q: 0x10n, k: 0x20n, v: 0x30n, out: 0x40n, lse: 0x50n, table, maxScores: 0x60n, kvBatchStrides: [2 * 131 * 64, 0] }),
+      packFwdArgs({ ...dims, q: 0x10n, k: 0x20n, v: 0x30n, out: 0x40n, lse: 0x50n, table, maxScores: 0x60n, kvBatchStrides: [2 * 131 * 64, 0], tileCounter: 0x70n }),
     );
     expect(buf.byteLength).toBe(FWD_ARGS_BYTES);
     expect(buf.getBigUint64(doc.get('q')!, true)).toBe(0x10n);
@@ -50,6 +50,7 @@ describe('argument packing matches kernels/common.cuh', () => {
     expect(buf.getBigUint64(doc.get('max_scores')!, true)).toBe(0x60n);
     expect(buf.getBigInt64(doc.get('k_batch_stride')!, true)).toBe(BigInt(2 * 131 * 64));
     expect(buf.getBigInt64(doc.get('v_batch_stride')!, true)).toBe(0n);
+    expect(buf.getBigUint64(doc.get('tile_counter')!, true)).toBe(0x70n);
   });
   it('FlexBlockTable', () => {
     const doc = documentedLayout('FlexBlockTable');
@@ -111,13 +112,21 @@ describe('tile configs', () => {
   it('the Hopper bodies serve head dims 64 and 128 (64-column panels, wgmma N of 64 or 128)', () => {
     for (const [E, Ev] of [[64, 64], [128, 128], [64, 128], [128, 64]] as const) {
       // the persistent body (default): BM = 64 rows per consumer warpgroup, a producer warpgroup on
-      // top, Q + stages x (K + V) + 2 + 4 x stages mbarriers of shared memory
+      // top, Q + stages x (K + V) + 2 + 4 x stages mbarriers + the work-tile ring (two mbarrier
+      // pairs, two 16-byte slots) of shared memory
       const c = fwdConfig('bf16', E, Ev, { hopper: true });
       expect([c.fa3, c.wgmma]).toEqual([true, true]);
       expect(c.bm).toBe(64 * (c.warps / 4));
       expect([64, 128]).toContain(c.bn);
       expect(c.threads).toBe(c.warps * 32 + 128);
-      expect(c.smemBytes).toBe(c.bm * E * 2 + c.stages * c.bn * (E + Ev) * 2 + (2 + 4 * c.stages) * 8);
+      expect(c.smemBytes).toBe(c.bm * E * 2 + c.stages * c.bn * (E + Ev) * 2 + (2 + 4 * c.stages) * 8 + 4 * 8 + 2 * 16);
+      expect(c.smemCols).toBe(false);
+      // a mask reading a tensor under the identity score: each consumer warpgroup's column values
+      // after the ring, 16 bytes a key, from a 16-byte boundary
+      const d = fwdConfig('bf16', E, Ev, { hopper: true, tensorMask: true });
+      expect(d.smemCols).toBe(true);
+      expect(d.smemBytes).toBe(Math.ceil(c.smemBytes / 16) * 16 + (d.warps / 4) * d.bn * 16);
+      expect(fwdConfig('bf16', E, Ev, { hopper: true, tensorMask: true, identityScore: false }).smemCols).toBe(false);
       // the per-CTA body on request: whole 64-row warpgroup blocks, no producer
       const w = fwdConfig('bf16', E, Ev, { hopper: true, hopperBody: 'wg' });
       expect([w.fa3, w.wgmma]).toEqual([false, true]);
@@ -154,8 +163,8 @@ describe('tile configs', () => {
       for (const identityScore of [true, false]) {
         const c = fwdConfig(dtype, 256, 256, { hopper: true, identityScore, lightMods: identityScore });
         expect(c).toMatchObject({ fa3: true, wgmma: true, bm: 128, bn: 64, warps: 8, stages: 2, threads: 384 });
-        // Q 64 KB + 2 stages x (K + V) 64 KB + 10 mbarriers: inside the H100's 227 KB
-        expect(c.smemBytes).toBe(128 * 256 * 2 + 2 * 64 * 512 * 2 + 10 * 8);
+        // Q 64 KB + 2 stages x (K + V) 64 KB + 10 mbarriers + the work-tile ring: inside the H100's 227 KB
+        expect(c.smemBytes).toBe(128 * 256 * 2 + 2 * 64 * 512 * 2 + 10 * 8 + 64);
       }
       // the per-CTA body has no D256 tile, nor has any pre-Hopper device: the classic one serves
       expect(fwdConfig(dtype, 256, 256, { hopper: true, hopperBody: 'wg' })).toEqual(fwdConfig(dtype, 256, 256));
@@ -197,13 +206,18 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
     const uploads = new Map<bigint, Int32Array>();
     const sources: string[] = [];
     const memsets: string[] = [];
+    /** memsets and launches in the order they were queued, with their streams (undefined: synchronous) */
+    const queue: string[] = [];
     let ptr = 0x1000n;
     let fn = 0n;
     const names = new Map<bigint, string>();
     const native = {
       alloc: () => (ptr += 0x100000n),
       free: () => {},
-      memsetD8: (_p: bigint, value: number, bytes: number) => memsets.push(`${value} ${bytes}`),
+      memsetD8: (p: bigint, value: number, bytes: number, stream?: bigint) => {
+        memsets.push(`${value} ${bytes}`);
+        queue.push(`memset ${p} ${value} ${bytes} stream ${stream}`);
+      },
       copyHtoD: (p: bigint, data: ArrayBufferView) => uploads.set(p, new Int32Array(data.buffer.slice(data.byteOffset, data.byteOffset + (data.byteLength & ~3)))),
       // results read back as a pattern of the element index (bf16 bits), so host-side
       // post-processing (the batch sum of shared K/V's gradients) is checkable
@@ -232,13 +246,14 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
         maps.push(`${type} ${address} [${dims.join(',')}] [${strides.join(',')}] [${box.join(',')}]`);
         return new ArrayBuffer(128);
       },
-      launch: (f: bigint, grid: readonly number[], _b: unknown, _s: number, _st: bigint, a: ArrayBuffer[]) => {
+      launch: (f: bigint, grid: readonly number[], _b: unknown, _s: number, st: bigint, a: ArrayBuffer[]) => {
         launches.push(`${names.get(f)} [${grid.join(',')}] ${a.map((x) => x.byteLength).join('+')}`);
+        queue.push(`launch ${names.get(f)} stream ${st}`);
         args.push(a);
       },
     };
     const backend = new CudaBackend(native as never, device, { cacheDir: false, cudaInclude: '/fake/include', ...options });
-    return { backend, launches, compiles, sources, args, uploads, maps, memsets, native, CudaBackend };
+    return { backend, launches, compiles, sources, args, uploads, maps, memsets, queue, native, CudaBackend };
   }
   const tensor = (shape: number[]) => ({ data: new Uint16Array(shape.reduce((a, b) => a * b, 1)), shape, dtype: 'bf16' as const });
 
@@ -252,16 +267,19 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
     expect(await qBox({})).toBe('[64,192,1]');
     expect(await qBox({ scoreMod: traceScoreMod(relativePosition()) })).toBe('[64,192,1]');
     expect(await qBox({ blockMask: createBlockMask(slidingWindow(64), { qLen: 256, kvLen: 256 }) })).toBe('[64,192,1]');
-    // a transcendental score mod, a mask that reads a tensor: two warpgroups, 240 registers each
+    // a mask that reads a tensor under the identity score: its column values through shared memory
+    const document = createBlockMask(documentMask({ lengths: [100, 156] }), { qLen: 256, kvLen: 256 });
+    expect(await qBox({ blockMask: document })).toBe('[64,192,1]');
+    // a transcendental score mod, or one beside such a mask: two warpgroups, 240 registers each
     expect(await qBox({ scoreMod: traceScoreMod(softcap(20)) })).toBe('[64,128,1]');
-    expect(await qBox({ blockMask: createBlockMask(documentMask({ lengths: [100, 156] }), { qLen: 256, kvLen: 256 }) })).toBe('[64,128,1]');
+    expect(await qBox({ scoreMod: traceScoreMod(relativePosition()), blockMask: document })).toBe('[64,128,1]');
   });
   it('head dim 256: the persistent forward with TMA boxes of 64 x 128 (Q) and 64 x 64 (K, V); the classic backward', async () => {
     const { backend, launches, maps } = await fakeBackend();
     const q = tensor([1, 2, 300, 256]);
     await backend.flexAttention(q, q, q, {});
     // 3 q tiles of 128 x 2 heads: 6 CTAs of 256 consumer + 128 producer threads, three maps
-    expect(launches.at(-1)).toBe('flex_fwd [6,1,1] 144+8+8+128+128+128');
+    expect(launches.at(-1)).toBe('flex_fwd [6,1,1] 152+8+8+128+128+128');
     expect(maps.slice(-3).map((x) => x.split(' ').slice(2).join(' '))).toEqual([
       '[256,300,2] [512,153600] [64,128,1]',
       '[256,300,2,1] [512,153600,307200] [64,64,1,1]',
@@ -323,6 +341,31 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
     expect(ada.backend.deviceDescription).toBe('CUDA NVIDIA L4 (sm_89, 58 SMs, 22.0 GiB)');
   });
 
+  it('the persistent forward draws its work tiles from a counter of its own, zeroed on its stream right before every launch', async () => {
+    const { backend, args, queue } = await fakeBackend();
+    const q = tensor([1, 2, 300, 64]);
+    await backend.flexAttention(q, q, q, {});
+    // measure re-launches one prepared forward: each launch must find the counter zero again
+    await backend.measure(q, q, q, {}, { pass: 'fwd', warmup: 1, iterations: 2 });
+    const counterOf = (a: ArrayBuffer[]) => new DataView(a[0]!).getBigUint64(144, true);
+    const fwdArgs = args.filter((a) => a.length === 6);  // args, two params structs, three tensor maps
+    const counters = fwdArgs.map(counterOf);
+    expect(counters).toHaveLength(1 + 3);
+    expect(counters.every((c) => c !== 0n)).toBe(true);
+    expect(new Set(counters).size).toBe(2);  // one per call: the first call's, then measure's
+    const launchesAt = queue.flatMap((e, i) => (e.startsWith('launch flex_fwd ') ? [i] : []));
+    expect(launchesAt).toHaveLength(4);
+    launchesAt.forEach((at, i) => {
+      expect(queue[at]).toBe('launch flex_fwd stream 0');
+      expect(queue[at - 1]).toBe(`memset ${counters[i]} 0 4 stream 0`);
+    });
+    // the f32 body walks a grid of its own: no counter, nothing queued before it
+    const f32 = { data: new Float32Array(2 * 300 * 64), shape: [1, 2, 300, 64], dtype: 'f32' as const };
+    const queued = queue.length;
+    await backend.flexAttention(f32, f32, f32, {});
+    expect(counterOf(args.at(-1)!)).toBe(0n);
+    expect(queue.slice(queued).filter((e) => !e.includes('stream undefined'))).toEqual(['launch flex_fwd stream 0']);
+  });
   it('forward, backward and measure launch the expected kernels with packed args', async () => {
     const { backend, launches, compiles, maps, uploads, args } = await fakeBackend();
     const q = tensor([1, 4, 200, 64]);
@@ -334,7 +377,7 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
     // args, the params and three tensor maps: Q (bf16 = 9) [E, Lq, B·Hq] in 64 x BM boxes, K and V
     // [E, Lkv, Hkv, B] in 64 x BN boxes (uploaded q, k, v: the first three allocations). ALiBi is
     // additive and causal reads no tensor: light mods, so D64 takes three warpgroups (BM 192).
-    expect(launches.at(-1)).toBe('flex_fwd [8,1,1] 144+24+8+128+128+128');
+    expect(launches.at(-1)).toBe('flex_fwd [8,1,1] 152+24+8+128+128+128');
     const [mq, mk, mv] = maps.slice(-3).map((x) => x.split(' '));
     expect([mq!, mk!, mv!].map((x) => x.slice(2).join(' '))).toEqual([
       '[64,200,4] [128,25600] [64,192,1]',

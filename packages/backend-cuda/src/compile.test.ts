@@ -13,7 +13,7 @@ import {
 } from '@flexattn/mods';
 import { afterAll, describe, expect, it } from 'vitest';
 import { kernelDir, kernelSource } from './kernel-sources';
-import { bwdConfig, configDefines, decodeConfig, fwdConfig, lightMods } from './config';
+import { bwdConfig, configDefines, decodeConfig, fwdConfig, lightMods, maskReadsTensor } from './config';
 import { renderPrelude } from './renderer';
 
 const NVCC = process.env.NVCC ?? '/usr/local/cuda/bin/nvcc';
@@ -221,13 +221,19 @@ describe.skipIf(!existsSync(NVCC))(`generated CUDA compiles with ${NVCC} (sm_80,
     return { fwd, stderr };
   };
   it('the persistent forward at head dim 256 keeps O (128 fp32 a thread) in registers: no spills, wgmma not serialised', async () => {
-    // the heaviest per-element work of the catalogue's D256 users: exact softcap on partial causal tiles
-    const v: Variant = { name: 'alone_fwd_fa3_d256', score: s(softcap(20)), mask: m(causal()), dtype: 'f16', E: 256, Ev: 256 };
-    const { fwd, stderr } = await hopperFwdAlone(v, { identityScore: false, lightMods: false });
-    expect(fwd).toMatchObject({ fa3: true, bm: 128, bn: 64 });
-    expect(stderr).not.toMatch(/C7508|C7515/);
-    expect(stderr).toMatch(/flex_fwd/);
-    expect(stderr).not.toMatch(/[1-9]\d* bytes spill stores/);
+    // the heaviest per-element work of the catalogue's D256 users: exact softcap on partial causal
+    // tiles (the fixed tile order, consumers at 240 registers); and causal alone (the dynamic
+    // scheduler: the copy thread at 40, the consumers at 232)
+    const variants: [Variant, boolean][] = [
+      [{ name: 'alone_fwd_fa3_d256', score: s(softcap(20)), mask: m(causal()), dtype: 'f16', E: 256, Ev: 256 }, false],
+      [{ name: 'alone_fwd_fa3_d256_dyn', mask: m(causal()), dtype: 'bf16', E: 256, Ev: 256 }, true],
+    ];
+    for (const { fwd, stderr } of await Promise.all(variants.map(([v, identityScore]) => hopperFwdAlone(v, { identityScore, lightMods: identityScore })))) {
+      expect(fwd).toMatchObject({ fa3: true, bm: 128, bn: 64 });
+      expect(stderr).not.toMatch(/C7508|C7515/);
+      expect(stderr).toMatch(/flex_fwd/);
+      expect(stderr).not.toMatch(/[1-9]\d* bytes spill stores/);
+    }
   }, 300_000);
   // ptxas injects a warpgroup.arrive (C7519) where an accumulator of an in-flight wgmma reaches a
   // branch's join, or a wait loop lies between the fence and the wgmma reading it; the D64 / D128
@@ -236,11 +242,43 @@ describe.skipIf(!existsSync(NVCC))(`generated CUDA compiles with ${NVCC} (sm_80,
     it(`the persistent forward at head dim ${E} has no injected warpgroup.arrive (C7519)`, async () => {
       const v: Variant = { name: `alone_fwd_fa3_d${E}`, mask: m(causal()), dtype: 'bf16', E, Ev: E };
       const { fwd, stderr } = await hopperFwdAlone(v, { identityScore: true, lightMods: true });
-      expect(fwd.fa3).toBe(true);
+      expect(fwd).toMatchObject({ fa3: true, warps: E === 64 ? 12 : 8 });
       expect(stderr).toMatch(/flex_fwd/);
       expect(stderr).not.toMatch(/C7519|C7508|C7515/);
+      // the copy thread and the consumers within their setmaxnreg budgets (Fa3Cfg::REG_PRODUCER)
+      expect(stderr).not.toMatch(/[1-9]\d* bytes spill stores/);
     }, 300_000);
   }
+  // A mask reading a tensor under the identity score (a document mask) takes the three-warpgroup
+  // D64 tile with its column values in shared memory (FLEX_FA3_SMEM_COLS): 160 registers a consumer
+  // thread are enough only so (per-thread doc-id loads spilled 12 bytes there), and the backward
+  // passes its row values by shuffles
+  it('the document mask\'s Hopper configs compile for sm_90a (forward BM 192: no spills, no C7519, config.ts\'s shared memory)', async () => {
+    const v: Variant = { name: 'alone_doc', mask: m(documentMask({ lengths: [40, 60, 28] })), dtype: 'bf16', E: 64, Ev: 64 };
+    const mask = v.mask!();
+    const fwd = fwdConfig(v.dtype, v.E, v.Ev, { hopper: true, lightMods: lightMods(undefined, mask), tensorMask: maskReadsTensor(mask) });
+    const bwd = bwdConfig(v.dtype, v.E, v.Ev, { hopper: true });
+    expect(fwd).toMatchObject({ fa3: true, bm: 192, bn: 128, warps: 12, smemCols: true });
+    const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
+    const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, maskMod: mask, defines: configDefines(fwd, bwd, dec), indexLimit: 2 ** 22 });
+    expect(prelude).toMatch(/#define FLEX_FA3_SMEM_COLS 1/);
+    const asserts = [
+      `static_assert(FlexFwdConfig::SMEM_BYTES == ${fwd.smemBytes}, "forward shared memory: config.ts vs Fa3Cfg");`,
+      'static_assert(FlexFwdConfig::SMEM_COLS, "the document mask\'s column values fit a shared slot");',
+    ];
+    const run1 = async (name: string, kind: 'fwd' | 'bwdFa3', extra: string[]) => {
+      const file = join(dir, `${name}.cu`);
+      writeFileSync(file, `${kernelSource(prelude, kind)}\n${extra.join('\n')}\n`);
+      const { stderr } = await limited(() => run(NVCC, ['-std=c++17', '-gencode=arch=compute_90a,code=sm_90a', '-Xptxas', '-v', '-c', file, '-o', join(dir, `${name}.o`)], { maxBuffer: 64 << 20 }));
+      expect(stderr).not.toMatch(/C7508|C7515/);
+      return stderr;
+    };
+    const [fwdErr, bwdErr] = await Promise.all([run1(`${v.name}_fwd`, 'fwd', asserts), run1(`${v.name}_bwd`, 'bwdFa3', [])]);
+    expect(fwdErr).toMatch(/flex_fwd/);
+    expect(fwdErr).not.toMatch(/C7519/);
+    expect(fwdErr).not.toMatch(/[1-9]\d* bytes spill stores/);
+    expect(bwdErr).toMatch(/flex_bwd_dkdv/);
+  }, 300_000);
   it('the deterministic FA3-class backward (FLEX_BWD_DETERMINISTIC) compiles on its own for sm_90a', async () => {
     // D128 causal and D64 noop. The writer warp shares the producer warpgroup's 24 registers: any
     // third warp role there (even an empty one) makes ptxas spill a few words of the producers'

@@ -25,6 +25,11 @@ export interface FwdConfig {
    * tensor maps after the params structs). `threads` counts the producer warpgroup.
    */
   fa3: boolean;
+  /**
+   * With `fa3`: a mask reading a tensor under the identity score mod (a document mask) — a partial
+   * tile's column values go through shared memory (FLEX_FA3_SMEM_COLS, kernels/flex_fwd_fa3.cuh).
+   */
+  smemCols: boolean;
   threads: number;
   smemBytes: number;
 }
@@ -104,10 +109,12 @@ export interface FwdConfigOptions {
    */
   hopperBody?: 'fa3' | 'wg';
   /**
-   * The mods cost little per element (no score mod or an additive one, a mask that reads no
-   * tensor): the persistent body's D64 tile then takes three consumer warpgroups.
+   * The mods cost little per element (lightMods()): the persistent body's D64 tile then takes three
+   * consumer warpgroups.
    */
   lightMods?: boolean;
+  /** The mask reads a captured tensor (a document mask): see FwdConfig.smemCols. */
+  tensorMask?: boolean;
 }
 
 // Measured on the H100 (harness time_shape, noop / causal / alibi / softcap-approx, 2026-11-25
@@ -132,7 +139,10 @@ const WG_TILES: Record<64 | 128, HopperTile> = {
 // win where the mods' per-element work is light — noop 0.601 vs 0.655 (two warpgroups, 3 stages),
 // causal 0.368 vs 0.421, sliding window 0.208 vs 0.219, alibi 0.801 vs 0.840 — and lose where it
 // is heavy, their 160 registers a thread against 240: softcap 1.892 vs 1.665, softcap-approx 1.167
-// vs 1.047, a document mask (doc ids loaded per row and column) 0.411 vs 0.261.
+// vs 1.047. A document mask lost there too (0.411 vs 0.261: doc ids loaded 32 a thread per partial
+// tile, 12 bytes spilled) until its column values went through shared memory (FLEX_FA3_SMEM_COLS):
+// then BM 192 takes 0.186 ms against BM 128's 0.202 and main's 0.278 (H100 2026-12-07, B4 H16
+// L4096 D64 bf16, torch 0.230), with no spills.
 // D256 (E = Ev = 256; issue 15): two consumer warpgroups (BM 128) and BN 64 — the only tile whose
 // ring of two stages fits beside Q (64 KB + 2 × 64 KB of K and V; BN 128 or a third stage does
 // not), and O alone takes 128 fp32 registers a consumer thread (FA3's hdim-256 forward also keeps
@@ -143,26 +153,44 @@ const FA3_TILES = {
   128: { bm: 128, bn: 128, warps: 8, stages: 2 },
   256: { bm: 128, bn: 64, warps: 8, stages: 2 },
 } satisfies Record<string, HopperTile>;
-/** Shared memory of the persistent Hopper body: Q, the K/V ring, then 2 + 4 · stages mbarriers (Fa3Cfg::SMEM_BYTES). */
-export function fa3SmemBytes(t: HopperTile, E: number, Ev: number): number {
-  return t.bm * E * 2 + t.stages * t.bn * (E + Ev) * 2 + (2 + 4 * t.stages) * 8;
+/** Fa3Cfg::SCHED_BYTES: the work-tile ring's two full / empty mbarrier pairs and its two 16-byte slots. */
+const FA3_SCHED_BYTES = 4 * 8 + 2 * 16;
+/** Fa3Cfg::SCOL_SLOT: shared bytes per key of a warpgroup's column values (FlexColVals up to 16 bytes). */
+const FA3_SCOL_SLOT = 16;
+/** The H100's dynamic shared memory per block. */
+const HOPPER_SMEM_LIMIT = 227 * 1024;
+/**
+ * Shared memory of the persistent Hopper body (Fa3Cfg::SMEM_BYTES): Q, the K/V ring, 2 + 4 · stages
+ * mbarriers, the work-tile ring, then with `smemCols` each consumer warpgroup's column values where
+ * they fit (Fa3Cfg::SCOL_RESERVED; every tile of FA3_TILES has room).
+ */
+export function fa3SmemBytes(t: HopperTile, E: number, Ev: number, smemCols = false): number {
+  const sched = t.bm * E * 2 + t.stages * t.bn * (E + Ev) * 2 + (2 + 4 * t.stages) * 8 + FA3_SCHED_BYTES;
+  const withCols = ceilTo(sched, 16) + (t.warps / 4) * t.bn * FA3_SCOL_SLOT;
+  return smemCols && withCols <= HOPPER_SMEM_LIMIT ? withCols : sched;
+}
+const ceilTo = (x: number, m: number) => Math.ceil(x / m) * m;
+
+/** The mask reads a captured tensor (a document mask's ids). FwdConfigOptions.tensorMask. */
+export function maskReadsTensor(maskMod: TracedMod | undefined): boolean {
+  return maskMod?.captures.some((c) => c instanceof CapturedTensor) ?? false;
 }
 
 /**
  * Whether the mods cost little per element: no score mod or an additive one (score + f(b, h, q, kv),
- * its derivative the constant 1: ALiBi, relative position) and a mask that reads no captured tensor
- * (causal, sliding window, prefix-LM). FwdConfigOptions.lightMods.
+ * its derivative the constant 1: ALiBi, relative position), and a mask that reads no captured tensor
+ * (causal, sliding window, prefix-LM) or reads one under the identity score mod, whose column values
+ * the persistent body shares through shared memory (FwdConfig.smemCols). FwdConfigOptions.lightMods.
  */
 export function lightMods(scoreMod: TracedMod | undefined, maskMod: TracedMod | undefined): boolean {
   const identity = !scoreMod || (scoreMod.root.op === 'arg' && scoreMod.root.arg === 'score');
   const grad = identity ? undefined : gradScore(scoreMod).root;
   const additive = grad === undefined || (grad.op === 'const' && grad.arg === 1);
-  const maskReadsTensor = maskMod?.captures.some((c) => c instanceof CapturedTensor) ?? false;
-  return additive && !maskReadsTensor;
+  return additive && (identity || !maskReadsTensor(maskMod));
 }
 
 export function fwdConfig(dtype: DType, E: number, Ev: number, options: FwdConfigOptions = {}): FwdConfig {
-  if (dtype === 'f32') return { bm: F32_TILE, bn: F32_TILE, warps: 8, stages: 1, mtOuter: false, oneBlock: false, wgmma: false, fa3: false, threads: 256, smemBytes: 0 };
+  if (dtype === 'f32') return { bm: F32_TILE, bn: F32_TILE, warps: 8, stages: 1, mtOuter: false, oneBlock: false, wgmma: false, fa3: false, smemCols: false, threads: 256, smemBytes: 0 };
   let c: { bm: number; bn: number; warps: number; stages: number; mtOuter: boolean; oneBlock: boolean };
   // measured on the H100 (benchmarks/history.md, 2026-11-25 sweep): D64 BN 128 0.915 ms vs BN 64 1.00 ms,
   // 3 stages 0.916 vs 2 stages 0.937; D128 row-block-outer + one block per tile case 3.55 ms vs 3.72
@@ -171,20 +199,21 @@ export function fwdConfig(dtype: DType, E: number, Ev: number, options: FwdConfi
   // but a score mod on the BN 128 tile spills (bench: softcap 2.85 ms, relpos 1.40 vs 1.95 / 1.13
   // before wgmma) while BN 64 keeps it in registers (softcap-approx 1.25 vs 1.45 ms)
   const identityScore = options.identityScore ?? true;
+  const smemCols = identityScore && (options.tensorMask ?? false);
   // head dim 256 has only the persistent body's tile; the per-CTA body ('wg') keeps the classic one below
   if (options.hopper && (options.hopperBody ?? 'fa3') === 'fa3' && E === 256 && Ev === 256) {
     const t = FA3_TILES[256];
-    return { ...t, mtOuter: false, oneBlock: false, wgmma: true, fa3: true, threads: t.warps * 32 + 128, smemBytes: fa3SmemBytes(t, E, Ev) };
+    return { ...t, mtOuter: false, oneBlock: false, wgmma: true, fa3: true, smemCols, threads: t.warps * 32 + 128, smemBytes: fa3SmemBytes(t, E, Ev, smemCols) };
   }
   if (options.hopper && (E === 64 || E === 128) && (Ev === 64 || Ev === 128)) {
     const size = E <= 64 && Ev <= 64 ? 64 : 128;
     if ((options.hopperBody ?? 'fa3') === 'fa3') {
       const t = FA3_TILES[size === 64 && options.lightMods ? '64light' : size];
-      return { ...t, mtOuter: false, oneBlock: false, wgmma: true, fa3: true, threads: t.warps * 32 + 128, smemBytes: fa3SmemBytes(t, E, Ev) };
+      return { ...t, mtOuter: false, oneBlock: false, wgmma: true, fa3: true, smemCols, threads: t.warps * 32 + 128, smemBytes: fa3SmemBytes(t, E, Ev, smemCols) };
     }
     const t = WG_TILES[size];
     const smemBytes = smemTileBytes(t.bm, E) + t.stages * (smemTileBytes(t.bn, E) + smemTileBytes(t.bn, Ev));
-    return { ...t, mtOuter: false, oneBlock: false, wgmma: true, fa3: false, threads: t.warps * 32, smemBytes };
+    return { ...t, mtOuter: false, oneBlock: false, wgmma: true, fa3: false, smemCols: false, threads: t.warps * 32, smemBytes };
   }
   if (E <= 64 && Ev <= 64) c = { bm: 128, bn: identityScore ? 128 : 64, warps: 4, stages: 3, mtOuter: false, oneBlock: false };
   else if (E <= 128 && Ev <= 128) c = { bm: 128, bn: 64, warps: 4, stages: 2, mtOuter: true, oneBlock: true };
@@ -194,7 +223,7 @@ export function fwdConfig(dtype: DType, E: number, Ev: number, options: FwdConfi
   const smemBytes = smemTileBytes(c.bm, dp) + c.stages * (smemTileBytes(c.bn, dp) + smemTileBytes(c.bn, dvp));
   // the kernel's own condition (FwdCfg::WG) decides per head dim; 64-column panels are what it reads
   const wgmma = E % 64 === 0 && Ev % 8 === 0 && c.warps === 4 && (c.bn === 64 || c.bn === 128);
-  return { ...c, wgmma, fa3: false, threads: c.warps * 32, smemBytes };
+  return { ...c, wgmma, fa3: false, smemCols: false, threads: c.warps * 32, smemBytes };
 }
 
 // The FA3-class Hopper backward (kernels/flex_bwd_fa3.cuh, BwdFa3Cfg): 128 keys per CTA (64 per
@@ -307,6 +336,7 @@ export function configDefines(fwd: FwdConfig, bwd: BwdConfig, decode: Pick<Decod
     FLEX_FWD_ONE_BLOCK: fwd.oneBlock ? 1 : 0,
     FLEX_FWD_WGMMA: fwd.wgmma ? 1 : 0,
     FLEX_FWD_FA3: fwd.fa3 ? 1 : 0,
+    ...(fwd.smemCols ? { FLEX_FA3_SMEM_COLS: 1 } : {}),
     FLEX_BWD_BMQ: bwd.bmq,
     FLEX_BWD_WARPS: bwd.warps,
     FLEX_BWD_WGMMA: bwd.wgmma ? 1 : 0,

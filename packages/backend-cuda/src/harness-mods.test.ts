@@ -139,3 +139,14 @@ describe.runIf(existsSync(NVCC))('CUDA harness mods (generated from the kernel-h
     }, 240_000);
   }
 });
+
+// The harness's kernels take the backend's paths: a mask reading a tensor under the identity score
+// gets config.ts's shared column values (FLEX_FA3_SMEM_COLS), every other mod does not
+describe('harness mod headers choose the Hopper bodies\' paths as config.ts does', () => {
+  it('FLEX_FA3_SMEM_COLS for the document masks alone', () => {
+    const withCols = harnessMods().filter((m) => renderHarnessMod(m).header.includes('#define FLEX_FA3_SMEM_COLS 1')).map((m) => m.name);
+    expect(withCols.length).toBeGreaterThan(0);
+    for (const name of withCols) expect(name).toMatch(/^document/);
+    expect(harnessMods().filter((m) => m.name.startsWith('document')).map((m) => m.name)).toEqual(withCols);
+  });
+});

@@ -58,7 +58,7 @@ export interface Dims {
   scale: number;
 }
 
-export const FWD_ARGS_BYTES = 144;
+export const FWD_ARGS_BYTES = 152;
 /**
  * FlexFwdArgs. kvBatchStrides: elements between the K and the V of consecutive batches (0: one
  * K/V for every query batch); maxScores: the optional row-max output.
@@ -66,7 +66,7 @@ export const FWD_ARGS_BYTES = 144;
 export function packFwdArgs(
   a: Dims & {
     q: Ptr; k: Ptr; v: Ptr; out: Ptr; lse: Ptr | null; table: DeviceBlockTable | null;
-    kvBatchStrides: readonly [number, number]; maxScores?: Ptr | null;
+    kvBatchStrides: readonly [number, number]; maxScores?: Ptr | null; tileCounter?: Ptr | null;
   },
 ): ArrayBuffer {
   const p = new Packer(FWD_ARGS_BYTES);
@@ -75,6 +75,7 @@ export function packFwdArgs(
   p.i32(88, a.B).i32(92, a.Hq).i32(96, a.Hkv).i32(100, a.Lq).i32(104, a.Lkv).f32(108, a.scale);
   p.i32(112, a.table ? 1 : 0);
   p.ptr(120, a.maxScores).i64(128, a.kvBatchStrides[0]).i64(136, a.kvBatchStrides[1]);
+  p.ptr(144, a.tileCounter);
   return p.buf;
 }
 

@@ -7,7 +7,7 @@ import { blockClasses, ceilDiv, tileTables, type AttentionProblem, type TracedMo
 import type { CallMemory } from './call-memory.js';
 import { decodeSplits, visibleWork } from './decode-splits.js';
 import { dqOrderRanks } from './dq-order.js';
-import { bwdConfig, configDefines, decodeConfig, decodeCtasPerSm, fwdConfig, lightMods, useDecode, type BwdConfig, type DecodeConfig, type FwdConfig } from './config.js';
+import { bwdConfig, configDefines, decodeConfig, decodeCtasPerSm, fwdConfig, lightMods, maskReadsTensor, useDecode, type BwdConfig, type DecodeConfig, type FwdConfig } from './config.js';
 import type { ModuleLoader } from './kernel-modules.js';
 import type { ModArguments } from './mod-arguments.js';
 import type { CudaNative, DevicePtr } from './native.js';
@@ -51,6 +51,7 @@ export function selectKernels(p: AttentionProblem, target: TargetDevice): Kernel
   const forward = fwdConfig(p.dtype, p.E, p.Ev, {
     identityScore: isIdentityScoreMod(scoreMod),
     lightMods: lightMods(scoreMod, maskMod),
+    tensorMask: maskReadsTensor(maskMod),
     hopper: target.arch === 'sm_90a',
     hopperBody: target.hopperBody,
   });
@@ -79,6 +80,11 @@ export interface LaunchContext {
 
 /** Queues a pass's kernels on the default stream. */
 export type Launch = () => void;
+
+/** The stream every launch of a pass is queued on (the default stream). */
+const LAUNCH_STREAM = 0n;
+/** FlexFwdArgs::tile_counter: one int. */
+const TILE_COUNTER_BYTES = 4;
 
 export interface ForwardBuffers {
   q: DevicePtr;
@@ -129,17 +135,24 @@ export async function forwardLaunch(ctx: LaunchContext, sel: KernelSelection, io
   const c = sel.forward;
   const table = p.blockMask ? mem.tileTable(tileTables(p.blockMask, c.bm, c.bn, { batch: p.B, heads: p.Hq }), 'kv-major') : null;
   const strides = kvBatchStrides(p);
-  const args = packFwdArgs({ ...dimsOf(p), ...io, table, kvBatchStrides: strides });
+  const persistent = c.fa3 && p.dtype !== 'f32';  // (fwdConfig gives f32 its SIMT body)
+  // the persistent body's work-tile counter: this call's own, so no other launch (another stream,
+  // or one that trapped) shares its schedule; zeroed on the launch's stream before every launch
+  const tileCounter = persistent ? mem.alloc(TILE_COUNTER_BYTES) : null;
+  const args = packFwdArgs({ ...dimsOf(p), ...io, table, kvBatchStrides: strides, tileCounter });
   const m = await ctx.modules.load(sel.rendered.prelude, 'fwd', { flex_fwd: c.smemBytes });
   const params = [args, mods.scoreParams, mods.maskParams];
-  if (c.fa3 && p.dtype !== 'f32') {  // (fwdConfig gives f32 its SIMT body)
-    // persistent: one CTA per SM at most, each walks its share of the (q tile, head, batch) tiles,
+  if (tileCounter !== null && p.dtype !== 'f32') {
+    // persistent: one CTA per SM at most, each draws (q tile, head, batch) tiles from the counter,
     // and the three TMA tensor maps follow the params structs
     const maps = fa3TensorMaps(n, { ...dimsOf(p), dtype: p.dtype, q: io.q, k: io.k, v: io.v, E: p.E, Ev: p.Ev, kvBatchStrides: strides, bm: c.bm, bn: c.bn });
     const ctas = Math.min(ceilDiv(p.Lq, c.bm) * p.Hq * p.B, ctx.target.smCount);
-    return () => n.launch(m.fns.flex_fwd!, [ctas, 1, 1], [c.threads, 1, 1], c.smemBytes, 0n, [...params, ...maps]);
+    return () => {
+      n.memsetD8(tileCounter, 0, TILE_COUNTER_BYTES, LAUNCH_STREAM);
+      n.launch(m.fns.flex_fwd!, [ctas, 1, 1], [c.threads, 1, 1], c.smemBytes, LAUNCH_STREAM, [...params, ...maps]);
+    };
   }
-  return () => n.launch(m.fns.flex_fwd!, [ceilDiv(p.Lq, c.bm), p.Hq, p.B], [c.threads, 1, 1], c.smemBytes, 0n, params);
+  return () => n.launch(m.fns.flex_fwd!, [ceilDiv(p.Lq, c.bm), p.Hq, p.B], [c.threads, 1, 1], c.smemBytes, LAUNCH_STREAM, params);
 }
 
 export interface BackwardBuffers {
