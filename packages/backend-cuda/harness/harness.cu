@@ -483,7 +483,7 @@ template <int D, int DV> void launch_fwd_f32(const FlexFwdArgs& a, const FlexSco
 // ---- the FA3-class Hopper backward (flex_bwd_fa3.cuh): Q / dO [B·Hq, Lq, D] in boxes of 64 x BMQ,
 // K / V [B, Hkv, Lkv, D] in boxes of 64 x BN
 template <class C> struct IsBwdFa3 : std::false_type {};
-template <int D, int BMQ, int ST, bool DET, bool FRAG> struct IsBwdFa3<flex::BwdFa3Cfg<D, BMQ, ST, DET, FRAG>> : std::true_type {};
+template <int D, int BMQ, int ST, bool DET> struct IsBwdFa3<flex::BwdFa3Cfg<D, BMQ, ST, DET>> : std::true_type {};
 struct BwdFa3Maps { FlexTensorMap q, dout, k, v; };
 template <class C> constexpr bool bwd_is_det() {
   if constexpr (IsBwdFa3<C>::value) return C::DET;
@@ -522,7 +522,7 @@ void launch_bwd_fa3(const FlexBwdArgs& a, const FlexScoreParams& sp, const FlexM
   if constexpr (C::DET) CK(cudaMemsetAsync(a.dq_semaphore, 0, (size_t)a.B * a.Hq * ((a.Lq + C::BMQ - 1) / C::BMQ) * 4));
   dim3 grid((a.Lkv + C::BN - 1) / C::BN, a.Hkv, a.B);
   k_bwd_fa3<C, T><<<grid, C::LAUNCH_THREADS, C::SMEM_BYTES>>>(a, sp, mp, m.q, m.dout, m.k, m.v);
-  k_conv<T, C::D, C::DV, C::BN, C::BMQ, C::DQ_FRAG><<<1024, 256>>>(a, sp, mp);
+  k_conv<T, C::D, C::DV, C::BN, C::BMQ, true><<<1024, 256>>>(a, sp, mp);
 }
 template <class C, typename T> void launch_bwd(const FlexBwdArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp) {
   if constexpr (IsBwdFa3<C>::value) {
@@ -816,7 +816,7 @@ void check_case(int B, int Hq, int Hkv, int Lq, int Lkv, bool use_mask_tables, b
       if constexpr (BC::DET) {
         // the default body on the same inputs, for contrast ("checkdet" runs only the deterministic cases)
         if (g_det_twin) {
-          using Twin = flex::BwdFa3Cfg<BC::D, BC::BMQ, BC::STAGES, false, BC::DQ_FRAG>;
+          using Twin = flex::BwdFa3Cfg<BC::D, BC::BMQ, BC::STAGES, false>;
           const RerunDiff t = rerun_bits<Twin, T>(ba, sp, mp, c, Hq);
           printf("INFO  %-16s %-14s %-4s E%-3d Ev%-3d 3 reruns, %d of 9 dq/dk/dv differ in some bit\n", MOD_NAME,
                  "bwd default bits", tname<T>(), E, Ev, t.tensors);
@@ -1065,7 +1065,7 @@ void TimeShape<D, Bwds<BCs...>, FCs...>::run(int B, int H, int L, bool do_bwd) {
         ms = time_ms([&] { launch_fwd<FC, T>(a, sp, mp); bwd(); });
       }
       char cfg[64];
-      if constexpr (IsBwdFa3<BC>::value) snprintf(cfg, sizeof cfg, "bwd BMQ%d BN%d S%d FA3%s%s", BC::BMQ, BC::BN, BC::STAGES, BC::DET ? " det" : "", BC::DQ_FRAG ? " frag" : "");
+      if constexpr (IsBwdFa3<BC>::value) snprintf(cfg, sizeof cfg, "bwd BMQ%d BN%d S%d FA3%s", BC::BMQ, BC::BN, BC::STAGES, BC::DET ? " det" : "");
       else snprintf(cfg, sizeof cfg, "bwd BMQ%d BN%d W%d%s", BC::BMQ, BC::BN, BC::NWARPS, BC::WG ? " WG" : "");
       print_time("bwd", cfg, B, H, L, D, density, msb, 2.5, 0, "");
       print_time("fwd+bwd", cfg, B, H, L, D, density, ms, 3.5, an ? an->fwdbwd : 0, "flex");
@@ -1166,9 +1166,6 @@ using C128 = BwdFa3Cfg<128, 64, 2>;
 // … and its deterministic variant (the fixed dQ order)
 using C64d = BwdFa3Cfg<64, 128, 2, true>;
 using C128d = BwdFa3Cfg<128, 64, 2, true>;
-// … and the fragment-ordered dq_accum variant (dq_frag_col; experimental)
-using C64f = BwdFa3Cfg<64, 128, 2, false, true>;
-using C128f = BwdFa3Cfg<128, 64, 2, false, true>;
 
 // §4's special values on every 16-bit body pair at head dims 64 and 128, the f32 one and the decoder: the
 // fast paths' non-finite outputs that §4 makes finite are recomputed by kernels/special.cuh
@@ -1237,28 +1234,6 @@ void check_bwd3() {
 void time_bwd3() {
   time_shape<64, Bwds<C64, C64d, B64>, A64>(4, 16, 4096, true, "");
   time_shape<128, Bwds<C128, C128d, B128>, A128>(2, 16, 8192, true, "");
-}
-// the fragment-ordered dq_accum variant ("checkbwd3frag": default-body cases on it;
-// "timebwd3frag": default / variant / default interleaved, the RATIO line)
-void check_bwd3_frag() {
-  // D64 first (the variant's target); sized for a device run of under 40 s (the float64 reference:
-  // about 10 µs a (row, key) pair): many q tiles a kv tile, odd lengths (Lq % 8 ≠ 0: the
-  // conversion's modulo path), GQA, f16, a gradient of lse, then D128 (two warpgroups' column
-  // blocks). (The deterministic body on this layout: not here while its launch hangs on main —
-// session 12's history, branch cuda-det-hang; the writer's bulk reduce is layout-blind.)
-  check_case<__nv_bfloat16, 64, 64, A64, C64f>(2, 4, 2, 77, 131, true);
-  check_case<__nv_bfloat16, 64, 64, A64, C64f>(1, 4, 2, 300, 700, true);
-  check_case<__half, 64, 64, A64, C64f>(1, 2, 2, 300, 260, true);
-  g_dlse = true;
-  check_case<__half, 64, 64, A64, C64f>(2, 4, 2, 77, 131, true);
-  g_dlse = false;
-  check_case<__nv_bfloat16, 128, 128, A128, C128f>(2, 4, 2, 77, 131, true);
-  check_case<__half, 128, 128, A128, C128f>(1, 4, 1, 130, 1100, true);
-}
-// ("timebwd3frag64" / "timebwd3frag128": one shape)
-void time_bwd3_frag(const char* mode) {
-  if (!strstr(mode, "128")) time_shape<64, Bwds<C64, C64f, C64>, A64>(4, 16, 4096, true, "");
-  if (!strstr(mode, "frag64")) time_shape<128, Bwds<C128, C128f, C128>, A128>(2, 16, 8192, true, "");
 }
 // "timedet64" / "timedet128" (or "timedet": both): default vs deterministic FA3-class backward, alone and
 // after the persistent forward, default timed again after the deterministic one; the RATIO line
@@ -1426,14 +1401,11 @@ int main(int argc, char** argv) {
   start_run();
   if (argc < 2 || strstr(argv[1], "check")) {
     if (argc >= 2 && strstr(argv[1], "checkdet")) check_bwd3_det(strstr(argv[1], "small") != nullptr);
-    else if (argc >= 2 && strstr(argv[1], "frag")) check_bwd3_frag();
     else check_bwd3();
     printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
   }
   if (argc >= 2 && strstr(argv[1], "timedet")) {
     time_det(argv[1]);
-  } else if (argc >= 2 && strstr(argv[1], "timebwd3frag")) {
-    time_bwd3_frag(argv[1]);
   } else if (argc >= 2 && strstr(argv[1], "time") && (!strcmp(MOD_NAME, "noop") || !strcmp(MOD_NAME, "causal"))) {
     time_bwd3();
   }

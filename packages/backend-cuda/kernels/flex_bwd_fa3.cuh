@@ -49,12 +49,19 @@
 template <class V>
 __device__ __forceinline__ V shfl_any(const V& v, int src) {
   constexpr int WORDS = (int)(sizeof(V) + 3) / 4;
-  int w[WORDS > 0 ? WORDS : 1];
-  __builtin_memcpy(w, &v, sizeof(V));
+  // byte copies, not __builtin_memcpy: NVRTC does not declare it (nvcc does; the H100's conformance
+  // run caught it), and char access is the one aliasing the language allows; ptxas folds them
+  int w[WORDS > 0 ? WORDS : 1] = {};
+  const unsigned char* from = reinterpret_cast<const unsigned char*>(&v);
+  unsigned char* words = reinterpret_cast<unsigned char*>(w);
+#pragma unroll
+  for (int i = 0; i < (int)sizeof(V); ++i) words[i] = from[i];
 #pragma unroll
   for (int i = 0; i < WORDS; ++i) w[i] = __shfl_sync(0xffffffffu, w[i], src);
   V out;
-  __builtin_memcpy(&out, w, sizeof(V));
+  unsigned char* to = reinterpret_cast<unsigned char*>(&out);
+#pragma unroll
+  for (int i = 0; i < (int)sizeof(V); ++i) to[i] = words[i];
   return out;
 }
 
@@ -62,10 +69,12 @@ namespace flex {
 
 // D: head dim of Q/K and V (64 or 128, equal), BMQ: q rows per stage (128 for D64, 64 for D128: each
 // warpgroup's dQ block is then 64 x 64), STAGES: Q/dO ring depth, DET: the deterministic dQ order,
-// DQ_FRAG: dq_accum rows in fragment order (dq_frag_col; the kernel entry's default).
-template <int D_, int BMQ_, int STAGES_, bool DET_ = false, bool DQ_FRAG_ = false> struct BwdFa3Cfg {
+// dq_accum's rows are in fragment order (dq_frag_col, special.cuh): on the H100 (harness, 2026-12-07)
+// the backward took 0.884 of the row-major stores' time at B4 H16 L4096 D64, 0.955 at B2 H16 L8192
+// D128 (shared-store bank conflicts 50.6 M → 17.0 M).
+template <int D_, int BMQ_, int STAGES_, bool DET_ = false> struct BwdFa3Cfg {
   static constexpr int D = D_, DV = D_, BMQ = BMQ_, STAGES = STAGES_;
-  static constexpr bool DET = DET_, DQ_FRAG = DQ_FRAG_;
+  static constexpr bool DET = DET_;
   static constexpr int BN = 128, NCWG = 2;
   static constexpr int NWARPS = 4 * NCWG;                // consumer warps
   static constexpr int NTHREADS = NWARPS * 32;           // consumer threads
@@ -170,7 +179,7 @@ __device__ __forceinline__ void fence_proxy_async_global() {
 #endif
 }
 
-// One 16-byte shared store. (DQ_FRAG's dQ stores: through a plain float4 pointer NVVM emitted half of
+// One 16-byte shared store. (The fragment-ordered dQ stores: through a plain float4 pointer NVVM emitted half of
 // them as v4 and split the rest into scalar stores.)
 __device__ __forceinline__ void st_shared_v4_f32(unsigned addr, float x, float y, float z, float w) {
 #if FLEX_WGMMA
@@ -178,7 +187,7 @@ __device__ __forceinline__ void st_shared_v4_f32(unsigned addr, float x, float y
 #endif
 }
 
-// (DQ_FRAG's layout of dq_accum rows: dq_frag_col, special.cuh, next to the conversion that reads it)
+// (the fragment order of dq_accum rows: dq_frag_col, special.cuh, next to the conversion that reads it)
 
 // DET: one dQ tile for the writer warp — its first dq_accum row, the counter (index into
 // dq_semaphore) and the rank to wait for, and its bytes (0: no more tiles).
@@ -507,27 +516,16 @@ __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScorePar
       // every consumer thread releases the stage itself: its own reads of lse / delta (generic
       // proxy) are then ordered before the producer's next writes by the mbarrier alone
       mbar_arrive(q_empty(st));
-      if constexpr (C::DQ_FRAG) {
-        // the fragment order of dq_frag_col: r ≡ lane / 4 (mod 8), so the chunk is (t · 4 + k) ^ (lane / 4)
+      // the fragment order of dq_frag_col: r ≡ lane / 4 (mod 8), so the chunk is (t · 4 + k) ^ (lane / 4)
 #pragma unroll
-        for (int k = 0; k < 4; ++k)
+      for (int k = 0; k < 4; ++k)
 #pragma unroll
-          for (int hf = 0; hf < 2; ++hf) {
-            const int r = dq_row0 + (warp & 3) * 16 + (lane >> 2) + hf * 8;
-            const int chunk = ((lane & 3) * 4 + k) ^ (lane >> 2);
-            st_shared_v4_f32(smem_u32(cDQ + r * C::D + dq_col0 + chunk * 4), dq[2 * k][2 * hf], dq[2 * k][2 * hf + 1],
-                             dq[2 * k + 1][2 * hf], dq[2 * k + 1][2 * hf + 1]);
-          }
-      } else {
-#pragma unroll
-        for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-          for (int hf = 0; hf < 2; ++hf) {
-            const int r = dq_row0 + (warp & 3) * 16 + (lane >> 2) + hf * 8;
-            const int col = dq_col0 + nt * 8 + (lane & 3) * 2;
-            *reinterpret_cast<float2*>(cDQ + r * C::D + col) = make_float2(dq[nt][2 * hf], dq[nt][2 * hf + 1]);
-          }
-      }
+        for (int hf = 0; hf < 2; ++hf) {
+          const int r = dq_row0 + (warp & 3) * 16 + (lane >> 2) + hf * 8;
+          const int chunk = ((lane & 3) * 4 + k) ^ (lane >> 2);
+          st_shared_v4_f32(smem_u32(cDQ + r * C::D + dq_col0 + chunk * 4), dq[2 * k][2 * hf], dq[2 * k][2 * hf + 1],
+                           dq[2 * k + 1][2 * hf], dq[2 * k + 1][2 * hf + 1]);
+        }
       fence_proxy_async_smem();  // the dQ stores → the bulk reduce's async proxy
       if (C::DET && tid == 0) {  // the writer reads it after the next barrier's dq_full (cDQ's slot is free)
         sTask[it & 1] = DqTask{(int)(head_row0 + q0), (b * a.Hq + h) * n_q_tiles + q0 / C::BMQ,
@@ -583,13 +581,7 @@ __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScorePar
 #ifndef FLEX_BWD_DETERMINISTIC
 #define FLEX_BWD_DETERMINISTIC 0
 #endif
-// dq_accum rows in fragment order (dq_frag_col): on the H100 (harness, 2026-12-07) the backward
-// 0.884 of the row-major stores' time at B4 H16 L4096 D64, 0.955 at B2 H16 L8192 D128 (shared-store
-// bank conflicts 50.6 M → 17.0 M)
-#ifndef FLEX_BWD_DQ_FRAG
-#define FLEX_BWD_DQ_FRAG 1
-#endif
-typedef flex::BwdFa3Cfg<FLEX_HEAD_DIM, FLEX_BWD_BMQ, FLEX_BWD_STAGES, FLEX_BWD_DETERMINISTIC != 0, FLEX_BWD_DQ_FRAG != 0>
+typedef flex::BwdFa3Cfg<FLEX_HEAD_DIM, FLEX_BWD_BMQ, FLEX_BWD_STAGES, FLEX_BWD_DETERMINISTIC != 0>
     FlexBwdConfig;
 extern "C" __global__ void __launch_bounds__(FlexBwdConfig::LAUNCH_THREADS, 1)
     flex_bwd_dkdv(const FlexBwdArgs args, const FlexScoreParams sp, const FlexMaskParams mp,
@@ -600,7 +592,7 @@ extern "C" __global__ void __launch_bounds__(FlexBwdConfig::LAUNCH_THREADS, 1)
 // the dQ conversion of flex_bwd.cuh in this body's tile units (special.cuh's careful dQ)
 extern "C" __global__ void __launch_bounds__(256)
     flex_bwd_dq_convert(const FlexBwdArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
-  flex::bwd_dq_convert_careful<flex_elem_t, FlexBwdConfig::BN, FlexBwdConfig::BMQ, FlexBwdConfig::DQ_FRAG>(
+  flex::bwd_dq_convert_careful<flex_elem_t, FlexBwdConfig::BN, FlexBwdConfig::BMQ, true>(
       args, FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, sp, mp);
 }
 #endif

@@ -266,7 +266,7 @@ __device__ __forceinline__ float bwd_careful_dq(const FlexBwdArgs& a, int D, int
   return acc;
 }
 
-// flex_bwd_fa3.cuh's DQ_FRAG: where column c of query qi's dq_accum row lies in that row. The row-major dQ block
+// flex_bwd_fa3.cuh's fragment order: where column c of query qi's dq_accum row lies in that row. The row-major dQ block
 // stores (one float2 per thread, row r at r · D floats: a multiple of 128 bytes) put the warp's 8
 // rows on the same 8 banks — 8 wavefronts per store where 2 would do, 16 of them per thread and q
 // tile. In fragment order a thread's four values of a row for sub-tiles 2k, 2k+1 (columns
@@ -285,7 +285,7 @@ __host__ __device__ __forceinline__ int dq_frag_col(int qi, int c) {
 // dq = dq_accum · scale; an element that came out non-finite is recomputed carefully by its thread
 // (one element of the row: slow, and only where neither shortcut below decides it): kv tiles of BN
 // keys and q tiles of BMQ rows in the kv-major tables. BN = 0: no careful path (the f32 body is exact).
-// DQ_FRAG: dq_accum's rows are in dq_frag_col's order (D a multiple of 64).
+// DQ_FRAG: dq_accum's rows are in dq_frag_col's order (the FA3-class body's; D a multiple of 64).
 template <typename T, int BN, int BMQ, bool DQ_FRAG = false>
 __device__ __forceinline__ void bwd_dq_convert_careful(const FlexBwdArgs& a, int D, int DV, const FlexScoreParams& sp,
                                                        const FlexMaskParams& mp) {
