@@ -1131,22 +1131,18 @@ using F40 = FwdCfg<40, 40, 128, 128, 4, 2>;
 using W64 = FwdCfg<64, 64, 128, 128, 4, 3, false, false, 1, true>;    // Hopper body (session 3 sweep)
 using W128 = FwdCfg<128, 128, 256, 64, 8, 2, false, false, 1, true>;
 // the persistent warp-specialised Hopper body (flex_fwd_fa3.cuh): D, DV, BN, consumer warpgroups, stages
-using A64 = Fa3Cfg<64, 64, 128, 2, 3>;
-using A64w3 = Fa3Cfg<64, 64, 128, 3, 2>;
+// (D64: the softmax the kernel entry picks — flex_fwd_entry.cuh: SMX 1, and EMU 1 with two warpgroups)
+using A64 = Fa3Cfg<64, 64, 128, 2, 3, 1, 1>;
+using A64w3 = Fa3Cfg<64, 64, 128, 3, 2, 0, 1>;
 using A128 = Fa3Cfg<128, 128, 128, 2, 2>;
 using A128s3 = Fa3Cfg<128, 128, 128, 2, 3>;
 using A64x128 = Fa3Cfg<64, 128, 128, 2, 2>;
 // exp2 of 3 (D64) / 2 (D128) of every 8 key columns on the FMA pipe
 using A64e = Fa3Cfg<64, 64, 128, 2, 3, 3>;
 using A128e = Fa3Cfg<128, 128, 128, 2, 2, 2>;
-// the default D64 config with the softmax variants of fa3_softmax_v (session 12's "wait" stall):
-// v1: fa3_softmax_v (max and sum in 4 chains, branch-free rescale); v2: the same with 1 of 8 exp2 on
-// the FMA pipe (EMU 1), v2e2: 2 of 8
-using A64w3v1 = Fa3Cfg<64, 64, 128, 3, 2, 0, 1>;
-using A64w3v2 = Fa3Cfg<64, 64, 128, 3, 2, 1, 1>;
-using A64w3v2e2 = Fa3Cfg<64, 64, 128, 3, 2, 2, 1>;
-using A64v1 = Fa3Cfg<64, 64, 128, 2, 3, 0, 1>;  // the same on the config of the other mods (alibi, document)
-using A64v2 = Fa3Cfg<64, 64, 128, 2, 3, 1, 1>;
+// the D64 configs with fa3_softmax (SMX 0), the softmax they had before session 13, for comparison
+using A64w3s0 = Fa3Cfg<64, 64, 128, 3, 2>;
+using A64s0 = Fa3Cfg<64, 64, 128, 2, 3>;
 // head dim 256: two consumer warpgroups (BM 128), BN 64, 2 stages (Q 64 KB + 2 × (K + V) 64 KB);
 // F256 / B256: the classic bodies config.ts gave it before (and still gives off Hopper)
 using A256 = Fa3Cfg<256, 256, 64, 2, 2>;
@@ -1262,22 +1258,15 @@ void check_d256() {
   g_fa3_ctas = 0;
 }
 #if !defined(HARNESS_D256_ONLY) && !defined(HARNESS_BWD3_ONLY)
-// the softmax variants of the default D64 config (also "checksmx" alone): odd lengths, a lone key
+// the D64 configs' fa3_softmax, kept for comparison (also "checksmx" alone): odd lengths, a lone key
 // tile, f16, many tiles per CTA, GQA
 void check_fa3_smx() {
-  check_case<__nv_bfloat16, 64, 64, A64w3v1, B64>(2, 4, 2, 77, 131, true);
-  check_case<__nv_bfloat16, 64, 64, A64w3v1, B64>(1, 2, 2, 500, 700, true);
-  check_case<__half, 64, 64, A64w3v1, B64>(1, 2, 2, 200, 100, true);
-  check_case<__nv_bfloat16, 64, 64, A64w3v2, B64>(2, 4, 2, 77, 131, true);
-  check_case<__nv_bfloat16, 64, 64, A64w3v2, B64>(1, 2, 2, 500, 700, true);
-  check_case<__half, 64, 64, A64w3v2, B64>(1, 2, 2, 200, 100, true);
-  check_case<__nv_bfloat16, 64, 64, A64w3v2e2, B64>(1, 2, 2, 500, 700, true);
-  check_case<__nv_bfloat16, 64, 64, A64v1, B64>(1, 2, 2, 300, 700, true);
-  check_case<__nv_bfloat16, 64, 64, A64v2, B64>(1, 2, 2, 300, 700, true);
+  check_case<__nv_bfloat16, 64, 64, A64w3s0, B64>(2, 4, 2, 77, 131, true);
+  check_case<__half, 64, 64, A64w3s0, B64>(1, 2, 2, 200, 100, true);
+  check_case<__nv_bfloat16, 64, 64, A64s0, B64>(1, 2, 2, 300, 700, true);
   const int ctas = g_fa3_ctas;
   g_fa3_ctas = 3;
-  check_case<__nv_bfloat16, 64, 64, A64w3v1, B64>(2, 8, 4, 400, 333, true);
-  check_case<__nv_bfloat16, 64, 64, A64w3v2, B64>(2, 8, 4, 400, 333, true);
+  check_case<__nv_bfloat16, 64, 64, A64w3s0, B64>(2, 8, 4, 400, 333, true);
   g_fa3_ctas = ctas;
 }
 // the persistent Hopper forward (flex_fwd_fa3.cuh; "checkfa3": only these): odd lengths, GQA, bf16 / f16,
@@ -1356,13 +1345,9 @@ int main(int argc, char** argv) {
   } else if (!strcmp(mode, "checksmx")) {
     check_fa3_smx();
     printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
-  } else if (!strcmp(mode, "timesmx")) {  // the default D64 config beside its softmax variants, interleaved
-    time_shape<64, C64, A64w3, A64w3v1, A64w3v2, A64w3v2e2, A64w3, A64w3v1, A64w3v2, A64w3v2e2, A64w3>(4, 16, 4096, false, "");
-    time_shape<64, C64, A64, A64v1, A64v2, A64, A64v1, A64v2, A64>(4, 16, 4096, false, "");
-  } else if (!strcmp(mode, "prof64v1")) {
-    time_shape<64, C64, A64w3v1>(4, 16, 4096, false, "");
-  } else if (!strcmp(mode, "prof64v2")) {
-    time_shape<64, C64, A64w3v2>(4, 16, 4096, false, "");
+  } else if (!strcmp(mode, "timesmx")) {  // the D64 configs beside their former softmax, interleaved
+    time_shape<64, C64, A64w3, A64w3s0, A64w3, A64w3s0, A64w3>(4, 16, 4096, false, "");
+    time_shape<64, C64, A64, A64s0, A64, A64s0, A64>(4, 16, 4096, false, "");
   } else if (!strcmp(mode, "prof64w3")) {
     time_shape<64, C64, A64w3>(4, 16, 4096, false, "");
   } else if (!strcmp(mode, "prof64")) {
@@ -1379,7 +1364,7 @@ int main(int argc, char** argv) {
   } else if (!strcmp(mode, "both128")) {
     time_shape<128, C128, A128>(2, 16, 8192, true, "");
   } else {
-    fprintf(stderr, "unknown mode '%s': checkfa3 | checksmx | checkbwd | hopper | timesmx | prof64w3 | prof64v1 | prof64v2 | prof64 | prof128 | profbwd64 | both64 | both128\n", mode);
+    fprintf(stderr, "unknown mode '%s': checkfa3 | checksmx | checkbwd | hopper | timesmx | prof64w3 | prof64 | prof128 | profbwd64 | both64 | both128\n", mode);
     return 2;
   }
   return g_fail ? 1 : 0;
