@@ -171,6 +171,11 @@ export function fa3SmemBytes(t: HopperTile, E: number, Ev: number, smemCols = fa
 }
 const ceilTo = (x: number, m: number) => Math.ceil(x / m) * m;
 
+/** FwdConfig.smemCols' rule (also the harness's mod headers): a mask reading a tensor under the identity score mod. */
+export function sharesColumnValues(identityScore: boolean, tensorMask: boolean): boolean {
+  return identityScore && tensorMask;
+}
+
 /** The mask reads a captured tensor (a document mask's ids). FwdConfigOptions.tensorMask. */
 export function maskReadsTensor(maskMod: TracedMod | undefined): boolean {
   return maskMod?.captures.some((c) => c instanceof CapturedTensor) ?? false;
@@ -199,7 +204,7 @@ export function fwdConfig(dtype: DType, E: number, Ev: number, options: FwdConfi
   // but a score mod on the BN 128 tile spills (bench: softcap 2.85 ms, relpos 1.40 vs 1.95 / 1.13
   // before wgmma) while BN 64 keeps it in registers (softcap-approx 1.25 vs 1.45 ms)
   const identityScore = options.identityScore ?? true;
-  const smemCols = identityScore && (options.tensorMask ?? false);
+  const smemCols = sharesColumnValues(identityScore, options.tensorMask ?? false);
   // head dim 256 has only the persistent body's tile; the per-CTA body ('wg') keeps the classic one below
   if (options.hopper && (options.hopperBody ?? 'fa3') === 'fa3' && E === 256 && Ev === 256) {
     const t = FA3_TILES[256];

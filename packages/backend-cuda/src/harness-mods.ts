@@ -27,7 +27,7 @@ import {
   type TracedMod,
 } from '@flexattn/ir';
 import { alibi, causal, documentMask, slidingWindow, softcap } from '@flexattn/mods';
-import { maskReadsTensor } from './config.js';
+import { maskReadsTensor, sharesColumnValues } from './config.js';
 import { cIntegerHelpers, modMacros, PRELUDE_HELPERS, renderMods } from './renderer.js';
 
 /** The harness's data a parameter can be bound to (the fields of ModCtx). */
@@ -239,7 +239,7 @@ export function renderHarnessMod(m: HarnessMod): RenderedHarnessMod {
     ...modMacros(device),
     // the Hopper bodies' column / row values of a mask reading a tensor, as config.ts's
     // FwdConfig.smemCols turns them on in the backend's prelude for the same mods
-    ...(device.identityScore && maskReadsTensor(maskMod) ? ['#define FLEX_FA3_SMEM_COLS 1'] : []),
+    ...(sharesColumnValues(device.identityScore, maskReadsTensor(maskMod)) ? ['#define FLEX_FA3_SMEM_COLS 1'] : []),
     PRELUDE_HELPERS,
     device.source,
     '// ---- host side: the same plan in float64 ----',

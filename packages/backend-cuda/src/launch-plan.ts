@@ -142,7 +142,7 @@ export async function forwardLaunch(ctx: LaunchContext, sel: KernelSelection, io
   const args = packFwdArgs({ ...dimsOf(p), ...io, table, kvBatchStrides: strides, tileCounter });
   const m = await ctx.modules.load(sel.rendered.prelude, 'fwd', { flex_fwd: c.smemBytes });
   const params = [args, mods.scoreParams, mods.maskParams];
-  if (tileCounter !== null && p.dtype !== 'f32') {
+  if (tileCounter !== null && p.dtype !== 'f32') {  // (the dtype test narrows the type for fa3TensorMaps)
     // persistent: one CTA per SM at most, each draws (q tile, head, batch) tiles from the counter,
     // and the three TMA tensor maps follow the params structs
     const maps = fa3TensorMaps(n, { ...dimsOf(p), dtype: p.dtype, q: io.q, k: io.k, v: io.v, E: p.E, Ev: p.Ev, kvBatchStrides: strides, bm: c.bm, bn: c.bn });
