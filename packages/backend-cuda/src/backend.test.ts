@@ -365,6 +365,12 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
     await backend.flexAttention(f32, f32, f32, {});
     expect(counterOf(args.at(-1)!)).toBe(0n);
     expect(queue.slice(queued).filter((e) => !e.includes('stream undefined'))).toEqual(['launch flex_fwd stream 0']);
+    // under a score mod the persistent body keeps the fixed tile order (Fa3Cfg::DYN_SCHED): no counter, no memset
+    const scored = queue.length;
+    await backend.flexAttention(q, q, q, { scoreMod: traceScoreMod(softcap(20)) });
+    expect(args.at(-1)!).toHaveLength(6);
+    expect(counterOf(args.at(-1)!)).toBe(0n);
+    expect(queue.slice(scored).filter((e) => !e.includes('stream undefined'))).toEqual(['launch flex_fwd stream 0']);
   });
   it('forward, backward and measure launch the expected kernels with packed args', async () => {
     const { backend, launches, compiles, maps, uploads, args } = await fakeBackend();

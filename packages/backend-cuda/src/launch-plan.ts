@@ -40,7 +40,7 @@ export interface TargetDevice {
   hopperBackward: 'fa3' | 'classic';
   /**
    * The FA3-class backward's fixed-order dQ (bitwise repeatable; deterministic.ts refuses the calls
-   * it cannot serve). Not yet offered by createCudaBackend: awaiting its first GPU run.
+   * it cannot serve): createCudaBackend({ deterministic: true }).
    */
   deterministicBackward?: boolean;
 }
@@ -137,18 +137,20 @@ export async function forwardLaunch(ctx: LaunchContext, sel: KernelSelection, io
   const strides = kvBatchStrides(p);
   const persistent = c.fa3 && p.dtype !== 'f32';  // (fwdConfig gives f32 its SIMT body)
   // the persistent body's work-tile counter: this call's own, so no other launch (another stream,
-  // or one that trapped) shares its schedule; zeroed on the launch's stream before every launch
-  const tileCounter = persistent ? mem.alloc(TILE_COUNTER_BYTES) : null;
+  // or one that trapped) shares its schedule; zeroed on the launch's stream before every launch.
+  // Only the dynamic scheduler reads it (Fa3Cfg::DYN_SCHED: identity score mod); under a score mod
+  // the tiles go in a fixed order, and neither the counter nor its memset is needed.
+  const tileCounter = persistent && isIdentityScoreMod(sel.scoreMod) ? mem.alloc(TILE_COUNTER_BYTES) : null;
   const args = packFwdArgs({ ...dimsOf(p), ...io, table, kvBatchStrides: strides, tileCounter });
   const m = await ctx.modules.load(sel.rendered.prelude, 'fwd', { flex_fwd: c.smemBytes });
   const params = [args, mods.scoreParams, mods.maskParams];
-  if (tileCounter !== null && p.dtype !== 'f32') {  // (the dtype test narrows the type for fa3TensorMaps)
+  if (persistent && p.dtype !== 'f32') {  // (the dtype test narrows the type for fa3TensorMaps)
     // persistent: one CTA per SM at most, each draws (q tile, head, batch) tiles from the counter,
     // and the three TMA tensor maps follow the params structs
     const maps = fa3TensorMaps(n, { ...dimsOf(p), dtype: p.dtype, q: io.q, k: io.k, v: io.v, E: p.E, Ev: p.Ev, kvBatchStrides: strides, bm: c.bm, bn: c.bn });
     const ctas = Math.min(ceilDiv(p.Lq, c.bm) * p.Hq * p.B, ctx.target.smCount);
     return () => {
-      n.memsetD8(tileCounter, 0, TILE_COUNTER_BYTES, LAUNCH_STREAM);
+      if (tileCounter !== null) n.memsetD8(tileCounter, 0, TILE_COUNTER_BYTES, LAUNCH_STREAM);
       n.launch(m.fns.flex_fwd!, [ctas, 1, 1], [c.threads, 1, 1], c.smemBytes, LAUNCH_STREAM, [...params, ...maps]);
     };
   }
