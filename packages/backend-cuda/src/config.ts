@@ -33,7 +33,8 @@ export interface FwdConfig {
   /**
    * With `fa3`: an additive score mod (score + bias, FLEX_SCORE_MOD_ADDITIVE) goes into S's
    * accumulator as bias / scale before QKᵀ, and the softmax takes the identity mod's path
-   * (FLEX_FA3_BACC, Fa3Cfg::BACC). Only for a scale the kernel can divide by (baccScale).
+   * (FLEX_FA3_BACC, Fa3Cfg::BACC). Head dims 64 and 128 only, and only for a scale the kernel can
+   * divide by (baccScale).
    */
   bacc: boolean;
   threads: number;
@@ -229,7 +230,8 @@ export function fwdConfig(dtype: DType, E: number, Ev: number, options: FwdConfi
   // head dim 256 has only the persistent body's tile; the per-CTA body ('wg') keeps the classic one below
   if (options.hopper && (options.hopperBody ?? 'fa3') === 'fa3' && E === 256 && Ev === 256) {
     const t = FA3_TILES[256];
-    return { ...t, mtOuter: false, oneBlock: false, wgmma: true, fa3: true, smemCols, bacc, threads: t.warps * 32 + 128, smemBytes: fa3SmemBytes(t, E, Ev, smemCols) };
+    // not BACC: unmeasured there, and the bias tile beside O's 128 registers a thread may spill
+    return { ...t, mtOuter: false, oneBlock: false, wgmma: true, fa3: true, smemCols, bacc: false, threads: t.warps * 32 + 128, smemBytes: fa3SmemBytes(t, E, Ev, smemCols) };
   }
   if (options.hopper && (E === 64 || E === 128) && (Ev === 64 || Ev === 128)) {
     const size = E <= 64 && Ev <= 64 ? 64 : 128;
