@@ -387,8 +387,8 @@ static void reference(const ModCtx& c, int B, int Hq, int Hkv, int Lq, int Lkv, 
 // ------------------------------------------------------------------------------------------------
 // ---- the persistent Hopper forward (flex_fwd_fa3.cuh): tensor maps, grid ----------------------
 template <class C> struct IsFa3 : std::false_type {};
-template <int D, int DV, int BN, int NCWG, int ST, int EMU, int SMX>
-struct IsFa3<flex::Fa3Cfg<D, DV, BN, NCWG, ST, EMU, SMX>> : std::true_type {};
+template <int D, int DV, int BN, int NCWG, int ST, int EMU, int SMX, int BACC>
+struct IsFa3<flex::Fa3Cfg<D, DV, BN, NCWG, ST, EMU, SMX, BACC>> : std::true_type {};
 
 // cuTensorMapEncodeTiled through the runtime's driver entry point (no -lcuda): a rank-R map of 16-bit
 // elements, 128-byte swizzle, zero fill outside the tensor. dims innermost first; strides: bytes of
@@ -1011,8 +1011,8 @@ void TimeShape<D, Bwds<BCs...>, FCs...>::run(int B, int H, int L, bool do_bwd) {
     if constexpr (IsFa3<FC>::value) {
       const Fa3Maps maps = fa3_maps<FC, T>(a);  // encoded once, outside the timed launches
       ms = time_ms([&] { launch_fa3<FC, T>(a, sp, mp, maps); });
-      snprintf(cfg, sizeof cfg, "BM%d BN%d W%d S%d E%d FA3%s", FC::BM, FC::BN, FC::NWARPS, FC::STAGES, FC::EMU,
-               FC::SMX == 0 ? "" : FC::EMU == 0 ? " v1" : " v2");
+      snprintf(cfg, sizeof cfg, "BM%d BN%d W%d S%d E%d FA3%s%s", FC::BM, FC::BN, FC::NWARPS, FC::STAGES, FC::EMU,
+               FC::SMX == 0 ? "" : FC::EMU == 0 ? " v1" : " v2", FC::BACC ? " BACC" : "");
     } else {
       ms = time_ms([&] { launch_fwd<FC, T>(a, sp, mp); });
       snprintf(cfg, sizeof cfg, "BM%d BN%d W%d S%d%s%s M%d%s", FC::BM, FC::BN, FC::NWARPS, FC::STAGES, FC::MT_OUTER ? " mo" : "", FC::ONE_BLOCK ? " ob" : "", FC::MINB, FC::WG_TILE ? " WG" : "");  // host side: the tile shapes (FLEX_WGMMA is 0 in the host pass)
@@ -1146,6 +1146,11 @@ using A64s0 = Fa3Cfg<64, 64, 128, 2, 3>;
 // head dim 256: two consumer warpgroups (BM 128), BN 64, 2 stages (Q 64 KB + 2 × (K + V) 64 KB);
 // F256 / B256: the classic bodies config.ts gave it before (and still gives off Hopper)
 using A256 = Fa3Cfg<256, 256, 64, 2, 2>;
+// the additive score mod written into S's accumulator (Fa3Cfg::BACC; the same body as the config
+// before it where the mod is not additive)
+using A64b = Fa3Cfg<64, 64, 128, 2, 3, 1, 1, 1>;
+using A64w3b = Fa3Cfg<64, 64, 128, 3, 2, 0, 1, 1>;
+using A128b = Fa3Cfg<128, 128, 128, 2, 2, 0, 0, 1>;
 using A256n80 = Fa3Cfg<256, 256, 80, 2, 2>;  // FlashAttention-3's hdim-256 kBlockN: 224 KB of shared memory
 using F256 = FwdCfg<256, 256, 64, 32, 4, 2>;
 using F64x128 = FwdCfg<64, 128, 128, 64, 8, 2>;
@@ -1269,6 +1274,42 @@ void check_fa3_smx() {
   check_case<__nv_bfloat16, 64, 64, A64w3s0, B64>(2, 8, 4, 400, 333, true);
   g_fa3_ctas = ctas;
 }
+// Fa3Cfg::BACC ("checkbacc"): the checkfa3 shapes that matter for it (odd lengths: boundary tiles,
+// the peeled lone tile, GQA, f16, few CTAs), then one long key range (Lkv 16384: biases up to
+// slope · 16384 / scale in the accumulator) beside the default body on the same inputs' shape
+void check_bacc(bool long_only) {
+  if (!long_only) {
+    check_case<__nv_bfloat16, 64, 64, A64w3b, B64>(2, 4, 2, 77, 131, true);
+    check_case<__nv_bfloat16, 64, 64, A64w3b, B64>(1, 2, 2, 500, 700, true);
+    check_case<__half, 64, 64, A64w3b, B64>(2, 4, 2, 77, 131, true);
+    check_case<__nv_bfloat16, 64, 64, A64w3b, B64>(1, 2, 2, 200, 100, true);
+    check_case<__nv_bfloat16, 64, 64, A64b, B64>(2, 4, 2, 77, 131, true);
+    check_case<__nv_bfloat16, 64, 64, A64b, B64>(1, 2, 2, 300, 260, true);
+    check_case<__nv_bfloat16, 128, 128, A128b, B128>(2, 4, 2, 77, 131, true);
+    check_case<__half, 128, 128, A128b, B128>(1, 2, 2, 300, 700, true);
+    check_case<__nv_bfloat16, 128, 128, A128b, B128>(3, 4, 2, 200, 300, true, true);
+    if (FLEX_MASK_MOD_IS_TRUE) check_case<__nv_bfloat16, 64, 64, A64w3b, B64>(2, 4, 2, 77, 131, false);
+    const int ctas = g_fa3_ctas;
+    g_fa3_ctas = 3;
+    check_case<__nv_bfloat16, 64, 64, A64w3b, B64>(2, 8, 4, 400, 333, true);
+    check_case<__nv_bfloat16, 128, 128, A128b, B128>(2, 8, 2, 300, 500, true);
+    g_fa3_ctas = ctas;
+    printf("# short BACC checks done\n");
+  }
+  // "# long default" / "# long BACC" head the two bodies' CHECK lines (go.sh's summary reads them)
+  for (int bacc = 0; bacc < 2; ++bacc) {
+    printf("# long %s\n", bacc ? "BACC" : "default");
+    if (bacc) {
+      check_case<__nv_bfloat16, 64, 64, A64w3b, B64>(1, 4, 4, 64, 16384, false);
+      check_case<__half, 64, 64, A64w3b, B64>(1, 4, 4, 64, 16384, false);
+      check_case<__nv_bfloat16, 128, 128, A128b, B128>(1, 4, 4, 64, 16384, false);
+    } else {
+      check_case<__nv_bfloat16, 64, 64, A64w3, B64>(1, 4, 4, 64, 16384, false);
+      check_case<__half, 64, 64, A64w3, B64>(1, 4, 4, 64, 16384, false);
+      check_case<__nv_bfloat16, 128, 128, A128, B128>(1, 4, 4, 64, 16384, false);
+    }
+  }
+}
 // the persistent Hopper forward (flex_fwd_fa3.cuh; "checkfa3": only these): odd lengths, GQA, bf16 / f16,
 // both warpgroup counts, 2 and 3 stages, K/V broadcast over the batch, then few CTAs for many tiles each
 void check_fa3() {
@@ -1356,6 +1397,14 @@ int main(int argc, char** argv) {
     time_shape<128, C128, A128>(2, 16, 8192, false, "");
   } else if (!strcmp(mode, "profbwd64")) {
     time_shape<64, C64, A64w3>(4, 16, 4096, true, "");
+  } else if (!strcmp(mode, "checkbacc") || !strcmp(mode, "checkbacclong")) {
+    check_bacc(!strcmp(mode, "checkbacclong"));
+    printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
+  } else if (!strcmp(mode, "timebacc64")) {  // default vs BACC, interleaved (A B A B A B): BM 192, then BM 128
+    time_shape<64, C64, A64w3, A64w3b, A64w3, A64w3b, A64w3, A64w3b>(4, 16, 4096, false, "");
+    time_shape<64, C64, A64, A64b, A64, A64b>(4, 16, 4096, false, "");
+  } else if (!strcmp(mode, "timebacc128")) {
+    time_shape<128, C128, A128, A128b, A128, A128b, A128, A128b>(2, 16, 8192, false, "");
   } else if (!strcmp(mode, "checkbwd")) {
     check_bwd3_default();
     printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
@@ -1364,7 +1413,7 @@ int main(int argc, char** argv) {
   } else if (!strcmp(mode, "both128")) {
     time_shape<128, C128, A128>(2, 16, 8192, true, "");
   } else {
-    fprintf(stderr, "unknown mode '%s': checkfa3 | checksmx | checkbwd | hopper | timesmx | prof64w3 | prof64 | prof128 | profbwd64 | both64 | both128\n", mode);
+    fprintf(stderr, "unknown mode '%s': checkfa3 | checksmx | checkbacc | checkbacclong | timebacc64 | timebacc128 | checkbwd | hopper | timesmx | prof64w3 | prof64 | prof128 | profbwd64 | both64 | both128\n", mode);
     return 2;
   }
   return g_fail ? 1 : 0;

@@ -76,7 +76,8 @@ __device__ __forceinline__ void fwd_cols(FlexColVals (&cv)[FwdNeedCols<PARTIAL>:
 // units, in place. CHECK: evaluate the bounds (a boundary tile); PARTIAL: evaluate the mask (a
 // partial tile; with CHECK or without it, for one inside the bounds); neither: the fast path.
 // rv: this thread's row values (flex_row_vals, once per CTA); cv: fwd_cols of the tile.
-template <class C, bool CHECK, bool PARTIAL, int MT0 = 0, int MT1 = C::MT>
+// SCORE false: the mask and the bounds only (the score mod was applied already: Fa3Cfg::BACC).
+template <class C, bool CHECK, bool PARTIAL, int MT0 = 0, int MT1 = C::MT, bool SCORE = true>
 __device__ __forceinline__ void fwd_post(float (&s)[C::MT][C::BN / 8][4], int b, int h, int q0, int warp, int kv0,
                                          int Lq, int Lkv, float scale, const FlexScoreParams& sp,
                                          const FlexMaskParams& mp, const FlexRowVals (&rv)[C::MT][2],
@@ -102,7 +103,7 @@ __device__ __forceinline__ void fwd_post(float (&s)[C::MT][C::BN / 8][4], int b,
 #if FLEX_SCORE_MOD_IS_IDENTITY
         // raw score; the softmax folds scale·log2(e) into the exponent (one FFMA per element)
 #else
-        if (vis) x = flex_score_mod_rc(x * scale, b, h, qi, kj, rv[mt][c >> 1], cv[NEED_COLS ? nt : 0][c & 1], sp) * FLEX_LOG2E;
+        if (SCORE && vis) x = flex_score_mod_rc(x * scale, b, h, qi, kj, rv[mt][c >> 1], cv[NEED_COLS ? nt : 0][c & 1], sp) * FLEX_LOG2E;
 #endif
         s[mt][nt][c] = vis ? x : -FLEX_INF;
       }

@@ -57,8 +57,12 @@ extern "C" __global__ void __launch_bounds__(flex::F32_WARPS * 32)
 // three warpgroups noop 0.972, alibi 0.976 (EMU 1 there: 1.063 / 1.028); two warpgroups with EMU 1
 // noop 0.986, alibi 0.940 (SMX 1 alone: 1.006 / 0.968). D128 and D256 keep fa3_softmax.
 #define FLEX_FA3_D64 (FLEX_HEAD_DIM <= 64 && FLEX_HEAD_DIM_V <= 64)
+// FLEX_FA3_BACC (src/config.ts FwdConfig.bacc): an additive score mod written into S's accumulator
+#ifndef FLEX_FA3_BACC
+#define FLEX_FA3_BACC 0
+#endif
 typedef flex::Fa3Cfg<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, FLEX_FWD_BN, FLEX_FWD_WARPS / 4, FLEX_FWD_STAGES,
-                     (FLEX_FA3_D64 && FLEX_FWD_WARPS == 8) ? 1 : 0, FLEX_FA3_D64 ? 1 : 0>
+                     (FLEX_FA3_D64 && FLEX_FWD_WARPS == 8) ? 1 : 0, FLEX_FA3_D64 ? 1 : 0, FLEX_FA3_BACC>
     FlexFwdConfig;
 extern "C" __global__ void __launch_bounds__(FlexFwdConfig::LAUNCH_THREADS, 1)
     flex_fwd(const FlexFwdArgs args, const FlexScoreParams sp, const FlexMaskParams mp,

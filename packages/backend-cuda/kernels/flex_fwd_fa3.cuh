@@ -53,6 +53,11 @@
 #ifndef FLEX_FA3_SMEM_COLS
 #define FLEX_FA3_SMEM_COLS 0
 #endif
+// FLEX_SCORE_MOD_ADDITIVE (the prelude's, src/renderer.ts: the score mod is score + bias(b, h, q, kv)
+// with a bias that does not read the score): lets Fa3Cfg::BACC fold the mod into S = Q Kᵀ.
+#ifndef FLEX_SCORE_MOD_ADDITIVE
+#define FLEX_SCORE_MOD_ADDITIVE 0
+#endif
 
 namespace flex {
 
@@ -63,9 +68,16 @@ namespace flex {
 // the MUFU unit, whose 16 results per clock per SM balance the tensor cores only at D = 64.
 // SMX: the softmax's instruction shape (0: fa3_softmax; 1: fa3_softmax_v, aimed at D64's dependency
 // stalls). flex_fwd_entry.cuh picks both per head dim (measured there).
-template <int D_, int DV_, int BN_, int NCWG_, int STAGES_, int EMU_ = 0, int SMX_ = 0>
+// BACC ("bias in the accumulator"): for an additive score mod (FLEX_SCORE_MOD_ADDITIVE; ignored
+// otherwise) each S tile's accumulator starts at bias / scale (flex_score_mod_rc(-0, …): exactly the
+// bias) and QKᵀ is accumulated onto it (wgmma scale-d 1), so the tensor cores do the add and the
+// softmax takes the identity mod's path (scale·log2(e) in the exponent's FFMA, no per-element
+// score·scale, + bias, ·log2(e)). Partial and boundary tiles still evaluate the mask and the bounds.
+// Needs scale > 0 with a finite 1/scale (float): the host keeps the other body otherwise.
+template <int D_, int DV_, int BN_, int NCWG_, int STAGES_, int EMU_ = 0, int SMX_ = 0, int BACC_ = 0>
 struct Fa3Cfg {
   static constexpr int D = D_, DV = DV_, BN = BN_, NCWG = NCWG_, STAGES = STAGES_, EMU = EMU_, SMX = SMX_;
+  static constexpr bool BACC = BACC_ != 0 && FLEX_SCORE_MOD_ADDITIVE != 0 && FLEX_SCORE_MOD_IS_IDENTITY == 0;
   static constexpr int BM = 64 * NCWG, MT = 1, MINB = 1;
   static constexpr int DP = D, DVP = DV;
   static constexpr int NWARPS = 4 * NCWG;                 // consumer warps
@@ -416,11 +428,9 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
   const int my_turn = BAR_TURN0 + wg, next_turn = BAR_TURN0 + (wg + 1) % C::NCWG;
   // warpgroup 0 takes the first turn: the last one hands it over before any was taken
   if (wg == C::NCWG - 1) named_bar_arrive(BAR_TURN0, TURN_THREADS);
-#if FLEX_SCORE_MOD_IS_IDENTITY
-  const float ku = a.scale * FLEX_LOG2E;  // scale·log2(e) folded into the exponent
-#else
-  const float ku = 1.f;
-#endif
+  // scale·log2(e) folded into the exponent (the identity mod; BACC: S is score′ / scale), else 1
+  const float ku = FLEX_SCORE_MOD_IS_IDENTITY || C::BACC ? a.scale * FLEX_LOG2E : 1.f;
+  [[maybe_unused]] const float inv_scale = __frcp_rn(a.scale);  // BACC: the bias in S's units
   const T* sQw = sQ + wg * 64 * 64;  // this warpgroup's 64 rows (inside each Q panel)
   int kv_it = 0, q_it = 0;
   int qt, h, b;
@@ -489,15 +499,29 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
       } else {
         FlexColVals cv[FwdNeedCols<PARTIAL>::value ? C::BN / 8 : 1][2];
         fwd_cols<C, PARTIAL>(cv, b, h, kv0, sp, mp);
-        fwd_post<C, decltype(check_tag)::value, PARTIAL>(s, b, h, q0, warp, kv0, Lq, Lkv, a.scale, sp, mp, rv, cv);
+        // BACC: the score mod is in S already; the mask and the bounds only
+        fwd_post<C, decltype(check_tag)::value, PARTIAL, 0, C::MT, !C::BACC>(s, b, h, q0, warp, kv0, Lq, Lkv, a.scale, sp, mp, rv, cv);
       }
     };
-    // S = Q Kᵀ of tile j into s, in this warpgroup's turn (the products of the warpgroups alternate)
-    auto issue_s = [&](int st) {
+    // S = Q Kᵀ of tile j into s, in this warpgroup's turn (the products of the warpgroups alternate);
+    // BACC: S = bias / scale + Q Kᵀ (the bias written before the turn, while K may still be loading)
+    auto issue_s = [&](int j, int st) {
+      if constexpr (C::BACC) {
+        const int kv0 = tile_at(tl, j) * C::BN;
+#pragma unroll
+        for (int nt = 0; nt < NTN; ++nt)
+#pragma unroll
+          for (int c = 0; c < 4; ++c) {
+            const int qi = q0 + C::row0(warp, 0) + (lane >> 2) + ((c & 2) ? 8 : 0);
+            const int kj = kv0 + nt * 8 + (lane & 3) * 2 + (c & 1);
+            // -0 + bias = bias for every bias (NaN and -0 included): the mod's add folds away
+            s[0][nt][c] = flex_score_mod_rc(-0.f, b, h, qi, kj, rv[0][c >> 1], flex_col_vals(b, h, kj, sp, mp), sp) * inv_scale;
+          }
+      }
       mbar_wait(k_full(st), (kv_it / S) & 1);
       named_bar_sync(my_turn, TURN_THREADS);
       wgmma_fence();  // s (and for the P·V after it, pa and o) were last written by this thread's ALU code
-      wgmma_rows<C::BN, KSTEPS, QT::PANEL, KT::PANEL>(&s[0][0][0], sQw, sK + st * KT::ELEMS);
+      wgmma_rows<C::BN, KSTEPS, QT::PANEL, KT::PANEL, C::BACC>(&s[0][0][0], sQw, sK + st * KT::ELEMS);
       wgmma_commit();
     };
     // once S is in registers: free its K stage (and Q after the last tile), the mods, the softmax
@@ -509,7 +533,9 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
       }
       const int kv0 = tile_at(tl, j) * C::BN;
       const bool full = tile_is_full(j), bound = q_bound || kv0 + C::BN > Lkv;
-      if (C::SMEM_COLS && !full && !bound) post(BoolTag<false>{}, BoolTag<true>{}, kv0);
+      if (C::BACC && full && !bound) {
+        // the fast path: nothing per element (the bias went in with QKᵀ)
+      } else if (C::SMEM_COLS && !full && !bound) post(BoolTag<false>{}, BoolTag<true>{}, kv0);
       else if (!full) post(BoolTag<true>{}, BoolTag<true>{}, kv0);
       else if (bound) post(BoolTag<true>{}, BoolTag<false>{}, kv0);
       else post(BoolTag<false>{}, BoolTag<false>{}, kv0);
@@ -526,7 +552,7 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
     int j0 = 0;
     if constexpr (PEEL) {
       const int st = kv_it % S;
-      issue_s(st);
+      issue_s(0, st);
       named_bar_arrive(next_turn, TURN_THREADS);
       fetch_cols(0);
       wgmma_wait<0>();
@@ -540,7 +566,7 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
     for (int j = j0; j < n; ++j, ++kv_it) {
       const int st = kv_it % S, pv = kv_it - 1;
       const bool has_pv = PEEL || j > 0;  // a constant where the first tile is peeled
-      issue_s(st);
+      issue_s(j, st);
       if (has_pv) {
         mbar_wait(v_full(pv % S), (pv / S) & 1);
         wgmma_fence();  // the V wait's loop lies between the fence above and P·V's reads of pa and o

@@ -189,14 +189,15 @@ FLEX_WG_SS128(__half, "f16")
 
 // D (64 x N) = A · Bᵀ over KSTEPS k16 steps: A's 64 rows start at `a`, B's N rows at `b`, both
 // SmemTiles of 64-column panels (A_PANEL / B_PANEL elements apart). Issue only: the caller fences
-// before and commits and waits after (several calls may share one group).
-template <int N, int KSTEPS, int A_PANEL, int B_PANEL, typename T>
+// before and commits and waits after (several calls may share one group). ACC: d += A·B (d holds
+// an initial value: the forward's additive score mod, Fa3Cfg::BACC), else d = A·B.
+template <int N, int KSTEPS, int A_PANEL, int B_PANEL, bool ACC = false, typename T>
 __device__ __forceinline__ void wgmma_rows(float* d, const T* a, const T* b) {
 #pragma unroll
   for (int kk = 0; kk < KSTEPS; ++kk) {
     const unsigned ad = smem_u32(a + (kk >> 2) * A_PANEL) + (kk & 3) * 32;
     const unsigned bd = smem_u32(b + (kk >> 2) * B_PANEL) + (kk & 3) * 32;
-    wgmma_ss<N, T>(d, wgmma_desc_sw128(ad), wgmma_desc_sw128(bd), kk > 0);
+    wgmma_ss<N, T>(d, wgmma_desc_sw128(ad), wgmma_desc_sw128(bd), ACC || kk > 0);
   }
 }
 

@@ -153,6 +153,18 @@ describe('tile configs', () => {
     expect(fwdConfig('bf16', 128, 128, { hopper: true, lightMods: true })).toMatchObject({ bm: 128, warps: 8 });
     // neither without Hopper
     expect(fwdConfig('bf16', 64, 64).fa3).toBe(false);
+    // an additive score mod goes into S's accumulator in the persistent body (FLEX_FA3_BACC), only
+    // there and only for a scale with a finite float reciprocal
+    const add = { hopper: true, identityScore: false, additiveScore: true, lightMods: true } as const;
+    expect(fwdConfig('bf16', 64, 64, { ...add, scale: 0.125 })).toMatchObject({ fa3: true, bacc: true, bm: 192 });
+    expect(fwdConfig('f16', 128, 128, { ...add, scale: 128 ** -0.5 })).toMatchObject({ fa3: true, bacc: true });
+    expect(fwdConfig('bf16', 256, 256, { ...add, scale: 1 / 16 })).toMatchObject({ fa3: true, bacc: false });
+    for (const scale of [0, -0.125, 1e-39, Number.NaN]) expect(fwdConfig('bf16', 64, 64, { ...add, scale }).bacc).toBe(false);
+    expect(fwdConfig('bf16', 64, 64, { ...add, additiveScore: false }).bacc).toBe(false);
+    expect(fwdConfig('bf16', 64, 64, { ...add, identityScore: true }).bacc).toBe(false);
+    expect(fwdConfig('bf16', 64, 64, { ...add, hopperBody: 'wg' }).bacc).toBe(false);
+    expect(fwdConfig('bf16', 64, 64, { ...add, hopper: false }).bacc).toBe(false);
+    expect(fwdConfig('f32', 64, 64, add).bacc).toBe(false);
     // elsewhere the pre-Hopper tiles (the same numbers as without the option)
     for (const [E, Ev] of [[40, 40], [192, 192], [256, 128], [128, 256], [64, 96]] as const)
       expect(fwdConfig('bf16', E, Ev, { hopper: true })).toEqual(fwdConfig('bf16', E, Ev));

@@ -14,7 +14,7 @@ import {
 import { afterAll, describe, expect, it } from 'vitest';
 import { kernelDir, kernelSource } from './kernel-sources';
 import { bwdConfig, configDefines, decodeConfig, fwdConfig, lightMods, maskReadsTensor } from './config';
-import { renderPrelude } from './renderer';
+import { isAdditiveScoreRoot, renderPrelude } from './renderer';
 
 const NVCC = process.env.NVCC ?? '/usr/local/cuda/bin/nvcc';
 const run = promisify(execFile);
@@ -81,19 +81,25 @@ const VARIANTS: Variant[] = [
   { name: 'max_scores_per_cta', dtype: 'bf16', E: 64, Ev: 64, perCta: true, maxScores: true },
   { name: 'max_scores_pre_hopper_tiles', score: s(alibi(4)), dtype: 'f16', E: 128, Ev: 128, preHopper: true, maxScores: true },
   { name: 'max_scores_f32', mask: m(causal()), dtype: 'f32', E: 64, Ev: 64, maxScores: true },
+  // FwdConfig.bacc (alibi_learnable and head_bias_learnable above take it too): under a mask (partial
+  // tiles: the mask alone after the bias went in with QKᵀ), with the row max, and at D128 relative position
+  { name: 'bacc_alibi_causal_d64', score: s(alibi(8)), mask: m(causal()), dtype: 'f16', E: 64, Ev: 64 },
+  { name: 'bacc_max_scores_relpos_d128', score: s(relativePosition()), dtype: 'bf16', E: 128, Ev: 128, maxScores: true },
 ];
 
 /** The prelude as the backend renders it for the variant (launch-plan.ts's config options), and the configs. */
 function variantPrelude(v: Variant) {
   const mask = v.mask?.();
+  const score = v.score?.();
   const fwd = fwdConfig(v.dtype, v.E, v.Ev, {
-    identityScore: !v.score, hopper: !v.preHopper, hopperBody: v.perCta ? 'wg' : 'fa3', lightMods: lightMods(v.score?.(), mask),
+    identityScore: !v.score, hopper: !v.preHopper, hopperBody: v.perCta ? 'wg' : 'fa3', lightMods: lightMods(score, mask),
     tensorMask: mask ? maskReadsTensor(mask) : false,
+    additiveScore: score !== undefined && isAdditiveScoreRoot(score.root), scale: 1 / Math.sqrt(v.E),
   });
   const bwd = bwdConfig(v.dtype, v.E, v.Ev, { hopper: !v.preHopper, hopperBody: v.classicBwd ? 'classic' : 'fa3' });
   const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
   const defines = configDefines(fwd, bwd, dec, { maxScores: v.maxScores });
-  const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, scoreMod: v.score?.(), maskMod: mask, defines, indexLimit: 2 ** 22 });
+  const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, scoreMod: score, maskMod: mask, defines, indexLimit: 2 ** 22 });
   return { prelude, fwd, bwd };
 }
 

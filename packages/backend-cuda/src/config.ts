@@ -30,6 +30,13 @@ export interface FwdConfig {
    * tile's column values go through shared memory (FLEX_FA3_SMEM_COLS, kernels/flex_fwd_fa3.cuh).
    */
   smemCols: boolean;
+  /**
+   * With `fa3`: an additive score mod (score + bias, FLEX_SCORE_MOD_ADDITIVE) goes into S's
+   * accumulator as bias / scale before QKᵀ, and the softmax takes the identity mod's path
+   * (FLEX_FA3_BACC, Fa3Cfg::BACC). Head dims 64 and 128 only, and only for a scale the kernel can
+   * divide by (baccScale).
+   */
+  bacc: boolean;
   threads: number;
   smemBytes: number;
 }
@@ -115,6 +122,20 @@ export interface FwdConfigOptions {
   lightMods?: boolean;
   /** The mask reads a captured tensor (a document mask): see FwdConfig.smemCols. */
   tensorMask?: boolean;
+  /** The score mod is score + bias(b, h, q, kv) (renderer.ts isAdditiveScoreRoot): see FwdConfig.bacc. */
+  additiveScore?: boolean;
+  /** The call's softmax scale (FwdConfig.bacc needs baccScale(scale)); absent: 1. */
+  scale?: number;
+}
+
+/**
+ * The persistent body writes bias / scale into S (FwdConfig.bacc) with the float reciprocal of the
+ * float scale: a positive scale whose reciprocal is finite in float (not 0, not below ~2.9e-39), or
+ * the call keeps the per-element mod.
+ */
+export function baccScale(scale: number): boolean {
+  const f = Math.fround(scale);
+  return f > 0 && Number.isFinite(Math.fround(1 / f));
 }
 
 // Measured on the H100 (harness time_shape, noop / causal / alibi / softcap-approx, 2026-11-25
@@ -195,7 +216,7 @@ export function lightMods(scoreMod: TracedMod | undefined, maskMod: TracedMod | 
 }
 
 export function fwdConfig(dtype: DType, E: number, Ev: number, options: FwdConfigOptions = {}): FwdConfig {
-  if (dtype === 'f32') return { bm: F32_TILE, bn: F32_TILE, warps: 8, stages: 1, mtOuter: false, oneBlock: false, wgmma: false, fa3: false, smemCols: false, threads: 256, smemBytes: 0 };
+  if (dtype === 'f32') return { bm: F32_TILE, bn: F32_TILE, warps: 8, stages: 1, mtOuter: false, oneBlock: false, wgmma: false, fa3: false, smemCols: false, bacc: false, threads: 256, smemBytes: 0 };
   let c: { bm: number; bn: number; warps: number; stages: number; mtOuter: boolean; oneBlock: boolean };
   // measured on the H100 (benchmarks/history.md, 2026-11-25 sweep): D64 BN 128 0.915 ms vs BN 64 1.00 ms,
   // 3 stages 0.916 vs 2 stages 0.937; D128 row-block-outer + one block per tile case 3.55 ms vs 3.72
@@ -205,20 +226,22 @@ export function fwdConfig(dtype: DType, E: number, Ev: number, options: FwdConfi
   // before wgmma) while BN 64 keeps it in registers (softcap-approx 1.25 vs 1.45 ms)
   const identityScore = options.identityScore ?? true;
   const smemCols = sharesColumnValues(identityScore, options.tensorMask ?? false);
+  const bacc = !identityScore && (options.additiveScore ?? false) && baccScale(options.scale ?? 1);
   // head dim 256 has only the persistent body's tile; the per-CTA body ('wg') keeps the classic one below
   if (options.hopper && (options.hopperBody ?? 'fa3') === 'fa3' && E === 256 && Ev === 256) {
     const t = FA3_TILES[256];
-    return { ...t, mtOuter: false, oneBlock: false, wgmma: true, fa3: true, smemCols, threads: t.warps * 32 + 128, smemBytes: fa3SmemBytes(t, E, Ev, smemCols) };
+    // not BACC: unmeasured there, and the bias tile beside O's 128 registers a thread may spill
+    return { ...t, mtOuter: false, oneBlock: false, wgmma: true, fa3: true, smemCols, bacc: false, threads: t.warps * 32 + 128, smemBytes: fa3SmemBytes(t, E, Ev, smemCols) };
   }
   if (options.hopper && (E === 64 || E === 128) && (Ev === 64 || Ev === 128)) {
     const size = E <= 64 && Ev <= 64 ? 64 : 128;
     if ((options.hopperBody ?? 'fa3') === 'fa3') {
       const t = FA3_TILES[size === 64 && options.lightMods ? '64light' : size];
-      return { ...t, mtOuter: false, oneBlock: false, wgmma: true, fa3: true, smemCols, threads: t.warps * 32 + 128, smemBytes: fa3SmemBytes(t, E, Ev, smemCols) };
+      return { ...t, mtOuter: false, oneBlock: false, wgmma: true, fa3: true, smemCols, bacc, threads: t.warps * 32 + 128, smemBytes: fa3SmemBytes(t, E, Ev, smemCols) };
     }
     const t = WG_TILES[size];
     const smemBytes = smemTileBytes(t.bm, E) + t.stages * (smemTileBytes(t.bn, E) + smemTileBytes(t.bn, Ev));
-    return { ...t, mtOuter: false, oneBlock: false, wgmma: true, fa3: false, smemCols: false, threads: t.warps * 32, smemBytes };
+    return { ...t, mtOuter: false, oneBlock: false, wgmma: true, fa3: false, smemCols: false, bacc: false, threads: t.warps * 32, smemBytes };
   }
   if (E <= 64 && Ev <= 64) c = { bm: 128, bn: identityScore ? 128 : 64, warps: 4, stages: 3, mtOuter: false, oneBlock: false };
   else if (E <= 128 && Ev <= 128) c = { bm: 128, bn: 64, warps: 4, stages: 2, mtOuter: true, oneBlock: true };
@@ -228,7 +251,7 @@ export function fwdConfig(dtype: DType, E: number, Ev: number, options: FwdConfi
   const smemBytes = smemTileBytes(c.bm, dp) + c.stages * (smemTileBytes(c.bn, dp) + smemTileBytes(c.bn, dvp));
   // the kernel's own condition (FwdCfg::WG) decides per head dim; 64-column panels are what it reads
   const wgmma = E % 64 === 0 && Ev % 8 === 0 && c.warps === 4 && (c.bn === 64 || c.bn === 128);
-  return { ...c, wgmma, fa3: false, smemCols: false, threads: c.warps * 32, smemBytes };
+  return { ...c, wgmma, fa3: false, smemCols: false, bacc: false, threads: c.warps * 32, smemBytes };
 }
 
 // The FA3-class Hopper backward (kernels/flex_bwd_fa3.cuh, BwdFa3Cfg): 128 keys per CTA (64 per
@@ -342,6 +365,7 @@ export function configDefines(fwd: FwdConfig, bwd: BwdConfig, decode: Pick<Decod
     FLEX_FWD_WGMMA: fwd.wgmma ? 1 : 0,
     FLEX_FWD_FA3: fwd.fa3 ? 1 : 0,
     ...(fwd.smemCols ? { FLEX_FA3_SMEM_COLS: 1 } : {}),
+    ...(fwd.bacc ? { FLEX_FA3_BACC: 1 } : {}),
     FLEX_BWD_BMQ: bwd.bmq,
     FLEX_BWD_WARPS: bwd.warps,
     FLEX_BWD_WGMMA: bwd.wgmma ? 1 : 0,

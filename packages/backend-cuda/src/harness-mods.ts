@@ -26,7 +26,7 @@ import {
   traceScoreMod,
   type TracedMod,
 } from '@flexattn/ir';
-import { alibi, causal, documentMask, slidingWindow, softcap } from '@flexattn/mods';
+import { alibi, causal, documentMask, relativePosition, slidingWindow, softcap } from '@flexattn/mods';
 import { maskReadsTensor, sharesColumnValues } from './config.js';
 import { cIntegerHelpers, modMacros, PRELUDE_HELPERS, renderMods } from './renderer.js';
 
@@ -69,6 +69,8 @@ export function harnessMods(): HarnessMod[] {
     { name: 'softcap_approx', scoreMod: softcap(20, { approx: true }) },
     { name: 'alibi', scoreMod: slopes, bind: bindSlopes, hoist: false },
     { name: 'alibi_rc', scoreMod: slopes, bind: bindSlopes },
+    // the blog's relative position (score + (q − kv)): additive like ALiBi, no captured tensor
+    { name: 'relpos', scoreMod: relativePosition() },
     { name: 'document', maskMod: docs, bind: bindDocs, hoist: false },
     { name: 'document_rc', maskMod: docs, bind: bindDocs },
   ];

@@ -12,7 +12,7 @@ import type { ModuleLoader } from './kernel-modules.js';
 import type { ModArguments } from './mod-arguments.js';
 import type { CudaNative, DevicePtr } from './native.js';
 import { packBwdArgs, packDecodeArgs, packFwdArgs, type Dims } from './kernel-args.js';
-import { isIdentityScoreMod, renderPrelude, type RenderedPrelude } from './renderer.js';
+import { isAdditiveScoreRoot, isIdentityScoreMod, renderPrelude, type RenderedPrelude } from './renderer.js';
 import { bwdFa3TensorMaps, fa3TensorMaps } from './tensor-maps.js';
 
 /** See RenderOptions.indexLimit: shapes below it share one source; longer ones get the plain casts. */
@@ -52,6 +52,8 @@ export function selectKernels(p: AttentionProblem, target: TargetDevice): Kernel
     identityScore: isIdentityScoreMod(scoreMod),
     lightMods: lightMods(scoreMod, maskMod),
     tensorMask: maskReadsTensor(maskMod),
+    additiveScore: scoreMod !== undefined && isAdditiveScoreRoot(scoreMod.root),
+    scale: p.scale,
     hopper: target.arch === 'sm_90a',
     hopperBody: target.hopperBody,
   });

@@ -180,6 +180,21 @@ describe('CUDA renderer: the derivative flag', () => {
     // the identity takes the identity path (no derivative rendered at all)
     expect(renderMods(undefined, undefined).gradIsOne).toBe(false);
   });
+
+  it('marks score + bias with a bias that reads no score as additive (FLEX_SCORE_MOD_ADDITIVE), not others', () => {
+    const additive = (m: Parameters<typeof renderMods>[0]) => renderMods(m, undefined).additiveScore;
+    expect(additive(score(alibi(8)))).toBe(true);
+    expect(additive(score(relativePosition()))).toBe(true);
+    expect(additive(score((s, _b, h, q) => h.toFloat().mul(q.toFloat()).add(s)))).toBe(true);  // bias + score
+    expect(additive(undefined)).toBe(false);
+    expect(additive(score(softcap(20)))).toBe(false);
+    expect(additive(score((s) => s.mul(2).add(1)))).toBe(false);  // not score itself on either side
+    // derivative 1, but the second term reads the score: -0 + bias would not be the bias
+    expect(additive(score((s) => s.add(s.floor().mul(0))))).toBe(false);
+    expect(additive(score((s, _b, _h, q) => s.add(where(s.gt(0), q.toFloat(), 1))))).toBe(false);
+    expect(renderPrelude({ dtype: 'bf16', E: 64, Ev: 64, scoreMod: score(alibi(8)) }).prelude).toContain('#define FLEX_SCORE_MOD_ADDITIVE 1');
+    expect(renderPrelude({ dtype: 'bf16', E: 64, Ev: 64, scoreMod: score(softcap(20)) }).prelude).not.toContain('FLEX_SCORE_MOD_ADDITIVE');
+  });
 });
 
 describe('CUDA renderer: row/column split for the forward kernel', () => {

@@ -13,6 +13,7 @@ import {
   type HookType,
   type IRDType,
   type KernelHookPlan,
+  type Node,
   type OpTable,
   type ParamBlock,
   type ParamField,
@@ -115,6 +116,29 @@ export interface RenderedMods {
   hasCaptureGrads: boolean;
   /** d(score mod)/d(score) is the constant 1 (FLEX_SCORE_MOD_GRAD_IS_ONE): no per-element derivative. */
   gradIsOne: boolean;
+  /**
+   * The score mod is `score + bias(b, h, q, kv)` with a bias that does not read the score
+   * (FLEX_SCORE_MOD_ADDITIVE): flex_score_mod_rc(-0.f, …) is then the bias exactly (x + -0 = x),
+   * which the Hopper forward can write into its S accumulator before QKᵀ (Fa3Cfg::BACC).
+   */
+  additiveScore: boolean;
+}
+
+/** Whether `n` reads the score argument. */
+function readsScore(n: Node, seen = new Map<Node, boolean>()): boolean {
+  const known = seen.get(n);
+  if (known !== undefined) return known;
+  const r = (n.op === 'arg' && n.arg === 'score') || n.src.some((s) => readsScore(s, seen));
+  seen.set(n, r);
+  return r;
+}
+
+/** `score + bias` (either order) with a bias that does not read the score; never the identity. */
+export function isAdditiveScoreRoot(root: Node): boolean {
+  if (root.op !== 'add' || root.src.length !== 2 || root.dtype !== 'f32') return false;
+  const isScore = (n: Node) => n.op === 'arg' && n.arg === 'score';
+  const [a, b] = root.src as [Node, Node];
+  return (isScore(a) && !readsScore(b)) || (isScore(b) && !readsScore(a));
 }
 
 /** Renders the hooks for a score mod and a mask mod (either may be absent: identity / all-true). */
@@ -131,7 +155,8 @@ export function renderMods(scoreMod: TracedMod | undefined, maskMod: TracedMod |
     '#define FLEX_HAS_ROW_COL 1',
     ...h.rowCol,
   ].join('\n');
-  return { plan, source, scoreLayout: plan.score.params, maskLayout: plan.mask.params, ...plan.flags };
+  const additiveScore = !plan.flags.identityScore && isAdditiveScoreRoot(plan.score.root);
+  return { plan, source, scoreLayout: plan.score.params, maskLayout: plan.mask.params, ...plan.flags, additiveScore };
 }
 
 /**
@@ -166,12 +191,14 @@ __device__ __forceinline__ float flex_tanh_approx(float x) {
 }`;
 
 /** The kernel-selection macros of the mods (FLEX_SCORE_MOD_IS_IDENTITY, …). */
-export function modMacros(m: Pick<RenderedMods, 'identityScore' | 'trueMask' | 'hasCaptureGrads' | 'gradIsOne'>): string[] {
+export function modMacros(m: Pick<RenderedMods, 'identityScore' | 'trueMask' | 'hasCaptureGrads' | 'gradIsOne' | 'additiveScore'>): string[] {
   return [
     `#define FLEX_SCORE_MOD_IS_IDENTITY ${m.identityScore ? 1 : 0}`,
     `#define FLEX_MASK_MOD_IS_TRUE ${m.trueMask ? 1 : 0}`,
     `#define FLEX_HAS_CAPTURE_GRADS ${m.hasCaptureGrads ? 1 : 0}`,
     `#define FLEX_SCORE_MOD_GRAD_IS_ONE ${m.gradIsOne ? 1 : 0}`,
+    // only where it holds: the preludes of every other mod stay as they were (compile-cache keys)
+    ...(m.additiveScore ? ['#define FLEX_SCORE_MOD_ADDITIVE 1'] : []),
   ];
 }
 
