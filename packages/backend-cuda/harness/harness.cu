@@ -839,9 +839,13 @@ done:
   cudaFree(dqa); cudaFree(dq); cudaFree(dk); cudaFree(dv); cudaFree(maxs); cudaFree(ddlse); cudaFree(sem);
 }
 
+// HARNESS_DEC_VARIANT: the decoder's variant bits (DecCfg VAR, config.ts DECODE_VARIANT) every check uses
+#ifndef HARNESS_DEC_VARIANT
+#define HARNESS_DEC_VARIANT 0
+#endif
 template <typename T, int E, int Ev, int ROWS, int STAGES = 2>
 void check_decode(int B, int Hq, int Hkv, int Lq, int Lkv, int keys_per_split) {
-  using C = flex::DecCfg<E, Ev, ROWS, sizeof(T), STAGES>;
+  using C = flex::DecCfg<E, Ev, ROWS, sizeof(T), STAGES, HARNESS_DEC_VARIANT>;
   const double tol = std::is_same<T, float>::value ? 1e-4 : std::is_same<T, __half>::value ? 5e-3 : 2e-2;
   ModCtx c;
   setup_ctx(c, Hq, std::max(Lq, Lkv), 200);
@@ -1171,6 +1175,7 @@ using C128d = BwdFa3Cfg<128, 64, 2, true>;
 // §4's special values on every 16-bit body pair at head dims 64 and 128, the f32 one and the decoder: the
 // fast paths' non-finite outputs that §4 makes finite are recomputed by kernels/special.cuh
 // ("special"; meant for the causal binary, where the poisoned keys are masked for some rows)
+#if !defined(HARNESS_DEC_ONLY)
 void check_special() {
   for (int kind = SPECIAL_NONE + 1; kind < SPECIAL_COUNT; ++kind) {
     g_special = kind;
@@ -1187,8 +1192,9 @@ void check_special() {
   }
   g_special = SPECIAL_NONE;
 }
+#endif
 
-#if !defined(HARNESS_SPECIAL_ONLY)
+#if !defined(HARNESS_SPECIAL_ONLY) && !defined(HARNESS_DEC_ONLY)
 #ifndef HARNESS_D256_ONLY  // (the FA3-class backward's checks and timings: not in the D256 binary)
 // the deterministic variant ("checkdet": alone, each case with the default body's reruns beside it;
 // "checkdetsmall": one small case without them, for the sanitizers): the same checks against float64,
@@ -1356,7 +1362,30 @@ static void start_run() {
   printf("# %s on %s (sm_%d%d, %d SMs)\n", MOD_NAME, prop.name, prop.major, prop.minor, prop.multiProcessorCount);
 }
 
-#ifdef HARNESS_SPECIAL_ONLY
+#if defined(HARNESS_DEC_ONLY)
+// a small binary (fast to build) with only the decoder's checks ("checkdec"'s cases, then each of
+// §4's special values on them), at HARNESS_DEC_VARIANT: make bin/causal EXTRA="-DHARNESS_DEC_ONLY -DHARNESS_DEC_VARIANT=7"
+int main() {
+  start_run();
+  printf("# decoder variant %d\n", HARNESS_DEC_VARIANT);
+  check_decode<__nv_bfloat16, 128, 128, 4>(2, 8, 2, 3, 1000, 256);
+  check_decode<__nv_bfloat16, 128, 128, 16>(2, 8, 2, 3, 1000, 256);
+  check_decode<__half, 64, 64, 8>(2, 8, 2, 2, 777, 192);
+  check_decode<float, 40, 40, 4>(2, 8, 2, 1, 500, 128);
+  check_decode<__nv_bfloat16, 128, 128, 4, 3>(2, 8, 2, 1, 1000, 256);
+  check_decode<__half, 64, 64, 8, 3>(3, 8, 2, 2, 4100, 1024);
+  check_decode<__nv_bfloat16, 128, 128, 4, 3>(2, 32, 8, 1, 4100, 64);  // 65 splits: the fast merge's fallback
+  for (int kind = SPECIAL_NONE + 1; kind < SPECIAL_COUNT; ++kind) {
+    g_special = kind;
+    printf("# special: %s\n", kSpecialNames[kind]);
+    check_decode<__nv_bfloat16, 128, 128, 4, 3>(2, 8, 2, 3, 1000, 256);
+    check_decode<__half, 64, 64, 8>(2, 8, 2, 2, 777, 192);
+  }
+  g_special = SPECIAL_NONE;
+  printf("CHECK %s: %d failures\n", MOD_NAME, g_fail);
+  return g_fail ? 1 : 0;
+}
+#elif defined(HARNESS_SPECIAL_ONLY)
 // a small binary (fast to build) with only the special-value checks
 int main() {
   start_run();

@@ -15,8 +15,16 @@
 
 namespace flex {
 
-template <int D_, int DV_, int ROWS_, int ESIZE_, int STAGES_ = 2> struct DecCfg {
-  static constexpr int D = D_, DV = DV_, ROWS = ROWS_, ESIZE = ESIZE_, STAGES = STAGES_;
+// VAR_: variant bits (FLEX_DEC_VARIANT, timed by harness/decbench.cu; 0 is the body as session 11 left it)
+//   DEC_FAST_MERGE  the merging split reads the splits' lse a lane each (warp reductions) and eight
+//                   splits' partial rows at once, a float4 a lane (the merge ran ~20 dependent L2 round
+//                   trips after the launch's last tile, while DRAM idled); up to 32 splits
+//   DEC_EARLY_KV    without a block mask, the first tiles' copies are issued before the queries are
+//                   loaded (the queries' DRAM round trip and the first tile's no longer add up)
+//   DEC_SCORE_ILP   four partial sums per score (a chain of D dependent FMAs was the score phase's latency)
+enum { DEC_FAST_MERGE = 1, DEC_EARLY_KV = 2, DEC_SCORE_ILP = 4 };
+template <int D_, int DV_, int ROWS_, int ESIZE_, int STAGES_ = 2, int VAR_ = 0> struct DecCfg {
+  static constexpr int D = D_, DV = DV_, ROWS = ROWS_, ESIZE = ESIZE_, STAGES = STAGES_, VAR = VAR_;
   static constexpr int BN = 64, NTHREADS = 256;
   static constexpr int RG = NTHREADS / BN;    // row groups in the score phase
   static constexpr int RPT = ROWS / RG;       // rows per thread in the score phase
@@ -93,6 +101,79 @@ __device__ __forceinline__ void decode_merge_row(const FlexDecodeArgs& a, const 
 #endif
 }
 
+// decode_merge_row with its loads issued together (DEC_FAST_MERGE): lane s holds split s's lse (up to
+// 32 splits; more take decode_merge_row), the row's max and weight sum are warp reductions, and lane
+// c4 reads the columns 4·c4 .. 4·c4 + 3 of eight splits' partial rows at once, a float4 each. The
+// same function as decode_merge_row: a split's weight w multiplies its partial only where w > 0.
+template <typename T, int D, int DV>
+__device__ __forceinline__ void decode_merge_row_fast(const FlexDecodeArgs& a, const FlexScoreParams& sp,
+                                                      const FlexMaskParams& mp, size_t row) {
+  const int ns = a.num_splits;
+  if (DV % 4 != 0 || ns > 32) {
+    decode_merge_row<T, D, DV>(a, sp, mp, row);
+    return;
+  }
+  constexpr int U = 8;  // splits whose partials are in flight at once
+  const int lane = threadIdx.x & 31;
+  const size_t rows = (size_t)a.B * a.Hq * a.Lq;
+  const float my_l = lane < ns ? __ldcg(&a.part_lse[lane * rows + row]) : -FLEX_INF;
+  float mx = my_l;
+  for (int off = 16; off > 0; off >>= 1) mx = fmax_nan(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+  // a split whose rows saw a NaN or +inf post has a NaN lse: the whole row is NaN
+  const bool poisoned = row_poisoned(mx);
+  const float m_use = mx == -FLEX_INF ? 0.f : mx;
+  const float my_w = lane < ns ? exp2f(my_l - m_use) : 0.f;
+  float wsum = my_w;
+  for (int off = 16; off > 0; off >>= 1) wsum += __shfl_xor_sync(0xffffffffu, wsum, off);
+  const float inv = poisoned ? FLEX_NAN : wsum > 0.f ? 1.f / wsum : 0.f;
+  bool redo = false;
+  for (int cb = 0; cb < DV / 4; cb += 32) {  // every lane runs every iteration (the shuffles)
+    const int c4 = cb + lane;
+    const bool col = c4 < DV / 4;
+    float acc[4] = {0.f, 0.f, 0.f, 0.f};
+    for (int s0 = 0; s0 < ns; s0 += U) {
+      float4 o[U];
+      float w[U];
+#pragma unroll
+      for (int j = 0; j < U; ++j) {
+        const int s = s0 + j;
+        w[j] = __shfl_sync(0xffffffffu, my_w, s & 31);
+        o[j] = col && s < ns ? __ldcg(reinterpret_cast<const float4*>(a.part_o + (s * rows + row) * DV) + c4)
+                             : make_float4(0.f, 0.f, 0.f, 0.f);
+      }
+#pragma unroll
+      for (int j = 0; j < U; ++j) {
+        const bool use = s0 + j < ns && w[j] > 0.f;
+        acc[0] += use ? w[j] * o[j].x : 0.f;
+        acc[1] += use ? w[j] * o[j].y : 0.f;
+        acc[2] += use ? w[j] * o[j].z : 0.f;
+        acc[3] += use ? w[j] * o[j].w : 0.f;
+      }
+    }
+    if (col) {
+      T* dst = static_cast<T*>(a.out) + row * DV + c4 * 4;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        redo |= !poisoned && !finite_f(acc[j]);
+        dst[j] = Elem<T>::from_float(acc[j] * inv);
+      }
+    }
+  }
+  const float lse = poisoned ? FLEX_NAN : wsum > 0.f ? (m_use + __log2f(wsum)) * FLEX_LN2 : -FLEX_INF;
+  if (lane == 0 && a.lse != nullptr) a.lse[row] = lse;
+  if (__any_sync(0xffffffffu, redo)) {
+    __syncwarp();  // the fast stores of this row come first
+    decode_careful_row<T, D, DV>(a, sp, mp, row, lse);
+  }
+#if FLEX_MAX_SCORES
+  if (lane == 0 && a.max_scores != nullptr && a.part_max != nullptr) {
+    float ms = -FLEX_INF;  // splits without a visible key hold -inf
+    for (int s = 0; s < ns; ++s) ms = fmaxf(ms, __ldcg(&a.part_max[s * rows + row]));
+    a.max_scores[row] = poisoned ? FLEX_NAN : ms;  // a NaN row's max is NaN too, as its out and lse
+  }
+#endif
+}
+
 template <class C, typename T>
 __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const FlexScoreParams& sp,
                                               const FlexMaskParams& mp) {
@@ -131,6 +212,52 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
     sL[tid] = 0.f;
   }
   __syncthreads();
+  // batch 0 for K/V shared by the batch (stride 0), else contiguous [B, Hkv, Lkv, ·] (as the
+  // persistent forward reads them): one row offset for K and V keeps the registers of the plain case
+  const int bkv = a.k_batch_stride != 0 ? b : 0;
+  const T* gK = static_cast<const T*>(a.k) + (size_t)(bkv * a.Hkv + hk) * Lkv * C::D;
+  const T* gV = static_cast<const T*>(a.v) + (size_t)(bkv * a.Hkv + hk) * Lkv * C::DV;
+  const unsigned long long kv_policy = l2_evict_first_policy();
+  auto load_tile = [&](int t, int stage) {  // key tile t of the split
+    const int n0 = key0 + t * C::BN;
+    const int rows = min(C::BN, key1 - n0);
+    if constexpr (VEC) {
+      for (int c = tid; c < C::BN * (C::DP / EPC); c += C::NTHREADS) {
+        const int r = c / (C::DP / EPC), cc = c % (C::DP / EPC);
+        const bool ok = r < rows;
+        cp_async_16_stream(smem_u32(&sK[stage][r * C::KSTRIDE + cc * EPC]),
+                           ok ? gK + (size_t)(n0 + r) * C::D + cc * EPC : gK, ok ? 16 : 0, kv_policy);
+      }
+      for (int c = tid; c < C::BN * (C::DVP / EPC); c += C::NTHREADS) {
+        const int r = c / (C::DVP / EPC), cc = c % (C::DVP / EPC);
+        const bool ok = r < rows;
+        cp_async_16_stream(smem_u32(&sV[stage][r * C::VSTRIDE + cc * EPC]),
+                           ok ? gV + (size_t)(n0 + r) * C::DV + cc * EPC : gV, ok ? 16 : 0, kv_policy);
+      }
+    } else {
+      for (int c = tid; c < C::BN * C::DP; c += C::NTHREADS) {
+        const int r = c / C::DP, d = c % C::DP;
+        sK[stage][r * C::KSTRIDE + d] =
+            (r < rows && d < C::D) ? gK[(size_t)(n0 + r) * C::D + d] : Elem<T>::from_float(0.f);
+      }
+      for (int c = tid; c < C::BN * C::DVP; c += C::NTHREADS) {
+        const int r = c / C::DVP, d = c % C::DVP;
+        sV[stage][r * C::VSTRIDE + d] =
+            (r < rows && d < C::DV) ? gV[(size_t)(n0 + r) * C::DV + d] : Elem<T>::from_float(0.f);
+      }
+    }
+  };
+  auto load = [&](int i, int stage) { load_tile(sTiles[i], stage); };  // the i-th tile with a visible key
+  // DEC_EARLY_KV: every tile is read, so the ring's first tiles are known before the tile list
+  constexpr bool EARLY = (C::VAR & DEC_EARLY_KV) != 0;
+  const bool early = EARLY && !a.has_block_mask;
+  if (early) {
+#pragma unroll
+    for (int s = 0; s < C::STAGES - 1; ++s) {
+      if (s < n_tiles_all) load_tile(s, s);
+      cp_async_commit();
+    }
+  }
   for (int i = tid; i < C::ROWS * C::DP; i += C::NTHREADS) {
     const int r = i / C::DP, d = i % C::DP;
     float x = 0.f;
@@ -161,42 +288,6 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
   __syncthreads();
   const int n_tiles = sNT;
 
-  // batch 0 for K/V shared by the batch (stride 0), else contiguous [B, Hkv, Lkv, ·] (as the
-  // persistent forward reads them): one row offset for K and V keeps the registers of the plain case
-  const int bkv = a.k_batch_stride != 0 ? b : 0;
-  const T* gK = static_cast<const T*>(a.k) + (size_t)(bkv * a.Hkv + hk) * Lkv * C::D;
-  const T* gV = static_cast<const T*>(a.v) + (size_t)(bkv * a.Hkv + hk) * Lkv * C::DV;
-  const unsigned long long kv_policy = l2_evict_first_policy();
-  auto load = [&](int i, int stage) {
-    const int n0 = key0 + sTiles[i] * C::BN;
-    const int rows = min(C::BN, key1 - n0);
-    if constexpr (VEC) {
-      for (int c = tid; c < C::BN * (C::DP / EPC); c += C::NTHREADS) {
-        const int r = c / (C::DP / EPC), cc = c % (C::DP / EPC);
-        const bool ok = r < rows;
-        cp_async_16_stream(smem_u32(&sK[stage][r * C::KSTRIDE + cc * EPC]),
-                           ok ? gK + (size_t)(n0 + r) * C::D + cc * EPC : gK, ok ? 16 : 0, kv_policy);
-      }
-      for (int c = tid; c < C::BN * (C::DVP / EPC); c += C::NTHREADS) {
-        const int r = c / (C::DVP / EPC), cc = c % (C::DVP / EPC);
-        const bool ok = r < rows;
-        cp_async_16_stream(smem_u32(&sV[stage][r * C::VSTRIDE + cc * EPC]),
-                           ok ? gV + (size_t)(n0 + r) * C::DV + cc * EPC : gV, ok ? 16 : 0, kv_policy);
-      }
-    } else {
-      for (int c = tid; c < C::BN * C::DP; c += C::NTHREADS) {
-        const int r = c / C::DP, d = c % C::DP;
-        sK[stage][r * C::KSTRIDE + d] =
-            (r < rows && d < C::D) ? gK[(size_t)(n0 + r) * C::D + d] : Elem<T>::from_float(0.f);
-      }
-      for (int c = tid; c < C::BN * C::DVP; c += C::NTHREADS) {
-        const int r = c / C::DVP, d = c % C::DVP;
-        sV[stage][r * C::VSTRIDE + d] =
-            (r < rows && d < C::DV) ? gV[(size_t)(n0 + r) * C::DV + d] : Elem<T>::from_float(0.f);
-      }
-    }
-  };
-
   // CPT adjacent V elements: one 8-byte (16-bit) or 16-byte (f32) shared-memory load
   using VecCPT = typename DecVec<sizeof(T)>::type;
   static_assert(sizeof(VecCPT) == C::CPT * sizeof(T), "one load per column group");
@@ -210,10 +301,12 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
   const float scale = a.scale;
 
   // one commit group per tile (empty past the end): tile `it` is group `it`
+  if (!early) {
 #pragma unroll
-  for (int s = 0; s < C::STAGES - 1; ++s) {
-    if (s < n_tiles) load(s, s);
-    cp_async_commit();
+    for (int s = 0; s < C::STAGES - 1; ++s) {
+      if (s < n_tiles) load(s, s);
+      cp_async_commit();
+    }
   }
   for (int it = 0; it < n_tiles; ++it) {
     const int stage = it % C::STAGES;
@@ -236,7 +329,29 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
 #pragma unroll
       for (int i = 0; i < C::RPT; ++i) acc[i] = 0.f;
       const T* kr = &sK[stage][n * C::KSTRIDE];
-      if constexpr (sizeof(T) == 2) {
+      if constexpr (sizeof(T) == 2 && (C::VAR & DEC_SCORE_ILP) != 0) {
+        float acc4[C::RPT][4];  // four independent chains per score
+#pragma unroll
+        for (int i = 0; i < C::RPT; ++i)
+#pragma unroll
+          for (int j = 0; j < 4; ++j) acc4[i][j] = 0.f;
+#pragma unroll 4
+        for (int c = 0; c < C::DP / 8; ++c) {
+          const uint4 raw = *reinterpret_cast<const uint4*>(kr + c * 8);
+          const T* e = reinterpret_cast<const T*>(&raw);
+          float kf[8];
+#pragma unroll
+          for (int j = 0; j < 8; ++j) kf[j] = Elem<T>::to_float(e[j]);
+#pragma unroll
+          for (int i = 0; i < C::RPT; ++i) {
+            const float* qr = &sQ[rg * C::RPT + i][c * 8];
+#pragma unroll
+            for (int j = 0; j < 8; ++j) acc4[i][j & 3] = fmaf(qr[j], kf[j], acc4[i][j & 3]);
+          }
+        }
+#pragma unroll
+        for (int i = 0; i < C::RPT; ++i) acc[i] = (acc4[i][0] + acc4[i][1]) + (acc4[i][2] + acc4[i][3]);
+      } else if constexpr (sizeof(T) == 2) {
 #pragma unroll 4
         for (int c = 0; c < C::DP / 8; ++c) {
           const uint4 raw = *reinterpret_cast<const uint4*>(kr + c * 8);
@@ -395,7 +510,11 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
   if (!sLastSplit) return;
   __threadfence();  // (the fence pairs with the other splits' fences before their counts)
   for (int r = warp; r < C::ROWS; r += C::NTHREADS / 32)
-    if (sRowH[r] >= 0) decode_merge_row<T, C::D, C::DV>(a, sp, mp, ((size_t)b * a.Hq + sRowH[r]) * Lq + sRowQ[r]);
+    if (sRowH[r] >= 0) {
+      const size_t row = ((size_t)b * a.Hq + sRowH[r]) * Lq + sRowQ[r];
+      if constexpr ((C::VAR & DEC_FAST_MERGE) != 0) decode_merge_row_fast<T, C::D, C::DV>(a, sp, mp, row);
+      else decode_merge_row<T, C::D, C::DV>(a, sp, mp, row);
+    }
 }
 
 }  // namespace flex
@@ -412,8 +531,17 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
 #ifndef FLEX_DEC_STAGES
 #define FLEX_DEC_STAGES 2
 #endif
-extern "C" __global__ void __launch_bounds__(256)
+#ifndef FLEX_DEC_VARIANT
+#define FLEX_DEC_VARIANT 0
+#endif
+// FLEX_DEC_MIN_BLOCKS (config.ts DECODE_MIN_BLOCKS): __launch_bounds__(256, n); undefined: (256)
+#ifdef FLEX_DEC_MIN_BLOCKS
+#define FLEX_DEC_BOUNDS __launch_bounds__(256, FLEX_DEC_MIN_BLOCKS)
+#else
+#define FLEX_DEC_BOUNDS __launch_bounds__(256)
+#endif
+extern "C" __global__ void FLEX_DEC_BOUNDS
     flex_decode(const FlexDecodeArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
-  flex::decode_kernel<flex::DecCfg<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, FLEX_DEC_ROWS, sizeof(flex_elem_t), FLEX_DEC_STAGES>, flex_elem_t>(args, sp, mp);
+  flex::decode_kernel<flex::DecCfg<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, FLEX_DEC_ROWS, sizeof(flex_elem_t), FLEX_DEC_STAGES, FLEX_DEC_VARIANT>, flex_elem_t>(args, sp, mp);
 }
 #endif

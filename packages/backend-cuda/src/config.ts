@@ -88,6 +88,10 @@ export interface DecodeConfig {
   maxTiles: number;
   /** K/V ring buffers: stages - 1 tiles in flight while one is computed (FLEX_DEC_STAGES) */
   stages: number;
+  /** the body's variant bits (FLEX_DEC_VARIANT; kernels/flex_decode.cuh DEC_*): DECODE_VARIANT */
+  variant: number;
+  /** __launch_bounds__'s minimum CTAs per SM of the entry point (FLEX_DEC_MIN_BLOCKS; 1: none): DECODE_MIN_BLOCKS */
+  minBlocks: number;
   threads: number;
   smemBytes: number;
 }
@@ -295,6 +299,19 @@ export function bwdConfig(dtype: DType, E: number, Ev: number, options: BwdConfi
   return { bmq: c.bmq, bn, warps: c.warps, wgmma, fa3: false, stages: 2, deterministic: false, threads: c.warps * 32, smemBytes };
 }
 
+/**
+ * The decoder's switch (session 14, harness/decbench.cu times each against the other): its variant
+ * bits, kernels/flex_decode.cuh DEC_FAST_MERGE 1 (the merging split's loads issued up front),
+ * DEC_EARLY_KV 2 (the first K/V tiles before the queries), DEC_SCORE_ILP 4 (four partial sums a
+ * score); 0 is the body session 11 measured.
+ */
+export const DECODE_VARIANT: number = 0;
+/**
+ * The entry point's __launch_bounds__ minimum CTAs per SM: 2 lifts ptxas's 64-register budget (and its
+ * spills) to 128, which two resident CTAs of 256 threads can hold; 1 leaves `__launch_bounds__(256)`.
+ */
+export const DECODE_MIN_BLOCKS: number = 1;
+
 /** rows: the smallest of 4, 8, 16 that holds G·Lq (16 with several row groups beyond that). */
 export function decodeConfig(dtype: DType, E: number, Ev: number, groupRows: number): DecodeConfig {
   const rows = groupRows <= 4 ? 4 : groupRows <= 8 ? 8 : 16;
@@ -315,7 +332,7 @@ export function decodeConfig(dtype: DType, E: number, Ev: number, groupRows: num
   // three stages (two 32 KB tiles in flight per CTA at D128 bf16: DRAM latency hidden with two CTAs
   // per SM) where they fit a block on every arch served, else two
   const stages = smem(3) <= THREE_STAGE_SMEM_LIMIT ? 3 : 2;
-  return { rows, bn, maxTiles, stages, threads: 256, smemBytes: smem(stages) };
+  return { rows, bn, maxTiles, stages, variant: DECODE_VARIANT, minBlocks: DECODE_MIN_BLOCKS, threads: 256, smemBytes: smem(stages) };
 }
 
 /** The A100's dynamic shared memory per block (163 KB; the H100's is 227 KB): the decoder's third stage stays within both. */
@@ -351,7 +368,10 @@ export interface KernelVariant {
 }
 
 /** The prelude macros that select a config. */
-export function configDefines(fwd: FwdConfig, bwd: BwdConfig, decode: Pick<DecodeConfig, 'rows' | 'stages'>, variant: KernelVariant = {}): Record<string, number> {
+export function configDefines(
+  fwd: FwdConfig, bwd: BwdConfig, decode: Pick<DecodeConfig, 'rows' | 'stages'> & Partial<Pick<DecodeConfig, 'variant' | 'minBlocks'>>,
+  variant: KernelVariant = {},
+): Record<string, number> {
   return {
     // only where asked: every other call keeps the source (and the cached modules) it always had
     ...(variant.maxScores ? { FLEX_MAX_SCORES: 1 } : {}),
@@ -373,5 +393,8 @@ export function configDefines(fwd: FwdConfig, bwd: BwdConfig, decode: Pick<Decod
     FLEX_BWD_STAGES: bwd.stages,
     FLEX_DEC_ROWS: decode.rows,
     FLEX_DEC_STAGES: decode.stages,
+    // off by default: the sources (and cached modules) stay those of session 11's decoder
+    ...(decode.variant ? { FLEX_DEC_VARIANT: decode.variant } : {}),
+    ...(decode.minBlocks !== undefined && decode.minBlocks > 1 ? { FLEX_DEC_MIN_BLOCKS: decode.minBlocks } : {}),
   };
 }
