@@ -303,9 +303,12 @@ export function bwdConfig(dtype: DType, E: number, Ev: number, options: BwdConfi
  * The decoder's switch (session 14, harness/decbench.cu times each against the other): its variant
  * bits, kernels/flex_decode.cuh DEC_FAST_MERGE 1 (the merging split's loads issued up front),
  * DEC_EARLY_KV 2 (the first K/V tiles before the queries), DEC_SCORE_ILP 4 (four partial sums a
- * score); 0 is the body session 11 measured.
+ * score); 0 is the body session 11 measured. 3 (fast merge + early K/V): H100 2026-12-07, decbench
+ * interleaved, per launch: B8 Hq32/Hkv8 L8192 D128 0.1043 ms = 2574 GB/s against 0.1101 (2437; ×1.056),
+ * B1 L32768 (32 splits) ×1.31; adding the score ILP (7) gave less (2522 GB/s), as did
+ * __launch_bounds__(256, 2) (v0: ×1.008 at B8, ×0.94 at B1 L32768).
  */
-export const DECODE_VARIANT: number = 0;
+export const DECODE_VARIANT: number = 3;
 /**
  * The entry point's __launch_bounds__ minimum CTAs per SM: 2 lifts ptxas's 64-register budget (and its
  * spills) to 128, which two resident CTAs of 256 threads can hold; 1 leaves `__launch_bounds__(256)`.
