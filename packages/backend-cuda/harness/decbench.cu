@@ -23,14 +23,7 @@
 #include <thread>
 #include <vector>
 
-#define CK(x)                                                                                   \
-  do {                                                                                          \
-    cudaError_t e_ = (x);                                                                       \
-    if (e_ != cudaSuccess) {                                                                    \
-      fprintf(stderr, "CUDA error %s at %s:%d: %s\n", cudaGetErrorString(e_), __FILE__, __LINE__, #x); \
-      exit(1);                                                                                  \
-    }                                                                                           \
-  } while (0)
+#include "cuda-check.h"
 
 #include "mod-ctx.h"
 #define FLEX_NO_ENTRY_POINTS 1
