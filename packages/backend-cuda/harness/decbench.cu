@@ -45,14 +45,6 @@ template <int VAR>
 __global__ void __launch_bounds__(256) k_dec(const FlexDecodeArgs a, const FlexScoreParams sp, const FlexMaskParams mp) {
   flex::decode_kernel<Cfg<VAR>, T>(a, sp, mp);
 }
-// VAR bit 8 (DEC_LB2 here; FLEX_DEC_MIN_BLOCKS 2 in the entry point): __launch_bounds__(256, 2). With
-// (256) alone ptxas (CUDA 13, register-usage-level 5) holds the body to 64 registers and spills; two
-// CTAs per SM fit 128 a thread, and shared memory allows no more than two CTAs anyway
-template <int VAR>
-__global__ void __launch_bounds__(256, 2) k_dec2(const FlexDecodeArgs a, const FlexScoreParams sp, const FlexMaskParams mp) {
-  flex::decode_kernel<Cfg<VAR & 7>, T>(a, sp, mp);
-}
-
 // ceiling 1: the decoder's grid, shared memory (occupancy) and cp.async ring, no math
 __global__ void __launch_bounds__(256) k_ring(const FlexDecodeArgs a, unsigned* sink) {
   using C = Cfg<0>;
@@ -168,11 +160,7 @@ static const Config kConfigs[] = {
     {"v0", 0, 1, 0},          // the body as merged (session 11), the backend's splits
     {"v1merge", 1, 1, 0},     // + fast merge
     {"v3merge+early", 3, 1, 0},  // + the first K/V tiles before the queries
-    {"v7all", 7, 1, 0},       // + four partial sums per score
-    {"v7all-x2splits", 7, 2, 0},
-    {"v8lb2", 8, 1, 0},       // v0 under __launch_bounds__(256, 2): no spills
-    {"v15lb2all", 15, 1, 0},  // v7 under __launch_bounds__(256, 2)
-    {"v15lb2-x2splits", 15, 2, 0},
+    {"v3-x2splits", 3, 2, 0},  // twice the splits (session 14: x0.955 at B8 L8192)
     {"ring", 0, 1, 1},
     {"stream", 0, 1, 2},
 };
@@ -259,9 +247,6 @@ static void launch(const Bufs& b, const Config& c) {
         case 0: k_dec<0><<<grid, 256, Cfg<0>::SMEM_BYTES>>>(a, sp, mp); break;
         case 1: k_dec<1><<<grid, 256, Cfg<1>::SMEM_BYTES>>>(a, sp, mp); break;
         case 3: k_dec<3><<<grid, 256, Cfg<3>::SMEM_BYTES>>>(a, sp, mp); break;
-        case 7: k_dec<7><<<grid, 256, Cfg<7>::SMEM_BYTES>>>(a, sp, mp); break;
-        case 8: k_dec2<8><<<grid, 256, Cfg<0>::SMEM_BYTES>>>(a, sp, mp); break;
-        case 15: k_dec2<15><<<grid, 256, Cfg<7>::SMEM_BYTES>>>(a, sp, mp); break;
         default: fprintf(stderr, "no variant %d\n", c.var); exit(2);
       }
   }
@@ -438,9 +423,7 @@ int main(int argc, char** argv) {
   CK(cudaSetDevice(dev));
   cudaDeviceProp prop;
   CK(cudaGetDeviceProperties(&prop, dev));
-  set_attr<0>(); set_attr<1>(); set_attr<3>(); set_attr<7>();
-  CK(cudaFuncSetAttribute(k_dec2<8>, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg<0>::SMEM_BYTES));
-  CK(cudaFuncSetAttribute(k_dec2<15>, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg<7>::SMEM_BYTES));
+  set_attr<0>(); set_attr<1>(); set_attr<3>();
   CK(cudaFuncSetAttribute(k_ring, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg<0>::SMEM_BYTES));
   int per_sm = 0;
   CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k_dec<0>, 256, Cfg<0>::SMEM_BYTES));

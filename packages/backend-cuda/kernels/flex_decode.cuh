@@ -21,8 +21,8 @@ namespace flex {
 //                   trips after the launch's last tile, while DRAM idled); up to 32 splits
 //   DEC_EARLY_KV    without a block mask, the first tiles' copies are issued before the queries are
 //                   loaded (the queries' DRAM round trip and the first tile's no longer add up)
-//   DEC_SCORE_ILP   four partial sums per score (a chain of D dependent FMAs was the score phase's latency)
-enum { DEC_FAST_MERGE = 1, DEC_EARLY_KV = 2, DEC_SCORE_ILP = 4 };
+// Session 14 (H100) also timed four partial sums per score and __launch_bounds__(256, 2): both lost.
+enum { DEC_FAST_MERGE = 1, DEC_EARLY_KV = 2 };
 template <int D_, int DV_, int ROWS_, int ESIZE_, int STAGES_ = 2, int VAR_ = 0> struct DecCfg {
   static constexpr int D = D_, DV = DV_, ROWS = ROWS_, ESIZE = ESIZE_, STAGES = STAGES_, VAR = VAR_;
   static constexpr int BN = 64, NTHREADS = 256;
@@ -329,29 +329,7 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
 #pragma unroll
       for (int i = 0; i < C::RPT; ++i) acc[i] = 0.f;
       const T* kr = &sK[stage][n * C::KSTRIDE];
-      if constexpr (sizeof(T) == 2 && (C::VAR & DEC_SCORE_ILP) != 0) {
-        float acc4[C::RPT][4];  // four independent chains per score
-#pragma unroll
-        for (int i = 0; i < C::RPT; ++i)
-#pragma unroll
-          for (int j = 0; j < 4; ++j) acc4[i][j] = 0.f;
-#pragma unroll 4
-        for (int c = 0; c < C::DP / 8; ++c) {
-          const uint4 raw = *reinterpret_cast<const uint4*>(kr + c * 8);
-          const T* e = reinterpret_cast<const T*>(&raw);
-          float kf[8];
-#pragma unroll
-          for (int j = 0; j < 8; ++j) kf[j] = Elem<T>::to_float(e[j]);
-#pragma unroll
-          for (int i = 0; i < C::RPT; ++i) {
-            const float* qr = &sQ[rg * C::RPT + i][c * 8];
-#pragma unroll
-            for (int j = 0; j < 8; ++j) acc4[i][j & 3] = fmaf(qr[j], kf[j], acc4[i][j & 3]);
-          }
-        }
-#pragma unroll
-        for (int i = 0; i < C::RPT; ++i) acc[i] = (acc4[i][0] + acc4[i][1]) + (acc4[i][2] + acc4[i][3]);
-      } else if constexpr (sizeof(T) == 2) {
+      if constexpr (sizeof(T) == 2) {
 #pragma unroll 4
         for (int c = 0; c < C::DP / 8; ++c) {
           const uint4 raw = *reinterpret_cast<const uint4*>(kr + c * 8);
@@ -534,13 +512,7 @@ __device__ __forceinline__ void decode_kernel(const FlexDecodeArgs& a, const Fle
 #ifndef FLEX_DEC_VARIANT
 #define FLEX_DEC_VARIANT 0
 #endif
-// FLEX_DEC_MIN_BLOCKS (config.ts DECODE_MIN_BLOCKS): __launch_bounds__(256, n); undefined: (256)
-#ifdef FLEX_DEC_MIN_BLOCKS
-#define FLEX_DEC_BOUNDS __launch_bounds__(256, FLEX_DEC_MIN_BLOCKS)
-#else
-#define FLEX_DEC_BOUNDS __launch_bounds__(256)
-#endif
-extern "C" __global__ void FLEX_DEC_BOUNDS
+extern "C" __global__ void __launch_bounds__(256)
     flex_decode(const FlexDecodeArgs args, const FlexScoreParams sp, const FlexMaskParams mp) {
   flex::decode_kernel<flex::DecCfg<FLEX_HEAD_DIM, FLEX_HEAD_DIM_V, FLEX_DEC_ROWS, sizeof(flex_elem_t), FLEX_DEC_STAGES, FLEX_DEC_VARIANT>, flex_elem_t>(args, sp, mp);
 }

@@ -6,7 +6,7 @@ import { alibi, causal, documentMask, relativePosition, slidingWindow, softcap }
 import { describe, expect, it } from 'vitest';
 import { createCudaBackend, type CudaBackendOptions } from './backend';
 import { kernelDir } from './kernel-sources';
-import { DECODE_MIN_BLOCKS, DECODE_VARIANT, bwdConfig, configDefines, decodeConfig, fwdConfig, smemTileBytes } from './config';
+import { DECODE_VARIANT, bwdConfig, configDefines, decodeConfig, fwdConfig, smemTileBytes } from './config';
 import { explainUnavailable, inspectCuda } from './native';
 import { BWD_ARGS_BYTES, DECODE_ARGS_BYTES, FWD_ARGS_BYTES, packBwdArgs, packDecodeArgs, packFwdArgs, packModParams } from './kernel-args';
 import { renderMods } from './renderer';
@@ -109,26 +109,23 @@ describe('tile configs', () => {
       }
     }
   });
-  it('the decoder\'s switch: its variant and launch bounds reach the prelude only when set', () => {
+  it('the decoder\'s variant reaches the prelude only when it is not session 11\'s body', () => {
     const fwd = fwdConfig('bf16', 128, 128);
     const bwd = bwdConfig('bf16', 128, 128);
     const dec = decodeConfig('bf16', 128, 128, 4);
-    expect(dec).toMatchObject({ variant: DECODE_VARIANT, minBlocks: DECODE_MIN_BLOCKS });
-    // off: the defines (so the sources and the cached modules) are session 11's
-    const off = configDefines(fwd, bwd, { ...dec, variant: 0, minBlocks: 1 });
+    expect(dec).toMatchObject({ variant: DECODE_VARIANT });
+    // 0: the defines (so the sources and the cached modules) are session 11's
+    const off = configDefines(fwd, bwd, { ...dec, variant: 0 });
     expect(off).not.toHaveProperty('FLEX_DEC_VARIANT');
-    expect(off).not.toHaveProperty('FLEX_DEC_MIN_BLOCKS');
     expect(configDefines(fwd, bwd, { rows: 4, stages: 3 })).toEqual(off);
-    const on = configDefines(fwd, bwd, { ...dec, variant: 7, minBlocks: 2 });
-    expect(on).toMatchObject({ FLEX_DEC_VARIANT: 7, FLEX_DEC_MIN_BLOCKS: 2 });
-    if (DECODE_VARIANT === 0 && DECODE_MIN_BLOCKS === 1) expect(configDefines(fwd, bwd, dec)).toEqual(off);
+    expect(configDefines(fwd, bwd, { ...dec, variant: 3 })).toMatchObject({ FLEX_DEC_VARIANT: 3 });
+    expect(configDefines(fwd, bwd, dec)).toEqual(DECODE_VARIANT === 0 ? off : { ...off, FLEX_DEC_VARIANT: DECODE_VARIANT });
     // the variant bits change no shared memory: the launch's size is the layout's either way
     expect(decodeConfig('bf16', 128, 128, 4).smemBytes).toBe(dec.smemBytes);
     // the kernel reads the bits it is given (kernels/flex_decode.cuh)
     const src = readFileSync(join(kernelDir(), 'flex_decode.cuh'), 'utf8');
-    expect(src).toMatch(/enum \{ DEC_FAST_MERGE = 1, DEC_EARLY_KV = 2, DEC_SCORE_ILP = 4 \}/);
+    expect(src).toMatch(/enum \{ DEC_FAST_MERGE = 1, DEC_EARLY_KV = 2 \}/);
     expect(src).toMatch(/FLEX_DEC_VARIANT>, flex_elem_t>/);
-    expect(src).toMatch(/__launch_bounds__\(256, FLEX_DEC_MIN_BLOCKS\)/);
   });
   it('the Hopper bodies serve head dims 64 and 128 (64-column panels, wgmma N of 64 or 128)', () => {
     for (const [E, Ev] of [[64, 64], [128, 128], [64, 128], [128, 64]] as const) {

@@ -90,8 +90,6 @@ export interface DecodeConfig {
   stages: number;
   /** the body's variant bits (FLEX_DEC_VARIANT; kernels/flex_decode.cuh DEC_*): DECODE_VARIANT */
   variant: number;
-  /** __launch_bounds__'s minimum CTAs per SM of the entry point (FLEX_DEC_MIN_BLOCKS; 1: none): DECODE_MIN_BLOCKS */
-  minBlocks: number;
   threads: number;
   smemBytes: number;
 }
@@ -302,18 +300,12 @@ export function bwdConfig(dtype: DType, E: number, Ev: number, options: BwdConfi
 /**
  * The decoder's switch (session 14, harness/decbench.cu times each against the other): its variant
  * bits, kernels/flex_decode.cuh DEC_FAST_MERGE 1 (the merging split's loads issued up front),
- * DEC_EARLY_KV 2 (the first K/V tiles before the queries), DEC_SCORE_ILP 4 (four partial sums a
- * score); 0 is the body session 11 measured. 3 (fast merge + early K/V): H100 2026-12-07, decbench
+ * DEC_EARLY_KV 2 (the first K/V tiles before the queries); 0 is the body session 11 measured. 3 (fast merge + early K/V): H100 2026-12-07, decbench
  * interleaved, per launch: B8 Hq32/Hkv8 L8192 D128 0.1043 ms = 2574 GB/s against 0.1101 (2437; ×1.056),
- * B1 L32768 (32 splits) ×1.31; adding the score ILP (7) gave less (2522 GB/s), as did
- * __launch_bounds__(256, 2) (v0: ×1.008 at B8, ×0.94 at B1 L32768).
+ * B1 L32768 (32 splits) ×1.31; four partial sums a score on top gave less (2522 GB/s), as
+ * did __launch_bounds__(256, 2) (v0: ×1.008 at B8, ×0.94 at B1 L32768); both were deleted.
  */
 export const DECODE_VARIANT: number = 3;
-/**
- * The entry point's __launch_bounds__ minimum CTAs per SM: 2 lifts ptxas's 64-register budget (and its
- * spills) to 128, which two resident CTAs of 256 threads can hold; 1 leaves `__launch_bounds__(256)`.
- */
-export const DECODE_MIN_BLOCKS: number = 1;
 
 /** rows: the smallest of 4, 8, 16 that holds G·Lq (16 with several row groups beyond that). */
 export function decodeConfig(dtype: DType, E: number, Ev: number, groupRows: number): DecodeConfig {
@@ -335,7 +327,7 @@ export function decodeConfig(dtype: DType, E: number, Ev: number, groupRows: num
   // three stages (two 32 KB tiles in flight per CTA at D128 bf16: DRAM latency hidden with two CTAs
   // per SM) where they fit a block on every arch served, else two
   const stages = smem(3) <= THREE_STAGE_SMEM_LIMIT ? 3 : 2;
-  return { rows, bn, maxTiles, stages, variant: DECODE_VARIANT, minBlocks: DECODE_MIN_BLOCKS, threads: 256, smemBytes: smem(stages) };
+  return { rows, bn, maxTiles, stages, variant: DECODE_VARIANT, threads: 256, smemBytes: smem(stages) };
 }
 
 /** The A100's dynamic shared memory per block (163 KB; the H100's is 227 KB): the decoder's third stage stays within both. */
@@ -372,7 +364,7 @@ export interface KernelVariant {
 
 /** The prelude macros that select a config. */
 export function configDefines(
-  fwd: FwdConfig, bwd: BwdConfig, decode: Pick<DecodeConfig, 'rows' | 'stages'> & Partial<Pick<DecodeConfig, 'variant' | 'minBlocks'>>,
+  fwd: FwdConfig, bwd: BwdConfig, decode: Pick<DecodeConfig, 'rows' | 'stages'> & Partial<Pick<DecodeConfig, 'variant'>>,
   variant: KernelVariant = {},
 ): Record<string, number> {
   return {
@@ -398,6 +390,5 @@ export function configDefines(
     FLEX_DEC_STAGES: decode.stages,
     // off by default: the sources (and cached modules) stay those of session 11's decoder
     ...(decode.variant ? { FLEX_DEC_VARIANT: decode.variant } : {}),
-    ...(decode.minBlocks !== undefined && decode.minBlocks > 1 ? { FLEX_DEC_MIN_BLOCKS: decode.minBlocks } : {}),
   };
 }
