@@ -87,10 +87,13 @@ describe('CUDA renderer', () => {
 
   it('softcap exact and approx (tanh.approx.f32), with the derivative', () => {
     const src = renderMods(score(softcap(20)), undefined).source;
-    expect(hook(src, 'flex_score_mod')).toContain('tanhf(v0)');
-    // d/ds cap·tanh(s/cap) = (1 − tanh²)·(1/cap)·cap; the row/column form takes 1/cap per row
-    expect(hook(src, 'flex_score_mod_grad')).toMatch(/\(v1 \* v1\)[^]*\(1\.0f - v2\)[^]*\(1\.0f \/ p\.s0\)/);
+    // score / cap is score · (1/cap): one reciprocal, no division per score (ir reciprocal.ts)
+    expect(hook(src, 'flex_score_mod')).toMatch(/v0 = \(1\.0f \/ p\.s0\);\s+const float v1 = \(score \* v0\);\s+const float v2 = tanhf\(v1\)/);
+    // d/ds cap·tanh(s/cap) = (1 − tanh²)·(1/cap)·cap; the row/column forms take 1/cap per row
+    expect(hook(src, 'flex_score_mod_grad')).toMatch(/\(1\.0f \/ p\.s0\)[^]*tanhf[^]*\(1\.0f - /);
     expect(hook(src, 'flex_row_vals')).toContain('const float sr0 = (1.0f / sp.s0);');
+    expect(hook(src, 'flex_score_mod_rc')).not.toMatch(/\/ sp?\.s0|\/ p\.s0/);
+    expect(hook(src, 'flex_score_mod_grad_rc')).not.toContain('/');
     const approx = renderMods(score(softcap(20, { approx: true })), undefined).source;
     expect(approx).toContain('flex_tanh_approx(');
     expect(approx).not.toContain('tanhf(');

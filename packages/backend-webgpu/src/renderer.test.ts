@@ -23,14 +23,14 @@ describe('WGSL renderer', () => {
   it('softcap (exact tanh) and its gradient', () => {
     expect(text((s) => s.div(20).tanh().mul(20))).toMatchInlineSnapshot(`
       "fn score_mod(score: f32, b: i32, h: i32, q: i32, kv: i32) -> f32 {
-        let v0: f32 = (score / 2e+1);
+        let v0: f32 = (score * 0.05);
         let v1: f32 = flex_tanh(v0);
         let v2: f32 = (v1 * 2e+1);
         return v2;
       }
       fn mask_mod(b: i32, h: i32, q: i32, kv: i32) -> bool { return true; }
       fn score_mod_grad(score: f32, b: i32, h: i32, q: i32, kv: i32) -> f32 {
-        let v0: f32 = (score / 2e+1);
+        let v0: f32 = (score * 0.05);
         let v1: f32 = flex_tanh(v0);
         let v2: f32 = (v1 * v1);
         let v3: f32 = (1.0 - v2);

@@ -9,6 +9,7 @@ import { type AttentionPass, type BackendFeature, checkFeatures, checkOptionValu
 import type { CapturedTensor } from './params';
 import type { Tensor } from './tensor';
 import { type ScoreMod, type TracedMod, traceScoreMod } from './trace';
+import { checkReciprocalScalars } from './render/reciprocal';
 import { checkTensor, checkTensorShape, type TensorLike, type TensorPolicy } from './validate';
 import { checkBlockMask } from './validate-mask';
 
@@ -171,6 +172,7 @@ export function resolveAttention(
   const scale = options.scale ?? 1 / Math.sqrt(E);
   const mask = checkBlockMask(options.blockMask, Lq, Lkv, B, Hq);
   const scoreMod = options.scoreMod === undefined ? undefined : traceScoreMod(options.scoreMod);
+  if (scoreMod) checkReciprocalScalars(scoreMod);
   const returnLse = options.returnLse === true || options.returnAux?.lse === true;
   const returnMaxScores = options.returnAux?.maxScores === true;
   return { B, Hq, Hkv, Lq, Lkv, E, Ev, kvBatch: Bk, groupSize: Hq / Hkv, scale, scoreMod, blockMask: mask, dtype: q.dtype as Tensor['dtype'], tensors, returnLse, returnMaxScores };

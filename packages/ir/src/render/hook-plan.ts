@@ -7,12 +7,14 @@
  * dialect (hooks.ts); a target that is not C-like (a graph API, a CPU loop) walks the roots itself.
  */
 import { type CaptureGradTerm, captureGradTerms, gradScore } from '../derive';
-import { type Node, topoOrder } from '../node';
+import type { Node } from '../node';
+import { topoOrder } from '../node';
 import type { ModParam } from '../params';
 import { constNode } from '../simplify';
 import { TraceError } from '../errors';
 import { argNode, TracedMod } from '../trace';
 import { type HoistPlan, type IndexBounds, indexRange, planHoist } from './hoist';
+import { divisionsAsReciprocals } from './reciprocal';
 import { type ParamBlock, paramBlock, type ScalarBlock, scalarBlock, type TensorBinding, tensorBindings } from './param-layout';
 
 export interface KernelHookOptions {
@@ -30,7 +32,10 @@ export interface ScoreHooks {
   /** Absent: the identity. */
   mod: TracedMod | undefined;
   captures: readonly ModParam[];
-  /** score′(score, b, h, q, kv); the `score` argument itself for the identity. */
+  /**
+   * score′(score, b, h, q, kv); the `score` argument itself for the identity. Divisions by constants
+   * and scalars are multiplications by reciprocals here (reciprocal.ts), in `grad` and the terms too.
+   */
   root: Node;
   /** ∂score′/∂score (the backward pass's dS factor); the constant 1 for the identity. */
   grad: Node;
@@ -108,10 +113,15 @@ export function planKernelHooks(scoreMod: TracedMod | undefined, maskMod: Traced
   const hoist = options.hoist ?? true;
   const identityScore = isIdentityScoreMod(scoreMod);
   const trueMask = isTrueMask(maskMod);
-  const scoreRoot = identityScore ? argNode('score') : scoreMod!.root;
-  const grad = identityScore ? constNode(1, 'f32') : gradScore(scoreMod!).root;
+  const tracedTerms = scoreMod && !identityScore ? captureGradTerms(scoreMod) : [];
+  // the kernels' score hooks divide by constants and scalars through reciprocals (reciprocal.ts);
+  // the derivatives are taken first, on the mod as traced
+  const rewrite = identityScore
+    ? { roots: [argNode('score'), constNode(1, 'f32')], reciprocalScalars: new Set<number>() }
+    : divisionsAsReciprocals([scoreMod!.root, gradScore(scoreMod!).root, ...tracedTerms.map((t) => t.partial)]);
+  const [scoreRoot, grad] = rewrite.roots as [Node, Node];
+  const terms = tracedTerms.map((t, i) => ({ ...t, partial: rewrite.roots[2 + i]! }));
   const maskRoot = trueMask ? constNode(true, 'bool') : maskMod!.root;
-  const terms = scoreMod && !identityScore ? captureGradTerms(scoreMod) : [];
   const scoreCaptures = scoreMod?.captures ?? [];
   const maskCaptures = maskMod?.captures ?? [];
   const withGrads = terms.length > 0;
@@ -121,7 +131,7 @@ export function planKernelHooks(scoreMod: TracedMod | undefined, maskMod: Traced
     score: {
       mod: scoreMod, captures: scoreCaptures, root: scoreRoot, grad, captureGrads: terms,
       hoist: hoist && !identityScore ? planHoist([scoreRoot, grad]) : NO_HOIST,
-      params: paramBlock('score', scoreCaptures, withGrads),
+      params: paramBlock('score', scoreCaptures, withGrads, rewrite.reciprocalScalars),
     },
     mask: {
       mod: maskMod, captures: maskCaptures, root: maskRoot,
@@ -129,7 +139,7 @@ export function planKernelHooks(scoreMod: TracedMod | undefined, maskMod: Traced
       params: paramBlock('mask', maskCaptures, false),
     },
     tensors: tensorBindings(scoreCaptures, maskCaptures, withGrads),
-    scalars: scalarBlock(scoreCaptures, maskCaptures),
+    scalars: scalarBlock(scoreCaptures, maskCaptures, rewrite.reciprocalScalars),
     flags: {
       identityScore,
       trueMask,

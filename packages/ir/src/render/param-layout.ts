@@ -6,6 +6,9 @@
  * from user-given names, so nothing a user writes reaches generated source.
  */
 import { CapturedTensor, type ModParam, type Scalar } from '../params';
+import { reciprocalScalarValue } from './reciprocal';
+
+const NONE: ReadonlySet<number> = new Set();
 
 /** Whose parameters: the score mod's or the mask mod's (each has its own slot numbers). */
 export type ModOwner = 'score' | 'mask';
@@ -24,6 +27,8 @@ export interface ParamField {
   /** For role 'dim': which dimension. */
   dim: number;
   offset: number;
+  /** A scalar the kernels use through its reciprocal (reciprocal.ts): its value is checked when packed. */
+  reciprocal?: true;
   /** 8 for addresses, 4 for the rest. */
   bytes: 4 | 8;
 }
@@ -58,6 +63,8 @@ export interface ScalarWord {
   name: string;
   dtype: 'f32' | 'i32';
   offset: number;
+  /** Used through its reciprocal (reciprocal.ts): its value is checked when packed. */
+  reciprocal?: true;
 }
 
 export interface ScalarBlock {
@@ -68,8 +75,11 @@ export interface ScalarBlock {
 
 const ownerLetter = (owner: ModOwner) => (owner === 'score' ? 's' : 'm');
 
-/** The address layout of one mod's parameters; `withGrads`: learnable tensors get a gradient address. */
-export function paramBlock(owner: ModOwner, captures: readonly ModParam[], withGrads: boolean): ParamBlock {
+/**
+ * The address layout of one mod's parameters; `withGrads`: learnable tensors get a gradient address;
+ * `reciprocalSlots`: scalars the kernels divide by through their reciprocal.
+ */
+export function paramBlock(owner: ModOwner, captures: readonly ModParam[], withGrads: boolean, reciprocalSlots: ReadonlySet<number> = NONE): ParamBlock {
   type Unplaced = Omit<ParamField, 'offset' | 'bytes'>;
   const addresses: Unplaced[] = [];
   const words: Unplaced[] = [];
@@ -79,7 +89,7 @@ export function paramBlock(owner: ModOwner, captures: readonly ModParam[], withG
       if (withGrads && c.requiresGrad) addresses.push({ name: `g${slot}`, role: 'grad', dtype: 'f32', slot, dim: 0 });
       c.shape.forEach((_, dim) => words.push({ name: `t${slot}_d${dim}`, role: 'dim', dtype: 'i32', slot, dim }));
     } else {
-      words.push({ name: `s${slot}`, role: 'scalar', dtype: c.dtype, slot, dim: 0 });
+      words.push({ name: `s${slot}`, role: 'scalar', dtype: c.dtype, slot, dim: 0, ...(reciprocalSlots.has(slot) ? { reciprocal: true as const } : {}) });
     }
   });
   const pad = (name: string): Unplaced => ({ name, role: 'pad', dtype: 'i32', slot: -1, dim: 0 });
@@ -111,14 +121,15 @@ export function tensorBindings(score: readonly ModParam[], mask: readonly ModPar
 }
 
 /** The scalars of both mods as consecutive 4-byte words: the score mod's first, each in slot order. */
-export function scalarBlock(score: readonly ModParam[], mask: readonly ModParam[]): ScalarBlock {
+export function scalarBlock(score: readonly ModParam[], mask: readonly ModParam[], scoreReciprocalSlots: ReadonlySet<number> = NONE): ScalarBlock {
   const fields: ScalarWord[] = [];
-  const add = (owner: ModOwner, captures: readonly ModParam[]) =>
+  const add = (owner: ModOwner, captures: readonly ModParam[], reciprocal: ReadonlySet<number>) =>
     captures.forEach((c, slot) => {
-      if (!(c instanceof CapturedTensor)) fields.push({ owner, slot, name: `${ownerLetter(owner)}${slot}`, dtype: c.dtype, offset: fields.length * 4 });
+      if (c instanceof CapturedTensor) return;
+      fields.push({ owner, slot, name: `${ownerLetter(owner)}${slot}`, dtype: c.dtype, offset: fields.length * 4, ...(reciprocal.has(slot) ? { reciprocal: true as const } : {}) });
     });
-  add('score', score);
-  add('mask', mask);
+  add('score', score, scoreReciprocalSlots);
+  add('mask', mask, NONE);
   return { fields, size: Math.max(16, Math.ceil((fields.length * 4) / 16) * 16) };
 }
 
@@ -145,7 +156,7 @@ export function packParamBlock(block: ParamBlock, captures: readonly ModParam[],
         view.setInt32(f.offset, (c as CapturedTensor).shape[f.dim]!, true);
         break;
       case 'scalar':
-        writeWord(view, f.offset, f.dtype, (c as Scalar).value);
+        writeWord(view, f.offset, f.dtype, scalarValue(c as Scalar, f.reciprocal));
         break;
       case 'pad':
         break;
@@ -160,10 +171,12 @@ export function packScalarBlock(block: ScalarBlock, score: readonly ModParam[], 
   const view = new DataView(buf);
   for (const f of block.fields) {
     const c = (f.owner === 'score' ? score : mask)[f.slot] as Scalar;
-    writeWord(view, f.offset, f.dtype, c.value);
+    writeWord(view, f.offset, f.dtype, scalarValue(c, f.reciprocal));
   }
   return buf;
 }
+
+const scalarValue = (c: Scalar, reciprocal: true | undefined): number => (reciprocal ? reciprocalScalarValue(c) : c.value);
 
 function writeWord(view: DataView, offset: number, dtype: 'f32' | 'i32', value: number): void {
   if (dtype === 'f32') view.setFloat32(offset, value, true);
