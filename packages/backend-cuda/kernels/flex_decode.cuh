@@ -58,6 +58,28 @@ template <int ESIZE> struct DecVec;
 template <> struct DecVec<2> { using type = uint2; };
 template <> struct DecVec<4> { using type = float4; };
 
+// The end of a merged row, both merges: its lse and max_scores (lane 0), and the careful recompute
+// when a column came out non-finite in a row that is not NaN as a whole.
+template <typename T, int D, int DV>
+__device__ __forceinline__ void decode_merge_tail(const FlexDecodeArgs& a, const FlexScoreParams& sp,
+                                                  const FlexMaskParams& mp, size_t row, size_t rows,
+                                                  bool poisoned, float m_use, float wsum, bool redo) {
+  const int lane = threadIdx.x & 31;
+  const float lse = poisoned ? FLEX_NAN : wsum > 0.f ? (m_use + __log2f(wsum)) * FLEX_LN2 : -FLEX_INF;
+  if (lane == 0 && a.lse != nullptr) a.lse[row] = lse;
+  if (__any_sync(0xffffffffu, redo)) {
+    __syncwarp();  // the fast stores of this row come first
+    decode_careful_row<T, D, DV>(a, sp, mp, row, lse);
+  }
+#if FLEX_MAX_SCORES
+  if (lane == 0 && a.max_scores != nullptr && a.part_max != nullptr) {
+    float ms = -FLEX_INF;  // splits without a visible key hold -inf
+    for (int s = 0; s < a.num_splits; ++s) ms = fmaxf(ms, __ldcg(&a.part_max[s * rows + row]));
+    a.max_scores[row] = poisoned ? FLEX_NAN : ms;  // a NaN row's max is NaN too, as its out and lse
+  }
+#endif
+}
+
 // One (b, h, qi) row of the output from the splits' partials, by a whole warp (lane c: columns c,
 // c + 32, ...; lane 0 writes the row's lse and max_scores). The partials were written by other CTAs
 // of this launch: read through L2 (ld.global.cg), never a stale L1 line. A row whose merged out is
@@ -86,19 +108,7 @@ __device__ __forceinline__ void decode_merge_row(const FlexDecodeArgs& a, const 
     redo |= !poisoned && !finite_f(acc);
     static_cast<T*>(a.out)[row * DV + c] = Elem<T>::from_float(acc * inv);
   }
-  const float lse = poisoned ? FLEX_NAN : wsum > 0.f ? (m_use + __log2f(wsum)) * FLEX_LN2 : -FLEX_INF;
-  if (lane == 0 && a.lse != nullptr) a.lse[row] = lse;
-  if (__any_sync(0xffffffffu, redo)) {
-    __syncwarp();  // the fast stores of this row come first
-    decode_careful_row<T, D, DV>(a, sp, mp, row, lse);
-  }
-#if FLEX_MAX_SCORES
-  if (lane == 0 && a.max_scores != nullptr && a.part_max != nullptr) {
-    float ms = -FLEX_INF;  // splits without a visible key hold -inf
-    for (int s = 0; s < a.num_splits; ++s) ms = fmaxf(ms, __ldcg(&a.part_max[s * rows + row]));
-    a.max_scores[row] = poisoned ? FLEX_NAN : ms;  // a NaN row's max is NaN too, as its out and lse
-  }
-#endif
+  decode_merge_tail<T, D, DV>(a, sp, mp, row, rows, poisoned, m_use, wsum, redo);
 }
 
 // decode_merge_row with its loads issued together (DEC_FAST_MERGE): lane s holds split s's lse (up to
@@ -159,19 +169,7 @@ __device__ __forceinline__ void decode_merge_row_fast(const FlexDecodeArgs& a, c
       }
     }
   }
-  const float lse = poisoned ? FLEX_NAN : wsum > 0.f ? (m_use + __log2f(wsum)) * FLEX_LN2 : -FLEX_INF;
-  if (lane == 0 && a.lse != nullptr) a.lse[row] = lse;
-  if (__any_sync(0xffffffffu, redo)) {
-    __syncwarp();  // the fast stores of this row come first
-    decode_careful_row<T, D, DV>(a, sp, mp, row, lse);
-  }
-#if FLEX_MAX_SCORES
-  if (lane == 0 && a.max_scores != nullptr && a.part_max != nullptr) {
-    float ms = -FLEX_INF;  // splits without a visible key hold -inf
-    for (int s = 0; s < ns; ++s) ms = fmaxf(ms, __ldcg(&a.part_max[s * rows + row]));
-    a.max_scores[row] = poisoned ? FLEX_NAN : ms;  // a NaN row's max is NaN too, as its out and lse
-  }
-#endif
+  decode_merge_tail<T, D, DV>(a, sp, mp, row, rows, poisoned, m_use, wsum, redo);
 }
 
 template <class C, typename T>

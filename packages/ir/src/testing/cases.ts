@@ -85,6 +85,15 @@ export const CONFORMANCE_CASES: readonly ConformanceCase[] = [
     },
   },
   { name: 'softcap (exact tanh)', B: 1, Hq: 2, Hkv: 2, Lq: 19, Lkv: 23, E: 32, Ev: 32, scale: 1.7, scoreMod: () => (s) => s.div(2).tanh().mul(2) },
+  {
+    // kernels divide through reciprocals (render/reciprocal.ts): a scalar's, once per row, and a constant's that is not a power of two
+    name: 'softcap by a scalar cap, then a temperature constant',
+    B: 1, Hq: 2, Hkv: 2, Lq: 21, Lkv: 26, E: 64, Ev: 64,
+    scoreMod: () => {
+      const cap = scalar(2.7, { name: 'cap' });
+      return (s) => s.div(cap).tanh().mul(cap).div(0.7);
+    },
+  },
   { name: 'softcap (approximate tanh) + causal', B: 1, Hq: 1, Hkv: 1, Lq: 33, Lkv: 33, E: 16, Ev: 16, scoreMod: () => (s) => s.div(2).tanhApprox().mul(2), mask: () => ({ mod: (_b, _h, q, kv) => q.ge(kv) }) },
   {
     name: 'document mask (captured ids, per batch)',
