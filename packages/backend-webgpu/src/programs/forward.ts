@@ -11,9 +11,8 @@
  * Tiles come from the block tables: partial tiles evaluate mask_mod, full tiles do not, empty
  * tiles are never visited. A tile whose V holds NaN or ±∞ takes the careful P·V (zero weights never
  * multiply v). Forward mode learns that from the pre-pass's flags (programs/v-flags.ts), ORed over
- * the (batch, kv head) once: the tile loop exists twice, and a workgroup whose V has any flagged
- * tile runs the careful P·V on all its tiles, every other one the plain P·V with no flag read or
- * branch per tile. In forward mode the mods run in their row/column form (hooks.rowCol:
+ * the (batch, kv head) once: a workgroup whose V has any flagged tile runs the careful P·V on all
+ * its tiles, every other one the plain P·V, with no flag read per tile. In forward mode the mods run in their row/column form (hooks.rowCol:
  * per-row parts once before the tile loop, per-column parts once per tile). A row's running max is shared by its TX
  * invocations through workgroup memory or subgroup shuffles; the running sum stays per invocation
  * until the end.
@@ -265,7 +264,7 @@ ${rows((i) => guard(i, `          let p${i} = sP[(ty + ${i * TY}u) * ${BC}u + c]
   // (programs/v-flags.ts), all of the (batch, kv head)'s ORed once before the tile loop. Split mode reads each V tile once in all, so it flags
   // while loading: the tile (its number + 1) when this invocation's share of V is not all finite, one
   // add per vec4 loaded (a sum of finite values that overflows only sends the tile to the careful P·V)
-  let vBad = 'v_bad';
+  let vBad = 'v_bad';   // forward: uniform, from workgroupUniformLoad
   if (split) {
     const vCount = Math.ceil((BC * V4) / NT);
     vParts.stores = `${vParts.stores}\n    if (non_finite4(${unroll(vCount, (u) => `vx${u}`, ' + ')})) { atomicMax(&sVBad, t + 1u); }`;
@@ -327,12 +326,9 @@ ${pv}
 ${pvLoop((p, v) => `weighted(${p}, ${v})`)}`;
   const plain = `    // O += P V
 ${pvLoop((p, v) => `${p} * ${v}`)}`;
-  // split: one loop, each tile picking its P·V by its flag. Forward: the loop twice — the careful
-  // P·V on every tile where any V tile of this (batch, kv head) is flagged (rare), the plain one
-  // elsewhere, with no flag read or branch per tile
-  const tileLoops = split
-    ? tileLoop(`    if (${vBad}) {\n${careful}\n    } else {\n${plain}\n    }`)
-    : `  if (v_bad) {\n${tileLoop(careful).replace(/^(?=.)/gm, '  ')}\n  } else {\n${tileLoop(plain).replace(/^(?=.)/gm, '  ')}\n  }`;
+  // one loop, each tile picking its P·V by its flag (split) or by the workgroup's (forward: the
+  // careful P·V on every tile where any V tile of this (batch, kv head) is flagged, rare)
+  const tileLoops = tileLoop(`    if (${vBad}) {\n${careful}\n    } else {\n${plain}\n    }`);
 
   return /* wgsl */ `// flexattn ${c.mode}: BR=${BR} BC=${BC} TX=${TX} TY=${TY} E=${c.E} Ev=${c.Ev} ${storage}${c.subgroups ? ' subgroups' : ''}${maxScores ? ' maxScores' : ''}
 ${c.subgroups ? 'enable subgroups;\n' : ''}${enableStorage(storage)}${WGSL_CONSTS}
