@@ -10,7 +10,9 @@
  *
  * Tiles come from the block tables: partial tiles evaluate mask_mod, full tiles do not, empty
  * tiles are never visited. A tile whose V holds NaN or ±∞ takes the careful P·V (zero weights never
- * multiply v); forward mode learns that from the pre-pass's flags (programs/v-flags.ts). In forward mode the mods run in their row/column form (hooks.rowCol:
+ * multiply v). Forward mode learns that from the pre-pass's flags (programs/v-flags.ts), ORed over
+ * the (batch, kv head) once: a workgroup whose V has any flagged tile runs the careful P·V on all
+ * its tiles, every other one the plain P·V, with no flag read per tile. In forward mode the mods run in their row/column form (hooks.rowCol:
  * per-row parts once before the tile loop, per-column parts once per tile). A row's running max is shared by its TX
  * invocations through workgroup memory or subgroup shuffles; the running sum stays per invocation
  * until the end.
@@ -258,11 +260,11 @@ ${rows((i) => guard(i, `          let p${i} = sP[(ty + ${i * TY}u) * ${BC}u + c]
     (i) => `select(vec4<f32>(0.0), ld_V(kbase + min(k0 + ${i} / ${V4}u, P.Lkv - 1u), ${i} % ${V4}u), k0 + ${i} / ${V4}u < P.Lkv)`,
     (i, x) => `${sV}[${i}] = ${x};`,
   );
-  // whether the tile's V holds NaN or ±∞. Forward mode: the pre-pass's flag at the front of T
-  // (programs/v-flags.ts), read once per tile. Split mode reads each V tile once in all, so it flags
+  // whether the tile's V holds NaN or ±∞. Forward mode: the pre-pass's flags at the front of T
+  // (programs/v-flags.ts), all of the (batch, kv head)'s ORed once before the tile loop. Split mode reads each V tile once in all, so it flags
   // while loading: the tile (its number + 1) when this invocation's share of V is not all finite, one
   // add per vec4 loaded (a sum of finite values that overflows only sends the tile to the careful P·V)
-  let vBad = 'v_bad';
+  let vBad = 'v_bad';   // forward: uniform, from workgroupUniformLoad
   if (split) {
     const vCount = Math.ceil((BC * V4) / NT);
     vParts.stores = `${vParts.stores}\n    if (non_finite4(${unroll(vCount, (u) => `vx${u}`, ' + ')})) { atomicMax(&sVBad, t + 1u); }`;
@@ -272,56 +274,11 @@ ${rows((i) => guard(i, `          let p${i} = sP[(ty + ${i * TY}u) * ${BC}u + c]
   const early = !c.kvShared ? vLoad : c.prefetchV ? vParts.loads : '';
   const late = !c.kvShared ? '' : c.prefetchV ? vParts.stores : vLoad;
 
-  return /* wgsl */ `// flexattn ${c.mode}: BR=${BR} BC=${BC} TX=${TX} TY=${TY} E=${c.E} Ev=${c.Ev} ${storage}${c.subgroups ? ' subgroups' : ''}${maxScores ? ' maxScores' : ''}
-${c.subgroups ? 'enable subgroups;\n' : ''}${enableStorage(storage)}${WGSL_CONSTS}
-${attentionInputs(c.E, c.Ev, storage)}
-${outputs}
-${captureDecls(hooks)}
-
-// ---- the mod ----
-${hooks.prelude ?? ''}
-${hooks.scoreMod}
-${hooks.maskMod}
-${rowCol}
-
-// ---- the kernel ----
-var<workgroup> sQ: array<vec4<f32>, ${BR * D4}>;     // [BR][D4]
-${
-  c.kvShared
-    ? `var<workgroup> sK: array<vec4<f32>, ${BC * Math.max(KS4, V4)}>;    // K tile [BC][D4 + 1] (padded: conflict-free), then V tile [BC][V4]
-`
-    : `var<workgroup> sK: array<vec4<f32>, ${BC * KS4}>;    // [BC][D4 + 1] (padded: conflict-free)
-var<workgroup> sV: array<vec4<f32>, ${BC * V4}>;     // [BC][V4]
-`
-}var<workgroup> sP: array<f32, ${BR * BC}>;           // [BR][BC] probabilities
-${c.subgroups ? '' : `var<workgroup> sRed: array<f32, ${BR * TX}>;          // row-max partials\n`}var<workgroup> sSum: array<f32, ${BR * TX}>;          // row-sum partials (end)
-var<workgroup> sCount: u32;
-${split ? 'var<workgroup> sVBad: atomic<u32>;                    // the last tile (+ 1) whose V holds NaN or ±∞\n' : ''}
-@compute @workgroup_size(${NT})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let tx = lid % ${TX}u;
-  let ty = lid / ${TX}u;
-${head}
-  let bi = i32(b);
-  let NEG_INF = neg_inf();
-${rowCoords}
-  // the mods' per-row parts, once (rows past Lq read clamped values and are never written)
-${rows((i) => `  let rs${i} = flex_row_s(bi, i32(hq${i}), i32(qq${i}));\n  let rm${i} = flex_row_m(bi, i32(hq${i}), i32(qq${i}));`)}
-
-${strided(BR * D4, NT, 'q', qLoad, (i, x) => `sQ[${i}] = ${x};`)}
-  let counts = tile_counts(trow);
-  if (lid == 0u) { sCount = counts.x + counts.y; }
-  let n_total = workgroupUniformLoad(&sCount);
-${range}
-
-${rows((i) => `  var m${i} = NEG_INF;\n  var l${i} = 0.0;`)}
-${rows((i) => unroll(NV, (k) => `  var o${i}_${k} = vec4<f32>(0.0);`))}
-
-  for (var t = t_begin; t < t_end; t++) {
+  // the tile loop around a P·V block
+  const tileLoop = (pv: string) => `  for (var t = t_begin; t < t_end; t++) {
     let tile = tile_at(trow, t, counts.x);
     let k0 = tile.x * ${BC}u;
     let full = tile.y == 1u;
-${split ? '' : '    let v_bad = T[vflags + tile.x] != 0;   // the pre-pass\'s flag: this tile\'s V holds NaN or ±∞'}
 ${strided(
   BC * D4,
   NT,
@@ -361,14 +318,78 @@ ${unroll(NV, (k) => `      o${i}_${k} *= alpha;`)}
 )}
     workgroupBarrier();
 ${late ? `${late}\n    workgroupBarrier();\n` : ''}
-    // O += P V
-    if (${vBad}) {
-${pvLoop((p, v) => `weighted(${p}, ${v})`)}
-    } else {
-${pvLoop((p, v) => `${p} * ${v}`)}
-    }
+${pv}
     workgroupBarrier();
   }
+`;
+  const careful = `    // O += P V, skipping zero weights: a V tile here may hold NaN or ±∞ (masked keys' 0 · NaN never reaches out)
+${pvLoop((p, v) => `weighted(${p}, ${v})`)}`;
+  const plain = `    // O += P V
+${pvLoop((p, v) => `${p} * ${v}`)}`;
+  // one loop, each tile picking its P·V by its flag (split) or by the workgroup's (forward: the
+  // careful P·V on every tile where any V tile of this (batch, kv head) is flagged, rare)
+  const tileLoops = tileLoop(`    if (${vBad}) {\n${careful}\n    } else {\n${plain}\n    }`);
+
+  return /* wgsl */ `// flexattn ${c.mode}: BR=${BR} BC=${BC} TX=${TX} TY=${TY} E=${c.E} Ev=${c.Ev} ${storage}${c.subgroups ? ' subgroups' : ''}${maxScores ? ' maxScores' : ''}
+${c.subgroups ? 'enable subgroups;\n' : ''}${enableStorage(storage)}${WGSL_CONSTS}
+${attentionInputs(c.E, c.Ev, storage)}
+${outputs}
+${captureDecls(hooks)}
+
+// ---- the mod ----
+${hooks.prelude ?? ''}
+${hooks.scoreMod}
+${hooks.maskMod}
+${rowCol}
+
+// ---- the kernel ----
+var<workgroup> sQ: array<vec4<f32>, ${BR * D4}>;     // [BR][D4]
+${
+  c.kvShared
+    ? `var<workgroup> sK: array<vec4<f32>, ${BC * Math.max(KS4, V4)}>;    // K tile [BC][D4 + 1] (padded: conflict-free), then V tile [BC][V4]
+`
+    : `var<workgroup> sK: array<vec4<f32>, ${BC * KS4}>;    // [BC][D4 + 1] (padded: conflict-free)
+var<workgroup> sV: array<vec4<f32>, ${BC * V4}>;     // [BC][V4]
+`
+}var<workgroup> sP: array<f32, ${BR * BC}>;           // [BR][BC] probabilities
+${c.subgroups ? '' : `var<workgroup> sRed: array<f32, ${BR * TX}>;          // row-max partials\n`}var<workgroup> sSum: array<f32, ${BR * TX}>;          // row-sum partials (end)
+var<workgroup> sCount: u32;
+${
+  split
+    ? 'var<workgroup> sVBad: atomic<u32>;                    // the last tile (+ 1) whose V holds NaN or ±∞\n'
+    : 'var<workgroup> sVBad: atomic<u32>;                    // some V tile of this (batch, kv head) holds NaN or ±∞\nvar<workgroup> sVHead: u32;                           // the same, for workgroupUniformLoad\n'
+}
+@compute @workgroup_size(${NT})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let tx = lid % ${TX}u;
+  let ty = lid / ${TX}u;
+${head}
+  let bi = i32(b);
+  let NEG_INF = neg_inf();
+${rowCoords}
+  // the mods' per-row parts, once (rows past Lq read clamped values and are never written)
+${rows((i) => `  let rs${i} = flex_row_s(bi, i32(hq${i}), i32(qq${i}));\n  let rm${i} = flex_row_m(bi, i32(hq${i}), i32(qq${i}));`)}
+
+${strided(BR * D4, NT, 'q', qLoad, (i, x) => `sQ[${i}] = ${x};`)}
+  let counts = tile_counts(trow);
+${split ? `  if (lid == 0u) { sCount = counts.x + counts.y; }
+  let n_total = workgroupUniformLoad(&sCount);` : `  // this (batch, kv head)'s V-tile flags (the pre-pass's, one word per key tile) ORed: one flag for the workgroup
+  var vf = 0i;
+  for (var i = lid; i < P.kv_tiles; i += ${NT}u) { vf = vf | T[vflags + i]; }
+  if (vf != 0i) { atomicOr(&sVBad, 1u); }
+  workgroupBarrier();
+  if (lid == 0u) {
+    sCount = counts.x + counts.y;
+    sVHead = atomicLoad(&sVBad);
+  }
+  let n_total = workgroupUniformLoad(&sCount);
+  let v_bad = workgroupUniformLoad(&sVHead) != 0u;`}
+${range}
+
+${rows((i) => `  var m${i} = NEG_INF;\n  var l${i} = 0.0;`)}
+${rows((i) => unroll(NV, (k) => `  var o${i}_${k} = vec4<f32>(0.0);`))}
+
+${tileLoops}
 
 ${finish}
 }

@@ -1,7 +1,8 @@
 /**
  * The forward's special-value pre-pass: one u32 per (K/V batch, kv head, key tile of the forward's
- * BC) — 1 where that tile's V holds NaN or ±∞. The forward reads its tile's flag (one load) to pick
- * the careful P·V (weights of 0 never multiply v, docs/architecture.md §4) instead of scanning V in
+ * BC) — 1 where that tile's V holds NaN or ±∞. The forward ORs its (batch, kv head)'s flags once,
+ * before its tile loop, to pick the careful P·V for all its tiles where any is set (weights of 0
+ * never multiply v, docs/architecture.md §4) instead of scanning V in
  * its tile loop: every q tile re-read the same V tile and paid the scan again (~5% on alibi, H100),
  * while this pass reads V once.
  *
