@@ -328,7 +328,7 @@ ${pvLoop((p, v) => `weighted(${p}, ${v})`)}`;
 ${pvLoop((p, v) => `${p} * ${v}`)}`;
   // one loop, each tile picking its P·V by its flag (split) or by the workgroup's (forward: the
   // careful P·V on every tile where any V tile of this (batch, kv head) is flagged, rare)
-  const tileLoops = tileLoop(`    if (${vBad}) {\n${careful}\n    } else {\n${plain}\n    }`);
+  const loop = tileLoop(`    if (${vBad}) {\n${careful}\n    } else {\n${plain}\n    }`);
 
   return /* wgsl */ `// flexattn ${c.mode}: BR=${BR} BC=${BC} TX=${TX} TY=${TY} E=${c.E} Ev=${c.Ev} ${storage}${c.subgroups ? ' subgroups' : ''}${maxScores ? ' maxScores' : ''}
 ${c.subgroups ? 'enable subgroups;\n' : ''}${enableStorage(storage)}${WGSL_CONSTS}
@@ -389,7 +389,7 @@ ${range}
 ${rows((i) => `  var m${i} = NEG_INF;\n  var l${i} = 0.0;`)}
 ${rows((i) => unroll(NV, (k) => `  var o${i}_${k} = vec4<f32>(0.0);`))}
 
-${tileLoops}
+${loop}
 
 ${finish}
 }
