@@ -12,7 +12,8 @@
  * tiles are never visited. A tile whose V holds NaN or ±∞ takes the careful P·V (zero weights never
  * multiply v). Forward mode learns that from the pre-pass's flags (programs/v-flags.ts), ORed over
  * the (batch, kv head) once: a workgroup whose V has any flagged tile runs the careful P·V on all
- * its tiles, every other one the plain P·V, with no flag read per tile. In forward mode the mods run in their row/column form (hooks.rowCol:
+ * its tiles, every other one the plain P·V, with no flag read per tile. In forward mode the mods run
+ * in their row/column form (hooks.rowCol:
  * per-row parts once before the tile loop, per-column parts once per tile). A row's running max is shared by its TX
  * invocations through workgroup memory or subgroup shuffles; the running sum stays per invocation
  * until the end.
@@ -261,10 +262,11 @@ ${rows((i) => guard(i, `          let p${i} = sP[(ty + ${i * TY}u) * ${BC}u + c]
     (i, x) => `${sV}[${i}] = ${x};`,
   );
   // whether the tile's V holds NaN or ±∞. Forward mode: the pre-pass's flags at the front of T
-  // (programs/v-flags.ts), all of the (batch, kv head)'s ORed once before the tile loop. Split mode reads each V tile once in all, so it flags
+  // (programs/v-flags.ts), all of the (batch, kv head)'s ORed once before the tile loop into the
+  // workgroup-uniform v_bad. Split mode reads each V tile once in all, so it flags
   // while loading: the tile (its number + 1) when this invocation's share of V is not all finite, one
   // add per vec4 loaded (a sum of finite values that overflows only sends the tile to the careful P·V)
-  let vBad = 'v_bad';   // forward: uniform, from workgroupUniformLoad
+  let vBad = 'v_bad';
   if (split) {
     const vCount = Math.ceil((BC * V4) / NT);
     vParts.stores = `${vParts.stores}\n    if (non_finite4(${unroll(vCount, (u) => `vx${u}`, ' + ')})) { atomicMax(&sVBad, t + 1u); }`;
@@ -273,62 +275,6 @@ ${rows((i) => guard(i, `          let p${i} = sP[(ty + ${i * TY}u) * ${BC}u + c]
   const vLoad = `${vParts.loads}\n${vParts.stores}`;
   const early = !c.kvShared ? vLoad : c.prefetchV ? vParts.loads : '';
   const late = !c.kvShared ? '' : c.prefetchV ? vParts.stores : vLoad;
-
-  // the tile loop around a P·V block
-  const tileLoop = (pv: string) => `  for (var t = t_begin; t < t_end; t++) {
-    let tile = tile_at(trow, t, counts.x);
-    let k0 = tile.x * ${BC}u;
-    let full = tile.y == 1u;
-${strided(
-  BC * D4,
-  NT,
-  'k',
-  (i) => `select(vec4<f32>(0.0), ld_K(kbase + min(k0 + ${i} / ${D4}u, P.Lkv - 1u), ${i} % ${D4}u), k0 + ${i} / ${D4}u < P.Lkv)`,
-  (i, x) => `sK[(${i} / ${D4}u) * ${KS4}u + ${i} % ${D4}u] = ${x};`,
-)}
-${early}
-    workgroupBarrier();
-
-    // S = Q Kᵀ on the register tile (split mode: rows past the group skip the math)
-${rows((i) => cols((j) => `    var s${i}_${j} = 0.0;`))}
-${sLoop}
-
-    // scale, mods, bounds: full tiles skip mask_mod, partial tiles evaluate it
-${cols((j) => `    let kj${j} = k0 + tx + ${j * TX}u;`)}
-    if (full) {
-${cols((j) => `      let cs${j} = flex_col_s(bi, i32(hc), i32(kj${j}));`)}
-${rows((i) => cols((j) => element(i, j, false)))}
-    } else {
-${cols((j) => `      let cs${j} = flex_col_s(bi, i32(hc), i32(kj${j}));\n      let cm${j} = flex_col_m(bi, i32(hc), i32(kj${j}));`)}
-${rows((i) => cols((j) => element(i, j, true)))}
-    }
-
-    // online softmax: the row max is shared by the row's TX invocations
-${reduceMax}
-${rows(
-  (i) => `    {
-      let m_new = max(m${i}, tm${i});
-      let m_use = max_shift(m_new);
-      let alpha = exp(m${i} - m_use);
-      m${i} = m_new;
-${cols((j) => `      let p${j} = exp(s${i}_${j} - m_use);\n      sP[(ty + ${i * TY}u) * ${BC}u + tx + ${j * TX}u] = p${j};`)}
-      l${i} = l${i} * alpha + ${unroll(TN, (j) => `p${j}`, ' + ')};
-${unroll(NV, (k) => `      o${i}_${k} *= alpha;`)}
-    }`,
-)}
-    workgroupBarrier();
-${late ? `${late}\n    workgroupBarrier();\n` : ''}
-${pv}
-    workgroupBarrier();
-  }
-`;
-  const careful = `    // O += P V, skipping zero weights: a V tile here may hold NaN or ±∞ (masked keys' 0 · NaN never reaches out)
-${pvLoop((p, v) => `weighted(${p}, ${v})`)}`;
-  const plain = `    // O += P V
-${pvLoop((p, v) => `${p} * ${v}`)}`;
-  // one loop, each tile picking its P·V by its flag (split) or by the workgroup's (forward: the
-  // careful P·V on every tile where any V tile of this (batch, kv head) is flagged, rare)
-  const loop = tileLoop(`    if (${vBad}) {\n${careful}\n    } else {\n${plain}\n    }`);
 
   return /* wgsl */ `// flexattn ${c.mode}: BR=${BR} BC=${BC} TX=${TX} TY=${TY} E=${c.E} Ev=${c.Ev} ${storage}${c.subgroups ? ' subgroups' : ''}${maxScores ? ' maxScores' : ''}
 ${c.subgroups ? 'enable subgroups;\n' : ''}${enableStorage(storage)}${WGSL_CONSTS}
@@ -389,7 +335,57 @@ ${range}
 ${rows((i) => `  var m${i} = NEG_INF;\n  var l${i} = 0.0;`)}
 ${rows((i) => unroll(NV, (k) => `  var o${i}_${k} = vec4<f32>(0.0);`))}
 
-${loop}
+  for (var t = t_begin; t < t_end; t++) {
+    let tile = tile_at(trow, t, counts.x);
+    let k0 = tile.x * ${BC}u;
+    let full = tile.y == 1u;
+${strided(
+  BC * D4,
+  NT,
+  'k',
+  (i) => `select(vec4<f32>(0.0), ld_K(kbase + min(k0 + ${i} / ${D4}u, P.Lkv - 1u), ${i} % ${D4}u), k0 + ${i} / ${D4}u < P.Lkv)`,
+  (i, x) => `sK[(${i} / ${D4}u) * ${KS4}u + ${i} % ${D4}u] = ${x};`,
+)}
+${early}
+    workgroupBarrier();
+
+    // S = Q Kᵀ on the register tile (split mode: rows past the group skip the math)
+${rows((i) => cols((j) => `    var s${i}_${j} = 0.0;`))}
+${sLoop}
+
+    // scale, mods, bounds: full tiles skip mask_mod, partial tiles evaluate it
+${cols((j) => `    let kj${j} = k0 + tx + ${j * TX}u;`)}
+    if (full) {
+${cols((j) => `      let cs${j} = flex_col_s(bi, i32(hc), i32(kj${j}));`)}
+${rows((i) => cols((j) => element(i, j, false)))}
+    } else {
+${cols((j) => `      let cs${j} = flex_col_s(bi, i32(hc), i32(kj${j}));\n      let cm${j} = flex_col_m(bi, i32(hc), i32(kj${j}));`)}
+${rows((i) => cols((j) => element(i, j, true)))}
+    }
+
+    // online softmax: the row max is shared by the row's TX invocations
+${reduceMax}
+${rows(
+  (i) => `    {
+      let m_new = max(m${i}, tm${i});
+      let m_use = max_shift(m_new);
+      let alpha = exp(m${i} - m_use);
+      m${i} = m_new;
+${cols((j) => `      let p${j} = exp(s${i}_${j} - m_use);\n      sP[(ty + ${i * TY}u) * ${BC}u + tx + ${j * TX}u] = p${j};`)}
+      l${i} = l${i} * alpha + ${unroll(TN, (j) => `p${j}`, ' + ')};
+${unroll(NV, (k) => `      o${i}_${k} *= alpha;`)}
+    }`,
+)}
+    workgroupBarrier();
+${late ? `${late}\n    workgroupBarrier();\n` : ''}
+    // O += P V
+    if (${vBad}) {
+${pvLoop((p, v) => `weighted(${p}, ${v})`)}
+    } else {
+${pvLoop((p, v) => `${p} * ${v}`)}
+    }
+    workgroupBarrier();
+  }
 
 ${finish}
 }
