@@ -7,8 +7,7 @@
  * dialect (hooks.ts); a target that is not C-like (a graph API, a CPU loop) walks the roots itself.
  */
 import { type CaptureGradTerm, captureGradTerms, gradScore } from '../derive';
-import type { Node } from '../node';
-import { topoOrder } from '../node';
+import { type Node, topoOrder } from '../node';
 import type { ModParam } from '../params';
 import { constNode } from '../simplify';
 import { TraceError } from '../errors';

@@ -19,6 +19,7 @@
 import { OptionError } from '../errors';
 import { Node, topoOrder } from '../node';
 import type { Scalar } from '../params';
+import { constNode } from '../simplify';
 import type { TracedMod } from '../trace';
 import { argDependence } from './hoist';
 
@@ -44,14 +45,16 @@ export function divisionsAsReciprocals(roots: readonly Node[]): ReciprocalRewrit
   const deps = argDependence(roots);
   const mapped = new Map<Node, Node>();
   const reciprocalScalars = new Set<number>();
-  const one = Node.make('const', 'f32', [], 1);
+  const one = constNode(1, 'f32');
   for (const n of topoOrder(roots)) {
     const src = n.src.map((s) => mapped.get(s)!);
     let out: Node | undefined;
     if (n.op === 'div' && n.dtype === 'f32' && (deps.get(n.src[0]!)! & SCORE_BIT) !== 0) {
       const d = n.src[1]!;
-      if (d.op === 'const' && isReciprocalSafe(d.arg as number) && d.arg !== 0 && Number.isFinite(d.arg as number)) {
-        out = Node.make('mul', 'f32', [src[0]!, Node.make('const', 'f32', [], Math.fround(1 / Math.fround(d.arg as number)))]);
+      const c = d.arg as number;
+      // 0 and ±∞ divide exactly as they are: only a finite, nonzero constant gains
+      if (d.op === 'const' && c !== 0 && Number.isFinite(c) && isReciprocalSafe(c)) {
+        out = Node.make('mul', 'f32', [src[0]!, constNode(Math.fround(1 / Math.fround(c)), 'f32')]);
       } else if (d.op === 'scalar' && d.dtype === 'f32') {
         reciprocalScalars.add((d.arg as { slot: number }).slot);
         out = Node.make('mul', 'f32', [src[0]!, Node.make('div', 'f32', [one, d])]);
