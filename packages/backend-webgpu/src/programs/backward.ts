@@ -147,9 +147,27 @@ const carefulTile = (n: number, step: string) =>
     `let careful = atomicLoad(&sOwnBad) != 0u || atomicLoad(&sBad[${step} & 1u]) != 0u;`,
     `if (lid == 0u) { atomicStore(&sBad[(${step} + 1u) & 1u], 0u); }`,
   ]);
+/**
+ * How an element loop meets a −∞ post. `careful`: it leaves before p is formed (a tile with special
+ * values); `plain`: no test (p = +0 adds nothing; see SPECIAL_DECLS); `flagged`: one loop for both
+ * kinds of tile, leaving only where the tile's workgroup-uniform `careful` flag is set.
+ */
+type LoopForm = 'careful' | 'plain' | 'flagged';
+/**
+ * The element loops of one kernel. A mod whose gradient is a constant (noop, alibi, relpos, masks)
+ * gets two, careful and plain, behind a uniform branch on the tile's flag: its short plain loop has no
+ * test and no select, and one flagged loop cost alibi +18% fwd+bwd (H100, session 16). Any other mod
+ * pays a select per element anyway (`zeroNegInf`) and has a long body — its gradient hook — that two
+ * copies would double: softcap's fwd+bwd was 9% slower with two loops than with one flagged loop.
+ */
+function elementLoops(hooks: WgslHooks, loop: (form: LoopForm) => string, n: number): string {
+  if (!hooks.constantGrad) return loop('flagged');
+  const pad = ' '.repeat(n);
+  return `${pad}if (careful) {\n${loop('careful')}\n${pad}} else {\n${loop('plain')}\n${pad}}`;
+}
 /** dscore (and dpost, which captured tensors' gradients read) of a −∞ post is 0 even where its derivative is not finite. */
-const zeroNegInf = (hooks: WgslHooks, careful: boolean, v: string): string[] =>
-  careful || hooks.constantGrad ? [] : [`  ${v} = select(${v}, 0.0, bitcast<u32>(post) == NEG_INF_BITS);`];
+const zeroNegInf = (hooks: WgslHooks, form: LoopForm, v: string): string[] =>
+  form === 'careful' || hooks.constantGrad ? [] : [`  ${v} = select(${v}, 0.0, bitcast<u32>(post) == NEG_INF_BITS);`];
 
 export function dqKernel(c: BackwardConfig, hooks: WgslHooks): string {
   const { D4, V4 } = backwardDims(c);
@@ -199,11 +217,7 @@ ${loadTile({ T, width: V4, into: 'sV', load: 'ld_V', base: 'kbase', first: 'k0',
     workgroupBarrier();
 ${carefulTile(4, 't')}
     if (live) {
-      if (careful) {
-${dqLoop(hooks, T, D4, V4, true)}
-      } else {
-${dqLoop(hooks, T, D4, V4, false)}
-      }
+${elementLoops(hooks, (form) => dqLoop(hooks, T, D4, V4, form), 6)}
     }
     workgroupBarrier();
   }
@@ -216,46 +230,50 @@ ${dqLoop(hooks, T, D4, V4, false)}
 
 /**
  * An element's head in both gradient loops: the mask test, s = (q·k)·scale from the row's and the
- * key's vec4s (`dot`: its two operands for index d), the score mod's post; `careful`: a −∞ post
- * leaves here, before p is formed (it contributes nothing, like a masked key).
+ * key's vec4s (`dot`: its two operands for index d), the score mod's post; the loop's form says whether
+ * a −∞ post leaves here, before p is formed (it contributes nothing, like a masked key).
  */
-function elementHead(dot: string, D4: number, careful: boolean): string[] {
+function elementHead(dot: string, D4: number, form: LoopForm): string[] {
   return [
     '  if (!full && !mask_mod(i32(b), i32(h), i32(qi), i32(kj))) { continue; }',
     '  var s = 0.0;',
     `  for (var d = 0u; d < ${D4}u; d++) { s += dot(${dot}); }`,
     '  s *= P.scale;',
     '  let post = score_mod(s, i32(b), i32(h), i32(qi), i32(kj));',
-    ...(careful ? ['  if (bitcast<u32>(post) == NEG_INF_BITS) { continue; }   // contributes nothing, like a masked key'] : []),
+    ...{
+      careful: ['  if (bitcast<u32>(post) == NEG_INF_BITS) { continue; }   // contributes nothing, like a masked key'],
+      flagged: ['  if (careful && bitcast<u32>(post) == NEG_INF_BITS) { continue; }'],
+      plain: [],
+    }[form],
   ];
 }
 
-/** The dq kernel's loop over the staged keys; `careful`: a −∞ post leaves before p is formed. */
-function dqLoop(hooks: WgslHooks, T: number, D4: number, V4: number, careful: boolean): string {
+/** The dq kernel's loop over the staged keys in one form (`LoopForm`). */
+function dqLoop(hooks: WgslHooks, T: number, D4: number, V4: number, form: LoopForm): string {
   return indent(8, [
     `for (var c = 0u; c < ${T}u; c++) {`,
     '  let kj = k0 + c;',
     '  if (kj >= P.Lkv) { break; }',
-    ...elementHead(`q[d], sK[c * ${D4}u + d]`, D4, careful),
+    ...elementHead(`q[d], sK[c * ${D4}u + d]`, D4, form),
     '  let p = exp(post - lse);',
     '  var dp = 0.0;',
     `  for (var d = 0u; d < ${V4}u; d++) { dp += dot(dout[d], sV[c * ${V4}u + d]); }`,
     '  var ds = p * (dp - delta) * score_mod_grad(s, i32(b), i32(h), i32(qi), i32(kj));',
-    ...zeroNegInf(hooks, careful, 'ds'),
+    ...zeroNegInf(hooks, form, 'ds'),
     `  for (var d = 0u; d < ${D4}u; d++) { dq[d] += ds * sK[c * ${D4}u + d]; }`,
     '}',
   ]);
 }
 
-/** The dk/dv kernel's loop over the staged query rows; `careful`: a −∞ post leaves before p is formed. */
-function dkdvLoop(hooks: WgslHooks, T: number, D4: number, V4: number, careful: boolean): string {
+/** The dk/dv kernel's loop over the staged query rows in one form (`LoopForm`). */
+function dkdvLoop(hooks: WgslHooks, T: number, D4: number, V4: number, form: LoopForm): string {
   return indent(10, [
     `for (var r = 0u; r < ${T}u; r++) {`,
     '  let qi = q0 + r;',
     '  if (qi >= P.Lq) { break; }',
     '  let ld = sL[r];',
     '  if (bitcast<u32>(ld.x) == NEG_INF_BITS) { continue; }',
-    ...elementHead(`sQ[r * ${D4}u + d], k[d]`, D4, careful),
+    ...elementHead(`sQ[r * ${D4}u + d], k[d]`, D4, form),
     '  let p = exp(post - ld.x);',
     '  var dp = 0.0;',
     `  for (var d = 0u; d < ${V4}u; d++) {`,
@@ -264,10 +282,10 @@ function dkdvLoop(hooks: WgslHooks, T: number, D4: number, V4: number, careful: 
     '    dp += dot(o, v[d]);',
     '  }',
     '  var dpost = p * (dp - ld.y);',
-    ...zeroNegInf(hooks, careful, 'dpost'),
+    ...zeroNegInf(hooks, form, 'dpost'),
     '  score_mod_capture_grads(dpost, s, i32(b), i32(h), i32(qi), i32(kj));',
     '  var ds = dpost * score_mod_grad(s, i32(b), i32(h), i32(qi), i32(kj));',
-    ...zeroNegInf(hooks, careful, 'ds'),
+    ...zeroNegInf(hooks, form, 'ds'),
     `  for (var d = 0u; d < ${D4}u; d++) { dk[d] += ds * sQ[r * ${D4}u + d]; }`,
     '}',
   ]);
@@ -337,11 +355,7 @@ ${loadTile({ T, width: V4, into: 'sDO', load: 'ld_DO', base: 'qbase', first: 'q0
       workgroupBarrier();
 ${carefulTile(6, 'step')}
       if (valid) {
-        if (careful) {
-${dkdvLoop(hooks, T, D4, V4, true)}
-        } else {
-${dkdvLoop(hooks, T, D4, V4, false)}
-        }
+${elementLoops(hooks, (form) => dkdvLoop(hooks, T, D4, V4, form), 8)}
       }
       workgroupBarrier();
       step++;
