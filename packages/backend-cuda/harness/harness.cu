@@ -256,17 +256,23 @@ static DevTable build_table(const std::vector<uint8_t>& cls, int mB, int mH, int
     }
   DevTable t;
   if (transposed) {
-    // the deterministic backward's dQ order (an independent take on src/dq-order.ts): per q tile,
-    // the kv tiles that visit it in launch order — kv tiles descending — each entry of a kv tile's
-    // list (partial entries first, then full ones: the kernel's visiting order) gets its place
-    std::vector<int> rank(idx.size()), seen(inner);
+    // the deterministic backward's dQ order (an independent take on src/dq-order.ts): each kv tile
+    // walks the q tiles it visits in ascending order (the second half: qt, or ~qt for a full one),
+    // and per q tile the kv tiles that visit it are ranked in launch order — kv tiles descending
+    // (the first half: each walk entry's place)
+    const size_t entries = idx.size();
+    std::vector<int> rank(2 * entries), seen(inner);
     for (int bh = 0; bh < mB * mH; ++bh) {
       std::fill(seen.begin(), seen.end(), 0);
       for (int o = outer - 1; o >= 0; --o) {
         const size_t r = (size_t)bh * outer + o;
-        for (int j = 0; j < num[r] + fnum[r]; ++j) {
-          const int qi = j < num[r] ? idx[r * inner + j] : fidx[r * inner + j - num[r]];
+        int j = 0;
+        for (int qi = 0; qi < inner; ++qi) {  // the dense classes, ascending: the walk
+          const uint8_t c = cls[((size_t)bh * qT + qi) * kT + o];
+          if (c == 0) continue;
           rank[r * inner + j] = seen[qi]++;
+          rank[entries + r * inner + j] = c == 2 ? ~qi : qi;
+          ++j;
         }
       }
     }

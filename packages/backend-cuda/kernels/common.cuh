@@ -107,8 +107,9 @@ struct FlexFwdArgs {
 // host sums over the batch when K/V were shared. dq_semaphore / dq_rank: the FA3-class body's
 // deterministic variant (FLEX_BWD_DETERMINISTIC, kernels/flex_bwd_fa3.cuh) adds each q tile's dQ
 // in a fixed order of kv tiles: one counter per (b, h, q tile), and per entry of bt's q-tile lists
-// the rank of that kv tile among those visiting the q tile (src/dq-order.ts; null without a block
-// mask, where the rank follows from the kv tile alone).                             offset size
+// the rank of that kv tile among those visiting the q tile, then (a second table of bt's shape) the
+// q tiles in the order the variant visits them (src/dq-order.ts; null without a block mask, where
+// the rank follows from the kv tile alone).                                         offset size
 struct FlexBwdArgs {
   const void* q;               //   0  8
   const void* k;               //   8  8
@@ -134,7 +135,7 @@ struct FlexBwdArgs {
   long long k_batch_stride;    // 176  8   elements
   long long v_batch_stride;    // 184  8   elements
   int* dq_semaphore;           // 192  8   nullable; [B,Hq,q tiles] zeroed: the deterministic dQ order
-  const int* dq_rank;          // 200  8   nullable; like bt's indices: each visit's place in that order
+  const int* dq_rank;          // 200  8   nullable; like bt's indices twice: each visit's rank, then its q tile
 };                             // 208 bytes
 
 // Split-KV decoding. One CTA per (b, kv head, split, row group); the rows of a CTA are the

@@ -30,7 +30,9 @@
 //    visits every q tile), adds the tile, waits for the add to complete and bumps the counter.
 //    The consumers only hand finished dQ tiles over (mbarriers dq_full / dq_empty per buffer), so
 //    the waiting overlaps their next tiles. The ranks count kv tiles in launch order; see bwd_fa3's
-//    kv-tile mapping for why that cannot deadlock.
+//    kv-tile mapping for why that cannot deadlock. With a mask, the variant walks each kv tile's q
+//    tiles in ascending order (dq_rank's visits), not partial tiles first: kv tiles that share q
+//    tiles then meet them in the same order, so none waits for another's last tile (bwd_walk).
 // Requires common.cuh (SmemTile, pack_p, tile lists), wgmma.cuh, tma.cuh and flex_bwd.cuh
 // (bwd_row_stats, bwd_store_dkdv; its preprocess and dQ conversion kernels).
 
@@ -195,6 +197,32 @@ struct DqTask {
   int row, sem, rank, bytes;
 };
 
+// DET with a block mask: kv tile kt's row of the dQ order's ranks (args.dq_rank, src/dq-order.ts),
+// each visit's place in its q tile's order; null without a mask (the rank is the launch position)
+template <class C>
+__device__ __forceinline__ const int* dq_rank_row(const FlexBwdArgs& a, int b, int h, int kt) {
+  if (!C::DET || !a.has_block_mask) return nullptr;
+  return a.dq_rank + (((size_t)(a.bt.mB == 1 ? 0 : b) * a.bt.mH + (a.bt.mH == 1 ? 0 : h)) * a.bt.outer + kt) * a.bt.inner;
+}
+// kv tile kt's walk over its q tiles: the tables' lists (partial tiles, then full ones), or, DET with
+// a mask, the dQ order's visits (dq_rank's second half): the q tiles in ascending order, partial and
+// full merged, a full one as ~qt, so kv tiles that share q tiles reach them in the same order, a step
+// apart. Those stand as the list's partial entries, so the walk costs no register more (the producer
+// warp has 24).
+template <class C>
+__device__ __forceinline__ TileList bwd_walk(const FlexBwdArgs& a, int b, int h, int kt, int n_q_tiles) {
+  TileList tl = tile_list(a.bt, a.has_block_mask, b, h, kt, n_q_tiles);
+  if (C::DET && a.has_block_mask) {
+    tl.partial = dq_rank_row<C>(a, b, h, kt) + (size_t)a.bt.mB * a.bt.mH * a.bt.outer * a.bt.inner;
+    tl.full = tl.partial;  // not null: a mask's walk, not the identity
+    tl.n_partial += tl.n_full;
+    tl.n_full = 0;
+  }
+  return tl;
+}
+// an entry of the walk as a q tile (a DET walk marks a full one ~qt)
+__device__ __forceinline__ int walk_tile(int v) { return v < 0 ? ~v : v; }
+
 template <class C, typename T>
 __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp,
                                         const FlexTensorMap& tq, const FlexTensorMap& tdo, const FlexTensorMap& tk,
@@ -294,12 +322,12 @@ __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScorePar
     int it = 0;
     for (int g = 0; g < G; ++g) {
       const int h = hk * G + g;
-      const TileList tl = tile_list(a.bt, a.has_block_mask, b, h, kt, n_q_tiles);
+      const TileList tl = bwd_walk<C>(a, b, h, kt, n_q_tiles);
       const int n = tl.count();
       const size_t head_row0 = (size_t)(b * a.Hq + h) * Lq;
       for (int i = 0; i < n; ++i, ++it) {
         const int st = it % S, use = it / S;
-        const int qt = tile_at(tl, i), q0 = qt * C::BMQ;
+        const int qt = walk_tile(tile_at(tl, i)), q0 = qt * C::BMQ;
         if (use > 0) mbar_wait(q_empty(st), (use - 1) & 1);
         for (int j = lane; j < C::BMQ; j += 32) bwd_row_stats(a, head_row0, q0 + j, sLse[st * C::BMQ + j], sDelta[st * C::BMQ + j]);
         if (lane == 0) {
@@ -341,19 +369,16 @@ __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScorePar
   unsigned pending_bytes = 0;
   for (int g = 0; g < G; ++g) {
     const int h = hk * G + g;
-    const TileList tl = tile_list(a.bt, a.has_block_mask, b, h, kt, n_q_tiles);
+    const TileList tl = bwd_walk<C>(a, b, h, kt, n_q_tiles);
     const int n = tl.count();
     const size_t head_row0 = (size_t)(b * a.Hq + h) * Lq;
     // the mods' per-key parts for this thread's two kv rows, once per head
     FlexColVals cvk[2];
 #pragma unroll
     for (int hf = 0; hf < 2; ++hf) cvk[hf] = flex_col_vals(b, h, kv0 + wrow + (lane >> 2) + hf * 8, sp, mp);
-    // DET: this kv tile's ranks in the dQ order, entry by entry of its q-tile list (null: no block
-    // mask, where every kv tile visits every q tile and the rank is the CTA's launch position)
-    [[maybe_unused]] const int* ranks =
-        C::DET && a.has_block_mask
-            ? a.dq_rank + (((size_t)(a.bt.mB == 1 ? 0 : b) * a.bt.mH + (a.bt.mH == 1 ? 0 : h)) * a.bt.outer + kt) * a.bt.inner
-            : nullptr;
+    // DET: this kv tile's ranks in the dQ order, visit by visit of its walk (null: no block mask,
+    // where every kv tile visits every q tile and the rank is the CTA's launch position)
+    [[maybe_unused]] const int* ranks = dq_rank_row<C>(a, b, h, kt);
 
     for (int i = 0; i < n; ++i, ++it) {
       const int st = it % S;
@@ -363,8 +388,9 @@ __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScorePar
       const float* cDelta = sDelta + st * C::BMQ;
       T* cS = sS + (it & 1) * ST::ELEMS;
       float* cDQ = sDQ + (it & 1) * (C::BMQ * C::D);
-      const int q0 = tile_at(tl, i) * C::BMQ;
-      const bool full = !a.has_block_mask || tl.is_full(i);
+      const int visit = tile_at(tl, i);
+      const int q0 = walk_tile(visit) * C::BMQ;
+      const bool full = !a.has_block_mask || tl.is_full(i) || visit < 0;
       const bool check = !full || kv_bound || q0 + C::BMQ > Lq;
       mbar_wait(q_full(st), (it / S) & 1);
 

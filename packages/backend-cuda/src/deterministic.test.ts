@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { withCallMemory } from './call-memory';
 import { bwdConfig } from './config';
 import { checkDeterministicBackward } from './deterministic';
-import { dqOrderRanks } from './dq-order';
+import { dqOrder } from './dq-order';
 import { KernelModules } from './kernel-modules';
 import { backwardLaunch, selectKernels, type TargetDevice } from './launch-plan';
 import { modArguments } from './mod-arguments';
@@ -27,7 +27,7 @@ function problem([B, H, L, E]: number[], options: FlexAttentionBackwardOptions<u
   return withScaleInScoreMod(resolveAttention(tensor(B!), kv, kv, options, { maxHeadDim: 256, pass: 'backward', support: { kvBatchBroadcast: true } }));
 }
 
-/** Runs backwardLaunch on the stand-in addon; records memsets and launches in order, and each dK/dV launch's dq_semaphore / dq_rank (the ranks read back then). */
+/** Runs backwardLaunch on the stand-in addon; records memsets and launches in order, and each dK/dV launch's dq_semaphore / dq_rank (the dQ order read back then). */
 async function launchBackward(target: TargetDevice, p: ReturnType<typeof problem>) {
   const addon = standInAddon();
   const n = addon.native;
@@ -46,10 +46,11 @@ async function launchBackward(target: TargetDevice, p: ReturnType<typeof problem
       if (name !== 'flex_bwd_dkdv') return;
       const view = new DataView(args[0]!);
       const [semaphore, rank] = [view.getBigUint64(192, true), view.getBigUint64(200, true)];
-      // the table's mB · mH · outer · inner words (FlexBlockTable at 88)
+      // twice the table's mB · mH · outer · inner words (FlexBlockTable at 88), as the kernel's
+      // bwd_walk finds the visits: the ranks, then the q tiles in their order
       const words = [32, 36, 40, 44].reduce((w, o) => w * view.getInt32(88 + o, true), 1);
       let ranks: Int32Array | null = null;
-      if (rank !== 0n) n.copyDtoH(rank, (ranks = new Int32Array(words)));
+      if (rank !== 0n) n.copyDtoH(rank, (ranks = new Int32Array(2 * words)));
       dkdv.push({ semaphore, rank, ranks });
     },
   });
@@ -67,7 +68,7 @@ async function launchBackward(target: TargetDevice, p: ReturnType<typeof problem
 }
 
 describe('the deterministic backward (TargetDevice.deterministicBackward: the FA3-class body with a fixed dQ order)', () => {
-  it('compiles the variant, zeroes the counters before every dK/dV launch and passes the ranks of the launch\'s tables', async () => {
+  it('compiles the variant, zeroes the counters before every dK/dV launch and passes the dQ order (ranks, visits) of the launch\'s tables', async () => {
     const mask = createBlockMask(causal(), { qLen: 600, kvLen: 600 });
     const { sel, events, dkdv } = await launchBackward(H100, problem([2, 4, 600, 128], { blockMask: mask }));
     expect(sel.rendered.prelude).toMatch(/#define FLEX_BWD_DETERMINISTIC 1/);
@@ -78,7 +79,7 @@ describe('the deterministic backward (TargetDevice.deterministicBackward: the FA
     const { semaphore, ranks } = dkdv[0]!;
     const run = [`memset ${semaphore} 0 ${2 * 4 * Math.ceil(600 / 64) * 4}`, 'flex_bwd_preprocess smem 0', `flex_bwd_dkdv smem ${c.smemBytes}`, 'flex_bwd_dq_convert smem 0'];
     expect(events).toEqual([...run, ...run]);
-    expect(ranks).toEqual(dqOrderRanks(tileTables(mask, c.bmq, c.bn, { batch: 2, heads: 4 })));
+    expect(ranks).toEqual(dqOrder(tileTables(mask, c.bmq, c.bn, { batch: 2, heads: 4 })));
     // without a mask every kv tile visits every q tile: no rank table (the kernel ranks by launch position)
     const plain = await launchBackward(H100, problem([1, 2, 256, 64]));
     expect(plain.dkdv[0]).toMatchObject({ rank: 0n, ranks: null });

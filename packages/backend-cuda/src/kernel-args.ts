@@ -83,7 +83,7 @@ export const BWD_ARGS_BYTES = 208;
 /**
  * FlexBwdArgs. dLse: the optional gradient of the loss with respect to lse ([B, Hq, Lq] f32);
  * kvBatchStrides as in packFwdArgs; dqSemaphore / dqRank: the deterministic FA3-class body's dQ
- * order (zeroed counters [B, Hq, q tiles], dq-order.ts's ranks; null elsewhere).
+ * order (zeroed counters [B, Hq, q tiles], dq-order.ts's ranks and visits; null elsewhere).
  */
 export function packBwdArgs(
   a: Dims & {

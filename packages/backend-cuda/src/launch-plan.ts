@@ -6,7 +6,7 @@
 import { blockClasses, ceilDiv, tileTables, type AttentionProblem, type TracedMod } from '@flexattn/ir';
 import type { CallMemory } from './call-memory.js';
 import { decodeSplits, visibleWork } from './decode-splits.js';
-import { dqOrderRanks } from './dq-order.js';
+import { dqOrder } from './dq-order.js';
 import { bwdConfig, configDefines, decodeConfig, decodeCtasPerSm, fwdConfig, lightMods, maskReadsTensor, useDecode, type BwdConfig, type DecodeConfig, type FwdConfig } from './config.js';
 import type { ModuleLoader } from './kernel-modules.js';
 import type { ModArguments } from './mod-arguments.js';
@@ -181,7 +181,7 @@ export async function backwardLaunch(ctx: LaunchContext, sel: KernelSelection, i
   const rows = p.B * p.Hq * p.Lq;
   const tables = p.blockMask ? tileTables(p.blockMask, c.bmq, c.bn, { batch: p.B, heads: p.Hq }) : null;
   // the deterministic dQ order: a counter per (b, h, q tile), zeroed before every launch below, and
-  // each kv tile's rank per visited q tile (from the same tables; none needed without a mask)
+  // each kv tile's visiting order and rank per visited q tile (from the same tables; none needed without a mask)
   const semBytes = c.deterministic ? p.B * p.Hq * ceilDiv(p.Lq, c.bmq) * 4 : 0;
   const dqSemaphore = c.deterministic ? mem.alloc(semBytes) : null;
   const args = packBwdArgs({
@@ -189,7 +189,7 @@ export async function backwardLaunch(ctx: LaunchContext, sel: KernelSelection, i
     delta: mem.alloc(rows * 4), dqAccum: mem.alloc(rows * p.E * 4),
     table: tables ? mem.tileTable(tables, 'q-major') : null,
     kvBatchStrides: kvBatchStrides(p),
-    dqSemaphore, dqRank: c.deterministic && tables ? mem.upload(dqOrderRanks(tables)) : null,
+    dqSemaphore, dqRank: c.deterministic && tables ? mem.upload(dqOrder(tables)) : null,
   });
   const m = await ctx.modules.load(sel.rendered.prelude, c.fa3 ? 'bwdFa3' : 'bwd', { flex_bwd_dkdv: c.smemBytes });
   // the FA3-class body streams Q and dO (and reads K, V) through TMA: four tensor maps after the
