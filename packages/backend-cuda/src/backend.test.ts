@@ -371,6 +371,36 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
     expect(ada.backend.deviceDescription).toBe('CUDA NVIDIA L4 (sm_89, 58 SMs, 22.0 GiB)');
   });
 
+  it('measure times like do_bench: an L2 flush before each sample, the samples queued without waiting, each between its own events', async () => {
+    const { backend, queue, native } = await fakeBackend();
+    // events get ids and a clock of their own: elapsed = the queue positions between the two records
+    let nextEvent = 0n;
+    const recordedAt = new Map<bigint, number>();
+    Object.assign(native, {
+      eventCreate: () => ++nextEvent,
+      eventRecord: (e: bigint) => {
+        recordedAt.set(e, queue.length);
+        queue.push(`record ${e}`);
+      },
+      eventElapsedTime: (e0: bigint, e1: bigint) => recordedAt.get(e1)! - recordedAt.get(e0)!,
+      synchronize: () => queue.push('synchronize'),
+    });
+    const q = tensor([1, 2, 300, 64]);
+    const start = queue.length;
+    const r = await backend.measure(q, q, q, {}, { pass: 'fwd', warmup: 2, iterations: 3 });
+    const run = queue.slice(start);
+    const sampled = run.slice(run.indexOf('synchronize') + 1);
+    // warm-up passes, one wait, then per sample: the flush, its start event, the pass, its end event
+    expect(run.slice(0, run.indexOf('synchronize')).filter((e) => e.startsWith('launch'))).toHaveLength(2);
+    const flush = sampled[0]!;
+    expect(flush).toMatch(/^memset \d+ 0 256000000 stream 0$/);
+    const sample = (i: number) => [flush, `record ${2 * i + 1}`, expect.stringMatching(/^memset \d+ 0 4 stream 0$/), 'launch flex_fwd stream 0', `record ${2 * i + 2}`];
+    // one wait for them all (and the one before the call's memory is freed)
+    expect(sampled).toEqual([...sample(0), ...sample(1), ...sample(2), 'synchronize', 'synchronize']);
+    // each sample's time spans its pass only (records 3 queue entries apart here), not the flush
+    expect(r).toEqual({ ms: [3, 3, 3], timer: 'cuda-events' });
+  });
+
   it('the persistent forward draws its work tiles from a counter of its own, zeroed on its stream right before every launch', async () => {
     const { backend, args, queue } = await fakeBackend();
     const q = tensor([1, 2, 300, 64]);

@@ -84,7 +84,7 @@ export interface LaunchContext {
 export type Launch = () => void;
 
 /** The stream every launch of a pass is queued on (the default stream). */
-const LAUNCH_STREAM = 0n;
+export const LAUNCH_STREAM = 0n;
 /** FlexFwdArgs::tile_counter: one int. */
 const TILE_COUNTER_BYTES = 4;
 
