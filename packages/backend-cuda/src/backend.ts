@@ -72,9 +72,9 @@ export interface CudaBackendOptions {
   moduleCacheSize?: number;
 }
 
-
 /** The buffer `measure` clears before each sample to flush the L2 cache: triton.testing.do_bench's size. */
 const L2_FLUSH_BYTES = 256e6;
+
 /** What `cacheStats()` reports: the module cache (LRU) and the device memory this backend holds. */
 export interface CudaCacheStats {
   modules: ModuleCacheStats;
@@ -291,9 +291,10 @@ export class CudaBackend implements FlexAttentionBackend, KvStorage<CudaTensor> 
    * For the benchmark: inputs uploaded once (device tensors used as they are), then `warmup`
    * untimed and `iterations` timed passes, each between two CUDA events. 'bwd' times the backward
    * alone (after one forward for out/lse). Timed as the torch peer's `triton.testing.do_bench` times
-   * PyTorch: before each pass the L2 cache is flushed (a 256 MB memset, do_bench's buffer), and the samples are queued
-   * without waiting between them, so each pass's launch is issued while the GPU is still busy with
-   * the flush — its host latency (a few µs: 4% of a decoding step) is not counted as kernel time.
+   * PyTorch: before each pass the L2 cache is flushed (a 256 MB memset, do_bench's buffer), and the
+   * samples are queued without waiting between them, so each pass's launch is issued while the GPU
+   * is still busy with the flush — its host latency (a few µs: 4% of a decoding step) is not counted
+   * as kernel time.
    */
   async measure(q: AnyTensor, k: AnyTensor, v: AnyTensor, options: FlexAttentionOptions, spec: MeasureSpec): Promise<MeasureResult> {
     this.live();
