@@ -30,13 +30,15 @@ export function dqOrder(t: BlockTables): Int32Array {
   return order;
 }
 
+/** A visit's q tile (a full one is stored as `~qt`). */
+const tileOf = (v: number) => (v < 0 ? ~v : v);
+
 /** The q tiles kv tile `row` visits, ascending, a full one as `~qt` (lists from user tables may come unsorted). */
 function visitsOf(t: BlockTables, row: number): number[] {
   const at = row * t.qBlocks;
   const partial = Array.from(t.qIndices.subarray(at, at + t.qNumBlocks[row]!));
   const full = Array.from(t.fullQIndices.subarray(at, at + t.fullQNumBlocks[row]!), (qt) => ~qt);
-  const tile = (v: number) => (v < 0 ? ~v : v);
-  return [...partial, ...full].sort((x, y) => tile(x) - tile(y));
+  return [...partial, ...full].sort((x, y) => tileOf(x) - tileOf(y));
 }
 
 function computeOrder(t: BlockTables): Int32Array {
@@ -49,7 +51,7 @@ function computeOrder(t: BlockTables): Int32Array {
     for (let kt = kvTiles - 1; kt >= 0; kt--) {
       const row = plane * kvTiles + kt;
       visitsOf(t, row).forEach((v, j) => {
-        order[row * qTiles + j] = seen[v < 0 ? ~v : v]!++;
+        order[row * qTiles + j] = seen[tileOf(v)]!++;
         order[entries + row * qTiles + j] = v;
       });
     }

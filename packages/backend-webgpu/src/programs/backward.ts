@@ -165,9 +165,12 @@ function elementLoops(hooks: WgslHooks, loop: (form: LoopForm) => string, n: num
   const pad = ' '.repeat(n);
   return `${pad}if (careful) {\n${loop('careful')}\n${pad}} else {\n${loop('plain')}\n${pad}}`;
 }
-/** dscore (and dpost, which captured tensors' gradients read) of a −∞ post is 0 even where its derivative is not finite. */
-const zeroNegInf = (hooks: WgslHooks, form: LoopForm, v: string): string[] =>
-  form === 'careful' || hooks.constantGrad ? [] : [`  ${v} = select(${v}, 0.0, bitcast<u32>(post) == NEG_INF_BITS);`];
+/**
+ * dscore (and dpost, which captured tensors' gradients read) of a −∞ post is 0 even where its
+ * derivative is not finite. Only the flagged loop needs it (a constant gradient meets no 0·∞).
+ */
+const zeroNegInf = (hooks: WgslHooks, v: string): string[] =>
+  hooks.constantGrad ? [] : [`  ${v} = select(${v}, 0.0, bitcast<u32>(post) == NEG_INF_BITS);`];
 
 export function dqKernel(c: BackwardConfig, hooks: WgslHooks): string {
   const { D4, V4 } = backwardDims(c);
@@ -259,7 +262,7 @@ function dqLoop(hooks: WgslHooks, T: number, D4: number, V4: number, form: LoopF
     '  var dp = 0.0;',
     `  for (var d = 0u; d < ${V4}u; d++) { dp += dot(dout[d], sV[c * ${V4}u + d]); }`,
     '  var ds = p * (dp - delta) * score_mod_grad(s, i32(b), i32(h), i32(qi), i32(kj));',
-    ...zeroNegInf(hooks, form, 'ds'),
+    ...zeroNegInf(hooks, 'ds'),
     `  for (var d = 0u; d < ${D4}u; d++) { dq[d] += ds * sK[c * ${D4}u + d]; }`,
     '}',
   ]);
@@ -282,10 +285,10 @@ function dkdvLoop(hooks: WgslHooks, T: number, D4: number, V4: number, form: Loo
     '    dp += dot(o, v[d]);',
     '  }',
     '  var dpost = p * (dp - ld.y);',
-    ...zeroNegInf(hooks, form, 'dpost'),
+    ...zeroNegInf(hooks, 'dpost'),
     '  score_mod_capture_grads(dpost, s, i32(b), i32(h), i32(qi), i32(kj));',
     '  var ds = dpost * score_mod_grad(s, i32(b), i32(h), i32(qi), i32(kj));',
-    ...zeroNegInf(hooks, form, 'ds'),
+    ...zeroNegInf(hooks, 'ds'),
     `  for (var d = 0u; d < ${D4}u; d++) { dk[d] += ds * sQ[r * ${D4}u + d]; }`,
     '}',
   ]);

@@ -13,10 +13,9 @@
  * multiply v). Forward mode learns that from the pre-pass's flags (programs/v-flags.ts), ORed over
  * the (batch, kv head) once: a workgroup whose V has any flagged tile runs the careful P·V on all
  * its tiles, every other one the plain P·V, with no flag read per tile. In forward mode the mods run
- * in their row/column form (hooks.rowCol:
- * per-row parts once before the tile loop, per-column parts once per tile). A row's running max is shared by its TX
- * invocations through workgroup memory or subgroup shuffles; the running sum stays per invocation
- * until the end.
+ * in their row/column form (hooks.rowCol: per-row parts once before the tile loop, per-column parts
+ * once per tile). A row's running max is shared by its TX invocations through workgroup memory or
+ * subgroup shuffles; the running sum stays per invocation until the end.
  *
  * mode 'forward': workgroup (q tile, h, b), the longest q tiles (causal) of each head first; rows
  *                 are q0 + r of head h.
@@ -300,11 +299,8 @@ var<workgroup> sV: array<vec4<f32>, ${BC * V4}>;     // [BC][V4]
 }var<workgroup> sP: array<f32, ${BR * BC}>;           // [BR][BC] probabilities
 ${c.subgroups ? '' : `var<workgroup> sRed: array<f32, ${BR * TX}>;          // row-max partials\n`}var<workgroup> sSum: array<f32, ${BR * TX}>;          // row-sum partials (end)
 var<workgroup> sCount: u32;
-${
-  split
-    ? 'var<workgroup> sVBad: atomic<u32>;                    // the last tile (+ 1) whose V holds NaN or ±∞\n'
-    : 'var<workgroup> sVBad: atomic<u32>;                    // some V tile of this (batch, kv head) holds NaN or ±∞\nvar<workgroup> sVHead: u32;                           // the same, for workgroupUniformLoad\n'
-}
+var<workgroup> sVBad: atomic<u32>;                    // ${split ? 'the last tile (+ 1) whose V holds NaN or ±∞' : 'some V tile of this (batch, kv head) holds NaN or ±∞'}
+${split ? '' : 'var<workgroup> sVHead: u32;                           // the same, for workgroupUniformLoad\n'}
 @compute @workgroup_size(${NT})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let tx = lid % ${TX}u;
