@@ -140,6 +140,11 @@ export function forwardKernel(c: ForwardConfig, hooks: WgslHooks): string {
   const split = c.mode === 'split';
   const storage = c.storage ?? 'f32';
   const maxScores = !split && c.maxScores === true;
+  // forward mode with TM a multiple of 4: sP holds four of an invocation's rows (ty + (4g + r)·TY, r < 4)
+  // per vec4, so P·V reads TM / 4 vec4 per key instead of TM scalars (its workgroup-memory loads
+  // bound that loop) and the softmax stores TN·TM / 4 vec4 instead of TN·TM scalars
+  const P4 = !split && TM % 4 === 0;
+  const groups = (f: (g: number) => string) => unroll(TM / 4, f);
   const rows = (f: (i: number) => string) => unroll(TM, f);
   const cols = (f: (j: number) => string) => unroll(TN, f);
   const localMax = (i: number) =>
@@ -249,7 +254,13 @@ ${rows((i) => guard(i, `          let q${i} = sQ[(ty + ${i * TY}u) * ${D4}u + d4
   };
   const sV = c.kvShared ? 'sK' : 'sV';
   // P·V: a tile whose V holds NaN or ±∞ (rare) takes the form that skips zero weights (masked keys)
-  const pvLoop = (product: (p: string, v: string) => string) => `      for (var c = 0u; c < ${BC}u; c++) {
+  const pvLoop = (product: (p: string, v: string) => string) =>
+    P4
+      ? `      for (var c = 0u; c < ${BC}u; c++) {
+${unroll(NV, (k) => `        let v${k} = ${sV}[c * ${V4}u + tx + ${k * TX}u];`)}
+${groups((g) => `        let p${g} = sP[(ty + ${g * TY}u) * ${BC}u + c];\n${unroll(4, (r) => unroll(NV, (k) => `        o${4 * g + r}_${k} += ${product(`p${g}.${'xyzw'[r]}`, `v${k}`)};`))}`)}
+      }`
+      : `      for (var c = 0u; c < ${BC}u; c++) {
 ${unroll(NV, (k) => `        let v${k} = ${sV}[c * ${V4}u + tx + ${k * TX}u];`)}
 ${rows((i) => guard(i, `          let p${i} = sP[(ty + ${i * TY}u) * ${BC}u + c];\n${unroll(NV, (k) => `          o${i}_${k} += ${product(`p${i}`, `v${k}`)};`)}`))}
       }`;
@@ -296,7 +307,7 @@ ${
     : `var<workgroup> sK: array<vec4<f32>, ${BC * KS4}>;    // [BC][D4 + 1] (padded: conflict-free)
 var<workgroup> sV: array<vec4<f32>, ${BC * V4}>;     // [BC][V4]
 `
-}var<workgroup> sP: array<f32, ${BR * BC}>;           // [BR][BC] probabilities
+}${P4 ? `var<workgroup> sP: array<vec4<f32>, ${(BR * BC) / 4}>;     // [TM / 4][TY][BC]: rows ty + (4g + r)·TY in component r` : `var<workgroup> sP: array<f32, ${BR * BC}>;           // [BR][BC] probabilities`}
 ${c.subgroups ? '' : `var<workgroup> sRed: array<f32, ${BR * TX}>;          // row-max partials\n`}var<workgroup> sSum: array<f32, ${BR * TX}>;          // row-sum partials (end)
 var<workgroup> sCount: u32;
 var<workgroup> sVBad: atomic<u32>;                    // ${split ? 'the last tile (+ 1) whose V holds NaN or ±∞' : 'some V tile of this (batch, kv head) holds NaN or ±∞'}
@@ -367,11 +378,12 @@ ${rows(
       let m_use = max_shift(m_new);
       let alpha = exp(m${i} - m_use);
       m${i} = m_new;
-${cols((j) => `      let p${j} = exp(s${i}_${j} - m_use);\n      sP[(ty + ${i * TY}u) * ${BC}u + tx + ${j * TX}u] = p${j};`)}
-      l${i} = l${i} * alpha + ${unroll(TN, (j) => `p${j}`, ' + ')};
+${cols((j) => (P4 ? `      s${i}_${j} = exp(s${i}_${j} - m_use);` : `      let p${j} = exp(s${i}_${j} - m_use);\n      sP[(ty + ${i * TY}u) * ${BC}u + tx + ${j * TX}u] = p${j};`))}
+      l${i} = l${i} * alpha + ${unroll(TN, (j) => (P4 ? `s${i}_${j}` : `p${j}`), ' + ')};
 ${unroll(NV, (k) => `      o${i}_${k} *= alpha;`)}
     }`,
 )}
+${P4 ? groups((g) => cols((j) => `    sP[(ty + ${g * TY}u) * ${BC}u + tx + ${j * TX}u] = vec4<f32>(${unroll(4, (r) => `s${4 * g + r}_${j}`, ', ')});`)) : ''}
     workgroupBarrier();
 ${late ? `${late}\n    workgroupBarrier();\n` : ''}
     // O += P V
