@@ -221,11 +221,13 @@ __device__ __forceinline__ TileList bwd_walk(const FlexBwdArgs& a, int b, int h,
   return tl;
 }
 // an entry of the walk as a q tile (a DET walk marks a full one ~qt; the default body's walk is the
-// tables' lists, whose entries pass as they are: the test compiled into it cost the D64 backward of
-// causal and sliding-window masks ~10% on the H100)
+// tables' lists, whose entries pass as they are)
 template <class C>
 __device__ __forceinline__ int walk_tile(int v) { return C::DET && v < 0 ? ~v : v; }
-// whether the walk's i-th q tile is full (no mask to evaluate): the tables say so, or a DET walk's ~qt
+// whether the walk's i-th q tile is full (no mask to evaluate): the tables say so, or a DET walk's ~qt.
+// Two returns under if constexpr, not a `C::DET && …` term in one chain: with the term (folded away or
+// not) nvcc orders the default body differently, and the ~qt test in the default body cost the D64
+// backward of causal, sliding-window and prefix-LM masks 8–10% on the H100 (session 18's A/B)
 template <class C>
 __device__ __forceinline__ bool walk_full(const FlexBwdArgs& a, const TileList& tl, int i) {
   if constexpr (C::DET) return !a.has_block_mask || tl.is_full(i) || tile_at(tl, i) < 0;

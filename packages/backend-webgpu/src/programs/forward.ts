@@ -254,15 +254,13 @@ ${rows((i) => guard(i, `          let q${i} = sQ[(ty + ${i * TY}u) * ${D4}u + d4
   };
   const sV = c.kvShared ? 'sK' : 'sV';
   // P·V: a tile whose V holds NaN or ±∞ (rare) takes the form that skips zero weights (masked keys)
-  const pvLoop = (product: (p: string, v: string) => string) =>
-    P4
-      ? `      for (var c = 0u; c < ${BC}u; c++) {
+  const pvLoop = (product: (p: string, v: string) => string) => `      for (var c = 0u; c < ${BC}u; c++) {
 ${unroll(NV, (k) => `        let v${k} = ${sV}[c * ${V4}u + tx + ${k * TX}u];`)}
-${groups((g) => `        let p${g} = sP[(ty + ${g * TY}u) * ${BC}u + c];\n${unroll(4, (r) => unroll(NV, (k) => `        o${4 * g + r}_${k} += ${product(`p${g}.${'xyzw'[r]}`, `v${k}`)};`))}`)}
-      }`
-      : `      for (var c = 0u; c < ${BC}u; c++) {
-${unroll(NV, (k) => `        let v${k} = ${sV}[c * ${V4}u + tx + ${k * TX}u];`)}
-${rows((i) => guard(i, `          let p${i} = sP[(ty + ${i * TY}u) * ${BC}u + c];\n${unroll(NV, (k) => `          o${i}_${k} += ${product(`p${i}`, `v${k}`)};`)}`))}
+${
+  P4
+    ? groups((g) => `        let p${g} = sP[(ty + ${g * TY}u) * ${BC}u + c];\n${unroll(4, (r) => unroll(NV, (k) => `        o${4 * g + r}_${k} += ${product(`p${g}.${'xyzw'[r]}`, `v${k}`)};`))}`)
+    : rows((i) => guard(i, `          let p${i} = sP[(ty + ${i * TY}u) * ${BC}u + c];\n${unroll(NV, (k) => `          o${i}_${k} += ${product(`p${i}`, `v${k}`)};`)}`))
+}
       }`;
   const vParts = stridedParts(
     BC * V4,
