@@ -220,19 +220,32 @@ __device__ __forceinline__ TileList bwd_walk(const FlexBwdArgs& a, int b, int h,
   }
   return tl;
 }
-// an entry of the walk as a q tile (a DET walk marks a full one ~qt; the default body's walk is the
-// tables' lists, whose entries pass as they are)
+// An entry of the walk as a q tile, and whether the walk's i-th q tile is full (no mask to evaluate):
+// the tables say so, or a DET walk marks a full one ~qt. The default body's walk is the tables' lists,
+// whose entries pass as they are, so decoding them there is a no-op, but not for nvcc's schedule.
+// Two forms, each in PTX a body the H100 has timed (session 18's A/B of 291af87, B4 H16 L4096 D64
+// fwd+bwd): with the decoding in the default body too (FLEX_BWD_WALK_DECODES, `18647d6`'s form)
+// causal, sliding-window and prefix-LM masks ran 8–10% slower and a document mask's 8% faster than
+// with it only where the walk is a DET one (`291af87`'s). So the default body of a mask read through
+// shared column values (FLEX_FA3_SMEM_COLS: the document masks) takes the first form, and every other
+// body the second, the deterministic ones included (FLEX_BWD_DETERMINISTIC, one per NVRTC source; the
+// harness, which instantiates both in one source without it, gives its deterministic document body the
+// first). In the second, two returns under if constexpr rather than a `C::DET && …` term in one chain:
+// with the term (folded away or not) nvcc orders the default body as in the first.
+#if FLEX_FA3_SMEM_COLS && !FLEX_BWD_DETERMINISTIC
+#define FLEX_BWD_WALK_DECODES 1
+template <class C>
+__device__ __forceinline__ int walk_tile(int v) { return v < 0 ? ~v : v; }
+#else
+#define FLEX_BWD_WALK_DECODES 0
 template <class C>
 __device__ __forceinline__ int walk_tile(int v) { return C::DET && v < 0 ? ~v : v; }
-// whether the walk's i-th q tile is full (no mask to evaluate): the tables say so, or a DET walk's ~qt.
-// Two returns under if constexpr, not a `C::DET && …` term in one chain: with the term (folded away or
-// not) nvcc orders the default body differently, and the ~qt test in the default body cost the D64
-// backward of causal, sliding-window and prefix-LM masks 8–10% on the H100 (session 18's A/B)
 template <class C>
 __device__ __forceinline__ bool walk_full(const FlexBwdArgs& a, const TileList& tl, int i) {
   if constexpr (C::DET) return !a.has_block_mask || tl.is_full(i) || tile_at(tl, i) < 0;
   else return !a.has_block_mask || tl.is_full(i);
 }
+#endif
 
 template <class C, typename T>
 __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp,
@@ -399,8 +412,14 @@ __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScorePar
       const float* cDelta = sDelta + st * C::BMQ;
       T* cS = sS + (it & 1) * ST::ELEMS;
       float* cDQ = sDQ + (it & 1) * (C::BMQ * C::D);
+#if FLEX_BWD_WALK_DECODES
+      const int visit = tile_at(tl, i);
+      const int q0 = walk_tile<C>(visit) * C::BMQ;
+      const bool full = !a.has_block_mask || tl.is_full(i) || visit < 0;
+#else
       const int q0 = walk_tile<C>(tile_at(tl, i)) * C::BMQ;
       const bool full = walk_full<C>(a, tl, i);
+#endif
       const bool check = !full || kv_bound || q0 + C::BMQ > Lq;
       mbar_wait(q_full(st), (it / S) & 1);
 

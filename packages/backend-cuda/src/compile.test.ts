@@ -314,6 +314,27 @@ describe.skipIf(!existsSync(NVCC))(`generated CUDA compiles with ${NVCC} (sm_80,
     expect(fwdErr).not.toMatch(/[1-9]\d* bytes spill stores/);
     expect(bwdErr).toMatch(/flex_bwd_dkdv/);
   }, 300_000);
+  it('the FA3-class backward decodes its walk in the default body of a document mask only (FLEX_BWD_WALK_DECODES)', async () => {
+    // kernels/flex_bwd_fa3.cuh: two forms of the same walk, picked for speed by the preprocessor from
+    // the prelude's FLEX_FA3_SMEM_COLS and FLEX_BWD_DETERMINISTIC; nvcc -E evaluates the choice
+    const doc = m(documentMask({ lengths: [40, 60, 28] }));
+    const cases: { name: string; mask?: () => TracedMod; E: number; deterministic: boolean; decodes: 0 | 1 }[] = [
+      { name: 'doc64', mask: doc, E: 64, deterministic: false, decodes: 1 },
+      { name: 'doc128', mask: doc, E: 128, deterministic: false, decodes: 1 },
+      { name: 'doc64_det', mask: doc, E: 64, deterministic: true, decodes: 0 },
+      { name: 'causal64', mask: m(causal()), E: 64, deterministic: false, decodes: 0 },
+      { name: 'noop128', E: 128, deterministic: false, decodes: 0 },
+    ];
+    await Promise.all(cases.map(async (c) => {
+      const mask = c.mask?.();
+      const fwd = fwdConfig('bf16', c.E, c.E, { hopper: true, lightMods: lightMods(undefined, mask), tensorMask: mask ? maskReadsTensor(mask) : false });
+      const bwd = bwdConfig('bf16', c.E, c.E, { hopper: true, deterministic: c.deterministic });
+      const { prelude } = renderPrelude({ dtype: 'bf16', E: c.E, Ev: c.E, maskMod: mask, defines: configDefines(fwd, bwd, decodeConfig('bf16', c.E, c.E, 4)), indexLimit: 2 ** 22 });
+      const file = join(dir, `walk_${c.name}.cu`);
+      writeFileSync(file, `${kernelSource(prelude, 'bwdFa3')}\n#if FLEX_BWD_WALK_DECODES != ${c.decodes}\n#error "walk form of ${c.name}"\n#endif\n`);
+      await limited(() => run(NVCC, ['-std=c++17', '-E', '-x', 'cu', file, '-o', join(dir, `walk_${c.name}.ii`)], { maxBuffer: 64 << 20 }));
+    }));
+  }, 120_000);
   it('the deterministic FA3-class backward (FLEX_BWD_DETERMINISTIC) compiles on its own for sm_90a', async () => {
     // D128 causal and D64 noop. The writer warp shares the producer warpgroup's 24 registers: any
     // third warp role there (even an empty one) makes ptxas spill a few words of the producers'
