@@ -413,6 +413,7 @@ __device__ __forceinline__ void bwd_fa3(const FlexBwdArgs& a, const FlexScorePar
       T* cS = sS + (it & 1) * ST::ELEMS;
       float* cDQ = sDQ + (it & 1) * (C::BMQ * C::D);
 #if FLEX_BWD_WALK_DECODES
+      // spelled out, not through a walk_full: as a function nvcc schedules it a third way, untimed
       const int visit = tile_at(tl, i);
       const int q0 = walk_tile<C>(visit) * C::BMQ;
       const bool full = !a.has_block_mask || tl.is_full(i) || visit < 0;

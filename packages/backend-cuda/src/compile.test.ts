@@ -34,6 +34,8 @@ interface Variant {
   classicBwd?: boolean;
   /** returnAux.maxScores: the bodies that track the row max (FLEX_MAX_SCORES). */
   maxScores?: boolean;
+  /** CudaBackendOptions.deterministic: the FA3-class backward's fixed dQ order (FLEX_BWD_DETERMINISTIC). */
+  deterministic?: boolean;
 }
 const s = (m: Parameters<typeof traceScoreMod>[0]) => () => traceScoreMod(m);
 const m = (x: Parameters<typeof traceMaskMod>[0]) => () => traceMaskMod(x);
@@ -96,7 +98,7 @@ function variantPrelude(v: Variant) {
     tensorMask: mask ? maskReadsTensor(mask) : false,
     additiveScore: score !== undefined && isAdditiveScoreRoot(score.root), scale: 1 / Math.sqrt(v.E),
   });
-  const bwd = bwdConfig(v.dtype, v.E, v.Ev, { hopper: !v.preHopper, hopperBody: v.classicBwd ? 'classic' : 'fa3' });
+  const bwd = bwdConfig(v.dtype, v.E, v.Ev, { hopper: !v.preHopper, hopperBody: v.classicBwd ? 'classic' : 'fa3', deterministic: v.deterministic });
   const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
   const defines = configDefines(fwd, bwd, dec, { maxScores: v.maxScores });
   const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, scoreMod: score, maskMod: mask, defines, indexLimit: 2 ** 22 });
@@ -318,18 +320,15 @@ describe.skipIf(!existsSync(NVCC))(`generated CUDA compiles with ${NVCC} (sm_80,
     // kernels/flex_bwd_fa3.cuh: two forms of the same walk, picked for speed by the preprocessor from
     // the prelude's FLEX_FA3_SMEM_COLS and FLEX_BWD_DETERMINISTIC; nvcc -E evaluates the choice
     const doc = m(documentMask({ lengths: [40, 60, 28] }));
-    const cases: { name: string; mask?: () => TracedMod; E: number; deterministic: boolean; decodes: 0 | 1 }[] = [
-      { name: 'doc64', mask: doc, E: 64, deterministic: false, decodes: 1 },
-      { name: 'doc128', mask: doc, E: 128, deterministic: false, decodes: 1 },
-      { name: 'doc64_det', mask: doc, E: 64, deterministic: true, decodes: 0 },
-      { name: 'causal64', mask: m(causal()), E: 64, deterministic: false, decodes: 0 },
-      { name: 'noop128', E: 128, deterministic: false, decodes: 0 },
+    const cases: (Variant & { decodes: 0 | 1 })[] = [
+      { name: 'doc64', mask: doc, dtype: 'bf16', E: 64, Ev: 64, decodes: 1 },
+      { name: 'doc128', mask: doc, dtype: 'bf16', E: 128, Ev: 128, decodes: 1 },
+      { name: 'doc64_det', mask: doc, dtype: 'bf16', E: 64, Ev: 64, deterministic: true, decodes: 0 },
+      { name: 'causal64', mask: m(causal()), dtype: 'bf16', E: 64, Ev: 64, decodes: 0 },
+      { name: 'noop128', dtype: 'bf16', E: 128, Ev: 128, decodes: 0 },
     ];
     await Promise.all(cases.map(async (c) => {
-      const mask = c.mask?.();
-      const fwd = fwdConfig('bf16', c.E, c.E, { hopper: true, lightMods: lightMods(undefined, mask), tensorMask: mask ? maskReadsTensor(mask) : false });
-      const bwd = bwdConfig('bf16', c.E, c.E, { hopper: true, deterministic: c.deterministic });
-      const { prelude } = renderPrelude({ dtype: 'bf16', E: c.E, Ev: c.E, maskMod: mask, defines: configDefines(fwd, bwd, decodeConfig('bf16', c.E, c.E, 4)), indexLimit: 2 ** 22 });
+      const { prelude } = variantPrelude(c);
       const file = join(dir, `walk_${c.name}.cu`);
       writeFileSync(file, `${kernelSource(prelude, 'bwdFa3')}\n#if FLEX_BWD_WALK_DECODES != ${c.decodes}\n#error "walk form of ${c.name}"\n#endif\n`);
       await limited(() => run(NVCC, ['-std=c++17', '-E', '-x', 'cu', file, '-o', join(dir, `walk_${c.name}.ii`)], { maxBuffer: 64 << 20 }));
