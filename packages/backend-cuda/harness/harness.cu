@@ -68,6 +68,11 @@ __global__ void __launch_bounds__(256) k_fwd_f32(const FlexFwdArgs a, const Flex
 }
 template <typename T, int D, int DV>
 __global__ void __launch_bounds__(256) k_pre(const FlexBwdArgs a) { flex::bwd_preprocess<T, DV>(a, D); }
+// k_pre's grid: the rows its 256 threads cover (PreprocessShape: TPR lanes a row, else a warp a row)
+template <typename T, int DV> unsigned pre_grid(size_t rows) {
+  constexpr int tpr = flex::PreprocessShape<T, DV>::TPR, per_block = tpr > 0 ? 256 / tpr : 8;
+  return (unsigned)((rows + per_block - 1) / per_block);
+}
 // BN, BMQ: the backward body's tile units (the careful dQ walks its tables); 0: the f32 body's
 // DQ_FRAG: the FA3-class body's fragment-ordered dq_accum rows (dq_frag_col)
 template <typename T, int D, int DV, int BN, int BMQ, bool DQ_FRAG = false>
@@ -516,7 +521,7 @@ void launch_bwd_fa3(const FlexBwdArgs& a, const FlexScoreParams& sp, const FlexM
     init = true;
   }
   const size_t rows = (size_t)a.B * a.Hq * a.Lq;
-  k_pre<T, C::D, C::DV><<<(unsigned)((rows + 7) / 8), 256>>>(a);
+  k_pre<T, C::D, C::DV><<<pre_grid<T, C::DV>(rows), 256>>>(a);
   // the deterministic order's counters start at zero in every call (the backend zeroes them too)
   if constexpr (C::DET) CK(cudaMemsetAsync(a.dq_semaphore, 0, (size_t)a.B * a.Hq * ((a.Lq + C::BMQ - 1) / C::BMQ) * 4));
   dim3 grid((a.Lkv + C::BN - 1) / C::BN, a.Hkv, a.B);
@@ -534,7 +539,7 @@ template <class C, typename T> void launch_bwd(const FlexBwdArgs& a, const FlexS
     init = true;
   }
   const size_t rows = (size_t)a.B * a.Hq * a.Lq;
-  k_pre<T, C::D, C::DV><<<(unsigned)((rows + 7) / 8), 256>>>(a);
+  k_pre<T, C::D, C::DV><<<pre_grid<T, C::DV>(rows), 256>>>(a);
   dim3 grid((a.Lkv + C::BN - 1) / C::BN, a.Hkv, a.B);
   k_dkdv<C, T><<<grid, C::NTHREADS, C::SMEM_BYTES>>>(a, sp, mp);
   k_conv<T, C::D, C::DV, C::BN, C::BMQ><<<1024, 256>>>(a, sp, mp);
@@ -542,7 +547,7 @@ template <class C, typename T> void launch_bwd(const FlexBwdArgs& a, const FlexS
 }
 template <int D, int DV> void launch_bwd_f32(const FlexBwdArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp) {
   const size_t rows = (size_t)a.B * a.Hq * a.Lq;
-  k_pre<float, D, DV><<<(unsigned)((rows + 7) / 8), 256>>>(a);
+  k_pre<float, D, DV><<<pre_grid<float, DV>(rows), 256>>>(a);
   dim3 grid((a.Lkv + flex::F32_BN - 1) / flex::F32_BN, a.Hkv, a.B);
   k_dkdv_f32<D, DV><<<grid, 256>>>(a, sp, mp);
   k_conv<float, D, DV, 0, 0><<<1024, 256>>>(a, sp, mp);

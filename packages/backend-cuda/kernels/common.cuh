@@ -217,6 +217,21 @@ __device__ __forceinline__ void store_pair(T* row, int col, float x0, float x1) 
   }
 }
 
+// Stores 16 consecutive elements at dst (16-byte aligned) with 16-byte stores: x in the element type
+template <typename T>
+__device__ __forceinline__ void store16(T* dst, const float (&x)[16]) {
+  if constexpr (sizeof(T) == 4) {
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+      reinterpret_cast<float4*>(dst)[j] = make_float4(x[4 * j], x[4 * j + 1], x[4 * j + 2], x[4 * j + 3]);
+  } else {
+#pragma unroll
+    for (int j = 0; j < 2; ++j)
+      reinterpret_cast<uint4*>(dst)[j] = make_uint4(Elem<T>::pack2(x[8 * j], x[8 * j + 1]), Elem<T>::pack2(x[8 * j + 2], x[8 * j + 3]),
+                                                    Elem<T>::pack2(x[8 * j + 4], x[8 * j + 5]), Elem<T>::pack2(x[8 * j + 6], x[8 * j + 7]));
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // tensor-core primitives (sm_80+): mma.sync m16n8k16, ldmatrix, cp.async
 // ---------------------------------------------------------------------------------------------

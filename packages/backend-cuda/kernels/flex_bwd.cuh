@@ -50,32 +50,64 @@ template <int D_, int DV_, int BMQ_, int NWARPS_, bool WG_ = false> struct BwdCf
 };
 
 // ---------------------------------------------------------------------------------------------
-template <typename T, int DV>
-__device__ __forceinline__ void bwd_preprocess(const FlexBwdArgs& a, int D) {
-  const int lane = threadIdx.x & 31;
-  const size_t row = (size_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-  const size_t rows = (size_t)a.B * a.Hq * a.Lq;
-  if (row >= rows) return;
-  const T* o = static_cast<const T*>(a.out) + row * DV;
-  const T* go = static_cast<const T*>(a.dout) + row * DV;
-  float acc = 0.f;
-  for (int d = lane; d < DV; d += 32) acc += Elem<T>::to_float(o[d]) * Elem<T>::to_float(go[d]);
-  for (int off = 16; off > 0; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
-  // a NaN row (NaN lse: a NaN or +inf post in the forward) gets delta 0, so its masked keys' dS stays
-  // 0·(dP − 0) = 0 — its visible keys' P is NaN, which carries the NaN to dq, dk and dv as defined
-  if (lane == 0) {
-    const float lse = a.lse[row];
-    a.delta[row] = lse != lse ? 0.f : a.dlse != nullptr ? acc - a.dlse[row] : acc;
-  }
-  float* dq = a.dq_accum + row * D;
-  for (int d = lane; d < D; d += 32) dq[d] = 0.f;
+// delta of one row from its partial sum (lane 0 of the row's lanes writes it): a NaN row (NaN lse:
+// a NaN or +inf post in the forward) gets delta 0, so its masked keys' dS stays 0·(dP − 0) = 0 — its
+// visible keys' P is NaN, which carries the NaN to dq, dk and dv as defined
+__device__ __forceinline__ void bwd_store_delta(const FlexBwdArgs& a, size_t row, float acc) {
+  const float lse = a.lse[row];
+  a.delta[row] = lse != lse ? 0.f : a.dlse != nullptr ? acc - a.dlse[row] : acc;
 }
 
-template <typename T>
-__device__ __forceinline__ void bwd_dq_convert(const FlexBwdArgs& a, int D) {
-  const size_t n = (size_t)a.B * a.Hq * a.Lq * D;
-  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-    static_cast<T*>(a.dq)[i] = Elem<T>::from_float(a.dq_accum[i] * a.scale);
+// Rows of DV elements read as 16-byte vectors by TPR lanes each (a power of two up to 32, so a
+// row's lanes are one aligned group of a warp and reduce with xor shuffles); 0: a warp a row.
+// The vector form is what makes this kernel bandwidth-bound: a warp a row of 64 elements read
+// 2-byte scalars, 56% of DRAM bandwidth on the H100 (ncu, session 20).
+template <typename T, int DV> struct PreprocessShape {
+  static constexpr int VEC = 16 / (int)sizeof(T);  // elements per 16-byte load
+  static constexpr int TPR0 = DV % VEC == 0 ? DV / VEC : 0;
+  static constexpr int TPR = TPR0 > 0 && TPR0 <= 32 && (TPR0 & (TPR0 - 1)) == 0 ? TPR0 : 0;
+};
+
+// grid-stride over rows, so any grid is correct (the host sizes it to PreprocessShape's rows a block)
+template <typename T, int DV>
+__device__ __forceinline__ void bwd_preprocess(const FlexBwdArgs& a, int D) {
+  using S = PreprocessShape<T, DV>;
+  const size_t rows = (size_t)a.B * a.Hq * a.Lq;
+  // a view's rows may start off 16 bytes (dO is the caller's tensor): the vector form needs them aligned
+  const bool aligned = (((unsigned long long)a.out | (unsigned long long)a.dout | (unsigned long long)a.dq_accum) & 15) == 0 && D % 4 == 0;
+  if constexpr (S::TPR > 0) {
+    if (aligned) {
+      constexpr int TPR = S::TPR, ROWS = 256 / TPR;
+      const int sub = threadIdx.x & (TPR - 1);
+      for (size_t row = (size_t)blockIdx.x * ROWS + threadIdx.x / TPR; row < rows; row += (size_t)gridDim.x * ROWS) {
+        const uint4 ov = __ldg(reinterpret_cast<const uint4*>(static_cast<const T*>(a.out) + row * DV) + sub);
+        const uint4 gv = __ldg(reinterpret_cast<const uint4*>(static_cast<const T*>(a.dout) + row * DV) + sub);
+        const T* oe = reinterpret_cast<const T*>(&ov);
+        const T* ge = reinterpret_cast<const T*>(&gv);
+        float acc = 0.f;
+#pragma unroll
+        for (int e = 0; e < S::VEC; ++e) acc += Elem<T>::to_float(oe[e]) * Elem<T>::to_float(ge[e]);
+#pragma unroll
+        for (int off = TPR / 2; off > 0; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
+        if (sub == 0) bwd_store_delta(a, row, acc);
+        float4* dq = reinterpret_cast<float4*>(a.dq_accum + row * D);
+        for (int j = sub; j < D / 4; j += TPR) dq[j] = make_float4(0.f, 0.f, 0.f, 0.f);
+      }
+      return;
+    }
+  }
+  const int lane = threadIdx.x & 31;
+  for (size_t row = (size_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5); row < rows;
+       row += (size_t)gridDim.x * (blockDim.x >> 5)) {
+    const T* o = static_cast<const T*>(a.out) + row * DV;
+    const T* go = static_cast<const T*>(a.dout) + row * DV;
+    float acc = 0.f;
+    for (int d = lane; d < DV; d += 32) acc += Elem<T>::to_float(o[d]) * Elem<T>::to_float(go[d]);
+    for (int off = 16; off > 0; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
+    if (lane == 0) bwd_store_delta(a, row, acc);
+    float* dq = a.dq_accum + row * D;
+    for (int d = lane; d < D; d += 32) dq[d] = 0.f;
+  }
 }
 
 // lse in log2 units (+inf for a row without a visible key or past Lq: P = 0 there, never NaN) and

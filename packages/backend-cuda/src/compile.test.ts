@@ -14,6 +14,7 @@ import {
 import { afterAll, describe, expect, it } from 'vitest';
 import { kernelDir, kernelSource } from './kernel-sources';
 import { DECODE_VARIANT, bwdConfig, configDefines, decodeConfig, fwdConfig, lightMods, maskReadsTensor } from './config';
+import { preprocessRowsPerBlock } from './launch-plan';
 import { isAdditiveScoreRoot, renderPrelude } from './renderer';
 
 const NVCC = process.env.NVCC ?? '/usr/local/cuda/bin/nvcc';
@@ -388,6 +389,46 @@ describe.skipIf(!existsSync(NVCC))(`generated CUDA compiles with ${NVCC} (sm_80,
     expect(stderr).toMatch(/flex_bwd_dkdv/);
     expect(stderr).not.toMatch(/C7508|C7515|C7519/);
     expect(stderr).not.toMatch(/[1-9]\d* bytes spill stores/);
+  }, 300_000);
+  // The backward's streaming kernels read 16-byte vectors: what their index arithmetic reads is
+  // checked on the host (the program below runs here, no GPU), and launch-plan's grid helpers are
+  // pinned to the C++ shapes they mirror
+  it('the preprocess\'s and the dQ conversion\'s vector forms: shapes as launch-plan sizes them, the conversion reads dq_frag_col\'s columns', async () => {
+    const v: Variant = { name: 'alone_bwd_streaming_host', dtype: 'bf16', E: 64, Ev: 64 };
+    const fwd = fwdConfig(v.dtype, v.E, v.Ev, { hopper: true });
+    const bwd = bwdConfig(v.dtype, v.E, v.Ev, { hopper: true });
+    const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
+    const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, defines: configDefines(fwd, bwd, dec), indexLimit: 2 ** 22 });
+    const shapes: string[] = [];
+    for (const [type, bytes] of [['__nv_bfloat16', 2], ['__half', 2], ['float', 4]] as const) {
+      for (const Ev of [8, 16, 24, 40, 64, 96, 128, 256, 512]) {
+        const tpr = `flex::PreprocessShape<${type}, ${Ev}>::TPR`;
+        shapes.push(`static_assert((${tpr} > 0 ? 256 / ${tpr} : 8) == ${preprocessRowsPerBlock(Ev, bytes)}, "rows a block: ${type} Ev ${Ev}");`);
+      }
+    }
+    const main = `
+${shapes.join('\n')}
+#include <cstdio>
+int main() {
+  int bad = 0, checked = 0;
+  for (int qi = 0; qi < 16; ++qi)
+    for (int D = 64; D <= 256; D += 64)
+      for (int c0 = 0; c0 < D; c0 += 16)
+        for (int t = 0; t < 4; ++t) {
+          const int at = flex::dq_frag_chunk16(qi, c0, t), cols[4] = {c0 + 2 * t, c0 + 2 * t + 1, c0 + 8 + 2 * t, c0 + 9 + 2 * t};
+          bad += at % 4 != 0;
+          for (int e = 0; e < 4; ++e, ++checked) bad += flex::dq_frag_col(qi, cols[e]) != at + e;
+        }
+  std::printf("checked %d bad %d\\n", checked, bad);
+  return bad != 0;
+}
+`;
+    const file = join(dir, `${v.name}.cu`);
+    writeFileSync(file, kernelSource(prelude, 'bwdFa3') + main);
+    const bin = join(dir, v.name);
+    await limited(() => run(NVCC, ['-std=c++17', '-gencode=arch=compute_90a,code=sm_90a', file, '-o', bin], { maxBuffer: 64 << 20 }));
+    const { stdout } = await run(bin);
+    expect(stdout.trim()).toBe(`checked ${16 * (4 + 8 + 12 + 16) * 4 * 4} bad 0`);
   }, 300_000);
   it('queues every variant', () => {
     VARIANTS.forEach((v) => void compile(v).catch(() => {}));

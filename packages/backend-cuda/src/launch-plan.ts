@@ -6,6 +6,7 @@
 import { blockClasses, ceilDiv, tileTables, type AttentionProblem, type TracedMod } from '@flexattn/ir';
 import type { CallMemory } from './call-memory.js';
 import { decodeSplits, visibleWork } from './decode-splits.js';
+import { elementBytes } from './device-tensors.js';
 import { dqOrder } from './dq-order.js';
 import { bwdConfig, configDefines, decodeConfig, decodeCtasPerSm, fwdConfig, lightMods, maskReadsTensor, useDecode, type BwdConfig, type DecodeConfig, type FwdConfig } from './config.js';
 import type { ModuleLoader } from './kernel-modules.js';
@@ -173,6 +174,20 @@ export interface BackwardBuffers {
   dLse: DevicePtr | null;
 }
 
+/**
+ * Rows a 256-thread block of flex_bwd_preprocess covers: a row's Ev elements read as 16-byte vectors
+ * by Ev / (16 / bytes) lanes where that is a power of two up to 32, else a warp a row (flex_bwd.cuh's
+ * PreprocessShape). The kernel strides over rows, so this sizes the grid and never decides correctness.
+ */
+export function preprocessRowsPerBlock(Ev: number, bytes: number): number {
+  const perVector = 16 / bytes;
+  const lanes = Ev % perVector === 0 ? Ev / perVector : 0;
+  return lanes > 0 && lanes <= 32 && (lanes & (lanes - 1)) === 0 ? 256 / lanes : 8;
+}
+
+/** Elements of dq a thread of flex_bwd_dq_convert converts at a time (special.cuh: 16 where E allows); sizes the grid. */
+export const dqConvertElementsPerThread = (E: number): number => (E % 16 === 0 ? 16 : 1);
+
 /** The backward pass: delta = rowsum(dO·O), then dK/dV (and dQ accumulated) per kv tile, then dQ converted. */
 export async function backwardLaunch(ctx: LaunchContext, sel: KernelSelection, io: BackwardBuffers, mods: ModArguments): Promise<Launch> {
   const { native: n, mem } = ctx;
@@ -200,8 +215,8 @@ export async function backwardLaunch(ctx: LaunchContext, sel: KernelSelection, i
   return () => {
     for (const g of mods.grads.values()) n.memsetD8(g.ptr, 0, g.bytes);
     if (dqSemaphore !== null) n.memsetD8(dqSemaphore, 0, semBytes);
-    n.launch(m.fns.flex_bwd_preprocess!, [ceilDiv(rows, 8), 1, 1], [256, 1, 1], 0, 0n, [args]);
+    n.launch(m.fns.flex_bwd_preprocess!, [ceilDiv(rows, preprocessRowsPerBlock(p.Ev, elementBytes(p.dtype))), 1, 1], [256, 1, 1], 0, 0n, [args]);
     n.launch(m.fns.flex_bwd_dkdv!, [ceilDiv(p.Lkv, c.bn), p.Hkv, p.B], [c.threads, 1, 1], c.smemBytes, 0n, [args, mods.scoreParams, mods.maskParams, ...maps]);
-    n.launch(m.fns.flex_bwd_dq_convert!, [Math.min(4096, ceilDiv(rows * p.E, 256)), 1, 1], [256, 1, 1], 0, 0n, [args, mods.scoreParams, mods.maskParams]);
+    n.launch(m.fns.flex_bwd_dq_convert!, [Math.min(4096, ceilDiv(rows * p.E, 256 * dqConvertElementsPerThread(p.E))), 1, 1], [256, 1, 1], 0, 0n, [args, mods.scoreParams, mods.maskParams]);
   };
 }
