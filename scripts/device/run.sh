@@ -32,6 +32,8 @@
 #                  regression check. The old bundle travels in .oldrun/ (bench/bin + kernels, its own
 #                  addon flexattn_cuda.node, commit): build it with scripts/bundle.mjs (or, before it
 #                  existed, packages/bench/scripts/bundle.mjs) in a worktree of that commit.
+#                  BA_PASS (default both): fwd for forward-only changes; BA_ORDER (default "old new"):
+#                  the runs' order per shape, e.g. "old new new old";
 #                  BA_PEER="--peer torch": the new CUDA runs time PyTorch beside them (the whole
 #                  table in one run); BA_WGPU_SHAPES="" leaves WebGPU out; BA_OLD: the old bundle's
 #                  folder (default .oldrun; carry it)
@@ -185,11 +187,21 @@ for step in $STEPS; do
         grep -E "TIME|rc=|rror" "$O/harness-time-$m.txt" | sed "s/^/$m: /"
       done ;;
     before-after)
-      BA="--suite full --pass both --iterations 10 --warmup 3 --mods $MODS"
+      BA="--suite full --pass ${BA_PASS:-both} --iterations 10 --warmup 3 --mods $MODS"
       for shape in ${BENCH_SHAPES:-L8192 L4096}; do
-        old_bench "${BA_CAP:-90}" "old-cuda-$shape" $BA --dtype bf16 --backends cuda --shapes "$shape"
-        # with the torch peer the run also compiles torch's kernels (session 10: 90 s cut it off)
-        bench "${BA_CAP:-$([ -n "${BA_PEER-}" ] && echo 240 || echo 90)}" "new-cuda-$shape" $BA --dtype bf16 --backends cuda --shapes "$shape" ${BA_PEER-}
+        # BA_ORDER: the runs in order, e.g. "old new new old" (a drift over the lease then falls on both
+        # sides); the second of a side is named …-2
+        declare -A seen=()
+        for side in ${BA_ORDER:-old new}; do
+          name="$side-cuda-$shape${seen[$side]:+-2}"; seen[$side]=1
+          if [ "$side" = old ]; then
+            old_bench "${BA_CAP:-90}" "$name" $BA --dtype bf16 --backends cuda --shapes "$shape"
+          else
+            # with the torch peer the run also compiles torch's kernels (session 10: 90 s cut it off)
+            bench "${BA_CAP:-$([ -n "${BA_PEER-}" ] && echo 240 || echo 90)}" "$name" $BA --dtype bf16 --backends cuda --shapes "$shape" ${BA_PEER-}
+          fi
+        done
+        unset seen
       done
       for shape in ${BA_WGPU_SHAPES-L4096}; do
         old_bench "${BA_CAP:-90}" "old-wgpu-$shape" $BA --dtype f32 --backends webgpu --shapes "$shape"
