@@ -58,6 +58,19 @@
 #ifndef FLEX_SCORE_MOD_ADDITIVE
 #define FLEX_SCORE_MOD_ADDITIVE 0
 #endif
+// FLEX_BIAS_KV_AFFINE (the prelude's, src/renderer.ts: additive, and the bias is affine in kv along a
+// row, ir's kv-slope.ts: ALiBi, relative position, a head bias): the prelude defines
+// flex_bias_kv_slope, dbias/dkv of a row. The bias of a row's columns in a key tile is then one
+// base value per row and tile — flex_score_mod_rc(-0.f, …) at the thread's first column kvb, exactly
+// the bias — plus slope·Δ by one FMA per element (Δ = the column's offset from kvb: 8·nt + (c & 1)),
+// instead of the mod's per-element body (ALiBi: an integer subtract, the int→float trick's add and
+// subtract and a multiply). Where the per-element path evaluates the mod it is the same sum, score·
+// scale + bias, up to the FMA's rounding (kv-slope.ts: within about an ulp of the bias's magnitude).
+// A warp whose base or far-end value (Δ = BN - 7) is not finite for some row keeps the per-element
+// path for that tile: an infinite or NaN slope times Δ = 0 is NaN, where the mod may give ±inf.
+#ifndef FLEX_BIAS_KV_AFFINE
+#define FLEX_BIAS_KV_AFFINE 0
+#endif
 
 namespace flex {
 
@@ -442,6 +455,8 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
     float o[1][NTV][4];
     float m[1][2], l[1][2], mx[1][2];
     FlexRowVals rv[1][2];
+    // FLEX_BIAS_KV_AFFINE: the bias's kv slope of this thread's two rows (0 and unread without it)
+    [[maybe_unused]] float kslope[2] = {0.f, 0.f};
 #pragma unroll
     for (int i = 0; i < NTV; ++i) o[0][i][0] = o[0][i][1] = o[0][i][2] = o[0][i][3] = 0.f;
 #pragma unroll
@@ -450,6 +465,10 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
       l[0][hf] = 0.f;
       // the mods' per-row parts, once per work tile (rows past Lq compute on clamped loads, never used)
       rv[0][hf] = flex_row_vals(b, h, q0 + warp * 16 + (lane >> 2) + hf * 8, sp, mp);
+#if FLEX_BIAS_KV_AFFINE
+      // a function of (b, h, q) and the parameters alone: score and kv are unread
+      kslope[hf] = flex_bias_kv_slope(0.f, b, h, q0 + warp * 16 + (lane >> 2) + hf * 8, 0, sp);
+#endif
     }
     if (n == 0) {  // every key masked: zero rows, lse = max = -inf; no loads were issued
       fwd_store<C, T>(a, o, m, l, ku, b, h, q0, warp, mx, sp, mp);
@@ -486,6 +505,26 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
         }
       }
     };
+#if FLEX_BIAS_KV_AFFINE
+    // the bias of this thread's rows at its first column of the tile starting at kv0 (row half hf:
+    // accumulator elements c with (c & 2) == 2·hf; column kv0 + 8·nt + 2·(lane & 3) + (c & 1)), and
+    // whether the whole warp may take the fast path (every base and far end finite)
+    auto affine_base = [&](int kv0, float (&base)[2]) {
+      const int kvb = kv0 + 2 * (lane & 3);
+      const FlexColVals cb = flex_col_vals(b, h, kvb, sp, mp);
+      bool ok = true;
+#pragma unroll
+      for (int hf = 0; hf < 2; ++hf) {
+        const int qi = q0 + C::row0(warp, 0) + (lane >> 2) + hf * 8;
+        // -0 + bias = bias for every bias (NaN and -0 included): the mod's add folds away
+        base[hf] = flex_score_mod_rc(-0.f, b, h, qi, kvb, rv[0][hf], cb, sp);
+        ok = ok && isfinite(base[hf]) && isfinite(fmaf(kslope[hf], (float)(C::BN - 7), base[hf]));
+      }
+      return __all_sync(0xffffffffu, ok);
+    };
+#else
+    auto affine_base = [](int, float (&)[2]) { return false; };
+#endif
     auto post = [&](auto check_tag, auto partial_tag, int kv0) {
       constexpr bool PARTIAL = decltype(partial_tag)::value;
       if constexpr (C::SMEM_COLS && FwdNeedCols<PARTIAL>::value) {
@@ -498,6 +537,21 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
         fwd_post<C, decltype(check_tag)::value, PARTIAL>(s, b, h, q0, warp, kv0, Lq, Lkv, a.scale, sp, mp, rv, cv);
       } else {
         FlexColVals cv[FwdNeedCols<PARTIAL>::value ? C::BN / 8 : 1][2];
+        if constexpr (!C::BACC && FLEX_BIAS_KV_AFFINE != 0) {
+          float base[2];
+          if (affine_base(kv0, base)) {
+            // fwd_post's flex_score_mod_rc(x·scale, …)·log2(e) with the bias by one FMA; then the
+            // mask and the bounds alone (an element they hide becomes -inf whatever was computed)
+#pragma unroll
+            for (int nt = 0; nt < NTN; ++nt)
+#pragma unroll
+              for (int c = 0; c < 4; ++c)
+                s[0][nt][c] = (s[0][nt][c] * a.scale + fmaf(kslope[c >> 1], (float)(nt * 8 + (c & 1)), base[c >> 1])) * FLEX_LOG2E;
+            fwd_cols<C, PARTIAL>(cv, b, h, kv0, sp, mp);
+            fwd_post<C, decltype(check_tag)::value, PARTIAL, 0, C::MT, false>(s, b, h, q0, warp, kv0, Lq, Lkv, a.scale, sp, mp, rv, cv);
+            return;
+          }
+        }
         fwd_cols<C, PARTIAL>(cv, b, h, kv0, sp, mp);
         // BACC: the score mod is in S already; the mask and the bounds only
         fwd_post<C, decltype(check_tag)::value, PARTIAL, 0, C::MT, !C::BACC>(s, b, h, q0, warp, kv0, Lq, Lkv, a.scale, sp, mp, rv, cv);
@@ -508,15 +562,26 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
     auto issue_s = [&](int j, int st) {
       if constexpr (C::BACC) {
         const int kv0 = tile_at(tl, j) * C::BN;
+        float base[2];
+        if (FLEX_BIAS_KV_AFFINE != 0 && affine_base(kv0, base)) {
+          // bias / scale by one FMA an element: base and slope taken to S's units once per tile
+          const float bu[2] = {base[0] * inv_scale, base[1] * inv_scale};
+          const float su[2] = {kslope[0] * inv_scale, kslope[1] * inv_scale};
 #pragma unroll
-        for (int nt = 0; nt < NTN; ++nt)
+          for (int nt = 0; nt < NTN; ++nt)
 #pragma unroll
-          for (int c = 0; c < 4; ++c) {
-            const int qi = q0 + C::row0(warp, 0) + (lane >> 2) + ((c & 2) ? 8 : 0);
-            const int kj = kv0 + nt * 8 + (lane & 3) * 2 + (c & 1);
-            // -0 + bias = bias for every bias (NaN and -0 included): the mod's add folds away
-            s[0][nt][c] = flex_score_mod_rc(-0.f, b, h, qi, kj, rv[0][c >> 1], flex_col_vals(b, h, kj, sp, mp), sp) * inv_scale;
-          }
+            for (int c = 0; c < 4; ++c) s[0][nt][c] = fmaf(su[c >> 1], (float)(nt * 8 + (c & 1)), bu[c >> 1]);
+        } else {
+#pragma unroll
+          for (int nt = 0; nt < NTN; ++nt)
+#pragma unroll
+            for (int c = 0; c < 4; ++c) {
+              const int qi = q0 + C::row0(warp, 0) + (lane >> 2) + ((c & 2) ? 8 : 0);
+              const int kj = kv0 + nt * 8 + (lane & 3) * 2 + (c & 1);
+              // -0 + bias = bias for every bias (NaN and -0 included): the mod's add folds away
+              s[0][nt][c] = flex_score_mod_rc(-0.f, b, h, qi, kj, rv[0][c >> 1], flex_col_vals(b, h, kj, sp, mp), sp) * inv_scale;
+            }
+        }
       }
       mbar_wait(k_full(st), (kv_it / S) & 1);
       named_bar_sync(my_turn, TURN_THREADS);

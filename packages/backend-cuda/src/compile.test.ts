@@ -13,7 +13,7 @@ import {
 } from '@flexattn/mods';
 import { afterAll, describe, expect, it } from 'vitest';
 import { kernelDir, kernelSource } from './kernel-sources';
-import { DECODE_VARIANT, bwdConfig, configDefines, decodeConfig, fwdConfig, lightMods, maskReadsTensor } from './config';
+import { DECODE_VARIANT, type FwdConfigOptions, bwdConfig, configDefines, decodeConfig, fwdConfig, lightMods, maskReadsTensor } from './config';
 import { preprocessRowsPerBlock } from './launch-plan';
 import { isAdditiveScoreRoot, renderPrelude } from './renderer';
 
@@ -130,8 +130,8 @@ function launchAsserts(fwd: ReturnType<typeof fwdConfig>, bwd: ReturnType<typeof
   ].join('\n');
 }
 
-// a small pool: nvcc is slow, run as many as there are cores
-const slots = Math.max(1, availableParallelism());
+// a small pool: nvcc is slow, run as many as there are cores (NVCC_JOBS: fewer, on a shared machine)
+const slots = Math.max(1, Number(process.env.NVCC_JOBS) || availableParallelism());
 let active = 0;
 const queue: (() => void)[] = [];
 async function limited<T>(fn: () => Promise<T>): Promise<T> {
@@ -244,7 +244,7 @@ describe.skipIf(!existsSync(NVCC))(`generated CUDA compiles with ${NVCC} (sm_80,
     expect(ptxasEntry(stderr, 'flex_bwd_dkdv').registers).toBe(launchRegisters(bwd.threads));
   });
   // The persistent forward's translation unit alone for sm_90a, with ptxas's report (-Xptxas -v)
-  const hopperFwdAlone = async (v: Variant, options: { identityScore: boolean; lightMods: boolean }) => {
+  const hopperFwdAlone = async (v: Variant, options: { identityScore: boolean; lightMods: boolean } & FwdConfigOptions) => {
     const fwd = fwdConfig(v.dtype, v.E, v.Ev, { hopper: true, ...options });
     const bwd = bwdConfig(v.dtype, v.E, v.Ev, { hopper: true });
     const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
@@ -256,7 +256,7 @@ describe.skipIf(!existsSync(NVCC))(`generated CUDA compiles with ${NVCC} (sm_80,
     ];
     writeFileSync(file, `${kernelSource(prelude, 'fwd')}\n${asserts.join('\n')}\n`);
     const { stderr } = await limited(() => run(NVCC, ['-std=c++17', '-gencode=arch=compute_90a,code=sm_90a', '-Xptxas', '-v', '-c', file, '-o', join(dir, `${v.name}.o`)], { maxBuffer: 64 << 20 }));
-    return { fwd, stderr };
+    return { fwd, stderr, prelude };
   };
   it('the persistent forward at head dim 256 keeps O (128 fp32 a thread) in registers: no spills, wgmma not serialised', async () => {
     // the heaviest per-element work of the catalogue's D256 users: exact softcap on partial causal
@@ -273,6 +273,36 @@ describe.skipIf(!existsSync(NVCC))(`generated CUDA compiles with ${NVCC} (sm_80,
       expect(stderr).not.toMatch(/[1-9]\d* bytes spill stores/);
     }
   }, 300_000);
+  // FLEX_BIAS_KV_AFFINE: ALiBi and relative position take the bias at one column per row and tile and
+  // the rest by one FMA an element; at the backend's scale through the bias-in-accumulator body
+  // (BACC: D64 on three consumer warpgroups at 160 registers, D128 on two), and through fwd_post's
+  // path with a scale BACC cannot divide by (negative) and at D256. None may spill or serialise wgmma.
+  it('the persistent forward\'s affine-bias fast path (alibi D64 / D128 / D256, relative position D64) compiles for sm_90a without spills', async () => {
+    const cases: [Variant, number, boolean][] = [
+      [{ name: 'alone_fwd_fa3_alibi_d64', score: s(alibi(16)), dtype: 'bf16', E: 64, Ev: 64 }, 0.125, true],
+      [{ name: 'alone_fwd_fa3_alibi_d128', score: s(alibi(16)), mask: m(causal()), dtype: 'bf16', E: 128, Ev: 128 }, 128 ** -0.5, true],
+      [{ name: 'alone_fwd_fa3_relpos_d64', score: s(relativePosition()), mask: m(causal()), dtype: 'f16', E: 64, Ev: 64 }, 0.125, true],
+      [{ name: 'alone_fwd_fa3_relpos_d64_post', score: s(relativePosition()), mask: m(causal()), dtype: 'bf16', E: 64, Ev: 64 }, -0.125, false],
+      // head dim 256 has no BACC: fwd_post's path beside O's 128 registers a thread
+      [{ name: 'alone_fwd_fa3_alibi_d256', score: s(alibi(16)), mask: m(causal()), dtype: 'bf16', E: 256, Ev: 256 }, 0.0625, false],
+    ];
+    const results = await Promise.all(cases.map(([v, scale]) => {
+      const score = v.score!();
+      return hopperFwdAlone(v, { identityScore: false, lightMods: lightMods(score, v.mask?.()), additiveScore: isAdditiveScoreRoot(score.root), scale });
+    }));
+    results.forEach(({ fwd, stderr, prelude }, i) => {
+      const [v, , bacc] = cases[i]!;
+      expect(fwd, v.name).toMatchObject({ fa3: true, bacc, warps: v.E === 64 ? 12 : 8 });
+      expect(prelude, v.name).toMatch(/#define FLEX_BIAS_KV_AFFINE 1/);
+      expect(prelude, v.name).toMatch(/__device__ __forceinline__ float flex_bias_kv_slope\(float score, int b, int h, int q, int kv, const FlexScoreParams& p\)/);
+      expect(stderr, v.name).toMatch(/flex_fwd/);
+      // (D256 keeps its injected warpgroup.arrive, C7519: that body does not peel its first tile)
+      expect(stderr, v.name).not.toMatch(v.E === 256 ? /C7508|C7515/ : /C7519|C7508|C7515/);
+      expect(stderr, v.name).not.toMatch(/[1-9]\d* bytes spill stores/);
+      // the report, for the record (vitest prints it with --reporter verbose)
+      console.log(`${v.name}: ${/Used \d+ registers[^\n]*/.exec(stderr.slice(stderr.indexOf('Function properties for flex_fwd')))?.[0]}; ${/\d+ bytes spill stores, \d+ bytes spill loads/.exec(stderr.slice(stderr.indexOf('Function properties for flex_fwd')))?.[0]}`);
+    });
+  }, 900_000);
   // ptxas injects a warpgroup.arrive (C7519) where an accumulator of an in-flight wgmma reaches a
   // branch's join, or a wait loop lies between the fence and the wgmma reading it; the D64 / D128
   // bodies have neither (flex_fwd_fa3.cuh peels the first key tile off the loop; D256 does not)

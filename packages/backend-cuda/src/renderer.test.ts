@@ -198,6 +198,27 @@ describe('CUDA renderer: the derivative flag', () => {
     expect(renderPrelude({ dtype: 'bf16', E: 64, Ev: 64, scoreMod: score(alibi(8)) }).prelude).toContain('#define FLEX_SCORE_MOD_ADDITIVE 1');
     expect(renderPrelude({ dtype: 'bf16', E: 64, Ev: 64, scoreMod: score(softcap(20)) }).prelude).not.toContain('FLEX_SCORE_MOD_ADDITIVE');
   });
+
+  it('marks an additive bias affine in kv (FLEX_BIAS_KV_AFFINE, flex_bias_kv_slope) under the index bound, not others', () => {
+    const bound = { indexLimit: 2 ** 22 };
+    const affine = (m: Parameters<typeof renderMods>[0], o: Parameters<typeof renderMods>[2] = bound) => renderMods(m, undefined, o).biasKvAffine;
+    expect(affine(score(alibi(8)))).toBe(true);
+    expect(affine(score(relativePosition()))).toBe(true);
+    // without the bound the int→float cast of kv − q is not proven exact: the per-element mod stays
+    expect(affine(score(alibi(8)), {})).toBe(false);
+    expect(affine(undefined)).toBe(false);
+    expect(affine(score(softcap(20)))).toBe(false);
+    expect(affine(score(relativePosition({ table: new Float32Array(9), maxDistance: 4 })))).toBe(false);  // clamp, table
+    expect(affine(score((s, _b, _h, q, kv) => s.add(q.sub(kv).abs().toFloat())))).toBe(false);
+    const prelude = (m: Parameters<typeof renderMods>[0]) => renderPrelude({ dtype: 'bf16', E: 64, Ev: 64, scoreMod: m, ...bound }).prelude;
+    const p = prelude(score(alibi(8)));
+    expect(p).toContain('#define FLEX_BIAS_KV_AFFINE 1');
+    expect(p).toMatch(/__device__ __forceinline__ float flex_bias_kv_slope\(float score, int b, int h, int q, int kv, const FlexScoreParams& p\) \{\n {2}const float v0 = p\.t0\[flex_clampi\(h, p\.t0_d0\)\];\n {2}return v0;\n\}/);
+    // every other mod's prelude is as it was (compile-cache keys): no macro, no hook
+    for (const m of [score(softcap(20)), undefined, score(relativePosition({ table: new Float32Array(9), maxDistance: 4 }))]) {
+      expect(prelude(m)).not.toMatch(/FLEX_BIAS_KV_AFFINE|flex_bias_kv_slope/);
+    }
+  });
 });
 
 describe('CUDA renderer: row/column split for the forward kernel', () => {
@@ -235,6 +256,10 @@ describe('CUDA renderer: row/column split for the forward kernel', () => {
       }
       __device__ __forceinline__ bool flex_mask_mod_rc(int b, int h, int q, int kv, const FlexRowVals& rv, const FlexColVals& cv, const FlexMaskParams& p) {
         const bool v0 = (rv.m0 == cv.m0);
+        return v0;
+      }
+      __device__ __forceinline__ float flex_bias_kv_slope(float score, int b, int h, int q, int kv, const FlexScoreParams& p) {
+        const float v0 = p.t0[flex_clampi(h, p.t0_d0)];
         return v0;
       }"
     `);

@@ -4,6 +4,7 @@
 // atomicAdd) and the glue: the kernel-selection macros, the helpers the op table calls, the params
 // structs and the hooks in the order kernels/common.cuh expects.
 import {
+  additiveBias,
   C_OP_TABLE,
   f32Text,
   planKernelHooks,
@@ -64,6 +65,7 @@ export const CUDA_DIALECT: HookDialect = {
     scoreModRowCol: 'flex_score_mod_rc',
     scoreModGradRowCol: 'flex_score_mod_grad_rc',
     maskModRowCol: 'flex_mask_mod_rc',
+    biasKvSlope: 'flex_bias_kv_slope',
     hoisted: (side) => (side === 'row' ? { struct: 'FlexRowVals', builder: 'flex_row_vals' } : { struct: 'FlexColVals', builder: 'flex_col_vals' }),
   },
   hoistGroups: 'per-side',
@@ -122,23 +124,18 @@ export interface RenderedMods {
    * which the Hopper forward can write into its S accumulator before QKᵀ (Fa3Cfg::BACC).
    */
   additiveScore: boolean;
+  /**
+   * Besides additive, the bias is affine in kv along a row (ir's plan.score.biasKvSlope: ALiBi,
+   * relative position, a head bias), with the slope rendered as flex_bias_kv_slope
+   * (FLEX_BIAS_KV_AFFINE): the Hopper forward computes the bias at one column per row and tile
+   * through flex_score_mod_rc(-0.f, …) and the rest with one FMA each.
+   */
+  biasKvAffine: boolean;
 }
 
-/** Whether `n` reads the score argument. */
-function readsScore(n: Node, seen = new Map<Node, boolean>()): boolean {
-  const known = seen.get(n);
-  if (known !== undefined) return known;
-  const r = (n.op === 'arg' && n.arg === 'score') || n.src.some((s) => readsScore(s, seen));
-  seen.set(n, r);
-  return r;
-}
-
-/** `score + bias` (either order) with a bias that does not read the score; never the identity. */
+/** `score + bias` (either order) with a bias that does not read the score; never the identity (ir's additiveBias). */
 export function isAdditiveScoreRoot(root: Node): boolean {
-  if (root.op !== 'add' || root.src.length !== 2 || root.dtype !== 'f32') return false;
-  const isScore = (n: Node) => n.op === 'arg' && n.arg === 'score';
-  const [a, b] = root.src as [Node, Node];
-  return (isScore(a) && !readsScore(b)) || (isScore(b) && !readsScore(a));
+  return additiveBias(root) !== undefined;
 }
 
 /** Renders the hooks for a score mod and a mask mod (either may be absent: identity / all-true). */
@@ -154,9 +151,12 @@ export function renderMods(scoreMod: TracedMod | undefined, maskMod: TracedMod |
     h.maskMod,
     '#define FLEX_HAS_ROW_COL 1',
     ...h.rowCol,
+    // only where the fast path applies: the sources of every other mod stay as they were
+    ...(h.biasKvSlope === undefined ? [] : [h.biasKvSlope]),
   ].join('\n');
   const additiveScore = !plan.flags.identityScore && isAdditiveScoreRoot(plan.score.root);
-  return { plan, source, scoreLayout: plan.score.params, maskLayout: plan.mask.params, ...plan.flags, additiveScore };
+  const biasKvAffine = additiveScore && h.biasKvSlope !== undefined;
+  return { plan, source, scoreLayout: plan.score.params, maskLayout: plan.mask.params, ...plan.flags, additiveScore, biasKvAffine };
 }
 
 /**
@@ -191,7 +191,7 @@ __device__ __forceinline__ float flex_tanh_approx(float x) {
 }`;
 
 /** The kernel-selection macros of the mods (FLEX_SCORE_MOD_IS_IDENTITY, …). */
-export function modMacros(m: Pick<RenderedMods, 'identityScore' | 'trueMask' | 'hasCaptureGrads' | 'gradIsOne' | 'additiveScore'>): string[] {
+export function modMacros(m: Pick<RenderedMods, 'identityScore' | 'trueMask' | 'hasCaptureGrads' | 'gradIsOne' | 'additiveScore' | 'biasKvAffine'>): string[] {
   return [
     `#define FLEX_SCORE_MOD_IS_IDENTITY ${m.identityScore ? 1 : 0}`,
     `#define FLEX_MASK_MOD_IS_TRUE ${m.trueMask ? 1 : 0}`,
@@ -199,6 +199,7 @@ export function modMacros(m: Pick<RenderedMods, 'identityScore' | 'trueMask' | '
     `#define FLEX_SCORE_MOD_GRAD_IS_ONE ${m.gradIsOne ? 1 : 0}`,
     // only where it holds: the preludes of every other mod stay as they were (compile-cache keys)
     ...(m.additiveScore ? ['#define FLEX_SCORE_MOD_ADDITIVE 1'] : []),
+    ...(m.biasKvAffine ? ['#define FLEX_BIAS_KV_AFFINE 1'] : []),
   ];
 }
 

@@ -19,6 +19,7 @@ export * from './render/c-style';
 export * from './render/hoist';
 export * from './render/param-layout';
 export * from './render/hook-plan';
+export { additiveBias, kvSlope } from './render/kv-slope';
 export * from './render/hooks';
 export * from './tensor';
 export * from './block-tables';

@@ -12,8 +12,8 @@ import { TraceError } from '../errors';
 import { Node, topoOrder } from '../node';
 import type { ArgName } from '../ops';
 
-/** Bit set of the hook arguments a node depends on. */
-const ARG_BIT: Record<ArgName, number> = { score: 1, b: 2, h: 4, q: 8, kv: 16 };
+/** Bit of each hook argument in argDependence's sets. */
+export const ARG_BIT: Readonly<Record<ArgName, number>> = Object.freeze({ score: 1, b: 2, h: 4, q: 8, kv: 16 });
 const ROW_ONLY = ARG_BIT.b | ARG_BIT.h | ARG_BIT.q;
 const COL_ONLY = ARG_BIT.b | ARG_BIT.h | ARG_BIT.kv;
 

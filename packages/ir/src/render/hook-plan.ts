@@ -12,7 +12,8 @@ import type { ModParam } from '../params';
 import { constNode } from '../simplify';
 import { TraceError } from '../errors';
 import { argNode, TracedMod } from '../trace';
-import { type HoistPlan, type IndexBounds, indexRange, planHoist } from './hoist';
+import { ARG_BIT, argDependence, type HoistPlan, type IndexBounds, indexRange, planHoist } from './hoist';
+import { additiveBias, kvSlope } from './kv-slope';
 import { divisionsAsReciprocals } from './reciprocal';
 import { type ParamBlock, paramBlock, type ScalarBlock, scalarBlock, type TensorBinding, tensorBindings } from './param-layout';
 
@@ -46,6 +47,18 @@ export interface ScoreHooks {
    */
   hoist: HoistPlan;
   params: ParamBlock;
+  /**
+   * B where `root` is `score + B` (either order) with a B that does not read the score (ALiBi,
+   * relative position, a head bias: kv-slope.ts additiveBias); the mod at score = −0 is B exactly.
+   * Undefined for any other mod and for the identity.
+   */
+  bias: Node | undefined;
+  /**
+   * dB/dkv where B is affine in kv (kv-slope.ts kvSlope): an expression of (b, h, q) and the
+   * parameters, so B(kv0 + Δ) = B(kv0) + biasKvSlope·Δ along a row. Casts of kv-dependent integers
+   * count as exact only where `smallIntToFloat` proves them so (the launch's index bounds).
+   */
+  biasKvSlope: Node | undefined;
 }
 
 export interface MaskHooks {
@@ -126,11 +139,15 @@ export function planKernelHooks(scoreMod: TracedMod | undefined, maskMod: Traced
   const withGrads = terms.length > 0;
 
   const indexBounds = boundsBelow(options.indexLimit);
+  const smallInt = indexBounds ? smallIntCasts([scoreRoot, grad, maskRoot, ...terms.flatMap((t) => [t.partial, ...t.indices])], indexBounds) : new Set<Node>();
+  const bias = identityScore ? undefined : additiveBias(scoreRoot);
   return {
     score: {
       mod: scoreMod, captures: scoreCaptures, root: scoreRoot, grad, captureGrads: terms,
       hoist: hoist && !identityScore ? planHoist([scoreRoot, grad]) : NO_HOIST,
       params: paramBlock('score', scoreCaptures, withGrads, rewrite.reciprocalScalars),
+      bias,
+      biasKvSlope: bias ? (kvSlope(bias, kvCastsExact(bias, smallInt)) ?? undefined) : undefined,
     },
     mask: {
       mod: maskMod, captures: maskCaptures, root: maskRoot,
@@ -146,7 +163,7 @@ export function planKernelHooks(scoreMod: TracedMod | undefined, maskMod: Traced
       hasCaptureGrads: withGrads,
     },
     indexBounds,
-    smallIntToFloat: indexBounds ? smallIntCasts([scoreRoot, grad, maskRoot, ...terms.flatMap((t) => [t.partial, ...t.indices])], indexBounds) : new Set(),
+    smallIntToFloat: smallInt,
     key: [scoreMod?.hash ?? 'identity', maskMod?.hash ?? 'all', options.indexLimit ?? '-', hoist ? 'hoist' : 'flat'].join('/'),
   };
 }
@@ -155,6 +172,16 @@ function boundsBelow(limit: number | undefined): IndexBounds | undefined {
   if (limit === undefined) return undefined;
   const r = [0, limit - 1] as const;
   return { b: r, h: r, q: r, kv: r };
+}
+
+/**
+ * kvSlope's `exactCasts` for `bias`: every i32 → f32 cast of a kv-dependent value in it is one the
+ * index bounds prove within ±2^22 (exact in f32, and no i32 wrap below it). Vacuously true without
+ * such casts; false for one the bounds do not cover (no bounds, a load or scalar in the operand).
+ */
+function kvCastsExact(bias: Node, smallInt: ReadonlySet<Node>): boolean {
+  const deps = argDependence([bias]);
+  return topoOrder([bias]).every((n) => n.op !== 'tofloat' || n.src[0]!.dtype !== 'i32' || (deps.get(n)! & ARG_BIT.kv) === 0 || smallInt.has(n));
 }
 
 function smallIntCasts(roots: readonly Node[], bounds: IndexBounds): Set<Node> {

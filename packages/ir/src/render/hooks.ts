@@ -15,9 +15,12 @@
  *   scoreModRowCol(score, b, h, q, kv, row, col)    -> f32   [flex_score_mod_rc]
  *   scoreModGradRowCol(score, b, h, q, kv, row, col)-> f32   [flex_score_mod_grad_rc]
  *   maskModRowCol(b, h, q, kv, row, col)            -> bool  [flex_mask_mod_rc]
- * that read those values instead of recomputing them. Every hook also receives its mod's
- * parameters where the dialect passes them as a struct (`paramsType`); otherwise they are
- * module-scope bindings the dialect names itself.
+ * that read those values instead of recomputing them. Where the dialect names it and the score mod
+ * is `score + B` with B affine in kv (hook-plan.ts biasKvSlope), also
+ *   biasKvSlope(score, b, h, q, kv)                 -> f32   [flex_bias_kv_slope]    dB/dkv
+ * (score and kv are unread: the signature is the score hook's, so a kernel calls it alike).
+ * Every hook also receives its mod's parameters where the dialect passes them as a struct
+ * (`paramsType`); otherwise they are module-scope bindings the dialect names itself.
  */
 import type { LoadArg, Node, ScalarArg } from '../node';
 import type { ModParam } from '../params';
@@ -54,6 +57,8 @@ export interface HookNames {
   scoreModRowCol: string;
   scoreModGradRowCol: string;
   maskModRowCol: string;
+  /** dB/dkv of an additive bias affine in kv (plan.score.biasKvSlope); absent: not rendered. */
+  biasKvSlope?: string;
   /** The struct of one side's hoisted values and the function building it (`owner` with 'per-side-and-mod' grouping). */
   hoisted(side: HoistSide, owner?: ModOwner): { struct: string; builder: string };
 }
@@ -101,6 +106,8 @@ export interface RenderedKernelHooks {
   maskMod: string;
   /** The hoisted-value structs and builders, then the three row/column hooks, in definition order. */
   rowCol: string[];
+  /** Where the dialect names it and the plan has one: the bias's kv slope (score hook signature). */
+  biasKvSlope?: string;
 }
 
 const indent = (lines: readonly string[], by = '  ') => lines.map((l) => `${by}${l}`);
@@ -116,6 +123,9 @@ export function renderKernelHooks(plan: KernelHookPlan, dialect: HookDialect): R
     captureGrads: r.captureGrads(),
     maskMod: r.element(dialect.names.maskMod, 'mask', plan.mask.root),
     rowCol: r.rowCol(),
+    ...(dialect.names.biasKvSlope !== undefined && plan.score.biasKvSlope
+      ? { biasKvSlope: r.element(dialect.names.biasKvSlope, 'score', plan.score.biasKvSlope) }
+      : {}),
   };
 }
 
