@@ -250,7 +250,7 @@ describe.skipIf(!existsSync(NVCC))(`generated CUDA compiles with ${NVCC} (sm_80,
     expect(ptxasEntry(stderr, 'flex_bwd_dkdv').registers).toBe(launchRegisters(bwd.threads));
   });
   // The persistent forward's translation unit alone for sm_90a, with ptxas's report (-Xptxas -v)
-  const hopperFwdAlone = async (v: Variant, options: { identityScore: boolean; lightMods: boolean }) => {
+  const hopperFwdAlone = async (v: Variant, options: { identityScore: boolean; lightMods: boolean; additiveScore?: boolean; scale?: number }) => {
     const fwd = fwdConfig(v.dtype, v.E, v.Ev, { hopper: true, ...options });
     const bwd = bwdConfig(v.dtype, v.E, v.Ev, { hopper: true });
     const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
@@ -318,6 +318,17 @@ describe.skipIf(!existsSync(NVCC))(`generated CUDA compiles with ${NVCC} (sm_80,
       expect(stderr).not.toMatch(/[1-9]\d* bytes spill stores/);
     }, 300_000);
   }
+  // Fa3Cfg::BACC at D64 (three consumer warpgroups at 160 registers): the tightest consumer budget
+  // under a score mod; holding the q offset (the short tile first) across the work-tile loop spilled
+  // 80 bytes here
+  it('the persistent forward\'s BACC body at head dim 64 (alibi + causal) has no spills', async () => {
+    const v: Variant = { name: 'alone_fwd_fa3_bacc_d64', score: s(alibi(8)), mask: m(causal()), dtype: 'f16', E: 64, Ev: 64 };
+    const { fwd, stderr } = await hopperFwdAlone(v, { identityScore: false, lightMods: true, additiveScore: true, scale: 0.125 });
+    expect(fwd).toMatchObject({ fa3: true, bacc: true, bm: 192 });
+    expect(stderr).toMatch(/flex_fwd/);
+    expect(stderr).not.toMatch(/C7519|C7508|C7515/);
+    expect(stderr).not.toMatch(/[1-9]\d* bytes spill stores/);
+  }, 300_000);
   // A mask reading a tensor under the identity score (a document mask) takes the three-warpgroup
   // D64 tile with its column values in shared memory (FLEX_FA3_SMEM_COLS): 160 registers a consumer
   // thread are enough only so (per-thread doc-id loads spilled 12 bytes there), and the backward
