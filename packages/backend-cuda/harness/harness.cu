@@ -214,9 +214,11 @@ static ElemMask make_mask(const ModCtx& c, int mB, int mH, int Lq, int Lkv) {
         for (int k = 0; k < Lkv; ++k) e.m[(((size_t)b * mH + h) * Lq + q) * Lkv + k] = HostMod::mask(c, b, h, q, k);
   return e;
 }
-// dense class [mB][mH][qT][kT]: 0 empty, 1 partial, 2 full (in-range elements only)
-static std::vector<uint8_t> classify(const ElemMask& e, int BM, int BN, int& qT, int& kT) {
-  qT = (e.Lq + BM - 1) / BM;
+// dense class [mB][mH][qT][kT]: 0 empty, 1 partial, 2 full (in-range elements only). q_off: q tile i
+// covers rows [i·BM − q_off, (i+1)·BM − q_off), as a forward config's q_offset(Lq) shifts them (the
+// persistent body's short tile first; 0 elsewhere); an independent take on ir's tileTables qOffset
+static std::vector<uint8_t> classify(const ElemMask& e, int BM, int BN, int& qT, int& kT, int q_off = 0) {
+  qT = (e.Lq + q_off + BM - 1) / BM;
   kT = (e.Lkv + BN - 1) / BN;
   std::vector<uint8_t> cls((size_t)e.mB * e.mH * qT * kT);
   for (int b = 0; b < e.mB; ++b)
@@ -224,7 +226,7 @@ static std::vector<uint8_t> classify(const ElemMask& e, int BM, int BN, int& qT,
       for (int i = 0; i < qT; ++i)
         for (int j = 0; j < kT; ++j) {
           size_t cnt = 0, tot = 0;
-          for (int q = i * BM; q < std::min(e.Lq, (i + 1) * BM); ++q)
+          for (int q = std::max(0, i * BM - q_off); q < std::min(e.Lq, (i + 1) * BM - q_off); ++q)
             for (int k = j * BN; k < std::min(e.Lkv, (j + 1) * BN); ++k) { cnt += e.at(b, h, q, k); ++tot; }
           cls[(((size_t)b * e.mH + h) * qT + i) * kT + j] = cnt == 0 ? 0 : cnt == tot ? 2 : 1;
         }
@@ -754,7 +756,7 @@ void check_case(int B, int Hq, int Hkv, int Lq, int Lkv, bool use_mask_tables, b
   const int bBN = f32 ? flex::F32_BN : BC::BN, bBM = f32 ? flex::F32_BM : BC::BMQ;
   ElemMask em = make_mask(c, B, Hq, Lq, Lkv);
   int qT, kT, qT2, kT2;
-  auto cf = classify(em, fBM, fBN, qT, kT);
+  auto cf = classify(em, fBM, fBN, qT, kT, f32 ? 0 : FC::q_offset(Lq));  // the forward's own q tiling
   auto cb = classify(em, bBM, bBN, qT2, kT2);
   DevTable tf = build_table(cf, B, Hq, qT, kT, false), tb = build_table(cb, B, Hq, qT2, kT2, true);
 
@@ -1008,7 +1010,7 @@ void TimeShape<D, Bwds<BCs...>, FCs...>::run(int B, int H, int L, bool do_bwd) {
     int qT, kT;
     DevTable t{};
     if (masked) {
-      auto cls = classify(em, FC::BM, FC::BN, qT, kT);  // sets qT, kT (not inside the call: argument order)
+      auto cls = classify(em, FC::BM, FC::BN, qT, kT, FC::q_offset(L));  // sets qT, kT (not inside the call: argument order)
       t = build_table(cls, 1, 1, qT, kT, false);
     }
     FlexFwdArgs a{};
@@ -1037,7 +1039,7 @@ void TimeShape<D, Bwds<BCs...>, FCs...>::run(int B, int H, int L, bool do_bwd) {
     int qT, kT;
     DevTable tf{};
     if (masked) {
-      auto cf = classify(em, FC::BM, FC::BN, qT, kT);
+      auto cf = classify(em, FC::BM, FC::BN, qT, kT, FC::q_offset(L));
       tf = build_table(cf, 1, 1, qT, kT, false);
     }
     FlexFwdArgs a{};

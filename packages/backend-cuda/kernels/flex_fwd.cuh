@@ -45,6 +45,9 @@ struct FwdCfg {
   static __device__ __forceinline__ int row0(int warp, int mt) {
     return WG ? ((warp >> 2) * MT + mt) * 64 + (warp & 3) * 16 : warp * WM + mt * 16;
   }
+  // q tile t covers rows [t·BM − q_offset, …) (Fa3Cfg shifts its short tile first); these bodies
+  // do not shift, so the shared helpers' row → tile mapping is the plain t = q0 / BM
+  static __host__ __device__ constexpr int q_offset(int) { return 0; }
   using QTile = SmemTile<BM, DP>;
   using KTile = SmemTile<BN, DP>;
   using VTile = SmemTile<BN, DVP>;
@@ -94,7 +97,8 @@ __device__ __forceinline__ void fwd_post(float (&s)[C::MT][C::BN / 8][4], int b,
         const int kj = kv0 + nt * 8 + (lane & 3) * 2 + (c & 1);
         float x = s[mt][nt][c];
         bool vis = true;
-        if (CHECK) vis = qi < Lq && kj < Lkv;
+        // unsigned: a shifted first q tile (Fa3Cfg::q_offset) has rows below 0, out of range like those past Lq
+        if (CHECK) vis = (unsigned)qi < (unsigned)Lq && kj < Lkv;
 #if !FLEX_MASK_MOD_IS_TRUE
         if constexpr (PARTIAL) {
           if (vis) vis = flex_mask_mod_rc(b, h, qi, kj, rv[mt][c >> 1], cv[NEED_COLS ? nt : 0][c & 1], mp);
@@ -171,7 +175,8 @@ __device__ __forceinline__ void fwd_softmax_rows(float (&s)[C::BN / 8][4], float
 // the bodies that always move m to the max, larger where m is kept lazily; read only where
 // FLEX_MAX_SCORES.
 // The rows of this warp flagged in fwd_store (bit 2·mt + hf of a lane of the quad that shares the
-// row), recomputed carefully one at a time by the whole warp: one vote on finite inputs.
+// row), recomputed carefully one at a time by the whole warp: one vote on finite inputs. q0: the
+// tile's first row, t·BM − C::q_offset(Lq) (below 0 for a shifted first tile).
 template <class C, typename T>
 __device__ __forceinline__ void fwd_fix_rows(const FlexFwdArgs& a, const FlexScoreParams& sp, const FlexMaskParams& mp,
                                              int b, int h, int q0, int warp, unsigned redo,
@@ -186,11 +191,12 @@ __device__ __forceinline__ void fwd_fix_rows(const FlexFwdArgs& a, const FlexSco
 #pragma unroll
     for (int hf = 0; hf < 2; ++hf) {
       const int qi = q0 + C::row0(warp, mt) + (lane >> 2) + hf * 8;
-      unsigned rows = __ballot_sync(0xffffffffu, (lane & 3) == 0 && qi < a.Lq && ((redo >> (2 * mt + hf)) & 1));
+      unsigned rows = __ballot_sync(0xffffffffu, (lane & 3) == 0 && (unsigned)qi < (unsigned)a.Lq && ((redo >> (2 * mt + hf)) & 1));
       while (rows != 0) {
         const int src = __ffs(rows) - 1;
         rows &= rows - 1;
-        fwd_careful_row<T, C::D, C::DV, C::BN>(a, sp, mp, b, h, q0 / C::BM, __shfl_sync(0xffffffffu, qi, src),
+        // the row's tile of the block tables, which are built with the same offset (src/launch-plan.ts)
+        fwd_careful_row<T, C::D, C::DV, C::BN>(a, sp, mp, b, h, (q0 + C::q_offset(a.Lq)) / C::BM, __shfl_sync(0xffffffffu, qi, src),
                                                __shfl_sync(0xffffffffu, lse[mt][hf], src));
       }
     }
@@ -216,7 +222,7 @@ __device__ __forceinline__ void fwd_store(const FlexFwdArgs& a, const float (&o)
       const bool poisoned = row_poisoned(m[mt][hf]);
       const float inv = poisoned ? FLEX_NAN : lsum > 0.f ? 1.f / lsum : 0.f;
       const int qi = q0 + C::row0(warp, mt) + (lane >> 2) + hf * 8;
-      if (qi >= a.Lq) continue;
+      if ((unsigned)qi >= (unsigned)a.Lq) continue;  // past Lq, or below 0 in a shifted first tile
       const float lse = poisoned ? FLEX_NAN : lsum > 0.f ? (m[mt][hf] * ku + __log2f(lsum)) * FLEX_LN2 : -FLEX_INF;
       if (a.lse != nullptr && (lane & 3) == 0) a.lse[(size_t)(b * a.Hq + h) * a.Lq + qi] = lse;
       redo_lse[mt][hf] = lse;

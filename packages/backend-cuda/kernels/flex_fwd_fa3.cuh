@@ -6,6 +6,12 @@
 //    whose K/V fit in L2, longest first inside a section (last q tiles first: causal and prefix
 //    masks put their longest rows there), handed out by the launch's own counter (FA3's dynamic
 //    scheduler: a CTA that drew short tiles takes more); see Fa3Tiles and next_tile.
+//  - Short q tile first: q tile t covers rows [t·BM − q_offset(Lq), (t+1)·BM − q_offset(Lq)), so
+//    where Lq is no multiple of BM the partial tile is the first, the one that sees the fewest kv
+//    tiles under a causal-like mask, and the expensive last tile is whole (fewer tile products).
+//    The first tile's rows below 0 are out of range like rows past Lq: TMA zero-fills the part of
+//    Q's box above the tensor (a negative start row), the bounds tests compare unsigned, and the
+//    block tables are built with the same offset (src/launch-plan.ts).
 //  - Producer warpgroup (the last one; setmaxnreg gives its registers to the consumers): one
 //    thread walks the same tiles and the same block-table lists as the consumers and issues TMA
 //    copies (128-byte swizzle = the SmemTile panel layout wgmma reads; rows past Lq / Lkv are
@@ -98,6 +104,9 @@ struct Fa3Cfg {
   static constexpr int LAUNCH_THREADS = NTHREADS + 128;   // + the producer warpgroup
   // consumer warp w (0-based) owns rows 16w..16w+15 of the work tile (warpgroup w/4's 64-row block)
   static __device__ __forceinline__ int row0(int warp, int) { return warp * 16; }
+  // the short tile first: rows the q tiles are shifted up by (q tile t starts at row t·BM − q_offset),
+  // so that the last tile is whole; ir's shortTileFirstOffset (compile.test.ts pins the two together)
+  static __host__ __device__ constexpr int q_offset(int Lq) { return (BM - Lq % BM) % BM; }
   using QTile = SmemTile<BM, D>;
   using KTile = SmemTile<BN, D>;
   using VTile = SmemTile<BN, DV>;
@@ -412,8 +421,11 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
       if (n == 0) continue;
       if (q_it > 0) mbar_wait(q_empty, (q_it - 1) & 1);  // the previous tile's S products are done
       mbar_arrive_expect_tx(q_full, QT::BYTES);
+      // the first tile's start row is negative where q_offset > 0: the copy engine zero-fills the
+      // rows above the tensor as it does those past Lq (and counts them in the transaction bytes)
 #pragma unroll
-      for (int p = 0; p < C::D / 64; ++p) tma_load_3d(smem_u32(sQ + p * QT::PANEL), tq, q_full, p * 64, qt * C::BM, b * a.Hq + h);
+      for (int p = 0; p < C::D / 64; ++p)
+        tma_load_3d(smem_u32(sQ + p * QT::PANEL), tq, q_full, p * 64, qt * C::BM - C::q_offset(a.Lq), b * a.Hq + h);
       ++q_it;
       const int hk = h / G;
       const int bk = a.k_batch_stride != 0 ? b : 0, bv = a.v_batch_stride != 0 ? b : 0;
@@ -451,7 +463,10 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
   for (int k = 0; next_tile(k); ++k) {
     const TileList tl = tile_list(a.bt, a.has_block_mask, b, h, qt, nKT);
     const int n = tl.count();
-    const int q0 = qt * C::BM;
+    // below 0 in a shifted first tile. The offset is recomputed from the parameter every work tile:
+    // held in a register across the loop it cost 80 bytes of spills (ptxas, D64 BACC alibi + causal,
+    // three consumer warpgroups at 160 registers)
+    const int q0 = qt * C::BM - C::q_offset(a.Lq);
     float o[1][NTV][4];
     float m[1][2], l[1][2], mx[1][2];
     FlexRowVals rv[1][2];
@@ -463,7 +478,8 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
     for (int hf = 0; hf < 2; ++hf) {
       m[0][hf] = mx[0][hf] = -FLEX_INF;
       l[0][hf] = 0.f;
-      // the mods' per-row parts, once per work tile (rows past Lq compute on clamped loads, never used)
+      // the mods' per-row parts, once per work tile (rows below 0 or past Lq compute on clamped
+      // loads, never used)
       rv[0][hf] = flex_row_vals(b, h, q0 + warp * 16 + (lane >> 2) + hf * 8, sp, mp);
 #if FLEX_BIAS_KV_AFFINE
       // a function of (b, h, q) and the parameters alone: score and kv are unread
@@ -474,7 +490,9 @@ __device__ __forceinline__ void fwd_fa3(const FlexFwdArgs& a, const FlexScorePar
       fwd_store<C, T>(a, o, m, l, ku, b, h, q0, warp, mx, sp, mp);
       continue;
     }
-    const bool q_bound = q0 + C::BM > Lq;
+    // rows below 0 (a shifted first tile) or past Lq (the shift makes the last tile end at Lq: a
+    // guard that costs one compare a work tile)
+    const bool q_bound = q0 < 0 || q0 + C::BM > Lq;
     float s[1][NTN][4];
     unsigned pa[C::BN / 16][4];  // P of the previous tile, the A operand of its P·V
     auto issue_pv = [&](int st) {

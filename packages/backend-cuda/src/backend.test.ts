@@ -493,7 +493,7 @@ describe('CudaBackend against a stand-in addon (no GPU)', () => {
 
   it('launches read the mask’s tile tables in their own tiles, converted once while the mask is unchanged', async () => {
     // head dim 128: the per-CTA Hopper forward's 256 x 64 tiles and the backward's 64 x 128, both
-    // refined (the persistent forward's 128 x 128 tiles are the mask's own blocks: nothing to convert)
+    // refined (launch-plan.test.ts follows the persistent forward's tiles, shifted short tile first)
     const { backend, args, uploads } = await fakeBackend(H100, { hopperForward: 'per-cta' });
     const q = tensor([2, 4, 300, 128]);
     const kv = tensor([2, 4, 300, 128]);

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { type DType, type TracedMod, traceMaskMod, traceScoreMod } from '@flexattn/ir';
+import { type DType, shortTileFirstOffset, type TracedMod, traceMaskMod, traceScoreMod } from '@flexattn/ir';
 import {
   alibi, andMasks, attentionSinks, causal, chunkedAttention, composeScoreMods, dilatedSlidingWindow, documentMask,
   gelu, globalTokens, headBias, prefixLm, relativePosition, slidingWindow, softcap, temperature,
@@ -129,6 +129,13 @@ function launchAsserts(fwd: ReturnType<typeof fwdConfig>, bwd: ReturnType<typeof
     '',
   ].join('\n');
 }
+
+// The persistent forward tiles its queries short tile first (Fa3Cfg::q_offset) and reads block
+// tables built with ir's shortTileFirstOffset (launch-plan.ts): the two must agree for every length,
+// or the kernel walks another tile's kv list. Lengths around the tile and far past it.
+const Q_OFFSET_LENGTHS = [1, 63, 64, 127, 128, 129, 191, 192, 193, 4096, 4097, 8191];
+const qOffsetAsserts = (cfg: string, bm: number) =>
+  Q_OFFSET_LENGTHS.map((L) => `static_assert(${cfg}::q_offset(${L}) == ${shortTileFirstOffset(L, bm)}, "q_offset(${L}): Fa3Cfg vs ir's shortTileFirstOffset");`);
 
 // a small pool: nvcc is slow, run as many as there are cores (NVCC_JOBS: fewer, on a shared machine)
 const slots = Math.max(1, Number(process.env.NVCC_JOBS) || availableParallelism());
@@ -253,11 +260,36 @@ describe.skipIf(!existsSync(NVCC))(`generated CUDA compiles with ${NVCC} (sm_80,
     const asserts = [
       `static_assert(FlexFwdConfig::LAUNCH_THREADS == ${fwd.threads}, "threads");`,
       `static_assert(FlexFwdConfig::SMEM_BYTES == ${fwd.smemBytes}, "forward shared memory: config.ts vs Fa3Cfg");`,
+      ...qOffsetAsserts('FlexFwdConfig', fwd.bm),
     ];
     writeFileSync(file, `${kernelSource(prelude, 'fwd')}\n${asserts.join('\n')}\n`);
     const { stderr } = await limited(() => run(NVCC, ['-std=c++17', '-gencode=arch=compute_90a,code=sm_90a', '-Xptxas', '-v', '-c', file, '-o', join(dir, `${v.name}.o`)], { maxBuffer: 64 << 20 }));
     return { fwd, stderr, prelude };
   };
+  it('Fa3Cfg::q_offset is ir\'s shortTileFirstOffset at every persistent tile height (BM 128, 192), and the other bodies do not shift', async () => {
+    // the tile heights config.ts gives the persistent body: three consumer warpgroups at D64 with light
+    // mods (BM 192), two elsewhere (BM 128)
+    expect(fwdConfig('bf16', 64, 64, { hopper: true, identityScore: true, lightMods: true }).bm).toBe(192);
+    expect(fwdConfig('bf16', 128, 128, { hopper: true, identityScore: true, lightMods: true }).bm).toBe(128);
+    const fwd = fwdConfig('bf16', 64, 64, { hopper: true, hopperBody: 'wg' });
+    const { prelude } = renderPrelude({ dtype: 'bf16', E: 64, Ev: 64, defines: { FLEX_NO_ENTRY_POINTS: 1 } });
+    const lines = [
+      kernelSource(prelude, 'fwd'),
+      'typedef flex::Fa3Cfg<64, 64, 128, 3, 2, 0, 1> Bm192;',
+      'typedef flex::Fa3Cfg<128, 128, 128, 2, 2> Bm128;',
+      'static_assert(Bm192::BM == 192 && Bm128::BM == 128, "tile heights");',
+      ...qOffsetAsserts('Bm192', 192),
+      ...qOffsetAsserts('Bm128', 128),
+      `typedef flex::FwdCfg<64, 64, ${fwd.bm}, ${fwd.bn}, ${fwd.warps}, ${fwd.stages}> Plain;`,
+      ...Q_OFFSET_LENGTHS.map((L) => `static_assert(Plain::q_offset(${L}) == 0, "the per-CTA bodies keep unshifted tiles");`),
+      '',
+    ];
+    const file = join(dir, 'q_offset.cu');
+    writeFileSync(file, lines.join('\n'));
+    // no entry points: nothing to generate code for, the static_asserts are the test
+    const { stderr } = await limited(() => run(NVCC, ['-std=c++17', '-gencode=arch=compute_90a,code=sm_90a', '-c', file, '-o', join(dir, 'q_offset.o')], { maxBuffer: 64 << 20 }));
+    expect(stderr).not.toMatch(/error/i);
+  }, 300_000);
   it('the persistent forward at head dim 256 keeps O (128 fp32 a thread) in registers: no spills, wgmma not serialised', async () => {
     // the heaviest per-element work of the catalogue's D256 users: exact softcap on partial causal
     // tiles (the fixed tile order, consumers at 240 registers); and causal alone (the dynamic
@@ -317,6 +349,17 @@ describe.skipIf(!existsSync(NVCC))(`generated CUDA compiles with ${NVCC} (sm_80,
       expect(stderr).not.toMatch(/[1-9]\d* bytes spill stores/);
     }, 300_000);
   }
+  // Fa3Cfg::BACC at D64 (three consumer warpgroups at 160 registers): the tightest consumer budget
+  // under a score mod; holding the q offset (the short tile first) across the work-tile loop spilled
+  // 80 bytes here
+  it('the persistent forward\'s BACC body at head dim 64 (alibi + causal) has no spills', async () => {
+    const v: Variant = { name: 'alone_fwd_fa3_bacc_d64', score: s(alibi(8)), mask: m(causal()), dtype: 'f16', E: 64, Ev: 64 };
+    const { fwd, stderr } = await hopperFwdAlone(v, { identityScore: false, lightMods: true, additiveScore: true, scale: 0.125 });
+    expect(fwd).toMatchObject({ fa3: true, bacc: true, bm: 192 });
+    expect(stderr).toMatch(/flex_fwd/);
+    expect(stderr).not.toMatch(/C7519|C7508|C7515/);
+    expect(stderr).not.toMatch(/[1-9]\d* bytes spill stores/);
+  }, 300_000);
   // A mask reading a tensor under the identity score (a document mask) takes the three-warpgroup
   // D64 tile with its column values in shared memory (FLEX_FA3_SMEM_COLS): 160 registers a consumer
   // thread are enough only so (per-thread doc-id loads spilled 12 bytes there), and the backward

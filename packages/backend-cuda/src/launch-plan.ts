@@ -3,7 +3,7 @@
 // with; `forwardLaunch` / `backwardLaunch` load the modules, lay out the block tables in the chosen
 // tiles (ir tileTables, memoised on the mask), pack the by-value arguments and return the launches.
 // A new kernel body (another forward, a paged decoder) is chosen here and nowhere else.
-import { blockClasses, ceilDiv, tileTables, type AttentionProblem, type TracedMod } from '@flexattn/ir';
+import { blockClasses, ceilDiv, shortTileFirstOffset, tileTables, type AttentionProblem, type TracedMod } from '@flexattn/ir';
 import type { CallMemory } from './call-memory.js';
 import { decodeSplits, visibleWork } from './decode-splits.js';
 import { elementBytes } from './device-tensors.js';
@@ -109,6 +109,15 @@ export function kvBatchStrides(p: AttentionProblem): [number, number] {
   return p.kvBatch === p.B ? [p.Hkv * p.Lkv * p.E, p.Hkv * p.Lkv * p.Ev] : [0, 0];
 }
 
+/**
+ * Rows the forward's q tiles are shifted up by, which its block tables must be built with: the
+ * persistent body tiles its queries short tile first (Fa3Cfg::q_offset, kernels/flex_fwd_fa3.cuh:
+ * its last q tile, the longest under a causal-like mask, is then whole); the other bodies do not.
+ */
+export function forwardQOffset(c: FwdConfig, p: Pick<AttentionProblem, 'dtype' | 'Lq'>): number {
+  return c.fa3 && p.dtype !== 'f32' ? shortTileFirstOffset(p.Lq, c.bm) : 0;
+}
+
 /** The forward pass: the split-KV decoder (merging in its last splits) for decoding shapes, else the fused forward. */
 export async function forwardLaunch(ctx: LaunchContext, sel: KernelSelection, io: ForwardBuffers, mods: ModArguments): Promise<Launch> {
   const { native: n, mem } = ctx;
@@ -136,9 +145,9 @@ export async function forwardLaunch(ctx: LaunchContext, sel: KernelSelection, io
     return () => n.launch(m.fns.flex_decode!, [splits, p.Hkv * rowGroups, p.B], [cfg.threads, 1, 1], cfg.smemBytes, 0n, [args, mods.scoreParams, mods.maskParams]);
   }
   const c = sel.forward;
-  const table = p.blockMask ? mem.tileTable(tileTables(p.blockMask, c.bm, c.bn, { batch: p.B, heads: p.Hq }), 'kv-major') : null;
-  const strides = kvBatchStrides(p);
   const persistent = c.fa3 && p.dtype !== 'f32';  // (fwdConfig gives f32 its SIMT body)
+  const table = p.blockMask ? mem.tileTable(tileTables(p.blockMask, c.bm, c.bn, { batch: p.B, heads: p.Hq, qOffset: forwardQOffset(c, p) }), 'kv-major') : null;
+  const strides = kvBatchStrides(p);
   // the persistent body's work-tile counter: this call's own, so no other launch (another stream,
   // or one that trapped) shares its schedule; zeroed on the launch's stream before every launch.
   // Only the dynamic scheduler reads it (Fa3Cfg::DYN_SCHED: identity score mod); under a score mod

@@ -28,7 +28,7 @@ export * from './block-tables';
 export { seededRandom, randomNormal, randomTensor } from './random';
 export { compareClose, assertClose, formatComparison, type Comparison, type Tolerance } from './compare';
 export * from './block-mask';
-export { tileTables, blockClasses, tileTableConversions, type TileTables, type TileTableOptions } from './tile-tables';
+export { tileTables, blockClasses, shortTileFirstOffset, tileTableConversions, type TileTables, type TileTableOptions } from './tile-tables';
 export * from './kernel';
 export { checkOptionValues, checkFeatures, requestedFeatures, type BackendFeature, type AttentionPass } from './options';
 export * from './validate';

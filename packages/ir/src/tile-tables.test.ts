@@ -5,7 +5,7 @@ import { ceilDiv, classesFromTables, EMPTY, FULL, PARTIAL, type BlockTables } fr
 import { ShapeError } from './errors';
 import { compileToJs } from './evaluate';
 import { capture } from './params';
-import { blockClasses, tileTableConversions, tileTables } from './tile-tables';
+import { blockClasses, shortTileFirstOffset, tileTableConversions, tileTables } from './tile-tables';
 import { traceMaskMod, type TracedMod } from './trace';
 
 const causal = traceMaskMod((_b, _h, q, kv) => q.ge(kv));
@@ -22,10 +22,13 @@ function classesFromQMajor(t: BlockTables): Uint8Array {
   return out;
 }
 
-/** Each tile's class by evaluating the mask on its elements, for every batch / head a plane serves. */
-function tileClassesByEvaluation(mod: TracedMod, s: { B: number; H: number; mB: number; mH: number; Lq: number; Lkv: number; tq: number; tk: number }): Uint8Array {
+/** Each tile's class by evaluating the mask on its elements, for every batch / head a plane serves (q tiles shifted up by `off` rows). */
+function tileClassesByEvaluation(
+  mod: TracedMod, s: { B: number; H: number; mB: number; mH: number; Lq: number; Lkv: number; tq: number; tk: number; off?: number },
+): Uint8Array {
   const fn = compileToJs(mod);
-  const qTiles = ceilDiv(s.Lq, s.tq);
+  const off = s.off ?? 0;
+  const qTiles = ceilDiv(s.Lq + off, s.tq);
   const kvTiles = ceilDiv(s.Lkv, s.tk);
   const out = new Uint8Array(s.mB * s.mH * qTiles * kvTiles);
   for (let p = 0; p < s.mB * s.mH; p++)
@@ -37,7 +40,7 @@ function tileClassesByEvaluation(mod: TracedMod, s: { B: number; H: number; mB: 
           if (s.mB !== 1 && b !== Math.floor(p / s.mH)) continue;
           for (let h = 0; h < s.H; h++) {
             if (s.mH !== 1 && h !== p % s.mH) continue;
-            for (let q = qt * s.tq; q < Math.min(s.Lq, (qt + 1) * s.tq); q++)
+            for (let q = Math.max(0, qt * s.tq - off); q < Math.min(s.Lq, (qt + 1) * s.tq - off); q++)
               for (let kv = kt * s.tk; kv < Math.min(s.Lkv, (kt + 1) * s.tk); kv++) {
                 if (fn(b, h, q, kv)) any = true;
                 else all = false;
@@ -111,17 +114,23 @@ describe('tileTables', () => {
       traceMaskMod((_b, _h, q, kv) => docs.at(q).eq(docs.at(kv))),
       traceMaskMod((b, _h, q, kv) => kv.le(b.mul(7)).or(q.ge(kv))), // per-batch prefix
     ];
-    const arb = fc.tuple(tilingArb(3, 48, 16), fc.integer({ min: 0, max: masks.length - 1 }), fc.boolean());
+    const arb = fc.tuple(tilingArb(3, 48, 16), fc.integer({ min: 0, max: masks.length - 1 }), fc.boolean(), fc.nat()).map(
+      ([s, modIndex, broadcast, r]) => [s, modIndex, broadcast, r % 2 === 0 ? 0 : (r >> 1) % s.tq] as const, // half the runs shifted
+    );
     fc.assert(
-      fc.property(arb, ([s, modIndex, broadcast]) => {
+      fc.property(arb, ([s, modIndex, broadcast, off]) => {
         const mod = masks[modIndex]!;
         const [mB, mH] = broadcast ? [1, 1] : [s.B, s.H];
         // a broadcast mask (B = H = 1) serves every batch and head of the problem: a tile it refines
         // must be full (or empty) for all of them
         const mask = blockMaskByEvaluation(mod, { B: mB, H: mH, qLen: s.qLen, kvLen: s.kvLen, blockSize: [s.bq, s.bk] });
-        const refined = classesFromTables(tileTables(mask, s.tq, s.tk, { batch: s.B, heads: s.H }));
-        const plain = classesFromTables(tileTables(mask, s.tq, s.tk, { refine: false }));
-        const exact = tileClassesByEvaluation(mod, { B: s.B, H: s.H, mB, mH, Lq: s.qLen, Lkv: s.kvLen, tq: s.tq, tk: s.tk });
+        const refined = classesFromTables(tileTables(mask, s.tq, s.tk, { batch: s.B, heads: s.H, qOffset: off }));
+        const plain = classesFromTables(tileTables(mask, s.tq, s.tk, { refine: false, qOffset: off }));
+        const exact = tileClassesByEvaluation(mod, { B: s.B, H: s.H, mB, mH, Lq: s.qLen, Lkv: s.kvLen, tq: s.tq, tk: s.tk, off });
+        expect(refined.length).toBe(exact.length);
+        // the unrefined (shifted) tiles of an exact per-plane mask: FULL / EMPTY only where they are (a broadcast
+        // mask's blocks speak for batch 0, head 0 alone, so only refined tiles are checked against every head)
+        if (!broadcast) for (let i = 0; i < plain.length; i++) if (plain[i] !== PARTIAL) expect(exact[i]).toBe(plain[i]);
         for (let i = 0; i < refined.length; i++) {
           if (plain[i] !== PARTIAL) expect(refined[i]).toBe(plain[i]); // only partial tiles change
           else if (refined[i] !== PARTIAL) expect(exact[i]).toBe(refined[i]);
@@ -129,6 +138,85 @@ describe('tileTables', () => {
       }),
       { numRuns: 200, seed: 21 },
     );
+  });
+
+  it('q tiles shifted by qOffset follow the block classes of the rows they cover, both views agree (fast-check)', () => {
+    // The same definition per element as above, with q tile t covering rows [t·tq − off, (t+1)·tq − off) ∩ [0, qLen):
+    // each element's class is looked up directly in the dense block classes, independently of the tile arithmetic.
+    const arb = tilingArb(2, 40, 9).chain((s) => {
+      const n = s.B * s.H * ceilDiv(s.qLen, s.bq) * ceilDiv(s.kvLen, s.bk);
+      return fc.tuple(fc.constant(s), fc.integer({ min: 0, max: s.tq - 1 }), fc.uint8Array({ min: 0, max: 2, minLength: n, maxLength: n }));
+    });
+    fc.assert(
+      fc.property(arb, ([s, off, dense]) => {
+        const mask = TableBlockMask.fromDense(dense, { B: s.B, H: s.H, qLen: s.qLen, kvLen: s.kvLen, blockSize: [s.bq, s.bk] }, causal);
+        const t = tileTables(mask, s.tq, s.tk, { refine: false, qOffset: off });
+        const kvTiles = ceilDiv(s.kvLen, s.tk);
+        const qBlocks = ceilDiv(s.qLen, s.bq);
+        const kvBlocks = ceilDiv(s.kvLen, s.bk);
+        // which q tile each row falls in, counted row by row
+        const tileOfRow: number[] = [];
+        for (let q = 0, qt = 0, start = -off; q < s.qLen; q++) {
+          while (q >= start + s.tq) {
+            qt++;
+            start += s.tq;
+          }
+          tileOfRow.push(qt);
+        }
+        const qTiles = tileOfRow[s.qLen - 1]! + 1;
+        expect([t.qBlocks, t.kvBlocks, t.qOffset]).toEqual([qTiles, kvTiles, off]);
+        const got = classesFromTables(t);
+        expect(classesFromQMajor(t)).toEqual(got);
+        const want = new Uint8Array(got.length);
+        const allFull = new Uint8Array(got.length).fill(1);
+        const allEmpty = new Uint8Array(got.length).fill(1);
+        for (let p = 0; p < s.B * s.H; p++)
+          for (let q = 0; q < s.qLen; q++)
+            for (let kv = 0; kv < s.kvLen; kv++) {
+              const c = dense[(p * qBlocks + Math.floor(q / s.bq)) * kvBlocks + Math.floor(kv / s.bk)];
+              const cell = (p * qTiles + tileOfRow[q]!) * kvTiles + Math.floor(kv / s.tk);
+              if (c !== FULL) allFull[cell] = 0;
+              if (c !== EMPTY) allEmpty[cell] = 0;
+            }
+        for (let i = 0; i < want.length; i++) want[i] = allFull[i] ? FULL : allEmpty[i] ? EMPTY : PARTIAL;
+        expect(got).toEqual(want);
+      }),
+      { numRuns: 300, seed: 33 },
+    );
+  });
+
+  it('qOffset 0 gives the unshifted tables; shortTileFirstOffset keeps the tile count and makes the first tile the short one (fast-check)', () => {
+    fc.assert(
+      fc.property(tilingArb(2, 40, 9), fc.boolean(), (s, broadcast) => {
+        const [mB, mH] = broadcast ? [1, 1] : [s.B, s.H];
+        const mask = blockMaskByEvaluation(causal, { B: mB, H: mH, qLen: s.qLen, kvLen: s.kvLen, blockSize: [s.bq, s.bk] });
+        const plain = tileTables(mask, s.tq, s.tk, { batch: s.B, heads: s.H });
+        const zero = tileTables(mask, s.tq, s.tk, { batch: s.B, heads: s.H, qOffset: 0 });
+        expect(zero).toBe(plain); // one memo entry: the same tables
+        expect(plain.qOffset).toBe(0);
+        const off = shortTileFirstOffset(s.qLen, s.tq);
+        expect(off).toBeGreaterThanOrEqual(0);
+        expect(off).toBeLessThan(s.tq);
+        expect((s.qLen + off) % s.tq).toBe(0); // every tile after the first is whole
+        const shifted = tileTables(mask, s.tq, s.tk, { batch: s.B, heads: s.H, qOffset: off });
+        expect(shifted.qBlocks).toBe(ceilDiv(s.qLen, s.tq));
+        expect(shifted.qOffset).toBe(off);
+        if (off !== 0) expect(shifted).not.toBe(plain);
+      }),
+      { numRuns: 200, seed: 34 },
+    );
+    expect([1, 63, 64, 191, 192, 4096, 4097].map((L) => shortTileFirstOffset(L, 192))).toEqual([191, 129, 128, 1, 0, 128, 127]);
+    expect([1, 63, 64, 191, 192, 4096, 4097].map((L) => shortTileFirstOffset(L, 128))).toEqual([127, 65, 64, 65, 64, 0, 127]);
+  });
+
+  it('causal L=300 on 128-row tiles: shifting the short tile first saves tile products', () => {
+    // 300 rows = 44 + 128 + 128: the long rows (the last tiles) are then whole
+    const m = blockMaskByEvaluation(causal, { qLen: 300, kvLen: 300, blockSize: 128 });
+    const visited = (t: ReturnType<typeof tileTables>) => classesFromTables(t).reduce((n, c) => n + (c !== EMPTY ? 1 : 0), 0);
+    const off = shortTileFirstOffset(300, 128);
+    expect(off).toBe(84);
+    expect(visited(tileTables(m, 128, 128))).toBe(6);
+    expect(visited(tileTables(m, 128, 64, { qOffset: off }))).toBeLessThan(visited(tileTables(m, 128, 64)));
   });
 
   it('sharpens causal 128-blocks on 64x32 tiles: of a diagonal block’s 8 tiles, 2 empty and 2 full', () => {
@@ -178,6 +266,7 @@ describe('tileTables', () => {
     const m = blockMaskByEvaluation(causal, { qLen: 20, kvLen: 20, blockSize: 8 });
     expect(() => tileTables(m, 0, 8)).toThrow(ShapeError);
     expect(() => tileTables(m, 8, 2.5)).toThrow(ShapeError);
+    for (const qOffset of [-1, 8, 1.5]) expect(() => tileTables(m, 8, 8, { qOffset })).toThrow(/qOffset must be an integer in \[0, tileQ = 8\)/);
     m.kvIndices[0] = 7;
     expect(() => tileTables(m, 4, 4)).toThrow(/block index 7 is outside \[0, 3\); build it with createBlockMask/);
     m.kvIndices[0] = 0;

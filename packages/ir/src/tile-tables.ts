@@ -9,6 +9,11 @@
  * EMPTY (never visited). E.g. causal with 128-blocks on 64×32 tiles: of the 8 tiles of a diagonal
  * block, 2 become empty and 2 full. Sound as the analysis: 'some' keeps the tile partial.
  *
+ * Tiles may be shifted up by `qOffset` rows: q tile t then covers rows [t·tileQ − qOffset,
+ * (t+1)·tileQ − qOffset) clipped to [0, Lq), so the first tile is the short one instead of the last
+ * (shortTileFirstOffset: a causal-like mask's last q tile sees the most kv tiles, so it is the one
+ * worth keeping whole).
+ *
  * Invalidation: users may mutate a mask's typed arrays (or a captured tensor its mask mod reads) in
  * place, so identity alone cannot key the memo. Each call takes a 64-bit fingerprint of what the
  * tables depend on — the shape, the kv-major lists (only their used entries), and, when tiles are
@@ -30,6 +35,17 @@ import { checkBlockMaskTables } from './validate-mask';
 export interface TileTables extends PackedBlockTables {
   readonly tileQ: number;
   readonly tileKv: number;
+  /** Rows the q tiles are shifted up by (TileTableOptions.qOffset): q tile t starts at row t·tileQ − qOffset. */
+  readonly qOffset: number;
+}
+
+/**
+ * The q offset that makes the first q tile the partial one (Lq mod tileQ rows) and every later tile
+ * whole, with the same ceil(Lq / tileQ) tiles: (tileQ − Lq mod tileQ) mod tileQ. A kernel that
+ * tiles its queries this way must read tables built with it (TileTableOptions.qOffset).
+ */
+export function shortTileFirstOffset(Lq: number, tileQ: number): number {
+  return (tileQ - (Lq % tileQ)) % tileQ;
 }
 
 export interface TileTableOptions {
@@ -41,6 +57,12 @@ export interface TileTableOptions {
   heads?: number;
   /** Sharpen partial tiles with the mask mod's interval analysis (default true). */
   refine?: boolean;
+  /**
+   * Shift the q tiles up by this many rows, an integer in [0, tileQ) (default 0): q tile t covers
+   * rows [t·tileQ − qOffset, (t+1)·tileQ − qOffset) ∩ [0, Lq), and there are ceil((Lq + qOffset) /
+   * tileQ) of them. See shortTileFirstOffset.
+   */
+  qOffset?: number;
 }
 
 let conversions = 0;
@@ -79,12 +101,18 @@ export function tileTables(mask: BlockMask, tileQ: number, tileKv: number, optio
   for (const [name, v] of [['tileQ', tileQ], ['tileKv', tileKv]] as const) {
     if (!Number.isInteger(v) || v < 1) throw new ShapeError(`tileTables: ${name} must be a positive integer, got ${v}`);
   }
+  const qOffset = options.qOffset ?? 0;
+  if (!Number.isInteger(qOffset) || qOffset < 0 || qOffset >= tileQ) {
+    throw new ShapeError(`tileTables: qOffset must be an integer in [0, tileQ = ${tileQ}), got ${qOffset}`);
+  }
   const [bq, bk] = mask.blockSize;
-  const refine = (options.refine ?? true) && (tileQ !== bq || tileKv !== bk);
+  // shifted tiles are not the mask's own blocks even where the sizes match
+  const refine = (options.refine ?? true) && (tileQ !== bq || tileKv !== bk || qOffset !== 0);
   const batch = mask.B === 1 ? (options.batch ?? 1) : mask.B;
   const heads = mask.H === 1 ? (options.heads ?? 1) : mask.H;
-  const key = refine ? `${tileQ}x${tileKv} refined over b<${batch} h<${heads}` : `${tileQ}x${tileKv}`;
-  return memoised(mask, key, refine, () => convert(mask, tileQ, tileKv, refine ? intervalOf(mask) : undefined, batch, heads));
+  const shape = qOffset === 0 ? `${tileQ}x${tileKv}` : `${tileQ}x${tileKv} q-${qOffset}`;
+  const key = refine ? `${shape} refined over b<${batch} h<${heads}` : shape;
+  return memoised(mask, key, refine, () => convert(mask, tileQ, tileKv, qOffset, refine ? intervalOf(mask) : undefined, batch, heads));
 }
 
 /**
@@ -109,25 +137,28 @@ function intervalOf(mask: BlockMask): CompiledInterval | undefined {
   }
 }
 
-function convert(mask: BlockMask, tileQ: number, tileKv: number, interval: CompiledInterval | undefined, batch: number, heads: number): TileTables {
+function convert(
+  mask: BlockMask, tileQ: number, tileKv: number, qOffset: number, interval: CompiledInterval | undefined, batch: number, heads: number,
+): TileTables {
   checkBlockMaskTables(mask);
   const [Lq, Lkv] = mask.seqLengths;
   const [bq, bk] = mask.blockSize;
   const { qBlocks, kvBlocks } = mask;
-  const qTiles = ceilDiv(Lq, tileQ);
+  const qTiles = ceilDiv(Lq + qOffset, tileQ);
   const kvTiles = ceilDiv(Lkv, tileKv);
-  // the mask blocks each tile row / column overlaps (inclusive)
-  const span = (tiles: number, tile: number, len: number, block: number, blocks: number) => {
+  // the mask blocks each tile row / column overlaps (inclusive); tiles start `offset` before t·tile
+  const span = (tiles: number, tile: number, offset: number, len: number, block: number, blocks: number) => {
     const first = new Int32Array(tiles);
     const last = new Int32Array(tiles);
     for (let t = 0; t < tiles; t++) {
-      first[t] = Math.floor((t * tile) / block);
-      last[t] = Math.min(blocks - 1, Math.floor((Math.min(len, (t + 1) * tile) - 1) / block));
+      const [lo, hi] = tileRange(t, tile, offset, len);
+      first[t] = Math.floor(lo / block);
+      last[t] = Math.min(blocks - 1, Math.floor(hi / block));
     }
     return { first, last };
   };
-  const rows = span(qTiles, tileQ, Lq, bq, qBlocks);
-  const cols = span(kvTiles, tileKv, Lkv, bk, kvBlocks);
+  const rows = span(qTiles, tileQ, qOffset, Lq, bq, qBlocks);
+  const cols = span(kvTiles, tileKv, 0, Lkv, bk, kvBlocks);
   const t = allocateBlockTables(mask.B, mask.H, qTiles, kvTiles);
   const blockPlane = new Uint8Array(qBlocks * kvBlocks);
   const tilePlane = new Uint8Array(qTiles * kvTiles);
@@ -147,15 +178,21 @@ function convert(mask: BlockMask, tileQ: number, tileKv: number, interval: Compi
         tilePlane[qt * kvTiles + kt] = allFull ? FULL : anyVisible ? PARTIAL : EMPTY;
       }
     }
-    if (interval) refinePlane(tilePlane, p, mask, interval, tileQ, tileKv, batch, heads);
+    if (interval) refinePlane(tilePlane, p, mask, interval, tileQ, tileKv, qOffset, batch, heads);
     writeTablesPlane(t, p, tilePlane, 0);
   }
-  return { ...t, tileQ, tileKv };
+  return { ...t, tileQ, tileKv, qOffset };
+}
+
+/** The first and last index (inclusive) of tile t of `tile` indices starting `offset` before t·tile, clipped to [0, len). */
+function tileRange(t: number, tile: number, offset: number, len: number): [number, number] {
+  return [Math.max(0, t * tile - offset), Math.min(len, (t + 1) * tile - offset) - 1];
 }
 
 /** Sharpens the partial tiles of plane p (see the file comment); the box spans every batch / head a broadcast plane serves. */
 function refinePlane(
-  tiles: Uint8Array, p: number, mask: BlockMask, interval: CompiledInterval, tileQ: number, tileKv: number, batch: number, heads: number,
+  tiles: Uint8Array, p: number, mask: BlockMask, interval: CompiledInterval, tileQ: number, tileKv: number, qOffset: number,
+  batch: number, heads: number,
 ): void {
   const [Lq, Lkv] = mask.seqLengths;
   const kvTiles = ceilDiv(Lkv, tileKv);
@@ -167,7 +204,9 @@ function refinePlane(
     if (tiles[i] !== PARTIAL) continue;
     const qt = Math.floor(i / kvTiles);
     const kt = i % kvTiles;
-    const code = interval(b0, b1, h0, h1, qt * tileQ, Math.min(Lq, (qt + 1) * tileQ) - 1, kt * tileKv, Math.min(Lkv, (kt + 1) * tileKv) - 1);
+    const [q0, q1] = tileRange(qt, tileQ, qOffset, Lq);
+    const [k0, k1] = tileRange(kt, tileKv, 0, Lkv);
+    const code = interval(b0, b1, h0, h1, q0, q1, k0, k1);
     if (code === EMPTY || code === FULL) tiles[i] = code;
   }
 }
