@@ -439,14 +439,18 @@ describe.skipIf(!existsSync(NVCC))(`generated CUDA compiles with ${NVCC} (sm_80,
       expect(entry.spillStores).toBeLessThanOrEqual(80);
     }
   }, 300_000);
+  // a mod-less variant's prelude with the Hopper configs (the FA3-class backward's), as the backend renders it
+  const hopperPrelude = (v: Variant) => {
+    const fwd = fwdConfig(v.dtype, v.E, v.Ev, { hopper: true });
+    const bwd = bwdConfig(v.dtype, v.E, v.Ev, { hopper: true });
+    const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
+    return renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, defines: configDefines(fwd, bwd, dec), indexLimit: 2 ** 22 }).prelude;
+  };
   it('the FA3-class backward stores its dQ block in fragment order: 16-byte stores, no spills', async () => {
     // every dQ block store is one st.shared.v4 (row-major float2 stores hit 8-way bank conflicts),
     // and the conversion kernel reads the order back
     const v: Variant = { name: 'alone_bwdFa3_dqfrag64', dtype: 'bf16', E: 64, Ev: 64 };
-    const fwd = fwdConfig(v.dtype, v.E, v.Ev, { hopper: true });
-    const bwd = bwdConfig(v.dtype, v.E, v.Ev, { hopper: true });
-    const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
-    const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, defines: configDefines(fwd, bwd, dec), indexLimit: 2 ** 22 });
+    const prelude = hopperPrelude(v);
     const file = join(dir, `${v.name}.cu`);
     writeFileSync(file, kernelSource(prelude, 'bwdFa3'));
     const ptx = join(dir, `${v.name}.ptx`);
@@ -468,10 +472,7 @@ describe.skipIf(!existsSync(NVCC))(`generated CUDA compiles with ${NVCC} (sm_80,
   // pinned to the C++ shapes they mirror
   it('the preprocess\'s and the dQ conversion\'s vector forms: shapes as launch-plan sizes them, the conversion reads dq_frag_col\'s columns', async () => {
     const v: Variant = { name: 'alone_bwd_streaming_host', dtype: 'bf16', E: 64, Ev: 64 };
-    const fwd = fwdConfig(v.dtype, v.E, v.Ev, { hopper: true });
-    const bwd = bwdConfig(v.dtype, v.E, v.Ev, { hopper: true });
-    const dec = decodeConfig(v.dtype, v.E, v.Ev, 4);
-    const { prelude } = renderPrelude({ dtype: v.dtype, E: v.E, Ev: v.Ev, defines: configDefines(fwd, bwd, dec), indexLimit: 2 ** 22 });
+    const prelude = hopperPrelude(v);
     const shapes: string[] = [];
     for (const [type, bytes] of [['__nv_bfloat16', 2], ['__half', 2], ['float', 4]] as const) {
       for (const Ev of [8, 16, 24, 40, 64, 96, 128, 256, 512]) {
