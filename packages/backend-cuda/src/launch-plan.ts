@@ -115,8 +115,11 @@ export function kvBatchStrides(p: AttentionProblem): [number, number] {
  * its last q tile, the longest under a causal-like mask, is then whole); the other bodies do not.
  */
 export function forwardQOffset(c: FwdConfig, p: Pick<AttentionProblem, 'dtype' | 'Lq'>): number {
-  return c.fa3 && p.dtype !== 'f32' ? shortTileFirstOffset(p.Lq, c.bm) : 0;
+  return persistentForward(c, p) ? shortTileFirstOffset(p.Lq, c.bm) : 0;
 }
+
+/** The forward runs the persistent FA3-class body (fwdConfig gives f32 its SIMT body). */
+const persistentForward = (c: FwdConfig, p: Pick<AttentionProblem, 'dtype'>): boolean => c.fa3 && p.dtype !== 'f32';
 
 /** The forward pass: the split-KV decoder (merging in its last splits) for decoding shapes, else the fused forward. */
 export async function forwardLaunch(ctx: LaunchContext, sel: KernelSelection, io: ForwardBuffers, mods: ModArguments): Promise<Launch> {
@@ -145,7 +148,7 @@ export async function forwardLaunch(ctx: LaunchContext, sel: KernelSelection, io
     return () => n.launch(m.fns.flex_decode!, [splits, p.Hkv * rowGroups, p.B], [cfg.threads, 1, 1], cfg.smemBytes, 0n, [args, mods.scoreParams, mods.maskParams]);
   }
   const c = sel.forward;
-  const persistent = c.fa3 && p.dtype !== 'f32';  // (fwdConfig gives f32 its SIMT body)
+  const persistent = persistentForward(c, p);
   const table = p.blockMask ? mem.tileTable(tileTables(p.blockMask, c.bm, c.bn, { batch: p.B, heads: p.Hq, qOffset: forwardQOffset(c, p) }), 'kv-major') : null;
   const strides = kvBatchStrides(p);
   // the persistent body's work-tile counter: this call's own, so no other launch (another stream,
