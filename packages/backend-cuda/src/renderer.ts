@@ -154,8 +154,10 @@ export function renderMods(scoreMod: TracedMod | undefined, maskMod: TracedMod |
     // only where the fast path applies: the sources of every other mod stay as they were
     ...(h.biasKvSlope === undefined ? [] : [h.biasKvSlope]),
   ].join('\n');
-  const additiveScore = !plan.flags.identityScore && isAdditiveScoreRoot(plan.score.root);
-  const biasKvAffine = additiveScore && h.biasKvSlope !== undefined;
+  // the plan found the bias already (ir's additiveBias; undefined for the identity)
+  const additiveScore = plan.score.bias !== undefined;
+  // rendered only where the plan has a slope, which it takes of an additive bias alone
+  const biasKvAffine = h.biasKvSlope !== undefined;
   return { plan, source, scoreLayout: plan.score.params, maskLayout: plan.mask.params, ...plan.flags, additiveScore, biasKvAffine };
 }
 
